@@ -1,0 +1,218 @@
+//===- MoeAttrs.td - attributes of the moe dialect ---------*- tablegen -*-===//
+
+#ifndef MOE_ATTRS_TD
+#define MOE_ATTRS_TD
+
+include "Moe/MoeEnums.td"
+
+class Moe_Attr<string name, string attrMnemonic, list<Trait> traits = []>
+    : AttrDef<Moe_Dialect, name, traits> {
+  let mnemonic = attrMnemonic;
+}
+
+//===----------------------------------------------------------------------===//
+// Parallel layout
+//===----------------------------------------------------------------------===//
+
+def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
+  let summary = "parallel layout of the devices running an MoE layer";
+  let description = [{
+    The user-facing parallel configuration of a deployment: attention tensor
+    parallel size `tp`, data parallel size `dp`, pipeline parallel size `pp`,
+    whether expert parallelism is enabled, and whether sequence parallelism
+    shards tokens across the tensor-parallel ranks.
+
+    The MoE layer sees these sizes through the flattening rule of vLLM's
+    `FusedMoEParallelConfig.make` (SEMANTICS §1), available as C++ queries:
+    `getFlatTpSize()` = `dp * tp`; `useEp()` = `dp * tp > 1 && expert_parallel`;
+    with EP, `getEpSize()` = `dp * tp` and `getMoeTpSize()` = 1; without EP,
+    `getEpSize()` = 1 and experts are tensor-sharded over `getMoeTpSize()` =
+    `dp * tp` ranks; `useAll2AllKernels()` = `dp > 1 && useEp()`;
+    `flatten(dpRank, tpRank)` gives the per-rank view.
+
+    Global rank `r` of the MoE group is `dp_rank * tp + tp_rank`.
+
+    Example:
+
+    ```mlir
+    #moe.layout<tp = 2, dp = 4, expert_parallel = true>
+    ```
+  }];
+  let parameters = (ins
+    "int64_t":$tp,
+    "int64_t":$dp,
+    DefaultValuedParameter<"int64_t", "1">:$pp,
+    DefaultValuedParameter<"bool", "false">:$expert_parallel,
+    DefaultValuedParameter<"bool", "false">:$sequence_parallel
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Per-rank view of the layout after vLLM's flattening rule.
+    struct RankView {
+      int64_t tpSize, tpRank, dpSize, dpRank, epSize, epRank;
+      bool useEp;
+    };
+    /// Devices in one pipeline stage: `dp * tp` (the MoE group).
+    int64_t getWorldSize() const { return getDp() * getTp(); }
+    /// `dp * tp`: the tensor-parallel size after flattening DP into TP.
+    int64_t getFlatTpSize() const { return getDp() * getTp(); }
+    bool useEp() const { return getFlatTpSize() > 1 && getExpertParallel(); }
+    int64_t getEpSize() const { return useEp() ? getFlatTpSize() : 1; }
+    /// Size of the group experts are tensor-sharded over (1 with EP).
+    int64_t getMoeTpSize() const { return useEp() ? 1 : getFlatTpSize(); }
+    bool useAll2AllKernels() const { return getDp() > 1 && useEp(); }
+    /// SEMANTICS §1 for the device with the given DP and TP rank.
+    RankView flatten(int64_t dpRank, int64_t tpRank) const;
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Target chip
+//===----------------------------------------------------------------------===//
+
+def Moe_ChipAttr : Moe_Attr<"Chip", "chip"> {
+  let summary = "target Ascend chip with its MC2 capacity and link figures";
+  let description = [{
+    The SoC generation the layer is compiled for. Its figures come from a
+    table (`docs/CostModel.md` lists them with their sources) and can be
+    overridden per deployment:
+
+    - `mc2_capacity`: the most tokens one rank may pass to one MC2 dispatch
+      (hardware limit: 512 on A3, 256 on A2);
+    - `link_gbps`: per-device bandwidth of the expert-parallel links, GB/s;
+    - `link_latency_us`: start-up latency of one collective step, µs.
+
+    Examples:
+
+    ```mlir
+    #moe.chip<A3>
+    #moe.chip<A2, link_gbps = 25.0, link_latency_us = 10.0>
+    ```
+  }];
+  let parameters = (ins
+    EnumParameter<Moe_ChipKind>:$kind,
+    DefaultValuedParameter<"int64_t", "0">:$mc2_capacity_override,
+    OptionalParameter<"FloatAttr">:$link_gbps_override,
+    OptionalParameter<"FloatAttr">:$link_latency_us_override
+  );
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let builders = [
+    AttrBuilder<(ins "ChipKind":$kind), [{
+      return $_get($_ctxt, kind, 0, FloatAttr(), FloatAttr());
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// Most tokens per rank one MC2 dispatch accepts (0: no MC2 on this chip).
+    int64_t getMc2Capacity() const;
+    /// Per-device bandwidth of the expert-parallel links in GB/s.
+    double getLinkGBps() const;
+    /// Latency of one collective step in microseconds.
+    double getLinkLatencyUs() const;
+    /// Largest EP group the fused MC2 kernel supports (0: none on this
+    /// chip): dispatch_ffn_combine, or CANN MegaMoE when `megaMoe`.
+    int64_t getFusedMc2EpLimit(bool megaMoe) const;
+    /// Dense bf16 / int8 matmul throughput per device in TFLOP/s (cost model).
+    double getMatmulTflops(bool int8) const;
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Quantization
+//===----------------------------------------------------------------------===//
+
+def Moe_QuantDescAttr : Moe_Attr<"QuantDesc", "qdesc"> {
+  let summary = "quantization of one activation or weight (seed 003 FusedMoEQuantDesc)";
+  let description = [{
+    A dtype and, for quantized dtypes, a group shape `(rows, cols)` telling
+    which elements share a scale; `-1` spans the whole dimension:
+
+    | spelling          | (rows, cols) | meaning                                   |
+    |-------------------|--------------|-------------------------------------------|
+    | `per_tensor`      | (-1, -1)     | one scale                                 |
+    | `per_token`       | (1, -1)      | one scale per row: per token of an        |
+    |                   |              | activation, per output channel of a weight|
+    | `per_column`      | (-1, 1)      | one scale per column                      |
+    | `block [r, c]`    | (r, c)       | one scale per `r x c` block               |
+
+    `cols` runs along the reduced (hidden) dimension. Floating dtypes (`f32`,
+    `bf16`, `f16`) take no group shape; `mxfp4` and `nvfp4` carry their own
+    fixed micro-blocks and take none either.
+
+    Examples:
+
+    ```mlir
+    #moe.qdesc<int8, per_token>
+    #moe.qdesc<int4, block [1, 256]>
+    #moe.qdesc<fp8_e4m3, block [128, 128]>
+    #moe.qdesc<mxfp4>
+    ```
+  }];
+  let parameters = (ins
+    EnumParameter<Moe_QuantDtype>:$dtype,
+    DefaultValuedParameter<"int64_t", "0">:$group_rows,
+    DefaultValuedParameter<"int64_t", "0">:$group_cols
+  );
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    bool hasGroupShape() const { return getGroupRows() != 0; }
+    bool isPerTensor() const { return getGroupRows() == -1 && getGroupCols() == -1; }
+    bool isPerToken() const { return getGroupRows() == 1 && getGroupCols() == -1; }
+    bool isPerColumn() const { return getGroupRows() == -1 && getGroupCols() == 1; }
+    bool isBlock() const { return getGroupRows() > 0 && getGroupCols() > 0; }
+    /// True for dtypes that need scales (everything but f32/bf16/f16).
+    bool isQuantized() const;
+  }];
+}
+
+def Moe_QuantAttr : Moe_Attr<"Quant", "quant"> {
+  let summary = "quantization scheme of an expert MLP (seed 003 FusedMoEQuantConfig)";
+  let description = [{
+    Four optional descriptors: `a1` (input of the first matmul), `a2` (input
+    of the second), `w1` (the gate-up weights W13) and `w2` (the down
+    weights). An absent descriptor means "unquantized, as the tensor's type".
+
+    The schemes vllm-ascend runs have short spellings:
+
+    | spelling                             | a1, a2            | w1, w2                  |
+    |--------------------------------------|-------------------|-------------------------|
+    | `<none>`                             | -                 | -                       |
+    | `<w8a8_dynamic>`                     | int8, per_token   | int8, per_token         |
+    | `<w4a8_dynamic, group_size = G>`     | int8, per_token   | int4, block [1, G]      |
+
+    Any other combination is spelled out and must be one seed 003 can
+    express; the verifier rejects the others (rules listed in
+    `docs/Rationale.md`):
+
+    ```mlir
+    #moe.quant<w8a8_dynamic>
+    #moe.quant<w4a8_dynamic, group_size = 256>
+    #moe.quant<a1 = #moe.qdesc<fp8_e4m3, block [1, 128]>,
+               a2 = #moe.qdesc<fp8_e4m3, block [1, 128]>,
+               w1 = #moe.qdesc<fp8_e4m3, block [128, 128]>,
+               w2 = #moe.qdesc<fp8_e4m3, block [128, 128]>>
+    ```
+  }];
+  let parameters = (ins
+    OptionalParameter<"QuantDescAttr">:$a1,
+    OptionalParameter<"QuantDescAttr">:$a2,
+    OptionalParameter<"QuantDescAttr">:$w1,
+    OptionalParameter<"QuantDescAttr">:$w2
+  );
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let builders = [
+    AttrBuilder<(ins "QuantScheme":$scheme, CArg<"int64_t", "256">:$groupSize)>
+  ];
+  let extraClassDeclaration = [{
+    /// Which named scheme this is (`Custom` when none matches).
+    QuantScheme getScheme() const;
+    /// Group size along the reduced dimension of a w4a8 scheme (0 otherwise).
+    int64_t getGroupSize() const;
+    bool isNone() const { return getScheme() == QuantScheme::None; }
+  }];
+}
+
+#endif // MOE_ATTRS_TD

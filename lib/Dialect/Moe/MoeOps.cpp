@@ -1,0 +1,513 @@
+//===- MoeOps.cpp - verifiers and canonicalizations of moe ops ------------===//
+
+#include "moe/Dialect/Moe/MoeOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+static int64_t dim(Type type, unsigned i) {
+  return cast<RankedTensorType>(type).getDimSize(i);
+}
+
+/// Whether two (possibly dynamic) sizes can be equal.
+static bool compatible(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+static std::string sizeStr(int64_t v) {
+  return ShapedType::isDynamic(v) ? std::string("?") : std::to_string(v);
+}
+
+Operation *MoeDialect::materializeConstant(OpBuilder &builder, Attribute value,
+                                           Type type, Location loc) {
+  if (auto intAttr = dyn_cast<IntegerAttr>(value); intAttr && type.isIndex())
+    return builder.create<arith::ConstantIndexOp>(loc, intAttr.getInt());
+  return nullptr;
+}
+
+/// Replaces every use of `from` by `to`, casting when the types differ (a
+/// static token dimension becoming a dynamic one or back).
+static void replaceWithCast(PatternRewriter &rewriter, Location loc,
+                            Value from, Value to) {
+  if (from.getType() != to.getType())
+    to = rewriter.create<tensor::CastOp>(loc, from.getType(), to);
+  rewriter.replaceAllUsesWith(from, to);
+}
+
+//===----------------------------------------------------------------------===//
+// prepare / finalize
+//===----------------------------------------------------------------------===//
+
+LogicalResult PrepareOp::verify() {
+  int64_t tokens = dim(getHidden().getType(), 0);
+  int64_t logitTokens = dim(getLogits().getType(), 0);
+  if (!compatible(tokens, logitTokens))
+    return emitOpError() << "hidden states have " << tokens
+                         << " tokens but the router logits have "
+                         << logitTokens;
+  if (auto bound = getMaxTokens(); bound && !ShapedType::isDynamic(tokens) &&
+                                   tokens > static_cast<int64_t>(*bound))
+    return emitOpError() << "has " << tokens
+                         << " tokens, more than its max_tokens bound "
+                         << *bound;
+  return success();
+}
+
+namespace {
+/// On a single device prepare pads, gathers and slices nothing.
+struct SingleDevicePrepare : public OpRewritePattern<PrepareOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(PrepareOp op,
+                                PatternRewriter &rewriter) const override {
+    if (lookupLayout(op).getWorldSize() != 1)
+      return failure();
+    if (op.getPreparedHidden().use_empty() &&
+        op.getPreparedLogits().use_empty())
+      return failure();
+    replaceWithCast(rewriter, op.getLoc(), op.getPreparedHidden(),
+                    op.getHidden());
+    replaceWithCast(rewriter, op.getLoc(), op.getPreparedLogits(),
+                    op.getLogits());
+    return success();
+  }
+};
+
+/// On a single device finalize reduces, gathers and unpads nothing.
+struct SingleDeviceFinalize : public OpRewritePattern<FinalizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(FinalizeOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getShared() || lookupLayout(op).getWorldSize() != 1)
+      return failure();
+    replaceWithCast(rewriter, op.getLoc(), op.getResult(), op.getRouted());
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+} // namespace
+
+void PrepareOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                            MLIRContext *context) {
+  results.add<SingleDevicePrepare>(context);
+}
+
+void FinalizeOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                             MLIRContext *context) {
+  results.add<SingleDeviceFinalize>(context);
+}
+
+LogicalResult FinalizeOp::verify() {
+  Type elem = getRouted().getType().getElementType();
+  int64_t hidden = dim(getRouted().getType(), 1);
+  if (auto prepare = getCtx().getDefiningOp<PrepareOp>()) {
+    auto prepared = prepare.getHidden().getType();
+    if (dim(prepared, 1) != hidden || prepared.getElementType() != elem)
+      return emitOpError() << "finalizes " << getRouted().getType()
+                           << " but its prepare produced " << prepared;
+  }
+  if (Value shared = getShared()) {
+    auto type = cast<RankedTensorType>(shared.getType());
+    if (type.getDimSize(1) != hidden || type.getElementType() != elem)
+      return emitOpError() << "shared experts output " << type
+                           << " does not match the routed output "
+                           << getRouted().getType();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// gate
+//===----------------------------------------------------------------------===//
+
+LogicalResult GateOp::verify() {
+  auto logits = getLogits().getType();
+  int64_t tokens = logits.getDimSize(0), experts = logits.getDimSize(1);
+  int64_t k = getTopK();
+  if (k > experts)
+    return emitOpError() << "top_k " << k << " exceeds the " << experts
+                         << " experts";
+  for (Type type : {getWeights().getType(), getIds().getType()}) {
+    if (!compatible(dim(type, 0), tokens) || dim(type, 1) != k)
+      return emitOpError() << "result " << type << " must be ["
+                           << sizeStr(tokens) << ", " << k
+                           << "] (tokens x top_k)";
+  }
+  if (Value bias = getBias()) {
+    auto type = cast<RankedTensorType>(bias.getType());
+    if (type.getRank() != 1 || type.getDimSize(0) != experts ||
+        !type.getElementType().isF32())
+      return emitOpError() << "correction bias must be tensor<" << experts
+                           << "xf32>, got " << type;
+  }
+  auto groups = getNumExpertGroup();
+  auto keep = getTopkGroup();
+  if (groups.has_value() != keep.has_value())
+    return emitOpError() << "num_expert_group and topk_group go together";
+  if (groups) {
+    int64_t g = *groups;
+    if (experts % g != 0)
+      return emitOpError() << g << " expert groups do not divide the "
+                           << experts << " experts";
+    if (static_cast<int64_t>(*keep) > g)
+      return emitOpError() << "keeps " << *keep << " of only " << g
+                           << " expert groups";
+    int64_t selectable = static_cast<int64_t>(*keep) * (experts / g);
+    if (k > selectable)
+      return emitOpError() << "top_k " << k << " exceeds the " << selectable
+                           << " experts of the " << *keep << " kept groups";
+    if (getBias() && experts / g < 2)
+      return emitOpError() << "with a correction bias groups are scored by "
+                              "their two best experts, so each group needs "
+                              "at least 2 experts";
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// dispatch / combine
+//===----------------------------------------------------------------------===//
+
+LogicalResult DispatchOp::verify() {
+  int64_t tokens = dim(getHidden().getType(), 0);
+  int64_t k = dim(getIds().getType(), 1);
+  if (!compatible(tokens, dim(getWeights().getType(), 0)) ||
+      !compatible(tokens, dim(getIds().getType(), 0)) ||
+      dim(getWeights().getType(), 1) != k)
+    return emitOpError() << "weights " << getWeights().getType() << " and ids "
+                         << getIds().getType() << " must both be ["
+                         << sizeStr(tokens) << ", K] for hidden states "
+                         << getHidden().getType();
+  int64_t logical = getNumExperts();
+  if (k > logical)
+    return emitOpError() << "routes each token to " << k
+                         << " experts but there are only " << logical;
+  LayoutAttr layout = lookupLayout(*this);
+  CommMethod method = getMethod();
+  if ((method == CommMethod::AllToAll || method == CommMethod::MC2 ||
+       method == CommMethod::FusedMC2) &&
+      layout.getWorldSize() > 1 && !layout.useEp())
+    return emitOpError() << "method " << stringifyCommMethod(method)
+                         << " sends tokens to the rank owning their expert "
+                            "and needs expert_parallel in the layout";
+  int64_t physical = getNumPhysicalExperts();
+  int64_t ep = layout.getEpSize();
+  if (physical % ep != 0)
+    return emitOpError() << physical << " physical experts cannot be split "
+                         << "evenly over " << ep << " expert-parallel ranks";
+  int64_t local = getNumLocalExperts();
+  if (local != physical / ep)
+    return emitOpError() << "counts has " << local << " local experts but "
+                         << physical << " physical experts over " << ep
+                         << " expert-parallel ranks give " << physical / ep;
+  if (Value log2phy = getLog2phy(); log2phy && dim(log2phy.getType(), 0) !=
+                                                   logical)
+    return emitOpError() << "log2phy must map the " << logical
+                         << " logical experts, got " << log2phy.getType();
+  if (Value map = getExpertMap(); map && dim(map.getType(), 0) != physical)
+    return emitOpError() << "expert_map must cover the " << physical
+                         << " physical experts, got " << map.getType();
+  return success();
+}
+
+LogicalResult CombineOp::verify() {
+  auto out = getExpertOut().getType();
+  if (auto dispatch = getCtx().getDefiningOp<DispatchOp>()) {
+    auto in = dispatch.getHidden().getType();
+    if (dim(in, 1) != dim(out, 1) ||
+        in.getElementType() != out.getElementType())
+      return emitOpError() << "combines " << out << " but its dispatch sent "
+                           << in;
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// experts / shared_experts
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The operands of a SwiGLU MLP, with or without a leading expert dimension.
+struct MlpOperands {
+  Operation *op;
+  int64_t hidden;
+  std::optional<int64_t> experts; // L, absent for shared experts
+  Value w13, w2, s13, s2, g13, g2;
+  QuantAttr quant;
+};
+} // namespace
+
+/// Element type a weight of the given descriptor must have.
+static Type weightElementType(MLIRContext *ctx, QuantDtype dtype) {
+  Builder b(ctx);
+  switch (dtype) {
+  case QuantDtype::F32:
+    return b.getF32Type();
+  case QuantDtype::BF16:
+    return b.getBF16Type();
+  case QuantDtype::F16:
+    return b.getF16Type();
+  case QuantDtype::FP8E4M3:
+    return b.getFloat8E4M3FNType();
+  case QuantDtype::Int8:
+  case QuantDtype::MXFP4: // two e2m1 values per byte
+  case QuantDtype::NVFP4:
+    return b.getIntegerType(8);
+  case QuantDtype::Int4:
+    return b.getIntegerType(4);
+  }
+  llvm_unreachable("unknown dtype");
+}
+
+static LogicalResult verifyMlp(const MlpOperands &m) {
+  Operation *op = m.op;
+  unsigned lead = m.experts ? 1 : 0;
+  auto w13 = cast<RankedTensorType>(m.w13.getType());
+  auto w2 = cast<RankedTensorType>(m.w2.getType());
+  const char *w13Shape = m.experts ? "[L, H, 2I]" : "[H, 2I]";
+  const char *w2Shape = m.experts ? "[L, I, H]" : "[I, H]";
+  if (w13.getRank() != 2 + lead)
+    return op->emitOpError() << "w13 must be " << w13Shape << ", got " << w13;
+  if (w2.getRank() != 2 + lead)
+    return op->emitOpError() << "w2 must be " << w2Shape << ", got " << w2;
+  if (m.experts && (w13.getDimSize(0) != *m.experts ||
+                    w2.getDimSize(0) != *m.experts))
+    return op->emitOpError() << "weights hold " << w13.getDimSize(0) << " and "
+                             << w2.getDimSize(0) << " experts but counts has "
+                             << *m.experts;
+  QuantScheme scheme = m.quant.getScheme();
+  QuantDescAttr w1Desc = m.quant.getW1();
+  // fp4 weights store two values per byte along their last dimension.
+  bool packed = w1Desc && (w1Desc.getDtype() == QuantDtype::MXFP4 ||
+                           w1Desc.getDtype() == QuantDtype::NVFP4);
+  int64_t unpack = packed ? 2 : 1;
+  if (w13.getDimSize(lead) != m.hidden)
+    return op->emitOpError() << "w13 reduces over " << w13.getDimSize(lead)
+                             << " but the hidden size is " << m.hidden;
+  int64_t n13 = w13.getDimSize(lead + 1) * unpack;
+  if (n13 % 2 != 0)
+    return op->emitOpError() << "w13 output size " << n13
+                             << " must be even (gate and up halves)";
+  int64_t inter = n13 / 2;
+  if (w2.getDimSize(lead) != inter)
+    return op->emitOpError() << "w2 reduces over " << w2.getDimSize(lead)
+                             << " but the intermediate size is " << inter;
+  if (w2.getDimSize(lead + 1) * unpack != m.hidden)
+    return op->emitOpError() << "w2 produces " << w2.getDimSize(lead + 1) *
+                                                       unpack
+                             << " values but the hidden size is " << m.hidden;
+
+  // Expected shape of a scale tensor: optional [L] then `dims`.
+  auto expectScale = [&](Value v, const char *name,
+                         ArrayRef<int64_t> dims) -> LogicalResult {
+    SmallVector<int64_t> shape;
+    if (m.experts)
+      shape.push_back(*m.experts);
+    shape.append(dims.begin(), dims.end());
+    auto want = RankedTensorType::get(shape, Builder(op).getF32Type());
+    if (v.getType() != want)
+      return op->emitOpError() << name << " must be " << want << ", got "
+                               << v.getType();
+    return success();
+  };
+  Type w13Elem = w13.getElementType();
+  if (w13Elem != w2.getElementType())
+    return op->emitOpError() << "w13 and w2 element types differ: " << w13Elem
+                             << " vs " << w2.getElementType();
+
+  switch (scheme) {
+  case QuantScheme::None:
+    if (!isa<FloatType>(w13Elem))
+      return op->emitOpError() << "unquantized weights must be floating "
+                                  "point, got "
+                               << w13Elem << " (missing quant?)";
+    if (m.s13 || m.g13)
+      return op->emitOpError() << "unquantized experts take no scales";
+    return success();
+  case QuantScheme::W8A8Dynamic:
+  case QuantScheme::W4A8Dynamic: {
+    bool w4 = scheme == QuantScheme::W4A8Dynamic;
+    const char *name = w4 ? "w4a8_dynamic" : "w8a8_dynamic";
+    unsigned bits = w4 ? 4 : 8;
+    if (!w13Elem.isSignlessInteger(bits))
+      return op->emitOpError() << name << " needs i" << bits
+                               << " weights, got " << w13Elem;
+    if (!m.s13)
+      return op->emitOpError() << name << " needs per-channel scales";
+    if (failed(expectScale(m.s13, "w13 scale", {n13})) ||
+        failed(expectScale(m.s2, "w2 scale", {m.hidden})))
+      return failure();
+    if (!w4) {
+      if (m.g13)
+        return op->emitOpError() << name << " takes no group scales";
+      return success();
+    }
+    int64_t group = m.quant.getGroupSize();
+    if (m.hidden % group != 0)
+      return op->emitOpError() << "group size " << group
+                               << " does not divide the hidden size "
+                               << m.hidden;
+    if (inter % group != 0)
+      return op->emitOpError() << "group size " << group
+                               << " does not divide the intermediate size "
+                               << inter;
+    if (!m.g13)
+      return op->emitOpError() << name << " needs group scales";
+    if (failed(expectScale(m.g13, "w13 group scale",
+                           {m.hidden / group, n13})) ||
+        failed(expectScale(m.g2, "w2 group scale", {inter / group, m.hidden})))
+      return failure();
+    return success();
+  }
+  case QuantScheme::Custom:
+    break;
+  }
+  // A spelled-out descriptor: element types follow the dtypes, blocks tile
+  // the matrices they quantize.
+  if (w1Desc) {
+    Type want = weightElementType(op->getContext(), w1Desc.getDtype());
+    if (w13Elem != want)
+      return op->emitOpError() << "weights quantized as "
+                               << stringifyQuantDtype(w1Desc.getDtype())
+                               << " must have element type " << want
+                               << ", got " << w13Elem;
+  } else if (!isa<FloatType>(w13Elem)) {
+    return op->emitOpError() << "weights without a w1 descriptor must be "
+                                "floating point, got "
+                             << w13Elem;
+  }
+  auto checkBlock = [&](QuantDescAttr desc, const char *name, int64_t rows,
+                        int64_t cols, bool isWeight) -> LogicalResult {
+    if (!desc || !desc.isBlock())
+      return success();
+    if (cols % desc.getGroupCols() != 0)
+      return op->emitOpError()
+             << name << " block of " << desc.getGroupCols()
+             << " columns does not divide the reduced dimension " << cols;
+    if (isWeight && rows % desc.getGroupRows() != 0)
+      return op->emitOpError()
+             << name << " block of " << desc.getGroupRows()
+             << " rows does not divide the output dimension " << rows;
+    return success();
+  };
+  if (failed(checkBlock(m.quant.getA1(), "a1", 0, m.hidden, false)) ||
+      failed(checkBlock(m.quant.getA2(), "a2", 0, inter, false)) ||
+      failed(checkBlock(w1Desc, "w1", n13, m.hidden, true)) ||
+      failed(checkBlock(m.quant.getW2(), "w2", m.hidden, inter, true)))
+    return failure();
+  return success();
+}
+
+static QuantAttr quantOrNone(MLIRContext *ctx, std::optional<QuantAttr> q) {
+  if (q && *q)
+    return *q;
+  return QuantAttr::get(ctx, QuantScheme::None);
+}
+
+QuantAttr ExpertsOp::getQuantOrNone() {
+  return quantOrNone(getContext(), getQuant());
+}
+
+QuantAttr SharedExpertsOp::getQuantOrNone() {
+  return quantOrNone(getContext(), getQuant());
+}
+
+/// ODS guarantees the scale operands come in pairs only through the custom
+/// form; the generic form can give one of a pair.
+static LogicalResult verifyPairs(Operation *op, Value s13, Value s2, Value g13,
+                                 Value g2) {
+  if (bool(s13) != bool(s2))
+    return op->emitOpError() << "w13 and w2 scales go together";
+  if (bool(g13) != bool(g2))
+    return op->emitOpError() << "w13 and w2 group scales go together";
+  return success();
+}
+
+LogicalResult ExpertsOp::verify() {
+  if (failed(verifyPairs(*this, getW13Scale(), getW2Scale(),
+                         getW13GroupScale(), getW2GroupScale())))
+    return failure();
+  return verifyMlp({*this, dim(getRows().getType(), 1),
+                    getCounts().getType().getDimSize(0), getW13(), getW2(),
+                    getW13Scale(), getW2Scale(), getW13GroupScale(),
+                    getW2GroupScale(), getQuantOrNone()});
+}
+
+LogicalResult SharedExpertsOp::verify() {
+  if (failed(verifyPairs(*this, getW13Scale(), getW2Scale(),
+                         getW13GroupScale(), getW2GroupScale())))
+    return failure();
+  return verifyMlp({*this, dim(getHidden().getType(), 1), std::nullopt,
+                    getW13(), getW2(), getW13Scale(), getW2Scale(),
+                    getW13GroupScale(), getW2GroupScale(), getQuantOrNone()});
+}
+
+//===----------------------------------------------------------------------===//
+// choose_method
+//===----------------------------------------------------------------------===//
+
+static ParseResult parseMethodList(OpAsmParser &parser, ArrayAttr &methods) {
+  SmallVector<Attribute> list;
+  auto parseOne = [&]() -> ParseResult {
+    SMLoc loc = parser.getCurrentLocation();
+    StringRef name;
+    if (parser.parseKeyword(&name))
+      return failure();
+    std::optional<CommMethod> method = symbolizeCommMethod(name);
+    if (!method)
+      return parser.emitError(loc)
+             << "unknown communication method '" << name
+             << "'; expected allgather, alltoall, mc2 or fused_mc2";
+    list.push_back(CommMethodAttr::get(parser.getContext(), *method));
+    return success();
+  };
+  if (parser.parseCommaSeparatedList(OpAsmParser::Delimiter::Square, parseOne))
+    return failure();
+  methods = ArrayAttr::get(parser.getContext(), list);
+  return success();
+}
+
+static void printMethodList(OpAsmPrinter &printer, Operation *,
+                            ArrayAttr methods) {
+  printer << "[";
+  llvm::interleaveComma(methods, printer, [&](Attribute attr) {
+    printer << stringifyCommMethod(cast<CommMethodAttr>(attr).getValue());
+  });
+  printer << "]";
+}
+
+LogicalResult ChooseMethodOp::verify() {
+  ArrayRef<int64_t> thresholds = getThresholds();
+  for (auto [i, t] : llvm::enumerate(thresholds)) {
+    if (t < 0)
+      return emitOpError() << "thresholds must be non-negative, got " << t;
+    if (i > 0 && t <= thresholds[i - 1])
+      return emitOpError() << "thresholds must increase strictly, got "
+                           << thresholds[i - 1] << " then " << t;
+  }
+  if (getMethods().size() != thresholds.size() + 1)
+    return emitOpError() << getMethods().size() << " methods for "
+                         << thresholds.size()
+                         << " thresholds; expected one more method than "
+                            "thresholds";
+  for (Attribute attr : getMethods())
+    if (cast<CommMethodAttr>(attr).getValue() == CommMethod::Unset)
+      return emitOpError() << "cannot choose the unset method";
+  return success();
+}
+
+OpFoldResult ChooseMethodOp::fold(FoldAdaptor) {
+  if (getThresholds().empty())
+    return IntegerAttr::get(IndexType::get(getContext()), 0);
+  return {};
+}
+
+#define GET_OP_CLASSES
+#include "moe/Dialect/Moe/MoeOps.cpp.inc"

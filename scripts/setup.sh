@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what moe-mlir needs on Debian 12 and configures and builds it.
+#   BUILD_DIR   build directory (default: <repo>/build)
+#   MOE_NO_APT  set to 1 to skip the package check
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build}
+
+PACKAGES=(
+  cmake ninja-build g++ clang-19 lld-19 ccache
+  llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools libfmt-dev
+  python3 python3-numpy
+)
+
+if [ "${MOE_NO_APT:-0}" != 1 ]; then
+  missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+if [ ! -f "$BUILD/build.ninja" ]; then
+  echo "== configuring $BUILD"
+  cmake -G Ninja -S "$ROOT" -B "$BUILD" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DMLIR_DIR=/usr/lib/llvm-19/lib/cmake/mlir \
+    -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 \
+    -DLLVM_USE_LINKER=lld \
+    -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+    -DPython3_EXECUTABLE=/usr/bin/python3
+fi
+echo "== building"
+cmake --build "$BUILD"

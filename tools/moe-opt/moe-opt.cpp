@@ -1,0 +1,28 @@
+//===- moe-opt.cpp - the moe-mlir optimizer driver ------------------------===//
+//
+// mlir-opt for moe-mlir: parses, verifies, transforms and prints modules in
+// the moe dialect and the upstream dialects the project uses.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Dialect/Moe/MoeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+
+int main(int argc, char **argv) {
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::moe::MoeDialect, mlir::arith::ArithDialect,
+                  mlir::func::FuncDialect, mlir::scf::SCFDialect,
+                  mlir::tensor::TensorDialect>();
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
+  mlir::registerSymbolDCEPass();
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "moe-mlir optimizer driver\n", registry));
+}
