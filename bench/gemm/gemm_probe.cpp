@@ -981,7 +981,11 @@ static void sec_check() {
                   {"u8s8 x in[0,127] w in[-128,127] (7-bit src)", true, 0, 127, -128, 127},
                   {"u8s8 x in[64,192] w in[-127,127] (zp=128, |x-zp|<=64)", true, 64, 192, -127, 127},
                   {"s8s8 x in[-128,127] w in[-128,127] (full range)", false, -128, 127, -128, 127},
-                  {"s8s8 x in[-127,127] w in[-127,127]", false, -127, 127, -127, 127}};
+                  {"s8s8 x in[-127,127] w in[-127,127]", false, -127, 127, -127, 127},
+                  {"u8s8 x in[0,255] w in[-64,63] (7-bit weights)", true, 0, 255, -64, 63},
+                  {"u8s8 x in[0,255] w in[-8,7] (int4 unpacked to s8)", true, 0, 255, -8, 7},
+                  {"s8s8 x in[-127,127] w in[-8,7] (int4 unpacked to s8)", false, -127, 127, -8, 7},
+                  {"s8s8 x in[-63,63] w in[-127,127] (7-bit src)", false, -63, 63, -127, 127}};
   for (auto& c : cases) {
     // adversarial-ish: also set one row to all-max to force pair sums to saturate if any
     fill_int(xq.data(), xq.size(), c.xlo, c.xhi, 21);
