@@ -16,6 +16,8 @@
 //
 // Usage: gemm_probe [sections...] [--ms=40] [--quick] [--nohuge] [--kb=64] [--pf=1]
 //   sections: info stream dnnl_f32 dnnl_int8 oblas avx2 conc check   (default: all)
+//   --shape=K,N restricts the per-shape sections to one shape; --pfd=BYTES software prefetch
+//   distance of the int8/int4 kernels (0 = off); --kb/--pf tune the plain KN tile kernel.
 // Output lines: "R,engine,layout,K,N,M,threads,hot|cold,med_us,min_us,GFLOP/s,W-GB/s,reps,note"
 //               "C,engine,layout,K,N,M,threads,create_ms,impl,weights_fmt"  (primitive creation)
 //               anything else is free-form info.
@@ -58,8 +60,9 @@ static double now_s() {
 static bool g_huge = true;
 static double g_target_s = 0.04;
 static bool g_quick = false;
-static int g_kb = 64;
-static bool g_pf = true;
+static int g_kb = 256;
+static bool g_pf = false;
+static int g_pfd = 1024;  // software prefetch distance (bytes) in the quantized NK kernels, 0 = off
 
 struct Buf {
   void* p = nullptr;
@@ -163,9 +166,17 @@ static void report(const char* eng, const char* lay, int K, int N, int M, int nt
 }
 
 struct Shape { int K, N; };
+static int g_only_K = 0, g_only_N = 0;  // --shape=K,N
 static std::vector<Shape> shapes() {
-  if (g_quick) return {{2048, 1536}, {512, 1024}};
-  return {{2048, 1536}, {768, 2048}, {1024, 1024}, {512, 1024}};
+  std::vector<Shape> all = g_quick ? std::vector<Shape>{{2048, 1536}, {512, 1024}}
+                                   : std::vector<Shape>{{2048, 1536}, {768, 2048}, {1024, 1024}, {512, 1024}};
+  if (g_only_K) {
+    std::vector<Shape> r;
+    for (auto s : all)
+      if (s.K == g_only_K && s.N == g_only_N) r.push_back(s);
+    return r;
+  }
+  return all;
 }
 static std::vector<int> Ms() {
   if (g_quick) return {1, 4, 16, 256, 1024};
@@ -249,15 +260,53 @@ static void avx2_kn_range(const float* x, int M, int K, const float* W, int N, f
   }
 }
 
-// NK layout (f32): y[m, n+j] = dot(x[m,:], W[n+j,:])
+// KN layout, "row streaming": walk W row by row (contiguous 2 KiB row pieces, prefetcher
+// friendly), 4 k-rows at a time, accumulating into y[m, chunk] kept in L1.
+static void avx2_kn2_range(const float* x, int M, int K, const float* W, int N, float* y, int n0, int n1) {
+  const int NC = 512;
+  for (int c0 = n0; c0 < n1; c0 += NC) {
+    const int nc = std::min(NC, n1 - c0);
+    for (int m = 0; m < M; m++) memset(y + (size_t)m * N + c0, 0, sizeof(float) * nc);
+    for (int k = 0; k < K; k += 4) {
+      const float* w0 = W + (size_t)k * N + c0;
+      const float* w1 = w0 + N;
+      const float* w2 = w1 + N;
+      const float* w3 = w2 + N;
+      for (int m = 0; m < M; m++) {
+        const float* xr = x + (size_t)m * K + k;
+        const __m256 b0 = _mm256_broadcast_ss(xr), b1 = _mm256_broadcast_ss(xr + 1);
+        const __m256 b2 = _mm256_broadcast_ss(xr + 2), b3 = _mm256_broadcast_ss(xr + 3);
+        float* yr = y + (size_t)m * N + c0;
+        for (int v = 0; v < nc; v += 8) {
+          __m256 t0 = _mm256_mul_ps(b0, _mm256_loadu_ps(w0 + v));
+          __m256 t1 = _mm256_mul_ps(b2, _mm256_loadu_ps(w2 + v));
+          t0 = _mm256_fmadd_ps(b1, _mm256_loadu_ps(w1 + v), t0);
+          t1 = _mm256_fmadd_ps(b3, _mm256_loadu_ps(w3 + v), t1);
+          _mm256_storeu_ps(yr + v, _mm256_add_ps(_mm256_loadu_ps(yr + v), _mm256_add_ps(t0, t1)));
+        }
+      }
+    }
+  }
+}
+
+// NK-family kernels. Weight addressing is generic so that one kernel serves two storage layouts:
+//   NK  : plain [N,K] row-major.  row j of a tile at w + j*K, k-step s at + s*STEP
+//   NKp : "NK packed/blocked": tiles of G rows interleaved per k-step, i.e. [N/G][K/STEP][G][STEP],
+//         so one tile is ONE contiguous stream (what oneDNN/MKL packed formats do; a one-off
+//         offline repack of static expert weights).
+// js = element stride between the rows of a tile, ks = element stride between k-steps.
+
+// f32: y[m, n+j] = dot(x[m,:], W[n+j,:]); k-step 8 floats, group G=4 rows
 template <int MR, int NR>
-static inline void nk_tile(const float* __restrict x, int K, const float* __restrict w, float* __restrict y, int ldy) {
+static inline void nk_tile(const float* __restrict x, int K, const float* __restrict w, size_t js, size_t ks,
+                           float* __restrict y, int ldy) {
   __m256 acc[MR][NR];
   for (int m = 0; m < MR; m++)
     for (int j = 0; j < NR; j++) acc[m][j] = _mm256_setzero_ps();
   for (int k = 0; k < K; k += 8) {
+    const float* wk = w + (size_t)(k / 8) * ks;
     __m256 wv[NR];
-    for (int j = 0; j < NR; j++) wv[j] = _mm256_loadu_ps(w + (size_t)j * K + k);
+    for (int j = 0; j < NR; j++) wv[j] = _mm256_loadu_ps(wk + j * js);
     for (int m = 0; m < MR; m++) {
       __m256 xv = _mm256_loadu_ps(x + (size_t)m * K + k);
       for (int j = 0; j < NR; j++) acc[m][j] = _mm256_fmadd_ps(xv, wv[j], acc[m][j]);
@@ -266,17 +315,18 @@ static inline void nk_tile(const float* __restrict x, int K, const float* __rest
   for (int m = 0; m < MR; m++)
     for (int j = 0; j < NR; j++) y[m * ldy + j] = hsum(acc[m][j]);
 }
-// NK layout, int8 weights (per-output-channel scale sw), f32 activations: dequant in registers.
+// int8 weights (per-output-channel scale sw), f32 activations: dequant in registers. k-step 8, G=4
 template <int MR, int NR>
-static inline void nk8_tile(const float* __restrict x, int K, const int8_t* __restrict w, const float* __restrict sw,
-                            float* __restrict y, int ldy) {
+static inline void nk8_tile(const float* __restrict x, int K, const int8_t* __restrict w, size_t js, size_t ks,
+                            const float* __restrict sw, float* __restrict y, int ldy) {
   __m256 acc[MR][NR];
   for (int m = 0; m < MR; m++)
     for (int j = 0; j < NR; j++) acc[m][j] = _mm256_setzero_ps();
   for (int k = 0; k < K; k += 8) {
+    const int8_t* wk = w + (size_t)(k / 8) * ks;
     __m256 wv[NR];
     for (int j = 0; j < NR; j++)
-      wv[j] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(w + (size_t)j * K + k))));
+      wv[j] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(wk + j * js))));
     for (int m = 0; m < MR; m++) {
       __m256 xv = _mm256_loadu_ps(x + (size_t)m * K + k);
       for (int j = 0; j < NR; j++) acc[m][j] = _mm256_fmadd_ps(xv, wv[j], acc[m][j]);
@@ -285,46 +335,144 @@ static inline void nk8_tile(const float* __restrict x, int K, const int8_t* __re
   for (int m = 0; m < MR; m++)
     for (int j = 0; j < NR; j++) y[m * ldy + j] = hsum(acc[m][j]) * sw[j];
 }
-static void avx2_nk_range(const float* x, int M, int K, const float* W, int N, float* y, int n0, int n1) {
-  (void)N;
+static void avx2_nk_range(const float* x, int M, int K, const float* W, int N, float* y, int n0, int n1, bool packed) {
+  const size_t js = packed ? 8 : (size_t)K, ks = packed ? 32 : 8;
   for (int n = n0; n < n1; n += 4) {
-    const float* w = W + (size_t)n * K;
+    const float* w = W + (size_t)n * K;  // both layouts: a 4-row group starts at n*K
     for (int m0 = 0; m0 < M; m0 += 4) {
-      int mr = std::min(4, M - m0);
+      const int mr = std::min(4, M - m0);
       const float* xm = x + (size_t)m0 * K;
       float* ym = y + (size_t)m0 * N + n;
       switch (mr) {
-        case 1: nk_tile<1, 4>(xm, K, w, ym, N); break;
-        case 2: nk_tile<2, 4>(xm, K, w, ym, N); break;
-        case 3: nk_tile<3, 2>(xm, K, w, ym, N); nk_tile<3, 2>(xm, K, w + 2 * (size_t)K, ym + 2, N); break;
-        default: nk_tile<4, 2>(xm, K, w, ym, N); nk_tile<4, 2>(xm, K, w + 2 * (size_t)K, ym + 2, N); break;
+        case 1: nk_tile<1, 4>(xm, K, w, js, ks, ym, N); break;
+        case 2: nk_tile<2, 4>(xm, K, w, js, ks, ym, N); break;
+        case 3: nk_tile<3, 2>(xm, K, w, js, ks, ym, N); nk_tile<3, 2>(xm, K, w + 2 * js, js, ks, ym + 2, N); break;
+        default: nk_tile<4, 2>(xm, K, w, js, ks, ym, N); nk_tile<4, 2>(xm, K, w + 2 * js, js, ks, ym + 2, N); break;
       }
     }
   }
 }
 static void avx2_nk8_range(const float* x, int M, int K, const int8_t* W, const float* sw, int N, float* y, int n0,
-                           int n1) {
+                           int n1, bool packed) {
+  const size_t js = packed ? 8 : (size_t)K, ks = packed ? 32 : 8;
   for (int n = n0; n < n1; n += 4) {
     const int8_t* w = W + (size_t)n * K;
     for (int m0 = 0; m0 < M; m0 += 4) {
-      int mr = std::min(4, M - m0);
+      const int mr = std::min(4, M - m0);
       const float* xm = x + (size_t)m0 * K;
       float* ym = y + (size_t)m0 * N + n;
       switch (mr) {
-        case 1: nk8_tile<1, 4>(xm, K, w, sw + n, ym, N); break;
-        case 2: nk8_tile<2, 4>(xm, K, w, sw + n, ym, N); break;
+        case 1: nk8_tile<1, 4>(xm, K, w, js, ks, sw + n, ym, N); break;
+        case 2: nk8_tile<2, 4>(xm, K, w, js, ks, sw + n, ym, N); break;
         case 3:
-          nk8_tile<3, 2>(xm, K, w, sw + n, ym, N);
-          nk8_tile<3, 2>(xm, K, w + 2 * (size_t)K, sw + n + 2, ym + 2, N);
+          nk8_tile<3, 2>(xm, K, w, js, ks, sw + n, ym, N);
+          nk8_tile<3, 2>(xm, K, w + 2 * js, js, ks, sw + n + 2, ym + 2, N);
           break;
         default:
-          nk8_tile<4, 2>(xm, K, w, sw + n, ym, N);
-          nk8_tile<4, 2>(xm, K, w + 2 * (size_t)K, sw + n + 2, ym + 2, N);
+          nk8_tile<4, 2>(xm, K, w, js, ks, sw + n, ym, N);
+          nk8_tile<4, 2>(xm, K, w + 2 * js, js, ks, sw + n + 2, ym + 2, N);
           break;
       }
     }
   }
 }
+
+// u8 activations (zero point 128) x signed 8-bit or 4-bit weights, int32 accumulation with
+// vpmaddubsw + vpmaddwd (what oneDNN does on AVX2 without VNNI; the int16 pair sums can saturate
+// for full-range s8 weights, never for int4 weights: 2*255*8 < 32767).  k-step 64, G=2 rows.
+// Bytes per row per k-step: B = 64 (s8) or 32 (s4). int4 packing of one k-step of one row
+// (32 bytes): low nibble = k0..31, high nibble = k32..63, value = nibble - 8.
+// Output: y = sx[m] * sw[n] * (acc - comp[n]), comp[n] = 128 * sum_k w[n,k].
+static inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+template <int MR, bool I4>
+static inline void nkq_tile(const uint8_t* __restrict xq, int K, const uint8_t* __restrict w, size_t js, size_t ks,
+                            const float* __restrict sx, const float* __restrict sw, const int32_t* __restrict comp,
+                            float* __restrict y, int ldy) {
+  constexpr int NR = 2;
+  __m256i acc[MR][NR];
+  for (int m = 0; m < MR; m++)
+    for (int j = 0; j < NR; j++) acc[m][j] = _mm256_setzero_si256();
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i lo4 = _mm256_set1_epi8(0x0F), e8 = _mm256_set1_epi8(8);
+  for (int k = 0; k < K; k += 64) {
+    const uint8_t* wk = w + (size_t)(k / 64) * ks;
+    if (g_pfd)
+      for (int j = 0; j < NR; j++) _mm_prefetch((const char*)(wk + j * js + g_pfd), _MM_HINT_T0);
+    __m256i w0[NR], w1[NR];
+    for (int j = 0; j < NR; j++) {
+      if (I4) {
+        __m256i b = _mm256_loadu_si256((const __m256i*)(wk + j * js));
+        w0[j] = _mm256_sub_epi8(_mm256_and_si256(b, lo4), e8);
+        w1[j] = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(b, 4), lo4), e8);
+      } else {
+        w0[j] = _mm256_loadu_si256((const __m256i*)(wk + j * js));
+        w1[j] = _mm256_loadu_si256((const __m256i*)(wk + j * js + 32));
+      }
+    }
+    for (int m = 0; m < MR; m++) {
+      __m256i x0 = _mm256_loadu_si256((const __m256i*)(xq + (size_t)m * K + k));
+      __m256i x1 = _mm256_loadu_si256((const __m256i*)(xq + (size_t)m * K + k + 32));
+      for (int j = 0; j < NR; j++) {
+        if (I4) {  // int16 sums of 4 products stay < 32767 for int4
+          __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(x0, w0[j]), _mm256_maddubs_epi16(x1, w1[j]));
+          acc[m][j] = _mm256_add_epi32(acc[m][j], _mm256_madd_epi16(p, ones));
+        } else {
+          acc[m][j] = _mm256_add_epi32(acc[m][j], _mm256_madd_epi16(_mm256_maddubs_epi16(x0, w0[j]), ones));
+          acc[m][j] = _mm256_add_epi32(acc[m][j], _mm256_madd_epi16(_mm256_maddubs_epi16(x1, w1[j]), ones));
+        }
+      }
+    }
+  }
+  for (int m = 0; m < MR; m++)
+    for (int j = 0; j < NR; j++) y[m * ldy + j] = sx[m] * sw[j] * (float)(hsum_i32(acc[m][j]) - comp[j]);
+}
+template <bool I4>
+static void avx2_nkq_range(const uint8_t* xq, const float* sx, int M, int K, const uint8_t* W, const float* sw,
+                           const int32_t* comp, int N, float* y, int n0, int n1, bool packed) {
+  const size_t B = I4 ? 32 : 64, row = I4 ? (size_t)K / 2 : (size_t)K;
+  const size_t js = packed ? B : row, ks = packed ? 2 * B : B;
+  for (int n = n0; n < n1; n += 2) {
+    const uint8_t* w = W + (size_t)n * row;
+    for (int m0 = 0; m0 < M; m0 += 4) {
+      const uint8_t* xm = xq + (size_t)m0 * K;
+      float* ym = y + (size_t)m0 * N + n;
+      switch (std::min(4, M - m0)) {
+        case 1: nkq_tile<1, I4>(xm, K, w, js, ks, sx + m0, sw + n, comp + n, ym, N); break;
+        case 2: nkq_tile<2, I4>(xm, K, w, js, ks, sx + m0, sw + n, comp + n, ym, N); break;
+        case 3: nkq_tile<3, I4>(xm, K, w, js, ks, sx + m0, sw + n, comp + n, ym, N); break;
+        default: nkq_tile<4, I4>(xm, K, w, js, ks, sx + m0, sw + n, comp + n, ym, N); break;
+      }
+    }
+  }
+}
+// Offline repacks (from an NK s8/f32 matrix).  int4: values must be in [-8,7].
+static void pack_int4_nk(const int8_t* w, int N, int K, uint8_t* out, bool blocked) {
+  for (int n = 0; n < N; n++)
+    for (int k0 = 0; k0 < K; k0 += 64) {
+      uint8_t* o = blocked ? out + ((size_t)(n / 2) * (K / 64) + k0 / 64) * 64 + (n % 2) * 32
+                           : out + (size_t)n * K / 2 + k0 / 2;
+      for (int i = 0; i < 32; i++) {
+        int lo = w[(size_t)n * K + k0 + i] + 8, hi = w[(size_t)n * K + k0 + 32 + i] + 8;
+        o[i] = (uint8_t)(lo | (hi << 4));
+      }
+    }
+}
+static void pack_s8_nkp(const int8_t* w, int N, int K, int8_t* out) {  // G=2, step 64
+  for (int n = 0; n < N; n++)
+    for (int k0 = 0; k0 < K; k0 += 64)
+      memcpy(out + ((size_t)(n / 2) * (K / 64) + k0 / 64) * 128 + (n % 2) * 64, w + (size_t)n * K + k0, 64);
+}
+static void pack_f32_nkp(const float* w, int N, int K, float* out) {  // G=4, step 8
+  for (int n = 0; n < N; n++)
+    for (int k0 = 0; k0 < K; k0 += 8)
+      memcpy(out + ((size_t)(n / 4) * (K / 8) + k0 / 8) * 32 + (n % 4) * 8, w + (size_t)n * K + k0, 32);
+}
+
 // split N over nt OpenMP threads (nt==1: run inline, no parallel region)
 template <class F>
 static void par_n(int N, int nt, int align, F f) {
@@ -340,11 +488,20 @@ static void par_n(int N, int nt, int align, F f) {
 static void avx2_kn(const float* x, int M, int K, const float* W, int N, float* y, int nt) {
   par_n(N, nt, 8, [&](int a, int b) { avx2_kn_range(x, M, K, W, N, y, a, b); });
 }
-static void avx2_nk(const float* x, int M, int K, const float* W, int N, float* y, int nt) {
-  par_n(N, nt, 4, [&](int a, int b) { avx2_nk_range(x, M, K, W, N, y, a, b); });
+static void avx2_kn2(const float* x, int M, int K, const float* W, int N, float* y, int nt) {
+  par_n(N, nt, 8, [&](int a, int b) { avx2_kn2_range(x, M, K, W, N, y, a, b); });
 }
-static void avx2_nk8(const float* x, int M, int K, const int8_t* W, const float* sw, int N, float* y, int nt) {
-  par_n(N, nt, 4, [&](int a, int b) { avx2_nk8_range(x, M, K, W, sw, N, y, a, b); });
+static void avx2_nk(const float* x, int M, int K, const float* W, int N, float* y, int nt, bool packed = false) {
+  par_n(N, nt, 4, [&](int a, int b) { avx2_nk_range(x, M, K, W, N, y, a, b, packed); });
+}
+static void avx2_nk8(const float* x, int M, int K, const int8_t* W, const float* sw, int N, float* y, int nt,
+                     bool packed = false) {
+  par_n(N, nt, 4, [&](int a, int b) { avx2_nk8_range(x, M, K, W, sw, N, y, a, b, packed); });
+}
+template <bool I4>
+static void avx2_nkq(const uint8_t* xq, const float* sx, int M, int K, const uint8_t* W, const float* sw,
+                     const int32_t* comp, int N, float* y, int nt, bool packed = false) {
+  par_n(N, nt, 4, [&](int a, int b) { avx2_nkq_range<I4>(xq, sx, M, K, W, sw, comp, N, y, a, b, packed); });
 }
 
 // ------------------------------------------- int8 activation quant / dequant
@@ -758,7 +915,11 @@ static void sec_avx2() {
     fill_f32((float*)wp->buf.p, wp->buf.bytes / 4, 11);
     auto w8 = make_pool((size_t)K * N);
     fill_int(w8->buf.p, w8->buf.bytes, -127, 127, 13);
-    std::vector<float> sw(N, 0.01f);
+    auto w4 = make_pool((size_t)K * N / 2);
+    fill_int(w4->buf.p, w4->buf.bytes, 0, 255, 17);  // random nibbles
+    std::vector<float> sw(N, 0.01f), sxv(kMmax);
+    std::vector<int32_t> comp(N, 1000);  // timing only (values irrelevant); checked in sec_check
+    std::vector<uint8_t> xq((size_t)kMmax * K);
     Buf xb((size_t)kMmax * K * 4), yb((size_t)kMmax * N * 4);
     fill_f32(xb.as<float>(), (size_t)kMmax * K, 3);
     const float* x = xb.as<float>();
@@ -769,12 +930,35 @@ static void sec_avx2() {
         for (int hot = 0; hot <= (hot_M(M) ? 1 : 0); hot++) {
           Meas a = timeit([&](int it, double*) { avx2_kn(x, M, K, (const float*)wp->at(hot ? 0 : it), N, y, nt); });
           report("avx2_f32", "KN", K, N, M, nt, hot, a, (double)K * N * 4);
-          Meas b = timeit([&](int it, double*) { avx2_nk(x, M, K, (const float*)wp->at(hot ? 0 : it), N, y, nt); });
-          report("avx2_f32", "NK", K, N, M, nt, hot, b, (double)K * N * 4);
-          Meas c = timeit([&](int it, double*) {
-            avx2_nk8(x, M, K, (const int8_t*)w8->at(hot ? 0 : it), sw.data(), N, y, nt);
-          });
-          report("avx2_w8a32", "NK", K, N, M, nt, hot, c, (double)K * N);
+          Meas a2 = timeit([&](int it, double*) { avx2_kn2(x, M, K, (const float*)wp->at(hot ? 0 : it), N, y, nt); });
+          report("avx2_f32_rowstream", "KN", K, N, M, nt, hot, a2, (double)K * N * 4);
+          for (int pk = 0; pk <= 1; pk++) {
+            const char* L = pk ? "NKp" : "NK";  // NKp: blocked copy of NK (random data: no repack needed to time)
+            Meas b = timeit([&](int it, double*) {
+              avx2_nk(x, M, K, (const float*)wp->at(hot ? 0 : it), N, y, nt, pk);
+            });
+            report("avx2_f32", L, K, N, M, nt, hot, b, (double)K * N * 4);
+            Meas c = timeit([&](int it, double*) {
+              avx2_nk8(x, M, K, (const int8_t*)w8->at(hot ? 0 : it), sw.data(), N, y, nt, pk);
+            });
+            report("avx2_w8a32", L, K, N, M, nt, hot, c, (double)K * N);
+            for (int i4 = 0; i4 <= 1; i4++) {
+              const Pool& qp = i4 ? *w4 : *w8;
+              Meas d = timeit([&](int it, double* ph) {
+                double t0 = now_s();
+                quant_x(x, M, K, (int8_t*)xq.data(), sxv.data(), true, nt);
+                double t1 = now_s();
+                const uint8_t* W = (const uint8_t*)qp.at(hot ? 0 : it);
+                if (i4) avx2_nkq<true>(xq.data(), sxv.data(), M, K, W, sw.data(), comp.data(), N, y, nt, pk);
+                else avx2_nkq<false>(xq.data(), sxv.data(), M, K, W, sw.data(), comp.data(), N, y, nt, pk);
+                ph[0] = t1 - t0; ph[1] = now_s() - t1;
+              });
+              char note[96];
+              snprintf(note, sizeof note, "quant_us=%.1f kernel_us=%.1f", d.ph[0], d.ph[1]);
+              report(i4 ? "avx2_u8s4" : "avx2_u8s8", L, K, N, M, nt, hot, d, i4 ? (double)K * N / 2 : (double)K * N,
+                     note);
+            }
+          }
         }
       }
     }
@@ -827,8 +1011,8 @@ static void sec_conc() {
     rb[r]->y.alloc((size_t)256 * N * 4);
     fill_f32(rb[r]->x.as<float>(), (size_t)256 * K, 100 + r);
   }
-  for (int M : {4, 256}) {
-    const int R = M == 4 ? 200 : 16;
+  for (int M : {4, 16, 256}) {
+    const int R = M == 4 ? 200 : M == 16 ? 60 : 16;
     const double flop = 2.0 * M * K * N;
     auto line = [&](const char* what, int nranks, int per_rank, double wall, const std::string& extra = "") {
       double calls = (double)nranks * per_rank;
@@ -852,7 +1036,7 @@ static void sec_conc() {
     for (int nt : {1, 2}) {
       omp_set_num_threads(nt);
       auto c = dnnl_call(nt == 1 ? p1 : p2);
-      double w = run_ranks(1, [](int) {}, [&](int, int i) { c(0, i); c(1, i); }, R);
+      double w = run_ranks(1, [&](int) { omp_set_num_threads(nt); }, [&](int, int i) { c(0, i); c(1, i); }, R);
       line(nt == 1 ? "dnnl serial 1 caller omp=1" : "dnnl serial 1 caller omp=2", 1, 2 * R, w);
     }
     std::atomic<int> seen{-1};
@@ -877,7 +1061,7 @@ static void sec_conc() {
         avx2_nk(rb[r]->x.as<float>(), M, K, (const float*)wp->at(2 * i + r), N, rb[r]->y.as<float>(), 1);
       }, R);
       line("avx2_f32 NK, 2 std::threads, 1 thread each (W as NK)", 2, R, w);
-      w = run_ranks(1, [](int) {}, [&](int, int i) {
+      w = run_ranks(1, [](int) {}, [&](int, int i) {  // avx2_nk passes num_threads explicitly
         for (int r = 0; r < 2; r++)
           avx2_nk(rb[r]->x.as<float>(), M, K, (const float*)wp->at(2 * i + r), N, rb[r]->y.as<float>(), 2);
       }, R);
@@ -964,8 +1148,14 @@ static void sec_check() {
   for (int nt : {1, 2}) {
     avx2_kn(x.data(), M, K, w.data(), N, y.data(), nt);
     err(nt == 1 ? "avx2 KN nt=1" : "avx2 KN nt=2");
+    avx2_kn2(x.data(), M, K, w.data(), N, y.data(), nt);
+    err(nt == 1 ? "avx2 KN rowstream nt=1" : "avx2 KN rowstream nt=2");
     avx2_nk(x.data(), M, K, wt.data(), N, y.data(), nt);
     err(nt == 1 ? "avx2 NK nt=1" : "avx2 NK nt=2");
+    std::vector<float> wp((size_t)N * K);
+    pack_f32_nkp(wt.data(), N, K, wp.data());
+    avx2_nk(x.data(), M, K, wp.data(), N, y.data(), nt, true);
+    err(nt == 1 ? "avx2 NKp nt=1" : "avx2 NKp nt=2");
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.f, x.data(), K, w.data(), N, 0.f, y.data(), N);
   err("oblas KN");
@@ -1039,6 +1229,45 @@ static void sec_check() {
              bad, acc.size(), maxd);
     }
   }
+  // u8 x s4 / u8 x s8 AVX2 kernels vs exact integer reference
+  for (int i4 = 0; i4 <= 1; i4++) {
+    const int Mq = 7;
+    std::vector<float> xf((size_t)Mq * K), sxq(Mq), swq(N), yq((size_t)Mq * N);
+    fill_f32(xf.data(), xf.size(), 31);
+    std::vector<uint8_t> q((size_t)Mq * K);
+    quant_x(xf.data(), Mq, K, (int8_t*)q.data(), sxq.data(), true, 1);
+    std::vector<int8_t> wn((size_t)N * K);
+    fill_int(wn.data(), wn.size(), i4 ? -8 : -64, i4 ? 7 : 63, 32);  // s8 case: 7-bit weights (no saturation)
+    for (int pk = 0; pk <= 1; pk++) {
+    std::vector<uint8_t> packed(i4 ? (size_t)N * K / 2 : (size_t)N * K);
+    if (i4) pack_int4_nk(wn.data(), N, K, packed.data(), pk);
+    else if (pk) pack_s8_nkp(wn.data(), N, K, (int8_t*)packed.data());
+    else memcpy(packed.data(), wn.data(), wn.size());
+    std::vector<int32_t> cmp(N);
+    for (int n = 0; n < N; n++) {
+      int sum = 0;
+      for (int k = 0; k < K; k++) sum += wn[(size_t)n * K + k];
+      cmp[n] = 128 * sum;
+      swq[n] = 0.01f + 0.001f * (n % 5);
+    }
+    const uint8_t* Wp = packed.data();
+    double e = 0, mx = 0;
+    for (int nt : {1, 2}) {
+      if (i4) avx2_nkq<true>(q.data(), sxq.data(), Mq, K, Wp, swq.data(), cmp.data(), N, yq.data(), nt, pk);
+      else avx2_nkq<false>(q.data(), sxq.data(), Mq, K, Wp, swq.data(), cmp.data(), N, yq.data(), nt, pk);
+      for (int m = 0; m < Mq; m++)
+        for (int n = 0; n < N; n++) {
+          long a = 0;
+          for (int k = 0; k < K; k++) a += ((int)q[(size_t)m * K + k] - 128) * (int)wn[(size_t)n * K + k];
+          double r = (double)sxq[m] * swq[n] * (double)a;
+          mx = std::max(mx, std::fabs(r));
+          e = std::max(e, std::fabs(r - yq[(size_t)m * N + n]));
+        }
+    }
+    printf("K,%s,avx2 %s,M=%d,max_abs_err/max|y| vs exact-int reference=%.2e\n", i4 ? "u8s4" : "u8s8(7-bit w)",
+           pk ? "NKp" : "NK", Mq, e / mx);
+    }
+  }
   // w8a32 kernel vs reference
   {
     std::vector<float> swv(N);
@@ -1046,7 +1275,7 @@ static void sec_check() {
     fill_int(wqt.data(), wqt.size(), -127, 127, 23);
     double e = 0, mx = 0;
     for (int nt : {1, 2}) {
-      avx2_nk8(x.data(), M, K, wqt.data(), swv.data(), N, y.data(), nt);
+      avx2_nk8(x.data(), M, K, wqt.data(), swv.data(), N, y.data(), nt);  // (NKp shares the addressing code)
       for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
           double a = 0;
@@ -1070,12 +1299,14 @@ int main(int argc, char** argv) {
     else if (a == "--nohuge") g_huge = false;
     else if (a.rfind("--kb=", 0) == 0) g_kb = atoi(a.c_str() + 5);
     else if (a.rfind("--pf=", 0) == 0) g_pf = atoi(a.c_str() + 5) != 0;
+    else if (a.rfind("--pfd=", 0) == 0) g_pfd = atoi(a.c_str() + 6);
+    else if (a.rfind("--shape=", 0) == 0) sscanf(a.c_str() + 8, "%d,%d", &g_only_K, &g_only_N);
     else if (a.rfind("--poolmb=", 0) == 0) g_pool_bytes = size_t(atoi(a.c_str() + 9)) << 20;
     else secs.push_back(a);
   }
   if (secs.empty()) secs = {"info", "check", "stream", "dnnl_f32", "dnnl_int8", "oblas", "avx2", "conc"};
-  printf("# gemm_probe target_ms=%.0f quick=%d hugepages=%s kb=%d pf=%d pool_MiB=%zu\n", g_target_s * 1e3,
-         (int)g_quick, g_huge ? "madvise" : "no", g_kb, (int)g_pf, g_pool_bytes >> 20);
+  printf("# gemm_probe target_ms=%.0f quick=%d hugepages=%s kb=%d pf=%d pfd=%d pool_MiB=%zu\n", g_target_s * 1e3,
+         (int)g_quick, g_huge ? "madvise" : "no", g_kb, (int)g_pf, g_pfd, g_pool_bytes >> 20);
   openblas_set_num_threads(1);  // keep OpenBLAS workers idle unless a section asks for them
   for (auto& s : secs) {
     double t0 = now_s();

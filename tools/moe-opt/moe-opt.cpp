@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Dialect/Moe/MoeDialect.h"
+#include "moe/Dialect/Npu/NpuDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -21,7 +22,8 @@ void registerTestMoeQueries();
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
-  registry.insert<mlir::moe::MoeDialect, mlir::arith::ArithDialect,
+  registry.insert<mlir::moe::MoeDialect, mlir::npu::NpuDialect,
+                  mlir::arith::ArithDialect,
                   mlir::func::FuncDialect, mlir::scf::SCFDialect,
                   mlir::tensor::TensorDialect>();
   mlir::registerCanonicalizerPass();

@@ -1,6 +1,7 @@
 //===- MoeOps.cpp - verifiers and canonicalizations of moe ops ------------===//
 
 #include "moe/Dialect/Moe/MoeOps.h"
+#include "moe/Support/GateRules.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
@@ -131,9 +132,16 @@ LogicalResult GateOp::verify() {
   auto logits = getLogits().getType();
   int64_t tokens = logits.getDimSize(0), experts = logits.getDimSize(1);
   int64_t k = getTopK();
+  auto groups = getNumExpertGroup();
+  auto keep = getTopkGroup();
+  auto asOptional = [](std::optional<uint64_t> v) -> std::optional<int64_t> {
+    if (v)
+      return static_cast<int64_t>(*v);
+    return std::nullopt;
+  };
   if (k > experts)
-    return emitOpError() << "top_k " << k << " exceeds the " << experts
-                         << " experts";
+    return emitOpError() << checkGateConfig(experts, k, std::nullopt,
+                                            std::nullopt, false);
   for (Type type : {getWeights().getType(), getIds().getType()}) {
     if (!compatible(dim(type, 0), tokens) || dim(type, 1) != k)
       return emitOpError() << "result " << type << " must be ["
@@ -147,27 +155,10 @@ LogicalResult GateOp::verify() {
       return emitOpError() << "correction bias must be tensor<" << experts
                            << "xf32>, got " << type;
   }
-  auto groups = getNumExpertGroup();
-  auto keep = getTopkGroup();
-  if (groups.has_value() != keep.has_value())
-    return emitOpError() << "num_expert_group and topk_group go together";
-  if (groups) {
-    int64_t g = *groups;
-    if (experts % g != 0)
-      return emitOpError() << g << " expert groups do not divide the "
-                           << experts << " experts";
-    if (static_cast<int64_t>(*keep) > g)
-      return emitOpError() << "keeps " << *keep << " of only " << g
-                           << " expert groups";
-    int64_t selectable = static_cast<int64_t>(*keep) * (experts / g);
-    if (k > selectable)
-      return emitOpError() << "top_k " << k << " exceeds the " << selectable
-                           << " experts of the " << *keep << " kept groups";
-    if (getBias() && experts / g < 2)
-      return emitOpError() << "with a correction bias groups are scored by "
-                              "their two best experts, so each group needs "
-                              "at least 2 experts";
-  }
+  std::string error = checkGateConfig(experts, k, asOptional(groups),
+                                      asOptional(keep), bool(getBias()));
+  if (!error.empty())
+    return emitOpError() << error;
   return success();
 }
 

@@ -1,0 +1,127 @@
+//===- NpuDialect.td - the npu device-op dialect -----------*- tablegen -*-===//
+//
+// Level 2 of moe-mlir: one op per device operator that vllm-ascend calls
+// (torch_npu operators, HCCL collectives, streams and events).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NPU_DIALECT_TD
+#define NPU_DIALECT_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Npu_Dialect : Dialect {
+  let name = "npu";
+  let cppNamespace = "::mlir::npu";
+  let summary = "Ascend device operators, collectives, streams and events";
+  let description = [{
+    Each op stands for one device operator with the operator's own attributes
+    (`npu_moe_init_routing_v2`, `npu_moe_distribute_dispatch`,
+    `npu_grouped_matmul`, HCCL `all_to_all_v`, ...), on tensors with value
+    semantics. `moe-expand-comm` produces it from the `moe` dialect;
+    `convert-npu-to-runtime` lowers every op to one call into the C++ runtime.
+
+    Device ops run on a stream, given by their `stream(N)` attribute (0, the
+    main stream, when absent). Ops of one stream run in program order; ops of
+    different streams are ordered only by events: `npu.record` returns an
+    `!npu.event` capturing everything issued to its stream so far, and
+    `npu.wait` makes another stream wait for it (see `docs/Streams.md`).
+
+    Collectives name their group: `tp`, `dp`, `ep` or `world` (every rank of
+    the layer's `#moe.layout`); rank `r = dp_rank * tp + tp_rank`.
+  }];
+  let useDefaultTypePrinterParser = 1;
+  let extraClassDeclaration = [{
+    void registerTypes();
+  }];
+}
+
+class Npu_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Npu_Dialect, mnemonic, traits>;
+
+//===----------------------------------------------------------------------===//
+// Enums
+//===----------------------------------------------------------------------===//
+
+def Npu_Group : I32EnumAttr<"Group", "communication group of a collective", [
+      I32EnumAttrCase<"World", 0, "world">,
+      I32EnumAttrCase<"TP", 1, "tp">,
+      I32EnumAttrCase<"DP", 2, "dp">,
+      I32EnumAttrCase<"EP", 3, "ep">
+    ]> {
+  let cppNamespace = "::mlir::npu";
+}
+
+def Npu_ReduceKind : I32EnumAttr<"ReduceKind", "reduction of a collective", [
+      I32EnumAttrCase<"Sum", 0, "sum">,
+      I32EnumAttrCase<"Max", 1, "max">
+    ]> {
+  let cppNamespace = "::mlir::npu";
+}
+
+def Npu_Scoring : I32EnumAttr<"Scoring", "router scoring function", [
+      I32EnumAttrCase<"Softmax", 0, "softmax">,
+      I32EnumAttrCase<"Sigmoid", 1, "sigmoid">
+    ]> {
+  let cppNamespace = "::mlir::npu";
+}
+
+def Npu_GroupListType : I32EnumAttr<"GroupListType",
+    "how a group list gives the row groups of a grouped operator", [
+      I32EnumAttrCase<"Cumsum", 0, "cumsum">,
+      I32EnumAttrCase<"Count", 1, "count">
+    ]> {
+  let cppNamespace = "::mlir::npu";
+}
+
+def Npu_MatmulQuant : I32EnumAttr<"MatmulQuant",
+    "operand types of a (grouped) matmul", [
+      I32EnumAttrCase<"None", 0, "none">,
+      I32EnumAttrCase<"W8A8", 1, "w8a8">,
+      I32EnumAttrCase<"W4A8", 2, "w4a8">
+    ]> {
+  let cppNamespace = "::mlir::npu";
+}
+
+//===----------------------------------------------------------------------===//
+// Types
+//===----------------------------------------------------------------------===//
+
+def Npu_EventType : TypeDef<Npu_Dialect, "Event"> {
+  let mnemonic = "event";
+  let summary = "a point in one stream's work, recorded by npu.record";
+  let description = [{
+    An SSA timepoint: the value `npu.record` returns stands for all work
+    issued to the recording stream before it; `npu.wait` orders another
+    stream after it.
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Stream interface
+//===----------------------------------------------------------------------===//
+
+def Npu_StreamOpInterface : OpInterface<"StreamOpInterface"> {
+  let cppNamespace = "::mlir::npu";
+  let description = [{
+    A device op issued to a stream. Ops of one stream run in program order;
+    the main stream is 0.
+  }];
+  let methods = [
+    InterfaceMethod<"The stream the op runs on.", "int64_t", "getStreamId",
+      (ins), [{}], [{ return $_op.getStream(); }]>,
+    InterfaceMethod<"Moves the op to another stream.", "void", "setStreamId",
+      (ins "int64_t":$stream), [{}], [{ $_op.setStream(stream); }]>
+  ];
+}
+
+def Npu_StreamAttr : DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">;
+
+/// A device op: runs on the stream of its `stream` attribute.
+class Npu_DeviceOp<string mnemonic, list<Trait> traits = []>
+    : Npu_Op<mnemonic, !listconcat(traits, [Npu_StreamOpInterface])>;
+
+#endif // NPU_DIALECT_TD

@@ -1,0 +1,684 @@
+//===- NpuOps.td - device operators of the npu dialect -----*- tablegen -*-===//
+//
+// One op per device operator. SEMANTICS §3-§7 of the project says what each
+// computes; docs/Dialects/NpuDialect.md is generated from this file.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NPU_OPS_TD
+#define NPU_OPS_TD
+
+include "Npu/NpuDialect.td"
+include "mlir/IR/CommonAttrConstraints.td"
+
+def Npu_Tensor : Type<AnyRankedTensor.predicate, "ranked tensor", "::mlir::RankedTensorType">;
+def Npu_RowTensor : Type<And<[AnyRankedTensor.predicate,
+    CPred<"::llvm::cast<::mlir::ShapedType>($_self).getRank() >= 1">]>,
+    "ranked tensor of rank >= 1", "::mlir::RankedTensorType">;
+def Npu_Vector : TensorRankOf<[AnyType], [1]>;
+def Npu_Matrix : TensorRankOf<[AnyType], [2]>;
+def Npu_PositiveI64 : ConfinedAttr<I64Attr, [IntPositive]>;
+def Npu_PositiveF32 : ConfinedAttr<F32Attr, [AttrConstraint<
+    CPred<"::llvm::cast<::mlir::FloatAttr>($_self).getValueAsDouble() > 0.0">,
+    "whose value is positive">]>;
+
+
+//===----------------------------------------------------------------------===//
+// Routing
+//===----------------------------------------------------------------------===//
+
+def Npu_MoeGatingTopKOp : Npu_DeviceOp<"moe_gating_top_k", [Pure]> {
+  let summary = "router scores, grouped top-k and weight normalization";
+  let description = [{
+    `torch_npu.npu_moe_gating_top_k`: the computation of `moe.gate` in one
+    operator (softmax or sigmoid scores, optional correction bias for the
+    selection, optional grouped top-k, renormalization, routed scaling).
+
+    ```mlir
+    %w, %ids = npu.moe_gating_top_k %logits k(8) softmax renormalize
+        : tensor<?x128xf32> -> tensor<?x8xf32>, tensor<?x8xi32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$logits, Optional<Npu_Vector>:$bias,
+                       Npu_PositiveI64:$k, Npu_Scoring:$scoring,
+                       UnitAttr:$renormalize,
+                       OptionalAttr<Npu_PositiveI64>:$group_count,
+                       OptionalAttr<Npu_PositiveI64>:$k_group,
+                       DefaultValuedAttr<Npu_PositiveF32, "1.0f">:$routed_scaling_factor,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$weights, Npu_Matrix:$ids);
+  let assemblyFormat = "$logits (`bias` `(` $bias^ `:` type($bias) `)`)? `k` `(` $k `)` $scoring "
+      "(`renormalize` $renormalize^)? (`groups` `(` $group_count^ `,` $k_group `)`)? "
+      "(`scale` `(` $routed_scaling_factor^ `)`)? (`stream` `(` $stream^ `)`)? "
+      " attr-dict `:` type($logits) `->` type($weights) `,` type($ids)";
+  let hasVerifier = 1;
+}
+
+def Npu_MapExpertIdsOp : Npu_DeviceOp<"map_expert_ids", [Pure,
+    AllTypesMatch<["ids", "result"]>]> {
+  let summary = "map logical expert ids to physical replicas (EPLB log2phy)";
+  let description = [{
+    `result[t, k] = table[ids[t, k]]`, vllm-ascend's `log2phy[topk_ids]`. An id
+    outside the table is a run-time error.
+
+    ```mlir
+    %phys = npu.map_expert_ids %ids through %log2phy : tensor<?x8xi32>, tensor<256xi32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$ids, Npu_Vector:$table, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$result);
+  let assemblyFormat = "$ids `through` $table (`stream` `(` $stream^ `)`)? "
+                       " attr-dict `:` type($ids) `,` type($table)";
+  let hasVerifier = 1;
+}
+
+def Npu_MaskWeightsOp : Npu_DeviceOp<"mask_weights", [Pure,
+    AllTypesMatch<["weights", "result"]>]> {
+  let summary = "zero the weights of pairs whose expert is not on this rank";
+  let description = [{
+    `result = weights * (expert_map[ids] != -1)`, as the all-gather token
+    dispatcher does before `npu_moe_init_routing_v2`.
+
+    ```mlir
+    %w2 = npu.mask_weights %w, %ids, %expert_map
+        : tensor<?x8xf32>, tensor<?x8xi32>, tensor<288xi32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$weights, Npu_Matrix:$ids,
+                       Npu_Vector:$expert_map, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$result);
+  let assemblyFormat = "$weights `,` $ids `,` $expert_map (`stream` `(` $stream^ `)`)? "
+      " attr-dict `:` type($weights) `,` type($ids) `,` type($expert_map)";
+  let hasVerifier = 1;
+}
+
+def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Pure]> {
+  let summary = "sort (token, k) pairs by expert and gather their rows";
+  let description = [{
+    `torch_npu.npu_moe_init_routing_v2` (SEMANTICS §5, all-gather). The `T * K`
+    pairs `j = t * K + k` whose expert lies in `[start, start + L)` are
+    stable-sorted by expert; `expanded_x` holds their rows (`x[t]`) in that
+    order, `expanded_row_idx[n]` the pair index `j` of row `n`, and
+    `expert_tokens [L]` the rows per expert (counts or cumulative ends).
+
+    - `quant_mode(-1)`: rows keep the type of `x`; when `x` is already int8 its
+      per-token `scale [T]` travels with it into `expanded_scale [N]`.
+    - `quant_mode(1)`: rows are quantized to int8 per row (`scale =
+      max|row| / 127`), returned in `expanded_scale`.
+
+    ```mlir
+    %rows, %idx, %counts = npu.moe_init_routing %x, %ids range(%start, 32) experts(128)
+        quant_mode(-1) count
+        : tensor<?x2048xf32>, tensor<?x8xi32> -> tensor<?x2048xf32>, tensor<?xi32>, tensor<32xi64>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$x, Npu_Matrix:$expert_idx,
+                       Optional<Npu_Vector>:$scale, Index:$active_start,
+                       Npu_PositiveI64:$local_experts, Npu_PositiveI64:$expert_num,
+                       DefaultValuedAttr<I64Attr, "-1">:$quant_mode,
+                       Npu_GroupListType:$expert_tokens_num_type,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$expanded_x, Npu_Vector:$expanded_row_idx,
+                      Npu_Vector:$expert_tokens,
+                      Optional<Npu_Vector>:$expanded_scale);
+  let assemblyFormat = "$x `,` $expert_idx (`scale` `(` $scale^ `:` type($scale) `)`)? "
+      "`range` `(` $active_start `,` $local_experts `)` `experts` `(` $expert_num `)` "
+      "`quant_mode` `(` $quant_mode `)` $expert_tokens_num_type (`stream` `(` $stream^ `)`)? "
+      " attr-dict `:` type($x) `,` type($expert_idx) `->` type($expanded_x) `,` "
+      "type($expanded_row_idx) `,` type($expert_tokens) (`,` type($expanded_scale)^)?";
+  let hasVerifier = 1;
+}
+
+def Npu_MoeTokenPermuteOp : Npu_DeviceOp<"moe_token_permute", [Pure]> {
+  let summary = "order rows by expert (Megatron-style permute)";
+  let description = [{
+    `torch_npu.npu_moe_token_permute`: `sorted_indices` is the stable argsort
+    of the flattened `indices [T, K]` (or `[T]`, K = 1) and
+    `permuted[i] = tokens[sorted_indices[i] / K]`.
+
+    ```mlir
+    %perm, %sorted = npu.moe_token_permute %x, %ids
+        : tensor<?x2048xf32>, tensor<?x8xi32> -> tensor<?x2048xf32>, tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$tokens, Npu_RowTensor:$indices,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$permuted, Npu_Vector:$sorted_indices);
+  let assemblyFormat = "$tokens `,` $indices (`stream` `(` $stream^ `)`)? "
+      " attr-dict `:` type($tokens) `,` type($indices) `->` type($permuted) `,` "
+      "type($sorted_indices)";
+  let hasVerifier = 1;
+}
+
+def Npu_MoeTokenUnpermuteOp : Npu_DeviceOp<"moe_token_unpermute", [Pure]> {
+  let summary = "scatter rows back to their pairs and reduce over k";
+  let description = [{
+    `torch_npu.npu_moe_token_unpermute`. `sorted_indices[i]` is the pair index
+    of row `i`. With `probs [T, K]`:
+    `out[t] = sum_k probs[t, k] * permuted[row of pair t * K + k]` (pairs
+    without a row contribute nothing); without, `out[sorted_indices[i]] =
+    permuted[i]` (K = 1).
+
+    ```mlir
+    %out = npu.moe_token_unpermute %y, %idx probs(%w : tensor<?x8xf32>)
+        : tensor<?x2048xf32>, tensor<?xi32> -> tensor<?x2048xf32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$permuted, Npu_Vector:$sorted_indices,
+                       Optional<Npu_Matrix>:$probs, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$result);
+  let assemblyFormat = "$permuted `,` $sorted_indices (`probs` `(` $probs^ `:` type($probs) `)`)? "
+      "(`stream` `(` $stream^ `)`)? attr-dict `:` type($permuted) `,` type($sorted_indices) "
+      "`->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_MoeDistributeDispatchOp : Npu_DeviceOp<"moe_distribute_dispatch", [Pure]> {
+  let summary = "MC2 dispatch: one fused all-to-all to the experts' ranks";
+  let description = [{
+    `torch_npu.npu_moe_distribute_dispatch(_v2)` (SEMANTICS §5, mc2). Every
+    pair `(t, k)` of an active token (`x_active_mask[t]`, all tokens without a
+    mask) goes to EP rank `expert_ids[t, k] / L`, `L = moe_expert_num /
+    ep_world_size`. Received rows are grouped by local expert, then by
+    source rank, then by source pair. Results:
+    - `expand_x [N, H]`: the rows (int8 with `quant_mode(2)`);
+    - `expand_idx [N]`: the source pair index of every row;
+    - `expert_token_nums [L]`: rows per local expert (cumsum or counts);
+    - `ep_recv_counts [L * ep]`: rows per (local expert, source rank);
+    - with `quant_mode(2)`, `dynamic_scales [N]`: the per-row scales.
+
+    `capacity(C)` is the most tokens one rank may pass (0: unchecked); more is
+    a run-time error, like the kernel's `bs` limit.
+
+    ```mlir
+    %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %x, %ids
+        ep_world_size(16) moe_expert_num(256) quant_mode(0) capacity(512) cumsum
+        : tensor<?x7168xbf16>, tensor<?x8xi32>
+        -> tensor<?x7168xbf16>, tensor<?xi32>, tensor<16xi64>, tensor<256xi32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$x, Npu_Matrix:$expert_ids,
+                       Optional<Npu_Vector>:$x_active_mask,
+                       Npu_PositiveI64:$ep_world_size, Npu_PositiveI64:$moe_expert_num,
+                       DefaultValuedAttr<I64Attr, "0">:$quant_mode,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$capacity,
+                       Npu_GroupListType:$expert_token_nums_type,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$expand_x, Npu_Vector:$expand_idx,
+                      Npu_Vector:$expert_token_nums, Npu_Vector:$ep_recv_counts,
+                      Optional<Npu_Vector>:$dynamic_scales);
+  let assemblyFormat = "$x `,` $expert_ids (`mask` `(` $x_active_mask^ `:` type($x_active_mask) `)`)? "
+      "`ep_world_size` `(` $ep_world_size `)` `moe_expert_num` `(` $moe_expert_num `)` "
+      "`quant_mode` `(` $quant_mode `)` `capacity` `(` $capacity `)` $expert_token_nums_type "
+      "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($expert_ids) `->` type($expand_x) "
+      "`,` type($expand_idx) `,` type($expert_token_nums) `,` type($ep_recv_counts) "
+      "(`,` type($dynamic_scales)^)?";
+  let hasVerifier = 1;
+}
+
+def Npu_MoeDistributeCombineOp : Npu_DeviceOp<"moe_distribute_combine", [Pure,
+    AttrSizedOperandSegments]> {
+  let summary = "MC2 combine: send expert outputs back and weight them";
+  let description = [{
+    `torch_npu.npu_moe_distribute_combine(_v2)`: reverses the exchange of the
+    dispatch that produced `expand_idx` and `ep_send_counts`, then on the
+    owner of every token computes `out[t] = sum_k expert_scales[t, k] *
+    row(t, k)` (+ `shared_expert_x[t]`, the shared-expert hook); inactive
+    tokens get zeros.
+
+    ```mlir
+    %out = npu.moe_distribute_combine %y, %ids, %idx, %recv, %w
+        ep_world_size(16) moe_expert_num(256)
+        : tensor<?x7168xbf16>, tensor<?x8xi32>, tensor<?xi32>, tensor<256xi32>, tensor<?x8xf32>
+        -> tensor<?x7168xbf16>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$expand_x, Npu_Matrix:$expert_ids,
+                       Npu_Vector:$expand_idx, Npu_Vector:$ep_send_counts,
+                       Npu_Matrix:$expert_scales,
+                       Optional<Npu_Vector>:$x_active_mask,
+                       Optional<Npu_Matrix>:$shared_expert_x,
+                       Npu_PositiveI64:$ep_world_size, Npu_PositiveI64:$moe_expert_num,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$result);
+  let assemblyFormat = "$expand_x `,` $expert_ids `,` $expand_idx `,` $ep_send_counts `,` "
+      "$expert_scales (`mask` `(` $x_active_mask^ `:` type($x_active_mask) `)`)? "
+      "(`shared` `(` $shared_expert_x^ `:` type($shared_expert_x) `)`)? "
+      "`ep_world_size` `(` $ep_world_size `)` `moe_expert_num` `(` $moe_expert_num `)` "
+      "(`stream` `(` $stream^ `)`)? attr-dict `:` type($expand_x) `,` type($expert_ids) `,` "
+      "type($expand_idx) `,` type($ep_send_counts) `,` type($expert_scales) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_DispatchFfnCombineOp : Npu_DeviceOp<"dispatch_ffn_combine", [Pure,
+    AttrSizedOperandSegments]> {
+  let summary = "fused MC2: dispatch, expert MLP and combine in one kernel";
+  let description = [{
+    vllm-ascend's `dispatch_ffn_combine` (fused_mc2): the result of
+    `moe_distribute_dispatch`, the grouped SwiGLU MLP of the local experts
+    (`w13 [L, H, 2I]`, `w2 [L, I, H]`; `w8a8` with per-channel scales, or
+    unquantized) and `moe_distribute_combine` weighted by `probs`.
+
+    ```mlir
+    %out = npu.dispatch_ffn_combine %x, %ids, %w weights(%w13, %w2 : tensor<16x7168x4096xi8>,
+        tensor<16x2048x7168xi8>) scales(%s13, %s2 : tensor<16x4096xf32>, tensor<16x7168xf32>)
+        w8a8 ep_world_size(16) moe_expert_num(256) capacity(512)
+        : tensor<?x7168xbf16>, tensor<?x8xi32>, tensor<?x8xf32> -> tensor<?x7168xbf16>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$x, Npu_Matrix:$expert_ids, Npu_Matrix:$probs,
+                       Optional<Npu_Vector>:$x_active_mask,
+                       Npu_Tensor:$w13, Npu_Tensor:$w2,
+                       Optional<Npu_Tensor>:$scale1, Optional<Npu_Tensor>:$scale2,
+                       Npu_MatmulQuant:$quant,
+                       Npu_PositiveI64:$ep_world_size, Npu_PositiveI64:$moe_expert_num,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$capacity,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$result);
+  let assemblyFormat = "$x `,` $expert_ids `,` $probs (`mask` `(` $x_active_mask^ `:` type($x_active_mask) `)`)? "
+      "`weights` `(` $w13 `,` $w2 `:` type($w13) `,` type($w2) `)` "
+      "(`scales` `(` $scale1^ `,` $scale2 `:` type($scale1) `,` type($scale2) `)`)? $quant "
+      "`ep_world_size` `(` $ep_world_size `)` `moe_expert_num` `(` $moe_expert_num `)` "
+      "`capacity` `(` $capacity `)` (`stream` `(` $stream^ `)`)? "
+      " attr-dict `:` type($x) `,` type($expert_ids) `,` type($probs) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Expert computation
+//===----------------------------------------------------------------------===//
+
+def Npu_DynamicQuantOp : Npu_DeviceOp<"dynamic_quant", [Pure]> {
+  let summary = "per-row dynamic int8 quantization";
+  let description = [{
+    `torch_npu.npu_dynamic_quant`: `scale[m] = max_k |x[m, k]| / 127` and
+    `q[m, k] = round_half_even(x[m, k] / scale[m])` clamped to [-127, 127]; an
+    all-zero row gets scale 0 and zeros.
+
+    ```mlir
+    %q, %s = npu.dynamic_quant %x : tensor<?x2048xf32> -> tensor<?x2048xi8>, tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$x, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$q, Npu_Vector:$scale);
+  let assemblyFormat = "$x (`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `->` type($q) `,` type($scale)";
+  let hasVerifier = 1;
+}
+
+def Npu_GroupedMatmulOp : Npu_DeviceOp<"grouped_matmul", [Pure,
+    AttrSizedOperandSegments]> {
+  let summary = "one matmul per group of consecutive rows";
+  let description = [{
+    `torch_npu.npu_grouped_matmul` with `split_item = 3`: rows of `x [M, K]`
+    form `G` consecutive groups given by `group_list [G]` (i64, `cumsum` ends
+    or `count`s); group `g` is multiplied by `weight[g] [K, N]`.
+
+    - `none`: float inputs, f32 accumulation, result in the result type.
+    - `w8a8`: int8 `x` and weights, i32 accumulation; with `scale [G, N]` and
+      `per_token_scale [M]` the result is `acc * per_token_scale[m] *
+      scale[g, n]` in a float type, without them the raw i32 accumulator.
+    - `w4a8`: int8 `x`, i4 weights; `group_scale [G, K / gs, N]` scales every
+      block of `gs` reduced rows (i32 accumulation per block), then
+      `per_token_scale` and `scale` as for w8a8.
+
+    Rows after the last group are zero in the result.
+
+    ```mlir
+    %h = npu.grouped_matmul %q, %w13, %counts scale(%s13 : tensor<32x1536xf32>)
+        per_token_scale(%s : tensor<?xf32>) w8a8 count
+        : tensor<?x2048xi8>, tensor<32x2048x1536xi8>, tensor<32xi64> -> tensor<?x1536xf32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$x, Npu_Tensor:$weight, Npu_Vector:$group_list,
+                       Optional<Npu_Tensor>:$scale, Optional<Npu_Vector>:$per_token_scale,
+                       Optional<Npu_Tensor>:$group_scale,
+                       Npu_MatmulQuant:$quant, Npu_GroupListType:$group_list_type,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$result);
+  let assemblyFormat = "$x `,` $weight `,` $group_list (`scale` `(` $scale^ `:` type($scale) `)`)? "
+      "(`per_token_scale` `(` $per_token_scale^ `:` type($per_token_scale) `)`)? "
+      "(`group_scale` `(` $group_scale^ `:` type($group_scale) `)`)? $quant $group_list_type "
+      "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($weight) `,` type($group_list) "
+      "`->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Pure, AttrSizedOperandSegments]> {
+  let summary = "dense (quantized) matmul";
+  let description = [{
+    `torch.matmul` / `torch_npu.npu_quant_matmul`: `x [M, K] · weight [K, N]`
+    with the operand types and scales of `npu.grouped_matmul` for a single
+    group (scales drop the group dimension). Shared experts use it.
+
+    ```mlir
+    %h = npu.matmul %x, %w13 none : tensor<?x7168xf32>, tensor<7168x4096xf32> -> tensor<?x4096xf32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$x, Npu_Matrix:$weight,
+                       Optional<Npu_Vector>:$scale, Optional<Npu_Vector>:$per_token_scale,
+                       Optional<Npu_Matrix>:$group_scale,
+                       Npu_MatmulQuant:$quant, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$result);
+  let assemblyFormat = "$x `,` $weight (`scale` `(` $scale^ `:` type($scale) `)`)? "
+      "(`per_token_scale` `(` $per_token_scale^ `:` type($per_token_scale) `)`)? "
+      "(`group_scale` `(` $group_scale^ `:` type($group_scale) `)`)? $quant "
+      "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($weight) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_SwigluOp : Npu_DeviceOp<"swiglu", [Pure]> {
+  let summary = "SwiGLU activation of gate-up rows";
+  let description = [{
+    `torch_npu.npu_swiglu`: `out = silu(x[:, :I]) * x[:, I:]` for `x [N, 2I]`.
+
+    ```mlir
+    %a = npu.swiglu %h : tensor<?x1536xf32> -> tensor<?x768xf32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$x, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$result);
+  let assemblyFormat = "$x (`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_DequantSwigluQuantOp : Npu_DeviceOp<"dequant_swiglu_quant", [Pure]> {
+  let summary = "dequantize i32 gate-up rows, SwiGLU, requantize per row";
+  let description = [{
+    `torch_npu.npu_dequant_swiglu_quant`: `h[m, n] = x[m, n] *
+    activation_scale[m] * weight_scale[g(m), n]` for the group `g(m)` of row
+    `m`, then `npu.swiglu`, then `npu.dynamic_quant`.
+
+    ```mlir
+    %q, %s = npu.dequant_swiglu_quant %h, %s13, %s1, %counts count
+        : tensor<?x1536xi32>, tensor<32x1536xf32>, tensor<?xf32>, tensor<32xi64>
+        -> tensor<?x768xi8>, tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins Npu_Matrix:$x, Npu_Matrix:$weight_scale,
+                       Npu_Vector:$activation_scale, Npu_Vector:$group_list,
+                       Npu_GroupListType:$group_list_type, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Matrix:$q, Npu_Vector:$scale);
+  let assemblyFormat = "$x `,` $weight_scale `,` $activation_scale `,` $group_list "
+      "$group_list_type (`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` "
+      "type($weight_scale) `,` type($activation_scale) `,` type($group_list) `->` "
+      "type($q) `,` type($scale)";
+  let hasVerifier = 1;
+}
+
+def Npu_AddOp : Npu_DeviceOp<"add", [Pure, AllTypesMatch<["lhs", "rhs", "result"]>]> {
+  let summary = "elementwise addition";
+  let description = [{
+    Adds the shared experts' output to the routed output.
+
+    ```mlir
+    %out = npu.add %routed, %shared : tensor<?x7168xbf16>
+    ```
+  }];
+  let arguments = (ins Npu_Tensor:$lhs, Npu_Tensor:$rhs, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs (`stream` `(` $stream^ `)`)? attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// All-to-all-v bookkeeping
+//===----------------------------------------------------------------------===//
+
+def Npu_HistogramOp : Npu_DeviceOp<"histogram", [Pure]> {
+  let summary = "count expert ids (torch.histc)";
+  let description = [{
+    `result[e]` = number of entries of `ids` equal to `e`, for `e < bins`.
+
+    ```mlir
+    %counts = npu.histogram %ids bins(128) : tensor<?x8xi32> -> tensor<128xi64>
+    ```
+  }];
+  let arguments = (ins Npu_RowTensor:$ids, Npu_PositiveI64:$bins, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Vector:$result);
+  let assemblyFormat = "$ids `bins` `(` $bins `)` (`stream` `(` $stream^ `)`)? "
+                       " attr-dict `:` type($ids) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_AllToAllSplitsOp : Npu_DeviceOp<"alltoall_splits", [Pure]> {
+  let summary = "splits of the all-to-all-v token dispatcher";
+  let description = [{
+    `TokenDispatcherWithAll2AllV._preprocess` on this rank `r` of `group`
+    (size `R`), from its per-expert `local_counts [E]` and the all-gathered
+    `global_counts [R * E]` (`L = E / R` local experts):
+    - `input_splits[p]` = rows this rank sends to rank `p`;
+    - `output_splits[p]` = rows it receives from rank `p`;
+    - `tokens_per_expert [L]` = rows per local expert;
+    - `recv_expert_ids [N]` = local expert of every received row, in receive
+      order (source rank major, then expert).
+
+    ```mlir
+    %in, %out, %per, %eids = npu.alltoall_splits %local, %global local_experts(32) ep
+        : tensor<128xi64>, tensor<?xi64>
+        -> tensor<?xi64>, tensor<?xi64>, tensor<32xi64>, tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins Npu_Vector:$local_counts, Npu_Vector:$global_counts,
+                       Npu_PositiveI64:$local_experts, Npu_Group:$group,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_Vector:$input_splits, Npu_Vector:$output_splits,
+                      Npu_Vector:$tokens_per_expert, Npu_Vector:$recv_expert_ids);
+  let assemblyFormat = "$local_counts `,` $global_counts `local_experts` `(` $local_experts `)` "
+      "$group (`stream` `(` $stream^ `)`)? attr-dict `:` type($local_counts) `,` type($global_counts) "
+      "`->` type($input_splits) `,` type($output_splits) `,` type($tokens_per_expert) `,` "
+      "type($recv_expert_ids)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Collectives
+//===----------------------------------------------------------------------===//
+
+class Npu_CollectiveOp<string mnemonic, list<Trait> traits = []>
+    : Npu_DeviceOp<mnemonic, traits>;
+
+def Npu_AllGatherOp : Npu_CollectiveOp<"all_gather", [Pure]> {
+  let summary = "concatenate every rank's rows in group-rank order";
+  let description = [{
+    HCCL all-gather along dimension 0. Ranks may contribute different row
+    counts (as `dist.all_gather` into a list of split tensors); the other
+    dimensions must agree.
+
+    ```mlir
+    %g = npu.all_gather %x dp : tensor<?x2048xf32> -> tensor<?x2048xf32>
+    ```
+  }];
+  let arguments = (ins Npu_RowTensor:$input, Npu_Group:$group, Npu_StreamAttr:$stream);
+  let results = (outs Npu_RowTensor:$result);
+  let assemblyFormat = "$input $group (`stream` `(` $stream^ `)`)? "
+                       " attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_ReduceScatterOp : Npu_CollectiveOp<"reduce_scatter", [Pure]> {
+  let summary = "sum over the group, each rank keeps its chunk of rows";
+  let description = [{
+    HCCL reduce-scatter along dimension 0: the row count must be a multiple
+    of the group size `R`; rank `i` gets rows `[i * M / R, (i + 1) * M / R)`
+    of the sum, added in group-rank order.
+
+    ```mlir
+    %r = npu.reduce_scatter %y dp : tensor<?x2048xf32> -> tensor<?x2048xf32>
+    ```
+  }];
+  let arguments = (ins Npu_RowTensor:$input, Npu_Group:$group, Npu_StreamAttr:$stream);
+  let results = (outs Npu_RowTensor:$result);
+  let assemblyFormat = "$input $group (`stream` `(` $stream^ `)`)? "
+                       " attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_AllReduceOp : Npu_CollectiveOp<"all_reduce", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "elementwise sum or max over the group";
+  let description = [{
+    HCCL all-reduce, combining in group-rank order.
+
+    ```mlir
+    %r = npu.all_reduce %y sum tp : tensor<?x2048xf32>
+    ```
+  }];
+  let arguments = (ins Npu_Tensor:$input, Npu_ReduceKind:$kind, Npu_Group:$group,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_Tensor:$result);
+  let assemblyFormat = "$input $kind $group (`stream` `(` $stream^ `)`)? attr-dict `:` type($input)";
+}
+
+def Npu_AllToAllVOp : Npu_CollectiveOp<"all_to_all_v", [Pure]> {
+  let summary = "all-to-all with explicit send and receive splits";
+  let description = [{
+    HCCL all-to-all-v along dimension 0: rank `r` sends rows
+    `[sum(send[:p]), sum(send[:p+1]))` to rank `p` and concatenates what it
+    receives in source-rank order; `recv_splits[p]` must equal what `p`
+    sends to `r` (a run-time error otherwise).
+
+    ```mlir
+    %r = npu.all_to_all_v %rows, %in, %out ep
+        : tensor<?x2048xf32>, tensor<?xi64>, tensor<?xi64> -> tensor<?x2048xf32>
+    ```
+  }];
+  let arguments = (ins Npu_RowTensor:$input, Npu_Vector:$send_splits,
+                       Npu_Vector:$recv_splits, Npu_Group:$group, Npu_StreamAttr:$stream);
+  let results = (outs Npu_RowTensor:$result);
+  let assemblyFormat = "$input `,` $send_splits `,` $recv_splits $group (`stream` `(` $stream^ `)`)? "
+      " attr-dict `:` type($input) `,` type($send_splits) `,` type($recv_splits) `->` "
+      "type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Host-side queries and row bookkeeping
+//===----------------------------------------------------------------------===//
+
+def Npu_AllReduceScalarOp : Npu_Op<"all_reduce_scalar", [Pure]> {
+  let summary = "host-side all-reduce of an index (e.g. max tokens across DP)";
+  let description = [{
+    Every rank of `group` contributes `value` and gets the sum or maximum,
+    as vllm-ascend's forward context does for `max_tokens_across_dp`. Runs on
+    the host, not on a stream.
+
+    ```mlir
+    %max = npu.all_reduce_scalar %t max dp
+    ```
+  }];
+  let arguments = (ins Index:$value, Npu_ReduceKind:$kind, Npu_Group:$group);
+  let results = (outs Index:$result);
+  let assemblyFormat = "$value $kind $group attr-dict";
+}
+
+def Npu_GroupRankOp : Npu_Op<"group_rank", [Pure]> {
+  let summary = "this rank's index in a group";
+  let description = [{
+    ```mlir
+    %r = npu.group_rank ep
+    ```
+  }];
+  let arguments = (ins Npu_Group:$group);
+  let results = (outs Index:$result);
+  let assemblyFormat = "$group attr-dict";
+}
+
+def Npu_PadRowsOp : Npu_DeviceOp<"pad_rows", [Pure]> {
+  let summary = "append zero rows up to a row count";
+  let description = [{
+    `nn.functional.pad(x, (0, 0, 0, rows - M))` when `rows > M`; `x`
+    unchanged otherwise.
+
+    ```mlir
+    %p = npu.pad_rows %x to %n : tensor<?x2048xf32> -> tensor<?x2048xf32>
+    ```
+  }];
+  let arguments = (ins Npu_RowTensor:$input, Index:$rows, Npu_StreamAttr:$stream);
+  let results = (outs Npu_RowTensor:$result);
+  let assemblyFormat = "$input `to` $rows (`stream` `(` $stream^ `)`)? "
+                       " attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_SliceRowsOp : Npu_DeviceOp<"slice_rows", [Pure]> {
+  let summary = "keep the first rows (drop padding)";
+  let description = [{
+    `x[:rows]`; `rows` larger than the row count is a run-time error.
+
+    ```mlir
+    %s = npu.slice_rows %x to %t : tensor<?x2048xf32> -> tensor<?x2048xf32>
+    ```
+  }];
+  let arguments = (ins Npu_RowTensor:$input, Index:$rows, Npu_StreamAttr:$stream);
+  let results = (outs Npu_RowTensor:$result);
+  let assemblyFormat = "$input `to` $rows (`stream` `(` $stream^ `)`)? "
+                       " attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_TensorSplitOp : Npu_DeviceOp<"tensor_split", [Pure]> {
+  let summary = "this rank's chunk of rows (torch.tensor_split over a group)";
+  let description = [{
+    `torch.tensor_split(x, R, dim=0)[r]` for this rank `r` of `group` (size
+    `R`): the first `M % R` chunks have one row more.
+
+    ```mlir
+    %mine = npu.tensor_split %x tp : tensor<?x2048xf32> -> tensor<?x2048xf32>
+    ```
+  }];
+  let arguments = (ins Npu_RowTensor:$input, Npu_Group:$group, Npu_StreamAttr:$stream);
+  let results = (outs Npu_RowTensor:$result);
+  let assemblyFormat = "$input $group (`stream` `(` $stream^ `)`)? "
+                       " attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_Mc2MaskOp : Npu_DeviceOp<"mc2_mask", [Pure]> {
+  let summary = "which of the padded rows are real tokens";
+  let description = [{
+    A boolean vector of `rows` entries whose first `valid` are true, as the
+    forward context's `mc2_mask`.
+
+    ```mlir
+    %mask = npu.mc2_mask %t of %padded : tensor<?xi1>
+    ```
+  }];
+  let arguments = (ins Index:$valid, Index:$rows, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Vector:$result);
+  let assemblyFormat = "$valid `of` $rows (`stream` `(` $stream^ `)`)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Streams and events
+//===----------------------------------------------------------------------===//
+
+def Npu_RecordOp : Npu_Op<"record", [MemoryEffects<[MemWrite]>]> {
+  let summary = "record an event on a stream";
+  let description = [{
+    `torch.npu.Event.record(stream)`: the event stands for everything issued
+    to `stream` before this op.
+
+    ```mlir
+    %e = npu.record stream(0)
+    ```
+  }];
+  let arguments = (ins ConfinedAttr<I64Attr, [IntNonNegative]>:$stream);
+  let results = (outs Npu_EventType:$event);
+  let assemblyFormat = "`stream` `(` $stream `)` attr-dict";
+}
+
+def Npu_WaitOp : Npu_Op<"wait", [MemoryEffects<[MemWrite]>]> {
+  let summary = "make a stream wait for an event";
+  let description = [{
+    `stream.wait_event(event)`: work issued to `stream` after this op starts
+    only after the event's work has finished.
+
+    ```mlir
+    npu.wait %e stream(1)
+    ```
+  }];
+  let arguments = (ins Npu_EventType:$event, ConfinedAttr<I64Attr, [IntNonNegative]>:$stream);
+  let assemblyFormat = "$event `stream` `(` $stream `)` attr-dict";
+}
+
+#endif // NPU_OPS_TD

@@ -1,0 +1,610 @@
+//===- NpuOps.cpp - verifiers of npu device ops ---------------------------===//
+//
+// Every verifier checks element types, ranks and the dimensions operands
+// must share; run-time quantities (row counts after a dispatch, group sizes)
+// are checked by the runtime.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Dialect/Npu/NpuDialect.h"
+#include "moe/Support/GateRules.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+using namespace mlir;
+using namespace mlir::npu;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Element type predicates with the words diagnostics use for them.
+struct ElemKind {
+  const char *what;
+  bool (*accepts)(Type);
+};
+bool isFloat(Type t) { return t.isF32() || t.isBF16() || t.isF16(); }
+bool isI8(Type t) { return t.isSignlessInteger(8); }
+bool isI32(Type t) { return t.isSignlessInteger(32); }
+bool isI64(Type t) { return t.isSignlessInteger(64); }
+bool isF32(Type t) { return t.isF32(); }
+bool isI1(Type t) { return t.isSignlessInteger(1); }
+bool isFloatOrI8(Type t) { return isFloat(t) || isI8(t); }
+bool isWeight(Type t) {
+  return isFloat(t) || isI8(t) || t.isSignlessInteger(4);
+}
+
+const ElemKind kFloat{"f32, bf16 or f16", isFloat};
+const ElemKind kI8{"i8", isI8};
+const ElemKind kI32{"i32", isI32};
+const ElemKind kI64{"i64", isI64};
+const ElemKind kF32{"f32", isF32};
+const ElemKind kI1{"i1", isI1};
+const ElemKind kFloatOrI8{"f32, bf16, f16 or i8", isFloatOrI8};
+const ElemKind kWeight{"f32, bf16, f16, i8 or i4", isWeight};
+} // namespace
+
+static RankedTensorType tensorOf(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+static bool compatible(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+/// `name` must be a tensor of rank `rank` whose element type `kind` accepts.
+static LogicalResult expect(Operation *op, StringRef name, Value v,
+                            int64_t rank, const ElemKind &kind) {
+  RankedTensorType type = tensorOf(v);
+  if (type.getRank() != rank || !kind.accepts(type.getElementType()))
+    return op->emitOpError() << name << " must be a " << rank
+                             << "-D tensor of " << kind.what << ", got "
+                             << type;
+  return success();
+}
+
+/// Dimension `i` of `a` and dimension `j` of `b` must be able to agree.
+static LogicalResult expectSameDim(Operation *op, StringRef aName, Value a,
+                                   unsigned i, StringRef bName, Value b,
+                                   unsigned j) {
+  int64_t x = tensorOf(a).getDimSize(i), y = tensorOf(b).getDimSize(j);
+  if (!compatible(x, y))
+    return op->emitOpError() << "dimension " << i << " of " << aName << " ("
+                             << x << ") does not match dimension " << j
+                             << " of " << bName << " (" << y << ")";
+  return success();
+}
+
+/// A result that keeps the input's element type and trailing dimensions
+/// while its row count may change.
+static LogicalResult expectRowsLike(Operation *op, Value input, Value result) {
+  RankedTensorType in = tensorOf(input), out = tensorOf(result);
+  if (in.getElementType() != out.getElementType() ||
+      in.getRank() != out.getRank() ||
+      in.getShape().drop_front() != out.getShape().drop_front())
+    return op->emitOpError() << "result " << out
+                             << " must keep the element type and trailing "
+                                "dimensions of "
+                             << in;
+  return success();
+}
+
+static LogicalResult expectDimEquals(Operation *op, StringRef name, Value v,
+                                     unsigned i, int64_t want) {
+  int64_t got = tensorOf(v).getDimSize(i);
+  if (!compatible(got, want))
+    return op->emitOpError() << "dimension " << i << " of " << name
+                             << " must be " << want << ", got " << got;
+  return success();
+}
+
+static std::optional<int64_t> asOptional(std::optional<uint64_t> v) {
+  if (v)
+    return static_cast<int64_t>(*v);
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// Routing
+//===----------------------------------------------------------------------===//
+
+LogicalResult MoeGatingTopKOp::verify() {
+  Operation *op = *this;
+  if (failed(expect(op, "logits", getLogits(), 2, kFloat)) ||
+      failed(expect(op, "weights", getWeights(), 2, kF32)) ||
+      failed(expect(op, "ids", getIds(), 2, kI32)))
+    return failure();
+  int64_t experts = tensorOf(getLogits()).getDimSize(1);
+  if (ShapedType::isDynamic(experts))
+    return emitOpError() << "needs a static number of experts";
+  int64_t k = getK();
+  for (Value result : {getWeights(), getIds()})
+    if (failed(expectSameDim(op, "logits", getLogits(), 0, "results", result,
+                             0)) ||
+        failed(expectDimEquals(op, "results", result, 1, k)))
+      return failure();
+  if (Value bias = getBias()) {
+    if (failed(expect(op, "bias", bias, 1, kF32)) ||
+        failed(expectDimEquals(op, "bias", bias, 0, experts)))
+      return failure();
+  }
+  std::string error =
+      mlir::moe::checkGateConfig(experts, k, asOptional(getGroupCount()),
+                                 asOptional(getKGroup()), bool(getBias()));
+  if (!error.empty())
+    return emitOpError() << error;
+  return success();
+}
+
+LogicalResult MapExpertIdsOp::verify() {
+  return success(succeeded(expect(*this, "ids", getIds(), 2, kI32)) &&
+                 succeeded(expect(*this, "table", getTable(), 1, kI32)));
+}
+
+LogicalResult MaskWeightsOp::verify() {
+  Operation *op = *this;
+  if (failed(expect(op, "weights", getWeights(), 2, kF32)) ||
+      failed(expect(op, "ids", getIds(), 2, kI32)) ||
+      failed(expect(op, "expert_map", getExpertMap(), 1, kI32)))
+    return failure();
+  for (unsigned i = 0; i < 2; ++i)
+    if (failed(expectSameDim(op, "weights", getWeights(), i, "ids", getIds(),
+                             i)))
+      return failure();
+  return success();
+}
+
+LogicalResult MoeInitRoutingOp::verify() {
+  Operation *op = *this;
+  if (failed(expect(op, "x", getX(), 2, kFloatOrI8)) ||
+      failed(expect(op, "expert_idx", getExpertIdx(), 2, kI32)) ||
+      failed(expectSameDim(op, "x", getX(), 0, "expert_idx", getExpertIdx(),
+                           0)) ||
+      failed(expect(op, "expanded_row_idx", getExpandedRowIdx(), 1, kI32)) ||
+      failed(expect(op, "expert_tokens", getExpertTokens(), 1, kI64)) ||
+      failed(expectDimEquals(op, "expert_tokens", getExpertTokens(), 0,
+                             getLocalExperts())) ||
+      failed(expectSameDim(op, "expanded_x", getExpandedX(), 1, "x", getX(),
+                           1)))
+    return failure();
+  if (getLocalExperts() > getExpertNum())
+    return emitOpError() << "range of " << getLocalExperts()
+                         << " experts exceeds the " << getExpertNum()
+                         << " experts";
+  Type inElem = tensorOf(getX()).getElementType();
+  Type outElem = tensorOf(getExpandedX()).getElementType();
+  int64_t mode = getQuantMode();
+  if (mode != -1 && mode != 1)
+    return emitOpError() << "quant_mode must be -1 (none) or 1 (dynamic), got "
+                         << mode;
+  if (Value scale = getScale()) {
+    if (failed(expect(op, "scale", scale, 1, kF32)) ||
+        failed(expectSameDim(op, "scale", scale, 0, "x", getX(), 0)))
+      return failure();
+  }
+  bool preQuantized = isI8(inElem);
+  if (preQuantized && (!getScale() || mode != -1))
+    return emitOpError() << "int8 rows need their per-token scale and "
+                            "quant_mode(-1)";
+  if (!preQuantized && getScale())
+    return emitOpError() << "only int8 rows carry a scale";
+  bool wantScale = preQuantized || mode == 1;
+  Type wantElem = mode == 1 ? Builder(op).getI8Type() : inElem;
+  if (outElem != wantElem)
+    return emitOpError() << "expanded_x must have element type " << wantElem
+                         << ", got " << outElem;
+  if (bool(getExpandedScale()) != wantScale)
+    return emitOpError() << (wantScale ? "needs" : "takes no")
+                         << " expanded_scale result";
+  if (Value scale = getExpandedScale())
+    return expect(op, "expanded_scale", scale, 1, kF32);
+  return success();
+}
+
+LogicalResult MoeTokenPermuteOp::verify() {
+  Operation *op = *this;
+  int64_t rank = tensorOf(getIndices()).getRank();
+  if (rank != 1 && rank != 2)
+    return emitOpError() << "indices must be [T, K] or [T], got "
+                         << getIndices().getType();
+  if (failed(expect(op, "tokens", getTokens(), 2, kFloatOrI8)) ||
+      failed(expect(op, "indices", getIndices(), rank, kI32)) ||
+      failed(expectSameDim(op, "tokens", getTokens(), 0, "indices",
+                           getIndices(), 0)) ||
+      failed(expectRowsLike(op, getTokens(), getPermuted())) ||
+      failed(expect(op, "sorted_indices", getSortedIndices(), 1, kI32)))
+    return failure();
+  return success();
+}
+
+LogicalResult MoeTokenUnpermuteOp::verify() {
+  Operation *op = *this;
+  if (failed(expect(op, "permuted", getPermuted(), 2, kFloat)) ||
+      failed(expect(op, "sorted_indices", getSortedIndices(), 1, kI32)) ||
+      failed(expectSameDim(op, "permuted", getPermuted(), 0, "sorted_indices",
+                           getSortedIndices(), 0)) ||
+      failed(expectRowsLike(op, getPermuted(), getResult())))
+    return failure();
+  if (Value probs = getProbs())
+    return expect(op, "probs", probs, 2, kF32);
+  return success();
+}
+
+/// Local experts per rank of an MC2 op, or failure.
+static FailureOr<int64_t> localExperts(Operation *op, int64_t experts,
+                                       int64_t ranks) {
+  if (experts % ranks != 0)
+    return op->emitOpError() << experts << " experts cannot be split evenly "
+                             << "over " << ranks << " ranks";
+  return experts / ranks;
+}
+
+LogicalResult MoeDistributeDispatchOp::verify() {
+  Operation *op = *this;
+  FailureOr<int64_t> local =
+      localExperts(op, getMoeExpertNum(), getEpWorldSize());
+  if (failed(local) || failed(expect(op, "x", getX(), 2, kFloat)) ||
+      failed(expect(op, "expert_ids", getExpertIds(), 2, kI32)) ||
+      failed(expectSameDim(op, "x", getX(), 0, "expert_ids", getExpertIds(),
+                           0)) ||
+      failed(expectSameDim(op, "expand_x", getExpandX(), 1, "x", getX(), 1)) ||
+      failed(expect(op, "expand_idx", getExpandIdx(), 1, kI32)) ||
+      failed(expect(op, "expert_token_nums", getExpertTokenNums(), 1, kI64)) ||
+      failed(expectDimEquals(op, "expert_token_nums", getExpertTokenNums(), 0,
+                             *local)) ||
+      failed(expect(op, "ep_recv_counts", getEpRecvCounts(), 1, kI32)) ||
+      failed(expectDimEquals(op, "ep_recv_counts", getEpRecvCounts(), 0,
+                             *local * getEpWorldSize())))
+    return failure();
+  if (Value mask = getXActiveMask())
+    if (failed(expect(op, "x_active_mask", mask, 1, kI1)) ||
+        failed(expectSameDim(op, "x_active_mask", mask, 0, "x", getX(), 0)))
+      return failure();
+  int64_t mode = getQuantMode();
+  if (mode != 0 && mode != 2)
+    return emitOpError() << "quant_mode must be 0 (none) or 2 (dynamic), got "
+                         << mode;
+  Type outElem = tensorOf(getExpandX()).getElementType();
+  Type wantElem =
+      mode == 2 ? Builder(op).getI8Type() : tensorOf(getX()).getElementType();
+  if (outElem != wantElem)
+    return emitOpError() << "expand_x must have element type " << wantElem
+                         << ", got " << outElem;
+  if (bool(getDynamicScales()) != (mode == 2))
+    return emitOpError() << (mode == 2 ? "needs" : "takes no")
+                         << " dynamic_scales result";
+  if (Value scales = getDynamicScales())
+    return expect(op, "dynamic_scales", scales, 1, kF32);
+  return success();
+}
+
+LogicalResult MoeDistributeCombineOp::verify() {
+  Operation *op = *this;
+  FailureOr<int64_t> local =
+      localExperts(op, getMoeExpertNum(), getEpWorldSize());
+  if (failed(local) || failed(expect(op, "expand_x", getExpandX(), 2, kFloat)) ||
+      failed(expect(op, "expert_ids", getExpertIds(), 2, kI32)) ||
+      failed(expect(op, "expand_idx", getExpandIdx(), 1, kI32)) ||
+      failed(expect(op, "ep_send_counts", getEpSendCounts(), 1, kI32)) ||
+      failed(expectDimEquals(op, "ep_send_counts", getEpSendCounts(), 0,
+                             *local * getEpWorldSize())) ||
+      failed(expect(op, "expert_scales", getExpertScales(), 2, kF32)) ||
+      failed(expectSameDim(op, "expert_scales", getExpertScales(), 0,
+                           "expert_ids", getExpertIds(), 0)) ||
+      failed(expectSameDim(op, "expert_scales", getExpertScales(), 1,
+                           "expert_ids", getExpertIds(), 1)) ||
+      failed(expectRowsLike(op, getExpandX(), getResult())))
+    return failure();
+  if (Value mask = getXActiveMask())
+    if (failed(expect(op, "x_active_mask", mask, 1, kI1)) ||
+        failed(expectSameDim(op, "x_active_mask", mask, 0, "expert_ids",
+                             getExpertIds(), 0)))
+      return failure();
+  if (Value shared = getSharedExpertX())
+    if (shared.getType() != getResult().getType() &&
+        failed(expectRowsLike(op, shared, getResult())))
+      return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Matmuls
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Operands of a (grouped) matmul; `groups` is absent for npu.matmul.
+struct MatmulOperands {
+  Operation *op;
+  Value x, weight, scale, perTokenScale, groupScale, result;
+  MatmulQuant quant;
+  bool grouped;
+};
+} // namespace
+
+static LogicalResult verifyMatmul(const MatmulOperands &m) {
+  Operation *op = m.op;
+  unsigned lead = m.grouped ? 1 : 0;
+  const char *shape = m.grouped ? "[G, K, N]" : "[K, N]";
+  RankedTensorType w = tensorOf(m.weight);
+  if (w.getRank() != 2 + lead)
+    return op->emitOpError() << "weight must be " << shape << ", got " << w;
+  if (failed(expect(op, "weight", m.weight, 2 + lead, kWeight)) ||
+      failed(expectSameDim(op, "x", m.x, 1, "weight", m.weight, lead)) ||
+      failed(expectSameDim(op, "result", m.result, 0, "x", m.x, 0)) ||
+      failed(expectSameDim(op, "result", m.result, 1, "weight", m.weight,
+                           lead + 1)))
+    return failure();
+  Type xElem = tensorOf(m.x).getElementType();
+  Type wElem = w.getElementType();
+  Type outElem = tensorOf(m.result).getElementType();
+  int64_t n = w.getDimSize(lead + 1), k = w.getDimSize(lead);
+  // Scale shapes: optional [G] then the listed dimensions.
+  auto expectScale = [&](Value v, const char *name,
+                         ArrayRef<int64_t> dims) -> LogicalResult {
+    SmallVector<int64_t> want;
+    if (m.grouped)
+      want.push_back(w.getDimSize(0));
+    want.append(dims.begin(), dims.end());
+    RankedTensorType type = tensorOf(v);
+    if (!type.getElementType().isF32() || type.getShape() != ArrayRef(want))
+      return op->emitOpError()
+             << name << " must be "
+             << RankedTensorType::get(want, Builder(op).getF32Type())
+             << ", got " << type;
+    return success();
+  };
+  switch (m.quant) {
+  case MatmulQuant::None:
+    if (!isFloat(xElem) || !isFloat(wElem) || !isFloat(outElem))
+      return op->emitOpError() << "unquantized matmul needs float x, weight "
+                                  "and result, got "
+                               << xElem << ", " << wElem << ", " << outElem;
+    if (m.scale || m.perTokenScale || m.groupScale)
+      return op->emitOpError() << "unquantized matmul takes no scales";
+    return success();
+  case MatmulQuant::W8A8:
+    if (!isI8(xElem) || !isI8(wElem))
+      return op->emitOpError() << "w8a8 needs i8 x and weight, got " << xElem
+                               << " and " << wElem;
+    if (m.groupScale)
+      return op->emitOpError() << "w8a8 takes no group scale";
+    if (isI32(outElem)) {
+      if (m.scale || m.perTokenScale)
+        return op->emitOpError() << "an i32 result is the raw accumulator "
+                                    "and takes no scales";
+      return success();
+    }
+    if (!isFloat(outElem))
+      return op->emitOpError() << "w8a8 result must be i32 or float, got "
+                               << outElem;
+    if (!m.scale || !m.perTokenScale)
+      return op->emitOpError() << "a float w8a8 result needs scale and "
+                                  "per_token_scale";
+    break;
+  case MatmulQuant::W4A8:
+    if (!isI8(xElem) || !wElem.isSignlessInteger(4))
+      return op->emitOpError() << "w4a8 needs i8 x and i4 weight, got "
+                               << xElem << " and " << wElem;
+    if (!isFloat(outElem))
+      return op->emitOpError() << "w4a8 result must be float, got "
+                               << outElem;
+    if (!m.scale || !m.perTokenScale || !m.groupScale)
+      return op->emitOpError() << "w4a8 needs scale, per_token_scale and "
+                                  "group_scale";
+    {
+      RankedTensorType g = tensorOf(m.groupScale);
+      if (g.getRank() != 2 + lead || g.getDimSize(lead) < 1 ||
+          k % g.getDimSize(lead) != 0)
+        return op->emitOpError() << "group_scale " << g
+                                 << " must split the reduced dimension " << k
+                                 << " into equal groups";
+      if (failed(expectScale(m.groupScale, "group_scale",
+                             {g.getDimSize(lead), n})))
+        return failure();
+    }
+    break;
+  }
+  if (failed(expectScale(m.scale, "scale", {n})) ||
+      failed(expect(op, "per_token_scale", m.perTokenScale, 1, kF32)) ||
+      failed(expectSameDim(op, "per_token_scale", m.perTokenScale, 0, "x",
+                           m.x, 0)))
+    return failure();
+  return success();
+}
+
+LogicalResult GroupedMatmulOp::verify() {
+  if (failed(expect(*this, "group_list", getGroupList(), 1, kI64)) ||
+      failed(expect(*this, "x", getX(), 2, kFloatOrI8)))
+    return failure();
+  if (tensorOf(getWeight()).getRank() == 3 &&
+      failed(expectSameDim(*this, "group_list", getGroupList(), 0, "weight",
+                           getWeight(), 0)))
+    return failure();
+  return verifyMatmul({*this, getX(), getWeight(), getScale(),
+                       getPerTokenScale(), getGroupScale(), getResult(),
+                       getQuant(), /*grouped=*/true});
+}
+
+LogicalResult MatmulOp::verify() {
+  if (failed(expect(*this, "x", getX(), 2, kFloatOrI8)))
+    return failure();
+  return verifyMatmul({*this, getX(), getWeight(), getScale(),
+                       getPerTokenScale(), getGroupScale(), getResult(),
+                       getQuant(), /*grouped=*/false});
+}
+
+LogicalResult DispatchFfnCombineOp::verify() {
+  Operation *op = *this;
+  FailureOr<int64_t> local =
+      localExperts(op, getMoeExpertNum(), getEpWorldSize());
+  if (failed(local) || failed(expect(op, "x", getX(), 2, kFloat)) ||
+      failed(expect(op, "expert_ids", getExpertIds(), 2, kI32)) ||
+      failed(expect(op, "probs", getProbs(), 2, kF32)) ||
+      failed(expectSameDim(op, "x", getX(), 0, "expert_ids", getExpertIds(),
+                           0)) ||
+      failed(expectSameDim(op, "probs", getProbs(), 1, "expert_ids",
+                           getExpertIds(), 1)) ||
+      failed(expectRowsLike(op, getX(), getResult())) ||
+      failed(expect(op, "w13", getW13(), 3, kWeight)) ||
+      failed(expect(op, "w2", getW2(), 3, kWeight)) ||
+      failed(expectDimEquals(op, "w13", getW13(), 0, *local)) ||
+      failed(expectDimEquals(op, "w2", getW2(), 0, *local)) ||
+      failed(expectSameDim(op, "w13", getW13(), 1, "x", getX(), 1)) ||
+      failed(expectSameDim(op, "w2", getW2(), 2, "x", getX(), 1)))
+    return failure();
+  if (Value mask = getXActiveMask())
+    if (failed(expect(op, "x_active_mask", mask, 1, kI1)))
+      return failure();
+  int64_t n13 = tensorOf(getW13()).getDimSize(2);
+  if (n13 % 2 != 0 || tensorOf(getW2()).getDimSize(1) != n13 / 2)
+    return emitOpError() << "w13 " << getW13().getType() << " and w2 "
+                         << getW2().getType()
+                         << " do not share an intermediate size";
+  Type wElem = tensorOf(getW13()).getElementType();
+  switch (getQuant()) {
+  case MatmulQuant::None:
+    if (!isFloat(wElem) || getScale1())
+      return emitOpError() << "unquantized weights must be float and take no "
+                              "scales";
+    return success();
+  case MatmulQuant::W8A8: {
+    int64_t h = tensorOf(getX()).getDimSize(1);
+    if (!isI8(wElem) || !getScale1())
+      return emitOpError() << "w8a8 needs i8 weights and per-channel scales";
+    Type f32 = Builder(op).getF32Type();
+    auto s1 = RankedTensorType::get({*local, n13}, f32);
+    auto s2 = RankedTensorType::get({*local, h}, f32);
+    if (getScale1().getType() != s1 || getScale2().getType() != s2)
+      return emitOpError() << "scales must be " << s1 << " and " << s2;
+    return success();
+  }
+  case MatmulQuant::W4A8:
+    break;
+  }
+  return emitOpError() << "dispatch_ffn_combine runs unquantized or w8a8 "
+                          "experts";
+}
+
+LogicalResult DynamicQuantOp::verify() {
+  Operation *op = *this;
+  if (failed(expect(op, "x", getX(), 2, kFloat)) ||
+      failed(expect(op, "q", getQ(), 2, kI8)) ||
+      failed(expect(op, "scale", getScale(), 1, kF32)) ||
+      failed(expectSameDim(op, "q", getQ(), 0, "x", getX(), 0)) ||
+      failed(expectSameDim(op, "q", getQ(), 1, "x", getX(), 1)) ||
+      failed(expectSameDim(op, "scale", getScale(), 0, "x", getX(), 0)))
+    return failure();
+  return success();
+}
+
+/// `out [N, I]` is the activation of `in [N, 2I]`.
+static LogicalResult expectHalf(Operation *op, Value in, Value out) {
+  int64_t n = tensorOf(in).getDimSize(1), half = tensorOf(out).getDimSize(1);
+  if (failed(expectSameDim(op, "result", out, 0, "x", in, 0)))
+    return failure();
+  if (ShapedType::isDynamic(n) || n % 2 != 0 || half != n / 2)
+    return op->emitOpError() << "maps [N, 2I] to [N, I], got "
+                             << in.getType() << " to " << out.getType();
+  return success();
+}
+
+LogicalResult SwigluOp::verify() {
+  Operation *op = *this;
+  if (failed(expect(op, "x", getX(), 2, kFloat)) ||
+      failed(expect(op, "result", getResult(), 2, kFloat)) ||
+      failed(expectHalf(op, getX(), getResult())))
+    return failure();
+  if (tensorOf(getX()).getElementType() !=
+      tensorOf(getResult()).getElementType())
+    return emitOpError() << "keeps the element type of x";
+  return success();
+}
+
+LogicalResult DequantSwigluQuantOp::verify() {
+  Operation *op = *this;
+  if (failed(expect(op, "x", getX(), 2, kI32)) ||
+      failed(expect(op, "weight_scale", getWeightScale(), 2, kF32)) ||
+      failed(expect(op, "activation_scale", getActivationScale(), 1, kF32)) ||
+      failed(expect(op, "group_list", getGroupList(), 1, kI64)) ||
+      failed(expect(op, "q", getQ(), 2, kI8)) ||
+      failed(expect(op, "scale", getScale(), 1, kF32)) ||
+      failed(expectHalf(op, getX(), getQ())) ||
+      failed(expectSameDim(op, "weight_scale", getWeightScale(), 1, "x",
+                           getX(), 1)) ||
+      failed(expectSameDim(op, "weight_scale", getWeightScale(), 0,
+                           "group_list", getGroupList(), 0)) ||
+      failed(expectSameDim(op, "activation_scale", getActivationScale(), 0,
+                           "x", getX(), 0)))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// All-to-all-v bookkeeping, collectives, rows
+//===----------------------------------------------------------------------===//
+
+LogicalResult HistogramOp::verify() {
+  return success(
+      succeeded(expect(*this, "ids", getIds(), tensorOf(getIds()).getRank(),
+                       kI32)) &&
+      succeeded(expect(*this, "result", getResult(), 1, kI64)) &&
+      succeeded(expectDimEquals(*this, "result", getResult(), 0, getBins())));
+}
+
+LogicalResult AllToAllSplitsOp::verify() {
+  Operation *op = *this;
+  if (failed(expect(op, "local_counts", getLocalCounts(), 1, kI64)) ||
+      failed(expect(op, "global_counts", getGlobalCounts(), 1, kI64)) ||
+      failed(expect(op, "input_splits", getInputSplits(), 1, kI64)) ||
+      failed(expect(op, "output_splits", getOutputSplits(), 1, kI64)) ||
+      failed(expect(op, "tokens_per_expert", getTokensPerExpert(), 1, kI64)) ||
+      failed(expectDimEquals(op, "tokens_per_expert", getTokensPerExpert(), 0,
+                             getLocalExperts())) ||
+      failed(expect(op, "recv_expert_ids", getRecvExpertIds(), 1, kI32)))
+    return failure();
+  int64_t experts = tensorOf(getLocalCounts()).getDimSize(0);
+  if (!ShapedType::isDynamic(experts) &&
+      experts % static_cast<int64_t>(getLocalExperts()) != 0)
+    return emitOpError() << getLocalExperts()
+                         << " local experts do not divide the " << experts
+                         << " experts";
+  return success();
+}
+
+LogicalResult AllGatherOp::verify() {
+  return expectRowsLike(*this, getInput(), getResult());
+}
+
+LogicalResult ReduceScatterOp::verify() {
+  if (!isFloat(tensorOf(getInput()).getElementType()))
+    return emitOpError() << "reduces float tensors, got " << getInput().getType();
+  return expectRowsLike(*this, getInput(), getResult());
+}
+
+LogicalResult AllToAllVOp::verify() {
+  return success(
+      succeeded(expect(*this, "send_splits", getSendSplits(), 1, kI64)) &&
+      succeeded(expect(*this, "recv_splits", getRecvSplits(), 1, kI64)) &&
+      succeeded(expectRowsLike(*this, getInput(), getResult())));
+}
+
+LogicalResult PadRowsOp::verify() {
+  return expectRowsLike(*this, getInput(), getResult());
+}
+
+LogicalResult SliceRowsOp::verify() {
+  return expectRowsLike(*this, getInput(), getResult());
+}
+
+LogicalResult TensorSplitOp::verify() {
+  return expectRowsLike(*this, getInput(), getResult());
+}
+
+LogicalResult Mc2MaskOp::verify() {
+  return expect(*this, "result", getResult(), 1, kI1);
+}
+
+#define GET_OP_CLASSES
+#include "moe/Dialect/Npu/NpuOps.cpp.inc"

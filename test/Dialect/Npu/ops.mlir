@@ -1,0 +1,146 @@
+// RUN: moe-opt %s | moe-opt | FileCheck %s
+// RUN: moe-opt %s --mlir-print-op-generic | moe-opt | FileCheck %s
+// RUN: moe-opt %s -emit-bytecode | moe-opt | FileCheck %s
+
+// Every npu op with every optional part.
+
+// CHECK-LABEL: func.func @routing
+func.func @routing(%logits: tensor<?x16xf32>, %bias: tensor<16xf32>, %x: tensor<?x64xf32>,
+                   %l2p: tensor<16xi32>, %map: tensor<16xi32>, %start: index)
+    -> (tensor<?x64xf32>, tensor<?x64xi8>) {
+  // CHECK: npu.moe_gating_top_k %{{.+}} bias(%{{.+}} : tensor<16xf32>) k(4) sigmoid renormalize groups(4, 2) scale(2.500000e+00) stream(1) : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %w, %ids = npu.moe_gating_top_k %logits bias(%bias : tensor<16xf32>) k(4) sigmoid renormalize
+      groups(4, 2) scale(2.5) stream(1) : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  // CHECK: npu.map_expert_ids %{{.+}} through %{{.+}} : tensor<?x4xi32>, tensor<16xi32>
+  %phys = npu.map_expert_ids %ids through %l2p : tensor<?x4xi32>, tensor<16xi32>
+  // CHECK: npu.mask_weights %{{.+}}, %{{.+}}, %{{.+}} : tensor<?x4xf32>, tensor<?x4xi32>, tensor<16xi32>
+  %mw = npu.mask_weights %w, %phys, %map : tensor<?x4xf32>, tensor<?x4xi32>, tensor<16xi32>
+  // CHECK: npu.moe_init_routing %{{.+}}, %{{.+}} range(%{{.+}}, 4) experts(16) quant_mode(-1) count : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>
+  %rows, %idx, %counts = npu.moe_init_routing %x, %phys range(%start, 4) experts(16) quant_mode(-1) count
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>
+  // CHECK: npu.moe_init_routing %{{.+}}, %{{.+}} range(%{{.+}}, 4) experts(16) quant_mode(1) cumsum : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<?xf32>
+  %qrows, %qidx, %qcounts, %qscale = npu.moe_init_routing %x, %phys range(%start, 4) experts(16) quant_mode(1) cumsum
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<?xf32>
+  // CHECK: npu.moe_init_routing %{{.+}}, %{{.+}} scale(%{{.+}} : tensor<?xf32>) range
+  %q, %s = npu.dynamic_quant %x : tensor<?x64xf32> -> tensor<?x64xi8>, tensor<?xf32>
+  %prows, %pidx, %pcounts, %pscale = npu.moe_init_routing %q, %phys scale(%s : tensor<?xf32>) range(%start, 4) experts(16) quant_mode(-1) count
+      : tensor<?x64xi8>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<?xf32>
+  // CHECK: npu.moe_token_unpermute %{{.+}}, %{{.+}} probs(%{{.+}} : tensor<?x4xf32>) : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  %out = npu.moe_token_unpermute %rows, %idx probs(%mw : tensor<?x4xf32>) : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  return %out, %prows : tensor<?x64xf32>, tensor<?x64xi8>
+}
+
+// CHECK-LABEL: func.func @alltoall
+func.func @alltoall(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>) -> tensor<?x64xf32> {
+  // CHECK: npu.histogram %{{.+}} bins(16) : tensor<?x4xi32> -> tensor<16xi64>
+  %local = npu.histogram %ids bins(16) : tensor<?x4xi32> -> tensor<16xi64>
+  // CHECK: npu.all_gather %{{.+}} ep : tensor<16xi64> -> tensor<?xi64>
+  %global = npu.all_gather %local ep : tensor<16xi64> -> tensor<?xi64>
+  // CHECK: npu.alltoall_splits %{{.+}}, %{{.+}} local_experts(4) ep : tensor<16xi64>, tensor<?xi64> -> tensor<?xi64>, tensor<?xi64>, tensor<4xi64>, tensor<?xi32>
+  %in, %outs, %per, %eids = npu.alltoall_splits %local, %global local_experts(4) ep
+      : tensor<16xi64>, tensor<?xi64> -> tensor<?xi64>, tensor<?xi64>, tensor<4xi64>, tensor<?xi32>
+  // CHECK: npu.moe_token_permute %{{.+}}, %{{.+}} : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>
+  %perm, %sorted = npu.moe_token_permute %x, %ids : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>
+  // CHECK: npu.all_to_all_v %{{.+}}, %{{.+}}, %{{.+}} ep : tensor<?x64xf32>, tensor<?xi64>, tensor<?xi64> -> tensor<?x64xf32>
+  %recv = npu.all_to_all_v %perm, %in, %outs ep : tensor<?x64xf32>, tensor<?xi64>, tensor<?xi64> -> tensor<?x64xf32>
+  // CHECK: npu.moe_token_permute %{{.+}}, %{{.+}} : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>, tensor<?xi32>
+  %rows, %sorted2 = npu.moe_token_permute %recv, %eids : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>, tensor<?xi32>
+  // CHECK: npu.moe_token_unpermute %{{.+}}, %{{.+}} : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  %back = npu.moe_token_unpermute %rows, %sorted2 : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  %sent = npu.all_to_all_v %back, %outs, %in ep : tensor<?x64xf32>, tensor<?xi64>, tensor<?xi64> -> tensor<?x64xf32>
+  return %sent : tensor<?x64xf32>
+}
+
+// CHECK-LABEL: func.func @mc2
+func.func @mc2(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %w: tensor<?x4xf32>, %t: index, %p: index,
+               %w13: tensor<4x64x32xi8>, %w2: tensor<4x16x64xi8>, %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>)
+    -> (tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  // CHECK: npu.mc2_mask %{{.+}} of %{{.+}} : tensor<?xi1>
+  %mask = npu.mc2_mask %t of %p : tensor<?xi1>
+  // CHECK: npu.moe_distribute_dispatch %{{.+}}, %{{.+}} mask(%{{.+}} : tensor<?xi1>) ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(512) cumsum : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %x, %ids mask(%mask : tensor<?xi1>)
+      ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(512) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  // CHECK: npu.moe_distribute_dispatch %{{.+}}, %{{.+}} ep_world_size(4) moe_expert_num(16) quant_mode(2) capacity(0) count : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>, tensor<?xf32>
+  %qrows, %qidx, %qcounts, %qrecv, %qs = npu.moe_distribute_dispatch %x, %ids
+      ep_world_size(4) moe_expert_num(16) quant_mode(2) capacity(0) count
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>, tensor<?xf32>
+  // CHECK: npu.moe_distribute_combine %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} mask(%{{.+}} : tensor<?xi1>) shared(%{{.+}} : tensor<?x64xbf16>) ep_world_size(4) moe_expert_num(16) : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  %out = npu.moe_distribute_combine %rows, %ids, %idx, %recv, %w mask(%mask : tensor<?xi1>)
+      shared(%x : tensor<?x64xbf16>) ep_world_size(4) moe_expert_num(16)
+      : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  // CHECK: npu.dispatch_ffn_combine %{{.+}}, %{{.+}}, %{{.+}} mask(%{{.+}} : tensor<?xi1>) weights(%{{.+}}, %{{.+}} : tensor<4x64x32xi8>, tensor<4x16x64xi8>) scales(%{{.+}}, %{{.+}} : tensor<4x32xf32>, tensor<4x64xf32>) w8a8 ep_world_size(4) moe_expert_num(16) capacity(512) : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  %fused = npu.dispatch_ffn_combine %x, %ids, %w mask(%mask : tensor<?xi1>)
+      weights(%w13, %w2 : tensor<4x64x32xi8>, tensor<4x16x64xi8>)
+      scales(%s13, %s2 : tensor<4x32xf32>, tensor<4x64xf32>) w8a8
+      ep_world_size(4) moe_expert_num(16) capacity(512)
+      : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  return %out, %fused : tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// CHECK-LABEL: func.func @experts
+func.func @experts(%x: tensor<?x64xf32>, %counts: tensor<4xi64>,
+                   %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>,
+                   %q13: tensor<4x64x32xi8>, %qw2: tensor<4x16x64xi8>,
+                   %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>,
+                   %i13: tensor<4x64x32xi4>, %g13: tensor<4x2x32xf32>,
+                   %d13: tensor<64x32xi8>, %ds13: tensor<32xf32>)
+    -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>) {
+  // CHECK: npu.grouped_matmul %{{.+}}, %{{.+}}, %{{.+}} none count : tensor<?x64xf32>, tensor<4x64x32xf32>, tensor<4xi64> -> tensor<?x32xf32>
+  %h = npu.grouped_matmul %x, %w13, %counts none count : tensor<?x64xf32>, tensor<4x64x32xf32>, tensor<4xi64> -> tensor<?x32xf32>
+  // CHECK: npu.swiglu %{{.+}} : tensor<?x32xf32> -> tensor<?x16xf32>
+  %a = npu.swiglu %h : tensor<?x32xf32> -> tensor<?x16xf32>
+  %y = npu.grouped_matmul %a, %w2, %counts none count : tensor<?x16xf32>, tensor<4x16x64xf32>, tensor<4xi64> -> tensor<?x64xf32>
+  // CHECK: npu.dynamic_quant %{{.+}} : tensor<?x64xf32> -> tensor<?x64xi8>, tensor<?xf32>
+  %q, %s = npu.dynamic_quant %x : tensor<?x64xf32> -> tensor<?x64xi8>, tensor<?xf32>
+  // CHECK: npu.grouped_matmul %{{.+}}, %{{.+}}, %{{.+}} w8a8 cumsum : tensor<?x64xi8>, tensor<4x64x32xi8>, tensor<4xi64> -> tensor<?x32xi32>
+  %h32 = npu.grouped_matmul %q, %q13, %counts w8a8 cumsum : tensor<?x64xi8>, tensor<4x64x32xi8>, tensor<4xi64> -> tensor<?x32xi32>
+  // CHECK: npu.dequant_swiglu_quant %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} cumsum : tensor<?x32xi32>, tensor<4x32xf32>, tensor<?xf32>, tensor<4xi64> -> tensor<?x16xi8>, tensor<?xf32>
+  %q2, %s2b = npu.dequant_swiglu_quant %h32, %s13, %s, %counts cumsum
+      : tensor<?x32xi32>, tensor<4x32xf32>, tensor<?xf32>, tensor<4xi64> -> tensor<?x16xi8>, tensor<?xf32>
+  // CHECK: npu.grouped_matmul %{{.+}}, %{{.+}}, %{{.+}} scale(%{{.+}} : tensor<4x64xf32>) per_token_scale(%{{.+}} : tensor<?xf32>) w8a8 cumsum : tensor<?x16xi8>, tensor<4x16x64xi8>, tensor<4xi64> -> tensor<?x64xf32>
+  %y8 = npu.grouped_matmul %q2, %qw2, %counts scale(%s2 : tensor<4x64xf32>) per_token_scale(%s2b : tensor<?xf32>) w8a8 cumsum
+      : tensor<?x16xi8>, tensor<4x16x64xi8>, tensor<4xi64> -> tensor<?x64xf32>
+  // CHECK: npu.grouped_matmul %{{.+}}, %{{.+}}, %{{.+}} scale(%{{.+}} : tensor<4x32xf32>) per_token_scale(%{{.+}} : tensor<?xf32>) group_scale(%{{.+}} : tensor<4x2x32xf32>) w4a8 count : tensor<?x64xi8>, tensor<4x64x32xi4>, tensor<4xi64> -> tensor<?x32xf32>
+  %h4 = npu.grouped_matmul %q, %i13, %counts scale(%s13 : tensor<4x32xf32>) per_token_scale(%s : tensor<?xf32>)
+      group_scale(%g13 : tensor<4x2x32xf32>) w4a8 count : tensor<?x64xi8>, tensor<4x64x32xi4>, tensor<4xi64> -> tensor<?x32xf32>
+  // CHECK: npu.matmul %{{.+}}, %{{.+}} scale(%{{.+}} : tensor<32xf32>) per_token_scale(%{{.+}} : tensor<?xf32>) w8a8 stream(2) : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
+  %d = npu.matmul %q, %d13 scale(%ds13 : tensor<32xf32>) per_token_scale(%s : tensor<?xf32>) w8a8 stream(2)
+      : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
+  // CHECK: npu.add %{{.+}}, %{{.+}} stream(2) : tensor<?x64xf32>
+  %sum = npu.add %y, %y8 stream(2) : tensor<?x64xf32>
+  return %sum, %y8, %h4, %d : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+}
+
+// CHECK-LABEL: func.func @collectives
+func.func @collectives(%x: tensor<?x64xf32>, %t: index) -> (tensor<?x64xf32>, tensor<?x64xf32>, index, index) {
+  // CHECK: npu.all_reduce_scalar %{{.+}} max dp
+  %m = npu.all_reduce_scalar %t max dp
+  // CHECK: npu.group_rank ep
+  %r = npu.group_rank ep
+  // CHECK: npu.pad_rows %{{.+}} to %{{.+}} : tensor<?x64xf32> -> tensor<?x64xf32>
+  %p = npu.pad_rows %x to %m : tensor<?x64xf32> -> tensor<?x64xf32>
+  // CHECK: npu.all_gather %{{.+}} dp stream(1) : tensor<?x64xf32> -> tensor<?x64xf32>
+  %g = npu.all_gather %p dp stream(1) : tensor<?x64xf32> -> tensor<?x64xf32>
+  // CHECK: npu.reduce_scatter %{{.+}} dp : tensor<?x64xf32> -> tensor<?x64xf32>
+  %rs = npu.reduce_scatter %g dp : tensor<?x64xf32> -> tensor<?x64xf32>
+  // CHECK: npu.slice_rows %{{.+}} to %{{.+}} : tensor<?x64xf32> -> tensor<?x64xf32>
+  %s = npu.slice_rows %rs to %t : tensor<?x64xf32> -> tensor<?x64xf32>
+  // CHECK: npu.all_reduce %{{.+}} sum tp : tensor<?x64xf32>
+  %ar = npu.all_reduce %s sum tp : tensor<?x64xf32>
+  // CHECK: npu.tensor_split %{{.+}} tp : tensor<?x64xf32> -> tensor<?x64xf32>
+  %ts = npu.tensor_split %ar tp : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %ar, %ts, %m, %r : tensor<?x64xf32>, tensor<?x64xf32>, index, index
+}
+
+// CHECK-LABEL: func.func @events
+func.func @events(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  // CHECK: %[[E:.+]] = npu.record stream(0)
+  %e = npu.record stream(0)
+  // CHECK: npu.wait %[[E]] stream(1)
+  npu.wait %e stream(1)
+  %g = npu.all_gather %x ep stream(1) : tensor<?x64xf32> -> tensor<?x64xf32>
+  %e2 = npu.record stream(1)
+  npu.wait %e2 stream(0)
+  return %g : tensor<?x64xf32>
+}
