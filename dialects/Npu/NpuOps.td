@@ -95,7 +95,8 @@ def Npu_MaskWeightsOp : Npu_DeviceOp<"mask_weights", [Pure,
 def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Pure]> {
   let summary = "sort (token, k) pairs by expert and gather their rows";
   let description = [{
-    `torch_npu.npu_moe_init_routing_v2` (SEMANTICS §5, all-gather). The `T * K`
+    `torch_npu.npu_moe_init_routing_v2` (SEMANTICS §5, all-gather). With
+    `expert_idx [T, K]` (or `[T]`, K = 1), the `T * K`
     pairs `j = t * K + k` whose expert lies in `[start, start + L)` are
     stable-sorted by expert; `expanded_x` holds their rows (`x[t]`) in that
     order, `expanded_row_idx[n]` the pair index `j` of row `n`, and
@@ -112,7 +113,7 @@ def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Pure]> {
         : tensor<?x2048xf32>, tensor<?x8xi32> -> tensor<?x2048xf32>, tensor<?xi32>, tensor<32xi64>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$x, Npu_Matrix:$expert_idx,
+  let arguments = (ins Npu_Matrix:$x, Npu_RowTensor:$expert_idx,
                        Optional<Npu_Vector>:$scale, Index:$active_start,
                        Npu_PositiveI64:$local_experts, Npu_PositiveI64:$expert_num,
                        DefaultValuedAttr<I64Attr, "-1">:$quant_mode,

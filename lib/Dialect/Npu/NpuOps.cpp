@@ -158,8 +158,12 @@ LogicalResult MaskWeightsOp::verify() {
 
 LogicalResult MoeInitRoutingOp::verify() {
   Operation *op = *this;
+  int64_t idxRank = tensorOf(getExpertIdx()).getRank();
+  if (idxRank > 2)
+    return emitOpError() << "expert_idx must be [T, K] or [T], got "
+                         << getExpertIdx().getType();
   if (failed(expect(op, "x", getX(), 2, kFloatOrI8)) ||
-      failed(expect(op, "expert_idx", getExpertIdx(), 2, kI32)) ||
+      failed(expect(op, "expert_idx", getExpertIdx(), idxRank, kI32)) ||
       failed(expectSameDim(op, "x", getX(), 0, "expert_idx", getExpertIdx(),
                            0)) ||
       failed(expect(op, "expanded_row_idx", getExpandedRowIdx(), 1, kI32)) ||

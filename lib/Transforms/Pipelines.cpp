@@ -1,0 +1,48 @@
+//===- Pipelines.cpp - named moe-mlir pass pipelines ----------------------===//
+
+#include "moe/Transforms/Pipelines.h"
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+void mlir::moe::buildCompilePipeline(OpPassManager &pm,
+                                     const CompilePipelineOptions &options) {
+  OpPassManager &fpm = pm.nest<func::FuncOp>();
+  SelectCommMethodOptions select;
+  select.policy = options.policy;
+  select.method = options.method;
+  select.maxNumReqs = options.maxNumReqs;
+  select.decodeQueryLen = options.decodeQueryLen;
+  select.maxGraphSize = options.maxGraphSize;
+  select.maxNumBatchedTokens = options.maxNumBatchedTokens;
+  select.prefillMc2 = options.prefillMc2;
+  select.fusedMc2 = options.fusedMc2;
+  select.megaMoe = options.megaMoe;
+  fpm.addPass(createSelectCommMethod(select));
+  ExpandCommOptions expand;
+  expand.checkMc2Capacity = options.checkMc2Capacity;
+  fpm.addPass(createExpandComm(expand));
+  fpm.addPass(createCanonicalizerPass());
+  if (options.fuseQuant)
+    fpm.addPass(createFuseQuantIntoDispatch());
+  if (options.multistream) {
+    ScheduleMultistreamOptions schedule;
+    schedule.gateOverlap = options.gateOverlap;
+    schedule.sharedExpertsOverlap = options.sharedExpertsOverlap;
+    fpm.addPass(createScheduleMultistream(schedule));
+  }
+  fpm.addPass(createVerifyStreams());
+}
+
+void mlir::moe::registerMoePipelines() {
+  PassPipelineRegistration<CompilePipelineOptions>(
+      "moe-compile",
+      "Compile MoE layers to scheduled device ops: select the communication "
+      "method, expand it into device ops, fuse quantization into dispatch, "
+      "schedule multistream overlap and verify the streams",
+      buildCompilePipeline);
+}
