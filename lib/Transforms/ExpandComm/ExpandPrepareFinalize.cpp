@@ -1,0 +1,181 @@
+//===- ExpandPrepareFinalize.cpp - prepare / finalize per method ----------===//
+//
+// vllm-ascend's PrepareAndFinalizeWithAllGather / All2All / MC2 (seed 000)
+// as npu ops; docs/Expansion.md "prepare / finalize" lists the sequences.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Expander.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::expand;
+
+//===----------------------------------------------------------------------===//
+// Row bookkeeping and collectives
+//===----------------------------------------------------------------------===//
+
+Value Expander::padRows(Location loc, Value x, Value rows) {
+  return b.create<npu::PadRowsOp>(loc, dynamicRows(x.getType()), x, rows);
+}
+
+Value Expander::sliceRows(Location loc, Value x, Value rows) {
+  return b.create<npu::SliceRowsOp>(loc, dynamicRows(x.getType()), x, rows);
+}
+
+Value Expander::tensorSplit(Location loc, Value x, npu::Group group) {
+  return b.create<npu::TensorSplitOp>(loc, dynamicRows(x.getType()), x, group);
+}
+
+Value Expander::allGather(Location loc, Value x, npu::Group group) {
+  return b.create<npu::AllGatherOp>(loc, dynamicRows(x.getType()), x, group);
+}
+
+Value Expander::reduceScatter(Location loc, Value x, npu::Group group) {
+  return b.create<npu::ReduceScatterOp>(loc, dynamicRows(x.getType()), x,
+                                        group);
+}
+
+Value Expander::allReduceScalar(Location loc, Value v, npu::Group group) {
+  return b.create<npu::AllReduceScalarOp>(loc, b.getIndexType(), v,
+                                         npu::ReduceKind::Max, group);
+}
+
+int64_t Expander::mc2Capacity() const {
+  return checkMc2Capacity && chip ? chip.getMc2Capacity() : 0;
+}
+
+//===----------------------------------------------------------------------===//
+// prepare
+//===----------------------------------------------------------------------===//
+
+LogicalResult Expander::expandPrepare(PrepareOp op) {
+  CommMethod method = op.getMethod();
+  if (method == CommMethod::Unset)
+    return op.emitOpError()
+           << "has no communication method; run moe-select-comm-method "
+              "first or give the method in its context type";
+  Location loc = op.getLoc();
+  Value tokens = tokenCount(loc, op.getHidden());
+  Value hidden = op.getHidden(), logits = op.getLogits();
+  PreparedLayer info{method, tokens, Value()};
+  int64_t tp = layout.getTp(), dp = layout.getDp();
+
+  if (layout.getWorldSize() > 1) {
+    switch (method) {
+    case CommMethod::AllGather: {
+      // _prepare_with_dp_group, or _prepare_with_ep_group with sequence
+      // parallelism: pad to the longest rank, gather the whole group.
+      bool sp = layout.getSequenceParallel();
+      npu::Group group = sp ? npu::Group::EP : npu::Group::DP;
+      if ((sp ? layout.getEpSize() : dp) > 1) {
+        Value most = allReduceScalar(loc, tokens, group);
+        hidden = allGather(loc, padRows(loc, hidden, most), group);
+        logits = allGather(loc, padRows(loc, logits, most), group);
+      }
+      break;
+    }
+    case CommMethod::AllToAll:
+      // PrepareAndFinalizeWithAll2All: pad to tp rows, keep this TP rank's
+      // chunk.
+      if (tp > 1) {
+        Value tpRows = constantIndex(loc, tp);
+        hidden = tensorSplit(loc, padRows(loc, hidden, tpRows), npu::Group::TP);
+        logits = tensorSplit(loc, padRows(loc, logits, tpRows), npu::Group::TP);
+      }
+      break;
+    case CommMethod::MC2:
+    case CommMethod::FusedMC2: {
+      // PrepareAndFinalizeWithMC2 with padded_num_tokens =
+      // ceil(max_tokens_across_dp / tp) * tp and the mc2_mask of real rows.
+      Value most =
+          dp > 1 ? allReduceScalar(loc, tokens, npu::Group::DP) : tokens;
+      Value padded = most;
+      if (tp > 1) {
+        Value tpRows = constantIndex(loc, tp);
+        padded = b.create<arith::MulIOp>(
+            loc, b.create<arith::CeilDivUIOp>(loc, most, tpRows), tpRows);
+      }
+      Value mask = b.create<npu::Mc2MaskOp>(
+          loc, tensorType({ShapedType::kDynamic}, b.getI1Type()), tokens,
+          padded);
+      hidden = padRows(loc, hidden, padded);
+      logits = padRows(loc, logits, padded);
+      if (tp > 1) {
+        hidden = tensorSplit(loc, hidden, npu::Group::TP);
+        logits = tensorSplit(loc, logits, npu::Group::TP);
+        mask = tensorSplit(loc, mask, npu::Group::TP);
+      }
+      info.mask = mask;
+      break;
+    }
+    case CommMethod::Unset:
+      llvm_unreachable("checked above");
+    }
+  }
+  Value newHidden = castTo(loc, hidden, op.getPreparedHidden().getType());
+  if (info.mask)
+    masks[newHidden] = info.mask;
+  op.getPreparedHidden().replaceAllUsesWith(newHidden);
+  op.getPreparedLogits().replaceAllUsesWith(
+      castTo(loc, logits, op.getPreparedLogits().getType()));
+  prepared[op.getCtx()] = info;
+  pendingErase.push_back(op);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// finalize
+//===----------------------------------------------------------------------===//
+
+LogicalResult Expander::expandFinalize(FinalizeOp op) {
+  auto it = prepared.find(op.getCtx());
+  if (it == prepared.end())
+    return op.emitOpError() << "cannot be expanded: its context does not come "
+                               "from a moe.prepare of this function";
+  const PreparedLayer &info = it->second;
+  Location loc = op.getLoc();
+  Value out = op.getRouted();
+  int64_t tp = layout.getTp(), dp = layout.getDp();
+
+  if (layout.getWorldSize() > 1) {
+    switch (info.method) {
+    case CommMethod::AllGather: {
+      bool sp = layout.getSequenceParallel();
+      npu::Group group = sp ? npu::Group::EP : npu::Group::DP;
+      if ((sp ? layout.getEpSize() : dp) > 1)
+        out = sliceRows(loc, reduceScatter(loc, out, group), info.tokens);
+      // _finalize_with_dp_group: all-reduce over TP when tp > 1 (with
+      // sequence parallelism the EP reduce-scatter already summed all ranks).
+      if (!sp && tp > 1)
+        out = b.create<npu::AllReduceOp>(loc, out.getType(), out,
+                                         npu::ReduceKind::Sum, npu::Group::TP);
+      break;
+    }
+    case CommMethod::AllToAll:
+      if (tp > 1)
+        out = sliceRows(loc, allGather(loc, out, npu::Group::TP), info.tokens);
+      break;
+    case CommMethod::MC2:
+    case CommMethod::FusedMC2:
+      // Padding to padded_num_tokens is dropped even when tp == 1.
+      if (tp > 1)
+        out = allGather(loc, out, npu::Group::TP);
+      out = sliceRows(loc, out, info.tokens);
+      break;
+    case CommMethod::Unset:
+      llvm_unreachable("prepare checked the method");
+    }
+  }
+  Type resultType = op.getResult().getType();
+  out = castTo(loc, out, resultType);
+  if (Value shared = op.getShared())
+    out = b.create<npu::AddOp>(loc, resultType, out,
+                               castTo(loc, shared, resultType));
+  op.getResult().replaceAllUsesWith(out);
+  rowCounts[out] = info.tokens;
+  eraseNow(op);
+  return success();
+}

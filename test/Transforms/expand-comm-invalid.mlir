@@ -1,0 +1,90 @@
+// RUN: moe-opt %s -split-input-file -moe-expand-comm -verify-diagnostics
+
+// One case per error of moe-expand-comm.
+
+func.func @unset(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{'moe.prepare' op has no communication method; run moe-select-comm-method first or give the method in its context type}}
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<unset>
+  %r = moe.finalize %h, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<unset>
+  return %r : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @unset_dispatch(%h: tensor<?x64xf32>, %w: tensor<?x2xf32>, %ids: tensor<?x2xi32>) -> tensor<4xi64> {
+  // expected-error @+1 {{'moe.dispatch' op has no communication method; run moe-select-comm-method first or give the method in its context type}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
+  return %counts : tensor<4xi64>
+}
+
+// -----
+
+func.func @finalize_orphan(%y: tensor<?x64xf32>, %pctx: !moe.prepare_ctx<mc2>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{'moe.finalize' op cannot be expanded: its context does not come from a moe.prepare of this function}}
+  %r = moe.finalize %y, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %r : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @combine_orphan(%y: tensor<?x64xf32>, %dctx: !moe.dispatch_ctx<mc2>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{'moe.combine' op cannot be expanded: its context does not come from a moe.dispatch of this function}}
+  %r = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  return %r : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @escaping_ctx(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>) -> !moe.prepare_ctx<alltoall> {
+  // expected-error @+1 {{'moe.prepare' op cannot be expanded: its result is used by 'func.return', which is not a stage of its layer}}
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<alltoall>
+  return %pctx : !moe.prepare_ctx<alltoall>
+}
+
+// -----
+
+func.func @fused_two_users(%h: tensor<?x64xf32>, %w: tensor<?x2xf32>, %ids: tensor<?x2xi32>,
+                           %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  // expected-error @+1 {{'moe.dispatch' op cannot become one fused_mc2 kernel: its rows and counts must feed exactly one moe.experts}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<fused_mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<fused_mc2>
+  return %o, %rows : tensor<?x64xf32>, tensor<?x64xf32>
+}
+
+// -----
+
+func.func @fused_experts_escape(%h: tensor<?x64xf32>, %w: tensor<?x2xf32>, %ids: tensor<?x2xi32>,
+                                %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  // expected-error @+1 {{'moe.dispatch' op cannot become one fused_mc2 kernel: the experts' output must feed exactly its moe.combine}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<fused_mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<fused_mc2>
+  return %o, %y : tensor<?x64xf32>, tensor<?x64xf32>
+}
+
+// -----
+
+func.func @fused_w4a8(%h: tensor<?x64xf32>, %w: tensor<?x2xf32>, %ids: tensor<?x2xi32>,
+                      %w13: tensor<4x64x32xi4>, %w2: tensor<4x16x64xi4>, %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>,
+                      %g13: tensor<4x4x32xf32>, %g2: tensor<4x1x64xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{'moe.dispatch' op cannot become one fused_mc2 kernel: dispatch_ffn_combine runs unquantized or w8a8_dynamic experts, not w4a8_dynamic}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<fused_mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xi4>, tensor<4x16x64xi4>) scales(%s13, %s2 : tensor<4x32xf32>, tensor<4x64xf32>)
+      group_scales(%g13, %g2 : tensor<4x4x32xf32>, tensor<4x1x64xf32>) quant <w4a8_dynamic, group_size = 16> : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<fused_mc2>
+  return %o : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @fp8_experts(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
+                       %w13: tensor<2x256x256xf8E4M3FN>, %w2: tensor<2x128x256xf8E4M3FN>) -> tensor<?x256xbf16> {
+  // expected-error @+1 {{'moe.experts' op cannot be expanded: no device operator runs experts quantized as #moe.quant<a1 = #moe.qdesc<fp8_e4m3, block [1, 128]>, a2 = #moe.qdesc<fp8_e4m3, block [1, 128]>, w1 = #moe.qdesc<fp8_e4m3, block [128, 128]>, w2 = #moe.qdesc<fp8_e4m3, block [128, 128]>>; supported are none, w8a8_dynamic and w4a8_dynamic}}
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x256x256xf8E4M3FN>, tensor<2x128x256xf8E4M3FN>)
+      quant <a1 = #moe.qdesc<fp8_e4m3, block [1, 128]>, a2 = #moe.qdesc<fp8_e4m3, block [1, 128]>,
+             w1 = #moe.qdesc<fp8_e4m3, block [128, 128]>, w2 = #moe.qdesc<fp8_e4m3, block [128, 128]>>
+      : tensor<?x256xbf16>, tensor<2xi64>
+  return %y : tensor<?x256xbf16>
+}

@@ -1,0 +1,364 @@
+// RUN: moe-opt %s -split-input-file -moe-expand-comm | FileCheck %s
+
+// Every method's device-op sequence against seeds 000 / 002 (the sequences
+// are listed in docs/Expansion.md).
+
+// allgather, DP 2 x TP 2 with EP: pad to the longest DP rank, gather over DP,
+// init-routing of this rank's expert range, unpermute with the weights,
+// reduce-scatter over DP, drop padding, all-reduce over TP, add shared.
+// CHECK-LABEL: func.func @allgather
+// CHECK-SAME: (%[[X:.+]]: tensor<?x64xf32>, %[[LG:.+]]: tensor<?x16xf32>, %[[W13:[^:]+]]: tensor<4x64x32xf32>, %[[W2:[^:]+]]: tensor<4x16x64xf32>, %[[SW13:[^:]+]]: tensor<64x32xf32>, %[[SW2:[^:]+]]: tensor<16x64xf32>)
+// CHECK: %[[T:.+]] = tensor.dim %[[X]], %{{.+}}
+// CHECK: %[[MAX:.+]] = npu.all_reduce_scalar %[[T]] max dp
+// CHECK: %[[XP:.+]] = npu.pad_rows %[[X]] to %[[MAX]]
+// CHECK: %[[XG:.+]] = npu.all_gather %[[XP]] dp
+// CHECK: %[[LP:.+]] = npu.pad_rows %[[LG]] to %[[MAX]]
+// CHECK: %[[LGG:.+]] = npu.all_gather %[[LP]] dp
+// CHECK: %[[W:.+]], %[[IDS:.+]] = npu.moe_gating_top_k %[[LGG]] k(2) softmax renormalize
+// CHECK: %[[R:.+]] = npu.group_rank ep
+// CHECK: %[[START:.+]] = arith.muli %[[R]], %{{.+}}
+// CHECK: %[[ROWS:.+]], %[[RIDX:.+]], %[[CNT:.+]] = npu.moe_init_routing %[[XG]], %[[IDS]] range(%[[START]], 4) experts(16) quant_mode(-1) count
+// CHECK: %[[H:.+]] = npu.grouped_matmul %[[ROWS]], %[[W13]], %[[CNT]] none count
+// CHECK: %[[A:.+]] = npu.swiglu %[[H]]
+// CHECK: %[[Y:.+]] = npu.grouped_matmul %[[A]], %[[W2]], %[[CNT]] none count
+// CHECK: %[[OUT:.+]] = npu.moe_token_unpermute %[[Y]], %[[RIDX]] probs(%[[W]] : tensor<?x2xf32>)
+// CHECK: %[[SH:.+]] = npu.matmul %[[X]], %[[SW13]] none
+// CHECK: %[[SA:.+]] = npu.swiglu %[[SH]]
+// CHECK: %[[S:.+]] = npu.matmul %[[SA]], %[[SW2]] none
+// CHECK: %[[RS:.+]] = npu.reduce_scatter %[[OUT]] dp
+// CHECK: %[[SL:.+]] = npu.slice_rows %[[RS]] to %[[T]]
+// CHECK: %[[AR:.+]] = npu.all_reduce %[[SL]] sum tp
+// CHECK: %[[SUM:.+]] = npu.add %[[AR]], %[[S]]
+// CHECK: return %[[SUM]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>} {
+func.func @allgather(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>,
+                     %sw13: tensor<64x32xf32>, %sw2: tensor<16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax renormalize : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %s = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x32xf32>, tensor<16x64xf32>) : tensor<?x64xf32>
+  %r = moe.finalize %o, %pctx shared(%s : tensor<?x64xf32>) : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// allgather with sequence parallelism: gather and reduce-scatter over EP, no
+// TP all-reduce; EPLB maps ids and masks weights with the expert map.
+// CHECK-LABEL: func.func @allgather_sp
+// CHECK: %[[T:.+]] = tensor.dim
+// CHECK: %[[MAX:.+]] = npu.all_reduce_scalar %[[T]] max ep
+// CHECK: npu.all_gather %{{.+}} ep
+// CHECK: npu.all_gather %{{.+}} ep
+// CHECK: %[[W:.+]], %[[IDS:.+]] = npu.moe_gating_top_k
+// CHECK: %[[PHYS:.+]] = npu.map_expert_ids %[[IDS]] through %{{.+}} : tensor<?x2xi32>, tensor<16xi32>
+// CHECK: %[[MW:.+]] = npu.mask_weights %[[W]], %[[PHYS]], %{{.+}} : tensor<?x2xf32>, tensor<?x2xi32>, tensor<20xi32>
+// CHECK: npu.moe_init_routing %{{.+}}, %[[PHYS]] range(%{{.+}}, 5) experts(20) quant_mode(-1) count
+// CHECK: npu.moe_token_unpermute %{{.+}}, %{{.+}} probs(%[[MW]] : tensor<?x2xf32>)
+// CHECK: %[[RS:.+]] = npu.reduce_scatter %{{.+}} ep
+// CHECK: %[[SL:.+]] = npu.slice_rows %[[RS]] to %[[T]]
+// CHECK-NOT: npu.all_reduce
+// CHECK: return %[[SL]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true, sequence_parallel = true>} {
+func.func @allgather_sp(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %l2p: tensor<16xi32>, %map: tensor<20xi32>,
+                        %w13: tensor<5x64x32xf32>, %w2: tensor<5x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16 + 4) log2phy(%l2p : tensor<16xi32>) expert_map(%map : tensor<20xi32>)
+      : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<5xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<5x64x32xf32>, tensor<5x16x64xf32>) : tensor<?x64xf32>, tensor<5xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// allgather without EP (experts tensor-sharded over TP 2): the whole expert
+// range is local, no DP gather (dp = 1), all-reduce over TP.
+// CHECK-LABEL: func.func @allgather_no_ep
+// CHECK-NOT: npu.all_gather
+// CHECK-NOT: npu.group_rank
+// CHECK: npu.moe_init_routing %{{.+}}, %{{.+}} range(%{{.+}}, 8) experts(8) quant_mode(-1) count
+// CHECK-NOT: npu.reduce_scatter
+// CHECK: npu.all_reduce %{{.+}} sum tp
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 1>} {
+func.func @allgather_no_ep(%x: tensor<?x64xf32>, %logits: tensor<?x8xf32>, %w13: tensor<8x64x32xf32>, %w2: tensor<8x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<8xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<8x64x32xf32>, tensor<8x16x64xf32>) : tensor<?x64xf32>, tensor<8xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// alltoall, TP 2 x DP 2: pad to tp rows (tokens < tp), keep this TP rank's
+// chunk, histogram + gathered counts give the splits, permute, exchange,
+// permute by local expert; combine reverses it; all-gather over TP, unpad.
+// CHECK-LABEL: func.func @alltoall
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x64xf32>
+// CHECK: %[[T:.+]] = tensor.dim %[[X]]
+// CHECK: %[[TP:.+]] = arith.constant 2 : index
+// CHECK: %[[XP:.+]] = npu.pad_rows %[[X]] to %[[TP]]
+// CHECK: %[[XS:.+]] = npu.tensor_split %[[XP]] tp
+// CHECK: %[[LP:.+]] = npu.pad_rows %{{.+}} to %[[TP]]
+// CHECK: %[[LS:.+]] = npu.tensor_split %[[LP]] tp
+// CHECK: %[[W:.+]], %[[IDS:.+]] = npu.moe_gating_top_k %[[LS]]
+// CHECK: %[[LOC:.+]] = npu.histogram %[[IDS]] bins(16) : tensor<?x2xi32> -> tensor<16xi64>
+// CHECK: %[[GLB:.+]] = npu.all_gather %[[LOC]] ep : tensor<16xi64> -> tensor<?xi64>
+// CHECK: %[[IN:.+]], %[[OUTS:.+]], %[[PER:.+]], %[[EIDS:.+]] = npu.alltoall_splits %[[LOC]], %[[GLB]] local_experts(4) ep
+// CHECK: %[[PERM:.+]], %[[SORTED:.+]] = npu.moe_token_permute %[[XS]], %[[IDS]]
+// CHECK: %[[RECV:.+]] = npu.all_to_all_v %[[PERM]], %[[IN]], %[[OUTS]] ep
+// CHECK: %[[ROWS:.+]], %[[SORTED2:.+]] = npu.moe_token_permute %[[RECV]], %[[EIDS]]
+// CHECK: npu.grouped_matmul %[[ROWS]], %{{.+}}, %[[PER]] none count
+// CHECK: %[[Y:.+]] = npu.grouped_matmul %{{.+}}, %{{.+}}, %[[PER]] none count
+// CHECK: %[[BACK:.+]] = npu.moe_token_unpermute %[[Y]], %[[SORTED2]] :
+// CHECK: %[[RET:.+]] = npu.all_to_all_v %[[BACK]], %[[OUTS]], %[[IN]] ep
+// CHECK: %[[OUT:.+]] = npu.moe_token_unpermute %[[RET]], %[[SORTED]] probs(%[[W]] : tensor<?x2xf32>)
+// CHECK: %[[G:.+]] = npu.all_gather %[[OUT]] tp
+// CHECK: %[[R:.+]] = npu.slice_rows %[[G]] to %[[T]]
+// CHECK: return %[[R]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>} {
+func.func @alltoall(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<alltoall>
+  %w, %ids = moe.gate %l top_k(2) softmax renormalize : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<alltoall>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<alltoall>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<alltoall>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// alltoall with one local expert per rank: no second permute (seed 002
+// `num_local_experts <= 1`), TP 1: no padding, no TP gather.
+// CHECK-LABEL: func.func @alltoall_one_local
+// CHECK-NOT: npu.pad_rows
+// CHECK-NOT: npu.tensor_split
+// CHECK: %[[PERM:.+]], %[[SORTED:.+]] = npu.moe_token_permute
+// CHECK: %[[RECV:.+]] = npu.all_to_all_v %[[PERM]]
+// CHECK-NOT: npu.moe_token_permute
+// CHECK: npu.grouped_matmul %[[RECV]]
+// CHECK: %[[Y:.+]] = npu.grouped_matmul
+// CHECK: %[[RET:.+]] = npu.all_to_all_v %[[Y]]
+// CHECK: %[[OUT:.+]] = npu.moe_token_unpermute %[[RET]], %[[SORTED]] probs
+// CHECK-NOT: npu.all_gather %{{.+}} tp
+// CHECK: return %[[OUT]]
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
+func.func @alltoall_one_local(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>, %w13: tensor<1x64x32xf32>, %w2: tensor<1x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<alltoall>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<1xi64>, !moe.dispatch_ctx<alltoall>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<1x64x32xf32>, tensor<1x16x64xf32>) : tensor<?x64xf32>, tensor<1xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<alltoall>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<alltoall>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// mc2, TP 2 x DP 2, A3 (capacity 512): pad to ceil(max_dp / tp) * tp, the
+// mc2 mask of real rows, TP slices of rows, logits and mask; dispatch with
+// cumulative group lists; w8a8 experts; combine; TP gather and unpad.
+// CHECK-LABEL: func.func @mc2
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x64xbf16>
+// CHECK: %[[T:.+]] = tensor.dim %[[X]]
+// CHECK: %[[MAX:.+]] = npu.all_reduce_scalar %[[T]] max dp
+// CHECK: %[[TP:.+]] = arith.constant 2 : index
+// CHECK: %[[DIV:.+]] = arith.ceildivui %[[MAX]], %[[TP]]
+// CHECK: %[[P:.+]] = arith.muli %[[DIV]], %[[TP]]
+// CHECK: %[[MASK:.+]] = npu.mc2_mask %[[T]] of %[[P]] : tensor<?xi1>
+// CHECK: %[[XP:.+]] = npu.pad_rows %[[X]] to %[[P]]
+// CHECK: %[[LP:.+]] = npu.pad_rows %{{.+}} to %[[P]]
+// CHECK: %[[XS:.+]] = npu.tensor_split %[[XP]] tp
+// CHECK: %[[LS:.+]] = npu.tensor_split %[[LP]] tp
+// CHECK: %[[MS:.+]] = npu.tensor_split %[[MASK]] tp
+// CHECK: %[[W:.+]], %[[IDS:.+]] = npu.moe_gating_top_k %[[LS]]
+// CHECK: %[[ROWS:.+]], %[[IDX:.+]], %[[CNT:.+]], %[[RECV:.+]] = npu.moe_distribute_dispatch %[[XS]], %[[IDS]] mask(%[[MS]] : tensor<?xi1>) ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(512) cumsum
+// CHECK: %[[Q:.+]], %[[QS:.+]] = npu.dynamic_quant %[[ROWS]] : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
+// CHECK: %[[H:.+]] = npu.grouped_matmul %[[Q]], %{{.+}}, %[[CNT]] w8a8 cumsum : tensor<?x64xi8>, tensor<4x64x32xi8>, tensor<4xi64> -> tensor<?x32xi32>
+// CHECK: %[[Q2:.+]], %[[S2:.+]] = npu.dequant_swiglu_quant %[[H]], %{{.+}}, %[[QS]], %[[CNT]] cumsum
+// CHECK: %[[Y:.+]] = npu.grouped_matmul %[[Q2]], %{{.+}}, %[[CNT]] scale(%{{.+}} : tensor<4x64xf32>) per_token_scale(%[[S2]] : tensor<?xf32>) w8a8 cumsum : tensor<?x16xi8>, tensor<4x16x64xi8>, tensor<4xi64> -> tensor<?x64xbf16>
+// CHECK: %[[OUT:.+]] = npu.moe_distribute_combine %[[Y]], %[[IDS]], %[[IDX]], %[[RECV]], %[[W]] mask(%[[MS]] : tensor<?xi1>) ep_world_size(4) moe_expert_num(16)
+// CHECK: %[[G:.+]] = npu.all_gather %[[OUT]] tp
+// CHECK: %[[R:.+]] = npu.slice_rows %[[G]] to %[[T]]
+// CHECK: return %[[R]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>, moe.chip = #moe.chip<A3>} {
+func.func @mc2(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xi8>, %w2: tensor<4x16x64xi8>,
+               %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>) -> tensor<?x64xbf16> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xbf16>, tensor<?x16xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax renormalize : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xbf16>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xi8>, tensor<4x16x64xi8>) scales(%s13, %s2 : tensor<4x32xf32>, tensor<4x64xf32>)
+      quant <w8a8_dynamic> : tensor<?x64xbf16>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<mc2>
+  %r = moe.finalize %o, %pctx : tensor<?x64xbf16>, !moe.prepare_ctx<mc2>
+  return %r : tensor<?x64xbf16>
+}
+}
+
+// -----
+
+// mc2 with TP 1 and DP 4: the padding to the longest DP rank is dropped even
+// without a TP gather; no chip: the capacity is not checked; a user of the
+// counts besides the experts keeps them as counts.
+// CHECK-LABEL: func.func @mc2_tp1
+// CHECK: %[[T:.+]] = tensor.dim
+// CHECK: %[[MAX:.+]] = npu.all_reduce_scalar %[[T]] max dp
+// CHECK: npu.mc2_mask %[[T]] of %[[MAX]]
+// CHECK-NOT: npu.tensor_split
+// CHECK: %[[ROWS:.+]], %{{.+}}, %[[CNT:.+]], %{{.+}} = npu.moe_distribute_dispatch {{.+}} capacity(0) count
+// CHECK: npu.grouped_matmul %[[ROWS]], %{{.+}}, %[[CNT]] none count
+// CHECK: %[[OUT:.+]] = npu.moe_distribute_combine
+// CHECK-NOT: npu.all_gather
+// CHECK: %[[R:.+]] = npu.slice_rows %[[OUT]] to %[[T]]
+// CHECK: return %[[R]], %[[CNT]]
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
+func.func @mc2_tp1(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> (tensor<?x64xf32>, tensor<4xi64>) {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %r, %counts : tensor<?x64xf32>, tensor<4xi64>
+}
+}
+
+// -----
+
+// fused_mc2: mc2's prepare and finalize around one dispatch_ffn_combine; the
+// shared experts (w8a8) stay separate.
+// CHECK-LABEL: func.func @fused_mc2
+// CHECK: %[[MS:.+]] = npu.tensor_split %{{.+}} tp : tensor<?xi1> -> tensor<?xi1>
+// CHECK: %[[W:.+]], %[[IDS:.+]] = npu.moe_gating_top_k
+// CHECK: %[[PHYS:.+]] = npu.map_expert_ids %[[IDS]]
+// CHECK: %[[OUT:.+]] = npu.dispatch_ffn_combine %{{.+}}, %[[PHYS]], %[[W]] mask(%[[MS]] : tensor<?xi1>) weights(%{{.+}}, %{{.+}} : tensor<5x64x32xi8>, tensor<5x16x64xi8>) scales(%{{.+}}, %{{.+}} : tensor<5x32xf32>, tensor<5x64xf32>) w8a8 ep_world_size(4) moe_expert_num(20) capacity(512)
+// CHECK-NOT: npu.moe_distribute
+// CHECK: %[[Q:.+]], %[[QS:.+]] = npu.dynamic_quant %{{.+}} : tensor<?x64xf32>
+// CHECK: %[[SH:.+]] = npu.matmul %[[Q]], %{{.+}} scale(%{{.+}} : tensor<32xf32>) per_token_scale(%[[QS]] : tensor<?xf32>) w8a8 : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
+// CHECK: %[[SA:.+]] = npu.swiglu %[[SH]]
+// CHECK: %[[Q2:.+]], %[[QS2:.+]] = npu.dynamic_quant %[[SA]]
+// CHECK: %[[S:.+]] = npu.matmul %[[Q2]], %{{.+}} scale(%{{.+}} : tensor<64xf32>) per_token_scale(%[[QS2]] : tensor<?xf32>) w8a8 : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xf32>
+// CHECK: %[[G:.+]] = npu.all_gather %[[OUT]] tp
+// CHECK: %[[SL:.+]] = npu.slice_rows %[[G]]
+// CHECK: npu.add %[[SL]], %[[S]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>, moe.chip = #moe.chip<A3>} {
+func.func @fused_mc2(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %l2p: tensor<16xi32>,
+                     %w13: tensor<5x64x32xi8>, %w2: tensor<5x16x64xi8>, %s13: tensor<5x32xf32>, %s2: tensor<5x64xf32>,
+                     %sw13: tensor<64x32xi8>, %sw2: tensor<16x64xi8>, %ss13: tensor<32xf32>, %ss2: tensor<64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<fused_mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16 + 4) log2phy(%l2p : tensor<16xi32>)
+      : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<5xi64>, !moe.dispatch_ctx<fused_mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<5x64x32xi8>, tensor<5x16x64xi8>) scales(%s13, %s2 : tensor<5x32xf32>, tensor<5x64xf32>)
+      quant <w8a8_dynamic> : tensor<?x64xf32>, tensor<5xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<fused_mc2>
+  %s = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x32xi8>, tensor<16x64xi8>) scales(%ss13, %ss2 : tensor<32xf32>, tensor<64xf32>)
+      quant <w8a8_dynamic> : tensor<?x64xf32>
+  %r = moe.finalize %o, %pctx shared(%s : tensor<?x64xf32>) : tensor<?x64xf32>, !moe.prepare_ctx<fused_mc2>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// w4a8 experts: quantize, gmm1 with group scales to f32, swiglu, requantize,
+// gmm2.
+// CHECK-LABEL: func.func @w4a8
+// CHECK: %[[Q:.+]], %[[QS:.+]] = npu.dynamic_quant %{{.+}} : tensor<?x64xf16> -> tensor<?x64xi8>, tensor<?xf32>
+// CHECK: %[[H:.+]] = npu.grouped_matmul %[[Q]], %{{.+}}, %{{.+}} scale(%{{.+}} : tensor<4x32xf32>) per_token_scale(%[[QS]] : tensor<?xf32>) group_scale(%{{.+}} : tensor<4x4x32xf32>) w4a8 count : tensor<?x64xi8>, tensor<4x64x32xi4>, tensor<4xi64> -> tensor<?x32xf32>
+// CHECK: %[[A:.+]] = npu.swiglu %[[H]] : tensor<?x32xf32> -> tensor<?x16xf32>
+// CHECK: %[[Q2:.+]], %[[QS2:.+]] = npu.dynamic_quant %[[A]]
+// CHECK: npu.grouped_matmul %[[Q2]], %{{.+}}, %{{.+}} scale(%{{.+}} : tensor<4x64xf32>) per_token_scale(%[[QS2]] : tensor<?xf32>) group_scale(%{{.+}} : tensor<4x1x64xf32>) w4a8 count : tensor<?x16xi8>, tensor<4x16x64xi4>, tensor<4xi64> -> tensor<?x64xf16>
+func.func @w4a8(%x: tensor<?x64xf16>, %logits: tensor<?x4xf32>, %w13: tensor<4x64x32xi4>, %w2: tensor<4x16x64xi4>,
+                %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>, %g13: tensor<4x4x32xf32>, %g2: tensor<4x1x64xf32>) -> tensor<?x64xf16> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf16>, tensor<?x4xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf16>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xi4>, tensor<4x16x64xi4>) scales(%s13, %s2 : tensor<4x32xf32>, tensor<4x64xf32>)
+      group_scales(%g13, %g2 : tensor<4x4x32xf32>, tensor<4x1x64xf32>) quant <w4a8_dynamic, group_size = 16> : tensor<?x64xf16>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf16>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf16>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf16>
+}
+
+// -----
+
+// A single device: prepare and finalize produce nothing; the layer is gate,
+// init routing, experts and unpermute. A rank with zero tokens (static 0)
+// expands like any other.
+// CHECK-LABEL: func.func @empty_rank
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<0x64xf32>, %[[LG:[^:]+]]: tensor<0x4xf32>
+// CHECK-NOT: npu.pad_rows
+// CHECK: %[[XC:.+]] = tensor.cast %[[X]] : tensor<0x64xf32> to tensor<?x64xf32>
+// CHECK: %[[LC:.+]] = tensor.cast %[[LG]] : tensor<0x4xf32> to tensor<?x4xf32>
+// CHECK: npu.moe_gating_top_k %[[LC]]
+// CHECK: npu.moe_init_routing %[[XC]]
+// CHECK: %[[OUT:.+]] = npu.moe_token_unpermute
+// CHECK-NOT: npu.slice_rows
+// CHECK: return %[[OUT]]
+func.func @empty_rank(%x: tensor<0x64xf32>, %logits: tensor<0x4xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<0x64xf32>, tensor<0x4xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %r : tensor<?x64xf32>
+}
+
+// -----
+
+// Two layers in a row: the second layer's token count is the first layer's,
+// not a query of a tensor still being computed.
+// CHECK-LABEL: func.func @two_layers
+// CHECK-COUNT-1: tensor.dim
+// CHECK-NOT: tensor.dim
+// CHECK: return
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+func.func @two_layers(%x: tensor<?x64xf32>, %l0: tensor<?x4xf32>, %l1: tensor<?x4xf32>, %w13: tensor<2x64x32xf32>, %w2: tensor<2x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %l0 : tensor<?x64xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<2xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<2x64x32xf32>, tensor<2x16x64xf32>) : tensor<?x64xf32>, tensor<2xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %x1 = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  %h1, %m1, %pctx1 = moe.prepare %x1, %l1 : tensor<?x64xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<alltoall>
+  %w1, %ids1 = moe.gate %m1 top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows1, %counts1, %dctx1 = moe.dispatch %h1, %w1, %ids1 experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<2xi64>, !moe.dispatch_ctx<alltoall>
+  %y1 = moe.experts %rows1, %counts1 weights(%w13, %w2 : tensor<2x64x32xf32>, tensor<2x16x64xf32>) : tensor<?x64xf32>, tensor<2xi64>
+  %o1 = moe.combine %y1, %dctx1 : tensor<?x64xf32>, !moe.dispatch_ctx<alltoall>
+  %x2 = moe.finalize %o1, %pctx1 : tensor<?x64xf32>, !moe.prepare_ctx<alltoall>
+  return %x2 : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// The run-time method choice: the maximum token count over the world, and
+// the index of the first threshold it does not exceed.
+// CHECK-LABEL: func.func @choose
+// CHECK: %[[T:.+]] = tensor.dim
+// CHECK: %[[M:.+]] = npu.all_reduce_scalar %[[T]] max world
+// CHECK: %[[GT0:.+]] = arith.cmpi ugt, %[[M]], %{{.+}} : index
+// CHECK: arith.select %[[GT0]]
+// CHECK: %[[GT1:.+]] = arith.cmpi ugt, %[[M]], %{{.+}} : index
+// CHECK: arith.select %[[GT1]]
+// CHECK: %[[I:.+]] = arith.addi
+// CHECK: return %[[I]]
+func.func @choose(%x: tensor<?x64xf32>) -> index {
+  %i = moe.choose_method %x thresholds [16, 512] methods [allgather, mc2, alltoall] : tensor<?x64xf32>
+  return %i : index
+}
