@@ -10,6 +10,7 @@ PACKAGES=(
   cmake ninja-build g++ clang-19 lld-19 ccache
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools libfmt-dev
   python3 python3-numpy
+  libdnnl-dev libopenblas-dev libgtest-dev
 )
 
 if [ "${MOE_NO_APT:-0}" != 1 ]; then

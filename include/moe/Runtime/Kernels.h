@@ -1,0 +1,171 @@
+//===- Kernels.h - local kernels of the npu device ops ----------*- C++ -*-===//
+//
+// One function per npu op (or per local part of one): the CPU semantics of
+// the device operator it stands for (docs/Dialects/NpuDialect.md, SEMANTICS
+// §3-§7). Kernels are pure: they read their inputs, return new tensors and
+// throw moert::Error naming the op on bad input. Communication lives in
+// Comm.h; streams and the C ABI elsewhere.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_KERNELS_H
+#define MOE_RUNTIME_KERNELS_H
+
+#include "moe/Runtime/Tensor.h"
+
+#include <utility>
+
+namespace moert {
+
+/// Numbers shared with the npu dialect's enums.
+enum class Scoring : int32_t { Softmax = 0, Sigmoid = 1 };
+enum class GroupListType : int32_t { Cumsum = 0, Count = 1 };
+enum class MatmulQuant : int32_t { None = 0, W8A8 = 1, W4A8 = 2 };
+
+//===----------------------------------------------------------------------===//
+// Routing (Routing.cpp, Gating.cpp)
+//===----------------------------------------------------------------------===//
+
+struct GatingParams {
+  int64_t k = 1;
+  Scoring scoring = Scoring::Softmax;
+  bool renormalize = false;
+  int64_t groupCount = 0; // 0: no grouped top-k
+  int64_t kGroup = 0;
+  float routedScalingFactor = 1.0f;
+};
+/// npu.moe_gating_top_k: logits [T, E] (f32/bf16/f16), bias [E] f32 or
+/// null -> {weights [T, K] f32, ids [T, K] i32}. Scores are computed in f32;
+/// the bias only steers the selection; with groups a group scores by its best
+/// score, or with a bias by the sum of its two best biased scores; ties go
+/// to the lower expert id; renormalize, then scale.
+std::pair<Tensor, Tensor> gatingTopK(const Tensor &logits, const Tensor *bias,
+                                     const GatingParams &params);
+
+/// npu.map_expert_ids: table[ids]; an id outside the table is an error.
+Tensor mapExpertIds(const Tensor &ids, const Tensor &table);
+
+/// npu.mask_weights: weights * (expert_map[ids] != -1).
+Tensor maskWeights(const Tensor &weights, const Tensor &ids,
+                   const Tensor &expertMap);
+
+struct InitRoutingResult {
+  Tensor expandedX;      // [N, H]: x's type, or i8 with quantMode 1
+  Tensor expandedRowIdx; // [N] i32: pair index t * K + k of every row
+  Tensor expertTokens;   // [L] i64: counts or cumulative ends
+  Tensor expandedScale;  // [N] f32 when x is int8 (carried) or quantMode 1;
+                         // an empty Tensor (no storage) otherwise
+};
+/// npu.moe_init_routing: ids [T, K] or [T] i32; pairs with expert in
+/// [start, start + L) stable-sorted by expert; scale [T] f32 required iff x
+/// is i8; quantMode -1 (none) or 1 (dynamic per-row int8, as dynamicQuant).
+InitRoutingResult initRouting(const Tensor &x, const Tensor &ids,
+                              const Tensor *scale, int64_t start,
+                              int64_t localExperts, int64_t expertNum,
+                              int64_t quantMode, GroupListType type);
+
+/// npu.moe_token_permute: indices [T, K] or [T] i32 -> {permuted [T*K, H],
+/// sorted_indices [T*K] i32} with sorted = stable argsort of the flat
+/// indices and permuted[i] = tokens[sorted[i] / K].
+std::pair<Tensor, Tensor> tokenPermute(const Tensor &tokens,
+                                       const Tensor &indices);
+
+/// npu.moe_token_unpermute: sorted[i] is the pair index of row i. With
+/// probs [T, K]: out [T, H], out[t] = sum over k = 0..K-1 (in that order)
+/// of probs[t, k] * permuted[row of pair t*K+k] (pairs without a row add
+/// nothing). Without probs: out [N, H], out[sorted[i]] = permuted[i].
+/// Accumulates in f32; the result has permuted's type.
+Tensor tokenUnpermute(const Tensor &permuted, const Tensor &sortedIndices,
+                      const Tensor *probs);
+
+/// npu.histogram: counts [bins] i64 of ids equal to 0..bins-1; other ids
+/// are an error.
+Tensor histogram(const Tensor &ids, int64_t bins);
+
+struct AllToAllSplits {
+  Tensor inputSplits;     // [R] i64: rows this rank sends to each rank
+  Tensor outputSplits;    // [R] i64: rows it receives from each rank
+  Tensor tokensPerExpert; // [L] i64: received rows per local expert
+  Tensor recvExpertIds;   // [N] i32: local expert of every received row
+};
+/// npu.alltoall_splits on member `rank` of a group of `ranks`: localCounts
+/// [E] i64, globalCounts [R * E] i64 (row p = member p's local counts),
+/// L = localExperts, E = R * L. Received rows come ordered by source rank,
+/// then local expert.
+AllToAllSplits alltoallSplits(const Tensor &localCounts,
+                              const Tensor &globalCounts, int64_t localExperts,
+                              int64_t rank, int64_t ranks);
+
+//===----------------------------------------------------------------------===//
+// Quantization and activations (Quant.cpp)
+//===----------------------------------------------------------------------===//
+
+/// npu.dynamic_quant: x [M, K] float -> {q [M, K] i8, scale [M] f32} with
+/// scale = max|row| / 127, q = round-half-even(x / scale) clamped to
+/// [-127, 127]; an all-zero row gives scale 0 and zeros.
+std::pair<Tensor, Tensor> dynamicQuant(const Tensor &x);
+
+/// npu.swiglu: x [M, 2I] -> [M, I] = silu(x[:, :I]) * x[:, I:], computed in
+/// f32, result in x's type.
+Tensor swiglu(const Tensor &x);
+
+/// npu.dequant_swiglu_quant: x [M, 2I] i32, weightScale [G, 2I] f32,
+/// activationScale [M] f32, groupList [G] i64 -> dynamicQuant(swiglu(
+/// x * activationScale[m] * weightScale[g(m)])). Rows past the groups are
+/// zero.
+std::pair<Tensor, Tensor> dequantSwigluQuant(const Tensor &x,
+                                             const Tensor &weightScale,
+                                             const Tensor &activationScale,
+                                             const Tensor &groupList,
+                                             GroupListType type);
+
+//===----------------------------------------------------------------------===//
+// Matmuls (Matmul.cpp)
+//===----------------------------------------------------------------------===//
+
+/// Operands of a matmul beyond x and the weight (null when absent).
+struct MatmulScales {
+  const Tensor *scale = nullptr;         // [G?, N] f32 per output channel
+  const Tensor *perTokenScale = nullptr; // [M] f32
+  const Tensor *groupScale = nullptr;    // [G?, K / gs, N] f32 (w4a8)
+};
+
+/// npu.grouped_matmul: x [M, K], weight [G, K, N], groupList [G] i64 ->
+/// [M, N] of `out` type; rows after the last group are zero.
+/// None: float x/weight, f32 accumulation. W8A8: i8 x and weight, i32
+/// accumulation, raw (out = I32) or * perToken[m] * scale[g, n] (float
+/// out). W4A8: i8 x, i4 weight, i32 accumulation per block of gs rows of K
+/// scaled by groupScale[g, block, n], then * perToken[m] * scale[g, n].
+Tensor groupedMatmul(const Tensor &x, const Tensor &weight,
+                     const Tensor &groupList, const MatmulScales &scales,
+                     MatmulQuant quant, GroupListType type, DType out);
+
+/// npu.matmul: x [M, K] . weight [K, N], scales without the G dimension.
+Tensor matmul(const Tensor &x, const Tensor &weight,
+              const MatmulScales &scales, MatmulQuant quant, DType out);
+
+/// Row ends of the groups of a group list (both types), checked against
+/// the `rows` available: "npu.<op>: group list needs N rows, x has M".
+std::vector<int64_t> groupEnds(const Tensor &groupList, GroupListType type,
+                               int64_t rows, const char *op);
+
+//===----------------------------------------------------------------------===//
+// Rows and elementwise (Rows.cpp)
+//===----------------------------------------------------------------------===//
+
+/// npu.pad_rows: zero rows appended up to `rows` (unchanged when larger).
+Tensor padRows(const Tensor &x, int64_t rows);
+/// npu.slice_rows: the first `rows` rows (more than available is an error).
+Tensor sliceRows(const Tensor &x, int64_t rows);
+/// npu.tensor_split: torch.tensor_split(x, parts)[index] along rows.
+Tensor tensorSplit(const Tensor &x, int64_t parts, int64_t index);
+/// npu.mc2_mask: [rows] i1, the first `valid` true.
+Tensor mc2Mask(int64_t valid, int64_t rows);
+/// npu.add: elementwise, same shape and type.
+Tensor add(const Tensor &lhs, const Tensor &rhs);
+/// Rows of `x` concatenated (all with equal trailing shape and type).
+Tensor concatRows(const std::vector<Tensor> &parts);
+
+} // namespace moert
+
+#endif // MOE_RUNTIME_KERNELS_H

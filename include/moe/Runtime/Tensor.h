@@ -1,0 +1,111 @@
+//===- Tensor.h - tensors of the moe-mlir CPU runtime -----------*- C++ -*-===//
+//
+// The runtime's value type: a dense, row-major n-D array with shared,
+// 64-byte aligned storage. A tensor is immutable once its producer has
+// written it; copying a Tensor shares its storage. No MLIR or LLVM headers
+// are used by the runtime.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_TENSOR_H
+#define MOE_RUNTIME_TENSOR_H
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace moert {
+
+/// Element types. I4 packs two values per byte (element 2i in the low
+/// nibble, 2i+1 in the high nibble, signed two's complement); I1 uses one
+/// byte per element (0 or 1). Numbers are part of the runtime's C ABI.
+enum class DType : int32_t {
+  F32 = 0,
+  BF16 = 1,
+  F16 = 2,
+  I8 = 3,
+  I4 = 4,
+  I32 = 5,
+  I64 = 6,
+  I1 = 7,
+};
+
+const char *dtypeName(DType dtype);
+/// Bytes to hold `elements` values of `dtype`.
+size_t storageBytes(DType dtype, int64_t elements);
+bool isFloat(DType dtype); // F32, BF16, F16
+
+/// A run-time error of a device op; the message names the op
+/// ("npu.grouped_matmul: ..."). The runtime adds the rank.
+class Error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Throws Error(message) when `cond` is false.
+void check(bool cond, const std::string &message);
+
+struct Tensor {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::shared_ptr<uint8_t> storage;
+
+  /// Uninitialized storage for the given shape.
+  static Tensor empty(DType dtype, std::vector<int64_t> shape);
+  static Tensor zeros(DType dtype, std::vector<int64_t> shape);
+
+  int64_t rank() const { return static_cast<int64_t>(shape.size()); }
+  int64_t dim(int64_t i) const { return shape.at(static_cast<size_t>(i)); }
+  int64_t numel() const;
+  /// Rows (dimension 0) and elements per row (product of the others).
+  int64_t rows() const { return shape.empty() ? 1 : shape[0]; }
+  int64_t rowElems() const;
+  size_t nbytes() const { return storageBytes(dtype, numel()); }
+
+  template <typename T> T *data() const {
+    return reinterpret_cast<T *>(storage.get());
+  }
+  uint8_t *bytes() const { return storage.get(); }
+
+  /// "tensor<4x8xf32>"-style description for messages.
+  std::string str() const;
+};
+
+/// Float conversions of the 16-bit types (round to nearest even).
+float bf16ToFloat(uint16_t v);
+uint16_t floatToBf16(float v);
+float f16ToFloat(uint16_t v);
+uint16_t floatToF16(float v);
+
+/// Copies `count` elements of a float tensor starting at element `begin`
+/// into `dst` as f32, and back.
+void loadF32(const Tensor &src, int64_t begin, int64_t count, float *dst);
+void storeF32(const Tensor &dst, int64_t begin, int64_t count,
+              const float *src);
+/// The tensor converted to `dtype` (F32/BF16/F16); shares storage when equal.
+Tensor convertFloat(const Tensor &src, DType dtype);
+
+/// Signed value of int4 element `i` of packed storage, and its setter.
+inline int8_t getI4(const uint8_t *packed, int64_t i) {
+  uint8_t byte = packed[i >> 1];
+  int v = (i & 1) ? (byte >> 4) : (byte & 0xF);
+  return static_cast<int8_t>(v >= 8 ? v - 16 : v);
+}
+inline void setI4(uint8_t *packed, int64_t i, int8_t v) {
+  uint8_t nibble = static_cast<uint8_t>(v) & 0xF;
+  uint8_t &byte = packed[i >> 1];
+  byte = (i & 1) ? static_cast<uint8_t>((byte & 0x0F) | (nibble << 4))
+                 : static_cast<uint8_t>((byte & 0xF0) | nibble);
+}
+
+/// Threads a kernel may use on the calling thread (set by the rank world:
+/// all cores for one rank, fewer when ranks share the machine).
+void setKernelThreads(int threads);
+int kernelThreads();
+
+} // namespace moert
+
+#endif // MOE_RUNTIME_TENSOR_H

@@ -1,0 +1,70 @@
+//===- TensorTest.cpp - tensors, dtypes and float conversions -------------===//
+
+#include "moe/Runtime/Tensor.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+using namespace moert;
+
+TEST(Tensor, ShapesAndBytes) {
+  Tensor t = Tensor::zeros(DType::F32, {3, 4});
+  EXPECT_EQ(t.numel(), 12);
+  EXPECT_EQ(t.rows(), 3);
+  EXPECT_EQ(t.rowElems(), 4);
+  EXPECT_EQ(t.nbytes(), 48u);
+  EXPECT_EQ(t.str(), "tensor<3x4xf32>");
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.bytes()) % 64, 0u);
+  EXPECT_EQ(storageBytes(DType::I4, 5), 3u);
+  EXPECT_EQ(storageBytes(DType::BF16, 5), 10u);
+  Tensor empty = Tensor::empty(DType::I64, {0, 7});
+  EXPECT_EQ(empty.numel(), 0);
+  EXPECT_NE(empty.bytes(), nullptr);
+  EXPECT_THROW(Tensor::empty(DType::F32, {-1}), Error);
+}
+
+TEST(Tensor, Int4Packing) {
+  Tensor t = Tensor::zeros(DType::I4, {5});
+  int8_t values[] = {-8, 7, -1, 0, 3};
+  for (int i = 0; i < 5; ++i)
+    setI4(t.bytes(), i, values[i]);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(getI4(t.bytes(), i), values[i]);
+  // Element 0 in the low nibble, element 1 in the high one.
+  EXPECT_EQ(t.bytes()[0], 0x78);
+}
+
+TEST(Tensor, Bf16RoundsToNearestEven) {
+  EXPECT_EQ(floatToBf16(1.0f), 0x3F80);
+  EXPECT_EQ(bf16ToFloat(0x3F80), 1.0f);
+  // 1 + 2^-8 is halfway between bf16 1.0 and 1.0078125: ties to even (1.0).
+  EXPECT_EQ(floatToBf16(1.0f + 1.0f / 256), 0x3F80);
+  // 1 + 3 * 2^-8 is halfway between 1.0078125 and 1.015625: ties to even.
+  EXPECT_EQ(floatToBf16(1.0f + 3.0f / 256), 0x3F82);
+  EXPECT_TRUE(std::isnan(bf16ToFloat(floatToBf16(std::nanf("")))));
+}
+
+TEST(Tensor, F16RoundTrips) {
+  for (float v : {0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f,
+                  5.960464477539063e-08f}) {
+    EXPECT_EQ(f16ToFloat(floatToF16(v)), v) << v;
+  }
+  EXPECT_EQ(floatToF16(1.0f), 0x3C00);
+  EXPECT_TRUE(std::isinf(f16ToFloat(floatToF16(1e6f))));
+  // Ties to even: 1 + 2^-11 rounds down to 1.0.
+  EXPECT_EQ(floatToF16(1.0f + 1.0f / 2048), 0x3C00);
+}
+
+TEST(Tensor, ConvertFloat) {
+  Tensor t = Tensor::empty(DType::F32, {2, 2});
+  float v[] = {1.5f, -3.25f, 0.0f, 1024.0f};
+  storeF32(t, 0, 4, v);
+  Tensor b = convertFloat(t, DType::BF16);
+  Tensor back = convertFloat(b, DType::F32);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(back.data<float>()[i], v[i]);
+  EXPECT_EQ(convertFloat(t, DType::F32).bytes(), t.bytes()); // shared
+  EXPECT_THROW(convertFloat(Tensor::zeros(DType::I8, {1}), DType::F32), Error);
+}
