@@ -682,4 +682,42 @@ def Npu_WaitOp : Npu_Op<"wait", [MemoryEffects<[MemWrite]>]> {
   let assemblyFormat = "$event `stream` `(` $stream `)` attr-dict";
 }
 
+//===----------------------------------------------------------------------===//
+// Host reference counting (inserted by moe-runtime-ref-counting)
+//===----------------------------------------------------------------------===//
+
+def Npu_RefCounted : AnyTypeOf<[Npu_Tensor, Npu_EventType]>;
+
+def Npu_RetainOp : Npu_Op<"retain", [MemoryEffects<[MemWrite]>]> {
+  let summary = "take one more host reference to a runtime tensor or event";
+  let description = [{
+    The compiled host code owns one reference to every tensor and event it
+    creates. `moe-runtime-ref-counting` inserts `npu.retain` where a value is
+    handed on more than once (returned twice, or returned while borrowed),
+    like upstream's `async.runtime.add_ref`.
+
+    ```mlir
+    npu.retain %t : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Npu_RefCounted:$value);
+  let assemblyFormat = "$value attr-dict `:` type($value)";
+}
+
+def Npu_ReleaseOp : Npu_Op<"release", [MemoryEffects<[MemWrite]>]> {
+  let summary = "drop a host reference to a runtime tensor or event";
+  let description = [{
+    Inserted by `moe-runtime-ref-counting` after the last use of a value on
+    the host, like upstream's `async.runtime.drop_ref`. Tasks already issued
+    on streams keep their own references, so the storage lives until they
+    have run.
+
+    ```mlir
+    npu.release %t : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Npu_RefCounted:$value);
+  let assemblyFormat = "$value attr-dict `:` type($value)";
+}
+
 #endif // NPU_OPS_TD

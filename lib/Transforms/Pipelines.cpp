@@ -1,7 +1,11 @@
 //===- Pipelines.cpp - named moe-mlir pass pipelines ----------------------===//
 
 #include "moe/Transforms/Pipelines.h"
+#include "moe/Conversion/Passes.h"
 #include "moe/Transforms/Passes.h"
+
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -38,6 +42,15 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
   fpm.addPass(createVerifyStreams());
 }
 
+void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm) {
+  OpPassManager &fpm = pm.nest<func::FuncOp>();
+  fpm.addPass(createCanonicalizerPass());
+  fpm.addPass(createRuntimeRefCounting());
+  fpm.addPass(createConvertSCFToCFPass());
+  pm.addPass(createConvertNpuToRuntime());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
 void mlir::moe::registerMoePipelines() {
   PassPipelineRegistration<CompilePipelineOptions>(
       "moe-compile",
@@ -45,4 +58,9 @@ void mlir::moe::registerMoePipelines() {
       "method, expand it into device ops, fuse quantization into dispatch, "
       "schedule multistream overlap and verify the streams",
       buildCompilePipeline);
+  PassPipelineRegistration<>(
+      "moe-lower-to-llvm",
+      "Lower scheduled device ops to LLVM dialect calls into the runtime "
+      "(reference counting, scf-to-cf, convert-npu-to-runtime)",
+      buildLowerToLLVMPipeline);
 }

@@ -61,7 +61,12 @@ struct CompilePipelineOptions
 void buildCompilePipeline(OpPassManager &pm,
                           const CompilePipelineOptions &options);
 
-/// Registers `moe-compile` (and later pipelines) with the pass registry.
+/// Adds the lowering to LLVM dialect calls into the runtime:
+/// moe-runtime-ref-counting -> convert-scf-to-cf -> convert-npu-to-runtime
+/// -> reconcile-unrealized-casts.
+void buildLowerToLLVMPipeline(OpPassManager &pm);
+
+/// Registers `moe-compile` and `moe-lower-to-llvm` with the pass registry.
 void registerMoePipelines();
 
 } // namespace mlir::moe

@@ -1,0 +1,22 @@
+//===- Passes.h - lowering of the npu dialect -------------------*- C++ -*-===//
+
+#ifndef MOE_CONVERSION_PASSES_H
+#define MOE_CONVERSION_PASSES_H
+
+#include "moe/Dialect/Npu/NpuDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::moe {
+
+#define GEN_PASS_DECL
+#include "moe/Conversion/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "moe/Conversion/Passes.h.inc"
+
+} // namespace mlir::moe
+
+#endif // MOE_CONVERSION_PASSES_H

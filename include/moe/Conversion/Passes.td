@@ -1,0 +1,44 @@
+//===- Passes.td - lowering of the npu dialect -------------*- tablegen -*-===//
+//
+// From level 2 (npu device ops on tensors) to level 3 (LLVM dialect calls
+// into the C ABI of the runtime). docs/Passes.md is generated from this file
+// and from include/moe/Transforms/Passes.td.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_CONVERSION_PASSES_TD
+#define MOE_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def RuntimeRefCounting : Pass<"moe-runtime-ref-counting", "::mlir::func::FuncOp"> {
+  let summary = "Make the host's references to runtime tensors explicit";
+  let description = [{
+    Every tensor (and event) an op creates is a runtime handle the host owns
+    one reference to; function arguments are borrowed. This pass inserts
+    `npu.release` right after the last use of every owned value in its block
+    (the use may be inside a region of the op), transfers ownership to
+    `func.return` / `scf.yield` when a value is handed on, and inserts
+    `npu.retain` when a value is handed on more than once or while borrowed.
+    Modelled on upstream's `async-runtime-ref-counting`.
+  }];
+  let dependentDialects = ["::mlir::npu::NpuDialect"];
+}
+
+def ConvertNpuToRuntime : Pass<"convert-npu-to-runtime", "::mlir::ModuleOp"> {
+  let summary = "Lower npu ops to calls into the moe-mlir runtime";
+  let description = [{
+    Lowers a module of npu device ops, `tensor.dim`/`tensor.cast`, `arith`,
+    `cf` and `func` to the LLVM dialect. Tensors and events become opaque
+    runtime handles (`!llvm.ptr`); every npu op becomes one call of
+    `moert_npu_<op>` (declared on demand, as upstream lowers the `mpi`
+    dialect to `MPI_*` calls) with the operand handles, the op's scalars and
+    result slots, on the op's stream (include/moe/Runtime/RuntimeCalls.h,
+    docs/Runtime.md). For every public function `@f` it adds
+    `_moe_entry_f(ptr args, ptr results)`, the entry point drivers call.
+    Control flow must already be in `cf` (run `convert-scf-to-cf` first).
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+#endif // MOE_CONVERSION_PASSES_TD

@@ -1,0 +1,47 @@
+//===- Executor.h - run a compiled layer on the ranks of a world -*- C++ -*-===//
+//
+// Drivers (moe-run, the C and C++ APIs) hand the executor a compiled entry
+// point and each rank's input tensors; it runs every local rank of the
+// world on its own host thread (with its own stream workers) and returns
+// each rank's results or first error.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_EXECUTOR_H
+#define MOE_RUNTIME_EXECUTOR_H
+
+#include "moe/Runtime/Comm.h"
+
+#include <string>
+#include <vector>
+
+namespace moert {
+
+/// The signature convert-npu-to-runtime gives `_moe_entry_<function>`:
+/// `args[i]` is the i-th argument's handle, `results[i]` receives the i-th
+/// result's handle (owning one reference).
+using EntryFn = void (*)(void **args, void **results);
+
+struct RankOutcome {
+  int rank = 0;
+  std::vector<Tensor> results; // empty when the rank failed
+  std::string error;           // first error of the rank, empty on success
+  double seconds = 0;          // wall time of the call, streams drained
+};
+
+struct RunOptions {
+  /// Kernel threads per rank; 0 picks cores / local ranks (at least 1).
+  int kernelThreads = 0;
+};
+
+/// Runs `entry` once on every rank in `world.localRanks()`; `inputs[i]` are
+/// the arguments of the i-th local rank. Returns one outcome per local rank
+/// (in localRanks() order).
+std::vector<RankOutcome> runRanks(World &world, EntryFn entry,
+                                  const std::vector<std::vector<Tensor>> &inputs,
+                                  size_t numResults,
+                                  const RunOptions &options = {});
+
+} // namespace moert
+
+#endif // MOE_RUNTIME_EXECUTOR_H

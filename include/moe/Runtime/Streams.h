@@ -1,0 +1,166 @@
+//===- Streams.h - streams, events and async tensors of a rank --*- C++ -*-===//
+//
+// Every rank has a host thread (running the compiled function) and one
+// worker thread per stream. The host issues device ops as tasks: the task's
+// outputs are Handles that are pending until the stream's worker has run
+// it. Tasks of one stream run in issue order; streams are ordered only by
+// events (record on one stream, wait on another), so overlap is real and a
+// missing wait is a real race. The workers keep vector clocks like
+// moe-verify-streams does: a task that reads a value of another stream
+// without an event ordering it fails deterministically ("race"), whether or
+// not the value happens to be ready.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_STREAMS_H
+#define MOE_RUNTIME_STREAMS_H
+
+#include "moe/Runtime/Comm.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace moert {
+
+class RankRuntime;
+
+/// Per-stream positions already ordered before a point of execution.
+using Clock = std::map<int, uint64_t>;
+
+/// A tensor as the compiled host code sees it: reference counted, pending
+/// until its producing task has run.
+class Handle {
+public:
+  /// A ready handle owning one reference (inputs made by the host).
+  static Handle *ready(Tensor value);
+  /// A pending handle owning one reference, produced by task `seq` of
+  /// `stream`.
+  static Handle *pending(int stream, uint64_t seq);
+
+  void retain();
+  void release();
+
+  /// Blocks until the value is ready; throws Error if its task failed.
+  const Tensor &wait();
+  void fulfil(Tensor value);
+  void fail();
+
+  int stream() const { return producerStream; }
+  uint64_t seq() const { return producerSeq; }
+
+private:
+  enum class State { Pending, Ready, Failed };
+  std::atomic<int> refs{1};
+  std::mutex mutex;
+  std::condition_variable changed;
+  State state = State::Pending;
+  Tensor value;
+  int producerStream = -1; // -1: made by the host
+  uint64_t producerSeq = 0;
+};
+
+/// An event recorded on a stream: the recording stream's clock.
+class Event {
+public:
+  void retain();
+  void release();
+  /// Blocks until recorded (or the rank failed) and returns the clock.
+  Clock wait(RankRuntime &rank);
+  void record(Clock clock);
+
+private:
+  std::atomic<int> refs{1};
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool recorded = false;
+  Clock clock;
+};
+
+/// A unit of work on a stream. `run` reads `inputs`' values and fulfils the
+/// `outputs`; the stream retains both until the task has run.
+struct Task {
+  const char *op = "";  // op and location for messages
+  std::vector<Handle *> inputs;
+  std::vector<Handle *> outputs;
+  std::function<void(class Stream &)> run;
+  bool control = false; // record/wait: runs even after a failure
+};
+
+class Stream {
+public:
+  Stream(RankRuntime &rank, int id, int kernelThreads);
+  ~Stream();
+  int id() const { return streamId; }
+  /// Position the next issued task will have.
+  uint64_t nextSeq() const { return issued + 1; }
+  void enqueue(Task task);
+  /// Waits until every issued task has run.
+  void drain();
+  /// The clock of the running task (worker thread only).
+  Clock &clock() { return current; }
+  /// Communicator of `group` on this stream's channel.
+  Comm &comm(Group group);
+
+private:
+  void work(int kernelThreads);
+  void execute(Task &task);
+
+  RankRuntime &rank;
+  int streamId;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::deque<Task> queue;
+  uint64_t issued = 0, done = 0;
+  bool stopping = false;
+  Clock current;
+  std::thread worker;
+};
+
+/// One rank's host-side state: its streams, its first error, its world.
+class RankRuntime {
+public:
+  RankRuntime(World &world, int rank, int kernelThreads);
+  ~RankRuntime();
+
+  World &world() { return worldRef; }
+  int rank() const { return rankId; }
+  Stream &stream(int id);
+  /// Communicator for host-side collectives.
+  Comm &hostComm(Group group);
+
+  /// Records the first error of the rank and fails the world so no other
+  /// rank waits for this one.
+  void fail(const std::string &message);
+  bool failed() const { return hasFailed.load(); }
+  std::string error();
+
+  /// Waits until every stream has run all its tasks.
+  void synchronize();
+
+  /// The rank driven by the calling thread (set by the executor).
+  static RankRuntime *current();
+  static void setCurrent(RankRuntime *rank);
+
+private:
+  World &worldRef;
+  int rankId;
+  int kernelThreads;
+  std::mutex mutex;
+  std::map<int, std::unique_ptr<Stream>> streams;
+  std::atomic<bool> hasFailed{false};
+  std::string firstError;
+};
+
+/// Channel of host-side collectives (streams use their id).
+constexpr int kHostChannel = 1 << 20;
+
+} // namespace moert
+
+#endif // MOE_RUNTIME_STREAMS_H

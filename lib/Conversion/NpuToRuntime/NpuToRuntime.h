@@ -1,0 +1,57 @@
+//===- NpuToRuntime.h - shared pieces of convert-npu-to-runtime -*- C++ -*-===//
+
+#ifndef MOE_LIB_CONVERSION_NPUTORUNTIME_NPUTORUNTIME_H
+#define MOE_LIB_CONVERSION_NPUTORUNTIME_NPUTORUNTIME_H
+
+#include "moe/Dialect/Npu/NpuDialect.h"
+
+#include "mlir/Conversion/LLVMCommon/Pattern.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace mlir::moe::runtime {
+
+/// The operands of one device-op call: tensor handles in ODS order (null for
+/// an absent optional operand) and i64 scalars.
+struct DeviceCall {
+  SmallVector<Value> tensors;
+  SmallVector<Value> scalars;
+};
+
+/// Emits runtime calls: declares functions on demand, keeps one global per
+/// distinct "op at location" string.
+class CallEmitter {
+public:
+  explicit CallEmitter(ModuleOp module) : module(module) {}
+
+  Type ptrType() const;
+  Type i64Type() const;
+  Value i64(OpBuilder &b, Location loc, int64_t v) const;
+  /// Address of the "npu.op at file:line:col" string naming `op`.
+  Value where(OpBuilder &b, Operation *op);
+  LLVM::LLVMFuncOp declare(OpBuilder &b, StringRef name, ArrayRef<Type> params,
+                           Type result);
+  /// A stack array of `count` elements of `elem` holding `values`.
+  Value array(OpBuilder &b, Location loc, Type elem, ArrayRef<Value> values,
+              unsigned count);
+  /// `moert_npu_<op>(...)`; returns the result handles.
+  SmallVector<Value> emitDeviceCall(OpBuilder &b, Operation *op,
+                                    const DeviceCall &call);
+  /// `name(args...)` returning `result` (null: void).
+  Value emitHostCall(OpBuilder &b, Location loc, StringRef name, Type result,
+                     ValueRange args);
+
+private:
+  mutable ModuleOp module;
+  llvm::StringMap<std::string> whereGlobals;
+};
+
+/// One pattern per npu device op (DeviceOpCalls.cpp).
+void populateDeviceOpLoweringPatterns(LLVMTypeConverter &converter,
+                                      CallEmitter &emitter,
+                                      RewritePatternSet &patterns);
+
+} // namespace mlir::moe::runtime
+
+#endif // MOE_LIB_CONVERSION_NPUTORUNTIME_NPUTORUNTIME_H
