@@ -83,16 +83,41 @@ def FuseQuantIntoDispatch : Pass<"moe-fuse-quant-into-dispatch", "::mlir::func::
   let summary = "Quantize before the communication instead of after it";
   let description = [{
     A `npu.dynamic_quant` of dispatched rows becomes part of the dispatch
-    (SEMANTICS §7): `npu.moe_distribute_dispatch` with `quant_mode(2)`,
-    `npu.moe_init_routing` with `quant_mode(1)`, or, for all-to-all-v, a
-    quantization before the exchange that sends int8 rows plus an
-    all-to-all of the scales. It fires only where it is legal: the
-    quantized rows feed int8 grouped matmuls (per-token activations) and
-    nothing else uses the unquantized rows. Otherwise the IR is left alone
-    and a remark says why. Per-row quantization commutes with moving rows,
-    so the result is bit-identical.
+    (SEMANTICS §7), so int8 rows plus one f32 scale per row travel instead
+    of 2- or 4-byte rows. On the op sequences of `docs/Expansion.md`:
+
+    - allgather: `npu.moe_init_routing quant_mode(-1)` whose rows are
+      quantized becomes `quant_mode(1)`, producing the int8 rows and
+      `expanded_scale`;
+    - allgather with sequence parallelism (hidden states gathered with
+      `npu.all_gather ... ep` into that init-routing): the quantization moves
+      before the gather, which gathers the int8 rows and then the scales;
+      init-routing takes them with `scale(...)` and `quant_mode(-1)`. When
+      the gathered float rows have other users the gather stays float and
+      init-routing quantizes, as without sequence parallelism, with a
+      remark;
+    - mc2: `npu.moe_distribute_dispatch quant_mode(0)` becomes
+      `quant_mode(2)` with the `dynamic_scales` result;
+    - alltoall: the locally permuted rows are quantized, the scales and then
+      the int8 rows go through `npu.all_to_all_v`; with more than one local
+      expert, `npu.moe_init_routing` with the received scales and
+      `quant_mode(-1)` replaces the permute by local expert, and its
+      `expanded_row_idx` (equal to the permute's sorted indices) feeds the
+      combine's unpermute.
+
+    It fires only where it is legal: the quantized rows are the activations
+    of int8 grouped matmuls (`w8a8`, `w4a8`) and the scales their
+    `per_token_scale` (or the activation scale of
+    `npu.dequant_swiglu_quant`), and no other op uses the unquantized rows,
+    nor the exchanged, permuted or gathered float rows the rewrite removes.
+    Otherwise the IR is left alone and a remark on the `npu.dynamic_quant`
+    says why; a `npu.dynamic_quant` not fed by a dispatch is ignored.
+    Per-row quantization commutes with moving and duplicating rows, so the
+    result is bit-identical to quantizing after the dispatch. New ops take
+    the stream of the op they replace. Running the pass twice changes
+    nothing.
   }];
-  let dependentDialects = ["::mlir::npu::NpuDialect"];
+  let dependentDialects = ["::mlir::npu::NpuDialect", "::mlir::arith::ArithDialect"];
 }
 
 def ScheduleMultistream : Pass<"moe-schedule-multistream", "::mlir::func::FuncOp"> {
