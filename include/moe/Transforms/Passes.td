@@ -123,19 +123,34 @@ def FuseQuantIntoDispatch : Pass<"moe-fuse-quant-into-dispatch", "::mlir::func::
 def ScheduleMultistream : Pass<"moe-schedule-multistream", "::mlir::func::FuncOp"> {
   let summary = "Put device ops on streams and insert the events they need";
   let description = [{
-    vllm-ascend's multistream overlap (SEMANTICS §8), with one auxiliary
-    stream per purpose shared by all layers:
+    vllm-ascend's multistream overlap (SEMANTICS §8) on level-2 IR, matching
+    the op sequences of `docs/Expansion.md`, with one auxiliary stream per
+    purpose shared by all layers (`docs/Streams.md`):
 
-    - gate overlap: the all-gather of the (quantized) hidden states runs on
-      the gate stream after it waits for the main stream, while the main
-      stream gathers router logits and scales; the main stream waits for the
-      gate stream before the experts;
-    - shared experts on the shared stream, ordered by events recorded on the
-      main stream: quantize during the gate, gate-up matmul during dispatch,
-      activation before the second grouped matmul, down projection during
-      combine; the main stream waits before adding the shared output.
+    - gate overlap (seed 000): every main-stream `npu.all_gather` whose
+      result is the `x` of an `npu.moe_init_routing` (the hidden states, also
+      when quantized to int8) moves to the gate stream. Before it the main
+      stream records an event the gate stream waits for; after it the gate
+      stream records one the main stream waits for right before its first
+      user. The gathers of router logits and of per-token scales stay on the
+      main stream, overlapping the hidden-state gather.
+    - shared experts: for every `npu.add %routed, %shared` whose second
+      operand is the shared-expert chain (`npu.dynamic_quant`? ->
+      `npu.matmul` -> `npu.swiglu` (-> `npu.dynamic_quant`) -> `npu.matmul`)
+      used only by the add, the chain moves to the shared stream. Each stage
+      moves to, and waits for an event recorded by the main stream at, a
+      point of the layer's routed path: quantize right before
+      `npu.moe_gating_top_k`, gate-up right before the dispatch, activation
+      right after the first `npu.grouped_matmul`, down projection right
+      before the combine. A missing point falls back to the nearest earlier
+      one (the first present for the quantization); stages sharing a point
+      share its event. The shared stream records after the down projection
+      and the main stream waits for it right before the add.
 
-    Only the events and waits these orderings need are inserted.
+    Finally every wait that orders nothing new (by the analysis of
+    `moe-verify-streams`) is removed, with its record when it has no other
+    wait, so the result verifies without warnings. Scheduling twice changes
+    nothing: only main-stream ops are matched.
   }];
   let options = [
     Option<"gateOverlap", "gate-overlap", "bool", /*default=*/"true",
@@ -143,9 +158,9 @@ def ScheduleMultistream : Pass<"moe-schedule-multistream", "::mlir::func::FuncOp
     Option<"sharedExpertsOverlap", "shared-experts-overlap", "bool",
            /*default=*/"true", "Run shared experts on an auxiliary stream">,
     Option<"gateStream", "gate-stream", "int64_t", /*default=*/"1",
-           "Stream of the gate overlap">,
+           "Stream of the gate overlap (positive)">,
     Option<"sharedStream", "shared-stream", "int64_t", /*default=*/"2",
-           "Stream of the shared experts">
+           "Stream of the shared experts (positive)">
   ];
   let dependentDialects = ["::mlir::npu::NpuDialect"];
 }
@@ -153,14 +168,25 @@ def ScheduleMultistream : Pass<"moe-schedule-multistream", "::mlir::func::FuncOp
 def VerifyStreams : Pass<"moe-verify-streams", "::mlir::func::FuncOp"> {
   let summary = "Prove every cross-stream use is ordered by an event chain";
   let description = [{
-    A walk-based analysis with vector clocks: every device op advances its
-    stream's clock, `npu.record` captures the recording stream's clock and
-    `npu.wait` merges it into the waiting stream's. A value used on another
-    stream than the one producing it must be covered by the user's clock;
-    otherwise the pass reports a race with both locations and fails. A wait
-    that adds nothing to the waiting stream's clock is reported as
-    redundant (a warning). `scf.index_switch` cases are analysed separately
-    and joined conservatively. The IR is not changed.
+    A walk-based analysis with vector clocks (`docs/Streams.md`): every
+    device op advances its stream's counter and stamps its results;
+    `npu.record` captures the recording stream's clock and `npu.wait`
+    merges it into the waiting stream's. A device op using a value produced
+    on another stream must be covered by its stream's clock; otherwise the
+    pass reports a race, an error at the use with a note at the producer,
+    and fails. Function arguments and scalars computed on the host are
+    available everywhere; host uses of device values (`tensor.dim`,
+    `scf.yield`, `func.return`) are synchronized by the runtime.
+
+    `scf.index_switch` and `scf.if` regions are analysed separately from
+    the entry state and joined conservatively: a stream knows of another
+    what it knows on every path, a result needs what it needs on any path.
+    Device ops, records or waits inside other region ops (loops) and
+    multi-block regions are errors.
+
+    A wait that adds nothing to the waiting stream's clock (its event is
+    already covered, e.g. an event of the waiting stream itself) is
+    reported as redundant, a warning. The IR is not changed.
   }];
   let options = [
     Option<"warnRedundantWaits", "warn-redundant-waits", "bool", /*default=*/"true",
