@@ -20,6 +20,7 @@
 
 namespace mlir::moe::test {
 void registerTestMoeQueries();
+void registerTestCommMethodRules();
 } // namespace mlir::moe::test
 
 int main(int argc, char **argv) {
@@ -34,6 +35,7 @@ int main(int argc, char **argv) {
   mlir::moe::registerMoeTransformsPasses();
   mlir::moe::registerMoePipelines();
   mlir::moe::test::registerTestMoeQueries();
+  mlir::moe::test::registerTestCommMethodRules();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "moe-mlir optimizer driver\n", registry));
 }
