@@ -1,10 +1,22 @@
-//===- SelectCommMethod.cpp ------------------------------------------------------===//
+//===- SelectCommMethod.cpp - choose the method of every MoE layer --------===//
 //
-// Placeholder: being implemented.
+// `moe-select-comm-method`: for every layer whose context types say `unset`,
+// decide the communication method with the rules of CommMethodRules.h and
+// either set it (one method fits every token count the layer can see) or
+// duplicate the layer once per candidate method under an `scf.index_switch`
+// on `moe.choose_method`.
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Dialect/Moe/MoeOps.h"
+#include "moe/Transforms/CommMethodRules.h"
 #include "moe/Transforms/Passes.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/Sequence.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_SELECTCOMMMETHOD
@@ -15,11 +27,436 @@ using namespace mlir;
 using namespace mlir::moe;
 
 namespace {
-struct SelectCommMethodPass : public mlir::moe::impl::SelectCommMethodBase<SelectCommMethodPass> {
-  using SelectCommMethodBase::SelectCommMethodBase;
-  void runOnOperation() override {
-    getOperation()->emitError() << "SelectCommMethod is not implemented yet";
-    signalPassFailure();
+
+/// One MoE layer: a `moe.prepare`, the `moe.finalize` consuming its context
+/// and every op of their block on both the forward slice of the prepare and
+/// the backward slice of the finalize (gate, dispatch, experts, combine, and
+/// whatever else computes between them). `moe.shared_experts` works on the
+/// layer's input, not on the prepare's results, and stays outside.
+struct Layer {
+  PrepareOp prepare;
+  FinalizeOp finalize;
+  DispatchOp dispatch;
+  ExpertsOp experts; // null when the layer has none
+  SmallVector<Operation *> ops; // in block order, prepare ... finalize
+  llvm::SmallPtrSet<Operation *, 16> members;
+};
+
+} // namespace
+
+/// `start` and the ops of its block that use its results, transitively (a
+/// use nested in an op counts as a use by that op), not going past `stop`.
+static llvm::SmallPtrSet<Operation *, 16> forwardInBlock(Operation *start,
+                                                         Operation *stop) {
+  Block *block = start->getBlock();
+  llvm::SmallPtrSet<Operation *, 16> seen = {start};
+  SmallVector<Operation *> worklist = {start};
+  while (!worklist.empty()) {
+    Operation *op = worklist.pop_back_val();
+    for (Operation *user : op->getUsers()) {
+      Operation *ancestor = block->findAncestorOpInBlock(*user);
+      if (ancestor && ancestor != stop && seen.insert(ancestor).second)
+        worklist.push_back(ancestor);
+    }
   }
+  return seen;
+}
+
+/// `end` and the ops of its block from `start` on whose results `end` (or
+/// an op nested in it) depends on, transitively.
+static llvm::SmallPtrSet<Operation *, 16> backwardInBlock(Operation *end,
+                                                          Operation *start) {
+  Block *block = end->getBlock();
+  llvm::SmallPtrSet<Operation *, 16> seen = {end};
+  SmallVector<Operation *> worklist = {end};
+  while (!worklist.empty()) {
+    Operation *op = worklist.pop_back_val();
+    op->walk([&](Operation *nested) {
+      for (Value operand : nested->getOperands()) {
+        Operation *def = operand.getDefiningOp();
+        Operation *ancestor = def ? block->findAncestorOpInBlock(*def) : nullptr;
+        if (!ancestor || ancestor == op ||
+            (ancestor != start && !start->isBeforeInBlock(ancestor)))
+          continue;
+        if (seen.insert(ancestor).second && ancestor != start)
+          worklist.push_back(ancestor);
+      }
+    });
+  }
+  return seen;
+}
+
+/// Finds the layer `prepare` starts, or reports why it is malformed.
+static FailureOr<Layer> collectLayer(PrepareOp prepare) {
+  Value ctx = prepare.getCtx();
+  size_t uses = std::distance(ctx.use_begin(), ctx.use_end());
+  if (uses != 1)
+    return prepare.emitError()
+           << "the context of this moe.prepare has " << uses
+           << " uses; a layer needs exactly one, by its moe.finalize";
+  Operation *user = *ctx.user_begin();
+  auto finalize = dyn_cast<FinalizeOp>(user);
+  if (!finalize) {
+    InFlightDiagnostic diag =
+        prepare.emitError() << "the context of this moe.prepare is consumed by '"
+                            << user->getName() << "', not by a moe.finalize";
+    diag.attachNote(user->getLoc()) << "consumed here";
+    return diag;
+  }
+  if (finalize->getBlock() != prepare->getBlock()) {
+    InFlightDiagnostic diag =
+        prepare.emitError() << "the moe.finalize of this layer is in another "
+                               "block than its moe.prepare";
+    diag.attachNote(finalize.getLoc()) << "moe.finalize here";
+    return diag;
+  }
+
+  Layer layer;
+  layer.prepare = prepare;
+  layer.finalize = finalize;
+  llvm::SmallPtrSet<Operation *, 16> forward =
+      forwardInBlock(prepare, finalize);
+  llvm::SmallPtrSet<Operation *, 16> backward =
+      backwardInBlock(finalize, prepare);
+  for (Operation &op : llvm::make_range(prepare->getIterator(),
+                                        std::next(finalize->getIterator()))) {
+    if (&op != finalize && !(forward.contains(&op) && backward.contains(&op)))
+      continue;
+    layer.ops.push_back(&op);
+    layer.members.insert(&op);
+  }
+
+  SmallVector<DispatchOp> dispatches;
+  SmallVector<ExpertsOp> experts;
+  for (Operation *op : layer.ops) {
+    if (auto dispatch = dyn_cast<DispatchOp>(op))
+      dispatches.push_back(dispatch);
+    else if (auto mlp = dyn_cast<ExpertsOp>(op))
+      experts.push_back(mlp);
+    else if (isa<PrepareOp, FinalizeOp>(op) && op != prepare &&
+             op != finalize) {
+      InFlightDiagnostic diag =
+          prepare.emitError() << "this MoE layer contains another layer's '"
+                              << op->getName() << "'";
+      diag.attachNote(op->getLoc()) << "nested here";
+      return diag;
+    }
+  }
+  if (dispatches.size() != 1) {
+    InFlightDiagnostic diag =
+        prepare.emitError() << "this MoE layer has " << dispatches.size()
+                            << " moe.dispatch ops between its moe.prepare and "
+                               "moe.finalize; expected one";
+    diag.attachNote((dispatches.size() > 1 ? dispatches[1] : finalize)
+                        ->getLoc())
+        << (dispatches.size() > 1 ? "second moe.dispatch here"
+                                  : "moe.finalize here");
+    return diag;
+  }
+  if (experts.size() > 1) {
+    InFlightDiagnostic diag =
+        prepare.emitError() << "this MoE layer has " << experts.size()
+                            << " moe.experts ops; expected at most one";
+    diag.attachNote(experts[1].getLoc()) << "second moe.experts here";
+    return diag;
+  }
+  layer.dispatch = dispatches.front();
+  layer.experts = experts.empty() ? ExpertsOp() : experts.front();
+  if (CommMethod method = layer.dispatch.getMethod();
+      method != CommMethod::Unset) {
+    InFlightDiagnostic diag =
+        layer.dispatch.emitError()
+        << "this moe.dispatch already uses method "
+        << stringifyCommMethod(method) << " but its layer's moe.prepare is unset";
+    diag.attachNote(prepare.getLoc()) << "moe.prepare here";
+    return diag;
+  }
+  return layer;
+}
+
+/// What the rules need to know about `layer`.
+static LayerFacts factsOf(const Layer &layer) {
+  LayerFacts facts;
+  DispatchOp dispatch = layer.dispatch;
+  PrepareOp prepare = layer.prepare;
+  facts.chip = lookupChip(prepare);
+  facts.layout = lookupLayout(prepare);
+  facts.experts = dispatch.getNumExperts();
+  facts.redundantExperts = dispatch.getRedundantExperts();
+  facts.topK = dispatch.getIds().getType().getDimSize(1);
+  RankedTensorType hidden = dispatch.getHidden().getType();
+  facts.hidden = hidden.getDimSize(1);
+  auto bytes = [](RankedTensorType type) {
+    return std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
+  };
+  facts.hiddenBytes = bytes(hidden);
+  facts.logitsBytes = bytes(prepare.getLogits().getType());
+  if (ExpertsOp experts = layer.experts) {
+    facts.intermediate =
+        cast<RankedTensorType>(experts.getW2().getType()).getDimSize(1);
+    facts.quant = experts.getQuantOrNone();
+  }
+  return facts;
+}
+
+/// Sets `method` in the context types of a layer's prepare and dispatch and
+/// checks it with the dispatch verifier (the one place that knows which
+/// layouts a method needs). On failure the types are reset and `errorAt`
+/// gets an error quoting the verifier.
+static LogicalResult setMethod(PrepareOp prepare, DispatchOp dispatch,
+                               CommMethod method, Operation *errorAt) {
+  MLIRContext *ctx = prepare.getContext();
+  auto assign = [&](CommMethod m) {
+    prepare.getCtx().setType(PrepareCtxType::get(ctx, m));
+    dispatch.getCtx().setType(DispatchCtxType::get(ctx, m));
+  };
+  assign(method);
+  std::string message;
+  LogicalResult verified = success();
+  {
+    ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &diag) {
+      if (message.empty())
+        message = diag.str();
+      return success();
+    });
+    verified = verify(dispatch, /*verifyRecursively=*/false);
+  }
+  if (succeeded(verified))
+    return success();
+  assign(CommMethod::Unset);
+  InFlightDiagnostic diag =
+      errorAt->emitError() << "method " << stringifyCommMethod(method)
+                           << " is not legal for this layer: " << message;
+  diag.attachNote(dispatch.getLoc()) << "moe.dispatch here";
+  return diag;
+}
+
+/// Reports a result of a layer op used outside the layer: such a layer
+/// cannot be duplicated per method.
+static LogicalResult checkSelfContained(const Layer &layer) {
+  Block *block = layer.prepare->getBlock();
+  for (Operation *op : layer.ops) {
+    if (op == layer.finalize)
+      continue;
+    for (OpOperand &use : op->getUses()) {
+      Operation *ancestor = block->findAncestorOpInBlock(*use.getOwner());
+      if (ancestor && layer.members.contains(ancestor))
+        continue;
+      InFlightDiagnostic diag =
+          op->emitError()
+          << "result #" << cast<OpResult>(use.get()).getResultNumber()
+          << " of this '" << op->getName()
+          << "' is used outside its MoE layer, which is duplicated per "
+             "candidate method; only the moe.finalize result may leave it";
+      diag.attachNote(use.getOwner()->getLoc()) << "used here";
+      return diag;
+    }
+  }
+  return success();
+}
+
+/// Replaces `layer` by `moe.choose_method` and an `scf.index_switch` with one
+/// copy of the layer per segment, each with the segment's method.
+static LogicalResult buildRunTimeChoice(Layer &layer,
+                                        ArrayRef<TokenSegment> segments) {
+  OpBuilder builder(layer.finalize);
+  MLIRContext *ctx = builder.getContext();
+  SmallVector<int64_t> thresholds;
+  SmallVector<Attribute> methods;
+  for (const TokenSegment &segment : segments) {
+    methods.push_back(CommMethodAttr::get(ctx, segment.choice.method));
+    if (&segment != &segments.back())
+      thresholds.push_back(segment.upTo);
+  }
+  Value index = builder.create<ChooseMethodOp>(
+      layer.prepare.getLoc(), builder.getIndexType(),
+      layer.prepare.getHidden(), thresholds, builder.getArrayAttr(methods));
+  auto cases = llvm::to_vector(llvm::seq<int64_t>(0, segments.size() - 1));
+  auto switchOp = builder.create<scf::IndexSwitchOp>(
+      layer.finalize.getLoc(), layer.finalize.getType(), index, cases,
+      cases.size());
+  for (auto [i, segment] : llvm::enumerate(segments)) {
+    Region &region = i < cases.size() ? switchOp.getCaseRegions()[i]
+                                      : switchOp.getDefaultRegion();
+    OpBuilder::InsertionGuard guard(builder);
+    builder.createBlock(&region);
+    IRMapping mapping;
+    for (Operation *op : layer.ops)
+      builder.clone(*op, mapping);
+    auto prepare = cast<PrepareOp>(
+        mapping.lookup(layer.prepare.getCtx()).getDefiningOp());
+    auto dispatch = cast<DispatchOp>(
+        mapping.lookup(layer.dispatch.getCtx()).getDefiningOp());
+    if (failed(setMethod(prepare, dispatch, segment.choice.method,
+                         layer.prepare))) {
+      switchOp.erase();
+      index.getDefiningOp()->erase();
+      return failure();
+    }
+    builder.create<scf::YieldOp>(layer.finalize.getLoc(),
+                                 mapping.lookup(layer.finalize.getResult()));
+  }
+  layer.finalize.getResult().replaceAllUsesWith(switchOp.getResult(0));
+  for (Operation *op : llvm::reverse(layer.ops))
+    op->erase();
+  return success();
+}
+
+/// The remark of a decided layer: its method(s) and why. `bound` is the
+/// `max_tokens` of a dynamic token count, `isStatic` tells a static count.
+static std::string describe(ArrayRef<TokenSegment> segments,
+                            std::optional<int64_t> bound, bool isStatic) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (segments.size() == 1) {
+    const Choice &choice = segments.front().choice;
+    os << stringifyCommMethod(choice.method);
+    if (!isStatic && bound)
+      os << " for up to " << *bound << " tokens (max_tokens)";
+    else if (!isStatic)
+      os << " for any token count";
+    os << ": " << choice.reason;
+    return text;
+  }
+  os << "run-time choice on the largest token count across ranks";
+  if (bound)
+    os << " (at most " << *bound << ")";
+  os << ": ";
+  for (const TokenSegment &segment : segments.drop_back())
+    os << stringifyCommMethod(segment.choice.method) << " up to "
+       << segment.upTo << " tokens (" << segment.choice.reason << "); ";
+  os << stringifyCommMethod(segments.back().choice.method) << " above ("
+     << segments.back().choice.reason << ")";
+  return text;
+}
+
+namespace {
+struct SelectCommMethodPass
+    : public mlir::moe::impl::SelectCommMethodBase<SelectCommMethodPass> {
+  using SelectCommMethodBase::SelectCommMethodBase;
+
+  void runOnOperation() override;
+
+private:
+  /// Parses the options; reports the first invalid one at `func`.
+  LogicalResult parseOptions(func::FuncOp func);
+  LogicalResult selectLayer(PrepareOp prepare);
+
+  Policy parsedPolicy = Policy::Table;
+  CommMethod fixedMethod = CommMethod::Unset;
+  ServingConfig config;
 };
 } // namespace
+
+LogicalResult SelectCommMethodPass::parseOptions(func::FuncOp func) {
+  std::optional<Policy> parsed = symbolizePolicy(policy);
+  if (!parsed)
+    return func.emitError() << "unknown policy '" << policy
+                            << "'; expected table, cost-model or fixed";
+  parsedPolicy = *parsed;
+  fixedMethod = CommMethod::Unset;
+  if (!method.empty()) {
+    std::optional<CommMethod> m = symbolizeCommMethod(method);
+    if (!m || *m == CommMethod::Unset)
+      return func.emitError()
+             << "unknown method '" << method
+             << "'; expected allgather, alltoall, mc2 or fused_mc2";
+    if (parsedPolicy != Policy::Fixed)
+      return func.emitError() << "method=" << method
+                              << " is only used with policy=fixed, not policy="
+                              << policy;
+    fixedMethod = *m;
+  } else if (parsedPolicy == Policy::Fixed) {
+    return func.emitError() << "policy=fixed needs method=<allgather, "
+                               "alltoall, mc2 or fused_mc2>";
+  }
+  config.maxNumReqs = maxNumReqs;
+  config.decodeQueryLen = decodeQueryLen;
+  config.maxGraphSize = maxGraphSize;
+  config.maxNumBatchedTokens = maxNumBatchedTokens;
+  config.prefillMc2 = prefillMc2;
+  config.fusedMc2 = fusedMc2;
+  config.megaMoe = megaMoe;
+  config.lora = lora;
+  std::string error = config.validate();
+  if (error.empty() && maxTokens < 0)
+    error = "option max-tokens must be at least 0, got " +
+            std::to_string(maxTokens);
+  if (!error.empty())
+    return func.emitError() << error;
+  return success();
+}
+
+LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
+  FailureOr<Layer> layer = collectLayer(prepare);
+  if (failed(layer))
+    return failure();
+  CommMethodInputs inputs{config, factsOf(*layer)};
+  if (parsedPolicy != Policy::Fixed && !inputs.layer.chip)
+    return prepare.emitError()
+           << "policy=" << policy
+           << " needs the target chip: put a moe.chip attribute (e.g. "
+              "#moe.chip<A3>) on an enclosing op";
+  MethodSelector selector(parsedPolicy, inputs, fixedMethod);
+
+  // The token counts this layer can see: one, [0, max_tokens], or any.
+  int64_t tokens = prepare.getHidden().getType().getDimSize(0);
+  bool isStatic = !ShapedType::isDynamic(tokens);
+  std::optional<int64_t> bound;
+  if (std::optional<uint64_t> maxTokensAttr = prepare.getMaxTokens())
+    bound = static_cast<int64_t>(*maxTokensAttr);
+  SmallVector<TokenSegment> segments;
+  if (parsedPolicy == Policy::Fixed || isStatic) {
+    int64_t at = isStatic ? tokens : 0;
+    segments.push_back({at, selector.decide(at)});
+  } else {
+    SmallVector<int64_t> breakpoints = selector.breakpoints();
+    int64_t horizon;
+    if (bound)
+      horizon = *bound;
+    else if (parsedPolicy == Policy::CostModel)
+      horizon = maxTokens > 0 ? maxTokens : config.maxNumBatchedTokens;
+    else { // The table decides alike above its largest breakpoint.
+      int64_t last = 0;
+      for (int64_t b : breakpoints)
+        last = std::max(last, b);
+      horizon = last == std::numeric_limits<int64_t>::max() ? last : last + 1;
+    }
+    segments = partitionTokens(
+        [&](int64_t t) { return selector.decide(t); }, breakpoints, horizon);
+  }
+  std::string remark = describe(segments, bound, isStatic);
+
+  if (segments.size() == 1) {
+    if (failed(setMethod(prepare, layer->dispatch,
+                         segments.front().choice.method, prepare)))
+      return failure();
+    prepare.emitRemark() << remark;
+    return success();
+  }
+  if (failed(checkSelfContained(*layer)))
+    return failure();
+  // Remark first: the layer's ops are erased below.
+  prepare.emitRemark() << remark;
+  return buildRunTimeChoice(*layer, segments);
+}
+
+void SelectCommMethodPass::runOnOperation() {
+  func::FuncOp func = getOperation();
+  // Post-order: a layer nested in a region of another layer's op is
+  // handled before the outer layer duplicates that op.
+  SmallVector<PrepareOp> prepares;
+  func.walk([&](PrepareOp prepare) {
+    if (prepare.getMethod() == CommMethod::Unset)
+      prepares.push_back(prepare);
+  });
+  if (prepares.empty())
+    return;
+  if (failed(parseOptions(func)))
+    return signalPassFailure();
+  bool failedAny = false;
+  for (PrepareOp prepare : prepares)
+    failedAny |= failed(selectLayer(prepare));
+  if (failedAny)
+    signalPassFailure();
+}

@@ -25,6 +25,7 @@
 
 namespace mlir::moe::test {
 void registerTestMoeQueries();
+void registerTestCommMethodRules();
 } // namespace mlir::moe::test
 
 int main(int argc, char **argv) {
@@ -44,6 +45,7 @@ int main(int argc, char **argv) {
   mlir::moe::registerMoeConversionPasses();
   mlir::moe::registerMoePipelines();
   mlir::moe::test::registerTestMoeQueries();
+  mlir::moe::test::registerTestCommMethodRules();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "moe-mlir optimizer driver\n", registry));
 }

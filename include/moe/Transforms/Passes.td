@@ -15,14 +15,22 @@ def SelectCommMethod : Pass<"moe-select-comm-method", "::mlir::func::FuncOp"> {
   let description = [{
     Sets the method of every layer (`moe.prepare` ... `moe.finalize`) whose
     method is `unset`, from the chip (`moe.chip`), the layout (`moe.layout`),
-    the number of experts, top-k and the token count:
+    the number of experts, top-k, the experts' quantization and the token
+    count:
 
     - `policy=table`: vllm-ascend's rule set (SEMANTICS §2), including the MC2
       token capacity computation (base, divide by tp rounding up, clamp,
       multiply back) and every chip branch;
-    - `policy=cost-model`: the method with the lowest modelled latency
+    - `policy=cost-model`: the legal method with the lowest modelled latency
       (`docs/CostModel.md`);
-    - `policy=fixed method=<m>`: the given method everywhere.
+    - `policy=fixed method=<m>`: the given method everywhere; the layout must
+      allow it (the `moe.dispatch` verifier).
+
+    A layer is the `moe.prepare`, the `moe.finalize` consuming its context
+    and the ops between them on both slices (gate, dispatch, experts,
+    combine); `moe.shared_experts` on the layer's input stays outside. The
+    method is set by changing the context types of the prepare and the
+    dispatch. Layers that already have a method are left alone.
 
     When every rank's token count is known (a static token dimension) or
     bounded (`max_tokens` on `moe.prepare`) so that one method is right for
@@ -30,6 +38,14 @@ def SelectCommMethod : Pass<"moe-select-comm-method", "::mlir::func::FuncOp"> {
     once per candidate method into an `scf.index_switch` on
     `moe.choose_method`, which evaluates the same rule at run time on the
     maximum token count across ranks, so every rank takes the same path.
+    The thresholds are where the decision changes: the MC2 capacity for the
+    table, the capacity and the crossings of the cost lines (up to
+    `max-tokens`) for the cost model.
+
+    Every decided layer gets a remark with the method and why, e.g.
+    `mc2: A3, 16 EP ranks, 64 tokens <= MC2 capacity 512`. The table and the
+    cost model need a `moe.chip`; malformed layers, illegal fixed methods and
+    invalid options are reported as errors.
   }];
   let options = [
     Option<"policy", "policy", "std::string", /*default=*/"\"table\"",

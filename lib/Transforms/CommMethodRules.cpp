@@ -1,0 +1,619 @@
+//===- CommMethodRules.cpp - choosing an MoE communication method ---------===//
+//
+// vllm-ascend's selection rules, its MC2 capacity and an analytic cost model
+// (docs/CostModel.md). Everything here is a pure function of its inputs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Transforms/CommMethodRules.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/MathExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+static constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
+
+static int64_t satMul(int64_t a, int64_t b) {
+  return llvm::MulOverflow(a, b, a) ? kNoLimit : a;
+}
+/// `ceil(a / b)` for a >= 0, b > 0.
+static int64_t ceilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+static int64_t satAdd(int64_t a, int64_t b) {
+  return llvm::AddOverflow(a, b, a) ? kNoLimit : a;
+}
+
+/// Concatenates streamable values into a string.
+template <typename... Args>
+static std::string str(const Args &...args) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  (os << ... << args);
+  return s;
+}
+
+static StringRef chipName(ChipKind kind) {
+  return kind == ChipKind::A310P ? "310P" : stringifyChipKind(kind);
+}
+
+//===----------------------------------------------------------------------===//
+// Serving configuration
+//===----------------------------------------------------------------------===//
+
+std::string ServingConfig::validate() const {
+  auto atLeast = [](StringRef name, int64_t value, int64_t min) {
+    return value < min ? str("option ", name, " must be at least ", min,
+                             ", got ", value)
+                       : std::string();
+  };
+  for (std::string error :
+       {atLeast("max-num-reqs", maxNumReqs, 1),
+        atLeast("decode-query-len", decodeQueryLen, 1),
+        atLeast("max-graph-size", maxGraphSize, 0),
+        atLeast("max-num-batched-tokens", maxNumBatchedTokens, 1)})
+    if (!error.empty())
+      return error;
+  if (megaMoe && !fusedMc2)
+    return "option mega-moe selects the kernel of fused MC2 and needs "
+           "fused-mc2";
+  return "";
+}
+
+//===----------------------------------------------------------------------===//
+// MC2 capacity
+//===----------------------------------------------------------------------===//
+
+Mc2Capacity mlir::moe::computeMc2Capacity(const ServingConfig &config,
+                                          int64_t tp, bool megaMoe,
+                                          int64_t perRankOverride) {
+  assert(tp >= 1 && "tensor-parallel size must be positive");
+  // The decode batch bound: the largest captured graph, else every request
+  // with its decode query length.
+  int64_t decodeBase = config.maxGraphSize > 0
+                           ? config.maxGraphSize
+                           : satMul(config.maxNumReqs, config.decodeQueryLen);
+  int64_t base = config.prefillMc2 || megaMoe ? config.maxNumBatchedTokens
+                                              : decodeBase;
+  int64_t mc2Limit =
+      perRankOverride > 0 ? perRankOverride : kMc2TokensPerRankLimit;
+  Mc2Capacity result;
+  int64_t perRank = ceilDiv(base, tp);
+  if (config.fusedMc2) {
+    int64_t fusedLimit =
+        megaMoe ? kMegaMoeTokensPerRankLimit
+                : (perRankOverride > 0 ? perRankOverride
+                                       : kDispatchFfnCombineTokensPerRankLimit);
+    result.perRank = std::min(perRank, fusedLimit);
+    result.dispatchV2Capacity =
+        satMul(std::min(ceilDiv(decodeBase, tp), mc2Limit), tp);
+  } else {
+    result.perRank = std::min(perRank, mc2Limit);
+  }
+  result.capacity = satMul(result.perRank, tp);
+  return result;
+}
+
+Mc2Capacity mlir::moe::computeMc2Capacity(const CommMethodInputs &inputs) {
+  ChipAttr chip = inputs.layer.chip;
+  return computeMc2Capacity(inputs.config, inputs.layer.layout.getTp(),
+                            usesMegaMoe(inputs),
+                            chip ? chip.getMc2CapacityOverride() : 0);
+}
+
+int64_t mlir::moe::mc2DecisionCapacity(const CommMethodInputs &inputs) {
+  Mc2Capacity capacity = computeMc2Capacity(inputs);
+  ChipAttr chip = inputs.layer.chip;
+  if (chip && chip.getKind() == ChipKind::A3 && capacity.dispatchV2Capacity)
+    return *capacity.dispatchV2Capacity;
+  return capacity.capacity;
+}
+
+bool mlir::moe::usesMegaMoe(const CommMethodInputs &inputs) {
+  const ServingConfig &config = inputs.config;
+  const LayerFacts &layer = inputs.layer;
+  if (!layer.chip || layer.chip.getKind() != ChipKind::A3 ||
+      !config.fusedMc2 || !config.megaMoe || config.lora ||
+      !layer.layout.useEp())
+    return false;
+  int64_t ep = layer.layout.getEpSize();
+  if (ep <= 1 || ep > layer.chip.getFusedMc2EpLimit(/*megaMoe=*/true))
+    return false;
+  if (layer.hidden < 1024 || layer.hidden > 8192 || layer.hidden % 512 != 0)
+    return false;
+  QuantScheme scheme =
+      layer.quant ? layer.quant.getScheme() : QuantScheme::None;
+  return scheme == QuantScheme::W8A8Dynamic ||
+         scheme == QuantScheme::W4A8Dynamic;
+}
+
+std::optional<std::string>
+mlir::moe::a2Mc2Obstacle(const CommMethodInputs &inputs) {
+  const LayerFacts &layer = inputs.layer;
+  // world_size_across_dp // pp: the devices of one pipeline stage.
+  int64_t world = layer.layout.getWorldSize();
+  if (layer.experts > 512)
+    return str(layer.experts, " experts > 512");
+  if (int64_t perDevice = layer.experts / world; perDevice > 24)
+    return str(perDevice, " experts per device (", layer.experts, " / ",
+               world, ") > 24");
+  if (world < 16)
+    return str("world dp * tp = ", world, " < 16");
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// The table
+//===----------------------------------------------------------------------===//
+
+static std::string tokensVsCapacity(int64_t tokens, int64_t capacity) {
+  return str(tokens, " tokens ", tokens <= capacity ? "<=" : ">",
+             " MC2 capacity ", capacity);
+}
+
+static Choice selectA2(const CommMethodInputs &inputs, int64_t tokens) {
+  if (std::optional<std::string> obstacle = a2Mc2Obstacle(inputs))
+    return {CommMethod::AllGather, "A2, " + *obstacle};
+  int64_t capacity = mc2DecisionCapacity(inputs);
+  int64_t world = inputs.layer.layout.getWorldSize();
+  std::string context =
+      str("A2, world dp * tp = ", world, ", ",
+          inputs.layer.experts / world, " experts per device, ");
+  if (tokens > capacity)
+    return {CommMethod::AllGather,
+            context + tokensVsCapacity(tokens, capacity)};
+  return {CommMethod::MC2, context + tokensVsCapacity(tokens, capacity)};
+}
+
+static Choice selectA3(const CommMethodInputs &inputs, int64_t tokens) {
+  int64_t ep = inputs.layer.layout.getEpSize();
+  std::string context = str("A3, ", ep, " EP ranks");
+  if (inputs.config.fusedMc2) {
+    if (usesMegaMoe(inputs))
+      return {CommMethod::FusedMC2,
+              str(context, " <= ",
+                  inputs.layer.chip.getFusedMc2EpLimit(/*megaMoe=*/true),
+                  " of fused MC2 (MegaMoE), any token count")};
+    int64_t limit = inputs.layer.chip.getFusedMc2EpLimit(/*megaMoe=*/false);
+    if (ep <= limit)
+      return {CommMethod::FusedMC2,
+              str(context, " <= ", limit,
+                  " of fused MC2 (dispatch_ffn_combine), any token count")};
+    context += str(" > fused MC2 limit ", limit,
+                   inputs.config.megaMoe ? " (MegaMoE not applicable)" : "");
+  }
+  int64_t capacity = mc2DecisionCapacity(inputs);
+  context += ", " + tokensVsCapacity(tokens, capacity);
+  return {tokens <= capacity ? CommMethod::MC2 : CommMethod::AllToAll,
+          context};
+}
+
+static Choice selectA5(const CommMethodInputs &inputs, int64_t tokens) {
+  LayoutAttr layout = inputs.layer.layout;
+  // world_size_across_dp, which (unlike on A2) includes the pipeline stages.
+  int64_t world = satMul(layout.getWorldSize(), layout.getPp());
+  int64_t capacity = mc2DecisionCapacity(inputs);
+  std::string worldStr = str("world dp * tp * pp = ", world);
+  if (tokens <= capacity && world > 1)
+    return {CommMethod::MC2,
+            str("A5, ", worldStr, ", ", tokensVsCapacity(tokens, capacity))};
+  std::string context =
+      str("A5, ", world > 1 ? tokensVsCapacity(tokens, capacity) : worldStr,
+          ", ");
+  int64_t k = inputs.layer.topK;
+  if (world <= k)
+    return {CommMethod::AllGather,
+            str(context, worldStr, " <= top-k ", k)};
+  return {CommMethod::AllToAll, str(context, worldStr, " > top-k ", k)};
+}
+
+Choice mlir::moe::selectByTable(const CommMethodInputs &inputs,
+                                int64_t tokens) {
+  const LayerFacts &layer = inputs.layer;
+  assert(layer.chip && "the table needs the target chip");
+  if (!layer.layout.getExpertParallel())
+    return {CommMethod::AllGather, "expert parallelism is off"};
+  if (!layer.layout.useEp())
+    return {CommMethod::AllGather, "a single expert-parallel rank"};
+  if (inputs.config.lora)
+    return {CommMethod::AllToAll, "LoRA with expert parallelism"};
+  switch (layer.chip.getKind()) {
+  case ChipKind::A2:
+    return selectA2(inputs, tokens);
+  case ChipKind::A3:
+    return selectA3(inputs, tokens);
+  case ChipKind::A5:
+    return selectA5(inputs, tokens);
+  case ChipKind::A310P:
+    return {CommMethod::AllGather, "310P"};
+  }
+  llvm_unreachable("unknown chip kind");
+}
+
+//===----------------------------------------------------------------------===//
+// Cost model
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// `fixed + perToken * T` microseconds.
+struct Line {
+  double fixed = 0.0, perToken = 0.0;
+  Line &operator+=(Line other) {
+    fixed += other.fixed;
+    perToken += other.perToken;
+    return *this;
+  }
+};
+
+/// Local (HBM) bandwidth of one rank in GB/s, for the permutes and copies a
+/// method adds; sources in docs/CostModel.md.
+double localGBps(ChipKind kind) {
+  switch (kind) {
+  case ChipKind::A2:
+    return 1600.0;
+  case ChipKind::A3:
+    return 1600.0;
+  case ChipKind::A5:
+    return 4000.0;
+  case ChipKind::A310P:
+    return 204.0;
+  }
+  llvm_unreachable("unknown chip kind");
+}
+
+/// Bytes per element of the activations the experts quantize to (what
+/// travels once quantization moves before the dispatch, SEMANTICS §7), or
+/// nothing for unquantized activations.
+std::optional<double> quantizedActivationBytes(QuantAttr quant) {
+  QuantDescAttr a1 = quant ? quant.getA1() : QuantDescAttr();
+  if (!a1 || !a1.isQuantized())
+    return std::nullopt;
+  switch (a1.getDtype()) {
+  case QuantDtype::MXFP4:
+  case QuantDtype::NVFP4:
+    return 0.5;
+  default:
+    return 1.0;
+  }
+}
+
+/// The per-token building blocks of the formulas in docs/CostModel.md.
+struct Terms {
+  double alpha;      // latency of one collective, us
+  double linkBytes;  // link bytes per us
+  double localBytes; // local bytes per us
+  double dp, tp, ep;
+  double share;      // (ep - 1) / ep: pairs leaving the rank
+  double rowBytes;   // bytes of one hidden row (H * b)
+  double sendBytes;  // bytes of one dispatched row (quantized: H * q + 4)
+  bool quantized;
+  double pairsPerToken; // (token, k) pairs a rank dispatches per token: K/tp
+  double gemmPerToken;  // expert GEMM time per token, us
+
+  /// One collective moving `fixedBytes + perTokenBytes * T` bytes.
+  Line step(double perTokenBytes, double fixedBytes = 0.0) const {
+    return {alpha + fixedBytes / linkBytes, perTokenBytes / linkBytes};
+  }
+  /// A local pass reading and writing `rowsPerToken * T` rows.
+  Line copy(double rowsPerToken, double bytes) const {
+    return {0.0, 2.0 * rowsPerToken * bytes / localBytes};
+  }
+  /// Finalize of the EP methods with tp > 1: all-gather the TP chunks.
+  Line tpGather() const {
+    return tp > 1 ? step((tp - 1) / tp * rowBytes) : Line();
+  }
+  /// Prepare of MC2 with dp > 1: the all-reduce of the token count.
+  Line tokenMax() const { return dp > 1 ? step(0.0) : Line(); }
+};
+
+Terms makeTerms(const CommMethodInputs &inputs) {
+  const LayerFacts &layer = inputs.layer;
+  LayoutAttr layout = layer.layout;
+  Terms t;
+  t.alpha = layer.chip.getLinkLatencyUs();
+  t.linkBytes = layer.chip.getLinkGBps() * 1e3;
+  t.localBytes = localGBps(layer.chip.getKind()) * 1e3;
+  t.dp = static_cast<double>(layout.getDp());
+  t.tp = static_cast<double>(layout.getTp());
+  t.ep = static_cast<double>(layout.getEpSize());
+  t.share = (t.ep - 1.0) / t.ep;
+  double hidden = static_cast<double>(layer.hidden);
+  t.rowBytes = hidden * static_cast<double>(layer.hiddenBytes);
+  std::optional<double> q = quantizedActivationBytes(layer.quant);
+  t.quantized = q.has_value();
+  t.sendBytes = q ? hidden * *q + 4.0 : t.rowBytes;
+  double k = static_cast<double>(layer.topK);
+  t.pairsPerToken = k / t.tp;
+  // Rows the local experts process per token of T: with EP a balanced
+  // share T*K/tp of all dp*T*K pairs; without EP every gathered pair, on a
+  // tensor-sharded slice of the weights.
+  double rowsPerToken = layout.useEp() ? k / t.tp : t.dp * k;
+  double flopsPerRow =
+      6.0 * hidden * static_cast<double>(layer.intermediate);
+  double flopsPerUs = layer.chip.getMatmulTflops(t.quantized) * 1e6;
+  t.gemmPerToken = rowsPerToken * flopsPerRow / flopsPerUs;
+  return t;
+}
+
+Line allGatherCost(const CommMethodInputs &inputs, const Terms &t) {
+  const LayerFacts &layer = inputs.layer;
+  Line cost;
+  if (t.dp > 1) {
+    cost += t.tokenMax();
+    cost += t.step((t.dp - 1) * t.rowBytes); // hidden states
+    cost += t.step((t.dp - 1) * static_cast<double>(layer.experts) *
+                   static_cast<double>(layer.logitsBytes)); // router logits
+    cost += t.step((t.dp - 1) * t.rowBytes); // reduce-scatter
+  }
+  if (t.tp > 1)
+    cost += t.step(2.0 * (t.tp - 1) / t.tp * t.rowBytes); // all-reduce
+  // Routing gathers the local rows out of all dp*T tokens; the unpermute
+  // writes every gathered token back.
+  double rows = layer.layout.useEp() ? t.pairsPerToken
+                                     : t.dp * static_cast<double>(layer.topK);
+  cost += t.copy(rows, t.rowBytes);
+  cost += t.copy(t.dp, t.rowBytes);
+  cost += Line{0.0, t.gemmPerToken};
+  return cost;
+}
+
+Line allToAllCost(const CommMethodInputs &inputs, const Terms &t) {
+  const LayerFacts &layer = inputs.layer;
+  double physical =
+      static_cast<double>(layer.experts + layer.redundantExperts);
+  bool manyLocal = physical / t.ep > 1.0;
+  double pairs = t.pairsPerToken * t.share;
+  Line cost;
+  // The per-expert counts (i64), gathered over the EP group.
+  cost += t.step(0.0, (t.ep - 1) * physical * 8.0);
+  if (t.quantized) {
+    cost += t.step(pairs * 4.0);                    // scales
+    cost += t.step(pairs * (t.sendBytes - 4.0));    // int8 rows
+  } else {
+    cost += t.step(pairs * t.sendBytes);
+  }
+  cost += t.step(pairs * t.rowBytes); // combine
+  cost += t.tpGather();
+  // Permute before and unpermute after the exchanges; with several local
+  // experts also a permute and an unpermute by local expert.
+  double passes = manyLocal ? 2.0 : 1.0;
+  cost += t.copy(passes * t.pairsPerToken, t.sendBytes);
+  cost += t.copy(passes * t.pairsPerToken, t.rowBytes);
+  cost += Line{0.0, t.gemmPerToken};
+  return cost;
+}
+
+Line mc2Cost(const Terms &t) {
+  double pairs = t.pairsPerToken * t.share;
+  Line cost = t.tokenMax();
+  cost += t.step(pairs * t.sendBytes); // dispatch
+  cost += t.step(pairs * t.rowBytes);  // combine
+  cost += t.tpGather();
+  cost += Line{0.0, t.gemmPerToken};
+  return cost;
+}
+
+Line fusedMc2Cost(const Terms &t) {
+  double pairs = t.pairsPerToken * t.share;
+  double exchange = pairs * (t.sendBytes + t.rowBytes) / t.linkBytes;
+  Line cost = t.tokenMax();
+  // One kernel: one start-up latency, communication overlapped with the
+  // expert GEMMs.
+  cost += Line{t.alpha, std::max(exchange, t.gemmPerToken)};
+  cost += t.tpGather();
+  return cost;
+}
+
+/// Why a method sending tokens to their expert's rank cannot run, if so.
+std::string epObstacle(const CommMethodInputs &inputs) {
+  LayoutAttr layout = inputs.layer.layout;
+  if (!layout.getExpertParallel())
+    return "expert parallelism is off";
+  if (!layout.useEp())
+    return "a single expert-parallel rank";
+  return "";
+}
+
+std::string mc2Obstacle(const CommMethodInputs &inputs) {
+  if (std::string ep = epObstacle(inputs); !ep.empty())
+    return ep;
+  if (inputs.config.lora)
+    return "LoRA needs alltoall";
+  switch (inputs.layer.chip.getKind()) {
+  case ChipKind::A310P:
+    return "310P has no MC2";
+  case ChipKind::A2:
+    if (std::optional<std::string> obstacle = a2Mc2Obstacle(inputs))
+      return "A2, " + *obstacle;
+    return "";
+  default:
+    return "";
+  }
+}
+
+std::string fusedMc2Obstacle(const CommMethodInputs &inputs) {
+  if (std::string ep = epObstacle(inputs); !ep.empty())
+    return ep;
+  if (!inputs.config.fusedMc2)
+    return "fused-mc2 is off";
+  if (inputs.config.lora)
+    return "LoRA needs alltoall";
+  bool mega = usesMegaMoe(inputs);
+  int64_t limit = inputs.layer.chip.getFusedMc2EpLimit(mega);
+  if (limit == 0)
+    return str(chipName(inputs.layer.chip.getKind()), " has no fused MC2");
+  int64_t ep = inputs.layer.layout.getEpSize();
+  if (ep > limit)
+    return str(ep, " EP ranks > fused MC2 limit ", limit);
+  return "";
+}
+} // namespace
+
+CostModel::CostModel(const CommMethodInputs &inputs) {
+  assert(inputs.layer.chip && "the cost model needs the target chip");
+  Terms t = makeTerms(inputs);
+  auto add = [&](CommMethod method, std::string excluded, Line line,
+                 int64_t maxTokens = kNoLimit) {
+    costs.push_back(
+        {method, std::move(excluded), maxTokens, line.fixed, line.perToken});
+  };
+  std::string ep = epObstacle(inputs);
+  if (ep.empty() && inputs.config.lora)
+    add(CommMethod::AllGather, "LoRA needs alltoall", allGatherCost(inputs, t));
+  else
+    add(CommMethod::AllGather, "", allGatherCost(inputs, t));
+  add(CommMethod::AllToAll, ep, allToAllCost(inputs, t));
+  add(CommMethod::MC2, mc2Obstacle(inputs), mc2Cost(t),
+      mc2DecisionCapacity(inputs));
+  add(CommMethod::FusedMC2, fusedMc2Obstacle(inputs), fusedMc2Cost(t));
+}
+
+Choice CostModel::select(int64_t tokens) const {
+  SmallVector<const MethodCost *, 4> legal;
+  for (const MethodCost &cost : costs)
+    if (cost.isLegal(tokens))
+      legal.push_back(&cost);
+  assert(!legal.empty() && "allgather or alltoall is always legal");
+  // Cheapest first; ties keep the order of `costs`.
+  llvm::sort(legal, [&](const MethodCost *a, const MethodCost *b) {
+    double x = a->at(tokens), y = b->at(tokens);
+    return x < y || (x == y && a < b);
+  });
+  std::string reason;
+  llvm::raw_string_ostream os(reason);
+  os << "cost model at " << tokens << " tokens: ";
+  llvm::interleave(
+      legal, os,
+      [&](const MethodCost *cost) {
+        os << stringifyCommMethod(cost->method) << " "
+           << llvm::format("%.1f", cost->at(tokens)) << " us";
+      },
+      " < ");
+  for (const MethodCost &cost : costs) {
+    if (cost.isLegal(tokens))
+      continue;
+    os << "; " << stringifyCommMethod(cost.method) << " excluded: ";
+    if (!cost.excluded.empty())
+      os << cost.excluded;
+    else
+      os << tokensVsCapacity(tokens, cost.maxTokens);
+  }
+  return {legal.front()->method, reason};
+}
+
+SmallVector<int64_t> CostModel::breakpoints() const {
+  SmallVector<int64_t> result;
+  SmallVector<const MethodCost *, 4> usable;
+  for (const MethodCost &cost : costs) {
+    if (!cost.excluded.empty())
+      continue;
+    usable.push_back(&cost);
+    if (cost.maxTokens != kNoLimit)
+      result.push_back(cost.maxTokens);
+  }
+  // Where two lines cross; one token on either side absorbs rounding.
+  for (auto [i, a] : llvm::enumerate(usable))
+    for (const MethodCost *b : llvm::drop_begin(usable, i + 1)) {
+      double slope = a->perTokenUs - b->perTokenUs;
+      if (slope == 0.0)
+        continue;
+      double cross = (b->fixedUs - a->fixedUs) / slope;
+      if (!(cross >= 0.0) || cross >= 9e18)
+        continue;
+      auto at = static_cast<int64_t>(std::floor(cross));
+      for (int64_t p : {at - 1, at, satAdd(at, 1)})
+        if (p >= 0)
+          result.push_back(p);
+    }
+  return result;
+}
+
+//===----------------------------------------------------------------------===//
+// Policies
+//===----------------------------------------------------------------------===//
+
+std::optional<Policy> mlir::moe::symbolizePolicy(StringRef name) {
+  return llvm::StringSwitch<std::optional<Policy>>(name)
+      .Case("table", Policy::Table)
+      .Case("cost-model", Policy::CostModel)
+      .Case("fixed", Policy::Fixed)
+      .Default(std::nullopt);
+}
+
+MethodSelector::MethodSelector(Policy policy, const CommMethodInputs &inputs,
+                               CommMethod fixed)
+    : policy(policy), inputs(inputs), fixed(fixed) {
+  if (policy == Policy::CostModel)
+    costModel.emplace(inputs);
+}
+
+Choice MethodSelector::decide(int64_t tokens) const {
+  switch (policy) {
+  case Policy::Table:
+    return selectByTable(inputs, tokens);
+  case Policy::CostModel:
+    return costModel->select(tokens);
+  case Policy::Fixed:
+    return {fixed, "fixed by policy"};
+  }
+  llvm_unreachable("unknown policy");
+}
+
+SmallVector<int64_t> MethodSelector::breakpoints() const {
+  switch (policy) {
+  case Policy::Table:
+    // The table compares the token count with one capacity only.
+    return {mc2DecisionCapacity(inputs)};
+  case Policy::CostModel:
+    return costModel->breakpoints();
+  case Policy::Fixed:
+    return {};
+  }
+  llvm_unreachable("unknown policy");
+}
+
+//===----------------------------------------------------------------------===//
+// Token ranges
+//===----------------------------------------------------------------------===//
+
+SmallVector<TokenSegment>
+mlir::moe::partitionTokens(function_ref<Choice(int64_t)> decide,
+                           ArrayRef<int64_t> breakpoints, int64_t horizon) {
+  assert(horizon >= 0 && "negative token horizon");
+  // The decision is constant strictly between consecutive points of
+  // {0, horizon, b, b + 1}; one more point right after each of them
+  // samples that constant.
+  SmallVector<int64_t> points = {0, horizon};
+  for (int64_t b : breakpoints)
+    for (int64_t p : {b, satAdd(b, 1)})
+      if (p >= 0 && p <= horizon)
+        points.push_back(p);
+  for (size_t i = 0, e = points.size(); i < e; ++i)
+    if (points[i] < horizon)
+      points.push_back(points[i] + 1);
+  llvm::sort(points);
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+
+  SmallVector<TokenSegment> segments;
+  CommMethod current = decide(points.front()).method;
+  for (int64_t p : llvm::drop_begin(points)) {
+    Choice choice = decide(p);
+    if (choice.method == current)
+      continue;
+    // Every count in (previous point, p) decides like the previous point.
+    segments.push_back({p - 1, decide(p - 1)});
+    current = choice.method;
+  }
+  if (segments.empty())
+    return {{horizon, decide(horizon)}};
+  int64_t first = segments.back().upTo + 1;
+  segments.push_back({horizon, decide(first)});
+  return segments;
+}
