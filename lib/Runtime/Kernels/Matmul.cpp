@@ -15,6 +15,7 @@
 #include "MatmulKernels.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace moert {
 using namespace detail;
@@ -25,9 +26,14 @@ constexpr const char *kMatmul = "npu.matmul";
 
 /// Rows per block: bounds the per-thread accumulator scratch.
 constexpr int64_t kRowChunk = 512;
-/// f32 groups with at least this many rows use oneDNN (measured crossover,
-/// docs/Runtime.md).
+/// Column blocks: the columns split evenly over the kernel threads (long
+/// contiguous runs of every weight row stream best), at least this wide.
+constexpr int64_t kMinBlockColumns = 256;
+/// f32 blocks with at least this many rows use oneDNN, f32 blocks of f32
+/// weights with at most kGemvMaxRows the row-streaming kernel, the others
+/// the packed-panel kernel (measured crossovers, docs/Runtime.md).
 constexpr int64_t kDnnlMinRows = 32;
+constexpr int64_t kGemvMaxRows = 4;
 
 struct Problem {
   const char *op;
@@ -106,6 +112,28 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   p.groupScale = sc.groupScale->data<float>();
 }
 
+using GemmF32 = void (*)(const float *, int64_t, int64_t, const WeightView &,
+                         int64_t, int64_t, float *, int64_t);
+
+/// The engine of an f32 block of `rows` rows. MOE_MATMUL_ENGINE = dnnl,
+/// gemv or panel forces one (for measurements; gemv and dnnl only with f32
+/// weights).
+GemmF32 engineF32(int64_t rows, DType weight) {
+  static const std::string forced = [] {
+    const char *e = std::getenv("MOE_MATMUL_ENGINE");
+    return std::string(e ? e : "");
+  }();
+  if (weight != DType::F32 || forced == "panel")
+    return gemmF32;
+  if (forced == "dnnl")
+    return dnnlGemmF32;
+  if (forced == "gemv")
+    return gemvF32;
+  return rows >= kDnnlMinRows   ? dnnlGemmF32
+         : rows <= kGemvMaxRows ? gemvF32
+                                : gemmF32;
+}
+
 template <typename T> T *threadScratch(size_t elems) {
   thread_local std::vector<T> buf;
   if (buf.size() < elems)
@@ -148,11 +176,13 @@ Tensor run(Problem &p) {
     int64_t g, r0, r1, n0, n1;
   };
   std::vector<Block> blocks;
+  int64_t width = (p.n + kernelThreads() - 1) / kernelThreads();
+  width = std::max(kMinBlockColumns, (width + 15) / 16 * 16);
   for (int64_t g = 0, r = 0; g < p.groups; r = p.ends[g++])
     for (int64_t r0 = r; r0 < p.ends[g]; r0 += kRowChunk)
-      for (int64_t n0 = 0; n0 < p.n; n0 += kPanelColumns)
+      for (int64_t n0 = 0; n0 < p.n; n0 += width)
         blocks.push_back({g, r0, std::min(p.ends[g], r0 + kRowChunk), n0,
-                          std::min(p.n, n0 + kPanelColumns)});
+                          std::min(p.n, n0 + width)});
 
   int64_t perGroup = p.k * p.n;
   parallelFor(static_cast<int64_t>(blocks.size()), 1, [&](int64_t b0,
@@ -164,9 +194,8 @@ Tensor run(Problem &p) {
       WeightView w{p.w.bytes(), p.w.dtype, b.g * perGroup, p.k, p.n};
       float *f = threadScratch<float>(rows * ldc);
       if (isFloatMM) {
-        bool dnnl = p.w.dtype == DType::F32 && rows >= kDnnlMinRows;
-        (dnnl ? dnnlGemmF32 : gemmF32)(af + b.r0 * lda, lda, rows, w, b.n0,
-                                       b.n1, f, ldc);
+        engineF32(rows, p.w.dtype)(af + b.r0 * lda, lda, rows, w, b.n0, b.n1,
+                                   f, ldc);
       } else if (p.quant == MatmulQuant::W8A8) {
         int32_t *acc = reinterpret_cast<int32_t *>(f);
         gemmI8(x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1, acc,

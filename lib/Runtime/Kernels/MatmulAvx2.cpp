@@ -22,10 +22,30 @@ namespace detail {
 namespace {
 
 constexpr int64_t kStrip = 16;
-constexpr int64_t kPanelRowsF32 = 256; // 256 x 256 f32 = 256 KiB
-constexpr int64_t kPanelRowsI8 = 512;  // 256 pairs x 256 x 2 s16 = 256 KiB
+/// A packed panel holds at most this many bytes (half of L2).
+constexpr int64_t kPanelBytes = 256 * 1024;
+/// Rows of the weight prefetched ahead of the packing loop.
+constexpr int64_t kPrefetchRows = 4;
 
 int64_t round16(int64_t v) { return (v + kStrip - 1) / kStrip * kStrip; }
+
+/// Panel depth for `cols` columns of `bytes`-byte packed values: fills
+/// kPanelBytes, a multiple of 8 rows, at least 16 and at most 512.
+int64_t panelRows(int64_t cols, int64_t bytes) {
+  int64_t rows = kPanelBytes / (round16(cols) * bytes) / 8 * 8;
+  return std::min<int64_t>(512, std::max<int64_t>(16, rows));
+}
+
+/// Prefetches columns [n0, n1) of weight row k (if it exists).
+inline void prefetchRow(const WeightView &w, int64_t k, int64_t n0,
+                        int64_t n1) {
+  if (k >= w.k)
+    return;
+  int64_t first = storageBytes(w.dtype, w.offset + k * w.n + n0);
+  int64_t last = storageBytes(w.dtype, w.offset + k * w.n + n1);
+  for (int64_t b = first; b < last; b += 64)
+    _mm_prefetch(reinterpret_cast<const char *>(w.data + b), _MM_HINT_T0);
+}
 
 /// Per-thread packing buffer.
 template <typename T> T *scratch(size_t elems) {
@@ -94,6 +114,7 @@ void packF32(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
   int64_t kc = k1 - k0, cols = n1 - n0;
   int64_t full = cols / kStrip * kStrip;
   for (int64_t k = k0; k < k1; ++k) {
+    prefetchRow(w, k + kPrefetchRows, n0, n1);
     int64_t row = w.offset + k * w.n + n0;
     float *dst = panel + (k - k0) * kStrip;
     for (int64_t j = 0; j < full; j += kStrip) {
@@ -164,6 +185,8 @@ void packI8(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
   int64_t full = vec ? cols / kStrip * kStrip : 0;
   for (int64_t p = 0; p < pairs; ++p) {
     int64_t k = k0 + 2 * p;
+    prefetchRow(w, k + kPrefetchRows, n0, n1);
+    prefetchRow(w, k + kPrefetchRows + 1, n0, n1);
     bool second = k + 1 < k1;
     int64_t row0 = w.offset + k * w.n + n0, row1 = row0 + w.n;
     int16_t *dst = panel + p * 2 * kStrip;
@@ -230,12 +253,68 @@ void tiles(const A *a, int64_t lda, int64_t m, const B *panel, int64_t strips,
   }
 }
 
+/// gemvF32 for exactly MR rows.
+template <int MR>
+void gemvRows(const float *a, int64_t lda, const WeightView &w, int64_t n0,
+              int64_t n1, float *c, int64_t ldc) {
+  const float *base = reinterpret_cast<const float *>(w.data) + w.offset + n0;
+  int64_t cols = n1 - n0, vec = cols / 8 * 8;
+  for (int i = 0; i < MR; ++i)
+    std::fill(c + i * ldc, c + i * ldc + cols, 0.0f);
+  int64_t k = 0;
+  for (; k + 4 <= w.k; k += 4) {
+    const float *r0 = base + k * w.n, *r1 = r0 + w.n, *r2 = r1 + w.n,
+                *r3 = r2 + w.n;
+    __m256 x[MR][4];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < 4; ++j)
+        x[i][j] = _mm256_broadcast_ss(a + i * lda + k + j);
+    for (int64_t n = 0; n < vec; n += 8) {
+      __m256 w0 = _mm256_loadu_ps(r0 + n), w1 = _mm256_loadu_ps(r1 + n),
+             w2 = _mm256_loadu_ps(r2 + n), w3 = _mm256_loadu_ps(r3 + n);
+      for (int i = 0; i < MR; ++i) {
+        float *ci = c + i * ldc + n;
+        __m256 acc = _mm256_loadu_ps(ci);
+        acc = _mm256_fmadd_ps(x[i][0], w0, acc);
+        acc = _mm256_fmadd_ps(x[i][1], w1, acc);
+        acc = _mm256_fmadd_ps(x[i][2], w2, acc);
+        acc = _mm256_fmadd_ps(x[i][3], w3, acc);
+        _mm256_storeu_ps(ci, acc);
+      }
+    }
+    for (int64_t n = vec; n < cols; ++n)
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < 4; ++j)
+          c[i * ldc + n] += a[i * lda + k + j] * base[(k + j) * w.n + n];
+  }
+  for (; k < w.k; ++k)
+    for (int i = 0; i < MR; ++i)
+      for (int64_t n = 0; n < cols; ++n)
+        c[i * ldc + n] += a[i * lda + k] * base[k * w.n + n];
+}
+
 } // namespace
+
+void gemvF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
+             int64_t n0, int64_t n1, float *c, int64_t ldc) {
+  for (int64_t i = 0; i < m; i += 4) {
+    int64_t rows = std::min<int64_t>(4, m - i);
+    const float *ai = a + i * lda;
+    float *ci = c + i * ldc;
+    switch (rows) {
+    case 1: gemvRows<1>(ai, lda, w, n0, n1, ci, ldc); break;
+    case 2: gemvRows<2>(ai, lda, w, n0, n1, ci, ldc); break;
+    case 3: gemvRows<3>(ai, lda, w, n0, n1, ci, ldc); break;
+    default: gemvRows<4>(ai, lda, w, n0, n1, ci, ldc); break;
+    }
+  }
+}
 
 void gemmF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
              int64_t n0, int64_t n1, float *c, int64_t ldc) {
   int64_t strips = round16(n1 - n0) / kStrip;
-  float *panel = scratch<float>(kPanelRowsF32 * strips * kStrip);
+  int64_t depth = panelRows(n1 - n0, 4);
+  float *panel = scratch<float>(depth * strips * kStrip);
   auto micro = [](int64_t rows, const float *a, int64_t lda, const float *b,
                   int64_t kc, float *c, int64_t ldc, bool acc) {
     switch (rows) {
@@ -252,8 +331,8 @@ void gemmF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
       std::fill(c + i * ldc, c + i * ldc + strips * kStrip, 0.0f);
     return;
   }
-  for (int64_t k0 = 0; k0 < w.k; k0 += kPanelRowsF32) {
-    int64_t k1 = std::min(w.k, k0 + kPanelRowsF32);
+  for (int64_t k0 = 0; k0 < w.k; k0 += depth) {
+    int64_t k1 = std::min(w.k, k0 + depth);
     packF32(w, k0, k1, n0, n1, panel);
     tiles<6>(a + k0, lda, m, panel, strips, (k1 - k0) * kStrip, k1 - k0, c,
              ldc, k0 > 0, micro);
@@ -264,7 +343,8 @@ void gemmI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
             int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
             int64_t ldc) {
   int64_t strips = round16(n1 - n0) / kStrip;
-  int16_t *panel = scratch<int16_t>(kPanelRowsI8 * strips * kStrip);
+  int64_t depth = panelRows(n1 - n0, 2);
+  int16_t *panel = scratch<int16_t>(depth * strips * kStrip);
   auto micro = [](int64_t rows, const int16_t *a, int64_t lda,
                   const int16_t *b, int64_t pairs, int32_t *c, int64_t ldc,
                   bool acc) {
@@ -280,8 +360,8 @@ void gemmI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
       std::fill(c + i * ldc, c + i * ldc + strips * kStrip, 0);
     return;
   }
-  for (int64_t p0 = k0; p0 < k1; p0 += kPanelRowsI8) {
-    int64_t p1 = std::min(k1, p0 + kPanelRowsI8);
+  for (int64_t p0 = k0; p0 < k1; p0 += depth) {
+    int64_t p1 = std::min(k1, p0 + depth);
     int64_t pairs = (p1 - p0 + 1) / 2;
     packI8(w, p0, p1, n0, n1, panel);
     tiles<4>(a + p0, lda, m, panel, strips, pairs * 2 * kStrip, pairs, c, ldc,

@@ -30,14 +30,17 @@ struct WeightView {
   int64_t k, n;
 };
 
-/// Columns per panel of the AVX2 kernels (a multiple of 16).
-constexpr int64_t kPanelColumns = 256;
-
-/// c[i, j] (+)= sum_k a[i, k] * w[k, n0 + j] for i < m, j < n1 - n0
-/// (<= kPanelColumns), k over the whole K. `a` f32 [m, lda]; `c` f32 with
+/// c[i, j] = sum_k a[i, k] * w[k, n0 + j] for i < m, j < n1 - n0, k over
+/// the whole K. `a` f32 [m, lda]; `c` f32 with
 /// row stride ldc >= round_up(n1 - n0, 16) (columns past n1 - n0 are
 /// scratch). Weight F32/BF16/F16.
 void gemmF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
+             int64_t n0, int64_t n1, float *c, int64_t ldc);
+
+/// As gemmF32 for an F32 weight and few rows (best <= 4): streams each
+/// weight row once per 4 rows of `a`, four rows of the weight at a time,
+/// accumulating in `c` (no packing).
+void gemvF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
              int64_t n0, int64_t n1, float *c, int64_t ldc);
 
 /// c[i, j] = sum_{k in [k0, k1)} a[i, k] * w[k, n0 + j] in exact i32. `a`
