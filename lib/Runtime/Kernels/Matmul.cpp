@@ -118,11 +118,17 @@ using GemmF32 = void (*)(const float *, int64_t, int64_t, const WeightView &,
 /// The engine of an f32 block of `rows` rows. MOE_MATMUL_ENGINE = dnnl,
 /// gemv or panel forces one (for measurements; gemv and dnnl only with f32
 /// weights).
-GemmF32 engineF32(int64_t rows, DType weight) {
+const std::string &forcedEngine() {
   static const std::string forced = [] {
     const char *e = std::getenv("MOE_MATMUL_ENGINE");
     return std::string(e ? e : "");
   }();
+  return forced;
+}
+bool forcedPanel() { return forcedEngine() == "panel"; }
+
+GemmF32 engineF32(int64_t rows, DType weight) {
+  const std::string &forced = forcedEngine();
   if (weight != DType::F32 || forced == "panel")
     return gemmF32;
   if (forced == "dnnl")
@@ -198,8 +204,9 @@ Tensor run(Problem &p) {
                                    f, ldc);
       } else if (p.quant == MatmulQuant::W8A8) {
         int32_t *acc = reinterpret_cast<int32_t *>(f);
-        gemmI8(x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1, acc,
-               ldc);
+        (rows <= kGemvMaxRows && !forcedPanel() ? gemvI8 : gemmI8)(
+            x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1, acc,
+            ldc);
         if (p.out == DType::I32) {
           for (int64_t i = 0; i < rows; ++i)
             std::memcpy(out.data<int32_t>() + (b.r0 + i) * p.n + b.n0,

@@ -293,7 +293,77 @@ void gemvRows(const float *a, int64_t lda, const WeightView &w, int64_t n0,
         c[i * ldc + n] += a[i * lda + k] * base[k * w.n + n];
 }
 
+/// gemvI8 for exactly MR rows: two k-pairs (4 weight rows) per step.
+template <int MR>
+void gemvI8Rows(const int16_t *a, int64_t lda, const WeightView &w,
+                int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
+                int64_t ldc) {
+  const int8_t *base =
+      reinterpret_cast<const int8_t *>(w.data) + w.offset + n0;
+  int64_t cols = n1 - n0, vec = cols / 16 * 16;
+  for (int i = 0; i < MR; ++i)
+    std::fill(c + i * ldc, c + i * ldc + cols, 0);
+  int64_t k = k0;
+  for (; k + 4 <= k1; k += 4) {
+    for (int64_t j = 8; j < 12; ++j) // short int8 runs: help the prefetcher
+      prefetchRow(w, k + j, n0, n1);
+    const int8_t *r0 = base + k * w.n;
+    __m256i x[MR][2];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < 2; ++j) {
+        int32_t pair;
+        std::memcpy(&pair, a + i * lda + k + 2 * j, 4);
+        x[i][j] = _mm256_set1_epi32(pair);
+      }
+    for (int64_t n = 0; n < vec; n += 16) {
+      __m256i wp[2][2];
+      for (int j = 0; j < 2; ++j) {
+        const int8_t *r = r0 + 2 * j * w.n + n;
+        __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i *>(r));
+        __m128i hi =
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(r + w.n));
+        wp[j][0] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(lo, hi));
+        wp[j][1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(lo, hi));
+      }
+      for (int i = 0; i < MR; ++i) {
+        __m256i *ci = reinterpret_cast<__m256i *>(c + i * ldc + n);
+        __m256i s0 = _mm256_add_epi32(_mm256_madd_epi16(x[i][0], wp[0][0]),
+                                      _mm256_madd_epi16(x[i][1], wp[1][0]));
+        __m256i s1 = _mm256_add_epi32(_mm256_madd_epi16(x[i][0], wp[0][1]),
+                                      _mm256_madd_epi16(x[i][1], wp[1][1]));
+        _mm256_storeu_si256(ci, _mm256_add_epi32(_mm256_loadu_si256(ci), s0));
+        _mm256_storeu_si256(ci + 1,
+                            _mm256_add_epi32(_mm256_loadu_si256(ci + 1), s1));
+      }
+    }
+    for (int64_t n = vec; n < cols; ++n)
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < 4; ++j)
+          c[i * ldc + n] += a[i * lda + k + j] * base[(k + j) * w.n + n];
+  }
+  for (; k < k1; ++k)
+    for (int i = 0; i < MR; ++i)
+      for (int64_t n = 0; n < cols; ++n)
+        c[i * ldc + n] += a[i * lda + k] * base[k * w.n + n];
+}
+
 } // namespace
+
+void gemvI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
+            int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
+            int64_t ldc) {
+  for (int64_t i = 0; i < m; i += 4) {
+    int64_t rows = std::min<int64_t>(4, m - i);
+    const int16_t *ai = a + i * lda;
+    int32_t *ci = c + i * ldc;
+    switch (rows) {
+    case 1: gemvI8Rows<1>(ai, lda, w, k0, k1, n0, n1, ci, ldc); break;
+    case 2: gemvI8Rows<2>(ai, lda, w, k0, k1, n0, n1, ci, ldc); break;
+    case 3: gemvI8Rows<3>(ai, lda, w, k0, k1, n0, n1, ci, ldc); break;
+    default: gemvI8Rows<4>(ai, lda, w, k0, k1, n0, n1, ci, ldc); break;
+    }
+  }
+}
 
 void gemvF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
              int64_t n0, int64_t n1, float *c, int64_t ldc) {

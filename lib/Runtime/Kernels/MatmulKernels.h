@@ -50,6 +50,12 @@ void gemmI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
             int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
             int64_t ldc);
 
+/// As gemmI8 for an I8 weight and few rows, streaming the weight rows
+/// like gemvF32 (no packing). k0 must be even (a is read in k-pairs).
+void gemvI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
+            int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
+            int64_t ldc);
+
 /// oneDNN f32 matmul of one block, single-threaded: c[m, n1 - n0] (row
 /// stride ldc) = a [m, lda] . w[:, n0:n1]; weight F32. Primitives are
 /// created once per (K, N, block width, strides) and reused.
