@@ -1,0 +1,153 @@
+//===- Gating.cpp - npu.moe_gating_top_k ----------------------------------===//
+
+#include "moe/Runtime/Kernels.h"
+#include "moe/Runtime/Parallel.h"
+
+#include "KernelUtil.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace moert {
+using namespace detail;
+
+namespace {
+constexpr const char *kGating = "npu.moe_gating_top_k";
+
+void checkGating(const Tensor &logits, const Tensor *bias,
+                 const GatingParams &p) {
+  requireRank(logits, {2}, kGating, "logits");
+  requireFloat(logits, kGating, "logits");
+  int64_t e = logits.dim(1);
+  require(e > 0, kGating, "logits need at least one expert, got " +
+                              logits.str());
+  if (bias) {
+    requireRank(*bias, {1}, kGating, "bias");
+    requireFloat(*bias, kGating, "bias");
+    require(bias->dim(0) == e, kGating,
+            "bias has " + num(bias->dim(0)) + " entries for " + num(e) +
+                " experts");
+  }
+  require(p.k >= 1 && p.k <= e, kGating,
+          "k " + num(p.k) + " must be in [1, " + num(e) + "]");
+  require(std::isfinite(p.routedScalingFactor) && p.routedScalingFactor > 0,
+          kGating, "routed scaling factor must be positive");
+  require(p.groupCount >= 0, kGating,
+          "negative group count " + num(p.groupCount));
+  if (p.groupCount == 0)
+    return;
+  require(e % p.groupCount == 0, kGating,
+          num(p.groupCount) + " expert groups do not divide the " + num(e) +
+              " experts");
+  require(p.kGroup >= 1 && p.kGroup <= p.groupCount, kGating,
+          "k_group " + num(p.kGroup) + " must be in [1, " +
+              num(p.groupCount) + "]");
+  int64_t perGroup = e / p.groupCount;
+  require(p.k <= p.kGroup * perGroup, kGating,
+          "k " + num(p.k) + " exceeds the " + num(p.kGroup * perGroup) +
+              " experts of the kept groups");
+  require(!bias || perGroup >= 2, kGating,
+          "with a bias groups are scored by their two best experts, so each "
+          "group needs at least 2 experts");
+}
+
+/// Index order by descending value, ties to the lower index; the first
+/// `count` entries of `order` are sorted.
+void topIndices(const float *values, std::vector<int64_t> &order,
+                int64_t count) {
+  std::partial_sort(order.begin(), order.begin() + count, order.end(),
+                    [&](int64_t a, int64_t b) {
+                      if (values[a] != values[b])
+                        return values[a] > values[b];
+                      return a < b;
+                    });
+}
+
+void gateRow(const float *logit, const float *bias, const GatingParams &p,
+             int64_t e, float *weights, int32_t *ids) {
+  std::vector<float> score(e), select(e);
+  if (p.scoring == Scoring::Softmax) {
+    float mx = *std::max_element(logit, logit + e);
+    float sum = 0;
+    for (int64_t i = 0; i < e; ++i)
+      sum += score[i] = std::exp(logit[i] - mx);
+    for (int64_t i = 0; i < e; ++i)
+      score[i] /= sum;
+  } else {
+    for (int64_t i = 0; i < e; ++i)
+      score[i] = 1.0f / (1.0f + std::exp(-logit[i]));
+  }
+  for (int64_t i = 0; i < e; ++i)
+    select[i] = bias ? score[i] + bias[i] : score[i];
+
+  if (p.groupCount > 0) {
+    int64_t per = e / p.groupCount;
+    std::vector<float> groupScore(p.groupCount);
+    for (int64_t g = 0; g < p.groupCount; ++g) {
+      const float *s = select.data() + g * per;
+      if (bias) { // sum of the two best
+        float a = -INFINITY, b = -INFINITY;
+        for (int64_t i = 0; i < per; ++i) {
+          if (s[i] > a) {
+            b = a;
+            a = s[i];
+          } else if (s[i] > b) {
+            b = s[i];
+          }
+        }
+        groupScore[g] = a + b;
+      } else {
+        groupScore[g] = *std::max_element(s, s + per);
+      }
+    }
+    std::vector<int64_t> groups(p.groupCount);
+    std::iota(groups.begin(), groups.end(), 0);
+    topIndices(groupScore.data(), groups, p.kGroup);
+    std::vector<char> kept(p.groupCount, 0);
+    for (int64_t i = 0; i < p.kGroup; ++i)
+      kept[groups[i]] = 1;
+    for (int64_t i = 0; i < e; ++i)
+      if (!kept[i / per])
+        select[i] = -INFINITY;
+  }
+  // Masked experts (-inf) can only tie among themselves and never reach
+  // the top k: k <= the kept experts.
+  std::vector<int64_t> order(e);
+  std::iota(order.begin(), order.end(), 0);
+  topIndices(select.data(), order, p.k);
+  float sum = 0;
+  for (int64_t j = 0; j < p.k; ++j) {
+    ids[j] = static_cast<int32_t>(order[j]);
+    weights[j] = score[order[j]];
+    sum += weights[j];
+  }
+  for (int64_t j = 0; j < p.k; ++j) {
+    if (p.renormalize && sum > 0)
+      weights[j] /= sum;
+    weights[j] *= p.routedScalingFactor;
+  }
+}
+} // namespace
+
+std::pair<Tensor, Tensor> gatingTopK(const Tensor &logits, const Tensor *bias,
+                                     const GatingParams &params) {
+  checkGating(logits, bias, params);
+  int64_t t = logits.dim(0), e = logits.dim(1), k = params.k;
+  Tensor weights = Tensor::empty(DType::F32, {t, k});
+  Tensor ids = Tensor::empty(DType::I32, {t, k});
+  std::vector<float> b;
+  if (bias)
+    b = toF32(*bias);
+  parallelFor(t, 64, [&](int64_t begin, int64_t end) {
+    std::vector<float> row(e);
+    for (int64_t i = begin; i < end; ++i) {
+      loadF32(logits, i * e, e, row.data());
+      gateRow(row.data(), bias ? b.data() : nullptr, params, e,
+              weights.data<float>() + i * k, ids.data<int32_t>() + i * k);
+    }
+  });
+  return {weights, ids};
+}
+
+} // namespace moert

@@ -1,0 +1,304 @@
+//===- Matmul.cpp - npu.grouped_matmul and npu.matmul ---------------------===//
+//
+// Checks the operands, then splits the work into blocks of (group, up to
+// kRowChunk rows, up to kPanelColumns columns) run in parallel; each block
+// calls one engine of MatmulKernels.h and applies the dequantization
+// epilogue. Engine choice: docs/Runtime.md, "Expert matmuls: engine
+// choice".
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Kernels.h"
+#include "moe/Runtime/Parallel.h"
+
+#include "KernelUtil.h"
+#include "MatmulKernels.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace moert {
+using namespace detail;
+
+namespace {
+constexpr const char *kGrouped = "npu.grouped_matmul";
+constexpr const char *kMatmul = "npu.matmul";
+
+/// Rows per block: bounds the per-thread accumulator scratch.
+constexpr int64_t kRowChunk = 512;
+/// Column blocks: the columns split evenly over the kernel threads (long
+/// contiguous runs of every weight row stream best), at least this wide.
+constexpr int64_t kMinBlockColumns = 256;
+/// f32 blocks with at least this many rows use oneDNN, f32 blocks of f32
+/// weights with at most kGemvMaxRows the row-streaming kernel, the others
+/// the packed-panel kernel (measured crossovers, docs/Runtime.md).
+constexpr int64_t kDnnlMinRows = 32;
+constexpr int64_t kGemvMaxRows = 4;
+
+struct Problem {
+  const char *op;
+  const Tensor &x;
+  const Tensor &w;
+  int64_t m, k, n, groups;
+  std::vector<int64_t> ends;
+  MatmulQuant quant;
+  DType out;
+  const float *scale = nullptr;      // [G, N]
+  const float *perToken = nullptr;   // [M]
+  const float *groupScale = nullptr; // [G, blocks, N]
+  int64_t blocks = 1;
+};
+
+void checkScale(const Tensor *t, std::initializer_list<int64_t> shape,
+                const char *op, const char *what, bool grouped) {
+  requireType(*t, DType::F32, op, what);
+  std::vector<int64_t> want(shape);
+  if (!grouped)
+    want.erase(want.begin());
+  std::string s;
+  for (int64_t d : want)
+    s += (s.empty() ? "" : "x") + num(d);
+  require(t->shape == want, op,
+          std::string(what) + " must be [" + s + "], got " + t->str());
+}
+
+/// Checks everything but the group list; fills the scale pointers.
+void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
+  const char *op = p.op;
+  if (p.quant == MatmulQuant::None) {
+    requireFloat(p.x, op, "x");
+    requireFloat(p.w, op, "weight");
+    require(isFloat(p.out), op,
+            std::string("quant none gives a float result, not ") +
+                dtypeName(p.out));
+    require(!sc.scale && !sc.perTokenScale && !sc.groupScale, op,
+            "quant none takes no scales");
+    return;
+  }
+  bool w4 = p.quant == MatmulQuant::W4A8;
+  require(p.quant == MatmulQuant::W8A8 || w4, op,
+          "unknown quant " + num(static_cast<int64_t>(p.quant)));
+  requireType(p.x, DType::I8, op, "x");
+  requireType(p.w, w4 ? DType::I4 : DType::I8, op, "weight");
+  if (p.out == DType::I32) {
+    require(!w4, op, "w4a8 gives a float result, not i32");
+    require(!sc.scale && !sc.perTokenScale, op,
+            "an i32 result is the raw accumulator: no scales");
+  } else {
+    require(isFloat(p.out), op,
+            std::string("result must be i32 or a float type, not ") +
+                dtypeName(p.out));
+  }
+  if (sc.scale) {
+    checkScale(sc.scale, {p.groups, p.n}, op, "scale", grouped);
+    p.scale = sc.scale->data<float>();
+  }
+  if (sc.perTokenScale) {
+    requireRank(*sc.perTokenScale, {1}, op, "per-token scale");
+    checkScale(sc.perTokenScale, {1, p.m}, op, "per-token scale", false);
+    p.perToken = sc.perTokenScale->data<float>();
+  }
+  require(w4 || !sc.groupScale, op, "a group scale needs w4a8");
+  if (!w4)
+    return;
+  require(sc.groupScale != nullptr, op, "w4a8 needs a group scale");
+  requireRank(*sc.groupScale, {grouped ? 3 : 2}, op, "group scale");
+  p.blocks = sc.groupScale->dim(grouped ? 1 : 0);
+  require(p.blocks > 0 && p.k % p.blocks == 0, op,
+          "group scale has " + num(p.blocks) + " blocks, which do not divide K " +
+              num(p.k));
+  checkScale(sc.groupScale, {p.groups, p.blocks, p.n}, op, "group scale",
+             grouped);
+  p.groupScale = sc.groupScale->data<float>();
+}
+
+using GemmF32 = void (*)(const float *, int64_t, int64_t, const WeightView &,
+                         int64_t, int64_t, float *, int64_t);
+
+/// The engine of an f32 block of `rows` rows. MOE_MATMUL_ENGINE = dnnl,
+/// gemv or panel forces one (for measurements; gemv and dnnl only with f32
+/// weights).
+const std::string &forcedEngine() {
+  static const std::string forced = [] {
+    const char *e = std::getenv("MOE_MATMUL_ENGINE");
+    return std::string(e ? e : "");
+  }();
+  return forced;
+}
+bool forcedPanel() { return forcedEngine() == "panel"; }
+
+GemmF32 engineF32(int64_t rows, DType weight) {
+  const std::string &forced = forcedEngine();
+  if (weight != DType::F32 || forced == "panel")
+    return gemmF32;
+  if (forced == "dnnl")
+    return dnnlGemmF32;
+  if (forced == "gemv")
+    return gemvF32;
+  return rows >= kDnnlMinRows   ? dnnlGemmF32
+         : rows <= kGemvMaxRows ? gemvF32
+                                : gemmF32;
+}
+
+template <typename T> T *threadScratch(size_t elems) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < elems)
+    buf.resize(elems);
+  return buf.data();
+}
+
+Tensor run(Problem &p) {
+  Tensor out = Tensor::empty(p.out, {p.m, p.n});
+  int64_t used = p.ends.empty() ? 0 : p.ends.back();
+  std::memset(out.bytes() + storageBytes(p.out, used * p.n), 0,
+              storageBytes(p.out, (p.m - used) * p.n));
+  if (used == 0 || p.n == 0)
+    return out;
+
+  bool isFloatMM = p.quant == MatmulQuant::None;
+  // Activations: f32 rows, or int8 as s16 with an even, zero-padded stride.
+  std::vector<float> xf;
+  std::vector<int16_t> x16;
+  const float *af = nullptr;
+  int64_t lda = p.k;
+  if (isFloatMM) {
+    if (p.x.dtype == DType::F32) {
+      af = p.x.data<float>();
+    } else {
+      xf = toF32(p.x);
+      af = xf.data();
+    }
+  } else {
+    lda = p.k + (p.k & 1);
+    x16.assign(static_cast<size_t>(used * lda), 0);
+    parallelFor(used, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        for (int64_t c = 0; c < p.k; ++c)
+          x16[i * lda + c] = p.x.data<int8_t>()[i * p.k + c];
+    });
+  }
+
+  struct Block {
+    int64_t g, r0, r1, n0, n1;
+  };
+  std::vector<Block> blocks;
+  int64_t width = (p.n + kernelThreads() - 1) / kernelThreads();
+  width = std::max(kMinBlockColumns, (width + 15) / 16 * 16);
+  for (int64_t g = 0, r = 0; g < p.groups; r = p.ends[g++])
+    for (int64_t r0 = r; r0 < p.ends[g]; r0 += kRowChunk)
+      for (int64_t n0 = 0; n0 < p.n; n0 += width)
+        blocks.push_back({g, r0, std::min(p.ends[g], r0 + kRowChunk), n0,
+                          std::min(p.n, n0 + width)});
+
+  int64_t perGroup = p.k * p.n;
+  parallelFor(static_cast<int64_t>(blocks.size()), 1, [&](int64_t b0,
+                                                          int64_t b1) {
+    for (int64_t bi = b0; bi < b1; ++bi) {
+      const Block &b = blocks[bi];
+      int64_t rows = b.r1 - b.r0, cols = b.n1 - b.n0;
+      int64_t ldc = (cols + 15) / 16 * 16;
+      WeightView w{p.w.bytes(), p.w.dtype, b.g * perGroup, p.k, p.n};
+      float *f = threadScratch<float>(rows * ldc);
+      if (isFloatMM) {
+        engineF32(rows, p.w.dtype)(af + b.r0 * lda, lda, rows, w, b.n0, b.n1,
+                                   f, ldc);
+      } else if (p.quant == MatmulQuant::W8A8) {
+        int32_t *acc = reinterpret_cast<int32_t *>(f);
+        (rows <= kGemvMaxRows && !forcedPanel() ? gemvI8 : gemmI8)(
+            x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1, acc,
+            ldc);
+        if (p.out == DType::I32) {
+          for (int64_t i = 0; i < rows; ++i)
+            std::memcpy(out.data<int32_t>() + (b.r0 + i) * p.n + b.n0,
+                        acc + i * ldc, cols * 4);
+          continue;
+        }
+        for (int64_t i = 0; i < rows * ldc; ++i)
+          f[i] = static_cast<float>(acc[i]);
+      } else { // w4a8: i32 per block of K, scaled by the group scale
+        int32_t *acc = threadScratch<int32_t>(rows * ldc);
+        std::fill(f, f + rows * ldc, 0.0f);
+        int64_t gs = p.k / p.blocks;
+        for (int64_t kb = 0; kb < p.blocks; ++kb) {
+          gemmI8(x16.data() + b.r0 * lda, lda, rows, w, kb * gs,
+                 (kb + 1) * gs, b.n0, b.n1, acc, ldc);
+          const float *s = p.groupScale + (b.g * p.blocks + kb) * p.n + b.n0;
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j)
+              f[i * ldc + j] += static_cast<float>(acc[i * ldc + j]) * s[j];
+        }
+      }
+      // Dequantize: acc * perToken[m] * scale[g, n].
+      for (int64_t i = 0; i < rows; ++i) {
+        float *fi = f + i * ldc;
+        if (p.perToken)
+          for (int64_t j = 0; j < cols; ++j)
+            fi[j] *= p.perToken[b.r0 + i];
+        if (p.scale)
+          for (int64_t j = 0; j < cols; ++j)
+            fi[j] *= p.scale[b.g * p.n + b.n0 + j];
+        storeF32(out, (b.r0 + i) * p.n + b.n0, cols, fi);
+      }
+    }
+  });
+  return out;
+}
+} // namespace
+
+std::vector<int64_t> groupEnds(const Tensor &groupList, GroupListType type,
+                               int64_t rows, const char *op) {
+  requireRank(groupList, {1}, op, "group list");
+  requireType(groupList, DType::I64, op, "group list");
+  const int64_t *v = groupList.data<int64_t>();
+  std::vector<int64_t> ends(groupList.dim(0));
+  int64_t prev = 0;
+  for (size_t g = 0; g < ends.size(); ++g) {
+    if (type == GroupListType::Count) {
+      require(v[g] >= 0, op,
+              "negative count " + num(v[g]) + " in group " + num(g));
+      ends[g] = prev + v[g];
+    } else {
+      require(v[g] >= prev, op,
+              "cumulative group list decreases at group " + num(g) + " (" +
+                  num(prev) + " to " + num(v[g]) + ")");
+      ends[g] = v[g];
+    }
+    prev = ends[g];
+  }
+  require(prev <= rows, op,
+          "group list needs " + num(prev) + " rows, x has " + num(rows));
+  return ends;
+}
+
+Tensor groupedMatmul(const Tensor &x, const Tensor &weight,
+                     const Tensor &groupList, const MatmulScales &scales,
+                     MatmulQuant quant, GroupListType type, DType out) {
+  requireRank(x, {2}, kGrouped, "x");
+  requireRank(weight, {3}, kGrouped, "weight");
+  Problem p{kGrouped, x, weight, x.dim(0), x.dim(1), weight.dim(2),
+            weight.dim(0), {}, quant, out};
+  require(weight.dim(1) == p.k, kGrouped,
+          "x " + x.str() + " has " + num(p.k) + " columns, weight " +
+              weight.str() + " has " + num(weight.dim(1)) + " rows");
+  p.ends = groupEnds(groupList, type, p.m, kGrouped);
+  require(static_cast<int64_t>(p.ends.size()) == p.groups, kGrouped,
+          "group list has " + num(p.ends.size()) + " groups, weight has " +
+              num(p.groups));
+  checkOperands(p, scales, true);
+  return run(p);
+}
+
+Tensor matmul(const Tensor &x, const Tensor &weight,
+              const MatmulScales &scales, MatmulQuant quant, DType out) {
+  requireRank(x, {2}, kMatmul, "x");
+  requireRank(weight, {2}, kMatmul, "weight");
+  Problem p{kMatmul, x, weight, x.dim(0), x.dim(1), weight.dim(1), 1,
+            {x.dim(0)}, quant, out};
+  require(weight.dim(0) == p.k, kMatmul,
+          "x " + x.str() + " has " + num(p.k) + " columns, weight " +
+              weight.str() + " has " + num(weight.dim(0)) + " rows");
+  checkOperands(p, scales, false);
+  return run(p);
+}
+
+} // namespace moert

@@ -1,0 +1,443 @@
+//===- MatmulAvx2.cpp - packed-panel AVX2/FMA matmul kernels --------------===//
+//
+// For a block of columns [n0, n1) the weight is packed one panel of k rows
+// at a time into 16-column strips (f32: [strip][k][16]; int8/int4: s16
+// k-pairs [strip][k/2][16][2], so one vpmaddwd multiplies two k at once
+// with exact i32 results), then every tile of MR rows runs a register
+// micro-kernel over every strip. The weight is read once per block and
+// row chunk, sequentially along each row, which streams at memory speed
+// for the few-row groups of decoding; the panel stays in L2 for many rows.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MatmulKernels.h"
+
+#include <algorithm>
+#include <cstring>
+#include <immintrin.h>
+#include <vector>
+
+namespace moert {
+namespace detail {
+namespace {
+
+constexpr int64_t kStrip = 16;
+/// A packed panel holds at most this many bytes (half of L2).
+constexpr int64_t kPanelBytes = 256 * 1024;
+/// Rows of the weight prefetched ahead of the packing loop.
+constexpr int64_t kPrefetchRows = 4;
+
+int64_t round16(int64_t v) { return (v + kStrip - 1) / kStrip * kStrip; }
+
+/// Panel depth for `cols` columns of `bytes`-byte packed values: fills
+/// kPanelBytes, a multiple of 8 rows, at least 16 and at most 512.
+int64_t panelRows(int64_t cols, int64_t bytes) {
+  int64_t rows = kPanelBytes / (round16(cols) * bytes) / 8 * 8;
+  return std::min<int64_t>(512, std::max<int64_t>(16, rows));
+}
+
+/// Prefetches columns [n0, n1) of weight row k (if it exists).
+inline void prefetchRow(const WeightView &w, int64_t k, int64_t n0,
+                        int64_t n1) {
+  if (k >= w.k)
+    return;
+  int64_t first = storageBytes(w.dtype, w.offset + k * w.n + n0);
+  int64_t last = storageBytes(w.dtype, w.offset + k * w.n + n1);
+  for (int64_t b = first; b < last; b += 64)
+    _mm_prefetch(reinterpret_cast<const char *>(w.data + b), _MM_HINT_T0);
+}
+
+/// Per-thread packing buffer.
+template <typename T> T *scratch(size_t elems) {
+  thread_local std::vector<T, std::allocator<T>> buf;
+  if (buf.size() < elems + 64)
+    buf.resize(elems + 64);
+  // 64-byte alignment for the aligned loads of the micro-kernels.
+  uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<T *>((p + 63) & ~uintptr_t(63));
+}
+
+float weightF32(const WeightView &w, int64_t idx) {
+  switch (w.dtype) {
+  case DType::F32:
+    return reinterpret_cast<const float *>(w.data)[idx];
+  case DType::BF16:
+    return bf16ToFloat(reinterpret_cast<const uint16_t *>(w.data)[idx]);
+  default:
+    return f16ToFloat(reinterpret_cast<const uint16_t *>(w.data)[idx]);
+  }
+}
+
+int8_t weightI8(const WeightView &w, int64_t idx) {
+  return w.dtype == DType::I8 ? reinterpret_cast<const int8_t *>(w.data)[idx]
+                              : getI4(w.data, idx);
+}
+
+//===----------------------------------------------------------------------===//
+// f32
+//===----------------------------------------------------------------------===//
+
+/// 16 weights from element `idx` on as f32.
+inline void load16F32(const WeightView &w, int64_t idx, __m256 &lo,
+                      __m256 &hi) {
+  switch (w.dtype) {
+  case DType::F32: {
+    const float *p = reinterpret_cast<const float *>(w.data) + idx;
+    lo = _mm256_loadu_ps(p);
+    hi = _mm256_loadu_ps(p + 8);
+    return;
+  }
+  case DType::BF16: {
+    const __m128i *p =
+        reinterpret_cast<const __m128i *>(
+            reinterpret_cast<const uint16_t *>(w.data) + idx);
+    lo = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p)), 16));
+    hi = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p + 1)), 16));
+    return;
+  }
+  default: {
+    const __m128i *p =
+        reinterpret_cast<const __m128i *>(
+            reinterpret_cast<const uint16_t *>(w.data) + idx);
+    lo = _mm256_cvtph_ps(_mm_loadu_si128(p));
+    hi = _mm256_cvtph_ps(_mm_loadu_si128(p + 1));
+    return;
+  }
+  }
+}
+
+/// Packs rows [k0, k1) of columns [n0, n1) into strips [s][k][16].
+void packF32(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
+             int64_t n1, float *panel) {
+  int64_t kc = k1 - k0, cols = n1 - n0;
+  int64_t full = cols / kStrip * kStrip;
+  for (int64_t k = k0; k < k1; ++k) {
+    prefetchRow(w, k + kPrefetchRows, n0, n1);
+    int64_t row = w.offset + k * w.n + n0;
+    float *dst = panel + (k - k0) * kStrip;
+    for (int64_t j = 0; j < full; j += kStrip) {
+      __m256 lo, hi;
+      load16F32(w, row + j, lo, hi);
+      float *d = dst + (j / kStrip) * kc * kStrip;
+      _mm256_store_ps(d, lo);
+      _mm256_store_ps(d + 8, hi);
+    }
+    if (full < cols) {
+      float *d = dst + (full / kStrip) * kc * kStrip;
+      for (int64_t j = 0; j < kStrip; ++j)
+        d[j] = full + j < cols ? weightF32(w, row + full + j) : 0.0f;
+    }
+  }
+}
+
+template <int MR>
+void microF32(const float *a, int64_t lda, const float *b, int64_t kc,
+              float *c, int64_t ldc, bool accumulate) {
+  __m256 acc[MR][2];
+  for (int i = 0; i < MR; ++i)
+    acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k, b += kStrip) {
+    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    for (int i = 0; i < MR; ++i) {
+      __m256 av = _mm256_broadcast_ss(a + i * lda + k);
+      acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    float *ci = c + i * ldc;
+    if (accumulate) {
+      acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(ci));
+      acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(ci + 8));
+    }
+    _mm256_storeu_ps(ci, acc[i][0]);
+    _mm256_storeu_ps(ci + 8, acc[i][1]);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// int8 / int4 as s16 k-pairs
+//===----------------------------------------------------------------------===//
+
+/// 16 int8 weights from element `idx` on (idx even for i4).
+inline __m128i load16I8(const WeightView &w, int64_t idx) {
+  if (w.dtype == DType::I8)
+    return _mm_loadu_si128(reinterpret_cast<const __m128i *>(w.data + idx));
+  const __m128i lut = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5,
+                                    -4, -3, -2, -1);
+  const __m128i low = _mm_set1_epi8(0x0F);
+  __m128i v =
+      _mm_loadl_epi64(reinterpret_cast<const __m128i *>(w.data + idx / 2));
+  __m128i even = _mm_shuffle_epi8(lut, _mm_and_si128(v, low));
+  __m128i odd = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(v, 4), low));
+  return _mm_unpacklo_epi8(even, odd);
+}
+
+/// Packs rows [k0, k1) of columns [n0, n1) into strips of s16 k-pairs
+/// [s][kp][16][2]; an odd last row pairs with zeros.
+void packI8(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
+            int64_t n1, int16_t *panel) {
+  int64_t pairs = (k1 - k0 + 1) / 2, cols = n1 - n0;
+  // Vector loads need whole bytes: i4 rows must start on a byte.
+  bool vec = w.dtype == DType::I8 || ((w.offset + n0) % 2 == 0 && w.n % 2 == 0);
+  int64_t full = vec ? cols / kStrip * kStrip : 0;
+  for (int64_t p = 0; p < pairs; ++p) {
+    int64_t k = k0 + 2 * p;
+    prefetchRow(w, k + kPrefetchRows, n0, n1);
+    prefetchRow(w, k + kPrefetchRows + 1, n0, n1);
+    bool second = k + 1 < k1;
+    int64_t row0 = w.offset + k * w.n + n0, row1 = row0 + w.n;
+    int16_t *dst = panel + p * 2 * kStrip;
+    for (int64_t j = 0; j < full; j += kStrip) {
+      __m128i r0 = load16I8(w, row0 + j);
+      __m128i r1 = second ? load16I8(w, row1 + j) : _mm_setzero_si128();
+      int16_t *d = dst + (j / kStrip) * pairs * 2 * kStrip;
+      _mm256_store_si256(reinterpret_cast<__m256i *>(d),
+                         _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1)));
+      _mm256_store_si256(reinterpret_cast<__m256i *>(d + 16),
+                         _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(r0, r1)));
+    }
+    for (int64_t j = full; j < round16(cols); ++j) {
+      int16_t *d = dst + (j / kStrip) * pairs * 2 * kStrip + (j % kStrip) * 2;
+      bool in = j < cols;
+      d[0] = in ? weightI8(w, row0 + j) : 0;
+      d[1] = in && second ? weightI8(w, row1 + j) : 0;
+    }
+  }
+}
+
+template <int MR>
+void microI8(const int16_t *a, int64_t lda, const int16_t *b, int64_t pairs,
+             int32_t *c, int64_t ldc, bool accumulate) {
+  __m256i acc[MR][2];
+  for (int i = 0; i < MR; ++i)
+    acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+  for (int64_t p = 0; p < pairs; ++p, b += 2 * kStrip) {
+    __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i *>(b));
+    __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i *>(b + 16));
+    for (int i = 0; i < MR; ++i) {
+      int32_t pair;
+      std::memcpy(&pair, a + i * lda + 2 * p, 4);
+      __m256i av = _mm256_set1_epi32(pair);
+      acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(av, b0));
+      acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(av, b1));
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    __m256i *ci = reinterpret_cast<__m256i *>(c + i * ldc);
+    if (accumulate) {
+      acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_loadu_si256(ci));
+      acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_loadu_si256(ci + 1));
+    }
+    _mm256_storeu_si256(ci, acc[i][0]);
+    _mm256_storeu_si256(ci + 1, acc[i][1]);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Drivers
+//===----------------------------------------------------------------------===//
+
+/// Runs Micro<MR> over rows [0, m) in tiles of at most kMR rows.
+template <int kMR, typename A, typename B, typename C, typename Micro>
+void tiles(const A *a, int64_t lda, int64_t m, const B *panel, int64_t strips,
+           int64_t stripElems, int64_t depth, C *c, int64_t ldc,
+           bool accumulate, Micro micro) {
+  for (int64_t i = 0; i < m; i += kMR) {
+    int64_t rows = std::min<int64_t>(kMR, m - i);
+    for (int64_t s = 0; s < strips; ++s)
+      micro(rows, a + i * lda, lda, panel + s * stripElems, depth,
+            c + i * ldc + s * kStrip, ldc, accumulate);
+  }
+}
+
+/// gemvF32 for exactly MR rows.
+template <int MR>
+void gemvRows(const float *a, int64_t lda, const WeightView &w, int64_t n0,
+              int64_t n1, float *c, int64_t ldc) {
+  const float *base = reinterpret_cast<const float *>(w.data) + w.offset + n0;
+  int64_t cols = n1 - n0, vec = cols / 8 * 8;
+  for (int i = 0; i < MR; ++i)
+    std::fill(c + i * ldc, c + i * ldc + cols, 0.0f);
+  int64_t k = 0;
+  for (; k + 4 <= w.k; k += 4) {
+    const float *r0 = base + k * w.n, *r1 = r0 + w.n, *r2 = r1 + w.n,
+                *r3 = r2 + w.n;
+    __m256 x[MR][4];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < 4; ++j)
+        x[i][j] = _mm256_broadcast_ss(a + i * lda + k + j);
+    for (int64_t n = 0; n < vec; n += 8) {
+      __m256 w0 = _mm256_loadu_ps(r0 + n), w1 = _mm256_loadu_ps(r1 + n),
+             w2 = _mm256_loadu_ps(r2 + n), w3 = _mm256_loadu_ps(r3 + n);
+      for (int i = 0; i < MR; ++i) {
+        float *ci = c + i * ldc + n;
+        __m256 acc = _mm256_loadu_ps(ci);
+        acc = _mm256_fmadd_ps(x[i][0], w0, acc);
+        acc = _mm256_fmadd_ps(x[i][1], w1, acc);
+        acc = _mm256_fmadd_ps(x[i][2], w2, acc);
+        acc = _mm256_fmadd_ps(x[i][3], w3, acc);
+        _mm256_storeu_ps(ci, acc);
+      }
+    }
+    for (int64_t n = vec; n < cols; ++n)
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < 4; ++j)
+          c[i * ldc + n] += a[i * lda + k + j] * base[(k + j) * w.n + n];
+  }
+  for (; k < w.k; ++k)
+    for (int i = 0; i < MR; ++i)
+      for (int64_t n = 0; n < cols; ++n)
+        c[i * ldc + n] += a[i * lda + k] * base[k * w.n + n];
+}
+
+/// gemvI8 for exactly MR rows: two k-pairs (4 weight rows) per step.
+template <int MR>
+void gemvI8Rows(const int16_t *a, int64_t lda, const WeightView &w,
+                int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
+                int64_t ldc) {
+  const int8_t *base =
+      reinterpret_cast<const int8_t *>(w.data) + w.offset + n0;
+  int64_t cols = n1 - n0, vec = cols / 16 * 16;
+  for (int i = 0; i < MR; ++i)
+    std::fill(c + i * ldc, c + i * ldc + cols, 0);
+  int64_t k = k0;
+  for (; k + 4 <= k1; k += 4) {
+    for (int64_t j = 8; j < 12; ++j) // short int8 runs: help the prefetcher
+      prefetchRow(w, k + j, n0, n1);
+    const int8_t *r0 = base + k * w.n;
+    __m256i x[MR][2];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < 2; ++j) {
+        int32_t pair;
+        std::memcpy(&pair, a + i * lda + k + 2 * j, 4);
+        x[i][j] = _mm256_set1_epi32(pair);
+      }
+    for (int64_t n = 0; n < vec; n += 16) {
+      __m256i wp[2][2];
+      for (int j = 0; j < 2; ++j) {
+        const int8_t *r = r0 + 2 * j * w.n + n;
+        __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i *>(r));
+        __m128i hi =
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(r + w.n));
+        wp[j][0] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(lo, hi));
+        wp[j][1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(lo, hi));
+      }
+      for (int i = 0; i < MR; ++i) {
+        __m256i *ci = reinterpret_cast<__m256i *>(c + i * ldc + n);
+        __m256i s0 = _mm256_add_epi32(_mm256_madd_epi16(x[i][0], wp[0][0]),
+                                      _mm256_madd_epi16(x[i][1], wp[1][0]));
+        __m256i s1 = _mm256_add_epi32(_mm256_madd_epi16(x[i][0], wp[0][1]),
+                                      _mm256_madd_epi16(x[i][1], wp[1][1]));
+        _mm256_storeu_si256(ci, _mm256_add_epi32(_mm256_loadu_si256(ci), s0));
+        _mm256_storeu_si256(ci + 1,
+                            _mm256_add_epi32(_mm256_loadu_si256(ci + 1), s1));
+      }
+    }
+    for (int64_t n = vec; n < cols; ++n)
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < 4; ++j)
+          c[i * ldc + n] += a[i * lda + k + j] * base[(k + j) * w.n + n];
+  }
+  for (; k < k1; ++k)
+    for (int i = 0; i < MR; ++i)
+      for (int64_t n = 0; n < cols; ++n)
+        c[i * ldc + n] += a[i * lda + k] * base[k * w.n + n];
+}
+
+} // namespace
+
+void gemvI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
+            int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
+            int64_t ldc) {
+  for (int64_t i = 0; i < m; i += 4) {
+    int64_t rows = std::min<int64_t>(4, m - i);
+    const int16_t *ai = a + i * lda;
+    int32_t *ci = c + i * ldc;
+    switch (rows) {
+    case 1: gemvI8Rows<1>(ai, lda, w, k0, k1, n0, n1, ci, ldc); break;
+    case 2: gemvI8Rows<2>(ai, lda, w, k0, k1, n0, n1, ci, ldc); break;
+    case 3: gemvI8Rows<3>(ai, lda, w, k0, k1, n0, n1, ci, ldc); break;
+    default: gemvI8Rows<4>(ai, lda, w, k0, k1, n0, n1, ci, ldc); break;
+    }
+  }
+}
+
+void gemvF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
+             int64_t n0, int64_t n1, float *c, int64_t ldc) {
+  for (int64_t i = 0; i < m; i += 4) {
+    int64_t rows = std::min<int64_t>(4, m - i);
+    const float *ai = a + i * lda;
+    float *ci = c + i * ldc;
+    switch (rows) {
+    case 1: gemvRows<1>(ai, lda, w, n0, n1, ci, ldc); break;
+    case 2: gemvRows<2>(ai, lda, w, n0, n1, ci, ldc); break;
+    case 3: gemvRows<3>(ai, lda, w, n0, n1, ci, ldc); break;
+    default: gemvRows<4>(ai, lda, w, n0, n1, ci, ldc); break;
+    }
+  }
+}
+
+void gemmF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
+             int64_t n0, int64_t n1, float *c, int64_t ldc) {
+  int64_t strips = round16(n1 - n0) / kStrip;
+  int64_t depth = panelRows(n1 - n0, 4);
+  float *panel = scratch<float>(depth * strips * kStrip);
+  auto micro = [](int64_t rows, const float *a, int64_t lda, const float *b,
+                  int64_t kc, float *c, int64_t ldc, bool acc) {
+    switch (rows) {
+    case 1: return microF32<1>(a, lda, b, kc, c, ldc, acc);
+    case 2: return microF32<2>(a, lda, b, kc, c, ldc, acc);
+    case 3: return microF32<3>(a, lda, b, kc, c, ldc, acc);
+    case 4: return microF32<4>(a, lda, b, kc, c, ldc, acc);
+    case 5: return microF32<5>(a, lda, b, kc, c, ldc, acc);
+    default: return microF32<6>(a, lda, b, kc, c, ldc, acc);
+    }
+  };
+  if (w.k == 0) {
+    for (int64_t i = 0; i < m; ++i)
+      std::fill(c + i * ldc, c + i * ldc + strips * kStrip, 0.0f);
+    return;
+  }
+  for (int64_t k0 = 0; k0 < w.k; k0 += depth) {
+    int64_t k1 = std::min(w.k, k0 + depth);
+    packF32(w, k0, k1, n0, n1, panel);
+    tiles<6>(a + k0, lda, m, panel, strips, (k1 - k0) * kStrip, k1 - k0, c,
+             ldc, k0 > 0, micro);
+  }
+}
+
+void gemmI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
+            int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
+            int64_t ldc) {
+  int64_t strips = round16(n1 - n0) / kStrip;
+  int64_t depth = panelRows(n1 - n0, 2);
+  int16_t *panel = scratch<int16_t>(depth * strips * kStrip);
+  auto micro = [](int64_t rows, const int16_t *a, int64_t lda,
+                  const int16_t *b, int64_t pairs, int32_t *c, int64_t ldc,
+                  bool acc) {
+    switch (rows) {
+    case 1: return microI8<1>(a, lda, b, pairs, c, ldc, acc);
+    case 2: return microI8<2>(a, lda, b, pairs, c, ldc, acc);
+    case 3: return microI8<3>(a, lda, b, pairs, c, ldc, acc);
+    default: return microI8<4>(a, lda, b, pairs, c, ldc, acc);
+    }
+  };
+  if (k1 <= k0) {
+    for (int64_t i = 0; i < m; ++i)
+      std::fill(c + i * ldc, c + i * ldc + strips * kStrip, 0);
+    return;
+  }
+  for (int64_t p0 = k0; p0 < k1; p0 += depth) {
+    int64_t p1 = std::min(k1, p0 + depth);
+    int64_t pairs = (p1 - p0 + 1) / 2;
+    packI8(w, p0, p1, n0, n1, panel);
+    tiles<4>(a + p0, lda, m, panel, strips, pairs * 2 * kStrip, pairs, c, ldc,
+             p0 > k0, micro);
+  }
+}
+
+} // namespace detail
+} // namespace moert

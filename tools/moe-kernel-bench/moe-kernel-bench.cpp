@@ -1,0 +1,113 @@
+//===- moe-kernel-bench.cpp - expert matmul throughput --------------------===//
+//
+// moe-kernel-bench [threads] [quant] [rows...]
+// Grouped matmuls of the Qwen3-30B-A3B gate-up projection (K 2048, N 1536)
+// with `rows` rows spread over G groups (one row per group up to G = 8,
+// then rows / 8 per group over 8 groups, so the weights touched stay at
+// 8 experts and exceed the caches). Prints GB/s of weight traffic and
+// GFLOP/s (GOP/s for int8), best of 5.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Kernels.h"
+#include "moe/Runtime/Parallel.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace moert;
+
+int main(int argc, char **argv) {
+  int threads = argc > 1 ? std::atoi(argv[1]) : 1;
+  std::string quant = argc > 2 ? argv[2] : "f32";
+  std::vector<int64_t> rowsList;
+  for (int i = 3; i < argc; ++i)
+    rowsList.push_back(std::atoll(argv[i]));
+  if (rowsList.empty())
+    rowsList = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+  setKernelThreads(threads);
+  const int64_t k = 2048, n = 1536, groups = 8;
+  bool q8 = quant == "w8a8", q4 = quant == "w4a8";
+  DType wt = q8 ? DType::I8 : q4 ? DType::I4 : DType::F32;
+  Tensor w = Tensor::empty(wt, {groups, k, n});
+  std::mt19937 rng(0);
+  for (size_t i = 0; i < w.nbytes(); ++i)
+    w.bytes()[i] = static_cast<uint8_t>(rng());
+  if (wt == DType::F32)
+    for (int64_t i = 0; i < w.numel(); ++i)
+      w.data<float>()[i] = static_cast<float>(rng() % 1000) * 1e-3f;
+  Tensor scale = Tensor::empty(DType::F32, {groups, n});
+  Tensor gscale = Tensor::empty(DType::F32, {groups, k / 256, n});
+  for (int64_t i = 0; i < scale.numel(); ++i)
+    scale.data<float>()[i] = 1e-3f;
+  for (int64_t i = 0; i < gscale.numel(); ++i)
+    gscale.data<float>()[i] = 1.0f;
+  // Baseline: a plain streaming read of the same weights.
+  {
+    double best = 1e30;
+    for (int rep = 0; rep < 6; ++rep) {
+      auto t0 = std::chrono::steady_clock::now();
+      std::vector<uint64_t> sums(threads, 0);
+      size_t words = w.nbytes() / 8;
+      parallelFor(threads, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          const uint64_t *p = reinterpret_cast<const uint64_t *>(w.bytes());
+          uint64_t s = 0;
+          for (size_t i = words * t / threads; i < words * (t + 1) / threads;
+               ++i)
+            s += p[i];
+          sums[t] = s;
+        }
+      });
+      double s = std::chrono::duration<double>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count();
+      best = std::min(best, s);
+    }
+    std::printf("read baseline threads=%d  %6.1f GB/s\n", threads,
+                w.nbytes() / best / 1e9);
+  }
+  for (int64_t rows : rowsList) {
+    Tensor x = Tensor::empty(q8 || q4 ? DType::I8 : DType::F32, {rows, k});
+    for (size_t i = 0; i < x.nbytes(); ++i)
+      x.bytes()[i] = static_cast<uint8_t>(rng() % 100);
+    Tensor pt = Tensor::empty(DType::F32, {rows});
+    for (int64_t i = 0; i < rows; ++i)
+      pt.data<float>()[i] = 1.0f;
+    int64_t used = std::min(rows, groups);
+    Tensor gl = Tensor::zeros(DType::I64, {groups});
+    for (int64_t g = 0; g < used; ++g)
+      gl.data<int64_t>()[g] = rows / used + (g < rows % used ? 1 : 0);
+    MatmulScales sc;
+    if (q8 || q4) {
+      sc.scale = &scale;
+      sc.perTokenScale = &pt;
+    }
+    if (q4)
+      sc.groupScale = &gscale;
+    MatmulQuant mq = q8 ? MatmulQuant::W8A8 : q4 ? MatmulQuant::W4A8
+                                                 : MatmulQuant::None;
+    double best = 1e30;
+    for (int rep = 0; rep < 6; ++rep) {
+      auto t0 = std::chrono::steady_clock::now();
+      Tensor out = groupedMatmul(x, w, gl, sc, mq, GroupListType::Count,
+                                 DType::F32);
+      double s = std::chrono::duration<double>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count();
+      if (rep > 0) // the first run creates primitives and warms up
+        best = std::min(best, s);
+    }
+    double bytes = static_cast<double>(storageBytes(wt, k * n)) * used;
+    std::printf("%s threads=%d rows=%5lld groups=%lld  %8.3f ms  %6.1f GB/s  "
+                "%6.1f GFLOP/s\n",
+                quant.c_str(), threads, static_cast<long long>(rows),
+                static_cast<long long>(used), best * 1e3, bytes / best / 1e9,
+                2.0 * rows * k * n / best / 1e9);
+  }
+}

@@ -1,0 +1,92 @@
+//===- KernelTestUtil.h - helpers of the kernel unit tests ------*- C++ -*-===//
+
+#ifndef MOE_UNITTESTS_RUNTIME_KERNELTESTUTIL_H
+#define MOE_UNITTESTS_RUNTIME_KERNELTESTUTIL_H
+
+#include "moe/Runtime/Kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace moert::test {
+
+inline Tensor f32(std::vector<int64_t> shape, const std::vector<float> &v) {
+  Tensor t = Tensor::empty(DType::F32, std::move(shape));
+  EXPECT_EQ(static_cast<size_t>(t.numel()), v.size());
+  std::memcpy(t.bytes(), v.data(), v.size() * 4);
+  return t;
+}
+inline Tensor i32(std::vector<int64_t> shape, const std::vector<int32_t> &v) {
+  Tensor t = Tensor::empty(DType::I32, std::move(shape));
+  EXPECT_EQ(static_cast<size_t>(t.numel()), v.size());
+  std::memcpy(t.bytes(), v.data(), v.size() * 4);
+  return t;
+}
+inline Tensor i64(std::vector<int64_t> shape, const std::vector<int64_t> &v) {
+  Tensor t = Tensor::empty(DType::I64, std::move(shape));
+  EXPECT_EQ(static_cast<size_t>(t.numel()), v.size());
+  std::memcpy(t.bytes(), v.data(), v.size() * 8);
+  return t;
+}
+inline Tensor i8(std::vector<int64_t> shape, const std::vector<int8_t> &v) {
+  Tensor t = Tensor::empty(DType::I8, std::move(shape));
+  EXPECT_EQ(static_cast<size_t>(t.numel()), v.size());
+  std::memcpy(t.bytes(), v.data(), v.size());
+  return t;
+}
+
+template <typename T> std::vector<T> values(const Tensor &t) {
+  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
+}
+/// Any float tensor as f32 values.
+inline std::vector<float> floats(const Tensor &t) {
+  std::vector<float> v(t.numel());
+  if (!v.empty())
+    loadF32(t, 0, t.numel(), v.data());
+  return v;
+}
+
+/// Random tensors.
+inline Tensor randomFloat(std::mt19937 &rng, DType dtype,
+                          std::vector<int64_t> shape) {
+  Tensor t = Tensor::empty(dtype, std::move(shape));
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(t.numel());
+  for (float &x : v)
+    x = d(rng);
+  if (!v.empty())
+    storeF32(t, 0, t.numel(), v.data());
+  return t;
+}
+inline Tensor randomInt(std::mt19937 &rng, DType dtype,
+                        std::vector<int64_t> shape, int lo, int hi) {
+  Tensor t = Tensor::zeros(dtype, std::move(shape));
+  std::uniform_int_distribution<int> d(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (dtype == DType::I4)
+      setI4(t.bytes(), i, static_cast<int8_t>(d(rng)));
+    else
+      t.data<int8_t>()[i] = static_cast<int8_t>(d(rng));
+  }
+  return t;
+}
+
+} // namespace moert::test
+
+/// Expects `stmt` to throw moert::Error whose message contains `substr`.
+#define EXPECT_ERROR(stmt, substr)                                            \
+  do {                                                                        \
+    try {                                                                     \
+      stmt;                                                                   \
+      ADD_FAILURE() << "no error from " #stmt;                                \
+    } catch (const moert::Error &e) {                                         \
+      EXPECT_NE(std::string(e.what()).find(substr), std::string::npos)        \
+          << "message: " << e.what();                                         \
+    }                                                                         \
+  } while (0)
+
+#endif // MOE_UNITTESTS_RUNTIME_KERNELTESTUTIL_H

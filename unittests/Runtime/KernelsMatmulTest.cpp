@@ -1,0 +1,342 @@
+//===- KernelsMatmulTest.cpp - grouped and dense matmuls ------------------===//
+//
+// Every engine (AVX2 panels for few rows, oneDNN for many f32 rows, int8
+// and int4 kernels) against naive loops, plus the error paths.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelTestUtil.h"
+
+#include "moe/Runtime/Parallel.h"
+
+#include <cmath>
+
+using namespace moert;
+using namespace moert::test;
+
+namespace {
+
+/// Naive grouped matmul in double (float) or int64 (int) with the
+/// documented epilogues.
+std::vector<double> reference(const Tensor &x, const Tensor &w,
+                              const std::vector<int64_t> &ends,
+                              MatmulQuant quant, const float *scale,
+                              const float *perToken, const Tensor *groupScale) {
+  int64_t m = x.dim(0), k = x.dim(1), n = w.dim(2);
+  std::vector<double> out(m * n, 0.0);
+  std::vector<float> xf, wf;
+  if (quant == MatmulQuant::None) {
+    xf = floats(x);
+    wf = floats(w);
+  }
+  int64_t blocks = groupScale ? groupScale->dim(1) : 1, gs = k / blocks;
+  for (int64_t g = 0, r = 0; g < static_cast<int64_t>(ends.size());
+       r = ends[g++]) {
+    for (int64_t i = r; i < ends[g]; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double v = 0;
+        if (quant == MatmulQuant::None) {
+          for (int64_t c = 0; c < k; ++c)
+            v += double(xf[i * k + c]) * wf[(g * k + c) * n + j];
+        } else {
+          float f = 0;
+          for (int64_t b = 0; b < blocks; ++b) {
+            int64_t acc = 0;
+            for (int64_t c = b * gs; c < (b + 1) * gs; ++c) {
+              int64_t wi = (g * k + c) * n + j;
+              int wv = w.dtype == DType::I4 ? getI4(w.bytes(), wi)
+                                            : w.data<int8_t>()[wi];
+              acc += int64_t(x.data<int8_t>()[i * k + c]) * wv;
+            }
+            if (!groupScale) {
+              v = static_cast<double>(acc);
+              break;
+            }
+            f += static_cast<float>(acc) *
+                 groupScale->data<float>()[(g * blocks + b) * n + j];
+          }
+          if (groupScale)
+            v = f;
+          if (perToken)
+            v = static_cast<float>(v) * perToken[i];
+          if (scale)
+            v = static_cast<float>(v) * scale[g * n + j];
+        }
+        out[i * n + j] = v;
+      }
+    }
+  }
+  return out;
+}
+
+void expectClose(const std::vector<float> &got, const std::vector<double> &want,
+                 double rel, const std::string &what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double norm = 0;
+  for (double v : want)
+    norm = std::max(norm, std::fabs(v));
+  int bad = 0;
+  for (size_t i = 0; i < got.size() && bad < 5; ++i)
+    if (std::fabs(got[i] - want[i]) > rel * std::max(1.0, norm)) {
+      ADD_FAILURE() << what << " element " << i << ": " << got[i]
+                    << " vs " << want[i];
+      ++bad;
+    }
+}
+
+std::vector<int64_t> randomCounts(std::mt19937 &rng, int64_t groups,
+                                  int64_t maxRows) {
+  std::uniform_int_distribution<int64_t> d(0, maxRows);
+  std::vector<int64_t> c(groups);
+  for (auto &v : c)
+    v = d(rng);
+  return c;
+}
+
+std::vector<int64_t> cumsum(const std::vector<int64_t> &c) {
+  std::vector<int64_t> e(c.size());
+  int64_t s = 0;
+  for (size_t i = 0; i < c.size(); ++i)
+    e[i] = s += c[i];
+  return e;
+}
+
+struct Shape {
+  int64_t groups, maxRows, k, n, extraRows;
+};
+// Row counts cover the AVX2 tiles (1..6 rows, remainders), the oneDNN
+// threshold and the row chunks; K and N cover odd sizes, partial strips
+// and several column panels.
+const Shape kShapes[] = {
+    {3, 5, 17, 9, 2},  {4, 7, 64, 48, 0},   {2, 40, 33, 300, 3},
+    {1, 70, 128, 16, 0}, {5, 1, 256, 520, 1}, {2, 600, 40, 24, 0},
+};
+
+class MatmulThreads : public ::testing::TestWithParam<int> {
+protected:
+  void SetUp() override { setKernelThreads(GetParam()); }
+  void TearDown() override { setKernelThreads(1); }
+};
+
+TEST_P(MatmulThreads, FloatMatchesNaive) {
+  std::mt19937 rng(1);
+  for (const Shape &s : kShapes) {
+    for (DType wt : {DType::F32, DType::BF16, DType::F16}) {
+      std::vector<int64_t> counts = randomCounts(rng, s.groups, s.maxRows);
+      std::vector<int64_t> ends = cumsum(counts);
+      int64_t m = ends.back() + s.extraRows;
+      DType xt = wt == DType::F32 ? DType::F32 : DType::BF16;
+      Tensor x = randomFloat(rng, xt, {m, s.k});
+      Tensor w = randomFloat(rng, wt, {s.groups, s.k, s.n});
+      Tensor out = groupedMatmul(x, w, i64({s.groups}, counts), {},
+                                 MatmulQuant::None, GroupListType::Count,
+                                 DType::F32);
+      ASSERT_EQ(out.shape, (std::vector<int64_t>{m, s.n}));
+      expectClose(floats(out),
+                  reference(x, w, ends, MatmulQuant::None, nullptr, nullptr,
+                            nullptr),
+                  1e-5, "k=" + std::to_string(s.k) + " n=" +
+                            std::to_string(s.n) + " " + dtypeName(wt));
+    }
+  }
+}
+
+TEST_P(MatmulThreads, W8A8ExactAccumulator) {
+  std::mt19937 rng(2);
+  for (const Shape &s : kShapes) {
+    std::vector<int64_t> counts = randomCounts(rng, s.groups, s.maxRows);
+    std::vector<int64_t> ends = cumsum(counts);
+    int64_t m = ends.back() + s.extraRows;
+    // Full int8 ranges: the worst case for 16-bit intermediate saturation.
+    Tensor x = randomInt(rng, DType::I8, {m, s.k}, -127, 127);
+    Tensor w = randomInt(rng, DType::I8, {s.groups, s.k, s.n}, -128, 127);
+    Tensor raw = groupedMatmul(x, w, i64({s.groups}, ends), {},
+                               MatmulQuant::W8A8, GroupListType::Cumsum,
+                               DType::I32);
+    std::vector<double> want = reference(x, w, ends, MatmulQuant::W8A8,
+                                         nullptr, nullptr, nullptr);
+    std::vector<int32_t> got = values<int32_t>(raw);
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_EQ(got[i], static_cast<int32_t>(want[i])) << "element " << i;
+
+    Tensor scale = randomFloat(rng, DType::F32, {s.groups, s.n});
+    Tensor perToken = randomFloat(rng, DType::F32, {m});
+    MatmulScales sc{&scale, &perToken, nullptr};
+    Tensor deq = groupedMatmul(x, w, i64({s.groups}, ends), sc,
+                               MatmulQuant::W8A8, GroupListType::Cumsum,
+                               DType::F32);
+    std::vector<double> wantDeq =
+        reference(x, w, ends, MatmulQuant::W8A8, scale.data<float>(),
+                  perToken.data<float>(), nullptr);
+    std::vector<float> gotDeq = floats(deq);
+    for (size_t i = 0; i < gotDeq.size(); ++i)
+      ASSERT_EQ(gotDeq[i], static_cast<float>(wantDeq[i])) << i;
+  }
+}
+
+TEST_P(MatmulThreads, W4A8GroupScales) {
+  std::mt19937 rng(3);
+  const Shape shapes[] = {{2, 6, 64, 34, 1}, {3, 20, 96, 16, 0},
+                          {1, 300, 512, 40, 0}, {2, 3, 12, 7, 0}};
+  for (const Shape &s : shapes) {
+    std::vector<int64_t> counts = randomCounts(rng, s.groups, s.maxRows);
+    std::vector<int64_t> ends = cumsum(counts);
+    int64_t m = ends.back() + s.extraRows, blocks = s.k >= 64 ? 4 : 3;
+    Tensor x = randomInt(rng, DType::I8, {m, s.k}, -127, 127);
+    Tensor w = randomInt(rng, DType::I4, {s.groups, s.k, s.n}, -8, 7);
+    Tensor gsc = randomFloat(rng, DType::F32, {s.groups, blocks, s.n});
+    Tensor scale = randomFloat(rng, DType::F32, {s.groups, s.n});
+    Tensor perToken = randomFloat(rng, DType::F32, {m});
+    MatmulScales sc{&scale, &perToken, &gsc};
+    Tensor out = groupedMatmul(x, w, i64({s.groups}, counts), sc,
+                               MatmulQuant::W4A8, GroupListType::Count,
+                               DType::F32);
+    std::vector<double> want =
+        reference(x, w, ends, MatmulQuant::W4A8, scale.data<float>(),
+                  perToken.data<float>(), &gsc);
+    // Exact i32 blocks; the f32 block sum may use FMA contraction.
+    expectClose(floats(out), want, 1e-5, "w4a8 k=" + std::to_string(s.k));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, MatmulThreads, ::testing::Values(1, 2, 3));
+
+TEST(Matmul, W4A8ExplicitLoop) {
+  // K = 4 in two blocks of 2, N = 2, one row: written out by hand.
+  Tensor x = i8({1, 4}, {1, 2, 3, 4});
+  Tensor w = Tensor::zeros(DType::I4, {1, 4, 2});
+  int8_t wv[] = {1, -1, 2, -2, 3, 7, -8, 4}; // [k][n]
+  for (int i = 0; i < 8; ++i)
+    setI4(w.bytes(), i, wv[i]);
+  Tensor gsc = f32({1, 2, 2}, {0.5f, 1.0f, 2.0f, 0.25f});
+  Tensor scale = f32({1, 2}, {2.0f, 4.0f});
+  Tensor pt = f32({1}, {0.5f});
+  Tensor out = groupedMatmul(x, w, i64({1}, {1}), {&scale, &pt, &gsc},
+                             MatmulQuant::W4A8, GroupListType::Count,
+                             DType::F32);
+  // n0: block0 1*1+2*2=5 -> 2.5; block1 3*3+4*-8=-23 -> -46; sum -43.5
+  //     * 0.5 * 2 = -43.5
+  // n1: block0 -1-4=-5 -> -5; block1 21+16=37 -> 9.25; sum 4.25 * 0.5 * 4
+  EXPECT_EQ(values<float>(out), (std::vector<float>{-43.5f, 8.5f}));
+}
+
+TEST(Matmul, DenseAndBf16Result) {
+  Tensor x = f32({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor w = f32({3, 2}, {1, 0, 0, 1, 1, 1});
+  Tensor out = matmul(x, w, {}, MatmulQuant::None, DType::BF16);
+  EXPECT_EQ(out.dtype, DType::BF16);
+  EXPECT_EQ(floats(out), (std::vector<float>{4, 5, 10, 11}));
+  Tensor xq = i8({1, 2}, {3, -4});
+  Tensor wq = i8({2, 2}, {1, 2, 3, 4});
+  Tensor scale = f32({2}, {1.0f, 0.5f});
+  Tensor pt = f32({1}, {2.0f});
+  Tensor deq = matmul(xq, wq, {&scale, &pt, nullptr}, MatmulQuant::W8A8,
+                      DType::F32);
+  EXPECT_EQ(values<float>(deq), (std::vector<float>{-18.0f, -10.0f}));
+}
+
+TEST(Matmul, ZeroRowsAndRowsPastTheGroups) {
+  Tensor w = f32({2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  Tensor none = groupedMatmul(Tensor::empty(DType::F32, {0, 2}), w,
+                              i64({2}, {0, 0}), {}, MatmulQuant::None,
+                              GroupListType::Count, DType::F32);
+  EXPECT_EQ(none.shape, (std::vector<int64_t>{0, 2}));
+  Tensor x = f32({3, 2}, {1, 1, 1, 1, 9, 9});
+  Tensor out = groupedMatmul(x, w, i64({2}, {1, 2}), {}, MatmulQuant::None,
+                             GroupListType::Cumsum, DType::F32);
+  EXPECT_EQ(values<float>(out), (std::vector<float>{4, 6, 12, 14, 0, 0}));
+  Tensor q = groupedMatmul(Tensor::empty(DType::I8, {0, 2}),
+                           Tensor::zeros(DType::I8, {1, 2, 2}), i64({1}, {0}),
+                           {}, MatmulQuant::W8A8, GroupListType::Count,
+                           DType::I32);
+  EXPECT_EQ(q.numel(), 0);
+  Tensor dense = matmul(Tensor::empty(DType::F32, {0, 2}), f32({2, 1}, {1, 2}),
+                        {}, MatmulQuant::None, DType::F32);
+  EXPECT_EQ(dense.shape, (std::vector<int64_t>{0, 1}));
+}
+
+TEST(Matmul, GroupEnds) {
+  EXPECT_EQ(groupEnds(i64({4}, {0, 2, 1, 0}), GroupListType::Count, 3, "op"),
+            (std::vector<int64_t>{0, 2, 3, 3}));
+  EXPECT_EQ(groupEnds(i64({4}, {0, 2, 3, 3}), GroupListType::Cumsum, 3, "op"),
+            (std::vector<int64_t>{0, 2, 3, 3}));
+  EXPECT_ERROR(groupEnds(i64({2}, {5, 7}), GroupListType::Count, 10,
+                         "npu.grouped_matmul"),
+               "npu.grouped_matmul: group list needs 12 rows, x has 10");
+  EXPECT_ERROR(groupEnds(i64({2}, {3, -1}), GroupListType::Count, 10, "op"),
+               "op: negative count -1");
+  EXPECT_ERROR(groupEnds(i64({2}, {3, 2}), GroupListType::Cumsum, 10, "op"),
+               "op: cumulative group list decreases");
+  EXPECT_ERROR(groupEnds(i32({1}, {1}), GroupListType::Count, 10, "op"),
+               "op: group list must be i64");
+}
+
+TEST(Matmul, Errors) {
+  const char *g = "npu.grouped_matmul: ";
+  Tensor xf = f32({2, 4}, std::vector<float>(8, 1));
+  Tensor wf = Tensor::zeros(DType::F32, {2, 4, 3});
+  Tensor gl = i64({2}, {1, 1});
+  auto none = [&](const Tensor &x, const Tensor &w, const Tensor &l) {
+    return groupedMatmul(x, w, l, {}, MatmulQuant::None, GroupListType::Count,
+                         DType::F32);
+  };
+  EXPECT_ERROR(none(f32({8}, std::vector<float>(8)), wf, gl),
+               std::string(g) + "x must have rank 2");
+  EXPECT_ERROR(none(xf, Tensor::zeros(DType::F32, {4, 3}), gl),
+               "weight must have rank 3");
+  EXPECT_ERROR(none(xf, Tensor::zeros(DType::F32, {2, 5, 3}), gl),
+               "has 4 columns, weight");
+  EXPECT_ERROR(none(xf, wf, i64({3}, {1, 1, 0})),
+               "group list has 3 groups, weight has 2");
+  EXPECT_ERROR(none(xf, wf, i64({2}, {2, 1})), "needs 3 rows, x has 2");
+  EXPECT_ERROR(none(Tensor::zeros(DType::I8, {2, 4}), wf, gl),
+               "x must be f32, bf16 or f16");
+  EXPECT_ERROR(groupedMatmul(xf, wf, gl, {}, MatmulQuant::None,
+                             GroupListType::Count, DType::I32),
+               "quant none gives a float result");
+  Tensor s = f32({2, 3}, std::vector<float>(6, 1));
+  EXPECT_ERROR(groupedMatmul(xf, wf, gl, {&s, nullptr, nullptr},
+                             MatmulQuant::None, GroupListType::Count,
+                             DType::F32),
+               "quant none takes no scales");
+
+  Tensor xq = Tensor::zeros(DType::I8, {2, 4});
+  Tensor wq = Tensor::zeros(DType::I8, {2, 4, 3});
+  auto q8 = [&](const MatmulScales &sc, DType out, const Tensor &w,
+                MatmulQuant quant = MatmulQuant::W8A8) {
+    return groupedMatmul(xq, w, gl, sc, quant, GroupListType::Count, out);
+  };
+  EXPECT_ERROR(q8({}, DType::I32, wf), "weight must be i8");
+  EXPECT_ERROR(q8({&s, nullptr, nullptr}, DType::I32, wq),
+               "an i32 result is the raw accumulator");
+  EXPECT_ERROR(q8({}, DType::I64, wq), "result must be i32 or a float type");
+  Tensor badScale = f32({3}, {1, 1, 1});
+  EXPECT_ERROR(q8({&badScale, nullptr, nullptr}, DType::F32, wq),
+               "scale must be [2x3]");
+  Tensor badPt = f32({3}, {1, 1, 1});
+  EXPECT_ERROR(q8({nullptr, &badPt, nullptr}, DType::F32, wq),
+               "per-token scale must be [2]");
+  Tensor gsc = f32({2, 2, 3}, std::vector<float>(12, 1));
+  EXPECT_ERROR(q8({nullptr, nullptr, &gsc}, DType::F32, wq),
+               "a group scale needs w4a8");
+  Tensor w4 = Tensor::zeros(DType::I4, {2, 4, 3});
+  EXPECT_ERROR(q8({}, DType::F32, w4, MatmulQuant::W4A8),
+               "w4a8 needs a group scale");
+  EXPECT_ERROR(q8({nullptr, nullptr, &gsc}, DType::I32, w4, MatmulQuant::W4A8),
+               "w4a8 gives a float result");
+  Tensor gsc3 = f32({2, 3, 3}, std::vector<float>(18, 1));
+  EXPECT_ERROR(q8({nullptr, nullptr, &gsc3}, DType::F32, w4,
+                  MatmulQuant::W4A8),
+               "3 blocks, which do not divide K 4");
+  EXPECT_ERROR(q8({nullptr, nullptr, &gsc}, DType::F32, wq, MatmulQuant::W4A8),
+               "weight must be i4");
+  EXPECT_ERROR(matmul(xf, Tensor::zeros(DType::F32, {5, 2}), {},
+                      MatmulQuant::None, DType::F32),
+               "npu.matmul: x tensor<2x4xf32> has 4 columns");
+  Tensor s1 = f32({2, 2}, {1, 1, 1, 1});
+  EXPECT_ERROR(matmul(xq, Tensor::zeros(DType::I8, {4, 2}),
+                      {&s1, nullptr, nullptr}, MatmulQuant::W8A8, DType::F32),
+               "npu.matmul: scale must be [2]");
+}
+
+} // namespace
