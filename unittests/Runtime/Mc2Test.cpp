@@ -538,3 +538,26 @@ TEST(Mc2Errors, CombineChecksTheExchange) {
     }
   }
 }
+
+TEST(Mc2Errors, PeersAndInnerCollectives) {
+  auto dispatch = [](Comm &ep, int64_t h) {
+    distributeDispatch(ep, Tensor::zeros(DType::F32, {2, h}),
+                       Tensor::zeros(DType::I32, {2, 1}), nullptr, ep.size(),
+                       2 * ep.size(), 0, 0, GroupListType::Cumsum);
+  };
+  auto errors = dispatchErrors(3, [&](int r, Comm &ep) {
+    if (r == 2)
+      throw std::runtime_error("boom");
+    dispatch(ep, 4);
+  });
+  EXPECT_EQ(errors[2], "boom");
+  for (int r : {0, 1})
+    EXPECT_EQ(errors[r],
+              "npu.moe_distribute_dispatch: exchange: rank 2 failed: boom");
+  expectAllEq(dispatchErrors(2,
+                             [&](int r, Comm &ep) { dispatch(ep, 4 + r); }),
+              "npu.moe_distribute_dispatch: npu.all_to_all_v: rank 0 passes "
+              "tensor<2x4xf32>, rank 1 passes tensor<2x5xf32>; the type and "
+              "all but the first dimension must agree (the ep group [0, 1] on "
+              "channel 0)");
+}

@@ -812,29 +812,38 @@ TEST(ThreadWorldErrors, OneCommFromTwoThreads) {
   Layout l;
   l.tp = 2;
   auto world = createThreadWorld(l, 30);
-  std::string second;
+  // Two threads of rank 0 call on one communicator while rank 1 holds
+  // back: whichever comes second is refused; rank 1 then pairs with the
+  // first.
+  std::mutex mu;
+  std::vector<std::string> refused;
+  std::atomic<bool> oneRefused{false};
   auto errors = runRanks(*world, [&](int r) {
     Comm &c = world->comm(r, Group::TP, 0);
     if (r == 1) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      while (!oneRefused.load())
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
       c.allReduceScalar(1, ReduceKind::Sum);
       return;
     }
-    std::thread intruder([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto call = [&] {
       try {
         c.allReduceScalar(1, ReduceKind::Sum);
       } catch (const Error &e) {
-        second = e.what();
+        std::lock_guard<std::mutex> lock(mu);
+        refused.push_back(e.what());
+        oneRefused = true;
       }
-    });
-    c.allReduceScalar(1, ReduceKind::Sum);
+    };
+    std::thread intruder(call);
+    call();
     intruder.join();
   });
   EXPECT_TRUE(allEmpty(errors)) << errors[0];
-  EXPECT_EQ(second, "npu.all_reduce_scalar: rank 0 uses its communicator of "
-                    "the tp group [0, 1] on channel 0 from two threads at "
-                    "once");
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0], "npu.all_reduce_scalar: rank 0 uses its communicator "
+                        "of the tp group [0, 1] on channel 0 from two threads "
+                        "at once");
 }
 
 //===----------------------------------------------------------------------===//

@@ -184,6 +184,27 @@ float quantizeRow(const float *x, int64_t n, int8_t *q) {
   return scale;
 }
 
+/// The collectives of MC2, their errors prefixed with the MC2 op.
+std::vector<std::vector<uint8_t>>
+exchangeFor(const std::string &op, Comm &ep,
+            const std::vector<std::vector<uint8_t>> &meta) {
+  try {
+    return ep.exchange(meta);
+  } catch (const Error &e) {
+    throw Error(op + ": " + e.what());
+  }
+}
+
+Tensor allToAllVFor(const std::string &op, Comm &ep, const Tensor &x,
+                    const std::vector<int64_t> &send,
+                    const std::vector<int64_t> &recv) {
+  try {
+    return ep.allToAllV(x, send, recv);
+  } catch (const Error &e) {
+    throw Error(op + ": " + e.what());
+  }
+}
+
 /// Throws the first problem any rank reported (every rank sees the same).
 void throwFirstProblem(const std::vector<std::string> &problems) {
   for (const std::string &p : problems)
@@ -298,7 +319,7 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
     }
   }
 
-  std::vector<std::vector<uint8_t>> got = ep.exchange(meta);
+  std::vector<std::vector<uint8_t>> got = exchangeFor(op, ep, meta);
 
   // Every rank reads every rank's verdict; the first problem wins.
   std::vector<std::string> problems(static_cast<size_t>(R));
@@ -326,12 +347,7 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
               recvSplits[static_cast<size_t>(s)],
           op + ": malformed metadata");
   }
-  Tensor recv;
-  try {
-    recv = ep.allToAllV(send, sendSplits, recvSplits);
-  } catch (const Error &e) {
-    throw Error(op + ": " + e.what());
-  }
+  Tensor recv = allToAllVFor(op, ep, send, sendSplits, recvSplits);
 
   // Regroup from (source, expert, pair) to (expert, source, pair).
   int64_t N = recv.rows();
@@ -481,7 +497,7 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
     }
   }
 
-  std::vector<std::vector<uint8_t>> got = ep.exchange(meta);
+  std::vector<std::vector<uint8_t>> got = exchangeFor(op, ep, meta);
   std::vector<std::string> problems(static_cast<size_t>(R));
   std::vector<std::vector<int64_t>> counts(static_cast<size_t>(R));
   std::vector<std::vector<int32_t>> idx(static_cast<size_t>(R));
@@ -534,12 +550,7 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
       j += n;
     }
   }
-  Tensor recv;
-  try {
-    recv = ep.allToAllV(send, sendSplits, recvSplits);
-  } catch (const Error &e) {
-    throw Error(op + ": " + e.what());
-  }
+  Tensor recv = allToAllVFor(op, ep, send, sendSplits, recvSplits);
   check(mismatch.empty(), mismatch);
 
   // Row of every dispatched pair, then the weighted sum in k order.
