@@ -1,0 +1,68 @@
+//===- Layout.cpp - groups of the parallel layout -------------------------===//
+//
+// Global rank r = dp_rank * tp + tp_rank (SEMANTICS §1). The tp group of r
+// holds the ranks with r's dp_rank, the dp group those with r's tp_rank,
+// the ep group every rank when expert parallelism is on (ep = tp * dp) and
+// r alone otherwise, the world group every rank. Members are listed in
+// group-rank order, which is ascending global rank for every group.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Comm.h"
+
+#include <string>
+
+namespace moert {
+
+Comm::~Comm() = default;
+World::~World() = default;
+
+const char *groupName(Group group) {
+  switch (group) {
+  case Group::World:
+    return "world";
+  case Group::TP:
+    return "tp";
+  case Group::DP:
+    return "dp";
+  case Group::EP:
+    return "ep";
+  }
+  return "?";
+}
+
+std::vector<int> Layout::members(Group group, int rank) const {
+  check(tp >= 1 && dp >= 1, "layout: tp and dp must be positive, got tp=" +
+                                std::to_string(tp) +
+                                " dp=" + std::to_string(dp));
+  const int64_t world = worldSize();
+  check(rank >= 0 && rank < world,
+        "layout: rank " + std::to_string(rank) + " is outside the world of " +
+            std::to_string(world) + " ranks");
+  const int64_t tpRank = rank % tp, dpRank = rank / tp;
+  std::vector<int> out;
+  switch (group) {
+  case Group::World:
+    for (int64_t r = 0; r < world; ++r)
+      out.push_back(static_cast<int>(r));
+    return out;
+  case Group::TP:
+    for (int64_t i = 0; i < tp; ++i)
+      out.push_back(static_cast<int>(dpRank * tp + i));
+    return out;
+  case Group::DP:
+    for (int64_t j = 0; j < dp; ++j)
+      out.push_back(static_cast<int>(j * tp + tpRank));
+    return out;
+  case Group::EP:
+    if (!useEp())
+      return {rank};
+    for (int64_t r = 0; r < world; ++r)
+      out.push_back(static_cast<int>(r));
+    return out;
+  }
+  throw Error("layout: unknown group " +
+              std::to_string(static_cast<int32_t>(group)));
+}
+
+} // namespace moert
