@@ -1,0 +1,79 @@
+//===- Executable.h - compile an MoE module and JIT it ----------*- C++ -*-===//
+//
+// The compile-and-load half of every driver (moe-run, the C and C++ APIs):
+// run the compiler pipeline and the lowering on a module, JIT it with
+// MLIR's ExecutionEngine and hand out the entry point the runtime's
+// executor calls.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_EXECUTION_EXECUTABLE_H
+#define MOE_EXECUTION_EXECUTABLE_H
+
+#include "moe/Runtime/Comm.h"
+#include "moe/Runtime/Executor.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mlir {
+class ExecutionEngine;
+} // namespace mlir
+
+namespace mlir::moe {
+
+/// One argument or result of an entry function, as drivers see it.
+struct TensorSpec {
+  std::string name;              // moe.name, or "arg<i>" / "result<i>"
+  moert::DType dtype = moert::DType::F32;
+  std::vector<int64_t> shape;    // -1 for a dynamic dimension
+  std::string type;              // "tensor<?x64xf32>" for messages
+};
+
+/// Registers every dialect and translation a driver needs to parse, compile
+/// and JIT modules of the project.
+void registerExecutionDialects(DialectRegistry &registry);
+
+/// The module's entry function: `name`, or the only public function.
+FailureOr<func::FuncOp> findEntry(ModuleOp module, StringRef name);
+
+/// The runtime element type of an MLIR element type.
+FailureOr<moert::DType> runtimeDType(Type elementType);
+
+class Executable {
+public:
+  ~Executable();
+
+  /// Compiles `module` in place through `pipeline` (a module-level textual
+  /// pipeline such as "moe-compile{policy=fixed method=mc2}"; empty for IR
+  /// already at level 2) followed by moe-lower-to-llvm, and JITs it.
+  /// Diagnostics go to the module's context.
+  static FailureOr<std::unique_ptr<Executable>>
+  compile(ModuleOp module, StringRef pipeline, StringRef entry);
+
+  const std::vector<TensorSpec> &arguments() const { return args; }
+  const std::vector<TensorSpec> &results() const { return outs; }
+  const moert::Layout &layout() const { return parallel; }
+  moert::EntryFn entry() const { return fn; }
+  double compileSeconds() const { return seconds; }
+
+  /// Writes the JIT-compiled object file (ahead-of-time use).
+  LogicalResult dumpObject(StringRef path) const;
+
+private:
+  Executable() = default;
+  std::unique_ptr<ExecutionEngine> engine;
+  std::vector<TensorSpec> args, outs;
+  moert::Layout parallel;
+  moert::EntryFn fn = nullptr;
+  double seconds = 0;
+};
+
+} // namespace mlir::moe
+
+#endif // MOE_EXECUTION_EXECUTABLE_H

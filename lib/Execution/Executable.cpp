@@ -1,0 +1,188 @@
+//===- Executable.cpp - compile an MoE module and JIT it ------------------===//
+
+#include "moe/Execution/Executable.h"
+
+#include "moe/Conversion/Passes.h"
+#include "moe/Dialect/Moe/MoeDialect.h"
+#include "moe/Dialect/Npu/NpuDialect.h"
+#include "moe/Transforms/Passes.h"
+#include "moe/Transforms/Pipelines.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <chrono>
+#include <mutex>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+void mlir::moe::registerExecutionDialects(DialectRegistry &registry) {
+  registry.insert<MoeDialect, npu::NpuDialect, arith::ArithDialect,
+                  cf::ControlFlowDialect, func::FuncDialect,
+                  LLVM::LLVMDialect, scf::SCFDialect, tensor::TensorDialect>();
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+}
+
+/// Passes and pipelines must be registered once per process so textual
+/// pipelines resolve.
+static void registerPassesOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerMoeTransformsPasses();
+    registerMoeConversionPasses();
+    registerMoePipelines();
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+FailureOr<func::FuncOp> mlir::moe::findEntry(ModuleOp module, StringRef name) {
+  if (!name.empty()) {
+    auto fn = module.lookupSymbol<func::FuncOp>(name);
+    if (!fn || fn.isDeclaration())
+      return module.emitError() << "no function @" << name << " to run";
+    return fn;
+  }
+  func::FuncOp found;
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    if (!fn.isPublic() || fn.isDeclaration())
+      continue;
+    if (found)
+      return module.emitError()
+             << "the module has several public functions (@"
+             << found.getSymName() << ", @" << fn.getSymName()
+             << "); choose one with --entry";
+    found = fn;
+  }
+  if (!found)
+    return module.emitError() << "the module has no public function to run";
+  return found;
+}
+
+FailureOr<moert::DType> mlir::moe::runtimeDType(Type t) {
+  if (t.isF32())
+    return moert::DType::F32;
+  if (t.isBF16())
+    return moert::DType::BF16;
+  if (t.isF16())
+    return moert::DType::F16;
+  if (t.isSignlessInteger(8))
+    return moert::DType::I8;
+  if (t.isSignlessInteger(4))
+    return moert::DType::I4;
+  if (t.isSignlessInteger(32))
+    return moert::DType::I32;
+  if (t.isSignlessInteger(64))
+    return moert::DType::I64;
+  if (t.isSignlessInteger(1))
+    return moert::DType::I1;
+  return failure();
+}
+
+/// The spec of an entry argument or result; fails for non-tensor types.
+static FailureOr<TensorSpec> specOf(func::FuncOp fn, Type type,
+                                    StringRef name) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  FailureOr<moert::DType> dtype =
+      tensor ? runtimeDType(tensor.getElementType())
+             : FailureOr<moert::DType>(failure());
+  if (failed(dtype))
+    return fn.emitError() << "@" << fn.getSymName() << " cannot be run: "
+                          << name << " has type " << type
+                          << "; entry points take and return ranked tensors "
+                             "of f32, bf16, f16, i8, i4, i32, i64 or i1";
+  TensorSpec spec;
+  spec.name = name.str();
+  spec.dtype = *dtype;
+  for (int64_t d : tensor.getShape())
+    spec.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+  llvm::raw_string_ostream os(spec.type);
+  os << type;
+  return spec;
+}
+
+Executable::~Executable() = default;
+
+FailureOr<std::unique_ptr<Executable>>
+Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
+  registerPassesOnce();
+  auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<Executable> exe(new Executable());
+
+  FailureOr<func::FuncOp> fn = findEntry(module, entry);
+  if (failed(fn))
+    return failure();
+  std::string entryName = fn->getSymName().str();
+  for (auto [i, type] : llvm::enumerate(fn->getArgumentTypes())) {
+    std::string name = "arg" + std::to_string(i);
+    if (auto attr = fn->getArgAttrOfType<StringAttr>(i, MoeDialect::kNameAttrName))
+      name = attr.str();
+    FailureOr<TensorSpec> spec = specOf(*fn, type, name);
+    if (failed(spec))
+      return failure();
+    exe->args.push_back(*spec);
+  }
+  for (auto [i, type] : llvm::enumerate(fn->getResultTypes())) {
+    FailureOr<TensorSpec> spec =
+        specOf(*fn, type, "result " + std::to_string(i));
+    if (failed(spec))
+      return failure();
+    exe->outs.push_back(*spec);
+  }
+  LayoutAttr layout = lookupLayout(*fn);
+  exe->parallel.tp = layout.getTp();
+  exe->parallel.dp = layout.getDp();
+  exe->parallel.expertParallel = layout.getExpertParallel();
+  exe->parallel.sequenceParallel = layout.getSequenceParallel();
+
+  PassManager pm(module.getContext());
+  std::string text = "builtin.module(";
+  if (!pipeline.empty())
+    text += pipeline.str() + ",";
+  text += "moe-lower-to-llvm)";
+  std::string error;
+  llvm::raw_string_ostream errorStream(error);
+  if (failed(parsePassPipeline(text, pm, errorStream)))
+    return module.emitError() << "bad pipeline '" << pipeline
+                              << "': " << errorStream.str();
+  if (failed(pm.run(module)))
+    return failure();
+
+  ExecutionEngineOptions options;
+  options.transformer = makeOptimizingTransformer(/*optLevel=*/2,
+                                                  /*sizeLevel=*/0, nullptr);
+  options.enableObjectDump = true;
+  auto engine = ExecutionEngine::create(module, options);
+  if (!engine)
+    return module.emitError() << "JIT compilation failed: "
+                              << llvm::toString(engine.takeError());
+  exe->engine = std::move(*engine);
+  auto symbol = exe->engine->lookup("_moe_entry_" + entryName);
+  if (!symbol)
+    return module.emitError() << "@" << entryName
+                              << " has no entry point after lowering: "
+                              << llvm::toString(symbol.takeError());
+  exe->fn = reinterpret_cast<moert::EntryFn>(*symbol);
+  exe->seconds = std::chrono::duration<double>(
+                     std::chrono::steady_clock::now() - start)
+                     .count();
+  return exe;
+}
+
+LogicalResult Executable::dumpObject(StringRef path) const {
+  engine->dumpToObjectFile(path);
+  return success();
+}

@@ -1,0 +1,79 @@
+//===- Executor.cpp - run a compiled layer on the ranks of a world --------===//
+
+#include "moe/Runtime/Executor.h"
+
+#include "moe/Runtime/Streams.h"
+
+#include <chrono>
+#include <thread>
+
+namespace moert {
+
+static RankOutcome runRank(World &world, int rank, EntryFn entry,
+                           const std::vector<Tensor> &inputs,
+                           size_t numResults, int kernelThreads) {
+  RankOutcome outcome;
+  outcome.rank = rank;
+  setKernelThreads(kernelThreads);
+  std::vector<void *> args, results(numResults, nullptr);
+  for (const Tensor &t : inputs)
+    args.push_back(Handle::ready(t));
+  auto start = std::chrono::steady_clock::now();
+  {
+    RankRuntime runtime(world, rank, kernelThreads);
+    RankRuntime::setCurrent(&runtime);
+    entry(args.data(), results.data());
+    runtime.synchronize();
+    outcome.seconds = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+    if (!runtime.failed()) {
+      try {
+        for (void *h : results) {
+          check(h != nullptr, "the compiled function returned no value");
+          outcome.results.push_back(static_cast<Handle *>(h)->wait());
+        }
+      } catch (const std::exception &e) {
+        runtime.fail("rank " + std::to_string(rank) + ": " + e.what());
+      }
+    }
+    if (runtime.failed()) {
+      outcome.error = runtime.error();
+      outcome.results.clear();
+    }
+    RankRuntime::setCurrent(nullptr);
+  }
+  for (void *h : results)
+    if (h)
+      static_cast<Handle *>(h)->release();
+  for (void *h : args)
+    static_cast<Handle *>(h)->release();
+  return outcome;
+}
+
+std::vector<RankOutcome>
+runRanks(World &world, EntryFn entry,
+         const std::vector<std::vector<Tensor>> &inputs, size_t numResults,
+         const RunOptions &options) {
+  std::vector<int> ranks = world.localRanks();
+  check(inputs.size() == ranks.size(),
+        "runRanks: " + std::to_string(inputs.size()) + " input sets for " +
+            std::to_string(ranks.size()) + " local ranks");
+  int threads = options.kernelThreads;
+  if (threads <= 0) {
+    int cores = static_cast<int>(std::thread::hardware_concurrency());
+    threads = std::max(1, cores / static_cast<int>(ranks.size()));
+  }
+  std::vector<RankOutcome> outcomes(ranks.size());
+  std::vector<std::thread> hosts;
+  for (size_t i = 0; i < ranks.size(); ++i)
+    hosts.emplace_back([&, i] {
+      outcomes[i] =
+          runRank(world, ranks[i], entry, inputs[i], numResults, threads);
+    });
+  for (std::thread &t : hosts)
+    t.join();
+  return outcomes;
+}
+
+} // namespace moert

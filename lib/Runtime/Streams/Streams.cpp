@@ -1,0 +1,245 @@
+//===- Streams.cpp - streams, events and async tensors of a rank ----------===//
+
+#include "moe/Runtime/Streams.h"
+
+#include <chrono>
+
+namespace moert {
+
+//===----------------------------------------------------------------------===//
+// Handle
+//===----------------------------------------------------------------------===//
+
+Handle *Handle::ready(Tensor value) {
+  auto *h = new Handle();
+  h->value = std::move(value);
+  h->state = State::Ready;
+  return h;
+}
+
+Handle *Handle::pending(int stream, uint64_t seq) {
+  auto *h = new Handle();
+  h->producerStream = stream;
+  h->producerSeq = seq;
+  return h;
+}
+
+void Handle::retain() { refs.fetch_add(1, std::memory_order_relaxed); }
+
+void Handle::release() {
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete this;
+}
+
+const Tensor &Handle::wait() {
+  std::unique_lock<std::mutex> lock(mutex);
+  changed.wait(lock, [&] { return state != State::Pending; });
+  if (state == State::Failed)
+    throw Error("reads the result of an op that failed");
+  return value;
+}
+
+void Handle::fulfil(Tensor result) {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    value = std::move(result);
+    state = State::Ready;
+  }
+  changed.notify_all();
+}
+
+void Handle::fail() {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    state = State::Failed;
+  }
+  changed.notify_all();
+}
+
+//===----------------------------------------------------------------------===//
+// Event
+//===----------------------------------------------------------------------===//
+
+void Event::retain() { refs.fetch_add(1, std::memory_order_relaxed); }
+
+void Event::release() {
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete this;
+}
+
+Clock Event::wait(RankRuntime &rank) {
+  std::unique_lock<std::mutex> lock(mutex);
+  // Poll the rank's failure so a wait never outlives a failed run.
+  while (!recorded) {
+    if (rank.failed() || rank.world().aborted())
+      throw Error("npu.wait: the run failed before the event was recorded");
+    changed.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  return clock;
+}
+
+void Event::record(Clock at) {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    clock = std::move(at);
+    recorded = true;
+  }
+  changed.notify_all();
+}
+
+//===----------------------------------------------------------------------===//
+// Stream
+//===----------------------------------------------------------------------===//
+
+Stream::Stream(RankRuntime &rank, int id, int kernelThreads)
+    : rank(rank), streamId(id) {
+  worker = std::thread([this, kernelThreads] { work(kernelThreads); });
+}
+
+Stream::~Stream() {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    stopping = true;
+  }
+  changed.notify_all();
+  worker.join();
+}
+
+void Stream::enqueue(Task task) {
+  for (Handle *h : task.inputs)
+    if (h)
+      h->retain();
+  for (Handle *h : task.outputs)
+    h->retain();
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    queue.push_back(std::move(task));
+    ++issued;
+  }
+  changed.notify_all();
+}
+
+void Stream::drain() {
+  std::unique_lock<std::mutex> lock(mutex);
+  changed.wait(lock, [&] { return done == issued; });
+}
+
+Comm &Stream::comm(Group group) {
+  return rank.world().comm(rank.rank(), group, streamId);
+}
+
+void Stream::work(int kernelThreads) {
+  setKernelThreads(kernelThreads);
+  while (true) {
+    Task task;
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      changed.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (queue.empty())
+        return;
+      task = std::move(queue.front());
+      queue.pop_front();
+    }
+    current[streamId] = done + 1;
+    if (rank.failed() && !task.control) {
+      for (Handle *h : task.outputs)
+        h->fail();
+    } else {
+      try {
+        execute(task);
+      } catch (const std::exception &e) {
+        rank.fail("rank " + std::to_string(rank.rank()) + ": " + e.what() +
+                  " (" + task.op + ")");
+        for (Handle *h : task.outputs)
+          h->fail();
+      }
+    }
+    for (Handle *h : task.inputs)
+      if (h)
+        h->release();
+    for (Handle *h : task.outputs)
+      h->release();
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      ++done;
+    }
+    changed.notify_all();
+  }
+}
+
+void Stream::execute(Task &task) {
+  // The happens-before check of moe-verify-streams, on what actually ran.
+  for (Handle *in : task.inputs) {
+    if (!in || in->stream() < 0 || in->stream() == streamId)
+      continue;
+    auto it = current.find(in->stream());
+    uint64_t ordered = it == current.end() ? 0 : it->second;
+    if (ordered < in->seq())
+      throw Error("race: stream " + std::to_string(streamId) +
+                  " reads a value produced on stream " +
+                  std::to_string(in->stream()) +
+                  " with no event ordering the producer first (a missing "
+                  "npu.wait)");
+  }
+  task.run(*this);
+}
+
+//===----------------------------------------------------------------------===//
+// RankRuntime
+//===----------------------------------------------------------------------===//
+
+namespace {
+thread_local RankRuntime *currentRank = nullptr;
+} // namespace
+
+RankRuntime::RankRuntime(World &world, int rank, int kernelThreads)
+    : worldRef(world), rankId(rank), kernelThreads(kernelThreads) {}
+
+RankRuntime::~RankRuntime() {
+  synchronize();
+  streams.clear();
+}
+
+Stream &RankRuntime::stream(int id) {
+  std::lock_guard<std::mutex> lock(mutex);
+  std::unique_ptr<Stream> &s = streams[id];
+  if (!s)
+    s = std::make_unique<Stream>(*this, id, kernelThreads);
+  return *s;
+}
+
+Comm &RankRuntime::hostComm(Group group) {
+  return worldRef.comm(rankId, group, kHostChannel);
+}
+
+void RankRuntime::fail(const std::string &message) {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (hasFailed.load())
+      return;
+    firstError = message;
+    hasFailed.store(true);
+  }
+  worldRef.abort(rankId, message);
+}
+
+std::string RankRuntime::error() {
+  std::lock_guard<std::mutex> lock(mutex);
+  return firstError;
+}
+
+void RankRuntime::synchronize() {
+  std::vector<Stream *> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto &[id, s] : streams)
+      all.push_back(s.get());
+  }
+  for (Stream *s : all)
+    s->drain();
+}
+
+RankRuntime *RankRuntime::current() { return currentRank; }
+void RankRuntime::setCurrent(RankRuntime *rank) { currentRank = rank; }
+
+} // namespace moert
