@@ -1,0 +1,567 @@
+#!/usr/bin/python3
+"""Generate one conformance case: an MoE layer on N simulated ranks.
+
+A case directory holds (names are part of the contract with moe-run and
+run_case.py; see test/Conformance/README.md):
+
+  layer.mlir               the level-1 layer (moe dialect), token dim `?`,
+                           entry arguments named with {moe.name = "..."}
+  <name>.rank<r>.npy       rank r's value of a per-rank argument: x [T_r, H],
+                           logits [T_r, E], log2phy [E], expert_map [E+R] and
+                           the rank's LOCAL expert weights and scales
+  <name>.npy               an argument equal on every rank (correction bias,
+                           shared-expert weights)
+  expected.rank<r>.npy     dense_moe(x_r) with the GLOBAL logical weights
+  step.rank<r>.npy         (quantized cases) one-requantization-step bound
+  layer.json, global.*.npy the dense layer (dense_moe.load_layer)
+  case.json                all of the above, the layout and the spec
+
+Arrays are C-order .npy: float32 for f32 tensors, int32 for i32, int8 for i8
+and for i4 (one value in [-8, 7] per int8 element; the executor packs them).
+
+Weight placement (SEMANTICS §1, docs/Rationale.md): with expert parallelism
+(ep = tp * dp > 1) rank r owns physical experts [r*L, (r+1)*L), L = (E+R)/ep;
+physical expert p < E is logical expert p, the R redundant ones replicate the
+hot expert (with --skew) and random others. Without it every rank holds all
+E+R physical experts tensor-sharded over tp' = tp * dp ranks: rank r keeps
+intermediate columns [r*I/tp', (r+1)*I/tp') of both W13 halves and those rows
+of W2. Shared experts are whole on every rank. With tp > 1 and no sequence
+parallelism the ranks of one DP group hold the same tokens.
+"""
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from typing import List, Optional
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dense_moe import (F32, QUANT_SCHEMES, DenseLayer, GateSpec,  # noqa: E402
+                       MLPWeights, dense_moe, gate, save_layer,
+                       selection_margin)
+
+METHODS = ("unset", "allgather", "alltoall", "mc2", "fused_mc2")
+CHIPS = ("A2", "A3", "A5", "A310P")
+MIN_MARGIN = 1e-3          # relative gap behind every routing decision
+
+PRESETS = {
+    "mixtral": dict(hidden=64, experts=8, top_k=2, inter=32,
+                    scoring="softmax", renormalize=True),
+    "qwen": dict(hidden=64, experts=16, top_k=4, inter=32,
+                 scoring="softmax", renormalize=True),
+    "deepseek": dict(hidden=64, experts=16, top_k=4, inter=32,
+                     shared_inter=32, scoring="sigmoid", bias=True, groups=4,
+                     keep_groups=2, renormalize=True, routed_scaling=2.5),
+}
+
+
+def _opt(default, help_text):
+    """A CaseSpec field with its command-line help."""
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass
+class CaseSpec:
+    """Everything a case is generated from (defaults: a small Mixtral)."""
+    hidden: int = _opt(64, "hidden size H")
+    experts: int = _opt(8, "logical experts E")
+    top_k: int = _opt(2, "experts per token K")
+    inter: int = _opt(32, "expert intermediate size I")
+    shared_inter: int = _opt(0, "shared experts' intermediate size (0: none)")
+    scoring: str = _opt("softmax", "router scores")
+    renormalize: bool = _opt(True, "renormalize the top-k weights")
+    groups: int = _opt(0, "grouped top-k: number of expert groups (0: off)")
+    keep_groups: int = _opt(0, "grouped top-k: groups kept")
+    bias: bool = _opt(False, "correction bias (selection only)")
+    routed_scaling: float = _opt(1.0, "routed scaling factor")
+    quant: str = _opt("none", "quantization scheme")
+    group_size: int = _opt(0, "w4a8 group size")
+    redundant: int = _opt(0, "EPLB redundant experts R (adds log2phy and "
+                             "expert_map)")
+    log2phy_per_rank: bool = _opt(False, "vary log2phy across ranks (not "
+                                         "for allgather: every rank maps "
+                                         "every token there)")
+    world: int = _opt(1, "ranks N = tp * dp")
+    tp: int = _opt(1, "attention tensor-parallel size (dp = world / tp)")
+    expert_parallel: bool = _opt(True, "expert parallelism")
+    sequence_parallel: bool = _opt(False, "sequence parallelism")
+    chip: str = _opt("A3", "#moe.chip of the layer")
+    ir_method: str = _opt("unset", "method in the layer's context types")
+    tokens: Optional[List[int]] = _opt(
+        None, "comma-separated token counts per rank, or per DP group when "
+              "its ranks share tokens (default: random)")
+    max_tokens: int = _opt(40, "bound of random token counts")
+    skew: bool = _opt(False, "route every token to one (hot) expert")
+    seed: int = _opt(0, "random seed")
+
+    # Derived layout (SEMANTICS §1).
+    @property
+    def dp(self):
+        return self.world // self.tp
+
+    @property
+    def use_ep(self):
+        return self.world > 1 and self.expert_parallel
+
+    @property
+    def ep(self):
+        return self.world if self.use_ep else 1
+
+    @property
+    def shards(self):
+        """tp': ranks an expert is tensor-sharded over (1 with EP)."""
+        return 1 if self.use_ep else self.world
+
+    @property
+    def physical(self):
+        return self.experts + self.redundant
+
+    @property
+    def local_experts(self):
+        return self.physical // self.ep
+
+    @property
+    def shares_tokens(self):
+        """Ranks of a DP group hold the same tokens (tp > 1, no SP)."""
+        return self.tp > 1 and not self.sequence_parallel
+
+    def token_group(self, rank):
+        return rank // self.tp if self.shares_tokens else rank
+
+    @property
+    def token_groups(self):
+        return self.dp if self.shares_tokens else self.world
+
+
+def check_spec(s):
+    """Raises ValueError naming the first rule `s` breaks."""
+    if not (s.world >= 1 and s.tp >= 1 and s.world % s.tp == 0):
+        raise ValueError(f"invalid case: tp {s.tp} must divide world {s.world}")
+    rules = [
+        (s.quant in QUANT_SCHEMES, f"quant must be one of {QUANT_SCHEMES}"),
+        (s.ir_method in METHODS, f"ir_method must be one of {METHODS}"),
+        (s.chip in CHIPS, f"chip must be one of {CHIPS}"),
+        (s.scoring in ("softmax", "sigmoid"), "scoring: softmax or sigmoid"),
+        (1 <= s.top_k <= s.experts, "need 1 <= top_k <= experts"),
+        (s.physical % s.ep == 0, f"ep {s.ep} must divide E + R = {s.physical}"),
+        (s.inter % s.shards == 0, f"tp' {s.shards} must divide I {s.inter}"),
+        (not s.sequence_parallel or s.use_ep,
+         "sequence parallelism needs expert parallelism with world > 1"),
+        (s.ir_method in ("unset", "allgather") or s.use_ep,
+         f"{s.ir_method} needs expert parallelism with world > 1"),
+        (s.ir_method != "fused_mc2" or s.quant != "w4a8",
+         "fused_mc2 runs unquantized or w8a8 experts"),
+        (not s.log2phy_per_rank or s.redundant > 0,
+         "log2phy varies only with redundant experts"),
+        (not s.skew or s.top_k < s.experts, "skew needs top_k < experts"),
+    ]
+    if s.groups:
+        per = s.experts // max(s.groups, 1)
+        rules += [
+            (s.experts % s.groups == 0, "groups must divide experts"),
+            (1 <= s.keep_groups <= s.groups, "need 1 <= keep_groups <= groups"),
+            (s.keep_groups * per >= s.top_k, "kept groups must hold top_k"),
+            (not s.bias or per >= 2, "with a bias a group needs 2 experts"),
+        ]
+    if s.quant == "w4a8":
+        sizes = [s.hidden, s.inter // s.shards] + (
+            [s.shared_inter] if s.shared_inter else [])
+        rules.append((s.group_size > 0 and all(n % s.group_size == 0
+                                               for n in sizes),
+                      f"group_size must divide H, I/tp' and shared I {sizes}"))
+    for ok, message in rules:
+        if not ok:
+            raise ValueError("invalid case: " + message)
+
+
+# ---------------------------------------------------------------------------
+# Random layer and tokens
+# ---------------------------------------------------------------------------
+
+def random_mlp(rng, n, h, i, quant, group_size):
+    """n random SwiGLU experts with unit-scale outputs."""
+    if quant == "none":
+        return MLPWeights(
+            w13=(rng.standard_normal((n, h, 2 * i)) / np.sqrt(h)).astype(F32),
+            w2=(rng.standard_normal((n, i, h)) / np.sqrt(i)).astype(F32))
+    lo, hi, std = (-127, 127, 73.3) if quant == "w8a8" else (-8, 7, 4.61)
+
+    def ints(k, m):
+        return rng.integers(lo, hi + 1, size=(n, k, m)).astype(np.int8)
+
+    def channel_scale(k, m):
+        return (rng.uniform(0.5, 1.5, (n, m)) / (std * np.sqrt(k))).astype(F32)
+
+    def group_scale(k, m):
+        if quant != "w4a8":
+            return None
+        return rng.uniform(0.5, 1.5, (n, k // group_size, m)).astype(F32)
+
+    return MLPWeights(quant=quant, w13=ints(h, 2 * i), w2=ints(i, h),
+                      w13_scale=channel_scale(h, 2 * i),
+                      w2_scale=channel_scale(i, h),
+                      w13_group_scale=group_scale(h, 2 * i),
+                      w2_group_scale=group_scale(i, h))
+
+
+def make_layer(s, rng):
+    """The global (logical) layer of spec `s`."""
+    spec = GateSpec(top_k=s.top_k, scoring=s.scoring, renormalize=s.renormalize,
+                    num_groups=s.groups, keep_groups=s.keep_groups,
+                    routed_scaling=s.routed_scaling)
+    experts = random_mlp(rng, s.experts, s.hidden, s.inter, s.quant,
+                         s.group_size)
+    bias = rng.uniform(-0.1, 0.1, s.experts).astype(F32) if s.bias else None
+    shared = (random_mlp(rng, 1, s.hidden, s.shared_inter, s.quant,
+                         s.group_size) if s.shared_inter else None)
+    return DenseLayer(gate=spec, experts=experts, bias=bias, shared=shared)
+
+
+def make_tokens(s, layer, rng, count, hot):
+    """x [count, H] and logits [count, E] whose routing decisions all have a
+    relative margin >= MIN_MARGIN (and, with skew, all pick `hot`), so the
+    executor's float32 selection equals the reference's."""
+    def draw(n):
+        z = rng.normal(0.0, 2.0, (n, s.experts))
+        if s.skew:
+            z[:, hot] = z.max(axis=1) + 3.0
+        return z.astype(F32)
+
+    def bad(logits):
+        wrong = selection_margin(logits, layer.gate, layer.bias) < MIN_MARGIN
+        if s.skew:
+            wrong |= ~(gate(logits, layer.gate, layer.bias)[1] == hot).any(1)
+        return wrong
+
+    x = rng.standard_normal((count, s.hidden)).astype(F32)
+    logits = draw(count)
+    for _ in range(1000):
+        rows = bad(logits)
+        if not rows.any():
+            return x, logits
+        logits[rows] = draw(int(rows.sum()))
+    raise RuntimeError("could not draw logits with robust routing")
+
+
+def token_counts(s, rng):
+    """Token count of every token group (rank, or DP group when ranks of a
+    DP group share tokens)."""
+    n = s.token_groups
+    if s.tokens is None:
+        return [int(t) for t in rng.integers(0, s.max_tokens + 1, size=n)]
+    t = list(s.tokens)
+    if len(t) == s.world and n != s.world:
+        if any(t[r] != t[s.token_group(r) * s.tp] for r in range(s.world)):
+            raise ValueError("invalid case: ranks of a DP group share tokens "
+                             "(tp > 1, no sequence parallelism): " + str(t))
+        t = t[::s.tp]
+    if len(t) != n or min(t) < 0:
+        raise ValueError(f"invalid case: need {n} token counts >= 0, got {t}")
+    return t
+
+
+# ---------------------------------------------------------------------------
+# Placement: EPLB tables and local weights
+# ---------------------------------------------------------------------------
+
+def replica_layout(s, rng, hot):
+    """phys2log [E+R]: physical expert p < E is logical p; the R redundant
+    ones replicate the hot expert first (with skew), then random experts."""
+    extra = rng.choice(s.experts, size=s.redundant,
+                       replace=s.redundant > s.experts)
+    if s.skew and s.redundant:
+        extra[0] = hot
+    return np.concatenate([np.arange(s.experts), extra]).astype(np.int32)
+
+
+def log2phy(s, phys2log, rank):
+    """[E] i32: the replica rank `rank` sends logical expert e to; cycles
+    through e's replicas, shifted by the rank when log2phy_per_rank."""
+    shift = 1 + (rank if s.log2phy_per_rank else 0)
+    table = []
+    for e in range(s.experts):
+        replicas = np.flatnonzero(phys2log == e)
+        table.append(replicas[(e + shift) % len(replicas)])
+    return np.array(table, dtype=np.int32)
+
+
+def local_physical(s, rank):
+    """Physical experts held by `rank`."""
+    if not s.use_ep:
+        return np.arange(s.physical)
+    return np.arange(rank * s.local_experts, (rank + 1) * s.local_experts)
+
+
+def expert_map(s, rank):
+    """[E+R] i32: local index of physical expert p on `rank`, or -1."""
+    table = np.full(s.physical, -1, dtype=np.int32)
+    local = local_physical(s, rank)
+    table[local] = np.arange(len(local))
+    return table
+
+
+def shard_inter(w, part, parts):
+    """Slice `part` of `parts` of the intermediate dimension of every expert
+    of `w`: gate and up columns of W13 (gate then up), rows of W2, and the
+    matching scales (W2's per-channel scale is along H and stays whole)."""
+    i = w.inter
+    n = i // parts
+    cols = np.r_[part * n:(part + 1) * n, i + part * n:i + (part + 1) * n]
+    rows = slice(part * n, (part + 1) * n)
+    out = dict(w13=w.w13[:, :, cols], w2=w.w2[:, rows])
+    if w.quant != "none":
+        out.update(w13_scale=w.w13_scale[:, cols], w2_scale=w.w2_scale)
+    if w.quant == "w4a8":
+        gs = i // w.w2_group_scale.shape[1]
+        out.update(w13_group_scale=w.w13_group_scale[:, :, cols],
+                   w2_group_scale=w.w2_group_scale[:, rows.start // gs:
+                                                   rows.stop // gs])
+    return MLPWeights(quant=w.quant, **out)
+
+
+def local_weights(s, layer, phys2log, rank):
+    """The expert weights `rank` holds: its physical experts (replicas carry
+    their logical expert's weights), intermediate-sharded without EP."""
+    w = layer.experts.select(phys2log[local_physical(s, rank)])
+    return shard_inter(w, rank, s.shards) if s.shards > 1 else w
+
+
+# ---------------------------------------------------------------------------
+# The layer's MLIR
+# ---------------------------------------------------------------------------
+
+ELEMENT = {"none": "f32", "w8a8": "i8", "w4a8": "i4"}
+
+
+def tensor(shape, element):
+    return "tensor<" + "x".join(map(str, shape)) + "x" + element + ">"
+
+
+def mlp_arguments(s, prefix, lead, i):
+    """(name, type) of one MLP's weight arguments; `lead` is [L] or []."""
+    h, el = s.hidden, ELEMENT[s.quant]
+    args = [(prefix + "w13", tensor(lead + [h, 2 * i], el)),
+            (prefix + "w2", tensor(lead + [i, h], el))]
+    if s.quant != "none":
+        args += [(prefix + "w13_scale", tensor(lead + [2 * i], "f32")),
+                 (prefix + "w2_scale", tensor(lead + [h], "f32"))]
+    if s.quant == "w4a8":
+        g = s.group_size
+        args += [(prefix + "w13_group_scale", tensor(lead + [h // g, 2 * i], "f32")),
+                 (prefix + "w2_group_scale", tensor(lead + [i // g, h], "f32"))]
+    return args
+
+
+def entry_arguments(s):
+    """(moe.name, MLIR type, per_rank) of every entry argument, in the order
+    of examples/deepseek_v3.mlir; per_rank is False for the arguments equal
+    on every rank."""
+    h, e = s.hidden, s.experts
+    args = [("x", tensor(["?", h], "f32"), True),
+            ("logits", tensor(["?", e], "f32"), True)]
+    if s.bias:
+        args.append(("e_score_correction_bias", tensor([e], "f32"), False))
+    if s.redundant:
+        args += [("log2phy", tensor([e], "i32"), True),
+                 ("expert_map", tensor([s.physical], "i32"), True)]
+    args += [(n, ty, True) for n, ty in
+             mlp_arguments(s, "", [s.local_experts], s.inter // s.shards)]
+    if s.shared_inter:
+        args += [(n, ty, False) for n, ty in
+                 mlp_arguments(s, "shared_", [], s.shared_inter)]
+    return args
+
+
+def mlp_clause(s, types, prefix):
+    """weights(...) [scales(...)] [group_scales(...)] [quant <...>]."""
+    def clause(keyword, names):
+        if names[0] not in types:
+            return ""
+        return (f"\n        {keyword}(%{names[0]}, %{names[1]} : "
+                f"{types[names[0]]}, {types[names[1]]})")
+    text = clause("weights", [prefix + "w13", prefix + "w2"])
+    text += clause("scales", [prefix + "w13_scale", prefix + "w2_scale"])
+    text += clause("group_scales", [prefix + "w13_group_scale",
+                                    prefix + "w2_group_scale"])
+    if s.quant == "w8a8":
+        text += "\n        quant <w8a8_dynamic>"
+    elif s.quant == "w4a8":
+        text += f"\n        quant <w4a8_dynamic, group_size = {s.group_size}>"
+    return text
+
+
+def layer_mlir(s):
+    """The level-1 layer of spec `s` as moe-dialect text."""
+    args = entry_arguments(s)
+    types = {n: ty for n, ty, _ in args}
+    h, m = s.hidden, s.ir_method
+    xt = tensor(["?", h], "f32")
+    lt = tensor(["?", s.experts], "f32")
+    wt, it = tensor(["?", s.top_k], "f32"), tensor(["?", s.top_k], "i32")
+    ct = tensor([s.local_experts], "i64")
+    layout = f"tp = {s.tp}, dp = {s.dp}"
+    layout += ", expert_parallel = true" if s.expert_parallel else ""
+    layout += ", sequence_parallel = true" if s.sequence_parallel else ""
+    gate_attrs = f"top_k({s.top_k}) {s.scoring}"
+    gate_attrs += " renormalize" if s.renormalize else ""
+    gate_attrs += f" groups({s.groups}, {s.keep_groups})" if s.groups else ""
+    gate_attrs += f" scale({s.routed_scaling!r})" if s.routed_scaling != 1.0 else ""
+    bias = (f" bias(%e_score_correction_bias : {types['e_score_correction_bias']})"
+            if s.bias else "")
+    experts = f"{s.experts} + {s.redundant}" if s.redundant else f"{s.experts}"
+    eplb = (f"\n        log2phy(%log2phy : {types['log2phy']}) "
+            f"expert_map(%expert_map : {types['expert_map']})"
+            if s.redundant else "")
+    signature = ",\n".join(f'      %{n}: {ty} {{moe.name = "{n}"}}'
+                           for n, ty, _ in args)
+    lines = [
+        "// Generated by scripts/reference/make_case.py; spec in case.json.",
+        f"module attributes {{moe.chip = #moe.chip<{s.chip}>,",
+        f"                   moe.layout = #moe.layout<{layout}>}} {{",
+        "  func.func @moe_layer(",
+        signature + f")\n      -> {xt} {{",
+        f"    %h, %l, %pctx = moe.prepare %x, %logits",
+        f"        : {xt}, {lt} -> !moe.prepare_ctx<{m}>",
+        f"    %weights, %ids = moe.gate %l{bias} {gate_attrs}",
+        f"        : {lt} -> {wt}, {it}",
+        f"    %rows, %counts, %dctx = moe.dispatch %h, %weights, %ids "
+        f"experts({experts}){eplb}",
+        f"        : {xt}, {wt}, {it} -> {ct}, !moe.dispatch_ctx<{m}>",
+        f"    %y = moe.experts %rows, %counts{mlp_clause(s, types, '')}",
+        f"        : {xt}, {ct}",
+        f"    %routed = moe.combine %y, %dctx : {xt}, !moe.dispatch_ctx<{m}>",
+    ]
+    shared = ""
+    if s.shared_inter:
+        lines += [f"    %shared = moe.shared_experts %x"
+                  f"{mlp_clause(s, types, 'shared_')} : {xt}"]
+        shared = f" shared(%shared : {xt})"
+    lines += [f"    %out = moe.finalize %routed, %pctx{shared}",
+              f"        : {xt}, !moe.prepare_ctx<{m}>",
+              f"    return %out : {xt}", "  }", "}", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Writing a case
+# ---------------------------------------------------------------------------
+
+def rank_file(name):
+    return name + ".rank{rank}.npy"
+
+
+def generate(s, out_dir):
+    """Writes the case of spec `s` to `out_dir`; returns the case dict."""
+    check_spec(s)
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(s.seed)
+    layer = make_layer(s, rng)
+    hot = int(rng.integers(s.experts))
+    phys2log = replica_layout(s, rng, hot)
+    counts = token_counts(s, rng)
+    groups = [make_tokens(s, layer, rng, n, hot) for n in counts]
+    save_layer(layer, out_dir)
+    args = entry_arguments(s)
+    with open(os.path.join(out_dir, "layer.mlir"), "w") as f:
+        f.write(layer_mlir(s))
+
+    shared = {"e_score_correction_bias": layer.bias}
+    if layer.shared is not None:
+        shared.update({"shared_" + k: v[0]
+                       for k, v in layer.shared.arrays().items()})
+    for name, _, per_rank in args:
+        if not per_rank:
+            np.save(os.path.join(out_dir, name + ".npy"), shared[name])
+    quantized = s.quant != "none"
+    for r in range(s.world):
+        x, logits = groups[s.token_group(r)]
+        arrays = dict(x=x, logits=logits, log2phy=log2phy(s, phys2log, r),
+                      expert_map=expert_map(s, r))
+        arrays.update(local_weights(s, layer, phys2log, r).arrays())
+        for name, _, per_rank in args:
+            if per_rank:
+                np.save(os.path.join(out_dir, rank_file(name).format(rank=r)),
+                        np.ascontiguousarray(arrays[name]))
+        out, step = dense_moe(x, logits, layer, a2_shards=s.shards,
+                              return_step=True)
+        np.save(os.path.join(out_dir, rank_file("expected").format(rank=r)), out)
+        if quantized:
+            np.save(os.path.join(out_dir, rank_file("step").format(rank=r)),
+                    step.astype(F32))
+
+    case = {
+        "spec": asdict(s),
+        "layout": dict(world=s.world, tp=s.tp, dp=s.dp, use_ep=s.use_ep,
+                       ep=s.ep, shards=s.shards, local_experts=s.local_experts,
+                       shares_tokens=s.shares_tokens),
+        "tokens_per_rank": [counts[s.token_group(r)] for r in range(s.world)],
+        "hot_expert": hot,
+        "phys2log": phys2log.tolist(),
+        "mlir": "layer.mlir",
+        "inputs": [{"name": n, "type": ty,
+                    "path": rank_file(n) if per_rank else n + ".npy"}
+                   for n, ty, per_rank in args],
+        "expected": rank_file("expected"),
+        "step": rank_file("step") if quantized else None,
+        "a2_shards": s.shards,
+    }
+    with open(os.path.join(out_dir, "case.json"), "w") as f:
+        json.dump(case, f, indent=1)
+    return case
+
+
+def load_case(case_dir):
+    """case.json of a generated case."""
+    with open(os.path.join(case_dir, "case.json")) as f:
+        return json.load(f)
+
+
+# ---------------------------------------------------------------------------
+# Command line (shared with run_case.py)
+# ---------------------------------------------------------------------------
+
+def add_case_arguments(p):
+    """Adds --preset and one option per CaseSpec field to parser `p`."""
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="start from a small model-shaped layer")
+    choices = dict(scoring=("softmax", "sigmoid"), quant=QUANT_SCHEMES,
+                   ir_method=METHODS, chip=CHIPS)
+    for f in fields(CaseSpec):
+        flag, help_text = "--" + f.name.replace("_", "-"), f.metadata["help"]
+        if f.type is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction,
+                           default=None, help=help_text)
+        elif f.name == "tokens":
+            p.add_argument(flag, default=None, help=help_text,
+                           type=lambda v: [int(t) for t in v.split(",")])
+        else:
+            p.add_argument(flag, type=type(f.default), default=None,
+                           choices=choices.get(f.name), help=help_text)
+
+
+def spec_from_args(args):
+    """CaseSpec from defaults, then the preset, then explicit options."""
+    values = dict(PRESETS.get(args.preset) or {})
+    values.update({f.name: getattr(args, f.name) for f in fields(CaseSpec)
+                   if getattr(args, f.name) is not None})
+    return CaseSpec(**values)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("out_dir")
+    add_case_arguments(p)
+    args = p.parse_args()
+    try:
+        case = generate(spec_from_args(args), args.out_dir)
+    except ValueError as e:
+        sys.exit(f"make_case.py: {e}")
+    print(f"{args.out_dir}: world {case['layout']['world']}, tokens "
+          f"{case['tokens_per_rank']}")
+
+
+if __name__ == "__main__":
+    main()
