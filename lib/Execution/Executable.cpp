@@ -149,10 +149,11 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
   exe->parallel.sequenceParallel = layout.getSequenceParallel();
 
   PassManager pm(module.getContext());
-  std::string text = "builtin.module(";
+  // Pass names relative to the module the pass manager runs on.
+  std::string text;
   if (!pipeline.empty())
     text += pipeline.str() + ",";
-  text += "moe-lower-to-llvm)";
+  text += "moe-lower-to-llvm";
   std::string error;
   llvm::raw_string_ostream errorStream(error);
   if (failed(parsePassPipeline(text, pm, errorStream)))

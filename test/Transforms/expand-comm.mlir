@@ -362,3 +362,29 @@ func.func @choose(%x: tensor<?x64xf32>) -> index {
   %i = moe.choose_method %x thresholds [16, 512] methods [allgather, mc2, alltoall] : tensor<?x64xf32>
   return %i : index
 }
+
+// -----
+
+// mc2 with sequence parallelism: every rank's own tokens, no TP slicing or
+// gathering, padding to the longest rank of the EP group.
+// CHECK-LABEL: func.func @mc2_sp
+// CHECK: %[[T:.+]] = tensor.dim
+// CHECK: %[[MAX:.+]] = npu.all_reduce_scalar %[[T]] max ep
+// CHECK-NOT: arith.ceildivui
+// CHECK: npu.mc2_mask %[[T]] of %[[MAX]]
+// CHECK-NOT: npu.tensor_split
+// CHECK: npu.moe_distribute_dispatch
+// CHECK: %[[OUT:.+]] = npu.moe_distribute_combine
+// CHECK-NOT: npu.all_gather
+// CHECK: npu.slice_rows %[[OUT]] to %[[T]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true, sequence_parallel = true>} {
+func.func @mc2_sp(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %r : tensor<?x64xf32>
+}
+}

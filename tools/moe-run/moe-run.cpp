@@ -62,6 +62,9 @@ static cl::opt<int> kernelThreads("kernel-threads",
                                   cl::desc("Kernel threads per rank (0: "
                                            "cores / ranks)"),
                                   cl::init(0));
+static cl::opt<bool> showRemarks("show-remarks",
+                                 cl::desc("Print the compiler's remarks (e.g. "
+                                          "which method each layer uses)"));
 static cl::opt<std::string> emitObject("emit-object",
                                        cl::desc("Also write the compiled "
                                                 "object file here"));
@@ -155,8 +158,14 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   moe::registerExecutionDialects(registry);
   MLIRContext context(registry);
+  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  // Registered after the printer, so it runs first and can swallow remarks.
+  context.getDiagEngine().registerHandler([](Diagnostic &d) {
+    return success(d.getSeverity() == DiagnosticSeverity::Remark &&
+                   !showRemarks);
+  });
   std::string error;
   auto file = openInputFile(inputFile, &error);
   if (!file)

@@ -359,9 +359,15 @@ struct ConvertNpuToRuntimePass
       return signalPassFailure();
 
     OpBuilder b(ctx);
-    for (const std::string &name : publicFunctions)
-      if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
-        addEntryPoint(b, emitter, fn);
+    for (const std::string &name : publicFunctions) {
+      auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(name);
+      if (!fn)
+        continue;
+      // Argument names (moe.name) are for drivers, not for LLVM.
+      for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+        fn.removeArgAttr(i, StringAttr::get(ctx, "moe.name"));
+      addEntryPoint(b, emitter, fn);
+    }
   }
 };
 } // namespace

@@ -61,19 +61,24 @@ LogicalResult Expander::expandPrepare(PrepareOp op) {
   Value tokens = tokenCount(loc, op.getHidden());
   Value hidden = op.getHidden(), logits = op.getLogits();
   PreparedLayer info{method, tokens, Value()};
-  int64_t tp = layout.getTp(), dp = layout.getDp();
+  int64_t dp = layout.getDp();
+  // With sequence parallelism every rank holds tokens of its own: there is
+  // nothing to slice by TP rank, and padding follows the longest rank of
+  // the whole EP group rather than of the DP group.
+  bool sp = layout.getSequenceParallel();
+  int64_t tp = sp ? 1 : layout.getTp();
+  npu::Group tokenGroup = sp ? npu::Group::EP : npu::Group::DP;
+  int64_t tokenGroupSize = sp ? layout.getEpSize() : dp;
 
   if (layout.getWorldSize() > 1) {
     switch (method) {
     case CommMethod::AllGather: {
       // _prepare_with_dp_group, or _prepare_with_ep_group with sequence
       // parallelism: pad to the longest rank, gather the whole group.
-      bool sp = layout.getSequenceParallel();
-      npu::Group group = sp ? npu::Group::EP : npu::Group::DP;
-      if ((sp ? layout.getEpSize() : dp) > 1) {
-        Value most = allReduceScalar(loc, tokens, group);
-        hidden = allGather(loc, padRows(loc, hidden, most), group);
-        logits = allGather(loc, padRows(loc, logits, most), group);
+      if (tokenGroupSize > 1) {
+        Value most = allReduceScalar(loc, tokens, tokenGroup);
+        hidden = allGather(loc, padRows(loc, hidden, most), tokenGroup);
+        logits = allGather(loc, padRows(loc, logits, most), tokenGroup);
       }
       break;
     }
@@ -90,8 +95,9 @@ LogicalResult Expander::expandPrepare(PrepareOp op) {
     case CommMethod::FusedMC2: {
       // PrepareAndFinalizeWithMC2 with padded_num_tokens =
       // ceil(max_tokens_across_dp / tp) * tp and the mc2_mask of real rows.
-      Value most =
-          dp > 1 ? allReduceScalar(loc, tokens, npu::Group::DP) : tokens;
+      Value most = tokenGroupSize > 1
+                       ? allReduceScalar(loc, tokens, tokenGroup)
+                       : tokens;
       Value padded = most;
       if (tp > 1) {
         Value tpRows = constantIndex(loc, tp);
@@ -138,18 +144,19 @@ LogicalResult Expander::expandFinalize(FinalizeOp op) {
   const PreparedLayer &info = it->second;
   Location loc = op.getLoc();
   Value out = op.getRouted();
-  int64_t tp = layout.getTp(), dp = layout.getDp();
+  bool sp = layout.getSequenceParallel();
+  int64_t tp = sp ? 1 : layout.getTp();
+  npu::Group tokenGroup = sp ? npu::Group::EP : npu::Group::DP;
+  int64_t tokenGroupSize = sp ? layout.getEpSize() : layout.getDp();
 
   if (layout.getWorldSize() > 1) {
     switch (info.method) {
     case CommMethod::AllGather: {
-      bool sp = layout.getSequenceParallel();
-      npu::Group group = sp ? npu::Group::EP : npu::Group::DP;
-      if ((sp ? layout.getEpSize() : dp) > 1)
-        out = sliceRows(loc, reduceScatter(loc, out, group), info.tokens);
+      if (tokenGroupSize > 1)
+        out = sliceRows(loc, reduceScatter(loc, out, tokenGroup), info.tokens);
       // _finalize_with_dp_group: all-reduce over TP when tp > 1 (with
       // sequence parallelism the EP reduce-scatter already summed all ranks).
-      if (!sp && tp > 1)
+      if (tp > 1)
         out = b.create<npu::AllReduceOp>(loc, out.getType(), out,
                                          npu::ReduceKind::Sum, npu::Group::TP);
       break;
