@@ -125,6 +125,16 @@ static FailureOr<Layer> collectLayer(PrepareOp prepare) {
     layer.ops.push_back(&op);
     layer.members.insert(&op);
   }
+  // Shared experts feeding only this layer go with it, so every run-time
+  // alternative is a whole layer that moe-schedule-multistream can overlap.
+  if (Value shared = finalize.getShared()) {
+    auto sharedOp = shared.getDefiningOp<SharedExpertsOp>();
+    if (sharedOp && shared.hasOneUse() &&
+        sharedOp->getBlock() == prepare->getBlock()) {
+      layer.ops.insert(layer.ops.begin(), sharedOp);
+      layer.members.insert(sharedOp);
+    }
+  }
 
   SmallVector<DispatchOp> dispatches;
   SmallVector<ExpertsOp> experts;

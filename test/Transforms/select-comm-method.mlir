@@ -92,18 +92,19 @@ func.func @bounded_switch(%x: tensor<?x64xbf16>, %logits: tensor<?x32xf32>,
   return %o : tensor<?x64xbf16>
 }
 
-// A dynamic token count: the whole structure. The shared experts and an
-// unrelated op placed between the layer's ops stay outside the switch; an
-// extra op on the slice (the tensor.cast) is part of the layer and cloned;
-// the finalize result's uses take the switch result.
+// A dynamic token count: the whole structure. The shared experts feeding
+// only this layer go into every case (so each case can be scheduled as a
+// whole layer); an unrelated op placed between the layer's ops stays
+// outside the switch; an extra op on the slice (the tensor.cast) is part of
+// the layer and cloned; the finalize result's uses take the switch result.
 // CHECK-LABEL: func.func @dynamic(
 // CHECK-SAME: %[[X:[^:]+]]: tensor<?x64xbf16>, %[[L:[^:]+]]: tensor<?x32xf32>, %[[W13:[^:]+]]: tensor<2x64x32xbf16>, %[[W2:[^:]+]]: tensor<2x16x64xbf16>, %[[S13:[^:]+]]: tensor<64x32xbf16>, %[[S2:[^:]+]]: tensor<16x64xbf16>
 // CHECK-NEXT: %[[C:.+]] = arith.constant 1 : index
-// CHECK-NEXT: %[[S:.+]] = moe.shared_experts %[[X]] weights(%[[S13]], %[[S2]]
 // CHECK-NEXT: %[[D:.+]] = tensor.dim %[[X]], %[[C]]
 // CHECK-NEXT: %[[I:.+]] = moe.choose_method %[[X]] thresholds [256] methods [mc2, alltoall] : tensor<?x64xbf16>
 // CHECK-NEXT: %[[R:.+]] = scf.index_switch %[[I]] -> tensor<?x64xbf16>
 // CHECK-NEXT: case 0 {
+// CHECK-NEXT:   %[[S:.+]] = moe.shared_experts %[[X]] weights(%[[S13]], %[[S2]]
 // CHECK-NEXT:   %[[H0:.+]], %[[L0:.+]], %[[P0:.+]] = moe.prepare %[[X]], %[[L]] : tensor<?x64xbf16>, tensor<?x32xf32> -> !moe.prepare_ctx<mc2>
 // CHECK-NEXT:   %[[W0:.+]], %[[ID0:.+]] = moe.gate %[[L0]] top_k(4) softmax
 // CHECK-NEXT:   %[[ROWS0:.+]], %[[CNT0:.+]], %[[DC0:.+]] = moe.dispatch %[[H0]], %[[W0]], %[[ID0]] experts(32) : {{.*}} -> tensor<2xi64>, !moe.dispatch_ctx<mc2>
@@ -114,13 +115,14 @@ func.func @bounded_switch(%x: tensor<?x64xbf16>, %logits: tensor<?x32xf32>,
 // CHECK-NEXT:   scf.yield %[[F0]] : tensor<?x64xbf16>
 // CHECK-NEXT: }
 // CHECK-NEXT: default {
+// CHECK-NEXT:   %[[S1:.+]] = moe.shared_experts %[[X]] weights(%[[S13]], %[[S2]]
 // CHECK-NEXT:   moe.prepare %[[X]], %[[L]] : tensor<?x64xbf16>, tensor<?x32xf32> -> !moe.prepare_ctx<alltoall>
 // CHECK-NEXT:   moe.gate
 // CHECK-NEXT:   moe.dispatch {{.*}} !moe.dispatch_ctx<alltoall>
 // CHECK-NEXT:   moe.experts
 // CHECK-NEXT:   tensor.cast
 // CHECK-NEXT:   moe.combine {{.*}} !moe.dispatch_ctx<alltoall>
-// CHECK-NEXT:   %[[F1:.+]] = moe.finalize {{.*}} shared(%[[S]] : tensor<?x64xbf16>) : tensor<?x64xbf16>, !moe.prepare_ctx<alltoall>
+// CHECK-NEXT:   %[[F1:.+]] = moe.finalize {{.*}} shared(%[[S1]] : tensor<?x64xbf16>) : tensor<?x64xbf16>, !moe.prepare_ctx<alltoall>
 // CHECK-NEXT:   scf.yield %[[F1]] : tensor<?x64xbf16>
 // CHECK-NEXT: }
 // CHECK-NEXT: return %[[R]], %[[D]] : tensor<?x64xbf16>, index
