@@ -217,11 +217,11 @@ static Choice selectA5(const CommMethodInputs &inputs, int64_t tokens) {
 Choice mlir::moe::selectByTable(const CommMethodInputs &inputs,
                                 int64_t tokens) {
   const LayerFacts &layer = inputs.layer;
-  assert(layer.chip && "the table needs the target chip");
   if (!layer.layout.getExpertParallel())
     return {CommMethod::AllGather, "expert parallelism is off"};
   if (!layer.layout.useEp())
     return {CommMethod::AllGather, "a single expert-parallel rank"};
+  assert(layer.chip && "the table needs the target chip");
   if (inputs.config.lora)
     return {CommMethod::AllToAll, "LoRA with expert parallelism"};
   switch (layer.chip.getKind()) {

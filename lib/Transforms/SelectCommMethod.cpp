@@ -402,12 +402,18 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
   if (failed(layer))
     return failure();
   CommMethodInputs inputs{config, factsOf(*layer)};
-  if (parsedPolicy != Policy::Fixed && !inputs.layer.chip)
-    return prepare.emitError()
-           << "policy=" << policy
-           << " needs the target chip: put a moe.chip attribute (e.g. "
-              "#moe.chip<A3>) on an enclosing op";
-  MethodSelector selector(parsedPolicy, inputs, fixedMethod);
+  Policy layerPolicy = parsedPolicy;
+  if (layerPolicy != Policy::Fixed && !inputs.layer.chip) {
+    // Without expert parallelism every policy gives allgather; only layers
+    // with a choice need to know the chip.
+    if (inputs.layer.layout.useEp())
+      return prepare.emitError()
+             << "policy=" << policy
+             << " needs the target chip: put a moe.chip attribute (e.g. "
+                "#moe.chip<A3>) on an enclosing op";
+    layerPolicy = Policy::Table;
+  }
+  MethodSelector selector(layerPolicy, inputs, fixedMethod);
 
   // The token counts this layer can see: one, [0, max_tokens], or any.
   int64_t tokens = prepare.getHidden().getType().getDimSize(0);
@@ -416,7 +422,7 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
   if (std::optional<uint64_t> maxTokensAttr = prepare.getMaxTokens())
     bound = static_cast<int64_t>(*maxTokensAttr);
   SmallVector<TokenSegment> segments;
-  if (parsedPolicy == Policy::Fixed || isStatic) {
+  if (layerPolicy == Policy::Fixed || isStatic) {
     int64_t at = isStatic ? tokens : 0;
     segments.push_back({at, selector.decide(at)});
   } else {
@@ -424,7 +430,7 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
     int64_t horizon;
     if (bound)
       horizon = *bound;
-    else if (parsedPolicy == Policy::CostModel)
+    else if (layerPolicy == Policy::CostModel)
       horizon = maxTokens > 0 ? maxTokens : config.maxNumBatchedTokens;
     else { // The table decides alike above its largest breakpoint.
       int64_t last = 0;

@@ -1,4 +1,4 @@
-// RUN: moe-opt %s -split-input-file -test-comm-method-rules -verify-diagnostics
+// RUN: moe-opt %s -mlir-disable-threading -split-input-file -test-comm-method-rules -verify-diagnostics
 
 // Conformance of the selection table and the MC2 capacity with vllm-ascend
 // (SEMANTICS §2; notes §1.1 and §2.1 of the newest select_moe_comm_method and

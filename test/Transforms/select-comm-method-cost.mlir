@@ -19,7 +19,7 @@
 // 534 up to the capacity 1024; then allgather again until it crosses
 // alltoall at T = 3.016 / 0.00125 = 2412.8: alltoall from 2413 on.
 //
-// DEFINE: %{run} = moe-opt %s -mlir-print-op-on-diagnostic=false
+// DEFINE: %{run} = moe-opt %s -mlir-disable-threading -mlir-print-op-on-diagnostic=false
 // RUN: %{run} "-moe-select-comm-method=policy=cost-model prefill-mc2 max-tokens=4096" 2>&1 | FileCheck %s
 // RUN: %{run} "-moe-select-comm-method=policy=cost-model prefill-mc2" 2>&1 | FileCheck %s
 // RUN: %{run} "-moe-select-comm-method=policy=cost-model prefill-mc2 max-tokens=2000" 2>&1 | FileCheck %s --check-prefix=HORIZON

@@ -2,7 +2,7 @@
 // count, with or without a chip. The only check is the moe.dispatch
 // verifier's (alltoall, mc2 and fused_mc2 need expert parallelism on more
 // than one device; see select-comm-method-invalid.mlir).
-// DEFINE: %{run} = moe-opt %s -split-input-file -verify-diagnostics
+// DEFINE: %{run} = moe-opt %s -mlir-disable-threading -split-input-file -verify-diagnostics
 // RUN: %{run} "-moe-select-comm-method=policy=fixed method=mc2" | FileCheck %s --check-prefix=MC2
 // RUN: %{run} "-moe-select-comm-method=policy=fixed method=fused_mc2" | FileCheck %s --check-prefix=FUSED
 // RUN: %{run} "-moe-select-comm-method=policy=fixed method=alltoall" | FileCheck %s --check-prefix=A2A

@@ -1,8 +1,8 @@
-// RUN: moe-opt %s -split-input-file -moe-select-comm-method -verify-diagnostics
+// RUN: moe-opt %s -mlir-disable-threading -split-input-file -moe-select-comm-method -verify-diagnostics
 //
 // Errors that depend on the options run on Inputs/select-one-layer.mlir: two
 // layers without expert parallelism, @with_chip on an A3, @without_chip.
-// DEFINE: %{select} = not moe-opt %S/Inputs/select-one-layer.mlir -mlir-print-op-on-diagnostic=false
+// DEFINE: %{select} = not moe-opt %S/Inputs/select-one-layer.mlir -mlir-disable-threading -mlir-print-op-on-diagnostic=false
 // RUN: %{select} -moe-select-comm-method=policy=foo 2>&1 | FileCheck %s --check-prefix=POLICY
 // RUN: %{select} -moe-select-comm-method=policy=fixed 2>&1 | FileCheck %s --check-prefix=NO-METHOD
 // RUN: %{select} -moe-select-comm-method=method=mc2 2>&1 | FileCheck %s --check-prefix=METHOD-POLICY
@@ -14,7 +14,7 @@
 // RUN: %{select} -moe-select-comm-method=max-num-batched-tokens=0 2>&1 | FileCheck %s --check-prefix=BATCHED
 // RUN: %{select} -moe-select-comm-method=max-tokens=-1 2>&1 | FileCheck %s --check-prefix=MAXTOKENS
 // RUN: %{select} -moe-select-comm-method=mega-moe 2>&1 | FileCheck %s --check-prefix=MEGA
-// RUN: %{select} -moe-select-comm-method=policy=cost-model 2>&1 | FileCheck %s --check-prefix=COST-CHIP
+// RUN: moe-opt %S/Inputs/select-one-layer.mlir -mlir-disable-threading -mlir-print-op-on-diagnostic=false -moe-select-comm-method=policy=cost-model 2>&1 | FileCheck %s --check-prefix=COST-CHIP
 // RUN: %{select} "-moe-select-comm-method=policy=fixed method=mc2" 2>&1 | FileCheck %s --check-prefix=FIXED
 
 // POLICY: select-one-layer.mlir:4:{{[0-9]+}}: error: unknown policy 'foo'; expected table, cost-model or fixed
@@ -29,9 +29,11 @@
 // MAXTOKENS: error: option max-tokens must be at least 0, got -1
 // MEGA: error: option mega-moe selects the kernel of fused MC2 and needs fused-mc2
 
-// The cost model needs a chip too; @with_chip is decided.
+// Without expert parallelism every policy gives allgather, so the layer
+// without a chip is decided too (a layer with expert parallelism and no
+// chip is an error, below).
 // COST-CHIP-DAG: select-one-layer.mlir:7:{{[0-9]+}}: remark: allgather for any token count: cost model at 8192 tokens: allgather
-// COST-CHIP-DAG: select-one-layer.mlir:19:{{[0-9]+}}: error: policy=cost-model needs the target chip: put a moe.chip attribute (e.g. #moe.chip<A3>) on an enclosing op
+// COST-CHIP-DAG: select-one-layer.mlir:19:{{[0-9]+}}: remark: allgather for any token count: expert parallelism is off
 
 // A fixed method the layout cannot run, in the words of the moe.dispatch
 // verifier (the one place the rule lives).

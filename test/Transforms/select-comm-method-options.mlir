@@ -1,7 +1,7 @@
 // Every option of the table policy. Default configuration: max_num_reqs
 // 256, decode query length 1, no graphs, max_num_batched_tokens 8192; A3,
 // tp 1, so the MC2 capacity is 256.
-// DEFINE: %{run} = moe-opt %s -mlir-print-op-on-diagnostic=false -mlir-disable-threading
+// DEFINE: %{run} = moe-opt %s -mlir-disable-threading -mlir-print-op-on-diagnostic=false -mlir-disable-threading
 // RUN: %{run} -moe-select-comm-method 2>&1 | FileCheck %s --check-prefix=DEFAULT
 // RUN: %{run} -moe-select-comm-method=fused-mc2 2>&1 | FileCheck %s --check-prefix=FUSED
 // RUN: %{run} "-moe-select-comm-method=fused-mc2 mega-moe" 2>&1 | FileCheck %s --check-prefix=MEGA

@@ -1,4 +1,4 @@
-// RUN: moe-opt %s -split-input-file -moe-select-comm-method -verify-diagnostics | FileCheck %s
+// RUN: moe-opt %s -mlir-disable-threading -split-input-file -moe-select-comm-method -verify-diagnostics | FileCheck %s
 
 // policy=table (the default) with the default serving configuration:
 // max_num_reqs 256, decode query length 1, no captured graphs, so the MC2

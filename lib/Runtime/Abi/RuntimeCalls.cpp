@@ -330,6 +330,18 @@ DEVICE_OP(tensor_split) {
   issue(where, stream, ins, numIns, 1, scalars, numScalars, 1, outs, numOuts,
         1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
           Comm &c = comm(st, s[0]);
+          // The ranks of a group split the same rows; different row counts
+          // mean their inputs disagree (e.g. tp ranks given different tokens
+          // without sequence parallelism), which would be a silent error.
+          int64_t rows = need(in, 0).rows();
+          int64_t most = c.allReduceScalar(rows, ReduceKind::Max);
+          int64_t least = -c.allReduceScalar(-rows, ReduceKind::Max);
+          check(most == least,
+                "npu.tensor_split: the ranks of the " +
+                    std::string(groupName(static_cast<Group>(s[0]))) +
+                    " group split different row counts (" +
+                    std::to_string(least) + " to " + std::to_string(most) +
+                    "); they must hold the same tokens");
           return std::vector<Tensor>{tensorSplit(need(in, 0), c.size(),
                                                  c.rank())};
         });
