@@ -583,6 +583,22 @@ def Npu_GroupRankOp : Npu_Op<"group_rank", [Pure]> {
   let assemblyFormat = "$group attr-dict";
 }
 
+def Npu_ExpectUniformOp : Npu_Op<"expect_uniform", [MemoryEffects<[MemWrite]>]> {
+  let summary = "fail the run unless every rank of a group holds the same value";
+  let description = [{
+    A host-side check of a layout contract the compiler relies on, e.g. that
+    the tensor-parallel ranks of a DP group hold the same tokens (they do
+    after vLLM's attention all-reduce): without it, mismatched inputs would
+    give a silently wrong answer. `what` names the contract in the error.
+
+    ```mlir
+    npu.expect_uniform %t tp "the tensor-parallel ranks hold the same tokens"
+    ```
+  }];
+  let arguments = (ins Index:$value, Npu_Group:$group, StrAttr:$what);
+  let assemblyFormat = "$value $group $what attr-dict";
+}
+
 def Npu_PadRowsOp : Npu_DeviceOp<"pad_rows", [Pure]> {
   let summary = "append zero rows up to a row count";
   let description = [{

@@ -9,6 +9,7 @@
 // CHECK-LABEL: func.func @allgather
 // CHECK-SAME: (%[[X:.+]]: tensor<?x64xf32>, %[[LG:.+]]: tensor<?x16xf32>, %[[W13:[^:]+]]: tensor<4x64x32xf32>, %[[W2:[^:]+]]: tensor<4x16x64xf32>, %[[SW13:[^:]+]]: tensor<64x32xf32>, %[[SW2:[^:]+]]: tensor<16x64xf32>)
 // CHECK: %[[T:.+]] = tensor.dim %[[X]], %{{.+}}
+// CHECK: npu.expect_uniform %[[T]] tp "the tensor-parallel ranks of a DP group hold the same tokens"
 // CHECK: %[[MAX:.+]] = npu.all_reduce_scalar %[[T]] max dp
 // CHECK: %[[XP:.+]] = npu.pad_rows %[[X]] to %[[MAX]]
 // CHECK: %[[XG:.+]] = npu.all_gather %[[XP]] dp
@@ -369,6 +370,7 @@ func.func @choose(%x: tensor<?x64xf32>) -> index {
 // gathering, padding to the longest rank of the EP group.
 // CHECK-LABEL: func.func @mc2_sp
 // CHECK: %[[T:.+]] = tensor.dim
+// CHECK-NOT: npu.expect_uniform
 // CHECK: %[[MAX:.+]] = npu.all_reduce_scalar %[[T]] max ep
 // CHECK-NOT: arith.ceildivui
 // CHECK: npu.mc2_mask %[[T]] of %[[MAX]]

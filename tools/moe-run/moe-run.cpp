@@ -102,8 +102,10 @@ loadInputs(const std::vector<moe::TensorSpec> &args,
           t = moerun::convertInput(moerun::readNpy(path), arg.dtype);
         } catch (const moert::Error &e) {
           std::string msg = e.what();
-          throw moert::Error(msg.rfind(path, 0) == 0 ? msg
-                                                     : what + ": " + msg);
+          // readNpy names the file itself.
+          if (msg.rfind(path, 0) == 0)
+            throw moert::Error("input '" + arg.name + "': " + msg);
+          throw moert::Error(what + ": " + msg);
         }
         cache[path] = t;
       }
@@ -207,8 +209,19 @@ int main(int argc, char **argv) {
         names += (names.empty() ? "" : ", ") + arg.name;
       return fail("unknown input '" + name + "'; the entry takes " + names);
     }
-    if (!paths.emplace(name, spec.substr(eq + 1)).second)
-      return fail("input '" + name + "' given twice");
+    // A name and an index may denote the same argument.
+    for (auto [i, arg] : llvm::enumerate(args)) {
+      std::string index = std::to_string(i);
+      if (name != arg.name && name != index)
+        continue;
+      std::string other = name == arg.name ? index : arg.name;
+      if (paths.count(name))
+        return fail("input '" + name + "' given twice");
+      if (paths.count(other))
+        return fail("input '" + name + "' names argument " + index + " (" +
+                    arg.name + ") given as '" + other + "' already");
+    }
+    paths.emplace(name, spec.substr(eq + 1));
   }
   for (auto [i, arg] : llvm::enumerate(args))
     if (!paths.count(arg.name) && !paths.count(std::to_string(i)))

@@ -68,6 +68,10 @@ MOERT_DEVICE_OP(mc2_mask);
 int64_t moert_all_reduce_scalar(const char *where, int64_t value, int64_t kind,
                                 int64_t group);
 int64_t moert_group_rank(const char *where, int64_t group);
+/// Fails the run unless every rank of `group` passes the same `value`;
+/// `what` names the contract in the message.
+void moert_expect_uniform(const char *where, int64_t value, int64_t group,
+                          const char *what);
 /// Size of dimension `dim` of a tensor (waits for its producer).
 int64_t moert_dim(const char *where, void *tensor, int64_t dim);
 

@@ -58,19 +58,23 @@ Value CallEmitter::where(OpBuilder &b, Operation *op) {
        << file.getColumn();
   else
     loc.print(os);
-  auto [it, inserted] = whereGlobals.try_emplace(os.str(), "");
+  return string(b, op->getLoc(), os.str());
+}
+
+Value CallEmitter::string(OpBuilder &b, Location loc, StringRef text) {
+  auto [it, inserted] = stringGlobals.try_emplace(text, "");
   if (inserted) {
-    it->second = "moert_where_" + std::to_string(whereGlobals.size() - 1);
+    it->second = "moert_str_" + std::to_string(stringGlobals.size() - 1);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(module.getBody());
-    std::string value = os.str();
+    std::string value = text.str();
     value.push_back('\0');
     auto type = LLVM::LLVMArrayType::get(b.getI8Type(), value.size());
-    b.create<LLVM::GlobalOp>(op->getLoc(), type, /*isConstant=*/true,
+    b.create<LLVM::GlobalOp>(loc, type, /*isConstant=*/true,
                              LLVM::Linkage::Internal, it->second,
                              b.getStringAttr(value));
   }
-  return b.create<LLVM::AddressOfOp>(op->getLoc(), ptrType(), it->second);
+  return b.create<LLVM::AddressOfOp>(loc, ptrType(), it->second);
 }
 
 LLVM::LLVMFuncOp CallEmitter::declare(OpBuilder &b, StringRef name,
@@ -249,6 +253,22 @@ struct AllReduceScalarLowering
   }
 };
 
+struct ExpectUniformLowering : public RuntimePattern<npu::ExpectUniformOp> {
+  using RuntimePattern::RuntimePattern;
+  LogicalResult
+  matchAndRewrite(npu::ExpectUniformOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    emitter.emitHostCall(
+        rewriter, loc, "moert_expect_uniform", Type(),
+        {emitter.where(rewriter, op), adaptor.getValue(),
+         emitter.i64(rewriter, loc, static_cast<int64_t>(op.getGroup())),
+         emitter.string(rewriter, loc, op.getWhat())});
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct GroupRankLowering : public RuntimePattern<npu::GroupRankOp> {
   using RuntimePattern::RuntimePattern;
   LogicalResult
@@ -350,7 +370,7 @@ struct ConvertNpuToRuntimePass
     arith::populateCeilFloorDivExpandOpsPatterns(patterns);
     patterns.add<DimLowering, CastLowering, RetainLowering, ReleaseLowering,
                  RecordLowering, WaitLowering, AllReduceScalarLowering,
-                 GroupRankLowering>(converter, emitter);
+                 ExpectUniformLowering, GroupRankLowering>(converter, emitter);
     populateDeviceOpLoweringPatterns(converter, emitter, patterns);
 
     LLVMConversionTarget target(*ctx);

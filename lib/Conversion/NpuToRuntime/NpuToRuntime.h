@@ -30,6 +30,8 @@ public:
   Value i64(OpBuilder &b, Location loc, int64_t v) const;
   /// Address of the "npu.op at file:line:col" string naming `op`.
   Value where(OpBuilder &b, Operation *op);
+  /// Address of a NUL-terminated constant string (one global per text).
+  Value string(OpBuilder &b, Location loc, StringRef text);
   LLVM::LLVMFuncOp declare(OpBuilder &b, StringRef name, ArrayRef<Type> params,
                            Type result);
   /// A stack array of `count` elements of `elem` holding `values`.
@@ -44,7 +46,7 @@ public:
 
 private:
   mutable ModuleOp module;
-  llvm::StringMap<std::string> whereGlobals;
+  llvm::StringMap<std::string> stringGlobals;
 };
 
 /// One pattern per npu device op (DeviceOpCalls.cpp).

@@ -384,6 +384,25 @@ extern "C" int64_t moert_group_rank(const char *where, int64_t group) {
   }
 }
 
+extern "C" void moert_expect_uniform(const char *where, int64_t value,
+                                     int64_t group, const char *what) {
+  RankRuntime *rank = RankRuntime::current();
+  if (!rank || rank->failed())
+    return;
+  try {
+    Comm &c = rank->hostComm(static_cast<Group>(group));
+    int64_t most = c.allReduceScalar(value, ReduceKind::Max);
+    int64_t least = -c.allReduceScalar(-value, ReduceKind::Max);
+    check(most == least,
+          std::string("npu.expect_uniform: ") + what + ", but the ranks of the " +
+              groupName(static_cast<Group>(group)) + " group hold " +
+              std::to_string(least) + " to " + std::to_string(most) +
+              " (this rank: " + std::to_string(value) + ")");
+  } catch (const std::exception &e) {
+    failCurrent(where, e.what());
+  }
+}
+
 extern "C" int64_t moert_dim(const char *where, void *tensor, int64_t dim) {
   RankRuntime *rank = RankRuntime::current();
   if (!rank || rank->failed() || !tensor)

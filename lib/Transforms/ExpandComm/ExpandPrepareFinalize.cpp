@@ -70,6 +70,13 @@ LogicalResult Expander::expandPrepare(PrepareOp op) {
   npu::Group tokenGroup = sp ? npu::Group::EP : npu::Group::DP;
   int64_t tokenGroupSize = sp ? layout.getEpSize() : dp;
 
+  // Without sequence parallelism the TP ranks of a DP group hold the same
+  // tokens; every method below relies on it.
+  if (tp > 1)
+    b.create<npu::ExpectUniformOp>(
+        loc, tokens, npu::Group::TP,
+        "the tensor-parallel ranks of a DP group hold the same tokens");
+
   if (layout.getWorldSize() > 1) {
     switch (method) {
     case CommMethod::AllGather: {

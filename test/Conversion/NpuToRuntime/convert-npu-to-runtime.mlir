@@ -4,7 +4,7 @@
 // scalars, #scalars, outs, #outs), declared once; absent optional operands
 // are null; index operands and attributes become i64 scalars.
 // CHECK-DAG: llvm.func @moert_npu_moe_init_routing(!llvm.ptr, i64, !llvm.ptr, i64, !llvm.ptr, i64, !llvm.ptr, i64)
-// CHECK-DAG: llvm.mlir.global internal constant @[[WHERE:moert_where_[0-9]+]]("npu.moe_init_routing at {{.*}}convert-npu-to-runtime.mlir{{.*}}:{{[0-9]+}}:{{[0-9]+}}\00")
+// CHECK-DAG: llvm.mlir.global internal constant @[[WHERE:moert_str_[0-9]+]]("npu.moe_init_routing at {{.*}}convert-npu-to-runtime.mlir{{.*}}:{{[0-9]+}}:{{[0-9]+}}\00")
 // CHECK-LABEL: llvm.func @routing
 // CHECK-SAME: (%[[X:.+]]: !llvm.ptr, %[[IDS:.+]]: !llvm.ptr, %[[START:.+]]: i64)
 // CHECK-DAG: %[[NULL:.+]] = llvm.mlir.zero : !llvm.ptr
@@ -46,6 +46,8 @@ func.func @routing(%x: tensor<?x8xf32>, %ids: tensor<?x2xi32>, %start: index) ->
 // CHECK: llvm.call @moert_dim(%{{.+}}, %{{.+}}, %{{.+}}) : (!llvm.ptr, !llvm.ptr, i64) -> i64
 // CHECK: llvm.call @moert_all_reduce_scalar(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) : (!llvm.ptr, i64, i64, i64) -> i64
 // CHECK: llvm.call @moert_group_rank(%{{.+}}, %{{.+}}) : (!llvm.ptr, i64) -> i64
+// CHECK: %[[WHAT:.+]] = llvm.mlir.addressof @{{moert_str_[0-9]+}}
+// CHECK: llvm.call @moert_expect_uniform(%{{.+}}, %{{.+}}, %{{.+}}, %[[WHAT]]) : (!llvm.ptr, i64, i64, !llvm.ptr) -> ()
 // CHECK: %[[E:.+]] = llvm.call @moert_record(%{{.+}}, %{{.+}}) : (!llvm.ptr, i64) -> !llvm.ptr
 // CHECK: llvm.call @moert_wait(%{{.+}}, %[[E]], %{{.+}}) : (!llvm.ptr, !llvm.ptr, i64) -> ()
 // CHECK: llvm.call @moert_release_event(%[[E]])
@@ -56,6 +58,7 @@ func.func @host(%x: tensor<?x8xf32>) -> (index, index) {
   %t = tensor.dim %x, %c0 : tensor<?x8xf32>
   %m = npu.all_reduce_scalar %t max dp
   %r = npu.group_rank ep
+  npu.expect_uniform %t tp "the ranks agree"
   %e = npu.record stream(0)
   npu.wait %e stream(1)
   npu.release %e : !npu.event

@@ -118,6 +118,8 @@ func.func @collectives(%x: tensor<?x64xf32>, %t: index) -> (tensor<?x64xf32>, te
   %m = npu.all_reduce_scalar %t max dp
   // CHECK: npu.group_rank ep
   %r = npu.group_rank ep
+  // CHECK: npu.expect_uniform %{{.+}} tp "the tensor-parallel ranks hold the same tokens"
+  npu.expect_uniform %t tp "the tensor-parallel ranks hold the same tokens"
   // CHECK: npu.pad_rows %{{.+}} to %{{.+}} : tensor<?x64xf32> -> tensor<?x64xf32>
   %p = npu.pad_rows %x to %m : tensor<?x64xf32> -> tensor<?x64xf32>
   // CHECK: npu.all_gather %{{.+}} dp stream(1) : tensor<?x64xf32> -> tensor<?x64xf32>

@@ -30,3 +30,8 @@ np.save(f"{out}/x_h3.npy", np.zeros((2, 3), np.float32))
 np.save(f"{out}/x_i32.npy", x.astype(np.int32))
 with open(f"{out}/broken.npy", "wb") as f:
     f.write(b"\x93NUMPY\x01\x00")
+# Tensor-parallel ranks that (wrongly) hold different tokens.
+np.save(f"{out}/x_tp0.npy", x)
+np.save(f"{out}/x_tp1.npy", x[:1])
+np.save(f"{out}/logits_tp0.npy", logits)
+np.save(f"{out}/logits_tp1.npy", logits[:1])
