@@ -11,7 +11,8 @@ namespace moert {
 
 static RankOutcome runRank(World &world, int rank, EntryFn entry,
                            const std::vector<Tensor> &inputs,
-                           size_t numResults, int kernelThreads) {
+                           size_t numResults, int kernelThreads,
+                           bool profile) {
   RankOutcome outcome;
   outcome.rank = rank;
   setKernelThreads(kernelThreads);
@@ -21,6 +22,8 @@ static RankOutcome runRank(World &world, int rank, EntryFn entry,
   auto start = std::chrono::steady_clock::now();
   {
     RankRuntime runtime(world, rank, kernelThreads);
+    if (profile)
+      runtime.enableProfiling();
     RankRuntime::setCurrent(&runtime);
     entry(args.data(), results.data());
     runtime.synchronize();
@@ -41,6 +44,7 @@ static RankOutcome runRank(World &world, int rank, EntryFn entry,
       outcome.error = runtime.error();
       outcome.results.clear();
     }
+    outcome.profile = runtime.profile();
     RankRuntime::setCurrent(nullptr);
   }
   for (void *h : results)
@@ -69,7 +73,8 @@ runRanks(World &world, EntryFn entry,
   for (size_t i = 0; i < ranks.size(); ++i)
     hosts.emplace_back([&, i] {
       outcomes[i] =
-          runRank(world, ranks[i], entry, inputs[i], numResults, threads);
+          runRank(world, ranks[i], entry, inputs[i], numResults, threads,
+                  options.profile);
     });
   for (std::thread &t : hosts)
     t.join();

@@ -62,6 +62,9 @@ static cl::opt<int> kernelThreads("kernel-threads",
                                   cl::desc("Kernel threads per rank (0: "
                                            "cores / ranks)"),
                                   cl::init(0));
+static cl::opt<bool> profile("profile",
+                             cl::desc("Report the time spent per op kind on "
+                                      "every rank"));
 static cl::opt<bool> showRemarks("show-remarks",
                                  cl::desc("Print the compiler's remarks (e.g. "
                                           "which method each layer uses)"));
@@ -238,6 +241,7 @@ int main(int argc, char **argv) {
       moert::createThreadWorld(layout, timeout);
   moert::RunOptions options;
   options.kernelThreads = kernelThreads;
+  options.profile = profile;
   std::vector<moert::RankOutcome> outcomes = moert::runRanks(
       *threads, (*exe)->entry(), perRank, (*exe)->results().size(), options);
 
@@ -247,6 +251,12 @@ int main(int argc, char **argv) {
       llvm::outs() << llvm::format("rank %d: %.3f ms\n", o.rank,
                                    o.seconds * 1e3);
   }
+  if (profile)
+    for (const moert::RankOutcome &o : outcomes)
+      for (const auto &[op, p] : o.profile)
+        llvm::outs() << llvm::format("rank %d: %-28s %6lld calls %10.3f ms\n",
+                                     o.rank, op.c_str(), (long long)p.calls,
+                                     p.seconds * 1e3);
   int status = 0;
   for (const moert::RankOutcome &o : outcomes) {
     if (!o.error.empty()) {

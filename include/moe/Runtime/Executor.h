@@ -11,6 +11,7 @@
 #define MOE_RUNTIME_EXECUTOR_H
 
 #include "moe/Runtime/Comm.h"
+#include "moe/Runtime/Streams.h"
 
 #include <string>
 #include <vector>
@@ -27,11 +28,14 @@ struct RankOutcome {
   std::vector<Tensor> results; // empty when the rank failed
   std::string error;           // first error of the rank, empty on success
   double seconds = 0;          // wall time of the call, streams drained
+  Profile profile;             // time per op kind, when profiling
 };
 
 struct RunOptions {
   /// Kernel threads per rank; 0 picks cores / local ranks (at least 1).
   int kernelThreads = 0;
+  /// Record the time of every task (RankOutcome::profile).
+  bool profile = false;
 };
 
 /// Runs `entry` once on every rank in `world.localRanks()`; `inputs[i]` are

@@ -123,6 +123,14 @@ private:
   std::thread worker;
 };
 
+/// Time spent in the tasks of one op kind on one rank.
+struct OpProfile {
+  int64_t calls = 0;
+  double seconds = 0;
+};
+/// Per op name ("npu.grouped_matmul"), summed over the rank's streams.
+using Profile = std::map<std::string, OpProfile>;
+
 /// One rank's host-side state: its streams, its first error, its world.
 class RankRuntime {
 public:
@@ -144,6 +152,12 @@ public:
   /// Waits until every stream has run all its tasks.
   void synchronize();
 
+  /// Records how long every task takes (off by default).
+  void enableProfiling() { profiling = true; }
+  bool isProfiling() const { return profiling; }
+  void addToProfile(const char *op, double seconds);
+  Profile profile();
+
   /// The rank driven by the calling thread (set by the executor).
   static RankRuntime *current();
   static void setCurrent(RankRuntime *rank);
@@ -156,6 +170,8 @@ private:
   std::map<int, std::unique_ptr<Stream>> streams;
   std::atomic<bool> hasFailed{false};
   std::string firstError;
+  bool profiling = false;
+  Profile timings;
 };
 
 /// Channel of host-side collectives (streams use their id).

@@ -181,7 +181,13 @@ void Stream::execute(Task &task) {
                   " with no event ordering the producer first (a missing "
                   "npu.wait)");
   }
+  if (!rank.isProfiling())
+    return task.run(*this);
+  auto start = std::chrono::steady_clock::now();
   task.run(*this);
+  rank.addToProfile(task.op, std::chrono::duration<double>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count());
 }
 
 //===----------------------------------------------------------------------===//
@@ -237,6 +243,21 @@ void RankRuntime::synchronize() {
   }
   for (Stream *s : all)
     s->drain();
+}
+
+void RankRuntime::addToProfile(const char *op, double seconds) {
+  // "npu.grouped_matmul at layer.mlir:3:4" -> "npu.grouped_matmul"
+  std::string name(op);
+  name = name.substr(0, name.find(" at "));
+  std::lock_guard<std::mutex> lock(mutex);
+  OpProfile &p = timings[name];
+  ++p.calls;
+  p.seconds += seconds;
+}
+
+Profile RankRuntime::profile() {
+  std::lock_guard<std::mutex> lock(mutex);
+  return timings;
 }
 
 RankRuntime *RankRuntime::current() { return currentRank; }

@@ -1,0 +1,243 @@
+//===- moe-layer-bench.cpp - time an MoE layer forward --------------------===//
+//
+// Compiles one MoE layer (level 1, generated from the command line) with the
+// full pipeline, then runs its forward pass repeatedly on a thread world,
+// drawing fresh router logits every iteration so the touched experts change
+// as they do in serving. Prints the median and best time per iteration and,
+// with --stages, the per-stage time of rank 0. Also measures the machine's
+// read bandwidth and FMA throughput (--machine) for the bounds in
+// bench/run_layer_bench.sh.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Execution/Executable.h"
+#include "moe/Runtime/Executor.h"
+#include "moe/Runtime/Parallel.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <immintrin.h>
+#include <map>
+#include <random>
+#include <thread>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<int64_t> hidden("hidden", cl::init(2048), cl::desc("H"));
+static cl::opt<int64_t> experts("experts", cl::init(128), cl::desc("E"));
+static cl::opt<int64_t> topK("top-k", cl::init(8), cl::desc("K"));
+static cl::opt<int64_t> inter("inter", cl::init(768), cl::desc("I"));
+static cl::opt<int64_t> tokens("tokens", cl::init(1),
+                               cl::desc("tokens per rank"));
+static cl::opt<std::string> quant("quant", cl::init("none"),
+                                  cl::desc("none or w8a8"));
+static cl::opt<int> world("world", cl::init(1), cl::desc("ranks (DP with EP)"));
+static cl::opt<std::string> method("method", cl::init("allgather"),
+                                   cl::desc("communication method"));
+static cl::opt<int> iters("iters", cl::init(20), cl::desc("timed iterations"));
+static cl::opt<int> warmup("warmup", cl::init(3), cl::desc("untimed ones"));
+static cl::opt<bool> stages("stages", cl::desc("print rank 0's time per op"));
+static cl::opt<bool> machine("machine",
+                             cl::desc("measure read bandwidth and FMA peak"));
+
+/// Fills `t` with uniform values in [-scale, scale] (floats) or [-127, 127].
+static void fillRandom(moert::Tensor &t, float scale, uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  if (t.dtype == moert::DType::F32) {
+    std::uniform_real_distribution<float> d(-scale, scale);
+    float *p = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      p[i] = d(gen);
+  } else {
+    std::uniform_int_distribution<int> d(-127, 127);
+    int8_t *p = t.data<int8_t>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      p[i] = static_cast<int8_t>(d(gen));
+  }
+}
+
+static std::string layerText() {
+  bool w8a8 = quant == "w8a8";
+  int64_t local = experts / world;
+  std::string wt = w8a8 ? "i8" : "f32";
+  std::string h = std::to_string(hidden), e = std::to_string(experts),
+              k = std::to_string(topK), l = std::to_string(local),
+              n13 = std::to_string(2 * inter), i = std::to_string(inter);
+  std::string w13 = "tensor<" + l + "x" + h + "x" + n13 + "x" + wt + ">";
+  std::string w2 = "tensor<" + l + "x" + i + "x" + h + "x" + wt + ">";
+  std::string s = "module attributes {moe.chip = #moe.chip<A3>, moe.layout = "
+                  "#moe.layout<tp = 1, dp = " +
+                  std::to_string(world) + ", expert_parallel = true>} {\n";
+  s += "func.func @layer(%x: tensor<?x" + h + "xf32>, %logits: tensor<?x" + e +
+       "xf32>, %w13: " + w13 + ", %w2: " + w2;
+  if (w8a8)
+    s += ", %s13: tensor<" + l + "x" + n13 + "xf32>, %s2: tensor<" + l + "x" +
+         h + "xf32>";
+  s += ") -> tensor<?x" + h + "xf32> {\n";
+  std::string m = method;
+  s += "  %h, %lg, %p = moe.prepare %x, %logits : tensor<?x" + h +
+       "xf32>, tensor<?x" + e + "xf32> -> !moe.prepare_ctx<" + m + ">\n";
+  s += "  %w, %ids = moe.gate %lg top_k(" + k +
+       ") softmax renormalize : tensor<?x" + e + "xf32> -> tensor<?x" + k +
+       "xf32>, tensor<?x" + k + "xi32>\n";
+  s += "  %rows, %counts, %d = moe.dispatch %h, %w, %ids experts(" + e +
+       ") : tensor<?x" + h + "xf32>, tensor<?x" + k + "xf32>, tensor<?x" + k +
+       "xi32> -> tensor<" + l + "xi64>, !moe.dispatch_ctx<" + m + ">\n";
+  s += "  %y = moe.experts %rows, %counts weights(%w13, %w2 : " + w13 + ", " +
+       w2 + ")";
+  if (w8a8)
+    s += " scales(%s13, %s2 : tensor<" + l + "x" + n13 + "xf32>, tensor<" + l +
+         "x" + h + "xf32>) quant <w8a8_dynamic>";
+  s += " : tensor<?x" + h + "xf32>, tensor<" + l + "xi64>\n";
+  s += "  %o = moe.combine %y, %d : tensor<?x" + h +
+       "xf32>, !moe.dispatch_ctx<" + m + ">\n";
+  s += "  %r = moe.finalize %o, %p : tensor<?x" + h +
+       "xf32>, !moe.prepare_ctx<" + m + ">\n";
+  s += "  return %r : tensor<?x" + h + "xf32>\n}\n}\n";
+  return s;
+}
+
+/// Read bandwidth (GB/s) over 1 GiB with all cores, and FMA GFLOP/s.
+static void measureMachine() {
+  int64_t n = (1ll << 30) / sizeof(float);
+  moert::Tensor big = moert::Tensor::zeros(moert::DType::F32, {n});
+  int threads = static_cast<int>(std::thread::hardware_concurrency());
+  moert::setKernelThreads(threads);
+  double best = 1e30;
+  std::vector<double> sums(threads);
+  for (int rep = 0; rep < 5; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    moert::parallelFor(n, n / threads, [&](int64_t b, int64_t e) {
+      __m256 acc = _mm256_setzero_ps();
+      const float *p = big.data<float>();
+      for (int64_t i = b; i + 8 <= e; i += 8)
+        acc = _mm256_add_ps(acc, _mm256_loadu_ps(p + i));
+      float out[8];
+      _mm256_storeu_ps(out, acc);
+      sums[b / std::max<int64_t>(1, n / threads) % threads] = out[0];
+    });
+    best = std::min(best, std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - t0)
+                              .count());
+  }
+  double gbps = (n * 4.0) / best / 1e9;
+  // 8 independent FMA chains per thread hide the latency.
+  const int64_t loops = 20'000'000;
+  auto t0 = std::chrono::steady_clock::now();
+  moert::parallelFor(threads, 1, [&](int64_t, int64_t) {
+    __m256 a[8];
+    for (auto &v : a)
+      v = _mm256_set1_ps(1.0f);
+    __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int64_t i = 0; i < loops; ++i)
+      for (auto &v : a)
+        v = _mm256_fmadd_ps(v, m, c);
+    float out[8];
+    _mm256_storeu_ps(out, a[0]);
+    volatile float sink = out[0];
+    (void)sink;
+  });
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                              t0)
+                    .count();
+  double gflops = threads * loops * 8.0 * 8 * 2 / secs / 1e9;
+  llvm::outs() << llvm::format("machine: read %.1f GB/s, fma %.0f GFLOP/s "
+                               "(%d threads)\n",
+                               gbps, gflops, threads);
+}
+
+int main(int argc, char **argv) {
+  cl::ParseCommandLineOptions(argc, argv, "time an MoE layer forward\n");
+  if (machine) {
+    measureMachine();
+    return 0;
+  }
+  DialectRegistry registry;
+  moe::registerExecutionDialects(registry);
+  MLIRContext context(registry);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(layerText(), &context);
+  if (!module)
+    return 1;
+  auto exe = moe::Executable::compile(*module, "moe-compile", "");
+  if (failed(exe))
+    return 1;
+
+  bool w8a8 = quant == "w8a8";
+  int64_t local = experts / world;
+  moert::DType wt = w8a8 ? moert::DType::I8 : moert::DType::F32;
+  std::vector<std::vector<moert::Tensor>> inputs(world);
+  for (int r = 0; r < world; ++r) {
+    moert::Tensor x = moert::Tensor::empty(moert::DType::F32, {tokens, hidden});
+    fillRandom(x, 1.0f, 1 + r);
+    moert::Tensor w13 = moert::Tensor::empty(wt, {local, hidden, 2 * inter});
+    moert::Tensor w2 = moert::Tensor::empty(wt, {local, inter, hidden});
+    fillRandom(w13, 1.0f / std::sqrt(float(hidden)), 100 + r);
+    fillRandom(w2, 1.0f / std::sqrt(float(inter)), 200 + r);
+    moert::Tensor logits =
+        moert::Tensor::empty(moert::DType::F32, {tokens, experts});
+    inputs[r] = {x, logits, w13, w2};
+    if (w8a8) {
+      moert::Tensor s13 =
+          moert::Tensor::empty(moert::DType::F32, {local, 2 * inter});
+      moert::Tensor s2 = moert::Tensor::empty(moert::DType::F32, {local, hidden});
+      for (moert::Tensor *s : {&s13, &s2})
+        for (int64_t i = 0; i < s->numel(); ++i)
+          s->data<float>()[i] = 1e-3f;
+      inputs[r].push_back(s13);
+      inputs[r].push_back(s2);
+    }
+  }
+  std::unique_ptr<moert::World> threads =
+      moert::createThreadWorld((*exe)->layout(), 600);
+  moert::RunOptions options;
+  options.profile = stages;
+  std::vector<double> times;
+  std::map<std::string, double> stageTime;
+  for (int it = 0; it < warmup + iters; ++it) {
+    // Fresh routing: new logits on every rank.
+    for (int r = 0; r < world; ++r) {
+      moert::Tensor logits =
+          moert::Tensor::empty(moert::DType::F32, {tokens, experts});
+      fillRandom(logits, 4.0f, 1000 + it * world + r);
+      inputs[r][1] = logits;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<moert::RankOutcome> out =
+        moert::runRanks(*threads, (*exe)->entry(), inputs, 1, options);
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+    for (const moert::RankOutcome &o : out)
+      if (!o.error.empty()) {
+        llvm::errs() << "error: " << o.error << "\n";
+        return 1;
+      }
+    if (it < warmup)
+      continue;
+    times.push_back(secs);
+    for (const auto &[op, p] : out.front().profile)
+      stageTime[op] += p.seconds;
+  }
+  std::sort(times.begin(), times.end());
+  llvm::outs() << llvm::format(
+      "moe-mlir %s H %lld E %lld K %lld I %lld T %lld world %d %s: median "
+      "%.3f ms, best %.3f ms (%d iterations)\n",
+      quant.c_str(), (long long)hidden, (long long)experts, (long long)topK,
+      (long long)inter, (long long)tokens, world.getValue(), method.c_str(),
+      times[times.size() / 2] * 1e3, times.front() * 1e3, iters.getValue());
+  if (stages)
+    for (const auto &[op, secs] : stageTime)
+      llvm::outs() << llvm::format("  rank 0 %-28s %9.3f ms/iter\n",
+                                   op.c_str(), secs / iters * 1e3);
+  return 0;
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Layer-forward benchmark: moe-mlir next to its peers, side by side.
+
+For every configuration it runs, in the same session:
+  - moe-mlir (build/bin/moe-layer-bench, one rank, the full pipeline, the
+    environment as it is),
+  - numpy-grouped (bench/peers/numpy_grouped.py: rows sorted by expert, one
+    matmul per expert group),
+  - torch-hf-loop (bench/peers/hf_loop.py: HuggingFace-style loop over the
+    experts), with 1 and 2 torch threads; the best is kept,
+and reports every figure as a ratio to the best peer and to the machine's
+bound: max(bytes of the touched experts' weights / measured read bandwidth,
+FLOPs / measured FMA throughput). Routing is drawn afresh every iteration.
+Then the w8a8 configurations, peak RSS at T = 4096, and 4 ranks of
+allgather / mc2 / alltoall with a per-op breakdown of rank 0.
+
+    /usr/bin/python3 bench/run_layer_bench.py [--build build] [--quick]
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QWEN = dict(hidden=2048, experts=128, top_k=8, inter=768)
+SMALL = dict(hidden=1024, experts=32, top_k=4, inter=512)
+
+
+def run(cmd, env=None):
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{out.stdout}{out.stderr}")
+    return out.stdout
+
+
+def median_ms(text):
+    return float(re.search(r"median ([0-9.]+) ms", text).group(1))
+
+
+def shape_args(shape, tokens):
+    return [f"--hidden={shape['hidden']}", f"--experts={shape['experts']}",
+            f"--top-k={shape['top_k']}", f"--inter={shape['inter']}",
+            f"--tokens={tokens}"]
+
+
+def bound_ms(shape, tokens, machine, weight_bytes=4):
+    h, e, k, i = shape["hidden"], shape["experts"], shape["top_k"], shape["inter"]
+    touched = e * (1 - (1 - k / e) ** tokens)
+    read = touched * 3 * h * i * weight_bytes / (machine["gbps"] * 1e9)
+    flops = 2 * tokens * k * 3 * h * i / (machine["gflops"] * 1e9)
+    return max(read, flops) * 1e3
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--build", default=os.path.join(ROOT, "build"))
+    p.add_argument("--quick", action="store_true", help="fewer iterations")
+    a = p.parse_args()
+    bench = os.path.join(a.build, "bin", "moe-layer-bench")
+    iters = ["--iters=5", "--warmup=1"] if a.quick else []
+    py = "/usr/bin/python3"
+    peers = os.path.join(ROOT, "bench", "peers")
+
+    m = run([bench, "--machine"])
+    machine = {"gbps": float(re.search(r"read ([0-9.]+) GB/s", m).group(1)),
+               "gflops": float(re.search(r"fma ([0-9.]+) GFLOP/s", m).group(1))}
+    print(m.strip())
+    print(f"{'config':34s} {'moe-mlir':>10s} {'numpy':>10s} {'torch':>10s} "
+          f"{'bound':>9s} {'vs peer':>8s} {'vs bound':>9s}")
+
+    def compare(label, shape, tokens):
+        ours = median_ms(run([bench] + shape_args(shape, tokens) + iters))
+        pargs = [f"--{k.replace('_', '-')}={v}" for k, v in shape.items()]
+        pargs += [f"--tokens={tokens}"] + iters
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
+        npy = median_ms(run([py, os.path.join(peers, "numpy_grouped.py")] + pargs,
+                            env))
+        torch = min(
+            median_ms(run([py, "-c",
+                           f"import torch, sys; torch.set_num_threads({t}); "
+                           f"sys.argv = ['hf_loop.py'] + {pargs!r}; "
+                           f"sys.path.insert(0, {peers!r}); "
+                           "import hf_loop; hf_loop.main()"], env))
+            for t in (1, 2))
+        best = min(npy, torch)
+        b = bound_ms(shape, tokens, machine)
+        print(f"{label:34s} {ours:9.2f}m {npy:9.2f}m {torch:9.2f}m {b:8.2f}m "
+              f"{best / ours:7.2f}x {b / ours:8.2f}")
+
+    for t in (1, 16, 128, 1024):
+        compare(f"Qwen3 f32 T={t}", QWEN, t)
+    compare("small f32 T=4096", SMALL, 4096)
+
+    print("\nw8a8 (int8 weights, per-token int8 activations):")
+    for t in (1, 1024):
+        f32 = median_ms(run([bench] + shape_args(QWEN, t) + iters))
+        w8 = median_ms(run([bench] + shape_args(QWEN, t) + iters +
+                           ["--quant=w8a8"]))
+        b = bound_ms(QWEN, t, machine, weight_bytes=1)
+        print(f"  Qwen3 T={t}: w8a8 {w8:.2f} ms, f32 {f32:.2f} ms "
+              f"({f32 / w8:.2f}x faster), bound {b:.2f} ms "
+              f"({b / w8:.2f} of it)")
+
+    print("\npeak RSS, Qwen3 f32 T=4096:")
+    out = subprocess.run(["/usr/bin/time", "-v", bench] + shape_args(QWEN, 4096) +
+                         ["--iters=1", "--warmup=0"], capture_output=True,
+                         text=True)
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)",
+                        out.stderr).group(1)) * 1024
+    h, e, k, i = (QWEN[x] for x in ("hidden", "experts", "top_k", "inter"))
+    weights = e * 3 * h * i * 4
+    # x, logits, output, and the expanded rows through the MLP (K per token).
+    acts = 4096 * (2 * h + e) * 4 + 4096 * k * (2 * h + 3 * i) * 4
+    print(f"  {rss / 2**30:.2f} GiB; weights + activations "
+          f"{(weights + acts) / 2**30:.2f} GiB; ratio "
+          f"{rss / (weights + acts):.2f}")
+
+    print("\n4 ranks, Qwen3 f32, T=64 per rank, rank 0's time per op:")
+    for method in ("allgather", "mc2", "alltoall"):
+        print(run([bench] + shape_args(QWEN, 64) + iters +
+                  ["--world=4", f"--method={method}", "--stages"]).rstrip())
+
+
+if __name__ == "__main__":
+    main()
