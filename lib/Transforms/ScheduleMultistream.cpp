@@ -192,13 +192,13 @@ SmallVector<Operation *, NumStages> findAnchors(const SharedChain &chain) {
   BackwardSliceOptions options;
   options.inclusive = true;
   options.omitBlockArguments = true;
-  options.filter = [&](Operation *op) { return op->getBlock() == block; };
-  // What the layer's input depends on belongs to earlier layers.
-  SetVector<Operation *> earlier;
-  if (Operation *def = chain.x.getDefiningOp(); def && def->getBlock() == block)
-    getBackwardSlice(def, &earlier, options);
+  // What comes before the layer's input belongs to earlier layers. (Bounding
+  // the slice by position keeps the pass linear in the number of layers.)
+  Operation *input = chain.x.getDefiningOp();
+  if (input && input->getBlock() != block)
+    input = nullptr;
   options.filter = [&](Operation *op) {
-    return op->getBlock() == block && !earlier.contains(op);
+    return op->getBlock() == block && (!input || input->isBeforeInBlock(op));
   };
   SetVector<Operation *> routedSlice;
   if (Operation *def = chain.routed.getDefiningOp())
