@@ -167,6 +167,7 @@ class MpiWorld;
 class MpiComm final : public Comm {
 public:
   MpiComm(MpiWorld &world, GroupView g) : world_(world), g_(std::move(g)) {}
+  ~MpiComm() override;
   int rank() const override { return g_.rank; }
   int size() const override { return static_cast<int>(g_.size()); }
 
@@ -300,6 +301,14 @@ Comm &MpiWorld::comm(int rank, Group group, int channel) {
 //===----------------------------------------------------------------------===//
 
 double MpiComm::timeout() const { return world_.timeoutSeconds(); }
+
+MpiComm::~MpiComm() {
+  // After a failure requests may still use the communicator: keep it.
+  int finalized = 1;
+  if (comm_ != MPI_COMM_NULL && MPI_Finalized(&finalized) == MPI_SUCCESS &&
+      !finalized && !world_.proc().failed())
+    MPI_Comm_free(&comm_);
+}
 
 void MpiComm::create(const std::string &op) {
   Process &proc = world_.proc();
