@@ -250,7 +250,7 @@ MpiWorld::MpiWorld(const Layout &layout, double timeoutSeconds)
             std::to_string(layout.worldSize()) + " ranks (tp " +
             std::to_string(layout.tp) + ", dp " + std::to_string(layout.dp) +
             ") but the MPI world has " + std::to_string(proc_.size()) +
-            " processes");
+            (proc_.size() == 1 ? " process" : " processes"));
   if (proc_.failed())
     throw Error(op + ": " + proc_.failure());
   // Every process must run the same layout: send it to everyone.
