@@ -5,11 +5,91 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <sstream>
 #include <type_traits>
 
 namespace moert {
 namespace coll {
+
+//===----------------------------------------------------------------------===//
+// Descriptions
+//===----------------------------------------------------------------------===//
+
+namespace {
+const char *const kOps[] = {"npu.all_gather",        "npu.reduce_scatter",
+                            "npu.all_reduce",        "npu.all_to_all_v",
+                            "npu.all_reduce_scalar", "exchange"};
+} // namespace
+
+// Words: op, kind, scalar, dtype (-1: no tensor), rank, shape..., send
+// count (-1: none), send..., recv count, recv..., blob count (-1: none),
+// blob sizes...
+std::vector<int64_t> Description::encode(const Contribution &c) {
+  std::vector<int64_t> w;
+  w.push_back(
+      std::find_if(std::begin(kOps), std::end(kOps),
+                   [&](const char *o) { return std::strcmp(o, c.op) == 0; }) -
+      std::begin(kOps));
+  w.push_back(static_cast<int64_t>(c.kind));
+  w.push_back(c.scalar);
+  w.push_back(c.tensor ? static_cast<int64_t>(c.tensor->dtype) : -1);
+  if (c.tensor) {
+    w.push_back(c.tensor->rank());
+    w.insert(w.end(), c.tensor->shape.begin(), c.tensor->shape.end());
+  }
+  for (const std::vector<int64_t> *v : {c.send, c.recv}) {
+    w.push_back(v ? static_cast<int64_t>(v->size()) : -1);
+    if (v)
+      w.insert(w.end(), v->begin(), v->end());
+  }
+  w.push_back(c.blobs ? static_cast<int64_t>(c.blobs->size()) : -1);
+  if (c.blobs)
+    for (const std::vector<uint8_t> &b : *c.blobs)
+      w.push_back(static_cast<int64_t>(b.size()));
+  return w;
+}
+
+void Description::decode(const std::vector<int64_t> &w,
+                         const std::string &from) {
+  const std::string bad = "malformed collective description from " + from;
+  size_t at = 0;
+  auto next = [&]() {
+    check(at < w.size(), bad);
+    return w[at++];
+  };
+  auto list = [&](int64_t n, std::vector<int64_t> &out) {
+    check(n >= 0 && static_cast<uint64_t>(n) <= w.size() - at, bad);
+    out.assign(w.begin() + static_cast<ptrdiff_t>(at),
+               w.begin() + static_cast<ptrdiff_t>(at + n));
+    at += static_cast<size_t>(n);
+  };
+  int64_t index = next();
+  check(index >= 0 && index < static_cast<int64_t>(std::size(kOps)), bad);
+  op = kOps[index];
+  c.op = op.c_str();
+  c.kind = static_cast<ReduceKind>(next());
+  c.scalar = next();
+  if (int64_t dtype = next(); dtype >= 0) {
+    check(dtype <= static_cast<int64_t>(DType::I1), bad);
+    tensor.dtype = static_cast<DType>(dtype);
+    list(next(), tensor.shape);
+    c.tensor = &tensor;
+  }
+  if (int64_t n = next(); n >= 0) {
+    list(n, send);
+    c.send = &send;
+  }
+  if (int64_t n = next(); n >= 0) {
+    list(n, recv);
+    c.recv = &recv;
+  }
+  if (int64_t n = next(); n >= 0) {
+    list(n, blobSizes);
+    blobs.resize(blobSizes.size());
+    c.blobs = &blobs;
+  }
+}
 
 std::string GroupView::where() const {
   std::ostringstream os;
@@ -66,8 +146,8 @@ void checkRows(const Inputs &in, const GroupView &g, const std::string &op,
 
 /// The checks shared by reductions: equal shapes and types, a supported
 /// type, one reduce kind.
-void checkReduction(const Inputs &in, const std::string &op,
-                    const GroupView &g, bool intsToo) {
+void checkReduction(const Inputs &in, const std::string &op, const GroupView &g,
+                    bool intsToo) {
   const Tensor &first = *in[0]->tensor;
   for (size_t p = 0; p < in.size(); ++p) {
     const Tensor &t = *in[p]->tensor;
@@ -80,8 +160,9 @@ void checkReduction(const Inputs &in, const std::string &op,
               ", " + g.rankOf(p) + " for " + kindName(in[p]->kind) + " (" +
               g.where() + ")");
   }
-  bool ok = isFloat(first.dtype) ||
-            (intsToo && (first.dtype == DType::I32 || first.dtype == DType::I64));
+  bool ok =
+      isFloat(first.dtype) ||
+      (intsToo && (first.dtype == DType::I32 || first.dtype == DType::I64));
   check(ok, op + ": cannot reduce " + first.str() + " (" +
                 (intsToo ? "f32, bf16, f16, i32 or i64" : "f32, bf16 or f16") +
                 ")");
@@ -186,19 +267,18 @@ void checkAllReduceScalar(const Inputs &in, const GroupView &g,
   const std::string op = "npu.all_reduce_scalar";
   checkKind(kind, op);
   for (size_t p = 0; p < in.size(); ++p)
-    check(in[p]->kind == kind,
-          op + ": " + g.rankOf(0) + " asks for " + kindName(in[0]->kind) +
-              ", " + g.rankOf(p) + " for " + kindName(in[p]->kind) + " (" +
-              g.where() + ")");
+    check(in[p]->kind == kind, op + ": " + g.rankOf(0) + " asks for " +
+                                   kindName(in[0]->kind) + ", " + g.rankOf(p) +
+                                   " for " + kindName(in[p]->kind) + " (" +
+                                   g.where() + ")");
 }
 
 void checkExchange(const Inputs &in, const GroupView &g) {
   for (size_t p = 0; p < in.size(); ++p)
     check(in[p]->blobs->size() == in.size(),
           "exchange: " + g.rankOf(p) + " passes " +
-              std::to_string(in[p]->blobs->size()) +
-              " blobs; the group has " + std::to_string(in.size()) +
-              " ranks (" + g.where() + ")");
+              std::to_string(in[p]->blobs->size()) + " blobs; the group has " +
+              std::to_string(in.size()) + " ranks (" + g.where() + ")");
 }
 
 void reduceElements(const std::vector<const Tensor *> &in, int64_t begin,
@@ -259,8 +339,8 @@ std::string timeoutReason(double seconds, const std::string &op,
                           const GroupView &g, uint64_t seq,
                           const std::vector<int> &missing) {
   std::ostringstream why;
-  why << "timed out after " << seconds << " s in " << op << " on "
-      << g.where() << " (call #" << seq << ") waiting for rank"
+  why << "timed out after " << seconds << " s in " << op << " on " << g.where()
+      << " (call #" << seq << ") waiting for rank"
       << (missing.size() > 1 ? "s " : " ");
   for (size_t i = 0; i < missing.size(); ++i)
     why << (i ? ", " : "") << missing[i];

@@ -3,7 +3,7 @@
 // The backends (ThreadWorld.cpp, MpiWorld.cpp) differ only in how members
 // meet and how bytes move. Both first give every member a Contribution of
 // every member (the thread world: pointers to the arguments themselves; MPI:
-// a description of them without the data), then run the checks below, so
+// a Description of them without the data), then run the checks below, so
 // every member reaches the same verdict with the same message, then move
 // the data and reduce it with reduceElements in member order: the results
 // are identical bit for bit on every backend.
@@ -36,6 +36,23 @@ struct Contribution {
 };
 
 using Inputs = std::vector<const Contribution *>; // by group rank
+
+/// A Contribution without its data, for backends whose members do not
+/// share memory: encode() gives int64 words (op, kind, scalar, dtype, shape,
+/// splits, blob sizes); decode() rebuilds what the checks read. `c` points
+/// into the Description itself: decode in place, never copy a decoded one.
+struct Description {
+  std::string op;
+  Tensor tensor; // type and shape only
+  std::vector<int64_t> send, recv, blobSizes;
+  std::vector<std::vector<uint8_t>> blobs; // empty, one per blob
+  Contribution c;
+
+  static std::vector<int64_t> encode(const Contribution &c);
+  /// Throws Error on malformed words (a peer of another build), naming
+  /// `from`.
+  void decode(const std::vector<int64_t> &words, const std::string &from);
+};
 
 /// One member's group instance, for messages.
 struct GroupView {

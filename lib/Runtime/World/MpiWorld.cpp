@@ -30,7 +30,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <iterator>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -40,97 +39,13 @@ namespace moert {
 namespace {
 
 using coll::Contribution;
+using coll::Description;
 using coll::GroupView;
 using coll::Inputs;
 using mpi::checkMpi;
 using mpi::Process;
 
-constexpr int kMetaTag = 1; // on group communicators
-
-const char *const kOps[] = {"npu.all_gather",        "npu.reduce_scatter",
-                            "npu.all_reduce",        "npu.all_to_all_v",
-                            "npu.all_reduce_scalar", "exchange"};
-
-/// A member's Contribution without its data, as int64 words:
-/// op, kind, scalar, dtype (-1: none), rank, shape..., send count (-1:
-/// none), send..., recv count, recv..., blob count (-1: none), sizes...
-/// Its Contribution points into the Meta itself: decode in place, never
-/// copy a decoded Meta.
-struct Meta {
-  std::string op;
-  Tensor tensor; // type and shape only
-  std::vector<int64_t> send, recv, blobSizes;
-  std::vector<std::vector<uint8_t>> blobs; // empty, one per blob
-  Contribution c;
-
-  static std::vector<int64_t> encode(const Contribution &c) {
-    std::vector<int64_t> w;
-    int64_t op =
-        std::find_if(std::begin(kOps), std::end(kOps),
-                     [&](const char *o) { return std::strcmp(o, c.op) == 0; }) -
-        std::begin(kOps);
-    w.push_back(op);
-    w.push_back(static_cast<int64_t>(c.kind));
-    w.push_back(c.scalar);
-    w.push_back(c.tensor ? static_cast<int64_t>(c.tensor->dtype) : -1);
-    if (c.tensor) {
-      w.push_back(c.tensor->rank());
-      w.insert(w.end(), c.tensor->shape.begin(), c.tensor->shape.end());
-    }
-    for (const std::vector<int64_t> *v : {c.send, c.recv}) {
-      w.push_back(v ? static_cast<int64_t>(v->size()) : -1);
-      if (v)
-        w.insert(w.end(), v->begin(), v->end());
-    }
-    w.push_back(c.blobs ? static_cast<int64_t>(c.blobs->size()) : -1);
-    if (c.blobs)
-      for (const std::vector<uint8_t> &b : *c.blobs)
-        w.push_back(static_cast<int64_t>(b.size()));
-    return w;
-  }
-
-  /// Throws on malformed words (a peer of another build).
-  void decode(const std::vector<int64_t> &w, const std::string &from) {
-    size_t at = 0;
-    auto next = [&]() {
-      check(at < w.size(), "malformed collective description from " + from);
-      return w[at++];
-    };
-    auto list = [&](int64_t n, std::vector<int64_t> &out) {
-      check(n >= 0 && static_cast<uint64_t>(n) <= w.size() - at,
-            "malformed collective description from " + from);
-      for (int64_t i = 0; i < n; ++i)
-        out.push_back(next());
-    };
-    int64_t op = next();
-    check(op >= 0 && op < static_cast<int64_t>(std::size(kOps)),
-          "unknown collective from " + from);
-    this->op = kOps[op];
-    c.op = this->op.c_str();
-    c.kind = static_cast<ReduceKind>(next());
-    c.scalar = next();
-    if (int64_t dtype = next(); dtype >= 0) {
-      check(dtype <= static_cast<int64_t>(DType::I1),
-            "malformed collective description from " + from);
-      tensor.dtype = static_cast<DType>(dtype);
-      list(next(), tensor.shape);
-      c.tensor = &tensor;
-    }
-    if (int64_t n = next(); n >= 0) {
-      list(n, send);
-      c.send = &send;
-    }
-    if (int64_t n = next(); n >= 0) {
-      list(n, recv);
-      c.recv = &recv;
-    }
-    if (int64_t n = next(); n >= 0) {
-      list(n, blobSizes);
-      blobs.resize(blobSizes.size());
-      c.blobs = &blobs;
-    }
-  }
-};
+constexpr int kDescriptionTag = 1; // on group communicators
 
 /// What a nonblocking collective reads or writes, kept alive with it.
 struct Buffers {
@@ -204,7 +119,7 @@ private:
   // Guarded by busy_: the call count, the running call and its members'
   // descriptions.
   uint64_t seq_ = 0, current_ = 0;
-  std::vector<Meta> metas_;
+  std::vector<Description> metas_;
   std::atomic<bool> busy_{false};
 };
 
@@ -374,12 +289,12 @@ void MpiComm::collective(const Contribution &mine, Run &&run) {
   for (size_t p = 0; p < n; ++p)
     ranks.push_back(static_cast<int>(p));
   std::vector<std::vector<int64_t>> words =
-      proc.swap(comm_, ranks, me, kMetaTag, Meta::encode(mine), op, timeout(),
-                [&](const std::vector<size_t> &missing) {
+      proc.swap(comm_, ranks, me, kDescriptionTag, Description::encode(mine),
+                op, timeout(), [&](const std::vector<size_t> &missing) {
                   return coll::timeoutReason(timeout(), op, g_, current_,
                                              membersAt(missing));
                 });
-  metas_.assign(n, Meta());
+  metas_.assign(n, Description());
   for (size_t p = 0; p < n; ++p)
     if (p != me)
       metas_[p].decode(words[p], g_.rankOf(p));
