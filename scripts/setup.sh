@@ -11,6 +11,7 @@ PACKAGES=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools libfmt-dev
   python3 python3-numpy
   libdnnl-dev libopenblas-dev libgtest-dev
+  libopenmpi-dev openmpi-bin
 )
 
 if [ "${MOE_NO_APT:-0}" != 1 ]; then

@@ -1,7 +1,9 @@
 # -*- Python -*-
 import os
+import shutil
 
 import lit.formats
+import lit.util
 from lit.llvm import llvm_config
 
 config.name = "MOE"
@@ -24,3 +26,15 @@ tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["moe-opt"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)
+
+# MPI tests (test/MPI) run the ranks as processes under Open MPI's mpirun:
+# as root (CI), on fewer cores than ranks, yielding instead of busy-polling,
+# and without the shared-memory transport's cross-process reads (CMA needs
+# ptrace rights that containers often lack).
+mpirun = shutil.which("mpirun")
+if lit.util.pythonize_bool(getattr(config, "moe_have_mpi", "OFF")) and mpirun:
+    config.available_features.add("mpi")
+    config.substitutions.append(
+        ("%mpirun", mpirun + " --allow-run-as-root --oversubscribe"
+         " --bind-to none --mca mpi_yield_when_idle 1"
+         " --mca btl_vader_single_copy_mechanism none"))

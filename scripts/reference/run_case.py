@@ -5,6 +5,7 @@ and compare every rank's output with the dense reference (SEMANTICS §0).
     run_case.py --work-dir DIR [--case CASE_DIR | make_case options]
                 [--method M] [--fuse-quant B] [--multistream B]
                 [--pipeline STR] [--moe-run PATH]
+                [--mpirun "mpirun ARGS..."] [--moe-run-arg ARG]...
 
 Without --case a case is generated into DIR/case (make_case.py options). It
 then runs
@@ -14,6 +15,10 @@ then runs
 
 and compares DIR/out/0.rank<r>.npy with CASE/expected.rank<r>.npy. It prints
 one line per rank and exits non-zero if moe-run fails or any rank fails.
+
+With --mpirun the ranks are MPI processes (docs/ScaleOut.md): the command
+becomes `<mpirun words> -n N moe-run --backend mpi ...`. --moe-run-arg adds
+an argument to moe-run (e.g. --moe-run-arg=--timeout=30).
 
 Tolerances (compare()):
 - float32: PASS iff max|out - ref| <= 1e-4 * max|ref| over the rank's output.
@@ -42,6 +47,7 @@ Tolerances (compare()):
 import argparse
 import math
 import os
+import shlex
 import subprocess
 import sys
 
@@ -90,14 +96,20 @@ def compare(out, ref, step=None):
     return within and rows <= allowed, text
 
 
-def run_moe_run(moe_run, case_dir, case, pipeline, out_dir, timeout):
-    """Runs moe-run on the case; returns its CompletedProcess."""
-    cmd = [moe_run, os.path.join(case_dir, case["mlir"]),
-           "--world", str(case["layout"]["world"]), "--pipeline=" + pipeline]
+def run_moe_run(moe_run, case_dir, case, pipeline, out_dir, timeout,
+                mpirun=None, extra=()):
+    """Runs moe-run on the case (under `mpirun` words with the MPI backend
+    when given); returns its CompletedProcess."""
+    world = str(case["layout"]["world"])
+    cmd = [moe_run]
+    if mpirun:
+        cmd = shlex.split(mpirun) + ["-n", world, moe_run, "--backend", "mpi"]
+    cmd += [os.path.join(case_dir, case["mlir"]),
+            "--world", world, "--pipeline=" + pipeline]
     for arg in case["inputs"]:
         cmd += ["--input", f"{arg['name']}={os.path.join(case_dir, arg['path'])}"]
-    cmd += ["--output-dir", out_dir]
-    print("$ " + " ".join(cmd), flush=True)
+    cmd += ["--output-dir", out_dir] + list(extra)
+    print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -138,6 +150,12 @@ def main():
     p.add_argument("--pipeline", help="full pipeline string (overrides the "
                                       "three options above)")
     p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("--mpirun", metavar="WORDS",
+                   help="run the ranks as MPI processes: the mpirun command "
+                        "and its options, without -n (added from the case)")
+    p.add_argument("--moe-run-arg", action="append", default=[],
+                   metavar="ARG", help="an extra moe-run argument "
+                                       "(repeatable)")
     make_case.add_case_arguments(p)
     args = p.parse_args()
 
@@ -162,7 +180,7 @@ def main():
     print(f"case {case_dir}: tokens per rank {case['tokens_per_rank']}")
     try:
         proc = run_moe_run(args.moe_run, case_dir, case, pipeline, out_dir,
-                           args.timeout)
+                           args.timeout, args.mpirun, args.moe_run_arg)
     except (OSError, subprocess.TimeoutExpired) as e:
         sys.exit(f"FAIL: moe-run did not run: {e}")
     if proc.returncode != 0:

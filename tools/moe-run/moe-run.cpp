@@ -1,13 +1,19 @@
 //===- moe-run.cpp - compile an MoE layer and run it on N ranks -----------===//
 //
 //   moe-run FILE.mlir [--pipeline=...] --world N [--input NAME=PATH]...
-//           [--output-dir DIR] [--print] [--timing]
+//           [--output-dir DIR] [--print] [--timing] [--backend threads|mpi]
 //
 // Compiles the entry function with the pipeline (moe-compile by default)
 // and the lowering, JIT-compiles it and runs it on every rank of the world:
 // threads of this process by default. NAME is an argument's `moe.name` or
 // its index; a PATH containing `{rank}` gives each rank its own file.
 // Outputs go to DIR/<result-index>.rank<r>.npy.
+//
+// With --backend mpi (`mpirun -n N moe-run --backend mpi ...`, see
+// docs/ScaleOut.md) every process compiles the layer and runs one rank,
+// its MPI rank: it loads only that rank's inputs, writes only its outputs
+// and prefixes its messages with "rank <r>: ". It exits non-zero when any
+// rank failed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,8 +31,13 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <optional>
+#include <thread>
+#include <unistd.h>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -72,8 +83,32 @@ static cl::opt<std::string> emitObject("emit-object",
                                        cl::desc("Also write the compiled "
                                                 "object file here"));
 
+enum class Backend { Threads, Mpi };
+static cl::opt<Backend> backend(
+    "backend", cl::desc("Where the ranks run"), cl::init(Backend::Threads),
+    cl::values(clEnumValN(Backend::Threads, "threads",
+                          "every rank as threads of this process"),
+               clEnumValN(Backend::Mpi, "mpi",
+                          "one rank per MPI process (under mpirun)")));
+
+/// With the MPI backend: this process's rank; its messages name it.
+static std::optional<int> mpiRank;
+/// This process's first error (sent to the other ranks with MPI).
+static std::string firstError;
+
+/// Prints "moe-run: error: <text>" in one write, so the lines of ranks
+/// sharing a terminal do not interleave.
+static void printError(const std::string &text) {
+  llvm::errs() << ("moe-run: error: " + text + "\n");
+  llvm::errs().flush();
+}
+
 static int fail(const std::string &message) {
-  llvm::errs() << "moe-run: error: " << message << "\n";
+  std::string text =
+      mpiRank ? "rank " + std::to_string(*mpiRank) + ": " + message : message;
+  printError(text);
+  if (firstError.empty())
+    firstError = text;
   return 1;
 }
 
@@ -83,17 +118,18 @@ static std::string withRank(std::string path, int rank) {
   return path;
 }
 
-/// Loads every rank's arguments; shared files are read once.
+/// Loads the arguments of `ranks`; shared files are read once.
 static std::vector<std::vector<moert::Tensor>>
 loadInputs(const std::vector<moe::TensorSpec> &args,
-           const std::map<std::string, std::string> &paths, int ranks) {
+           const std::map<std::string, std::string> &paths,
+           const std::vector<int> &ranks) {
   std::map<std::string, moert::Tensor> cache;
-  std::vector<std::vector<moert::Tensor>> perRank(ranks);
+  std::vector<std::vector<moert::Tensor>> perRank(ranks.size());
   for (auto [i, arg] : llvm::enumerate(args)) {
     auto it = paths.find(arg.name);
     if (it == paths.end())
       it = paths.find(std::to_string(i));
-    for (int r = 0; r < ranks; ++r) {
+    for (auto [slot, r] : llvm::enumerate(ranks)) {
       std::string path = withRank(it->second, r);
       std::string what = "input '" + arg.name + "' (" + path + ")";
       auto cached = cache.find(path);
@@ -117,7 +153,7 @@ loadInputs(const std::vector<moe::TensorSpec> &args,
         shapeOk = arg.shape[d] < 0 || arg.shape[d] == t.shape[d];
       moert::check(shapeOk, what + " is " + t.str() + " but the argument is " +
                                 arg.type);
-      perRank[r].push_back(t);
+      perRank[slot].push_back(t);
     }
   }
   return perRank;
@@ -155,11 +191,30 @@ static void printTensor(const moert::Tensor &value) {
   }
 }
 
-int main(int argc, char **argv) {
-  llvm::InitLLVM init(argc, argv);
-  cl::ParseCommandLineOptions(argc, argv,
-                              "moe-run: compile an MoE layer and run it on "
-                              "N ranks\n");
+/// Test-only fault injection (test/MPI): MOE_RUN_FAULT=<rank>:<kind> makes
+/// that rank, right before it runs, fail with an error (`throw`), exit
+/// without telling anyone (`exit`), die (`kill`) or hang (`hang`).
+static void injectFault(int rank) {
+  const char *spec = std::getenv("MOE_RUN_FAULT");
+  if (!spec)
+    return;
+  std::string s = spec;
+  size_t colon = s.find(':');
+  if (colon == std::string::npos || s.substr(0, colon) != std::to_string(rank))
+    return;
+  std::string kind = s.substr(colon + 1);
+  if (kind == "exit")
+    std::_Exit(3);
+  if (kind == "kill")
+    raise(SIGKILL);
+  if (kind == "hang")
+    for (;;)
+      pause();
+  throw moert::Error("injected fault (MOE_RUN_FAULT=" + s + ")");
+}
+
+/// Compiles and runs the layer on the ranks of this process.
+static int runLayer(const moert::MpiProcessInfo *mpi) {
   DialectRegistry registry;
   moe::registerExecutionDialects(registry);
   MLIRContext context(registry);
@@ -177,15 +232,20 @@ int main(int argc, char **argv) {
     return fail(error);
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  // Diagnostics were printed; with MPI, also say which rank stopped.
   if (!module)
-    return 1;
+    return mpiRank ? fail("cannot parse " + inputFile) : 1;
 
   FailureOr<std::unique_ptr<moe::Executable>> exe =
       moe::Executable::compile(*module, pipeline, entryName);
   if (failed(exe))
-    return 1;
+    return mpiRank ? fail("cannot compile " + inputFile) : 1;
   const moert::Layout &layout = (*exe)->layout();
   int ranks = world ? world : static_cast<int>(layout.worldSize());
+  if (mpi && world && world != mpi->size)
+    return fail("--world " + std::to_string(world) +
+                " does not match the MPI world size " +
+                std::to_string(mpi->size) + " (mpirun -n)");
   if (ranks != layout.worldSize())
     return fail("--world " + std::to_string(ranks) +
                 " does not match the layout's tp * dp = " +
@@ -230,22 +290,40 @@ int main(int argc, char **argv) {
     if (!paths.count(arg.name) && !paths.count(std::to_string(i)))
       return fail("missing input '" + arg.name + "' (argument " +
                   std::to_string(i) + ", " + arg.type + ")");
-  std::vector<std::vector<moert::Tensor>> perRank;
+
+  std::unique_ptr<moert::World> ranksWorld;
   try {
-    perRank = loadInputs(args, paths, ranks);
+    ranksWorld = mpi ? moert::createMpiWorld(layout, timeout)
+                     : moert::createThreadWorld(layout, timeout);
   } catch (const moert::Error &e) {
     return fail(e.what());
   }
+  // From here on a failure of this process also fails the other ranks.
+  std::vector<std::vector<moert::Tensor>> perRank;
+  try {
+    perRank = loadInputs(args, paths, ranksWorld->localRanks());
+    if (mpi)
+      injectFault(mpi->rank);
+  } catch (const moert::Error &e) {
+    int status = fail(e.what());
+    ranksWorld->abort(mpi ? mpi->rank : 0, firstError);
+    return status;
+  }
 
-  std::unique_ptr<moert::World> threads =
-      moert::createThreadWorld(layout, timeout);
   moert::RunOptions options;
   options.kernelThreads = kernelThreads;
   options.profile = profile;
-  std::vector<moert::RankOutcome> outcomes = moert::runRanks(
-      *threads, (*exe)->entry(), perRank, (*exe)->results().size(), options);
+  if (mpi && kernelThreads <= 0) // share the machine's cores
+    options.kernelThreads = std::max(
+        1, static_cast<int>(std::thread::hardware_concurrency()) /
+               mpi->localSize);
+  std::vector<moert::RankOutcome> outcomes =
+      moert::runRanks(*ranksWorld, (*exe)->entry(), perRank,
+                      (*exe)->results().size(), options);
 
   if (timing) {
+    if (mpi)
+      llvm::outs() << "rank " << mpi->rank << ": ";
     llvm::outs() << llvm::format("compile: %.3f s\n", (*exe)->compileSeconds());
     for (const moert::RankOutcome &o : outcomes)
       llvm::outs() << llvm::format("rank %d: %.3f ms\n", o.rank,
@@ -260,7 +338,10 @@ int main(int argc, char **argv) {
   int status = 0;
   for (const moert::RankOutcome &o : outcomes) {
     if (!o.error.empty()) {
-      llvm::errs() << "moe-run: error: " << o.error << "\n";
+      // The runtime's messages name the rank already.
+      printError(o.error);
+      if (firstError.empty())
+        firstError = o.error;
       status = 1;
       continue;
     }
@@ -283,4 +364,85 @@ int main(int argc, char **argv) {
     }
   }
   return status;
+}
+
+#ifdef MOE_HAVE_MPI
+/// What a rank prints when mpirun ends it (SIGTERM): mpirun stops every
+/// rank once one exits without finishing (a crash, a kill, an exit).
+static char termMessage[256];
+static size_t termLength = 0;
+
+static void onTerminate(int signal) {
+  ssize_t ignored = write(2, termMessage, termLength);
+  (void)ignored;
+  _exit(128 + signal);
+}
+
+static std::string formatSeconds(double s) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%g", s);
+  return buf;
+}
+#endif
+
+/// One rank per MPI process: every process reports how it ended to every
+/// other, so all of them exit non-zero when one failed.
+static int runMpi(int argc, char **argv) {
+#ifdef MOE_HAVE_MPI
+  moert::MpiProcessInfo info;
+  try {
+    info = moert::mpiInit(&argc, &argv);
+  } catch (const moert::Error &e) {
+    return fail(e.what());
+  }
+  mpiRank = info.rank;
+  termLength = static_cast<size_t>(std::max(
+      0, snprintf(termMessage, sizeof(termMessage),
+                  "moe-run: error: rank %d: ended by SIGTERM: mpirun ends "
+                  "every rank when one exits without finishing (see its "
+                  "message)\n",
+                  info.rank)));
+  termLength = std::min(termLength, sizeof(termMessage) - 1);
+  std::signal(SIGTERM, onTerminate);
+  int status = runLayer(&info);
+  llvm::outs().flush();
+  llvm::errs().flush();
+  moert::MpiOutcome end = moert::mpiFinish(
+      status == 0, firstError.empty() ? "failed" : firstError, timeout);
+  if (!end.missing.empty()) {
+    std::string missing;
+    for (int r : end.missing)
+      missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    fail("no word from rank" + std::string(end.missing.size() > 1 ? "s " : " ") +
+         missing + " within " + formatSeconds(timeout) +
+         " s after the run; ending the MPI job");
+    // One MPI_Abort is enough (several at once make mpirun's report
+    // garble): the lowest rank that finished aborts, the others wait for
+    // it and abort themselves only if it did not happen.
+    int lowest = 0;
+    while (std::count(end.missing.begin(), end.missing.end(), lowest))
+      ++lowest;
+    if (info.rank != lowest)
+      sleep(3);
+    moert::mpiAbortJob(1);
+  }
+  if (status == 0 && !end.failed.empty())
+    status = fail("rank " + std::to_string(end.failed.front().first) +
+                  " failed: " + end.failed.front().second);
+  return status;
+#else
+  (void)argc;
+  (void)argv;
+  return fail("--backend mpi: this moe-run was built without MPI");
+#endif
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "moe-run: compile an MoE layer and run it on "
+                              "N ranks\n");
+  if (backend == Backend::Mpi)
+    return runMpi(argc, argv);
+  return runLayer(nullptr);
 }

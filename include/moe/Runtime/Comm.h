@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moert {
@@ -88,6 +89,53 @@ protected:
 /// other members fails the run.
 std::unique_ptr<World> createThreadWorld(const Layout &layout,
                                          double timeoutSeconds);
+
+//===----------------------------------------------------------------------===//
+// The MPI backend (lib/Runtime/World/Mpi*.cpp, library MoeRuntimeMpi;
+// docs/ScaleOut.md): one rank per process, global rank = MPI rank.
+//===----------------------------------------------------------------------===//
+
+struct MpiProcessInfo {
+  int rank = 0;      // in MPI_COMM_WORLD
+  int size = 1;      // processes in MPI_COMM_WORLD
+  int localSize = 1; // processes on this machine
+};
+
+/// Starts MPI in this process (MPI_Init_thread with MPI_THREAD_MULTIPLE,
+/// unless the caller already initialized it) and the channel that carries
+/// failures between processes. Throws Error when the library provides less
+/// than MPI_THREAD_MULTIPLE (stream threads communicate concurrently).
+/// Call once, on every process, before anything else communicates.
+MpiProcessInfo mpiInit(int *argc, char ***argv);
+
+/// The world of this process's rank: localRanks() = {MPI rank}. Throws when
+/// the MPI world size differs from layout.worldSize() or another process
+/// passes another layout (every process reaches the same verdict), and when
+/// the other processes do not call it within `timeoutSeconds` or failed.
+/// Collectives and failures behave as in the thread world with the same
+/// messages and bit-identical results; a collective, or the creation of
+/// its MPI communicator, waiting longer than `timeoutSeconds` fails the run.
+std::unique_ptr<World> createMpiWorld(const Layout &layout,
+                                      double timeoutSeconds);
+
+struct MpiOutcome {
+  /// Ranks that reported a failure (this one too if it did), ascending,
+  /// with their first error.
+  std::vector<std::pair<int, std::string>> failed;
+  /// Ranks not heard of within the timeout (hung or gone); when not empty
+  /// MPI was not finalized and the caller should end the job with
+  /// mpiAbortJob.
+  std::vector<int> missing;
+};
+
+/// Ends this process's part of the run: reports `ok` (and `why`, which is
+/// also sent to every other process as this rank's failure when it is the
+/// first) to every process, waits at most `timeoutSeconds` to hear from all
+/// of them, then finalizes MPI (if mpiInit started it).
+MpiOutcome mpiFinish(bool ok, const std::string &why, double timeoutSeconds);
+
+/// The last resort: MPI_Abort on MPI_COMM_WORLD (ends every process).
+[[noreturn]] void mpiAbortJob(int code);
 
 } // namespace moert
 

@@ -10,8 +10,9 @@
 // other members' inputs directly into its own result, then waits until
 // every member has finished reading (phase 2: depart) so no input is freed
 // or reused while someone still reads it. Every member sees every input,
-// so every validation gives the same verdict on every member, and a
-// reduction combines member 0, 1, ... in that order on every member.
+// so every validation (Collectives.h, shared with the MPI world) gives the
+// same verdict on every member, and a reduction combines member 0, 1, ...
+// in that order on every member.
 //
 // Failures: World::abort marks the world failed and wakes every waiter;
 // waiting and later collectives throw "<op>: rank <r> failed: <why>". A
@@ -21,7 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Runtime/Comm.h"
+#include "Collectives.h"
 
 #include <algorithm>
 #include <atomic>
@@ -32,28 +33,14 @@
 #include <exception>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <tuple>
-#include <type_traits>
 
 namespace moert {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-/// What one member passes to a collective; points into the caller's
-/// arguments, valid until the member leaves phase 2.
-struct Contribution {
-  const char *op = nullptr;
-  const Tensor *tensor = nullptr;
-  const std::vector<int64_t> *send = nullptr;
-  const std::vector<int64_t> *recv = nullptr;
-  const std::vector<std::vector<uint8_t>> *blobs = nullptr;
-  int64_t scalar = 0;
-  ReduceKind kind = ReduceKind::Sum;
-};
-
-using Inputs = std::vector<const Contribution *>; // by group rank
+using coll::Contribution;
+using coll::Inputs;
 
 /// One collective call of every member of a group on one channel.
 struct Round {
@@ -145,15 +132,17 @@ class ThreadComm final : public Comm {
 public:
   ThreadComm(ThreadWorld &world, int globalRank, Group group, int channel,
              std::vector<int> members, Rendezvous &rz)
-      : world_(world), globalRank_(globalRank), group_(group),
-        channel_(channel), members_(std::move(members)), rz_(rz) {
-    rank_ = static_cast<int>(
-        std::find(members_.begin(), members_.end(), globalRank_) -
-        members_.begin());
+      : world_(world), globalRank_(globalRank), rz_(rz) {
+    g_.group = group;
+    g_.channel = channel;
+    g_.rank = static_cast<int>(
+        std::find(members.begin(), members.end(), globalRank) -
+        members.begin());
+    g_.members = std::move(members);
   }
 
-  int rank() const override { return rank_; }
-  int size() const override { return static_cast<int>(members_.size()); }
+  int rank() const override { return g_.rank; }
+  int size() const override { return static_cast<int>(g_.size()); }
 
   Tensor allGather(const Tensor &x) override;
   Tensor reduceScatter(const Tensor &x) override;
@@ -170,25 +159,9 @@ private:
   template <typename Read>
   void collective(const Contribution &mine, Read &&read);
 
-  /// "the tp group [0, 1] on channel 0".
-  std::string where() const {
-    std::ostringstream os;
-    os << "the " << groupName(group_) << " group [";
-    for (size_t i = 0; i < members_.size(); ++i)
-      os << (i ? ", " : "") << members_[i];
-    os << "] on channel " << channel_;
-    return os.str();
-  }
-  std::string rankOf(size_t member) const {
-    return "rank " + std::to_string(members_[member]);
-  }
-
   ThreadWorld &world_;
   int globalRank_;
-  Group group_;
-  int channel_;
-  std::vector<int> members_;
-  int rank_ = 0;
+  coll::GroupView g_;
   Rendezvous &rz_;
   uint64_t seq_ = 0;               // guarded by busy_
   std::atomic<bool> busy_{false};  // one collective at a time
@@ -203,7 +176,7 @@ void ThreadComm::collective(const Contribution &mine, Read &&read) {
   const std::string op = mine.op;
   if (busy_.exchange(true, std::memory_order_acq_rel))
     throw Error(op + ": rank " + std::to_string(globalRank_) +
-                " uses its communicator of " + where() +
+                " uses its communicator of " + g_.where() +
                 " from two threads at once");
   struct Release {
     std::atomic<bool> &flag;
@@ -213,16 +186,11 @@ void ThreadComm::collective(const Contribution &mine, Read &&read) {
   if (world_.aborted())
     throw Error(op + ": " + world_.failure());
   const uint64_t seq = seq_++;
-  const size_t n = members_.size();
+  const size_t n = g_.size();
 
   // Checks common to all collectives: every member calls the same one.
   auto readChecked = [&](const Inputs &in) {
-    for (size_t p = 0; p < n; ++p)
-      if (std::strcmp(in[p]->op, in[0]->op) != 0)
-        throw Error(op + ": collectives do not match on " + where() +
-                    " (call #" + std::to_string(seq) + "): " + rankOf(0) +
-                    " calls " + in[0]->op + ", " + rankOf(p) + " calls " +
-                    in[p]->op);
+    coll::checkSameOp(in, g_, seq, op);
     read(in);
   };
 
@@ -240,7 +208,7 @@ void ThreadComm::collective(const Contribution &mine, Read &&read) {
     if (!slot)
       slot = std::make_shared<Round>(n);
     round = slot;
-    round->in[static_cast<size_t>(rank_)] = &mine;
+    round->in[static_cast<size_t>(g_.rank)] = &mine;
     if (++round->arrived == n) {
       round->state = Round::Complete;
       rz_.rounds.erase(seq);
@@ -261,24 +229,19 @@ void ThreadComm::collective(const Contribution &mine, Read &&read) {
         if (rz_.cv.wait_until(lock, deadline) != std::cv_status::timeout ||
             round->state != Round::Open || world_.aborted())
           continue;
-        std::ostringstream why;
-        why << "timed out after " << world_.timeoutSeconds() << " s in "
-            << op << " on " << where() << " (call #" << seq
-            << ") waiting for rank";
         std::vector<int> missing;
         for (size_t p = 0; p < n; ++p)
           if (!round->in[p])
-            missing.push_back(members_[p]);
-        why << (missing.size() > 1 ? "s " : " ");
-        for (size_t i = 0; i < missing.size(); ++i)
-          why << (i ? ", " : "") << missing[i];
+            missing.push_back(g_.members[p]);
+        const std::string why = coll::timeoutReason(
+            world_.timeoutSeconds(), op, g_, seq, missing);
         // Fail the world before cancelling the round: a cancelled round
         // always finds the world failed.
-        world_.markFailed(globalRank_, why.str());
+        world_.markFailed(globalRank_, why);
         round->state = Round::Cancelled;
         lock.unlock();
         world_.wakeAll();
-        throw Error(op + ": " + why.str());
+        throw Error(op + ": " + why);
       }
       if (round->state == Round::Cancelled) // by a member that gave up
         throw Error(op + ": " + world_.failure());
@@ -305,109 +268,28 @@ void ThreadComm::collective(const Contribution &mine, Read &&read) {
 }
 
 //===----------------------------------------------------------------------===//
-// Reductions: member 0, then 1, ... on every element; floats accumulate in
-// f32 and are rounded once.
+// Collectives: the shared checks, then every member reads the others'
+// inputs directly.
 //===----------------------------------------------------------------------===//
 
-inline float maxF(float a, float b) { return (b > a || std::isnan(b)) ? b : a; }
-
-template <typename T> T reduceInt(T a, T b, ReduceKind kind) {
-  using U = typename std::make_unsigned<T>::type; // wrap, never UB
-  if (kind == ReduceKind::Max)
-    return std::max(a, b);
-  return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
+std::vector<const Tensor *> tensorsOf(const Inputs &in) {
+  std::vector<const Tensor *> tensors;
+  for (const Contribution *c : in)
+    tensors.push_back(c->tensor);
+  return tensors;
 }
-
-/// out[0, n) = reduction over members of in[m][begin, begin + n).
-void reduceElements(const std::vector<const Tensor *> &in, int64_t begin,
-                    int64_t n, ReduceKind kind, const Tensor &out) {
-  const DType dtype = in[0]->dtype;
-  const int64_t chunk = 2048;
-  if (isFloat(dtype)) {
-    std::vector<float> acc(chunk), next(chunk);
-    for (int64_t i = 0; i < n; i += chunk) {
-      const int64_t c = std::min(chunk, n - i);
-      loadF32(*in[0], begin + i, c, acc.data());
-      for (size_t m = 1; m < in.size(); ++m) {
-        loadF32(*in[m], begin + i, c, next.data());
-        if (kind == ReduceKind::Sum)
-          for (int64_t j = 0; j < c; ++j)
-            acc[j] += next[j];
-        else
-          for (int64_t j = 0; j < c; ++j)
-            acc[j] = maxF(acc[j], next[j]);
-      }
-      storeF32(out, i, c, acc.data());
-    }
-    return;
-  }
-  auto ints = [&](auto *tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    T *o = out.data<T>();
-    const T *first = in[0]->data<T>() + begin;
-    std::copy(first, first + n, o);
-    for (size_t m = 1; m < in.size(); ++m) {
-      const T *src = in[m]->data<T>() + begin;
-      for (int64_t j = 0; j < n; ++j)
-        o[j] = reduceInt(o[j], src[j], kind);
-    }
-  };
-  if (dtype == DType::I32)
-    ints(static_cast<int32_t *>(nullptr));
-  else if (dtype == DType::I64)
-    ints(static_cast<int64_t *>(nullptr));
-  else
-    throw Error(std::string("reduction of ") + dtypeName(dtype));
-}
-
-const char *kindName(ReduceKind kind) {
-  return kind == ReduceKind::Max ? "max" : "sum";
-}
-
-std::vector<int64_t> trailing(const Tensor &t) {
-  return std::vector<int64_t>(t.shape.begin() + (t.shape.empty() ? 0 : 1),
-                              t.shape.end());
-}
-
-/// Bytes of one row (dimension 0) of `t`; rows of int4 must fill bytes.
-size_t rowBytes(const Tensor &t, const std::string &op) {
-  int64_t elems = t.rowElems();
-  check(t.dtype != DType::I4 || elems % 2 == 0,
-        op + ": rows of " + t.str() + " do not fill whole bytes");
-  return storageBytes(t.dtype, elems);
-}
-
-//===----------------------------------------------------------------------===//
-// Collectives
-//===----------------------------------------------------------------------===//
 
 Tensor ThreadComm::allGather(const Tensor &x) {
-  const std::string op = "npu.all_gather";
   Contribution mine;
   mine.op = "npu.all_gather";
   mine.tensor = &x;
   Tensor out;
   collective(mine, [&](const Inputs &in) {
-    const Tensor &first = *in[0]->tensor;
-    int64_t rows = 0;
-    for (size_t p = 0; p < in.size(); ++p) {
-      const Tensor &t = *in[p]->tensor;
-      check(t.rank() >= 1, op + ": " + rankOf(p) + " passes " + t.str() +
-                               ", which has no rows (" + where() + ")");
-      check(t.dtype == first.dtype && trailing(t) == trailing(first),
-            op + ": " + rankOf(0) + " passes " + first.str() + ", " +
-                rankOf(p) + " passes " + t.str() +
-                "; the type and all but the first dimension must agree (" +
-                where() + ")");
-      rows += t.rows();
-    }
-    std::vector<int64_t> shape = first.shape;
-    shape[0] = rows;
-    out = Tensor::empty(first.dtype, shape);
-    const size_t rb = rowBytes(first, op);
+    coll::RowPlan plan = coll::checkAllGather(in, g_);
+    out = Tensor::empty(in[0]->tensor->dtype, plan.shape);
     uint8_t *dst = out.bytes();
     for (const Contribution *c : in) {
-      size_t bytes = rb * static_cast<size_t>(c->tensor->rows());
+      size_t bytes = plan.rowBytes * static_cast<size_t>(c->tensor->rows());
       if (bytes)
         std::memcpy(dst, c->tensor->bytes(), bytes);
       dst += bytes;
@@ -416,80 +298,36 @@ Tensor ThreadComm::allGather(const Tensor &x) {
   return out;
 }
 
-/// The checks shared by reductions: equal shapes and types, a supported
-/// type, one reduce kind.
-void checkReduction(const Inputs &in, const std::string &op,
-                    const std::string &where,
-                    const std::vector<int> &members, bool intsToo) {
-  const Tensor &first = *in[0]->tensor;
-  for (size_t p = 0; p < in.size(); ++p) {
-    const Tensor &t = *in[p]->tensor;
-    std::string who = "rank " + std::to_string(members[p]);
-    check(t.dtype == first.dtype && t.shape == first.shape,
-          op + ": rank " + std::to_string(members[0]) + " passes " +
-              first.str() + ", " + who + " passes " + t.str() +
-              "; shapes and types must agree (" + where + ")");
-    check(in[p]->kind == in[0]->kind,
-          op + ": rank " + std::to_string(members[0]) + " asks for " +
-              kindName(in[0]->kind) + ", " + who + " for " +
-              kindName(in[p]->kind) + " (" + where + ")");
-  }
-  bool ok = isFloat(first.dtype) ||
-            (intsToo && (first.dtype == DType::I32 || first.dtype == DType::I64));
-  check(ok, op + ": cannot reduce " + first.str() + " (" +
-                (intsToo ? "f32, bf16, f16, i32 or i64" : "f32, bf16 or f16") +
-                ")");
-}
-
 Tensor ThreadComm::reduceScatter(const Tensor &x) {
-  const std::string op = "npu.reduce_scatter";
   Contribution mine;
   mine.op = "npu.reduce_scatter";
   mine.tensor = &x;
   Tensor out;
   collective(mine, [&](const Inputs &in) {
-    checkReduction(in, op, where(), members_, /*intsToo=*/false);
-    const Tensor &first = *in[0]->tensor;
-    const int64_t n = static_cast<int64_t>(in.size());
-    check(first.rank() >= 1 && first.rows() % n == 0,
-          op + ": " + first.str() + " has no rows divisible by the " +
-              std::to_string(n) + " ranks of " + where());
-    std::vector<int64_t> shape = first.shape;
-    shape[0] /= n;
-    out = Tensor::empty(first.dtype, shape);
-    std::vector<const Tensor *> tensors;
-    for (const Contribution *c : in)
-      tensors.push_back(c->tensor);
+    out = Tensor::empty(x.dtype, coll::checkReduceScatter(in, g_));
     const int64_t count = out.numel();
-    reduceElements(tensors, rank_ * count, count, ReduceKind::Sum, out);
+    coll::reduceElements(tensorsOf(in), g_.rank * count, count,
+                         ReduceKind::Sum, out);
   });
   return out;
 }
 
 Tensor ThreadComm::allReduce(const Tensor &x, ReduceKind kind) {
-  const std::string op = "npu.all_reduce";
   Contribution mine;
   mine.op = "npu.all_reduce";
   mine.tensor = &x;
   mine.kind = kind;
   Tensor out;
   collective(mine, [&](const Inputs &in) {
-    check(kind == ReduceKind::Sum || kind == ReduceKind::Max,
-          op + ": unknown reduce kind " +
-              std::to_string(static_cast<int32_t>(kind)));
-    checkReduction(in, op, where(), members_, /*intsToo=*/true);
+    coll::checkAllReduce(in, g_, kind);
     out = Tensor::empty(x.dtype, x.shape);
-    std::vector<const Tensor *> tensors;
-    for (const Contribution *c : in)
-      tensors.push_back(c->tensor);
-    reduceElements(tensors, 0, x.numel(), kind, out);
+    coll::reduceElements(tensorsOf(in), 0, x.numel(), kind, out);
   });
   return out;
 }
 
 Tensor ThreadComm::allToAllV(const Tensor &x, const std::vector<int64_t> &send,
                              const std::vector<int64_t> &recv) {
-  const std::string op = "npu.all_to_all_v";
   Contribution mine;
   mine.op = "npu.all_to_all_v";
   mine.tensor = &x;
@@ -497,59 +335,19 @@ Tensor ThreadComm::allToAllV(const Tensor &x, const std::vector<int64_t> &send,
   mine.recv = &recv;
   Tensor out;
   collective(mine, [&](const Inputs &in) {
-    const size_t n = in.size();
-    const Tensor &first = *in[0]->tensor;
-    for (size_t p = 0; p < n; ++p) {
-      const Contribution &c = *in[p];
-      const Tensor &t = *c.tensor;
-      check(t.rank() >= 1, op + ": " + rankOf(p) + " passes " + t.str() +
-                               ", which has no rows (" + where() + ")");
-      check(t.dtype == first.dtype && trailing(t) == trailing(first),
-            op + ": " + rankOf(0) + " passes " + first.str() + ", " +
-                rankOf(p) + " passes " + t.str() +
-                "; the type and all but the first dimension must agree (" +
-                where() + ")");
-      check(c.send->size() == n && c.recv->size() == n,
-            op + ": " + rankOf(p) + " passes " +
-                std::to_string(c.send->size()) + " send and " +
-                std::to_string(c.recv->size()) +
-                " receive splits; the group has " + std::to_string(n) +
-                " ranks (" + where() + ")");
-      int64_t sum = 0;
-      for (size_t q = 0; q < n; ++q) {
-        check((*c.send)[q] >= 0 && (*c.recv)[q] >= 0,
-              op + ": " + rankOf(p) + " passes a negative split for " +
-                  rankOf(q) + " (" + where() + ")");
-        sum += (*c.send)[q];
-      }
-      check(sum == t.rows(), op + ": " + rankOf(p) + " sends " +
-                                 std::to_string(sum) + " rows of " + t.str() +
-                                 " (" + where() + ")");
-    }
-    for (size_t p = 0; p < n; ++p)
-      for (size_t q = 0; q < n; ++q)
-        check((*in[p]->recv)[q] == (*in[q]->send)[p],
-              op + ": " + rankOf(p) + " expects " +
-                  std::to_string((*in[p]->recv)[q]) + " rows from " +
-                  rankOf(q) + ", which sends it " +
-                  std::to_string((*in[q]->send)[p]) + " (" + where() + ")");
-    const size_t me = static_cast<size_t>(rank_);
-    int64_t rows = 0;
-    for (size_t q = 0; q < n; ++q)
-      rows += recv[q];
-    std::vector<int64_t> shape = first.shape;
-    shape[0] = rows;
-    out = Tensor::empty(first.dtype, shape);
-    const size_t rb = rowBytes(first, op);
+    coll::RowPlan plan = coll::checkAllToAllV(in, g_);
+    out = Tensor::empty(x.dtype, plan.shape);
+    const size_t me = static_cast<size_t>(g_.rank);
     uint8_t *dst = out.bytes();
-    for (size_t q = 0; q < n; ++q) {
+    for (size_t q = 0; q < in.size(); ++q) {
       const std::vector<int64_t> &qs = *in[q]->send;
       int64_t offset = 0;
       for (size_t i = 0; i < me; ++i)
         offset += qs[i];
-      size_t bytes = rb * static_cast<size_t>(qs[me]);
+      size_t bytes = plan.rowBytes * static_cast<size_t>(qs[me]);
       if (bytes)
-        std::memcpy(dst, in[q]->tensor->bytes() + rb * offset, bytes);
+        std::memcpy(dst, in[q]->tensor->bytes() + plan.rowBytes * offset,
+                    bytes);
       dst += bytes;
     }
   });
@@ -557,46 +355,29 @@ Tensor ThreadComm::allToAllV(const Tensor &x, const std::vector<int64_t> &send,
 }
 
 int64_t ThreadComm::allReduceScalar(int64_t value, ReduceKind kind) {
-  const std::string op = "npu.all_reduce_scalar";
   Contribution mine;
   mine.op = "npu.all_reduce_scalar";
   mine.scalar = value;
   mine.kind = kind;
   int64_t out = 0;
   collective(mine, [&](const Inputs &in) {
-    check(kind == ReduceKind::Sum || kind == ReduceKind::Max,
-          op + ": unknown reduce kind " +
-              std::to_string(static_cast<int32_t>(kind)));
-    for (size_t p = 0; p < in.size(); ++p)
-      check(in[p]->kind == kind, op + ": " + rankOf(0) + " asks for " +
-                                     kindName(in[0]->kind) + ", " +
-                                     rankOf(p) + " for " +
-                                     kindName(in[p]->kind) + " (" + where() +
-                                     ")");
-    out = in[0]->scalar;
-    for (size_t p = 1; p < in.size(); ++p)
-      out = reduceInt(out, in[p]->scalar, kind);
+    coll::checkAllReduceScalar(in, g_, kind);
+    out = coll::reduceScalars(in, kind);
   });
   return out;
 }
 
 std::vector<std::vector<uint8_t>>
 ThreadComm::exchange(const std::vector<std::vector<uint8_t>> &toEach) {
-  const std::string op = "exchange";
   Contribution mine;
   mine.op = "exchange";
   mine.blobs = &toEach;
   std::vector<std::vector<uint8_t>> out;
   collective(mine, [&](const Inputs &in) {
-    for (size_t p = 0; p < in.size(); ++p)
-      check(in[p]->blobs->size() == in.size(),
-            op + ": " + rankOf(p) + " passes " +
-                std::to_string(in[p]->blobs->size()) +
-                " blobs; the group has " + std::to_string(in.size()) +
-                " ranks (" + where() + ")");
+    coll::checkExchange(in, g_);
     out.resize(in.size());
     for (size_t p = 0; p < in.size(); ++p)
-      out[p] = (*in[p]->blobs)[static_cast<size_t>(rank_)];
+      out[p] = (*in[p]->blobs)[static_cast<size_t>(g_.rank)];
   });
   return out;
 }
