@@ -26,6 +26,8 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
   select.prefillMc2 = options.prefillMc2;
   select.fusedMc2 = options.fusedMc2;
   select.megaMoe = options.megaMoe;
+  select.lora = options.lora;
+  select.maxTokens = options.maxTokens;
   fpm.addPass(createSelectCommMethod(select));
   ExpandCommOptions expand;
   expand.checkMc2Capacity = options.checkMc2Capacity;

@@ -63,6 +63,20 @@
 // FIXED: npu.all_to_all_v %{{.+}} : tensor<?x7168xbf16>
 // FIXED: npu.dynamic_quant
 
+// `lora` and `max-tokens` reach moe-select-comm-method: LoRA with EP forces
+// alltoall; a cost-model horizon of 64 tokens stays under the MC2 capacity,
+// so MC2 is chosen statically.
+// RUN: moe-opt %moe_src_root/examples/deepseek_v3.mlir "-moe-compile=lora" 2>/dev/null | FileCheck %s --check-prefix=LORA
+// LORA-LABEL: func.func @deepseek_v3_moe
+// LORA-NOT: scf.index_switch
+// LORA-NOT: npu.moe_distribute_dispatch
+// LORA: npu.all_to_all_v
+// RUN: moe-opt %moe_src_root/examples/deepseek_v3.mlir "-moe-compile=policy=cost-model max-tokens=64" 2>/dev/null | FileCheck %s --check-prefix=HORIZON
+// HORIZON-LABEL: func.func @deepseek_v3_moe
+// HORIZON-NOT: scf.index_switch
+// HORIZON-NOT: npu.all_to_all_v
+// HORIZON: npu.moe_distribute_dispatch
+
 // The pipeline leaves nothing of level 1 behind and lowers to LLVM.
 // RUN: moe-opt %moe_src_root/examples/deepseek_v3.mlir -moe-compile -moe-lower-to-llvm 2>/dev/null | FileCheck %s --check-prefix=LLVM
 // LLVM-NOT: = {{(moe|npu|scf|arith|tensor)\.}}

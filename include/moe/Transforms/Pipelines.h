@@ -38,6 +38,14 @@ struct CompilePipelineOptions
                         llvm::cl::init(false)};
   Option<bool> megaMoe{*this, "mega-moe", llvm::cl::desc("CANN MegaMoE"),
                        llvm::cl::init(false)};
+  Option<bool> lora{*this, "lora",
+                    llvm::cl::desc("The model serves LoRA adapters"),
+                    llvm::cl::init(false)};
+  Option<int64_t> maxTokens{
+      *this, "max-tokens",
+      llvm::cl::desc("Largest per-rank token count for the cost model "
+                     "(0: max-num-batched-tokens)"),
+      llvm::cl::init(0)};
   Option<bool> fuseQuant{*this, "fuse-quant",
                          llvm::cl::desc("Run moe-fuse-quant-into-dispatch"),
                          llvm::cl::init(true)};
