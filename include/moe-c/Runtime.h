@@ -65,7 +65,8 @@ MOE_CAPI_EXPORTED size_t moeDTypeStorageBytes(MoeDType dtype, int64_t elements);
  *    copied there. If it does not fit, the run returns
  *    MOE_STATUS_BUFFER_TOO_SMALL with the needed rank/shape/dtype filled in
  *    (the layer has run on every rank by then: size buffers from the
- *    argument shapes, or use the other way when unsure);
+ *    argument shapes, or use the other way when unsure); the other outputs
+ *    are still filled, so release the runtime-owned ones as usual;
  *  - runtime-owned: `data` == NULL; the runtime hands over its result
  *    storage (no copy): `data` and `capacity` are set and `owner` is
  *    non-NULL; release it with moeBufferRelease. */
