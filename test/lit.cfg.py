@@ -18,6 +18,11 @@ config.substitutions.append(("%moe_src_root", config.moe_src_root))
 config.substitutions.append(("%moe_obj_root", config.moe_obj_root))
 # Debian's python3 sees python3-numpy; a pyenv python3 on PATH may not.
 config.substitutions.append(("%sys_python", "/usr/bin/python3"))
+config.substitutions.append(("%cmake_generator", config.cmake_generator))
+config.substitutions.append(("%cmake", config.cmake))
+config.substitutions.append(("%make_program", config.make_program))
+config.substitutions.append(("%c_compiler", config.c_compiler))
+config.substitutions.append(("%cxx_compiler", config.cxx_compiler))
 
 llvm_config.with_system_environment(["HOME", "TMPDIR"])
 llvm_config.use_default_substitutions()

@@ -5,6 +5,7 @@
 #include "moe/Conversion/Passes.h"
 #include "moe/Dialect/Moe/MoeDialect.h"
 #include "moe/Dialect/Npu/NpuDialect.h"
+#include "moe/Runtime/RuntimeCalls.h"
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/Pipelines.h"
 
@@ -23,6 +24,7 @@
 #include "llvm/Support/TargetSelect.h"
 
 #include <chrono>
+#include <dlfcn.h>
 #include <mutex>
 
 using namespace mlir;
@@ -36,11 +38,19 @@ void mlir::moe::registerExecutionDialects(DialectRegistry &registry) {
   registerLLVMDialectTranslation(registry);
 }
 
-/// Passes and pipelines must be registered once per process so textual
-/// pipelines resolve.
-static void registerPassesOnce() {
+/// The JIT resolves the runtime's C ABI (moert_*) in the process's global
+/// symbol scope. An embedder that dlopen()s the C API with RTLD_LOCAL (as
+/// Python's ctypes does) has libMoeRuntime.so loaded locally: promote it.
+static void exposeRuntimeSymbols() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(&moert_retain), &info) && info.dli_fname)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
+}
+
+void mlir::moe::registerExecutionPasses() {
   static std::once_flag once;
   std::call_once(once, [] {
+    exposeRuntimeSymbols();
     registerMoeTransformsPasses();
     registerMoeConversionPasses();
     registerMoePipelines();
@@ -114,11 +124,20 @@ static FailureOr<TensorSpec> specOf(func::FuncOp fn, Type type,
   return spec;
 }
 
+bool TensorSpec::accepts(const moert::Tensor &value) const {
+  if (value.dtype != dtype || value.shape.size() != shape.size())
+    return false;
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (value.shape[d] < 0 || (shape[d] >= 0 && shape[d] != value.shape[d]))
+      return false;
+  return true;
+}
+
 Executable::~Executable() = default;
 
 FailureOr<std::unique_ptr<Executable>>
 Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
-  registerPassesOnce();
+  registerExecutionPasses();
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<Executable> exe(new Executable());
 

@@ -4,17 +4,24 @@
 
 #include "moe/Runtime/Streams.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
 namespace moert {
 
-static RankOutcome runRank(World &world, int rank, EntryFn entry,
-                           const std::vector<Tensor> &inputs,
-                           size_t numResults, int kernelThreads,
-                           bool profile) {
+RankOutcome runRank(World &world, int rank, EntryFn entry,
+                    const std::vector<Tensor> &inputs, size_t numResults,
+                    int kernelThreads, bool profile) {
   RankOutcome outcome;
   outcome.rank = rank;
+  std::vector<int> local = world.localRanks();
+  if (std::find(local.begin(), local.end(), rank) == local.end()) {
+    outcome.error = "rank " + std::to_string(rank) +
+                    " is not a rank of this process's world (" +
+                    std::to_string(world.layout().worldSize()) + " ranks)";
+    return outcome;
+  }
   setKernelThreads(kernelThreads);
   std::vector<void *> args, results(numResults, nullptr);
   for (const Tensor &t : inputs)
@@ -55,6 +62,11 @@ static RankOutcome runRank(World &world, int rank, EntryFn entry,
   return outcome;
 }
 
+int defaultKernelThreads(size_t localRanks) {
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cores / std::max(1, static_cast<int>(localRanks)));
+}
+
 std::vector<RankOutcome>
 runRanks(World &world, EntryFn entry,
          const std::vector<std::vector<Tensor>> &inputs, size_t numResults,
@@ -63,11 +75,8 @@ runRanks(World &world, EntryFn entry,
   check(inputs.size() == ranks.size(),
         "runRanks: " + std::to_string(inputs.size()) + " input sets for " +
             std::to_string(ranks.size()) + " local ranks");
-  int threads = options.kernelThreads;
-  if (threads <= 0) {
-    int cores = static_cast<int>(std::thread::hardware_concurrency());
-    threads = std::max(1, cores / static_cast<int>(ranks.size()));
-  }
+  int threads = options.kernelThreads > 0 ? options.kernelThreads
+                                          : defaultKernelThreads(ranks.size());
   std::vector<RankOutcome> outcomes(ranks.size());
   std::vector<std::thread> hosts;
   for (size_t i = 0; i < ranks.size(); ++i)

@@ -148,11 +148,8 @@ loadInputs(const std::vector<moe::TensorSpec> &args,
         }
         cache[path] = t;
       }
-      bool shapeOk = t.rank() == static_cast<int64_t>(arg.shape.size());
-      for (size_t d = 0; shapeOk && d < arg.shape.size(); ++d)
-        shapeOk = arg.shape[d] < 0 || arg.shape[d] == t.shape[d];
-      moert::check(shapeOk, what + " is " + t.str() + " but the argument is " +
-                                arg.type);
+      moert::check(arg.accepts(t), what + " is " + t.str() +
+                                       " but the argument is " + arg.type);
       perRank[slot].push_back(t);
     }
   }

@@ -33,11 +33,20 @@ struct TensorSpec {
   moert::DType dtype = moert::DType::F32;
   std::vector<int64_t> shape;    // -1 for a dynamic dimension
   std::string type;              // "tensor<?x64xf32>" for messages
+
+  /// Whether `value` may be passed for this argument: same element type and
+  /// rank, equal static sizes (any size for a dynamic dimension).
+  bool accepts(const moert::Tensor &value) const;
 };
 
 /// Registers every dialect and translation a driver needs to parse, compile
 /// and JIT modules of the project.
 void registerExecutionDialects(DialectRegistry &registry);
+
+/// Registers every moe pass and the moe-compile / moe-lower-to-llvm
+/// pipelines so textual pipelines resolve, and initializes the native
+/// target for the JIT. Idempotent and thread-safe (runs once per process).
+void registerExecutionPasses();
 
 /// The module's entry function: `name`, or the only public function.
 FailureOr<func::FuncOp> findEntry(ModuleOp module, StringRef name);

@@ -38,6 +38,21 @@ struct RunOptions {
   bool profile = false;
 };
 
+/// Runs `entry` once for global rank `rank` of `world` on the calling
+/// thread (the rank's host thread; its streams get worker threads of their
+/// own) with `kernelThreads` kernel threads; `profile` records the time of
+/// every task in RankOutcome::profile. A failure of the rank fails the
+/// world, so its peers' collectives throw instead of waiting. Drivers that
+/// run ranks from threads of their own (the C and C++ APIs) call this once
+/// per rank and thread.
+RankOutcome runRank(World &world, int rank, EntryFn entry,
+                    const std::vector<Tensor> &inputs, size_t numResults,
+                    int kernelThreads, bool profile = false);
+
+/// Kernel threads per rank when `localRanks` ranks share this machine:
+/// cores / localRanks, at least 1.
+int defaultKernelThreads(size_t localRanks);
+
 /// Runs `entry` once on every rank in `world.localRanks()`; `inputs[i]` are
 /// the arguments of the i-th local rank. Returns one outcome per local rank
 /// (in localRanks() order).

@@ -1,0 +1,184 @@
+/*===- moe-c/Attributes.h - attributes and types of the moe dialect -*- C -*-=*\
+|*                                                                            *|
+|* Builders and queries for the deployment attributes #moe.layout and        *|
+|* #moe.chip, the communication method (#moe.method and the                  *|
+|* !moe.prepare_ctx / !moe.dispatch_ctx types that carry it) and the         *|
+|* quantization scheme #moe.quant. Semantics: docs/Rationale.md and          *|
+|* docs/Dialects/MoeDialect.md.                                              *|
+|*                                                                            *|
+|* Builders verify their parameters: on invalid ones they return a null      *|
+|* attribute/type (mlirAttributeIsNull) and moeGetLastError() holds the      *|
+|* verifier's message. Queries on an attribute of another kind return 0      *|
+|* (or false) and set the last error; they never abort.                      *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef MOE_C_ATTRIBUTES_H
+#define MOE_C_ATTRIBUTES_H
+
+#include "mlir-c/IR.h"
+#include "moe-c/Support.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*===----------------------------------------------------------------------===
+ * #moe.layout<tp, dp, pp, expert_parallel, sequence_parallel>
+ *===----------------------------------------------------------------------===*/
+
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeLayoutAttrGet(MlirContext context,
+                                                     int64_t tp, int64_t dp,
+                                                     int64_t pp,
+                                                     bool expertParallel,
+                                                     bool sequenceParallel);
+MOE_CAPI_EXPORTED bool mlirAttributeIsAMoeLayout(MlirAttribute attr);
+MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetTp(MlirAttribute attr);
+MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetDp(MlirAttribute attr);
+MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetPp(MlirAttribute attr);
+MOE_CAPI_EXPORTED bool mlirMoeLayoutAttrGetExpertParallel(MlirAttribute attr);
+MOE_CAPI_EXPORTED bool mlirMoeLayoutAttrGetSequenceParallel(MlirAttribute attr);
+/* Devices of one pipeline stage, dp * tp: the ranks of a world. */
+MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetWorldSize(MlirAttribute attr);
+/* dp * tp with expert parallelism (and dp * tp > 1), else 1. */
+MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetEpSize(MlirAttribute attr);
+/* Ranks experts are tensor-sharded over: 1 with EP, else dp * tp. */
+MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetMoeTpSize(MlirAttribute attr);
+MOE_CAPI_EXPORTED bool mlirMoeLayoutAttrUseEp(MlirAttribute attr);
+
+/* "moe.layout": the discardable attribute name on the module (or a
+ * function) that carries the layout; set it with
+ * mlirOperationSetDiscardableAttributeByName. */
+MOE_CAPI_EXPORTED MlirStringRef mlirMoeLayoutAttrGetName(void);
+/* The layout of the nearest ancestor of `op` (including `op`) that carries
+ * one; a single-device layout when there is none. */
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeLookupLayout(MlirOperation op);
+
+/*===----------------------------------------------------------------------===
+ * #moe.chip<kind, mc2_capacity, link_gbps, link_latency_us>
+ *===----------------------------------------------------------------------===*/
+
+/* Values equal the dialect's ChipKind. */
+typedef enum MoeChipKind {
+  MOE_CHIP_A2 = 0,
+  MOE_CHIP_A3 = 1,
+  MOE_CHIP_A5 = 2,
+  MOE_CHIP_A310P = 3,
+} MoeChipKind;
+
+/* `mc2Capacity`, `linkGBps`, `linkLatencyUs`: overrides of the chip's table
+ * figures; 0 keeps the table value. */
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeChipAttrGet(MlirContext context,
+                                                   MoeChipKind kind,
+                                                   int64_t mc2Capacity,
+                                                   double linkGBps,
+                                                   double linkLatencyUs);
+MOE_CAPI_EXPORTED bool mlirAttributeIsAMoeChip(MlirAttribute attr);
+MOE_CAPI_EXPORTED MoeChipKind mlirMoeChipAttrGetKind(MlirAttribute attr);
+/* Most tokens one rank may pass to one MC2 dispatch (0: no MC2). */
+MOE_CAPI_EXPORTED int64_t mlirMoeChipAttrGetMc2Capacity(MlirAttribute attr);
+/* Per-device bandwidth of the expert-parallel links, GB/s. */
+MOE_CAPI_EXPORTED double mlirMoeChipAttrGetLinkGBps(MlirAttribute attr);
+/* Start-up latency of one collective step, microseconds. */
+MOE_CAPI_EXPORTED double mlirMoeChipAttrGetLinkLatencyUs(MlirAttribute attr);
+/* Largest EP group of the fused MC2 kernel (CANN MegaMoE when `megaMoe`);
+ * 0 when the chip has none. */
+MOE_CAPI_EXPORTED int64_t mlirMoeChipAttrGetFusedMc2EpLimit(MlirAttribute attr,
+                                                            bool megaMoe);
+/* "moe.chip", and the chip of the nearest ancestor (null when none). */
+MOE_CAPI_EXPORTED MlirStringRef mlirMoeChipAttrGetName(void);
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeLookupChip(MlirOperation op);
+
+/*===----------------------------------------------------------------------===
+ * Communication method: #moe.method<m>, !moe.prepare_ctx<m>,
+ * !moe.dispatch_ctx<m>
+ *===----------------------------------------------------------------------===*/
+
+/* Values equal the dialect's CommMethod. */
+typedef enum MoeCommMethod {
+  MOE_COMM_METHOD_UNSET = 0,
+  MOE_COMM_METHOD_ALLGATHER = 1,
+  MOE_COMM_METHOD_ALLTOALL = 2,
+  MOE_COMM_METHOD_MC2 = 3,
+  MOE_COMM_METHOD_FUSED_MC2 = 4,
+} MoeCommMethod;
+
+/* The IR spelling ("mc2"), or NULL for a value outside the enum. */
+MOE_CAPI_EXPORTED const char *moeCommMethodGetName(MoeCommMethod method);
+
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeCommMethodAttrGet(MlirContext context,
+                                                         MoeCommMethod method);
+MOE_CAPI_EXPORTED bool mlirAttributeIsAMoeCommMethod(MlirAttribute attr);
+MOE_CAPI_EXPORTED MoeCommMethod
+mlirMoeCommMethodAttrGetValue(MlirAttribute attr);
+
+MOE_CAPI_EXPORTED MlirType mlirMoePrepareCtxTypeGet(MlirContext context,
+                                                    MoeCommMethod method);
+MOE_CAPI_EXPORTED bool mlirTypeIsAMoePrepareCtx(MlirType type);
+MOE_CAPI_EXPORTED MoeCommMethod mlirMoePrepareCtxTypeGetMethod(MlirType type);
+MOE_CAPI_EXPORTED MlirType mlirMoeDispatchCtxTypeGet(MlirContext context,
+                                                     MoeCommMethod method);
+MOE_CAPI_EXPORTED bool mlirTypeIsAMoeDispatchCtx(MlirType type);
+MOE_CAPI_EXPORTED MoeCommMethod mlirMoeDispatchCtxTypeGetMethod(MlirType type);
+
+/*===----------------------------------------------------------------------===
+ * Quantization: #moe.quant<...> and its descriptors #moe.qdesc<...>
+ *===----------------------------------------------------------------------===*/
+
+/* Values equal the dialect's QuantScheme and QuantDtype. */
+typedef enum MoeQuantScheme {
+  MOE_QUANT_NONE = 0,
+  MOE_QUANT_W8A8_DYNAMIC = 1,
+  MOE_QUANT_W4A8_DYNAMIC = 2,
+  MOE_QUANT_CUSTOM = 3,
+} MoeQuantScheme;
+
+typedef enum MoeQuantDtype {
+  MOE_QUANT_DTYPE_F32 = 0,
+  MOE_QUANT_DTYPE_BF16 = 1,
+  MOE_QUANT_DTYPE_F16 = 2,
+  MOE_QUANT_DTYPE_FP8_E4M3 = 3,
+  MOE_QUANT_DTYPE_INT8 = 4,
+  MOE_QUANT_DTYPE_INT4 = 5,
+  MOE_QUANT_DTYPE_MXFP4 = 6,
+  MOE_QUANT_DTYPE_NVFP4 = 7,
+} MoeQuantDtype;
+
+/* A named scheme: none, w8a8_dynamic, or w4a8_dynamic with `groupSize`
+ * (ignored by the others). MOE_QUANT_CUSTOM is an error: build custom
+ * schemes with mlirMoeQuantAttrGetCustom. */
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeQuantAttrGet(MlirContext context,
+                                                    MoeQuantScheme scheme,
+                                                    int64_t groupSize);
+/* Four descriptors (null attribute: absent); checked against the rules of
+ * docs/Rationale.md. */
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeQuantAttrGetCustom(MlirContext context,
+                                                          MlirAttribute a1,
+                                                          MlirAttribute a2,
+                                                          MlirAttribute w1,
+                                                          MlirAttribute w2);
+MOE_CAPI_EXPORTED bool mlirAttributeIsAMoeQuant(MlirAttribute attr);
+MOE_CAPI_EXPORTED MoeQuantScheme mlirMoeQuantAttrGetScheme(MlirAttribute attr);
+/* The w4a8 group size along the reduced dimension (0 for other schemes). */
+MOE_CAPI_EXPORTED int64_t mlirMoeQuantAttrGetGroupSize(MlirAttribute attr);
+/* Descriptor 0..3 = a1, a2, w1, w2 (null when absent). */
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeQuantAttrGetDesc(MlirAttribute attr,
+                                                        int32_t index);
+
+/* #moe.qdesc<dtype, group shape>: (rows, cols), -1 spans a dimension, 0 for
+ * no group shape (float dtypes, mxfp4, nvfp4). */
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeQuantDescAttrGet(MlirContext context,
+                                                        MoeQuantDtype dtype,
+                                                        int64_t groupRows,
+                                                        int64_t groupCols);
+MOE_CAPI_EXPORTED bool mlirAttributeIsAMoeQuantDesc(MlirAttribute attr);
+MOE_CAPI_EXPORTED MoeQuantDtype
+mlirMoeQuantDescAttrGetDtype(MlirAttribute attr);
+MOE_CAPI_EXPORTED int64_t mlirMoeQuantDescAttrGetGroupRows(MlirAttribute attr);
+MOE_CAPI_EXPORTED int64_t mlirMoeQuantDescAttrGetGroupCols(MlirAttribute attr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOE_C_ATTRIBUTES_H */

@@ -1,0 +1,37 @@
+/*===- moe-c/Passes.h - passes and pipelines of moe-mlir ----------*- C -*-===*\
+|*                                                                            *|
+|* Upstream-style pass C API generated from the passes' ODS                   *|
+|* (mlirRegisterMoeTransformsPasses, mlirCreateMoeTransformsSelectCommMethod, *|
+|* ...; mlirRegisterMoeConversionPasses, ...) plus the named pipelines.      *|
+|* After registration, mlirParsePassPipeline / mlirOpPassManagerAddPipeline   *|
+|* (mlir-c/Pass.h) accept "moe-compile{policy=fixed method=mc2}",            *|
+|* "moe-lower-to-llvm" and every pass by name (docs/Passes.md).              *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef MOE_C_PASSES_H
+#define MOE_C_PASSES_H
+
+#include "mlir-c/Pass.h"
+#include "moe-c/Support.h"
+
+#include "moe/Conversion/Passes.capi.h.inc"
+#include "moe/Transforms/Passes.capi.h.inc"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Registers the pipelines moe-compile (select -> expand -> fuse ->
+ * schedule -> verify) and moe-lower-to-llvm. Idempotent, thread-safe. */
+MOE_CAPI_EXPORTED void mlirMoeRegisterPipelines(void);
+
+/* Registers every moe pass (both groups above) and both pipelines.
+ * Idempotent, thread-safe. */
+MOE_CAPI_EXPORTED void mlirMoeRegisterAllPasses(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOE_C_PASSES_H */

@@ -1,0 +1,234 @@
+/*===- moe-c/Runtime.h - compile an MoE layer and run it ----------*- C -*-===*\
+|*                                                                            *|
+|* Opaque handles for the flow of moe-run (docs/Embedding.md):                *|
+|*                                                                            *|
+|*   MoeCompiler   an MLIR context with every moe-mlir dialect; parses and   *|
+|*                 compiles layers (not thread-safe: one thread at a time)   *|
+|*   MoeExecutable a JIT-compiled layer: argument/result specs, run          *|
+|*                 (immutable; runs of different ranks may be concurrent)    *|
+|*   MoeWorld      the ranks of one deployment as threads of this process;   *|
+|*                 the caller runs each rank from a thread of its own        *|
+|*                                                                            *|
+|* Every fallible function returns a MoeStatus (or a null handle / 0) and    *|
+|* leaves the message in moeGetLastError(). Nothing aborts on bad input.     *|
+|* Handles are destroyed by their Destroy function (NULL is accepted);       *|
+|* executables and worlds do not depend on the compiler that made them.     *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef MOE_C_RUNTIME_H
+#define MOE_C_RUNTIME_H
+
+#include "mlir-c/IR.h"
+#include "moe-c/Support.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*===----------------------------------------------------------------------===
+ * Element types and buffers
+ *===----------------------------------------------------------------------===*/
+
+/* Element types; values are the runtime's (moert::DType). MOE_DTYPE_I4
+ * packs two values per byte (element 2i in the low nibble); MOE_DTYPE_I1
+ * uses one byte (0 or 1) per element. */
+typedef enum MoeDType {
+  MOE_DTYPE_F32 = 0,
+  MOE_DTYPE_BF16 = 1,
+  MOE_DTYPE_F16 = 2,
+  MOE_DTYPE_I8 = 3,
+  MOE_DTYPE_I4 = 4,
+  MOE_DTYPE_I32 = 5,
+  MOE_DTYPE_I64 = 6,
+  MOE_DTYPE_I1 = 7,
+} MoeDType;
+
+/* "f32", "i4", ...; NULL for a value outside the enum. */
+MOE_CAPI_EXPORTED const char *moeDTypeGetName(MoeDType dtype);
+/* Bytes holding `elements` values (I4 rounds up to whole bytes). */
+MOE_CAPI_EXPORTED size_t moeDTypeStorageBytes(MoeDType dtype, int64_t elements);
+
+#define MOE_MAX_RANK 8
+
+/* A dense row-major tensor in memory.
+ *
+ * Inputs (const MoeBuffer *): `data`, `dtype`, `rank`, `shape` describe the
+ * value; `capacity` may be 0 or the bytes available at `data` (checked);
+ * `owner` is ignored. The runtime reads inputs in place when `data` is
+ * 64-byte aligned (copying otherwise) and never writes them; keep them
+ * alive and unchanged until the run returns.
+ *
+ * Outputs (MoeBuffer *): on return `dtype`, `rank` and `shape` describe the
+ * result. Two ways to receive the data:
+ *  - caller-owned: `data` != NULL with `capacity` bytes; the result is
+ *    copied there. If it does not fit, the run returns
+ *    MOE_STATUS_BUFFER_TOO_SMALL with the needed rank/shape/dtype filled in
+ *    (the layer has run on every rank by then: size buffers from the
+ *    argument shapes, or use the other way when unsure); the other outputs
+ *    are still filled, so release the runtime-owned ones as usual;
+ *  - runtime-owned: `data` == NULL; the runtime hands over its result
+ *    storage (no copy): `data` and `capacity` are set and `owner` is
+ *    non-NULL; release it with moeBufferRelease. */
+typedef struct MoeBuffer {
+  void *data;
+  size_t capacity;
+  int32_t dtype; /* MoeDType */
+  int32_t rank;
+  int64_t shape[MOE_MAX_RANK];
+  void *owner;
+} MoeBuffer;
+
+/* Frees runtime-owned storage of an output (no-op for caller-owned
+ * buffers and for NULL) and resets `data`, `capacity` and `owner`. */
+MOE_CAPI_EXPORTED void moeBufferRelease(MoeBuffer *buffer);
+
+/* Elements of the buffer's shape (1 for rank 0). */
+MOE_CAPI_EXPORTED int64_t moeBufferNumElements(const MoeBuffer *buffer);
+
+/*===----------------------------------------------------------------------===
+ * Compiler
+ *===----------------------------------------------------------------------===*/
+
+typedef struct MoeCompiler MoeCompiler;
+typedef struct MoeExecutable MoeExecutable;
+typedef struct MoeWorld MoeWorld;
+
+/* The common options of the moe-compile pipeline (docs/Passes.md). Fill
+ * with moeCompileOptionsInit, then change fields. String fields may be
+ * NULL (= default) and are copied during the call. */
+typedef struct MoeCompileOptions {
+  /* Non-NULL: the whole module-level textual pipeline to run before the
+   * lowering, e.g. "moe-compile{policy=fixed method=mc2}" ("" for a module
+   * already at level 2); the fields below are then ignored. */
+  const char *pipeline;
+  /* Function to compile; NULL: the module's only public function. */
+  const char *entry;
+  const char *policy;          /* "table" (default), "cost-model" or "fixed" */
+  const char *method;          /* for policy "fixed": "allgather", "mc2", ... */
+  int64_t maxNumReqs;          /* 256 */
+  int64_t decodeQueryLen;      /* 1 */
+  int64_t maxGraphSize;        /* 0 */
+  int64_t maxNumBatchedTokens; /* 8192 */
+  bool prefillMc2;             /* false */
+  bool fusedMc2;               /* false */
+  bool megaMoe;                /* false */
+  bool fuseQuant;              /* true */
+  bool multistream;            /* true */
+  bool gateOverlap;            /* true */
+  bool sharedExpertsOverlap;   /* true */
+  bool checkMc2Capacity;       /* true */
+} MoeCompileOptions;
+
+MOE_CAPI_EXPORTED void moeCompileOptionsInit(MoeCompileOptions *options);
+
+/* A compiler with a fresh MLIR context holding every moe-mlir dialect. */
+MOE_CAPI_EXPORTED MoeStatus moeCompilerCreate(MoeCompiler **compiler);
+MOE_CAPI_EXPORTED void moeCompilerDestroy(MoeCompiler *compiler);
+/* The compiler's context: build modules in it with the MLIR C API. Owned
+ * by the compiler. */
+MOE_CAPI_EXPORTED MlirContext moeCompilerGetContext(MoeCompiler *compiler);
+
+/* Parses `source` (`length` bytes; a NUL-terminated string with length
+ * (size_t)-1) in the compiler's context, compiles its entry function with
+ * `options` (NULL: defaults) and JITs it. Diagnostics (file name
+ * "<source>") become the error message. */
+MOE_CAPI_EXPORTED MoeStatus moeCompilerCompileSource(
+    MoeCompiler *compiler, const char *source, size_t length,
+    const MoeCompileOptions *options, MoeExecutable **executable);
+
+/* Compiles a copy of `module` (which is left unchanged); the module may
+ * live in any context holding the moe-mlir dialects
+ * (moeContextRegisterAllDialects). */
+MOE_CAPI_EXPORTED MoeStatus moeCompilerCompileModule(
+    MoeCompiler *compiler, MlirModule module, const MoeCompileOptions *options,
+    MoeExecutable **executable);
+
+/*===----------------------------------------------------------------------===
+ * Executable
+ *===----------------------------------------------------------------------===*/
+
+MOE_CAPI_EXPORTED void moeExecutableDestroy(MoeExecutable *executable);
+
+/* One argument or result of the entry function. Pointers stay valid while
+ * the executable lives. */
+typedef struct MoeTensorInfo {
+  const char *name; /* moe.name, or "arg<i>" / "result <i>" */
+  int32_t dtype;    /* MoeDType */
+  int32_t rank;
+  const int64_t *shape; /* `rank` sizes; -1 for a dynamic dimension */
+  const char *type;     /* "tensor<?x64xf32>" */
+} MoeTensorInfo;
+
+MOE_CAPI_EXPORTED int64_t moeExecutableGetNumArguments(const MoeExecutable *e);
+MOE_CAPI_EXPORTED int64_t moeExecutableGetNumResults(const MoeExecutable *e);
+MOE_CAPI_EXPORTED MoeStatus moeExecutableGetArgument(const MoeExecutable *e,
+                                                     int64_t index,
+                                                     MoeTensorInfo *info);
+MOE_CAPI_EXPORTED MoeStatus moeExecutableGetResult(const MoeExecutable *e,
+                                                   int64_t index,
+                                                   MoeTensorInfo *info);
+
+/* The layout the executable was compiled for (#moe.layout). */
+typedef struct MoeLayout {
+  int64_t tp, dp;
+  bool expertParallel, sequenceParallel;
+  int64_t worldSize; /* tp * dp: ranks of a world running it */
+  int64_t epSize;
+} MoeLayout;
+
+MOE_CAPI_EXPORTED MoeStatus moeExecutableGetLayout(const MoeExecutable *e,
+                                                   MoeLayout *layout);
+/* Seconds spent compiling and JIT-compiling. */
+MOE_CAPI_EXPORTED double moeExecutableGetCompileSeconds(const MoeExecutable *e);
+
+/*===----------------------------------------------------------------------===
+ * World and runs
+ *===----------------------------------------------------------------------===*/
+
+typedef struct MoeWorldOptions {
+  /* Seconds a collective waits for the other ranks before the run fails
+   * (<= 0: forever). Default 120. */
+  double timeoutSeconds;
+  /* Kernel threads per rank; 0 (default): cores / ranks, at least 1. */
+  int32_t kernelThreads;
+} MoeWorldOptions;
+
+MOE_CAPI_EXPORTED void moeWorldOptionsInit(MoeWorldOptions *options);
+
+/* A thread world of `numRanks` ranks for executables with the layout of
+ * `executable`; `numRanks` must equal its tp * dp. `options` may be NULL. */
+MOE_CAPI_EXPORTED MoeStatus moeWorldCreate(const MoeExecutable *executable,
+                                           int64_t numRanks,
+                                           const MoeWorldOptions *options,
+                                           MoeWorld **world);
+/* No rank may be running. */
+MOE_CAPI_EXPORTED void moeWorldDestroy(MoeWorld *world);
+MOE_CAPI_EXPORTED int64_t moeWorldGetNumRanks(const MoeWorld *world);
+/* True once a rank failed: every later run on this world fails too; create
+ * a new world. */
+MOE_CAPI_EXPORTED bool moeWorldHasFailed(const MoeWorld *world);
+
+/* Runs `executable` as rank `rank` of `world` on the calling thread and
+ * returns when the rank's results are ready. Every rank of the world must
+ * be run, each from its own thread, with the same sequence of
+ * executables; a rank can run at most once at a time.
+ *
+ * `inputs`: one buffer per argument, with the argument's dtype and rank and
+ * its static sizes. `outputs`: one buffer per result (see MoeBuffer).
+ *
+ * A rank whose call is invalid (input count, dtype or shape, output count)
+ * or whose layer fails fails the world: its peers' runs return
+ * MOE_STATUS_RUN_ERROR ("... rank 0 failed: ...") instead of waiting. */
+MOE_CAPI_EXPORTED MoeStatus moeExecutableRun(const MoeExecutable *executable,
+                                             MoeWorld *world, int64_t rank,
+                                             const MoeBuffer *inputs,
+                                             int64_t numInputs,
+                                             MoeBuffer *outputs,
+                                             int64_t numOutputs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOE_C_RUNTIME_H */

@@ -1,0 +1,218 @@
+//===- Moe.h - the moe-mlir C++ embedding API -------------------*- C++ -*-===//
+//
+// Compile an MoE layer and run it on the ranks of a thread world from a
+// C++ program: the flow of moe-run as three RAII classes.
+//
+//   moe::api::Compiler   parses and compiles layers (owns or borrows an
+//                        MLIRContext; one thread at a time)
+//   moe::api::Executable a JIT-compiled layer: argument/result specs, run
+//                        (immutable, cheap to copy; concurrent runs of
+//                        different ranks are fine)
+//   moe::api::World      the ranks of one deployment as threads of this
+//                        process; each rank is run by a thread of the caller
+//
+//   moe::api::Compiler compiler;
+//   moe::api::Executable exe = compiler.compile(text, options);
+//   moe::api::World world(exe, /*numRanks=*/2);
+//   // on the thread of rank r:
+//   std::vector<moe::api::Tensor> out = exe.run(world, r, inputs);
+//
+// Errors are thrown as moe::api::Error with the compiler's diagnostics or
+// the rank's run-time error. Tensors are the runtime's moert::Tensor
+// (moe/Runtime/Tensor.h): a dtype, a shape and shared row-major storage.
+// This header needs no MLIR header; the overloads taking MLIR objects are
+// for embedders that build modules themselves. Guide: docs/Embedding.md.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_MOE_H
+#define MOE_MOE_H
+
+#include "moe-c/Support.h"
+#include "moe/Runtime/Comm.h"
+#include "moe/Runtime/Tensor.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mlir {
+class DialectRegistry;
+class MLIRContext;
+class ModuleOp;
+} // namespace mlir
+
+namespace moe::api {
+
+using DType = moert::DType;
+using Tensor = moert::Tensor;
+using Layout = moert::Layout;
+
+/// The embedding API's version (the C API's MOE_C_API_VERSION numbers; the
+/// C++ API promises source compatibility within a major version only).
+constexpr uint32_t kVersion = MOE_C_API_VERSION;
+uint32_t apiVersion();
+
+/// What every failing call throws. Kinds have the values of the C API's
+/// MoeStatus codes.
+class Error : public std::runtime_error {
+public:
+  enum Kind {
+    InvalidArgument = 1, // bad call: rank, input count/dtype/shape, layout
+    Compile = 2,         // parse, verification, pipeline or JIT failure
+    Run = 3,             // the layer failed on this rank or a peer rank
+  };
+  Error(Kind kind, const std::string &message)
+      : std::runtime_error(message), errorKind(kind) {}
+  Kind kind() const { return errorKind; }
+
+private:
+  Kind errorKind;
+};
+
+/// A tensor over caller memory, without a copy. Keep `data` alive and
+/// unchanged while a run reading it is in progress. Results never alias
+/// borrowed memory.
+Tensor borrow(const void *data, DType dtype, std::vector<int64_t> shape);
+/// A tensor with its own storage holding a copy of `data`.
+Tensor copyOf(const void *data, DType dtype, std::vector<int64_t> shape);
+
+/// One argument or result of a compiled entry function.
+struct TensorInfo {
+  std::string name; // moe.name, or "arg<i>" / "result <i>"
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape; // -1 for a dynamic dimension
+  std::string type;           // "tensor<?x64xf32>"
+};
+
+/// The common options of the moe-compile pipeline (docs/Passes.md), or a
+/// whole textual pipeline.
+struct CompileOptions {
+  /// When set: the module-level pipeline to run before the lowering ("" for
+  /// a module already at level 2); the fields below are ignored.
+  std::optional<std::string> pipeline;
+  /// Function to compile; empty: the module's only public function.
+  std::string entry;
+  std::string policy = "table"; // "table", "cost-model" or "fixed"
+  std::string method;           // for policy "fixed"
+  int64_t maxNumReqs = 256;
+  int64_t decodeQueryLen = 1;
+  int64_t maxGraphSize = 0;
+  int64_t maxNumBatchedTokens = 8192;
+  bool prefillMc2 = false;
+  bool fusedMc2 = false;
+  bool megaMoe = false;
+  bool fuseQuant = true;
+  bool multistream = true;
+  bool gateOverlap = true;
+  bool sharedExpertsOverlap = true;
+  bool checkMc2Capacity = true;
+
+  /// The textual pipeline these options stand for, e.g.
+  /// "moe-compile{policy=table ... check-mc2-capacity=true}".
+  std::string pipelineText() const;
+};
+
+/// Inserts every dialect and LLVM IR translation moe-mlir modules use.
+void registerDialects(mlir::DialectRegistry &registry);
+/// Registers every moe pass and pipeline (idempotent, thread-safe).
+void registerPasses();
+
+class Executable;
+class World;
+
+class Compiler {
+public:
+  /// A compiler with its own context holding every moe-mlir dialect.
+  Compiler();
+  /// A compiler on the caller's context (the moe-mlir dialects are added
+  /// to it). During compile calls it captures the context's diagnostics.
+  explicit Compiler(mlir::MLIRContext &context);
+  ~Compiler();
+  Compiler(Compiler &&) noexcept;
+  Compiler &operator=(Compiler &&) noexcept;
+
+  mlir::MLIRContext &context();
+
+  /// Parses `source` (diagnostics name it "<source>") and compiles it.
+  Executable compile(std::string_view source,
+                     const CompileOptions &options = {});
+  Executable compileFile(const std::string &path,
+                         const CompileOptions &options = {});
+  /// Compiles a copy of `module`; the module itself is not changed.
+  Executable compile(mlir::ModuleOp module, const CompileOptions &options = {});
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
+
+class Executable {
+public:
+  const std::vector<TensorInfo> &arguments() const;
+  const std::vector<TensorInfo> &results() const;
+  /// The layout it was compiled for; worlds running it must have it.
+  const Layout &layout() const;
+  double compileSeconds() const;
+
+  /// Runs the layer as rank `rank` of `world` on the calling thread. Every
+  /// rank of the world must be run (each from its own thread) with the same
+  /// sequence of executables. An invalid call (input count, dtype, shape)
+  /// or a failure of the layer fails the world, so the peers' runs throw
+  /// instead of waiting.
+  std::vector<Tensor> run(World &world, int rank,
+                          const std::vector<Tensor> &inputs) const;
+
+private:
+  struct Impl;
+  friend class Compiler;
+  explicit Executable(std::shared_ptr<const Impl> impl);
+  std::shared_ptr<const Impl> impl;
+};
+
+struct WorldOptions {
+  /// Seconds a collective waits for the other ranks (<= 0: forever).
+  double timeoutSeconds = 120;
+  /// Kernel threads per rank; 0: cores / ranks, at least 1.
+  int kernelThreads = 0;
+};
+
+class World {
+public:
+  explicit World(const Layout &layout, const WorldOptions &options = {});
+  /// A world for `executable`'s layout; throws unless `numRanks` equals its
+  /// tp * dp.
+  World(const Executable &executable, int numRanks,
+        const WorldOptions &options = {});
+  ~World();
+  World(World &&) noexcept;
+  World &operator=(World &&) noexcept;
+
+  int numRanks() const;
+  const Layout &layout() const;
+  /// True once a rank failed; later runs fail too (make a new world).
+  bool failed() const;
+  /// Fails the world on behalf of `rank`: the other ranks' pending and
+  /// later collectives throw "... rank <rank> failed: <why>".
+  void fail(int rank, const std::string &why);
+
+  /// Convenience: runs `executable` on every rank, one new thread per rank
+  /// (`inputs[r]` for rank r), and returns every rank's results. Throws the
+  /// error of the lowest failing rank.
+  std::vector<std::vector<Tensor>>
+  runAll(const Executable &executable,
+         const std::vector<std::vector<Tensor>> &inputs);
+
+private:
+  struct Impl;
+  friend class Executable;
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace moe::api
+
+#endif // MOE_MOE_H

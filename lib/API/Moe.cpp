@@ -1,0 +1,410 @@
+//===- Moe.cpp - the moe-mlir C++ embedding API ---------------------------===//
+//
+// The classes of moe/Moe.h on top of the internals: compilation through
+// moe::Executable (lib/Execution), runs through moert::runRank
+// (lib/Runtime/Executor.cpp) on a moert thread world.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Moe.h"
+
+#include "moe/Execution/Executable.h"
+#include "moe/Runtime/Executor.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+using namespace mlir;
+namespace moe::api {
+
+uint32_t apiVersion() { return MOE_C_API_VERSION; }
+
+//===----------------------------------------------------------------------===//
+// Tensors
+//===----------------------------------------------------------------------===//
+
+static int64_t checkedNumel(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0)
+      throw Error(Error::InvalidArgument,
+                  "negative dimension in a tensor shape");
+    if (d && n > INT64_MAX / d)
+      throw Error(Error::InvalidArgument, "tensor shape overflows");
+    n *= d;
+  }
+  return n;
+}
+
+Tensor copyOf(const void *data, DType dtype, std::vector<int64_t> shape) {
+  size_t bytes = moert::storageBytes(dtype, checkedNumel(shape));
+  if (!data && bytes)
+    throw Error(Error::InvalidArgument, "tensor data is null");
+  Tensor t = Tensor::empty(dtype, std::move(shape));
+  if (bytes)
+    std::memcpy(t.bytes(), data, bytes);
+  return t;
+}
+
+Tensor borrow(const void *data, DType dtype, std::vector<int64_t> shape) {
+  // The runtime's storage is 64-byte aligned; keep that promise.
+  if (reinterpret_cast<uintptr_t>(data) % 64 != 0)
+    return copyOf(data, dtype, std::move(shape));
+  checkedNumel(shape);
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.storage = std::shared_ptr<uint8_t>(
+      static_cast<uint8_t *>(const_cast<void *>(data)), [](uint8_t *) {});
+  return t;
+}
+
+/// True when `a` and `b` share storage ownership (also through aliasing
+/// shared_ptrs into the same block).
+static bool sameOwner(const Tensor &a, const Tensor &b) {
+  return a.storage && b.storage && !a.storage.owner_before(b.storage) &&
+         !b.storage.owner_before(a.storage);
+}
+
+//===----------------------------------------------------------------------===//
+// Options, registration, diagnostics
+//===----------------------------------------------------------------------===//
+
+std::string CompileOptions::pipelineText() const {
+  if (pipeline)
+    return *pipeline;
+  auto flag = [](bool b) { return b ? "true" : "false"; };
+  std::string text = "moe-compile{policy=" + policy;
+  if (!method.empty())
+    text += " method=" + method;
+  text += " max-num-reqs=" + std::to_string(maxNumReqs) +
+          " decode-query-len=" + std::to_string(decodeQueryLen) +
+          " max-graph-size=" + std::to_string(maxGraphSize) +
+          " max-num-batched-tokens=" + std::to_string(maxNumBatchedTokens) +
+          " prefill-mc2=" + flag(prefillMc2) + " fused-mc2=" + flag(fusedMc2) +
+          " mega-moe=" + flag(megaMoe) + " fuse-quant=" + flag(fuseQuant) +
+          " multistream=" + flag(multistream) +
+          " gate-overlap=" + flag(gateOverlap) +
+          " shared-experts-overlap=" + flag(sharedExpertsOverlap) +
+          " check-mc2-capacity=" + flag(checkMc2Capacity) + "}";
+  return text;
+}
+
+void registerDialects(DialectRegistry &registry) {
+  mlir::moe::registerExecutionDialects(registry);
+}
+
+void registerPasses() { mlir::moe::registerExecutionPasses(); }
+
+namespace {
+/// Collects the errors a context reports during a call (warnings and
+/// remarks are dropped) so they become the message of an Error.
+class DiagnosticCapture {
+public:
+  explicit DiagnosticCapture(MLIRContext *context)
+      : context(context), printOp(context->shouldPrintOpOnDiagnostic()),
+        handler(context, [this](Diagnostic &d) {
+          if (d.getSeverity() == DiagnosticSeverity::Error)
+            append(d, "error");
+          return success();
+        }) {
+    // Messages name locations; a dump of the whole module would bury them.
+    context->printOpOnDiagnostic(false);
+  }
+  ~DiagnosticCapture() { context->printOpOnDiagnostic(printOp); }
+
+  [[noreturn]] void fail(const std::string &fallback) const {
+    throw Error(Error::Compile, text.empty() ? fallback : text);
+  }
+
+private:
+  void append(Diagnostic &d, const char *kind) {
+    if (!text.empty())
+      text += "\n";
+    if (auto loc = dyn_cast<FileLineColLoc>(d.getLocation()))
+      text += loc.getFilename().str() + ":" + std::to_string(loc.getLine()) +
+              ":" + std::to_string(loc.getColumn()) + ": ";
+    text += std::string(kind) + ": " + d.str();
+    for (Diagnostic &note : d.getNotes())
+      text += "\n  note: " + note.str();
+  }
+
+  MLIRContext *context;
+  bool printOp;
+  std::string text;
+  ScopedDiagnosticHandler handler;
+};
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Compiler and Executable
+//===----------------------------------------------------------------------===//
+
+struct Executable::Impl {
+  std::unique_ptr<mlir::moe::Executable> exe;
+  std::vector<TensorInfo> arguments, results;
+};
+
+struct Compiler::Impl {
+  std::unique_ptr<MLIRContext> owned;
+  MLIRContext *context = nullptr;
+};
+
+/// Adds and loads every dialect, so embedders can build attributes and
+/// types in the context right away.
+static void addDialects(MLIRContext &context) {
+  DialectRegistry registry;
+  registerDialects(registry);
+  context.appendDialectRegistry(registry);
+  context.loadAllAvailableDialects();
+}
+
+Compiler::Compiler() : impl(std::make_unique<Impl>()) {
+  impl->owned = std::make_unique<MLIRContext>();
+  impl->context = impl->owned.get();
+  addDialects(*impl->context);
+}
+
+Compiler::Compiler(MLIRContext &context) : impl(std::make_unique<Impl>()) {
+  addDialects(context);
+  impl->context = &context;
+}
+
+Compiler::~Compiler() = default;
+Compiler::Compiler(Compiler &&) noexcept = default;
+Compiler &Compiler::operator=(Compiler &&) noexcept = default;
+
+MLIRContext &Compiler::context() { return *impl->context; }
+
+static TensorInfo infoOf(const mlir::moe::TensorSpec &spec) {
+  return TensorInfo{spec.name, spec.dtype, spec.shape, spec.type};
+}
+
+Executable Compiler::compile(ModuleOp module, const CompileOptions &options) {
+  if (!module)
+    throw Error(Error::InvalidArgument, "compile: null module");
+  DiagnosticCapture capture(module->getContext());
+  OwningOpRef<ModuleOp> copy = module.clone();
+  FailureOr<std::unique_ptr<mlir::moe::Executable>> exe =
+      mlir::moe::Executable::compile(*copy, options.pipelineText(),
+                                     options.entry);
+  if (failed(exe))
+    capture.fail("compilation failed");
+  auto result = std::make_shared<Executable::Impl>();
+  result->exe = std::move(*exe);
+  for (const mlir::moe::TensorSpec &spec : result->exe->arguments())
+    result->arguments.push_back(infoOf(spec));
+  for (const mlir::moe::TensorSpec &spec : result->exe->results())
+    result->results.push_back(infoOf(spec));
+  return Executable(std::move(result));
+}
+
+Executable Compiler::compile(std::string_view source,
+                             const CompileOptions &options) {
+  OwningOpRef<ModuleOp> module;
+  {
+    DiagnosticCapture capture(impl->context);
+    ParserConfig config(impl->context);
+    module = parseSourceString<ModuleOp>(
+        llvm::StringRef(source.data(), source.size()), config, "<source>");
+    if (!module)
+      capture.fail("cannot parse the module");
+  }
+  return compile(*module, options);
+}
+
+Executable Compiler::compileFile(const std::string &path,
+                                 const CompileOptions &options) {
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(path, &error);
+  if (!file)
+    throw Error(Error::InvalidArgument, error);
+  OwningOpRef<ModuleOp> module;
+  {
+    DiagnosticCapture capture(impl->context);
+    llvm::SourceMgr sources;
+    sources.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sources, ParserConfig(impl->context));
+    if (!module)
+      capture.fail("cannot parse " + path);
+  }
+  return compile(*module, options);
+}
+
+Executable::Executable(std::shared_ptr<const Impl> impl)
+    : impl(std::move(impl)) {}
+
+const std::vector<TensorInfo> &Executable::arguments() const {
+  return impl->arguments;
+}
+const std::vector<TensorInfo> &Executable::results() const {
+  return impl->results;
+}
+const Layout &Executable::layout() const { return impl->exe->layout(); }
+double Executable::compileSeconds() const {
+  return impl->exe->compileSeconds();
+}
+
+//===----------------------------------------------------------------------===//
+// World and runs
+//===----------------------------------------------------------------------===//
+
+struct World::Impl {
+  std::unique_ptr<moert::World> world;
+  int kernelThreads = 1;
+  /// One flag per rank: a run of that rank is in progress.
+  std::unique_ptr<std::atomic<bool>[]> busy;
+};
+
+static bool sameLayout(const Layout &a, const Layout &b) {
+  return a.tp == b.tp && a.dp == b.dp && a.expertParallel == b.expertParallel &&
+         a.sequenceParallel == b.sequenceParallel;
+}
+
+static std::string describe(const Layout &l) {
+  return "tp " + std::to_string(l.tp) + ", dp " + std::to_string(l.dp) +
+         (l.expertParallel ? ", expert parallel" : "") +
+         (l.sequenceParallel ? ", sequence parallel" : "");
+}
+
+World::World(const Layout &layout, const WorldOptions &options)
+    : impl(std::make_unique<Impl>()) {
+  if (layout.tp < 1 || layout.dp < 1)
+    throw Error(Error::InvalidArgument,
+                "a world needs tp and dp of at least 1 (" + describe(layout) +
+                    ")");
+  int ranks = static_cast<int>(layout.worldSize());
+  impl->world = moert::createThreadWorld(layout, options.timeoutSeconds);
+  impl->kernelThreads = options.kernelThreads > 0
+                            ? options.kernelThreads
+                            : moert::defaultKernelThreads(ranks);
+  impl->busy = std::make_unique<std::atomic<bool>[]>(ranks);
+  for (int r = 0; r < ranks; ++r)
+    impl->busy[r] = false;
+}
+
+static const Layout &checkedLayout(const Executable &exe, int numRanks) {
+  const Layout &layout = exe.layout();
+  if (numRanks != layout.worldSize())
+    throw Error(Error::InvalidArgument,
+                "a world of " + std::to_string(numRanks) +
+                    " ranks does not match the layout's tp * dp = " +
+                    std::to_string(layout.worldSize()) + " (" +
+                    describe(layout) + ")");
+  return layout;
+}
+
+World::World(const Executable &executable, int numRanks,
+             const WorldOptions &options)
+    : World(checkedLayout(executable, numRanks), options) {}
+
+World::~World() = default;
+World::World(World &&) noexcept = default;
+World &World::operator=(World &&) noexcept = default;
+
+int World::numRanks() const {
+  return static_cast<int>(impl->world->layout().worldSize());
+}
+const Layout &World::layout() const { return impl->world->layout(); }
+bool World::failed() const { return impl->world->aborted(); }
+void World::fail(int rank, const std::string &why) {
+  impl->world->abort(rank, why);
+}
+
+/// Why `inputs` cannot be passed to `exe`, or "".
+static std::string checkInputs(const mlir::moe::Executable &exe,
+                               const std::vector<Tensor> &inputs) {
+  const std::vector<mlir::moe::TensorSpec> &args = exe.arguments();
+  if (inputs.size() != args.size())
+    return std::to_string(inputs.size()) + " inputs for " +
+           std::to_string(args.size()) + " arguments";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (!args[i].accepts(inputs[i]))
+      return "input '" + args[i].name + "' is " + inputs[i].str() +
+             " but the argument is " + args[i].type;
+    if (!inputs[i].storage && inputs[i].nbytes())
+      return "input '" + args[i].name + "' has no data";
+  }
+  return "";
+}
+
+std::vector<Tensor> Executable::run(World &world, int rank,
+                                    const std::vector<Tensor> &inputs) const {
+  int ranks = world.numRanks();
+  if (rank < 0 || rank >= ranks)
+    throw Error(Error::InvalidArgument, "rank " + std::to_string(rank) +
+                                            " is not a rank of the world (" +
+                                            std::to_string(ranks) + " ranks)");
+  std::string prefix = "rank " + std::to_string(rank) + ": ";
+  if (!sameLayout(layout(), world.layout()))
+    throw Error(Error::InvalidArgument,
+                prefix + "the executable was compiled for " +
+                    describe(layout()) + ", the world has " +
+                    describe(world.layout()));
+  std::atomic<bool> &busy = world.impl->busy[rank];
+  if (busy.exchange(true))
+    throw Error(Error::InvalidArgument,
+                prefix + "the rank is already running on another thread");
+  struct Release {
+    std::atomic<bool> &flag;
+    ~Release() { flag = false; }
+  } release{busy};
+
+  std::string invalid = checkInputs(*impl->exe, inputs);
+  if (!invalid.empty()) {
+    // Fail the world so the peers do not wait for this rank.
+    world.fail(rank, invalid);
+    throw Error(Error::InvalidArgument, prefix + invalid);
+  }
+  moert::RankOutcome outcome =
+      moert::runRank(*world.impl->world, rank, impl->exe->entry(), inputs,
+                     impl->results.size(), world.impl->kernelThreads);
+  if (!outcome.error.empty())
+    throw Error(Error::Run, outcome.error);
+  // A result sharing storage with a borrowed input would dangle once the
+  // caller frees it: copy those.
+  for (Tensor &result : outcome.results)
+    for (const Tensor &input : inputs)
+      if (sameOwner(result, input)) {
+        result = copyOf(result.bytes(), result.dtype, result.shape);
+        break;
+      }
+  return std::move(outcome.results);
+}
+
+std::vector<std::vector<Tensor>>
+World::runAll(const Executable &executable,
+              const std::vector<std::vector<Tensor>> &inputs) {
+  int ranks = numRanks();
+  if (static_cast<int>(inputs.size()) != ranks)
+    throw Error(Error::InvalidArgument,
+                "runAll: " + std::to_string(inputs.size()) +
+                    " input sets for " + std::to_string(ranks) + " ranks");
+  std::vector<std::vector<Tensor>> results(ranks);
+  std::vector<std::exception_ptr> errors(ranks);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        results[r] = executable.run(*this, r, inputs[r]);
+      } catch (...) {
+        errors[r] = std::current_exception();
+      }
+    });
+  for (std::thread &t : threads)
+    t.join();
+  for (std::exception_ptr &error : errors)
+    if (error)
+      std::rethrow_exception(error);
+  return results;
+}
+
+} // namespace moe::api

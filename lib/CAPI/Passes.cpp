@@ -1,0 +1,27 @@
+//===- Passes.cpp - passes and pipelines of moe-mlir from C ---------------===//
+
+#include "moe-c/Passes.h"
+
+#include "moe/Conversion/Passes.h"
+#include "moe/Execution/Executable.h"
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/CAPI/Pass.h"
+#include "mlir/Pass/Pass.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+// The generated definitions call the C++ registration and creation
+// functions of the two pass groups.
+extern "C" {
+#include "moe/Conversion/Passes.capi.cpp.inc"
+#include "moe/Transforms/Passes.capi.cpp.inc"
+
+void mlirMoeRegisterPipelines(void) {
+  // Registers the pipelines exactly once per process, with the passes.
+  registerExecutionPasses();
+}
+
+void mlirMoeRegisterAllPasses(void) { registerExecutionPasses(); }
+} // extern "C"

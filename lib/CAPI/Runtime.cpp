@@ -1,0 +1,380 @@
+//===- Runtime.cpp - compile an MoE layer and run it, from C --------------===//
+//
+// The handles of moe-c/Runtime.h wrap the C++ API (moe/Moe.h); this file
+// only converts between C structs and C++ objects and turns exceptions into
+// status codes and the thread's last error.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe-c/Runtime.h"
+
+#include "Internal.h"
+
+#include "moe/Moe.h"
+
+#include "mlir/CAPI/IR.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <algorithm>
+#include <cstring>
+
+using moe::api::Error;
+using moe::api::Tensor;
+using ::moe::capi::clearError;
+using ::moe::capi::setError;
+
+struct MoeCompiler {
+  moe::api::Compiler compiler;
+};
+struct MoeExecutable {
+  moe::api::Executable exe;
+};
+struct MoeWorld {
+  moe::api::World world;
+};
+
+/// Runs `body` with the last error cleared; exceptions become the last
+/// error and their status.
+template <typename Body> static MoeStatus guard(Body body) {
+  clearError();
+  try {
+    return body();
+  } catch (const Error &e) {
+    return setError(MoeStatus(e.kind()), e.what());
+  } catch (const std::exception &e) {
+    return setError(MOE_STATUS_RUN_ERROR, e.what());
+  } catch (...) {
+    return setError(MOE_STATUS_RUN_ERROR, "unknown error");
+  }
+}
+
+static MoeStatus invalid(const std::string &message) {
+  return setError(MOE_STATUS_INVALID_ARGUMENT, message);
+}
+
+extern "C" {
+
+//===----------------------------------------------------------------------===//
+// Element types and buffers
+//===----------------------------------------------------------------------===//
+
+static bool validDType(int32_t dtype) {
+  return dtype >= MOE_DTYPE_F32 && dtype <= MOE_DTYPE_I1;
+}
+
+const char *moeDTypeGetName(MoeDType dtype) {
+  return validDType(dtype) ? moert::dtypeName(moert::DType(dtype)) : nullptr;
+}
+
+size_t moeDTypeStorageBytes(MoeDType dtype, int64_t elements) {
+  if (!validDType(dtype) || elements < 0)
+    return 0;
+  return moert::storageBytes(moert::DType(dtype), elements);
+}
+
+int64_t moeBufferNumElements(const MoeBuffer *buffer) {
+  if (!buffer || buffer->rank < 0 || buffer->rank > MOE_MAX_RANK)
+    return 0;
+  int64_t n = 1;
+  for (int32_t d = 0; d < buffer->rank; ++d)
+    n *= buffer->shape[d];
+  return n;
+}
+
+void moeBufferRelease(MoeBuffer *buffer) {
+  if (!buffer || !buffer->owner)
+    return;
+  delete static_cast<Tensor *>(buffer->owner);
+  buffer->owner = nullptr;
+  buffer->data = nullptr;
+  buffer->capacity = 0;
+}
+
+/// The tensor an input buffer describes (borrowed when aligned).
+static Tensor toTensor(const MoeBuffer &b, size_t index) {
+  std::string what = "input " + std::to_string(index);
+  if (!validDType(b.dtype))
+    throw Error(Error::InvalidArgument,
+                what + " has invalid dtype " + std::to_string(b.dtype));
+  if (b.rank < 0 || b.rank > MOE_MAX_RANK)
+    throw Error(Error::InvalidArgument,
+                what + " has invalid rank " + std::to_string(b.rank));
+  std::vector<int64_t> shape(b.shape, b.shape + b.rank);
+  Tensor t = moe::api::borrow(b.data, moert::DType(b.dtype), shape);
+  if (b.capacity && b.capacity < t.nbytes())
+    throw Error(Error::InvalidArgument, what + " (" + t.str() + ") needs " +
+                                            std::to_string(t.nbytes()) +
+                                            " bytes, its buffer holds " +
+                                            std::to_string(b.capacity));
+  return t;
+}
+
+/// Hands `result` to an output buffer; false when the caller's buffer is
+/// too small (the shape fields then say what is needed).
+static bool toBuffer(const Tensor &result, MoeBuffer &out) {
+  if (result.rank() > MOE_MAX_RANK)
+    throw Error(Error::Run, "a result has rank " +
+                                std::to_string(result.rank()) +
+                                ", more than MOE_MAX_RANK");
+  out.dtype = int32_t(result.dtype);
+  out.rank = int32_t(result.rank());
+  std::copy(result.shape.begin(), result.shape.end(), out.shape);
+  size_t bytes = result.nbytes();
+  if (!out.data) {
+    out.owner = new Tensor(result);
+    out.data = result.bytes();
+    out.capacity = bytes;
+    return true;
+  }
+  if (out.capacity < bytes)
+    return false;
+  if (bytes)
+    std::memcpy(out.data, result.bytes(), bytes);
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Compiler
+//===----------------------------------------------------------------------===//
+
+void moeCompileOptionsInit(MoeCompileOptions *options) {
+  if (!options)
+    return;
+  moe::api::CompileOptions d;
+  *options = MoeCompileOptions{};
+  options->maxNumReqs = d.maxNumReqs;
+  options->decodeQueryLen = d.decodeQueryLen;
+  options->maxGraphSize = d.maxGraphSize;
+  options->maxNumBatchedTokens = d.maxNumBatchedTokens;
+  options->prefillMc2 = d.prefillMc2;
+  options->fusedMc2 = d.fusedMc2;
+  options->megaMoe = d.megaMoe;
+  options->fuseQuant = d.fuseQuant;
+  options->multistream = d.multistream;
+  options->gateOverlap = d.gateOverlap;
+  options->sharedExpertsOverlap = d.sharedExpertsOverlap;
+  options->checkMc2Capacity = d.checkMc2Capacity;
+}
+
+static moe::api::CompileOptions toOptions(const MoeCompileOptions *c) {
+  moe::api::CompileOptions o;
+  if (!c)
+    return o;
+  if (c->pipeline)
+    o.pipeline = c->pipeline;
+  if (c->entry)
+    o.entry = c->entry;
+  if (c->policy)
+    o.policy = c->policy;
+  if (c->method)
+    o.method = c->method;
+  o.maxNumReqs = c->maxNumReqs;
+  o.decodeQueryLen = c->decodeQueryLen;
+  o.maxGraphSize = c->maxGraphSize;
+  o.maxNumBatchedTokens = c->maxNumBatchedTokens;
+  o.prefillMc2 = c->prefillMc2;
+  o.fusedMc2 = c->fusedMc2;
+  o.megaMoe = c->megaMoe;
+  o.fuseQuant = c->fuseQuant;
+  o.multistream = c->multistream;
+  o.gateOverlap = c->gateOverlap;
+  o.sharedExpertsOverlap = c->sharedExpertsOverlap;
+  o.checkMc2Capacity = c->checkMc2Capacity;
+  return o;
+}
+
+MoeStatus moeCompilerCreate(MoeCompiler **compiler) {
+  return guard([&] {
+    if (!compiler)
+      return invalid("moeCompilerCreate: null result pointer");
+    *compiler = new MoeCompiler{moe::api::Compiler()};
+    return MOE_STATUS_OK;
+  });
+}
+
+void moeCompilerDestroy(MoeCompiler *compiler) { delete compiler; }
+
+MlirContext moeCompilerGetContext(MoeCompiler *compiler) {
+  return compiler ? wrap(&compiler->compiler.context()) : MlirContext{nullptr};
+}
+
+MoeStatus moeCompilerCompileSource(MoeCompiler *compiler, const char *source,
+                                   size_t length,
+                                   const MoeCompileOptions *options,
+                                   MoeExecutable **executable) {
+  return guard([&] {
+    if (!compiler || !source || !executable)
+      return invalid("moeCompilerCompileSource: null argument");
+    *executable = nullptr;
+    if (length == size_t(-1))
+      length = std::strlen(source);
+    moe::api::Executable exe = compiler->compiler.compile(
+        std::string_view(source, length), toOptions(options));
+    *executable = new MoeExecutable{std::move(exe)};
+    return MOE_STATUS_OK;
+  });
+}
+
+MoeStatus moeCompilerCompileModule(MoeCompiler *compiler, MlirModule module,
+                                   const MoeCompileOptions *options,
+                                   MoeExecutable **executable) {
+  return guard([&] {
+    if (!compiler || mlirModuleIsNull(module) || !executable)
+      return invalid("moeCompilerCompileModule: null argument");
+    *executable = nullptr;
+    moe::api::Executable exe =
+        compiler->compiler.compile(unwrap(module), toOptions(options));
+    *executable = new MoeExecutable{std::move(exe)};
+    return MOE_STATUS_OK;
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Executable
+//===----------------------------------------------------------------------===//
+
+void moeExecutableDestroy(MoeExecutable *executable) { delete executable; }
+
+int64_t moeExecutableGetNumArguments(const MoeExecutable *e) {
+  return e ? int64_t(e->exe.arguments().size()) : 0;
+}
+
+int64_t moeExecutableGetNumResults(const MoeExecutable *e) {
+  return e ? int64_t(e->exe.results().size()) : 0;
+}
+
+static MoeStatus getInfo(const MoeExecutable *e, bool argument, int64_t index,
+                         MoeTensorInfo *info) {
+  clearError();
+  if (!e || !info)
+    return invalid("null executable or info");
+  const std::vector<moe::api::TensorInfo> &all =
+      argument ? e->exe.arguments() : e->exe.results();
+  if (index < 0 || index >= int64_t(all.size()))
+    return invalid(std::string(argument ? "argument" : "result") + " index " +
+                   std::to_string(index) + " is not in [0, " +
+                   std::to_string(all.size()) + ")");
+  const moe::api::TensorInfo &t = all[index];
+  info->name = t.name.c_str();
+  info->dtype = int32_t(t.dtype);
+  info->rank = int32_t(t.shape.size());
+  info->shape = t.shape.data();
+  info->type = t.type.c_str();
+  return MOE_STATUS_OK;
+}
+
+MoeStatus moeExecutableGetArgument(const MoeExecutable *e, int64_t index,
+                                   MoeTensorInfo *info) {
+  return getInfo(e, /*argument=*/true, index, info);
+}
+
+MoeStatus moeExecutableGetResult(const MoeExecutable *e, int64_t index,
+                                 MoeTensorInfo *info) {
+  return getInfo(e, /*argument=*/false, index, info);
+}
+
+MoeStatus moeExecutableGetLayout(const MoeExecutable *e, MoeLayout *layout) {
+  clearError();
+  if (!e || !layout)
+    return invalid("null executable or layout");
+  const moe::api::Layout &l = e->exe.layout();
+  *layout =
+      MoeLayout{l.tp,          l.dp,      l.expertParallel, l.sequenceParallel,
+                l.worldSize(), l.epSize()};
+  return MOE_STATUS_OK;
+}
+
+double moeExecutableGetCompileSeconds(const MoeExecutable *e) {
+  return e ? e->exe.compileSeconds() : 0;
+}
+
+//===----------------------------------------------------------------------===//
+// World and runs
+//===----------------------------------------------------------------------===//
+
+void moeWorldOptionsInit(MoeWorldOptions *options) {
+  if (!options)
+    return;
+  moe::api::WorldOptions d;
+  options->timeoutSeconds = d.timeoutSeconds;
+  options->kernelThreads = d.kernelThreads;
+}
+
+MoeStatus moeWorldCreate(const MoeExecutable *executable, int64_t numRanks,
+                         const MoeWorldOptions *options, MoeWorld **world) {
+  return guard([&] {
+    if (!executable || !world)
+      return invalid("moeWorldCreate: null argument");
+    *world = nullptr;
+    moe::api::WorldOptions o;
+    if (options) {
+      o.timeoutSeconds = options->timeoutSeconds;
+      o.kernelThreads = options->kernelThreads;
+    }
+    if (numRanks < 0 || numRanks > INT32_MAX)
+      return invalid("moeWorldCreate: invalid rank count " +
+                     std::to_string(numRanks));
+    *world = new MoeWorld{moe::api::World(executable->exe, int(numRanks), o)};
+    return MOE_STATUS_OK;
+  });
+}
+
+void moeWorldDestroy(MoeWorld *world) { delete world; }
+
+int64_t moeWorldGetNumRanks(const MoeWorld *world) {
+  return world ? world->world.numRanks() : 0;
+}
+
+bool moeWorldHasFailed(const MoeWorld *world) {
+  return world && world->world.failed();
+}
+
+MoeStatus moeExecutableRun(const MoeExecutable *executable, MoeWorld *world,
+                           int64_t rank, const MoeBuffer *inputs,
+                           int64_t numInputs, MoeBuffer *outputs,
+                           int64_t numOutputs) {
+  return guard([&] {
+    if (!executable || !world)
+      return invalid("moeExecutableRun: null executable or world");
+    int64_t ranks = world->world.numRanks();
+    if (rank < 0 || rank >= ranks)
+      return invalid("rank " + std::to_string(rank) +
+                     " is not a rank of the world (" + std::to_string(ranks) +
+                     " ranks)");
+    std::string prefix = "rank " + std::to_string(rank) + ": ";
+    // A malformed call fails this rank, and with it the world, so the peer
+    // ranks do not wait for it.
+    auto reject = [&](const std::string &why) {
+      world->world.fail(int(rank), why);
+      return invalid(prefix + why);
+    };
+    const moe::api::Executable &exe = executable->exe;
+    int64_t numResults = int64_t(exe.results().size());
+    if (numInputs < 0 || (numInputs && !inputs))
+      return reject("invalid input array");
+    if (numOutputs != numResults || (numOutputs && !outputs))
+      return reject(std::to_string(numOutputs) + " output buffers for " +
+                    std::to_string(numResults) + " results");
+    std::vector<Tensor> args;
+    try {
+      for (int64_t i = 0; i < numInputs; ++i)
+        args.push_back(toTensor(inputs[i], size_t(i)));
+    } catch (const Error &e) {
+      return reject(e.what());
+    }
+
+    std::vector<Tensor> results = exe.run(world->world, int(rank), args);
+    std::string tooSmall;
+    for (int64_t i = 0; i < numOutputs; ++i)
+      if (!toBuffer(results[i], outputs[i]) && tooSmall.empty())
+        tooSmall =
+            prefix + "result " + std::to_string(i) + " (" + results[i].str() +
+            ") needs " + std::to_string(results[i].nbytes()) +
+            " bytes, its buffer holds " + std::to_string(outputs[i].capacity);
+    if (!tooSmall.empty())
+      return setError(MOE_STATUS_BUFFER_TOO_SMALL, tooSmall);
+    return MOE_STATUS_OK;
+  });
+}
+
+} // extern "C"

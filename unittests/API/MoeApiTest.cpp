@@ -1,0 +1,248 @@
+//===- MoeApiTest.cpp - the C++ embedding API (moe/Moe.h) ----------------===//
+//
+// The flow of test/CAPI/moe-capi-test.c through moe::api: compile a
+// two-rank layer, run each rank from a thread of the test, compare with a
+// dense computation; then the error paths.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Moe.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <thread>
+
+using namespace moe::api;
+
+namespace {
+
+constexpr int64_t H = 8, I = 4, E = 4; // two experts per rank on 2 ranks
+
+// Expert parallel over dp = 2, top-2 with softmax + renormalization.
+const char *kLayer = R"mlir(
+module attributes {moe.chip = #moe.chip<A3>,
+                   moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+  func.func @layer(%x: tensor<?x8xf32> {moe.name = "x"},
+                   %logits: tensor<?x4xf32> {moe.name = "logits"},
+                   %w13: tensor<2x8x8xf32> {moe.name = "w13"},
+                   %w2: tensor<2x4x8xf32> {moe.name = "w2"}) -> tensor<?x8xf32> {
+    %h, %l, %pctx = moe.prepare %x, %logits
+        : tensor<?x8xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<unset>
+    %wt, %ids = moe.gate %l top_k(2) softmax renormalize
+        : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    %rows, %counts, %dctx = moe.dispatch %h, %wt, %ids experts(4)
+        : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32>
+        -> tensor<2xi64>, !moe.dispatch_ctx<unset>
+    %y = moe.experts %rows, %counts
+        weights(%w13, %w2 : tensor<2x8x8xf32>, tensor<2x4x8xf32>)
+        : tensor<?x8xf32>, tensor<2xi64>
+    %r = moe.combine %y, %dctx : tensor<?x8xf32>, !moe.dispatch_ctx<unset>
+    %out = moe.finalize %r, %pctx : tensor<?x8xf32>, !moe.prepare_ctx<unset>
+    return %out : tensor<?x8xf32>
+  }
+}
+)mlir";
+
+Tensor random(std::vector<int64_t> shape, std::mt19937 &rng) {
+  Tensor t = Tensor::empty(DType::F32, std::move(shape));
+  std::uniform_real_distribution<float> dist(-0.5f, 0.5f);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.data<float>()[i] = dist(rng);
+  return t;
+}
+
+struct Case {
+  std::vector<std::vector<Tensor>> inputs; // per rank: x, logits, w13, w2
+  std::vector<Tensor> expected;            // per rank
+};
+
+/// Inputs of both ranks and the dense result: expert e lives on rank e / 2
+/// at local index e % 2.
+Case makeCase(const std::vector<int64_t> &tokens) {
+  std::mt19937 rng(3);
+  Case c;
+  for (int64_t t : tokens)
+    c.inputs.push_back({random({t, H}, rng), random({t, E}, rng),
+                        random({2, H, 2 * I}, rng), random({2, I, H}, rng)});
+  for (const std::vector<Tensor> &in : c.inputs) {
+    const Tensor &x = in[0], &logits = in[1];
+    Tensor out = Tensor::zeros(DType::F32, {x.dim(0), H});
+    for (int64_t t = 0; t < x.dim(0); ++t) {
+      const float *l = logits.data<float>() + t * E;
+      // Top-2 (ties to the lower id); softmax renormalized over the two.
+      int a = 0;
+      for (int e = 1; e < E; ++e)
+        a = l[e] > l[a] ? e : a;
+      int b = a == 0 ? 1 : 0;
+      for (int e = 0; e < E; ++e)
+        b = e != a && l[e] > l[b] ? e : b;
+      float pb = std::exp(l[b] - l[a]), wa = 1 / (1 + pb), wb = pb / (1 + pb);
+      for (auto [e, w] : {std::pair<int, float>{a, wa}, {b, wb}}) {
+        const std::vector<Tensor> &owner = c.inputs[e / 2];
+        const float *w13 = owner[2].data<float>() + (e % 2) * H * 2 * I;
+        const float *w2 = owner[3].data<float>() + (e % 2) * I * H;
+        const float *xr = x.data<float>() + t * H;
+        for (int64_t h = 0; h < H; ++h) {
+          float y = 0;
+          for (int64_t j = 0; j < I; ++j) {
+            float gate = 0, up = 0;
+            for (int64_t k = 0; k < H; ++k) {
+              gate += xr[k] * w13[k * 2 * I + j];
+              up += xr[k] * w13[k * 2 * I + I + j];
+            }
+            y += gate / (1 + std::exp(-gate)) * up * w2[j * H + h];
+          }
+          out.data<float>()[t * H + h] += w * y;
+        }
+      }
+    }
+    c.expected.push_back(out);
+  }
+  return c;
+}
+
+void expectNear(const Tensor &got, const Tensor &want) {
+  ASSERT_EQ(got.dtype, DType::F32);
+  ASSERT_EQ(got.shape, want.shape);
+  for (int64_t i = 0; i < want.numel(); ++i)
+    EXPECT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-5) << i;
+}
+
+TEST(MoeApi, CompileAndRunTwoRanksFromOwnThreads) {
+  Compiler compiler;
+  CompileOptions options;
+  options.policy = "fixed";
+  options.method = "alltoall";
+  Executable exe = compiler.compile(kLayer, options);
+  ASSERT_EQ(exe.arguments().size(), 4u);
+  EXPECT_EQ(exe.arguments()[2].name, "w13");
+  EXPECT_EQ(exe.arguments()[0].shape, (std::vector<int64_t>{-1, H}));
+  EXPECT_EQ(exe.results()[0].type, "tensor<?x8xf32>");
+  EXPECT_EQ(exe.layout().worldSize(), 2);
+
+  Case c = makeCase({5, 2});
+  World world(exe, 2);
+  std::vector<std::vector<Tensor>> results(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        results[r] = exe.run(world, r, c.inputs[r]);
+      } catch (const Error &e) {
+        errors[r] = e.what();
+      }
+    });
+  for (std::thread &t : threads)
+    t.join();
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_EQ(errors[r], "") << "rank " << r;
+    ASSERT_EQ(results[r].size(), 1u);
+    expectNear(results[r][0], c.expected[r]);
+  }
+  // The same world runs the layer again (and another executable with the
+  // same layout), here through runAll with borrowed inputs.
+  Executable mc2 = compiler.compile(kLayer, [] {
+    CompileOptions o;
+    o.pipeline = "moe-compile{policy=fixed method=mc2}";
+    return o;
+  }());
+  std::vector<std::vector<Tensor>> borrowed;
+  for (const std::vector<Tensor> &in : c.inputs) {
+    borrowed.emplace_back();
+    for (const Tensor &t : in)
+      borrowed.back().push_back(borrow(t.bytes(), t.dtype, t.shape));
+  }
+  std::vector<std::vector<Tensor>> again = world.runAll(mc2, borrowed);
+  for (int r = 0; r < 2; ++r)
+    expectNear(again[r][0], c.expected[r]);
+  EXPECT_FALSE(world.failed());
+}
+
+TEST(MoeApi, OptionsSpellThePipeline) {
+  CompileOptions o;
+  o.policy = "fixed";
+  o.method = "mc2";
+  o.fuseQuant = false;
+  std::string text = o.pipelineText();
+  EXPECT_EQ(text.rfind("moe-compile{policy=fixed method=mc2 ", 0), 0u) << text;
+  EXPECT_NE(text.find(" fuse-quant=false "), std::string::npos) << text;
+  o.pipeline = "";
+  EXPECT_EQ(o.pipelineText(), "");
+  EXPECT_EQ(apiVersion(), kVersion);
+}
+
+template <typename Fn> Error errorOf(Fn fn) {
+  try {
+    fn();
+  } catch (const Error &e) {
+    return e;
+  }
+  return Error(Error::Run, "no error");
+}
+
+TEST(MoeApi, CompileErrorsCarryDiagnostics) {
+  Compiler compiler;
+  Error parse = errorOf([&] { compiler.compile("module {"); });
+  EXPECT_EQ(parse.kind(), Error::Compile);
+  EXPECT_NE(std::string(parse.what()).find("<source>:1:"), std::string::npos)
+      << parse.what();
+  CompileOptions bad;
+  bad.pipeline = "moe-compile{policy=nonsense";
+  Error pipeline = errorOf([&] { compiler.compile(kLayer, bad); });
+  EXPECT_EQ(pipeline.kind(), Error::Compile);
+  EXPECT_NE(std::string(pipeline.what()).find("bad pipeline"),
+            std::string::npos)
+      << pipeline.what();
+  Error file = errorOf([&] { compiler.compileFile("/nonexistent.mlir"); });
+  EXPECT_EQ(file.kind(), Error::InvalidArgument);
+}
+
+TEST(MoeApi, RunErrorsFailTheWorldInsteadOfHanging) {
+  Compiler compiler;
+  Executable exe = compiler.compile(kLayer);
+  Error ranks = errorOf([&] { World w(exe, 4); });
+  EXPECT_EQ(ranks.kind(), Error::InvalidArgument);
+  EXPECT_STREQ(ranks.what(), "a world of 4 ranks does not match the layout's "
+                             "tp * dp = 2 (tp 1, dp 2, expert parallel)");
+
+  Case c = makeCase({3, 1});
+  World world(exe, 2, WorldOptions{/*timeoutSeconds=*/30, 1});
+  Error range = errorOf([&] { exe.run(world, 7, c.inputs[0]); });
+  EXPECT_EQ(range.kind(), Error::InvalidArgument);
+  EXPECT_FALSE(world.failed());
+
+  // Rank 0 passes logits of the wrong width; rank 1 must not wait forever.
+  c.inputs[0][1] = Tensor::zeros(DType::F32, {3, 5});
+  Error rank0 = Error(Error::Run, ""), rank1 = Error(Error::Run, "");
+  std::thread peer(
+      [&] { rank1 = errorOf([&] { exe.run(world, 1, c.inputs[1]); }); });
+  rank0 = errorOf([&] { exe.run(world, 0, c.inputs[0]); });
+  peer.join();
+  EXPECT_EQ(rank0.kind(), Error::InvalidArgument);
+  EXPECT_STREQ(rank0.what(), "rank 0: input 'logits' is tensor<3x5xf32> but "
+                             "the argument is tensor<?x4xf32>");
+  EXPECT_EQ(rank1.kind(), Error::Run);
+  EXPECT_NE(std::string(rank1.what()).find("rank 0 failed: input 'logits'"),
+            std::string::npos)
+      << rank1.what();
+  EXPECT_TRUE(world.failed());
+}
+
+TEST(MoeApi, WorldLayoutMustMatchTheExecutable) {
+  Compiler compiler;
+  Executable exe = compiler.compile(kLayer);
+  Layout other;
+  other.tp = 2;
+  World world(other);
+  Case c = makeCase({1, 1});
+  Error e = errorOf([&] { exe.run(world, 0, c.inputs[0]); });
+  EXPECT_EQ(e.kind(), Error::InvalidArgument);
+  EXPECT_NE(std::string(e.what()).find("compiled for tp 1, dp 2"),
+            std::string::npos)
+      << e.what();
+}
+
+} // namespace
