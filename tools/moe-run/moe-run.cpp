@@ -42,50 +42,53 @@
 using namespace mlir;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<layer.mlir>"),
+/// moe-run's own options; --help hides LLVM's.
+static cl::OptionCategory moeRunCategory("moe-run options");
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::cat(moeRunCategory), cl::desc("<layer.mlir>"),
                                       cl::Required);
 static cl::opt<std::string>
-    pipeline("pipeline",
+    pipeline("pipeline", cl::cat(moeRunCategory),
              cl::desc("Compiler pipeline before the lowering (a module-level "
                       "textual pipeline; empty for IR already lowered to "
                       "npu ops)"),
              cl::init("moe-compile"));
-static cl::opt<int> world("world", cl::desc("Number of ranks (must equal the "
+static cl::opt<int> world("world", cl::cat(moeRunCategory), cl::desc("Number of ranks (must equal the "
                                             "layout's tp * dp)"),
                           cl::init(0));
 static cl::list<std::string>
-    inputs("input", cl::desc("NAME=PATH: an entry argument's .npy file; "
+    inputs("input", cl::cat(moeRunCategory), cl::desc("NAME=PATH: an entry argument's .npy file; "
                              "{rank} in PATH is replaced by the rank"));
-static cl::opt<std::string> outputDir("output-dir",
+static cl::opt<std::string> outputDir("output-dir", cl::cat(moeRunCategory),
                                       cl::desc("Write outputs here"));
-static cl::opt<bool> print("print", cl::desc("Print the outputs"));
-static cl::opt<bool> timing("timing",
+static cl::opt<bool> print("print", cl::cat(moeRunCategory), cl::desc("Print the outputs"));
+static cl::opt<bool> timing("timing", cl::cat(moeRunCategory),
                             cl::desc("Report compile and per-rank run time"));
-static cl::opt<std::string> entryName("entry",
+static cl::opt<std::string> entryName("entry", cl::cat(moeRunCategory),
                                       cl::desc("Function to run (default: "
                                                "the only public function)"));
-static cl::opt<double> timeout("timeout",
+static cl::opt<double> timeout("timeout", cl::cat(moeRunCategory),
                                cl::desc("Seconds a collective may wait for "
                                         "the other ranks before the run "
                                         "fails"),
                                cl::init(120));
-static cl::opt<int> kernelThreads("kernel-threads",
+static cl::opt<int> kernelThreads("kernel-threads", cl::cat(moeRunCategory),
                                   cl::desc("Kernel threads per rank (0: "
                                            "cores / ranks)"),
                                   cl::init(0));
-static cl::opt<bool> profile("profile",
+static cl::opt<bool> profile("profile", cl::cat(moeRunCategory),
                              cl::desc("Report the time spent per op kind on "
                                       "every rank"));
-static cl::opt<bool> showRemarks("show-remarks",
+static cl::opt<bool> showRemarks("show-remarks", cl::cat(moeRunCategory),
                                  cl::desc("Print the compiler's remarks (e.g. "
                                           "which method each layer uses)"));
-static cl::opt<std::string> emitObject("emit-object",
+static cl::opt<std::string> emitObject("emit-object", cl::cat(moeRunCategory),
                                        cl::desc("Also write the compiled "
                                                 "object file here"));
 
 enum class Backend { Threads, Mpi };
 static cl::opt<Backend> backend(
-    "backend", cl::desc("Where the ranks run"), cl::init(Backend::Threads),
+    "backend", cl::cat(moeRunCategory), cl::desc("Where the ranks run"), cl::init(Backend::Threads),
     cl::values(clEnumValN(Backend::Threads, "threads",
                           "every rank as threads of this process"),
                clEnumValN(Backend::Mpi, "mpi",
@@ -436,6 +439,7 @@ static int runMpi(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(moeRunCategory);
   cl::ParseCommandLineOptions(argc, argv,
                               "moe-run: compile an MoE layer and run it on "
                               "N ranks\n");
