@@ -461,21 +461,25 @@ LogicalResult DispatchFfnCombineOp::verify() {
   if (Value mask = getXActiveMask())
     if (failed(expect(op, "x_active_mask", mask, 1, kI1)))
       return failure();
+  // The custom syntax pairs the scales; the generic form can give just one.
+  if (bool(getScale1()) != bool(getScale2()))
+    return emitOpError() << "takes scale1 and scale2 together";
   int64_t n13 = tensorOf(getW13()).getDimSize(2);
   if (n13 % 2 != 0 || tensorOf(getW2()).getDimSize(1) != n13 / 2)
     return emitOpError() << "w13 " << getW13().getType() << " and w2 "
                          << getW2().getType()
                          << " do not share an intermediate size";
   Type wElem = tensorOf(getW13()).getElementType();
+  Type w2Elem = tensorOf(getW2()).getElementType();
   switch (getQuant()) {
   case MatmulQuant::None:
-    if (!isFloat(wElem) || getScale1())
+    if (!isFloat(wElem) || !isFloat(w2Elem) || getScale1())
       return emitOpError() << "unquantized weights must be float and take no "
                               "scales";
     return success();
   case MatmulQuant::W8A8: {
     int64_t h = tensorOf(getX()).getDimSize(1);
-    if (!isI8(wElem) || !getScale1())
+    if (!isI8(wElem) || !isI8(w2Elem) || !getScale1())
       return emitOpError() << "w8a8 needs i8 weights and per-channel scales";
     Type f32 = Builder(op).getF32Type();
     auto s1 = RankedTensorType::get({*local, n13}, f32);
