@@ -6,7 +6,7 @@
 // as they do in serving. Prints the median and best time per iteration and,
 // with --stages, the per-stage time of rank 0. Also measures the machine's
 // read bandwidth and FMA throughput (--machine) for the bounds in
-// bench/run_layer_bench.sh.
+// bench/run_layer_bench.py.
 //
 //===----------------------------------------------------------------------===//
 

@@ -231,8 +231,11 @@ LogicalResult MoeTokenUnpermuteOp::verify() {
                            getSortedIndices(), 0)) ||
       failed(expectRowsLike(op, getPermuted(), getResult())))
     return failure();
+  // Without probs the result has one row per permuted row (top-1).
   if (Value probs = getProbs())
-    return expect(op, "probs", probs, 2, kF32);
+    return failure(
+        failed(expect(op, "probs", probs, 2, kF32)) ||
+        failed(expectSameDim(op, "result", getResult(), 0, "probs", probs, 0)));
   return success();
 }
 
@@ -299,7 +302,9 @@ LogicalResult MoeDistributeCombineOp::verify() {
                            "expert_ids", getExpertIds(), 0)) ||
       failed(expectSameDim(op, "expert_scales", getExpertScales(), 1,
                            "expert_ids", getExpertIds(), 1)) ||
-      failed(expectRowsLike(op, getExpandX(), getResult())))
+      failed(expectRowsLike(op, getExpandX(), getResult())) ||
+      failed(expectSameDim(op, "result", getResult(), 0, "expert_ids",
+                           getExpertIds(), 0)))
     return failure();
   if (Value mask = getXActiveMask())
     if (failed(expect(op, "x_active_mask", mask, 1, kI1)) ||
@@ -307,8 +312,9 @@ LogicalResult MoeDistributeCombineOp::verify() {
                              getExpertIds(), 0)))
       return failure();
   if (Value shared = getSharedExpertX())
-    if (shared.getType() != getResult().getType() &&
-        failed(expectRowsLike(op, shared, getResult())))
+    if (failed(expectRowsLike(op, shared, getResult())) ||
+        failed(expectSameDim(op, "shared_expert_x", shared, 0, "expert_ids",
+                             getExpertIds(), 0)))
       return failure();
   return success();
 }
@@ -448,9 +454,12 @@ LogicalResult DispatchFfnCombineOp::verify() {
       failed(expect(op, "probs", getProbs(), 2, kF32)) ||
       failed(expectSameDim(op, "x", getX(), 0, "expert_ids", getExpertIds(),
                            0)) ||
+      failed(expectSameDim(op, "probs", getProbs(), 0, "expert_ids",
+                           getExpertIds(), 0)) ||
       failed(expectSameDim(op, "probs", getProbs(), 1, "expert_ids",
                            getExpertIds(), 1)) ||
       failed(expectRowsLike(op, getX(), getResult())) ||
+      failed(expectSameDim(op, "result", getResult(), 0, "x", getX(), 0)) ||
       failed(expect(op, "w13", getW13(), 3, kWeight)) ||
       failed(expect(op, "w2", getW2(), 3, kWeight)) ||
       failed(expectDimEquals(op, "w13", getW13(), 0, *local)) ||
@@ -459,7 +468,8 @@ LogicalResult DispatchFfnCombineOp::verify() {
       failed(expectSameDim(op, "w2", getW2(), 2, "x", getX(), 1)))
     return failure();
   if (Value mask = getXActiveMask())
-    if (failed(expect(op, "x_active_mask", mask, 1, kI1)))
+    if (failed(expect(op, "x_active_mask", mask, 1, kI1)) ||
+        failed(expectSameDim(op, "x_active_mask", mask, 0, "x", getX(), 0)))
       return failure();
   // The custom syntax pairs the scales; the generic form can give just one.
   if (bool(getScale1()) != bool(getScale2()))

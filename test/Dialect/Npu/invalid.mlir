@@ -415,6 +415,15 @@ func.func @unpermute_probs_type(%y: tensor<?x64xf32>, %idx: tensor<?xi32>, %w: t
   return
 }
 
+// -----
+
+// With probs, one result row per token (row of probs).
+func.func @unpermute_result_rows(%y: tensor<?x64xf32>, %idx: tensor<?xi32>, %w: tensor<8x4xf32>) {
+  // expected-error @+1 {{'npu.moe_token_unpermute' op dimension 0 of result (5) does not match dimension 0 of probs (8)}}
+  %o = npu.moe_token_unpermute %y, %idx probs(%w : tensor<8x4xf32>) : tensor<?x64xf32>, tensor<?xi32> -> tensor<5x64xf32>
+  return
+}
+
 //===----------------------------------------------------------------------===//
 // npu.moe_distribute_dispatch
 //===----------------------------------------------------------------------===//
@@ -580,6 +589,26 @@ func.func @combine_shared(%y: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %idx: te
   // expected-error @+1 {{'npu.moe_distribute_combine' op result 'tensor<?x64xbf16>' must keep the element type and trailing dimensions of 'tensor<?x32xbf16>'}}
   %o = npu.moe_distribute_combine %y, %ids, %idx, %c, %w shared(%sh : tensor<?x32xbf16>) ep_world_size(4) moe_expert_num(16)
       : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  return
+}
+
+// -----
+
+// One combined row per token (row of expert_ids).
+func.func @combine_result_rows(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %idx: tensor<?xi32>, %c: tensor<16xi32>, %w: tensor<8x4xf32>) {
+  // expected-error @+1 {{'npu.moe_distribute_combine' op dimension 0 of result (5) does not match dimension 0 of expert_ids (8)}}
+  %o = npu.moe_distribute_combine %y, %ids, %idx, %c, %w ep_world_size(4) moe_expert_num(16)
+      : tensor<?x64xbf16>, tensor<8x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<8x4xf32> -> tensor<5x64xbf16>
+  return
+}
+
+// -----
+
+// The shared experts' output has one row per token.
+func.func @combine_shared_rows(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %idx: tensor<?xi32>, %c: tensor<16xi32>, %w: tensor<8x4xf32>, %sh: tensor<3x64xbf16>) {
+  // expected-error @+1 {{'npu.moe_distribute_combine' op dimension 0 of shared_expert_x (3) does not match dimension 0 of expert_ids (8)}}
+  %o = npu.moe_distribute_combine %y, %ids, %idx, %c, %w shared(%sh : tensor<3x64xbf16>) ep_world_size(4) moe_expert_num(16)
+      : tensor<?x64xbf16>, tensor<8x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<8x4xf32> -> tensor<?x64xbf16>
   return
 }
 
@@ -862,6 +891,39 @@ func.func @ffn_result(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %p: tensor<?
   // expected-error @+1 {{'npu.dispatch_ffn_combine' op result 'tensor<?x64xf32>' must keep the element type and trailing dimensions of 'tensor<?x64xbf16>'}}
   %o = npu.dispatch_ffn_combine %x, %ids, %p weights(%w13, %w2 : tensor<4x64x32xbf16>, tensor<4x16x64xbf16>) none
       ep_world_size(4) moe_expert_num(16) capacity(0) : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// One result row per token of x.
+func.func @ffn_result_rows(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>, %p: tensor<8x4xf32>,
+                           %w13: tensor<4x64x32xbf16>, %w2: tensor<4x16x64xbf16>) {
+  // expected-error @+1 {{'npu.dispatch_ffn_combine' op dimension 0 of result (6) does not match dimension 0 of x (8)}}
+  %o = npu.dispatch_ffn_combine %x, %ids, %p weights(%w13, %w2 : tensor<4x64x32xbf16>, tensor<4x16x64xbf16>) none
+      ep_world_size(4) moe_expert_num(16) capacity(0) : tensor<8x64xbf16>, tensor<8x4xi32>, tensor<8x4xf32> -> tensor<6x64xbf16>
+  return
+}
+
+// -----
+
+// One row of probs per token.
+func.func @ffn_probs_rows(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>, %p: tensor<5x4xf32>,
+                          %w13: tensor<4x64x32xbf16>, %w2: tensor<4x16x64xbf16>) {
+  // expected-error @+1 {{'npu.dispatch_ffn_combine' op dimension 0 of probs (5) does not match dimension 0 of expert_ids (8)}}
+  %o = npu.dispatch_ffn_combine %x, %ids, %p weights(%w13, %w2 : tensor<4x64x32xbf16>, tensor<4x16x64xbf16>) none
+      ep_world_size(4) moe_expert_num(16) capacity(0) : tensor<8x64xbf16>, tensor<8x4xi32>, tensor<5x4xf32> -> tensor<8x64xbf16>
+  return
+}
+
+// -----
+
+// One mask bit per token.
+func.func @ffn_mask_rows(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>, %p: tensor<8x4xf32>, %m: tensor<3xi1>,
+                         %w13: tensor<4x64x32xbf16>, %w2: tensor<4x16x64xbf16>) {
+  // expected-error @+1 {{'npu.dispatch_ffn_combine' op dimension 0 of x_active_mask (3) does not match dimension 0 of x (8)}}
+  %o = npu.dispatch_ffn_combine %x, %ids, %p mask(%m : tensor<3xi1>) weights(%w13, %w2 : tensor<4x64x32xbf16>, tensor<4x16x64xbf16>) none
+      ep_world_size(4) moe_expert_num(16) capacity(0) : tensor<8x64xbf16>, tensor<8x4xi32>, tensor<8x4xf32> -> tensor<8x64xbf16>
   return
 }
 
