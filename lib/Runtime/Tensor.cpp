@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <sys/mman.h>
 
 namespace moert {
 
@@ -70,8 +71,18 @@ Tensor Tensor::empty(DType dtype, std::vector<int64_t> shape) {
   size_t bytes = (t.nbytes() + 63) / 64 * 64;
   if (bytes == 0)
     bytes = 64;
-  void *p = std::aligned_alloc(64, bytes);
+  // Large tensors (expanded rows, matmul results: tens of MB per layer)
+  // are fresh memory every time; on 2 MB transparent huge pages their first
+  // touch costs 1/512 of the page faults. Debian's default THP mode is
+  // madvise, so ask for them.
+  constexpr size_t kHuge = size_t(2) << 20;
+  bool huge = bytes >= 2 * kHuge;
+  if (huge)
+    bytes = (bytes + kHuge - 1) / kHuge * kHuge;
+  void *p = std::aligned_alloc(huge ? kHuge : 64, bytes);
   check(p != nullptr, "out of memory allocating " + t.str());
+  if (huge)
+    (void)madvise(p, bytes, MADV_HUGEPAGE); // advice only: failure is fine
   t.storage = std::shared_ptr<uint8_t>(static_cast<uint8_t *>(p), std::free);
   return t;
 }

@@ -77,6 +77,29 @@ TEST(Quant, Swiglu) {
                "npu.swiglu: x must be f32");
 }
 
+// The vector body (AVX2 exp) and the scalar tail against a double
+// reference, over the whole range of gate values, saturating ones and NaN.
+TEST(Quant, SwigluVectorPathMatchesDoubleReference) {
+  const int64_t n = 1003; // 125 vectors of 8 and a tail of 3
+  std::vector<float> v(2 * n);
+  for (int64_t i = 0; i < n; ++i) {
+    v[i] = -120.0f + 240.0f * static_cast<float>(i) / (n - 1); // gate
+    v[n + i] = 1.0f + 0.001f * static_cast<float>(i);           // up
+  }
+  v[3] = -1000.0f;
+  v[4] = 1000.0f;
+  v[5] = std::nanf("");
+  std::vector<float> got = values<float>(swiglu(f32({1, 2 * n}, v)));
+  EXPECT_TRUE(std::isnan(got[5]));
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == 5)
+      continue;
+    double g = v[i], want = g / (1.0 + std::exp(-g)) * v[n + i];
+    EXPECT_NEAR(got[i], want, 1e-6 * std::fabs(want) + 1e-30)
+        << "gate " << g;
+  }
+}
+
 TEST(Quant, DequantSwigluQuantMatchesComposition) {
   // 3 rows: groups of 1 and 1 row, the last row past the groups.
   Tensor x = i32({3, 4}, {10, -20, 30, 40, 5, 6, -7, 8, 99, 99, 99, 99});

@@ -26,14 +26,19 @@ constexpr const char *kMatmul = "npu.matmul";
 
 /// Rows per block: bounds the per-thread accumulator scratch.
 constexpr int64_t kRowChunk = 512;
-/// Column blocks: the columns split evenly over the kernel threads (long
-/// contiguous runs of every weight row stream best), at least this wide.
+/// Column blocks, when there are fewer than kMinChunksPerThread row chunks
+/// per kernel thread: the columns split evenly over the kernel threads
+/// (long contiguous runs of every weight row stream best), at least this
+/// wide.
 constexpr int64_t kMinBlockColumns = 256;
+constexpr int64_t kMinChunksPerThread = 4;
 /// f32 blocks with at least this many rows use oneDNN, f32 blocks of f32
 /// weights with at most kGemvMaxRows the row-streaming kernel, the others
 /// the packed-panel kernel (measured crossovers, docs/Runtime.md).
 constexpr int64_t kDnnlMinRows = 32;
-constexpr int64_t kGemvMaxRows = 4;
+constexpr int64_t kGemvMaxRows = 8;
+/// int8 blocks with at most this many rows use the row-streaming kernel.
+constexpr int64_t kGemvI8MaxRows = 4;
 
 struct Problem {
   const char *op;
@@ -182,8 +187,17 @@ Tensor run(Problem &p) {
     int64_t g, r0, r1, n0, n1;
   };
   std::vector<Block> blocks;
-  int64_t width = (p.n + kernelThreads() - 1) / kernelThreads();
-  width = std::max(kMinBlockColumns, (width + 15) / 16 * 16);
+  // Whole groups when there are enough of them to keep every kernel
+  // thread busy (each block then streams whole weight rows, and oneDNN gets
+  // a contiguous weight); otherwise the columns are split over the threads.
+  int64_t chunks = 0;
+  for (int64_t g = 0, r = 0; g < p.groups; r = p.ends[g++])
+    chunks += (p.ends[g] - r + kRowChunk - 1) / kRowChunk;
+  int64_t width = p.n;
+  if (chunks < kMinChunksPerThread * kernelThreads()) {
+    width = (p.n + kernelThreads() - 1) / kernelThreads();
+    width = std::max(kMinBlockColumns, (width + 15) / 16 * 16);
+  }
   for (int64_t g = 0, r = 0; g < p.groups; r = p.ends[g++])
     for (int64_t r0 = r; r0 < p.ends[g]; r0 += kRowChunk)
       for (int64_t n0 = 0; n0 < p.n; n0 += width)
@@ -204,7 +218,7 @@ Tensor run(Problem &p) {
                                    f, ldc);
       } else if (p.quant == MatmulQuant::W8A8) {
         int32_t *acc = reinterpret_cast<int32_t *>(f);
-        (rows <= kGemvMaxRows && !forcedPanel() ? gemvI8 : gemmI8)(
+        (rows <= kGemvI8MaxRows && !forcedPanel() ? gemvI8 : gemmI8)(
             x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1, acc,
             ldc);
         if (p.out == DType::I32) {

@@ -367,15 +367,19 @@ void gemvI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
 
 void gemvF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
              int64_t n0, int64_t n1, float *c, int64_t ldc) {
-  for (int64_t i = 0; i < m; i += 4) {
-    int64_t rows = std::min<int64_t>(4, m - i);
+  for (int64_t i = 0; i < m; i += 8) {
+    int64_t rows = std::min<int64_t>(8, m - i);
     const float *ai = a + i * lda;
     float *ci = c + i * ldc;
     switch (rows) {
     case 1: gemvRows<1>(ai, lda, w, n0, n1, ci, ldc); break;
     case 2: gemvRows<2>(ai, lda, w, n0, n1, ci, ldc); break;
     case 3: gemvRows<3>(ai, lda, w, n0, n1, ci, ldc); break;
-    default: gemvRows<4>(ai, lda, w, n0, n1, ci, ldc); break;
+    case 4: gemvRows<4>(ai, lda, w, n0, n1, ci, ldc); break;
+    case 5: gemvRows<5>(ai, lda, w, n0, n1, ci, ldc); break;
+    case 6: gemvRows<6>(ai, lda, w, n0, n1, ci, ldc); break;
+    case 7: gemvRows<7>(ai, lda, w, n0, n1, ci, ldc); break;
+    default: gemvRows<8>(ai, lda, w, n0, n1, ci, ldc); break;
     }
   }
 }

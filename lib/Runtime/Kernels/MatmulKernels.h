@@ -37,8 +37,8 @@ struct WeightView {
 void gemmF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
              int64_t n0, int64_t n1, float *c, int64_t ldc);
 
-/// As gemmF32 for an F32 weight and few rows (best <= 4): streams each
-/// weight row once per 4 rows of `a`, four rows of the weight at a time,
+/// As gemmF32 for an F32 weight and few rows (best <= 8): streams each
+/// weight row once per 8 rows of `a`, four rows of the weight at a time,
 /// accumulating in `c` (no packing).
 void gemvF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
              int64_t n0, int64_t n1, float *c, int64_t ldc);
