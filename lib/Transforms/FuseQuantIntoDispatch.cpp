@@ -134,7 +134,10 @@ static MaybeBlocker checkDispatchedRows(DynamicQuantOp dq) {
 /// Remarks "<what>: <reason>" on `dq`, with a note on the op in the way.
 static void remarkBlocked(DynamicQuantOp dq, const Twine &what,
                           const Blocker &blocker) {
-  InFlightDiagnostic diag = dq.emitRemark() << what << ": " << blocker.reason;
+  // Location-based: an op-based remark would print the whole op in a note,
+  // which costs O(function size) per remark on large modules.
+  InFlightDiagnostic diag = mlir::emitRemark(dq.getLoc())
+                            << what << ": " << blocker.reason;
   diag.attachNote(blocker.culprit->getLoc()) << blocker.note;
 }
 

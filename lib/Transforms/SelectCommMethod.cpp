@@ -443,17 +443,18 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
   }
   std::string remark = describe(segments, bound, isStatic);
 
+  // Remarks are location-based (see FuseQuantIntoDispatch's remarkBlocked).
   if (segments.size() == 1) {
     if (failed(setMethod(prepare, layer->dispatch,
                          segments.front().choice.method, prepare)))
       return failure();
-    prepare.emitRemark() << remark;
+    mlir::emitRemark(prepare.getLoc()) << remark;
     return success();
   }
   if (failed(checkSelfContained(*layer)))
     return failure();
   // Remark first: the layer's ops are erased below.
-  prepare.emitRemark() << remark;
+  mlir::emitRemark(prepare.getLoc()) << remark;
   return buildRunTimeChoice(*layer, segments);
 }
 

@@ -53,8 +53,9 @@ struct VerifyStreamsPass
 
     if (warnRedundantWaits)
       for (npu::WaitOp wait : analysis.getRedundantWaits())
-        wait.emitWarning() << "redundant wait: stream " << wait.getStream()
-                           << " already waited for this event";
+        mlir::emitWarning(wait.getLoc())
+            << "redundant wait: stream " << wait.getStream()
+            << " already waited for this event";
 
     if (!analysis.getRaces().empty() || !analysis.getUnsupportedOps().empty())
       signalPassFailure();
