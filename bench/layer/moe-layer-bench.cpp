@@ -32,21 +32,23 @@
 using namespace mlir;
 namespace cl = llvm::cl;
 
-static cl::opt<int64_t> hidden("hidden", cl::init(2048), cl::desc("H"));
-static cl::opt<int64_t> experts("experts", cl::init(128), cl::desc("E"));
-static cl::opt<int64_t> topK("top-k", cl::init(8), cl::desc("K"));
-static cl::opt<int64_t> inter("inter", cl::init(768), cl::desc("I"));
-static cl::opt<int64_t> tokens("tokens", cl::init(1),
+static cl::OptionCategory benchCategory("moe-layer-bench options");
+
+static cl::opt<int64_t> hidden("hidden", cl::cat(benchCategory), cl::init(2048), cl::desc("H"));
+static cl::opt<int64_t> experts("experts", cl::cat(benchCategory), cl::init(128), cl::desc("E"));
+static cl::opt<int64_t> topK("top-k", cl::cat(benchCategory), cl::init(8), cl::desc("K"));
+static cl::opt<int64_t> inter("inter", cl::cat(benchCategory), cl::init(768), cl::desc("I"));
+static cl::opt<int64_t> tokens("tokens", cl::cat(benchCategory), cl::init(1),
                                cl::desc("tokens per rank"));
-static cl::opt<std::string> quant("quant", cl::init("none"),
+static cl::opt<std::string> quant("quant", cl::cat(benchCategory), cl::init("none"),
                                   cl::desc("none or w8a8"));
-static cl::opt<int> world("world", cl::init(1), cl::desc("ranks (DP with EP)"));
-static cl::opt<std::string> method("method", cl::init("allgather"),
+static cl::opt<int> world("world", cl::cat(benchCategory), cl::init(1), cl::desc("ranks (DP with EP)"));
+static cl::opt<std::string> method("method", cl::cat(benchCategory), cl::init("allgather"),
                                    cl::desc("communication method"));
-static cl::opt<int> iters("iters", cl::init(20), cl::desc("timed iterations"));
-static cl::opt<int> warmup("warmup", cl::init(3), cl::desc("untimed ones"));
-static cl::opt<bool> stages("stages", cl::desc("print rank 0's time per op"));
-static cl::opt<bool> machine("machine",
+static cl::opt<int> iters("iters", cl::cat(benchCategory), cl::init(20), cl::desc("timed iterations"));
+static cl::opt<int> warmup("warmup", cl::cat(benchCategory), cl::init(3), cl::desc("untimed ones"));
+static cl::opt<bool> stages("stages", cl::cat(benchCategory), cl::desc("print rank 0's time per op"));
+static cl::opt<bool> machine("machine", cl::cat(benchCategory),
                              cl::desc("measure read bandwidth and FMA peak"));
 
 /// Fills `t` with uniform values in [-scale, scale] (floats) or [-127, 127].
@@ -156,6 +158,7 @@ static void measureMachine() {
 }
 
 int main(int argc, char **argv) {
+  cl::HideUnrelatedOptions(benchCategory);
   cl::ParseCommandLineOptions(argc, argv, "time an MoE layer forward\n");
   if (machine) {
     measureMachine();

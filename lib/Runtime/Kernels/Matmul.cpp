@@ -38,7 +38,7 @@ constexpr int64_t kMinChunksPerThread = 4;
 constexpr int64_t kDnnlMinRows = 32;
 constexpr int64_t kGemvMaxRows = 8;
 /// int8 blocks with at most this many rows use the row-streaming kernel.
-constexpr int64_t kGemvI8MaxRows = 4;
+constexpr int64_t kGemvI8MaxRows = 8;
 
 struct Problem {
   const char *op;

@@ -293,53 +293,84 @@ void gemvRows(const float *a, int64_t lda, const WeightView &w, int64_t n0,
         c[i * ldc + n] += a[i * lda + k] * base[k * w.n + n];
 }
 
-/// gemvI8 for exactly MR rows: two k-pairs (4 weight rows) per step.
+/// Rows of the weight one gemvI8 step multiplies before it touches the
+/// accumulators in memory (8 s16 k-pairs per accumulator register).
+constexpr int64_t kGemvI8Depth = 16;
+
+/// Adds x[0..MR) . w[k, k+4) to `s` for the 16 columns at `r` (row k).
+template <int MR>
+inline void gemvI8Quad(const int8_t *r, int64_t ldw, const int32_t *pairs,
+                       int64_t pairStride, __m256i (&s)[MR][2]) {
+  __m256i wp[2][2];
+  for (int j = 0; j < 2; ++j) {
+    const int8_t *rj = r + 2 * j * ldw;
+    __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i *>(rj));
+    __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i *>(rj + ldw));
+    wp[j][0] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(lo, hi));
+    wp[j][1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(lo, hi));
+  }
+  for (int i = 0; i < MR; ++i) {
+    __m256i x0 = _mm256_set1_epi32(pairs[i * pairStride]);
+    __m256i x1 = _mm256_set1_epi32(pairs[i * pairStride + 1]);
+    s[i][0] = _mm256_add_epi32(
+        s[i][0], _mm256_add_epi32(_mm256_madd_epi16(x0, wp[0][0]),
+                                  _mm256_madd_epi16(x1, wp[1][0])));
+    s[i][1] = _mm256_add_epi32(
+        s[i][1], _mm256_add_epi32(_mm256_madd_epi16(x0, wp[0][1]),
+                                  _mm256_madd_epi16(x1, wp[1][1])));
+  }
+}
+
+/// gemvI8 for exactly MR rows. The weight is read in steps of
+/// kGemvI8Depth rows: for every 16 columns the step's products stay in
+/// registers and reach the accumulators once (not once per 4 rows), and
+/// the next step's rows are prefetched meanwhile.
 template <int MR>
 void gemvI8Rows(const int16_t *a, int64_t lda, const WeightView &w,
                 int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
                 int64_t ldc) {
+  constexpr int64_t kPairs = kGemvI8Depth / 2;
   const int8_t *base =
       reinterpret_cast<const int8_t *>(w.data) + w.offset + n0;
   int64_t cols = n1 - n0, vec = cols / 16 * 16;
   for (int i = 0; i < MR; ++i)
     std::fill(c + i * ldc, c + i * ldc + cols, 0);
   int64_t k = k0;
-  for (; k + 4 <= k1; k += 4) {
-    for (int64_t j = 8; j < 12; ++j) // short int8 runs: help the prefetcher
-      prefetchRow(w, k + j, n0, n1);
-    const int8_t *r0 = base + k * w.n;
-    __m256i x[MR][2];
+  for (; k + 4 <= k1; ) {
+    int64_t depth = k + kGemvI8Depth <= k1 ? kGemvI8Depth : 4;
+    int32_t pairs[MR][kPairs];
     for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < 2; ++j) {
-        int32_t pair;
-        std::memcpy(&pair, a + i * lda + k + 2 * j, 4);
-        x[i][j] = _mm256_set1_epi32(pair);
-      }
+      std::memcpy(pairs[i], a + i * lda + k, depth * 2);
+    const int8_t *r0 = base + k * w.n;
+    const int8_t *next = r0 + kGemvI8Depth * w.n;
+    bool prefetch = depth == kGemvI8Depth && k + 2 * kGemvI8Depth <= k1;
     for (int64_t n = 0; n < vec; n += 16) {
-      __m256i wp[2][2];
-      for (int j = 0; j < 2; ++j) {
-        const int8_t *r = r0 + 2 * j * w.n + n;
-        __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i *>(r));
-        __m128i hi =
-            _mm_loadu_si128(reinterpret_cast<const __m128i *>(r + w.n));
-        wp[j][0] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(lo, hi));
-        wp[j][1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(lo, hi));
+      if (prefetch && n % 64 == 0)
+        for (int64_t j = 0; j < kGemvI8Depth; ++j)
+          _mm_prefetch(reinterpret_cast<const char *>(next + j * w.n + n),
+                       _MM_HINT_T0);
+      __m256i s[MR][2];
+      for (int i = 0; i < MR; ++i)
+        s[i][0] = s[i][1] = _mm256_setzero_si256();
+      if (depth == kGemvI8Depth) {
+        for (int64_t q = 0; q < kGemvI8Depth; q += 4)
+          gemvI8Quad<MR>(r0 + q * w.n + n, w.n, &pairs[0][q / 2], kPairs, s);
+      } else {
+        gemvI8Quad<MR>(r0 + n, w.n, &pairs[0][0], kPairs, s);
       }
       for (int i = 0; i < MR; ++i) {
         __m256i *ci = reinterpret_cast<__m256i *>(c + i * ldc + n);
-        __m256i s0 = _mm256_add_epi32(_mm256_madd_epi16(x[i][0], wp[0][0]),
-                                      _mm256_madd_epi16(x[i][1], wp[1][0]));
-        __m256i s1 = _mm256_add_epi32(_mm256_madd_epi16(x[i][0], wp[0][1]),
-                                      _mm256_madd_epi16(x[i][1], wp[1][1]));
-        _mm256_storeu_si256(ci, _mm256_add_epi32(_mm256_loadu_si256(ci), s0));
-        _mm256_storeu_si256(ci + 1,
-                            _mm256_add_epi32(_mm256_loadu_si256(ci + 1), s1));
+        _mm256_storeu_si256(
+            ci, _mm256_add_epi32(_mm256_loadu_si256(ci), s[i][0]));
+        _mm256_storeu_si256(
+            ci + 1, _mm256_add_epi32(_mm256_loadu_si256(ci + 1), s[i][1]));
       }
     }
     for (int64_t n = vec; n < cols; ++n)
       for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < 4; ++j)
+        for (int64_t j = 0; j < depth; ++j)
           c[i * ldc + n] += a[i * lda + k + j] * base[(k + j) * w.n + n];
+    k += depth;
   }
   for (; k < k1; ++k)
     for (int i = 0; i < MR; ++i)
