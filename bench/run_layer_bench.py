@@ -11,6 +11,11 @@ For every configuration it runs, in the same session:
 and reports every figure as a ratio to the best peer and to the machine's
 bound: max(bytes of the touched experts' weights / measured read bandwidth,
 FLOPs / measured FMA throughput). Routing is drawn afresh every iteration.
+Every program gets the same untimed warm-up, long enough that each expert
+has been used about four times (4E / (T K) iterations, at least 3): a fresh
+process reads every weight slower the first time (T = 1 f32 here: median
+9.7-11.3 ms after 3 warm-up iterations, 5.2-6.7 ms after 30), and a
+serving process has long since read them all.
 Then the w8a8 configurations, peak RSS at T = 4096, and 4 ranks of
 allgather / mc2 / alltoall with a per-op breakdown of rank 0.
 
@@ -44,6 +49,11 @@ def shape_args(shape, tokens):
             f"--tokens={tokens}"]
 
 
+def warmup_args(shape, tokens):
+    n = -(-4 * shape["experts"] // (tokens * shape["top_k"]))
+    return [f"--warmup={max(3, n)}"]
+
+
 def bound_ms(shape, tokens, machine, weight_bytes=4):
     h, e, k, i = shape["hidden"], shape["experts"], shape["top_k"], shape["inter"]
     touched = e * (1 - (1 - k / e) ** tokens)
@@ -58,7 +68,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="fewer iterations")
     a = p.parse_args()
     bench = os.path.join(a.build, "bin", "moe-layer-bench")
-    iters = ["--iters=5", "--warmup=1"] if a.quick else []
+    iters = ["--iters=5"] if a.quick else []
     py = "/usr/bin/python3"
     peers = os.path.join(ROOT, "bench", "peers")
 
@@ -70,9 +80,10 @@ def main():
           f"{'bound':>9s} {'vs peer':>8s} {'vs bound':>9s}")
 
     def compare(label, shape, tokens):
-        ours = median_ms(run([bench] + shape_args(shape, tokens) + iters))
+        ours = median_ms(run([bench] + shape_args(shape, tokens) +
+                             warmup_args(shape, tokens) + iters))
         pargs = [f"--{k.replace('_', '-')}={v}" for k, v in shape.items()]
-        pargs += [f"--tokens={tokens}"] + iters
+        pargs += [f"--tokens={tokens}"] + warmup_args(shape, tokens) + iters
         env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
         npy = median_ms(run([py, os.path.join(peers, "numpy_grouped.py")] + pargs,
                             env))
@@ -94,9 +105,9 @@ def main():
 
     print("\nw8a8 (int8 weights, per-token int8 activations):")
     for t in (1, 1024):
-        f32 = median_ms(run([bench] + shape_args(QWEN, t) + iters))
-        w8 = median_ms(run([bench] + shape_args(QWEN, t) + iters +
-                           ["--quant=w8a8"]))
+        args = [bench] + shape_args(QWEN, t) + warmup_args(QWEN, t) + iters
+        f32 = median_ms(run(args))
+        w8 = median_ms(run(args + ["--quant=w8a8"]))
         b = bound_ms(QWEN, t, machine, weight_bytes=1)
         print(f"  Qwen3 T={t}: w8a8 {w8:.2f} ms, f32 {f32:.2f} ms "
               f"({f32 / w8:.2f}x faster), bound {b:.2f} ms "
@@ -118,7 +129,8 @@ def main():
 
     print("\n4 ranks, Qwen3 f32, T=64 per rank, rank 0's time per op:")
     for method in ("allgather", "mc2", "alltoall"):
-        print(run([bench] + shape_args(QWEN, 64) + iters +
+        print(run([bench] + shape_args(QWEN, 64) + warmup_args(QWEN, 64) +
+                  iters +
                   ["--world=4", f"--method={method}", "--stages"]).rstrip())
 
 
