@@ -24,7 +24,7 @@ config.substitutions.append(("%make_program", config.make_program))
 config.substitutions.append(("%c_compiler", config.c_compiler))
 config.substitutions.append(("%cxx_compiler", config.cxx_compiler))
 
-llvm_config.with_system_environment(["HOME", "TMPDIR"])
+llvm_config.with_system_environment(["HOME", "TMPDIR", "TSAN_OPTIONS"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]

@@ -128,8 +128,13 @@ void parallelFor(int64_t n, int64_t grain,
     std::unique_lock<std::mutex> lock(job->mutex);
     job->finished.wait(lock, [&] { return job->done.load() == chunks; });
   }
-  if (job->error)
-    std::rethrow_exception(job->error);
+  // Take the error out of the job: a worker may drop the last reference to
+  // the job after this call returns, and the exception must not be freed
+  // there while the caller still reads it (its reference count lives in
+  // libstdc++, which ThreadSanitizer cannot see).
+  std::exception_ptr error = std::move(job->error);
+  if (error)
+    std::rethrow_exception(error);
 }
 
 } // namespace moert
