@@ -7,6 +7,12 @@
 // the all-to-all-v (int8 rows + scales); the shared experts run on stream 2
 // in both cases; the streams verify.
 // RUN: moe-opt %moe_src_root/examples/deepseek_v3.mlir -moe-compile 2>/dev/null | FileCheck %s --check-prefix=DSV3
+// The remark names the choice at the layer's source location and carries no
+// "see current operation" note: an op-attached remark printed the whole
+// function under every remark, quadratic in the number of layers.
+// RUN: moe-opt %moe_src_root/examples/deepseek_v3.mlir -moe-compile -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
+// REMARK: deepseek_v3.mlir:{{[0-9]+}}:{{[0-9]+}}: remark: run-time choice on the largest token count across ranks: mc2 up to 256 tokens
+// REMARK-NOT: see current operation
 // DSV3-LABEL: func.func @deepseek_v3_moe
 // DSV3: %[[M:.+]] = npu.all_reduce_scalar %{{.+}} max world
 // DSV3: %[[GT:.+]] = arith.cmpi ugt, %[[M]], %c256 : index
