@@ -15,7 +15,9 @@
 
 #include "moe/Runtime/Comm.h"
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -105,6 +107,35 @@ std::string seconds(double s);
 std::string timeoutReason(double seconds, const std::string &op,
                           const GroupView &g, uint64_t seq,
                           const std::vector<int> &missing);
+
+/// The first failure of a world; later ones are its consequences. Its own
+/// lock is a leaf (nothing is taken under it), so `record` may be called
+/// with any other lock held; `failed` is lock-free.
+class FirstFailure {
+public:
+  /// Records (rank, why) unless a failure is recorded; true if this one was.
+  bool record(int rank, const std::string &why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failed_.load(std::memory_order_relaxed))
+      return false;
+    rank_ = rank;
+    why_ = why;
+    failed_.store(true, std::memory_order_release);
+    return true;
+  }
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  /// "rank <r> failed: <why>" of the recorded failure.
+  std::string message() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return "rank " + std::to_string(rank_) + " failed: " + why_;
+  }
+
+private:
+  mutable std::mutex mu_;
+  std::atomic<bool> failed_{false};
+  int rank_ = -1;
+  std::string why_;
+};
 
 } // namespace coll
 } // namespace moert

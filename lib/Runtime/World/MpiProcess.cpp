@@ -112,26 +112,15 @@ void Process::init(int *argc, char ***argv) {
 //===----------------------------------------------------------------------===//
 
 bool Process::failed() {
-  if (!failed_.load(std::memory_order_acquire))
+  if (!failure_.failed())
     pollAborts();
-  return failed_.load(std::memory_order_acquire);
+  return failure_.failed();
 }
 
-std::string Process::failure() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return "rank " + std::to_string(failedRank_) + " failed: " + failedWhy_;
-}
+std::string Process::failure() { return failure_.message(); }
 
 void Process::fail(int rank, const std::string &why) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (failed_.load(std::memory_order_relaxed))
-      return;
-    failedRank_ = rank;
-    failedWhy_ = why;
-    failed_.store(true, std::memory_order_release);
-  }
-  if (rank != rank_)
+  if (!failure_.record(rank, why) || rank != rank_)
     return;
   // Tell everyone. The sends are small (eager): they complete whether or
   // not the receiver still listens; they are never waited for.
@@ -180,7 +169,7 @@ void Process::wait(const std::function<bool()> &done, const std::string &op,
   Clock::time_point nextPoll = start;
   Backoff backoff;
   while (!done()) {
-    if (failed_.load(std::memory_order_acquire))
+    if (failure_.failed())
       throw Error(op + ": " + failure());
     const Clock::time_point now = Clock::now();
     if (now >= nextPoll) {

@@ -18,11 +18,11 @@
 #ifndef MOE_LIB_RUNTIME_WORLD_MPIPROCESS_H
 #define MOE_LIB_RUNTIME_WORLD_MPIPROCESS_H
 
+#include "Collectives.h"
 #include "moe/Runtime/Comm.h"
 
 #include <mpi.h>
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -102,10 +102,8 @@ private:
   MPI_Comm abort_ = MPI_COMM_NULL, control_ = MPI_COMM_NULL,
            create_ = MPI_COMM_NULL, finish_ = MPI_COMM_NULL;
 
-  std::atomic<bool> failed_{false};
-  std::mutex mu_; // failure, parked requests, watchdog
-  int failedRank_ = -1;
-  std::string failedWhy_;
+  coll::FirstFailure failure_;
+  std::mutex mu_; // parked requests, watchdog
   std::vector<MPI_Request> parked_;
   std::vector<std::shared_ptr<void>> kept_;
   std::mutex abortMu_; // one thread drains the abort communicator

@@ -76,19 +76,12 @@ public:
     markFailed(rank, why);
     wakeAll();
   }
-  bool aborted() const override {
-    return failed_.load(std::memory_order_acquire);
-  }
+  bool aborted() const override { return failure_.failed(); }
 
-  /// Records the first failure (later ones are consequences). Takes only
-  /// the world lock, so it may be called with a rendezvous lock held.
+  /// Records the first failure (later ones are consequences); may be
+  /// called with a rendezvous lock held.
   void markFailed(int rank, const std::string &why) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (failed_.load(std::memory_order_relaxed))
-      return;
-    failedRank_ = rank;
-    failedWhy_ = why;
-    failed_.store(true, std::memory_order_release);
+    failure_.record(rank, why);
   }
   /// Wakes every waiter of every rendezvous. Call without rendezvous locks.
   void wakeAll() {
@@ -106,19 +99,14 @@ public:
     }
   }
   /// "rank <r> failed: <why>" of the recorded failure.
-  std::string failure() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return "rank " + std::to_string(failedRank_) + " failed: " + failedWhy_;
-  }
+  std::string failure() const { return failure_.message(); }
   /// The phase-1 timeout; zero: none.
   Clock::duration timeout() const { return timeout_; }
   double timeoutSeconds() const { return timeoutSeconds_; }
 
 private:
-  mutable std::mutex mu_;
-  std::atomic<bool> failed_{false};
-  int failedRank_ = -1;
-  std::string failedWhy_;
+  mutable std::mutex mu_; // the maps below
+  coll::FirstFailure failure_;
   double timeoutSeconds_;
   Clock::duration timeout_{0};
   // (rank, group, channel) -> communicator; (group, first member,
