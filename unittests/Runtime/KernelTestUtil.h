@@ -14,29 +14,26 @@
 
 namespace moert::test {
 
-inline Tensor f32(std::vector<int64_t> shape, const std::vector<float> &v) {
-  Tensor t = Tensor::empty(DType::F32, std::move(shape));
+/// A `dtype` tensor of `shape` holding `v` (whose element type matches).
+template <typename T>
+Tensor filled(DType dtype, std::vector<int64_t> shape,
+              const std::vector<T> &v) {
+  Tensor t = Tensor::empty(dtype, std::move(shape));
   EXPECT_EQ(static_cast<size_t>(t.numel()), v.size());
-  std::memcpy(t.bytes(), v.data(), v.size() * 4);
+  std::memcpy(t.bytes(), v.data(), v.size() * sizeof(T));
   return t;
+}
+inline Tensor f32(std::vector<int64_t> shape, const std::vector<float> &v) {
+  return filled(DType::F32, std::move(shape), v);
 }
 inline Tensor i32(std::vector<int64_t> shape, const std::vector<int32_t> &v) {
-  Tensor t = Tensor::empty(DType::I32, std::move(shape));
-  EXPECT_EQ(static_cast<size_t>(t.numel()), v.size());
-  std::memcpy(t.bytes(), v.data(), v.size() * 4);
-  return t;
+  return filled(DType::I32, std::move(shape), v);
 }
 inline Tensor i64(std::vector<int64_t> shape, const std::vector<int64_t> &v) {
-  Tensor t = Tensor::empty(DType::I64, std::move(shape));
-  EXPECT_EQ(static_cast<size_t>(t.numel()), v.size());
-  std::memcpy(t.bytes(), v.data(), v.size() * 8);
-  return t;
+  return filled(DType::I64, std::move(shape), v);
 }
 inline Tensor i8(std::vector<int64_t> shape, const std::vector<int8_t> &v) {
-  Tensor t = Tensor::empty(DType::I8, std::move(shape));
-  EXPECT_EQ(static_cast<size_t>(t.numel()), v.size());
-  std::memcpy(t.bytes(), v.data(), v.size());
-  return t;
+  return filled(DType::I8, std::move(shape), v);
 }
 
 template <typename T> std::vector<T> values(const Tensor &t) {
