@@ -2,10 +2,11 @@
 |*                                                                            *|
 |* Upstream-style pass C API generated from the passes' ODS                   *|
 |* (mlirRegisterMoeTransformsPasses, mlirCreateMoeTransformsSelectCommMethod, *|
-|* ...; mlirRegisterMoeConversionPasses, ...) plus the named pipelines.      *|
+|* ...; mlirRegisterNpuTransformsPasses, ...; mlirRegisterMoeConversionPasses,*|
+|* ...) plus the named pipelines.                                             *|
 |* After registration, mlirParsePassPipeline / mlirOpPassManagerAddPipeline   *|
 |* (mlir-c/Pass.h) accept "moe-compile{policy=fixed method=mc2}",            *|
-|* "moe-lower-to-llvm" and every pass by name (docs/Passes.md).              *|
+|* "moe-lower-to-llvm" and every pass by name (docs/MoePasses.md, ...).      *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -16,7 +17,8 @@
 #include "moe-c/Support.h"
 
 #include "moe/Conversion/Passes.capi.h.inc"
-#include "moe/Transforms/Passes.capi.h.inc"
+#include "moe/Dialect/Moe/Transforms/Passes.capi.h.inc"
+#include "moe/Dialect/Npu/Transforms/Passes.capi.h.inc"
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,7 +28,7 @@ extern "C" {
  * schedule -> verify) and moe-lower-to-llvm. Idempotent, thread-safe. */
 MOE_CAPI_EXPORTED void mlirMoeRegisterPipelines(void);
 
-/* Registers every moe pass (both groups above) and both pipelines.
+/* Registers every moe pass (the three groups above) and both pipelines.
  * Idempotent, thread-safe. */
 MOE_CAPI_EXPORTED void mlirMoeRegisterAllPasses(void);
 

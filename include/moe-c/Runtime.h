@@ -94,7 +94,7 @@ typedef struct MoeCompiler MoeCompiler;
 typedef struct MoeExecutable MoeExecutable;
 typedef struct MoeWorld MoeWorld;
 
-/* The common options of the moe-compile pipeline (docs/Passes.md). Fill
+/* The common options of the moe-compile pipeline (docs/Pipelines.md). Fill
  * with moeCompileOptionsInit, then change fields. String fields may be
  * NULL (= default) and are copied during the call. */
 typedef struct MoeCompileOptions {

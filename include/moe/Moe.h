@@ -89,7 +89,7 @@ struct TensorInfo {
   std::string type;           // "tensor<?x64xf32>"
 };
 
-/// The common options of the moe-compile pipeline (docs/Passes.md), or a
+/// The common options of the moe-compile pipeline (docs/Pipelines.md), or a
 /// whole textual pipeline.
 struct CompileOptions {
   /// When set: the module-level pipeline to run before the lowering ("" for

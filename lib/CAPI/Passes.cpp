@@ -4,7 +4,8 @@
 
 #include "moe/Conversion/Passes.h"
 #include "moe/Execution/Executable.h"
-#include "moe/Transforms/Passes.h"
+#include "moe/Dialect/Moe/Transforms/Passes.h"
+#include "moe/Dialect/Npu/Transforms/Passes.h"
 
 #include "mlir/CAPI/Pass.h"
 #include "mlir/Pass/Pass.h"
@@ -16,7 +17,8 @@ using namespace mlir::moe;
 // functions of the two pass groups.
 extern "C" {
 #include "moe/Conversion/Passes.capi.cpp.inc"
-#include "moe/Transforms/Passes.capi.cpp.inc"
+#include "moe/Dialect/Moe/Transforms/Passes.capi.cpp.inc"
+#include "moe/Dialect/Npu/Transforms/Passes.capi.cpp.inc"
 
 void mlirMoeRegisterPipelines(void) {
   // Registers the pipelines exactly once per process, with the passes.

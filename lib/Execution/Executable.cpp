@@ -6,8 +6,9 @@
 #include "moe/Dialect/Moe/MoeDialect.h"
 #include "moe/Dialect/Npu/NpuDialect.h"
 #include "moe/Runtime/RuntimeCalls.h"
-#include "moe/Transforms/Passes.h"
-#include "moe/Transforms/Pipelines.h"
+#include "moe/Dialect/Moe/Transforms/Passes.h"
+#include "moe/Dialect/Npu/Transforms/Passes.h"
+#include "moe/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
@@ -52,6 +53,7 @@ void mlir::moe::registerExecutionPasses() {
   std::call_once(once, [] {
     exposeRuntimeSymbols();
     registerMoeTransformsPasses();
+    registerNpuTransformsPasses();
     registerMoeConversionPasses();
     registerMoePipelines();
     llvm::InitializeNativeTarget();

@@ -22,7 +22,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Dialect/Moe/MoeDialect.h"
-#include "moe/Transforms/CommMethodRules.h"
+#include "moe/Dialect/Moe/Transforms/CommMethodRules.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"

@@ -8,8 +8,9 @@
 #include "moe/Dialect/Moe/MoeDialect.h"
 #include "moe/Dialect/Npu/NpuDialect.h"
 #include "moe/Conversion/Passes.h"
-#include "moe/Transforms/Passes.h"
-#include "moe/Transforms/Pipelines.h"
+#include "moe/Dialect/Moe/Transforms/Passes.h"
+#include "moe/Dialect/Npu/Transforms/Passes.h"
+#include "moe/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
   mlir::registerPass([] { return mlir::createConvertSCFToCFPass(); });
   mlir::registerPass([] { return mlir::createReconcileUnrealizedCastsPass(); });
   mlir::moe::registerMoeTransformsPasses();
+  mlir::moe::registerNpuTransformsPasses();
   mlir::moe::registerMoeConversionPasses();
   mlir::moe::registerMoePipelines();
   mlir::moe::test::registerTestMoeQueries();

@@ -1,8 +1,9 @@
-//===- Passes.td - lowering of the npu dialect -------------*- tablegen -*-===//
+//===- Passes.td - conversions between the levels ----------*- tablegen -*-===//
 //
-// From level 2 (npu device ops on tensors) to level 3 (LLVM dialect calls
-// into the C ABI of the runtime). docs/Passes.md is generated from this file
-// and from include/moe/Transforms/Passes.td.
+// Level 1 (moe) to level 2 (npu device ops on tensors): moe-expand-comm
+// (lib/Conversion/MoeToNpu); level 2 to level 3 (LLVM dialect calls into
+// the C ABI of the runtime): lib/Conversion/NpuToRuntime.
+// docs/ConversionPasses.md is generated from this file.
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,6 +11,26 @@
 #define MOE_CONVERSION_PASSES_TD
 
 include "mlir/Pass/PassBase.td"
+
+def ExpandComm : Pass<"moe-expand-comm", "::mlir::func::FuncOp"> {
+  let summary = "Rewrite every MoE stage into the device ops of its method";
+  let description = [{
+    Replaces the `moe` ops of every layer by `npu` device ops following
+    vllm-ascend step by step (seeds 000 and 002; SEMANTICS §3-§6):
+    allgather with and without sequence parallelism, all-to-all-v, MC2 and
+    fused MC2, each with its padding, TP slicing, masks, splits, unpadding
+    and final reductions. Quantized experts get an explicit
+    `npu.dynamic_quant` after the dispatch, which
+    `moe-fuse-quant-into-dispatch` may move into it. The method must be set.
+  }];
+  let options = [
+    Option<"checkMc2Capacity", "check-mc2-capacity", "bool", /*default=*/"true",
+           "Give MC2 dispatches the chip's per-rank token capacity, checked at "
+           "run time">
+  ];
+  let dependentDialects = ["::mlir::npu::NpuDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
 
 def RuntimeRefCounting : Pass<"moe-runtime-ref-counting", "::mlir::func::FuncOp"> {
   let summary = "Make the host's references to runtime tensors explicit";

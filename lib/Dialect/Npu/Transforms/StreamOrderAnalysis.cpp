@@ -1,10 +1,10 @@
 //===- StreamOrderAnalysis.cpp - vector clocks over npu streams -----------===//
 //
-// See include/moe/Transforms/StreamOrderAnalysis.h and docs/Streams.md.
+// See include/moe/Dialect/Npu/Transforms/StreamOrderAnalysis.h and docs/Streams.md.
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Transforms/StreamOrderAnalysis.h"
+#include "moe/Dialect/Npu/Transforms/StreamOrderAnalysis.h"
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "llvm/ADT/STLExtras.h"

@@ -9,8 +9,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Dialect/Moe/MoeOps.h"
-#include "moe/Transforms/CommMethodRules.h"
-#include "moe/Transforms/Passes.h"
+#include "moe/Dialect/Moe/Transforms/CommMethodRules.h"
+#include "moe/Dialect/Moe/Transforms/Passes.h"
 
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Verifier.h"
@@ -20,7 +20,7 @@
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_SELECTCOMMMETHOD
-#include "moe/Transforms/Passes.h.inc"
+#include "moe/Dialect/Moe/Transforms/Passes.h.inc"
 } // namespace mlir::moe
 
 using namespace mlir;

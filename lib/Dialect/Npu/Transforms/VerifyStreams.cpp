@@ -6,12 +6,12 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Transforms/Passes.h"
-#include "moe/Transforms/StreamOrderAnalysis.h"
+#include "moe/Dialect/Npu/Transforms/Passes.h"
+#include "moe/Dialect/Npu/Transforms/StreamOrderAnalysis.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_VERIFYSTREAMS
-#include "moe/Transforms/Passes.h.inc"
+#include "moe/Dialect/Npu/Transforms/Passes.h.inc"
 } // namespace mlir::moe
 
 using namespace mlir;

@@ -17,8 +17,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Transforms/Passes.h"
-#include "moe/Transforms/StreamOrderAnalysis.h"
+#include "moe/Dialect/Npu/Transforms/Passes.h"
+#include "moe/Dialect/Npu/Transforms/StreamOrderAnalysis.h"
 
 #include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/IR/Builders.h"
@@ -27,7 +27,7 @@
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_SCHEDULEMULTISTREAM
-#include "moe/Transforms/Passes.h.inc"
+#include "moe/Dialect/Npu/Transforms/Passes.h.inc"
 } // namespace mlir::moe
 
 using namespace mlir;

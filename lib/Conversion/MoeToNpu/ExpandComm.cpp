@@ -10,14 +10,14 @@
 
 #include "Expander.h"
 
-#include "moe/Transforms/Passes.h"
+#include "moe/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_EXPANDCOMM
-#include "moe/Transforms/Passes.h.inc"
+#include "moe/Conversion/Passes.h.inc"
 } // namespace mlir::moe
 
 using namespace mlir;

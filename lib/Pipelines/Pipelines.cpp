@@ -1,8 +1,9 @@
 //===- Pipelines.cpp - named moe-mlir pass pipelines ----------------------===//
 
-#include "moe/Transforms/Pipelines.h"
+#include "moe/Pipelines/Pipelines.h"
 #include "moe/Conversion/Passes.h"
-#include "moe/Transforms/Passes.h"
+#include "moe/Dialect/Moe/Transforms/Passes.h"
+#include "moe/Dialect/Npu/Transforms/Passes.h"
 
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"

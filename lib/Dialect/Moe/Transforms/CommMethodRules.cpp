@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Transforms/CommMethodRules.h"
+#include "moe/Dialect/Moe/Transforms/CommMethodRules.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSwitch.h"

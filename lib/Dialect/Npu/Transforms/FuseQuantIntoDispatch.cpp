@@ -24,7 +24,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Transforms/Passes.h"
+#include "moe/Dialect/Npu/Transforms/Passes.h"
 
 #include "mlir/IR/PatternMatch.h"
 
@@ -33,7 +33,7 @@
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_FUSEQUANTINTODISPATCH
-#include "moe/Transforms/Passes.h.inc"
+#include "moe/Dialect/Npu/Transforms/Passes.h.inc"
 } // namespace mlir::moe
 
 using namespace mlir;
