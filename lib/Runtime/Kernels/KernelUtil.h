@@ -89,10 +89,6 @@ inline size_t rowBytes(const Tensor &t) {
   return storageBytes(t.dtype, t.rowElems());
 }
 
-/// Dynamic per-row int8 quantization of n values (npu.dynamic_quant);
-/// returns the scale max|x| / 127 (0 for an all-zero row). Quant.cpp.
-float quantizeRow(const float *x, int64_t n, int8_t *q);
-
 } // namespace detail
 } // namespace moert
 

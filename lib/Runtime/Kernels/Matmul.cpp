@@ -2,7 +2,8 @@
 //
 // Checks the operands, then splits the work into blocks of (group, up to
 // kRowChunk rows, up to kPanelColumns columns) run in parallel; each block
-// calls one engine of MatmulKernels.h and applies the dequantization
+// calls one engine of MatmulKernels.h (an entry of the kernel table of the
+// process's instruction set, or oneDNN) and applies the dequantization
 // epilogue. Engine choice: docs/Runtime.md, "Expert matmuls: engine
 // choice".
 //
@@ -117,9 +118,6 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   p.groupScale = sc.groupScale->data<float>();
 }
 
-using GemmF32 = void (*)(const float *, int64_t, int64_t, const WeightView &,
-                         int64_t, int64_t, float *, int64_t);
-
 /// The engine of an f32 block of `rows` rows. MOE_MATMUL_ENGINE = dnnl,
 /// gemv or panel forces one (for measurements; gemv and dnnl only with f32
 /// weights).
@@ -132,17 +130,17 @@ const std::string &forcedEngine() {
 }
 bool forcedPanel() { return forcedEngine() == "panel"; }
 
-GemmF32 engineF32(int64_t rows, DType weight) {
+GemmF32Fn engineF32(const KernelTable &kt, int64_t rows, DType weight) {
   const std::string &forced = forcedEngine();
   if (weight != DType::F32 || forced == "panel")
-    return gemmF32;
+    return kt.gemmF32;
   if (forced == "dnnl")
     return dnnlGemmF32;
   if (forced == "gemv")
-    return gemvF32;
+    return kt.gemvF32;
   return rows >= kDnnlMinRows   ? dnnlGemmF32
-         : rows <= kGemvMaxRows ? gemvF32
-                                : gemmF32;
+         : rows <= kGemvMaxRows ? kt.gemvF32
+                                : kt.gemmF32;
 }
 
 template <typename T> T *threadScratch(size_t elems) {
@@ -160,6 +158,7 @@ Tensor run(Problem &p) {
   if (used == 0 || p.n == 0)
     return out;
 
+  const KernelTable &kt = kernels();
   bool isFloatMM = p.quant == MatmulQuant::None;
   // Activations: f32 rows, or int8 as s16 with an even, zero-padded stride.
   std::vector<float> xf;
@@ -214,11 +213,11 @@ Tensor run(Problem &p) {
       WeightView w{p.w.bytes(), p.w.dtype, b.g * perGroup, p.k, p.n};
       float *f = threadScratch<float>(rows * ldc);
       if (isFloatMM) {
-        engineF32(rows, p.w.dtype)(af + b.r0 * lda, lda, rows, w, b.n0, b.n1,
+        engineF32(kt, rows, p.w.dtype)(af + b.r0 * lda, lda, rows, w, b.n0, b.n1,
                                    f, ldc);
       } else if (p.quant == MatmulQuant::W8A8) {
         int32_t *acc = reinterpret_cast<int32_t *>(f);
-        (rows <= kGemvI8MaxRows && !forcedPanel() ? gemvI8 : gemmI8)(
+        (rows <= kGemvI8MaxRows && !forcedPanel() ? kt.gemvI8 : kt.gemmI8)(
             x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1, acc,
             ldc);
         if (p.out == DType::I32) {
@@ -234,7 +233,7 @@ Tensor run(Problem &p) {
         std::fill(f, f + rows * ldc, 0.0f);
         int64_t gs = p.k / p.blocks;
         for (int64_t kb = 0; kb < p.blocks; ++kb) {
-          gemmI8(x16.data() + b.r0 * lda, lda, rows, w, kb * gs,
+          kt.gemmI8(x16.data() + b.r0 * lda, lda, rows, w, kb * gs,
                  (kb + 1) * gs, b.n0, b.n1, acc, ldc);
           const float *s = p.groupScale + (b.g * p.blocks + kb) * p.n + b.n0;
           for (int64_t i = 0; i < rows; ++i)

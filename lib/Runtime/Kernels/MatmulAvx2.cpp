@@ -1,5 +1,10 @@
 //===- MatmulAvx2.cpp - packed-panel AVX2/FMA matmul kernels --------------===//
 //
+// The avx2 variant (MatmulKernels.h): every function that uses AVX2, FMA
+// or F16C instructions carries MOE_AVX2; the library is built for the
+// baseline ISA, and CpuIsa.cpp reaches these only on CPUs that have them.
+// Nothing here is compiled outside x86-64.
+//
 // For a block of columns [n0, n1) the weight is packed one panel of k rows
 // at a time into 16-column strips (f32: [strip][k][16]; int8/int4: s16
 // k-pairs [strip][k/2][16][2], so one vpmaddwd multiplies two k at once
@@ -12,13 +17,18 @@
 
 #include "MatmulKernels.h"
 
+#if defined(__x86_64__)
+
 #include <algorithm>
 #include <cstring>
 #include <immintrin.h>
 #include <vector>
 
+#define MOE_AVX2 MOE_TARGET("avx2,fma,f16c")
+
 namespace moert {
 namespace detail {
+namespace avx2 {
 namespace {
 
 constexpr int64_t kStrip = 16;
@@ -29,12 +39,6 @@ constexpr int64_t kPrefetchRows = 4;
 
 int64_t round16(int64_t v) { return (v + kStrip - 1) / kStrip * kStrip; }
 
-/// Panel depth for `cols` columns of `bytes`-byte packed values: fills
-/// kPanelBytes, a multiple of 8 rows, at least 16 and at most 512.
-int64_t panelRows(int64_t cols, int64_t bytes) {
-  int64_t rows = kPanelBytes / (round16(cols) * bytes) / 8 * 8;
-  return std::min<int64_t>(512, std::max<int64_t>(16, rows));
-}
 
 /// Prefetches columns [n0, n1) of weight row k (if it exists).
 inline void prefetchRow(const WeightView &w, int64_t k, int64_t n0,
@@ -47,15 +51,6 @@ inline void prefetchRow(const WeightView &w, int64_t k, int64_t n0,
     _mm_prefetch(reinterpret_cast<const char *>(w.data + b), _MM_HINT_T0);
 }
 
-/// Per-thread packing buffer.
-template <typename T> T *scratch(size_t elems) {
-  thread_local std::vector<T, std::allocator<T>> buf;
-  if (buf.size() < elems + 64)
-    buf.resize(elems + 64);
-  // 64-byte alignment for the aligned loads of the micro-kernels.
-  uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
-  return reinterpret_cast<T *>((p + 63) & ~uintptr_t(63));
-}
 
 float weightF32(const WeightView &w, int64_t idx) {
   switch (w.dtype) {
@@ -78,7 +73,7 @@ int8_t weightI8(const WeightView &w, int64_t idx) {
 //===----------------------------------------------------------------------===//
 
 /// 16 weights from element `idx` on as f32.
-inline void load16F32(const WeightView &w, int64_t idx, __m256 &lo,
+MOE_AVX2 inline void load16F32(const WeightView &w, int64_t idx, __m256 &lo,
                       __m256 &hi) {
   switch (w.dtype) {
   case DType::F32: {
@@ -108,9 +103,25 @@ inline void load16F32(const WeightView &w, int64_t idx, __m256 &lo,
   }
 }
 
-/// Packs rows [k0, k1) of columns [n0, n1) into strips [s][k][16].
-void packF32(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
-             int64_t n1, float *panel) {
+} // namespace
+
+/// Fills kPanelBytes, a multiple of 8 rows, at least 16 and at most 512.
+int64_t panelRows(int64_t cols, int64_t bytes) {
+  int64_t rows = kPanelBytes / (round16(cols) * bytes) / 8 * 8;
+  return std::min<int64_t>(512, std::max<int64_t>(16, rows));
+}
+
+void *packScratch(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes + 64)
+    buf.resize(bytes + 64);
+  // 64-byte alignment for the aligned loads of the micro-kernels.
+  uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<void *>((p + 63) & ~uintptr_t(63));
+}
+
+MOE_AVX2 void packF32(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
+                      int64_t n1, float *panel) {
   int64_t kc = k1 - k0, cols = n1 - n0;
   int64_t full = cols / kStrip * kStrip;
   for (int64_t k = k0; k < k1; ++k) {
@@ -132,8 +143,9 @@ void packF32(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
   }
 }
 
+namespace {
 template <int MR>
-void microF32(const float *a, int64_t lda, const float *b, int64_t kc,
+MOE_AVX2 void microF32(const float *a, int64_t lda, const float *b, int64_t kc,
               float *c, int64_t ldc, bool accumulate) {
   __m256 acc[MR][2];
   for (int i = 0; i < MR; ++i)
@@ -162,7 +174,7 @@ void microF32(const float *a, int64_t lda, const float *b, int64_t kc,
 //===----------------------------------------------------------------------===//
 
 /// 16 int8 weights from element `idx` on (idx even for i4).
-inline __m128i load16I8(const WeightView &w, int64_t idx) {
+MOE_AVX2 inline __m128i load16I8(const WeightView &w, int64_t idx) {
   if (w.dtype == DType::I8)
     return _mm_loadu_si128(reinterpret_cast<const __m128i *>(w.data + idx));
   const __m128i lut = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5,
@@ -175,10 +187,10 @@ inline __m128i load16I8(const WeightView &w, int64_t idx) {
   return _mm_unpacklo_epi8(even, odd);
 }
 
-/// Packs rows [k0, k1) of columns [n0, n1) into strips of s16 k-pairs
-/// [s][kp][16][2]; an odd last row pairs with zeros.
-void packI8(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
-            int64_t n1, int16_t *panel) {
+} // namespace
+
+MOE_AVX2 void packI8(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
+                     int64_t n1, int16_t *panel) {
   int64_t pairs = (k1 - k0 + 1) / 2, cols = n1 - n0;
   // Vector loads need whole bytes: i4 rows must start on a byte.
   bool vec = w.dtype == DType::I8 || ((w.offset + n0) % 2 == 0 && w.n % 2 == 0);
@@ -208,8 +220,9 @@ void packI8(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
   }
 }
 
+namespace {
 template <int MR>
-void microI8(const int16_t *a, int64_t lda, const int16_t *b, int64_t pairs,
+MOE_AVX2 void microI8(const int16_t *a, int64_t lda, const int16_t *b, int64_t pairs,
              int32_t *c, int64_t ldc, bool accumulate) {
   __m256i acc[MR][2];
   for (int i = 0; i < MR; ++i)
@@ -240,11 +253,39 @@ void microI8(const int16_t *a, int64_t lda, const int16_t *b, int64_t pairs,
 // Drivers
 //===----------------------------------------------------------------------===//
 
-/// Runs Micro<MR> over rows [0, m) in tiles of at most kMR rows.
-template <int kMR, typename A, typename B, typename C, typename Micro>
-void tiles(const A *a, int64_t lda, int64_t m, const B *panel, int64_t strips,
-           int64_t stripElems, int64_t depth, C *c, int64_t ldc,
-           bool accumulate, Micro micro) {
+/// microF32<rows> for 1 <= rows <= 6.
+MOE_AVX2 void microF32Rows(int64_t rows, const float *a, int64_t lda,
+                           const float *b, int64_t kc, float *c, int64_t ldc,
+                           bool acc) {
+  switch (rows) {
+  case 1: return microF32<1>(a, lda, b, kc, c, ldc, acc);
+  case 2: return microF32<2>(a, lda, b, kc, c, ldc, acc);
+  case 3: return microF32<3>(a, lda, b, kc, c, ldc, acc);
+  case 4: return microF32<4>(a, lda, b, kc, c, ldc, acc);
+  case 5: return microF32<5>(a, lda, b, kc, c, ldc, acc);
+  default: return microF32<6>(a, lda, b, kc, c, ldc, acc);
+  }
+}
+
+/// microI8<rows> for 1 <= rows <= 4.
+MOE_AVX2 void microI8Rows(int64_t rows, const int16_t *a, int64_t lda,
+                          const int16_t *b, int64_t pairs, int32_t *c,
+                          int64_t ldc, bool acc) {
+  switch (rows) {
+  case 1: return microI8<1>(a, lda, b, pairs, c, ldc, acc);
+  case 2: return microI8<2>(a, lda, b, pairs, c, ldc, acc);
+  case 3: return microI8<3>(a, lda, b, pairs, c, ldc, acc);
+  default: return microI8<4>(a, lda, b, pairs, c, ldc, acc);
+  }
+}
+
+/// Runs `micro` over rows [0, m) in tiles of at most kMR rows.
+template <int kMR, typename A, typename B, typename C>
+MOE_AVX2 void tiles(const A *a, int64_t lda, int64_t m, const B *panel,
+                    int64_t strips, int64_t stripElems, int64_t depth, C *c,
+                    int64_t ldc, bool accumulate,
+                    void (*micro)(int64_t, const A *, int64_t, const B *,
+                                  int64_t, C *, int64_t, bool)) {
   for (int64_t i = 0; i < m; i += kMR) {
     int64_t rows = std::min<int64_t>(kMR, m - i);
     for (int64_t s = 0; s < strips; ++s)
@@ -255,7 +296,7 @@ void tiles(const A *a, int64_t lda, int64_t m, const B *panel, int64_t strips,
 
 /// gemvF32 for exactly MR rows.
 template <int MR>
-void gemvRows(const float *a, int64_t lda, const WeightView &w, int64_t n0,
+MOE_AVX2 void gemvRows(const float *a, int64_t lda, const WeightView &w, int64_t n0,
               int64_t n1, float *c, int64_t ldc) {
   const float *base = reinterpret_cast<const float *>(w.data) + w.offset + n0;
   int64_t cols = n1 - n0, vec = cols / 8 * 8;
@@ -299,7 +340,7 @@ constexpr int64_t kGemvI8Depth = 16;
 
 /// Adds x[0..MR) . w[k, k+4) to `s` for the 16 columns at `r` (row k).
 template <int MR>
-inline void gemvI8Quad(const int8_t *r, int64_t ldw, const int32_t *pairs,
+MOE_AVX2 inline void gemvI8Quad(const int8_t *r, int64_t ldw, const int32_t *pairs,
                        int64_t pairStride, __m256i (&s)[MR][2]) {
   __m256i wp[2][2];
   for (int j = 0; j < 2; ++j) {
@@ -326,7 +367,7 @@ inline void gemvI8Quad(const int8_t *r, int64_t ldw, const int32_t *pairs,
 /// registers and reach the accumulators once (not once per 4 rows), and
 /// the next step's rows are prefetched meanwhile.
 template <int MR>
-void gemvI8Rows(const int16_t *a, int64_t lda, const WeightView &w,
+MOE_AVX2 void gemvI8Rows(const int16_t *a, int64_t lda, const WeightView &w,
                 int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
                 int64_t ldc) {
   constexpr int64_t kPairs = kGemvI8Depth / 2;
@@ -380,9 +421,9 @@ void gemvI8Rows(const int16_t *a, int64_t lda, const WeightView &w,
 
 } // namespace
 
-void gemvI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
-            int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
-            int64_t ldc) {
+MOE_AVX2 void gemvI8(const int16_t *a, int64_t lda, int64_t m,
+                     const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
+                     int64_t n1, int32_t *c, int64_t ldc) {
   for (int64_t i = 0; i < m; i += 4) {
     int64_t rows = std::min<int64_t>(4, m - i);
     const int16_t *ai = a + i * lda;
@@ -396,8 +437,9 @@ void gemvI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
   }
 }
 
-void gemvF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
-             int64_t n0, int64_t n1, float *c, int64_t ldc) {
+MOE_AVX2 void gemvF32(const float *a, int64_t lda, int64_t m,
+                      const WeightView &w, int64_t n0, int64_t n1, float *c,
+                      int64_t ldc) {
   for (int64_t i = 0; i < m; i += 8) {
     int64_t rows = std::min<int64_t>(8, m - i);
     const float *ai = a + i * lda;
@@ -415,22 +457,13 @@ void gemvF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
   }
 }
 
-void gemmF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
-             int64_t n0, int64_t n1, float *c, int64_t ldc) {
+MOE_AVX2 void gemmF32(const float *a, int64_t lda, int64_t m,
+                      const WeightView &w, int64_t n0, int64_t n1, float *c,
+                      int64_t ldc) {
   int64_t strips = round16(n1 - n0) / kStrip;
   int64_t depth = panelRows(n1 - n0, 4);
-  float *panel = scratch<float>(depth * strips * kStrip);
-  auto micro = [](int64_t rows, const float *a, int64_t lda, const float *b,
-                  int64_t kc, float *c, int64_t ldc, bool acc) {
-    switch (rows) {
-    case 1: return microF32<1>(a, lda, b, kc, c, ldc, acc);
-    case 2: return microF32<2>(a, lda, b, kc, c, ldc, acc);
-    case 3: return microF32<3>(a, lda, b, kc, c, ldc, acc);
-    case 4: return microF32<4>(a, lda, b, kc, c, ldc, acc);
-    case 5: return microF32<5>(a, lda, b, kc, c, ldc, acc);
-    default: return microF32<6>(a, lda, b, kc, c, ldc, acc);
-    }
-  };
+  float *panel =
+      static_cast<float *>(packScratch(depth * strips * kStrip * 4));
   if (w.k == 0) {
     for (int64_t i = 0; i < m; ++i)
       std::fill(c + i * ldc, c + i * ldc + strips * kStrip, 0.0f);
@@ -440,26 +473,17 @@ void gemmF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
     int64_t k1 = std::min(w.k, k0 + depth);
     packF32(w, k0, k1, n0, n1, panel);
     tiles<6>(a + k0, lda, m, panel, strips, (k1 - k0) * kStrip, k1 - k0, c,
-             ldc, k0 > 0, micro);
+             ldc, k0 > 0, microF32Rows);
   }
 }
 
-void gemmI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
-            int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
-            int64_t ldc) {
+MOE_AVX2 void gemmI8(const int16_t *a, int64_t lda, int64_t m,
+                     const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
+                     int64_t n1, int32_t *c, int64_t ldc) {
   int64_t strips = round16(n1 - n0) / kStrip;
   int64_t depth = panelRows(n1 - n0, 2);
-  int16_t *panel = scratch<int16_t>(depth * strips * kStrip);
-  auto micro = [](int64_t rows, const int16_t *a, int64_t lda,
-                  const int16_t *b, int64_t pairs, int32_t *c, int64_t ldc,
-                  bool acc) {
-    switch (rows) {
-    case 1: return microI8<1>(a, lda, b, pairs, c, ldc, acc);
-    case 2: return microI8<2>(a, lda, b, pairs, c, ldc, acc);
-    case 3: return microI8<3>(a, lda, b, pairs, c, ldc, acc);
-    default: return microI8<4>(a, lda, b, pairs, c, ldc, acc);
-    }
-  };
+  int16_t *panel = static_cast<int16_t *>(
+      packScratch((depth + 1) * strips * kStrip * 2));
   if (k1 <= k0) {
     for (int64_t i = 0; i < m; ++i)
       std::fill(c + i * ldc, c + i * ldc + strips * kStrip, 0);
@@ -470,9 +494,12 @@ void gemmI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
     int64_t pairs = (p1 - p0 + 1) / 2;
     packI8(w, p0, p1, n0, n1, panel);
     tiles<4>(a + p0, lda, m, panel, strips, pairs * 2 * kStrip, pairs, c, ldc,
-             p0 > k0, micro);
+             p0 > k0, microI8Rows);
   }
 }
 
+} // namespace avx2
 } // namespace detail
 } // namespace moert
+
+#endif // defined(__x86_64__)

@@ -1,22 +1,38 @@
-//===- MatmulKernels.h - engines behind npu.(grouped_)matmul ----*- C++ -*-===//
+//===- MatmulKernels.h - the hand kernels and their ISA variants -*- C++ -*-===//
 //
 // Internal to lib/Runtime/Kernels. Matmul.cpp checks operands, splits the
-// work into blocks of (group, rows, columns) and calls one of:
-//  - the AVX2 kernels (MatmulAvx2.cpp): pack a panel of the k-major weight
-//    [K, N] (f32/bf16/f16 -> f32, i8/i4 -> interleaved s16 k-pairs) and
-//    run register-tiled FMA / vpmaddwd micro-kernels over it. Exact i32
-//    accumulation for int8 (vpmaddwd on s16 cannot saturate).
-//  - oneDNN's f32 matmul (MatmulDnnl.cpp) for blocks with many rows.
-// All of them are single-threaded: Matmul.cpp parallelizes over blocks.
+// work into blocks of (group, rows, columns) and calls, per block, one
+// entry of the process's KernelTable (or oneDNN, MatmulDnnl.cpp, for f32
+// blocks with many rows); Quant.cpp and Routing.cpp call its row entries.
+// All entries are single-threaded: the callers parallelize.
+//
+// One table per instruction set (CpuIsa.h), filled in CpuIsa.cpp:
+//  - portable (MatmulPortable.cpp, QuantRows.cpp): plain C++ loops the
+//    compiler vectorizes for the baseline ISA;
+//  - avx2 (MatmulAvx2.cpp, QuantAvx2.cpp): packed weight panels and
+//    register-tiled FMA / vpmaddwd micro-kernels;
+//  - avx512 (MatmulAvx512.cpp): 16-wide f32 kernels on the avx2 packing;
+//  - avx512vnni (MatmulAvx512.cpp): vpdpwssd int8 micro-kernel.
+// A variant is a function compiled with `MOE_TARGET(...)` (a per-function
+// target attribute, so nothing outside it, no inline function it calls
+// and no template it instantiates from a header, uses the extra
+// instructions) and only reached through its table, which kernels()
+// returns only when the CPU has the features. A new variant is one more
+// namespace here and one more table in CpuIsa.cpp.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MOE_RUNTIME_KERNELS_MATMULKERNELS_H
 #define MOE_RUNTIME_KERNELS_MATMULKERNELS_H
 
+#include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Tensor.h"
 
 #include <cstdint>
+
+#if defined(__x86_64__)
+#define MOE_TARGET(features) __attribute__((target(features)))
+#endif
 
 namespace moert {
 namespace detail {
@@ -31,34 +47,103 @@ struct WeightView {
 };
 
 /// c[i, j] = sum_k a[i, k] * w[k, n0 + j] for i < m, j < n1 - n0, k over
-/// the whole K. `a` f32 [m, lda]; `c` f32 with
-/// row stride ldc >= round_up(n1 - n0, 16) (columns past n1 - n0 are
-/// scratch). Weight F32/BF16/F16.
-void gemmF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
-             int64_t n0, int64_t n1, float *c, int64_t ldc);
-
-/// As gemmF32 for an F32 weight and few rows (best <= 8): streams each
-/// weight row once per 8 rows of `a`, four rows of the weight at a time,
-/// accumulating in `c` (no packing).
-void gemvF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
-             int64_t n0, int64_t n1, float *c, int64_t ldc);
+/// the whole K. `a` f32 [m, lda]; `c` f32 with row stride ldc >=
+/// round_up(n1 - n0, 16) (columns past n1 - n0 are scratch). gemmF32
+/// takes an F32, BF16 or F16 weight; gemvF32 (few rows, best <= 8) an F32
+/// weight only.
+using GemmF32Fn = void (*)(const float *a, int64_t lda, int64_t m,
+                           const WeightView &w, int64_t n0, int64_t n1,
+                           float *c, int64_t ldc);
 
 /// c[i, j] = sum_{k in [k0, k1)} a[i, k] * w[k, n0 + j] in exact i32. `a`
 /// s16 [m, lda] holding int8 values with lda even and a[i, k1] readable
-/// (0) when k1 - k0 is odd; `c` as for gemmF32. Weight I8 or I4.
-void gemmI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
-            int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
-            int64_t ldc);
+/// (0) when k1 - k0 is odd; `c` as for GemmF32Fn. gemmI8 takes an I8 or I4
+/// weight; gemvI8 (few rows) an I8 weight and an even k0.
+using GemmI8Fn = void (*)(const int16_t *a, int64_t lda, int64_t m,
+                          const WeightView &w, int64_t k0, int64_t k1,
+                          int64_t n0, int64_t n1, int32_t *c, int64_t ldc);
 
-/// As gemmI8 for an I8 weight and few rows, streaming the weight rows
-/// like gemvF32 (no packing). k0 must be even (a is read in k-pairs).
-void gemvI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
-            int64_t k0, int64_t k1, int64_t n0, int64_t n1, int32_t *c,
-            int64_t ldc);
+/// out[i] = silu(h[i]) * h[i + n] for i < n (SwiGLU of one row [gate|up]).
+using SwigluRowFn = void (*)(const float *h, int64_t n, float *out);
 
-/// oneDNN f32 matmul of one block, single-threaded: c[m, n1 - n0] (row
-/// stride ldc) = a [m, lda] . w[:, n0:n1]; weight F32. Primitives are
-/// created once per (K, N, block width, strides) and reused.
+/// Dynamic per-row int8 quantization (npu.dynamic_quant): scale =
+/// max|x| / 127 (0 for an all-zero row, then q = 0), q = round-half-even(
+/// x / scale) clamped to [-127, 127]. Returns the scale. Every variant
+/// gives bit-identical results.
+using QuantizeRowFn = float (*)(const float *x, int64_t n, int8_t *q);
+
+struct KernelTable {
+  CpuIsa isa;
+  GemmF32Fn gemmF32;
+  GemmF32Fn gemvF32;
+  GemmI8Fn gemmI8;
+  GemmI8Fn gemvI8;
+  SwigluRowFn swigluRow;
+  QuantizeRowFn quantizeRow;
+};
+
+/// The table of cpuIsa() (CpuIsa.cpp). Throws moert::Error when MOE_CPU_ISA
+/// is invalid.
+const KernelTable &kernels();
+
+/// e^x as every variant's SwiGLU computes it (the same range reduction
+/// and polynomial; QuantRows.cpp): relative error within 2.3e-7.
+float expApprox(float x);
+
+// The variants. Signatures as the table's entries.
+namespace portable {
+void gemmF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
+             int64_t, float *, int64_t);
+void gemmI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
+            int64_t, int64_t, int64_t, int32_t *, int64_t);
+void swigluRow(const float *, int64_t, float *);
+float quantizeRow(const float *, int64_t, int8_t *);
+} // namespace portable
+
+#if defined(__x86_64__)
+namespace avx2 {
+void gemmF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
+             int64_t, float *, int64_t);
+void gemvF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
+             int64_t, float *, int64_t);
+void gemmI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
+            int64_t, int64_t, int64_t, int32_t *, int64_t);
+void gemvI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
+            int64_t, int64_t, int64_t, int32_t *, int64_t);
+void swigluRow(const float *, int64_t, float *);
+float quantizeRow(const float *, int64_t, int8_t *);
+
+/// Packed panels shared with the AVX-512 kernels: rows [k0, k1) of
+/// columns [n0, n1) as f32 strips [s][k][16] (zero-padded), or as s16
+/// k-pairs [s][kp][16][2] (an odd last row pairs with zeros). `panel` is
+/// 64-byte aligned. packScratch returns a per-thread 64-byte aligned
+/// buffer of at least `bytes`.
+void packF32(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
+             int64_t n1, float *panel);
+void packI8(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
+            int64_t n1, int16_t *panel);
+void *packScratch(size_t bytes);
+/// Panel depth (rows of k) for `cols` columns of `bytes`-byte values.
+int64_t panelRows(int64_t cols, int64_t bytes);
+} // namespace avx2
+
+namespace avx512 {
+void gemmF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
+             int64_t, float *, int64_t);
+void gemvF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
+             int64_t, float *, int64_t);
+} // namespace avx512
+
+namespace avx512vnni {
+void gemmI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
+            int64_t, int64_t, int64_t, int32_t *, int64_t);
+} // namespace avx512vnni
+#endif
+
+/// oneDNN f32 matmul of one block, single-threaded, with GemmF32Fn's
+/// contract for an F32 weight (oneDNN picks its own instructions from the
+/// CPU). Primitives are created once per (K, N, block width, strides) and
+/// reused.
 void dnnlGemmF32(const float *a, int64_t lda, int64_t m, const WeightView &w,
                  int64_t n0, int64_t n1, float *c, int64_t ldc);
 

@@ -4,6 +4,7 @@
 #include "moe/Runtime/Parallel.h"
 
 #include "KernelUtil.h"
+#include "MatmulKernels.h"
 
 #include <algorithm>
 #include <numeric>
@@ -145,6 +146,7 @@ InitRoutingResult initRouting(const Tensor &x, const Tensor &ids,
   if (quantMode == 1) {
     r.expandedX = Tensor::empty(DType::I8, {n, h});
     r.expandedScale = Tensor::empty(DType::F32, {n});
+    QuantizeRowFn quantizeRow = kernels().quantizeRow;
     parallelFor(n, 16, [&](int64_t begin, int64_t end) {
       std::vector<float> row(h);
       for (int64_t i = begin; i < end; ++i) {
