@@ -20,6 +20,7 @@
 #include "Npy.h"
 
 #include "moe/Execution/Executable.h"
+#include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Executor.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -291,6 +292,14 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
       return fail("missing input '" + arg.name + "' (argument " +
                   std::to_string(i) + ", " + arg.type + ")");
 
+  // The kernels' instruction set (MOE_CPU_ISA may name a bad one).
+  moert::CpuIsa isa;
+  try {
+    isa = moert::cpuIsa();
+  } catch (const moert::Error &e) {
+    return fail(e.what());
+  }
+
   std::unique_ptr<moert::World> ranksWorld;
   try {
     ranksWorld = mpi ? moert::createMpiWorld(layout, timeout)
@@ -325,6 +334,7 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
     if (mpi)
       llvm::outs() << "rank " << mpi->rank << ": ";
     llvm::outs() << llvm::format("compile: %.3f s\n", (*exe)->compileSeconds());
+    llvm::outs() << "kernels: " << moert::cpuIsaName(isa) << "\n";
     for (const moert::RankOutcome &o : outcomes)
       llvm::outs() << llvm::format("rank %d: %.3f ms\n", o.rank,
                                    o.seconds * 1e3);

@@ -1,12 +1,14 @@
 //===- KernelsMatmulTest.cpp - grouped and dense matmuls ------------------===//
 //
-// Every engine (AVX2 panels for few rows, oneDNN for many f32 rows, int8
-// and int4 kernels) against naive loops, plus the error paths.
+// Every engine (row-streaming and panel kernels, oneDNN for many f32 rows,
+// int8 and int4 kernels) against naive loops, under every kernel variant
+// (CpuIsa.h) this CPU supports, plus the error paths.
 //
 //===----------------------------------------------------------------------===//
 
 #include "KernelTestUtil.h"
 
+#include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Parallel.h"
 
 #include <cmath>
@@ -104,7 +106,7 @@ std::vector<int64_t> cumsum(const std::vector<int64_t> &c) {
 struct Shape {
   int64_t groups, maxRows, k, n, extraRows;
 };
-// Row counts cover the AVX2 tiles (1..6 rows, remainders), the oneDNN
+// Row counts cover the micro-kernel tiles (1..8 rows, remainders), the oneDNN
 // threshold and the row chunks; K and N cover odd sizes, partial strips
 // and several column panels.
 const Shape kShapes[] = {
@@ -112,10 +114,20 @@ const Shape kShapes[] = {
     {1, 70, 128, 16, 0}, {5, 1, 256, 520, 1}, {2, 600, 40, 24, 0},
 };
 
-class MatmulThreads : public ::testing::TestWithParam<int> {
+/// Kernel threads x kernel variant.
+class MatmulThreads
+    : public ::testing::TestWithParam<std::tuple<int, CpuIsa>> {
 protected:
-  void SetUp() override { setKernelThreads(GetParam()); }
-  void TearDown() override { setKernelThreads(1); }
+  void SetUp() override {
+    previous = cpuIsa();
+    setKernelThreads(std::get<0>(GetParam()));
+    setCpuIsa(std::get<1>(GetParam()));
+  }
+  void TearDown() override {
+    setKernelThreads(1);
+    setCpuIsa(previous);
+  }
+  CpuIsa previous = CpuIsa::Portable;
 };
 
 TEST_P(MatmulThreads, FloatMatchesNaive) {
@@ -199,7 +211,14 @@ TEST_P(MatmulThreads, W4A8GroupScales) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Threads, MatmulThreads, ::testing::Values(1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(
+    Threads, MatmulThreads,
+    ::testing::Combine(::testing::Values(1, 2, 3),
+                       ::testing::ValuesIn(supportedCpuIsas())),
+    [](const ::testing::TestParamInfo<MatmulThreads::ParamType> &info) {
+      return std::to_string(std::get<0>(info.param)) + "_" +
+             cpuIsaName(std::get<1>(info.param));
+    });
 
 TEST(Matmul, W4A8ExplicitLoop) {
   // K = 4 in two blocks of 2, N = 2, one row: written out by hand.
