@@ -2,12 +2,15 @@
 # The main job: set up (install + build), compile an example MoE layer, then
 # run a layer of that shape on 4 ranks with moe-run and compare every rank's
 # output with the dense NumPy reference.
-#   BUILD_DIR    build directory (default <repo>/build)
+#   MOE_COMPILER clang (default) or gcc, as for scripts/setup.sh
+#   BUILD_DIR    build directory (default <repo>/build, <repo>/build-gcc
+#                for gcc)
 #   MOE_WORK_DIR where the generated inputs go (default: a temporary
 #                directory, removed afterwards; they take ~5 GB)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
+[ "${MOE_COMPILER:-clang}" = clang ] || BUILD=${BUILD_DIR:-$ROOT/build-gcc}
 "$ROOT/scripts/setup.sh"
 
 EXAMPLE=$ROOT/examples/qwen3_30b_a3b.mlir
