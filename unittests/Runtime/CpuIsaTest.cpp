@@ -62,8 +62,9 @@ TEST(CpuIsa, SupportedVariantsMatchTheCpu) {
   EXPECT_EQ(isas, std::vector<CpuIsa>{CpuIsa::Portable});
 #endif
   // Without MOE_CPU_ISA (lit runs the tests without it) the best wins.
-  if (!std::getenv("MOE_CPU_ISA"))
+  if (!std::getenv("MOE_CPU_ISA")) {
     EXPECT_EQ(cpuIsa(), isas.back());
+  }
 }
 
 TEST(CpuIsa, NamesAndUnsupportedVariants) {

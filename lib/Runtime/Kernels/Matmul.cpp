@@ -213,13 +213,14 @@ Tensor run(Problem &p) {
       WeightView w{p.w.bytes(), p.w.dtype, b.g * perGroup, p.k, p.n};
       float *f = threadScratch<float>(rows * ldc);
       if (isFloatMM) {
-        engineF32(kt, rows, p.w.dtype)(af + b.r0 * lda, lda, rows, w, b.n0, b.n1,
-                                   f, ldc);
+        GemmF32Fn engine = engineF32(kt, rows, p.w.dtype);
+        engine(af + b.r0 * lda, lda, rows, w, b.n0, b.n1, f, ldc);
       } else if (p.quant == MatmulQuant::W8A8) {
         int32_t *acc = reinterpret_cast<int32_t *>(f);
-        (rows <= kGemvI8MaxRows && !forcedPanel() ? kt.gemvI8 : kt.gemmI8)(
-            x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1, acc,
-            ldc);
+        GemmI8Fn engine =
+            rows <= kGemvI8MaxRows && !forcedPanel() ? kt.gemvI8 : kt.gemmI8;
+        engine(x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1, acc,
+               ldc);
         if (p.out == DType::I32) {
           for (int64_t i = 0; i < rows; ++i)
             std::memcpy(out.data<int32_t>() + (b.r0 + i) * p.n + b.n0,

@@ -222,8 +222,8 @@ MOE_AVX2 void packI8(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
 
 namespace {
 template <int MR>
-MOE_AVX2 void microI8(const int16_t *a, int64_t lda, const int16_t *b, int64_t pairs,
-             int32_t *c, int64_t ldc, bool accumulate) {
+MOE_AVX2 void microI8(const int16_t *a, int64_t lda, const int16_t *b,
+                      int64_t pairs, int32_t *c, int64_t ldc, bool accumulate) {
   __m256i acc[MR][2];
   for (int i = 0; i < MR; ++i)
     acc[i][0] = acc[i][1] = _mm256_setzero_si256();
@@ -296,8 +296,8 @@ MOE_AVX2 void tiles(const A *a, int64_t lda, int64_t m, const B *panel,
 
 /// gemvF32 for exactly MR rows.
 template <int MR>
-MOE_AVX2 void gemvRows(const float *a, int64_t lda, const WeightView &w, int64_t n0,
-              int64_t n1, float *c, int64_t ldc) {
+MOE_AVX2 void gemvRows(const float *a, int64_t lda, const WeightView &w,
+                       int64_t n0, int64_t n1, float *c, int64_t ldc) {
   const float *base = reinterpret_cast<const float *>(w.data) + w.offset + n0;
   int64_t cols = n1 - n0, vec = cols / 8 * 8;
   for (int i = 0; i < MR; ++i)
@@ -340,8 +340,9 @@ constexpr int64_t kGemvI8Depth = 16;
 
 /// Adds x[0..MR) . w[k, k+4) to `s` for the 16 columns at `r` (row k).
 template <int MR>
-MOE_AVX2 inline void gemvI8Quad(const int8_t *r, int64_t ldw, const int32_t *pairs,
-                       int64_t pairStride, __m256i (&s)[MR][2]) {
+MOE_AVX2 inline void gemvI8Quad(const int8_t *r, int64_t ldw,
+                                const int32_t *pairs, int64_t pairStride,
+                                __m256i (&s)[MR][2]) {
   __m256i wp[2][2];
   for (int j = 0; j < 2; ++j) {
     const int8_t *rj = r + 2 * j * ldw;

@@ -1,4 +1,4 @@
-//===- MatmulKernels.h - the hand kernels and their ISA variants -*- C++ -*-===//
+//===- MatmulKernels.h - the hand kernels, one table per ISA ----*- C++ -*-===//
 //
 // Internal to lib/Runtime/Kernels. Matmul.cpp checks operands, splits the
 // work into blocks of (group, rows, columns) and calls, per block, one
