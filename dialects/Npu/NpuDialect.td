@@ -21,7 +21,7 @@ def Npu_Dialect : Dialect {
     Each op stands for one device operator with the operator's own attributes
     (`npu_moe_init_routing_v2`, `npu_moe_distribute_dispatch`,
     `npu_grouped_matmul`, HCCL `all_to_all_v`, ...), on tensors with value
-    semantics. `moe-expand-comm` produces it from the `moe` dialect;
+    semantics. `convert-moe-to-npu` produces it from the `moe` dialect;
     `convert-npu-to-runtime` lowers every op to one call into the C++ runtime.
 
     Device ops run on a stream, given by their `stream(N)` attribute (0, the

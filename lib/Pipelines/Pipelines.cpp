@@ -30,9 +30,9 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
   select.lora = options.lora;
   select.maxTokens = options.maxTokens;
   fpm.addPass(createSelectCommMethod(select));
-  ExpandCommOptions expand;
+  ConvertMoeToNpuOptions expand;
   expand.checkMc2Capacity = options.checkMc2Capacity;
-  fpm.addPass(createExpandComm(expand));
+  fpm.addPass(createConvertMoeToNpu(expand));
   fpm.addPass(createCanonicalizerPass());
   if (options.fuseQuant)
     fpm.addPass(createFuseQuantIntoDispatch());

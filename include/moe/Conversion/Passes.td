@@ -1,6 +1,6 @@
 //===- Passes.td - conversions between the levels ----------*- tablegen -*-===//
 //
-// Level 1 (moe) to level 2 (npu device ops on tensors): moe-expand-comm
+// Level 1 (moe) to level 2 (npu device ops on tensors): convert-moe-to-npu
 // (lib/Conversion/MoeToNpu); level 2 to level 3 (LLVM dialect calls into
 // the C ABI of the runtime): lib/Conversion/NpuToRuntime.
 // docs/ConversionPasses.md is generated from this file.
@@ -12,8 +12,8 @@
 
 include "mlir/Pass/PassBase.td"
 
-def ExpandComm : Pass<"moe-expand-comm", "::mlir::func::FuncOp"> {
-  let summary = "Rewrite every MoE stage into the device ops of its method";
+def ConvertMoeToNpu : Pass<"convert-moe-to-npu", "::mlir::func::FuncOp"> {
+  let summary = "Convert every MoE stage into the device ops of its method";
   let description = [{
     Replaces the `moe` ops of every layer by `npu` device ops following
     vllm-ascend step by step (seeds 000 and 002; SEMANTICS §3-§6):
@@ -22,13 +22,37 @@ def ExpandComm : Pass<"moe-expand-comm", "::mlir::func::FuncOp"> {
     and final reductions. Quantized experts get an explicit
     `npu.dynamic_quant` after the dispatch, which
     `moe-fuse-quant-into-dispatch` may move into it. The method must be set.
+
+    A dialect conversion with one pattern per stage (lib/Conversion/MoeToNpu,
+    docs/Expansion.md): the `!moe.prepare_ctx` and `!moe.dispatch_ctx`
+    values become their device-level parts (the token count and mc2 mask;
+    the row index, splits, permutations, receive counts, ids, weights and
+    mask), which finalize and combine read. A layer that cannot be
+    converted gets a diagnostic before anything is rewritten.
+
+    Example: the gate stage
+
+    ```mlir
+    %w, %ids = moe.gate %l top_k(2) softmax
+        : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    ```
+
+    becomes
+
+    ```mlir
+    %w, %ids = npu.moe_gating_top_k %l k(2) softmax
+        : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    ```
   }];
   let options = [
     Option<"checkMc2Capacity", "check-mc2-capacity", "bool", /*default=*/"true",
            "Give MC2 dispatches the chip's per-rank token capacity, checked at "
            "run time">
   ];
-  let dependentDialects = ["::mlir::npu::NpuDialect", "::mlir::arith::ArithDialect",
+  // moe: the layout and chip attributes are read (with their defaults) even
+  // from a module that holds no moe op.
+  let dependentDialects = ["::mlir::moe::MoeDialect", "::mlir::npu::NpuDialect",
+                           "::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 

@@ -2,7 +2,7 @@
 //
 // npu.dispatch_ffn_combine: what vllm-ascend's dispatch_ffn_combine kernel
 // does in one launch, as the MC2 dispatch, the local experts' grouped MLP
-// (the sequence moe-expand-comm emits for mc2, docs/Expansion.md) and the
+// (the sequence convert-moe-to-npu emits for mc2, docs/Expansion.md) and the
 // MC2 combine.
 //
 //===----------------------------------------------------------------------===//

@@ -1,7 +1,7 @@
 //===- FuseQuantIntoDispatch.cpp - quantize before the communication ------===//
 //
 // moe-fuse-quant-into-dispatch (SEMANTICS §7): the `npu.dynamic_quant` that
-// moe-expand-comm puts after a dispatch (docs/Expansion.md) moves into or
+// convert-moe-to-npu puts after a dispatch (docs/Expansion.md) moves into or
 // before it, so int8 rows plus one f32 scale per row travel:
 //
 //   (a) allgather   moe_init_routing quant_mode(-1) + dynamic_quant

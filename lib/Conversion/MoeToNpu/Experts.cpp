@@ -1,4 +1,4 @@
-//===- ExpandExperts.cpp - routed and shared expert MLPs ------------------===//
+//===- Experts.cpp - routed and shared expert MLPs ------------------------===//
 //
 // The grouped SwiGLU MLP of the local experts (grouped matmuls) and of the
 // shared experts (dense matmuls), unquantized, w8a8 dynamic and w4a8
@@ -6,14 +6,35 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Expander.h"
+#include "MoeToNpu.h"
 
 using namespace mlir;
 using namespace mlir::moe;
-using namespace mlir::moe::expand;
+using namespace mlir::moe::to_npu;
 
-FailureOr<Value> Expander::buildMlp(Operation *op, Value rows, const Mlp &mlp) {
-  Location loc = op->getLoc();
+bool to_npu::hasExpertsExpansion(QuantScheme scheme) {
+  switch (scheme) {
+  case QuantScheme::None:
+  case QuantScheme::W8A8Dynamic:
+  case QuantScheme::W4A8Dynamic:
+    return true;
+  case QuantScheme::Custom:
+    return false;
+  }
+  llvm_unreachable("unknown quantization scheme");
+}
+
+namespace {
+
+/// The grouped SwiGLU MLP shared by routed and shared experts.
+struct Mlp {
+  Value w13, w2, s13, s2, g13, g2;
+  QuantAttr quant;
+  Value groupList; // null for shared experts (npu.matmul)
+  npu::GroupListType groupListType = npu::GroupListType::Count;
+};
+
+Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
   auto rowsType = cast<RankedTensorType>(rows.getType());
   Type elem = rowsType.getElementType();
   int64_t dyn = ShapedType::kDynamic;
@@ -85,35 +106,60 @@ FailureOr<Value> Expander::buildMlp(Operation *op, Value rows, const Mlp &mlp) {
   case QuantScheme::Custom:
     break;
   }
-  return op->emitOpError()
-         << "cannot be expanded: no device operator runs experts quantized as "
-         << mlp.quant << "; supported are none, w8a8_dynamic and "
-         << "w4a8_dynamic";
+  llvm_unreachable("checked by hasExpertsExpansion");
 }
 
-LogicalResult Expander::expandExperts(ExpertsOp op) {
-  Mlp mlp{op.getW13(),        op.getW2(),         op.getW13Scale(),
-          op.getW2Scale(),    op.getW13GroupScale(), op.getW2GroupScale(),
-          op.getQuantOrNone(), op.getCounts(),
-          groupListTypes.lookup(op.getCounts())};
-  if (!groupListTypes.count(op.getCounts()))
-    mlp.groupListType = npu::GroupListType::Count;
-  FailureOr<Value> y = buildMlp(op, op.getRows(), mlp);
-  if (failed(y))
-    return failure();
-  replace(op, *y);
-  eraseNow(op);
-  return success();
-}
+struct ExpertsPattern : StagePattern<ExpertsOp> {
+  using StagePattern::StagePattern;
+  LogicalResult
+  matchAndRewrite(ExpertsOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    QuantAttr quant = op.getQuantOrNone();
+    if (!hasExpertsExpansion(quant.getScheme()))
+      return rewriter.notifyMatchFailure(op, "no device expansion");
+    // The group list type is the one the expansion of the dispatch gave the
+    // counts.
+    npu::GroupListType listType = npu::GroupListType::Count;
+    if (auto dispatch = op.getCounts().getDefiningOp<DispatchOp>()) {
+      if (dispatch.getMethod() == CommMethod::FusedMC2)
+        return rewriter.notifyMatchFailure(op, "part of a fused_mc2 kernel");
+      listType = groupListTypeOf(dispatch);
+    }
+    Mlp mlp{adaptor.getW13(),       adaptor.getW2(),
+            adaptor.getW13Scale(),  adaptor.getW2Scale(),
+            adaptor.getW13GroupScale(), adaptor.getW2GroupScale(),
+            quant,                  adaptor.getCounts(),
+            listType};
+    Value y = buildMlp(rewriter, op.getLoc(), adaptor.getRows(), mlp);
+    rewriter.replaceOp(op, castTo(rewriter, op.getLoc(), y,
+                                  op.getResult().getType()));
+    return success();
+  }
+};
 
-LogicalResult Expander::expandSharedExperts(SharedExpertsOp op) {
-  Mlp mlp{op.getW13(),        op.getW2(),         op.getW13Scale(),
-          op.getW2Scale(),    op.getW13GroupScale(), op.getW2GroupScale(),
-          op.getQuantOrNone(), /*groupList=*/Value()};
-  FailureOr<Value> y = buildMlp(op, op.getHidden(), mlp);
-  if (failed(y))
-    return failure();
-  replace(op, *y);
-  eraseNow(op);
-  return success();
+struct SharedExpertsPattern : StagePattern<SharedExpertsOp> {
+  using StagePattern::StagePattern;
+  LogicalResult
+  matchAndRewrite(SharedExpertsOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    QuantAttr quant = op.getQuantOrNone();
+    if (!hasExpertsExpansion(quant.getScheme()))
+      return rewriter.notifyMatchFailure(op, "no device expansion");
+    Mlp mlp{adaptor.getW13(),       adaptor.getW2(),
+            adaptor.getW13Scale(),  adaptor.getW2Scale(),
+            adaptor.getW13GroupScale(), adaptor.getW2GroupScale(),
+            quant,                  /*groupList=*/Value()};
+    Value y = buildMlp(rewriter, op.getLoc(), adaptor.getHidden(), mlp);
+    rewriter.replaceOp(op, castTo(rewriter, op.getLoc(), y,
+                                  op.getResult().getType()));
+    return success();
+  }
+};
+
+} // namespace
+
+void to_npu::populateExpertsPatterns(RewritePatternSet &patterns,
+                                     const Deployment &deployment) {
+  patterns.add<ExpertsPattern, SharedExpertsPattern>(patterns.getContext(),
+                                                     deployment);
 }

@@ -1,6 +1,6 @@
-// RUN: moe-opt %s -split-input-file -moe-expand-comm -verify-diagnostics
+// RUN: moe-opt %s -split-input-file -convert-moe-to-npu -verify-diagnostics
 
-// One case per error of moe-expand-comm.
+// One case per error of convert-moe-to-npu.
 
 func.func @unset(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>) -> tensor<?x64xf32> {
   // expected-error @+1 {{'moe.prepare' op has no communication method; run moe-select-comm-method first or give the method in its context type}}

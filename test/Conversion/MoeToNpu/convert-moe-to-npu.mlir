@@ -1,4 +1,4 @@
-// RUN: moe-opt %s -split-input-file -moe-expand-comm | FileCheck %s
+// RUN: moe-opt %s -split-input-file -convert-moe-to-npu | FileCheck %s
 
 // Every method's device-op sequence against seeds 000 / 002 (the sequences
 // are listed in docs/Expansion.md).
@@ -389,4 +389,58 @@ func.func @mc2_sp(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<
   %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
   return %r : tensor<?x64xf32>
 }
+}
+
+// -----
+
+// Contexts cross region boundaries: prepare before a run-time method choice,
+// the rest of the layer inside the scf.index_switch cases. Each case reads
+// the token count and mask prepare made outside the switch.
+// CHECK-LABEL: func.func @across_switch
+// CHECK: %[[T:.+]] = tensor.dim
+// CHECK: %[[MASK:.+]] = npu.mc2_mask %[[T]] of
+// CHECK: %[[I:.+]] = arith.addi
+// CHECK: scf.index_switch %[[I]]
+// CHECK: case 0 {
+// CHECK: npu.moe_distribute_dispatch {{.*}} mask(%[[MASK]] : tensor<?xi1>)
+// CHECK: %[[C0:.+]] = npu.moe_distribute_combine {{.*}} mask(%[[MASK]] : tensor<?xi1>)
+// CHECK: %[[R0:.+]] = npu.slice_rows %[[C0]] to %[[T]]
+// CHECK: scf.yield %[[R0]]
+// CHECK: default {
+// CHECK: npu.moe_distribute_dispatch {{.*}} mask(%[[MASK]] : tensor<?xi1>)
+// CHECK-NOT: moe.
+// CHECK: return
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+func.func @across_switch(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>, %w13: tensor<2x64x32xf32>, %w2: tensor<2x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<mc2>
+  %i = moe.choose_method %x thresholds [16] methods [mc2, mc2] : tensor<?x64xf32>
+  %r = scf.index_switch %i -> tensor<?x64xf32>
+  case 0 {
+    %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<2xi64>, !moe.dispatch_ctx<mc2>
+    %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<2x64x32xf32>, tensor<2x16x64xf32>) : tensor<?x64xf32>, tensor<2xi64>
+    %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+    %f = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+    scf.yield %f : tensor<?x64xf32>
+  }
+  default {
+    %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<2xi64>, !moe.dispatch_ctx<mc2>
+    %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<2x64x32xf32>, tensor<2x16x64xf32>) : tensor<?x64xf32>, tensor<2xi64>
+    %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+    %f = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+    scf.yield %f : tensor<?x64xf32>
+  }
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// A function without moe ops is left as it is (the pass runs without the
+// moe dialect being loaded).
+// CHECK-LABEL: func.func @no_layer
+// CHECK-NEXT: return %{{.+}} : index
+func.func @no_layer(%i: index) -> index {
+  return %i : index
 }

@@ -1,0 +1,286 @@
+//===- DispatchCombine.cpp - dispatch / combine per method ----------------===//
+//
+// vllm-ascend's TokenDispatcherWithAllGather / All2AllV / MC2 (seed 002)
+// and the fused MC2 kernel as npu ops; docs/Expansion.md "dispatch /
+// combine" lists the sequences. The dispatch context becomes what combine
+// needs (DispatchedParts); a fused_mc2 dispatch becomes, with its experts
+// and combine, one npu.dispatch_ffn_combine, as vllm-ascend's
+// `fused_experts` runs the three in one call.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MoeToNpu.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::to_npu;
+
+//===----------------------------------------------------------------------===//
+// Decisions
+//===----------------------------------------------------------------------===//
+
+npu::GroupListType to_npu::groupListTypeOf(DispatchOp dispatch) {
+  if (dispatch.getMethod() != CommMethod::MC2)
+    return npu::GroupListType::Count;
+  bool onlyExperts =
+      llvm::all_of(dispatch.getCounts().getUsers(),
+                   [](Operation *user) { return isa<ExpertsOp>(user); });
+  return onlyExperts ? npu::GroupListType::Cumsum : npu::GroupListType::Count;
+}
+
+FusedChain to_npu::matchFusedChain(DispatchOp dispatch) {
+  // dispatch -> experts -> combine must be one chain to fuse.
+  FusedChain chain;
+  auto fail = [&](StringRef why) {
+    chain.error = why.str();
+    return chain;
+  };
+  if (!dispatch.getRows().hasOneUse() || !dispatch.getCounts().hasOneUse())
+    return fail("its rows and counts must feed exactly one moe.experts");
+  auto experts = dyn_cast<ExpertsOp>(*dispatch.getRows().getUsers().begin());
+  if (!experts || experts.getRows() != dispatch.getRows() ||
+      experts.getCounts() != dispatch.getCounts())
+    return fail("its rows and counts must feed exactly one moe.experts");
+  if (!experts.getResult().hasOneUse() || !dispatch.getCtx().hasOneUse())
+    return fail("the experts' output must feed exactly its moe.combine");
+  auto combine = dyn_cast<CombineOp>(*experts.getResult().getUsers().begin());
+  if (!combine || combine.getCtx() != dispatch.getCtx())
+    return fail("the experts' output must feed exactly its moe.combine");
+  chain.experts = experts;
+  chain.combine = combine;
+  return chain;
+}
+
+std::string to_npu::checkFusedMc2Quant(DispatchOp dispatch,
+                                       ExpertsOp experts) {
+  (void)dispatch;
+  QuantScheme scheme = experts.getQuantOrNone().getScheme();
+  if (scheme == QuantScheme::None || scheme == QuantScheme::W8A8Dynamic)
+    return {};
+  return ("dispatch_ffn_combine runs unquantized or w8a8_dynamic experts, "
+          "not " +
+          stringifyQuantScheme(scheme))
+      .str();
+}
+
+namespace {
+
+/// Logical expert ids mapped to physical replicas (EPLB), or the ids.
+Value physicalIds(OpBuilder &b, Location loc, Value ids, Value log2phy) {
+  if (log2phy)
+    ids = b.create<npu::MapExpertIdsOp>(loc, ids.getType(), ids, log2phy);
+  return ids;
+}
+
+/// The mc2 mask of the rows a dispatch sends: the mask prepare made for
+/// them, when they come straight from a moe.prepare.
+Value maskOfRows(ConversionPatternRewriter &rewriter, Value originalHidden) {
+  auto prepare = originalHidden.getDefiningOp<PrepareOp>();
+  if (!prepare || prepare.getPreparedHidden() != originalHidden)
+    return Value();
+  FailureOr<PreparedParts> parts =
+      PreparedParts::unpack(rewriter.getRemappedValue(prepare.getCtx()));
+  return succeeded(parts) ? parts->mask : Value();
+}
+
+//===----------------------------------------------------------------------===//
+// dispatch
+//===----------------------------------------------------------------------===//
+
+struct DispatchPattern : StagePattern<DispatchOp> {
+  using StagePattern::StagePattern;
+  LogicalResult
+  matchAndRewrite(DispatchOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    CommMethod method = op.getMethod();
+    if (method == CommMethod::Unset || method == CommMethod::FusedMC2)
+      return rewriter.notifyMatchFailure(op, "not a separate dispatch");
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    int64_t local = op.getNumLocalExperts();
+    int64_t physical = op.getNumPhysicalExperts();
+    int64_t ep = deployment.layout.getEpSize();
+    Value hidden = adaptor.getHidden();
+    Value ids = physicalIds(b, loc, adaptor.getIds(), adaptor.getLog2phy());
+    Type rowsType = op.getRows().getType();
+    Type countsType = op.getCounts().getType();
+    Type indexVector = tensorType({ShapedType::kDynamic}, b.getI32Type());
+    Type splitVector = tensorType({ShapedType::kDynamic}, b.getI64Type());
+    DispatchedParts parts;
+    parts.weights = adaptor.getWeights();
+    Value rows, counts;
+
+    switch (method) {
+    case CommMethod::AllGather: {
+      if (Value map = adaptor.getExpertMap())
+        parts.weights = b.create<npu::MaskWeightsOp>(
+            loc, parts.weights.getType(), parts.weights, ids, map);
+      Value start = constantIndex(b, loc, 0);
+      if (ep > 1)
+        start = b.create<arith::MulIOp>(
+            loc,
+            b.create<npu::GroupRankOp>(loc, b.getIndexType(), npu::Group::EP),
+            constantIndex(b, loc, local));
+      auto routing = b.create<npu::MoeInitRoutingOp>(
+          loc, rowsType, indexVector, countsType, /*expanded_scale=*/Type(),
+          hidden, ids, /*scale=*/Value(), start, local, physical,
+          /*quant_mode=*/-1, npu::GroupListType::Count);
+      rows = routing.getExpandedX();
+      counts = routing.getExpertTokens();
+      parts.rowIdx = routing.getExpandedRowIdx();
+      break;
+    }
+    case CommMethod::AllToAll: {
+      Value localCounts = b.create<npu::HistogramOp>(
+          loc, tensorType({physical}, b.getI64Type()), ids, physical);
+      Value globalCounts = allGather(b, loc, localCounts, npu::Group::EP);
+      auto splits = b.create<npu::AllToAllSplitsOp>(
+          loc, splitVector, splitVector, countsType, indexVector, localCounts,
+          globalCounts, local, npu::Group::EP);
+      auto permute = b.create<npu::MoeTokenPermuteOp>(loc, rowsType,
+                                                      indexVector, hidden, ids);
+      rows = b.create<npu::AllToAllVOp>(
+          loc, rowsType, permute.getPermuted(), splits.getInputSplits(),
+          splits.getOutputSplits(), npu::Group::EP);
+      if (local > 1) {
+        auto byExpert = b.create<npu::MoeTokenPermuteOp>(
+            loc, rowsType, indexVector, rows, splits.getRecvExpertIds());
+        rows = byExpert.getPermuted();
+        parts.localSorted = byExpert.getSortedIndices();
+      }
+      counts = splits.getTokensPerExpert();
+      parts.inSplits = splits.getInputSplits();
+      parts.outSplits = splits.getOutputSplits();
+      parts.sorted = permute.getSortedIndices();
+      break;
+    }
+    case CommMethod::MC2: {
+      parts.ids = ids;
+      parts.mask = maskOfRows(rewriter, op.getHidden());
+      auto dispatch = b.create<npu::MoeDistributeDispatchOp>(
+          loc, rowsType, indexVector, countsType,
+          tensorType({local * ep}, b.getI32Type()), /*dynamic_scales=*/Type(),
+          hidden, ids, parts.mask, ep, physical, /*quant_mode=*/0,
+          mc2Capacity(deployment), groupListTypeOf(op));
+      rows = dispatch.getExpandX();
+      counts = dispatch.getExpertTokenNums();
+      parts.expandIdx = dispatch.getExpandIdx();
+      parts.recvCounts = dispatch.getEpRecvCounts();
+      break;
+    }
+    case CommMethod::FusedMC2:
+    case CommMethod::Unset:
+      llvm_unreachable("handled above");
+    }
+    rewriter.replaceOp(op,
+                       {rows, counts, parts.pack(b, loc, op.getCtx().getType())});
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// combine
+//===----------------------------------------------------------------------===//
+
+struct CombinePattern : StagePattern<CombineOp> {
+  using StagePattern::StagePattern;
+  LogicalResult
+  matchAndRewrite(CombineOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    FailureOr<DispatchedParts> parts =
+        DispatchedParts::unpack(adaptor.getCtx());
+    auto dispatch = op.getCtx().getDefiningOp<DispatchOp>();
+    if (failed(parts) || !dispatch)
+      return rewriter.notifyMatchFailure(op, "context not from a dispatch");
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    Value y = adaptor.getExpertOut();
+    Type resultType = op.getResult().getType();
+    Type rowsType = dynamicRows(y.getType());
+    Value out;
+    switch (op.getCtx().getType().getMethod()) {
+    case CommMethod::AllGather:
+      out = b.create<npu::MoeTokenUnpermuteOp>(loc, resultType, y,
+                                               parts->rowIdx, parts->weights);
+      break;
+    case CommMethod::AllToAll: {
+      Value back = y;
+      if (parts->localSorted)
+        back = b.create<npu::MoeTokenUnpermuteOp>(loc, rowsType, y,
+                                                  parts->localSorted, Value());
+      Value returned =
+          b.create<npu::AllToAllVOp>(loc, rowsType, back, parts->outSplits,
+                                     parts->inSplits, npu::Group::EP);
+      out = b.create<npu::MoeTokenUnpermuteOp>(loc, resultType, returned,
+                                               parts->sorted, parts->weights);
+      break;
+    }
+    case CommMethod::MC2:
+      out = b.create<npu::MoeDistributeCombineOp>(
+          loc, resultType, y, parts->ids, parts->expandIdx, parts->recvCounts,
+          parts->weights, parts->mask, /*shared_expert_x=*/Value(),
+          deployment.layout.getEpSize(), dispatch.getNumPhysicalExperts());
+      break;
+    case CommMethod::FusedMC2:
+    case CommMethod::Unset:
+      return rewriter.notifyMatchFailure(op, "combined inside a fused kernel");
+    }
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// fused_mc2: dispatch + experts + combine
+//===----------------------------------------------------------------------===//
+
+struct FusedMc2Pattern : StagePattern<DispatchOp> {
+  using StagePattern::StagePattern;
+  LogicalResult
+  matchAndRewrite(DispatchOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (op.getMethod() != CommMethod::FusedMC2)
+      return rewriter.notifyMatchFailure(op, "not fused_mc2");
+    FusedChain chain = matchFusedChain(op);
+    if (!chain.error.empty())
+      return rewriter.notifyMatchFailure(op, chain.error);
+    if (std::string why = checkFusedMc2Quant(op, chain.experts); !why.empty())
+      return rewriter.notifyMatchFailure(op, why);
+    ExpertsOp experts = chain.experts;
+    CombineOp combine = chain.combine;
+    QuantScheme scheme = experts.getQuantOrNone().getScheme();
+    auto remapped = [&](Value v) {
+      return v ? rewriter.getRemappedValue(v) : Value();
+    };
+
+    // The weights are available at the experts op; build the fused op there.
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPoint(experts);
+    Location loc = combine.getLoc();
+    Value ids = physicalIds(rewriter, op.getLoc(), adaptor.getIds(),
+                            adaptor.getLog2phy());
+    auto fused = rewriter.create<npu::DispatchFfnCombineOp>(
+        loc, combine.getResult().getType(), adaptor.getHidden(), ids,
+        adaptor.getWeights(), maskOfRows(rewriter, op.getHidden()),
+        remapped(experts.getW13()), remapped(experts.getW2()),
+        remapped(experts.getW13Scale()), remapped(experts.getW2Scale()),
+        scheme == QuantScheme::None ? npu::MatmulQuant::None
+                                    : npu::MatmulQuant::W8A8,
+        deployment.layout.getEpSize(), op.getNumPhysicalExperts(),
+        mc2Capacity(deployment));
+    rewriter.replaceOp(combine, fused.getResult());
+    rewriter.eraseOp(experts);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+} // namespace
+
+void to_npu::populateDispatchCombinePatterns(RewritePatternSet &patterns,
+                                             const Deployment &deployment) {
+  patterns.add<DispatchPattern, CombinePattern, FusedMc2Pattern>(
+      patterns.getContext(), deployment);
+}

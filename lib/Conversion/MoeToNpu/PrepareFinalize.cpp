@@ -1,0 +1,215 @@
+//===- PrepareFinalize.cpp - prepare / finalize per method ----------------===//
+//
+// vllm-ascend's PrepareAndFinalizeWithAllGather / All2All / MC2 (seed 000)
+// as npu ops; docs/Expansion.md "prepare / finalize" lists the sequences.
+// The prepare context becomes the rank's token count and, for mc2 and
+// fused_mc2 on several ranks, its slice of the mc2 mask.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MoeToNpu.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::to_npu;
+
+//===----------------------------------------------------------------------===//
+// Row bookkeeping and collectives
+//===----------------------------------------------------------------------===//
+
+Value to_npu::padRows(OpBuilder &b, Location loc, Value x, Value rows) {
+  return b.create<npu::PadRowsOp>(loc, dynamicRows(x.getType()), x, rows);
+}
+
+Value to_npu::sliceRows(OpBuilder &b, Location loc, Value x, Value rows) {
+  return b.create<npu::SliceRowsOp>(loc, dynamicRows(x.getType()), x, rows);
+}
+
+Value to_npu::tensorSplit(OpBuilder &b, Location loc, Value x,
+                          npu::Group group) {
+  return b.create<npu::TensorSplitOp>(loc, dynamicRows(x.getType()), x, group);
+}
+
+Value to_npu::allGather(OpBuilder &b, Location loc, Value x,
+                        npu::Group group) {
+  return b.create<npu::AllGatherOp>(loc, dynamicRows(x.getType()), x, group);
+}
+
+Value to_npu::reduceScatter(OpBuilder &b, Location loc, Value x,
+                            npu::Group group) {
+  return b.create<npu::ReduceScatterOp>(loc, dynamicRows(x.getType()), x,
+                                        group);
+}
+
+Value to_npu::allReduceMax(OpBuilder &b, Location loc, Value v,
+                           npu::Group group) {
+  return b.create<npu::AllReduceScalarOp>(loc, b.getIndexType(), v,
+                                         npu::ReduceKind::Max, group);
+}
+
+int64_t to_npu::mc2Capacity(const Deployment &deployment) {
+  return deployment.checkMc2Capacity && deployment.chip
+             ? deployment.chip.getMc2Capacity()
+             : 0;
+}
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// prepare
+//===----------------------------------------------------------------------===//
+
+struct PreparePattern : StagePattern<PrepareOp> {
+  using StagePattern::StagePattern;
+  LogicalResult
+  matchAndRewrite(PrepareOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    CommMethod method = op.getMethod();
+    if (method == CommMethod::Unset)
+      return rewriter.notifyMatchFailure(op, "no communication method");
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    LayoutAttr layout = deployment.layout;
+    Value hidden = adaptor.getHidden(), logits = adaptor.getLogits();
+    PreparedParts parts;
+    parts.tokens = tokenCount(rewriter, loc, op.getHidden(), hidden);
+    Value tokens = parts.tokens;
+    int64_t tp = deployment.tokenTp();
+    npu::Group tokenGroup = deployment.tokenGroup();
+    int64_t tokenGroupSize = deployment.tokenGroupSize();
+
+    // Without sequence parallelism the TP ranks of a DP group hold the same
+    // tokens; every method below relies on it.
+    if (tp > 1)
+      b.create<npu::ExpectUniformOp>(
+          loc, tokens, npu::Group::TP,
+          "the tensor-parallel ranks of a DP group hold the same tokens");
+
+    if (layout.getWorldSize() > 1) {
+      switch (method) {
+      case CommMethod::AllGather:
+        // _prepare_with_dp_group, or _prepare_with_ep_group with sequence
+        // parallelism: pad to the longest rank, gather the whole group.
+        if (tokenGroupSize > 1) {
+          Value most = allReduceMax(b, loc, tokens, tokenGroup);
+          hidden = allGather(b, loc, padRows(b, loc, hidden, most), tokenGroup);
+          logits = allGather(b, loc, padRows(b, loc, logits, most), tokenGroup);
+        }
+        break;
+      case CommMethod::AllToAll:
+        // PrepareAndFinalizeWithAll2All: pad to tp rows, keep this TP rank's
+        // chunk.
+        if (tp > 1) {
+          Value tpRows = constantIndex(b, loc, tp);
+          hidden = tensorSplit(b, loc, padRows(b, loc, hidden, tpRows),
+                               npu::Group::TP);
+          logits = tensorSplit(b, loc, padRows(b, loc, logits, tpRows),
+                               npu::Group::TP);
+        }
+        break;
+      case CommMethod::MC2:
+      case CommMethod::FusedMC2: {
+        // PrepareAndFinalizeWithMC2 with padded_num_tokens =
+        // ceil(max_tokens_across_dp / tp) * tp and the mc2_mask of real rows.
+        Value most = tokenGroupSize > 1
+                         ? allReduceMax(b, loc, tokens, tokenGroup)
+                         : tokens;
+        Value padded = most;
+        if (tp > 1) {
+          Value tpRows = constantIndex(b, loc, tp);
+          padded = b.create<arith::MulIOp>(
+              loc, b.create<arith::CeilDivUIOp>(loc, most, tpRows), tpRows);
+        }
+        Value mask = b.create<npu::Mc2MaskOp>(
+            loc, tensorType({ShapedType::kDynamic}, b.getI1Type()), tokens,
+            padded);
+        hidden = padRows(b, loc, hidden, padded);
+        logits = padRows(b, loc, logits, padded);
+        if (tp > 1) {
+          hidden = tensorSplit(b, loc, hidden, npu::Group::TP);
+          logits = tensorSplit(b, loc, logits, npu::Group::TP);
+          mask = tensorSplit(b, loc, mask, npu::Group::TP);
+        }
+        parts.mask = mask;
+        break;
+      }
+      case CommMethod::Unset:
+        llvm_unreachable("checked above");
+      }
+    }
+    rewriter.replaceOp(
+        op, {castTo(b, loc, hidden, op.getPreparedHidden().getType()),
+             castTo(b, loc, logits, op.getPreparedLogits().getType()),
+             parts.pack(b, loc, op.getCtx().getType())});
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// finalize
+//===----------------------------------------------------------------------===//
+
+struct FinalizePattern : StagePattern<FinalizeOp> {
+  using StagePattern::StagePattern;
+  LogicalResult
+  matchAndRewrite(FinalizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    FailureOr<PreparedParts> parts = PreparedParts::unpack(adaptor.getCtx());
+    if (failed(parts))
+      return rewriter.notifyMatchFailure(op, "context not from a prepare");
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    Value out = adaptor.getRouted();
+    int64_t tp = deployment.tokenTp();
+    npu::Group tokenGroup = deployment.tokenGroup();
+    int64_t tokenGroupSize = deployment.tokenGroupSize();
+
+    if (deployment.layout.getWorldSize() > 1) {
+      switch (op.getCtx().getType().getMethod()) {
+      case CommMethod::AllGather:
+        if (tokenGroupSize > 1)
+          out = sliceRows(b, loc, reduceScatter(b, loc, out, tokenGroup),
+                          parts->tokens);
+        // _finalize_with_dp_group: all-reduce over TP when tp > 1 (with
+        // sequence parallelism the EP reduce-scatter already summed all
+        // ranks).
+        if (tp > 1)
+          out = b.create<npu::AllReduceOp>(loc, out.getType(), out,
+                                           npu::ReduceKind::Sum,
+                                           npu::Group::TP);
+        break;
+      case CommMethod::AllToAll:
+        if (tp > 1)
+          out = sliceRows(b, loc, allGather(b, loc, out, npu::Group::TP),
+                          parts->tokens);
+        break;
+      case CommMethod::MC2:
+      case CommMethod::FusedMC2:
+        // Padding to padded_num_tokens is dropped even when tp == 1.
+        if (tp > 1)
+          out = allGather(b, loc, out, npu::Group::TP);
+        out = sliceRows(b, loc, out, parts->tokens);
+        break;
+      case CommMethod::Unset:
+        return rewriter.notifyMatchFailure(op, "no communication method");
+      }
+    }
+    Type resultType = op.getResult().getType();
+    out = castTo(b, loc, out, resultType);
+    if (Value shared = adaptor.getShared())
+      out = b.create<npu::AddOp>(loc, resultType, out,
+                                 castTo(b, loc, shared, resultType));
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+} // namespace
+
+void to_npu::populatePrepareFinalizePatterns(RewritePatternSet &patterns,
+                                             const Deployment &deployment) {
+  patterns.add<PreparePattern, FinalizePattern>(patterns.getContext(),
+                                                deployment);
+}
