@@ -117,16 +117,16 @@ public:
   std::vector<AbiOp> ops;
 
 private:
-  const CEnum &enumFor(const Attribute &attr, const Operator &op,
+  const CEnum &enumFor(const Record &enumInfo, const Operator &op,
                        StringRef name) const;
   Param operandParam(const Operator &op,
                      const NamedTypeConstraint &operand) const;
   Param attrParam(const Operator &op, const NamedAttribute &attr) const;
 };
 
-const CEnum &AbiModel::enumFor(const Attribute &attr, const Operator &op,
+const CEnum &AbiModel::enumFor(const Record &enumInfo, const Operator &op,
                                StringRef name) const {
-  EnumAttr info(&attr.getDef());
+  EnumAttr info(&enumInfo);
   for (const CEnum &e : enums)
     if (&e.info.getDef() == &info.getDef())
       return e;
@@ -178,7 +178,8 @@ Param AbiModel::attrParam(const Operator &op,
   bool optional = attr.isOptional() && !attr.hasDefaultValue();
   std::string getter =
       llvm::formatv("op.{0}()", op.getGetterName(named.name)).str();
-  // `value` is the getter's T; `zero` what an absent optional passes.
+  // `convert` turns the getter's value ({0}) into the builder's argument;
+  // `zero` is what an absent optional attribute passes.
   auto emit = [&](StringRef method, StringRef convert, StringRef zero) {
     std::string direct = llvm::formatv(convert.data(), getter).str();
     if (optional)
@@ -191,8 +192,14 @@ Param AbiModel::attrParam(const Operator &op,
   };
   StringRef storage = base.getStorageType().trim();
   StringRef ret = base.getReturnType().trim();
-  if (base.isEnumAttr()) {
-    const CEnum &e = enumFor(base, op, named.name);
+  // An I32EnumAttr, or a dialect attribute wrapping one (EnumAttr<...>).
+  const Record *enumInfo = nullptr;
+  if (base.isEnumAttr())
+    enumInfo = &base.getDef();
+  else if (base.getDef().isSubClassOf("EnumAttr"))
+    enumInfo = base.getDef().getValueAsDef("enum");
+  if (enumInfo) {
+    const CEnum &e = enumFor(*enumInfo, op, named.name);
     p.cType = e.cName;
     emit("enumCase", "static_cast<int32_t>({0})", "0");
     p.what = "enum " + e.info.getEnumClassName().str();

@@ -21,7 +21,7 @@ namespace {
 class RuntimeCallBuilder {
 public:
   RuntimeCallBuilder(OpBuilder &b, Operation *op, CallEmitter &emitter)
-      : b(b), op(op), loc(op->getLoc()), emitter(emitter) {
+      : b(b), loc(op->getLoc()), emitter(emitter) {
     args.push_back(emitter.where(b, op));
   }
 
@@ -123,7 +123,6 @@ private:
   }
 
   OpBuilder &b;
-  Operation *op;
   Location loc;
   CallEmitter &emitter;
   SmallVector<Value> args;
