@@ -21,7 +21,7 @@ install(DIRECTORY include/moe include/moe-c
   FILES_MATCHING PATTERN "*.h")
 install(DIRECTORY ${PROJECT_BINARY_DIR}/include/moe
   DESTINATION include
-  FILES_MATCHING PATTERN "*.h.inc"
+  FILES_MATCHING PATTERN "*.h.inc" PATTERN "*.h"
   PATTERN "CMakeFiles" EXCLUDE)
 
 install(EXPORT MoEMLIRTargets

@@ -23,6 +23,10 @@ config.substitutions.append(("%cmake", config.cmake))
 config.substitutions.append(("%make_program", config.make_program))
 config.substitutions.append(("%c_compiler", config.c_compiler))
 config.substitutions.append(("%cxx_compiler", config.cxx_compiler))
+# -I flags for TableGen files that include MLIR's (mlir/IR/OpBase.td, ...).
+config.substitutions.append(
+    ("%mlir_tblgen_includes",
+     " ".join("-I " + d for d in config.mlir_include_dirs.split(";") if d)))
 
 llvm_config.with_system_environment(["HOME", "TMPDIR", "TSAN_OPTIONS"])
 llvm_config.use_default_substitutions()

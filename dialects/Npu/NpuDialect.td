@@ -40,7 +40,17 @@ def Npu_Dialect : Dialect {
 }
 
 class Npu_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Npu_Dialect, mnemonic, traits>;
+    : Op<Npu_Dialect, mnemonic, traits> {
+  // convert-npu-to-runtime lowers the op to one call of the generated
+  // runtime ABI, `moert_npu_<mnemonic>(where[, stream], <one parameter per
+  // argument>, <one out-parameter per result>)` (moe-tblgen
+  // -gen-runtime-abi-*, docs/RuntimeAbi.md). Device ops set it.
+  bit hasRuntimeCall = 0;
+  // The call also passes the element type of every tensor result (a
+  // `DType`) after the op's arguments, for kernels whose result type is not
+  // implied by their operands.
+  bit passResultDTypes = 0;
+}
 
 //===----------------------------------------------------------------------===//
 // Enums
@@ -86,6 +96,20 @@ def Npu_MatmulQuant : I32EnumAttr<"MatmulQuant",
   let cppNamespace = "::mlir::npu";
 }
 
+def Npu_DType : I32EnumAttr<"DType",
+    "element type of a runtime tensor", [
+      I32EnumAttrCase<"F32", 0, "f32">,
+      I32EnumAttrCase<"BF16", 1, "bf16">,
+      I32EnumAttrCase<"F16", 2, "f16">,
+      I32EnumAttrCase<"I8", 3, "i8">,
+      I32EnumAttrCase<"I4", 4, "i4">,
+      I32EnumAttrCase<"I32", 5, "i32">,
+      I32EnumAttrCase<"I64", 6, "i64">,
+      I32EnumAttrCase<"I1", 7, "i1">
+    ]> {
+  let cppNamespace = "::mlir::npu";
+}
+
 //===----------------------------------------------------------------------===//
 // Types
 //===----------------------------------------------------------------------===//
@@ -122,6 +146,8 @@ def Npu_StreamAttr : DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, 
 
 /// A device op: runs on the stream of its `stream` attribute.
 class Npu_DeviceOp<string mnemonic, list<Trait> traits = []>
-    : Npu_Op<mnemonic, !listconcat(traits, [Npu_StreamOpInterface])>;
+    : Npu_Op<mnemonic, !listconcat(traits, [Npu_StreamOpInterface])> {
+  let hasRuntimeCall = 1;
+}
 
 #endif // NPU_DIALECT_TD

@@ -342,6 +342,7 @@ def Npu_GroupedMatmulOp : Npu_DeviceOp<"grouped_matmul", [Pure,
       "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($weight) `,` type($group_list) "
       "`->` type($result)";
   let hasVerifier = 1;
+  let passResultDTypes = 1;
 }
 
 def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Pure, AttrSizedOperandSegments]> {
@@ -365,6 +366,7 @@ def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Pure, AttrSizedOperandSegments]> {
       "(`group_scale` `(` $group_scale^ `:` type($group_scale) `)`)? $quant "
       "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($weight) `->` type($result)";
   let hasVerifier = 1;
+  let passResultDTypes = 1;
 }
 
 def Npu_SwigluOp : Npu_DeviceOp<"swiglu", [Pure]> {
@@ -569,6 +571,7 @@ def Npu_AllReduceScalarOp : Npu_Op<"all_reduce_scalar", [Pure]> {
   let arguments = (ins Index:$value, Npu_ReduceKind:$kind, Npu_Group:$group);
   let results = (outs Index:$result);
   let assemblyFormat = "$value $kind $group attr-dict";
+  let hasRuntimeCall = 1;
 }
 
 def Npu_GroupRankOp : Npu_Op<"group_rank", [Pure]> {
@@ -581,6 +584,7 @@ def Npu_GroupRankOp : Npu_Op<"group_rank", [Pure]> {
   let arguments = (ins Npu_Group:$group);
   let results = (outs Index:$result);
   let assemblyFormat = "$group attr-dict";
+  let hasRuntimeCall = 1;
 }
 
 def Npu_ExpectUniformOp : Npu_Op<"expect_uniform", [MemoryEffects<[MemWrite]>]> {
@@ -597,6 +601,7 @@ def Npu_ExpectUniformOp : Npu_Op<"expect_uniform", [MemoryEffects<[MemWrite]>]> 
   }];
   let arguments = (ins Index:$value, Npu_Group:$group, StrAttr:$what);
   let assemblyFormat = "$value $group $what attr-dict";
+  let hasRuntimeCall = 1;
 }
 
 def Npu_PadRowsOp : Npu_DeviceOp<"pad_rows", [Pure]> {

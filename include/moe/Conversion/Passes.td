@@ -77,9 +77,10 @@ def ConvertNpuToRuntime : Pass<"convert-npu-to-runtime", "::mlir::ModuleOp"> {
     `cf` and `func` to the LLVM dialect. Tensors and events become opaque
     runtime handles (`!llvm.ptr`); every npu op becomes one call of
     `moert_npu_<op>` (declared on demand, as upstream lowers the `mpi`
-    dialect to `MPI_*` calls) with the operand handles, the op's scalars and
-    result slots, on the op's stream (include/moe/Runtime/RuntimeCalls.h,
-    docs/Runtime.md). For every public function `@f` it adds
+    dialect to `MPI_*` calls) with one typed operand per ODS argument (the
+    op's stream first) and one result slot per result. The calls are
+    generated from the npu ODS by moe-tblgen, like the runtime's header
+    `moe/Runtime/RuntimeAbi.h` (docs/RuntimeAbi.md, docs/Runtime.md). For every public function `@f` it adds
     `_moe_entry_f(ptr args, ptr results)`, the entry point drivers call.
     Control flow must already be in `cf` (run `convert-scf-to-cf` first).
   }];

@@ -21,9 +21,7 @@
 
 namespace moert {
 
-/// Numbers shared with the npu dialect's enums.
-enum class ReduceKind : int32_t { Sum = 0, Max = 1 };
-enum class Group : int32_t { World = 0, TP = 1, DP = 2, EP = 3 };
+/// Group and ReduceKind are the npu dialect's (Enums.h).
 const char *groupName(Group group);
 
 class Comm {

@@ -17,10 +17,7 @@
 
 namespace moert {
 
-/// Numbers shared with the npu dialect's enums.
-enum class Scoring : int32_t { Softmax = 0, Sigmoid = 1 };
-enum class GroupListType : int32_t { Cumsum = 0, Count = 1 };
-enum class MatmulQuant : int32_t { None = 0, W8A8 = 1, W4A8 = 2 };
+// Scoring, GroupListType and MatmulQuant are the npu dialect's (Enums.h).
 
 //===----------------------------------------------------------------------===//
 // Routing (Routing.cpp, Gating.cpp)

@@ -10,6 +10,8 @@
 #ifndef MOE_RUNTIME_TENSOR_H
 #define MOE_RUNTIME_TENSOR_H
 
+#include "moe/Runtime/Enums.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,20 +20,6 @@
 #include <vector>
 
 namespace moert {
-
-/// Element types. I4 packs two values per byte (element 2i in the low
-/// nibble, 2i+1 in the high nibble, signed two's complement); I1 uses one
-/// byte per element (0 or 1). Numbers are part of the runtime's C ABI.
-enum class DType : int32_t {
-  F32 = 0,
-  BF16 = 1,
-  F16 = 2,
-  I8 = 3,
-  I4 = 4,
-  I32 = 5,
-  I64 = 6,
-  I1 = 7,
-};
 
 const char *dtypeName(DType dtype);
 /// Bytes to hold `elements` values of `dtype`.

@@ -1,9 +1,11 @@
 //===- NpuToRuntime.cpp - npu ops to runtime calls ------------------------===//
 //
-// Tensors and events become opaque handles (!llvm.ptr). Every npu device op
-// becomes one call `moert_npu_<op>(where, stream, ins, #ins, scalars,
-// #scalars, outs, #outs)` (include/moe/Runtime/RuntimeCalls.h); the
-// operands and scalars of each op are listed in DeviceOpCalls.cpp.
+// Tensors and events become opaque handles (!llvm.ptr). Every npu op with a
+// runtime call (device ops and the host-side queries) becomes one call of
+// the ABI generated from its ODS (RuntimeAbiCalls.cpp, moe/Runtime/
+// RuntimeAbi.h, docs/RuntimeAbi.md); streams, events, reference counting
+// and tensor.dim become the hand-written calls of moe/Runtime/
+// RuntimeCalls.h.
 //
 //===----------------------------------------------------------------------===//
 
@@ -86,51 +88,6 @@ LLVM::LLVMFuncOp CallEmitter::declare(OpBuilder &b, StringRef name,
   Type type = LLVM::LLVMFunctionType::get(
       result ? result : LLVM::LLVMVoidType::get(module.getContext()), params);
   return b.create<LLVM::LLVMFuncOp>(module.getLoc(), name, type);
-}
-
-Value CallEmitter::array(OpBuilder &b, Location loc, Type elem,
-                         ArrayRef<Value> values, unsigned count) {
-  if (count == 0)
-    return b.create<LLVM::ZeroOp>(loc, ptrType());
-  Value base = b.create<LLVM::AllocaOp>(loc, ptrType(), elem,
-                                        i64(b, loc, count));
-  for (auto [i, v] : llvm::enumerate(values)) {
-    Value slot = b.create<LLVM::GEPOp>(loc, ptrType(), elem, base,
-                                       ArrayRef<LLVM::GEPArg>{int32_t(i)});
-    b.create<LLVM::StoreOp>(loc, v, slot);
-  }
-  return base;
-}
-
-SmallVector<Value> CallEmitter::emitDeviceCall(OpBuilder &b, Operation *op,
-                                               const DeviceCall &call) {
-  Location loc = op->getLoc();
-  Type ptr = ptrType(), i64Ty = i64Type();
-  std::string name = ("moert_npu_" + op->getName().stripDialect()).str();
-  LLVM::LLVMFuncOp fn = declare(
-      b, name, {ptr, i64Ty, ptr, i64Ty, ptr, i64Ty, ptr, i64Ty}, Type());
-  SmallVector<Value> ins;
-  for (Value v : call.tensors)
-    ins.push_back(v ? v : b.create<LLVM::ZeroOp>(loc, ptr).getResult());
-  unsigned numOuts = op->getNumResults();
-  Value outs = array(b, loc, ptr, {}, numOuts);
-  int64_t stream = 0;
-  if (auto streamOp = dyn_cast<npu::StreamOpInterface>(op))
-    stream = streamOp.getStreamId();
-  b.create<LLVM::CallOp>(
-      loc, fn,
-      ValueRange{where(b, op), i64(b, loc, stream),
-                 array(b, loc, ptr, ins, ins.size()),
-                 i64(b, loc, ins.size()),
-                 array(b, loc, i64Ty, call.scalars, call.scalars.size()),
-                 i64(b, loc, call.scalars.size()), outs, i64(b, loc, numOuts)});
-  SmallVector<Value> results;
-  for (unsigned i = 0; i < numOuts; ++i) {
-    Value slot = b.create<LLVM::GEPOp>(loc, ptr, ptr, outs,
-                                       ArrayRef<LLVM::GEPArg>{int32_t(i)});
-    results.push_back(b.create<LLVM::LoadOp>(loc, ptr, slot));
-  }
-  return results;
 }
 
 Value CallEmitter::emitHostCall(OpBuilder &b, Location loc, StringRef name,
@@ -236,53 +193,6 @@ struct WaitLowering : public RuntimePattern<npu::WaitOp> {
   }
 };
 
-struct AllReduceScalarLowering
-    : public RuntimePattern<npu::AllReduceScalarOp> {
-  using RuntimePattern::RuntimePattern;
-  LogicalResult
-  matchAndRewrite(npu::AllReduceScalarOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    Value result = emitter.emitHostCall(
-        rewriter, loc, "moert_all_reduce_scalar", emitter.i64Type(),
-        {emitter.where(rewriter, op), adaptor.getValue(),
-         emitter.i64(rewriter, loc, static_cast<int64_t>(op.getKind())),
-         emitter.i64(rewriter, loc, static_cast<int64_t>(op.getGroup()))});
-    rewriter.replaceOp(op, result);
-    return success();
-  }
-};
-
-struct ExpectUniformLowering : public RuntimePattern<npu::ExpectUniformOp> {
-  using RuntimePattern::RuntimePattern;
-  LogicalResult
-  matchAndRewrite(npu::ExpectUniformOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    emitter.emitHostCall(
-        rewriter, loc, "moert_expect_uniform", Type(),
-        {emitter.where(rewriter, op), adaptor.getValue(),
-         emitter.i64(rewriter, loc, static_cast<int64_t>(op.getGroup())),
-         emitter.string(rewriter, loc, op.getWhat())});
-    rewriter.eraseOp(op);
-    return success();
-  }
-};
-
-struct GroupRankLowering : public RuntimePattern<npu::GroupRankOp> {
-  using RuntimePattern::RuntimePattern;
-  LogicalResult
-  matchAndRewrite(npu::GroupRankOp op, OpAdaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Value result = emitter.emitHostCall(
-        rewriter, op.getLoc(), "moert_group_rank", emitter.i64Type(),
-        {emitter.where(rewriter, op),
-         emitter.i64(rewriter, op.getLoc(),
-                     static_cast<int64_t>(op.getGroup()))});
-    rewriter.replaceOp(op, result);
-    return success();
-  }
-};
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -369,9 +279,8 @@ struct ConvertNpuToRuntimePass
     arith::populateArithToLLVMConversionPatterns(converter, patterns);
     arith::populateCeilFloorDivExpandOpsPatterns(patterns);
     patterns.add<DimLowering, CastLowering, RetainLowering, ReleaseLowering,
-                 RecordLowering, WaitLowering, AllReduceScalarLowering,
-                 ExpectUniformLowering, GroupRankLowering>(converter, emitter);
-    populateDeviceOpLoweringPatterns(converter, emitter, patterns);
+                 RecordLowering, WaitLowering>(converter, emitter);
+    populateRuntimeAbiCallPatterns(converter, emitter, patterns);
 
     LLVMConversionTarget target(*ctx);
     target.addLegalOp<ModuleOp>();

@@ -12,13 +12,6 @@
 
 namespace mlir::moe::runtime {
 
-/// The operands of one device-op call: tensor handles in ODS order (null for
-/// an absent optional operand) and i64 scalars.
-struct DeviceCall {
-  SmallVector<Value> tensors;
-  SmallVector<Value> scalars;
-};
-
 /// Emits runtime calls: declares functions on demand, keeps one global per
 /// distinct "op at location" string.
 class CallEmitter {
@@ -34,12 +27,6 @@ public:
   Value string(OpBuilder &b, Location loc, StringRef text);
   LLVM::LLVMFuncOp declare(OpBuilder &b, StringRef name, ArrayRef<Type> params,
                            Type result);
-  /// A stack array of `count` elements of `elem` holding `values`.
-  Value array(OpBuilder &b, Location loc, Type elem, ArrayRef<Value> values,
-              unsigned count);
-  /// `moert_npu_<op>(...)`; returns the result handles.
-  SmallVector<Value> emitDeviceCall(OpBuilder &b, Operation *op,
-                                    const DeviceCall &call);
   /// `name(args...)` returning `result` (null: void).
   Value emitHostCall(OpBuilder &b, Location loc, StringRef name, Type result,
                      ValueRange args);
@@ -49,10 +36,11 @@ private:
   llvm::StringMap<std::string> stringGlobals;
 };
 
-/// One pattern per npu device op (DeviceOpCalls.cpp).
-void populateDeviceOpLoweringPatterns(LLVMTypeConverter &converter,
-                                      CallEmitter &emitter,
-                                      RewritePatternSet &patterns);
+/// One pattern per npu op with a call in the generated runtime ABI
+/// (RuntimeAbiCalls.cpp).
+void populateRuntimeAbiCallPatterns(LLVMTypeConverter &converter,
+                                    CallEmitter &emitter,
+                                    RewritePatternSet &patterns);
 
 } // namespace mlir::moe::runtime
 

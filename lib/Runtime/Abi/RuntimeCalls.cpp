@@ -1,8 +1,13 @@
 //===- RuntimeCalls.cpp - the C ABI compiled MoE layers call --------------===//
 //
-// Unpacks each call (include/moe/Runtime/RuntimeCalls.h), issues a task on
-// the rank's stream and runs the op's kernel there. Exceptions never leave
-// this file: they fail the rank with a message naming the rank and the op.
+// Defines the calls of moe/Runtime/RuntimeAbi.h (generated from the npu
+// ODS) and RuntimeCalls.h: each device op issues a task on the rank's
+// stream that runs the op's kernel there. Every definition is `extern "C"`
+// with the generated declaration in scope, so one whose parameters differ
+// from the ODS fails to compile (C functions cannot overload), and
+// kEntryPoints takes the address of every generated call, so a missing one
+// fails to link. Exceptions never leave this file: they fail the rank with a
+// message naming the rank and the op.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,14 +18,14 @@
 #include "moe/Runtime/Streams.h"
 
 #include <cstring>
+#include <initializer_list>
 
 using namespace moert;
 
 namespace {
 
 using Inputs = std::vector<const Tensor *>;
-using Compute =
-    std::function<std::vector<Tensor>(Stream &, const Inputs &, const int64_t *)>;
+using Compute = std::function<std::vector<Tensor>(Stream &, const Inputs &)>;
 
 /// Fails the calling rank with `what` (and where it happened).
 void failCurrent(const char *where, const std::string &what) {
@@ -29,53 +34,72 @@ void failCurrent(const char *where, const std::string &what) {
                where + ")");
 }
 
-/// Issues a device op with `numIns` handles and `numScalars` scalars
-/// (checked against what the op takes) on `stream` of the current rank.
-void issue(const char *where, int64_t stream, void **ins, int64_t numIns,
-           int64_t wantIns, const int64_t *scalars, int64_t numScalars,
-           int64_t wantScalars, void **outs, int64_t numOuts, int64_t minOuts,
-           int64_t maxOuts, Compute compute) {
-  for (int64_t i = 0; i < numOuts; ++i)
-    outs[i] = nullptr;
+Handle *handleOf(moert_tensor *t) { return reinterpret_cast<Handle *>(t); }
+
+/// Issues a device op on `stream` of the current rank: its task waits for
+/// `ins` (null: an absent optional operand), runs `compute` and fulfils one
+/// new handle per non-null slot of `outs` (null: a result the op does not
+/// have; `compute` must then produce none).
+void issue(const char *where, int64_t stream,
+           std::initializer_list<moert_tensor *> ins,
+           std::initializer_list<moert_tensor **> outs, Compute compute) {
+  for (moert_tensor **out : outs)
+    if (out)
+      *out = nullptr;
   RankRuntime *rank = RankRuntime::current();
   if (!rank || rank->failed())
     return;
-  if (numIns != wantIns || numScalars != wantScalars || numOuts < minOuts ||
-      numOuts > maxOuts || stream < 0) {
-    failCurrent(where, "the compiled call does not match the runtime's ABI (" +
-                           std::to_string(numIns) + " tensors, " +
-                           std::to_string(numScalars) + " scalars, " +
-                           std::to_string(numOuts) + " results)");
+  if (stream < 0) {
+    failCurrent(where, "no stream " + std::to_string(stream));
     return;
   }
-  std::vector<int64_t> scalarCopy(scalars, scalars + numScalars);
   Task task;
   task.op = where;
-  for (int64_t i = 0; i < numIns; ++i)
-    task.inputs.push_back(static_cast<Handle *>(ins[i]));
+  for (moert_tensor *in : ins)
+    task.inputs.push_back(handleOf(in));
   Stream &s = rank->stream(static_cast<int>(stream));
   uint64_t seq = s.nextSeq();
-  for (int64_t i = 0; i < numOuts; ++i) {
+  std::vector<bool> wanted;
+  for (moert_tensor **out : outs) {
+    wanted.push_back(out != nullptr);
+    if (!out)
+      continue;
     Handle *h = Handle::pending(static_cast<int>(stream), seq);
-    outs[i] = h;
+    *out = reinterpret_cast<moert_tensor *>(h);
     task.outputs.push_back(h);
   }
   std::vector<Handle *> inputs = task.inputs, outputs = task.outputs;
-  task.run = [compute, inputs, outputs, scalarCopy](Stream &st) {
+  task.run = [compute, inputs, outputs, wanted](Stream &st) {
     Inputs values;
     for (Handle *h : inputs)
       values.push_back(h ? &h->wait() : nullptr);
-    std::vector<Tensor> results = compute(st, values, scalarCopy.data());
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      check(i < results.size() && results[i].storage != nullptr,
-            "the op produced no value for result " + std::to_string(i));
-      outputs[i]->fulfil(std::move(results[i]));
+    std::vector<Tensor> results = compute(st, values);
+    size_t next = 0;
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      bool made = i < results.size() && results[i].storage != nullptr;
+      if (wanted[i]) {
+        check(made, "the op produced no value for result " + std::to_string(i));
+        outputs[next++]->fulfil(std::move(results[i]));
+      } else {
+        check(!made, "the op produced result " + std::to_string(i) +
+                         ", which the compiled code does not expect");
+      }
     }
-    for (size_t i = outputs.size(); i < results.size(); ++i)
-      check(results[i].storage == nullptr,
-            "the op produced a result the compiled code does not expect");
   };
   s.enqueue(std::move(task));
+}
+
+/// Runs a host-side call on the current rank unless it has failed; an
+/// exception fails the rank.
+template <typename Run> void onHost(const char *where, Run &&run) {
+  RankRuntime *rank = RankRuntime::current();
+  if (!rank || rank->failed())
+    return;
+  try {
+    run(*rank);
+  } catch (const std::exception &e) {
+    failCurrent(where, e.what());
+  }
 }
 
 const Tensor &need(const Inputs &in, size_t i) {
@@ -83,99 +107,138 @@ const Tensor &need(const Inputs &in, size_t i) {
   return *in[i];
 }
 
-float asFloat(int64_t bits) {
-  uint32_t b = static_cast<uint32_t>(bits);
-  float f;
-  std::memcpy(&f, &b, 4);
-  return f;
+// The C enums of RuntimeAbi.h and the runtime's (Enums.h) expand the same
+// cases, so a value converts unchanged.
+Group toGroup(moert_npu_group g) { return static_cast<Group>(g); }
+ReduceKind toKind(moert_npu_reduce_kind k) {
+  return static_cast<ReduceKind>(k);
 }
-
-/// Members of `group` for collectives of the task's stream.
-Comm &comm(Stream &s, int64_t group) {
-  return s.comm(static_cast<Group>(group));
+GroupListType toGroupList(moert_npu_group_list_type t) {
+  return static_cast<GroupListType>(t);
+}
+MatmulQuant toQuant(moert_npu_matmul_quant q) {
+  return static_cast<MatmulQuant>(q);
 }
 
 } // namespace
 
-#define DEVICE_OP(name)                                                        \
-  extern "C" void moert_npu_##name(                                            \
-      const char *where, int64_t stream, void **ins, int64_t numIns,           \
-      const int64_t *scalars, int64_t numScalars, void **outs, int64_t numOuts)
+// Every definition below repeats `extern "C"`: with C linkage, one whose
+// parameters differ from RuntimeAbi.h's declaration is a compile error
+// instead of a C++ overload.
+
+/// Every generated call, so that leaving one undefined fails the link.
+#define MOERT_ADDRESS(fn) reinterpret_cast<void *>(&fn),
+extern "C" {
+extern void *const moert_npu_entry_points[];
+void *const moert_npu_entry_points[] = {MOERT_NPU_CALLS(MOERT_ADDRESS)};
+}
+#undef MOERT_ADDRESS
 
 //===----------------------------------------------------------------------===//
 // Routing
 //===----------------------------------------------------------------------===//
 
-DEVICE_OP(moe_gating_top_k) {
-  issue(where, stream, ins, numIns, 2, scalars, numScalars, 6, outs, numOuts,
-        2, 2, [](Stream &, const Inputs &in, const int64_t *s) {
-          GatingParams p;
-          p.k = s[0];
-          p.scoring = static_cast<Scoring>(s[1]);
-          p.renormalize = s[2] != 0;
-          p.groupCount = s[3];
-          p.kGroup = s[4];
-          p.routedScalingFactor = asFloat(s[5]);
-          auto [w, ids] = gatingTopK(need(in, 0), in[1], p);
-          return std::vector<Tensor>{w, ids};
+extern "C" void moert_npu_moe_gating_top_k(
+    const char *where, int64_t stream, moert_tensor *logits, moert_tensor *bias,
+    int64_t k, moert_npu_scoring scoring, int32_t renormalize,
+    int64_t group_count, int64_t k_group, float routed_scaling_factor,
+    moert_tensor **weights, moert_tensor **ids) {
+  GatingParams p;
+  p.k = k;
+  p.scoring = static_cast<Scoring>(scoring);
+  p.renormalize = renormalize != 0;
+  p.groupCount = group_count;
+  p.kGroup = k_group;
+  p.routedScalingFactor = routed_scaling_factor;
+  issue(where, stream, {logits, bias}, {weights, ids},
+        [p](Stream &, const Inputs &in) {
+          auto [w, topIds] = gatingTopK(need(in, 0), in[1], p);
+          return std::vector<Tensor>{w, topIds};
         });
 }
 
-DEVICE_OP(map_expert_ids) {
-  issue(where, stream, ins, numIns, 2, scalars, numScalars, 0, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *) {
-          return std::vector<Tensor>{mapExpertIds(need(in, 0), need(in, 1))};
-        });
+extern "C" void moert_npu_map_expert_ids(const char *where, int64_t stream,
+                                         moert_tensor *ids, moert_tensor *table,
+                                         moert_tensor **result) {
+  issue(where, stream, {ids, table}, {result}, [](Stream &, const Inputs &in) {
+    return std::vector<Tensor>{mapExpertIds(need(in, 0), need(in, 1))};
+  });
 }
 
-DEVICE_OP(mask_weights) {
-  issue(where, stream, ins, numIns, 3, scalars, numScalars, 0, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *) {
+extern "C" void moert_npu_mask_weights(const char *where, int64_t stream,
+                                       moert_tensor *weights, moert_tensor *ids,
+                                       moert_tensor *expert_map,
+                                       moert_tensor **result) {
+  issue(where, stream, {weights, ids, expert_map}, {result},
+        [](Stream &, const Inputs &in) {
           return std::vector<Tensor>{
               maskWeights(need(in, 0), need(in, 1), need(in, 2))};
         });
 }
 
-DEVICE_OP(moe_init_routing) {
-  issue(where, stream, ins, numIns, 3, scalars, numScalars, 5, outs, numOuts,
-        3, 4, [](Stream &, const Inputs &in, const int64_t *s) {
+extern "C" void moert_npu_moe_init_routing(
+    const char *where, int64_t stream, moert_tensor *x,
+    moert_tensor *expert_idx, moert_tensor *scale, int64_t active_start,
+    int64_t local_experts, int64_t expert_num, int64_t quant_mode,
+    moert_npu_group_list_type expert_tokens_num_type, moert_tensor **expanded_x,
+    moert_tensor **expanded_row_idx, moert_tensor **expert_tokens,
+    moert_tensor **expanded_scale) {
+  GroupListType type = toGroupList(expert_tokens_num_type);
+  issue(where, stream, {x, expert_idx, scale},
+        {expanded_x, expanded_row_idx, expert_tokens, expanded_scale},
+        [=](Stream &, const Inputs &in) {
           InitRoutingResult r =
-              initRouting(need(in, 0), need(in, 1), in[2], s[0], s[1], s[2],
-                          s[3], static_cast<GroupListType>(s[4]));
+              initRouting(need(in, 0), need(in, 1), in[2], active_start,
+                          local_experts, expert_num, quant_mode, type);
           return std::vector<Tensor>{r.expandedX, r.expandedRowIdx,
                                      r.expertTokens, r.expandedScale};
         });
 }
 
-DEVICE_OP(moe_token_permute) {
-  issue(where, stream, ins, numIns, 2, scalars, numScalars, 0, outs, numOuts,
-        2, 2, [](Stream &, const Inputs &in, const int64_t *) {
-          auto [permuted, sorted] = tokenPermute(need(in, 0), need(in, 1));
-          return std::vector<Tensor>{permuted, sorted};
+extern "C" void moert_npu_moe_token_permute(const char *where, int64_t stream,
+                                            moert_tensor *tokens,
+                                            moert_tensor *indices,
+                                            moert_tensor **permuted,
+                                            moert_tensor **sorted_indices) {
+  issue(where, stream, {tokens, indices}, {permuted, sorted_indices},
+        [](Stream &, const Inputs &in) {
+          auto [rows, sorted] = tokenPermute(need(in, 0), need(in, 1));
+          return std::vector<Tensor>{rows, sorted};
         });
 }
 
-DEVICE_OP(moe_token_unpermute) {
-  issue(where, stream, ins, numIns, 3, scalars, numScalars, 0, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *) {
+extern "C" void moert_npu_moe_token_unpermute(const char *where, int64_t stream,
+                                              moert_tensor *permuted,
+                                              moert_tensor *sorted_indices,
+                                              moert_tensor *probs,
+                                              moert_tensor **result) {
+  issue(where, stream, {permuted, sorted_indices, probs}, {result},
+        [](Stream &, const Inputs &in) {
           return std::vector<Tensor>{
               tokenUnpermute(need(in, 0), need(in, 1), in[2])};
         });
 }
 
-DEVICE_OP(histogram) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 1, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{histogram(need(in, 0), s[0])};
-        });
+extern "C" void moert_npu_histogram(const char *where, int64_t stream,
+                                    moert_tensor *ids, int64_t bins,
+                                    moert_tensor **result) {
+  issue(where, stream, {ids}, {result}, [bins](Stream &, const Inputs &in) {
+    return std::vector<Tensor>{histogram(need(in, 0), bins)};
+  });
 }
 
-DEVICE_OP(alltoall_splits) {
-  issue(where, stream, ins, numIns, 2, scalars, numScalars, 2, outs, numOuts,
-        4, 4, [](Stream &st, const Inputs &in, const int64_t *s) {
-          Comm &c = comm(st, s[1]);
-          AllToAllSplits r = alltoallSplits(need(in, 0), need(in, 1), s[0],
-                                            c.rank(), c.size());
+extern "C" void moert_npu_alltoall_splits(
+    const char *where, int64_t stream, moert_tensor *local_counts,
+    moert_tensor *global_counts, int64_t local_experts, moert_npu_group group,
+    moert_tensor **input_splits, moert_tensor **output_splits,
+    moert_tensor **tokens_per_expert, moert_tensor **recv_expert_ids) {
+  Group g = toGroup(group);
+  issue(where, stream, {local_counts, global_counts},
+        {input_splits, output_splits, tokens_per_expert, recv_expert_ids},
+        [=](Stream &st, const Inputs &in) {
+          Comm &c = st.comm(g);
+          AllToAllSplits r = alltoallSplits(need(in, 0), need(in, 1),
+                                            local_experts, c.rank(), c.size());
           return std::vector<Tensor>{r.inputSplits, r.outputSplits,
                                      r.tokensPerExpert, r.recvExpertIds};
         });
@@ -185,33 +248,58 @@ DEVICE_OP(alltoall_splits) {
 // MC2
 //===----------------------------------------------------------------------===//
 
-DEVICE_OP(moe_distribute_dispatch) {
-  issue(where, stream, ins, numIns, 3, scalars, numScalars, 5, outs, numOuts,
-        4, 5, [](Stream &st, const Inputs &in, const int64_t *s) {
+extern "C" void moert_npu_moe_distribute_dispatch(
+    const char *where, int64_t stream, moert_tensor *x,
+    moert_tensor *expert_ids, moert_tensor *x_active_mask,
+    int64_t ep_world_size, int64_t moe_expert_num, int64_t quant_mode,
+    int64_t capacity, moert_npu_group_list_type expert_token_nums_type,
+    moert_tensor **expand_x, moert_tensor **expand_idx,
+    moert_tensor **expert_token_nums, moert_tensor **ep_recv_counts,
+    moert_tensor **dynamic_scales) {
+  GroupListType type = toGroupList(expert_token_nums_type);
+  issue(where, stream, {x, expert_ids, x_active_mask},
+        {expand_x, expand_idx, expert_token_nums, ep_recv_counts,
+         dynamic_scales},
+        [=](Stream &st, const Inputs &in) {
           DistributeDispatchResult r = distributeDispatch(
-              st.comm(Group::EP), need(in, 0), need(in, 1), in[2], s[0], s[1],
-              s[2], s[3], static_cast<GroupListType>(s[4]));
+              st.comm(Group::EP), need(in, 0), need(in, 1), in[2],
+              ep_world_size, moe_expert_num, quant_mode, capacity, type);
           return std::vector<Tensor>{r.expandX, r.expandIdx, r.expertTokenNums,
                                      r.epRecvCounts, r.dynamicScales};
         });
 }
 
-DEVICE_OP(moe_distribute_combine) {
-  issue(where, stream, ins, numIns, 7, scalars, numScalars, 2, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{distributeCombine(
-              st.comm(Group::EP), need(in, 0), need(in, 1), need(in, 2),
-              need(in, 3), need(in, 4), in[5], in[6], s[0], s[1])};
+extern "C" void moert_npu_moe_distribute_combine(
+    const char *where, int64_t stream, moert_tensor *expand_x,
+    moert_tensor *expert_ids, moert_tensor *expand_idx,
+    moert_tensor *ep_send_counts, moert_tensor *expert_scales,
+    moert_tensor *x_active_mask, moert_tensor *shared_expert_x,
+    int64_t ep_world_size, int64_t moe_expert_num, moert_tensor **result) {
+  issue(where, stream,
+        {expand_x, expert_ids, expand_idx, ep_send_counts, expert_scales,
+         x_active_mask, shared_expert_x},
+        {result}, [=](Stream &st, const Inputs &in) {
+          return std::vector<Tensor>{
+              distributeCombine(st.comm(Group::EP), need(in, 0), need(in, 1),
+                                need(in, 2), need(in, 3), need(in, 4), in[5],
+                                in[6], ep_world_size, moe_expert_num)};
         });
 }
 
-DEVICE_OP(dispatch_ffn_combine) {
-  issue(where, stream, ins, numIns, 8, scalars, numScalars, 4, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
+extern "C" void moert_npu_dispatch_ffn_combine(
+    const char *where, int64_t stream, moert_tensor *x,
+    moert_tensor *expert_ids, moert_tensor *probs, moert_tensor *x_active_mask,
+    moert_tensor *w13, moert_tensor *w2, moert_tensor *scale1,
+    moert_tensor *scale2, moert_npu_matmul_quant quant, int64_t ep_world_size,
+    int64_t moe_expert_num, int64_t capacity, moert_tensor **result) {
+  MatmulQuant q = toQuant(quant);
+  issue(where, stream,
+        {x, expert_ids, probs, x_active_mask, w13, w2, scale1, scale2},
+        {result}, [=](Stream &st, const Inputs &in) {
           return std::vector<Tensor>{dispatchFfnCombine(
               st.comm(Group::EP), need(in, 0), need(in, 1), need(in, 2), in[3],
-              need(in, 4), need(in, 5), in[6], in[7],
-              static_cast<MatmulQuant>(s[0]), s[1], s[2], s[3])};
+              need(in, 4), need(in, 5), in[6], in[7], q, ep_world_size,
+              moe_expert_num, capacity)};
         });
 }
 
@@ -219,189 +307,219 @@ DEVICE_OP(dispatch_ffn_combine) {
 // Expert computation
 //===----------------------------------------------------------------------===//
 
-DEVICE_OP(dynamic_quant) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 0, outs, numOuts,
-        2, 2, [](Stream &, const Inputs &in, const int64_t *) {
-          auto [q, scale] = dynamicQuant(need(in, 0));
-          return std::vector<Tensor>{q, scale};
-        });
+extern "C" void moert_npu_dynamic_quant(const char *where, int64_t stream,
+                                        moert_tensor *x, moert_tensor **q,
+                                        moert_tensor **scale) {
+  issue(where, stream, {x}, {q, scale}, [](Stream &, const Inputs &in) {
+    auto [quantized, scales] = dynamicQuant(need(in, 0));
+    return std::vector<Tensor>{quantized, scales};
+  });
 }
 
-DEVICE_OP(grouped_matmul) {
-  issue(where, stream, ins, numIns, 6, scalars, numScalars, 3, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *s) {
+extern "C" void moert_npu_grouped_matmul(
+    const char *where, int64_t stream, moert_tensor *x, moert_tensor *weight,
+    moert_tensor *group_list, moert_tensor *scale,
+    moert_tensor *per_token_scale, moert_tensor *group_scale,
+    moert_npu_matmul_quant quant, moert_npu_group_list_type group_list_type,
+    moert_npu_dtype result_dtype, moert_tensor **result) {
+  MatmulQuant q = toQuant(quant);
+  GroupListType type = toGroupList(group_list_type);
+  DType dtype = static_cast<DType>(result_dtype);
+  issue(where, stream,
+        {x, weight, group_list, scale, per_token_scale, group_scale}, {result},
+        [=](Stream &, const Inputs &in) {
           MatmulScales scales{in[3], in[4], in[5]};
           return std::vector<Tensor>{groupedMatmul(
-              need(in, 0), need(in, 1), need(in, 2), scales,
-              static_cast<MatmulQuant>(s[0]), static_cast<GroupListType>(s[1]),
-              static_cast<DType>(s[2]))};
+              need(in, 0), need(in, 1), need(in, 2), scales, q, type, dtype)};
         });
 }
 
-DEVICE_OP(matmul) {
-  issue(where, stream, ins, numIns, 5, scalars, numScalars, 2, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *s) {
+extern "C" void
+moert_npu_matmul(const char *where, int64_t stream, moert_tensor *x,
+                 moert_tensor *weight, moert_tensor *scale,
+                 moert_tensor *per_token_scale, moert_tensor *group_scale,
+                 moert_npu_matmul_quant quant, moert_npu_dtype result_dtype,
+                 moert_tensor **result) {
+  MatmulQuant q = toQuant(quant);
+  DType dtype = static_cast<DType>(result_dtype);
+  issue(where, stream, {x, weight, scale, per_token_scale, group_scale},
+        {result}, [=](Stream &, const Inputs &in) {
           MatmulScales scales{in[2], in[3], in[4]};
-          return std::vector<Tensor>{matmul(need(in, 0), need(in, 1), scales,
-                                            static_cast<MatmulQuant>(s[0]),
-                                            static_cast<DType>(s[1]))};
+          return std::vector<Tensor>{
+              matmul(need(in, 0), need(in, 1), scales, q, dtype)};
         });
 }
 
-DEVICE_OP(swiglu) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 0, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *) {
-          return std::vector<Tensor>{swiglu(need(in, 0))};
+extern "C" void moert_npu_swiglu(const char *where, int64_t stream,
+                                 moert_tensor *x, moert_tensor **result) {
+  issue(where, stream, {x}, {result}, [](Stream &, const Inputs &in) {
+    return std::vector<Tensor>{swiglu(need(in, 0))};
+  });
+}
+
+extern "C" void moert_npu_dequant_swiglu_quant(
+    const char *where, int64_t stream, moert_tensor *x,
+    moert_tensor *weight_scale, moert_tensor *activation_scale,
+    moert_tensor *group_list, moert_npu_group_list_type group_list_type,
+    moert_tensor **q, moert_tensor **scale) {
+  GroupListType type = toGroupList(group_list_type);
+  issue(where, stream, {x, weight_scale, activation_scale, group_list},
+        {q, scale}, [type](Stream &, const Inputs &in) {
+          auto [quantized, scales] = dequantSwigluQuant(
+              need(in, 0), need(in, 1), need(in, 2), need(in, 3), type);
+          return std::vector<Tensor>{quantized, scales};
         });
 }
 
-DEVICE_OP(dequant_swiglu_quant) {
-  issue(where, stream, ins, numIns, 4, scalars, numScalars, 1, outs, numOuts,
-        2, 2, [](Stream &, const Inputs &in, const int64_t *s) {
-          auto [q, scale] = dequantSwigluQuant(
-              need(in, 0), need(in, 1), need(in, 2), need(in, 3),
-              static_cast<GroupListType>(s[0]));
-          return std::vector<Tensor>{q, scale};
-        });
-}
-
-DEVICE_OP(add) {
-  issue(where, stream, ins, numIns, 2, scalars, numScalars, 0, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *) {
-          return std::vector<Tensor>{add(need(in, 0), need(in, 1))};
-        });
+extern "C" void moert_npu_add(const char *where, int64_t stream,
+                              moert_tensor *lhs, moert_tensor *rhs,
+                              moert_tensor **result) {
+  issue(where, stream, {lhs, rhs}, {result}, [](Stream &, const Inputs &in) {
+    return std::vector<Tensor>{add(need(in, 0), need(in, 1))};
+  });
 }
 
 //===----------------------------------------------------------------------===//
 // Collectives and rows
 //===----------------------------------------------------------------------===//
 
-DEVICE_OP(all_gather) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 1, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{comm(st, s[0]).allGather(need(in, 0))};
-        });
+extern "C" void moert_npu_all_gather(const char *where, int64_t stream,
+                                     moert_tensor *input, moert_npu_group group,
+                                     moert_tensor **result) {
+  Group g = toGroup(group);
+  issue(where, stream, {input}, {result}, [g](Stream &st, const Inputs &in) {
+    return std::vector<Tensor>{st.comm(g).allGather(need(in, 0))};
+  });
 }
 
-DEVICE_OP(reduce_scatter) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 1, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{comm(st, s[0]).reduceScatter(need(in, 0))};
-        });
+extern "C" void moert_npu_reduce_scatter(const char *where, int64_t stream,
+                                         moert_tensor *input,
+                                         moert_npu_group group,
+                                         moert_tensor **result) {
+  Group g = toGroup(group);
+  issue(where, stream, {input}, {result}, [g](Stream &st, const Inputs &in) {
+    return std::vector<Tensor>{st.comm(g).reduceScatter(need(in, 0))};
+  });
 }
 
-DEVICE_OP(all_reduce) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 2, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{comm(st, s[1]).allReduce(
-              need(in, 0), static_cast<ReduceKind>(s[0]))};
-        });
+extern "C" void moert_npu_all_reduce(const char *where, int64_t stream,
+                                     moert_tensor *input,
+                                     moert_npu_reduce_kind kind,
+                                     moert_npu_group group,
+                                     moert_tensor **result) {
+  Group g = toGroup(group);
+  ReduceKind k = toKind(kind);
+  issue(where, stream, {input}, {result}, [g, k](Stream &st, const Inputs &in) {
+    return std::vector<Tensor>{st.comm(g).allReduce(need(in, 0), k)};
+  });
 }
 
-DEVICE_OP(all_to_all_v) {
-  issue(where, stream, ins, numIns, 3, scalars, numScalars, 1, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
+extern "C" void
+moert_npu_all_to_all_v(const char *where, int64_t stream, moert_tensor *input,
+                       moert_tensor *send_splits, moert_tensor *recv_splits,
+                       moert_npu_group group, moert_tensor **result) {
+  Group g = toGroup(group);
+  issue(where, stream, {input, send_splits, recv_splits}, {result},
+        [g](Stream &st, const Inputs &in) {
           auto splits = [](const Tensor &t) {
             check(t.dtype == DType::I64 && t.rank() == 1,
                   "npu.all_to_all_v: splits must be 1-D i64, got " + t.str());
             return std::vector<int64_t>(t.data<int64_t>(),
                                         t.data<int64_t>() + t.numel());
           };
-          return std::vector<Tensor>{comm(st, s[0]).allToAllV(
+          return std::vector<Tensor>{st.comm(g).allToAllV(
               need(in, 0), splits(need(in, 1)), splits(need(in, 2)))};
         });
 }
 
-DEVICE_OP(pad_rows) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 1, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{padRows(need(in, 0), s[0])};
-        });
+extern "C" void moert_npu_pad_rows(const char *where, int64_t stream,
+                                   moert_tensor *input, int64_t rows,
+                                   moert_tensor **result) {
+  issue(where, stream, {input}, {result}, [rows](Stream &, const Inputs &in) {
+    return std::vector<Tensor>{padRows(need(in, 0), rows)};
+  });
 }
 
-DEVICE_OP(slice_rows) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 1, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{sliceRows(need(in, 0), s[0])};
-        });
+extern "C" void moert_npu_slice_rows(const char *where, int64_t stream,
+                                     moert_tensor *input, int64_t rows,
+                                     moert_tensor **result) {
+  issue(where, stream, {input}, {result}, [rows](Stream &, const Inputs &in) {
+    return std::vector<Tensor>{sliceRows(need(in, 0), rows)};
+  });
 }
 
-DEVICE_OP(tensor_split) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 1, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
-          Comm &c = comm(st, s[0]);
-          // The ranks of a group split the same rows; different row counts
-          // mean their inputs disagree (e.g. tp ranks given different tokens
-          // without sequence parallelism), which would be a silent error.
-          int64_t rows = need(in, 0).rows();
-          int64_t most = c.allReduceScalar(rows, ReduceKind::Max);
-          int64_t least = -c.allReduceScalar(-rows, ReduceKind::Max);
-          check(most == least,
-                "npu.tensor_split: the ranks of the " +
-                    std::string(groupName(static_cast<Group>(s[0]))) +
-                    " group split different row counts (" +
-                    std::to_string(least) + " to " + std::to_string(most) +
-                    "); they must hold the same tokens");
-          return std::vector<Tensor>{tensorSplit(need(in, 0), c.size(),
-                                                 c.rank())};
-        });
+extern "C" void moert_npu_tensor_split(const char *where, int64_t stream,
+                                       moert_tensor *input,
+                                       moert_npu_group group,
+                                       moert_tensor **result) {
+  Group g = toGroup(group);
+  issue(where, stream, {input}, {result}, [g](Stream &st, const Inputs &in) {
+    Comm &c = st.comm(g);
+    // The ranks of a group split the same rows; different row counts mean
+    // their inputs disagree (e.g. tp ranks given different tokens without
+    // sequence parallelism), which would be a silent error.
+    int64_t rows = need(in, 0).rows();
+    int64_t most = c.allReduceScalar(rows, ReduceKind::Max);
+    int64_t least = -c.allReduceScalar(-rows, ReduceKind::Max);
+    check(most == least,
+          "npu.tensor_split: the ranks of the " + std::string(groupName(g)) +
+              " group split different row counts (" + std::to_string(least) +
+              " to " + std::to_string(most) +
+              "); they must hold the same tokens");
+    return std::vector<Tensor>{tensorSplit(need(in, 0), c.size(), c.rank())};
+  });
 }
 
-DEVICE_OP(mc2_mask) {
-  issue(where, stream, ins, numIns, 0, scalars, numScalars, 2, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &, const int64_t *s) {
-          return std::vector<Tensor>{mc2Mask(s[0], s[1])};
-        });
+extern "C" void moert_npu_mc2_mask(const char *where, int64_t stream,
+                                   int64_t valid, int64_t rows,
+                                   moert_tensor **result) {
+  issue(where, stream, {}, {result}, [=](Stream &, const Inputs &) {
+    return std::vector<Tensor>{mc2Mask(valid, rows)};
+  });
 }
 
 //===----------------------------------------------------------------------===//
-// Host-side calls
+// Host-side ops
 //===----------------------------------------------------------------------===//
 
-extern "C" int64_t moert_all_reduce_scalar(const char *where, int64_t value,
-                                           int64_t kind, int64_t group) {
-  RankRuntime *rank = RankRuntime::current();
-  if (!rank || rank->failed())
-    return 0;
-  try {
-    return rank->hostComm(static_cast<Group>(group))
-        .allReduceScalar(value, static_cast<ReduceKind>(kind));
-  } catch (const std::exception &e) {
-    failCurrent(where, e.what());
-    return 0;
-  }
+extern "C" void moert_npu_all_reduce_scalar(const char *where, int64_t value,
+                                            moert_npu_reduce_kind kind,
+                                            moert_npu_group group,
+                                            int64_t *result) {
+  *result = 0;
+  onHost(where, [&](RankRuntime &rank) {
+    *result =
+        rank.hostComm(toGroup(group)).allReduceScalar(value, toKind(kind));
+  });
 }
 
-extern "C" int64_t moert_group_rank(const char *where, int64_t group) {
-  RankRuntime *rank = RankRuntime::current();
-  if (!rank || rank->failed())
-    return 0;
-  try {
-    return rank->hostComm(static_cast<Group>(group)).rank();
-  } catch (const std::exception &e) {
-    failCurrent(where, e.what());
-    return 0;
-  }
+extern "C" void moert_npu_group_rank(const char *where, moert_npu_group group,
+                                     int64_t *result) {
+  *result = 0;
+  onHost(where, [&](RankRuntime &rank) {
+    *result = rank.hostComm(toGroup(group)).rank();
+  });
 }
 
-extern "C" void moert_expect_uniform(const char *where, int64_t value,
-                                     int64_t group, const char *what) {
-  RankRuntime *rank = RankRuntime::current();
-  if (!rank || rank->failed())
-    return;
-  try {
-    Comm &c = rank->hostComm(static_cast<Group>(group));
+extern "C" void moert_npu_expect_uniform(const char *where, int64_t value,
+                                         moert_npu_group group,
+                                         const char *what) {
+  onHost(where, [&](RankRuntime &rank) {
+    Group g = toGroup(group);
+    Comm &c = rank.hostComm(g);
     int64_t most = c.allReduceScalar(value, ReduceKind::Max);
     int64_t least = -c.allReduceScalar(-value, ReduceKind::Max);
-    check(most == least,
-          std::string("npu.expect_uniform: ") + what + ", but the ranks of the " +
-              groupName(static_cast<Group>(group)) + " group hold " +
-              std::to_string(least) + " to " + std::to_string(most) +
-              " (this rank: " + std::to_string(value) + ")");
-  } catch (const std::exception &e) {
-    failCurrent(where, e.what());
-  }
+    check(most == least, std::string("npu.expect_uniform: ") + what +
+                             ", but the ranks of the " + groupName(g) +
+                             " group hold " + std::to_string(least) + " to " +
+                             std::to_string(most) +
+                             " (this rank: " + std::to_string(value) + ")");
+  });
 }
+
+//===----------------------------------------------------------------------===//
+// Hand-written calls (RuntimeCalls.h)
+//===----------------------------------------------------------------------===//
 
 extern "C" int64_t moert_dim(const char *where, void *tensor, int64_t dim) {
   RankRuntime *rank = RankRuntime::current();

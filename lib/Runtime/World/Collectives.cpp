@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <iterator>
 #include <sstream>
 #include <type_traits>
 
@@ -16,21 +14,30 @@ namespace coll {
 // Descriptions
 //===----------------------------------------------------------------------===//
 
-namespace {
-const char *const kOps[] = {"npu.all_gather",        "npu.reduce_scatter",
-                            "npu.all_reduce",        "npu.all_to_all_v",
-                            "npu.all_reduce_scalar", "exchange"};
-} // namespace
+const char *collectiveName(Collective op) {
+  switch (op) {
+  case Collective::AllGather:
+    return "npu.all_gather";
+  case Collective::ReduceScatter:
+    return "npu.reduce_scatter";
+  case Collective::AllReduce:
+    return "npu.all_reduce";
+  case Collective::AllToAllV:
+    return "npu.all_to_all_v";
+  case Collective::AllReduceScalar:
+    return "npu.all_reduce_scalar";
+  case Collective::Exchange:
+    return "exchange";
+  }
+  return "unknown collective";
+}
 
 // Words: op, kind, scalar, dtype (-1: no tensor), rank, shape..., send
 // count (-1: none), send..., recv count, recv..., blob count (-1: none),
 // blob sizes...
 std::vector<int64_t> Description::encode(const Contribution &c) {
   std::vector<int64_t> w;
-  w.push_back(
-      std::find_if(std::begin(kOps), std::end(kOps),
-                   [&](const char *o) { return std::strcmp(o, c.op) == 0; }) -
-      std::begin(kOps));
+  w.push_back(static_cast<int64_t>(c.op));
   w.push_back(static_cast<int64_t>(c.kind));
   w.push_back(c.scalar);
   w.push_back(c.tensor ? static_cast<int64_t>(c.tensor->dtype) : -1);
@@ -65,9 +72,8 @@ void Description::decode(const std::vector<int64_t> &w,
     at += static_cast<size_t>(n);
   };
   int64_t index = next();
-  check(index >= 0 && index < static_cast<int64_t>(std::size(kOps)), bad);
-  op = kOps[index];
-  c.op = op.c_str();
+  check(index >= 0 && index < kNumCollectives, bad);
+  c.op = static_cast<Collective>(index);
   c.kind = static_cast<ReduceKind>(next());
   c.scalar = next();
   if (int64_t dtype = next(); dtype >= 0) {
@@ -180,11 +186,11 @@ size_t rowBytes(const Tensor &t, const std::string &op) {
 void checkSameOp(const Inputs &in, const GroupView &g, uint64_t seq,
                  const std::string &op) {
   for (size_t p = 0; p < in.size(); ++p)
-    if (std::strcmp(in[p]->op, in[0]->op) != 0)
+    if (in[p]->op != in[0]->op)
       throw Error(op + ": collectives do not match on " + g.where() +
                   " (call #" + std::to_string(seq) + "): " + g.rankOf(0) +
-                  " calls " + in[0]->op + ", " + g.rankOf(p) + " calls " +
-                  in[p]->op);
+                  " calls " + collectiveName(in[0]->op) + ", " + g.rankOf(p) +
+                  " calls " + collectiveName(in[p]->op));
 }
 
 RowPlan checkAllGather(const Inputs &in, const GroupView &g) {

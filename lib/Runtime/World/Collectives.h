@@ -24,11 +24,25 @@
 namespace moert {
 namespace coll {
 
+/// The collectives a World runs. Members of one call must run the same one;
+/// descriptions (MPI) carry its number.
+enum class Collective : int32_t {
+  AllGather,
+  ReduceScatter,
+  AllReduce,
+  AllToAllV,
+  AllReduceScalar,
+  Exchange,
+};
+constexpr int64_t kNumCollectives = 6;
+/// "npu.all_gather", ..., "exchange": the op in messages.
+const char *collectiveName(Collective op);
+
 /// What one member passes to a collective. Checks read only `op`, the
 /// tensor's type and shape, the splits, the number of blobs, `scalar` and
 /// `kind`; data is read only by the thread world.
 struct Contribution {
-  const char *op = nullptr;
+  Collective op = Collective::AllGather;
   const Tensor *tensor = nullptr;
   const std::vector<int64_t> *send = nullptr;
   const std::vector<int64_t> *recv = nullptr;
@@ -44,7 +58,6 @@ using Inputs = std::vector<const Contribution *>; // by group rank
 /// splits, blob sizes); decode() rebuilds what the checks read. `c` points
 /// into the Description itself: decode in place, never copy a decoded one.
 struct Description {
-  std::string op;
   Tensor tensor; // type and shape only
   std::vector<int64_t> send, recv, blobSizes;
   std::vector<std::vector<uint8_t>> blobs; // empty, one per blob

@@ -262,7 +262,7 @@ void MpiComm::create(const std::string &op) {
 
 template <typename Run>
 void MpiComm::collective(const Contribution &mine, Run &&run) {
-  const std::string op = mine.op;
+  const std::string op = coll::collectiveName(mine.op);
   Process &proc = world_.proc();
   if (busy_.exchange(true, std::memory_order_acq_rel))
     throw Error(op + ": rank " + std::to_string(g_.members[g_.rank]) +
@@ -363,7 +363,7 @@ std::vector<const Tensor *> views(Buffers &keep, size_t members, DType dtype,
 
 Tensor MpiComm::allGather(const Tensor &x) {
   Contribution mine;
-  mine.op = "npu.all_gather";
+  mine.op = coll::Collective::AllGather;
   mine.tensor = &x;
   Tensor out;
   collective(mine, [&](const Inputs &in) {
@@ -380,12 +380,15 @@ Tensor MpiComm::allGather(const Tensor &x) {
     for (const Contribution *c : in)
       rows.push_back(c->tensor->rows());
     keep->ints.resize(2);
-    countsAndDispls(rows, mine.op, keep->ints[0], keep->ints[1]);
-    MPI_Datatype row = rowType(*keep, plan.rowBytes, mine.op);
-    move(mine.op, keep, [&](MPI_Request *r) {
-      return MPI_Iallgatherv(x.bytes(), count(x.rows(), mine.op, "rows"), row,
-                             out.bytes(), keep->ints[0].data(),
-                             keep->ints[1].data(), row, comm_, r);
+    countsAndDispls(rows, coll::collectiveName(mine.op), keep->ints[0],
+                    keep->ints[1]);
+    MPI_Datatype row =
+        rowType(*keep, plan.rowBytes, coll::collectiveName(mine.op));
+    move(coll::collectiveName(mine.op), keep, [&](MPI_Request *r) {
+      return MPI_Iallgatherv(
+          x.bytes(), count(x.rows(), coll::collectiveName(mine.op), "rows"),
+          row, out.bytes(), keep->ints[0].data(), keep->ints[1].data(), row,
+          comm_, r);
     });
   });
   return out;
@@ -393,7 +396,7 @@ Tensor MpiComm::allGather(const Tensor &x) {
 
 Tensor MpiComm::reduceScatter(const Tensor &x) {
   Contribution mine;
-  mine.op = "npu.reduce_scatter";
+  mine.op = coll::Collective::ReduceScatter;
   mine.tensor = &x;
   Tensor out;
   collective(mine, [&](const Inputs &in) {
@@ -411,8 +414,8 @@ Tensor MpiComm::reduceScatter(const Tensor &x) {
     std::vector<const Tensor *> parts =
         views(*keep, in.size(), x.dtype, out.shape, bytes);
     if (bytes) {
-      MPI_Datatype block = rowType(*keep, bytes, mine.op);
-      move(mine.op, keep, [&](MPI_Request *r) {
+      MPI_Datatype block = rowType(*keep, bytes, coll::collectiveName(mine.op));
+      move(coll::collectiveName(mine.op), keep, [&](MPI_Request *r) {
         return MPI_Ialltoall(x.bytes(), 1, block, keep->tensors[1].bytes(), 1,
                              block, comm_, r);
       });
@@ -424,7 +427,7 @@ Tensor MpiComm::reduceScatter(const Tensor &x) {
 
 Tensor MpiComm::allReduce(const Tensor &x, ReduceKind kind) {
   Contribution mine;
-  mine.op = "npu.all_reduce";
+  mine.op = coll::Collective::AllReduce;
   mine.tensor = &x;
   mine.kind = kind;
   Tensor out;
@@ -443,8 +446,8 @@ Tensor MpiComm::allReduce(const Tensor &x, ReduceKind kind) {
     std::vector<const Tensor *> parts =
         views(*keep, in.size(), x.dtype, x.shape, bytes);
     if (bytes) {
-      MPI_Datatype whole = rowType(*keep, bytes, mine.op);
-      move(mine.op, keep, [&](MPI_Request *r) {
+      MPI_Datatype whole = rowType(*keep, bytes, coll::collectiveName(mine.op));
+      move(coll::collectiveName(mine.op), keep, [&](MPI_Request *r) {
         return MPI_Iallgather(x.bytes(), 1, whole, keep->tensors[1].bytes(), 1,
                               whole, comm_, r);
       });
@@ -457,7 +460,7 @@ Tensor MpiComm::allReduce(const Tensor &x, ReduceKind kind) {
 Tensor MpiComm::allToAllV(const Tensor &x, const std::vector<int64_t> &send,
                           const std::vector<int64_t> &recv) {
   Contribution mine;
-  mine.op = "npu.all_to_all_v";
+  mine.op = coll::Collective::AllToAllV;
   mine.tensor = &x;
   mine.send = &send;
   mine.recv = &recv;
@@ -473,10 +476,13 @@ Tensor MpiComm::allToAllV(const Tensor &x, const std::vector<int64_t> &send,
     auto keep = std::make_shared<Buffers>();
     keep->tensors = {x, out};
     keep->ints.resize(4);
-    countsAndDispls(send, mine.op, keep->ints[0], keep->ints[1]);
-    countsAndDispls(recv, mine.op, keep->ints[2], keep->ints[3]);
-    MPI_Datatype row = rowType(*keep, plan.rowBytes, mine.op);
-    move(mine.op, keep, [&](MPI_Request *r) {
+    countsAndDispls(send, coll::collectiveName(mine.op), keep->ints[0],
+                    keep->ints[1]);
+    countsAndDispls(recv, coll::collectiveName(mine.op), keep->ints[2],
+                    keep->ints[3]);
+    MPI_Datatype row =
+        rowType(*keep, plan.rowBytes, coll::collectiveName(mine.op));
+    move(coll::collectiveName(mine.op), keep, [&](MPI_Request *r) {
       return MPI_Ialltoallv(x.bytes(), keep->ints[0].data(),
                             keep->ints[1].data(), row, out.bytes(),
                             keep->ints[2].data(), keep->ints[3].data(), row,
@@ -488,7 +494,7 @@ Tensor MpiComm::allToAllV(const Tensor &x, const std::vector<int64_t> &send,
 
 int64_t MpiComm::allReduceScalar(int64_t value, ReduceKind kind) {
   Contribution mine;
-  mine.op = "npu.all_reduce_scalar";
+  mine.op = coll::Collective::AllReduceScalar;
   mine.scalar = value;
   mine.kind = kind;
   int64_t out = 0;
@@ -502,7 +508,7 @@ int64_t MpiComm::allReduceScalar(int64_t value, ReduceKind kind) {
 std::vector<std::vector<uint8_t>>
 MpiComm::exchange(const std::vector<std::vector<uint8_t>> &toEach) {
   Contribution mine;
-  mine.op = "exchange";
+  mine.op = coll::Collective::Exchange;
   mine.blobs = &toEach;
   std::vector<std::vector<uint8_t>> out;
   collective(mine, [&](const Inputs &in) {
@@ -521,15 +527,17 @@ MpiComm::exchange(const std::vector<std::vector<uint8_t>> &toEach) {
     }
     auto keep = std::make_shared<Buffers>();
     keep->ints.resize(4);
-    countsAndDispls(sendBytes, mine.op, keep->ints[0], keep->ints[1]);
-    countsAndDispls(recvBytes, mine.op, keep->ints[2], keep->ints[3]);
+    countsAndDispls(sendBytes, coll::collectiveName(mine.op), keep->ints[0],
+                    keep->ints[1]);
+    countsAndDispls(recvBytes, coll::collectiveName(mine.op), keep->ints[2],
+                    keep->ints[3]);
     for (const std::vector<uint8_t> &b : toEach)
       keep->bytes.insert(keep->bytes.end(), b.begin(), b.end());
     int64_t total = 0;
     for (int64_t b : recvBytes)
       total += b;
     keep->tensors = {Tensor::empty(DType::I8, {total})};
-    move(mine.op, keep, [&](MPI_Request *r) {
+    move(coll::collectiveName(mine.op), keep, [&](MPI_Request *r) {
       return MPI_Ialltoallv(keep->bytes.data(), keep->ints[0].data(),
                             keep->ints[1].data(), MPI_BYTE,
                             keep->tensors[0].bytes(), keep->ints[2].data(),

@@ -161,7 +161,7 @@ private:
 
 template <typename Read>
 void ThreadComm::collective(const Contribution &mine, Read &&read) {
-  const std::string op = mine.op;
+  const std::string op = coll::collectiveName(mine.op);
   if (busy_.exchange(true, std::memory_order_acq_rel))
     throw Error(op + ": rank " + std::to_string(globalRank_) +
                 " uses its communicator of " + g_.where() +
@@ -269,7 +269,7 @@ std::vector<const Tensor *> tensorsOf(const Inputs &in) {
 
 Tensor ThreadComm::allGather(const Tensor &x) {
   Contribution mine;
-  mine.op = "npu.all_gather";
+  mine.op = coll::Collective::AllGather;
   mine.tensor = &x;
   Tensor out;
   collective(mine, [&](const Inputs &in) {
@@ -288,7 +288,7 @@ Tensor ThreadComm::allGather(const Tensor &x) {
 
 Tensor ThreadComm::reduceScatter(const Tensor &x) {
   Contribution mine;
-  mine.op = "npu.reduce_scatter";
+  mine.op = coll::Collective::ReduceScatter;
   mine.tensor = &x;
   Tensor out;
   collective(mine, [&](const Inputs &in) {
@@ -302,7 +302,7 @@ Tensor ThreadComm::reduceScatter(const Tensor &x) {
 
 Tensor ThreadComm::allReduce(const Tensor &x, ReduceKind kind) {
   Contribution mine;
-  mine.op = "npu.all_reduce";
+  mine.op = coll::Collective::AllReduce;
   mine.tensor = &x;
   mine.kind = kind;
   Tensor out;
@@ -317,7 +317,7 @@ Tensor ThreadComm::allReduce(const Tensor &x, ReduceKind kind) {
 Tensor ThreadComm::allToAllV(const Tensor &x, const std::vector<int64_t> &send,
                              const std::vector<int64_t> &recv) {
   Contribution mine;
-  mine.op = "npu.all_to_all_v";
+  mine.op = coll::Collective::AllToAllV;
   mine.tensor = &x;
   mine.send = &send;
   mine.recv = &recv;
@@ -344,7 +344,7 @@ Tensor ThreadComm::allToAllV(const Tensor &x, const std::vector<int64_t> &send,
 
 int64_t ThreadComm::allReduceScalar(int64_t value, ReduceKind kind) {
   Contribution mine;
-  mine.op = "npu.all_reduce_scalar";
+  mine.op = coll::Collective::AllReduceScalar;
   mine.scalar = value;
   mine.kind = kind;
   int64_t out = 0;
@@ -358,7 +358,7 @@ int64_t ThreadComm::allReduceScalar(int64_t value, ReduceKind kind) {
 std::vector<std::vector<uint8_t>>
 ThreadComm::exchange(const std::vector<std::vector<uint8_t>> &toEach) {
   Contribution mine;
-  mine.op = "exchange";
+  mine.op = coll::Collective::Exchange;
   mine.blobs = &toEach;
   std::vector<std::vector<uint8_t>> out;
   collective(mine, [&](const Inputs &in) {

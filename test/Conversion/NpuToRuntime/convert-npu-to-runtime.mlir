@@ -1,28 +1,29 @@
 // RUN: moe-opt %s -split-input-file -convert-npu-to-runtime | FileCheck %s
 
-// Device ops become calls of moert_npu_<op>(where, stream, ins, #ins,
-// scalars, #scalars, outs, #outs), declared once; absent optional operands
-// are null; index operands and attributes become i64 scalars.
-// CHECK-DAG: llvm.func @moert_npu_moe_init_routing(!llvm.ptr, i64, !llvm.ptr, i64, !llvm.ptr, i64, !llvm.ptr, i64)
+// Device ops become calls of the generated ABI (moe/Runtime/RuntimeAbi.h,
+// docs/RuntimeAbi.md), declared once: where, stream, then one typed operand
+// per ODS argument in ODS order (tensor handles, null for an absent
+// optional operand; index operands and i64 attributes as i64; enums as
+// i32), then one result slot per result (null for an absent optional
+// result), loaded after the call.
+// CHECK-DAG: llvm.func @moert_npu_moe_init_routing(!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr)
 // CHECK-DAG: llvm.mlir.global internal constant @[[WHERE:moert_str_[0-9]+]]("npu.moe_init_routing at {{.*}}convert-npu-to-runtime.mlir{{.*}}:{{[0-9]+}}:{{[0-9]+}}\00")
 // CHECK-LABEL: llvm.func @routing
 // CHECK-SAME: (%[[X:.+]]: !llvm.ptr, %[[IDS:.+]]: !llvm.ptr, %[[START:.+]]: i64)
-// CHECK-DAG: %[[NULL:.+]] = llvm.mlir.zero : !llvm.ptr
-// CHECK-DAG: %[[OUTS:.+]] = llvm.alloca %{{.+}} x !llvm.ptr
-// CHECK-DAG: %[[W:.+]] = llvm.mlir.addressof @[[WHERE]]
-// CHECK-DAG: %[[STREAM:.+]] = llvm.mlir.constant(2 : i64)
-// CHECK: %[[INS:.+]] = llvm.alloca %{{.+}} x !llvm.ptr
-// CHECK: llvm.store %[[X]], %{{.+}} : !llvm.ptr, !llvm.ptr
-// CHECK: llvm.store %[[IDS]], %{{.+}} : !llvm.ptr, !llvm.ptr
-// CHECK: llvm.store %[[NULL]], %{{.+}} : !llvm.ptr, !llvm.ptr
-// CHECK: %[[NINS:.+]] = llvm.mlir.constant(3 : i64)
-// CHECK: %[[SC:.+]] = llvm.alloca %{{.+}} x i64
-// CHECK: llvm.store %[[START]], %{{.+}} : i64, !llvm.ptr
-// CHECK: %[[NSC:.+]] = llvm.mlir.constant(5 : i64)
-// CHECK: %[[NOUTS:.+]] = llvm.mlir.constant(3 : i64)
-// CHECK: llvm.call @moert_npu_moe_init_routing(%[[W]], %[[STREAM]], %[[INS]], %[[NINS]], %[[SC]], %[[NSC]], %[[OUTS]], %[[NOUTS]])
-// CHECK-COUNT-3: llvm.load %{{.+}} : !llvm.ptr -> !llvm.ptr
-// CHECK: llvm.return
+// CHECK: %[[W:.+]] = llvm.mlir.addressof @[[WHERE]]
+// CHECK: %[[STREAM:.+]] = llvm.mlir.constant(2 : i64) : i64
+// CHECK: %[[NOSCALE:.+]] = llvm.mlir.zero : !llvm.ptr
+// CHECK: %[[LOCAL:.+]] = llvm.mlir.constant(4 : i64) : i64
+// CHECK: %[[EXPERTS:.+]] = llvm.mlir.constant(16 : i64) : i64
+// CHECK: %[[QUANT:.+]] = llvm.mlir.constant(-1 : i64) : i64
+// CHECK: %[[COUNT:.+]] = llvm.mlir.constant(1 : i32) : i32
+// CHECK: %[[O0:.+]] = llvm.alloca %{{.+}} x !llvm.ptr
+// CHECK: %[[O1:.+]] = llvm.alloca %{{.+}} x !llvm.ptr
+// CHECK: %[[O2:.+]] = llvm.alloca %{{.+}} x !llvm.ptr
+// CHECK: %[[NOOUT:.+]] = llvm.mlir.zero : !llvm.ptr
+// CHECK: llvm.call @moert_npu_moe_init_routing(%[[W]], %[[STREAM]], %[[X]], %[[IDS]], %[[NOSCALE]], %[[START]], %[[LOCAL]], %[[EXPERTS]], %[[QUANT]], %[[COUNT]], %[[O0]], %[[O1]], %[[O2]], %[[NOOUT]])
+// CHECK: %[[ROWS:.+]] = llvm.load %[[O0]] : !llvm.ptr -> !llvm.ptr
+// CHECK: llvm.return %[[ROWS]]
 func.func @routing(%x: tensor<?x8xf32>, %ids: tensor<?x2xi32>, %start: index) -> tensor<?x8xf32> {
   %rows, %idx, %counts = npu.moe_init_routing %x, %ids range(%start, 4) experts(16) quant_mode(-1) count stream(2)
       : tensor<?x8xf32>, tensor<?x2xi32> -> tensor<?x8xf32>, tensor<?xi32>, tensor<4xi64>
@@ -46,9 +47,16 @@ func.func @routing(%x: tensor<?x8xf32>, %ids: tensor<?x2xi32>, %start: index) ->
 // CHECK-DAG: llvm.mlir.global internal constant @{{moert_str_[0-9]+}}("the ranks agree\00")
 // CHECK-LABEL: llvm.func @host
 // CHECK: llvm.call @moert_dim(%{{.+}}, %{{.+}}, %{{.+}}) : (!llvm.ptr, !llvm.ptr, i64) -> i64
-// CHECK: llvm.call @moert_all_reduce_scalar(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) : (!llvm.ptr, i64, i64, i64) -> i64
-// CHECK: llvm.call @moert_group_rank(%{{.+}}, %{{.+}}) : (!llvm.ptr, i64) -> i64
-// CHECK: llvm.call @moert_expect_uniform(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) : (!llvm.ptr, i64, i64, !llvm.ptr) -> ()
+// Host-side npu ops have no stream; an index result comes back through an
+// i64 slot.
+// CHECK: %[[MAX:.+]] = llvm.mlir.constant(1 : i32) : i32
+// CHECK: %[[DP:.+]] = llvm.mlir.constant(2 : i32) : i32
+// CHECK: %[[M:.+]] = llvm.alloca %{{.+}} x i64
+// CHECK: llvm.call @moert_npu_all_reduce_scalar(%{{.+}}, %{{.+}}, %[[MAX]], %[[DP]], %[[M]]) : (!llvm.ptr, i64, i32, i32, !llvm.ptr) -> ()
+// CHECK: llvm.load %[[M]] : !llvm.ptr -> i64
+// CHECK: %[[EP:.+]] = llvm.mlir.constant(3 : i32) : i32
+// CHECK: llvm.call @moert_npu_group_rank(%{{.+}}, %[[EP]], %{{.+}}) : (!llvm.ptr, i32, !llvm.ptr) -> ()
+// CHECK: llvm.call @moert_npu_expect_uniform(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) : (!llvm.ptr, i64, i32, !llvm.ptr) -> ()
 // CHECK: %[[E:.+]] = llvm.call @moert_record(%{{.+}}, %{{.+}}) : (!llvm.ptr, i64) -> !llvm.ptr
 // CHECK: llvm.call @moert_wait(%{{.+}}, %[[E]], %{{.+}}) : (!llvm.ptr, !llvm.ptr, i64) -> ()
 // CHECK: llvm.call @moert_release_event(%[[E]])
@@ -100,7 +108,13 @@ func.func @branches(%x: tensor<4x8xf32>, %index: index) -> (tensor<?x8xf32>, ten
 
 // Every device op has a call.
 // CHECK-LABEL: llvm.func @all_ops
-// CHECK-DAG: llvm.call @moert_npu_moe_gating_top_k
+// Unit attributes are i32 flags, an absent optional attribute 0, f32
+// attributes f32 (gating: k, softmax, renormalize, no groups, scale 1.0);
+// ops with passResultDTypes pass each result's element type (i32: 5).
+// CHECK-DAG: llvm.call @moert_npu_moe_gating_top_k({{.+}}) : (!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i64, i64, f32, !llvm.ptr, !llvm.ptr) -> ()
+// CHECK-DAG: llvm.mlir.constant(1.000000e+00 : f32) : f32
+// CHECK-DAG: %[[I32:.+]] = llvm.mlir.constant(5 : i32) : i32
+// CHECK-DAG: llvm.call @moert_npu_grouped_matmul({{.+}}, %[[I32]], %{{.+}}) : (!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, i32, i32, !llvm.ptr) -> ()
 // CHECK-DAG: llvm.call @moert_npu_map_expert_ids
 // CHECK-DAG: llvm.call @moert_npu_mask_weights
 // CHECK-DAG: llvm.call @moert_npu_moe_token_permute
