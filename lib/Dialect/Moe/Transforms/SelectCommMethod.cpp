@@ -355,39 +355,26 @@ private:
   Policy parsedPolicy = Policy::Table;
   CommMethod fixedMethod = CommMethod::Unset;
   ServingConfig config;
+
+  /// ServingConfig::fromOptions reads the serving options.
+  friend struct mlir::moe::ServingConfig;
 };
 } // namespace
 
 LogicalResult SelectCommMethodPass::parseOptions(func::FuncOp func) {
-  std::optional<Policy> parsed = symbolizePolicy(policy);
-  if (!parsed)
-    return func.emitError() << "unknown policy '" << policy
-                            << "'; expected table, cost-model or fixed";
-  parsedPolicy = *parsed;
-  fixedMethod = CommMethod::Unset;
-  if (!method.empty()) {
-    std::optional<CommMethod> m = symbolizeCommMethod(method);
-    if (!m || *m == CommMethod::Unset)
-      return func.emitError()
-             << "unknown method '" << method
-             << "'; expected allgather, alltoall, mc2 or fused_mc2";
-    if (parsedPolicy != Policy::Fixed)
-      return func.emitError() << "method=" << method
-                              << " is only used with policy=fixed, not policy="
-                              << policy;
-    fixedMethod = *m;
-  } else if (parsedPolicy == Policy::Fixed) {
+  // `policy` and `method` are enum options: the option parser rejects
+  // unknown names (with the same message for moe-opt and the embedding
+  // APIs); what is left are the combinations.
+  parsedPolicy = policy;
+  fixedMethod = method;
+  if (fixedMethod != CommMethod::Unset && parsedPolicy != Policy::Fixed)
+    return func.emitError() << "method=" << stringifyCommMethod(fixedMethod)
+                            << " is only used with policy=fixed, not policy="
+                            << stringifyPolicy(parsedPolicy);
+  if (fixedMethod == CommMethod::Unset && parsedPolicy == Policy::Fixed)
     return func.emitError() << "policy=fixed needs method=<allgather, "
                                "alltoall, mc2 or fused_mc2>";
-  }
-  config.maxNumReqs = maxNumReqs;
-  config.decodeQueryLen = decodeQueryLen;
-  config.maxGraphSize = maxGraphSize;
-  config.maxNumBatchedTokens = maxNumBatchedTokens;
-  config.prefillMc2 = prefillMc2;
-  config.fusedMc2 = fusedMc2;
-  config.megaMoe = megaMoe;
-  config.lora = lora;
+  config = ServingConfig::fromOptions(*this);
   std::string error = config.validate();
   if (error.empty() && maxTokens < 0)
     error = "option max-tokens must be at least 0, got " +
@@ -408,7 +395,7 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
     // with a choice need to know the chip.
     if (inputs.layer.layout.useEp())
       return prepare.emitError()
-             << "policy=" << policy
+             << "policy=" << stringifyPolicy(parsedPolicy)
              << " needs the target chip: put a moe.chip attribute (e.g. "
                 "#moe.chip<A3>) on an enclosing op";
     layerPolicy = Policy::Table;

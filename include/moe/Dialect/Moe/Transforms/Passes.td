@@ -48,10 +48,14 @@ def SelectCommMethod : Pass<"moe-select-comm-method", "::mlir::func::FuncOp"> {
     invalid options are reported as errors.
   }];
   let options = [
-    Option<"policy", "policy", "std::string", /*default=*/"\"table\"",
-           "How to choose: table, cost-model or fixed">,
-    Option<"method", "method", "std::string", /*default=*/"\"\"",
-           "The method for policy=fixed: allgather, alltoall, mc2 or fused_mc2">,
+    Option<"policy", "policy", "::mlir::moe::Policy",
+           /*default=*/"::mlir::moe::Policy::Table",
+           "How to choose: table, cost-model or fixed",
+           [{::mlir::moe::policyOptionValues()}]>,
+    Option<"method", "method", "::mlir::moe::CommMethod",
+           /*default=*/"::mlir::moe::CommMethod::Unset",
+           "The method for policy=fixed: allgather, alltoall, mc2 or fused_mc2",
+           [{::mlir::moe::commMethodOptionValues()}]>,
     Option<"maxNumReqs", "max-num-reqs", "int64_t", /*default=*/"256",
            "Most concurrent requests (vLLM max_num_seqs)">,
     Option<"decodeQueryLen", "decode-query-len", "int64_t", /*default=*/"1",
