@@ -225,3 +225,21 @@ func.func @escaping_value_static(%x: tensor<8x64xbf16>, %logits: tensor<8x32xf32
   %o = moe.finalize %r, %pctx : tensor<?x64xbf16>, !moe.prepare_ctx<unset>
   return %o, %ids : tensor<?x64xbf16>, tensor<?x4xi32>
 }
+
+// -----
+
+// Without a moe.layout anywhere the single-device default applies; no
+// attribute verifier checked the layer against it, so the pass does.
+func.func @default_layout(%x: tensor<?x64xbf16>, %logits: tensor<?x32xf32>,
+    %w13: tensor<2x64x32xbf16>, %w2: tensor<2x16x64xbf16>) -> tensor<?x64xbf16> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xbf16>, tensor<?x32xf32> -> !moe.prepare_ctx<unset>
+  %w, %ids = moe.gate %l top_k(4) softmax : tensor<?x32xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  // expected-error @+1 {{'moe.dispatch' op counts has 2 local experts but 32 physical experts over 1 expert-parallel ranks give 32}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(32)
+      : tensor<?x64xbf16>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<2xi64>, !moe.dispatch_ctx<unset>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<2x64x32xbf16>, tensor<2x16x64xbf16>)
+      : tensor<?x64xbf16>, tensor<2xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<unset>
+  %o = moe.finalize %r, %pctx : tensor<?x64xbf16>, !moe.prepare_ctx<unset>
+  return %o : tensor<?x64xbf16>
+}
