@@ -24,7 +24,8 @@ def SelectCommMethod : Pass<"moe-select-comm-method", "::mlir::func::FuncOp"> {
     - `policy=cost-model`: the legal method with the lowest modelled latency
       (`docs/CostModel.md`);
     - `policy=fixed method=<m>`: the given method everywhere; the layout must
-      allow it (the `moe.dispatch` verifier).
+      allow it (`checkDispatchDeployment`, the rule the `moe.layout`
+      verifier applies to every dispatch under it).
 
     A layer is the `moe.prepare`, the `moe.finalize` consuming its context
     and the ops between them on both slices (gate, dispatch, experts,
