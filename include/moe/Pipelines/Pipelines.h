@@ -19,6 +19,7 @@
 #include "mlir/Pass/PassOptions.h"
 
 #include <string>
+#include <type_traits>
 
 namespace mlir::moe {
 
