@@ -242,7 +242,6 @@ def Moe_CombineOp : Moe_Op<"combine", [Pure,
   let assemblyFormat = [{
     $expert_out `,` $ctx attr-dict `:` type($expert_out) `,` qualified(type($ctx))
   }];
-  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

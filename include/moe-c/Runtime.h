@@ -94,33 +94,69 @@ typedef struct MoeCompiler MoeCompiler;
 typedef struct MoeExecutable MoeExecutable;
 typedef struct MoeWorld MoeWorld;
 
-/* The common options of the moe-compile pipeline (docs/Pipelines.md). Fill
- * with moeCompileOptionsInit, then change fields. String fields may be
- * NULL (= default) and are copied during the call. */
-typedef struct MoeCompileOptions {
-  /* Non-NULL: the whole module-level textual pipeline to run before the
-   * lowering, e.g. "moe-compile{policy=fixed method=mc2}" ("" for a module
-   * already at level 2); the fields below are then ignored. */
-  const char *pipeline;
-  /* Function to compile; NULL: the module's only public function. */
-  const char *entry;
-  const char *policy;          /* "table" (default), "cost-model" or "fixed" */
-  const char *method;          /* for policy "fixed": "allgather", "mc2", ... */
-  int64_t maxNumReqs;          /* 256 */
-  int64_t decodeQueryLen;      /* 1 */
-  int64_t maxGraphSize;        /* 0 */
-  int64_t maxNumBatchedTokens; /* 8192 */
-  bool prefillMc2;             /* false */
-  bool fusedMc2;               /* false */
-  bool megaMoe;                /* false */
-  bool fuseQuant;              /* true */
-  bool multistream;            /* true */
-  bool gateOverlap;            /* true */
-  bool sharedExpertsOverlap;   /* true */
-  bool checkMc2Capacity;       /* true */
-} MoeCompileOptions;
+/* How to compile: the moe-compile pipeline with options set by name, as in
+ * `moe-opt -moe-compile="name=value ..."` (docs/Pipelines.md lists them;
+ * moeGetCompileOption enumerates them), or a whole textual pipeline.
+ *
+ *   MoeCompileOptions *options;
+ *   moeCompileOptionsCreate(&options);
+ *   if (moeCompileOptionsSet(options, "policy", "fixed") ||
+ *       moeCompileOptionsSet(options, "method", "mc2"))
+ *     puts(moeGetLastError());   // the option parser's message
+ *   moeCompilerCompileSource(compiler, text, (size_t)-1, options, &exe);
+ *   moeCompileOptionsDestroy(options);
+ */
+typedef struct MoeCompileOptions MoeCompileOptions;
 
-MOE_CAPI_EXPORTED void moeCompileOptionsInit(MoeCompileOptions *options);
+/* Options with every default: moe-compile, the only public function. */
+MOE_CAPI_EXPORTED MoeStatus moeCompileOptionsCreate(MoeCompileOptions **options);
+MOE_CAPI_EXPORTED void moeCompileOptionsDestroy(MoeCompileOptions *options);
+
+/* Sets option `name` of moe-compile to `value` (the text after `=`; "" for
+ * a flag alone, meaning true). Checked at once by the pipeline's option
+ * parser: an unknown option or a bad value returns
+ * MOE_STATUS_INVALID_ARGUMENT with the parser's message (the one moe-opt
+ * prints) and leaves the options unchanged. Setting an option again
+ * replaces its value. */
+MOE_CAPI_EXPORTED MoeStatus moeCompileOptionsSet(MoeCompileOptions *options,
+                                                 const char *name,
+                                                 const char *value);
+
+/* Non-NULL: run this module-level textual pipeline before the lowering
+ * instead of moe-compile, e.g. "moe-compile{policy=fixed method=mc2}" (""
+ * for a module already at level 2); options set by moeCompileOptionsSet are
+ * then ignored. NULL: moe-compile again. Copied. */
+MOE_CAPI_EXPORTED MoeStatus
+moeCompileOptionsSetPipeline(MoeCompileOptions *options, const char *pipeline);
+
+/* Function to compile; NULL or "": the module's only public function. */
+MOE_CAPI_EXPORTED MoeStatus moeCompileOptionsSetEntry(MoeCompileOptions *options,
+                                                      const char *entry);
+
+/* Calls `callback` (possibly in pieces) with the passes the options run and
+ * every pass option spelled out, as `moe-opt -dump-pass-pipeline` prints
+ * them: "builtin.module(func.func(moe-select-comm-method{... policy=fixed
+ * ...},...))". */
+MOE_CAPI_EXPORTED MoeStatus moeCompileOptionsPrintPassPipeline(
+    const MoeCompileOptions *options, MlirStringCallback callback,
+    void *userData);
+
+/* One option of moe-compile. Strings live as long as the library. */
+typedef struct MoeCompileOptionInfo {
+  const char *name;         /* "max-num-reqs" */
+  const char *pass;         /* the pass it reaches; "" for a pipeline switch */
+  const char *type;         /* C++ type as declared: "int64_t", "bool", ... */
+  const char *defaultValue; /* textual: "256", "true", "table" */
+  const char *description;
+  int64_t numAllowed;         /* values of an enum option; 0 otherwise */
+  const char *const *allowed; /* `numAllowed` names */
+} MoeCompileOptionInfo;
+
+/* The options of moe-compile, generated from the passes' declarations:
+ * every option `moe-opt -moe-compile=...` accepts. */
+MOE_CAPI_EXPORTED int64_t moeGetNumCompileOptions(void);
+MOE_CAPI_EXPORTED MoeStatus moeGetCompileOption(int64_t index,
+                                                MoeCompileOptionInfo *info);
 
 /* A compiler with a fresh MLIR context holding every moe-mlir dialect. */
 MOE_CAPI_EXPORTED MoeStatus moeCompilerCreate(MoeCompiler **compiler);

@@ -38,6 +38,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace mlir {
@@ -89,32 +90,54 @@ struct TensorInfo {
   std::string type;           // "tensor<?x64xf32>"
 };
 
-/// The common options of the moe-compile pipeline (docs/Pipelines.md), or a
-/// whole textual pipeline.
+/// One option of the moe-compile pipeline (docs/Pipelines.md). The list is
+/// generated from the passes' TableGen declarations, so it is every option
+/// `moe-opt -moe-compile=...` accepts.
+struct CompileOptionInfo {
+  std::string name;         // "max-num-reqs"
+  std::string pass;         // the pass it reaches; "" for a pipeline switch
+  std::string type;         // C++ type as declared: "int64_t", "bool", ...
+  std::string defaultValue; // textual: "256", "true", "table"
+  std::string description;
+  std::vector<std::string> allowed; // the values of an enum option
+};
+
+/// Every option of moe-compile, in declaration order.
+std::vector<CompileOptionInfo> compileOptionInfos();
+
+/// How to compile: moe-compile with options, or a whole textual pipeline.
+///
+///   CompileOptions options;
+///   options.set("policy", "fixed").set("method", "mc2").set("lora", "true");
 struct CompileOptions {
   /// When set: the module-level pipeline to run before the lowering ("" for
-  /// a module already at level 2); the fields below are ignored.
+  /// a module already at level 2); the options set() below are ignored.
   std::optional<std::string> pipeline;
   /// Function to compile; empty: the module's only public function.
   std::string entry;
-  std::string policy = "table"; // "table", "cost-model" or "fixed"
-  std::string method;           // for policy "fixed"
-  int64_t maxNumReqs = 256;
-  int64_t decodeQueryLen = 1;
-  int64_t maxGraphSize = 0;
-  int64_t maxNumBatchedTokens = 8192;
-  bool prefillMc2 = false;
-  bool fusedMc2 = false;
-  bool megaMoe = false;
-  bool fuseQuant = true;
-  bool multistream = true;
-  bool gateOverlap = true;
-  bool sharedExpertsOverlap = true;
-  bool checkMc2Capacity = true;
 
-  /// The textual pipeline these options stand for, e.g.
-  /// "moe-compile{policy=table ... check-mc2-capacity=true}".
+  /// Sets option `name` of moe-compile to `value` (textual, as in
+  /// `moe-compile{name=value}`; "" for a flag alone, i.e. true). Checked
+  /// right away by the pipeline's own option parser: an unknown option or a
+  /// bad value throws Error(InvalidArgument) with the parser's message
+  /// (what moe-opt prints). Setting an option again replaces its value.
+  CompileOptions &set(const std::string &name, const std::string &value);
+  /// The options set, as name/value pairs in the order first set.
+  const std::vector<std::pair<std::string, std::string>> &values() const {
+    return settings;
+  }
+
+  /// The textual pipeline these options stand for: `pipeline` when set,
+  /// else "moe-compile{name=value ...}" with the options set.
   std::string pipelineText() const;
+  /// The passes it runs with every pass option spelled out, as
+  /// `moe-opt -dump-pass-pipeline` prints them, e.g.
+  /// "builtin.module(func.func(moe-select-comm-method{... policy=fixed
+  /// ...},...))". Throws Error(Compile) for an invalid `pipeline`.
+  std::string passPipeline() const;
+
+private:
+  std::vector<std::pair<std::string, std::string>> settings;
 };
 
 /// Inserts every dialect and LLVM IR translation moe-mlir modules use.

@@ -9,18 +9,25 @@
 #include "moe/Moe.h"
 
 #include "moe/Execution/Executable.h"
+#include "moe/Pipelines/Pipelines.h"
 #include "moe/Runtime/Executor.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <thread>
+
+#include <unistd.h>
 
 using namespace mlir;
 namespace moe::api {
@@ -78,24 +85,118 @@ static bool sameOwner(const Tensor &a, const Tensor &b) {
 // Options, registration, diagnostics
 //===----------------------------------------------------------------------===//
 
+/// Runs `fn` with file descriptor 2 redirected into the returned string.
+/// llvm::cl reports a bad option value on llvm::errs() only (not on the
+/// stream PassOptions::parseFromString takes), so this is how the parser's
+/// own message reaches the caller instead of the terminal.
+static std::string captureStderr(llvm::function_ref<void()> fn) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  llvm::errs().flush();
+  std::fflush(stderr);
+  std::FILE *tmp = std::tmpfile();
+  int saved = tmp ? ::dup(2) : -1;
+  if (saved < 0) {
+    if (tmp)
+      std::fclose(tmp);
+    fn();
+    return "";
+  }
+  ::dup2(::fileno(tmp), 2);
+  fn();
+  llvm::errs().flush();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::string text;
+  std::rewind(tmp);
+  char buffer[512];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), tmp)) > 0;)
+    text.append(buffer, n);
+  std::fclose(tmp);
+  return text;
+}
+
+/// "name=value", or "name" for a flag set with "".
+static std::string optionText(const std::string &name,
+                              const std::string &value) {
+  if (value.empty())
+    return name;
+  bool space = value.find_first_of(" \t\n") != std::string::npos;
+  return name + "=" + (space ? "\"" + value + "\"" : value);
+}
+
+/// The option parser's message without llvm::cl's program-name prefix
+/// (the embedding program's, or none) and trailing newlines.
+static std::string parserMessage(std::string text) {
+  size_t at = text.find("for the --");
+  if (at != std::string::npos)
+    text = text.substr(at);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+    text.pop_back();
+  return text;
+}
+
+CompileOptions &CompileOptions::set(const std::string &name,
+                                    const std::string &value) {
+  if (name.empty() || name.find_first_of(" ={}") != std::string::npos)
+    throw Error(Error::InvalidArgument,
+                "invalid moe-compile option name '" + name + "'");
+  mlir::moe::CompilePipelineOptions parsed;
+  std::string message;
+  llvm::raw_string_ostream os(message);
+  LogicalResult result = failure();
+  std::string printed = captureStderr(
+      [&] { result = parsed.parseFromString(optionText(name, value), os); });
+  if (failed(result))
+    throw Error(Error::InvalidArgument,
+                parserMessage(message.empty() ? printed : message));
+  for (auto &[n, v] : settings)
+    if (n == name) {
+      v = value;
+      return *this;
+    }
+  settings.emplace_back(name, value);
+  return *this;
+}
+
 std::string CompileOptions::pipelineText() const {
   if (pipeline)
     return *pipeline;
-  auto flag = [](bool b) { return b ? "true" : "false"; };
-  std::string text = "moe-compile{policy=" + policy;
-  if (!method.empty())
-    text += " method=" + method;
-  text += " max-num-reqs=" + std::to_string(maxNumReqs) +
-          " decode-query-len=" + std::to_string(decodeQueryLen) +
-          " max-graph-size=" + std::to_string(maxGraphSize) +
-          " max-num-batched-tokens=" + std::to_string(maxNumBatchedTokens) +
-          " prefill-mc2=" + flag(prefillMc2) + " fused-mc2=" + flag(fusedMc2) +
-          " mega-moe=" + flag(megaMoe) + " fuse-quant=" + flag(fuseQuant) +
-          " multistream=" + flag(multistream) +
-          " gate-overlap=" + flag(gateOverlap) +
-          " shared-experts-overlap=" + flag(sharedExpertsOverlap) +
-          " check-mc2-capacity=" + flag(checkMc2Capacity) + "}";
+  std::string text = "moe-compile";
+  if (settings.empty())
+    return text;
+  text += "{";
+  for (size_t i = 0; i < settings.size(); ++i)
+    text += (i ? " " : "") + optionText(settings[i].first, settings[i].second);
+  return text + "}";
+}
+
+std::string CompileOptions::passPipeline() const {
+  registerPasses();
+  OpPassManager pm("builtin.module");
+  std::string message, printed;
+  llvm::raw_string_ostream os(message);
+  LogicalResult result = failure();
+  printed = captureStderr(
+      [&] { result = parsePassPipeline(pipelineText(), pm, os); });
+  if (failed(result))
+    throw Error(Error::Compile, message + printed);
+  std::string text;
+  llvm::raw_string_ostream out(text);
+  pm.printAsTextualPipeline(out);
   return text;
+}
+
+std::vector<CompileOptionInfo> compileOptionInfos() {
+  llvm::SmallVector<mlir::moe::PipelineOptionInfo> infos;
+  mlir::moe::CompilePipelineOptions().describe(infos);
+  std::vector<CompileOptionInfo> result;
+  for (const mlir::moe::PipelineOptionInfo &info : infos)
+    result.push_back(CompileOptionInfo{
+        info.name, info.pass, info.type, info.value, info.description,
+        std::vector<std::string>(info.allowed.begin(), info.allowed.end())});
+  return result;
 }
 
 void registerDialects(DialectRegistry &registry) {

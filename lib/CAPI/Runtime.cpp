@@ -23,6 +23,9 @@ using moe::api::Tensor;
 using ::moe::capi::clearError;
 using ::moe::capi::setError;
 
+struct MoeCompileOptions {
+  moe::api::CompileOptions options;
+};
 struct MoeCompiler {
   moe::api::Compiler compiler;
 };
@@ -137,50 +140,108 @@ static bool toBuffer(const Tensor &result, MoeBuffer &out) {
 // Compiler
 //===----------------------------------------------------------------------===//
 
-void moeCompileOptionsInit(MoeCompileOptions *options) {
-  if (!options)
-    return;
-  moe::api::CompileOptions d;
-  *options = MoeCompileOptions{};
-  options->maxNumReqs = d.maxNumReqs;
-  options->decodeQueryLen = d.decodeQueryLen;
-  options->maxGraphSize = d.maxGraphSize;
-  options->maxNumBatchedTokens = d.maxNumBatchedTokens;
-  options->prefillMc2 = d.prefillMc2;
-  options->fusedMc2 = d.fusedMc2;
-  options->megaMoe = d.megaMoe;
-  options->fuseQuant = d.fuseQuant;
-  options->multistream = d.multistream;
-  options->gateOverlap = d.gateOverlap;
-  options->sharedExpertsOverlap = d.sharedExpertsOverlap;
-  options->checkMc2Capacity = d.checkMc2Capacity;
+MoeStatus moeCompileOptionsCreate(MoeCompileOptions **options) {
+  return guard([&] {
+    if (!options)
+      return invalid("moeCompileOptionsCreate: null result pointer");
+    *options = new MoeCompileOptions{};
+    return MOE_STATUS_OK;
+  });
+}
+
+void moeCompileOptionsDestroy(MoeCompileOptions *options) { delete options; }
+
+MoeStatus moeCompileOptionsSet(MoeCompileOptions *options, const char *name,
+                               const char *value) {
+  return guard([&] {
+    if (!options || !name || !value)
+      return invalid("moeCompileOptionsSet: null argument");
+    options->options.set(name, value);
+    return MOE_STATUS_OK;
+  });
+}
+
+MoeStatus moeCompileOptionsSetPipeline(MoeCompileOptions *options,
+                                       const char *pipeline) {
+  return guard([&] {
+    if (!options)
+      return invalid("moeCompileOptionsSetPipeline: null options");
+    if (pipeline)
+      options->options.pipeline = pipeline;
+    else
+      options->options.pipeline.reset();
+    return MOE_STATUS_OK;
+  });
+}
+
+MoeStatus moeCompileOptionsSetEntry(MoeCompileOptions *options,
+                                    const char *entry) {
+  return guard([&] {
+    if (!options)
+      return invalid("moeCompileOptionsSetEntry: null options");
+    options->options.entry = entry ? entry : "";
+    return MOE_STATUS_OK;
+  });
+}
+
+MoeStatus moeCompileOptionsPrintPassPipeline(const MoeCompileOptions *options,
+                                             MlirStringCallback callback,
+                                             void *userData) {
+  return guard([&] {
+    if (!options || !callback)
+      return invalid("moeCompileOptionsPrintPassPipeline: null argument");
+    std::string text = options->options.passPipeline();
+    callback(mlirStringRefCreate(text.data(), text.size()), userData);
+    return MOE_STATUS_OK;
+  });
+}
+
+namespace {
+/// The option list with C strings that live as long as the library.
+struct CompileOptionTable {
+  std::vector<moe::api::CompileOptionInfo> infos =
+      moe::api::compileOptionInfos();
+  std::vector<std::vector<const char *>> allowed;
+  CompileOptionTable() {
+    for (const moe::api::CompileOptionInfo &info : infos) {
+      allowed.emplace_back();
+      for (const std::string &name : info.allowed)
+        allowed.back().push_back(name.c_str());
+    }
+  }
+};
+} // namespace
+
+static const CompileOptionTable &compileOptionTable() {
+  static const CompileOptionTable table;
+  return table;
+}
+
+int64_t moeGetNumCompileOptions(void) {
+  return int64_t(compileOptionTable().infos.size());
+}
+
+MoeStatus moeGetCompileOption(int64_t index, MoeCompileOptionInfo *info) {
+  return guard([&] {
+    const CompileOptionTable &table = compileOptionTable();
+    if (!info || index < 0 || index >= int64_t(table.infos.size()))
+      return invalid("moeGetCompileOption: index " + std::to_string(index) +
+                     " out of range or null info");
+    const moe::api::CompileOptionInfo &o = table.infos[size_t(index)];
+    const std::vector<const char *> &allowed = table.allowed[size_t(index)];
+    *info = MoeCompileOptionInfo{o.name.c_str(),
+                                 o.pass.c_str(),
+                                 o.type.c_str(),
+                                 o.defaultValue.c_str(),
+                                 o.description.c_str(),
+                                 int64_t(allowed.size()),
+                                 allowed.empty() ? nullptr : allowed.data()};
+    return MOE_STATUS_OK;
+  });
 }
 
 static moe::api::CompileOptions toOptions(const MoeCompileOptions *c) {
-  moe::api::CompileOptions o;
-  if (!c)
-    return o;
-  if (c->pipeline)
-    o.pipeline = c->pipeline;
-  if (c->entry)
-    o.entry = c->entry;
-  if (c->policy)
-    o.policy = c->policy;
-  if (c->method)
-    o.method = c->method;
-  o.maxNumReqs = c->maxNumReqs;
-  o.decodeQueryLen = c->decodeQueryLen;
-  o.maxGraphSize = c->maxGraphSize;
-  o.maxNumBatchedTokens = c->maxNumBatchedTokens;
-  o.prefillMc2 = c->prefillMc2;
-  o.fusedMc2 = c->fusedMc2;
-  o.megaMoe = c->megaMoe;
-  o.fuseQuant = c->fuseQuant;
-  o.multistream = c->multistream;
-  o.gateOverlap = c->gateOverlap;
-  o.sharedExpertsOverlap = c->sharedExpertsOverlap;
-  o.checkMc2Capacity = c->checkMc2Capacity;
-  return o;
+  return c ? c->options : moe::api::CompileOptions();
 }
 
 MoeStatus moeCompilerCreate(MoeCompiler **compiler) {

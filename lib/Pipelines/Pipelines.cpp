@@ -1,9 +1,6 @@
 //===- Pipelines.cpp - named moe-mlir pass pipelines ----------------------===//
 
 #include "moe/Pipelines/Pipelines.h"
-#include "moe/Conversion/Passes.h"
-#include "moe/Dialect/Moe/Transforms/Passes.h"
-#include "moe/Dialect/Npu/Transforms/Passes.h"
 
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
@@ -14,35 +11,23 @@
 using namespace mlir;
 using namespace mlir::moe;
 
+namespace mlir::moe {
+#define GEN_PIPELINE_OPTIONS_DEF
+#include "moe/Pipelines/Pipelines.h.inc"
+} // namespace mlir::moe
+
 void mlir::moe::buildCompilePipeline(OpPassManager &pm,
                                      const CompilePipelineOptions &options) {
   OpPassManager &fpm = pm.nest<func::FuncOp>();
-  SelectCommMethodOptions select;
-  select.policy = options.policy;
-  select.method = options.method;
-  select.maxNumReqs = options.maxNumReqs;
-  select.decodeQueryLen = options.decodeQueryLen;
-  select.maxGraphSize = options.maxGraphSize;
-  select.maxNumBatchedTokens = options.maxNumBatchedTokens;
-  select.prefillMc2 = options.prefillMc2;
-  select.fusedMc2 = options.fusedMc2;
-  select.megaMoe = options.megaMoe;
-  select.lora = options.lora;
-  select.maxTokens = options.maxTokens;
-  fpm.addPass(createSelectCommMethod(select));
-  ConvertMoeToNpuOptions expand;
-  expand.checkMc2Capacity = options.checkMc2Capacity;
-  fpm.addPass(createConvertMoeToNpu(expand));
+  fpm.addPass(createSelectCommMethod(options.getSelectCommMethodOptions()));
+  fpm.addPass(createConvertMoeToNpu(options.getConvertMoeToNpuOptions()));
   fpm.addPass(createCanonicalizerPass());
   if (options.fuseQuant)
     fpm.addPass(createFuseQuantIntoDispatch());
-  if (options.multistream) {
-    ScheduleMultistreamOptions schedule;
-    schedule.gateOverlap = options.gateOverlap;
-    schedule.sharedExpertsOverlap = options.sharedExpertsOverlap;
-    fpm.addPass(createScheduleMultistream(schedule));
-  }
-  fpm.addPass(createVerifyStreams());
+  if (options.multistream)
+    fpm.addPass(
+        createScheduleMultistream(options.getScheduleMultistreamOptions()));
+  fpm.addPass(createVerifyStreams(options.getVerifyStreamsOptions()));
 }
 
 void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm) {

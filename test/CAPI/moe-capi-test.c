@@ -213,14 +213,19 @@ static void printAttr(const char *label, MlirAttribute a) {
 
 static MoeExecutable *compileWith(MoeCompiler *compiler, MlirModule module,
                                   const char *policy, const char *method) {
-  MoeCompileOptions options;
-  moeCompileOptionsInit(&options);
-  options.policy = policy;
-  options.method = method;
+  MoeCompileOptions *options = NULL;
+  if (moeCompileOptionsCreate(&options) != MOE_STATUS_OK ||
+      (policy && moeCompileOptionsSet(options, "policy", policy)) ||
+      (method && moeCompileOptionsSet(options, "method", method))) {
+    printf("options: %s\n", moeGetLastError());
+    moeCompileOptionsDestroy(options);
+    return NULL;
+  }
   MoeExecutable *exe = NULL;
-  if (moeCompilerCompileModule(compiler, module, &options, &exe) !=
+  if (moeCompilerCompileModule(compiler, module, options, &exe) !=
       MOE_STATUS_OK)
     printf("compile failed: %s\n", moeGetLastError());
+  moeCompileOptionsDestroy(options);
   return exe;
 }
 
@@ -324,16 +329,16 @@ int main(void) {
   mlirPassManagerDestroy(pm);
   mlirModuleDestroy(copy);
 
-  // Compile: the options struct (table policy; fixed mc2) on the module,
+  // Compile: options set by name (table policy; fixed mc2) on the module,
   // and a textual pipeline on the text.
   MoeExecutable *table = compileWith(compiler, module, NULL, NULL);
   MoeExecutable *mc2 = compileWith(compiler, module, "fixed", "mc2");
-  MoeCompileOptions textual;
-  moeCompileOptionsInit(&textual);
-  textual.pipeline =
-      "moe-compile{policy=fixed method=allgather multistream=false}";
+  MoeCompileOptions *textual = NULL;
+  moeCompileOptionsCreate(&textual);
+  moeCompileOptionsSetPipeline(
+      textual, "moe-compile{policy=fixed method=allgather multistream=false}");
   MoeExecutable *allgather = NULL;
-  if (moeCompilerCompileSource(compiler, text.data, text.length, &textual,
+  if (moeCompilerCompileSource(compiler, text.data, text.length, textual,
                                &allgather) != MOE_STATUS_OK)
     printf("compile failed: %s\n", moeGetLastError());
   if (!table || !mc2 || !allgather)
@@ -370,8 +375,8 @@ int main(void) {
   // Errors.
   MoeExecutable *bad = NULL;
   MoeStatus s;
-  textual.pipeline = "moe-compile{policy=fixed method=mc2";
-  s = moeCompilerCompileModule(compiler, module, &textual, &bad);
+  moeCompileOptionsSetPipeline(textual, "moe-compile{policy=fixed method=mc2");
+  s = moeCompilerCompileModule(compiler, module, textual, &bad);
   printf("bad pipeline: status %d: %s\n", s, moeGetLastError());
   // CHECK: bad pipeline: status 2: {{.*}}bad pipeline 'moe-compile{policy=fixed method=mc2'
   s = moeCompilerCompileSource(compiler, "module {\n  func.func @f(\n",
@@ -406,6 +411,7 @@ int main(void) {
   printf("null executable: status %d: %s\n", s, moeGetLastError());
   // CHECK: null executable: status 1: moeExecutableRun: null executable or world
 
+  moeCompileOptionsDestroy(textual);
   moeExecutableDestroy(table);
   moeExecutableDestroy(mc2);
   moeExecutableDestroy(allgather);

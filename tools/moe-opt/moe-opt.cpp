@@ -27,6 +27,7 @@
 namespace mlir::moe::test {
 void registerTestMoeQueries();
 void registerTestCommMethodRules();
+void registerTestMoeSetLayout();
 } // namespace mlir::moe::test
 
 int main(int argc, char **argv) {
@@ -48,6 +49,7 @@ int main(int argc, char **argv) {
   mlir::moe::registerMoePipelines();
   mlir::moe::test::registerTestMoeQueries();
   mlir::moe::test::registerTestCommMethodRules();
+  mlir::moe::test::registerTestMoeSetLayout();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "moe-mlir optimizer driver\n", registry));
 }

@@ -113,8 +113,7 @@ void expectNear(const Tensor &got, const Tensor &want) {
 TEST(MoeApi, CompileAndRunTwoRanksFromOwnThreads) {
   Compiler compiler;
   CompileOptions options;
-  options.policy = "fixed";
-  options.method = "alltoall";
+  options.set("policy", "fixed").set("method", "alltoall");
   Executable exe = compiler.compile(kLayer, options);
   ASSERT_EQ(exe.arguments().size(), 4u);
   EXPECT_EQ(exe.arguments()[2].name, "w13");
@@ -163,15 +162,78 @@ TEST(MoeApi, CompileAndRunTwoRanksFromOwnThreads) {
 
 TEST(MoeApi, OptionsSpellThePipeline) {
   CompileOptions o;
-  o.policy = "fixed";
-  o.method = "mc2";
-  o.fuseQuant = false;
-  std::string text = o.pipelineText();
-  EXPECT_EQ(text.rfind("moe-compile{policy=fixed method=mc2 ", 0), 0u) << text;
-  EXPECT_NE(text.find(" fuse-quant=false "), std::string::npos) << text;
+  EXPECT_EQ(o.pipelineText(), "moe-compile");
+  o.set("policy", "fixed").set("method", "mc2").set("fuse-quant", "false");
+  o.set("method", "alltoall"); // replaces, keeps the position
+  EXPECT_EQ(o.pipelineText(),
+            "moe-compile{policy=fixed method=alltoall fuse-quant=false}");
   o.pipeline = "";
   EXPECT_EQ(o.pipelineText(), "");
   EXPECT_EQ(apiVersion(), kVersion);
+}
+
+/// A valid value of `info` other than its default.
+static std::string otherValue(const CompileOptionInfo &info) {
+  for (const std::string &v : info.allowed)
+    if (v != info.defaultValue && v != "unset")
+      return v;
+  if (info.type == "bool")
+    return info.defaultValue == "true" ? "false" : "true";
+  return std::to_string(std::stoll(info.defaultValue) + 1);
+}
+
+/// Whether `pass{...}` in a printed pipeline holds `setting`.
+static bool passHas(const std::string &pipeline, const std::string &pass,
+                    const std::string &setting) {
+  size_t at = pipeline.find(pass + "{");
+  if (at == std::string::npos)
+    return false;
+  size_t begin = at + pass.size(), end = pipeline.find('}', begin);
+  std::string options = " " + pipeline.substr(begin + 1, end - begin - 1) + " ";
+  return options.find(" " + setting + " ") != std::string::npos;
+}
+
+// Every option of moe-compile (the generated list, which test/CAPI checks
+// against moe-opt --help) can be set from C++, reaches its pass, and a bad
+// value is refused with the option parser's message.
+TEST(MoeApi, EveryCompileOptionReachesItsPass) {
+  std::vector<CompileOptionInfo> infos = compileOptionInfos();
+  ASSERT_GE(infos.size(), 19u);
+  std::string defaults = CompileOptions().passPipeline();
+  for (const CompileOptionInfo &info : infos) {
+    SCOPED_TRACE(info.name);
+    std::string value = otherValue(info);
+    CompileOptions o;
+    o.set(info.name, value);
+    std::string pipeline = o.passPipeline();
+    if (info.pass.empty())
+      EXPECT_NE(pipeline, defaults);
+    else
+      EXPECT_TRUE(passHas(pipeline, info.pass, info.name + "=" + value))
+          << pipeline;
+    std::string bad = info.allowed.empty()
+                          ? (info.type == "bool" ? "maybe" : "abc")
+                          : "bogus";
+    Error error = Error(Error::Run, "no error");
+    try {
+      o.set(info.name, bad);
+    } catch (const Error &e) {
+      error = e;
+    }
+    EXPECT_EQ(error.kind(), Error::InvalidArgument);
+    EXPECT_EQ(std::string(error.what()).rfind("for the --" + info.name +
+                                                  " option: ",
+                                              0),
+              0u)
+        << error.what();
+    // The refused value left the options as they were.
+    EXPECT_EQ(o.values().size(), 1u);
+    EXPECT_EQ(o.values()[0].second, value);
+  }
+  // A flag alone ("") means true.
+  CompileOptions fixed;
+  fixed.set("policy", "fixed").set("method", "mc2").set("lora", "");
+  EXPECT_NE(fixed.passPipeline().find("lora=true"), std::string::npos);
 }
 
 template <typename Fn> Error errorOf(Fn fn) {

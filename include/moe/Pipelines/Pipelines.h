@@ -1,69 +1,75 @@
 //===- Pipelines.h - named moe-mlir pass pipelines --------------*- C++ -*-===//
+//
+// `moe-compile` and `moe-lower-to-llvm`. The options of moe-compile are not
+// written here: they are the options of its passes, declared once in their
+// Passes.td, plus the pipeline's own switches; Pipelines.td lists them and
+// moe-tblgen -gen-pipeline-options generates CompilePipelineOptions (in
+// Pipelines.h.inc) and the code forwarding each option to its pass.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef MOE_TRANSFORMS_PIPELINES_H
 #define MOE_TRANSFORMS_PIPELINES_H
 
+#include "moe/Conversion/Passes.h"
+#include "moe/Dialect/Moe/Transforms/Passes.h"
+#include "moe/Dialect/Npu/Transforms/Passes.h"
+
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
+#include <string>
+#include <type_traits>
+
 namespace mlir::moe {
 
-/// Options of the `moe-compile` pipeline: select -> expand -> fuse ->
-/// schedule -> verify.
-struct CompilePipelineOptions
-    : public PassPipelineOptions<CompilePipelineOptions> {
-  Option<std::string> policy{*this, "policy",
-                             llvm::cl::desc("Method selection policy: table, "
-                                            "cost-model or fixed"),
-                             llvm::cl::init("table")};
-  Option<std::string> method{*this, "method",
-                             llvm::cl::desc("Method for policy=fixed"),
-                             llvm::cl::init("")};
-  Option<int64_t> maxNumReqs{*this, "max-num-reqs",
-                             llvm::cl::desc("vLLM max_num_seqs"),
-                             llvm::cl::init(256)};
-  Option<int64_t> decodeQueryLen{*this, "decode-query-len",
-                                 llvm::cl::desc("Tokens per decode request"),
-                                 llvm::cl::init(1)};
-  Option<int64_t> maxGraphSize{*this, "max-graph-size",
-                               llvm::cl::desc("Largest captured graph size"),
-                               llvm::cl::init(0)};
-  Option<int64_t> maxNumBatchedTokens{
-      *this, "max-num-batched-tokens",
-      llvm::cl::desc("vLLM max_num_batched_tokens"), llvm::cl::init(8192)};
-  Option<bool> prefillMc2{*this, "prefill-mc2",
-                          llvm::cl::desc("enable_prefill_mc2"),
-                          llvm::cl::init(false)};
-  Option<bool> fusedMc2{*this, "fused-mc2", llvm::cl::desc("enable_fused_mc2"),
-                        llvm::cl::init(false)};
-  Option<bool> megaMoe{*this, "mega-moe", llvm::cl::desc("CANN MegaMoE"),
-                       llvm::cl::init(false)};
-  Option<bool> lora{*this, "lora",
-                    llvm::cl::desc("The model serves LoRA adapters"),
-                    llvm::cl::init(false)};
-  Option<int64_t> maxTokens{
-      *this, "max-tokens",
-      llvm::cl::desc("Largest per-rank token count for the cost model "
-                     "(0: max-num-batched-tokens)"),
-      llvm::cl::init(0)};
-  Option<bool> fuseQuant{*this, "fuse-quant",
-                         llvm::cl::desc("Run moe-fuse-quant-into-dispatch"),
-                         llvm::cl::init(true)};
-  Option<bool> multistream{*this, "multistream",
-                           llvm::cl::desc("Run moe-schedule-multistream"),
-                           llvm::cl::init(true)};
-  Option<bool> gateOverlap{*this, "gate-overlap",
-                           llvm::cl::desc("Overlap the gate all-gathers"),
-                           llvm::cl::init(true)};
-  Option<bool> sharedExpertsOverlap{
-      *this, "shared-experts-overlap",
-      llvm::cl::desc("Shared experts on an auxiliary stream"),
-      llvm::cl::init(true)};
-  Option<bool> checkMc2Capacity{
-      *this, "check-mc2-capacity",
-      llvm::cl::desc("Check the MC2 per-rank capacity at run time"),
-      llvm::cl::init(true)};
+/// One option of a pipeline, as `describe()` lists it.
+struct PipelineOptionInfo {
+  /// The option's argument, e.g. "max-num-reqs".
+  std::string name;
+  /// The pass it is forwarded to; empty for the pipeline's own switches.
+  std::string pass;
+  /// Its C++ type as declared, e.g. "int64_t", "::mlir::moe::Policy".
+  std::string type;
+  std::string description;
+  /// The current value in the textual form the option parser reads.
+  std::string value;
+  /// The values an enum option accepts; empty for other options.
+  llvm::SmallVector<std::string> allowed;
 };
+
+/// The info of one option of a PassPipelineOptions struct (used by the
+/// generated `describe`).
+template <typename OptionT>
+PipelineOptionInfo describePipelineOption(const OptionT &option,
+                                          llvm::StringRef pass,
+                                          llvm::StringRef type,
+                                          llvm::StringRef description) {
+  PipelineOptionInfo info;
+  info.name = option.ArgStr.str();
+  info.pass = pass.str();
+  info.type = type.str();
+  info.description = description.str();
+  // The parser's value list is not const in llvm::cl.
+  OptionT &opt = const_cast<OptionT &>(option);
+  using ParserT = std::decay_t<decltype(opt.getParser())>;
+  if constexpr (std::is_base_of_v<llvm::cl::generic_parser_base, ParserT>) {
+    ParserT &parser = opt.getParser();
+    for (unsigned i = 0, e = parser.getNumOptions(); i < e; ++i)
+      info.allowed.push_back(parser.getOption(i).str());
+    if (std::optional<llvm::StringRef> name =
+            parser.findArgStrForValue(opt.getValue()))
+      info.value = name->str();
+  } else {
+    llvm::raw_string_ostream os(info.value);
+    ::mlir::detail::pass_options::printOptionValue<ParserT>(os,
+                                                            opt.getValue());
+  }
+  return info;
+}
+
+#define GEN_PIPELINE_OPTIONS_DECL
+#include "moe/Pipelines/Pipelines.h.inc"
 
 /// Adds select -> expand -> (fuse) -> (schedule) -> verify to `pm`.
 void buildCompilePipeline(OpPassManager &pm,

@@ -41,11 +41,13 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attr) {
   StringRef name = attr.getName().getValue();
   if (name == kLayoutAttrName) {
-    if (!isa<LayoutAttr>(attr.getValue()))
+    auto layout = dyn_cast<LayoutAttr>(attr.getValue());
+    if (!layout)
       return op->emitError() << "'" << kLayoutAttrName
                              << "' must be a #moe.layout, got "
                              << attr.getValue();
-    return success();
+    // The layers under the op must run in this deployment.
+    return verifyDeployment(op, layout, op);
   }
   if (name == kChipAttrName) {
     if (!isa<ChipAttr>(attr.getValue()))

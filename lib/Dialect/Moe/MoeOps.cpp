@@ -106,14 +106,9 @@ void FinalizeOp::getCanonicalizationPatterns(RewritePatternSet &results,
 }
 
 LogicalResult FinalizeOp::verify() {
+  // Against its prepare: verifyDeployment (MoeDeployment.cpp).
   Type elem = getRouted().getType().getElementType();
   int64_t hidden = dim(getRouted().getType(), 1);
-  if (auto prepare = getCtx().getDefiningOp<PrepareOp>()) {
-    auto prepared = prepare.getHidden().getType();
-    if (dim(prepared, 1) != hidden || prepared.getElementType() != elem)
-      return emitOpError() << "finalizes " << getRouted().getType()
-                           << " but its prepare produced " << prepared;
-  }
   if (Value shared = getShared()) {
     auto type = cast<RankedTensorType>(shared.getType());
     if (type.getDimSize(1) != hidden || type.getElementType() != elem)
@@ -180,24 +175,9 @@ LogicalResult DispatchOp::verify() {
   if (k > logical)
     return emitOpError() << "routes each token to " << k
                          << " experts but there are only " << logical;
-  LayoutAttr layout = lookupLayout(*this);
-  CommMethod method = getMethod();
-  if ((method == CommMethod::AllToAll || method == CommMethod::MC2 ||
-       method == CommMethod::FusedMC2) &&
-      layout.getWorldSize() > 1 && !layout.useEp())
-    return emitOpError() << "method " << stringifyCommMethod(method)
-                         << " sends tokens to the rank owning their expert "
-                            "and needs expert_parallel in the layout";
+  // The method and the expert split depend on the deployment: checked
+  // against the enclosing moe.layout by verifyDeployment (MoeDeployment.cpp).
   int64_t physical = getNumPhysicalExperts();
-  int64_t ep = layout.getEpSize();
-  if (physical % ep != 0)
-    return emitOpError() << physical << " physical experts cannot be split "
-                         << "evenly over " << ep << " expert-parallel ranks";
-  int64_t local = getNumLocalExperts();
-  if (local != physical / ep)
-    return emitOpError() << "counts has " << local << " local experts but "
-                         << physical << " physical experts over " << ep
-                         << " expert-parallel ranks give " << physical / ep;
   if (Value log2phy = getLog2phy(); log2phy && dim(log2phy.getType(), 0) !=
                                                    logical)
     return emitOpError() << "log2phy must map the " << logical
@@ -205,18 +185,6 @@ LogicalResult DispatchOp::verify() {
   if (Value map = getExpertMap(); map && dim(map.getType(), 0) != physical)
     return emitOpError() << "expert_map must cover the " << physical
                          << " physical experts, got " << map.getType();
-  return success();
-}
-
-LogicalResult CombineOp::verify() {
-  auto out = getExpertOut().getType();
-  if (auto dispatch = getCtx().getDefiningOp<DispatchOp>()) {
-    auto in = dispatch.getHidden().getType();
-    if (dim(in, 1) != dim(out, 1) ||
-        in.getElementType() != out.getElementType())
-      return emitOpError() << "combines " << out << " but its dispatch sent "
-                           << in;
-  }
   return success();
 }
 

@@ -1,7 +1,10 @@
 // RUN: moe-opt %s -split-input-file -verify-diagnostics
 
 // One case per diagnostic a moe op verifier can emit (attribute and type
-// diagnostics are in invalid-attrs.mlir).
+// diagnostics are in invalid-attrs.mlir). Rules that relate an op to its
+// deployment or to the op that made its context are checked by the
+// verifier of the `moe.layout` attribute (verifyDeployment): their cases
+// are under a module carrying one, which the note names.
 
 func.func @prepare_tokens(%x: tensor<4x8xf32>, %l: tensor<5x4xf32>) {
   // expected-error @+1 {{'moe.prepare' op hidden states have 4 tokens but the router logits have 5}}
@@ -51,11 +54,14 @@ func.func @prepare_result_type(%x: tensor<4x8xf32>, %l: tensor<4x4xf32>) {
 
 // -----
 
-func.func @finalize_mismatch(%x: tensor<?x8xf32>, %l: tensor<?x4xf32>, %y: tensor<?x16xf32>) {
-  %h, %lg, %c = moe.prepare %x, %l : tensor<?x8xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<unset>
-  // expected-error @+1 {{'moe.finalize' op finalizes 'tensor<?x16xf32>' but its prepare produced 'tensor<?x8xf32>'}}
-  %r = moe.finalize %y, %c : tensor<?x16xf32>, !moe.prepare_ctx<unset>
-  return
+// expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 1> set here}}
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 1>} {
+  func.func @finalize_mismatch(%x: tensor<?x8xf32>, %l: tensor<?x4xf32>, %y: tensor<?x16xf32>) {
+    %h, %lg, %c = moe.prepare %x, %l : tensor<?x8xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<unset>
+    // expected-error @+1 {{'moe.finalize' op finalizes 'tensor<?x16xf32>' but its prepare produced 'tensor<?x8xf32>'}}
+    %r = moe.finalize %y, %c : tensor<?x16xf32>, !moe.prepare_ctx<unset>
+    return
+  }
 }
 
 // -----
@@ -164,6 +170,7 @@ func.func @dispatch_k(%h: tensor<?x8xf32>, %w: tensor<?x5xf32>, %i: tensor<?x5xi
 
 // -----
 
+// expected-note @+1 {{in the deployment #moe.layout<tp = 2, dp = 2> set here}}
 module attributes {moe.layout = #moe.layout<tp = 2, dp = 2>} {
   func.func @dispatch_needs_ep(%h: tensor<?x8xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>) {
     // expected-error @+1 {{'moe.dispatch' op method mc2 sends tokens to the rank owning their expert and needs expert_parallel in the layout}}
@@ -174,6 +181,7 @@ module attributes {moe.layout = #moe.layout<tp = 2, dp = 2>} {
 
 // -----
 
+// expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 4, expert_parallel = true> set here}}
 module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
   func.func @dispatch_split(%h: tensor<?x8xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>) {
     // expected-error @+1 {{'moe.dispatch' op 6 physical experts cannot be split evenly over 4 expert-parallel ranks}}
@@ -184,6 +192,7 @@ module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = tr
 
 // -----
 
+// expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 4, expert_parallel = true> set here}}
 module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
   func.func @dispatch_local(%h: tensor<?x8xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>) {
     // expected-error @+1 {{'moe.dispatch' op counts has 4 local experts but 12 physical experts over 4 expert-parallel ranks give 3}}
@@ -218,11 +227,14 @@ func.func @dispatch_map_type(%h: tensor<?x8xf32>, %w: tensor<?x2xf32>, %i: tenso
 
 // -----
 
-func.func @combine_mismatch(%h: tensor<?x8xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>, %y: tensor<?x8xbf16>) {
-  %r, %c, %d = moe.dispatch %h, %w, %i experts(4) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
-  // expected-error @+1 {{'moe.combine' op combines 'tensor<?x8xbf16>' but its dispatch sent 'tensor<?x8xf32>'}}
-  %o = moe.combine %y, %d : tensor<?x8xbf16>, !moe.dispatch_ctx<unset>
-  return
+// expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 1> set here}}
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 1>} {
+  func.func @combine_mismatch(%h: tensor<?x8xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>, %y: tensor<?x8xbf16>) {
+    %r, %c, %d = moe.dispatch %h, %w, %i experts(4) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
+    // expected-error @+1 {{'moe.combine' op combines 'tensor<?x8xbf16>' but its dispatch sent 'tensor<?x8xf32>'}}
+    %o = moe.combine %y, %d : tensor<?x8xbf16>, !moe.dispatch_ctx<unset>
+    return
+  }
 }
 
 // -----

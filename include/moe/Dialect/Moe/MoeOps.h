@@ -13,4 +13,36 @@
 #define GET_OP_CLASSES
 #include "moe/Dialect/Moe/MoeOps.h.inc"
 
+namespace mlir::moe {
+
+//===----------------------------------------------------------------------===//
+// Deployment rules (lib/Dialect/Moe/MoeDeployment.cpp)
+//===----------------------------------------------------------------------===//
+//
+// Op verifiers look only at their own operands, attributes and types. The
+// rules that relate an op to the deployment (`moe.layout` on an enclosing
+// op) or to the op that made its context are checked by
+// MoeDialect::verifyOperationAttribute on the op carrying `moe.layout`, for
+// every layer under it, so editing that attribute re-verifies the layers.
+
+/// Why `method` cannot move tokens under `layout`, or "" when it can.
+std::string checkMethodLayout(CommMethod method, LayoutAttr layout);
+
+/// Why `dispatch` cannot run with `method` under `layout` (the method rule
+/// above, then how its physical experts split over the expert-parallel
+/// ranks), or "".
+std::string checkDispatchDeployment(DispatchOp dispatch, CommMethod method,
+                                    LayoutAttr layout);
+
+/// Checks the deployment rules of every moe op under `root` (not under a
+/// nested op with its own `moe.layout`) against `layout`: every
+/// `moe.dispatch` (checkDispatchDeployment), every `moe.finalize` against
+/// its `moe.prepare` and every `moe.combine` against its `moe.dispatch`.
+/// Errors are reported at the op, with a note at `layoutHolder` when it is
+/// not null. Ops that fail their own invariants are left to their verifier.
+LogicalResult verifyDeployment(Operation *root, LayoutAttr layout,
+                               Operation *layoutHolder);
+
+} // namespace mlir::moe
+
 #endif // MOE_DIALECT_MOE_MOEOPS_H

@@ -6,9 +6,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Dialect/Moe/Transforms/CommMethodRules.h"
+#include "moe/Dialect/Moe/Transforms/Passes.h"
 
 #include "llvm/ADT/STLExtras.h"
-#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -47,6 +47,10 @@ static StringRef chipName(ChipKind kind) {
 //===----------------------------------------------------------------------===//
 // Serving configuration
 //===----------------------------------------------------------------------===//
+
+ServingConfig::ServingConfig() {
+  *this = fromOptions(SelectCommMethodOptions());
+}
 
 std::string ServingConfig::validate() const {
   auto atLeast = [](StringRef name, int64_t value, int64_t min) {
@@ -539,12 +543,56 @@ SmallVector<int64_t> CostModel::breakpoints() const {
 // Policies
 //===----------------------------------------------------------------------===//
 
+StringRef mlir::moe::stringifyPolicy(Policy policy) {
+  switch (policy) {
+  case Policy::Table:
+    return "table";
+  case Policy::CostModel:
+    return "cost-model";
+  case Policy::Fixed:
+    return "fixed";
+  }
+  llvm_unreachable("unknown policy");
+}
+
+static constexpr Policy kPolicies[] = {Policy::Table, Policy::CostModel,
+                                       Policy::Fixed};
+
 std::optional<Policy> mlir::moe::symbolizePolicy(StringRef name) {
-  return llvm::StringSwitch<std::optional<Policy>>(name)
-      .Case("table", Policy::Table)
-      .Case("cost-model", Policy::CostModel)
-      .Case("fixed", Policy::Fixed)
-      .Default(std::nullopt);
+  for (Policy policy : kPolicies)
+    if (stringifyPolicy(policy) == name)
+      return policy;
+  return std::nullopt;
+}
+
+EnumOptionValues mlir::moe::policyOptionValues() {
+  auto describe = [](Policy policy) -> StringRef {
+    switch (policy) {
+    case Policy::Table:
+      return "vllm-ascend's selection table";
+    case Policy::CostModel:
+      return "the legal method with the lowest modelled latency";
+    case Policy::Fixed:
+      return "the method of the `method` option everywhere";
+    }
+    llvm_unreachable("unknown policy");
+  };
+  llvm::SmallVector<EnumOptionValues::Value, 5> values;
+  for (Policy policy : kPolicies)
+    values.push_back({stringifyPolicy(policy), static_cast<int>(policy),
+                      describe(policy)});
+  return EnumOptionValues(std::move(values));
+}
+
+EnumOptionValues mlir::moe::commMethodOptionValues() {
+  llvm::SmallVector<EnumOptionValues::Value, 5> values;
+  for (uint32_t i = 0; i <= getMaxEnumValForCommMethod(); ++i)
+    if (std::optional<CommMethod> method = symbolizeCommMethod(i))
+      values.push_back({stringifyCommMethod(*method), static_cast<int>(i),
+                        *method == CommMethod::Unset
+                            ? "none (policy=fixed needs a method)"
+                            : ""});
+  return EnumOptionValues(std::move(values));
 }
 
 MethodSelector::MethodSelector(Policy policy, const CommMethodInputs &inputs,

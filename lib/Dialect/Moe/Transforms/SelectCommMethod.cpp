@@ -13,7 +13,6 @@
 #include "moe/Dialect/Moe/Transforms/Passes.h"
 
 #include "mlir/IR/IRMapping.h"
-#include "mlir/IR/Verifier.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/Sequence.h"
 #include "llvm/ADT/SmallPtrSet.h"
@@ -209,36 +208,26 @@ static LayerFacts factsOf(const Layer &layer) {
   return facts;
 }
 
-/// Sets `method` in the context types of a layer's prepare and dispatch and
-/// checks it with the dispatch verifier (the one place that knows which
-/// layouts a method needs). On failure the types are reset and `errorAt`
-/// gets an error quoting the verifier.
+/// Sets `method` in the context types of a layer's prepare and dispatch
+/// after checking it with checkDispatchDeployment (the one place that knows
+/// which layouts a method needs; the moe.layout verifier uses it too). On
+/// failure `errorAt` gets an error quoting it.
 static LogicalResult setMethod(PrepareOp prepare, DispatchOp dispatch,
                                CommMethod method, Operation *errorAt) {
-  MLIRContext *ctx = prepare.getContext();
-  auto assign = [&](CommMethod m) {
-    prepare.getCtx().setType(PrepareCtxType::get(ctx, m));
-    dispatch.getCtx().setType(DispatchCtxType::get(ctx, m));
-  };
-  assign(method);
-  std::string message;
-  LogicalResult verified = success();
-  {
-    ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &diag) {
-      if (message.empty())
-        message = diag.str();
-      return success();
-    });
-    verified = verify(dispatch, /*verifyRecursively=*/false);
+  std::string message =
+      checkDispatchDeployment(dispatch, method, lookupLayout(dispatch));
+  if (!message.empty()) {
+    InFlightDiagnostic diag =
+        errorAt->emitError() << "method " << stringifyCommMethod(method)
+                             << " is not legal for this layer: '"
+                             << dispatch->getName() << "' op " << message;
+    diag.attachNote(dispatch.getLoc()) << "moe.dispatch here";
+    return diag;
   }
-  if (succeeded(verified))
-    return success();
-  assign(CommMethod::Unset);
-  InFlightDiagnostic diag =
-      errorAt->emitError() << "method " << stringifyCommMethod(method)
-                           << " is not legal for this layer: " << message;
-  diag.attachNote(dispatch.getLoc()) << "moe.dispatch here";
-  return diag;
+  MLIRContext *ctx = prepare.getContext();
+  prepare.getCtx().setType(PrepareCtxType::get(ctx, method));
+  dispatch.getCtx().setType(DispatchCtxType::get(ctx, method));
+  return success();
 }
 
 /// Reports a result of a layer op used outside the layer: such a layer
@@ -355,39 +344,26 @@ private:
   Policy parsedPolicy = Policy::Table;
   CommMethod fixedMethod = CommMethod::Unset;
   ServingConfig config;
+
+  /// ServingConfig::fromOptions reads the serving options.
+  friend struct mlir::moe::ServingConfig;
 };
 } // namespace
 
 LogicalResult SelectCommMethodPass::parseOptions(func::FuncOp func) {
-  std::optional<Policy> parsed = symbolizePolicy(policy);
-  if (!parsed)
-    return func.emitError() << "unknown policy '" << policy
-                            << "'; expected table, cost-model or fixed";
-  parsedPolicy = *parsed;
-  fixedMethod = CommMethod::Unset;
-  if (!method.empty()) {
-    std::optional<CommMethod> m = symbolizeCommMethod(method);
-    if (!m || *m == CommMethod::Unset)
-      return func.emitError()
-             << "unknown method '" << method
-             << "'; expected allgather, alltoall, mc2 or fused_mc2";
-    if (parsedPolicy != Policy::Fixed)
-      return func.emitError() << "method=" << method
-                              << " is only used with policy=fixed, not policy="
-                              << policy;
-    fixedMethod = *m;
-  } else if (parsedPolicy == Policy::Fixed) {
+  // `policy` and `method` are enum options: the option parser rejects
+  // unknown names (with the same message for moe-opt and the embedding
+  // APIs); what is left are the combinations.
+  parsedPolicy = policy;
+  fixedMethod = method;
+  if (fixedMethod != CommMethod::Unset && parsedPolicy != Policy::Fixed)
+    return func.emitError() << "method=" << stringifyCommMethod(fixedMethod)
+                            << " is only used with policy=fixed, not policy="
+                            << stringifyPolicy(parsedPolicy);
+  if (fixedMethod == CommMethod::Unset && parsedPolicy == Policy::Fixed)
     return func.emitError() << "policy=fixed needs method=<allgather, "
                                "alltoall, mc2 or fused_mc2>";
-  }
-  config.maxNumReqs = maxNumReqs;
-  config.decodeQueryLen = decodeQueryLen;
-  config.maxGraphSize = maxGraphSize;
-  config.maxNumBatchedTokens = maxNumBatchedTokens;
-  config.prefillMc2 = prefillMc2;
-  config.fusedMc2 = fusedMc2;
-  config.megaMoe = megaMoe;
-  config.lora = lora;
+  config = ServingConfig::fromOptions(*this);
   std::string error = config.validate();
   if (error.empty() && maxTokens < 0)
     error = "option max-tokens must be at least 0, got " +
@@ -408,7 +384,7 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
     // with a choice need to know the chip.
     if (inputs.layer.layout.useEp())
       return prepare.emitError()
-             << "policy=" << policy
+             << "policy=" << stringifyPolicy(parsedPolicy)
              << " needs the target chip: put a moe.chip attribute (e.g. "
                 "#moe.chip<A3>) on an enclosing op";
     layerPolicy = Policy::Table;
@@ -460,6 +436,14 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
 
 void SelectCommMethodPass::runOnOperation() {
   func::FuncOp func = getOperation();
+  // Under a moe.layout its verifier has checked the layers; without one the
+  // single-device default applies and nothing else checks them against it.
+  bool hasLayout = false;
+  for (Operation *op = func; op && !hasLayout; op = op->getParentOp())
+    hasLayout = op->hasAttr(MoeDialect::kLayoutAttrName);
+  if (!hasLayout &&
+      failed(verifyDeployment(func, lookupLayout(func), /*layoutHolder=*/nullptr)))
+    return signalPassFailure();
   // Post-order: a layer nested in a region of another layer's op is
   // handled before the outer layer duplicates that op.
   SmallVector<PrepareOp> prepares;

@@ -7,7 +7,6 @@
 // RUN: %{select} -moe-select-comm-method=policy=fixed 2>&1 | FileCheck %s --check-prefix=NO-METHOD
 // RUN: %{select} -moe-select-comm-method=method=mc2 2>&1 | FileCheck %s --check-prefix=METHOD-POLICY
 // RUN: %{select} "-moe-select-comm-method=policy=fixed method=foo" 2>&1 | FileCheck %s --check-prefix=METHOD
-// RUN: %{select} "-moe-select-comm-method=policy=fixed method=unset" 2>&1 | FileCheck %s --check-prefix=UNSET
 // RUN: %{select} -moe-select-comm-method=max-num-reqs=0 2>&1 | FileCheck %s --check-prefix=REQS
 // RUN: %{select} -moe-select-comm-method=decode-query-len=0 2>&1 | FileCheck %s --check-prefix=QLEN
 // RUN: %{select} -moe-select-comm-method=max-graph-size=-1 2>&1 | FileCheck %s --check-prefix=GRAPH
@@ -17,11 +16,11 @@
 // RUN: moe-opt %S/Inputs/select-one-layer.mlir -mlir-disable-threading -mlir-print-op-on-diagnostic=false -moe-select-comm-method=policy=cost-model 2>&1 | FileCheck %s --check-prefix=COST-CHIP
 // RUN: %{select} "-moe-select-comm-method=policy=fixed method=mc2" 2>&1 | FileCheck %s --check-prefix=FIXED
 
-// POLICY: select-one-layer.mlir:4:{{[0-9]+}}: error: unknown policy 'foo'; expected table, cost-model or fixed
+// policy and method are enum options: their parser rejects unknown names.
+// POLICY: for the --policy option: Cannot find option named 'foo'!
 // NO-METHOD: error: policy=fixed needs method=<allgather, alltoall, mc2 or fused_mc2>
 // METHOD-POLICY: error: method=mc2 is only used with policy=fixed, not policy=table
-// METHOD: error: unknown method 'foo'; expected allgather, alltoall, mc2 or fused_mc2
-// UNSET: error: unknown method 'unset'; expected allgather, alltoall, mc2 or fused_mc2
+// METHOD: for the --method option: Cannot find option named 'foo'!
 // REQS: error: option max-num-reqs must be at least 1, got 0
 // QLEN: error: option decode-query-len must be at least 1, got 0
 // GRAPH: error: option max-graph-size must be at least 0, got -1
@@ -225,4 +224,22 @@ func.func @escaping_value_static(%x: tensor<8x64xbf16>, %logits: tensor<8x32xf32
   %r = moe.combine %rows, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<unset>
   %o = moe.finalize %r, %pctx : tensor<?x64xbf16>, !moe.prepare_ctx<unset>
   return %o, %ids : tensor<?x64xbf16>, tensor<?x4xi32>
+}
+
+// -----
+
+// Without a moe.layout anywhere the single-device default applies; no
+// attribute verifier checked the layer against it, so the pass does.
+func.func @default_layout(%x: tensor<?x64xbf16>, %logits: tensor<?x32xf32>,
+    %w13: tensor<2x64x32xbf16>, %w2: tensor<2x16x64xbf16>) -> tensor<?x64xbf16> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xbf16>, tensor<?x32xf32> -> !moe.prepare_ctx<unset>
+  %w, %ids = moe.gate %l top_k(4) softmax : tensor<?x32xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  // expected-error @+1 {{'moe.dispatch' op counts has 2 local experts but 32 physical experts over 1 expert-parallel ranks give 32}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(32)
+      : tensor<?x64xbf16>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<2xi64>, !moe.dispatch_ctx<unset>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<2x64x32xbf16>, tensor<2x16x64xbf16>)
+      : tensor<?x64xbf16>, tensor<2xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<unset>
+  %o = moe.finalize %r, %pctx : tensor<?x64xbf16>, !moe.prepare_ctx<unset>
+  return %o : tensor<?x64xbf16>
 }

@@ -29,19 +29,46 @@
 namespace mlir::moe {
 
 /// The serving configuration the choice depends on: vLLM / vllm-ascend
-/// settings, given as options of `moe-select-comm-method`.
+/// settings, given as options of `moe-select-comm-method`
+/// (include/moe/Dialect/Moe/Transforms/Passes.td declares them, with their
+/// defaults, once).
 struct ServingConfig {
-  int64_t maxNumReqs = 256;          // max_num_seqs
-  int64_t decodeQueryLen = 1;        // uniform decode query length
-  int64_t maxGraphSize = 0;          // max captured graph size; 0: none
-  int64_t maxNumBatchedTokens = 8192;
-  bool prefillMc2 = false;           // enable_prefill_mc2
-  bool fusedMc2 = false;             // enable_fused_mc2 == 1
-  bool megaMoe = false;              // CANN MegaMoE available and wanted
-  bool lora = false;                 // LoRA adapters served
+  /// The defaults of moe-select-comm-method's options.
+  ServingConfig();
+
+  /// The serving settings among the options of moe-select-comm-method: its
+  /// generated options struct (SelectCommMethodOptions, also what the
+  /// moe-compile pipeline forwards) or the pass itself. The one place those
+  /// options are read.
+  template <typename SelectOptions>
+  static ServingConfig fromOptions(const SelectOptions &options) {
+    ServingConfig config(Uninitialized{});
+    config.maxNumReqs = options.maxNumReqs;
+    config.decodeQueryLen = options.decodeQueryLen;
+    config.maxGraphSize = options.maxGraphSize;
+    config.maxNumBatchedTokens = options.maxNumBatchedTokens;
+    config.prefillMc2 = options.prefillMc2;
+    config.fusedMc2 = options.fusedMc2;
+    config.megaMoe = options.megaMoe;
+    config.lora = options.lora;
+    return config;
+  }
+
+  int64_t maxNumReqs;          // max_num_seqs
+  int64_t decodeQueryLen;      // uniform decode query length
+  int64_t maxGraphSize;        // max captured graph size; 0: none
+  int64_t maxNumBatchedTokens; // max_num_batched_tokens
+  bool prefillMc2;             // enable_prefill_mc2
+  bool fusedMc2;               // enable_fused_mc2 == 1
+  bool megaMoe;                // CANN MegaMoE available and wanted
+  bool lora;                   // LoRA adapters served
 
   /// The first invalid setting as a message, or an empty string.
   std::string validate() const;
+
+private:
+  struct Uninitialized {};
+  explicit ServingConfig(Uninitialized) {}
 };
 
 /// What the choice needs to know about one layer and its deployment.
@@ -162,9 +189,39 @@ private:
   llvm::SmallVector<MethodCost, 4> costs;
 };
 
-/// How `moe-select-comm-method` decides.
+/// How `moe-select-comm-method` decides (its `policy` option).
 enum class Policy { Table, CostModel, Fixed };
+/// "table", "cost-model", "fixed": the option's values.
+llvm::StringRef stringifyPolicy(Policy policy);
 std::optional<Policy> symbolizePolicy(llvm::StringRef name);
+
+/// The values of an enum-typed pass option (a `cl::values` modifier), built
+/// from the enum's own stringify function so that the option and the enum
+/// share one list of names. Used as the additional flags of the `Option`s
+/// in Passes.td: `[{::mlir::moe::policyOptionValues()}]`.
+class EnumOptionValues {
+public:
+  struct Value {
+    llvm::StringRef name;
+    int value;
+    llvm::StringRef description;
+  };
+  explicit EnumOptionValues(llvm::SmallVector<Value, 5> values)
+      : values(std::move(values)) {}
+  /// Called by llvm::cl when the option is constructed.
+  template <class Opt> void apply(Opt &option) const {
+    for (const Value &v : values)
+      option.getParser().addLiteralOption(v.name, v.value, v.description);
+  }
+
+private:
+  llvm::SmallVector<Value, 5> values;
+};
+/// table | cost-model | fixed.
+EnumOptionValues policyOptionValues();
+/// unset | allgather | alltoall | mc2 | fused_mc2 (the CommMethod enum of
+/// MoeEnums.td; `unset` is the default of `method`, meaning none).
+EnumOptionValues commMethodOptionValues();
 
 /// One policy applied to one layer: the decision for a token count and the
 /// token counts where it may change.

@@ -4,6 +4,7 @@
 #define MOE_DIALECT_MOE_TRANSFORMS_PASSES_H
 
 #include "moe/Dialect/Moe/MoeDialect.h"
+#include "moe/Dialect/Moe/Transforms/CommMethodRules.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -24,7 +24,8 @@ def SelectCommMethod : Pass<"moe-select-comm-method", "::mlir::func::FuncOp"> {
     - `policy=cost-model`: the legal method with the lowest modelled latency
       (`docs/CostModel.md`);
     - `policy=fixed method=<m>`: the given method everywhere; the layout must
-      allow it (the `moe.dispatch` verifier).
+      allow it (`checkDispatchDeployment`, the rule the `moe.layout`
+      verifier applies to every dispatch under it).
 
     A layer is the `moe.prepare`, the `moe.finalize` consuming its context
     and the ops between them on both slices (gate, dispatch, experts,
@@ -48,10 +49,14 @@ def SelectCommMethod : Pass<"moe-select-comm-method", "::mlir::func::FuncOp"> {
     invalid options are reported as errors.
   }];
   let options = [
-    Option<"policy", "policy", "std::string", /*default=*/"\"table\"",
-           "How to choose: table, cost-model or fixed">,
-    Option<"method", "method", "std::string", /*default=*/"\"\"",
-           "The method for policy=fixed: allgather, alltoall, mc2 or fused_mc2">,
+    Option<"policy", "policy", "::mlir::moe::Policy",
+           /*default=*/"::mlir::moe::Policy::Table",
+           "How to choose: table, cost-model or fixed",
+           [{::mlir::moe::policyOptionValues()}]>,
+    Option<"method", "method", "::mlir::moe::CommMethod",
+           /*default=*/"::mlir::moe::CommMethod::Unset",
+           "The method for policy=fixed: allgather, alltoall, mc2 or fused_mc2",
+           [{::mlir::moe::commMethodOptionValues()}]>,
     Option<"maxNumReqs", "max-num-reqs", "int64_t", /*default=*/"256",
            "Most concurrent requests (vLLM max_num_seqs)">,
     Option<"decodeQueryLen", "decode-query-len", "int64_t", /*default=*/"1",

@@ -1,0 +1,130 @@
+//===- MoeDeployment.cpp - rules between moe ops and their deployment -----===//
+//
+// The rules an op verifier cannot check by looking at the op alone: a
+// dispatch against the layout of its deployment, a finalize against its
+// prepare, a combine against its dispatch. They run from
+// MoeDialect::verifyOperationAttribute on the op carrying `moe.layout`
+// (MoeOps.h), so changing that attribute re-verifies every layer under it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Dialect/Moe/MoeOps.h"
+
+#include "mlir/IR/Diagnostics.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+std::string mlir::moe::checkMethodLayout(CommMethod method,
+                                         LayoutAttr layout) {
+  if ((method == CommMethod::AllToAll || method == CommMethod::MC2 ||
+       method == CommMethod::FusedMC2) &&
+      layout.getWorldSize() > 1 && !layout.useEp())
+    return ("method " + stringifyCommMethod(method) +
+            " sends tokens to the rank owning their expert and needs "
+            "expert_parallel in the layout")
+        .str();
+  return "";
+}
+
+std::string mlir::moe::checkDispatchDeployment(DispatchOp dispatch,
+                                               CommMethod method,
+                                               LayoutAttr layout) {
+  std::string error = checkMethodLayout(method, layout);
+  if (!error.empty())
+    return error;
+  int64_t physical = dispatch.getNumPhysicalExperts();
+  int64_t ep = layout.getEpSize();
+  if (physical % ep != 0)
+    return std::to_string(physical) +
+           " physical experts cannot be split evenly over " +
+           std::to_string(ep) + " expert-parallel ranks";
+  int64_t local = dispatch.getNumLocalExperts();
+  if (local != physical / ep)
+    return "counts has " + std::to_string(local) + " local experts but " +
+           std::to_string(physical) + " physical experts over " +
+           std::to_string(ep) + " expert-parallel ranks give " +
+           std::to_string(physical / ep);
+  return "";
+}
+
+/// Whether `op` satisfies its own invariants, checked silently: its own
+/// verification reports what is wrong. (Dialect attributes are verified
+/// before the ops nested under them.)
+static bool isWellFormed(Operation *op) {
+  std::optional<RegisteredOperationName> info = op->getRegisteredInfo();
+  if (!info)
+    return false;
+  ScopedDiagnosticHandler silence(op->getContext(),
+                                  [](Diagnostic &) { return success(); });
+  return succeeded(info->verifyInvariants(op));
+}
+
+static int64_t dim(Type type, unsigned i) {
+  return cast<RankedTensorType>(type).getDimSize(i);
+}
+
+/// Finalize against its prepare: the same hidden size and element type.
+static std::string checkFinalize(FinalizeOp finalize, PrepareOp prepare) {
+  auto routed = finalize.getRouted().getType();
+  auto prepared = prepare.getHidden().getType();
+  if (dim(prepared, 1) != dim(routed, 1) ||
+      prepared.getElementType() != routed.getElementType()) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << "finalizes '" << routed << "' but its prepare produced '"
+       << prepared << "'";
+    return text;
+  }
+  return "";
+}
+
+/// Combine against its dispatch: the rows it combines are the rows sent.
+static std::string checkCombine(CombineOp combine, DispatchOp dispatch) {
+  auto out = combine.getExpertOut().getType();
+  auto in = dispatch.getHidden().getType();
+  if (dim(in, 1) != dim(out, 1) || in.getElementType() != out.getElementType()) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << "combines '" << out << "' but its dispatch sent '" << in << "'";
+    return text;
+  }
+  return "";
+}
+
+LogicalResult mlir::moe::verifyDeployment(Operation *root, LayoutAttr layout,
+                                          Operation *layoutHolder) {
+  bool ok = true;
+  auto report = [&](Operation *op, const std::string &error) {
+    if (error.empty())
+      return;
+    InFlightDiagnostic diag = op->emitOpError() << error;
+    if (layoutHolder)
+      diag.attachNote(layoutHolder->getLoc())
+          << "in the deployment " << layout << " set here";
+    ok = false;
+  };
+  root->walk<WalkOrder::PreOrder>([&](Operation *op) {
+    if (op != root && op->hasAttr(MoeDialect::kLayoutAttrName))
+      return WalkResult::skip(); // verified with its own layout
+    if (auto dispatch = dyn_cast<DispatchOp>(op)) {
+      if (isWellFormed(op))
+        report(op, checkDispatchDeployment(dispatch, dispatch.getMethod(),
+                                           layout));
+    } else if (auto finalize = dyn_cast<FinalizeOp>(op)) {
+      if (!isWellFormed(op))
+        return WalkResult::advance();
+      auto prepare = finalize.getCtx().getDefiningOp<PrepareOp>();
+      if (prepare && isWellFormed(prepare))
+        report(op, checkFinalize(finalize, prepare));
+    } else if (auto combine = dyn_cast<CombineOp>(op)) {
+      if (!isWellFormed(op))
+        return WalkResult::advance();
+      auto dispatch = combine.getCtx().getDefiningOp<DispatchOp>();
+      if (dispatch && isWellFormed(dispatch))
+        report(op, checkCombine(combine, dispatch));
+    }
+    return WalkResult::advance();
+  });
+  return success(ok);
+}
