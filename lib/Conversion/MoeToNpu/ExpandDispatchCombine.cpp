@@ -64,7 +64,7 @@ LogicalResult Expander::expandDispatch(DispatchOp op) {
     auto routing = b.create<npu::MoeInitRoutingOp>(
         loc, rowsType, indexVector, countsType, /*expanded_scale=*/Type(),
         hidden, ids, /*scale=*/Value(), start, local, physical,
-        /*quant_mode=*/-1, npu::GroupListType::Count);
+        npu::RoutingQuantMode::None, npu::GroupListType::Count);
     rows = routing.getExpandedX();
     counts = routing.getExpertTokens();
     info.rowIdx = routing.getExpandedRowIdx();
@@ -107,7 +107,8 @@ LogicalResult Expander::expandDispatch(DispatchOp op) {
     auto dispatch = b.create<npu::MoeDistributeDispatchOp>(
         loc, rowsType, indexVector, countsType,
         tensorType({local * ep}, b.getI32Type()), /*dynamic_scales=*/Type(),
-        hidden, ids, info.mask, ep, physical, /*quant_mode=*/0, mc2Capacity(),
+        hidden, ids, info.mask, ep, physical, npu::DispatchQuantMode::None,
+        mc2Capacity(),
         listType);
     rows = dispatch.getExpandX();
     counts = dispatch.getExpertTokenNums();

@@ -89,7 +89,7 @@ DESCRIBE(MoeInitRoutingOp) {
   d.value(a.getActiveStart())
       .scalar(static_cast<int64_t>(op.getLocalExperts()))
       .scalar(static_cast<int64_t>(op.getExpertNum()))
-      .scalar(static_cast<int64_t>(op.getQuantMode()))
+      .scalar(npu::torchQuantMode(op.getQuantMode()))
       .enumScalar(op.getExpertTokensNumType());
 }
 
@@ -103,7 +103,7 @@ DESCRIBE(MoeDistributeDispatchOp) {
   d.tensor(a.getX()).tensor(a.getExpertIds()).tensor(a.getXActiveMask());
   d.scalar(static_cast<int64_t>(op.getEpWorldSize()))
       .scalar(static_cast<int64_t>(op.getMoeExpertNum()))
-      .scalar(static_cast<int64_t>(op.getQuantMode()))
+      .scalar(npu::torchQuantMode(op.getQuantMode()))
       .scalar(static_cast<int64_t>(op.getCapacity()))
       .enumScalar(op.getExpertTokenNumsType());
 }
