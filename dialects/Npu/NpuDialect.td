@@ -140,6 +140,35 @@ def Npu_StreamOpInterface : OpInterface<"StreamOpInterface"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Roles in a layer: what passes query instead of op lists
+//===----------------------------------------------------------------------===//
+
+/// The op moves routed rows toward their experts: the first such op of a
+/// layer is its dispatch (moe-schedule-multistream anchors the shared
+/// experts' gate-up projection there).
+def Npu_DispatchesRows : NativeOpTrait<"DispatchesRows"> {
+  let cppNamespace = "::mlir::npu::OpTrait";
+}
+
+def Npu_CombineOpInterface : OpInterface<"CombineOpInterface"> {
+  let cppNamespace = "::mlir::npu";
+  let description = [{
+    An op that can bring expert outputs back to their tokens: the combine of
+    a layer (moe-schedule-multistream anchors the shared experts' down
+    projection there).
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Whether this op combines expert outputs. `expertsRan` tells whether
+        the layer's experts ran before it, for ops that move rows either way
+        (an all-to-all-v sends tokens out before the experts and outputs back
+        after them).
+      }], "bool", "combinesExpertOutputs", (ins "bool":$expertsRan), [{}],
+      [{ return true; }]>
+  ];
+}
+
 def Npu_StreamAttr : DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">;
 
 //===----------------------------------------------------------------------===//

@@ -112,7 +112,7 @@ def Npu_MaskWeightsOp : Npu_DeviceOp<"mask_weights", [Npu_MayFailAtRunTime,
   let hasVerifier = 1;
 }
 
-def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Npu_MayFailAtRunTime]> {
+def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Npu_DispatchesRows, Npu_MayFailAtRunTime]> {
   let summary = "sort (token, k) pairs by expert and gather their rows";
   let description = [{
     `torch_npu.npu_moe_init_routing_v2` (SEMANTICS §5, all-gather). With
@@ -151,7 +151,7 @@ def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Npu_MayFailAtRunTim
   let hasVerifier = 1;
 }
 
-def Npu_MoeTokenPermuteOp : Npu_DeviceOp<"moe_token_permute", [Npu_MayFailAtRunTime]> {
+def Npu_MoeTokenPermuteOp : Npu_DeviceOp<"moe_token_permute", [Npu_DispatchesRows, Npu_MayFailAtRunTime]> {
   let summary = "order rows by expert (Megatron-style permute)";
   let description = [{
     `torch_npu.npu_moe_token_permute`: `sorted_indices` is the stable argsort
@@ -172,7 +172,8 @@ def Npu_MoeTokenPermuteOp : Npu_DeviceOp<"moe_token_permute", [Npu_MayFailAtRunT
   let hasVerifier = 1;
 }
 
-def Npu_MoeTokenUnpermuteOp : Npu_DeviceOp<"moe_token_unpermute", [Npu_MayFailAtRunTime]> {
+def Npu_MoeTokenUnpermuteOp : Npu_DeviceOp<"moe_token_unpermute", [
+    DeclareOpInterfaceMethods<Npu_CombineOpInterface, ["combinesExpertOutputs"]>, Npu_MayFailAtRunTime]> {
   let summary = "scatter rows back to their pairs and reduce over k";
   let description = [{
     `torch_npu.npu_moe_token_unpermute`. `sorted_indices[i]` is the pair index
@@ -195,7 +196,7 @@ def Npu_MoeTokenUnpermuteOp : Npu_DeviceOp<"moe_token_unpermute", [Npu_MayFailAt
   let hasVerifier = 1;
 }
 
-def Npu_MoeDistributeDispatchOp : Npu_CollectiveOp<"moe_distribute_dispatch", []> {
+def Npu_MoeDistributeDispatchOp : Npu_CollectiveOp<"moe_distribute_dispatch", [Npu_DispatchesRows]> {
   let summary = "MC2 dispatch: one fused all-to-all to the experts' ranks";
   let description = [{
     `torch_npu.npu_moe_distribute_dispatch(_v2)` (SEMANTICS §5, mc2). Every
@@ -239,7 +240,8 @@ def Npu_MoeDistributeDispatchOp : Npu_CollectiveOp<"moe_distribute_dispatch", []
   let hasVerifier = 1;
 }
 
-def Npu_MoeDistributeCombineOp : Npu_CollectiveOp<"moe_distribute_combine", [AttrSizedOperandSegments]> {
+def Npu_MoeDistributeCombineOp : Npu_CollectiveOp<"moe_distribute_combine", [
+    Npu_CombineOpInterface, AttrSizedOperandSegments]> {
   let summary = "MC2 combine: send expert outputs back and weight them";
   let description = [{
     `torch_npu.npu_moe_distribute_combine(_v2)`: reverses the exchange of the
@@ -272,7 +274,8 @@ def Npu_MoeDistributeCombineOp : Npu_CollectiveOp<"moe_distribute_combine", [Att
   let hasVerifier = 1;
 }
 
-def Npu_DispatchFfnCombineOp : Npu_CollectiveOp<"dispatch_ffn_combine", [AttrSizedOperandSegments]> {
+def Npu_DispatchFfnCombineOp : Npu_CollectiveOp<"dispatch_ffn_combine", [
+    Npu_DispatchesRows, Npu_CombineOpInterface, AttrSizedOperandSegments]> {
   let summary = "fused MC2: dispatch, expert MLP and combine in one kernel";
   let description = [{
     vllm-ascend's `dispatch_ffn_combine` (fused_mc2): the result of
@@ -546,7 +549,8 @@ def Npu_AllReduceOp : Npu_CollectiveOp<"all_reduce", [AllTypesMatch<["input", "r
   let assemblyFormat = "$input $kind $group (`stream` `(` $stream^ `)`)? attr-dict `:` type($input)";
 }
 
-def Npu_AllToAllVOp : Npu_CollectiveOp<"all_to_all_v", []> {
+def Npu_AllToAllVOp : Npu_CollectiveOp<"all_to_all_v", [
+    DeclareOpInterfaceMethods<Npu_CombineOpInterface, ["combinesExpertOutputs"]>]> {
   let summary = "all-to-all with explicit send and receive splits";
   let description = [{
     HCCL all-to-all-v along dimension 0: rank `r` sends rows

@@ -207,6 +207,11 @@ LogicalResult MoeTokenUnpermuteOp::verify() {
   return success();
 }
 
+bool MoeTokenUnpermuteOp::combinesExpertOutputs(bool) {
+  // With probs it is the weighted reduction over k; without, a reordering.
+  return static_cast<bool>(getProbs());
+}
+
 /// Local experts per rank of an MC2 op, or failure.
 static FailureOr<int64_t> localExperts(Operation *op, int64_t experts,
                                        int64_t ranks) {
@@ -517,6 +522,10 @@ LogicalResult ReduceScatterOp::verify() {
 
 LogicalResult AllToAllVOp::verify() {
   return expectRowsLike(*this, getInput(), getResult());
+}
+
+bool AllToAllVOp::combinesExpertOutputs(bool expertsRan) {
+  return expertsRan;
 }
 
 LogicalResult PadRowsOp::verify() {

@@ -36,6 +36,11 @@ public:
     return ::mlir::Speculation::NotSpeculatable;
   }
 };
+
+/// The op moves routed rows toward their experts (Npu_DispatchesRows).
+template <typename ConcreteType>
+class DispatchesRows
+    : public ::mlir::OpTrait::TraitBase<ConcreteType, DispatchesRows> {};
 } // namespace OpTrait
 } // namespace mlir::npu
 #include "moe/Dialect/Npu/NpuEnums.h.inc"
