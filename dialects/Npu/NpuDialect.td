@@ -110,6 +110,28 @@ def Npu_DType : I32EnumAttr<"DType",
   let cppNamespace = "::mlir::npu";
 }
 
+/// `quant_mode` of npu_moe_init_routing_v2. torch_npu numbers the modes -1
+/// (none) and 1 (dynamic); enum cases cannot be negative, so the textual form
+/// and the runtime call use `torchQuantMode()` (NpuDialect.h), the one
+/// mapping between the two.
+def Npu_RoutingQuantMode : I64EnumAttr<"RoutingQuantMode",
+    "quantization of the rows npu_moe_init_routing_v2 gathers", [
+      I64EnumAttrCase<"None", 0, "none">,
+      I64EnumAttrCase<"Dynamic", 1, "dynamic">
+    ]> {
+  let cppNamespace = "::mlir::npu";
+}
+
+/// `quant_mode` of npu_moe_distribute_dispatch, numbered as torch_npu numbers
+/// it: 0 (none) and 2 (dynamic).
+def Npu_DispatchQuantMode : I64EnumAttr<"DispatchQuantMode",
+    "quantization of the rows npu_moe_distribute_dispatch sends", [
+      I64EnumAttrCase<"None", 0, "none">,
+      I64EnumAttrCase<"Dynamic", 2, "dynamic">
+    ]> {
+  let cppNamespace = "::mlir::npu";
+}
+
 //===----------------------------------------------------------------------===//
 // Types
 //===----------------------------------------------------------------------===//
@@ -142,11 +164,82 @@ def Npu_StreamOpInterface : OpInterface<"StreamOpInterface"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Roles in a layer: what passes query instead of op lists
+//===----------------------------------------------------------------------===//
+
+/// The op moves routed rows toward their experts: the first such op of a
+/// layer is its dispatch (moe-schedule-multistream anchors the shared
+/// experts' gate-up projection there).
+def Npu_DispatchesRows : NativeOpTrait<"DispatchesRows"> {
+  let cppNamespace = "::mlir::npu::OpTrait";
+}
+
+def Npu_CombineOpInterface : OpInterface<"CombineOpInterface"> {
+  let cppNamespace = "::mlir::npu";
+  let description = [{
+    An op that can bring expert outputs back to their tokens: the combine of
+    a layer (moe-schedule-multistream anchors the shared experts' down
+    projection there).
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Whether this op combines expert outputs. `expertsRan` tells whether
+        the layer's experts ran before it, for ops that move rows either way
+        (an all-to-all-v sends tokens out before the experts and outputs back
+        after them).
+      }], "bool", "combinesExpertOutputs", (ins "bool":$expertsRan), [{}],
+      [{ return true; }]>
+  ];
+}
+
 def Npu_StreamAttr : DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">;
 
-/// A device op: runs on the stream of its `stream` attribute.
+//===----------------------------------------------------------------------===//
+// Effects: the streams as one resource
+//===----------------------------------------------------------------------===//
+
+/// The device's streams. Device ops read it: they may be merged or dropped
+/// when nothing orders them, but never moved across an op that writes it.
+/// npu.record, npu.wait and everything that involves other ranks
+/// (collectives, MC2, host-side all-reduce and checks) write it, so no
+/// upstream pass moves device work across a synchronization point or merges,
+/// drops or reorders a rendezvous. See docs/Streams.md, "Effects".
+def Npu_StreamResource : Resource<"::mlir::npu::StreamResource">;
+
+/// The effects of an op that takes part in stream ordering or a rendezvous
+/// of ranks.
+def Npu_Synchronizes : MemoryEffects<[MemRead<Npu_StreamResource>,
+                                      MemWrite<Npu_StreamResource>]>;
+
+/// An op that can fail at run time on values the verifier cannot see
+/// (capacities, out-of-range ids, splits or group lists that do not add up,
+/// dynamic dimensions that disagree): never executed speculatively.
+def Npu_MayFailAtRunTimeImpl : NativeOpTrait<"MayFailAtRunTime"> {
+  let cppNamespace = "::mlir::npu::OpTrait";
+}
+def Npu_MayFailAtRunTime : TraitList<[ConditionallySpeculatable,
+                                      Npu_MayFailAtRunTimeImpl]>;
+
+/// An op that cannot fail once its operands verify.
+def Npu_CannotFail : TraitList<[ConditionallySpeculatable,
+                                AlwaysSpeculatableImplTrait]>;
+
+/// A device op: runs on the stream of its `stream` attribute and reads the
+/// streams' resource. `traits` says whether it can fail at run time
+/// (Npu_MayFailAtRunTime or Npu_CannotFail).
 class Npu_DeviceOp<string mnemonic, list<Trait> traits = []>
-    : Npu_Op<mnemonic, !listconcat(traits, [Npu_StreamOpInterface])> {
+    : Npu_Op<mnemonic, !listconcat(traits, [Npu_StreamOpInterface,
+          MemoryEffects<[MemRead<Npu_StreamResource>]>])> {
+  let hasRuntimeCall = 1;
+}
+
+/// A device op that exchanges data with other ranks (an HCCL collective or an
+/// MC2 kernel): a rendezvous, so it also writes the streams' resource, and it
+/// fails when the ranks disagree.
+class Npu_CollectiveOp<string mnemonic, list<Trait> traits = []>
+    : Npu_Op<mnemonic, !listconcat(traits, [Npu_StreamOpInterface,
+          Npu_Synchronizes, Npu_MayFailAtRunTime])> {
   let hasRuntimeCall = 1;
 }
 

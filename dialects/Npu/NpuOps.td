@@ -15,8 +15,29 @@ def Npu_Tensor : Type<AnyRankedTensor.predicate, "ranked tensor", "::mlir::Ranke
 def Npu_RowTensor : Type<And<[AnyRankedTensor.predicate,
     CPred<"::llvm::cast<::mlir::ShapedType>($_self).getRank() >= 1">]>,
     "ranked tensor of rank >= 1", "::mlir::RankedTensorType">;
-def Npu_Vector : TensorRankOf<[AnyType], [1]>;
 def Npu_Matrix : TensorRankOf<[AnyType], [2]>;
+// Typed operands: element type and rank are the contract, checked by ODS.
+def Npu_FloatMatrix : TensorRankOf<[F32, BF16, F16], [2]>;
+def Npu_FloatOrI8Matrix : TensorRankOf<[F32, BF16, F16, I8], [2]>;
+def Npu_F32Matrix : TensorRankOf<[F32], [2]>;
+def Npu_I8Matrix : TensorRankOf<[I8], [2]>;
+def Npu_I32Matrix : TensorRankOf<[I32], [2]>;
+/// Expert ids `[T, K]`.
+def Npu_Ids : TensorRankOf<[I32], [2]>;
+/// Expert ids `[T, K]` or `[T]` (K = 1).
+def Npu_IdsOrVector : TensorRankOf<[I32], [1, 2]>;
+/// Row indices, id tables, per-(expert, rank) i32 counts.
+def Npu_I32Vector : TensorRankOf<[I32], [1]>;
+/// Group lists, counts and splits.
+def Npu_I64Vector : TensorRankOf<[I64], [1]>;
+/// Per-row (per-token) scales.
+def Npu_F32Vector : TensorRankOf<[F32], [1]>;
+/// Token masks.
+def Npu_Mask : TensorRankOf<[I1], [1]>;
+/// Matmul weights and their scales.
+def Npu_I4 : I<4>;
+def Npu_Weight : RankedTensorOf<[F32, BF16, F16, I8, Npu_I4]>;
+def Npu_F32Tensor : RankedTensorOf<[F32]>;
 def Npu_PositiveI64 : ConfinedAttr<I64Attr, [IntPositive]>;
 def Npu_PositiveF32 : ConfinedAttr<F32Attr, [AttrConstraint<
     CPred<"::llvm::cast<::mlir::FloatAttr>($_self).getValueAsDouble() > 0.0">,
@@ -27,7 +48,7 @@ def Npu_PositiveF32 : ConfinedAttr<F32Attr, [AttrConstraint<
 // Routing
 //===----------------------------------------------------------------------===//
 
-def Npu_MoeGatingTopKOp : Npu_DeviceOp<"moe_gating_top_k", [Pure]> {
+def Npu_MoeGatingTopKOp : Npu_DeviceOp<"moe_gating_top_k", [Npu_CannotFail]> {
   let summary = "router scores, grouped top-k and weight normalization";
   let description = [{
     `torch_npu.npu_moe_gating_top_k`: the computation of `moe.gate` in one
@@ -39,14 +60,14 @@ def Npu_MoeGatingTopKOp : Npu_DeviceOp<"moe_gating_top_k", [Pure]> {
         : tensor<?x128xf32> -> tensor<?x8xf32>, tensor<?x8xi32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$logits, Optional<Npu_Vector>:$bias,
+  let arguments = (ins Npu_FloatMatrix:$logits, Optional<Npu_F32Vector>:$bias,
                        Npu_PositiveI64:$k, Npu_Scoring:$scoring,
                        UnitAttr:$renormalize,
                        OptionalAttr<Npu_PositiveI64>:$group_count,
                        OptionalAttr<Npu_PositiveI64>:$k_group,
                        DefaultValuedAttr<Npu_PositiveF32, "1.0f">:$routed_scaling_factor,
                        Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$weights, Npu_Matrix:$ids);
+  let results = (outs Npu_F32Matrix:$weights, Npu_Ids:$ids);
   let assemblyFormat = "$logits (`bias` `(` $bias^ `:` type($bias) `)`)? `k` `(` $k `)` $scoring "
       "(`renormalize` $renormalize^)? (`groups` `(` $group_count^ `,` $k_group `)`)? "
       "(`scale` `(` $routed_scaling_factor^ `)`)? (`stream` `(` $stream^ `)`)? "
@@ -54,7 +75,7 @@ def Npu_MoeGatingTopKOp : Npu_DeviceOp<"moe_gating_top_k", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Npu_MapExpertIdsOp : Npu_DeviceOp<"map_expert_ids", [Pure,
+def Npu_MapExpertIdsOp : Npu_DeviceOp<"map_expert_ids", [Npu_MayFailAtRunTime,
     AllTypesMatch<["ids", "result"]>]> {
   let summary = "map logical expert ids to physical replicas (EPLB log2phy)";
   let description = [{
@@ -65,14 +86,13 @@ def Npu_MapExpertIdsOp : Npu_DeviceOp<"map_expert_ids", [Pure,
     %phys = npu.map_expert_ids %ids through %log2phy : tensor<?x8xi32>, tensor<256xi32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$ids, Npu_Vector:$table, Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$result);
+  let arguments = (ins Npu_Ids:$ids, Npu_I32Vector:$table, Npu_StreamAttr:$stream);
+  let results = (outs Npu_Ids:$result);
   let assemblyFormat = "$ids `through` $table (`stream` `(` $stream^ `)`)? "
                        " attr-dict `:` type($ids) `,` type($table)";
-  let hasVerifier = 1;
 }
 
-def Npu_MaskWeightsOp : Npu_DeviceOp<"mask_weights", [Pure,
+def Npu_MaskWeightsOp : Npu_DeviceOp<"mask_weights", [Npu_MayFailAtRunTime,
     AllTypesMatch<["weights", "result"]>]> {
   let summary = "zero the weights of pairs whose expert is not on this rank";
   let description = [{
@@ -84,15 +104,15 @@ def Npu_MaskWeightsOp : Npu_DeviceOp<"mask_weights", [Pure,
         : tensor<?x8xf32>, tensor<?x8xi32>, tensor<288xi32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$weights, Npu_Matrix:$ids,
-                       Npu_Vector:$expert_map, Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$result);
+  let arguments = (ins Npu_F32Matrix:$weights, Npu_Ids:$ids,
+                       Npu_I32Vector:$expert_map, Npu_StreamAttr:$stream);
+  let results = (outs Npu_F32Matrix:$result);
   let assemblyFormat = "$weights `,` $ids `,` $expert_map (`stream` `(` $stream^ `)`)? "
       " attr-dict `:` type($weights) `,` type($ids) `,` type($expert_map)";
   let hasVerifier = 1;
 }
 
-def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Pure]> {
+def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Npu_DispatchesRows, Npu_MayFailAtRunTime]> {
   let summary = "sort (token, k) pairs by expert and gather their rows";
   let description = [{
     `torch_npu.npu_moe_init_routing_v2` (SEMANTICS §5, all-gather). With
@@ -113,24 +133,25 @@ def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Pure]> {
         : tensor<?x2048xf32>, tensor<?x8xi32> -> tensor<?x2048xf32>, tensor<?xi32>, tensor<32xi64>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$x, Npu_RowTensor:$expert_idx,
-                       Optional<Npu_Vector>:$scale, Index:$active_start,
+  let arguments = (ins Npu_FloatOrI8Matrix:$x, Npu_IdsOrVector:$expert_idx,
+                       Optional<Npu_F32Vector>:$scale, Index:$active_start,
                        Npu_PositiveI64:$local_experts, Npu_PositiveI64:$expert_num,
-                       DefaultValuedAttr<I64Attr, "-1">:$quant_mode,
+                       DefaultValuedAttr<Npu_RoutingQuantMode,
+                           "::mlir::npu::RoutingQuantMode::None">:$quant_mode,
                        Npu_GroupListType:$expert_tokens_num_type,
                        Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$expanded_x, Npu_Vector:$expanded_row_idx,
-                      Npu_Vector:$expert_tokens,
-                      Optional<Npu_Vector>:$expanded_scale);
+  let results = (outs Npu_FloatOrI8Matrix:$expanded_x, Npu_I32Vector:$expanded_row_idx,
+                      Npu_I64Vector:$expert_tokens,
+                      Optional<Npu_F32Vector>:$expanded_scale);
   let assemblyFormat = "$x `,` $expert_idx (`scale` `(` $scale^ `:` type($scale) `)`)? "
       "`range` `(` $active_start `,` $local_experts `)` `experts` `(` $expert_num `)` "
-      "`quant_mode` `(` $quant_mode `)` $expert_tokens_num_type (`stream` `(` $stream^ `)`)? "
+      "`quant_mode` `(` custom<TorchQuantMode>($quant_mode) `)` $expert_tokens_num_type (`stream` `(` $stream^ `)`)? "
       " attr-dict `:` type($x) `,` type($expert_idx) `->` type($expanded_x) `,` "
       "type($expanded_row_idx) `,` type($expert_tokens) (`,` type($expanded_scale)^)?";
   let hasVerifier = 1;
 }
 
-def Npu_MoeTokenPermuteOp : Npu_DeviceOp<"moe_token_permute", [Pure]> {
+def Npu_MoeTokenPermuteOp : Npu_DeviceOp<"moe_token_permute", [Npu_DispatchesRows, Npu_MayFailAtRunTime]> {
   let summary = "order rows by expert (Megatron-style permute)";
   let description = [{
     `torch_npu.npu_moe_token_permute`: `sorted_indices` is the stable argsort
@@ -142,16 +163,17 @@ def Npu_MoeTokenPermuteOp : Npu_DeviceOp<"moe_token_permute", [Pure]> {
         : tensor<?x2048xf32>, tensor<?x8xi32> -> tensor<?x2048xf32>, tensor<?xi32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$tokens, Npu_RowTensor:$indices,
+  let arguments = (ins Npu_FloatOrI8Matrix:$tokens, Npu_IdsOrVector:$indices,
                        Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$permuted, Npu_Vector:$sorted_indices);
+  let results = (outs Npu_FloatOrI8Matrix:$permuted, Npu_I32Vector:$sorted_indices);
   let assemblyFormat = "$tokens `,` $indices (`stream` `(` $stream^ `)`)? "
       " attr-dict `:` type($tokens) `,` type($indices) `->` type($permuted) `,` "
       "type($sorted_indices)";
   let hasVerifier = 1;
 }
 
-def Npu_MoeTokenUnpermuteOp : Npu_DeviceOp<"moe_token_unpermute", [Pure]> {
+def Npu_MoeTokenUnpermuteOp : Npu_DeviceOp<"moe_token_unpermute", [
+    DeclareOpInterfaceMethods<Npu_CombineOpInterface, ["combinesExpertOutputs"]>, Npu_MayFailAtRunTime]> {
   let summary = "scatter rows back to their pairs and reduce over k";
   let description = [{
     `torch_npu.npu_moe_token_unpermute`. `sorted_indices[i]` is the pair index
@@ -165,16 +187,16 @@ def Npu_MoeTokenUnpermuteOp : Npu_DeviceOp<"moe_token_unpermute", [Pure]> {
         : tensor<?x2048xf32>, tensor<?xi32> -> tensor<?x2048xf32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$permuted, Npu_Vector:$sorted_indices,
-                       Optional<Npu_Matrix>:$probs, Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$result);
+  let arguments = (ins Npu_FloatMatrix:$permuted, Npu_I32Vector:$sorted_indices,
+                       Optional<Npu_F32Matrix>:$probs, Npu_StreamAttr:$stream);
+  let results = (outs Npu_FloatMatrix:$result);
   let assemblyFormat = "$permuted `,` $sorted_indices (`probs` `(` $probs^ `:` type($probs) `)`)? "
       "(`stream` `(` $stream^ `)`)? attr-dict `:` type($permuted) `,` type($sorted_indices) "
       "`->` type($result)";
   let hasVerifier = 1;
 }
 
-def Npu_MoeDistributeDispatchOp : Npu_DeviceOp<"moe_distribute_dispatch", [Pure]> {
+def Npu_MoeDistributeDispatchOp : Npu_CollectiveOp<"moe_distribute_dispatch", [Npu_DispatchesRows]> {
   let summary = "MC2 dispatch: one fused all-to-all to the experts' ranks";
   let description = [{
     `torch_npu.npu_moe_distribute_dispatch(_v2)` (SEMANTICS §5, mc2). Every
@@ -198,27 +220,28 @@ def Npu_MoeDistributeDispatchOp : Npu_DeviceOp<"moe_distribute_dispatch", [Pure]
         -> tensor<?x7168xbf16>, tensor<?xi32>, tensor<16xi64>, tensor<256xi32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$x, Npu_Matrix:$expert_ids,
-                       Optional<Npu_Vector>:$x_active_mask,
+  let arguments = (ins Npu_FloatMatrix:$x, Npu_Ids:$expert_ids,
+                       Optional<Npu_Mask>:$x_active_mask,
                        Npu_PositiveI64:$ep_world_size, Npu_PositiveI64:$moe_expert_num,
-                       DefaultValuedAttr<I64Attr, "0">:$quant_mode,
+                       DefaultValuedAttr<Npu_DispatchQuantMode,
+                           "::mlir::npu::DispatchQuantMode::None">:$quant_mode,
                        DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$capacity,
                        Npu_GroupListType:$expert_token_nums_type,
                        Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$expand_x, Npu_Vector:$expand_idx,
-                      Npu_Vector:$expert_token_nums, Npu_Vector:$ep_recv_counts,
-                      Optional<Npu_Vector>:$dynamic_scales);
+  let results = (outs Npu_FloatOrI8Matrix:$expand_x, Npu_I32Vector:$expand_idx,
+                      Npu_I64Vector:$expert_token_nums, Npu_I32Vector:$ep_recv_counts,
+                      Optional<Npu_F32Vector>:$dynamic_scales);
   let assemblyFormat = "$x `,` $expert_ids (`mask` `(` $x_active_mask^ `:` type($x_active_mask) `)`)? "
       "`ep_world_size` `(` $ep_world_size `)` `moe_expert_num` `(` $moe_expert_num `)` "
-      "`quant_mode` `(` $quant_mode `)` `capacity` `(` $capacity `)` $expert_token_nums_type "
+      "`quant_mode` `(` custom<TorchQuantMode>($quant_mode) `)` `capacity` `(` $capacity `)` $expert_token_nums_type "
       "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($expert_ids) `->` type($expand_x) "
       "`,` type($expand_idx) `,` type($expert_token_nums) `,` type($ep_recv_counts) "
       "(`,` type($dynamic_scales)^)?";
   let hasVerifier = 1;
 }
 
-def Npu_MoeDistributeCombineOp : Npu_DeviceOp<"moe_distribute_combine", [Pure,
-    AttrSizedOperandSegments]> {
+def Npu_MoeDistributeCombineOp : Npu_CollectiveOp<"moe_distribute_combine", [
+    Npu_CombineOpInterface, AttrSizedOperandSegments]> {
   let summary = "MC2 combine: send expert outputs back and weight them";
   let description = [{
     `torch_npu.npu_moe_distribute_combine(_v2)`: reverses the exchange of the
@@ -234,14 +257,14 @@ def Npu_MoeDistributeCombineOp : Npu_DeviceOp<"moe_distribute_combine", [Pure,
         -> tensor<?x7168xbf16>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$expand_x, Npu_Matrix:$expert_ids,
-                       Npu_Vector:$expand_idx, Npu_Vector:$ep_send_counts,
-                       Npu_Matrix:$expert_scales,
-                       Optional<Npu_Vector>:$x_active_mask,
-                       Optional<Npu_Matrix>:$shared_expert_x,
+  let arguments = (ins Npu_FloatMatrix:$expand_x, Npu_Ids:$expert_ids,
+                       Npu_I32Vector:$expand_idx, Npu_I32Vector:$ep_send_counts,
+                       Npu_F32Matrix:$expert_scales,
+                       Optional<Npu_Mask>:$x_active_mask,
+                       Optional<Npu_FloatMatrix>:$shared_expert_x,
                        Npu_PositiveI64:$ep_world_size, Npu_PositiveI64:$moe_expert_num,
                        Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$result);
+  let results = (outs Npu_FloatMatrix:$result);
   let assemblyFormat = "$expand_x `,` $expert_ids `,` $expand_idx `,` $ep_send_counts `,` "
       "$expert_scales (`mask` `(` $x_active_mask^ `:` type($x_active_mask) `)`)? "
       "(`shared` `(` $shared_expert_x^ `:` type($shared_expert_x) `)`)? "
@@ -251,8 +274,8 @@ def Npu_MoeDistributeCombineOp : Npu_DeviceOp<"moe_distribute_combine", [Pure,
   let hasVerifier = 1;
 }
 
-def Npu_DispatchFfnCombineOp : Npu_DeviceOp<"dispatch_ffn_combine", [Pure,
-    AttrSizedOperandSegments]> {
+def Npu_DispatchFfnCombineOp : Npu_CollectiveOp<"dispatch_ffn_combine", [
+    Npu_DispatchesRows, Npu_CombineOpInterface, AttrSizedOperandSegments]> {
   let summary = "fused MC2: dispatch, expert MLP and combine in one kernel";
   let description = [{
     vllm-ascend's `dispatch_ffn_combine` (fused_mc2): the result of
@@ -267,15 +290,15 @@ def Npu_DispatchFfnCombineOp : Npu_DeviceOp<"dispatch_ffn_combine", [Pure,
         : tensor<?x7168xbf16>, tensor<?x8xi32>, tensor<?x8xf32> -> tensor<?x7168xbf16>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$x, Npu_Matrix:$expert_ids, Npu_Matrix:$probs,
-                       Optional<Npu_Vector>:$x_active_mask,
-                       Npu_Tensor:$w13, Npu_Tensor:$w2,
-                       Optional<Npu_Tensor>:$scale1, Optional<Npu_Tensor>:$scale2,
+  let arguments = (ins Npu_FloatMatrix:$x, Npu_Ids:$expert_ids, Npu_F32Matrix:$probs,
+                       Optional<Npu_Mask>:$x_active_mask,
+                       TensorRankOf<[F32, BF16, F16, I8, Npu_I4], [3]>:$w13, TensorRankOf<[F32, BF16, F16, I8, Npu_I4], [3]>:$w2,
+                       Optional<Npu_F32Tensor>:$scale1, Optional<Npu_F32Tensor>:$scale2,
                        Npu_MatmulQuant:$quant,
                        Npu_PositiveI64:$ep_world_size, Npu_PositiveI64:$moe_expert_num,
                        DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$capacity,
                        Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$result);
+  let results = (outs Npu_FloatMatrix:$result);
   let assemblyFormat = "$x `,` $expert_ids `,` $probs (`mask` `(` $x_active_mask^ `:` type($x_active_mask) `)`)? "
       "`weights` `(` $w13 `,` $w2 `:` type($w13) `,` type($w2) `)` "
       "(`scales` `(` $scale1^ `,` $scale2 `:` type($scale1) `,` type($scale2) `)`)? $quant "
@@ -289,7 +312,7 @@ def Npu_DispatchFfnCombineOp : Npu_DeviceOp<"dispatch_ffn_combine", [Pure,
 // Expert computation
 //===----------------------------------------------------------------------===//
 
-def Npu_DynamicQuantOp : Npu_DeviceOp<"dynamic_quant", [Pure]> {
+def Npu_DynamicQuantOp : Npu_DeviceOp<"dynamic_quant", [Npu_CannotFail]> {
   let summary = "per-row dynamic int8 quantization";
   let description = [{
     `torch_npu.npu_dynamic_quant`: `scale[m] = max_k |x[m, k]| / 127` and
@@ -300,13 +323,13 @@ def Npu_DynamicQuantOp : Npu_DeviceOp<"dynamic_quant", [Pure]> {
     %q, %s = npu.dynamic_quant %x : tensor<?x2048xf32> -> tensor<?x2048xi8>, tensor<?xf32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$x, Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$q, Npu_Vector:$scale);
+  let arguments = (ins Npu_FloatMatrix:$x, Npu_StreamAttr:$stream);
+  let results = (outs Npu_I8Matrix:$q, Npu_F32Vector:$scale);
   let assemblyFormat = "$x (`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `->` type($q) `,` type($scale)";
   let hasVerifier = 1;
 }
 
-def Npu_GroupedMatmulOp : Npu_DeviceOp<"grouped_matmul", [Pure,
+def Npu_GroupedMatmulOp : Npu_DeviceOp<"grouped_matmul", [Npu_MayFailAtRunTime,
     AttrSizedOperandSegments]> {
   let summary = "one matmul per group of consecutive rows";
   let description = [{
@@ -330,9 +353,9 @@ def Npu_GroupedMatmulOp : Npu_DeviceOp<"grouped_matmul", [Pure,
         : tensor<?x2048xi8>, tensor<32x2048x1536xi8>, tensor<32xi64> -> tensor<?x1536xf32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$x, Npu_Tensor:$weight, Npu_Vector:$group_list,
-                       Optional<Npu_Tensor>:$scale, Optional<Npu_Vector>:$per_token_scale,
-                       Optional<Npu_Tensor>:$group_scale,
+  let arguments = (ins Npu_FloatOrI8Matrix:$x, Npu_Weight:$weight, Npu_I64Vector:$group_list,
+                       Optional<Npu_F32Tensor>:$scale, Optional<Npu_F32Vector>:$per_token_scale,
+                       Optional<Npu_F32Tensor>:$group_scale,
                        Npu_MatmulQuant:$quant, Npu_GroupListType:$group_list_type,
                        Npu_StreamAttr:$stream);
   let results = (outs Npu_Matrix:$result);
@@ -345,7 +368,7 @@ def Npu_GroupedMatmulOp : Npu_DeviceOp<"grouped_matmul", [Pure,
   let passResultDTypes = 1;
 }
 
-def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Pure, AttrSizedOperandSegments]> {
+def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Npu_MayFailAtRunTime, AttrSizedOperandSegments]> {
   let summary = "dense (quantized) matmul";
   let description = [{
     `torch.matmul` / `torch_npu.npu_quant_matmul`: `x [M, K] · weight [K, N]`
@@ -356,9 +379,9 @@ def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Pure, AttrSizedOperandSegments]> {
     %h = npu.matmul %x, %w13 none : tensor<?x7168xf32>, tensor<7168x4096xf32> -> tensor<?x4096xf32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$x, Npu_Matrix:$weight,
-                       Optional<Npu_Vector>:$scale, Optional<Npu_Vector>:$per_token_scale,
-                       Optional<Npu_Matrix>:$group_scale,
+  let arguments = (ins Npu_FloatOrI8Matrix:$x, Npu_Weight:$weight,
+                       Optional<Npu_F32Vector>:$scale, Optional<Npu_F32Vector>:$per_token_scale,
+                       Optional<Npu_F32Matrix>:$group_scale,
                        Npu_MatmulQuant:$quant, Npu_StreamAttr:$stream);
   let results = (outs Npu_Matrix:$result);
   let assemblyFormat = "$x `,` $weight (`scale` `(` $scale^ `:` type($scale) `)`)? "
@@ -369,7 +392,8 @@ def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Pure, AttrSizedOperandSegments]> {
   let passResultDTypes = 1;
 }
 
-def Npu_SwigluOp : Npu_DeviceOp<"swiglu", [Pure]> {
+def Npu_SwigluOp : Npu_DeviceOp<"swiglu", [Npu_CannotFail,
+    AllElementTypesMatch<["x", "result"]>]> {
   let summary = "SwiGLU activation of gate-up rows";
   let description = [{
     `torch_npu.npu_swiglu`: `out = silu(x[:, :I]) * x[:, I:]` for `x [N, 2I]`.
@@ -378,13 +402,13 @@ def Npu_SwigluOp : Npu_DeviceOp<"swiglu", [Pure]> {
     %a = npu.swiglu %h : tensor<?x1536xf32> -> tensor<?x768xf32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$x, Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$result);
+  let arguments = (ins Npu_FloatMatrix:$x, Npu_StreamAttr:$stream);
+  let results = (outs Npu_FloatMatrix:$result);
   let assemblyFormat = "$x (`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `->` type($result)";
   let hasVerifier = 1;
 }
 
-def Npu_DequantSwigluQuantOp : Npu_DeviceOp<"dequant_swiglu_quant", [Pure]> {
+def Npu_DequantSwigluQuantOp : Npu_DeviceOp<"dequant_swiglu_quant", [Npu_MayFailAtRunTime]> {
   let summary = "dequantize i32 gate-up rows, SwiGLU, requantize per row";
   let description = [{
     `torch_npu.npu_dequant_swiglu_quant`: `h[m, n] = x[m, n] *
@@ -397,10 +421,10 @@ def Npu_DequantSwigluQuantOp : Npu_DeviceOp<"dequant_swiglu_quant", [Pure]> {
         -> tensor<?x768xi8>, tensor<?xf32>
     ```
   }];
-  let arguments = (ins Npu_Matrix:$x, Npu_Matrix:$weight_scale,
-                       Npu_Vector:$activation_scale, Npu_Vector:$group_list,
+  let arguments = (ins Npu_I32Matrix:$x, Npu_F32Matrix:$weight_scale,
+                       Npu_F32Vector:$activation_scale, Npu_I64Vector:$group_list,
                        Npu_GroupListType:$group_list_type, Npu_StreamAttr:$stream);
-  let results = (outs Npu_Matrix:$q, Npu_Vector:$scale);
+  let results = (outs Npu_I8Matrix:$q, Npu_F32Vector:$scale);
   let assemblyFormat = "$x `,` $weight_scale `,` $activation_scale `,` $group_list "
       "$group_list_type (`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` "
       "type($weight_scale) `,` type($activation_scale) `,` type($group_list) `->` "
@@ -408,7 +432,7 @@ def Npu_DequantSwigluQuantOp : Npu_DeviceOp<"dequant_swiglu_quant", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Npu_AddOp : Npu_DeviceOp<"add", [Pure, AllTypesMatch<["lhs", "rhs", "result"]>]> {
+def Npu_AddOp : Npu_DeviceOp<"add", [Npu_MayFailAtRunTime, AllTypesMatch<["lhs", "rhs", "result"]>]> {
   let summary = "elementwise addition";
   let description = [{
     Adds the shared experts' output to the routed output.
@@ -426,7 +450,7 @@ def Npu_AddOp : Npu_DeviceOp<"add", [Pure, AllTypesMatch<["lhs", "rhs", "result"
 // All-to-all-v bookkeeping
 //===----------------------------------------------------------------------===//
 
-def Npu_HistogramOp : Npu_DeviceOp<"histogram", [Pure]> {
+def Npu_HistogramOp : Npu_DeviceOp<"histogram", [Npu_CannotFail]> {
   let summary = "count expert ids (torch.histc)";
   let description = [{
     `result[e]` = number of entries of `ids` equal to `e`, for `e < bins`.
@@ -435,14 +459,14 @@ def Npu_HistogramOp : Npu_DeviceOp<"histogram", [Pure]> {
     %counts = npu.histogram %ids bins(128) : tensor<?x8xi32> -> tensor<128xi64>
     ```
   }];
-  let arguments = (ins Npu_RowTensor:$ids, Npu_PositiveI64:$bins, Npu_StreamAttr:$stream);
-  let results = (outs Npu_Vector:$result);
+  let arguments = (ins Npu_IdsOrVector:$ids, Npu_PositiveI64:$bins, Npu_StreamAttr:$stream);
+  let results = (outs Npu_I64Vector:$result);
   let assemblyFormat = "$ids `bins` `(` $bins `)` (`stream` `(` $stream^ `)`)? "
                        " attr-dict `:` type($ids) `->` type($result)";
   let hasVerifier = 1;
 }
 
-def Npu_AllToAllSplitsOp : Npu_DeviceOp<"alltoall_splits", [Pure]> {
+def Npu_AllToAllSplitsOp : Npu_DeviceOp<"alltoall_splits", [Npu_MayFailAtRunTime]> {
   let summary = "splits of the all-to-all-v token dispatcher";
   let description = [{
     `TokenDispatcherWithAll2AllV._preprocess` on this rank `r` of `group`
@@ -460,11 +484,11 @@ def Npu_AllToAllSplitsOp : Npu_DeviceOp<"alltoall_splits", [Pure]> {
         -> tensor<?xi64>, tensor<?xi64>, tensor<32xi64>, tensor<?xi32>
     ```
   }];
-  let arguments = (ins Npu_Vector:$local_counts, Npu_Vector:$global_counts,
+  let arguments = (ins Npu_I64Vector:$local_counts, Npu_I64Vector:$global_counts,
                        Npu_PositiveI64:$local_experts, Npu_Group:$group,
                        Npu_StreamAttr:$stream);
-  let results = (outs Npu_Vector:$input_splits, Npu_Vector:$output_splits,
-                      Npu_Vector:$tokens_per_expert, Npu_Vector:$recv_expert_ids);
+  let results = (outs Npu_I64Vector:$input_splits, Npu_I64Vector:$output_splits,
+                      Npu_I64Vector:$tokens_per_expert, Npu_I32Vector:$recv_expert_ids);
   let assemblyFormat = "$local_counts `,` $global_counts `local_experts` `(` $local_experts `)` "
       "$group (`stream` `(` $stream^ `)`)? attr-dict `:` type($local_counts) `,` type($global_counts) "
       "`->` type($input_splits) `,` type($output_splits) `,` type($tokens_per_expert) `,` "
@@ -476,10 +500,7 @@ def Npu_AllToAllSplitsOp : Npu_DeviceOp<"alltoall_splits", [Pure]> {
 // Collectives
 //===----------------------------------------------------------------------===//
 
-class Npu_CollectiveOp<string mnemonic, list<Trait> traits = []>
-    : Npu_DeviceOp<mnemonic, traits>;
-
-def Npu_AllGatherOp : Npu_CollectiveOp<"all_gather", [Pure]> {
+def Npu_AllGatherOp : Npu_CollectiveOp<"all_gather", []> {
   let summary = "concatenate every rank's rows in group-rank order";
   let description = [{
     HCCL all-gather along dimension 0. Ranks may contribute different row
@@ -497,7 +518,7 @@ def Npu_AllGatherOp : Npu_CollectiveOp<"all_gather", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Npu_ReduceScatterOp : Npu_CollectiveOp<"reduce_scatter", [Pure]> {
+def Npu_ReduceScatterOp : Npu_CollectiveOp<"reduce_scatter", []> {
   let summary = "sum over the group, each rank keeps its chunk of rows";
   let description = [{
     HCCL reduce-scatter along dimension 0: the row count must be a multiple
@@ -515,8 +536,7 @@ def Npu_ReduceScatterOp : Npu_CollectiveOp<"reduce_scatter", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Npu_AllReduceOp : Npu_CollectiveOp<"all_reduce", [Pure,
-    AllTypesMatch<["input", "result"]>]> {
+def Npu_AllReduceOp : Npu_CollectiveOp<"all_reduce", [AllTypesMatch<["input", "result"]>]> {
   let summary = "elementwise sum or max over the group";
   let description = [{
     HCCL all-reduce, combining in group-rank order.
@@ -531,7 +551,8 @@ def Npu_AllReduceOp : Npu_CollectiveOp<"all_reduce", [Pure,
   let assemblyFormat = "$input $kind $group (`stream` `(` $stream^ `)`)? attr-dict `:` type($input)";
 }
 
-def Npu_AllToAllVOp : Npu_CollectiveOp<"all_to_all_v", [Pure]> {
+def Npu_AllToAllVOp : Npu_CollectiveOp<"all_to_all_v", [
+    DeclareOpInterfaceMethods<Npu_CombineOpInterface, ["combinesExpertOutputs"]>]> {
   let summary = "all-to-all with explicit send and receive splits";
   let description = [{
     HCCL all-to-all-v along dimension 0: rank `r` sends rows
@@ -544,8 +565,8 @@ def Npu_AllToAllVOp : Npu_CollectiveOp<"all_to_all_v", [Pure]> {
         : tensor<?x2048xf32>, tensor<?xi64>, tensor<?xi64> -> tensor<?x2048xf32>
     ```
   }];
-  let arguments = (ins Npu_RowTensor:$input, Npu_Vector:$send_splits,
-                       Npu_Vector:$recv_splits, Npu_Group:$group, Npu_StreamAttr:$stream);
+  let arguments = (ins Npu_RowTensor:$input, Npu_I64Vector:$send_splits,
+                       Npu_I64Vector:$recv_splits, Npu_Group:$group, Npu_StreamAttr:$stream);
   let results = (outs Npu_RowTensor:$result);
   let assemblyFormat = "$input `,` $send_splits `,` $recv_splits $group (`stream` `(` $stream^ `)`)? "
       " attr-dict `:` type($input) `,` type($send_splits) `,` type($recv_splits) `->` "
@@ -557,7 +578,7 @@ def Npu_AllToAllVOp : Npu_CollectiveOp<"all_to_all_v", [Pure]> {
 // Host-side queries and row bookkeeping
 //===----------------------------------------------------------------------===//
 
-def Npu_AllReduceScalarOp : Npu_Op<"all_reduce_scalar", [Pure]> {
+def Npu_AllReduceScalarOp : Npu_Op<"all_reduce_scalar", [Npu_Synchronizes, Npu_MayFailAtRunTime]> {
   let summary = "host-side all-reduce of an index (e.g. max tokens across DP)";
   let description = [{
     Every rank of `group` contributes `value` and gets the sum or maximum,
@@ -587,7 +608,7 @@ def Npu_GroupRankOp : Npu_Op<"group_rank", [Pure]> {
   let hasRuntimeCall = 1;
 }
 
-def Npu_ExpectUniformOp : Npu_Op<"expect_uniform", [MemoryEffects<[MemWrite]>]> {
+def Npu_ExpectUniformOp : Npu_Op<"expect_uniform", [Npu_Synchronizes, Npu_MayFailAtRunTime]> {
   let summary = "fail the run unless every rank of a group holds the same value";
   let description = [{
     A host-side check of a layout contract the compiler relies on, e.g. that
@@ -604,7 +625,7 @@ def Npu_ExpectUniformOp : Npu_Op<"expect_uniform", [MemoryEffects<[MemWrite]>]> 
   let hasRuntimeCall = 1;
 }
 
-def Npu_PadRowsOp : Npu_DeviceOp<"pad_rows", [Pure]> {
+def Npu_PadRowsOp : Npu_DeviceOp<"pad_rows", [Npu_CannotFail]> {
   let summary = "append zero rows up to a row count";
   let description = [{
     `nn.functional.pad(x, (0, 0, 0, rows - M))` when `rows > M`; `x`
@@ -621,7 +642,7 @@ def Npu_PadRowsOp : Npu_DeviceOp<"pad_rows", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Npu_SliceRowsOp : Npu_DeviceOp<"slice_rows", [Pure]> {
+def Npu_SliceRowsOp : Npu_DeviceOp<"slice_rows", [Npu_MayFailAtRunTime]> {
   let summary = "keep the first rows (drop padding)";
   let description = [{
     `x[:rows]`; `rows` larger than the row count is a run-time error.
@@ -637,7 +658,7 @@ def Npu_SliceRowsOp : Npu_DeviceOp<"slice_rows", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Npu_TensorSplitOp : Npu_DeviceOp<"tensor_split", [Pure]> {
+def Npu_TensorSplitOp : Npu_DeviceOp<"tensor_split", [Npu_CannotFail]> {
   let summary = "this rank's chunk of rows (torch.tensor_split over a group)";
   let description = [{
     `torch.tensor_split(x, R, dim=0)[r]` for this rank `r` of `group` (size
@@ -654,7 +675,7 @@ def Npu_TensorSplitOp : Npu_DeviceOp<"tensor_split", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Npu_Mc2MaskOp : Npu_DeviceOp<"mc2_mask", [Pure]> {
+def Npu_Mc2MaskOp : Npu_DeviceOp<"mc2_mask", [Npu_MayFailAtRunTime]> {
   let summary = "which of the padded rows are real tokens";
   let description = [{
     A boolean vector of `rows` entries whose first `valid` are true, as the
@@ -665,16 +686,15 @@ def Npu_Mc2MaskOp : Npu_DeviceOp<"mc2_mask", [Pure]> {
     ```
   }];
   let arguments = (ins Index:$valid, Index:$rows, Npu_StreamAttr:$stream);
-  let results = (outs Npu_Vector:$result);
+  let results = (outs Npu_Mask:$result);
   let assemblyFormat = "$valid `of` $rows (`stream` `(` $stream^ `)`)? attr-dict `:` type($result)";
-  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
 // Streams and events
 //===----------------------------------------------------------------------===//
 
-def Npu_RecordOp : Npu_Op<"record", [MemoryEffects<[MemWrite]>]> {
+def Npu_RecordOp : Npu_Op<"record", [Npu_Synchronizes]> {
   let summary = "record an event on a stream";
   let description = [{
     `torch.npu.Event.record(stream)`: the event stands for everything issued
@@ -689,7 +709,7 @@ def Npu_RecordOp : Npu_Op<"record", [MemoryEffects<[MemWrite]>]> {
   let assemblyFormat = "`stream` `(` $stream `)` attr-dict";
 }
 
-def Npu_WaitOp : Npu_Op<"wait", [MemoryEffects<[MemWrite]>]> {
+def Npu_WaitOp : Npu_Op<"wait", [Npu_Synchronizes]> {
   let summary = "make a stream wait for an event";
   let description = [{
     `stream.wait_event(event)`: work issued to `stream` after this op starts

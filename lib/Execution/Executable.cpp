@@ -10,6 +10,7 @@
 #include "moe/Dialect/Npu/Transforms/Passes.h"
 #include "moe/Pipelines/Pipelines.h"
 
+#include "mlir/Transforms/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -56,6 +57,9 @@ void mlir::moe::registerExecutionPasses() {
     registerNpuTransformsPasses();
     registerMoeConversionPasses();
     registerMoePipelines();
+    // Upstream's general transforms (cse, canonicalize, ...), so pipelines
+    // given to moe-run and the APIs compose them with ours, as in moe-opt.
+    registerTransformsPasses();
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
   });

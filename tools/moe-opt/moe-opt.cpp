@@ -14,6 +14,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
@@ -37,9 +38,11 @@ int main(int argc, char **argv) {
                   mlir::cf::ControlFlowDialect, mlir::func::FuncDialect,
                   mlir::LLVM::LLVMDialect, mlir::scf::SCFDialect,
                   mlir::tensor::TensorDialect>();
-  mlir::registerCanonicalizerPass();
-  mlir::registerCSEPass();
-  mlir::registerSymbolDCEPass();
+  // What -inline needs to inline func.call, as in mlir-opt.
+  mlir::func::registerInlinerExtension(registry);
+  // Upstream's general transforms, as in mlir-opt: cse, canonicalize,
+  // loop-invariant-code-motion, sccp, control-flow-sink, inline, symbol-dce...
+  mlir::registerTransformsPasses();
   // The upstream passes of the lowering pipelines.
   mlir::registerPass([] { return mlir::createConvertSCFToCFPass(); });
   mlir::registerPass([] { return mlir::createReconcileUnrealizedCastsPass(); });

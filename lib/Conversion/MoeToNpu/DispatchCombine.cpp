@@ -126,7 +126,7 @@ struct DispatchPattern : StagePattern<DispatchOp> {
       auto routing = b.create<npu::MoeInitRoutingOp>(
           loc, rowsType, indexVector, countsType, /*expanded_scale=*/Type(),
           hidden, ids, /*scale=*/Value(), start, local, physical,
-          /*quant_mode=*/-1, npu::GroupListType::Count);
+          npu::RoutingQuantMode::None, npu::GroupListType::Count);
       rows = routing.getExpandedX();
       counts = routing.getExpertTokens();
       parts.rowIdx = routing.getExpandedRowIdx();
@@ -162,7 +162,7 @@ struct DispatchPattern : StagePattern<DispatchOp> {
       auto dispatch = b.create<npu::MoeDistributeDispatchOp>(
           loc, rowsType, indexVector, countsType,
           tensorType({local * ep}, b.getI32Type()), /*dynamic_scales=*/Type(),
-          hidden, ids, parts.mask, ep, physical, /*quant_mode=*/0,
+          hidden, ids, parts.mask, ep, physical, npu::DispatchQuantMode::None,
           mc2Capacity(deployment), groupListTypeOf(op));
       rows = dispatch.getExpandX();
       counts = dispatch.getExpertTokenNums();

@@ -179,17 +179,21 @@ extern "C" void moert_npu_mask_weights(const char *where, int64_t stream,
 extern "C" void moert_npu_moe_init_routing(
     const char *where, int64_t stream, moert_tensor *x,
     moert_tensor *expert_idx, moert_tensor *scale, int64_t active_start,
-    int64_t local_experts, int64_t expert_num, int64_t quant_mode,
+    int64_t local_experts, int64_t expert_num,
+    moert_npu_routing_quant_mode quant_mode,
     moert_npu_group_list_type expert_tokens_num_type, moert_tensor **expanded_x,
     moert_tensor **expanded_row_idx, moert_tensor **expert_tokens,
     moert_tensor **expanded_scale) {
   GroupListType type = toGroupList(expert_tokens_num_type);
+  // The kernel numbers the modes as torch_npu does: -1 none, 1 dynamic.
+  int64_t torchMode =
+      quant_mode == MOERT_NPU_ROUTING_QUANT_MODE_DYNAMIC ? 1 : -1;
   issue(where, stream, {x, expert_idx, scale},
         {expanded_x, expanded_row_idx, expert_tokens, expanded_scale},
         [=](Stream &, const Inputs &in) {
           InitRoutingResult r =
               initRouting(need(in, 0), need(in, 1), in[2], active_start,
-                          local_experts, expert_num, quant_mode, type);
+                          local_experts, expert_num, torchMode, type);
           return std::vector<Tensor>{r.expandedX, r.expandedRowIdx,
                                      r.expertTokens, r.expandedScale};
         });
@@ -251,8 +255,9 @@ extern "C" void moert_npu_alltoall_splits(
 extern "C" void moert_npu_moe_distribute_dispatch(
     const char *where, int64_t stream, moert_tensor *x,
     moert_tensor *expert_ids, moert_tensor *x_active_mask,
-    int64_t ep_world_size, int64_t moe_expert_num, int64_t quant_mode,
-    int64_t capacity, moert_npu_group_list_type expert_token_nums_type,
+    int64_t ep_world_size, int64_t moe_expert_num,
+    moert_npu_dispatch_quant_mode quant_mode, int64_t capacity,
+    moert_npu_group_list_type expert_token_nums_type,
     moert_tensor **expand_x, moert_tensor **expand_idx,
     moert_tensor **expert_token_nums, moert_tensor **ep_recv_counts,
     moert_tensor **dynamic_scales) {
@@ -263,7 +268,8 @@ extern "C" void moert_npu_moe_distribute_dispatch(
         [=](Stream &st, const Inputs &in) {
           DistributeDispatchResult r = distributeDispatch(
               st.comm(Group::EP), need(in, 0), need(in, 1), in[2],
-              ep_world_size, moe_expert_num, quant_mode, capacity, type);
+              ep_world_size, moe_expert_num, static_cast<int64_t>(quant_mode),
+              capacity, type);
           return std::vector<Tensor>{r.expandX, r.expandIdx, r.expertTokenNums,
                                      r.epRecvCounts, r.dynamicScales};
         });

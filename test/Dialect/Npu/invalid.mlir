@@ -1,10 +1,11 @@
 // RUN: moe-opt %s -split-input-file -verify-diagnostics
 
-// One case per diagnostic an npu op verifier can emit (lib/Dialect/Npu/
-// NpuOps.cpp), plus the meaningful ODS constraints of NpuOps.td and
-// NpuDialect.td (positive and non-negative attributes, operand ranks, the
-// event type, AllTypesMatch). Every case is valid but for the one part named
-// in its comment.
+// One case per diagnostic an npu op verifier or parser can emit
+// (lib/Dialect/Npu/NpuOps.cpp), plus the ODS constraints of NpuOps.td and
+// NpuDialect.td that replaced C++ checks (typed operands and results:
+// element type and rank; positive and non-negative attributes, the event
+// type, AllTypesMatch, AllElementTypesMatch, the quant_mode enums). Every
+// case is valid but for the one part named in its comment.
 
 //===----------------------------------------------------------------------===//
 // npu.moe_gating_top_k
@@ -12,7 +13,7 @@
 
 // logits must be a float matrix.
 func.func @gating_logits_type(%l: tensor<?x16xi32>) {
-  // expected-error @+1 {{'npu.moe_gating_top_k' op logits must be a 2-D tensor of f32, bf16 or f16, got 'tensor<?x16xi32>'}}
+  // expected-error @+1 {{'npu.moe_gating_top_k' op operand #0 must be 2D tensor of 32-bit float or bfloat16 type or 16-bit float values, but got 'tensor<?x16xi32>'}}
   %w, %ids = npu.moe_gating_top_k %l k(4) softmax : tensor<?x16xi32> -> tensor<?x4xf32>, tensor<?x4xi32>
   return
 }
@@ -21,7 +22,7 @@ func.func @gating_logits_type(%l: tensor<?x16xi32>) {
 
 // The weights are f32 whatever the logits' type.
 func.func @gating_weights_type(%l: tensor<?x16xbf16>) {
-  // expected-error @+1 {{'npu.moe_gating_top_k' op weights must be a 2-D tensor of f32, got 'tensor<?x4xbf16>'}}
+  // expected-error @+1 {{'npu.moe_gating_top_k' op result #0 must be 2D tensor of 32-bit float values, but got 'tensor<?x4xbf16>'}}
   %w, %ids = npu.moe_gating_top_k %l k(4) softmax : tensor<?x16xbf16> -> tensor<?x4xbf16>, tensor<?x4xi32>
   return
 }
@@ -30,7 +31,7 @@ func.func @gating_weights_type(%l: tensor<?x16xbf16>) {
 
 // The expert ids are i32.
 func.func @gating_ids_type(%l: tensor<?x16xf32>) {
-  // expected-error @+1 {{'npu.moe_gating_top_k' op ids must be a 2-D tensor of i32, got 'tensor<?x4xi64>'}}
+  // expected-error @+1 {{'npu.moe_gating_top_k' op result #1 must be 2D tensor of 32-bit signless integer values, but got 'tensor<?x4xi64>'}}
   %w, %ids = npu.moe_gating_top_k %l k(4) softmax : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi64>
   return
 }
@@ -161,16 +162,16 @@ func.func @gating_stream(%l: tensor<?x16xf32>) {
 
 // The log2phy table holds i32 ids.
 func.func @map_table_type(%ids: tensor<?x4xi32>, %t: tensor<16xi64>) {
-  // expected-error @+1 {{'npu.map_expert_ids' op table must be a 1-D tensor of i32, got 'tensor<16xi64>'}}
+  // expected-error @+1 {{'npu.map_expert_ids' op operand #1 must be 1D tensor of 32-bit signless integer values, but got 'tensor<16xi64>'}}
   %p = npu.map_expert_ids %ids through %t : tensor<?x4xi32>, tensor<16xi64>
   return
 }
 
 // -----
 
-// ODS: ids is a matrix (Npu_Matrix).
+// ODS: ids is an i32 matrix (Npu_Ids).
 func.func @map_ids_rank(%ids: tensor<4xi32>, %t: tensor<16xi32>) {
-  // expected-error @+1 {{'npu.map_expert_ids' op operand #0 must be 2D tensor of any type values, but got 'tensor<4xi32>'}}
+  // expected-error @+1 {{'npu.map_expert_ids' op operand #0 must be 2D tensor of 32-bit signless integer values, but got 'tensor<4xi32>'}}
   %p = npu.map_expert_ids %ids through %t : tensor<4xi32>, tensor<16xi32>
   return
 }
@@ -180,7 +181,7 @@ func.func @map_ids_rank(%ids: tensor<4xi32>, %t: tensor<16xi32>) {
 // ODS: the result has the type of ids (AllTypesMatch; generic form only).
 func.func @map_result_type(%ids: tensor<?x4xi32>, %t: tensor<16xi32>) {
   // expected-error @+1 {{'npu.map_expert_ids' op failed to verify that all of {ids, result} have same type}}
-  %p = "npu.map_expert_ids"(%ids, %t) : (tensor<?x4xi32>, tensor<16xi32>) -> tensor<?x4xi64>
+  %p = "npu.map_expert_ids"(%ids, %t) : (tensor<?x4xi32>, tensor<16xi32>) -> tensor<?x8xi32>
   return
 }
 
@@ -197,7 +198,7 @@ func.func @mask_shape(%w: tensor<?x4xf32>, %ids: tensor<?x8xi32>, %m: tensor<16x
 
 // The expert map holds i32 entries.
 func.func @mask_map_type(%w: tensor<?x4xf32>, %ids: tensor<?x4xi32>, %m: tensor<16xi64>) {
-  // expected-error @+1 {{'npu.mask_weights' op expert_map must be a 1-D tensor of i32, got 'tensor<16xi64>'}}
+  // expected-error @+1 {{'npu.mask_weights' op operand #2 must be 1D tensor of 32-bit signless integer values, but got 'tensor<16xi64>'}}
   %r = npu.mask_weights %w, %ids, %m : tensor<?x4xf32>, tensor<?x4xi32>, tensor<16xi64>
   return
 }
@@ -210,7 +211,7 @@ func.func @mask_map_type(%w: tensor<?x4xf32>, %ids: tensor<?x4xi32>, %m: tensor<
 
 // expert_idx is [T, K] or [T].
 func.func @init_idx_rank(%x: tensor<?x64xf32>, %ids: tensor<?x4x2xi32>, %s: index) {
-  // expected-error @+1 {{'npu.moe_init_routing' op expert_idx must be [T, K] or [T], got 'tensor<?x4x2xi32>'}}
+  // expected-error @+1 {{'npu.moe_init_routing' op operand #1 must be 1D/2D tensor of 32-bit signless integer values, but got 'tensor<?x4x2xi32>'}}
   %r, %i, %c = npu.moe_init_routing %x, %ids range(%s, 4) experts(16) quant_mode(-1) count
       : tensor<?x64xf32>, tensor<?x4x2xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>
   return
@@ -220,7 +221,7 @@ func.func @init_idx_rank(%x: tensor<?x64xf32>, %ids: tensor<?x4x2xi32>, %s: inde
 
 // x holds float or int8 rows.
 func.func @init_x_type(%x: tensor<?x64xi32>, %ids: tensor<?x4xi32>, %s: index) {
-  // expected-error @+1 {{'npu.moe_init_routing' op x must be a 2-D tensor of f32, bf16, f16 or i8, got 'tensor<?x64xi32>'}}
+  // expected-error @+1 {{'npu.moe_init_routing' op operand #0 must be 2D tensor of 32-bit float or bfloat16 type or 16-bit float or 8-bit signless integer values, but got 'tensor<?x64xi32>'}}
   %r, %i, %c = npu.moe_init_routing %x, %ids range(%s, 4) experts(16) quant_mode(-1) count
       : tensor<?x64xi32>, tensor<?x4xi32> -> tensor<?x64xi32>, tensor<?xi32>, tensor<4xi64>
   return
@@ -240,7 +241,7 @@ func.func @init_rows(%x: tensor<8x64xf32>, %ids: tensor<6xi32>, %s: index) {
 
 // The per-expert counts are i64.
 func.func @init_counts_type(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>, %s: index) {
-  // expected-error @+1 {{'npu.moe_init_routing' op expert_tokens must be a 1-D tensor of i64, got 'tensor<4xi32>'}}
+  // expected-error @+1 {{'npu.moe_init_routing' op result #2 must be 1D tensor of 64-bit signless integer values, but got 'tensor<4xi32>'}}
   %r, %i, %c = npu.moe_init_routing %x, %ids range(%s, 4) experts(16) quant_mode(-1) count
       : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi32>
   return
@@ -280,7 +281,7 @@ func.func @init_range(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>, %s: index) {
 
 // quant_mode is -1 or 1.
 func.func @init_quant_mode(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>, %s: index) {
-  // expected-error @+1 {{'npu.moe_init_routing' op quant_mode must be -1 (none) or 1 (dynamic), got 0}}
+  // expected-error @+1 {{custom op 'npu.moe_init_routing' quant_mode must be -1 (none) or 1 (dynamic), got 0}}
   %r, %i, %c = npu.moe_init_routing %x, %ids range(%s, 4) experts(16) quant_mode(0) count
       : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>
   return
@@ -360,7 +361,7 @@ func.func @init_takes_no_expanded_scale(%x: tensor<?x64xf32>, %ids: tensor<?x4xi
 
 // The row scales are f32.
 func.func @init_expanded_scale_type(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>, %s: index) {
-  // expected-error @+1 {{'npu.moe_init_routing' op expanded_scale must be a 1-D tensor of f32, got 'tensor<?xf16>'}}
+  // expected-error @+1 {{'npu.moe_init_routing' op result #3 must be 1D tensor of 32-bit float values, but got 'tensor<?xf16>'}}
   %r, %i, %c, %es = npu.moe_init_routing %x, %ids range(%s, 4) experts(16) quant_mode(1) count
       : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<?xf16>
   return
@@ -374,17 +375,8 @@ func.func @init_expanded_scale_type(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>,
 
 // indices is [T, K] or [T].
 func.func @permute_indices_rank(%x: tensor<?x64xf32>, %ids: tensor<?x4x2xi32>) {
-  // expected-error @+1 {{'npu.moe_token_permute' op indices must be [T, K] or [T], got 'tensor<?x4x2xi32>'}}
+  // expected-error @+1 {{'npu.moe_token_permute' op operand #1 must be 1D/2D tensor of 32-bit signless integer values, but got 'tensor<?x4x2xi32>'}}
   %p, %s = npu.moe_token_permute %x, %ids : tensor<?x64xf32>, tensor<?x4x2xi32> -> tensor<?x64xf32>, tensor<?xi32>
-  return
-}
-
-// -----
-
-// ODS: indices has rank >= 1 (Npu_RowTensor).
-func.func @permute_indices_scalar(%x: tensor<?x64xf32>, %ids: tensor<i32>) {
-  // expected-error @+1 {{'npu.moe_token_permute' op operand #1 must be ranked tensor of rank >= 1, but got 'tensor<i32>'}}
-  %p, %s = npu.moe_token_permute %x, %ids : tensor<?x64xf32>, tensor<i32> -> tensor<?x64xf32>, tensor<?xi32>
   return
 }
 
@@ -410,7 +402,7 @@ func.func @unpermute_rows(%y: tensor<8x64xf32>, %idx: tensor<6xi32>) {
 
 // The routing probabilities are f32.
 func.func @unpermute_probs_type(%y: tensor<?x64xf32>, %idx: tensor<?xi32>, %w: tensor<?x4xbf16>) {
-  // expected-error @+1 {{'npu.moe_token_unpermute' op probs must be a 2-D tensor of f32, got 'tensor<?x4xbf16>'}}
+  // expected-error @+1 {{'npu.moe_token_unpermute' op operand #2 must be 2D tensor of 32-bit float values, but got 'tensor<?x4xbf16>'}}
   %o = npu.moe_token_unpermute %y, %idx probs(%w : tensor<?x4xbf16>) : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
   return
 }
@@ -462,7 +454,7 @@ func.func @dispatch_recv_size(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
 
 // The active mask is a boolean vector.
 func.func @dispatch_mask_type(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %m: tensor<?xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op x_active_mask must be a 1-D tensor of i1, got 'tensor<?xi32>'}}
+  // expected-error @+1 {{'npu.moe_distribute_dispatch' op operand #2 must be 1D tensor of 1-bit signless integer values, but got 'tensor<?xi32>'}}
   %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids mask(%m : tensor<?xi32>) ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
       : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   return
@@ -482,7 +474,7 @@ func.func @dispatch_mask_size(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>, %m: 
 
 // quant_mode is 0 or 2.
 func.func @dispatch_quant_mode(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op quant_mode must be 0 (none) or 2 (dynamic), got 1}}
+  // expected-error @+1 {{custom op 'npu.moe_distribute_dispatch' quant_mode must be 0 (none) or 2 (dynamic), got 1}}
   %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(16) quant_mode(1) capacity(0) cumsum
       : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   return
@@ -522,7 +514,7 @@ func.func @dispatch_takes_no_scales(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>
 
 // The row scales are f32.
 func.func @dispatch_scales_type(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op dynamic_scales must be a 1-D tensor of f32, got 'tensor<?xbf16>'}}
+  // expected-error @+1 {{'npu.moe_distribute_dispatch' op result #4 must be 1D tensor of 32-bit float values, but got 'tensor<?xbf16>'}}
   %r, %i, %c, %v, %q = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(16) quant_mode(2) capacity(0) cumsum
       : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>, tensor<?xbf16>
   return
@@ -620,7 +612,7 @@ func.func @combine_shared_rows(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %id
 
 // The group list is i64.
 func.func @gmm_group_list_type(%x: tensor<?x64xf32>, %w: tensor<4x64x32xf32>, %g: tensor<4xi32>) {
-  // expected-error @+1 {{'npu.grouped_matmul' op group_list must be a 1-D tensor of i64, got 'tensor<4xi32>'}}
+  // expected-error @+1 {{'npu.grouped_matmul' op operand #2 must be 1D tensor of 64-bit signless integer values, but got 'tensor<4xi32>'}}
   %h = npu.grouped_matmul %x, %w, %g none count : tensor<?x64xf32>, tensor<4x64x32xf32>, tensor<4xi32> -> tensor<?x32xf32>
   return
 }
@@ -647,7 +639,7 @@ func.func @gmm_weight_rank(%x: tensor<?x64xf32>, %w: tensor<64x32xf32>, %g: tens
 
 // Weights are float, i8 or i4.
 func.func @gmm_weight_type(%x: tensor<?x64xf32>, %w: tensor<4x64x32xi32>, %g: tensor<4xi64>) {
-  // expected-error @+1 {{'npu.grouped_matmul' op weight must be a 3-D tensor of f32, bf16, f16, i8 or i4, got 'tensor<4x64x32xi32>'}}
+  // expected-error @+1 {{'npu.grouped_matmul' op operand #1 must be ranked tensor of 32-bit float or bfloat16 type or 16-bit float or 8-bit signless integer or 4-bit signless integer values, but got 'tensor<4x64x32xi32>'}}
   %h = npu.grouped_matmul %x, %w, %g none count : tensor<?x64xf32>, tensor<4x64x32xi32>, tensor<4xi64> -> tensor<?x32xf32>
   return
 }
@@ -756,7 +748,7 @@ func.func @gmm_scale_shape(%x: tensor<?x64xi8>, %w: tensor<4x64x32xi8>, %g: tens
 
 // The per-token scale is f32.
 func.func @gmm_per_token_type(%x: tensor<?x64xi8>, %w: tensor<4x64x32xi8>, %g: tensor<4xi64>, %s: tensor<4x32xf32>, %t: tensor<?xf16>) {
-  // expected-error @+1 {{'npu.grouped_matmul' op per_token_scale must be a 1-D tensor of f32, got 'tensor<?xf16>'}}
+  // expected-error @+1 {{'npu.grouped_matmul' op operand #4 must be 1D tensor of 32-bit float values, but got 'tensor<?xf16>'}}
   %h = npu.grouped_matmul %x, %w, %g scale(%s : tensor<4x32xf32>) per_token_scale(%t : tensor<?xf16>) w8a8 count
       : tensor<?x64xi8>, tensor<4x64x32xi8>, tensor<4xi64> -> tensor<?x32xf32>
   return
@@ -833,7 +825,7 @@ func.func @gmm_w4a8_group_scale_shape(%x: tensor<?x64xi8>, %w: tensor<4x64x32xi4
 
 // x is float or int8.
 func.func @mm_x_type(%x: tensor<?x64xi32>, %w: tensor<64x32xi8>) {
-  // expected-error @+1 {{'npu.matmul' op x must be a 2-D tensor of f32, bf16, f16 or i8, got 'tensor<?x64xi32>'}}
+  // expected-error @+1 {{'npu.matmul' op operand #0 must be 2D tensor of 32-bit float or bfloat16 type or 16-bit float or 8-bit signless integer values, but got 'tensor<?x64xi32>'}}
   %h = npu.matmul %x, %w w8a8 : tensor<?x64xi32>, tensor<64x32xi8> -> tensor<?x32xi32>
   return
 }
@@ -842,7 +834,7 @@ func.func @mm_x_type(%x: tensor<?x64xi32>, %w: tensor<64x32xi8>) {
 
 // ODS: a dense weight is a matrix (so "weight must be [K, N]" is unreachable).
 func.func @mm_weight_rank(%x: tensor<?x64xf32>, %w: tensor<4x64x32xf32>) {
-  // expected-error @+1 {{'npu.matmul' op operand #1 must be 2D tensor of any type values, but got 'tensor<4x64x32xf32>'}}
+  // expected-error @+1 {{'npu.matmul' op weight must be [K, N], got 'tensor<4x64x32xf32>'}}
   %h = npu.matmul %x, %w none : tensor<?x64xf32>, tensor<4x64x32xf32> -> tensor<?x32xf32>
   return
 }
@@ -1061,7 +1053,7 @@ func.func @ffn_w4a8(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %p: tensor<?x4
 
 // Quantized rows are i8.
 func.func @dq_q_type(%x: tensor<?x64xf32>) {
-  // expected-error @+1 {{'npu.dynamic_quant' op q must be a 2-D tensor of i8, got 'tensor<?x64xi32>'}}
+  // expected-error @+1 {{'npu.dynamic_quant' op result #0 must be 2D tensor of 8-bit signless integer values, but got 'tensor<?x64xi32>'}}
   %q, %s = npu.dynamic_quant %x : tensor<?x64xf32> -> tensor<?x64xi32>, tensor<?xf32>
   return
 }
@@ -1097,7 +1089,7 @@ func.func @swiglu_rows(%x: tensor<8x32xf32>) {
 
 // SwiGLU keeps the element type.
 func.func @swiglu_type(%x: tensor<?x32xf32>) {
-  // expected-error @+1 {{'npu.swiglu' op keeps the element type of x}}
+  // expected-error @+1 {{'npu.swiglu' op failed to verify that all of {x, result} have same element type}}
   %a = npu.swiglu %x : tensor<?x32xf32> -> tensor<?x16xbf16>
   return
 }
@@ -1106,7 +1098,7 @@ func.func @swiglu_type(%x: tensor<?x32xf32>) {
 
 // The fused dequantization takes the i32 accumulator.
 func.func @dsq_x_type(%x: tensor<?x32xf32>, %ws: tensor<4x32xf32>, %as: tensor<?xf32>, %g: tensor<4xi64>) {
-  // expected-error @+1 {{'npu.dequant_swiglu_quant' op x must be a 2-D tensor of i32, got 'tensor<?x32xf32>'}}
+  // expected-error @+1 {{'npu.dequant_swiglu_quant' op operand #0 must be 2D tensor of 32-bit signless integer values, but got 'tensor<?x32xf32>'}}
   %q, %s = npu.dequant_swiglu_quant %x, %ws, %as, %g cumsum
       : tensor<?x32xf32>, tensor<4x32xf32>, tensor<?xf32>, tensor<4xi64> -> tensor<?x16xi8>, tensor<?xf32>
   return
@@ -1149,7 +1141,7 @@ func.func @histogram_bins(%ids: tensor<?x4xi32>) {
 
 // Expert ids are i32.
 func.func @histogram_ids(%ids: tensor<?x4xi64>) {
-  // expected-error @+1 {{'npu.histogram' op ids must be a 2-D tensor of i32, got 'tensor<?x4xi64>'}}
+  // expected-error @+1 {{'npu.histogram' op operand #0 must be 1D/2D tensor of 32-bit signless integer values, but got 'tensor<?x4xi64>'}}
   %c = npu.histogram %ids bins(16) : tensor<?x4xi64> -> tensor<16xi64>
   return
 }
@@ -1218,7 +1210,7 @@ func.func @reduce_scatter_rows_like(%x: tensor<?x64xf32>) {
 
 // All-to-all-v splits are i64.
 func.func @all_to_all_v_splits(%x: tensor<?x64xf32>, %s: tensor<?xi32>, %r: tensor<?xi64>) {
-  // expected-error @+1 {{'npu.all_to_all_v' op send_splits must be a 1-D tensor of i64, got 'tensor<?xi32>'}}
+  // expected-error @+1 {{'npu.all_to_all_v' op operand #1 must be 1D tensor of 64-bit signless integer values, but got 'tensor<?xi32>'}}
   %o = npu.all_to_all_v %x, %s, %r ep : tensor<?x64xf32>, tensor<?xi32>, tensor<?xi64> -> tensor<?x64xf32>
   return
 }
@@ -1263,7 +1255,7 @@ func.func @tensor_split_rows_like(%x: tensor<?x64xf32>) {
 
 // The MC2 mask is a boolean vector.
 func.func @mc2_mask_type(%t: index, %p: index) {
-  // expected-error @+1 {{'npu.mc2_mask' op result must be a 1-D tensor of i1, got 'tensor<?xi8>'}}
+  // expected-error @+1 {{'npu.mc2_mask' op result #0 must be 1D tensor of 1-bit signless integer values, but got 'tensor<?xi8>'}}
   %m = npu.mc2_mask %t of %p : tensor<?xi8>
   return
 }

@@ -167,7 +167,7 @@ static void replaceQuantizedDispatch(RewriterBase &rewriter, DynamicQuantOp dq,
 static MoeInitRoutingOp rebuildRouting(RewriterBase &rewriter,
                                        MoeInitRoutingOp routing,
                                        DynamicQuantOp dq, Value x, Value scale,
-                                       int64_t quantMode) {
+                                       RoutingQuantMode quantMode) {
   rewriter.setInsertionPoint(routing);
   return rewriter.create<MoeInitRoutingOp>(
       routing.getLoc(), dq.getQ().getType(),
@@ -175,7 +175,7 @@ static MoeInitRoutingOp rebuildRouting(RewriterBase &rewriter,
       routing.getExpertTokens().getType(), dq.getScale().getType(), x,
       routing.getExpertIdx(), scale, routing.getActiveStart(),
       routing.getLocalExpertsAttr(), routing.getExpertNumAttr(),
-      rewriter.getI64IntegerAttr(quantMode),
+      RoutingQuantModeAttr::get(rewriter.getContext(), quantMode),
       routing.getExpertTokensNumTypeAttr(), routing.getStreamAttr());
 }
 
@@ -212,7 +212,8 @@ static void fuseIntoInitRouting(RewriterBase &rewriter, DynamicQuantOp dq,
           gather.getLoc(), rowScalesOf(gather.getResult()), quant.getScale(),
           gather.getGroupAttr(), gather.getStreamAttr());
       MoeInitRoutingOp fused =
-          rebuildRouting(rewriter, routing, dq, rows, scales, /*quantMode=*/-1);
+          rebuildRouting(rewriter, routing, dq, rows, scales,
+                         RoutingQuantMode::None);
       replaceQuantizedDispatch(rewriter, dq, routing, fused);
       rewriter.eraseOp(gather);
       return;
@@ -222,7 +223,7 @@ static void fuseIntoInitRouting(RewriterBase &rewriter, DynamicQuantOp dq,
   // (a): init-routing quantizes the rows it gathers.
   MoeInitRoutingOp fused = rebuildRouting(rewriter, routing, dq,
                                           routing.getX(), Value(),
-                                          /*quantMode=*/1);
+                                          RoutingQuantMode::Dynamic);
   replaceQuantizedDispatch(rewriter, dq, routing, fused);
 }
 
@@ -242,7 +243,9 @@ static void fuseIntoMc2Dispatch(RewriterBase &rewriter, DynamicQuantOp dq,
       dispatch.getEpRecvCounts().getType(), dq.getScale().getType(),
       dispatch.getX(), dispatch.getExpertIds(), dispatch.getXActiveMask(),
       dispatch.getEpWorldSizeAttr(), dispatch.getMoeExpertNumAttr(),
-      rewriter.getI64IntegerAttr(2), dispatch.getCapacityAttr(),
+      DispatchQuantModeAttr::get(rewriter.getContext(),
+                                DispatchQuantMode::Dynamic),
+      dispatch.getCapacityAttr(),
       dispatch.getExpertTokenNumsTypeAttr(), dispatch.getStreamAttr());
   replaceQuantizedDispatch(rewriter, dq, dispatch, fused);
 }
@@ -330,7 +333,8 @@ static void fuseIntoAllToAllV(RewriterBase &rewriter, DynamicQuantOp dq) {
       RankedTensorType::get({localExperts}, rewriter.getI64Type()),
       dq.getScale().getType(), qrows, expertPermute.getIndices(), scales,
       zero, rewriter.getI64IntegerAttr(localExperts),
-      rewriter.getI64IntegerAttr(localExperts), rewriter.getI64IntegerAttr(-1),
+      rewriter.getI64IntegerAttr(localExperts),
+      RoutingQuantModeAttr::get(rewriter.getContext(), RoutingQuantMode::None),
       GroupListTypeAttr::get(rewriter.getContext(), GroupListType::Count),
       expertPermute.getStreamAttr());
   replaceQuantizedDispatch(rewriter, dq, expertPermute, fused);

@@ -6,6 +6,9 @@
 //  - gate overlap (seed 000): the hidden-state all-gather moves to the gate
 //    stream, which first waits for the main stream; the main stream waits
 //    for it right before its first user;
+// Dispatch-like and combine-like ops are those that say so (the
+// Npu_DispatchesRows trait and Npu_CombineOpInterface).
+//
 //  - shared experts: the chain quantize -> gate-up -> activation -> down moves
 //    to the shared stream, each stage ordered after an event the main stream
 //    records at a point of the layer's routed path; the main stream waits for
@@ -168,18 +171,15 @@ std::optional<SharedChain> matchSharedChain(npu::AddOp add) {
   return chain;
 }
 
+/// The ops say their role in the layer (dialects/Npu/NpuDialect.td).
 bool isDispatch(Operation *op) {
-  return isa<npu::MoeInitRoutingOp, npu::MoeTokenPermuteOp,
-             npu::MoeDistributeDispatchOp, npu::DispatchFfnCombineOp>(op);
+  return op->hasTrait<npu::OpTrait::DispatchesRows>();
 }
 
-/// `afterExperts`: a grouped matmul of the layer precedes `op`, so an
-/// all-to-all-v sends expert outputs back rather than tokens out.
+/// `afterExperts`: a grouped matmul of the layer precedes `op`.
 bool isCombine(Operation *op, bool afterExperts) {
-  if (auto unpermute = dyn_cast<npu::MoeTokenUnpermuteOp>(op))
-    return static_cast<bool>(unpermute.getProbs());
-  return isa<npu::MoeDistributeCombineOp, npu::DispatchFfnCombineOp>(op) ||
-         (afterExperts && isa<npu::AllToAllVOp>(op));
+  auto combine = dyn_cast<npu::CombineOpInterface>(op);
+  return combine && combine.combinesExpertOutputs(afterExperts);
 }
 
 /// For every stage, the main-stream op before which the stage's event is
