@@ -8,6 +8,8 @@
 
 #include "Expander.h"
 
+#include "moe/Dialect/Moe/CommLegality.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
 using namespace mlir;
@@ -187,10 +189,8 @@ LogicalResult Expander::expandFusedMc2(DispatchOp op) {
   if (!combine || combine.getCtx() != op.getCtx())
     return fail("the experts' output must feed exactly its moe.combine");
   QuantScheme scheme = experts.getQuantOrNone().getScheme();
-  if (scheme != QuantScheme::None && scheme != QuantScheme::W8A8Dynamic)
-    return fail("dispatch_ffn_combine runs unquantized or w8a8_dynamic "
-                "experts, not " +
-                stringifyQuantScheme(scheme));
+  if (std::string why = fusedMc2QuantObstacle(scheme); !why.empty())
+    return fail(why);
 
   // The weights are available at the experts op; build the fused op there.
   b.setInsertionPoint(experts);

@@ -7,6 +7,8 @@
 
 #include "Expander.h"
 
+#include "moe/Dialect/Moe/CommLegality.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
 using namespace mlir;
@@ -44,7 +46,9 @@ Value Expander::allReduceScalar(Location loc, Value v, npu::Group group) {
 }
 
 int64_t Expander::mc2Capacity() const {
-  return checkMc2Capacity && chip ? chip.getMc2Capacity() : 0;
+  // The rows per rank the legality query admits for the MC2 kernels, which
+  // the runtime checks (moe/Dialect/Moe/CommLegality.h).
+  return checkMc2Capacity ? mc2KernelCapacity(chip) : 0;
 }
 
 //===----------------------------------------------------------------------===//

@@ -1,6 +1,7 @@
 //===- MoeOps.cpp - verifiers and canonicalizations of moe ops ------------===//
 
 #include "moe/Dialect/Moe/MoeOps.h"
+#include "moe/Dialect/Moe/CommLegality.h"
 #include "moe/Support/GateRules.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -182,12 +183,8 @@ LogicalResult DispatchOp::verify() {
                          << " experts but there are only " << logical;
   LayoutAttr layout = lookupLayout(*this);
   CommMethod method = getMethod();
-  if ((method == CommMethod::AllToAll || method == CommMethod::MC2 ||
-       method == CommMethod::FusedMC2) &&
-      layout.getWorldSize() > 1 && !layout.useEp())
-    return emitOpError() << "method " << stringifyCommMethod(method)
-                         << " sends tokens to the rank owning their expert "
-                            "and needs expert_parallel in the layout";
+  if (std::string obstacle = layoutObstacle(method, layout); !obstacle.empty())
+    return emitOpError() << obstacle;
   int64_t physical = getNumPhysicalExperts();
   int64_t ep = layout.getEpSize();
   if (physical % ep != 0)
