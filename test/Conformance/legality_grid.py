@@ -233,9 +233,12 @@ def compile_config(moe_opt, work, policy, fused, serving):
                 counts |= {t, t + 1}
         for t in sorted(counts):
             cases[f"s{i}_{t}"] = (c, q, l, t)
-    mod = "module {\n" + "\n".join(
-        function_text(n, spec_of(c, q, l), t)
-        for n, (c, q, l, t) in cases.items()) + "\n}\n"
+    texts, starts, line = [], [], 2
+    for n, (c, q, l, t) in cases.items():
+        texts.append(function_text(n, spec_of(c, q, l), t))
+        starts.append((line, n))
+        line += texts[-1].count("\n") + 1
+    mod = "module {\n" + "\n".join(texts) + "\n}\n"
     src = os.path.join(work, f"grid_{tag}.mlir")
     with open(src, "w") as f:
         f.write(mod)
@@ -244,16 +247,18 @@ def compile_config(moe_opt, work, policy, fused, serving):
                 "-mlir-print-local-scope"])
     problems = []
     if comp.returncode:
-        # Name the layers that fail, one by one.
-        for name, (c, q, l, t) in cases.items():
-            one = "module {\n" + function_text(name, spec_of(c, q, l), t) + "\n}\n"
-            r = run([moe_opt, f"-moe-compile={opts}",
-                     "-mlir-print-op-on-diagnostic=false"], one)
-            if r.returncode:
-                err = r.stderr.strip().split("\n")[0]
-                problems.append(f"[{opts}] {c} {q} layout{l} tokens "
-                                f"{'?' if t is None else t}: moe-compile "
-                                f"failed: {err}")
+        # Name the failing layers from the diagnostics' line numbers.
+        for m in re.finditer(r"\.mlir:(\d+):\d+: error: (.*)", comp.stderr):
+            at = int(m.group(1))
+            name = max((st for st in starts if st[0] <= at),
+                       default=starts[0])[1]
+            c, q, l, t = cases[name]
+            problems.append(f"[{opts}] {c} {q} layout{l} tokens "
+                            f"{'?' if t is None else t}: moe-compile "
+                            f"failed: {m.group(2)}")
+        if not problems:
+            problems.append(f"[{opts}] moe-compile failed: "
+                            f"{comp.stderr[-2000:]}")
         return len(cases), problems, set()
     compiled = functions_of(comp.stdout)
     picked, lower = set(), []
