@@ -11,6 +11,8 @@
 
 #include "MoeToNpu.h"
 
+#include "moe/Dialect/Moe/CommLegality.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
 using namespace mlir;
@@ -56,13 +58,8 @@ FusedChain to_npu::matchFusedChain(DispatchOp dispatch) {
 std::string to_npu::checkFusedMc2Quant(DispatchOp dispatch,
                                        ExpertsOp experts) {
   (void)dispatch;
-  QuantScheme scheme = experts.getQuantOrNone().getScheme();
-  if (scheme == QuantScheme::None || scheme == QuantScheme::W8A8Dynamic)
-    return {};
-  return ("dispatch_ffn_combine runs unquantized or w8a8_dynamic experts, "
-          "not " +
-          stringifyQuantScheme(scheme))
-      .str();
+  // The legality query's rule (moe/Dialect/Moe/CommLegality.h).
+  return fusedMc2QuantObstacle(experts.getQuantOrNone().getScheme());
 }
 
 namespace {

@@ -9,6 +9,8 @@
 
 #include "MoeToNpu.h"
 
+#include "moe/Dialect/Moe/CommLegality.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
 using namespace mlir;
@@ -50,9 +52,9 @@ Value to_npu::allReduceMax(OpBuilder &b, Location loc, Value v,
 }
 
 int64_t to_npu::mc2Capacity(const Deployment &deployment) {
-  return deployment.checkMc2Capacity && deployment.chip
-             ? deployment.chip.getMc2Capacity()
-             : 0;
+  // The rows per rank the legality query admits for the MC2 kernels, which
+  // the runtime checks (moe/Dialect/Moe/CommLegality.h).
+  return deployment.checkMc2Capacity ? mc2KernelCapacity(deployment.chip) : 0;
 }
 
 namespace {

@@ -9,28 +9,18 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Dialect/Moe/MoeOps.h"
+#include "moe/Dialect/Moe/CommLegality.h"
 
 #include "mlir/IR/Diagnostics.h"
 
 using namespace mlir;
 using namespace mlir::moe;
 
-std::string mlir::moe::checkMethodLayout(CommMethod method,
-                                         LayoutAttr layout) {
-  if ((method == CommMethod::AllToAll || method == CommMethod::MC2 ||
-       method == CommMethod::FusedMC2) &&
-      layout.getWorldSize() > 1 && !layout.useEp())
-    return ("method " + stringifyCommMethod(method) +
-            " sends tokens to the rank owning their expert and needs "
-            "expert_parallel in the layout")
-        .str();
-  return "";
-}
-
 std::string mlir::moe::checkDispatchDeployment(DispatchOp dispatch,
                                                CommMethod method,
                                                LayoutAttr layout) {
-  std::string error = checkMethodLayout(method, layout);
+  // The method against the layout: the legality query (CommLegality.h).
+  std::string error = layoutObstacle(method, layout);
   if (!error.empty())
     return error;
   int64_t physical = dispatch.getNumPhysicalExperts();

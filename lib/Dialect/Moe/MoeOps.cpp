@@ -1,6 +1,7 @@
 //===- MoeOps.cpp - verifiers and canonicalizations of moe ops ------------===//
 
 #include "moe/Dialect/Moe/MoeOps.h"
+#include "moe/Dialect/Moe/CommLegality.h"
 #include "moe/Support/GateRules.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

@@ -25,9 +25,6 @@ namespace mlir::moe {
 // MoeDialect::verifyOperationAttribute on the op carrying `moe.layout`, for
 // every layer under it, so editing that attribute re-verifies the layers.
 
-/// Why `method` cannot move tokens under `layout`, or "" when it can.
-std::string checkMethodLayout(CommMethod method, LayoutAttr layout);
-
 /// Why `dispatch` cannot run with `method` under `layout` (the method rule
 /// above, then how its physical experts split over the expert-parallel
 /// ranks), or "".

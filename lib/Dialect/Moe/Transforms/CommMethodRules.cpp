@@ -25,8 +25,6 @@ static constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
 static int64_t satMul(int64_t a, int64_t b) {
   return llvm::MulOverflow(a, b, a) ? kNoLimit : a;
 }
-/// `ceil(a / b)` for a >= 0, b > 0.
-static int64_t ceilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0); }
 static int64_t satAdd(int64_t a, int64_t b) {
   return llvm::AddOverflow(a, b, a) ? kNoLimit : a;
 }
@@ -40,10 +38,6 @@ static std::string str(const Args &...args) {
   return s;
 }
 
-static StringRef chipName(ChipKind kind) {
-  return kind == ChipKind::A310P ? "310P" : stringifyChipKind(kind);
-}
-
 //===----------------------------------------------------------------------===//
 // Serving configuration
 //===----------------------------------------------------------------------===//
@@ -52,150 +46,43 @@ ServingConfig::ServingConfig() {
   *this = fromOptions(SelectCommMethodOptions());
 }
 
-std::string ServingConfig::validate() const {
-  auto atLeast = [](StringRef name, int64_t value, int64_t min) {
-    return value < min ? str("option ", name, " must be at least ", min,
-                             ", got ", value)
-                       : std::string();
-  };
-  for (std::string error :
-       {atLeast("max-num-reqs", maxNumReqs, 1),
-        atLeast("decode-query-len", decodeQueryLen, 1),
-        atLeast("max-graph-size", maxGraphSize, 0),
-        atLeast("max-num-batched-tokens", maxNumBatchedTokens, 1)})
-    if (!error.empty())
-      return error;
-  if (megaMoe && !fusedMc2)
-    return "option mega-moe selects the kernel of fused MC2 and needs "
-           "fused-mc2";
-  return "";
-}
-
-//===----------------------------------------------------------------------===//
-// MC2 capacity
-//===----------------------------------------------------------------------===//
-
-Mc2Capacity mlir::moe::computeMc2Capacity(const ServingConfig &config,
-                                          int64_t tp, bool megaMoe,
-                                          int64_t perRankOverride) {
-  assert(tp >= 1 && "tensor-parallel size must be positive");
-  // The decode batch bound: the largest captured graph, else every request
-  // with its decode query length.
-  int64_t decodeBase = config.maxGraphSize > 0
-                           ? config.maxGraphSize
-                           : satMul(config.maxNumReqs, config.decodeQueryLen);
-  int64_t base = config.prefillMc2 || megaMoe ? config.maxNumBatchedTokens
-                                              : decodeBase;
-  int64_t mc2Limit =
-      perRankOverride > 0 ? perRankOverride : kMc2TokensPerRankLimit;
-  Mc2Capacity result;
-  int64_t perRank = ceilDiv(base, tp);
-  if (config.fusedMc2) {
-    int64_t fusedLimit =
-        megaMoe ? kMegaMoeTokensPerRankLimit
-                : (perRankOverride > 0 ? perRankOverride
-                                       : kDispatchFfnCombineTokensPerRankLimit);
-    result.perRank = std::min(perRank, fusedLimit);
-    result.dispatchV2Capacity =
-        satMul(std::min(ceilDiv(decodeBase, tp), mc2Limit), tp);
-  } else {
-    result.perRank = std::min(perRank, mc2Limit);
-  }
-  result.capacity = satMul(result.perRank, tp);
-  return result;
-}
-
-Mc2Capacity mlir::moe::computeMc2Capacity(const CommMethodInputs &inputs) {
-  ChipAttr chip = inputs.layer.chip;
-  return computeMc2Capacity(inputs.config, inputs.layer.layout.getTp(),
-                            usesMegaMoe(inputs),
-                            chip ? chip.getMc2CapacityOverride() : 0);
-}
-
-int64_t mlir::moe::mc2DecisionCapacity(const CommMethodInputs &inputs) {
-  Mc2Capacity capacity = computeMc2Capacity(inputs);
-  ChipAttr chip = inputs.layer.chip;
-  if (chip && chip.getKind() == ChipKind::A3 && capacity.dispatchV2Capacity)
-    return *capacity.dispatchV2Capacity;
-  return capacity.capacity;
-}
-
-bool mlir::moe::usesMegaMoe(const CommMethodInputs &inputs) {
-  const ServingConfig &config = inputs.config;
-  const LayerFacts &layer = inputs.layer;
-  if (!layer.chip || layer.chip.getKind() != ChipKind::A3 ||
-      !config.fusedMc2 || !config.megaMoe || config.lora ||
-      !layer.layout.useEp())
-    return false;
-  int64_t ep = layer.layout.getEpSize();
-  if (ep <= 1 || ep > layer.chip.getFusedMc2EpLimit(/*megaMoe=*/true))
-    return false;
-  if (layer.hidden < 1024 || layer.hidden > 8192 || layer.hidden % 512 != 0)
-    return false;
-  QuantScheme scheme =
-      layer.quant ? layer.quant.getScheme() : QuantScheme::None;
-  return scheme == QuantScheme::W8A8Dynamic ||
-         scheme == QuantScheme::W4A8Dynamic;
-}
-
-std::optional<std::string>
-mlir::moe::a2Mc2Obstacle(const CommMethodInputs &inputs) {
-  const LayerFacts &layer = inputs.layer;
-  // world_size_across_dp // pp: the devices of one pipeline stage.
-  int64_t world = layer.layout.getWorldSize();
-  if (layer.experts > 512)
-    return str(layer.experts, " experts > 512");
-  if (int64_t perDevice = layer.experts / world; perDevice > 24)
-    return str(perDevice, " experts per device (", layer.experts, " / ",
-               world, ") > 24");
-  if (world < 16)
-    return str("world dp * tp = ", world, " < 16");
-  return std::nullopt;
-}
-
 //===----------------------------------------------------------------------===//
 // The table
 //===----------------------------------------------------------------------===//
 
-static std::string tokensVsCapacity(int64_t tokens, int64_t capacity) {
-  return str(tokens, " tokens ", tokens <= capacity ? "<=" : ">",
-             " MC2 capacity ", capacity);
-}
-
 static Choice selectA2(const CommMethodInputs &inputs, int64_t tokens) {
   if (std::optional<std::string> obstacle = a2Mc2Obstacle(inputs))
     return {CommMethod::AllGather, "A2, " + *obstacle};
-  int64_t capacity = mc2DecisionCapacity(inputs);
+  MethodLegality mc2 = checkMethod(CommMethod::MC2, inputs);
   int64_t world = inputs.layer.layout.getWorldSize();
   std::string context =
-      str("A2, world dp * tp = ", world, ", ",
-          inputs.layer.experts / world, " experts per device, ");
-  if (tokens > capacity)
-    return {CommMethod::AllGather,
-            context + tokensVsCapacity(tokens, capacity)};
-  return {CommMethod::MC2, context + tokensVsCapacity(tokens, capacity)};
+      str("A2, world dp * tp = ", world, ", ", inputs.layer.experts / world,
+          " experts per device, ",
+          tokensVsCapacity(tokens, mc2.maxTokens, mc2.capacityName));
+  if (!mc2.canRun(tokens))
+    return {CommMethod::AllGather, context};
+  return {CommMethod::MC2, context};
 }
 
 static Choice selectA3(const CommMethodInputs &inputs, int64_t tokens) {
   int64_t ep = inputs.layer.layout.getEpSize();
   std::string context = str("A3, ", ep, " EP ranks");
   if (inputs.config.fusedMc2) {
-    if (usesMegaMoe(inputs))
+    MethodLegality fused = checkMethod(CommMethod::FusedMC2, inputs);
+    if (fused.canRun(tokens)) {
+      bool mega = usesMegaMoe(inputs);
       return {CommMethod::FusedMC2,
-              str(context, " <= ",
-                  inputs.layer.chip.getFusedMc2EpLimit(/*megaMoe=*/true),
-                  " of fused MC2 (MegaMoE), any token count")};
-    int64_t limit = inputs.layer.chip.getFusedMc2EpLimit(/*megaMoe=*/false);
-    if (ep <= limit)
-      return {CommMethod::FusedMC2,
-              str(context, " <= ", limit,
-                  " of fused MC2 (dispatch_ffn_combine), any token count")};
-    context += str(" > fused MC2 limit ", limit,
-                   inputs.config.megaMoe ? " (MegaMoE not applicable)" : "");
+              str(context, " <= ", inputs.layer.chip.getFusedMc2EpLimit(mega),
+                  " of fused MC2 (", mega ? "MegaMoE" : "dispatch_ffn_combine",
+                  "), ",
+                  tokensVsCapacity(tokens, fused.maxTokens,
+                                   fused.capacityName))};
+    }
+    context += ", no fused_mc2: " + fused.whyNot(tokens);
   }
-  int64_t capacity = mc2DecisionCapacity(inputs);
-  context += ", " + tokensVsCapacity(tokens, capacity);
-  return {tokens <= capacity ? CommMethod::MC2 : CommMethod::AllToAll,
+  MethodLegality mc2 = checkMethod(CommMethod::MC2, inputs);
+  context += ", " + tokensVsCapacity(tokens, mc2.maxTokens, mc2.capacityName);
+  return {mc2.canRun(tokens) ? CommMethod::MC2 : CommMethod::AllToAll,
           context};
 }
 
@@ -203,18 +90,16 @@ static Choice selectA5(const CommMethodInputs &inputs, int64_t tokens) {
   LayoutAttr layout = inputs.layer.layout;
   // world_size_across_dp, which (unlike on A2) includes the pipeline stages.
   int64_t world = satMul(layout.getWorldSize(), layout.getPp());
-  int64_t capacity = mc2DecisionCapacity(inputs);
+  MethodLegality mc2 = checkMethod(CommMethod::MC2, inputs);
+  std::string capacity =
+      tokensVsCapacity(tokens, mc2.maxTokens, mc2.capacityName);
   std::string worldStr = str("world dp * tp * pp = ", world);
-  if (tokens <= capacity && world > 1)
-    return {CommMethod::MC2,
-            str("A5, ", worldStr, ", ", tokensVsCapacity(tokens, capacity))};
-  std::string context =
-      str("A5, ", world > 1 ? tokensVsCapacity(tokens, capacity) : worldStr,
-          ", ");
+  if (mc2.canRun(tokens) && world > 1)
+    return {CommMethod::MC2, str("A5, ", worldStr, ", ", capacity)};
+  std::string context = str("A5, ", world > 1 ? capacity : worldStr, ", ");
   int64_t k = inputs.layer.topK;
   if (world <= k)
-    return {CommMethod::AllGather,
-            str(context, worldStr, " <= top-k ", k)};
+    return {CommMethod::AllGather, str(context, worldStr, " <= top-k ", k)};
   return {CommMethod::AllToAll, str(context, worldStr, " > top-k ", k)};
 }
 
@@ -294,11 +179,14 @@ struct Terms {
   double linkBytes;  // link bytes per us
   double localBytes; // local bytes per us
   double dp, tp, ep;
+  double slices;     // TP ranks splitting the tokens for the EP methods: tp,
+                     // or 1 with sequence parallelism (tokenSlices)
   double share;      // (ep - 1) / ep: pairs leaving the rank
   double rowBytes;   // bytes of one hidden row (H * b)
   double sendBytes;  // bytes of one dispatched row (quantized: H * q + 4)
   bool quantized;
-  double pairsPerToken; // (token, k) pairs a rank dispatches per token: K/tp
+  double pairsPerToken; // (token, k) pairs a rank dispatches per token:
+                        // K / slices
   double gemmPerToken;  // expert GEMM time per token, us
 
   /// One collective moving `fixedBytes + perTokenBytes * T` bytes.
@@ -309,9 +197,10 @@ struct Terms {
   Line copy(double rowsPerToken, double bytes) const {
     return {0.0, 2.0 * rowsPerToken * bytes / localBytes};
   }
-  /// Finalize of the EP methods with tp > 1: all-gather the TP chunks.
+  /// Finalize of the EP methods with sliced tokens: all-gather the TP
+  /// chunks.
   Line tpGather() const {
-    return tp > 1 ? step((tp - 1) / tp * rowBytes) : Line();
+    return slices > 1 ? step((slices - 1) / slices * rowBytes) : Line();
   }
   /// Prepare of MC2 with dp > 1: the all-reduce of the token count.
   Line tokenMax() const { return dp > 1 ? step(0.0) : Line(); }
@@ -326,6 +215,7 @@ Terms makeTerms(const CommMethodInputs &inputs) {
   t.localBytes = localGBps(layer.chip.getKind()) * 1e3;
   t.dp = static_cast<double>(layout.getDp());
   t.tp = static_cast<double>(layout.getTp());
+  t.slices = static_cast<double>(tokenSlices(layout));
   t.ep = static_cast<double>(layout.getEpSize());
   t.share = (t.ep - 1.0) / t.ep;
   double hidden = static_cast<double>(layer.hidden);
@@ -334,11 +224,11 @@ Terms makeTerms(const CommMethodInputs &inputs) {
   t.quantized = q.has_value();
   t.sendBytes = q ? hidden * *q + 4.0 : t.rowBytes;
   double k = static_cast<double>(layer.topK);
-  t.pairsPerToken = k / t.tp;
+  t.pairsPerToken = k / t.slices;
   // Rows the local experts process per token of T: with EP a balanced
   // share T*K/tp of all dp*T*K pairs; without EP every gathered pair, on a
   // tensor-sharded slice of the weights.
-  double rowsPerToken = layout.useEp() ? k / t.tp : t.dp * k;
+  double rowsPerToken = layout.useEp() ? k / t.slices : t.dp * k;
   double flopsPerRow =
       6.0 * hidden * static_cast<double>(layer.intermediate);
   double flopsPerUs = layer.chip.getMatmulTflops(t.quantized) * 1e6;
@@ -415,68 +305,20 @@ Line fusedMc2Cost(const Terms &t) {
   return cost;
 }
 
-/// Why a method sending tokens to their expert's rank cannot run, if so.
-std::string epObstacle(const CommMethodInputs &inputs) {
-  LayoutAttr layout = inputs.layer.layout;
-  if (!layout.getExpertParallel())
-    return "expert parallelism is off";
-  if (!layout.useEp())
-    return "a single expert-parallel rank";
-  return "";
-}
-
-std::string mc2Obstacle(const CommMethodInputs &inputs) {
-  if (std::string ep = epObstacle(inputs); !ep.empty())
-    return ep;
-  if (inputs.config.lora)
-    return "LoRA needs alltoall";
-  switch (inputs.layer.chip.getKind()) {
-  case ChipKind::A310P:
-    return "310P has no MC2";
-  case ChipKind::A2:
-    if (std::optional<std::string> obstacle = a2Mc2Obstacle(inputs))
-      return "A2, " + *obstacle;
-    return "";
-  default:
-    return "";
-  }
-}
-
-std::string fusedMc2Obstacle(const CommMethodInputs &inputs) {
-  if (std::string ep = epObstacle(inputs); !ep.empty())
-    return ep;
-  if (!inputs.config.fusedMc2)
-    return "fused-mc2 is off";
-  if (inputs.config.lora)
-    return "LoRA needs alltoall";
-  bool mega = usesMegaMoe(inputs);
-  int64_t limit = inputs.layer.chip.getFusedMc2EpLimit(mega);
-  if (limit == 0)
-    return str(chipName(inputs.layer.chip.getKind()), " has no fused MC2");
-  int64_t ep = inputs.layer.layout.getEpSize();
-  if (ep > limit)
-    return str(ep, " EP ranks > fused MC2 limit ", limit);
-  return "";
-}
 } // namespace
 
 CostModel::CostModel(const CommMethodInputs &inputs) {
   assert(inputs.layer.chip && "the cost model needs the target chip");
   Terms t = makeTerms(inputs);
-  auto add = [&](CommMethod method, std::string excluded, Line line,
-                 int64_t maxTokens = kNoLimit) {
-    costs.push_back(
-        {method, std::move(excluded), maxTokens, line.fixed, line.perToken});
-  };
-  std::string ep = epObstacle(inputs);
-  if (ep.empty() && inputs.config.lora)
-    add(CommMethod::AllGather, "LoRA needs alltoall", allGatherCost(inputs, t));
-  else
-    add(CommMethod::AllGather, "", allGatherCost(inputs, t));
-  add(CommMethod::AllToAll, ep, allToAllCost(inputs, t));
-  add(CommMethod::MC2, mc2Obstacle(inputs), mc2Cost(t),
-      mc2DecisionCapacity(inputs));
-  add(CommMethod::FusedMC2, fusedMc2Obstacle(inputs), fusedMc2Cost(t));
+  for (auto [method, line] :
+       {std::pair(CommMethod::AllGather, allGatherCost(inputs, t)),
+        std::pair(CommMethod::AllToAll, allToAllCost(inputs, t)),
+        std::pair(CommMethod::MC2, mc2Cost(t)),
+        std::pair(CommMethod::FusedMC2, fusedMc2Cost(t))}) {
+    MethodLegality legality = checkMethod(method, inputs);
+    costs.push_back({method, legality.obstacle, legality.maxTokens,
+                     legality.capacityName, line.fixed, line.perToken});
+  }
 }
 
 Choice CostModel::select(int64_t tokens) const {
@@ -507,7 +349,7 @@ Choice CostModel::select(int64_t tokens) const {
     if (!cost.excluded.empty())
       os << cost.excluded;
     else
-      os << tokensVsCapacity(tokens, cost.maxTokens);
+      os << tokensVsCapacity(tokens, cost.maxTokens, cost.capacityName);
   }
   return {legal.front()->method, reason};
 }
@@ -616,9 +458,15 @@ Choice MethodSelector::decide(int64_t tokens) const {
 
 SmallVector<int64_t> MethodSelector::breakpoints() const {
   switch (policy) {
-  case Policy::Table:
-    // The table compares the token count with one capacity only.
-    return {mc2DecisionCapacity(inputs)};
+  case Policy::Table: {
+    // The table compares the token count with the capacities of MC2 and
+    // fused MC2 only.
+    SmallVector<int64_t> points;
+    for (CommMethod m : {CommMethod::MC2, CommMethod::FusedMC2})
+      if (int64_t max = checkMethod(m, inputs).maxTokens; max != kNoLimit)
+        points.push_back(max);
+    return points;
+  }
   case Policy::CostModel:
     return costModel->breakpoints();
   case Policy::Fixed:

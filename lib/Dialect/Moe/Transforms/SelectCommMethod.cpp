@@ -329,6 +329,54 @@ static std::string describe(ArrayRef<TokenSegment> segments,
   return text;
 }
 
+/// The cost model's token horizon: `horizon`, extended past every capacity
+/// of a method that can run the layer, so that the last segment (which also
+/// stands for every larger count) is a method without a capacity.
+static int64_t costModelHorizon(const CommMethodInputs &inputs,
+                                int64_t horizon) {
+  for (CommMethod method : {CommMethod::MC2, CommMethod::FusedMC2}) {
+    MethodLegality legality = checkMethod(method, inputs);
+    if (legality.obstacle.empty() && legality.maxTokens != kAnyTokenCount)
+      horizon = std::max(horizon, legality.maxTokens + 1);
+  }
+  return horizon;
+}
+
+/// Checks the decided segments against the legality query: a policy picks
+/// a method only where it can run (up to `bound`, or for every count in the
+/// last segment), and a fixed method must accept the layer's static token
+/// count and, for fused_mc2, its experts' quantization.
+static LogicalResult checkSegments(PrepareOp prepare, Policy policy,
+                                   const CommMethodInputs &inputs,
+                                   ArrayRef<TokenSegment> segments,
+                                   std::optional<int64_t> bound) {
+  for (const TokenSegment &segment : segments) {
+    CommMethod method = segment.choice.method;
+    MethodLegality legality = checkMethod(method, inputs);
+    int64_t most = &segment == &segments.back()
+                       ? bound.value_or(kAnyTokenCount)
+                       : segment.upTo;
+    std::string why;
+    if (policy == Policy::Fixed) {
+      if (method == CommMethod::FusedMC2 && inputs.layer.quant)
+        why = fusedMc2QuantObstacle(inputs.layer.quant.getScheme());
+      if (why.empty() && bound && most > legality.runTimeMaxTokens)
+        why = tokensVsCapacity(most, legality.runTimeMaxTokens,
+                               "MC2 kernel capacity");
+    } else {
+      why = legality.whyNot(most);
+    }
+    if (!why.empty())
+      return prepare.emitError()
+             << "method " << stringifyCommMethod(method)
+             << " cannot run this layer"
+             << (policy == Policy::Fixed ? "" : " (internal error: the policy "
+                                                "picked it)")
+             << ": " << why;
+  }
+  return success();
+}
+
 namespace {
 struct SelectCommMethodPass
     : public mlir::moe::impl::SelectCommMethodBase<SelectCommMethodPass> {
@@ -407,7 +455,9 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
     if (bound)
       horizon = *bound;
     else if (layerPolicy == Policy::CostModel)
-      horizon = maxTokens > 0 ? maxTokens : config.maxNumBatchedTokens;
+      horizon = costModelHorizon(inputs, maxTokens > 0
+                                             ? static_cast<int64_t>(maxTokens)
+                                             : config.maxNumBatchedTokens);
     else { // The table decides alike above its largest breakpoint.
       int64_t last = 0;
       for (int64_t b : breakpoints)
@@ -417,6 +467,9 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
     segments = partitionTokens(
         [&](int64_t t) { return selector.decide(t); }, breakpoints, horizon);
   }
+  if (failed(checkSegments(prepare, layerPolicy, inputs, segments,
+                           isStatic ? std::optional<int64_t>(tokens) : bound)))
+    return failure();
   std::string remark = describe(segments, bound, isStatic);
 
   // Remarks are location-based (see FuseQuantIntoDispatch's remarkBlocked).

@@ -82,55 +82,69 @@ module attributes {moe.chip = #moe.chip<A3>,
 // -----
 
 //===----------------------------------------------------------------------===//
-// A3 fused MC2: dispatch_ffn_combine up to EP 32, MegaMoE up to EP 64, at
-// any token count; otherwise plain MC2 against the dispatch_v2 capacity.
+// A3 fused MC2: dispatch_ffn_combine up to EP 32, MegaMoE up to EP 64, up
+// to the fused capacity (the kernel is npu.dispatch_ffn_combine, which
+// accepts the chip's mc2_capacity rows per rank: MegaMoE's 4096 clamp
+// becomes 512) and for unquantized or w8a8 experts only; otherwise plain MC2
+// against the dispatch_v2 capacity.
 //===----------------------------------------------------------------------===//
 
 module attributes {moe.chip = #moe.chip<A3>} {
-  // EP 32 <= 32: fused_mc2 even far above every capacity.
-  // expected-remark @+1 {{capacity 256, dispatch_v2 256; fused_mc2: A3, 32 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), any token count}}
+  // EP 32 <= 32: fused_mc2 up to its capacity ...
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; fused_mc2: A3, 32 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), 256 tokens <= fused MC2 capacity 256}}
+  func.func private @fused_ep32_at() attributes {moe.layout = #moe.layout<tp = 1, dp = 32, expert_parallel = true>,
+      test.case = {tokens = 256, fused_mc2}}
+  // ... not above (it was picked at any count, and npu.dispatch_ffn_combine
+  // failed at run time): alltoall far above every capacity.
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; alltoall: A3, 32 EP ranks, no fused_mc2: 100000 tokens > fused MC2 capacity 256, 100000 tokens > MC2 capacity 256}}
   func.func private @fused_ep32() attributes {moe.layout = #moe.layout<tp = 1, dp = 32, expert_parallel = true>,
       test.case = {tokens = 100000, fused_mc2}}
   // EP 33 > 32: mc2 within the dispatch_v2 capacity (min(256, 512) = 256) ...
-  // expected-remark @+1 {{capacity 256, dispatch_v2 256; mc2: A3, 33 EP ranks > fused MC2 limit 32, 256 tokens <= MC2 capacity 256}}
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; mc2: A3, 33 EP ranks, no fused_mc2: 33 EP ranks > fused MC2 limit 32, 256 tokens <= MC2 capacity 256}}
   func.func private @fused_ep33_at() attributes {moe.layout = #moe.layout<tp = 1, dp = 33, expert_parallel = true>,
       test.case = {tokens = 256, fused_mc2}}
   // ... alltoall above it.
-  // expected-remark @+1 {{capacity 256, dispatch_v2 256; alltoall: A3, 33 EP ranks > fused MC2 limit 32, 257 tokens > MC2 capacity 256}}
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; alltoall: A3, 33 EP ranks, no fused_mc2: 33 EP ranks > fused MC2 limit 32, 257 tokens > MC2 capacity 256}}
   func.func private @fused_ep33_above() attributes {moe.layout = #moe.layout<tp = 1, dp = 33, expert_parallel = true>,
       test.case = {tokens = 257, fused_mc2}}
   // With prefill MC2 the fused capacity is min(8192, 512) = 512, but plain
   // MC2 is checked against dispatch_v2 = 256: 300 tokens go to alltoall.
-  // expected-remark @+1 {{capacity 512, dispatch_v2 256; alltoall: A3, 33 EP ranks > fused MC2 limit 32, 300 tokens > MC2 capacity 256}}
+  // expected-remark @+1 {{capacity 512, dispatch_v2 256; alltoall: A3, 33 EP ranks, no fused_mc2: 33 EP ranks > fused MC2 limit 32, 300 tokens > MC2 capacity 256}}
   func.func private @fused_prefill_ep33() attributes {moe.layout = #moe.layout<tp = 1, dp = 33, expert_parallel = true>,
       test.case = {tokens = 300, fused_mc2, prefill_mc2}}
   // Fused MC2 with tp 2 and a captured graph of 100: ceil(100 / 2) = 50, * 2.
-  // expected-remark @+1 {{capacity 100, dispatch_v2 100; fused_mc2: A3, 32 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), any token count}}
+  // expected-remark @+1 {{capacity 100, dispatch_v2 100; fused_mc2: A3, 32 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), 64 tokens <= fused MC2 capacity 100}}
   func.func private @fused_tp2() attributes {moe.layout = #moe.layout<tp = 2, dp = 16, expert_parallel = true>,
       test.case = {tokens = 64, fused_mc2, max_graph_size = 100}}
 
   // MegaMoE (H 7168 = 14 * 512, w8a8), EP 64: base max_num_batched_tokens
-  // 8192, clamp 4096; fused_mc2.
-  // expected-remark @+1 {{capacity 4096, dispatch_v2 256; fused_mc2: A3, 64 EP ranks <= 64 of fused MC2 (MegaMoE), any token count}}
+  // 8192, clamp 4096 capped by the kernel's 512; fused_mc2 up to 512 ...
+  // expected-remark @+1 {{capacity 512, dispatch_v2 256; fused_mc2: A3, 64 EP ranks <= 64 of fused MC2 (MegaMoE), 512 tokens <= fused MC2 capacity 512}}
+  func.func private @mega_ep64_at() attributes {moe.layout = #moe.layout<tp = 1, dp = 64, expert_parallel = true>,
+      test.case = {tokens = 512, fused_mc2, mega_moe, quant = #moe.quant<w8a8_dynamic>}}
+  // ... alltoall above.
+  // expected-remark @+1 {{capacity 512, dispatch_v2 256; alltoall: A3, 64 EP ranks, no fused_mc2: 9000 tokens > fused MC2 capacity 512, 9000 tokens > MC2 capacity 256}}
   func.func private @mega_ep64() attributes {moe.layout = #moe.layout<tp = 1, dp = 64, expert_parallel = true>,
       test.case = {tokens = 9000, fused_mc2, mega_moe, quant = #moe.quant<w8a8_dynamic>}}
-  // MegaMoE with tp 2 (EP 64): ceil(8192 / 2) = 4096 <= 4096, * 2 = 8192;
-  // dispatch_v2 ceil(256 / 2) = 128, * 2 = 256.
-  // expected-remark @+1 {{capacity 8192, dispatch_v2 256; fused_mc2: A3, 64 EP ranks <= 64 of fused MC2 (MegaMoE), any token count}}
+  // MegaMoE with tp 2 (EP 64): ceil(8192 / 2) = 4096 -> 512, * 2 = 1024;
+  // dispatch_v2 ceil(256 / 2) = 128, * 2 = 256. The experts are w4a8, which
+  // npu.dispatch_ffn_combine does not run (convert-moe-to-npu refused it after
+  // the table had picked it): plain MC2.
+  // expected-remark @+1 {{capacity 1024, dispatch_v2 256; mc2: A3, 64 EP ranks, no fused_mc2: dispatch_ffn_combine runs unquantized or w8a8_dynamic experts, not w4a8_dynamic, 64 tokens <= MC2 capacity 256}}
   func.func private @mega_tp2() attributes {moe.layout = #moe.layout<tp = 2, dp = 32, expert_parallel = true>,
       test.case = {tokens = 64, fused_mc2, mega_moe, quant = #moe.quant<w4a8_dynamic, group_size = 256>}}
   // EP 65 > 64: no MegaMoE (so the decode base 256 and clamp 512), and
   // 65 > 32: no dispatch_ffn_combine either.
-  // expected-remark @+1 {{capacity 256, dispatch_v2 256; mc2: A3, 65 EP ranks > fused MC2 limit 32 (MegaMoE not applicable), 64 tokens <= MC2 capacity 256}}
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; mc2: A3, 65 EP ranks, no fused_mc2: 65 EP ranks > fused MC2 limit 32, 64 tokens <= MC2 capacity 256}}
   func.func private @mega_ep65() attributes {moe.layout = #moe.layout<tp = 1, dp = 65, expert_parallel = true>,
       test.case = {tokens = 64, fused_mc2, mega_moe, quant = #moe.quant<w8a8_dynamic>}}
   // H 7000 is not a multiple of 512: no MegaMoE; EP 16 <= 32 runs
   // dispatch_ffn_combine.
-  // expected-remark @+1 {{capacity 256, dispatch_v2 256; fused_mc2: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), any token count}}
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; fused_mc2: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), 64 tokens <= fused MC2 capacity 256}}
   func.func private @mega_bad_hidden() attributes {moe.layout = #moe.layout<tp = 1, dp = 16, expert_parallel = true>,
       test.case = {tokens = 64, hidden = 7000, fused_mc2, mega_moe, quant = #moe.quant<w8a8_dynamic>}}
   // Unquantized experts: no MegaMoE; EP 48 > 32.
-  // expected-remark @+1 {{capacity 256, dispatch_v2 256; alltoall: A3, 48 EP ranks > fused MC2 limit 32 (MegaMoE not applicable), 257 tokens > MC2 capacity 256}}
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; alltoall: A3, 48 EP ranks, no fused_mc2: 48 EP ranks > fused MC2 limit 32, 257 tokens > MC2 capacity 256}}
   func.func private @mega_unquantized() attributes {moe.layout = #moe.layout<tp = 1, dp = 48, expert_parallel = true>,
       test.case = {tokens = 257, fused_mc2, mega_moe}}
   // mega_moe without fused-mc2 is rejected (MegaMoE is a fused MC2 kernel).
@@ -142,8 +156,9 @@ module attributes {moe.chip = #moe.chip<A3>} {
 // -----
 
 //===----------------------------------------------------------------------===//
-// The chip's mc2_capacity override replaces the 512 per-rank clamp of plain
-// MC2 and dispatch_ffn_combine, not MegaMoE's 4096.
+// The chip's mc2_capacity override is the rows per rank the MC2 kernels
+// accept: it replaces every per-rank clamp (MegaMoE's 4096 too, since fused
+// MC2 runs on npu.dispatch_ffn_combine).
 //===----------------------------------------------------------------------===//
 
 module attributes {moe.chip = #moe.chip<A3, mc2_capacity = 128>,
@@ -158,11 +173,11 @@ module attributes {moe.chip = #moe.chip<A3, mc2_capacity = 128>,
   func.func private @override_tp2() attributes {moe.layout = #moe.layout<tp = 2, dp = 4, expert_parallel = true>,
       test.case = {tokens = 256}}
   // dispatch_ffn_combine: min(256, 128) = 128; dispatch_v2 likewise.
-  // expected-remark @+1 {{capacity 128, dispatch_v2 128; fused_mc2: A3, 32 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), any token count}}
+  // expected-remark @+1 {{capacity 128, dispatch_v2 128; fused_mc2: A3, 32 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), 64 tokens <= fused MC2 capacity 128}}
   func.func private @override_fused() attributes {moe.layout = #moe.layout<tp = 1, dp = 32, expert_parallel = true>,
       test.case = {tokens = 64, fused_mc2}}
-  // MegaMoE keeps 4096: min(8192, 4096); dispatch_v2 min(256, 128).
-  // expected-remark @+1 {{capacity 4096, dispatch_v2 128; fused_mc2: A3, 64 EP ranks <= 64 of fused MC2 (MegaMoE), any token count}}
+  // MegaMoE: min(8192, 128); dispatch_v2 min(256, 128).
+  // expected-remark @+1 {{capacity 128, dispatch_v2 128; fused_mc2: A3, 64 EP ranks <= 64 of fused MC2 (MegaMoE), 64 tokens <= fused MC2 capacity 128}}
   func.func private @override_mega() attributes {moe.layout = #moe.layout<tp = 1, dp = 64, expert_parallel = true>,
       test.case = {tokens = 64, fused_mc2, mega_moe, quant = #moe.quant<w8a8_dynamic>}}
 }
@@ -190,6 +205,34 @@ module attributes {moe.chip = #moe.chip<A3>} {
   // expected-remark @+1 {{capacity 256; allgather: expert parallelism is off}}
   func.func private @lora_no_ep() attributes {moe.layout = #moe.layout<tp = 2, dp = 8>,
       test.case = {tokens = 64, lora}}
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// Sequence parallelism: every rank holds its own tokens and nothing is
+// sliced by TP rank, so a rank sends all its T tokens: the capacity is the
+// per-rank count, not multiplied by tp (it was, and 600 rows went into a
+// 512-row MC2).
+//===----------------------------------------------------------------------===//
+
+module attributes {moe.chip = #moe.chip<A3>,
+                   moe.layout = #moe.layout<tp = 2, dp = 4, expert_parallel = true, sequence_parallel = true>} {
+  // max-num-reqs 1024: ceil(1024 / 2) = 512 -> 512 rows, * 1.
+  // expected-remark @+1 {{capacity 512; mc2: A3, 8 EP ranks, 512 tokens <= MC2 capacity 512}}
+  func.func private @sp_at() attributes {test.case = {tokens = 512, max_num_reqs = 1024}}
+  // expected-remark @+1 {{capacity 512; alltoall: A3, 8 EP ranks, 600 tokens > MC2 capacity 512}}
+  func.func private @sp_above() attributes {test.case = {tokens = 600, max_num_reqs = 1024}}
+  // Fused MC2 likewise.
+  // expected-remark @+1 {{capacity 512, dispatch_v2 512; alltoall: A3, 8 EP ranks, no fused_mc2: 600 tokens > fused MC2 capacity 512, 600 tokens > MC2 capacity 512}}
+  func.func private @sp_fused_above() attributes {test.case = {tokens = 600, max_num_reqs = 1024, fused_mc2}}
+  // The cost model holds MC2 to the same capacity.
+  // expected-remark @+5 {{mc2 excluded: 600 tokens > MC2 capacity 512; fused_mc2 excluded: fused-mc2 is off}}
+  // expected-remark @+4 {{allgather:}}
+  // expected-remark @+3 {{alltoall:}}
+  // expected-remark @+2 {{mc2: 30.000 + 2.386051 * T us, up to 512 tokens}}
+  // expected-remark @+1 {{fused_mc2 excluded: fused-mc2 is off}}
+  func.func private @sp_cost() attributes {test.case = {tokens = 600, max_num_reqs = 1024, cost_model}}
 }
 
 // -----
@@ -235,9 +278,16 @@ module attributes {moe.chip = #moe.chip<A2>,
   func.func private @a2_pp() attributes {moe.layout = #moe.layout<tp = 1, dp = 16, pp = 2, expert_parallel = true>,
       test.case = {tokens = 64}}
   // Fused MC2 configured on A2: no fused kernel; A2 checks the (fused)
-  // capacity min(8192, 512) = 512, not dispatch_v2 = 256.
-  // expected-remark @+1 {{capacity 512, dispatch_v2 256; mc2: A2, world dp * tp = 16, 16 experts per device, 300 tokens <= MC2 capacity 512}}
+  // capacity min(8192, 256) = 256, not vllm-ascend's clamp 512: the A2
+  // dispatch accepts 256 rows per rank (300 tokens were admitted to mc2 and
+  // failed at run time).
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; allgather: A2, world dp * tp = 16, 16 experts per device, 300 tokens > MC2 capacity 256}}
   func.func private @a2_fused_prefill() attributes {test.case = {tokens = 300, fused_mc2, prefill_mc2}}
+  // max-num-reqs 512: min(512, 256) = 256, not 512 (the issue's first case).
+  // expected-remark @+1 {{capacity 256; mc2: A2, world dp * tp = 16, 16 experts per device, 256 tokens <= MC2 capacity 256}}
+  func.func private @a2_reqs512_at() attributes {test.case = {tokens = 256, max_num_reqs = 512}}
+  // expected-remark @+1 {{capacity 256; allgather: A2, world dp * tp = 16, 16 experts per device, 300 tokens > MC2 capacity 256}}
+  func.func private @a2_reqs512_above() attributes {test.case = {tokens = 300, max_num_reqs = 512}}
 }
 
 // -----

@@ -15,6 +15,11 @@
 // RUN: %{select} -moe-select-comm-method=mega-moe 2>&1 | FileCheck %s --check-prefix=MEGA
 // RUN: moe-opt %S/Inputs/select-one-layer.mlir -mlir-disable-threading -mlir-print-op-on-diagnostic=false -moe-select-comm-method=policy=cost-model 2>&1 | FileCheck %s --check-prefix=COST-CHIP
 // RUN: %{select} "-moe-select-comm-method=policy=fixed method=mc2" 2>&1 | FileCheck %s --check-prefix=FIXED
+// A fixed method held to the legality query (moe/Dialect/Moe/CommLegality.h):
+// more tokens than its kernel accepts, or experts it does not run.
+// DEFINE: %{beyond} = not moe-opt %S/Inputs/select-fixed-beyond-capacity.mlir -split-input-file -mlir-disable-threading -mlir-print-op-on-diagnostic=false
+// RUN: %{beyond} "-moe-select-comm-method=policy=fixed method=mc2" 2>&1 | FileCheck %s --check-prefix=FIXED-MC2
+// RUN: %{beyond} "-moe-select-comm-method=policy=fixed method=fused_mc2" 2>&1 | FileCheck %s --check-prefix=FIXED-FUSED
 
 // policy and method are enum options: their parser rejects unknown names.
 // POLICY: for the --policy option: Cannot find option named 'foo'!
@@ -37,6 +42,11 @@
 // A fixed method the layout cannot run, in the words of the moe.dispatch
 // verifier (the one place the rule lives).
 // FIXED: select-one-layer.mlir:7:{{[0-9]+}}: error: method mc2 is not legal for this layer: 'moe.dispatch' op method mc2 sends tokens to the rank owning their expert and needs expert_parallel in the layout
+
+// FIXED-MC2: select-fixed-beyond-capacity.mlir:1 offset :9:19: error: method mc2 cannot run this layer: 600 tokens > MC2 kernel capacity 512
+// FIXED-MC2: remark: mc2 for any token count: fixed by policy
+// FIXED-FUSED: select-fixed-beyond-capacity.mlir:1 offset :9:19: error: method fused_mc2 cannot run this layer: 600 tokens > MC2 kernel capacity 512
+// FIXED-FUSED: offset :9:19: error: method fused_mc2 cannot run this layer: dispatch_ffn_combine runs unquantized or w8a8_dynamic experts, not w4a8_dynamic
 // FIXED: select-one-layer.mlir:9:{{[0-9]+}}: note: moe.dispatch here
 
 // The table needs a chip.

@@ -24,30 +24,33 @@
 // DEFAULT-LABEL: func.func @mega
 // DEFAULT: moe.choose_method %{{.*}} thresholds [256] methods [mc2, alltoall]
 
-// dispatch_ffn_combine (EP <= 32) at every token count; EP 48 falls back to
-// plain MC2 against the dispatch_v2 capacity min(256, 512) = 256.
-// FUSED: remark: fused_mc2: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), any token count
-// FUSED: remark: fused_mc2: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), any token count
-// FUSED: remark: fused_mc2 for any token count: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), any token count
-// FUSED: remark: run-time choice on the largest token count across ranks: mc2 up to 256 tokens (A3, 48 EP ranks > fused MC2 limit 32, 256 tokens <= MC2 capacity 256); alltoall above (A3, 48 EP ranks > fused MC2 limit 32, 257 tokens > MC2 capacity 256)
+// dispatch_ffn_combine (EP <= 32) up to its capacity 256, alltoall above
+// (300 tokens on a rank were given to it and failed at run time); EP 48
+// falls back to plain MC2 against the dispatch_v2 capacity min(256, 512) =
+// 256.
+// FUSED: remark: fused_mc2: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), 64 tokens <= fused MC2 capacity 256
+// FUSED: remark: alltoall: A3, 16 EP ranks, no fused_mc2: 300 tokens > fused MC2 capacity 256, 300 tokens > MC2 capacity 256
+// FUSED: remark: run-time choice on the largest token count across ranks: fused_mc2 up to 256 tokens (A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), 256 tokens <= fused MC2 capacity 256); alltoall above (A3, 16 EP ranks, no fused_mc2: 257 tokens > fused MC2 capacity 256, 257 tokens > MC2 capacity 256)
+// FUSED: remark: run-time choice on the largest token count across ranks: mc2 up to 256 tokens (A3, 48 EP ranks, no fused_mc2: 48 EP ranks > fused MC2 limit 32, 256 tokens <= MC2 capacity 256); alltoall above (A3, 48 EP ranks, no fused_mc2: 48 EP ranks > fused MC2 limit 32, 257 tokens > MC2 capacity 256)
 // FUSED-LABEL: func.func @static64
 // FUSED: !moe.prepare_ctx<fused_mc2>
 // FUSED: !moe.dispatch_ctx<fused_mc2>
+// FUSED-LABEL: func.func @static300
+// FUSED: !moe.prepare_ctx<alltoall>
 // FUSED-LABEL: func.func @dynamic
-// FUSED-NOT: moe.choose_method
-// FUSED: !moe.prepare_ctx<fused_mc2>
+// FUSED: moe.choose_method %{{.*}} thresholds [256] methods [fused_mc2, alltoall]
 // FUSED-LABEL: func.func @mega
 // FUSED: moe.choose_method %{{.*}} thresholds [256] methods [mc2, alltoall]
 
-// MegaMoE runs the w8a8 layer with H 1024 and EP 48 <= 64; the H 64 layers
-// cannot use it and run dispatch_ffn_combine.
-// MEGA: remark: fused_mc2: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), any token count
-// MEGA: remark: fused_mc2: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), any token count
-// MEGA: remark: fused_mc2 for any token count: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), any token count
-// MEGA: remark: fused_mc2 for any token count: A3, 48 EP ranks <= 64 of fused MC2 (MegaMoE), any token count
+// MegaMoE runs the w8a8 layer with H 1024 and EP 48 <= 64, sized from
+// max_num_batched_tokens but capped by the kernel's 512 rows per rank; the
+// H 64 layers cannot use it and run dispatch_ffn_combine.
+// MEGA: remark: fused_mc2: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), 64 tokens <= fused MC2 capacity 256
+// MEGA: remark: alltoall: A3, 16 EP ranks, no fused_mc2: 300 tokens > fused MC2 capacity 256, 300 tokens > MC2 capacity 256
+// MEGA: remark: run-time choice on the largest token count across ranks: fused_mc2 up to 256 tokens
+// MEGA: remark: run-time choice on the largest token count across ranks: fused_mc2 up to 512 tokens (A3, 48 EP ranks <= 64 of fused MC2 (MegaMoE), 512 tokens <= fused MC2 capacity 512); alltoall above
 // MEGA-LABEL: func.func @mega
-// MEGA-NOT: moe.choose_method
-// MEGA: !moe.prepare_ctx<fused_mc2>
+// MEGA: moe.choose_method %{{.*}} thresholds [512] methods [fused_mc2, alltoall]
 
 // Prefill MC2: capacity min(8192, 512) = 512.
 // PREFILL: remark: mc2: A3, 16 EP ranks, 64 tokens <= MC2 capacity 512

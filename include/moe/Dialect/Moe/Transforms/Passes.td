@@ -25,7 +25,15 @@ def SelectCommMethod : Pass<"moe-select-comm-method", "::mlir::func::FuncOp"> {
       (`docs/CostModel.md`);
     - `policy=fixed method=<m>`: the given method everywhere; the layout must
       allow it (`checkDispatchDeployment`, the rule the `moe.layout`
-      verifier applies to every dispatch under it).
+      verifier applies to every dispatch under it), a static or bounded
+      token count must fit its MC2 kernel, and fused_mc2 needs unquantized
+      or w8a8_dynamic experts.
+
+    Table and cost model pick a method only where the legality query
+    (`moe/Dialect/Moe/CommLegality.h`, shared with convert-moe-to-npu, the
+    deployment verifier and the runtime's capacity check) says it can
+    run: its layout, chip, quantization and serving options, and the token
+    count against its MC2 capacity.
 
     A layer is the `moe.prepare`, the `moe.finalize` consuming its context
     and the ops between them on both slices (gate, dispatch, experts,
@@ -39,9 +47,10 @@ def SelectCommMethod : Pass<"moe-select-comm-method", "::mlir::func::FuncOp"> {
     once per candidate method into an `scf.index_switch` on
     `moe.choose_method`, which evaluates the same rule at run time on the
     maximum token count across ranks, so every rank takes the same path.
-    The thresholds are where the decision changes: the MC2 capacity for the
-    table, the capacity and the crossings of the cost lines (up to
-    `max-tokens`) for the cost model.
+    The thresholds are where the decision changes: the MC2 and fused MC2
+    capacities for the table, the capacities and the crossings of the cost
+    lines (up to `max-tokens`, and past every capacity) for the cost model;
+    the last case, which takes every larger count, is never an MC2 method.
 
     Every decided layer gets a remark with the method and why, e.g.
     `mc2: A3, 16 EP ranks, 64 tokens <= MC2 capacity 512`. The table and the
