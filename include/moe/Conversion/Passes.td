@@ -28,7 +28,8 @@ def ExpandComm : Pass<"moe-expand-comm", "::mlir::func::FuncOp"> {
            "Give MC2 dispatches the chip's per-rank token capacity, checked at "
            "run time">
   ];
-  let dependentDialects = ["::mlir::npu::NpuDialect", "::mlir::arith::ArithDialect",
+  let dependentDialects = ["::mlir::moe::MoeDialect", "::mlir::npu::NpuDialect",
+                           "::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 
