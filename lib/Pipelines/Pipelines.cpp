@@ -4,6 +4,7 @@
 #include "moe/Conversion/Passes.h"
 #include "moe/Dialect/Moe/Transforms/Passes.h"
 #include "moe/Dialect/Npu/Transforms/Passes.h"
+#include "moe/Pipelines/Passes.h"
 
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
@@ -16,6 +17,7 @@ using namespace mlir::moe;
 
 void mlir::moe::buildCompilePipeline(OpPassManager &pm,
                                      const CompilePipelineOptions &options) {
+  pm.addPass(createRejectNestedModules());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   SelectCommMethodOptions select;
   select.policy = options.policy;
@@ -46,6 +48,7 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
 }
 
 void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createRejectNestedModules());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(createCanonicalizerPass());
   fpm.addPass(createRuntimeRefCounting());
@@ -55,6 +58,7 @@ void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm) {
 }
 
 void mlir::moe::registerMoePipelines() {
+  registerMoePipelinesPasses();
   PassPipelineRegistration<CompilePipelineOptions>(
       "moe-compile",
       "Compile MoE layers to scheduled device ops: select the communication "

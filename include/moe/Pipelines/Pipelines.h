@@ -65,7 +65,8 @@ struct CompilePipelineOptions
       llvm::cl::init(true)};
 };
 
-/// Adds select -> expand -> (fuse) -> (schedule) -> verify to `pm`.
+/// Adds select -> expand -> (fuse) -> (schedule) -> verify to `pm`, after
+/// moe-reject-nested-modules.
 void buildCompilePipeline(OpPassManager &pm,
                           const CompilePipelineOptions &options);
 
@@ -74,7 +75,8 @@ void buildCompilePipeline(OpPassManager &pm,
 /// -> reconcile-unrealized-casts.
 void buildLowerToLLVMPipeline(OpPassManager &pm);
 
-/// Registers `moe-compile` and `moe-lower-to-llvm` with the pass registry.
+/// Registers `moe-compile` and `moe-lower-to-llvm` with the pass registry,
+/// and the passes of include/moe/Pipelines/Passes.td they use.
 void registerMoePipelines();
 
 } // namespace mlir::moe
