@@ -18,9 +18,10 @@ def Npu_RowTensor : Type<And<[AnyRankedTensor.predicate,
 def Npu_Vector : TensorRankOf<[AnyType], [1]>;
 def Npu_Matrix : TensorRankOf<[AnyType], [2]>;
 def Npu_PositiveI64 : ConfinedAttr<I64Attr, [IntPositive]>;
-def Npu_PositiveF32 : ConfinedAttr<F32Attr, [AttrConstraint<
-    CPred<"::llvm::cast<::mlir::FloatAttr>($_self).getValueAsDouble() > 0.0">,
-    "whose value is positive">]>;
+def Npu_FinitePositiveF32 : ConfinedAttr<F32Attr, [AttrConstraint<
+    CPred<"::llvm::cast<::mlir::FloatAttr>($_self).getValue().isFinite() && "
+          "::llvm::cast<::mlir::FloatAttr>($_self).getValueAsDouble() > 0.0">,
+    "whose value is finite and positive">]>;
 
 
 //===----------------------------------------------------------------------===//
@@ -44,7 +45,7 @@ def Npu_MoeGatingTopKOp : Npu_DeviceOp<"moe_gating_top_k", [Pure]> {
                        UnitAttr:$renormalize,
                        OptionalAttr<Npu_PositiveI64>:$group_count,
                        OptionalAttr<Npu_PositiveI64>:$k_group,
-                       DefaultValuedAttr<Npu_PositiveF32, "1.0f">:$routed_scaling_factor,
+                       DefaultValuedAttr<Npu_FinitePositiveF32, "1.0f">:$routed_scaling_factor,
                        Npu_StreamAttr:$stream);
   let results = (outs Npu_Matrix:$weights, Npu_Matrix:$ids);
   let assemblyFormat = "$logits (`bias` `(` $bias^ `:` type($bias) `)`)? `k` `(` $k `)` $scoring "

@@ -108,6 +108,13 @@ void FinalizeOp::getCanonicalizationPatterns(RewritePatternSet &results,
 LogicalResult FinalizeOp::verify() {
   Type elem = getRouted().getType().getElementType();
   int64_t hidden = dim(getRouted().getType(), 1);
+  // Rows in dispatch order (one per routed token and expert) are not the
+  // layer's tokens: they must be combined first.
+  if (Operation *producer = getRouted().getDefiningOp();
+      producer && isa<ExpertsOp, DispatchOp>(producer))
+    return emitOpError() << "finalizes the dispatched rows of '"
+                         << producer->getName()
+                         << "'; combine them with moe.combine first";
   if (auto prepare = getCtx().getDefiningOp<PrepareOp>()) {
     auto prepared = prepare.getHidden().getType();
     if (dim(prepared, 1) != hidden || prepared.getElementType() != elem)
@@ -180,6 +187,15 @@ LogicalResult DispatchOp::verify() {
   if (k > logical)
     return emitOpError() << "routes each token to " << k
                          << " experts but there are only " << logical;
+  // The router scores one logit per logical expert.
+  if (auto gate = getIds().getDefiningOp<GateOp>()) {
+    int64_t scored = gate.getLogits().getType().getDimSize(1);
+    if (scored != logical)
+      return emitOpError() << "dispatches to " << logical
+                           << " experts but its gate scores " << scored
+                           << " (router logits " << gate.getLogits().getType()
+                           << ")";
+  }
   LayoutAttr layout = lookupLayout(*this);
   CommMethod method = getMethod();
   if ((method == CommMethod::AllToAll || method == CommMethod::MC2 ||
