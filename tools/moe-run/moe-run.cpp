@@ -298,7 +298,7 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   // world this process cannot start before allocating any of it.
   if (!mpi) {
     int64_t pool = kernelThreads > 0
-                       ? kernelThreads
+                       ? int64_t(kernelThreads)
                        : moert::defaultKernelThreads(static_cast<size_t>(ranks));
     std::string why =
         moert::checkWorldThreads(ranks, (*exe)->streamsPerRank(), pool);

@@ -89,7 +89,7 @@ func.func private @f() attributes {a = #moe.chip<A3, link_gbps = 0x7FF8000000000
 
 // -----
 
-// expected-error @+1 {{link_latency_us must be positive and finite, got inf}}
+// expected-error @+1 {{link_latency_us must be positive and finite, got INF}}
 func.func private @f() attributes {a = #moe.chip<A3, link_latency_us = 0x7FF0000000000000>}
 
 // -----
