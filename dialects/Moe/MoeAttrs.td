@@ -32,6 +32,11 @@ def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
 
     Global rank `r` of the MoE group is `dp_rank * tp + tp_rank`.
 
+    Every size is at least 1 and a layout spans at most
+    `kMaxDevices` = 65536 devices (`tp * dp * pp`), so products of the sizes
+    never overflow; a driver may refuse smaller worlds it cannot run
+    (`moe-run`'s thread world, docs/Reliability.md).
+
     Example:
 
     ```mlir
@@ -48,6 +53,8 @@ def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
+    /// Most devices (`tp * dp * pp`) a layout may span.
+    static constexpr int64_t kMaxDevices = 65536;
     /// Per-rank view of the layout after vLLM's flattening rule.
     struct RankView {
       int64_t tpSize, tpRank, dpSize, dpRank, epSize, epRank;

@@ -38,9 +38,10 @@ def Moe_CountVector : Type<And<[TensorRankOf<[I64], [1]>.predicate,
     CPred<"::llvm::cast<::mlir::ShapedType>($_self).hasStaticShape()">]>,
     "statically shaped 1-D tensor of i64 counts", "::mlir::RankedTensorType">;
 
-def Moe_PositiveF32Attr : ConfinedAttr<F32Attr, [AttrConstraint<
-    CPred<"::llvm::cast<::mlir::FloatAttr>($_self).getValueAsDouble() > 0.0">,
-    "whose value is positive">]>;
+def Moe_FinitePositiveF32Attr : ConfinedAttr<F32Attr, [AttrConstraint<
+    CPred<"::llvm::cast<::mlir::FloatAttr>($_self).getValue().isFinite() && "
+          "::llvm::cast<::mlir::FloatAttr>($_self).getValueAsDouble() > 0.0">,
+    "whose value is finite and positive">]>;
 def Moe_PositiveI64Attr : ConfinedAttr<I64Attr, [IntPositive]>;
 
 class Moe_DynamicTokens<string from, string to>
@@ -152,7 +153,7 @@ def Moe_GateOp : Moe_Op<"gate", [Pure]> {
                        UnitAttr:$renormalize,
                        OptionalAttr<Moe_PositiveI64Attr>:$num_expert_group,
                        OptionalAttr<Moe_PositiveI64Attr>:$topk_group,
-                       DefaultValuedAttr<Moe_PositiveF32Attr, "1.0f">:$routed_scaling_factor);
+                       DefaultValuedAttr<Moe_FinitePositiveF32Attr, "1.0f">:$routed_scaling_factor);
   let results = (outs Moe_TopkWeights:$weights, Moe_TopkIds:$ids);
   let assemblyFormat = [{
     $logits (`bias` `(` $bias^ `:` type($bias) `)`)? `top_k` `(` $top_k `)`

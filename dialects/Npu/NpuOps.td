@@ -39,9 +39,10 @@ def Npu_I4 : I<4>;
 def Npu_Weight : RankedTensorOf<[F32, BF16, F16, I8, Npu_I4]>;
 def Npu_F32Tensor : RankedTensorOf<[F32]>;
 def Npu_PositiveI64 : ConfinedAttr<I64Attr, [IntPositive]>;
-def Npu_PositiveF32 : ConfinedAttr<F32Attr, [AttrConstraint<
-    CPred<"::llvm::cast<::mlir::FloatAttr>($_self).getValueAsDouble() > 0.0">,
-    "whose value is positive">]>;
+def Npu_FinitePositiveF32 : ConfinedAttr<F32Attr, [AttrConstraint<
+    CPred<"::llvm::cast<::mlir::FloatAttr>($_self).getValue().isFinite() && "
+          "::llvm::cast<::mlir::FloatAttr>($_self).getValueAsDouble() > 0.0">,
+    "whose value is finite and positive">]>;
 
 
 //===----------------------------------------------------------------------===//
@@ -65,7 +66,7 @@ def Npu_MoeGatingTopKOp : Npu_DeviceOp<"moe_gating_top_k", [Npu_CannotFail]> {
                        UnitAttr:$renormalize,
                        OptionalAttr<Npu_PositiveI64>:$group_count,
                        OptionalAttr<Npu_PositiveI64>:$k_group,
-                       DefaultValuedAttr<Npu_PositiveF32, "1.0f">:$routed_scaling_factor,
+                       DefaultValuedAttr<Npu_FinitePositiveF32, "1.0f">:$routed_scaling_factor,
                        Npu_StreamAttr:$stream);
   let results = (outs Npu_F32Matrix:$weights, Npu_Ids:$ids);
   let assemblyFormat = "$logits (`bias` `(` $bias^ `:` type($bias) `)`)? `k` `(` $k `)` $scoring "

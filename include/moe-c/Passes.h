@@ -3,7 +3,7 @@
 |* Upstream-style pass C API generated from the passes' ODS                   *|
 |* (mlirRegisterMoeTransformsPasses, mlirCreateMoeTransformsSelectCommMethod, *|
 |* ...; mlirRegisterNpuTransformsPasses, ...; mlirRegisterMoeConversionPasses,*|
-|* ...) plus the named pipelines.                                             *|
+|* ...; mlirRegisterMoePipelinesPasses, ...) plus the named pipelines.        *|
 |* After registration, mlirParsePassPipeline / mlirOpPassManagerAddPipeline   *|
 |* (mlir-c/Pass.h) accept "moe-compile{policy=fixed method=mc2}",            *|
 |* "moe-lower-to-llvm" and every pass by name (docs/MoePasses.md, ...).      *|
@@ -19,6 +19,7 @@
 #include "moe/Conversion/Passes.capi.h.inc"
 #include "moe/Dialect/Moe/Transforms/Passes.capi.h.inc"
 #include "moe/Dialect/Npu/Transforms/Passes.capi.h.inc"
+#include "moe/Pipelines/Passes.capi.h.inc"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,7 +29,7 @@ extern "C" {
  * schedule -> verify) and moe-lower-to-llvm. Idempotent, thread-safe. */
 MOE_CAPI_EXPORTED void mlirMoeRegisterPipelines(void);
 
-/* Registers every moe pass (the three groups above) and both pipelines.
+/* Registers every moe pass (the four groups above) and both pipelines.
  * Idempotent, thread-safe. */
 MOE_CAPI_EXPORTED void mlirMoeRegisterAllPasses(void);
 

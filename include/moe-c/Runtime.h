@@ -46,7 +46,9 @@ typedef enum MoeDType {
 
 /* "f32", "i4", ...; NULL for a value outside the enum. */
 MOE_CAPI_EXPORTED const char *moeDTypeGetName(MoeDType dtype);
-/* Bytes holding `elements` values (I4 rounds up to whole bytes). */
+/* Bytes holding `elements` values (I4 rounds up to whole bytes); 0 for an
+ * invalid dtype or a negative count, SIZE_MAX when the count needs more than
+ * 2^63 - 1 bytes (never a wrapped, too small number). */
 MOE_CAPI_EXPORTED size_t moeDTypeStorageBytes(MoeDType dtype, int64_t elements);
 
 #define MOE_MAX_RANK 8
@@ -83,7 +85,9 @@ typedef struct MoeBuffer {
  * buffers and for NULL) and resets `data`, `capacity` and `owner`. */
 MOE_CAPI_EXPORTED void moeBufferRelease(MoeBuffer *buffer);
 
-/* Elements of the buffer's shape (1 for rank 0). */
+/* Elements of the buffer's shape (1 for rank 0); -1 for NULL, a rank
+ * outside [0, MOE_MAX_RANK], a negative dimension or more than 2^63 - 1
+ * elements. */
 MOE_CAPI_EXPORTED int64_t moeBufferNumElements(const MoeBuffer *buffer);
 
 /*===----------------------------------------------------------------------===

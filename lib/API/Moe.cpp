@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <unistd.h>
@@ -38,21 +39,23 @@ uint32_t apiVersion() { return MOE_C_API_VERSION; }
 // Tensors
 //===----------------------------------------------------------------------===//
 
-static int64_t checkedNumel(const std::vector<int64_t> &shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
+/// Bytes of a tensor of `shape`; InvalidArgument for a negative dimension
+/// or a size beyond 2^63 - 1 elements or bytes (never a wrapped count).
+static size_t checkedBytes(DType dtype, const std::vector<int64_t> &shape) {
+  for (int64_t d : shape)
     if (d < 0)
       throw Error(Error::InvalidArgument,
                   "negative dimension in a tensor shape");
-    if (d && n > INT64_MAX / d)
-      throw Error(Error::InvalidArgument, "tensor shape overflows");
-    n *= d;
-  }
-  return n;
+  std::optional<int64_t> elements = moert::checkedNumel(shape);
+  std::optional<size_t> bytes =
+      elements ? moert::checkedStorageBytes(dtype, *elements) : std::nullopt;
+  if (!bytes)
+    throw Error(Error::InvalidArgument, "tensor shape overflows");
+  return *bytes;
 }
 
 Tensor copyOf(const void *data, DType dtype, std::vector<int64_t> shape) {
-  size_t bytes = moert::storageBytes(dtype, checkedNumel(shape));
+  size_t bytes = checkedBytes(dtype, shape);
   if (!data && bytes)
     throw Error(Error::InvalidArgument, "tensor data is null");
   Tensor t = Tensor::empty(dtype, std::move(shape));
@@ -65,7 +68,7 @@ Tensor borrow(const void *data, DType dtype, std::vector<int64_t> shape) {
   // The runtime's storage is 64-byte aligned; keep that promise.
   if (reinterpret_cast<uintptr_t>(data) % 64 != 0)
     return copyOf(data, dtype, std::move(shape));
-  checkedNumel(shape);
+  checkedBytes(dtype, shape);
   Tensor t;
   t.dtype = dtype;
   t.shape = std::move(shape);

@@ -6,6 +6,7 @@
 #include "moe/Execution/Executable.h"
 #include "moe/Dialect/Moe/Transforms/Passes.h"
 #include "moe/Dialect/Npu/Transforms/Passes.h"
+#include "moe/Pipelines/Passes.h"
 
 #include "mlir/CAPI/Pass.h"
 #include "mlir/Pass/Pass.h"
@@ -14,11 +15,12 @@ using namespace mlir;
 using namespace mlir::moe;
 
 // The generated definitions call the C++ registration and creation
-// functions of the two pass groups.
+// functions of the pass groups.
 extern "C" {
 #include "moe/Conversion/Passes.capi.cpp.inc"
 #include "moe/Dialect/Moe/Transforms/Passes.capi.cpp.inc"
 #include "moe/Dialect/Npu/Transforms/Passes.capi.cpp.inc"
+#include "moe/Pipelines/Passes.capi.cpp.inc"
 
 void mlirMoeRegisterPipelines(void) {
   // Registers the pipelines exactly once per process, with the passes.

@@ -16,7 +16,9 @@
 #include "mlir/IR/BuiltinOps.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 
 using moe::api::Error;
 using moe::api::Tensor;
@@ -72,16 +74,17 @@ const char *moeDTypeGetName(MoeDType dtype) {
 size_t moeDTypeStorageBytes(MoeDType dtype, int64_t elements) {
   if (!validDType(dtype) || elements < 0)
     return 0;
-  return moert::storageBytes(moert::DType(dtype), elements);
+  // SIZE_MAX, not a wrapped count: no allocation or capacity can match it.
+  return moert::checkedStorageBytes(moert::DType(dtype), elements)
+      .value_or(SIZE_MAX);
 }
 
 int64_t moeBufferNumElements(const MoeBuffer *buffer) {
   if (!buffer || buffer->rank < 0 || buffer->rank > MOE_MAX_RANK)
-    return 0;
-  int64_t n = 1;
-  for (int32_t d = 0; d < buffer->rank; ++d)
-    n *= buffer->shape[d];
-  return n;
+    return -1;
+  return moert::checkedNumel(std::vector<int64_t>(
+                                 buffer->shape, buffer->shape + buffer->rank))
+      .value_or(-1);
 }
 
 void moeBufferRelease(MoeBuffer *buffer) {
@@ -103,10 +106,25 @@ static Tensor toTensor(const MoeBuffer &b, size_t index) {
     throw Error(Error::InvalidArgument,
                 what + " has invalid rank " + std::to_string(b.rank));
   std::vector<int64_t> shape(b.shape, b.shape + b.rank);
+  // Checked before borrowing: a wrapped byte count would pass the capacity
+  // check below and let the run read past the buffer.
+  std::optional<int64_t> elements = moert::checkedNumel(shape);
+  std::optional<size_t> bytes =
+      elements ? moert::checkedStorageBytes(moert::DType(b.dtype), *elements)
+               : std::nullopt;
+  if (!bytes) {
+    std::string dims;
+    for (int64_t d : shape)
+      dims += (dims.empty() ? "" : "x") + std::to_string(d);
+    throw Error(Error::InvalidArgument,
+                what + " has shape [" + dims +
+                    "]: a negative dimension, or more than 2^63 - 1 " +
+                    (elements ? "bytes" : "elements"));
+  }
   Tensor t = moe::api::borrow(b.data, moert::DType(b.dtype), shape);
-  if (b.capacity && b.capacity < t.nbytes())
+  if (b.capacity && b.capacity < *bytes)
     throw Error(Error::InvalidArgument, what + " (" + t.str() + ") needs " +
-                                            std::to_string(t.nbytes()) +
+                                            std::to_string(*bytes) +
                                             " bytes, its buffer holds " +
                                             std::to_string(b.capacity));
   return t;

@@ -23,11 +23,15 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include <chrono>
 #include <dlfcn.h>
 #include <mutex>
+#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -173,18 +177,27 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
   exe->parallel.expertParallel = layout.getExpertParallel();
   exe->parallel.sequenceParallel = layout.getSequenceParallel();
 
-  PassManager pm(module.getContext());
-  // Pass names relative to the module the pass manager runs on.
-  std::string text;
-  if (!pipeline.empty())
-    text += pipeline.str() + ",";
-  text += "moe-lower-to-llvm";
-  std::string error;
-  llvm::raw_string_ostream errorStream(error);
-  if (failed(parsePassPipeline(text, pm, errorStream)))
-    return module.emitError() << "bad pipeline '" << pipeline
-                              << "': " << errorStream.str();
-  if (failed(pm.run(module)))
+  // The pipeline to level 2, then (once the device ops and their streams
+  // are known) the lowering. Pass names are relative to the module.
+  if (!pipeline.empty()) {
+    PassManager pm(module.getContext());
+    std::string error;
+    llvm::raw_string_ostream errorStream(error);
+    if (failed(parsePassPipeline(pipeline, pm, errorStream)))
+      return module.emitError() << "bad pipeline '" << pipeline
+                                << "': " << errorStream.str();
+    if (failed(pm.run(module)))
+      return failure();
+  }
+  llvm::SmallDenseSet<int64_t> streamIds;
+  streamIds.insert(0);
+  module.walk([&](npu::StreamOpInterface op) {
+    streamIds.insert(op.getStreamId());
+  });
+  exe->streams = static_cast<int64_t>(streamIds.size());
+  PassManager lower(module.getContext());
+  buildLowerToLLVMPipeline(lower);
+  if (failed(lower.run(module)))
     return failure();
 
   ExecutionEngineOptions options;
@@ -208,7 +221,28 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
   return exe;
 }
 
-LogicalResult Executable::dumpObject(StringRef path) const {
-  engine->dumpToObjectFile(path);
+LogicalResult Executable::dumpObject(StringRef path,
+                                     std::string &error) const {
+  // ExecutionEngine::dumpToObjectFile reports failures only on stderr:
+  // write a temporary file beside `path`, check it, then rename it over.
+  SmallString<256> temp;
+  int fd = -1;
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(
+          path + "-%%%%%%.tmp", fd, temp)) {
+    error = ec.message();
+    return failure();
+  }
+  ::close(fd);
+  llvm::FileRemover remover(temp);
+  engine->dumpToObjectFile(temp);
+  uint64_t size = 0;
+  if (llvm::sys::fs::file_size(temp, size) || size == 0) {
+    error = "the JIT produced no object code";
+    return failure();
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(temp, path)) {
+    error = ec.message();
+    return failure();
+  }
   return success();
 }

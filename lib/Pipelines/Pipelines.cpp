@@ -1,6 +1,7 @@
 //===- Pipelines.cpp - named moe-mlir pass pipelines ----------------------===//
 
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Pipelines/Passes.h"
 
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
@@ -18,6 +19,7 @@ namespace mlir::moe {
 
 void mlir::moe::buildCompilePipeline(OpPassManager &pm,
                                      const CompilePipelineOptions &options) {
+  pm.addPass(createRejectNestedModules());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(createSelectCommMethod(options.getSelectCommMethodOptions()));
   fpm.addPass(createConvertMoeToNpu(options.getConvertMoeToNpuOptions()));
@@ -31,6 +33,7 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
 }
 
 void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createRejectNestedModules());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(createCanonicalizerPass());
   fpm.addPass(createRuntimeRefCounting());
@@ -40,6 +43,7 @@ void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm) {
 }
 
 void mlir::moe::registerMoePipelines() {
+  registerMoePipelinesPasses();
   PassPipelineRegistration<CompilePipelineOptions>(
       "moe-compile",
       "Compile MoE layers to scheduled device ops: select the communication "

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <sys/resource.h>
+#include <system_error>
 #include <thread>
 
 namespace moert {
@@ -62,6 +64,38 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
   return outcome;
 }
 
+std::string checkWorldThreads(int64_t ranks, int64_t streamsPerRank,
+                              int64_t kernelThreads) {
+  // Each factor is small (ranks <= 65536 by the layout verifier), but the
+  // inputs come from callers: saturate instead of wrapping.
+  int64_t perRank = 0, threads = 0;
+  if (ranks < 0 || streamsPerRank < 0 || kernelThreads < 0 ||
+      __builtin_add_overflow(streamsPerRank, int64_t(1), &perRank) ||
+      __builtin_mul_overflow(ranks, perRank, &threads) ||
+      __builtin_add_overflow(threads, std::max<int64_t>(kernelThreads - 1, 0),
+                             &threads))
+    threads = INT64_MAX;
+  int64_t limit = kMaxWorldThreads;
+  std::string source = "the runtime's limit for one process";
+  struct rlimit nproc;
+  if (getrlimit(RLIMIT_NPROC, &nproc) == 0 && nproc.rlim_cur != RLIM_INFINITY &&
+      nproc.rlim_cur < static_cast<rlim_t>(limit)) {
+    limit = static_cast<int64_t>(nproc.rlim_cur);
+    source = "RLIMIT_NPROC (ulimit -u)";
+  }
+  if (threads <= limit)
+    return "";
+  return std::to_string(ranks) + " ranks in one process need " +
+         (threads == INT64_MAX ? std::string("more than 2^63") 
+                               : std::to_string(threads)) +
+         " threads (per rank a host thread and " +
+         std::to_string(streamsPerRank) + " stream worker" +
+         (streamsPerRank == 1 ? "" : "s") + ", and " +
+         std::to_string(std::max<int64_t>(kernelThreads - 1, 0)) +
+         " kernel pool threads), more than " + std::to_string(limit) + " (" +
+         source + "); run fewer ranks per process (e.g. --backend mpi)";
+}
+
 int defaultKernelThreads(size_t localRanks) {
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   return std::max(1, cores / std::max(1, static_cast<int>(localRanks)));
@@ -79,12 +113,29 @@ runRanks(World &world, EntryFn entry,
                                           : defaultKernelThreads(ranks.size());
   std::vector<RankOutcome> outcomes(ranks.size());
   std::vector<std::thread> hosts;
-  for (size_t i = 0; i < ranks.size(); ++i)
-    hosts.emplace_back([&, i] {
-      outcomes[i] =
-          runRank(world, ranks[i], entry, inputs[i], numResults, threads,
-                  options.profile);
-    });
+  hosts.reserve(ranks.size());
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    try {
+      hosts.emplace_back([&, i] {
+        outcomes[i] =
+            runRank(world, ranks[i], entry, inputs[i], numResults, threads,
+                    options.profile);
+      });
+    } catch (const std::system_error &e) {
+      // Out of threads: fail the world so the started ranks stop waiting
+      // for this one, and report it for every rank that did not start.
+      std::string why = "rank " + std::to_string(ranks[i]) +
+                        ": cannot start its host thread: " + e.what();
+      world.abort(ranks[i], why);
+      for (size_t j = i; j < ranks.size(); ++j) {
+        outcomes[j].rank = ranks[j];
+        outcomes[j].error = j == i ? why
+                                   : "rank " + std::to_string(ranks[j]) +
+                                         ": not started: " + why;
+      }
+      break;
+    }
+  }
   for (std::thread &t : hosts)
     t.join();
   return outcomes;

@@ -31,23 +31,50 @@ const char *dtypeName(DType dtype) {
   return "?";
 }
 
-size_t storageBytes(DType dtype, int64_t elements) {
-  size_t n = static_cast<size_t>(elements);
+std::optional<size_t> checkedStorageBytes(DType dtype, int64_t elements) {
+  if (elements < 0)
+    return std::nullopt;
+  int64_t width = 1; // bytes per element
   switch (dtype) {
   case DType::F32:
   case DType::I32:
-    return n * 4;
+    width = 4;
+    break;
   case DType::BF16:
   case DType::F16:
-    return n * 2;
+    width = 2;
+    break;
   case DType::I8:
   case DType::I1:
-    return n;
+    width = 1;
+    break;
   case DType::I4:
-    return (n + 1) / 2;
+    // Two per byte, rounded up; cannot overflow.
+    return static_cast<size_t>(elements / 2 + elements % 2);
   case DType::I64:
-    return n * 8;
+    width = 8;
+    break;
   }
+  int64_t bytes = 0;
+  if (__builtin_mul_overflow(elements, width, &bytes))
+    return std::nullopt;
+  return static_cast<size_t>(bytes);
+}
+
+size_t storageBytes(DType dtype, int64_t elements) {
+  std::optional<size_t> bytes = checkedStorageBytes(dtype, elements);
+  if (!bytes)
+    throw Error(std::to_string(elements) + " elements of " + dtypeName(dtype) +
+                (elements < 0 ? " is a negative count"
+                              : " need more than 2^63 - 1 bytes"));
+  return *bytes;
+}
+
+std::optional<int64_t> checkedNumel(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      return std::nullopt;
   return n;
 }
 
@@ -65,10 +92,17 @@ Tensor Tensor::empty(DType dtype, std::vector<int64_t> shape) {
   t.dtype = dtype;
   t.shape = std::move(shape);
   for (int64_t d : t.shape)
-    check(d >= 0, "negative dimension in " + t.str());
+    if (d < 0)
+      throw Error("negative dimension in " + t.str());
+  std::optional<int64_t> elements = checkedNumel(t.shape);
+  if (!elements)
+    throw Error(t.str() + " has more than 2^63 - 1 elements");
+  std::optional<size_t> exact = checkedStorageBytes(dtype, *elements);
+  if (!exact)
+    throw Error(t.str() + " needs more than 2^63 - 1 bytes");
   // 64-byte alignment for vector kernels; at least one line so empty
-  // tensors still own storage.
-  size_t bytes = (t.nbytes() + 63) / 64 * 64;
+  // tensors still own storage. Below 2^63 bytes, rounding up cannot wrap.
+  size_t bytes = (*exact + 63) / 64 * 64;
   if (bytes == 0)
     bytes = 64;
   // Large tensors (expanded rows, matmul results: tens of MB per layer)
@@ -80,7 +114,8 @@ Tensor Tensor::empty(DType dtype, std::vector<int64_t> shape) {
   if (huge)
     bytes = (bytes + kHuge - 1) / kHuge * kHuge;
   void *p = std::aligned_alloc(huge ? kHuge : 64, bytes);
-  check(p != nullptr, "out of memory allocating " + t.str());
+  if (!p)
+    throw Error("out of memory allocating " + t.str());
   if (huge)
     (void)madvise(p, bytes, MADV_HUGEPAGE); // advice only: failure is fine
   t.storage = std::shared_ptr<uint8_t>(static_cast<uint8_t *>(p), std::free);
@@ -96,14 +131,16 @@ Tensor Tensor::zeros(DType dtype, std::vector<int64_t> shape) {
 int64_t Tensor::numel() const {
   int64_t n = 1;
   for (int64_t d : shape)
-    n *= d;
+    if (__builtin_mul_overflow(n, d, &n))
+      throw Error(str() + " has more than 2^63 - 1 elements");
   return n;
 }
 
 int64_t Tensor::rowElems() const {
   int64_t n = 1;
   for (size_t i = 1; i < shape.size(); ++i)
-    n *= shape[i];
+    if (__builtin_mul_overflow(n, shape[i], &n))
+      throw Error(str() + " has more than 2^63 - 1 elements per row");
   return n;
 }
 

@@ -18,6 +18,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,6 +408,37 @@ int main(void) {
   // CHECK: small buffer: rank 0 status 4: rank 0: result 0 (tensor<3x4xf32>) needs 48 bytes, its buffer holds 16 [needed rank 2: 3x4]
   // CHECK: small buffer: rank 1 matches
   moeWorldDestroy(world);
+
+  // Sizes computed from a caller's shape never wrap (issue 14): 2^60 + 1
+  // rows of 4 f32 are 2^64 + 16 bytes, which wrapped to 16, passed the
+  // capacity check of a 128-byte buffer and let the run read past it.
+  printf("bytes of INT64_MAX f32: %s\n",
+         moeDTypeStorageBytes(MOE_DTYPE_F32, INT64_MAX) == SIZE_MAX
+             ? "SIZE_MAX"
+             : "wrapped");
+  // CHECK: bytes of INT64_MAX f32: SIZE_MAX
+  {
+    MoeBuffer wraps = buffer(ranks[0].x, MOE_DTYPE_F32, 2,
+                             1152921504606846977LL, H, 0);
+    wraps.capacity = sizeof(ranks[0].x);
+    MoeBuffer tooMany = buffer(ranks[0].x, MOE_DTYPE_F32, 2,
+                               4611686018427387906LL, 2, 0);
+    printf("elements: %lld and %lld\n",
+           (long long)moeBufferNumElements(&wraps),
+           (long long)moeBufferNumElements(&tooMany));
+    // CHECK: elements: 4611686018427387908 and -1
+    MoeBuffer in[4] = {wraps,
+                       buffer(ranks[0].logits, MOE_DTYPE_F32, 2, 1, E, 0),
+                       buffer(ranks[0].w13, MOE_DTYPE_F32, 3, 1, H, 2 * I),
+                       buffer(ranks[0].w2, MOE_DTYPE_F32, 3, 1, I, H)};
+    MoeBuffer out = buffer(NULL, 0, 0, 0, 0, 0);
+    moeWorldCreate(table, 2, NULL, &world);
+    s = moeExecutableRun(table, world, 0, in, 4, &out, 1);
+    printf("wrapping input: status %d: %s\n", s, moeGetLastError());
+    // CHECK: wrapping input: status 1: rank 0: input 0 has shape [1152921504606846977x4]: a negative dimension, or more than 2^63 - 1 bytes
+    moeBufferRelease(&out);
+    moeWorldDestroy(world);
+  }
   s = moeExecutableRun(NULL, NULL, 0, NULL, 0, NULL, 0);
   printf("null executable: status %d: %s\n", s, moeGetLastError());
   // CHECK: null executable: status 1: moeExecutableRun: null executable or world

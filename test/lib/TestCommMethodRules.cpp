@@ -39,6 +39,10 @@ struct TestCommMethodRules
   StringRef getDescription() const final {
     return "Evaluate the communication-method rules on test.case attributes";
   }
+  // lookupLayout builds the default layout, a moe attribute.
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<MoeDialect>();
+  }
   void runOnOperation() override {
     getOperation()->walk([&](func::FuncOp func) {
       if (auto cases = func->getAttrOfType<DictionaryAttr>("test.case"))

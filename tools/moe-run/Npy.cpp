@@ -2,9 +2,10 @@
 
 #include "Npy.h"
 
+#include <cctype>
 #include <cstring>
 #include <fstream>
-#include <sstream>
+#include <optional>
 
 using moert::check;
 using moert::DType;
@@ -23,20 +24,155 @@ const Descr kDescrs[] = {{"<f4", DType::F32}, {"<f2", DType::F16},
                          {"<i4", DType::I32}, {"<i8", DType::I64},
                          {"|b1", DType::I1}};
 
-/// The value of `key` in the header dict ("'descr': '<f4', ...").
-std::string field(const std::string &header, const std::string &key,
-                  const std::string &path) {
-  size_t at = header.find("'" + key + "'");
-  check(at != std::string::npos, path + ": npy header has no '" + key + "'");
-  size_t colon = header.find(':', at);
-  check(colon != std::string::npos, path + ": malformed npy header");
-  size_t begin = header.find_first_not_of(" ", colon + 1);
-  size_t end = header[begin] == '(' ? header.find(')', begin) + 1
-                                    : header.find_first_of(",}", begin);
-  check(begin != std::string::npos && end != std::string::npos && end > begin,
-        path + ": malformed npy header");
-  return header.substr(begin, end - begin);
-}
+/// The header of a .npy: a Python dict literal with exactly the keys
+/// 'descr' (a string), 'fortran_order' (True or False) and 'shape' (a tuple
+/// of non-negative integers), padded with spaces and ended by a newline.
+/// NumPy reads it with ast.literal_eval and insists on these three keys;
+/// this parser is stricter in one way: a key given twice is an error (NumPy
+/// would keep the last value silently).
+struct Header {
+  std::string descr;
+  bool fortranOrder = false;
+  std::vector<int64_t> shape;
+  std::string shapeText; // as written, for messages
+};
+
+class HeaderParser {
+public:
+  HeaderParser(const std::string &text, const std::string &path)
+      : text(text), path(path) {}
+
+  Header parse() {
+    Header h;
+    bool seenDescr = false, seenOrder = false, seenShape = false;
+    expect('{');
+    while (!eat('}')) {
+      std::string key = quoted("a quoted key");
+      expect(':');
+      auto once = [&](bool &seen) {
+        check(!seen, path + ": npy header gives '" + key + "' twice");
+        seen = true;
+      };
+      if (key == "descr") {
+        once(seenDescr);
+        skipSpace();
+        check(pos < text.size() && (text[pos] == '\'' || text[pos] == '"'),
+              path + ": npy header's 'descr' is not a string (structured "
+                     "dtypes are not supported)");
+        h.descr = quoted("a quoted dtype");
+      } else if (key == "fortran_order") {
+        once(seenOrder);
+        h.fortranOrder = boolean();
+      } else if (key == "shape") {
+        once(seenShape);
+        shape(h);
+      } else {
+        throw Error(path + ": npy header has unknown key '" + key +
+                    "' (expected descr, fortran_order and shape)");
+      }
+      if (!eat(',')) {
+        expect('}');
+        break;
+      }
+    }
+    skipSpace();
+    check(pos == text.size(), path + ": malformed npy header: text after "
+                                     "the dict");
+    check(seenDescr, path + ": npy header has no 'descr'");
+    check(seenOrder, path + ": npy header has no 'fortran_order'");
+    check(seenShape, path + ": npy header has no 'shape'");
+    return h;
+  }
+
+private:
+  [[noreturn]] void malformed(const std::string &expected) {
+    throw Error(path + ": malformed npy header: expected " + expected +
+                " at byte " + std::to_string(pos));
+  }
+  void skipSpace() {
+    while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos])))
+      ++pos;
+  }
+  bool eat(char c) {
+    skipSpace();
+    if (pos < text.size() && text[pos] == c) {
+      ++pos;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c) {
+    if (!eat(c))
+      malformed(std::string("'") + c + "'");
+  }
+  std::string quoted(const std::string &what) {
+    skipSpace();
+    if (pos >= text.size() || (text[pos] != '\'' && text[pos] != '"'))
+      malformed(what);
+    char quote = text[pos];
+    size_t end = text.find(quote, pos + 1);
+    if (end == std::string::npos)
+      malformed("a closing quote");
+    std::string value = text.substr(pos + 1, end - pos - 1);
+    check(value.find('\\') == std::string::npos,
+          path + ": npy header: escapes in strings are not supported");
+    pos = end + 1;
+    return value;
+  }
+  bool boolean() {
+    skipSpace();
+    for (const char *word : {"True", "False"})
+      if (text.compare(pos, std::strlen(word), word) == 0) {
+        pos += std::strlen(word);
+        return word[0] == 'T';
+      }
+    malformed("True or False");
+  }
+  /// "(2, 3)", "(5,)" or "()": decimal digits only, so "2.5", "-1", "0x10"
+  /// or "2L" are errors rather than read as a prefix.
+  void shape(Header &h) {
+    skipSpace();
+    size_t begin = pos;
+    size_t close = text.find(')', pos);
+    if (pos >= text.size() || text[pos] != '(' || close == std::string::npos)
+      malformed("a shape tuple");
+    h.shapeText = text.substr(begin, close + 1 - begin);
+    ++pos;
+    while (!eat(')')) {
+      skipSpace();
+      size_t digits = pos;
+      while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos])))
+        ++pos;
+      std::string item = text.substr(digits, pos - digits);
+      if (item.empty() || (pos < text.size() && !std::isspace(static_cast<unsigned char>(text[pos])) &&
+                           text[pos] != ',' && text[pos] != ')')) {
+        size_t end = text.find_first_of(",)", digits);
+        std::string bad = text.substr(digits, end - digits);
+        throw Error(path + ": malformed shape " + h.shapeText + ": '" + bad +
+                    "' is not a non-negative integer");
+      }
+      int64_t d = 0;
+      for (char c : item)
+        check(!__builtin_mul_overflow(d, 10, &d) &&
+                  !__builtin_add_overflow(d, c - '0', &d),
+              path + ": malformed shape " + h.shapeText + ": " + item +
+                  " does not fit in 64 bits");
+      h.shape.push_back(d);
+      if (!eat(',')) {
+        expect(')');
+        break;
+      }
+    }
+    // A 1-tuple needs its comma in Python: "(5)" is the integer 5.
+    check(h.shape.size() != 1 || h.shapeText.find(',') != std::string::npos,
+          path + ": malformed shape " + h.shapeText +
+              ": a one-dimensional shape is written (n,)");
+  }
+
+  const std::string &text;
+  const std::string &path;
+  size_t pos = 0;
+};
 } // namespace
 
 Tensor readNpy(const std::string &path) {
@@ -46,6 +182,8 @@ Tensor readNpy(const std::string &path) {
   in.read(magic, 8);
   check(in.good() && std::memcmp(magic, "\x93NUMPY", 6) == 0,
         path + ": not a .npy file");
+  check(magic[6] >= 1 && magic[6] <= 3,
+        path + ": unsupported .npy version " + std::to_string(magic[6]));
   uint32_t headerLen = 0;
   if (magic[6] == 1) {
     uint8_t len[2];
@@ -58,40 +196,45 @@ Tensor readNpy(const std::string &path) {
                 (static_cast<uint32_t>(len[3]) << 24);
   }
   check(in.good() && headerLen < (1u << 20), path + ": malformed npy header");
-  std::string header(headerLen, '\0');
-  in.read(header.data(), headerLen);
+  std::string text(headerLen, '\0');
+  in.read(text.data(), headerLen);
   check(in.good(), path + ": truncated npy header");
 
-  std::string descr = field(header, "descr", path);
-  check(field(header, "fortran_order", path) == "False",
+  Header header = HeaderParser(text, path).parse();
+  check(!header.fortranOrder,
         path + ": Fortran-order arrays are not supported; save C order");
   DType dtype = DType::F32;
   bool known = false;
   for (const Descr &d : kDescrs)
-    if (descr == std::string("'") + d.text + "'") {
+    if (header.descr == d.text) {
       dtype = d.dtype;
       known = true;
     }
-  check(known, path + ": unsupported dtype " + descr +
-                   " (f32, f16, i8, i32, i64 or bool)");
-  std::string shapeText = field(header, "shape", path);
-  std::vector<int64_t> shape;
-  std::stringstream ss(shapeText.substr(1, shapeText.size() - 2));
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.find_first_not_of(" ") == std::string::npos)
-      continue;
-    try {
-      shape.push_back(std::stoll(item));
-    } catch (const std::exception &) {
-      throw Error(path + ": malformed shape " + shapeText);
-    }
-    check(shape.back() >= 0, path + ": negative dimension in " + shapeText);
+  check(known, path + ": unsupported dtype '" + header.descr +
+                   "' (f32, f16, i8, i32, i64 or bool)");
+  // The size the shape claims, checked against the file before allocating:
+  // a tiny file cannot make the reader allocate (or read) past its end.
+  std::optional<int64_t> elements = moert::checkedNumel(header.shape);
+  std::optional<size_t> bytes =
+      elements ? moert::checkedStorageBytes(dtype, *elements) : std::nullopt;
+  check(bytes.has_value(), path + ": shape " + header.shapeText +
+                               " is too large: its size overflows 64 bits");
+  std::string tooShort = path + ": holds fewer bytes than its shape " +
+                         header.shapeText + " needs (" +
+                         std::to_string(*bytes) + ")";
+  // (A pipe cannot tell its size: then only the read below checks.)
+  std::streampos dataStart = in.tellg();
+  if (dataStart != std::streampos(-1)) {
+    in.seekg(0, std::ios::end);
+    std::streampos end = in.tellg();
+    in.seekg(dataStart);
+    check(in.good() && end != std::streampos(-1), path + ": cannot read");
+    check(static_cast<uint64_t>(end - dataStart) >= *bytes, tooShort);
   }
-  Tensor t = Tensor::empty(dtype, shape);
-  in.read(reinterpret_cast<char *>(t.bytes()), t.nbytes());
-  check(static_cast<size_t>(in.gcount()) == t.nbytes(),
-        path + ": holds fewer bytes than its shape " + shapeText + " needs");
+  Tensor t = Tensor::empty(dtype, header.shape);
+  in.read(reinterpret_cast<char *>(t.bytes()),
+          static_cast<std::streamsize>(*bytes));
+  check(static_cast<size_t>(in.gcount()) == *bytes, tooShort);
   return t;
 }
 

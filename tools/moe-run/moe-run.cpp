@@ -253,8 +253,11 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
                 std::to_string(layout.worldSize()) + " (tp " +
                 std::to_string(layout.tp) + ", dp " +
                 std::to_string(layout.dp) + ")");
-  if (!emitObject.empty() && failed((*exe)->dumpObject(emitObject)))
-    return fail("cannot write " + emitObject);
+  if (!emitObject.empty()) {
+    std::string why;
+    if (failed((*exe)->dumpObject(emitObject, why)))
+      return fail("--emit-object: cannot write " + emitObject + ": " + why);
+  }
 
   // Inputs: every argument exactly once, nothing else.
   std::map<std::string, std::string> paths;
@@ -298,6 +301,19 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
     isa = moert::cpuIsa();
   } catch (const moert::Error &e) {
     return fail(e.what());
+  }
+
+  // Every rank of a thread world is threads of this process: refuse a
+  // world this process cannot start before allocating any of it.
+  if (!mpi) {
+    int64_t pool = kernelThreads > 0
+                       ? int64_t(kernelThreads)
+                       : moert::defaultKernelThreads(static_cast<size_t>(ranks));
+    std::string why =
+        moert::checkWorldThreads(ranks, (*exe)->streamsPerRank(), pool);
+    if (!why.empty())
+      return fail("cannot run a world of " + std::to_string(ranks) +
+                  " ranks as threads: " + why);
   }
 
   std::unique_ptr<moert::World> ranksWorld;

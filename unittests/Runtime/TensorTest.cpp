@@ -25,6 +25,38 @@ TEST(Tensor, ShapesAndBytes) {
   EXPECT_THROW(Tensor::empty(DType::F32, {-1}), Error);
 }
 
+// Sizes computed from a shape never wrap (issue 14): a crafted .npy shape
+// (2^62 + 2) x 2 of f32 made 2^63 + 4 elements, 16 bytes after wrapping.
+TEST(Tensor, SizesThatOverflowAreErrors) {
+  const int64_t big = 4611686018427387906; // 2^62 + 2
+  EXPECT_THROW(Tensor::empty(DType::F32, {big, 2}), Error);
+  // Fits in int64 as elements, not as bytes: (2^62 + 1) * 4 wraps to 4.
+  EXPECT_THROW(Tensor::empty(DType::F32, {big - 1}), Error);
+  EXPECT_THROW(Tensor::empty(DType::I64, {INT64_MAX / 4, 2}), Error);
+  EXPECT_THROW(Tensor::zeros(DType::I8, {INT64_MAX, 2}), Error);
+  // A shape set by hand (not through empty) is checked where it is used.
+  Tensor t;
+  t.shape = {big, 2};
+  EXPECT_THROW(t.numel(), Error);
+  EXPECT_THROW(t.nbytes(), Error);
+  t.shape = {2, big, 2};
+  EXPECT_THROW(t.rowElems(), Error);
+  t.shape = {INT64_MAX / 2 + 1};
+  EXPECT_THROW(t.nbytes(), Error); // elements fit, f32 bytes do not
+
+  EXPECT_THROW(storageBytes(DType::F32, INT64_MAX), Error);
+  EXPECT_THROW(storageBytes(DType::F32, -1), Error);
+  EXPECT_EQ(checkedStorageBytes(DType::I64, INT64_MAX / 8),
+            std::optional<size_t>(size_t(INT64_MAX / 8) * 8));
+  EXPECT_EQ(checkedStorageBytes(DType::I64, INT64_MAX / 8 + 1), std::nullopt);
+  EXPECT_EQ(checkedStorageBytes(DType::I4, INT64_MAX),
+            std::optional<size_t>(size_t(INT64_MAX) / 2 + 1));
+  EXPECT_EQ(checkedNumel({big, 2}), std::nullopt);
+  EXPECT_EQ(checkedNumel({3, -1}), std::nullopt);
+  EXPECT_EQ(checkedNumel({0, big, big}), std::optional<int64_t>(0));
+  EXPECT_EQ(checkedNumel({}), std::optional<int64_t>(1));
+}
+
 TEST(Tensor, Int4Packing) {
   Tensor t = Tensor::zeros(DType::I4, {5});
   int8_t values[] = {-8, 7, -1, 0, 3};

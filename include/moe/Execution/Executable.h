@@ -70,9 +70,13 @@ public:
   const moert::Layout &layout() const { return parallel; }
   moert::EntryFn entry() const { return fn; }
   double compileSeconds() const { return seconds; }
+  /// Distinct streams the compiled device ops run on (at least 1): each is
+  /// a worker thread per rank.
+  int64_t streamsPerRank() const { return streams; }
 
-  /// Writes the JIT-compiled object file (ahead-of-time use).
-  LogicalResult dumpObject(StringRef path) const;
+  /// Writes the JIT-compiled object file (ahead-of-time use); on failure
+  /// `error` says why and `path` is left as it was.
+  LogicalResult dumpObject(StringRef path, std::string &error) const;
 
 private:
   Executable() = default;
@@ -81,6 +85,7 @@ private:
   moert::Layout parallel;
   moert::EntryFn fn = nullptr;
   double seconds = 0;
+  int64_t streams = 1;
 };
 
 } // namespace mlir::moe

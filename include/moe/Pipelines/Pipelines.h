@@ -71,7 +71,8 @@ PipelineOptionInfo describePipelineOption(const OptionT &option,
 #define GEN_PIPELINE_OPTIONS_DECL
 #include "moe/Pipelines/Pipelines.h.inc"
 
-/// Adds select -> expand -> (fuse) -> (schedule) -> verify to `pm`.
+/// Adds select -> expand -> (fuse) -> (schedule) -> verify to `pm`, after
+/// moe-reject-nested-modules.
 void buildCompilePipeline(OpPassManager &pm,
                           const CompilePipelineOptions &options);
 
@@ -80,7 +81,8 @@ void buildCompilePipeline(OpPassManager &pm,
 /// -> reconcile-unrealized-casts.
 void buildLowerToLLVMPipeline(OpPassManager &pm);
 
-/// Registers `moe-compile` and `moe-lower-to-llvm` with the pass registry.
+/// Registers `moe-compile` and `moe-lower-to-llvm` with the pass registry,
+/// and the passes of include/moe/Pipelines/Passes.td they use.
 void registerMoePipelines();
 
 } // namespace mlir::moe

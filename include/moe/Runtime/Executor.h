@@ -49,13 +49,27 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
                     const std::vector<Tensor> &inputs, size_t numResults,
                     int kernelThreads, bool profile = false);
 
+/// Most threads one process running a world of ranks as threads starts:
+/// every local rank's host thread and stream workers, plus the shared
+/// kernel pool (docs/Reliability.md, "Size limits").
+constexpr int64_t kMaxWorldThreads = 4096;
+
+/// Empty when `ranks` local ranks, each with a host thread and
+/// `streamsPerRank` stream workers, plus a kernel pool of `kernelThreads`
+/// (the caller's thread included) fit in kMaxWorldThreads and the process's
+/// RLIMIT_NPROC; otherwise why not, with the numbers.
+std::string checkWorldThreads(int64_t ranks, int64_t streamsPerRank,
+                              int64_t kernelThreads);
+
 /// Kernel threads per rank when `localRanks` ranks share this machine:
 /// cores / localRanks, at least 1.
 int defaultKernelThreads(size_t localRanks);
 
 /// Runs `entry` once on every rank in `world.localRanks()`; `inputs[i]` are
 /// the arguments of the i-th local rank. Returns one outcome per local rank
-/// (in localRanks() order).
+/// (in localRanks() order). When a host thread cannot be started, the
+/// world is aborted (the started ranks fail at their next collective) and
+/// the ranks without a thread get that error.
 std::vector<RankOutcome> runRanks(World &world, EntryFn entry,
                                   const std::vector<std::vector<Tensor>> &inputs,
                                   size_t numResults,

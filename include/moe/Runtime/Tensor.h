@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -22,8 +23,20 @@
 namespace moert {
 
 const char *dtypeName(DType dtype);
-/// Bytes to hold `elements` values of `dtype`.
+
+/// The largest tensor: element counts and byte sizes are at most this
+/// (INT64_MAX), so sizes computed from a shape never wrap, and rounding a
+/// byte count up to an alignment stays within size_t (docs/Reliability.md).
+constexpr int64_t kMaxTensorSize = INT64_MAX;
+
+/// Bytes to hold `elements` values of `dtype`; nullopt when `elements` is
+/// negative or the byte count exceeds kMaxTensorSize.
+std::optional<size_t> checkedStorageBytes(DType dtype, int64_t elements);
+/// checkedStorageBytes, throwing Error when it has no value.
 size_t storageBytes(DType dtype, int64_t elements);
+/// The product of `shape`'s dimensions; nullopt when a dimension is
+/// negative or the product exceeds kMaxTensorSize.
+std::optional<int64_t> checkedNumel(const std::vector<int64_t> &shape);
 bool isFloat(DType dtype); // F32, BF16, F16
 
 /// A run-time error of a device op; the message names the op
@@ -41,12 +54,16 @@ struct Tensor {
   std::vector<int64_t> shape;
   std::shared_ptr<uint8_t> storage;
 
-  /// Uninitialized storage for the given shape.
+  /// Uninitialized storage for the given shape. Throws Error for a negative
+  /// dimension or a shape whose element or byte count overflows, and when
+  /// the allocation fails.
   static Tensor empty(DType dtype, std::vector<int64_t> shape);
   static Tensor zeros(DType dtype, std::vector<int64_t> shape);
 
   int64_t rank() const { return static_cast<int64_t>(shape.size()); }
   int64_t dim(int64_t i) const { return shape.at(static_cast<size_t>(i)); }
+  /// Elements (1 for rank 0); throws Error when the product of the
+  /// dimensions overflows (only shapes not made by empty() can).
   int64_t numel() const;
   /// Rows (dimension 0) and elements per row (product of the others).
   int64_t rows() const { return shape.empty() ? 1 : shape[0]; }

@@ -43,6 +43,13 @@ LogicalResult LayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (tp < 1 || dp < 1 || pp < 1)
     return emitError() << "layout sizes must be at least 1, got tp = " << tp
                        << ", dp = " << dp << ", pp = " << pp;
+  // Checked products: every later product of the sizes stays in range.
+  int64_t devices = 0;
+  if (__builtin_mul_overflow(tp, dp, &devices) ||
+      __builtin_mul_overflow(devices, pp, &devices) || devices > kMaxDevices)
+    return emitError() << "layout spans more than " << kMaxDevices
+                       << " devices (tp * dp * pp with tp = " << tp
+                       << ", dp = " << dp << ", pp = " << pp << ")";
   if (sequenceParallel && !(expertParallel && tp * dp > 1))
     return emitError() << "sequence_parallel gathers tokens over the expert-"
                           "parallel group and needs expert_parallel with "
@@ -129,11 +136,15 @@ LogicalResult ChipAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                FloatAttr linkLatencyUs) {
   if (mc2Capacity < 0)
     return emitError() << "mc2_capacity must be positive, got " << mc2Capacity;
-  if (linkGBps && linkGBps.getValueAsDouble() <= 0)
-    return emitError() << "link_gbps must be positive, got "
+  // `!(v > 0)` also catches NaN; the cost model divides by both figures.
+  auto finitePositive = [](FloatAttr v) {
+    return v.getValue().isFinite() && v.getValueAsDouble() > 0;
+  };
+  if (linkGBps && !finitePositive(linkGBps))
+    return emitError() << "link_gbps must be positive and finite, got "
                        << linkGBps.getValueAsDouble();
-  if (linkLatencyUs && linkLatencyUs.getValueAsDouble() <= 0)
-    return emitError() << "link_latency_us must be positive, got "
+  if (linkLatencyUs && !finitePositive(linkLatencyUs))
+    return emitError() << "link_latency_us must be positive and finite, got "
                        << linkLatencyUs.getValueAsDouble();
   return success();
 }

@@ -91,7 +91,12 @@ LayoutAttr mlir::moe::lookupLayout(Operation *op) {
     if (auto layout =
             cur->getAttrOfType<LayoutAttr>(MoeDialect::kLayoutAttrName))
       return layout;
-  return LayoutAttr::get(op->getContext(), /*tp=*/1, /*dp=*/1, /*pp=*/1,
+  MLIRContext *ctx = op->getContext();
+  // IR without moe ops (level 2, or no layer at all) may reach here before
+  // the dialect is loaded; attributes of an unloaded dialect cannot be built.
+  if (!ctx->getLoadedDialect<MoeDialect>())
+    ctx->getOrLoadDialect<MoeDialect>();
+  return LayoutAttr::get(ctx, /*tp=*/1, /*dp=*/1, /*pp=*/1,
                          /*expert_parallel=*/false,
                          /*sequence_parallel=*/false);
 }

@@ -110,6 +110,13 @@ LogicalResult FinalizeOp::verify() {
   // Against its prepare: verifyDeployment (MoeDeployment.cpp).
   Type elem = getRouted().getType().getElementType();
   int64_t hidden = dim(getRouted().getType(), 1);
+  // Rows in dispatch order (one per routed token and expert) are not the
+  // layer's tokens: they must be combined first.
+  if (Operation *producer = getRouted().getDefiningOp();
+      producer && isa<ExpertsOp, DispatchOp>(producer))
+    return emitOpError() << "finalizes the dispatched rows of '"
+                         << producer->getName()
+                         << "'; combine them with moe.combine first";
   if (Value shared = getShared()) {
     auto type = cast<RankedTensorType>(shared.getType());
     if (type.getDimSize(1) != hidden || type.getElementType() != elem)
@@ -176,6 +183,15 @@ LogicalResult DispatchOp::verify() {
   if (k > logical)
     return emitOpError() << "routes each token to " << k
                          << " experts but there are only " << logical;
+  // The router scores one logit per logical expert.
+  if (auto gate = getIds().getDefiningOp<GateOp>()) {
+    int64_t scored = gate.getLogits().getType().getDimSize(1);
+    if (scored != logical)
+      return emitOpError() << "dispatches to " << logical
+                           << " experts but its gate scores " << scored
+                           << " (router logits " << gate.getLogits().getType()
+                           << ")";
+  }
   // The method and the expert split depend on the deployment: checked
   // against the enclosing moe.layout by verifyDeployment (MoeDeployment.cpp).
   int64_t physical = getNumPhysicalExperts();

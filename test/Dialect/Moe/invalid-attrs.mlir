@@ -32,6 +32,17 @@ func.func private @f() attributes {a = #moe.layout<tp = 0, dp = 4>}
 
 // -----
 
+// tp * dp wrapped to 2 in 64 bits and verified (issue 14).
+// expected-error @+1 {{layout spans more than 65536 devices (tp * dp * pp with tp = 6148914691236517206, dp = 3, pp = 1)}}
+func.func private @f() attributes {a = #moe.layout<tp = 6148914691236517206, dp = 3>}
+
+// -----
+
+// expected-error @+1 {{layout spans more than 65536 devices (tp * dp * pp with tp = 256, dp = 128, pp = 4)}}
+func.func private @f() attributes {a = #moe.layout<tp = 256, dp = 128, pp = 4>}
+
+// -----
+
 // expected-error @+1 {{sequence_parallel gathers tokens over the expert-parallel group and needs expert_parallel with dp * tp > 1}}
 func.func private @f() attributes {a = #moe.layout<tp = 2, dp = 2, sequence_parallel = true>}
 
@@ -62,13 +73,24 @@ func.func private @f() attributes {a = #moe.chip<A3, mc2_capacity = 0>}
 
 // -----
 
-// expected-error @+1 {{link_gbps must be positive, got 0}}
+// expected-error @+1 {{link_gbps must be positive and finite, got 0}}
 func.func private @f() attributes {a = #moe.chip<A3, link_gbps = 0.0>}
 
 // -----
 
-// expected-error @+1 {{link_latency_us must be positive, got -1}}
+// expected-error @+1 {{link_latency_us must be positive and finite, got -1}}
 func.func private @f() attributes {a = #moe.chip<A3, link_latency_us = -1.0>}
+
+// -----
+
+// NaN compares false with everything and passed `<= 0` (issue 14).
+// expected-error @+1 {{link_gbps must be positive and finite, got nan}}
+func.func private @f() attributes {a = #moe.chip<A3, link_gbps = 0x7FF8000000000000>}
+
+// -----
+
+// expected-error @+1 {{link_latency_us must be positive and finite, got INF}}
+func.func private @f() attributes {a = #moe.chip<A3, link_latency_us = 0x7FF0000000000000>}
 
 // -----
 

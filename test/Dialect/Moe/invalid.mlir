@@ -66,6 +66,31 @@ module attributes {moe.layout = #moe.layout<tp = 1, dp = 1>} {
 
 // -----
 
+// The experts' rows are in dispatch order, one per token and expert: not
+// the layer's tokens (issue 14: this verified and gave a wrong shape).
+func.func @finalize_uncombined(%x: tensor<?x8xf32>, %l: tensor<?x4xf32>, %w13: tensor<4x8x8xf32>, %w2: tensor<4x4x8xf32>) {
+  %h, %lg, %pc = moe.prepare %x, %l : tensor<?x8xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<unset>
+  %w, %i = moe.gate %lg top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %r, %c, %dc = moe.dispatch %h, %w, %i experts(4) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
+  %y = moe.experts %r, %c weights(%w13, %w2 : tensor<4x8x8xf32>, tensor<4x4x8xf32>) : tensor<?x8xf32>, tensor<4xi64>
+  // expected-error @+1 {{'moe.finalize' op finalizes the dispatched rows of 'moe.experts'; combine them with moe.combine first}}
+  %o = moe.finalize %y, %pc : tensor<?x8xf32>, !moe.prepare_ctx<unset>
+  return
+}
+
+// -----
+
+func.func @finalize_dispatched(%x: tensor<?x8xf32>, %l: tensor<?x4xf32>) {
+  %h, %lg, %pc = moe.prepare %x, %l : tensor<?x8xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<unset>
+  %w, %i = moe.gate %lg top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %r, %c, %dc = moe.dispatch %h, %w, %i experts(4) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
+  // expected-error @+1 {{'moe.finalize' op finalizes the dispatched rows of 'moe.dispatch'; combine them with moe.combine first}}
+  %o = moe.finalize %r, %pc : tensor<?x8xf32>, !moe.prepare_ctx<unset>
+  return
+}
+
+// -----
+
 func.func @finalize_shared(%y: tensor<?x8xf32>, %c: !moe.prepare_ctx<unset>, %s: tensor<?x8xbf16>) {
   // expected-error @+1 {{'moe.finalize' op shared experts output 'tensor<?x8xbf16>' does not match the routed output 'tensor<?x8xf32>'}}
   %r = moe.finalize %y, %c shared(%s : tensor<?x8xbf16>) : tensor<?x8xf32>, !moe.prepare_ctx<unset>
@@ -147,8 +172,17 @@ func.func @gate_bias_groups(%l: tensor<?x8xf32>, %b: tensor<8xf32>) {
 // -----
 
 func.func @gate_scale(%l: tensor<?x8xf32>) {
-  // expected-error @+1 {{'moe.gate' op attribute 'routed_scaling_factor' failed to satisfy constraint: 32-bit float attribute whose value is positive}}
+  // expected-error @+1 {{'moe.gate' op attribute 'routed_scaling_factor' failed to satisfy constraint: 32-bit float attribute whose value is finite and positive}}
   %w, %i = moe.gate %l top_k(2) softmax scale(0.0) : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  return
+}
+
+// -----
+
+// An infinite scale made every weight infinite (issue 14).
+func.func @gate_scale_inf(%l: tensor<?x8xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'routed_scaling_factor' failed to satisfy constraint: 32-bit float attribute whose value is finite and positive}}
+  %w, %i = moe.gate %l top_k(2) softmax scale(0x7F800000) : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
   return
 }
 
@@ -157,6 +191,17 @@ func.func @gate_scale(%l: tensor<?x8xf32>) {
 func.func @dispatch_shapes(%h: tensor<?x8xf32>, %w: tensor<?x2xf32>, %i: tensor<?x3xi32>) {
   // expected-error @+1 {{'moe.dispatch' op weights 'tensor<?x2xf32>' and ids 'tensor<?x3xi32>' must both be [?, K] for hidden states 'tensor<?x8xf32>'}}
   %r, %c, %d = moe.dispatch %h, %w, %i experts(4) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x3xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
+  return
+}
+
+// -----
+
+// The gate scores 6 experts, the dispatch has 4: caught at run time before
+// (issue 14).
+func.func @dispatch_logits_width(%h: tensor<?x8xf32>, %l: tensor<?x6xf32>) {
+  %w, %i = moe.gate %l top_k(2) softmax : tensor<?x6xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op dispatches to 4 experts but its gate scores 6 (router logits 'tensor<?x6xf32>')}}
+  %r, %c, %d = moe.dispatch %h, %w, %i experts(4) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
   return
 }
 

@@ -138,10 +138,19 @@ func.func @gating_k_positive(%l: tensor<?x16xf32>) {
 
 // -----
 
-// ODS: the routed scaling factor is positive (Npu_PositiveF32).
+// ODS: the routed scaling factor is positive (Npu_FinitePositiveF32).
 func.func @gating_scale_positive(%l: tensor<?x16xf32>) {
-  // expected-error @+1 {{'npu.moe_gating_top_k' op attribute 'routed_scaling_factor' failed to satisfy constraint: 32-bit float attribute whose value is positive}}
+  // expected-error @+1 {{'npu.moe_gating_top_k' op attribute 'routed_scaling_factor' failed to satisfy constraint: 32-bit float attribute whose value is finite and positive}}
   %w, %ids = npu.moe_gating_top_k %l k(4) softmax scale(0.0) : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  return
+}
+
+// -----
+
+// ... and finite.
+func.func @gating_scale_finite(%l: tensor<?x16xf32>) {
+  // expected-error @+1 {{'npu.moe_gating_top_k' op attribute 'routed_scaling_factor' failed to satisfy constraint: 32-bit float attribute whose value is finite and positive}}
+  %w, %ids = npu.moe_gating_top_k %l k(4) softmax scale(0x7F800000) : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
   return
 }
 

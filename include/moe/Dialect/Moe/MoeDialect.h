@@ -27,7 +27,10 @@ namespace mlir::moe {
 Type withDynamicTokens(Type type);
 
 /// The `moe.layout` of the nearest ancestor of `op` (including `op`) that
-/// carries one; a single-device layout when there is none.
+/// carries one; a single-device layout when there is none. Building that
+/// default needs the moe dialect: passes calling this declare it as a
+/// dependent dialect (it is loaded before they run); outside a pass it is
+/// loaded here when the IR holds no moe op or attribute yet.
 LayoutAttr lookupLayout(Operation *op);
 
 /// The `moe.chip` of the nearest ancestor of `op` that carries one, or null.

@@ -86,7 +86,8 @@ def SelectCommMethod : Pass<"moe-select-comm-method", "::mlir::func::FuncOp"> {
            "Largest per-rank token count the cost model considers for a "
            "dynamic token dimension (0: max-num-batched-tokens)">
   ];
-  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::arith::ArithDialect"];
+  let dependentDialects = ["::mlir::moe::MoeDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 #endif // MOE_DIALECT_MOE_TRANSFORMS_PASSES_TD
