@@ -34,7 +34,7 @@ void failCurrent(const char *where, const std::string &what) {
 void issue(const char *where, int64_t stream, void **ins, int64_t numIns,
            int64_t wantIns, const int64_t *scalars, int64_t numScalars,
            int64_t wantScalars, void **outs, int64_t numOuts, int64_t minOuts,
-           int64_t maxOuts, Compute compute) {
+           int64_t maxOuts, Compute compute, bool computes = false) {
   for (int64_t i = 0; i < numOuts; ++i)
     outs[i] = nullptr;
   RankRuntime *rank = RankRuntime::current();
@@ -51,6 +51,7 @@ void issue(const char *where, int64_t stream, void **ins, int64_t numIns,
   std::vector<int64_t> scalarCopy(scalars, scalars + numScalars);
   Task task;
   task.op = where;
+  task.computesValues = computes;
   for (int64_t i = 0; i < numIns; ++i)
     task.inputs.push_back(static_cast<Handle *>(ins[i]));
   Stream &s = rank->stream(static_cast<int>(stream));
@@ -76,6 +77,16 @@ void issue(const char *where, int64_t stream, void **ins, int64_t numIns,
             "the op produced a result the compiled code does not expect");
   };
   s.enqueue(std::move(task));
+}
+
+/// `issue` for ops whose float results are computed from their operands
+/// (arithmetic, quantization, reductions), not only moved: a NaN or an
+/// infinity appearing in one of them fails the rank when the rank checks
+/// finiteness (docs/Reliability.md). Ops that only move values (gathers,
+/// permutations, padding) are not checked: -inf logits travel through them
+/// legitimately.
+template <typename... Args> void issueComputing(Args &&...args) {
+  issue(std::forward<Args>(args)..., /*computes=*/true);
 }
 
 const Tensor &need(const Inputs &in, size_t i) {
@@ -107,18 +118,19 @@ Comm &comm(Stream &s, int64_t group) {
 //===----------------------------------------------------------------------===//
 
 DEVICE_OP(moe_gating_top_k) {
-  issue(where, stream, ins, numIns, 2, scalars, numScalars, 6, outs, numOuts,
-        2, 2, [](Stream &, const Inputs &in, const int64_t *s) {
-          GatingParams p;
-          p.k = s[0];
-          p.scoring = static_cast<Scoring>(s[1]);
-          p.renormalize = s[2] != 0;
-          p.groupCount = s[3];
-          p.kGroup = s[4];
-          p.routedScalingFactor = asFloat(s[5]);
-          auto [w, ids] = gatingTopK(need(in, 0), in[1], p);
-          return std::vector<Tensor>{w, ids};
-        });
+  issueComputing(where, stream, ins, numIns, 2, scalars, numScalars, 6, outs,
+                 numOuts, 2, 2,
+                 [](Stream &, const Inputs &in, const int64_t *s) {
+                   GatingParams p;
+                   p.k = s[0];
+                   p.scoring = static_cast<Scoring>(s[1]);
+                   p.renormalize = s[2] != 0;
+                   p.groupCount = s[3];
+                   p.kGroup = s[4];
+                   p.routedScalingFactor = asFloat(s[5]);
+                   auto [w, ids] = gatingTopK(need(in, 0), in[1], p);
+                   return std::vector<Tensor>{w, ids};
+                 });
 }
 
 DEVICE_OP(map_expert_ids) {
@@ -129,22 +141,24 @@ DEVICE_OP(map_expert_ids) {
 }
 
 DEVICE_OP(mask_weights) {
-  issue(where, stream, ins, numIns, 3, scalars, numScalars, 0, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *) {
-          return std::vector<Tensor>{
-              maskWeights(need(in, 0), need(in, 1), need(in, 2))};
-        });
+  issueComputing(where, stream, ins, numIns, 3, scalars, numScalars, 0, outs,
+                 numOuts, 1, 1,
+                 [](Stream &, const Inputs &in, const int64_t *) {
+                   return std::vector<Tensor>{
+                       maskWeights(need(in, 0), need(in, 1), need(in, 2))};
+                 });
 }
 
 DEVICE_OP(moe_init_routing) {
-  issue(where, stream, ins, numIns, 3, scalars, numScalars, 5, outs, numOuts,
-        3, 4, [](Stream &, const Inputs &in, const int64_t *s) {
-          InitRoutingResult r =
-              initRouting(need(in, 0), need(in, 1), in[2], s[0], s[1], s[2],
-                          s[3], static_cast<GroupListType>(s[4]));
-          return std::vector<Tensor>{r.expandedX, r.expandedRowIdx,
-                                     r.expertTokens, r.expandedScale};
-        });
+  issueComputing(
+      where, stream, ins, numIns, 3, scalars, numScalars, 5, outs, numOuts, 3,
+      4, [](Stream &, const Inputs &in, const int64_t *s) {
+        InitRoutingResult r =
+            initRouting(need(in, 0), need(in, 1), in[2], s[0], s[1], s[2], s[3],
+                        static_cast<GroupListType>(s[4]));
+        return std::vector<Tensor>{r.expandedX, r.expandedRowIdx,
+                                   r.expertTokens, r.expandedScale};
+      });
 }
 
 DEVICE_OP(moe_token_permute) {
@@ -156,11 +170,12 @@ DEVICE_OP(moe_token_permute) {
 }
 
 DEVICE_OP(moe_token_unpermute) {
-  issue(where, stream, ins, numIns, 3, scalars, numScalars, 0, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *) {
-          return std::vector<Tensor>{
-              tokenUnpermute(need(in, 0), need(in, 1), in[2])};
-        });
+  issueComputing(where, stream, ins, numIns, 3, scalars, numScalars, 0, outs,
+                 numOuts, 1, 1,
+                 [](Stream &, const Inputs &in, const int64_t *) {
+                   return std::vector<Tensor>{
+                       tokenUnpermute(need(in, 0), need(in, 1), in[2])};
+                 });
 }
 
 DEVICE_OP(histogram) {
@@ -186,33 +201,36 @@ DEVICE_OP(alltoall_splits) {
 //===----------------------------------------------------------------------===//
 
 DEVICE_OP(moe_distribute_dispatch) {
-  issue(where, stream, ins, numIns, 3, scalars, numScalars, 5, outs, numOuts,
-        4, 5, [](Stream &st, const Inputs &in, const int64_t *s) {
-          DistributeDispatchResult r = distributeDispatch(
-              st.comm(Group::EP), need(in, 0), need(in, 1), in[2], s[0], s[1],
-              s[2], s[3], static_cast<GroupListType>(s[4]));
-          return std::vector<Tensor>{r.expandX, r.expandIdx, r.expertTokenNums,
-                                     r.epRecvCounts, r.dynamicScales};
-        });
+  issueComputing(
+      where, stream, ins, numIns, 3, scalars, numScalars, 5, outs, numOuts, 4,
+      5, [](Stream &st, const Inputs &in, const int64_t *s) {
+        DistributeDispatchResult r = distributeDispatch(
+            st.comm(Group::EP), need(in, 0), need(in, 1), in[2], s[0], s[1],
+            s[2], s[3], static_cast<GroupListType>(s[4]));
+        return std::vector<Tensor>{r.expandX, r.expandIdx, r.expertTokenNums,
+                                   r.epRecvCounts, r.dynamicScales};
+      });
 }
 
 DEVICE_OP(moe_distribute_combine) {
-  issue(where, stream, ins, numIns, 7, scalars, numScalars, 2, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{distributeCombine(
-              st.comm(Group::EP), need(in, 0), need(in, 1), need(in, 2),
-              need(in, 3), need(in, 4), in[5], in[6], s[0], s[1])};
-        });
+  issueComputing(
+      where, stream, ins, numIns, 7, scalars, numScalars, 2, outs, numOuts, 1,
+      1, [](Stream &st, const Inputs &in, const int64_t *s) {
+        return std::vector<Tensor>{distributeCombine(
+            st.comm(Group::EP), need(in, 0), need(in, 1), need(in, 2),
+            need(in, 3), need(in, 4), in[5], in[6], s[0], s[1])};
+      });
 }
 
 DEVICE_OP(dispatch_ffn_combine) {
-  issue(where, stream, ins, numIns, 8, scalars, numScalars, 4, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{dispatchFfnCombine(
-              st.comm(Group::EP), need(in, 0), need(in, 1), need(in, 2), in[3],
-              need(in, 4), need(in, 5), in[6], in[7],
-              static_cast<MatmulQuant>(s[0]), s[1], s[2], s[3])};
-        });
+  issueComputing(
+      where, stream, ins, numIns, 8, scalars, numScalars, 4, outs, numOuts, 1,
+      1, [](Stream &st, const Inputs &in, const int64_t *s) {
+        return std::vector<Tensor>{dispatchFfnCombine(
+            st.comm(Group::EP), need(in, 0), need(in, 1), need(in, 2), in[3],
+            need(in, 4), need(in, 5), in[6], in[7],
+            static_cast<MatmulQuant>(s[0]), s[1], s[2], s[3])};
+      });
 }
 
 //===----------------------------------------------------------------------===//
@@ -220,56 +238,62 @@ DEVICE_OP(dispatch_ffn_combine) {
 //===----------------------------------------------------------------------===//
 
 DEVICE_OP(dynamic_quant) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 0, outs, numOuts,
-        2, 2, [](Stream &, const Inputs &in, const int64_t *) {
-          auto [q, scale] = dynamicQuant(need(in, 0));
-          return std::vector<Tensor>{q, scale};
-        });
+  issueComputing(where, stream, ins, numIns, 1, scalars, numScalars, 0, outs,
+                 numOuts, 2, 2,
+                 [](Stream &, const Inputs &in, const int64_t *) {
+                   auto [q, scale] = dynamicQuant(need(in, 0));
+                   return std::vector<Tensor>{q, scale};
+                 });
 }
 
 DEVICE_OP(grouped_matmul) {
-  issue(where, stream, ins, numIns, 6, scalars, numScalars, 3, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *s) {
-          MatmulScales scales{in[3], in[4], in[5]};
-          return std::vector<Tensor>{groupedMatmul(
-              need(in, 0), need(in, 1), need(in, 2), scales,
-              static_cast<MatmulQuant>(s[0]), static_cast<GroupListType>(s[1]),
-              static_cast<DType>(s[2]))};
-        });
+  issueComputing(
+      where, stream, ins, numIns, 6, scalars, numScalars, 3, outs, numOuts, 1,
+      1, [](Stream &, const Inputs &in, const int64_t *s) {
+        MatmulScales scales{in[3], in[4], in[5]};
+        return std::vector<Tensor>{groupedMatmul(
+            need(in, 0), need(in, 1), need(in, 2), scales,
+            static_cast<MatmulQuant>(s[0]), static_cast<GroupListType>(s[1]),
+            static_cast<DType>(s[2]))};
+      });
 }
 
 DEVICE_OP(matmul) {
-  issue(where, stream, ins, numIns, 5, scalars, numScalars, 2, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *s) {
-          MatmulScales scales{in[2], in[3], in[4]};
-          return std::vector<Tensor>{matmul(need(in, 0), need(in, 1), scales,
-                                            static_cast<MatmulQuant>(s[0]),
-                                            static_cast<DType>(s[1]))};
-        });
+  issueComputing(
+      where, stream, ins, numIns, 5, scalars, numScalars, 2, outs, numOuts, 1,
+      1, [](Stream &, const Inputs &in, const int64_t *s) {
+        MatmulScales scales{in[2], in[3], in[4]};
+        return std::vector<Tensor>{matmul(need(in, 0), need(in, 1), scales,
+                                          static_cast<MatmulQuant>(s[0]),
+                                          static_cast<DType>(s[1]))};
+      });
 }
 
 DEVICE_OP(swiglu) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 0, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *) {
-          return std::vector<Tensor>{swiglu(need(in, 0))};
-        });
+  issueComputing(where, stream, ins, numIns, 1, scalars, numScalars, 0, outs,
+                 numOuts, 1, 1,
+                 [](Stream &, const Inputs &in, const int64_t *) {
+                   return std::vector<Tensor>{swiglu(need(in, 0))};
+                 });
 }
 
 DEVICE_OP(dequant_swiglu_quant) {
-  issue(where, stream, ins, numIns, 4, scalars, numScalars, 1, outs, numOuts,
-        2, 2, [](Stream &, const Inputs &in, const int64_t *s) {
-          auto [q, scale] = dequantSwigluQuant(
-              need(in, 0), need(in, 1), need(in, 2), need(in, 3),
-              static_cast<GroupListType>(s[0]));
-          return std::vector<Tensor>{q, scale};
-        });
+  issueComputing(
+      where, stream, ins, numIns, 4, scalars, numScalars, 1, outs, numOuts, 2,
+      2, [](Stream &, const Inputs &in, const int64_t *s) {
+        auto [q, scale] =
+            dequantSwigluQuant(need(in, 0), need(in, 1), need(in, 2),
+                               need(in, 3), static_cast<GroupListType>(s[0]));
+        return std::vector<Tensor>{q, scale};
+      });
 }
 
 DEVICE_OP(add) {
-  issue(where, stream, ins, numIns, 2, scalars, numScalars, 0, outs, numOuts,
-        1, 1, [](Stream &, const Inputs &in, const int64_t *) {
-          return std::vector<Tensor>{add(need(in, 0), need(in, 1))};
-        });
+  issueComputing(where, stream, ins, numIns, 2, scalars, numScalars, 0, outs,
+                 numOuts, 1, 1,
+                 [](Stream &, const Inputs &in, const int64_t *) {
+                   return std::vector<Tensor>{add(need(in, 0), need(in, 1))};
+                 });
 }
 
 //===----------------------------------------------------------------------===//
@@ -284,18 +308,20 @@ DEVICE_OP(all_gather) {
 }
 
 DEVICE_OP(reduce_scatter) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 1, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{comm(st, s[0]).reduceScatter(need(in, 0))};
-        });
+  issueComputing(
+      where, stream, ins, numIns, 1, scalars, numScalars, 1, outs, numOuts, 1,
+      1, [](Stream &st, const Inputs &in, const int64_t *s) {
+        return std::vector<Tensor>{comm(st, s[0]).reduceScatter(need(in, 0))};
+      });
 }
 
 DEVICE_OP(all_reduce) {
-  issue(where, stream, ins, numIns, 1, scalars, numScalars, 2, outs, numOuts,
-        1, 1, [](Stream &st, const Inputs &in, const int64_t *s) {
-          return std::vector<Tensor>{comm(st, s[1]).allReduce(
-              need(in, 0), static_cast<ReduceKind>(s[0]))};
-        });
+  issueComputing(where, stream, ins, numIns, 1, scalars, numScalars, 2, outs,
+                 numOuts, 1, 1,
+                 [](Stream &st, const Inputs &in, const int64_t *s) {
+                   return std::vector<Tensor>{comm(st, s[1]).allReduce(
+                       need(in, 0), static_cast<ReduceKind>(s[0]))};
+                 });
 }
 
 DEVICE_OP(all_to_all_v) {
