@@ -303,6 +303,32 @@ def run_batch(args, batch, cases, work):
                 os.remove(p)
 
 
+def replay(args):
+    """Runs every reproducer in args.replay: .mlir files in every mode,
+    .npy files as x and as logits; prints one line per failure."""
+    bad = 0
+    files = sorted(glob.glob(os.path.join(args.replay, "*.mlir")) +
+                   glob.glob(os.path.join(args.replay, "*.npy")))
+    for path in files:
+        with open(path, "rb") as f:
+            data = f.read()
+        if path.endswith(".npy"):
+            cases = [("npy", path, t + ": replay", data, None)
+                     for t in ("x", "logits")]
+        else:
+            cases = [("mlir", path, "replay", data, m) for m in MODE_FLAGS]
+        for n, case in enumerate(cases):
+            _, cls, rc, err, cmd, kept = run_case(args, n, case, args.out)
+            if cls in ("CRASH", "HANG", "UNVERIFIED"):
+                bad += 1
+                print(f"{cls} {os.path.basename(path)} ({case[4] or case[2]}): "
+                      f"exit {rc}\n  {' '.join(cmd)}")
+            else:
+                os.remove(kept)
+    print(f"{len(files)} reproducers, {bad} failures")
+    return 1 if bad else 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--moe-opt", required=True)
@@ -320,11 +346,15 @@ def main():
     parser.add_argument("--batch", type=int, default=20,
                         help="moe-opt cases per process (-split-input-file)")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--replay", metavar="DIR",
+                        help="run the reproducers in DIR instead of fuzzing")
     args = parser.parse_args()
     args.moe_opt = os.path.abspath(args.moe_opt)
     args.moe_run = os.path.abspath(args.moe_run)
     os.makedirs(args.out, exist_ok=True)
     args.inputs = npy_mutations.prepare(args.src, args.out)
+    if args.replay:
+        return replay(args)
 
     corpus = seeds(args.src, args.max_seed_bytes)
     cases = make_cases(args, corpus)
