@@ -88,10 +88,10 @@ static cl::opt<std::string> emitObject("emit-object", cl::cat(moeRunCategory),
 
 static cl::opt<bool> checkFinite(
     "check-finite", cl::cat(moeRunCategory),
-    cl::desc("Fail a rank whose float inputs, or the float results of any "
-             "op, hold a NaN or an infinity, naming the tensor and the row "
+    cl::desc("Fail a rank whose float inputs hold a NaN, or whose ops "
+             "compute a NaN or an infinity, naming the tensor and the row "
              "(docs/Reliability.md; --check-finite=false lets them through, "
-             "NaN logits still fail the gate)"),
+             "the gate still rejects NaN logits)"),
     cl::init(true));
 
 enum class Backend { Threads, Mpi };
