@@ -25,6 +25,7 @@ PACKAGES=(
   python3 python3-numpy
   libdnnl-dev libopenblas-dev libgtest-dev
   libopenmpi-dev openmpi-bin
+  libclang-rt-19-dev
 )
 
 if [ "${MOE_NO_APT:-0}" != 1 ]; then

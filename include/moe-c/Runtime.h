@@ -249,6 +249,13 @@ MOE_CAPI_EXPORTED int64_t moeWorldGetNumRanks(const MoeWorld *world);
  * a new world. */
 MOE_CAPI_EXPORTED bool moeWorldHasFailed(const MoeWorld *world);
 
+/* The NaN/Inf policy (docs/Reliability.md, "NaN and Inf"), on by default:
+ * a NaN or an infinity in a float input or produced by any op fails the
+ * run (MOE_STATUS_RUN_ERROR naming the rank, the tensor and the row). `false`
+ * lets them propagate for later runs (NaN logits still fail the gate).
+ * Since API version 1.1. */
+MOE_CAPI_EXPORTED MoeStatus moeWorldSetCheckFinite(MoeWorld *world, bool check);
+
 /* Runs `executable` as rank `rank` of `world` on the calling thread and
  * returns when the rank's results are ready. Every rank of the world must
  * be run, each from its own thread, with the same sequence of

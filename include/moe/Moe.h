@@ -202,6 +202,11 @@ struct WorldOptions {
   double timeoutSeconds = 120;
   /// Kernel threads per rank; 0: cores / ranks, at least 1.
   int kernelThreads = 0;
+  /// The NaN/Inf policy (docs/Reliability.md, "NaN and Inf"): a NaN or an
+  /// infinity in a float input or produced by any op fails the run with an
+  /// Error naming the rank, the tensor and the row. False lets them
+  /// propagate (NaN logits still fail the gate).
+  bool checkFinite = true;
 };
 
 class World {
@@ -222,6 +227,8 @@ public:
   /// Fails the world on behalf of `rank`: the other ranks' pending and
   /// later collectives throw "... rank <rank> failed: <why>".
   void fail(int rank, const std::string &why);
+  /// Turns WorldOptions::checkFinite on or off for later runs.
+  void setCheckFinite(bool check);
 
   /// Convenience: runs `executable` on every rank, one new thread per rank
   /// (`inputs[r]` for rank r), and returns every rank's results. Throws the

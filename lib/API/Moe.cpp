@@ -364,6 +364,7 @@ double Executable::compileSeconds() const {
 struct World::Impl {
   std::unique_ptr<moert::World> world;
   int kernelThreads = 1;
+  bool checkFinite = true;
   /// One flag per rank: a run of that rank is in progress.
   std::unique_ptr<std::atomic<bool>[]> busy;
 };
@@ -390,6 +391,7 @@ World::World(const Layout &layout, const WorldOptions &options)
   impl->kernelThreads = options.kernelThreads > 0
                             ? options.kernelThreads
                             : moert::defaultKernelThreads(ranks);
+  impl->checkFinite = options.checkFinite;
   impl->busy = std::make_unique<std::atomic<bool>[]>(ranks);
   for (int r = 0; r < ranks; ++r)
     impl->busy[r] = false;
@@ -422,6 +424,8 @@ bool World::failed() const { return impl->world->aborted(); }
 void World::fail(int rank, const std::string &why) {
   impl->world->abort(rank, why);
 }
+
+void World::setCheckFinite(bool check) { impl->checkFinite = check; }
 
 /// Why `inputs` cannot be passed to `exe`, or "".
 static std::string checkInputs(const mlir::moe::Executable &exe,
@@ -468,9 +472,14 @@ std::vector<Tensor> Executable::run(World &world, int rank,
     world.fail(rank, invalid);
     throw Error(Error::InvalidArgument, prefix + invalid);
   }
+  moert::RunOptions options;
+  options.kernelThreads = world.impl->kernelThreads;
+  options.checkFinite = world.impl->checkFinite;
+  for (const TensorInfo &arg : impl->arguments)
+    options.inputNames.push_back(arg.name);
   moert::RankOutcome outcome =
       moert::runRank(*world.impl->world, rank, impl->exe->entry(), inputs,
-                     impl->results.size(), world.impl->kernelThreads);
+                     impl->results.size(), options);
   if (!outcome.error.empty())
     throw Error(Error::Run, outcome.error);
   // A result sharing storage with a borrowed input would dangle once the

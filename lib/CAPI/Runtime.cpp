@@ -408,6 +408,15 @@ bool moeWorldHasFailed(const MoeWorld *world) {
   return world && world->world.failed();
 }
 
+MoeStatus moeWorldSetCheckFinite(MoeWorld *world, bool check) {
+  return guard([&] {
+    if (!world)
+      return invalid("moeWorldSetCheckFinite: null world");
+    world->world.setCheckFinite(check);
+    return MOE_STATUS_OK;
+  });
+}
+
 MoeStatus moeExecutableRun(const MoeExecutable *executable, MoeWorld *world,
                            int64_t rank, const MoeBuffer *inputs,
                            int64_t numInputs, MoeBuffer *outputs,

@@ -2,6 +2,7 @@
 
 #include "moe/Runtime/Executor.h"
 
+#include "moe/Runtime/Finite.h"
 #include "moe/Runtime/Streams.h"
 
 #include <algorithm>
@@ -12,9 +13,30 @@
 
 namespace moert {
 
+/// The first float input holding a NaN fails the rank. Infinities are
+/// judged by what they produce (the gate takes their limits; any op result
+/// holding one fails the rank): -inf logits are a common way to mask an
+/// expert.
+static void failOnNonFiniteInput(RankRuntime &runtime,
+                                 const std::vector<Tensor> &inputs,
+                                 const std::vector<std::string> &names) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    int64_t bad = firstNonFinite(inputs[i], /*infinities=*/false);
+    if (bad < 0)
+      continue;
+    std::string name = "input " + std::to_string(i);
+    if (i < names.size() && !names[i].empty())
+      name += " '" + names[i] + "'";
+    runtime.fail("rank " + std::to_string(runtime.rank()) + ": " + name + " (" +
+                 inputs[i].str() +
+                 "): " + describeNonFinite(inputs[i], bad));
+    return;
+  }
+}
+
 RankOutcome runRank(World &world, int rank, EntryFn entry,
                     const std::vector<Tensor> &inputs, size_t numResults,
-                    int kernelThreads, bool profile) {
+                    const RunOptions &options) {
   RankOutcome outcome;
   outcome.rank = rank;
   std::vector<int> local = world.localRanks();
@@ -24,6 +46,9 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
                     std::to_string(world.layout().worldSize()) + " ranks)";
     return outcome;
   }
+  int kernelThreads = options.kernelThreads > 0
+                          ? options.kernelThreads
+                          : defaultKernelThreads(local.size());
   setKernelThreads(kernelThreads);
   std::vector<void *> args, results(numResults, nullptr);
   for (const Tensor &t : inputs)
@@ -31,10 +56,15 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
   auto start = std::chrono::steady_clock::now();
   {
     RankRuntime runtime(world, rank, kernelThreads);
-    if (profile)
+    if (options.profile)
       runtime.enableProfiling();
+    if (options.checkFinite) {
+      runtime.enableFiniteChecks();
+      failOnNonFiniteInput(runtime, inputs, options.inputNames);
+    }
     RankRuntime::setCurrent(&runtime);
-    entry(args.data(), results.data());
+    if (!runtime.failed())
+      entry(args.data(), results.data());
     runtime.synchronize();
     outcome.seconds = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - start)
@@ -109,8 +139,10 @@ runRanks(World &world, EntryFn entry,
   check(inputs.size() == ranks.size(),
         "runRanks: " + std::to_string(inputs.size()) + " input sets for " +
             std::to_string(ranks.size()) + " local ranks");
-  int threads = options.kernelThreads > 0 ? options.kernelThreads
-                                          : defaultKernelThreads(ranks.size());
+  RunOptions rankOptions = options;
+  rankOptions.kernelThreads = options.kernelThreads > 0
+                                  ? options.kernelThreads
+                                  : defaultKernelThreads(ranks.size());
   std::vector<RankOutcome> outcomes(ranks.size());
   std::vector<std::thread> hosts;
   hosts.reserve(ranks.size());
@@ -118,8 +150,7 @@ runRanks(World &world, EntryFn entry,
     try {
       hosts.emplace_back([&, i] {
         outcomes[i] =
-            runRank(world, ranks[i], entry, inputs[i], numResults, threads,
-                    options.profile);
+            runRank(world, ranks[i], entry, inputs[i], numResults, rankOptions);
       });
     } catch (const std::system_error &e) {
       // Out of threads: fail the world so the started ranks stop waiting

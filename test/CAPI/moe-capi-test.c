@@ -402,6 +402,12 @@ int main(void) {
   // CHECK: wrong shape: rank 1 status 3: {{.*}}rank 0 failed: input 'x' is tensor<3x5xf32>
   printf("world failed %d\n", moeWorldHasFailed(world));
   // CHECK: world failed 1
+  // The NaN/Inf switch (API 1.1): a null world is an invalid argument.
+  s = moeWorldSetCheckFinite(NULL, false);
+  printf("check-finite null: status %d: %s\n", s, moeGetLastError());
+  // CHECK: check-finite null: status 1: moeWorldSetCheckFinite: null world
+  printf("check-finite off: status %d\n", moeWorldSetCheckFinite(world, false));
+  // CHECK: check-finite off: status 0
   moeWorldDestroy(world);
   moeWorldCreate(table, 2, NULL, &world);
   runWorld("small buffer", table, world, H, 16);

@@ -87,6 +87,14 @@ static cl::opt<std::string> emitObject("emit-object", cl::cat(moeRunCategory),
                                        cl::desc("Also write the compiled "
                                                 "object file here"));
 
+static cl::opt<bool> checkFinite(
+    "check-finite", cl::cat(moeRunCategory),
+    cl::desc("Fail a rank whose float inputs hold a NaN, or whose ops "
+             "compute a NaN or an infinity, naming the tensor and the row "
+             "(docs/Reliability.md; --check-finite=false lets them through, "
+             "the gate still rejects NaN logits)"),
+    cl::init(true));
+
 enum class Backend { Threads, Mpi };
 static cl::opt<Backend> backend(
     "backend", cl::cat(moeRunCategory), cl::desc("Where the ranks run"), cl::init(Backend::Threads),
@@ -338,6 +346,9 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   moert::RunOptions options;
   options.kernelThreads = kernelThreads;
   options.profile = profile;
+  options.checkFinite = checkFinite;
+  for (const moe::TensorSpec &arg : args)
+    options.inputNames.push_back(arg.name);
   if (mpi && kernelThreads <= 0) // share the machine's cores
     options.kernelThreads = std::max(
         1, static_cast<int>(std::thread::hardware_concurrency()) /

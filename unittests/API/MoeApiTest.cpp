@@ -293,6 +293,42 @@ TEST(MoeApi, RunErrorsFailTheWorldInsteadOfHanging) {
   EXPECT_TRUE(world.failed());
 }
 
+TEST(MoeApi, NanInputsFailTheRunUnlessCheckFiniteIsOff) {
+  // docs/Reliability.md, "NaN and Inf": a NaN hidden state on rank 1 fails
+  // both ranks, naming rank 1's input and row; with checkFinite off it
+  // propagates into that token's output only.
+  Compiler compiler;
+  Executable exe = compiler.compile(kLayer);
+  Case c = makeCase({2, 3});
+  Tensor x = copyOf(c.inputs[1][0].bytes(), DType::F32, {3, H});
+  x.data<float>()[2 * H + 1] = std::nanf("");
+  c.inputs[1][0] = x;
+  World world(exe, 2);
+  Error failed = errorOf([&] { world.runAll(exe, c.inputs); });
+  EXPECT_EQ(failed.kind(), Error::Run);
+  EXPECT_NE(std::string(failed.what())
+                .find("rank 1: input 0 'x' (tensor<3x8xf32>): row 2 holds nan "
+                      "(element [2, 1])"),
+            std::string::npos)
+      << failed.what();
+
+  World lenient(exe, 2, [] {
+    WorldOptions o;
+    o.checkFinite = false;
+    return o;
+  }());
+  std::vector<std::vector<Tensor>> out = lenient.runAll(exe, c.inputs);
+  expectNear(out[0][0], c.expected[0]);
+  for (int64_t t = 0; t < 3; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      float v = out[1][0].data<float>()[t * H + h];
+      if (t == 2)
+        EXPECT_TRUE(std::isnan(v)) << h;
+      else
+        EXPECT_NEAR(v, c.expected[1].data<float>()[t * H + h], 1e-5);
+    }
+}
+
 TEST(MoeApi, WorldLayoutMustMatchTheExecutable) {
   Compiler compiler;
   Executable exe = compiler.compile(kLayer);

@@ -36,18 +36,27 @@ struct RunOptions {
   int kernelThreads = 0;
   /// Record the time of every task (RankOutcome::profile).
   bool profile = false;
+  /// The NaN/Inf policy (docs/Reliability.md): a NaN in a float input, or
+  /// a NaN or an infinity in a float result of any op, fails the rank,
+  /// naming the tensor and the row. Off: they propagate (the gate still
+  /// rejects NaN logits).
+  bool checkFinite = true;
+  /// Names of the inputs for messages (may be empty: "input <i>").
+  std::vector<std::string> inputNames;
 };
 
 /// Runs `entry` once for global rank `rank` of `world` on the calling
 /// thread (the rank's host thread; its streams get worker threads of their
-/// own) with `kernelThreads` kernel threads; `profile` records the time of
-/// every task in RankOutcome::profile. A failure of the rank fails the
-/// world, so its peers' collectives throw instead of waiting. Drivers that
-/// run ranks from threads of their own (the C and C++ APIs) call this once
-/// per rank and thread.
+/// own) with `options.kernelThreads` kernel threads (0: cores / local
+/// ranks); `options.profile` records the time of every task in
+/// RankOutcome::profile. A failure of the rank (including a NaN input with
+/// `options.checkFinite`) fails the world, so its peers'
+/// collectives throw instead of waiting. Drivers that run ranks from
+/// threads of their own (the C and C++ APIs) call this once per rank and
+/// thread.
 RankOutcome runRank(World &world, int rank, EntryFn entry,
                     const std::vector<Tensor> &inputs, size_t numResults,
-                    int kernelThreads, bool profile = false);
+                    const RunOptions &options);
 
 /// Most threads one process running a world of ranks as threads starts:
 /// every local rank's host thread and stream workers, plus the shared

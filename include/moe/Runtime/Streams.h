@@ -87,6 +87,9 @@ private:
 /// `outputs`; the stream retains both until the task has run.
 struct Task {
   const char *op = "";  // op and location for messages
+  /// The op computes its float results (not only moves values): they are
+  /// checked for NaN and infinities when the rank checks finiteness.
+  bool computesValues = false;
   std::vector<Handle *> inputs;
   std::vector<Handle *> outputs;
   std::function<void(class Stream &)> run;
@@ -158,6 +161,12 @@ public:
   void addToProfile(const char *op, double seconds);
   Profile profile();
 
+  /// Fails the rank when a task that computes values (Task::computesValues)
+  /// produces a float result holding a NaN or an infinity (docs/Reliability.md, "NaN and Inf"; off by default here, on
+  /// by default in the drivers' options).
+  void enableFiniteChecks() { finiteChecks = true; }
+  bool checksFinite() const { return finiteChecks; }
+
   /// The rank driven by the calling thread (set by the executor).
   static RankRuntime *current();
   static void setCurrent(RankRuntime *rank);
@@ -171,6 +180,7 @@ private:
   std::atomic<bool> hasFailed{false};
   std::string firstError;
   bool profiling = false;
+  bool finiteChecks = false;
   Profile timings;
 };
 

@@ -42,7 +42,8 @@ Handle *handleOf(moert_tensor *t) { return reinterpret_cast<Handle *>(t); }
 /// have; `compute` must then produce none).
 void issue(const char *where, int64_t stream,
            std::initializer_list<moert_tensor *> ins,
-           std::initializer_list<moert_tensor **> outs, Compute compute) {
+           std::initializer_list<moert_tensor **> outs, Compute compute,
+           bool computes = false) {
   for (moert_tensor **out : outs)
     if (out)
       *out = nullptr;
@@ -55,6 +56,7 @@ void issue(const char *where, int64_t stream,
   }
   Task task;
   task.op = where;
+  task.computesValues = computes;
   for (moert_tensor *in : ins)
     task.inputs.push_back(handleOf(in));
   Stream &s = rank->stream(static_cast<int>(stream));
@@ -87,6 +89,16 @@ void issue(const char *where, int64_t stream,
     }
   };
   s.enqueue(std::move(task));
+}
+
+/// `issue` for ops whose float results are computed from their operands
+/// (arithmetic, quantization, reductions), not only moved: a NaN or an
+/// infinity appearing in one of them fails the rank when the rank checks
+/// finiteness (docs/Reliability.md). Ops that only move values (gathers,
+/// permutations, padding) are not checked: -inf logits travel through them
+/// legitimately.
+template <typename... Args> void issueComputing(Args &&...args) {
+  issue(std::forward<Args>(args)..., /*computes=*/true);
 }
 
 /// Runs a host-side call on the current rank unless it has failed; an
@@ -150,7 +162,7 @@ extern "C" void moert_npu_moe_gating_top_k(
   p.groupCount = group_count;
   p.kGroup = k_group;
   p.routedScalingFactor = routed_scaling_factor;
-  issue(where, stream, {logits, bias}, {weights, ids},
+  issueComputing(where, stream, {logits, bias}, {weights, ids},
         [p](Stream &, const Inputs &in) {
           auto [w, topIds] = gatingTopK(need(in, 0), in[1], p);
           return std::vector<Tensor>{w, topIds};
@@ -169,7 +181,7 @@ extern "C" void moert_npu_mask_weights(const char *where, int64_t stream,
                                        moert_tensor *weights, moert_tensor *ids,
                                        moert_tensor *expert_map,
                                        moert_tensor **result) {
-  issue(where, stream, {weights, ids, expert_map}, {result},
+  issueComputing(where, stream, {weights, ids, expert_map}, {result},
         [](Stream &, const Inputs &in) {
           return std::vector<Tensor>{
               maskWeights(need(in, 0), need(in, 1), need(in, 2))};
@@ -188,7 +200,7 @@ extern "C" void moert_npu_moe_init_routing(
   // The kernel numbers the modes as torch_npu does: -1 none, 1 dynamic.
   int64_t torchMode =
       quant_mode == MOERT_NPU_ROUTING_QUANT_MODE_DYNAMIC ? 1 : -1;
-  issue(where, stream, {x, expert_idx, scale},
+  issueComputing(where, stream, {x, expert_idx, scale},
         {expanded_x, expanded_row_idx, expert_tokens, expanded_scale},
         [=](Stream &, const Inputs &in) {
           InitRoutingResult r =
@@ -216,7 +228,7 @@ extern "C" void moert_npu_moe_token_unpermute(const char *where, int64_t stream,
                                               moert_tensor *sorted_indices,
                                               moert_tensor *probs,
                                               moert_tensor **result) {
-  issue(where, stream, {permuted, sorted_indices, probs}, {result},
+  issueComputing(where, stream, {permuted, sorted_indices, probs}, {result},
         [](Stream &, const Inputs &in) {
           return std::vector<Tensor>{
               tokenUnpermute(need(in, 0), need(in, 1), in[2])};
@@ -262,7 +274,7 @@ extern "C" void moert_npu_moe_distribute_dispatch(
     moert_tensor **expert_token_nums, moert_tensor **ep_recv_counts,
     moert_tensor **dynamic_scales) {
   GroupListType type = toGroupList(expert_token_nums_type);
-  issue(where, stream, {x, expert_ids, x_active_mask},
+  issueComputing(where, stream, {x, expert_ids, x_active_mask},
         {expand_x, expand_idx, expert_token_nums, ep_recv_counts,
          dynamic_scales},
         [=](Stream &st, const Inputs &in) {
@@ -281,7 +293,7 @@ extern "C" void moert_npu_moe_distribute_combine(
     moert_tensor *ep_send_counts, moert_tensor *expert_scales,
     moert_tensor *x_active_mask, moert_tensor *shared_expert_x,
     int64_t ep_world_size, int64_t moe_expert_num, moert_tensor **result) {
-  issue(where, stream,
+  issueComputing(where, stream,
         {expand_x, expert_ids, expand_idx, ep_send_counts, expert_scales,
          x_active_mask, shared_expert_x},
         {result}, [=](Stream &st, const Inputs &in) {
@@ -299,7 +311,7 @@ extern "C" void moert_npu_dispatch_ffn_combine(
     moert_tensor *scale2, moert_npu_matmul_quant quant, int64_t ep_world_size,
     int64_t moe_expert_num, int64_t capacity, moert_tensor **result) {
   MatmulQuant q = toQuant(quant);
-  issue(where, stream,
+  issueComputing(where, stream,
         {x, expert_ids, probs, x_active_mask, w13, w2, scale1, scale2},
         {result}, [=](Stream &st, const Inputs &in) {
           return std::vector<Tensor>{dispatchFfnCombine(
@@ -316,7 +328,7 @@ extern "C" void moert_npu_dispatch_ffn_combine(
 extern "C" void moert_npu_dynamic_quant(const char *where, int64_t stream,
                                         moert_tensor *x, moert_tensor **q,
                                         moert_tensor **scale) {
-  issue(where, stream, {x}, {q, scale}, [](Stream &, const Inputs &in) {
+  issueComputing(where, stream, {x}, {q, scale}, [](Stream &, const Inputs &in) {
     auto [quantized, scales] = dynamicQuant(need(in, 0));
     return std::vector<Tensor>{quantized, scales};
   });
@@ -331,7 +343,7 @@ extern "C" void moert_npu_grouped_matmul(
   MatmulQuant q = toQuant(quant);
   GroupListType type = toGroupList(group_list_type);
   DType dtype = static_cast<DType>(result_dtype);
-  issue(where, stream,
+  issueComputing(where, stream,
         {x, weight, group_list, scale, per_token_scale, group_scale}, {result},
         [=](Stream &, const Inputs &in) {
           MatmulScales scales{in[3], in[4], in[5]};
@@ -348,7 +360,7 @@ moert_npu_matmul(const char *where, int64_t stream, moert_tensor *x,
                  moert_tensor **result) {
   MatmulQuant q = toQuant(quant);
   DType dtype = static_cast<DType>(result_dtype);
-  issue(where, stream, {x, weight, scale, per_token_scale, group_scale},
+  issueComputing(where, stream, {x, weight, scale, per_token_scale, group_scale},
         {result}, [=](Stream &, const Inputs &in) {
           MatmulScales scales{in[2], in[3], in[4]};
           return std::vector<Tensor>{
@@ -358,7 +370,7 @@ moert_npu_matmul(const char *where, int64_t stream, moert_tensor *x,
 
 extern "C" void moert_npu_swiglu(const char *where, int64_t stream,
                                  moert_tensor *x, moert_tensor **result) {
-  issue(where, stream, {x}, {result}, [](Stream &, const Inputs &in) {
+  issueComputing(where, stream, {x}, {result}, [](Stream &, const Inputs &in) {
     return std::vector<Tensor>{swiglu(need(in, 0))};
   });
 }
@@ -369,7 +381,7 @@ extern "C" void moert_npu_dequant_swiglu_quant(
     moert_tensor *group_list, moert_npu_group_list_type group_list_type,
     moert_tensor **q, moert_tensor **scale) {
   GroupListType type = toGroupList(group_list_type);
-  issue(where, stream, {x, weight_scale, activation_scale, group_list},
+  issueComputing(where, stream, {x, weight_scale, activation_scale, group_list},
         {q, scale}, [type](Stream &, const Inputs &in) {
           auto [quantized, scales] = dequantSwigluQuant(
               need(in, 0), need(in, 1), need(in, 2), need(in, 3), type);
@@ -380,7 +392,7 @@ extern "C" void moert_npu_dequant_swiglu_quant(
 extern "C" void moert_npu_add(const char *where, int64_t stream,
                               moert_tensor *lhs, moert_tensor *rhs,
                               moert_tensor **result) {
-  issue(where, stream, {lhs, rhs}, {result}, [](Stream &, const Inputs &in) {
+  issueComputing(where, stream, {lhs, rhs}, {result}, [](Stream &, const Inputs &in) {
     return std::vector<Tensor>{add(need(in, 0), need(in, 1))};
   });
 }
@@ -403,7 +415,7 @@ extern "C" void moert_npu_reduce_scatter(const char *where, int64_t stream,
                                          moert_npu_group group,
                                          moert_tensor **result) {
   Group g = toGroup(group);
-  issue(where, stream, {input}, {result}, [g](Stream &st, const Inputs &in) {
+  issueComputing(where, stream, {input}, {result}, [g](Stream &st, const Inputs &in) {
     return std::vector<Tensor>{st.comm(g).reduceScatter(need(in, 0))};
   });
 }
@@ -415,7 +427,7 @@ extern "C" void moert_npu_all_reduce(const char *where, int64_t stream,
                                      moert_tensor **result) {
   Group g = toGroup(group);
   ReduceKind k = toKind(kind);
-  issue(where, stream, {input}, {result}, [g, k](Stream &st, const Inputs &in) {
+  issueComputing(where, stream, {input}, {result}, [g, k](Stream &st, const Inputs &in) {
     return std::vector<Tensor>{st.comm(g).allReduce(need(in, 0), k)};
   });
 }

@@ -15,6 +15,10 @@ using namespace detail;
 namespace {
 constexpr const char *kGating = "npu.moe_gating_top_k";
 
+std::string nonFiniteName(float v) {
+  return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+}
+
 void checkGating(const Tensor &logits, const Tensor *bias,
                  const GatingParams &p) {
   requireRank(logits, {2}, kGating, "logits");
@@ -28,6 +32,13 @@ void checkGating(const Tensor &logits, const Tensor *bias,
     require(bias->dim(0) == e, kGating,
             "bias has " + num(bias->dim(0)) + " entries for " + num(e) +
                 " experts");
+    // NaN would make the selection order undefined, an infinity turns the
+    // sum of a group's two best into NaN (inf + -inf).
+    std::vector<float> b = toF32(*bias);
+    for (int64_t i = 0; i < e; ++i)
+      require(std::isfinite(b[i]), kGating,
+              "the correction bias of expert " + num(i) + " is " +
+                  nonFiniteName(b[i]) + "; it must be finite");
   }
   require(p.k >= 1 && p.k <= e, kGating,
           "k " + num(p.k) + " must be in [1, " + num(e) + "]");
@@ -52,6 +63,27 @@ void checkGating(const Tensor &logits, const Tensor *bias,
           "group needs at least 2 experts");
 }
 
+/// The NaN/Inf policy of the gate (docs/Reliability.md): a NaN logit is an
+/// error (no order of the experts is right), so is a softmax row that is
+/// -inf for every expert (0 / 0); other infinities are fine (gateRow).
+void checkLogitRows(const Tensor &logits, Scoring scoring) {
+  int64_t t = logits.dim(0), e = logits.dim(1);
+  std::vector<float> row(e);
+  for (int64_t i = 0; i < t; ++i) {
+    loadF32(logits, i * e, e, row.data());
+    bool anyAboveMinusInf = false;
+    for (int64_t j = 0; j < e; ++j) {
+      require(!std::isnan(row[j]), kGating,
+              "logits row " + num(i) + " holds nan (expert " + num(j) +
+                  "): the experts of that token cannot be ranked");
+      anyAboveMinusInf |= row[j] > -INFINITY;
+    }
+    require(anyAboveMinusInf || scoring != Scoring::Softmax, kGating,
+            "logits row " + num(i) +
+                " is -inf for every expert: its softmax is undefined");
+  }
+}
+
 /// Index order by descending value, ties to the lower index; the first
 /// `count` entries of `order` are sorted.
 void topIndices(const float *values, std::vector<int64_t> &order,
@@ -69,12 +101,18 @@ void gateRow(const float *logit, const float *bias, const GatingParams &p,
   std::vector<float> score(e), select(e);
   if (p.scoring == Scoring::Softmax) {
     float mx = *std::max_element(logit, logit + e);
+    if (mx == INFINITY) {
+      // The limit of softmax: the +inf experts share probability 1.
+      int64_t count = std::count(logit, logit + e, INFINITY);
+      for (int64_t i = 0; i < e; ++i)
+        score[i] = logit[i] == INFINITY ? 1.0f / count : 0.0f;
+    }
     float sum = 0;
-    for (int64_t i = 0; i < e; ++i)
+    for (int64_t i = 0; mx < INFINITY && i < e; ++i)
       sum += score[i] = std::exp(logit[i] - mx);
-    for (int64_t i = 0; i < e; ++i)
+    for (int64_t i = 0; mx < INFINITY && i < e; ++i)
       score[i] /= sum;
-  } else {
+  } else { // sigmoid(+inf) = 1 and sigmoid(-inf) = 0 as computed
     for (int64_t i = 0; i < e; ++i)
       score[i] = 1.0f / (1.0f + std::exp(-logit[i]));
   }
@@ -133,6 +171,7 @@ void gateRow(const float *logit, const float *bias, const GatingParams &p,
 std::pair<Tensor, Tensor> gatingTopK(const Tensor &logits, const Tensor *bias,
                                      const GatingParams &params) {
   checkGating(logits, bias, params);
+  checkLogitRows(logits, params.scoring);
   int64_t t = logits.dim(0), e = logits.dim(1), k = params.k;
   Tensor weights = Tensor::empty(DType::F32, {t, k});
   Tensor ids = Tensor::empty(DType::I32, {t, k});

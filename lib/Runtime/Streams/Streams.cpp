@@ -2,6 +2,8 @@
 
 #include "moe/Runtime/Streams.h"
 
+#include "moe/Runtime/Finite.h"
+
 #include <chrono>
 
 namespace moert {
@@ -181,13 +183,18 @@ void Stream::execute(Task &task) {
                   " with no event ordering the producer first (a missing "
                   "npu.wait)");
   }
-  if (!rank.isProfiling())
-    return task.run(*this);
-  auto start = std::chrono::steady_clock::now();
-  task.run(*this);
-  rank.addToProfile(task.op, std::chrono::duration<double>(
-                                 std::chrono::steady_clock::now() - start)
-                                 .count());
+  if (!rank.isProfiling()) {
+    task.run(*this);
+  } else {
+    auto start = std::chrono::steady_clock::now();
+    task.run(*this);
+    rank.addToProfile(task.op, std::chrono::duration<double>(
+                                   std::chrono::steady_clock::now() - start)
+                                   .count());
+  }
+  if (task.computesValues && rank.checksFinite())
+    for (size_t i = 0; i < task.outputs.size(); ++i)
+      requireFinite(task.outputs[i]->wait(), "result " + std::to_string(i));
 }
 
 //===----------------------------------------------------------------------===//
