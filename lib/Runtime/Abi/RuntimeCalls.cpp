@@ -97,8 +97,11 @@ void issue(const char *where, int64_t stream,
 /// finiteness (docs/Reliability.md). Ops that only move values (gathers,
 /// permutations, padding) are not checked: -inf logits travel through them
 /// legitimately.
-template <typename... Args> void issueComputing(Args &&...args) {
-  issue(std::forward<Args>(args)..., /*computes=*/true);
+void issueComputing(const char *where, int64_t stream,
+                    std::initializer_list<moert_tensor *> ins,
+                    std::initializer_list<moert_tensor **> outs,
+                    Compute compute) {
+  issue(where, stream, ins, outs, std::move(compute), /*computes=*/true);
 }
 
 /// Runs a host-side call on the current rank unless it has failed; an
