@@ -30,7 +30,7 @@ It would have caught each of the wrong choices of issue 9, and did on the
 code before the legality query (moe/Dialect/Moe/CommLegality.h):
 (a) A2, max-num-reqs=512, world 16: mc2 picked at 257..512 tokens with
     capacity(256) -> capacity check (compile) and moe-run failure (run);
-(b) A3, fused-mc2, w4a8: fused_mc2 picked, moe-expand-comm refuses it ->
+(b) A3, fused-mc2, w4a8: fused_mc2 picked, the expansion (then moe-expand-comm) refuses it ->
     compile failure;
 (c) A3, fused-mc2: fused_mc2 picked at any count, npu.dispatch_ffn_combine
     with capacity(512) -> capacity check at 513 / 600 tokens, moe-run

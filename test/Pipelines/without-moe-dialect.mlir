@@ -8,7 +8,7 @@
 // RUN: moe-opt %s -moe-compile -moe-lower-to-llvm -mlir-disable-threading | FileCheck %s --check-prefix=LLVM
 // Each pass of moe-compile on its own, too.
 // RUN: moe-opt %s -moe-select-comm-method | FileCheck %s
-// RUN: moe-opt %s -moe-expand-comm | FileCheck %s
+// RUN: moe-opt %s -convert-moe-to-npu | FileCheck %s
 
 // The project's own level-2 test inputs: diagnostics where they race on
 // purpose, never a crash.

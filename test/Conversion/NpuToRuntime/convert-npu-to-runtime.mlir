@@ -6,7 +6,7 @@
 // optional operand; index operands and i64 attributes as i64; enums as
 // i32), then one result slot per result (null for an absent optional
 // result), loaded after the call.
-// CHECK-DAG: llvm.func @moert_npu_moe_init_routing(!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr)
+// CHECK-DAG: llvm.func @moert_npu_moe_init_routing(!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i32, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr)
 // CHECK-DAG: llvm.mlir.global internal constant @[[WHERE:moert_str_[0-9]+]]("npu.moe_init_routing at {{.*}}convert-npu-to-runtime.mlir{{.*}}:{{[0-9]+}}:{{[0-9]+}}\00")
 // CHECK-LABEL: llvm.func @routing
 // CHECK-SAME: (%[[X:.+]]: !llvm.ptr, %[[IDS:.+]]: !llvm.ptr, %[[START:.+]]: i64)
@@ -15,7 +15,8 @@
 // CHECK: %[[NOSCALE:.+]] = llvm.mlir.zero : !llvm.ptr
 // CHECK: %[[LOCAL:.+]] = llvm.mlir.constant(4 : i64) : i64
 // CHECK: %[[EXPERTS:.+]] = llvm.mlir.constant(16 : i64) : i64
-// CHECK: %[[QUANT:.+]] = llvm.mlir.constant(-1 : i64) : i64
+// quant_mode(-1) is RoutingQuantMode::None, the C enum value 0 (the runtime maps it to torch_npu's -1).
+// CHECK: %[[QUANT:.+]] = llvm.mlir.constant(0 : i32) : i32
 // CHECK: %[[COUNT:.+]] = llvm.mlir.constant(1 : i32) : i32
 // CHECK: %[[O0:.+]] = llvm.alloca %{{.+}} x !llvm.ptr
 // CHECK: %[[O1:.+]] = llvm.alloca %{{.+}} x !llvm.ptr
