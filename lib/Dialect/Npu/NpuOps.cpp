@@ -86,7 +86,7 @@ template <typename AttrT, typename SymbolizeFn>
 static ParseResult parseTorchNumber(OpAsmParser &parser, AttrT &attr,
                                     SymbolizeFn symbolize, StringRef allowed) {
   SMLoc loc = parser.getCurrentLocation();
-  int64_t number;
+  int64_t number = 0;
   if (parser.parseInteger(number))
     return failure();
   auto value = symbolize(number);
