@@ -193,6 +193,30 @@ def Npu_CombineOpInterface : OpInterface<"CombineOpInterface"> {
   ];
 }
 
+def Npu_QuantFusableDispatchOpInterface
+    : OpInterface<"QuantFusableDispatchOpInterface"> {
+  let cppNamespace = "::mlir::npu";
+  let description = [{
+    A dispatch that can take over the `npu.dynamic_quant` of the rows it
+    produces, so int8 rows plus one f32 scale per row travel instead of
+    float rows (SEMANTICS §7). moe-fuse-quant-into-dispatch asks the
+    producer of every `npu.dynamic_quant`'s input for this interface and
+    lets it rewrite; the pass itself knows no dispatch op.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Fuses `quant`, whose input this op produces, into the dispatch with
+        `rewriter`. Succeeds when `quant` has been replaced and erased (a
+        partial fusion remarks on `quant` what it could not move). Fails,
+        leaving the IR unchanged, when this op is not the end of a dispatch
+        it fuses (silently) or when an op is in the way (with a remark on
+        `quant` saying why and a note on that op).
+      }], "::mlir::LogicalResult", "fuseDynamicQuant",
+      (ins "::mlir::npu::DynamicQuantOp &":$quant,
+           "::mlir::RewriterBase &":$rewriter)>
+  ];
+}
+
 def Npu_StreamAttr : DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">;
 
 //===----------------------------------------------------------------------===//

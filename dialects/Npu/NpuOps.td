@@ -113,7 +113,8 @@ def Npu_MaskWeightsOp : Npu_DeviceOp<"mask_weights", [Npu_MayFailAtRunTime,
   let hasVerifier = 1;
 }
 
-def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Npu_DispatchesRows, Npu_MayFailAtRunTime]> {
+def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Npu_DispatchesRows,
+    DeclareOpInterfaceMethods<Npu_QuantFusableDispatchOpInterface>, Npu_MayFailAtRunTime]> {
   let summary = "sort (token, k) pairs by expert and gather their rows";
   let description = [{
     `torch_npu.npu_moe_init_routing_v2` (SEMANTICS §5, all-gather). With
@@ -152,7 +153,8 @@ def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Npu_DispatchesRows,
   let hasVerifier = 1;
 }
 
-def Npu_MoeTokenPermuteOp : Npu_DeviceOp<"moe_token_permute", [Npu_DispatchesRows, Npu_MayFailAtRunTime]> {
+def Npu_MoeTokenPermuteOp : Npu_DeviceOp<"moe_token_permute", [Npu_DispatchesRows,
+    DeclareOpInterfaceMethods<Npu_QuantFusableDispatchOpInterface>, Npu_MayFailAtRunTime]> {
   let summary = "order rows by expert (Megatron-style permute)";
   let description = [{
     `torch_npu.npu_moe_token_permute`: `sorted_indices` is the stable argsort
@@ -197,7 +199,8 @@ def Npu_MoeTokenUnpermuteOp : Npu_DeviceOp<"moe_token_unpermute", [
   let hasVerifier = 1;
 }
 
-def Npu_MoeDistributeDispatchOp : Npu_CollectiveOp<"moe_distribute_dispatch", [Npu_DispatchesRows]> {
+def Npu_MoeDistributeDispatchOp : Npu_CollectiveOp<"moe_distribute_dispatch", [Npu_DispatchesRows,
+    DeclareOpInterfaceMethods<Npu_QuantFusableDispatchOpInterface>]> {
   let summary = "MC2 dispatch: one fused all-to-all to the experts' ranks";
   let description = [{
     `torch_npu.npu_moe_distribute_dispatch(_v2)` (SEMANTICS §5, mc2). Every
@@ -553,7 +556,8 @@ def Npu_AllReduceOp : Npu_CollectiveOp<"all_reduce", [AllTypesMatch<["input", "r
 }
 
 def Npu_AllToAllVOp : Npu_CollectiveOp<"all_to_all_v", [
-    DeclareOpInterfaceMethods<Npu_CombineOpInterface, ["combinesExpertOutputs"]>]> {
+    DeclareOpInterfaceMethods<Npu_CombineOpInterface, ["combinesExpertOutputs"]>,
+    DeclareOpInterfaceMethods<Npu_QuantFusableDispatchOpInterface>]> {
   let summary = "all-to-all with explicit send and receive splits";
   let description = [{
     HCCL all-to-all-v along dimension 0: rank `r` sends rows

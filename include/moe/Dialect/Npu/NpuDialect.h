@@ -13,6 +13,7 @@
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "moe/Dialect/Npu/NpuDialect.h.inc"
@@ -69,6 +70,12 @@ inline std::optional<DispatchQuantMode> dispatchQuantModeFromTorch(int64_t n) {
 
 #define GET_TYPEDEF_CLASSES
 #include "moe/Dialect/Npu/NpuTypes.h.inc"
+
+namespace mlir::npu {
+// Npu_QuantFusableDispatchOpInterface takes one (by reference: it is defined
+// after the interfaces).
+class DynamicQuantOp;
+} // namespace mlir::npu
 
 #include "moe/Dialect/Npu/NpuInterfaces.h.inc"
 

@@ -48,6 +48,11 @@ def FuseQuantIntoDispatch : Pass<"moe-fuse-quant-into-dispatch", "::mlir::func::
     result is bit-identical to quantizing after the dispatch. New ops take
     the stream of the op they replace. Running the pass twice changes
     nothing.
+
+    The pass knows no dispatch op: it asks the producer of each
+    `npu.dynamic_quant`'s input for `QuantFusableDispatchOpInterface`
+    (`npu.moe_init_routing`, `npu.moe_distribute_dispatch`,
+    `npu.all_to_all_v`, `npu.moe_token_permute`), which does the rewrite.
   }];
   let dependentDialects = ["::mlir::npu::NpuDialect", "::mlir::arith::ArithDialect"];
 }
