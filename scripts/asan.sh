@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# AddressSanitizer + UndefinedBehaviorSanitizer run (CI runs it after the
-# main tests, .ci/run). Builds moe-opt, moe-run, the runtime and C++ API
+# AddressSanitizer + UndefinedBehaviorSanitizer run (on demand; not in CI
+# yet, docs/Reliability.md). Builds moe-opt, moe-run, the runtime and C++ API
 # unit tests and the C API test with clang and
 # -fsanitize=address,undefined -fno-sanitize-recover=undefined in
 # ASAN_BUILD_DIR (default build-asan/), then runs, any report failing its
