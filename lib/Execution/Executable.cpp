@@ -200,9 +200,13 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
   if (failed(lower.run(module)))
     return failure();
 
+  // ExecutionEngineOptions::transformer is a function_ref: the
+  // std::function it refers to must outlive ExecutionEngine::create (a
+  // temporary here was a stack-use-after-scope under ASan).
+  std::function<llvm::Error(llvm::Module *)> transformer =
+      makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0, nullptr);
   ExecutionEngineOptions options;
-  options.transformer = makeOptimizingTransformer(/*optLevel=*/2,
-                                                  /*sizeLevel=*/0, nullptr);
+  options.transformer = transformer;
   options.enableObjectDump = true;
   auto engine = ExecutionEngine::create(module, options);
   if (!engine)
