@@ -15,20 +15,11 @@
 using namespace mlir;
 using namespace mlir::moe;
 
-static int64_t satMul(int64_t a, int64_t b) {
-  return llvm::MulOverflow(a, b, a) ? kAnyTokenCount : a;
-}
+using mlir::moe::detail::satMul;
+using mlir::moe::detail::str;
+
 /// `ceil(a / b)` for a >= 0, b > 0.
 static int64_t ceilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0); }
-
-/// Concatenates streamable values into a string.
-template <typename... Args>
-static std::string str(const Args &...args) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  (os << ... << args);
-  return s;
-}
 
 static StringRef chipName(ChipKind kind) {
   return kind == ChipKind::A310P ? "310P" : stringifyChipKind(kind);

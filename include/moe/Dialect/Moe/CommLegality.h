@@ -25,6 +25,9 @@
 
 #include "moe/Dialect/Moe/MoeDialect.h"
 
+#include "llvm/Support/MathExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -101,6 +104,22 @@ struct CommMethodInputs {
 
 /// A token count without limit.
 inline constexpr int64_t kAnyTokenCount = std::numeric_limits<int64_t>::max();
+
+/// Helpers of the legality query and the selection rules
+/// (CommLegality.cpp, Transforms/CommMethodRules.cpp).
+namespace detail {
+/// `a * b`, or `kAnyTokenCount` when it overflows.
+inline int64_t satMul(int64_t a, int64_t b) {
+  return llvm::MulOverflow(a, b, a) ? kAnyTokenCount : a;
+}
+/// Concatenates streamable values into a string.
+template <typename... Args> std::string str(const Args &...args) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  (os << ... << args);
+  return s;
+}
+} // namespace detail
 
 //===----------------------------------------------------------------------===//
 // What the device kernels accept (independent of the serving configuration)

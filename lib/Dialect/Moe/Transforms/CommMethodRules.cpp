@@ -22,20 +22,11 @@ using namespace mlir::moe;
 
 static constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
 
-static int64_t satMul(int64_t a, int64_t b) {
-  return llvm::MulOverflow(a, b, a) ? kNoLimit : a;
-}
+using mlir::moe::detail::satMul;
+using mlir::moe::detail::str;
+
 static int64_t satAdd(int64_t a, int64_t b) {
   return llvm::AddOverflow(a, b, a) ? kNoLimit : a;
-}
-
-/// Concatenates streamable values into a string.
-template <typename... Args>
-static std::string str(const Args &...args) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  (os << ... << args);
-  return s;
 }
 
 //===----------------------------------------------------------------------===//
