@@ -34,8 +34,15 @@ def Npu_Dialect : Dialect {
     the layer's `#moe.layout`); rank `r = dp_rank * tp + tp_rank`.
   }];
   let useDefaultTypePrinterParser = 1;
+  let useDefaultAttributePrinterParser = 1;
+  // `npu.shared_expert` marks the ops of a layer's shared-expert MLP with
+  // their stage (NpuDialect::SharedExpertAttrHelper); verified by
+  // NpuDialect::verifyOperationAttribute.
+  let discardableAttrs = (ins "::mlir::npu::SharedExpertStageAttr":$shared_expert);
+  let hasOperationAttrVerify = 1;
   let extraClassDeclaration = [{
     void registerTypes();
+    void registerAttributes();
   }];
 }
 
@@ -130,6 +137,44 @@ def Npu_DispatchQuantMode : I64EnumAttr<"DispatchQuantMode",
       I64EnumAttrCase<"Dynamic", 2, "dynamic">
     ]> {
   let cppNamespace = "::mlir::npu";
+}
+
+def Npu_SharedExpertStage : I32EnumAttr<"SharedExpertStage",
+    "stage of a layer's shared-expert MLP", [
+      I32EnumAttrCase<"Quantize", 0, "quantize">,
+      I32EnumAttrCase<"GateUp", 1, "gate_up">,
+      I32EnumAttrCase<"Activation", 2, "activation">,
+      I32EnumAttrCase<"Down", 3, "down">
+    ]> {
+  let cppNamespace = "::mlir::npu";
+  let genSpecializedAttr = 0;
+}
+
+//===----------------------------------------------------------------------===//
+// Attributes
+//===----------------------------------------------------------------------===//
+
+def Npu_SharedExpertStageAttr
+    : EnumAttr<Npu_Dialect, Npu_SharedExpertStage, "shared_expert"> {
+  let summary = "the shared-expert stage a device op belongs to";
+  let description = [{
+    `convert-moe-to-npu` marks every device op it emits for a
+    `moe.shared_experts` with the discardable attribute `npu.shared_expert`,
+    naming the op's stage of the MLP: `quantize` (the input's dynamic
+    quantization), `gate_up` (the gate-up projection), `activation` (SwiGLU
+    and its requantization), `down` (the down projection, whose result the
+    layer's finalize adds to the routed output). `moe-schedule-multistream`
+    moves the stages to the shared stream by this role instead of matching
+    op shapes; an op without it stays where it is.
+
+    ```mlir
+    %h = npu.matmul %q, %w13 scale(%s13 : tensor<32xf32>)
+        per_token_scale(%s : tensor<?xf32>) w8a8
+        {npu.shared_expert = #npu.shared_expert<gate_up>}
+        : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
+    ```
+  }];
+  let assemblyFormat = "`<` $value `>`";
 }
 
 //===----------------------------------------------------------------------===//

@@ -38,6 +38,19 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
   auto rowsType = cast<RankedTensorType>(rows.getType());
   Type elem = rowsType.getElementType();
   int64_t dyn = ShapedType::kDynamic;
+  // The ops of the shared experts say which stage of the MLP they are
+  // (`npu.shared_expert`, for moe-schedule-multistream); `value`'s op is
+  // marked with `stage`.
+  bool shared = !mlp.groupList;
+  auto *dialect = b.getContext()->getLoadedDialect<npu::NpuDialect>();
+  auto mark = [&](Value value, npu::SharedExpertStage stage) {
+    if (shared)
+      dialect->getSharedExpertAttrHelper().setAttr(
+          value.getDefiningOp(),
+          npu::SharedExpertStageAttr::get(b.getContext(), stage));
+    return value;
+  };
+  using Stage = npu::SharedExpertStage;
 
   // A (grouped) matmul of `x` and `w` with an `outElem` result.
   auto matmul = [&](Value x, Value w, Type outElem, Value scale,
@@ -68,11 +81,16 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
 
   switch (mlp.quant.getScheme()) {
   case QuantScheme::None: {
-    Value h = matmul(rows, mlp.w13, elem, {}, {}, {}, npu::MatmulQuant::None);
-    return matmul(swiglu(h), mlp.w2, elem, {}, {}, {}, npu::MatmulQuant::None);
+    Value h =
+        mark(matmul(rows, mlp.w13, elem, {}, {}, {}, npu::MatmulQuant::None),
+             Stage::GateUp);
+    return mark(matmul(mark(swiglu(h), Stage::Activation), mlp.w2, elem, {}, {},
+                       {}, npu::MatmulQuant::None),
+                Stage::Down);
   }
   case QuantScheme::W8A8Dynamic: {
     npu::DynamicQuantOp q = quantize(rows);
+    mark(q.getQ(), Stage::Quantize);
     Value q2, s2;
     if (mlp.groupList) {
       // gmm1 keeps the raw i32 accumulator; npu_dequant_swiglu_quant
@@ -87,21 +105,28 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
       q2 = act.getQ();
       s2 = act.getScale();
     } else {
-      Value h = matmul(q.getQ(), mlp.w13, b.getF32Type(), mlp.s13,
-                       q.getScale(), {}, npu::MatmulQuant::W8A8);
-      npu::DynamicQuantOp q1 = quantize(swiglu(h));
-      q2 = q1.getQ();
+      Value h = mark(matmul(q.getQ(), mlp.w13, b.getF32Type(), mlp.s13,
+                            q.getScale(), {}, npu::MatmulQuant::W8A8),
+                     Stage::GateUp);
+      npu::DynamicQuantOp q1 = quantize(mark(swiglu(h), Stage::Activation));
+      q2 = mark(q1.getQ(), Stage::Activation);
       s2 = q1.getScale();
     }
-    return matmul(q2, mlp.w2, elem, mlp.s2, s2, {}, npu::MatmulQuant::W8A8);
+    return mark(
+        matmul(q2, mlp.w2, elem, mlp.s2, s2, {}, npu::MatmulQuant::W8A8),
+        Stage::Down);
   }
   case QuantScheme::W4A8Dynamic: {
     npu::DynamicQuantOp q = quantize(rows);
-    Value h = matmul(q.getQ(), mlp.w13, b.getF32Type(), mlp.s13, q.getScale(),
-                     mlp.g13, npu::MatmulQuant::W4A8);
-    npu::DynamicQuantOp q1 = quantize(swiglu(h));
-    return matmul(q1.getQ(), mlp.w2, elem, mlp.s2, q1.getScale(), mlp.g2,
-                  npu::MatmulQuant::W4A8);
+    mark(q.getQ(), Stage::Quantize);
+    Value h = mark(matmul(q.getQ(), mlp.w13, b.getF32Type(), mlp.s13,
+                          q.getScale(), mlp.g13, npu::MatmulQuant::W4A8),
+                   Stage::GateUp);
+    npu::DynamicQuantOp q1 = quantize(mark(swiglu(h), Stage::Activation));
+    mark(q1.getQ(), Stage::Activation);
+    return mark(matmul(q1.getQ(), mlp.w2, elem, mlp.s2, q1.getScale(), mlp.g2,
+                       npu::MatmulQuant::W4A8),
+                Stage::Down);
   }
   case QuantScheme::Custom:
     break;

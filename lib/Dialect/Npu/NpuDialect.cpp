@@ -15,6 +15,8 @@ using namespace mlir::npu;
 
 #define GET_TYPEDEF_CLASSES
 #include "moe/Dialect/Npu/NpuTypes.cpp.inc"
+#define GET_ATTRDEF_CLASSES
+#include "moe/Dialect/Npu/NpuAttrs.cpp.inc"
 
 void NpuDialect::registerTypes() {
   addTypes<
@@ -23,8 +25,35 @@ void NpuDialect::registerTypes() {
       >();
 }
 
+void NpuDialect::registerAttributes() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "moe/Dialect/Npu/NpuAttrs.cpp.inc"
+      >();
+}
+
+LogicalResult NpuDialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attribute) {
+  SharedExpertAttrHelper sharedExpert = getSharedExpertAttrHelper();
+  if (attribute.getName() != sharedExpert.getName())
+    return op->emitError() << "unknown npu attribute '"
+                           << attribute.getName().getValue()
+                           << "'; the npu dialect defines '"
+                           << sharedExpert.getNameStr() << "'";
+  if (!isa<SharedExpertStageAttr>(attribute.getValue()))
+    return op->emitError() << "'" << attribute.getName().getValue()
+                           << "' must be a #npu.shared_expert<stage>, got "
+                           << attribute.getValue();
+  if (!isa<StreamOpInterface>(op))
+    return op->emitError() << "'" << attribute.getName().getValue()
+                           << "' marks device ops of the shared experts; '"
+                           << op->getName() << "' is not a device op";
+  return success();
+}
+
 void NpuDialect::initialize() {
   registerTypes();
+  registerAttributes();
   addOperations<
 #define GET_OP_LIST
 #include "moe/Dialect/Npu/NpuOps.cpp.inc"

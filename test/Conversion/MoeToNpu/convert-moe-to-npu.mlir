@@ -19,13 +19,13 @@
 // CHECK: %[[R:.+]] = npu.group_rank ep
 // CHECK: %[[START:.+]] = arith.muli %[[R]], %{{.+}}
 // CHECK: %[[ROWS:.+]], %[[RIDX:.+]], %[[CNT:.+]] = npu.moe_init_routing %[[XG]], %[[IDS]] range(%[[START]], 4) experts(16) quant_mode(-1) count
-// CHECK: %[[H:.+]] = npu.grouped_matmul %[[ROWS]], %[[W13]], %[[CNT]] none count
-// CHECK: %[[A:.+]] = npu.swiglu %[[H]]
-// CHECK: %[[Y:.+]] = npu.grouped_matmul %[[A]], %[[W2]], %[[CNT]] none count
+// CHECK: %[[H:.+]] = npu.grouped_matmul %[[ROWS]], %[[W13]], %[[CNT]] none count :
+// CHECK: %[[A:.+]] = npu.swiglu %[[H]] :
+// CHECK: %[[Y:.+]] = npu.grouped_matmul %[[A]], %[[W2]], %[[CNT]] none count :
 // CHECK: %[[OUT:.+]] = npu.moe_token_unpermute %[[Y]], %[[RIDX]] probs(%[[W]] : tensor<?x2xf32>)
-// CHECK: %[[SH:.+]] = npu.matmul %[[X]], %[[SW13]] none
-// CHECK: %[[SA:.+]] = npu.swiglu %[[SH]]
-// CHECK: %[[S:.+]] = npu.matmul %[[SA]], %[[SW2]] none
+// CHECK: %[[SH:.+]] = npu.matmul %[[X]], %[[SW13]] none {npu.shared_expert = #npu.shared_expert<gate_up>}
+// CHECK: %[[SA:.+]] = npu.swiglu %[[SH]] {npu.shared_expert = #npu.shared_expert<activation>}
+// CHECK: %[[S:.+]] = npu.matmul %[[SA]], %[[SW2]] none {npu.shared_expert = #npu.shared_expert<down>}
 // CHECK: %[[RS:.+]] = npu.reduce_scatter %[[OUT]] dp
 // CHECK: %[[SL:.+]] = npu.slice_rows %[[RS]] to %[[T]]
 // CHECK: %[[AR:.+]] = npu.all_reduce %[[SL]] sum tp
@@ -240,18 +240,18 @@ func.func @mc2_tp1(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor
 // -----
 
 // fused_mc2: mc2's prepare and finalize around one dispatch_ffn_combine; the
-// shared experts (w8a8) stay separate.
+// shared experts (w8a8) stay separate, each op marked with its stage.
 // CHECK-LABEL: func.func @fused_mc2
 // CHECK: %[[MS:.+]] = npu.tensor_split %{{.+}} tp : tensor<?xi1> -> tensor<?xi1>
 // CHECK: %[[W:.+]], %[[IDS:.+]] = npu.moe_gating_top_k
 // CHECK: %[[PHYS:.+]] = npu.map_expert_ids %[[IDS]]
 // CHECK: %[[OUT:.+]] = npu.dispatch_ffn_combine %{{.+}}, %[[PHYS]], %[[W]] mask(%[[MS]] : tensor<?xi1>) weights(%{{.+}}, %{{.+}} : tensor<5x64x32xi8>, tensor<5x16x64xi8>) scales(%{{.+}}, %{{.+}} : tensor<5x32xf32>, tensor<5x64xf32>) w8a8 ep_world_size(4) moe_expert_num(20) capacity(512)
 // CHECK-NOT: npu.moe_distribute
-// CHECK: %[[Q:.+]], %[[QS:.+]] = npu.dynamic_quant %{{.+}} : tensor<?x64xf32>
-// CHECK: %[[SH:.+]] = npu.matmul %[[Q]], %{{.+}} scale(%{{.+}} : tensor<32xf32>) per_token_scale(%[[QS]] : tensor<?xf32>) w8a8 : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
-// CHECK: %[[SA:.+]] = npu.swiglu %[[SH]]
-// CHECK: %[[Q2:.+]], %[[QS2:.+]] = npu.dynamic_quant %[[SA]]
-// CHECK: %[[S:.+]] = npu.matmul %[[Q2]], %{{.+}} scale(%{{.+}} : tensor<64xf32>) per_token_scale(%[[QS2]] : tensor<?xf32>) w8a8 : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xf32>
+// CHECK: %[[Q:.+]], %[[QS:.+]] = npu.dynamic_quant %{{.+}} {npu.shared_expert = #npu.shared_expert<quantize>} : tensor<?x64xf32>
+// CHECK: %[[SH:.+]] = npu.matmul %[[Q]], %{{.+}} scale(%{{.+}} : tensor<32xf32>) per_token_scale(%[[QS]] : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
+// CHECK: %[[SA:.+]] = npu.swiglu %[[SH]] {npu.shared_expert = #npu.shared_expert<activation>}
+// CHECK: %[[Q2:.+]], %[[QS2:.+]] = npu.dynamic_quant %[[SA]] {npu.shared_expert = #npu.shared_expert<activation>}
+// CHECK: %[[S:.+]] = npu.matmul %[[Q2]], %{{.+}} scale(%{{.+}} : tensor<64xf32>) per_token_scale(%[[QS2]] : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xf32>
 // CHECK: %[[G:.+]] = npu.all_gather %[[OUT]] tp
 // CHECK: %[[SL:.+]] = npu.slice_rows %[[G]]
 // CHECK: npu.add %[[SL]], %[[S]]

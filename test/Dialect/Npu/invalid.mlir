@@ -1327,3 +1327,36 @@ func.func @group_keyword(%x: tensor<?x64xf32>) {
   %g = npu.all_gather %x xp : tensor<?x64xf32> -> tensor<?x64xf32>
   return
 }
+
+// -----
+
+func.func @unknown_npu_attribute(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
+  // expected-error @+1 {{unknown npu attribute 'npu.stage'; the npu dialect defines 'npu.shared_expert'}}
+  %y = npu.swiglu %x {npu.stage = 1 : i64} : tensor<?x64xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
+func.func @shared_expert_not_a_stage(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
+  // expected-error @+1 {{'npu.shared_expert' must be a #npu.shared_expert<stage>, got 1 : i64}}
+  %y = npu.swiglu %x {npu.shared_expert = 1 : i64} : tensor<?x64xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
+func.func @shared_expert_on_host_op() -> index {
+  // expected-error @+1 {{'npu.shared_expert' marks device ops of the shared experts; 'arith.constant' is not a device op}}
+  %c = arith.constant {npu.shared_expert = #npu.shared_expert<down>} 0 : index
+  return %c : index
+}
+
+// -----
+
+func.func @shared_expert_unknown_stage(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
+  // expected-error @+2 {{expected ::mlir::npu::SharedExpertStage to be one of: quantize, gate_up, activation, down}}
+  // expected-error @+1 {{failed to parse Npu_SharedExpertStageAttr parameter 'value'}}
+  %y = npu.swiglu %x {npu.shared_expert = #npu.shared_expert<up>} : tensor<?x64xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}

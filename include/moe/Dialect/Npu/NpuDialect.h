@@ -16,6 +16,11 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+// The enums and attributes first: the dialect's discardable-attribute
+// helpers (NpuDialect::SharedExpertAttrHelper) use them.
+#include "moe/Dialect/Npu/NpuEnums.h.inc"
+#define GET_ATTRDEF_CLASSES
+#include "moe/Dialect/Npu/NpuAttrs.h.inc"
 #include "moe/Dialect/Npu/NpuDialect.h.inc"
 
 namespace mlir::npu {
@@ -44,7 +49,6 @@ class DispatchesRows
     : public ::mlir::OpTrait::TraitBase<ConcreteType, DispatchesRows> {};
 } // namespace OpTrait
 } // namespace mlir::npu
-#include "moe/Dialect/Npu/NpuEnums.h.inc"
 
 namespace mlir::npu {
 /// torch_npu's number of a quant mode: what the textual form prints and the

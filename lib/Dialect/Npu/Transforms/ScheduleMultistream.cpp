@@ -9,10 +9,11 @@
 // Dispatch-like and combine-like ops are those that say so (the
 // Npu_DispatchesRows trait and Npu_CombineOpInterface).
 //
-//  - shared experts: the chain quantize -> gate-up -> activation -> down moves
-//    to the shared stream, each stage ordered after an event the main stream
-//    records at a point of the layer's routed path; the main stream waits for
-//    the down projection right before the add.
+//  - shared experts: the ops the conversion marked as a layer's shared
+//    experts (`npu.shared_expert`: quantize -> gate-up -> activation -> down)
+//    move to the shared stream, each stage ordered after an event the main
+//    stream records at a point of the layer's routed path; the main stream
+//    waits for the down projection right before the add.
 //
 // Finally every wait that orders nothing is dropped, using the analysis of
 // moe-verify-streams, so the result verifies without warnings.
@@ -108,13 +109,15 @@ void overlapGate(npu::AllGatherOp gather, int64_t gateStream) {
 //===----------------------------------------------------------------------===//
 
 /// The stages of the shared-expert chain, in the order they run; each one
-/// overlaps a part of the routed path.
-enum Stage : unsigned { Quantize, GateUp, Activation, Down, NumStages };
+/// overlaps a part of the routed path. The conversion marks every op of the
+/// chain with its stage (`npu.shared_expert`, dialects/Npu/NpuDialect.td).
+using Stage = npu::SharedExpertStage;
+constexpr unsigned NumStages = static_cast<unsigned>(Stage::Down) + 1;
 
-/// `%s = npu.matmul (npu.swiglu (npu.matmul x')))` with the quantizations of
-/// docs/Expansion.md, added as `npu.add %routed, %s`.
+/// The ops of one layer's shared experts, by stage, and where their result
+/// joins the routed output: `npu.add %routed, %shared`.
 struct SharedChain {
-  /// The `npu.add` and its first operand, the output of the routed experts.
+  /// The `npu.add` and its other operand, the output of the routed experts.
   Operation *add;
   Value routed;
   /// The layer's hidden states, the chain's input.
@@ -134,40 +137,68 @@ bool usedOnlyBy(Operation *op, ArrayRef<Operation *> chain) {
   });
 }
 
-std::optional<SharedChain> matchSharedChain(npu::AddOp add) {
-  auto down = add.getRhs().getDefiningOp<npu::MatmulOp>();
-  if (!down || add.getLhs() == add.getRhs() || !down->hasOneUse())
+/// The chain whose down projection is `down`: the marked ops it reads,
+/// transitively, grouped by their marks. None when its result is not added
+/// to another value by one `npu.add`, when a stage reads a later one, or when
+/// an op of the chain is on another stream, in another block, or read outside
+/// the chain (except the input quantization, which then stays where it is:
+/// the routed path reads it too).
+std::optional<SharedChain> collectSharedChain(Operation *down,
+                                              npu::NpuDialect *dialect) {
+  auto helper = dialect->getSharedExpertAttrHelper();
+  if (!down->hasOneUse() || down->getNumResults() != 1)
     return std::nullopt;
-  Value activated = down.getX();
-  auto requant = activated.getDefiningOp<npu::DynamicQuantOp>();
-  if (requant)
-    activated = requant.getX();
-  auto swiglu = activated.getDefiningOp<npu::SwigluOp>();
-  auto gateUp = swiglu ? swiglu.getX().getDefiningOp<npu::MatmulOp>() : nullptr;
-  if (!gateUp)
+  auto add = dyn_cast<npu::AddOp>(*down->user_begin());
+  if (!add || add.getLhs() == add.getRhs() ||
+      add->getBlock() != down->getBlock())
     return std::nullopt;
-  auto quant = gateUp.getX().getDefiningOp<npu::DynamicQuantOp>();
+  Value shared = down->getResult(0);
+  SharedChain chain{
+      add, add.getLhs() == shared ? add.getRhs() : add.getLhs(), Value(), {}};
 
-  SharedChain chain{add, add.getLhs(), gateUp.getX(), {}};
-  SmallVector<Operation *> ops = {gateUp, swiglu, down};
-  if (requant)
-    ops.push_back(requant);
-  // The input quantization belongs to the chain only if nothing else reads it.
-  if (quant && usedOnlyBy(quant, {gateUp.getOperation()})) {
-    ops.push_back(quant);
-    chain.stages[Quantize].push_back(quant);
-    chain.x = quant.getX();
+  // The marked producers of `down`, backwards; each stage no later than its
+  // consumer's.
+  SmallVector<Operation *> ops = {down}, worklist = {down};
+  while (!worklist.empty()) {
+    Operation *op = worklist.pop_back_val();
+    Stage consumer = helper.getAttr(op).getValue();
+    for (Value operand : op->getOperands()) {
+      Operation *producer = operand.getDefiningOp();
+      if (!producer || !helper.isAttrPresent(producer) ||
+          llvm::is_contained(ops, producer))
+        continue;
+      if (helper.getAttr(producer).getValue() > consumer)
+        return std::nullopt;
+      ops.push_back(producer);
+      worklist.push_back(producer);
+    }
   }
-  chain.stages[GateUp].push_back(gateUp);
-  chain.stages[Activation].push_back(swiglu);
-  if (requant)
-    chain.stages[Activation].push_back(requant);
-  chain.stages[Down].push_back(down);
 
-  for (Operation *op : ops)
-    if (!onMainStream(op) || op->getBlock() != add->getBlock() ||
-        (op != down && !usedOnlyBy(op, ops)))
+  SmallVector<Operation *> kept;
+  for (Operation *op : ops) {
+    Stage stage = helper.getAttr(op).getValue();
+    if (!onMainStream(op) || op->getBlock() != add->getBlock())
       return std::nullopt;
+    if (op != down && !usedOnlyBy(op, ops)) {
+      if (stage != Stage::Quantize)
+        return std::nullopt;
+      continue;
+    }
+    kept.push_back(op);
+  }
+  // Program order within each stage.
+  llvm::sort(kept,
+             [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+  for (Operation *op : kept)
+    chain.stages[static_cast<unsigned>(helper.getAttr(op).getValue())]
+        .push_back(op);
+  // The input: what the first stage reads from outside the chain.
+  for (const auto &stage : chain.stages) {
+    if (stage.empty())
+      continue;
+    chain.x = stage.front()->getOperand(0);
+    break;
+  }
   return chain;
 }
 
@@ -259,7 +290,7 @@ void overlapSharedExperts(const SharedChain &chain,
                           ArrayRef<Operation *> anchors, int64_t sharedStream) {
   OpBuilder builder(chain.add);
   Operation *lastAnchor = nullptr;
-  Operation *down = chain.stages[Down].front();
+  Operation *down = chain.stages[static_cast<unsigned>(Stage::Down)].front();
   for (unsigned stage = 0; stage != NumStages; ++stage) {
     ArrayRef<Operation *> ops = chain.stages[stage];
     if (ops.empty())
@@ -331,12 +362,15 @@ struct ScheduleMultistreamPass
     }
 
     if (sharedExpertsOverlap) {
+      auto *dialect = getContext().getLoadedDialect<npu::NpuDialect>();
+      auto helper = dialect->getSharedExpertAttrHelper();
       SmallVector<SharedChain> chains;
-      func.walk([&](npu::AddOp add) {
-        if (!onMainStream(add))
-          return;
-        if (std::optional<SharedChain> chain = matchSharedChain(add))
-          chains.push_back(std::move(*chain));
+      func.walk([&](Operation *op) {
+        if (helper.isAttrPresent(op) &&
+            helper.getAttr(op).getValue() == Stage::Down && onMainStream(op))
+          if (std::optional<SharedChain> chain =
+                  collectSharedChain(op, dialect))
+            chains.push_back(std::move(*chain));
       });
       DominanceInfo dominance(func);
       for (const SharedChain &chain : chains) {

@@ -80,9 +80,9 @@ func.func @two_layers(%x: tensor<?x64xbf16>, %l1: tensor<?x16xf32>, %l2: tensor<
   %a = npu.swiglu %h : tensor<?x32xbf16> -> tensor<?x16xbf16>
   %y = npu.grouped_matmul %a, %w2, %counts none count : tensor<?x16xbf16>, tensor<8x16x64xbf16>, tensor<8xi64> -> tensor<?x64xbf16>
   %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
-  %sh = npu.matmul %x, %sw13 none : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
-  %sa = npu.swiglu %sh : tensor<?x32xbf16> -> tensor<?x16xbf16>
-  %so = npu.matmul %sa, %sw2 none : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %sh = npu.matmul %x, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
   %rs = npu.reduce_scatter %out ep : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %o = npu.slice_rows %rs to %T : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %x2 = npu.add %o, %so : tensor<?x64xbf16>
@@ -98,9 +98,9 @@ func.func @two_layers(%x: tensor<?x64xbf16>, %l1: tensor<?x16xf32>, %l2: tensor<
   %a2 = npu.swiglu %h2 : tensor<?x32xbf16> -> tensor<?x16xbf16>
   %y2 = npu.grouped_matmul %a2, %w2, %counts2 none count : tensor<?x16xbf16>, tensor<8x16x64xbf16>, tensor<8xi64> -> tensor<?x64xbf16>
   %out2 = npu.moe_token_unpermute %y2, %ridx2 probs(%w_2 : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
-  %sh2 = npu.matmul %x2, %sw13 none : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
-  %sa2 = npu.swiglu %sh2 : tensor<?x32xbf16> -> tensor<?x16xbf16>
-  %so2 = npu.matmul %sa2, %sw2 none : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %sh2 = npu.matmul %x2, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+  %sa2 = npu.swiglu %sh2 {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so2 = npu.matmul %sa2, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
   %rs2 = npu.reduce_scatter %out2 ep : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %o2 = npu.slice_rows %rs2 to %T : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %res = npu.add %o2, %so2 : tensor<?x64xbf16>
@@ -133,11 +133,11 @@ func.func @single_device_w8a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16
   %y = npu.grouped_matmul %q2, %w2, %counts scale(%s2 : tensor<16x64xf32>) per_token_scale(%s2b : tensor<?xf32>) w8a8 count
       : tensor<?x16xi8>, tensor<16x16x64xi8>, tensor<16xi64> -> tensor<?x64xbf16>
   %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
-  %sq, %sqs = npu.dynamic_quant %x : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
-  %sh = npu.matmul %sq, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%sqs : tensor<?xf32>) w8a8 : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
-  %sa = npu.swiglu %sh : tensor<?x32xf32> -> tensor<?x16xf32>
-  %sq2, %sqs2 = npu.dynamic_quant %sa : tensor<?x16xf32> -> tensor<?x16xi8>, tensor<?xf32>
-  %so = npu.matmul %sq2, %sw2 scale(%ss2 : tensor<64xf32>) per_token_scale(%sqs2 : tensor<?xf32>) w8a8 : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xbf16>
+  %sq, %sqs = npu.dynamic_quant %x {npu.shared_expert = #npu.shared_expert<quantize>} : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
+  %sh = npu.matmul %sq, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%sqs : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xf32> -> tensor<?x16xf32>
+  %sq2, %sqs2 = npu.dynamic_quant %sa {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x16xf32> -> tensor<?x16xi8>, tensor<?xf32>
+  %so = npu.matmul %sq2, %sw2 scale(%ss2 : tensor<64xf32>) per_token_scale(%sqs2 : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xbf16>
   %res = npu.add %out, %so : tensor<?x64xbf16>
   return %res : tensor<?x64xbf16>
 }
@@ -171,9 +171,9 @@ func.func @mc2_without_gate(%x: tensor<?x64xbf16>, %w: tensor<?x4xf32>, %ids: te
   %y = npu.grouped_matmul %a, %w2, %counts none cumsum : tensor<?x16xbf16>, tensor<8x16x64xbf16>, tensor<8xi64> -> tensor<?x64xbf16>
   %out = npu.moe_distribute_combine %y, %ids, %idx, %recv, %w mask(%mask : tensor<?xi1>) ep_world_size(2) moe_expert_num(16)
       : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
-  %sh = npu.matmul %x, %sw13 none : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
-  %sa = npu.swiglu %sh : tensor<?x32xbf16> -> tensor<?x16xbf16>
-  %so = npu.matmul %sa, %sw2 none : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %sh = npu.matmul %x, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
   %o = npu.slice_rows %out to %T : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %res = npu.add %o, %so : tensor<?x64xbf16>
   return %res : tensor<?x64xbf16>
@@ -228,9 +228,9 @@ func.func @method_switch(%i: index, %x: tensor<?x64xbf16>, %logits: tensor<?x16x
     %y = npu.grouped_matmul %q2, %w2, %counts scale(%s2 : tensor<8x64xf32>) per_token_scale(%s2b : tensor<?xf32>) w8a8 count
         : tensor<?x16xi8>, tensor<8x16x64xi8>, tensor<8xi64> -> tensor<?x64xbf16>
     %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
-    %sh = npu.matmul %x, %sw13 none : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
-    %sa = npu.swiglu %sh : tensor<?x32xbf16> -> tensor<?x16xbf16>
-    %so = npu.matmul %sa, %sw2 none : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+    %sh = npu.matmul %x, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+    %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+    %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
     %rsc = npu.reduce_scatter %out dp : tensor<?x64xbf16> -> tensor<?x64xbf16>
     %o = npu.slice_rows %rsc to %T : tensor<?x64xbf16> -> tensor<?x64xbf16>
     %sum = npu.add %o, %so : tensor<?x64xbf16>
@@ -245,9 +245,9 @@ func.func @method_switch(%i: index, %x: tensor<?x64xbf16>, %logits: tensor<?x16x
         weights(%w13, %w2 : tensor<8x64x32xi8>, tensor<8x16x64xi8>) scales(%s13, %s2 : tensor<8x32xf32>, tensor<8x64xf32>) w8a8
         ep_world_size(2) moe_expert_num(16) capacity(512)
         : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
-    %sh = npu.matmul %x, %sw13 none : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
-    %sa = npu.swiglu %sh : tensor<?x32xbf16> -> tensor<?x16xbf16>
-    %so = npu.matmul %sa, %sw2 none : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+    %sh = npu.matmul %x, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+    %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+    %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
     %o = npu.slice_rows %out to %T : tensor<?x64xbf16> -> tensor<?x64xbf16>
     %sum = npu.add %o, %so : tensor<?x64xbf16>
     scf.yield %sum : tensor<?x64xbf16>
@@ -273,9 +273,9 @@ func.func @shared_output_used_twice(%x: tensor<?x64xbf16>, %logits: tensor<?x16x
   %a = npu.swiglu %h : tensor<?x32xbf16> -> tensor<?x16xbf16>
   %y = npu.grouped_matmul %a, %w2, %counts none count : tensor<?x16xbf16>, tensor<16x16x64xbf16>, tensor<16xi64> -> tensor<?x64xbf16>
   %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
-  %sh = npu.matmul %x, %sw13 none : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
-  %sa = npu.swiglu %sh : tensor<?x32xbf16> -> tensor<?x16xbf16>
-  %so = npu.matmul %sa, %sw2 none : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %sh = npu.matmul %x, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
   %res = npu.add %out, %so : tensor<?x64xbf16>
   return %res, %so : tensor<?x64xbf16>, tensor<?x64xbf16>
 }
@@ -326,9 +326,9 @@ func.func @shared_chain_inside_experts(%x: tensor<?x64xbf16>, %logits: tensor<?x
   %rows, %ridx, %counts = npu.moe_init_routing %x, %ids range(%c0, 16) experts(16) quant_mode(-1) count
       : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<16xi64>
   %h = npu.grouped_matmul %rows, %w13, %counts none count : tensor<?x64xbf16>, tensor<16x64x32xbf16>, tensor<16xi64> -> tensor<?x32xbf16>
-  %sh = npu.matmul %x, %sw13 none : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
-  %sa = npu.swiglu %sh : tensor<?x32xbf16> -> tensor<?x16xbf16>
-  %so = npu.matmul %sa, %sw2 none : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %sh = npu.matmul %x, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
   %a = npu.swiglu %h : tensor<?x32xbf16> -> tensor<?x16xbf16>
   %y = npu.grouped_matmul %a, %w2, %counts none count : tensor<?x16xbf16>, tensor<16x16x64xbf16>, tensor<16xi64> -> tensor<?x64xbf16>
   %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
@@ -355,9 +355,121 @@ func.func @shared_weights_computed_late(%x: tensor<?x64xbf16>, %logits: tensor<?
   %y = npu.grouped_matmul %a, %w2, %counts none count : tensor<?x16xbf16>, tensor<16x16x64xbf16>, tensor<16xi64> -> tensor<?x64xbf16>
   %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
   %sw13b = npu.add %sw13, %sw13 : tensor<64x32xbf16>
-  %sh = npu.matmul %x, %sw13b none : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
-  %sa = npu.swiglu %sh : tensor<?x32xbf16> -> tensor<?x16xbf16>
-  %so = npu.matmul %sa, %sw2 none : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %sh = npu.matmul %x, %sw13b none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %res = npu.add %out, %so : tensor<?x64xbf16>
+  return %res : tensor<?x64xbf16>
+}
+
+// The pass reads roles, not shapes: the same layer as
+// @shared_chain_inside_experts with the shared chain unmarked (no
+// npu.shared_expert) stays on the main stream.
+
+// CHECK-LABEL: func.func @unmarked_shared_chain(
+// CHECK-NOT:   stream(
+// CHECK-NOT:   npu.record
+// CHECK:       return
+func.func @unmarked_shared_chain(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
+    %w13: tensor<16x64x32xbf16>, %w2: tensor<16x16x64xbf16>,
+    %sw13: tensor<64x32xbf16>, %sw2: tensor<16x64xbf16>) -> tensor<?x64xbf16> {
+  %c0 = arith.constant 0 : index
+  %w, %ids = npu.moe_gating_top_k %logits k(4) softmax renormalize : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %rows, %ridx, %counts = npu.moe_init_routing %x, %ids range(%c0, 16) experts(16) quant_mode(-1) count
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<16xi64>
+  %h = npu.grouped_matmul %rows, %w13, %counts none count : tensor<?x64xbf16>, tensor<16x64x32xbf16>, tensor<16xi64> -> tensor<?x32xbf16>
+  %a = npu.swiglu %h : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %y = npu.grouped_matmul %a, %w2, %counts none count : tensor<?x16xbf16>, tensor<16x16x64xbf16>, tensor<16xi64> -> tensor<?x64xbf16>
+  %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
+  %h1 = npu.matmul %x, %sw13 none : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+  %a1 = npu.swiglu %h1 : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %o1 = npu.matmul %a1, %sw2 none : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %res = npu.add %out, %o1 : tensor<?x64xbf16>
+  return %res : tensor<?x64xbf16>
+}
+
+// Marked shared experts that a marked op reads out of stage order (a `down`
+// op feeding a `gate_up` op), or whose gate-up result is also returned, are
+// not a chain the pass can move: they stay on the main stream.
+
+// CHECK-LABEL: func.func @marks_out_of_order(
+// CHECK-NOT:   stream(
+// CHECK-NOT:   npu.record
+// CHECK:       return
+func.func @marks_out_of_order(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
+    %w13: tensor<16x64x32xbf16>, %w2: tensor<16x16x64xbf16>,
+    %sw13: tensor<64x32xbf16>, %sw2: tensor<16x64xbf16>, %sw0: tensor<64x64xbf16>) -> tensor<?x64xbf16> {
+  %c0 = arith.constant 0 : index
+  %w, %ids = npu.moe_gating_top_k %logits k(4) softmax renormalize : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %rows, %ridx, %counts = npu.moe_init_routing %x, %ids range(%c0, 16) experts(16) quant_mode(-1) count
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<16xi64>
+  %h = npu.grouped_matmul %rows, %w13, %counts none count : tensor<?x64xbf16>, tensor<16x64x32xbf16>, tensor<16xi64> -> tensor<?x32xbf16>
+  %a = npu.swiglu %h : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %y = npu.grouped_matmul %a, %w2, %counts none count : tensor<?x16xbf16>, tensor<16x16x64xbf16>, tensor<16xi64> -> tensor<?x64xbf16>
+  %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
+  %pre = npu.matmul %x, %sw0 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x64xbf16>, tensor<64x64xbf16> -> tensor<?x64xbf16>
+  %sh = npu.matmul %pre, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %res = npu.add %out, %so : tensor<?x64xbf16>
+  return %res : tensor<?x64xbf16>
+}
+
+// CHECK-LABEL: func.func @chain_read_outside(
+// CHECK-NOT:   stream(
+// CHECK-NOT:   npu.record
+// CHECK:       return
+func.func @chain_read_outside(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
+    %w13: tensor<16x64x32xbf16>, %w2: tensor<16x16x64xbf16>,
+    %sw13: tensor<64x32xbf16>, %sw2: tensor<16x64xbf16>) -> (tensor<?x64xbf16>, tensor<?x32xbf16>) {
+  %c0 = arith.constant 0 : index
+  %w, %ids = npu.moe_gating_top_k %logits k(4) softmax renormalize : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %rows, %ridx, %counts = npu.moe_init_routing %x, %ids range(%c0, 16) experts(16) quant_mode(-1) count
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<16xi64>
+  %h = npu.grouped_matmul %rows, %w13, %counts none count : tensor<?x64xbf16>, tensor<16x64x32xbf16>, tensor<16xi64> -> tensor<?x32xbf16>
+  %a = npu.swiglu %h : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %y = npu.grouped_matmul %a, %w2, %counts none count : tensor<?x16xbf16>, tensor<16x16x64xbf16>, tensor<16xi64> -> tensor<?x64xbf16>
+  %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
+  %sh = npu.matmul %x, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %res = npu.add %out, %so : tensor<?x64xbf16>
+  return %res, %sh : tensor<?x64xbf16>, tensor<?x32xbf16>
+}
+
+// The input quantization is marked but the routed path reads it too (the
+// rows init-routing gathers): it stays on the main stream; gate-up,
+// activation and down move, gate-up anchored at the dispatch.
+
+// CHECK-LABEL: func.func @quantization_shared_with_routed_path(
+// CHECK:      %[[Q:[^ ,]+]], %[[S:[^ ,]+]] = npu.dynamic_quant {{.+}} {npu.shared_expert = #npu.shared_expert<quantize>} :
+// CHECK-NEXT: npu.moe_gating_top_k
+// CHECK-NEXT: %[[E:.+]] = npu.record stream(0)
+// CHECK-NEXT: npu.wait %[[E]] stream(2)
+// CHECK-NEXT: npu.matmul %[[Q]], {{.+}} stream(2)
+// CHECK-NEXT: npu.moe_init_routing %[[Q]]
+// CHECK:      npu.swiglu {{.+}} stream(2)
+// CHECK:      npu.matmul {{.+}} stream(2)
+// CHECK-NEXT: %[[DONE:.+]] = npu.record stream(2)
+// CHECK:      npu.wait %[[DONE]] stream(0)
+// CHECK-NEXT: npu.add
+func.func @quantization_shared_with_routed_path(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
+    %w13: tensor<16x64x32xi8>, %s13: tensor<16x32xf32>, %w2: tensor<16x16x64xi8>, %s2: tensor<16x64xf32>,
+    %sw13: tensor<64x32xi8>, %ss13: tensor<32xf32>, %sw2: tensor<16x64xbf16>) -> tensor<?x64xbf16> {
+  %c0 = arith.constant 0 : index
+  %q, %s = npu.dynamic_quant %x {npu.shared_expert = #npu.shared_expert<quantize>} : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
+  %w, %ids = npu.moe_gating_top_k %logits k(4) softmax renormalize : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %rows, %ridx, %counts, %rs = npu.moe_init_routing %q, %ids scale(%s : tensor<?xf32>) range(%c0, 16) experts(16) quant_mode(-1) count
+      : tensor<?x64xi8>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<16xi64>, tensor<?xf32>
+  %h = npu.grouped_matmul %rows, %w13, %counts w8a8 count : tensor<?x64xi8>, tensor<16x64x32xi8>, tensor<16xi64> -> tensor<?x32xi32>
+  %q2, %s2b = npu.dequant_swiglu_quant %h, %s13, %rs, %counts count
+      : tensor<?x32xi32>, tensor<16x32xf32>, tensor<?xf32>, tensor<16xi64> -> tensor<?x16xi8>, tensor<?xf32>
+  %y = npu.grouped_matmul %q2, %w2, %counts scale(%s2 : tensor<16x64xf32>) per_token_scale(%s2b : tensor<?xf32>) w8a8 count
+      : tensor<?x16xi8>, tensor<16x16x64xi8>, tensor<16xi64> -> tensor<?x64xbf16>
+  %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
+  %sh = npu.matmul %q, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%s : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xbf16>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
   %res = npu.add %out, %so : tensor<?x64xbf16>
   return %res : tensor<?x64xbf16>
 }

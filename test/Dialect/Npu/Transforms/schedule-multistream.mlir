@@ -210,11 +210,11 @@ func.func @allgather_dp_w8a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16x
   %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
   %rs = npu.reduce_scatter %out dp : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %o = npu.slice_rows %rs to %T : tensor<?x64xbf16> -> tensor<?x64xbf16>
-  %sq, %sqs = npu.dynamic_quant %x : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
-  %sh = npu.matmul %sq, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%sqs : tensor<?xf32>) w8a8 : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
-  %sa = npu.swiglu %sh : tensor<?x32xf32> -> tensor<?x16xf32>
-  %sq2, %sqs2 = npu.dynamic_quant %sa : tensor<?x16xf32> -> tensor<?x16xi8>, tensor<?xf32>
-  %so = npu.matmul %sq2, %sw2 scale(%ss2 : tensor<64xf32>) per_token_scale(%sqs2 : tensor<?xf32>) w8a8 : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xbf16>
+  %sq, %sqs = npu.dynamic_quant %x {npu.shared_expert = #npu.shared_expert<quantize>} : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
+  %sh = npu.matmul %sq, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%sqs : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xf32> -> tensor<?x16xf32>
+  %sq2, %sqs2 = npu.dynamic_quant %sa {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x16xf32> -> tensor<?x16xi8>, tensor<?xf32>
+  %so = npu.matmul %sq2, %sw2 scale(%ss2 : tensor<64xf32>) per_token_scale(%sqs2 : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xbf16>
   %res = npu.add %o, %so : tensor<?x64xbf16>
   return %res : tensor<?x64xbf16>
 }
@@ -279,9 +279,9 @@ func.func @alltoall_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
   %back = npu.moe_token_unpermute %y, %sorted2 : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
   %ret = npu.all_to_all_v %back, %outs, %in ep : tensor<?x64xbf16>, tensor<?xi64>, tensor<?xi64> -> tensor<?x64xbf16>
   %out = npu.moe_token_unpermute %ret, %sorted probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
-  %sh = npu.matmul %x, %sw13 none : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
-  %sa = npu.swiglu %sh : tensor<?x32xbf16> -> tensor<?x16xbf16>
-  %so = npu.matmul %sa, %sw2 none : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
+  %sh = npu.matmul %x, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>
   %g = npu.all_gather %out tp : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %o = npu.slice_rows %g to %T : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %res = npu.add %o, %so : tensor<?x64xbf16>
@@ -339,11 +339,11 @@ func.func @mc2_w8a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
       : tensor<?x16xi8>, tensor<8x16x64xi8>, tensor<8xi64> -> tensor<?x64xbf16>
   %out = npu.moe_distribute_combine %y, %ids, %idx, %recv, %w mask(%mask : tensor<?xi1>) ep_world_size(2) moe_expert_num(16)
       : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
-  %sq, %sqs = npu.dynamic_quant %x : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
-  %sh = npu.matmul %sq, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%sqs : tensor<?xf32>) w8a8 : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
-  %sa = npu.swiglu %sh : tensor<?x32xf32> -> tensor<?x16xf32>
-  %sq2, %sqs2 = npu.dynamic_quant %sa : tensor<?x16xf32> -> tensor<?x16xi8>, tensor<?xf32>
-  %so = npu.matmul %sq2, %sw2 scale(%ss2 : tensor<64xf32>) per_token_scale(%sqs2 : tensor<?xf32>) w8a8 : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xbf16>
+  %sq, %sqs = npu.dynamic_quant %x {npu.shared_expert = #npu.shared_expert<quantize>} : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
+  %sh = npu.matmul %sq, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%sqs : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xf32> -> tensor<?x16xf32>
+  %sq2, %sqs2 = npu.dynamic_quant %sa {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x16xf32> -> tensor<?x16xi8>, tensor<?xf32>
+  %so = npu.matmul %sq2, %sw2 scale(%ss2 : tensor<64xf32>) per_token_scale(%sqs2 : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xbf16>
   %o = npu.slice_rows %out to %T : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %res = npu.add %o, %so : tensor<?x64xbf16>
   return %res : tensor<?x64xbf16>
@@ -383,11 +383,11 @@ func.func @fused_mc2_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
       weights(%w13, %w2 : tensor<8x64x32xi8>, tensor<8x16x64xi8>) scales(%s13, %s2 : tensor<8x32xf32>, tensor<8x64xf32>) w8a8
       ep_world_size(2) moe_expert_num(16) capacity(512)
       : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
-  %sq, %sqs = npu.dynamic_quant %x : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
-  %sh = npu.matmul %sq, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%sqs : tensor<?xf32>) w8a8 : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
-  %sa = npu.swiglu %sh : tensor<?x32xf32> -> tensor<?x16xf32>
-  %sq2, %sqs2 = npu.dynamic_quant %sa : tensor<?x16xf32> -> tensor<?x16xi8>, tensor<?xf32>
-  %so = npu.matmul %sq2, %sw2 scale(%ss2 : tensor<64xf32>) per_token_scale(%sqs2 : tensor<?xf32>) w8a8 : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xbf16>
+  %sq, %sqs = npu.dynamic_quant %x {npu.shared_expert = #npu.shared_expert<quantize>} : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
+  %sh = npu.matmul %sq, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%sqs : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xf32> -> tensor<?x16xf32>
+  %sq2, %sqs2 = npu.dynamic_quant %sa {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x16xf32> -> tensor<?x16xi8>, tensor<?xf32>
+  %so = npu.matmul %sq2, %sw2 scale(%ss2 : tensor<64xf32>) per_token_scale(%sqs2 : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xbf16>
   %o = npu.slice_rows %out to %T : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %res = npu.add %o, %so : tensor<?x64xbf16>
   return %res : tensor<?x64xbf16>

@@ -71,10 +71,15 @@ def ScheduleMultistream : Pass<"moe-schedule-multistream", "::mlir::func::FuncOp
       stream records one the main stream waits for right before its first
       user. The gathers of router logits and of per-token scales stay on the
       main stream, overlapping the hidden-state gather.
-    - shared experts: for every `npu.add %routed, %shared` whose second
-      operand is the shared-expert chain (`npu.dynamic_quant`? ->
-      `npu.matmul` -> `npu.swiglu` (-> `npu.dynamic_quant`) -> `npu.matmul`)
-      used only by the add, the chain moves to the shared stream. Each stage
+    - shared experts: the device ops `convert-moe-to-npu` marked with
+      `npu.shared_expert = #npu.shared_expert<stage>` (the layer's shared
+      experts: `quantize`, `gate_up`, `activation`, `down`) move to the
+      shared stream, one chain per `down` op whose result an `npu.add` adds
+      to the routed output; the pass matches no op shapes, and unmarked ops
+      stay where they are. A chain whose ops are read outside it, sit on
+      another stream or in another block, or whose stages are out of order
+      stays on the main stream (an input quantization the routed path also
+      reads stays behind alone). Each stage
       moves to, and waits for an event recorded by the main stream at, a
       point of the layer's routed path: quantize right before
       `npu.moe_gating_top_k`, gate-up right before the dispatch, activation
