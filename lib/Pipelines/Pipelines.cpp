@@ -23,7 +23,12 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(createSelectCommMethod(options.getSelectCommMethodOptions()));
   fpm.addPass(createConvertMoeToNpu(options.getConvertMoeToNpuOptions()));
-  fpm.addPass(createCanonicalizerPass());
+  // The converted function is one block of acyclic SSA values: the greedy
+  // driver's own dead-op removal leaves nothing for region simplification
+  // (liveness-based region DCE), which would cost half the pass.
+  GreedyRewriteConfig cleanup;
+  cleanup.enableRegionSimplification = GreedySimplifyRegionLevel::Disabled;
+  fpm.addPass(createCanonicalizerPass(cleanup));
   if (options.fuseQuant)
     fpm.addPass(createFuseQuantIntoDispatch());
   if (options.multistream)

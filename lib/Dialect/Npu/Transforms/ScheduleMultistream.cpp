@@ -318,22 +318,6 @@ void overlapSharedExperts(const SharedChain &chain,
 // The pass
 //===----------------------------------------------------------------------===//
 
-/// Drops the waits that add nothing to their stream's clock (and records
-/// left without a wait). Removing one does not change any clock, so one
-/// analysis finds them all.
-void dropRedundantWaits(func::FuncOp func) {
-  StreamOrderAnalysis analysis(func);
-  if (!analysis.getUnsupportedOps().empty())
-    return;
-  for (npu::WaitOp redundant : analysis.getRedundantWaits()) {
-    Value event = redundant.getEvent();
-    redundant.erase();
-    if (auto record = event.getDefiningOp<npu::RecordOp>();
-        record && record->use_empty())
-      record.erase();
-  }
-}
-
 struct ScheduleMultistreamPass
     : public mlir::moe::impl::ScheduleMultistreamBase<ScheduleMultistreamPass> {
   using ScheduleMultistreamBase::ScheduleMultistreamBase;
@@ -380,7 +364,15 @@ struct ScheduleMultistreamPass
       }
     }
 
-    dropRedundantWaits(func);
+    // Drop the waits that add nothing to their stream's clock (and records
+    // left without a wait). The analysis of the scheduled function, not one
+    // an earlier pass kept: it stays exact after the erasure, so the
+    // moe-verify-streams that follows in moe-compile reuses it.
+    getAnalysisManager().invalidate(detail::PreservedAnalyses());
+    auto &analysis = getAnalysis<StreamOrderAnalysis>();
+    if (analysis.getUnsupportedOps().empty())
+      analysis.eraseRedundantWaits();
+    markAnalysesPreserved<StreamOrderAnalysis>();
   }
 };
 } // namespace

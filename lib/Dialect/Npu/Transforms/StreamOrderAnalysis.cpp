@@ -17,15 +17,22 @@ using namespace mlir::moe;
 
 StreamOrderAnalysis::StreamOrderAnalysis(Operation *root) {
   // Dense stream indices: the main stream and every stream the function names.
+  // (And how many values the maps will hold, so they never rehash.)
   streamIds.push_back(0);
+  unsigned numResults = 0, numRecords = 0;
   root->walk([&](Operation *op) {
-    if (auto device = dyn_cast<npu::StreamOpInterface>(op))
+    numResults += op->getNumResults();
+    if (auto device = dyn_cast<npu::StreamOpInterface>(op)) {
       streamIds.push_back(device.getStreamId());
-    else if (auto record = dyn_cast<npu::RecordOp>(op))
+    } else if (auto record = dyn_cast<npu::RecordOp>(op)) {
       streamIds.push_back(record.getStream());
-    else if (auto wait = dyn_cast<npu::WaitOp>(op))
+      ++numRecords;
+    } else if (auto wait = dyn_cast<npu::WaitOp>(op)) {
       streamIds.push_back(wait.getStream());
+    }
   });
+  needs.reserve(numResults);
+  events.reserve(numRecords);
   llvm::sort(streamIds);
   streamIds.erase(std::unique(streamIds.begin(), streamIds.end()),
                   streamIds.end());
@@ -41,6 +48,19 @@ StreamOrderAnalysis::StreamOrderAnalysis(Operation *root) {
     }
     analyzeBlock(region.front(), state);
   }
+}
+
+void StreamOrderAnalysis::eraseRedundantWaits() {
+  for (npu::WaitOp redundant : redundantWaits) {
+    Value event = redundant.getEvent();
+    redundant.erase();
+    if (auto record = event.getDefiningOp<npu::RecordOp>();
+        record && record->use_empty()) {
+      events.erase(event);
+      record.erase();
+    }
+  }
+  redundantWaits.clear();
 }
 
 unsigned StreamOrderAnalysis::indexOf(int64_t stream) const {

@@ -6,6 +6,8 @@
 // RUN: moe-opt %s --moe-schedule-multistream=shared-experts-overlap=false | moe-opt --moe-verify-streams --verify-diagnostics
 // RUN: moe-opt %s --moe-schedule-multistream="gate-stream=1 shared-stream=1" | moe-opt --moe-verify-streams --verify-diagnostics
 // RUN: moe-opt %s --moe-schedule-multistream | moe-opt --moe-schedule-multistream | FileCheck %s
+// RUN: moe-opt %s --moe-verify-streams --moe-schedule-multistream | FileCheck %s
+// RUN: moe-opt %s --moe-verify-streams --moe-schedule-multistream | moe-opt --moe-verify-streams --verify-diagnostics
 
 // Several layers in one function, run-time method choice, anchor fallbacks
 // and chains the pass leaves alone (see schedule-multistream.mlir for one

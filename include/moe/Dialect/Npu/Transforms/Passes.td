@@ -91,8 +91,9 @@ def ScheduleMultistream : Pass<"moe-schedule-multistream", "::mlir::func::FuncOp
 
     Finally every wait that orders nothing new (by the analysis of
     `moe-verify-streams`) is removed, with its record when it has no other
-    wait, so the result verifies without warnings. Scheduling twice changes
-    nothing: only main-stream ops are matched.
+    wait, so the result verifies without warnings; the analysis stays valid
+    for the result and is kept for a `moe-verify-streams` that follows.
+    Scheduling twice changes nothing: only main-stream ops are matched.
   }];
   let options = [
     Option<"gateOverlap", "gate-overlap", "bool", /*default=*/"true",

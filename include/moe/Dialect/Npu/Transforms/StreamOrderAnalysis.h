@@ -72,6 +72,13 @@ public:
     return unsupportedOps;
   }
 
+  /// Erases the redundant waits, and each one's record when no other wait
+  /// uses it. A redundant wait adds nothing to any clock, so the analysis
+  /// stays exact for the function that results: a pass that calls this last
+  /// may mark the analysis preserved (moe-schedule-multistream does, and
+  /// moe-verify-streams right after it reuses the result).
+  void eraseRedundantWaits();
+
 private:
   /// One component of what a value needs: the device op of `stream` (dense
   /// index) that produced it is that stream's `count`-th op.
