@@ -186,6 +186,13 @@ def Moe_DispatchOp : Moe_Op<"dispatch", [Pure, AttrSizedOperandSegments,
     physical ones and `expert_map [E + R]` gives the local index of each
     physical expert on this rank, or -1.
 
+    `router_weight_on_input` (vllm's `apply_router_weight_on_input`, seed
+    002): the routing weight multiplies each token's hidden state before the
+    experts, `out[t] = Expert_id[t](w[t] * x[t])`, and the combine does not
+    apply it again. Top-1 routing only, and only the allgather dispatcher
+    applies it (the others ignore the flag in vllm-ascend), so the method is
+    allgather.
+
     Example:
 
     ```mlir
@@ -201,14 +208,16 @@ def Moe_DispatchOp : Moe_Op<"dispatch", [Pure, AttrSizedOperandSegments,
                        Optional<Moe_I32Vector>:$expert_map,
                        Moe_PositiveI64Attr:$num_experts,
                        DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>,
-                                         "0">:$redundant_experts);
+                                         "0">:$redundant_experts,
+                       UnitAttr:$router_weight_on_input);
   let results = (outs Moe_HiddenTensor:$rows, Moe_CountVector:$counts,
                       Moe_DispatchCtxType:$ctx);
   let assemblyFormat = [{
     $hidden `,` $weights `,` $ids `experts` `(` $num_experts
     (`+` $redundant_experts^)? `)`
     (`log2phy` `(` $log2phy^ `:` type($log2phy) `)`)?
-    (`expert_map` `(` $expert_map^ `:` type($expert_map) `)`)? attr-dict
+    (`expert_map` `(` $expert_map^ `:` type($expert_map) `)`)?
+    (`router_weight_on_input` $router_weight_on_input^)? attr-dict
     `:` type($hidden) `,` type($weights) `,` type($ids)
     `->` type($counts) `,` qualified(type($ctx))
   }];

@@ -113,6 +113,44 @@ def Npu_MaskWeightsOp : Npu_DeviceOp<"mask_weights", [Npu_MayFailAtRunTime,
   let hasVerifier = 1;
 }
 
+def Npu_ScaleRowsOp : Npu_DeviceOp<"scale_rows", [Npu_MayFailAtRunTime,
+    AllTypesMatch<["x", "result"]>]> {
+  let summary = "multiply every row by its token's routing weight";
+  let description = [{
+    `result[t, :] = x[t, :] * weights[t, 0]`, in the rows' float type: the
+    all-gather token dispatcher's `hidden_states * topk_weights` when the
+    router weight is applied on the input (seed 002,
+    `apply_router_weight_on_input`, top-1 only).
+
+    ```mlir
+    %xw = npu.scale_rows %x, %w : tensor<?x7168xbf16>, tensor<?x1xf32>
+    ```
+  }];
+  let arguments = (ins Npu_FloatMatrix:$x, Npu_F32Matrix:$weights,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_FloatMatrix:$result);
+  let assemblyFormat = "$x `,` $weights (`stream` `(` $stream^ `)`)? "
+      " attr-dict `:` type($x) `,` type($weights)";
+  let hasVerifier = 1;
+}
+
+def Npu_OnesLikeOp : Npu_DeviceOp<"ones_like", [Npu_CannotFail,
+    AllTypesMatch<["like", "result"]>]> {
+  let summary = "a tensor of ones shaped like its operand";
+  let description = [{
+    `torch.ones_like`: the combine's weights when the router weight was
+    already applied on the input (`moe.dispatch router_weight_on_input`), so
+    `npu.moe_token_unpermute` sums each token's rows unscaled.
+
+    ```mlir
+    %ones = npu.ones_like %w : tensor<?x1xf32>
+    ```
+  }];
+  let arguments = (ins Npu_F32Matrix:$like, Npu_StreamAttr:$stream);
+  let results = (outs Npu_F32Matrix:$result);
+  let assemblyFormat = "$like (`stream` `(` $stream^ `)`)? attr-dict `:` type($like)";
+}
+
 def Npu_MoeInitRoutingOp : Npu_DeviceOp<"moe_init_routing", [Npu_DispatchesRows,
     DeclareOpInterfaceMethods<Npu_QuantFusableDispatchOpInterface>, Npu_MayFailAtRunTime]> {
   let summary = "sort (token, k) pairs by expert and gather their rows";

@@ -104,6 +104,9 @@ class DenseLayer:
     experts: MLPWeights
     bias: Optional[np.ndarray] = None       # [E] correction bias
     shared: Optional[MLPWeights] = None     # stack of one
+    # apply_router_weight_on_input (seed 002, top-1): the weight scales the
+    # token before its expert, out[t] = Expert(w[t] * x[t]).
+    weight_on_input: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -282,8 +285,15 @@ def dense_moe(x, logits, layer, a2_shards=1, return_step=False):
     weights, ids = gate(logits, layer.gate, layer.bias)
     for e in np.unique(ids):
         tok, slot = np.nonzero(ids == e)   # a token picks an expert once
-        y, st = mlp(x[tok], layer.experts, e, a2_shards)
         w = weights[tok, slot].astype(np.float64)[:, None]
+        if layer.weight_on_input:
+            # The executor scales in the hidden states' float type.
+            scaled = (x[tok] * weights[tok, slot][:, None]).astype(F32)
+            y, st = mlp(scaled, layer.experts, e, a2_shards)
+            out[tok] += y
+            step[tok] += st
+            continue
+        y, st = mlp(x[tok], layer.experts, e, a2_shards)
         out[tok] += w * y
         step[tok] += abs(w) * st
     if layer.shared is not None:
@@ -309,7 +319,8 @@ def save_layer(layer, directory):
         if a is not None:
             np.save(os.path.join(directory, f"global.{name}.npy"), a)
     meta = {"gate": asdict(layer.gate), "quant": layer.experts.quant,
-            "bias": layer.bias is not None, "shared": layer.shared is not None}
+            "bias": layer.bias is not None, "shared": layer.shared is not None,
+            "weight_on_input": layer.weight_on_input}
     with open(os.path.join(directory, "layer.json"), "w") as f:
         json.dump(meta, f, indent=1)
 
@@ -329,7 +340,8 @@ def load_layer(directory):
 
     return DenseLayer(gate=GateSpec(**meta["gate"]), experts=weights(""),
                       bias=load("e_score_correction_bias") if meta["bias"] else None,
-                      shared=weights("shared_") if meta["shared"] else None)
+                      shared=weights("shared_") if meta["shared"] else None,
+                      weight_on_input=meta.get("weight_on_input", False))
 
 
 def main():

@@ -95,6 +95,9 @@ class CaseSpec:
               "its ranks share tokens (default: random)")
     max_tokens: int = _opt(40, "bound of random token counts")
     skew: bool = _opt(False, "route every token to one (hot) expert")
+    weight_on_input: bool = _opt(False, "router weight on the input "
+                                        "(apply_router_weight_on_input; "
+                                        "top-1, allgather)")
     seed: int = _opt(0, "random seed")
 
     # Derived layout (SEMANTICS §1).
@@ -157,6 +160,10 @@ def check_spec(s):
         (not s.log2phy_per_rank or s.redundant > 0,
          "log2phy varies only with redundant experts"),
         (not s.skew or s.top_k < s.experts, "skew needs top_k < experts"),
+        (not s.weight_on_input or s.top_k == 1,
+         "the router weight on the input needs top_k 1"),
+        (not s.weight_on_input or s.ir_method in ("unset", "allgather"),
+         "the router weight on the input runs with allgather only"),
     ]
     if s.groups:
         per = s.experts // max(s.groups, 1)
@@ -217,7 +224,8 @@ def make_layer(s, rng):
     bias = rng.uniform(-0.1, 0.1, s.experts).astype(F32) if s.bias else None
     shared = (random_mlp(rng, 1, s.hidden, s.shared_inter, s.quant,
                          s.group_size) if s.shared_inter else None)
-    return DenseLayer(gate=spec, experts=experts, bias=bias, shared=shared)
+    return DenseLayer(gate=spec, experts=experts, bias=bias, shared=shared,
+                      weight_on_input=s.weight_on_input)
 
 
 def make_tokens(s, layer, rng, count, hot):
@@ -428,7 +436,8 @@ def layer_mlir(s):
         f"    %weights, %ids = moe.gate %l{bias} {gate_attrs}",
         f"        : {lt} -> {wt}, {it}",
         f"    %rows, %counts, %dctx = moe.dispatch %h, %weights, %ids "
-        f"experts({experts}){eplb}",
+        f"experts({experts}){eplb}"
+        + (" router_weight_on_input" if s.weight_on_input else ""),
         f"        : {xt}, {wt}, {it} -> {ct}, !moe.dispatch_ctx<{m}>",
         f"    %y = moe.experts %rows, %counts{mlp_clause(s, types, '')}",
         f"        : {xt}, {ct}",

@@ -160,6 +160,10 @@ Tensor tensorSplit(const Tensor &x, int64_t parts, int64_t index);
 Tensor mc2Mask(int64_t valid, int64_t rows);
 /// npu.add: elementwise, same shape and type.
 Tensor add(const Tensor &lhs, const Tensor &rhs);
+/// npu.scale_rows: x[t, :] * weights[t, 0] (x float, weights [T, 1] f32).
+Tensor scaleRows(const Tensor &x, const Tensor &weights);
+/// npu.ones_like: f32 ones of `like`'s shape.
+Tensor onesLike(const Tensor &like);
 /// Rows of `x` concatenated (all with equal trailing shape and type).
 Tensor concatRows(const std::vector<Tensor> &parts);
 

@@ -111,6 +111,14 @@ struct DispatchPattern : StagePattern<DispatchOp> {
 
     switch (method) {
     case CommMethod::AllGather: {
+      // apply_router_weight_on_input (seed 002): the weights scale the
+      // hidden states here, so the combine sums the rows with weight one.
+      if (op.getRouterWeightOnInput()) {
+        hidden = b.create<npu::ScaleRowsOp>(loc, hidden.getType(), hidden,
+                                            parts.weights);
+        parts.weights = b.create<npu::OnesLikeOp>(
+            loc, parts.weights.getType(), parts.weights);
+      }
       if (Value map = adaptor.getExpertMap())
         parts.weights = b.create<npu::MaskWeightsOp>(
             loc, parts.weights.getType(), parts.weights, ids, map);

@@ -270,5 +270,8 @@ MethodLegality mlir::moe::checkMethod(CommMethod method,
     result.obstacle = "no method";
     break;
   }
+  if (result.obstacle.empty() && inputs.layer.routerWeightOnInput &&
+      method != CommMethod::AllGather)
+    result.obstacle = "the router weight on the input needs allgather";
   return result;
 }

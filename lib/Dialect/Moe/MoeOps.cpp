@@ -192,6 +192,20 @@ LogicalResult DispatchOp::verify() {
                            << " (router logits " << gate.getLogits().getType()
                            << ")";
   }
+  // vllm's apply_router_weight_on_input asserts top-1 (seed 002); only the
+  // allgather dispatcher applies it.
+  if (getRouterWeightOnInput()) {
+    if (k != 1)
+      return emitOpError() << "router_weight_on_input needs top-1 routing "
+                              "(seed 002 asserts topk == 1), got top-"
+                           << k;
+    if (getMethod() != CommMethod::Unset &&
+        getMethod() != CommMethod::AllGather)
+      return emitOpError()
+             << "router_weight_on_input runs with allgather only (seed 002: "
+                "the other dispatchers ignore it), not "
+             << stringifyCommMethod(getMethod());
+  }
   // The method and the expert split depend on the deployment: checked
   // against the enclosing moe.layout by verifyDeployment (MoeDeployment.cpp).
   int64_t physical = getNumPhysicalExperts();

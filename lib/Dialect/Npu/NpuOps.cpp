@@ -151,6 +151,14 @@ LogicalResult MaskWeightsOp::verify() {
   return success();
 }
 
+LogicalResult ScaleRowsOp::verify() {
+  Operation *op = *this;
+  if (failed(expectSameDim(op, "weights", getWeights(), 0, "x", getX(), 0)) ||
+      failed(expectDimEquals(op, "weights", getWeights(), 1, 1)))
+    return failure();
+  return success();
+}
+
 LogicalResult MoeInitRoutingOp::verify() {
   Operation *op = *this;
   if (failed(expectSameDim(op, "x", getX(), 0, "expert_idx", getExpertIdx(),

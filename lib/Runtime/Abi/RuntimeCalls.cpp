@@ -392,6 +392,24 @@ extern "C" void moert_npu_dequant_swiglu_quant(
         });
 }
 
+extern "C" void moert_npu_scale_rows(const char *where, int64_t stream,
+                                     moert_tensor *x, moert_tensor *weights,
+                                     moert_tensor **result) {
+  issueComputing(where, stream, {x, weights}, {result},
+                 [](Stream &, const Inputs &in) {
+                   return std::vector<Tensor>{
+                       scaleRows(need(in, 0), need(in, 1))};
+                 });
+}
+
+extern "C" void moert_npu_ones_like(const char *where, int64_t stream,
+                                    moert_tensor *like,
+                                    moert_tensor **result) {
+  issue(where, stream, {like}, {result}, [](Stream &, const Inputs &in) {
+    return std::vector<Tensor>{onesLike(need(in, 0))};
+  });
+}
+
 extern "C" void moert_npu_add(const char *where, int64_t stream,
                               moert_tensor *lhs, moert_tensor *rhs,
                               moert_tensor **result) {

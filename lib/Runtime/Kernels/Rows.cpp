@@ -5,6 +5,9 @@
 
 #include "KernelUtil.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace moert {
 using namespace detail;
 
@@ -15,6 +18,8 @@ constexpr const char *kSplit = "npu.tensor_split";
 constexpr const char *kMask = "npu.mc2_mask";
 constexpr const char *kAdd = "npu.add";
 constexpr const char *kConcat = "npu.concat_rows";
+constexpr const char *kScaleRows = "npu.scale_rows";
+constexpr const char *kOnesLike = "npu.ones_like";
 
 void requireRows(const Tensor &x, const char *op) {
   requireRank(x, {1, 2, 3, 4, 5, 6, 7, 8}, op, "input");
@@ -77,6 +82,36 @@ Tensor mc2Mask(int64_t valid, int64_t rows) {
           "valid " + num(valid) + " must be in [0, rows " + num(rows) + "]");
   Tensor out = Tensor::zeros(DType::I1, {rows});
   std::memset(out.bytes(), 1, static_cast<size_t>(valid));
+  return out;
+}
+
+Tensor scaleRows(const Tensor &x, const Tensor &weights) {
+  requireRank(x, {2}, kScaleRows, "x");
+  requireFloat(x, kScaleRows, "x");
+  requireRank(weights, {2}, kScaleRows, "weights");
+  requireType(weights, DType::F32, kScaleRows, "weights");
+  require(weights.dim(0) == x.dim(0) && weights.dim(1) == 1, kScaleRows,
+          "weights must be [" + num(x.dim(0)) + ", 1] for x " + x.str() +
+              ", got " + weights.str());
+  int64_t t = x.dim(0), h = x.dim(1);
+  Tensor out = Tensor::empty(x.dtype, x.shape);
+  const float *w = weights.data<float>();
+  parallelFor(t, 8, [&](int64_t begin, int64_t end) {
+    std::vector<float> row(h);
+    for (int64_t i = begin; i < end; ++i) {
+      loadF32(x, i * h, h, row.data());
+      for (float &v : row)
+        v *= w[i];
+      storeF32(out, i * h, h, row.data());
+    }
+  });
+  return out;
+}
+
+Tensor onesLike(const Tensor &like) {
+  requireType(like, DType::F32, kOnesLike, "operand");
+  Tensor out = Tensor::empty(DType::F32, like.shape);
+  std::fill_n(out.data<float>(), out.numel(), 1.0f);
   return out;
 }
 

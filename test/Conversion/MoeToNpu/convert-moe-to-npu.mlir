@@ -444,3 +444,31 @@ func.func @across_switch(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>, %w13: t
 func.func @no_layer(%i: index) -> index {
   return %i : index
 }
+
+// -----
+
+// allgather with the router weight on the input (seed 002,
+// apply_router_weight_on_input, top-1), EP 2 with an expert map: the weights
+// scale the gathered hidden states before init-routing; the combine sums
+// each token's rows with weight one (masked like the weights would be).
+// CHECK-LABEL: func.func @router_weight_on_input
+// CHECK: %[[XG:.+]] = npu.all_gather %{{.+}} dp
+// CHECK: %[[W:.+]], %[[IDS:.+]] = npu.moe_gating_top_k
+// CHECK: %[[XW:.+]] = npu.scale_rows %[[XG]], %[[W]] : tensor<?x64xf32>, tensor<?x1xf32>
+// CHECK: %[[ONES:.+]] = npu.ones_like %[[W]] : tensor<?x1xf32>
+// CHECK: %[[MASKED:.+]] = npu.mask_weights %[[ONES]], %[[IDS]], %{{.+}}
+// CHECK: %{{.+}}, %[[RIDX:.+]], %{{.+}} = npu.moe_init_routing %[[XW]], %[[IDS]]
+// CHECK: npu.moe_token_unpermute %{{.+}}, %[[RIDX]] probs(%[[MASKED]] : tensor<?x1xf32>)
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+func.func @router_weight_on_input(%x: tensor<?x64xf32>, %logits: tensor<?x8xf32>, %map: tensor<8xi32>,
+                                  %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(1) softmax : tensor<?x8xf32> -> tensor<?x1xf32>, tensor<?x1xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8) expert_map(%map : tensor<8xi32>) router_weight_on_input
+      : tensor<?x64xf32>, tensor<?x1xf32>, tensor<?x1xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}

@@ -537,3 +537,21 @@ func.func @choose_unknown(%x: tensor<?x8xf32>) {
   %i = moe.choose_method %x thresholds [8] methods [mc2, deepep] : tensor<?x8xf32>
   return
 }
+
+// -----
+
+// apply_router_weight_on_input is top-1 only (seed 002 asserts topk == 1).
+func.func @router_weight_on_input_top2(%h: tensor<?x8xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op router_weight_on_input needs top-1 routing (seed 002 asserts topk == 1), got top-2}}
+  %r, %c, %d = moe.dispatch %h, %w, %i experts(4) router_weight_on_input : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
+  return
+}
+
+// -----
+
+// Only the allgather dispatcher applies it.
+func.func @router_weight_on_input_alltoall(%h: tensor<?x8xf32>, %w: tensor<?x1xf32>, %i: tensor<?x1xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op router_weight_on_input runs with allgather only (seed 002: the other dispatchers ignore it), not alltoall}}
+  %r, %c, %d = moe.dispatch %h, %w, %i experts(4) router_weight_on_input : tensor<?x8xf32>, tensor<?x1xf32>, tensor<?x1xi32> -> tensor<4xi64>, !moe.dispatch_ctx<alltoall>
+  return
+}

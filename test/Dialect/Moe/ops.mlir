@@ -125,3 +125,12 @@ func.func @choose(%x: tensor<?x64xf32>) -> (index, index) {
 }
 
 }
+
+// The router weight applied on the input (top-1, allgather).
+// CHECK-LABEL: func.func @router_weight_on_input
+// CHECK: moe.dispatch %{{.+}}, %{{.+}}, %{{.+}} experts(8) router_weight_on_input : tensor<?x64xf32>, tensor<?x1xf32>, tensor<?x1xi32> -> tensor<8xi64>, !moe.dispatch_ctx<allgather>
+func.func @router_weight_on_input(%h: tensor<?x64xf32>, %w: tensor<?x1xf32>, %ids: tensor<?x1xi32>) -> tensor<8xi64> {
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8) router_weight_on_input
+      : tensor<?x64xf32>, tensor<?x1xf32>, tensor<?x1xi32> -> tensor<8xi64>, !moe.dispatch_ctx<allgather>
+  return %counts : tensor<8xi64>
+}

@@ -1360,3 +1360,27 @@ func.func @shared_expert_unknown_stage(%x: tensor<?x64xf32>) -> tensor<?x32xf32>
   %y = npu.swiglu %x {npu.shared_expert = #npu.shared_expert<up>} : tensor<?x64xf32> -> tensor<?x32xf32>
   return %y : tensor<?x32xf32>
 }
+
+// -----
+
+func.func @scale_rows_weights_not_one_column(%x: tensor<?x64xf32>, %w: tensor<?x2xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{'npu.scale_rows' op dimension 1 of weights must be 1, got 2}}
+  %y = npu.scale_rows %x, %w : tensor<?x64xf32>, tensor<?x2xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @scale_rows_token_mismatch(%x: tensor<4x64xf32>, %w: tensor<5x1xf32>) -> tensor<4x64xf32> {
+  // expected-error @+1 {{'npu.scale_rows' op}}
+  %y = npu.scale_rows %x, %w : tensor<4x64xf32>, tensor<5x1xf32>
+  return %y : tensor<4x64xf32>
+}
+
+// -----
+
+func.func @scale_rows_int_rows(%x: tensor<?x64xi8>, %w: tensor<?x1xf32>) -> tensor<?x64xi8> {
+  // expected-error @+1 {{'npu.scale_rows' op operand #0 must be 2D tensor of 32-bit float or bfloat16 type or 16-bit float values}}
+  %y = npu.scale_rows %x, %w : tensor<?x64xi8>, tensor<?x1xf32>
+  return %y : tensor<?x64xi8>
+}

@@ -146,3 +146,12 @@ func.func @events(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
   npu.wait %e2 stream(0)
   return %g : tensor<?x64xf32>
 }
+
+// CHECK-LABEL: func.func @router_weight_on_input
+// CHECK: %[[XW:.+]] = npu.scale_rows %{{.+}}, %[[W:[^ ]+]] stream(1) : tensor<?x64xbf16>, tensor<?x1xf32>
+// CHECK: npu.ones_like %[[W]] : tensor<?x1xf32>
+func.func @router_weight_on_input(%x: tensor<?x64xbf16>, %w: tensor<?x1xf32>) -> (tensor<?x64xbf16>, tensor<?x1xf32>) {
+  %xw = npu.scale_rows %x, %w stream(1) : tensor<?x64xbf16>, tensor<?x1xf32>
+  %ones = npu.ones_like %w : tensor<?x1xf32>
+  return %xw, %ones : tensor<?x64xbf16>, tensor<?x1xf32>
+}

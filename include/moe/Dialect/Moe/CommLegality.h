@@ -95,6 +95,9 @@ struct LayerFacts {
   int64_t intermediate = 0;
   /// Quantization of the experts; null means none.
   QuantAttr quant;
+  /// The routing weight scales the hidden states before the experts
+  /// (`router_weight_on_input`): only allgather applies it.
+  bool routerWeightOnInput = false;
 };
 
 struct CommMethodInputs {

@@ -104,6 +104,9 @@ Choice mlir::moe::selectByTable(const CommMethodInputs &inputs,
   assert(layer.chip && "the table needs the target chip");
   if (inputs.config.lora)
     return {CommMethod::AllToAll, "LoRA with expert parallelism"};
+  // Only vllm-ascend's allgather dispatcher applies it (seed 002).
+  if (layer.routerWeightOnInput)
+    return {CommMethod::AllGather, "the router weight on the input"};
   switch (layer.chip.getKind()) {
   case ChipKind::A2:
     return selectA2(inputs, tokens);

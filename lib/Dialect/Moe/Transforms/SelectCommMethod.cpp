@@ -193,6 +193,7 @@ static LayerFacts factsOf(const Layer &layer) {
   facts.experts = dispatch.getNumExperts();
   facts.redundantExperts = dispatch.getRedundantExperts();
   facts.topK = dispatch.getIds().getType().getDimSize(1);
+  facts.routerWeightOnInput = dispatch.getRouterWeightOnInput();
   RankedTensorType hidden = dispatch.getHidden().getType();
   facts.hidden = hidden.getDimSize(1);
   auto bytes = [](RankedTensorType type) {
@@ -360,6 +361,9 @@ static LogicalResult checkSegments(PrepareOp prepare, Policy policy,
     if (policy == Policy::Fixed) {
       if (method == CommMethod::FusedMC2 && inputs.layer.quant)
         why = fusedMc2QuantObstacle(inputs.layer.quant.getScheme());
+      if (why.empty() && inputs.layer.routerWeightOnInput &&
+          method != CommMethod::AllGather)
+        why = legality.obstacle;
       if (why.empty() && bound && most > legality.runTimeMaxTokens)
         why = tokensVsCapacity(most, legality.runTimeMaxTokens,
                                "MC2 kernel capacity");
@@ -426,6 +430,12 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
   if (failed(layer))
     return failure();
   CommMethodInputs inputs{config, factsOf(*layer)};
+  // Two requirements no method meets at once.
+  if (inputs.layer.routerWeightOnInput && inputs.config.lora &&
+      inputs.layer.layout.useEp())
+    return layer->dispatch.emitError()
+           << "no method runs this layer: the router weight on the input "
+              "needs allgather, LoRA with expert parallelism needs alltoall";
   Policy layerPolicy = parsedPolicy;
   if (layerPolicy != Policy::Fixed && !inputs.layer.chip) {
     // Without expert parallelism every policy gives allgather; only layers

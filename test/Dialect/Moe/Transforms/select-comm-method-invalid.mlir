@@ -20,6 +20,12 @@
 // DEFINE: %{beyond} = not moe-opt %S/Inputs/select-fixed-beyond-capacity.mlir -split-input-file -mlir-disable-threading -mlir-print-op-on-diagnostic=false
 // RUN: %{beyond} "-moe-select-comm-method=policy=fixed method=mc2" 2>&1 | FileCheck %s --check-prefix=FIXED-MC2
 // RUN: %{beyond} "-moe-select-comm-method=policy=fixed method=fused_mc2" 2>&1 | FileCheck %s --check-prefix=FIXED-FUSED
+// A fixed method other than allgather for a layer whose router weight
+// scales the input.
+// RUN: not moe-opt %S/Inputs/select-weight-on-input.mlir -mlir-disable-threading -mlir-print-op-on-diagnostic=false "-moe-select-comm-method=policy=fixed method=mc2" 2>&1 | FileCheck %s --check-prefix=FIXED-WOI
+// FIXED-WOI: select-weight-on-input.mlir:7:{{[0-9]+}}: error: method mc2 cannot run this layer: the router weight on the input needs allgather
+// RUN: not moe-opt %S/Inputs/select-weight-on-input.mlir -mlir-disable-threading -mlir-print-op-on-diagnostic=false -moe-select-comm-method=lora 2>&1 | FileCheck %s --check-prefix=WOI-LORA
+// WOI-LORA: select-weight-on-input.mlir:9:{{[0-9]+}}: error: no method runs this layer: the router weight on the input needs allgather, LoRA with expert parallelism needs alltoall
 
 // policy and method are enum options: their parser rejects unknown names.
 // POLICY: for the --policy option: Cannot find option named 'foo'!

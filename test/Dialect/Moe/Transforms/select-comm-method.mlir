@@ -287,3 +287,30 @@ func.func @untouched(%x: tensor<?x64xbf16>, %logits: tensor<?x32xf32>,
 func.func @no_layer() {
   return
 }
+
+// -----
+
+// The router weight on the input: only the allgather dispatcher applies it
+// (seed 002), so the table picks allgather where it would pick mc2 (A3, 16
+// EP ranks, 64 tokens <= MC2 capacity 256) and the cost model never weighs
+// another method.
+
+module attributes {moe.chip = #moe.chip<A3>,
+                   moe.layout = #moe.layout<tp = 1, dp = 16, expert_parallel = true>} {
+// CHECK-LABEL: func.func @router_weight_on_input
+// CHECK: moe.prepare {{.*}} -> !moe.prepare_ctx<allgather>
+// CHECK: moe.dispatch {{.*}} router_weight_on_input : {{.*}} !moe.dispatch_ctx<allgather>
+func.func @router_weight_on_input(%x: tensor<64x64xbf16>, %logits: tensor<64x32xf32>,
+    %w13: tensor<2x64x32xbf16>, %w2: tensor<2x16x64xbf16>) -> tensor<?x64xbf16> {
+  // expected-remark @+1 {{allgather: the router weight on the input}}
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<64x64xbf16>, tensor<64x32xf32> -> !moe.prepare_ctx<unset>
+  %w, %ids = moe.gate %l top_k(1) softmax : tensor<?x32xf32> -> tensor<?x1xf32>, tensor<?x1xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(32) router_weight_on_input
+      : tensor<?x64xbf16>, tensor<?x1xf32>, tensor<?x1xi32> -> tensor<2xi64>, !moe.dispatch_ctx<unset>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<2x64x32xbf16>, tensor<2x16x64xbf16>)
+      : tensor<?x64xbf16>, tensor<2xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<unset>
+  %o = moe.finalize %r, %pctx : tensor<?x64xbf16>, !moe.prepare_ctx<unset>
+  return %o : tensor<?x64xbf16>
+}
+}
