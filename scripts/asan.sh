@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# AddressSanitizer + UndefinedBehaviorSanitizer run (on demand; not in CI
-# yet, docs/Reliability.md). Builds moe-opt, moe-run, the runtime and C++ API
-# unit tests and the C API test with clang and
-# -fsanitize=address,undefined -fno-sanitize-recover=undefined in
-# ASAN_BUILD_DIR (default build-asan/), then runs, any report failing its
-# test:
-#   - test/Runtime and test/API (GoogleTest: kernels, world, collectives,
-#     MC2, streams, the C++ API),
+# AddressSanitizer + UndefinedBehaviorSanitizer run; CI runs it after the
+# normal tests (.ci/run). Builds moe-opt, moe-run, the runtime and C++ API
+# unit tests, the C API test, the libFuzzer targets and (with MPI) the MPI
+# world check with clang-19 and -fsanitize=address,undefined
+# -fno-sanitize-recover=all in ASAN_BUILD_DIR (default build-asan/), then
+# runs, any sanitizer report failing its test:
+#   - test/Runtime and test/API (GoogleTest: kernels under every CPU
+#     variant, world, collectives, MC2, streams, the C++ API),
 #   - test/CAPI/moe-capi-test.c (the C API end to end and its misuse; the
 #     ctypes test is left out: python3 itself is not instrumented),
 #   - test/Conformance (every method on 1 to 8 ranks against the NumPy
 #     reference, compiled and run by moe-run),
 #   - test/Tools/moe-run (inputs, outputs, errors, the NaN/Inf policy),
-#   - test/Fuzz (the fuzzer's CI budget and the libFuzzer smoke tests).
-# The JIT-compiled host code is not instrumented; every kernel, tensor,
-# collective and .npy byte it touches lives in instrumented code.
+#   - test/Fuzz (the fuzzer's CI budget, its crashers and the libFuzzer
+#     smoke tests),
+#   - test/MPI (ranks as Open MPI processes) with leak detection off: Open
+#     MPI's uninstrumented components leave their allocations to the exit.
+# Sanitizer options: scripts/asan-env.sh. Not instrumented, so not checked:
+# the JIT-compiled host code (every kernel, tensor, collective and .npy
+# byte it touches lives in instrumented code), Debian's libMLIR/libLLVM
+# and Open MPI. docs/Reliability.md ("Sanitizers") has the time it takes.
 #   ASAN_JOBS   parallel compile jobs (default: ninja's choice)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,14 +36,20 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
     -DPython3_EXECUTABLE=/usr/bin/python3
 fi
+mpi=()
+if grep -q '^MOE_HAVE_MPI:INTERNAL=ON' "$BUILD/CMakeCache.txt"; then
+  mpi=(moe-mpi-world-check)
+fi
 cmake --build "$BUILD" ${ASAN_JOBS:+-j "$ASAN_JOBS"} --target moe-opt moe-run \
-  moe-runtime-tests moe-api-tests moe-capi-test moe-fuzz-targets
+  moe-runtime-tests moe-api-tests moe-capi-test moe-fuzz-targets "${mpi[@]}"
 # LLVM_UBSAN_FLAGS (set above: an installed LLVM does not define it, and
 # "Address;Undefined" would then be ASan alone): -fsanitize=undefined minus
 # vptr/function (MLIR is built without RTTI) with
 # -fno-sanitize-recover=all, so every report aborts.
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=67:strict_string_checks=1:detect_stack_use_after_return=1"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=68"
-/usr/bin/python3 /usr/lib/llvm-19/build/utils/lit/lit.py -sv \
-  "$BUILD/test/Runtime" "$BUILD/test/API" "$BUILD/test/CAPI/moe-capi-test.c" \
-  "$BUILD/test/Conformance" "$BUILD/test/Tools/moe-run" "$BUILD/test/Fuzz"
+. "$ROOT/scripts/asan-env.sh"   # ASAN_OPTIONS, UBSAN_OPTIONS
+LIT=(/usr/bin/python3 /usr/lib/llvm-19/build/utils/lit/lit.py -sv)
+"${LIT[@]}" "$BUILD/test/Runtime" "$BUILD/test/API" \
+  "$BUILD/test/CAPI/moe-capi-test.c" "$BUILD/test/Conformance" \
+  "$BUILD/test/Tools/moe-run" "$BUILD/test/Fuzz"
+# test/MPI: unsupported (and skipped by lit) without MPI.
+ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" "${LIT[@]}" "$BUILD/test/MPI"

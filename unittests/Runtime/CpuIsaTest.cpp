@@ -191,4 +191,34 @@ TEST(CpuIsa, SwigluMatchesStdExpUnderEveryVariant) {
   }
 }
 
+// A NaN gate gives a NaN result in the vector body and in the scalar tail
+// (every element under the portable variant) of every variant. The scalar
+// exp used to convert the NaN to an integer: undefined behaviour that only
+// the UBSan run (scripts/asan.sh) sees, where this test then aborts.
+TEST(CpuIsa, SwigluPropagatesNanUnderEveryVariant) {
+  IsaScope scope;
+  const int64_t n = 19; // 2 vectors of 8 and a tail of 3 for AVX2
+  std::vector<float> h(2 * n);
+  for (int64_t i = 0; i < 2 * n; ++i)
+    h[i] = 0.25f * static_cast<float>(i - n);
+  const int64_t nanAt[] = {2, 17, 18}; // vector body, tail, last column
+  for (int64_t i : nanAt)
+    h[i] = std::nanf("");
+  Tensor x = f32({1, 2 * n}, h);
+  for (CpuIsa isa : supportedCpuIsas()) {
+    SCOPED_TRACE(cpuIsaName(isa));
+    setCpuIsa(isa);
+    std::vector<float> got = floats(swiglu(x));
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::isnan(h[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << i << ": " << got[i];
+        continue;
+      }
+      double want = h[i] / (1.0 + std::exp(-double(h[i]))) * h[i + n];
+      EXPECT_LE(std::fabs(got[i] - want), 1e-6 * std::max(1.0, std::fabs(want)))
+          << i << ": " << got[i] << " vs " << want;
+    }
+  }
+}
+
 } // namespace

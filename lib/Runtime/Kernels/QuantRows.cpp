@@ -20,9 +20,14 @@ namespace detail {
 /// by its degree-6 Taylor polynomial (relative error within 2.3e-7 over
 /// that range), 2^n through the exponent bits. Inputs are clamped to
 /// [-87, 88], inside the normal f32 range, so e^-v of a large v gives a
-/// tiny positive number and silu(v) = v / (1 + tiny) = v. QuantAvx2.cpp
-/// computes the same steps 8 lanes at a time.
+/// tiny positive number and silu(v) = v / (1 + tiny) = v. A NaN is
+/// returned as is: the clamp lets it through (std::max/min compare false),
+/// and converting NaN to an integer for 2^n is undefined behaviour.
+/// QuantAvx2.cpp computes the same steps 8 lanes at a time (its clamp
+/// turns a NaN lane into -87; SwiGLU's result is NaN either way).
 float expApprox(float x) {
+  if (std::isnan(x))
+    return x;
   x = std::min(std::max(x, -87.0f), 88.0f);
   float n = std::nearbyint(x * 1.44269504f);
   float r = x - n * 0.693359375f;
