@@ -19,6 +19,13 @@ run_case.py; see test/Conformance/README.md):
 Arrays are C-order .npy: float32 for f32 tensors, int32 for i32, int8 for i8
 and for i4 (one value in [-8, 7] per int8 element; the executor packs them).
 
+w4a8 routed experts come as the checkpoint ships them (seed 001, quant
+version 0): w13 [L, 2I, H] and w2 [L, H, I] int8 holding int4 values
+(output channels first), w13_scale [L, 2I, 1], w2_scale [L, H, 1],
+w13_scale_second [L, 2I, H/G], w2_scale_second [L, H, I/G]; the layer
+processes them with moe.prepare_weights (docs/Quantization.md). Shared
+experts keep the processed i4 form with separate scales.
+
 Weight placement (SEMANTICS §1, docs/Rationale.md): with expert parallelism
 (ep = tp * dp > 1) rank r owns physical experts [r*L, (r+1)*L), L = (E+R)/ep;
 physical expert p < E is logical expert p, the R redundant ones replicate the
@@ -214,6 +221,7 @@ def make_layer(s, rng):
                     routed_scaling=s.routed_scaling)
     experts = random_mlp(rng, s.experts, s.hidden, s.inter, s.quant,
                          s.group_size)
+    experts.kernel = s.quant == "w4a8"   # checkpoint + moe.prepare_weights
     bias = rng.uniform(-0.1, 0.1, s.experts).astype(F32) if s.bias else None
     shared = (random_mlp(rng, 1, s.hidden, s.shared_inter, s.quant,
                          s.group_size) if s.shared_inter else None)
@@ -355,6 +363,30 @@ def mlp_arguments(s, prefix, lead, i):
     return args
 
 
+def checkpoint_arguments(s, lead, i):
+    """(name, type) of the routed experts' w4a8 checkpoint tensors."""
+    h, g = s.hidden, s.group_size
+    return [("w13", tensor(lead + [2 * i, h], "i8")),
+            ("w2", tensor(lead + [h, i], "i8")),
+            ("w13_scale", tensor(lead + [2 * i, 1], "f32")),
+            ("w2_scale", tensor(lead + [h, 1], "f32")),
+            ("w13_scale_second", tensor(lead + [2 * i, h // g], "f32")),
+            ("w2_scale_second", tensor(lead + [h, i // g], "f32"))]
+
+
+def checkpoint_arrays(w):
+    """The checkpoint tensors of local experts `w` (k-major logical
+    weights): output channels first, scales [L, N, 1] and [L, N, K/G]."""
+    out = {}
+    for name in ("w13", "w2"):
+        out[name] = np.ascontiguousarray(getattr(w, name).transpose(0, 2, 1))
+        out[name + "_scale"] = np.ascontiguousarray(
+            getattr(w, name + "_scale")[:, :, None])
+        out[name + "_scale_second"] = np.ascontiguousarray(
+            getattr(w, name + "_group_scale").transpose(0, 2, 1))
+    return out
+
+
 def entry_arguments(s):
     """(moe.name, MLIR type, per_rank) of every entry argument, in the order
     of examples/deepseek_v3.mlir; per_rank is False for the arguments equal
@@ -367,8 +399,10 @@ def entry_arguments(s):
     if s.redundant:
         args += [("log2phy", tensor([e], "i32"), True),
                  ("expert_map", tensor([s.physical], "i32"), True)]
+    routed = (checkpoint_arguments if s.quant == "w4a8" else
+              lambda s, lead, i: mlp_arguments(s, "", lead, i))
     args += [(n, ty, True) for n, ty in
-             mlp_arguments(s, "", [s.local_experts], s.inter // s.shards)]
+             routed(s, [s.local_experts], s.inter // s.shards)]
     if s.shared_inter:
         args += [(n, ty, False) for n, ty in
                  mlp_arguments(s, "shared_", [], s.shared_inter)]
@@ -391,6 +425,39 @@ def mlp_clause(s, types, prefix):
     elif s.quant == "w4a8":
         text += f"\n        quant <w4a8_dynamic, group_size = {s.group_size}>"
     return text
+
+
+def prepare_lines(s, types):
+    """moe.prepare_weights of the routed w4a8 checkpoint tensors."""
+    if s.quant != "w4a8":
+        return []
+    l, h, i, g = s.local_experts, s.hidden, s.inter // s.shards, s.group_size
+    lines = []
+    for name, k, n in (("w13", h, 2 * i), ("w2", i, h)):
+        ins = [name, name + "_scale", name + "_scale_second"]
+        outs = [tensor([l, k, n], "i4"), tensor([l, k // g, n], "f32"),
+                tensor([l, n], "f32")]
+        lines += [f"    %{name}p, %{name}g, %{name}b = moe.prepare_weights "
+                  + ", ".join("%" + a for a in ins)
+                  + f" quant <w4a8_dynamic, group_size = {g}>",
+                  "        : " + ", ".join(types[a] for a in ins)
+                  + " -> " + ", ".join(outs)]
+    return lines
+
+
+def routed_clause(s, types):
+    """The routed moe.experts clauses; w4a8 in the kernel form."""
+    if s.quant != "w4a8":
+        return mlp_clause(s, types, "")
+    l, h, i, g = s.local_experts, s.hidden, s.inter // s.shards, s.group_size
+    t = {"w13": (h, 2 * i), "w2": (i, h)}
+    w = {n: tensor([l, k, m], "i4") for n, (k, m) in t.items()}
+    gs = {n: tensor([l, k // g, m], "f32") for n, (k, m) in t.items()}
+    b = {n: tensor([l, m], "f32") for n, (k, m) in t.items()}
+    return (f"\n        weights(%w13p, %w2p : {w['w13']}, {w['w2']})"
+            f"\n        group_scales(%w13g, %w2g : {gs['w13']}, {gs['w2']})"
+            f"\n        biases(%w13b, %w2b : {b['w13']}, {b['w2']})"
+            f"\n        quant <w4a8_dynamic, group_size = {g}>")
 
 
 def layer_mlir(s):
@@ -430,7 +497,8 @@ def layer_mlir(s):
         f"    %rows, %counts, %dctx = moe.dispatch %h, %weights, %ids "
         f"experts({experts}){eplb}",
         f"        : {xt}, {wt}, {it} -> {ct}, !moe.dispatch_ctx<{m}>",
-        f"    %y = moe.experts %rows, %counts{mlp_clause(s, types, '')}",
+        *prepare_lines(s, types),
+        f"    %y = moe.experts %rows, %counts{routed_clause(s, types)}",
         f"        : {xt}, {ct}",
         f"    %routed = moe.combine %y, %dctx : {xt}, !moe.dispatch_ctx<{m}>",
     ]
@@ -480,7 +548,9 @@ def generate(s, out_dir):
         x, logits = groups[s.token_group(r)]
         arrays = dict(x=x, logits=logits, log2phy=log2phy(s, phys2log, r),
                       expert_map=expert_map(s, r))
-        arrays.update(local_weights(s, layer, phys2log, r).arrays())
+        local = local_weights(s, layer, phys2log, r)
+        arrays.update(checkpoint_arrays(local) if s.quant == "w4a8"
+                      else local.arrays())
         for name, _, per_rank in args:
             if per_rank:
                 np.save(os.path.join(out_dir, rank_file(name).format(rank=r)),

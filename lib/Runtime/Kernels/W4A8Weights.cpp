@@ -1,0 +1,101 @@
+//===- W4A8Weights.cpp - load-time processing of w4a8 checkpoint weights -===//
+//
+// npu.w4a8_process_weights: seed 001's process_weights_after_loading of the
+// fused-MoE w4a8_dynamic method (quant version 0) on one weight stack.
+// docs/Quantization.md gives the numerics and the layouts.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Kernels.h"
+#include "moe/Runtime/Parallel.h"
+
+#include "KernelUtil.h"
+
+#include <vector>
+
+namespace moert {
+using namespace detail;
+
+namespace {
+constexpr const char *kProcess = "npu.w4a8_process_weights";
+
+/// `v` rounded to `dtype` (F32: unchanged).
+float roundTo(float v, DType dtype) {
+  if (dtype == DType::BF16)
+    return bf16ToFloat(floatToBf16(v));
+  if (dtype == DType::F16)
+    return f16ToFloat(floatToF16(v));
+  return v;
+}
+} // namespace
+
+W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
+                               const Tensor &scaleSecond) {
+  requireRank(weight, {3}, kProcess, "weight");
+  requireType(weight, DType::I8, kProcess, "weight");
+  requireRank(scale, {3}, kProcess, "scale");
+  requireFloat(scale, kProcess, "scale");
+  requireRank(scaleSecond, {3}, kProcess, "scale_second");
+  require(scaleSecond.dtype == scale.dtype, kProcess,
+          std::string("scale_second must have the scale's dtype ") +
+              dtypeName(scale.dtype) + ", got " + scaleSecond.str());
+  int64_t l = weight.dim(0), n = weight.dim(1), k = weight.dim(2);
+  require(scale.shape == std::vector<int64_t>{l, n, 1}, kProcess,
+          "scale must be [" + num(l) + "x" + num(n) + "x1], got " +
+              scale.str());
+  int64_t blocks = scaleSecond.dim(2);
+  require(scaleSecond.dim(0) == l && scaleSecond.dim(1) == n && blocks > 0 &&
+              k % blocks == 0,
+          kProcess,
+          "scale_second must be [" + num(l) + "x" + num(n) +
+              "xB] with B dividing " + num(k) + ", got " + scaleSecond.str());
+  require(n % 2 == 0, kProcess,
+          "the i4 result packs rows of N = " + num(n) +
+              " output channels two per byte: N must be even");
+  int64_t gs = k / blocks;
+  const int8_t *w = weight.data<int8_t>();
+  for (int64_t i = 0, e = l * n * k; i < e; ++i)
+    require(w[i] >= -8 && w[i] <= 7, kProcess,
+            "weight element " + num(i) + " is " + num(w[i]) +
+                ", outside int4 [-8, 7]");
+
+  std::vector<float> s(l * n), ss(l * n * blocks);
+  loadF32(scale, 0, l * n, s.data());
+  loadF32(scaleSecond, 0, l * n * blocks, ss.data());
+
+  W4A8Weights out{Tensor::zeros(DType::I4, {l, k, n}),
+                  Tensor::empty(DType::F32, {l, blocks, n}),
+                  Tensor::empty(DType::F32, {l, n})};
+  uint8_t *packed = out.weight.bytes();
+  float *merged = out.scale.data<float>();
+  float *bias = out.bias.data<float>();
+  // One expert per task: each writes its own bytes of the packed weight
+  // (k * n elements per expert, n even).
+  parallelFor(l, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t e = begin; e < end; ++e) {
+      for (int64_t c = 0; c < n; ++c) {
+        const int8_t *row = w + (e * n + c) * k;
+        float sc = s[e * n + c];
+        const float *sec = ss.data() + (e * n + c) * blocks;
+        // process_scale: (scale * scale_second) in the scales' dtype, then
+        // to float16 and back to float32.
+        for (int64_t b = 0; b < blocks; ++b)
+          merged[(e * blocks + b) * n + c] =
+              roundTo(roundTo(sc * sec[b], scale.dtype), DType::F16);
+        // bias = 8 * sum_k (w * scale_second) * scale, in float32.
+        double sum = 0;
+        for (int64_t kk = 0; kk < k; ++kk)
+          sum += static_cast<double>(static_cast<float>(row[kk]) *
+                                     sec[kk / gs] * sc);
+        bias[e * n + c] = 8.0f * static_cast<float>(sum);
+        // Transposed to [K, N] and packed two per byte, element 2i in the
+        // low nibble.
+        for (int64_t kk = 0; kk < k; ++kk)
+          setI4(packed, (e * k + kk) * n + c, row[kk]);
+      }
+    }
+  });
+  return out;
+}
+
+} // namespace moert
