@@ -11,6 +11,7 @@
 
 #include "KernelUtil.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace moert {
@@ -55,25 +56,30 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
   int64_t gs = k / blocks;
   const int8_t *w = weight.data<int8_t>();
   for (int64_t i = 0, e = l * n * k; i < e; ++i)
-    require(w[i] >= -8 && w[i] <= 7, kProcess,
-            "weight element " + num(i) + " is " + num(w[i]) +
-                ", outside int4 [-8, 7]");
+    if (w[i] < -8 || w[i] > 7)
+      require(false, kProcess,
+              "weight element " + num(i) + " is " + num(w[i]) +
+                  ", outside int4 [-8, 7]");
 
   std::vector<float> s(l * n), ss(l * n * blocks);
   loadF32(scale, 0, l * n, s.data());
   loadF32(scaleSecond, 0, l * n * blocks, ss.data());
 
-  W4A8Weights out{Tensor::zeros(DType::I4, {l, k, n}),
+  W4A8Weights out{Tensor::empty(DType::I4, {l, k, n}),
                   Tensor::empty(DType::F32, {l, blocks, n}),
                   Tensor::empty(DType::F32, {l, n})};
   uint8_t *packed = out.weight.bytes();
   float *merged = out.scale.data<float>();
   float *bias = out.bias.data<float>();
-  // One expert per task: each writes its own bytes of the packed weight
-  // (k * n elements per expert, n even).
-  parallelFor(l, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t e = begin; e < end; ++e) {
-      for (int64_t c = 0; c < n; ++c) {
+  // One task per tile of up to 64 output channels of an expert (an even
+  // count since n is: tiles fill whole bytes of the packed weight).
+  constexpr int64_t kTile = 64;
+  int64_t tiles = (n + kTile - 1) / kTile;
+  parallelFor(l * tiles, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      int64_t e = task / tiles, c0 = (task % tiles) * kTile;
+      int64_t c1 = std::min(n, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c) {
         const int8_t *row = w + (e * n + c) * k;
         float sc = s[e * n + c];
         const float *sec = ss.data() + (e * n + c) * blocks;
@@ -84,14 +90,21 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
               roundTo(roundTo(sc * sec[b], scale.dtype), DType::F16);
         // bias = 8 * sum_k (w * scale_second) * scale, in float32.
         double sum = 0;
-        for (int64_t kk = 0; kk < k; ++kk)
-          sum += static_cast<double>(static_cast<float>(row[kk]) *
-                                     sec[kk / gs] * sc);
+        for (int64_t b = 0; b < blocks; ++b)
+          for (int64_t kk = b * gs; kk < (b + 1) * gs; ++kk)
+            sum += static_cast<double>(static_cast<float>(row[kk]) * sec[b] *
+                                       sc);
         bias[e * n + c] = 8.0f * static_cast<float>(sum);
-        // Transposed to [K, N] and packed two per byte, element 2i in the
-        // low nibble.
-        for (int64_t kk = 0; kk < k; ++kk)
-          setI4(packed, (e * k + kk) * n + c, row[kk]);
+      }
+      // Transposed to [K, N] and packed two per byte, element 2i (the even
+      // channel) in the low nibble.
+      const int8_t *base = w + e * n * k;
+      for (int64_t kk = 0; kk < k; ++kk) {
+        uint8_t *dst = packed + ((e * k + kk) * n + c0) / 2;
+        for (int64_t c = c0; c < c1; c += 2)
+          dst[(c - c0) / 2] = static_cast<uint8_t>(
+              (static_cast<uint8_t>(base[c * k + kk]) & 0xF) |
+              (static_cast<uint8_t>(base[(c + 1) * k + kk]) << 4));
       }
     }
   });
