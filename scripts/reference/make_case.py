@@ -327,7 +327,7 @@ def shard_inter(w, part, parts):
         out.update(w13_group_scale=w.w13_group_scale[:, :, cols],
                    w2_group_scale=w.w2_group_scale[:, rows.start // gs:
                                                    rows.stop // gs])
-    return MLPWeights(quant=w.quant, **out)
+    return MLPWeights(quant=w.quant, kernel=w.kernel, **out)
 
 
 def local_weights(s, layer, phys2log, rank):
