@@ -318,6 +318,13 @@ def Moe_PrepareWeightsOp : Moe_Op<"prepare_weights", [Pure]> {
     (`8 * sum_k W * scale_second * scale`). Lowers to
     `npu.w4a8_process_weights`; docs/Quantization.md.
 
+    A quant version 1.0.0 checkpoint (`new_quant_version`) gives
+    `scale_bias(B [L, N, P])`: its `weight [L, N/2, K]` already packs two
+    int4 values per byte along `N` and the bias is `B` summed over `P` (1
+    for `w13`, `16 / tp` for `w2`). Such checkpoints do not support experts
+    tensor-sharded over more than 16 ranks (the expansion rejects it, as
+    vllm-ascend does).
+
     ```mlir
     %w13, %g13, %b13 = moe.prepare_weights %ckpt13, %scale13, %second13
         quant <w4a8_dynamic, group_size = 128>
@@ -326,11 +333,13 @@ def Moe_PrepareWeightsOp : Moe_Op<"prepare_weights", [Pure]> {
     ```
   }];
   let arguments = (ins Moe_StaticTensor:$weight, Moe_StaticTensor:$scale,
-                       Moe_StaticTensor:$scale_second, Moe_QuantAttr:$quant);
+                       Moe_StaticTensor:$scale_second,
+                       Optional<Moe_StaticTensor>:$scale_bias, Moe_QuantAttr:$quant);
   let results = (outs Moe_StaticTensor:$processed_weight,
                       Moe_StaticTensor:$merged_scale, Moe_StaticTensor:$bias);
   let assemblyFormat = [{
-    $weight `,` $scale `,` $scale_second `quant` $quant attr-dict `:`
+    $weight `,` $scale `,` $scale_second
+    (`scale_bias` `(` $scale_bias^ `:` type($scale_bias) `)`)? `quant` $quant attr-dict `:`
     type($weight) `,` type($scale) `,` type($scale_second) `->`
     type($processed_weight) `,` type($merged_scale) `,` type($bias)
   }];

@@ -398,7 +398,14 @@ def Npu_W4A8ProcessWeightsOp : Npu_DeviceOp<"w4a8_process_weights", [Npu_MayFail
       (`w13_scale_bias` / `w2_scale_bias`) in float32.
 
     `N` must be even (i4 rows are whole bytes); a weight element outside
-    [-8, 7] is a run-time error. docs/Quantization.md.
+    [-8, 7] is a run-time error.
+
+    With `scale_bias [L, N, P]` the checkpoint is quant version 1.0.0
+    (`new_quant_version`): `weight [L, N/2, K]` already holds two int4
+    values per byte along `N` (channel `2j` in the low nibble of byte `j`),
+    which the transposition keeps, and the bias is `scale_bias` summed over
+    its last dimension (`update_bias`) instead of computed.
+    docs/Quantization.md.
 
     ```mlir
     %w, %s, %b = npu.w4a8_process_weights %w13, %scale, %scale_second
@@ -409,11 +416,13 @@ def Npu_W4A8ProcessWeightsOp : Npu_DeviceOp<"w4a8_process_weights", [Npu_MayFail
   let arguments = (ins TensorRankOf<[I8], [3]>:$weight,
                        TensorRankOf<[F32, BF16, F16], [3]>:$scale,
                        TensorRankOf<[F32, BF16, F16], [3]>:$scale_second,
+                       Optional<TensorRankOf<[F32], [3]>>:$scale_bias,
                        Npu_StreamAttr:$stream);
   let results = (outs TensorRankOf<[Npu_I4], [3]>:$processed_weight,
                       TensorRankOf<[F32], [3]>:$merged_scale,
                       TensorRankOf<[F32], [2]>:$bias);
-  let assemblyFormat = "$weight `,` $scale `,` $scale_second (`stream` `(` $stream^ `)`)? "
+  let assemblyFormat = "$weight `,` $scale `,` $scale_second "
+      "(`scale_bias` `(` $scale_bias^ `:` type($scale_bias) `)`)? (`stream` `(` $stream^ `)`)? "
       "attr-dict `:` type($weight) `,` type($scale) `,` type($scale_second) `->` "
       "type($processed_weight) `,` type($merged_scale) `,` type($bias)";
   let hasVerifier = 1;

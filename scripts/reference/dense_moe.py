@@ -255,6 +255,33 @@ def process_w4a8(weight, scale, scale_second):
     return w, merged, bias
 
 
+def pack_checkpoint_v1(weight):
+    """int4 values [L, N, K] -> a quant version 1.0.0 checkpoint weight
+    [L, N/2, K] int8: byte [e, j, k] holds channel 2j (low nibble) and
+    2j + 1 (high nibble) of row k."""
+    v = np.asarray(weight).astype(np.uint8) & 0xF
+    return (v[:, 0::2, :] | (v[:, 1::2, :] << 4)).astype(np.uint8).view(np.int8)
+
+
+def process_w4a8_v1(packed, scale, scale_second, scale_bias):
+    """Seed 001's process_weights_after_loading for new_quant_version
+    (quant version 1.0.0): the weight [L, N/2, K] is transposed as bytes
+    (pack_to_int32 only reinterprets them), process_scale restores n * 2
+    and computes no bias, update_bias sums scale_bias [L, N, P] over P.
+    -> (w [L, K, N] int8 values, merged [L, K/G, N], bias [L, N])."""
+    b = np.ascontiguousarray(packed.transpose(0, 2, 1)).view(np.uint8)
+    lo = (b & 0xF).astype(np.int8)
+    hi = (b >> 4).astype(np.int8)
+    w = np.empty(b.shape[:2] + (2 * b.shape[2],), dtype=np.int8)
+    w[..., 0::2] = np.where(lo >= 8, lo - 16, lo)
+    w[..., 1::2] = np.where(hi >= 8, hi - 16, hi)
+    s = scale.transpose(0, 2, 1)
+    g = scale_second.transpose(0, 2, 1)
+    merged = (s * g).astype(scale.dtype).astype(np.float16).astype(F32)
+    bias = scale_bias.transpose(0, 2, 1).sum(axis=1).astype(F32)
+    return w, merged, bias
+
+
 def pack_int4(values):
     """int4 values [..., N] (N even) -> uint8 [..., N/2], two per byte,
     element 2i in the low nibble."""

@@ -23,8 +23,11 @@ w4a8 routed experts come as the checkpoint ships them (seed 001, quant
 version 0): w13 [L, 2I, H] and w2 [L, H, I] int8 holding int4 values
 (output channels first), w13_scale [L, 2I, 1], w2_scale [L, H, 1],
 w13_scale_second [L, 2I, H/G], w2_scale_second [L, H, I/G]; the layer
-processes them with moe.prepare_weights (docs/Quantization.md). Shared
-experts keep the processed i4 form with separate scales.
+processes them with moe.prepare_weights (docs/Quantization.md). With
+--w4a8-version 1.0.0 the weights are packed two per byte along N (w13
+[L, I, H], w2 [L, H/2, I]) and w13_scale_bias [L, 2I, 1], w2_scale_bias
+[L, H, 16/tp'] carry the bias as partial sums. Shared experts keep the
+processed i4 form with separate scales.
 
 Weight placement (SEMANTICS §1, docs/Rationale.md): with expert parallelism
 (ep = tp * dp > 1) rank r owns physical experts [r*L, (r+1)*L), L = (E+R)/ep;
@@ -47,8 +50,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dense_moe import (F32, QUANT_SCHEMES, DenseLayer, GateSpec,  # noqa: E402
-                       MLPWeights, dense_moe, gate, save_layer,
-                       selection_margin)
+                       MLPWeights, dense_moe, gate, pack_checkpoint_v1,
+                       save_layer, selection_margin)
 
 METHODS = ("unset", "allgather", "alltoall", "mc2", "fused_mc2")
 CHIPS = ("A2", "A3", "A5", "A310P")
@@ -86,6 +89,8 @@ class CaseSpec:
     routed_scaling: float = _opt(1.0, "routed scaling factor")
     quant: str = _opt("none", "quantization scheme")
     group_size: int = _opt(0, "w4a8 group size")
+    w4a8_version: str = _opt("0", "w4a8 checkpoint quant version: 0 (int4 "
+                                  "in int8) or 1.0.0 (packed, scale_bias)")
     redundant: int = _opt(0, "EPLB redundant experts R (adds log2phy and "
                              "expert_map)")
     log2phy_per_rank: bool = _opt(False, "vary log2phy across ranks (not "
@@ -179,6 +184,13 @@ def check_spec(s):
         rules.append((s.group_size > 0 and all(n % s.group_size == 0
                                                for n in sizes),
                       f"group_size must divide H, I/tp' and shared I {sizes}"))
+    rules.append((s.w4a8_version in ("0", "1.0.0"),
+                  "w4a8_version: 0 or 1.0.0"))
+    if s.w4a8_version == "1.0.0":
+        rules += [(s.quant == "w4a8", "w4a8_version 1.0.0 needs w4a8"),
+                  (16 % s.shards == 0 and s.inter % 16 == 0,
+                   "w4a8_version 1.0.0 splits w2's bias into 16 / tp' "
+                   "partial sums: tp' must divide 16 and 16 divide I")]
     for ok, message in rules:
         if not ok:
             raise ValueError("invalid case: " + message)
@@ -364,26 +376,50 @@ def mlp_arguments(s, prefix, lead, i):
 
 
 def checkpoint_arguments(s, lead, i):
-    """(name, type) of the routed experts' w4a8 checkpoint tensors."""
+    """(name, type) of the routed experts' w4a8 checkpoint tensors; quant
+    version 1.0.0 packs the weights along N and adds the scale biases."""
     h, g = s.hidden, s.group_size
-    return [("w13", tensor(lead + [2 * i, h], "i8")),
-            ("w2", tensor(lead + [h, i], "i8")),
+    v1 = s.w4a8_version == "1.0.0"
+    pack = 2 if v1 else 1
+    args = [("w13", tensor(lead + [2 * i // pack, h], "i8")),
+            ("w2", tensor(lead + [h // pack, i], "i8")),
             ("w13_scale", tensor(lead + [2 * i, 1], "f32")),
             ("w2_scale", tensor(lead + [h, 1], "f32")),
             ("w13_scale_second", tensor(lead + [2 * i, h // g], "f32")),
             ("w2_scale_second", tensor(lead + [h, i // g], "f32"))]
+    if v1:
+        args += [("w13_scale_bias", tensor(lead + [2 * i, 1], "f32")),
+                 ("w2_scale_bias", tensor(lead + [h, 16 // s.shards], "f32"))]
+    return args
 
 
-def checkpoint_arrays(w):
+def checkpoint_arrays(w, version="0", shards=1):
     """The checkpoint tensors of local experts `w` (k-major logical
-    weights): output channels first, scales [L, N, 1] and [L, N, K/G]."""
+    weights): output channels first, scales [L, N, 1] and [L, N, K/G]. Quant
+    version 1.0.0: weights packed two per byte along N, w13_scale_bias
+    [L, 2I, 1] (the whole bias) and w2_scale_bias [L, H, 16 / tp']: the
+    bias of each of the 16 / tp' equal slices of this rank's I rows (the
+    rank's share of the checkpoint's 16 partial sums)."""
     out = {}
     for name in ("w13", "w2"):
-        out[name] = np.ascontiguousarray(getattr(w, name).transpose(0, 2, 1))
-        out[name + "_scale"] = np.ascontiguousarray(
-            getattr(w, name + "_scale")[:, :, None])
-        out[name + "_scale_second"] = np.ascontiguousarray(
-            getattr(w, name + "_group_scale").transpose(0, 2, 1))
+        ckpt = (np.ascontiguousarray(getattr(w, name).transpose(0, 2, 1)),
+                np.ascontiguousarray(getattr(w, name + "_scale")[:, :, None]),
+                np.ascontiguousarray(
+                    getattr(w, name + "_group_scale").transpose(0, 2, 1)))
+        out[name], out[name + "_scale"], out[name + "_scale_second"] = ckpt
+        if version != "1.0.0":
+            continue
+        out[name] = pack_checkpoint_v1(ckpt[0])
+        parts = 1 if name == "w13" else 16 // shards
+        k = ckpt[0].shape[2]
+        # 8 * W * scale_second * scale per element (process_scale's
+        # weight_high * scale), summed over each slice of K.
+        high = (ckpt[0].astype(F32)
+                * np.repeat(ckpt[2], k // ckpt[2].shape[2], axis=2)) * ckpt[1]
+        step = k // parts
+        out[name + "_scale_bias"] = np.ascontiguousarray(np.stack(
+            [F32(8) * high[:, :, p * step:(p + 1) * step].sum(axis=2)
+             for p in range(parts)], axis=2).astype(F32))
     return out
 
 
@@ -437,8 +473,10 @@ def prepare_lines(s, types):
         ins = [name, name + "_scale", name + "_scale_second"]
         outs = [tensor([l, k, n], "i4"), tensor([l, k // g, n], "f32"),
                 tensor([l, n], "f32")]
+        sb = name + "_scale_bias"
+        extra = (f" scale_bias(%{sb} : {types[sb]})" if sb in types else "")
         lines += [f"    %{name}p, %{name}g, %{name}b = moe.prepare_weights "
-                  + ", ".join("%" + a for a in ins)
+                  + ", ".join("%" + a for a in ins) + extra
                   + f" quant <w4a8_dynamic, group_size = {g}>",
                   "        : " + ", ".join(types[a] for a in ins)
                   + " -> " + ", ".join(outs)]
@@ -549,8 +587,8 @@ def generate(s, out_dir):
         arrays = dict(x=x, logits=logits, log2phy=log2phy(s, phys2log, r),
                       expert_map=expert_map(s, r))
         local = local_weights(s, layer, phys2log, r)
-        arrays.update(checkpoint_arrays(local) if s.quant == "w4a8"
-                      else local.arrays())
+        arrays.update(checkpoint_arrays(local, s.w4a8_version, s.shards)
+                      if s.quant == "w4a8" else local.arrays())
         for name, _, per_rank in args:
             if per_rank:
                 np.save(os.path.join(out_dir, rank_file(name).format(rank=r)),
@@ -598,6 +636,7 @@ def add_case_arguments(p):
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="start from a small model-shaped layer")
     choices = dict(scoring=("softmax", "sigmoid"), quant=QUANT_SCHEMES,
+                   w4a8_version=("0", "1.0.0"),
                    ir_method=METHODS, chip=CHIPS)
     for f in fields(CaseSpec):
         flag, help_text = "--" + f.name.replace("_", "-"), f.metadata["help"]

@@ -10,7 +10,10 @@ independent reference (docs/Quantization.md).
    rounding) and dense_moe.w4a8_kernel_matmul (1e-5 of max|ref|). The
    float32-product numerics the executor used before must NOT pass the same
    check: the comparison is sharp enough to tell the two apart.
-2. The processed weight given as a packed-int4 .npy (uint8, two values per
+2. The same for a quant version 1.0.0 checkpoint (weight [L, N/2, K]
+   packed along N, scale_bias [L, N, P] summed into the bias):
+   dense_moe.process_w4a8_v1.
+3. The processed weight given as a packed-int4 .npy (uint8, two values per
    byte, element 2i in the low nibble) to an i4 argument gives the same
    result; a packed file of the wrong shape, or given to an i8 argument, is
    rejected with a message saying what is wrong.
@@ -26,10 +29,12 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dense_moe import (F32, pack_int4, process_w4a8, quant_matmul,  # noqa: E402
+from dense_moe import (F32, pack_checkpoint_v1, pack_int4,  # noqa: E402
+                       process_w4a8, process_w4a8_v1, quant_matmul,
                        w4a8_kernel_matmul)
 
 L, N, K, G = 3, 32, 64, 16
+PARTS = 4           # partial sums per channel in a version 1.0.0 scale_bias
 COUNTS = [7, 0, 13]
 
 
@@ -37,9 +42,10 @@ def tensor(shape, element):
     return "tensor<" + "x".join(map(str, shape)) + "x" + element + ">"
 
 
-def module_text(packed_input):
+def module_text(packed_input, version1=False):
     """@process: checkpoint -> processing -> kernel-form grouped matmul;
-    with packed_input the processed operands are the arguments instead."""
+    with packed_input the processed operands are the arguments instead;
+    version1: a quant version 1.0.0 checkpoint with its scale_bias."""
     wt, mt = tensor([L, K, N], "i4"), tensor([L, K // G, N], "f32")
     bt, xt = tensor([L, N], "f32"), tensor(["?", K], "i8")
     tt, ct, yt = tensor(["?"], "f32"), tensor([L], "i64"), tensor(["?", N], "f32")
@@ -54,11 +60,17 @@ def module_text(packed_input):
                 arg("b", bt, "bias")] + tail
         body, results, ret = gmm, [yt], "%y"
     else:
-        ck, st = tensor([L, N, K], "i8"), tensor([L, N, 1], "f32")
+        ck = tensor([L, N // 2 if version1 else N, K], "i8")
+        st, sbt = tensor([L, N, 1], "f32"), tensor([L, N, PARTS], "f32")
         sst = tensor([L, N, K // G], "f32")
         args = [arg("ckpt", ck, "weight"), arg("s", st, "scale"),
-                arg("ss", sst, "scale_second")] + tail
-        body = (f"    %w, %m, %b = npu.w4a8_process_weights %ckpt, %s, %ss\n"
+                arg("ss", sst, "scale_second")]
+        extra = ""
+        if version1:
+            args.append(arg("sb", sbt, "scale_bias"))
+            extra = f" scale_bias(%sb : {sbt})"
+        args += tail
+        body = (f"    %w, %m, %b = npu.w4a8_process_weights %ckpt, %s, %ss{extra}\n"
                 f"        : {ck}, {st}, {sst} -> {wt}, {mt}, {bt}\n" + gmm)
         results, ret = [wt, mt, bt, yt], "%w, %m, %b, %y"
     return ("module {\n  func.func @process(" + ", ".join(args) + ")\n"
@@ -141,7 +153,32 @@ def main():
     print(f"the check tells the float32 product apart: {sharp}")
     ok &= sharp
 
-    # 2. The processed weight as a packed-int4 .npy.
+    # 2. Quant version 1.0.0: packed along N, the bias from scale_bias.
+    partial = rng.uniform(-2, 2, (L, N, PARTS)).astype(F32)
+    w1, merged1, bias1 = process_w4a8_v1(pack_checkpoint_v1(ckpt), scale,
+                                         second, partial)
+    assert (w1 == w).all() and (merged1 == merged).all()
+    y1 = np.zeros_like(y_ref)
+    for e in range(L):
+        rows = slice(ends[e] - COUNTS[e], ends[e])
+        y1[rows] = w4a8_kernel_matmul(x[rows], pts[rows], w1[e], merged1[e],
+                                      bias1[e])
+    np.save(os.path.join(d, "weight_v1.npy"), pack_checkpoint_v1(ckpt))
+    np.save(os.path.join(d, "scale_bias.npy"), partial)
+    with open(os.path.join(d, "process_v1.mlir"), "w") as f:
+        f.write(module_text(False, version1=True))
+    v1_inputs = dict(paths, weight=os.path.join(d, "weight_v1.npy"),
+                     scale_bias=os.path.join(d, "scale_bias.npy"))
+    vw, vm, vb, vy = run(args.moe_run, os.path.join(d, "process_v1.mlir"),
+                         v1_inputs, os.path.join(d, "out-v1"))
+    v1_ok = bool((vw == w1).all()) and bool(
+        (vm.view(np.uint32) == merged1.view(np.uint32)).all())
+    print(f"version 1.0.0 weight and merged scales equal: {v1_ok}")
+    ok &= v1_ok
+    ok &= close("version 1.0.0 bias", vb, bias1, 1e-6)
+    ok &= close("version 1.0.0 grouped matmul", vy, y1, 1e-5)
+
+    # 3. The processed weight as a packed-int4 .npy.
     np.save(os.path.join(d, "packed.npy"), pack_int4(w))
     np.save(os.path.join(d, "merged.npy"), merged)
     np.save(os.path.join(d, "bias.npy"), bias)

@@ -59,6 +59,35 @@ TEST(W4A8Weights, SeedProcessing) {
   EXPECT_NEAR(bias[1], 60.480003356933594, 1e-5);
 }
 
+TEST(W4A8Weights, QuantVersion1Checkpoint) {
+  // The checkpoint of SeedProcessing packed along N: byte [0, 0, k] holds
+  // channels 0 (low nibble) and 1 of row k: 0x31, 0x08, 0xE7, 0x5F.
+  Tensor packed = i8({1, 1, 4}, {0x31, 0x08, int8_t(0xE7), 0x5F});
+  Tensor scale = f32({1, 2, 1}, {0.1f, 0.7f});
+  Tensor second = f32({1, 2, 2}, {3.0f, 0.3f, 1.1f, 2.5f});
+  Tensor partial = f32({1, 2, 3}, {1.5f, -2.0f, 0.25f, 4.0f, 8.0f, -1.0f});
+  W4A8Weights p = w4a8ProcessWeights(packed, scale, second, &partial);
+  EXPECT_EQ(p.weight.shape, (std::vector<int64_t>{1, 4, 2}));
+  const uint8_t *bytes = p.weight.bytes();
+  EXPECT_EQ(bytes[0], 0x31);
+  EXPECT_EQ(bytes[1], 0x08);
+  EXPECT_EQ(bytes[2], 0xE7);
+  EXPECT_EQ(bytes[3], 0x5F);
+  std::vector<float> merged = floats(p.scale);
+  EXPECT_EQ(merged[0], 0x1.334p-2f);
+  EXPECT_EQ(merged[3], 0x1.cp+0f);
+  // update_bias: the partial sums summed, not computed from the weight.
+  std::vector<float> bias = floats(p.bias);
+  EXPECT_EQ(bias[0], -0.25f);
+  EXPECT_EQ(bias[1], 11.0f);
+  // Every byte is two valid int4 values: no range check applies.
+  Tensor all = i8({1, 1, 4}, {-128, -1, 127, 0});
+  EXPECT_NO_THROW(w4a8ProcessWeights(all, scale, second, &partial));
+  Tensor badPartial = f32({1, 1, 3}, {0, 0, 0});
+  EXPECT_ERROR(w4a8ProcessWeights(packed, scale, second, &badPartial),
+               "scale_bias must be [1x2xP]");
+}
+
 TEST(W4A8Weights, Bf16ScalesRoundTheProductTwice) {
   // process_scale multiplies in the scales' dtype (bf16), then casts to
   // float16: 0.1 * 3.0 -> bf16 0.30029296875 -> fp16 0.30078125.
@@ -152,7 +181,8 @@ TEST(W4A8Weights, Errors) {
 TEST(W4A8Weights, PackedWeightsTakeHalfTheW8A8Bytes) {
   const int64_t h = 7168, inter = 2048, group = 256;
   size_t w4Bytes = 0, w8Bytes = 0, scaleBytes = 0;
-  for (auto [n, k] : {std::pair<int64_t, int64_t>{2 * inter, h}, {h, inter}}) {
+  const std::pair<int64_t, int64_t> stacks[] = {{2 * inter, h}, {h, inter}};
+  for (auto [n, k] : stacks) {
     Tensor ckpt = Tensor::zeros(DType::I8, {1, n, k});
     int8_t *values = ckpt.data<int8_t>();
     for (int64_t i = 0, e = n * k; i < e; ++i)

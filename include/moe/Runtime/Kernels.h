@@ -153,9 +153,13 @@ struct W4A8Weights {
 /// the w4a8_dynamic fused-MoE method): weight [L, N, K] i8 holding int4
 /// values, scale [L, N, 1] and scale_second [L, N, K / gs] (f32, bf16 or
 /// f16, one dtype) -> the operands of the w4a8 kernel form of
-/// groupedMatmul. docs/Quantization.md.
+/// groupedMatmul. With `scaleBias [L, N, P]` f32 (quant version 1.0.0) the
+/// weight is [L, N / 2, K], two values per byte along N (channel 2j in the
+/// low nibble), and the bias is scaleBias summed over P.
+/// docs/Quantization.md.
 W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
-                               const Tensor &scaleSecond);
+                               const Tensor &scaleSecond,
+                               const Tensor *scaleBias = nullptr);
 
 /// npu.matmul: x [M, K] . weight [K, N], scales without the G dimension.
 Tensor matmul(const Tensor &x, const Tensor &weight,

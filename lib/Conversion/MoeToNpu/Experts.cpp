@@ -164,7 +164,10 @@ struct SharedExpertsPattern : StagePattern<SharedExpertsOp> {
 };
 
 /// moe.prepare_weights -> npu.w4a8_process_weights (the verifier has
-/// checked the scheme and every shape).
+/// checked the scheme and every shape). A quant version 1.0.0 checkpoint
+/// (with scale_bias) holds its bias as 16 / tp partial sums per channel, so
+/// the deployment's expert tensor parallelism must not exceed 16 (seed 001:
+/// "The current weight does not support moe part tp>16").
 struct PrepareWeightsPattern : StagePattern<PrepareWeightsOp> {
   using StagePattern::StagePattern;
   LogicalResult
@@ -172,7 +175,7 @@ struct PrepareWeightsPattern : StagePattern<PrepareWeightsOp> {
                   ConversionPatternRewriter &rewriter) const override {
     rewriter.replaceOpWithNewOp<npu::W4A8ProcessWeightsOp>(
         op, op.getResultTypes(), adaptor.getWeight(), adaptor.getScale(),
-        adaptor.getScaleSecond());
+        adaptor.getScaleSecond(), adaptor.getScaleBias());
     return success();
   }
 };

@@ -450,8 +450,20 @@ LogicalResult PrepareWeightsOp::verify() {
     return emitOpError() << "scale and scale_second must have one element "
                             "type, got "
                          << scaleElem << " and " << ss.getElementType();
-  int64_t l = w.getDimSize(0), n = w.getDimSize(1), k = w.getDimSize(2);
+  // Quant version 1.0.0 (with scale_bias) packs two channels per byte.
+  int64_t packing = getScaleBias() ? 2 : 1;
+  int64_t l = w.getDimSize(0), n = w.getDimSize(1) * packing,
+          k = w.getDimSize(2);
   int64_t group = getQuant().getGroupSize();
+  if (Value sb = getScaleBias()) {
+    auto b = cast<RankedTensorType>(sb.getType());
+    if (b.getRank() != 3 || !b.getElementType().isF32() ||
+        b.getDimSize(0) != l || b.getDimSize(1) != n || b.getDimSize(2) < 1)
+      return emitOpError() << "scale_bias must be [" << l << "x" << n
+                           << "xP] f32 (P >= 1 partial sums per channel of "
+                              "the packed weight), got "
+                           << b;
+  }
   if (k % group != 0)
     return emitOpError() << "group size " << group
                          << " does not divide the reduced dimension " << k;

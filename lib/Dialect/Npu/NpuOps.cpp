@@ -418,9 +418,20 @@ LogicalResult W4A8ProcessWeightsOp::verify() {
                             "type, got "
                          << s.getElementType() << " and "
                          << ss.getElementType();
-  int64_t l = w.getDimSize(0), n = w.getDimSize(1), k = w.getDimSize(2);
   if (!w.hasStaticShape() || !ss.hasStaticShape())
     return emitOpError() << "weight and scale_second need static shapes";
+  // Quant version 1.0.0 (with scale_bias) packs two channels per byte.
+  int64_t packing = getScaleBias() ? 2 : 1;
+  int64_t l = w.getDimSize(0), n = w.getDimSize(1) * packing,
+          k = w.getDimSize(2);
+  if (Value sb = getScaleBias()) {
+    RankedTensorType b = tensorOf(sb);
+    if (b.getDimSize(0) != l || b.getDimSize(1) != n || b.getDimSize(2) < 1)
+      return emitOpError() << "scale_bias must be [" << l << "x" << n
+                           << "xP] (P >= 1 partial sums per channel of the "
+                              "packed weight), got "
+                           << b;
+  }
   if (s.getShape() != ArrayRef<int64_t>{l, n, 1})
     return emitOpError() << "scale must be [" << l << "x" << n
                          << "x1] (one per output channel), got " << s;

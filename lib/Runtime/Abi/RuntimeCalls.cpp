@@ -360,14 +360,15 @@ extern "C" void
 moert_npu_w4a8_process_weights(const char *where, int64_t stream,
                                moert_tensor *weight, moert_tensor *scale,
                                moert_tensor *scale_second,
+                               moert_tensor *scale_bias,
                                moert_tensor **processed_weight,
                                moert_tensor **merged_scale,
                                moert_tensor **bias) {
-  issueComputing(where, stream, {weight, scale, scale_second},
+  issueComputing(where, stream, {weight, scale, scale_second, scale_bias},
                  {processed_weight, merged_scale, bias},
                  [](Stream &, const Inputs &in) {
                    W4A8Weights w = w4a8ProcessWeights(
-                       need(in, 0), need(in, 1), need(in, 2));
+                       need(in, 0), need(in, 1), need(in, 2), in[3]);
                    return std::vector<Tensor>{w.weight, w.scale, w.bias};
                  });
 }

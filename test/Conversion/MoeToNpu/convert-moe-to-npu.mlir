@@ -328,6 +328,22 @@ func.func @w4a8_checkpoint(%x: tensor<?x64xf16>, %logits: tensor<?x4xf32>,
 
 // -----
 
+// A quant version 1.0.0 checkpoint stack: its scale_bias reaches the device
+// op (expert parallel: tp 1, 16 partial sums).
+// CHECK-LABEL: func.func @w4a8_version1
+// CHECK: npu.w4a8_process_weights %{{.+}}, %{{.+}}, %{{.+}} scale_bias(%{{.+}} : tensor<4x64x16xf32>) : tensor<4x32x16xi8>, tensor<4x64x1xf32>, tensor<4x64x1xf32> -> tensor<4x16x64xi4>, tensor<4x1x64xf32>, tensor<4x64xf32>
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+func.func @w4a8_version1(%c2: tensor<4x32x16xi8>, %s2: tensor<4x64x1xf32>, %g2: tensor<4x64x1xf32>,
+                         %b2: tensor<4x64x16xf32>) -> tensor<4x64xf32> {
+  %w2, %m2, %b = moe.prepare_weights %c2, %s2, %g2 scale_bias(%b2 : tensor<4x64x16xf32>)
+      quant <w4a8_dynamic, group_size = 16>
+      : tensor<4x32x16xi8>, tensor<4x64x1xf32>, tensor<4x64x1xf32> -> tensor<4x16x64xi4>, tensor<4x1x64xf32>, tensor<4x64xf32>
+  return %b : tensor<4x64xf32>
+}
+}
+
+// -----
+
 // A single device: prepare and finalize produce nothing; the layer is gate,
 // init routing, experts and unpermute. A rank with zero tokens (static 0)
 // expands like any other.

@@ -676,3 +676,12 @@ func.func @prepare_bias_result(%w: tensor<2x8x16xi8>, %s: tensor<2x8x1xf32>, %ss
   %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 8> : tensor<2x8x16xi8>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x16xf32>
   return
 }
+
+// -----
+
+// A quant version 1.0.0 checkpoint: scale_bias per (unpacked) channel.
+func.func @prepare_scale_bias(%w: tensor<2x4x16xi8>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x2xf32>, %sb: tensor<2x4x1xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op scale_bias must be [2x8xP] f32 (P >= 1 partial sums per channel of the packed weight), got 'tensor<2x4x1xf32>'}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss scale_bias(%sb : tensor<2x4x1xf32>) quant <w4a8_dynamic, group_size = 8> : tensor<2x4x16xi8>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return
+}

@@ -117,6 +117,18 @@ func.func @w4a8_kernel_form(%rows: tensor<?x64xf16>, %counts: tensor<4xi64>,
   return %y : tensor<?x64xf16>
 }
 
+// A quant version 1.0.0 checkpoint stack: packed along N, bias partials.
+// CHECK-LABEL: func.func @w4a8_version1
+func.func @w4a8_version1(%c2: tensor<4x32x16xi8>, %s2: tensor<4x64x1xbf16>, %g2: tensor<4x64x1xbf16>,
+                         %b2: tensor<4x64x16xf32>) -> tensor<4x64xf32> {
+  // CHECK: moe.prepare_weights %{{.+}}, %{{.+}}, %{{.+}} scale_bias(%{{.+}} : tensor<4x64x16xf32>) quant <w4a8_dynamic, group_size = 16>
+  %w2, %m2, %b = moe.prepare_weights %c2, %s2, %g2 scale_bias(%b2 : tensor<4x64x16xf32>)
+      quant <w4a8_dynamic, group_size = 16>
+      : tensor<4x32x16xi8>, tensor<4x64x1xbf16>, tensor<4x64x1xbf16>
+      -> tensor<4x16x64xi4>, tensor<4x1x64xf32>, tensor<4x64xf32>
+  return %b : tensor<4x64xf32>
+}
+
 // A spelled-out fp8 block scheme and mxfp4 weights (two values per byte).
 // CHECK-LABEL: func.func @custom_quant
 func.func @custom_quant(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,

@@ -1469,3 +1469,15 @@ func.func @process_bias_result(%w: tensor<4x32x64xi8>, %s: tensor<4x32x1xf32>, %
       -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x64xf32>
   return
 }
+
+// -----
+
+// A quant version 1.0.0 checkpoint packs N: scale_bias has the unpacked N.
+func.func @process_scale_bias(%w: tensor<4x16x64xi8>, %s: tensor<4x32x1xf32>, %ss: tensor<4x32x2xf32>,
+                              %sb: tensor<4x16x2xf32>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op scale_bias must be [4x32xP] (P >= 1 partial sums per channel of the packed weight), got 'tensor<4x16x2xf32>'}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss scale_bias(%sb : tensor<4x16x2xf32>)
+      : tensor<4x16x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32>
+      -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  return
+}

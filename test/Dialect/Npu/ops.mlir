@@ -167,3 +167,15 @@ func.func @w4a8_kernel_form(%ckpt: tensor<4x32x64xi8>, %scale: tensor<4x32x1xbf1
       bias(%db : tensor<32xf32>) w4a8 : tensor<?x64xi8>, tensor<64x32xi4> -> tensor<?x32xf32>
   return %h, %m : tensor<?x32xf32>, tensor<?x32xf32>
 }
+
+// A quant version 1.0.0 checkpoint: weights packed along N, bias partials.
+// CHECK-LABEL: func.func @w4a8_version1
+func.func @w4a8_version1(%ckpt: tensor<4x16x64xi8>, %scale: tensor<4x32x1xf32>,
+                         %second: tensor<4x32x2xf32>, %sb: tensor<4x32x8xf32>)
+    -> (tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>) {
+  // CHECK: npu.w4a8_process_weights %{{.+}}, %{{.+}}, %{{.+}} scale_bias(%{{.+}} : tensor<4x32x8xf32>) : tensor<4x16x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32> -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  %w, %g, %b = npu.w4a8_process_weights %ckpt, %scale, %second scale_bias(%sb : tensor<4x32x8xf32>)
+      : tensor<4x16x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32>
+      -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  return %w, %g, %b : tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+}
