@@ -273,7 +273,11 @@ def Moe_ExpertsOp : Moe_Op<"experts", [Pure, AttrSizedOperandSegments,
       per row to int8 with scale `max|x| / 127`, matmuls accumulate in i32.
     - `w4a8_dynamic, group_size = G`: `W13`, `W2` are i4 with the same
       per-channel scales and `group_scales(G13 [L, H/G, 2I], G2 [L, I/G, H])`
-      along the reduced dimension.
+      along the reduced dimension; the two scales multiply in float32.
+    - `w4a8_dynamic` in the NPU kernel's form (what `moe.prepare_weights`
+      makes of checkpoint tensors; docs/Quantization.md): no `scales`,
+      `group_scales` hold the merged float16-rounded scales and
+      `biases(B13 [L, 2I], B2 [L, H])` the terms `8 * sum(W * scale)`.
 
     Example:
 
@@ -290,6 +294,8 @@ def Moe_ExpertsOp : Moe_Op<"experts", [Pure, AttrSizedOperandSegments,
                        Optional<Moe_StaticTensor>:$w2_scale,
                        Optional<Moe_StaticTensor>:$w13_group_scale,
                        Optional<Moe_StaticTensor>:$w2_group_scale,
+                       Optional<Moe_StaticTensor>:$w13_bias,
+                       Optional<Moe_StaticTensor>:$w2_bias,
                        OptionalAttr<Moe_QuantAttr>:$quant);
   let results = (outs Moe_HiddenTensor:$result);
   let assemblyFormat = [{
@@ -297,6 +303,7 @@ def Moe_ExpertsOp : Moe_Op<"experts", [Pure, AttrSizedOperandSegments,
     (`scales` `(` $w13_scale^ `,` $w2_scale `:` type($w13_scale) `,` type($w2_scale) `)`)?
     (`group_scales` `(` $w13_group_scale^ `,` $w2_group_scale `:`
       type($w13_group_scale) `,` type($w2_group_scale) `)`)?
+    (`biases` `(` $w13_bias^ `,` $w2_bias `:` type($w13_bias) `,` type($w2_bias) `)`)?
     (`quant` $quant^)? attr-dict `:` type($rows) `,` type($counts)
   }];
   let hasVerifier = 1;
@@ -304,6 +311,48 @@ def Moe_ExpertsOp : Moe_Op<"experts", [Pure, AttrSizedOperandSegments,
     /// The quantization scheme, `none` when the attribute is absent.
     QuantAttr getQuantOrNone();
   }];
+}
+
+def Moe_PrepareWeightsOp : Moe_Op<"prepare_weights", [Pure]> {
+  let summary = "load-time processing of one w4a8 checkpoint weight stack";
+  let description = [{
+    What vllm-ascend's `process_weights_after_loading` of the w4a8_dynamic
+    fused-MoE method (seed 001, quant version 0) does to `w13` or `w2` of
+    the local experts: the checkpoint's `weight [L, N, K]` (i8 elements
+    holding int4 values, output channels first), per-channel `scale
+    [L, N, 1]` and per-group `scale_second [L, N, K/G]` become the operands
+    of the kernel form of `moe.experts`: the transposed i4 weight
+    `[L, K, N]` (packed two per byte), the merged scale `[L, K/G, N]`
+    (`scale * scale_second` rounded to float16) and the bias `[L, N]`
+    (`8 * sum_k W * scale_second * scale`). Lowers to
+    `npu.w4a8_process_weights`; docs/Quantization.md.
+
+    A quant version 1.0.0 checkpoint (`new_quant_version`) gives
+    `scale_bias(B [L, N, P])`: its `weight [L, N/2, K]` already packs two
+    int4 values per byte along `N` and the bias is `B` summed over `P` (1
+    for `w13`, `16 / tp` for `w2`). Such checkpoints do not support experts
+    tensor-sharded over more than 16 ranks (the expansion rejects it, as
+    vllm-ascend does).
+
+    ```mlir
+    %w13, %g13, %b13 = moe.prepare_weights %ckpt13, %scale13, %second13
+        quant <w4a8_dynamic, group_size = 128>
+        : tensor<8x256x512xi8>, tensor<8x256x1xbf16>, tensor<8x256x4xbf16>
+        -> tensor<8x512x256xi4>, tensor<8x4x256xf32>, tensor<8x256xf32>
+    ```
+  }];
+  let arguments = (ins Moe_StaticTensor:$weight, Moe_StaticTensor:$scale,
+                       Moe_StaticTensor:$scale_second,
+                       Optional<Moe_StaticTensor>:$scale_bias, Moe_QuantAttr:$quant);
+  let results = (outs Moe_StaticTensor:$processed_weight,
+                      Moe_StaticTensor:$merged_scale, Moe_StaticTensor:$bias);
+  let assemblyFormat = [{
+    $weight `,` $scale `,` $scale_second
+    (`scale_bias` `(` $scale_bias^ `:` type($scale_bias) `)`)? `quant` $quant attr-dict `:`
+    type($weight) `,` type($scale) `,` type($scale_second) `->`
+    type($processed_weight) `,` type($merged_scale) `,` type($bias)
+  }];
+  let hasVerifier = 1;
 }
 
 def Moe_SharedExpertsOp : Moe_Op<"shared_experts", [Pure,

@@ -386,6 +386,12 @@ def Npu_GroupedMatmulOp : Npu_DeviceOp<"grouped_matmul", [Npu_MayFailAtRunTime,
     - `w4a8`: int8 `x`, i4 weights; `group_scale [G, K / gs, N]` scales every
       block of `gs` reduced rows (i32 accumulation per block), then
       `per_token_scale` and `scale` as for w8a8.
+    - `w4a8` with `bias [G, N]` (the NPU kernel's form, the operands
+      `npu.w4a8_process_weights` makes; docs/Quantization.md): every block
+      accumulates `(x - 8) · w` exactly (the kernel's split of int8 `x` into
+      a high and an offset low int4 half), is scaled by the merged
+      `group_scale`, the blocks are summed in order, `bias[g, n]` is added
+      and the sum multiplied by `per_token_scale`; no `scale`.
 
     Rows after the last group are zero in the result.
 
@@ -397,25 +403,75 @@ def Npu_GroupedMatmulOp : Npu_DeviceOp<"grouped_matmul", [Npu_MayFailAtRunTime,
   }];
   let arguments = (ins Npu_FloatOrI8Matrix:$x, Npu_Weight:$weight, Npu_I64Vector:$group_list,
                        Optional<Npu_F32Tensor>:$scale, Optional<Npu_F32Vector>:$per_token_scale,
-                       Optional<Npu_F32Tensor>:$group_scale,
+                       Optional<Npu_F32Tensor>:$group_scale, Optional<Npu_F32Tensor>:$bias,
                        Npu_MatmulQuant:$quant, Npu_GroupListType:$group_list_type,
                        Npu_StreamAttr:$stream);
   let results = (outs Npu_Matrix:$result);
   let assemblyFormat = "$x `,` $weight `,` $group_list (`scale` `(` $scale^ `:` type($scale) `)`)? "
       "(`per_token_scale` `(` $per_token_scale^ `:` type($per_token_scale) `)`)? "
-      "(`group_scale` `(` $group_scale^ `:` type($group_scale) `)`)? $quant $group_list_type "
+      "(`group_scale` `(` $group_scale^ `:` type($group_scale) `)`)? "
+      "(`bias` `(` $bias^ `:` type($bias) `)`)? $quant $group_list_type "
       "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($weight) `,` type($group_list) "
       "`->` type($result)";
   let hasVerifier = 1;
   let passResultDTypes = 1;
 }
 
+def Npu_W4A8ProcessWeightsOp : Npu_DeviceOp<"w4a8_process_weights", [Npu_MayFailAtRunTime]> {
+  let summary = "load-time processing of w4a8 checkpoint weights";
+  let description = [{
+    Seed 001's `process_weights_after_loading` of the w4a8_dynamic fused-MoE
+    method (quant version 0) for one weight stack of `L` experts. The
+    checkpoint gives `weight [L, N, K]` (i8 elements holding int4 values),
+    the per-channel `scale [L, N, 1]` and the per-group `scale_second
+    [L, N, K / gs]` (f32, bf16 or f16, one type). Results, the operands of
+    the w4a8 kernel form of `npu.grouped_matmul`:
+
+    - `weight [L, K, N]` i4: transposed, two values per byte, element `2i`
+      in the low nibble (`npu_convert_weight_to_int4pack`'s order);
+    - `scale [L, K / gs, N]` f32: `process_scale`'s merged scale
+      `(scale * scale_second)` computed in the scales' type, rounded to
+      float16, back to float32;
+    - `bias [L, N]` f32: `8 * sum_k w[k] * scale_second[k / gs] * scale`
+      (`w13_scale_bias` / `w2_scale_bias`) in float32.
+
+    `N` must be even (i4 rows are whole bytes); a weight element outside
+    [-8, 7] is a run-time error.
+
+    With `scale_bias [L, N, P]` the checkpoint is quant version 1.0.0
+    (`new_quant_version`): `weight [L, N/2, K]` already holds two int4
+    values per byte along `N` (channel `2j` in the low nibble of byte `j`),
+    which the transposition keeps, and the bias is `scale_bias` summed over
+    its last dimension (`update_bias`) instead of computed.
+    docs/Quantization.md.
+
+    ```mlir
+    %w, %s, %b = npu.w4a8_process_weights %w13, %scale, %scale_second
+        : tensor<8x256x512xi8>, tensor<8x256x1xf32>, tensor<8x256x4xf32>
+        -> tensor<8x512x256xi4>, tensor<8x4x256xf32>, tensor<8x256xf32>
+    ```
+  }];
+  let arguments = (ins TensorRankOf<[I8], [3]>:$weight,
+                       TensorRankOf<[F32, BF16, F16], [3]>:$scale,
+                       TensorRankOf<[F32, BF16, F16], [3]>:$scale_second,
+                       Optional<TensorRankOf<[F32], [3]>>:$scale_bias,
+                       Npu_StreamAttr:$stream);
+  let results = (outs TensorRankOf<[Npu_I4], [3]>:$processed_weight,
+                      TensorRankOf<[F32], [3]>:$merged_scale,
+                      TensorRankOf<[F32], [2]>:$bias);
+  let assemblyFormat = "$weight `,` $scale `,` $scale_second "
+      "(`scale_bias` `(` $scale_bias^ `:` type($scale_bias) `)`)? (`stream` `(` $stream^ `)`)? "
+      "attr-dict `:` type($weight) `,` type($scale) `,` type($scale_second) `->` "
+      "type($processed_weight) `,` type($merged_scale) `,` type($bias)";
+  let hasVerifier = 1;
+}
+
 def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Npu_MayFailAtRunTime, AttrSizedOperandSegments]> {
   let summary = "dense (quantized) matmul";
   let description = [{
     `torch.matmul` / `torch_npu.npu_quant_matmul`: `x [M, K] · weight [K, N]`
-    with the operand types and scales of `npu.grouped_matmul` for a single
-    group (scales drop the group dimension). Shared experts use it.
+    with the operand types, scales and bias of `npu.grouped_matmul` for a
+    single group (scales and bias drop the group dimension). Shared experts use it.
 
     ```mlir
     %h = npu.matmul %x, %w13 none : tensor<?x7168xf32>, tensor<7168x4096xf32> -> tensor<?x4096xf32>
@@ -423,12 +479,13 @@ def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Npu_MayFailAtRunTime, AttrSizedOperan
   }];
   let arguments = (ins Npu_FloatOrI8Matrix:$x, Npu_Weight:$weight,
                        Optional<Npu_F32Vector>:$scale, Optional<Npu_F32Vector>:$per_token_scale,
-                       Optional<Npu_F32Matrix>:$group_scale,
+                       Optional<Npu_F32Matrix>:$group_scale, Optional<Npu_F32Vector>:$bias,
                        Npu_MatmulQuant:$quant, Npu_StreamAttr:$stream);
   let results = (outs Npu_Matrix:$result);
   let assemblyFormat = "$x `,` $weight (`scale` `(` $scale^ `:` type($scale) `)`)? "
       "(`per_token_scale` `(` $per_token_scale^ `:` type($per_token_scale) `)`)? "
-      "(`group_scale` `(` $group_scale^ `:` type($group_scale) `)`)? $quant "
+      "(`group_scale` `(` $group_scale^ `:` type($group_scale) `)`)? "
+      "(`bias` `(` $bias^ `:` type($bias) `)`)? $quant "
       "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($weight) `->` type($result)";
   let hasVerifier = 1;
   let passResultDTypes = 1;

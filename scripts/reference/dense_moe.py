@@ -21,6 +21,14 @@ Numerics:
 - w8a8 / w4a8 experts follow the scheme step by step in float32 with exact
   integer matmuls, so the only differences left against a float32 executor
   are float32 reassociation in the dequantization (see `mlp`'s `step`).
+- w4a8 routed experts in the NPU kernel's form (`MLPWeights.kernel`, what
+  the executor runs after moe.prepare_weights) start from the checkpoint
+  tensors: `process_w4a8` is seed 001's process_weights_after_loading
+  (merged scale `(scale * scale_second)` rounded to float16, bias
+  `8 * sum(W * scale_second * scale)`), `w4a8_kernel_matmul` the A8W4
+  grouped matmul of the CANN documentation (int8 x split into a high and an
+  offset low int4 half, i.e. blocks of `(x - 8) . W`, merged scale, + bias,
+  * per-token scale). docs/Quantization.md.
 
 Library: `gate`, `dynamic_quant`, `swiglu`, `mlp`, `dense_moe`, the
 `GateSpec` / `MLPWeights` / `DenseLayer` containers and `save_layer` /
@@ -70,6 +78,7 @@ class MLPWeights:
     w2_scale: Optional[np.ndarray] = None
     w13_group_scale: Optional[np.ndarray] = None
     w2_group_scale: Optional[np.ndarray] = None
+    kernel: bool = False     # w4a8: the kernel form (see process_w4a8)
 
     @property
     def inter(self):
@@ -83,7 +92,7 @@ class MLPWeights:
     def select(self, experts):
         """The stack of `experts` (indices along L)."""
         idx = np.asarray(experts, dtype=np.int64)
-        return MLPWeights(quant=self.quant,
+        return MLPWeights(quant=self.quant, kernel=self.kernel,
                           **{f: a[idx] for f, a in self.arrays().items()})
 
     def dequantized(self, name):
@@ -229,6 +238,92 @@ def quant_matmul(q, a_scale, w, w_scale, group_scale=None):
     return acc * a_scale[:, None] * w_scale.astype(F32)[None, :]
 
 
+def process_w4a8(weight, scale, scale_second):
+    """Seed 001's process_weights_after_loading of the w4a8_dynamic fused-MoE
+    method (quant version 0) on one checkpoint stack, from the seed text:
+    weight [L, N, K] (int4 values in int8), scale [L, N, 1], scale_second
+    [L, N, K/G] -> (w [L, K, N] int8 values, merged [L, K/G, N] float32,
+    bias [L, N] float32)."""
+    w = np.ascontiguousarray(weight.transpose(0, 2, 1))
+    s = scale.transpose(0, 2, 1)                       # [L, 1, N]
+    g = scale_second.transpose(0, 2, 1)                # [L, K/G, N]
+    groups, (l, k, n) = g.shape[1], w.shape
+    # process_scale: weight_high = W * per_group_scale (float32), bias =
+    # 8 * sum over K of weight_high * scale.
+    high = (w.astype(F32).reshape(l, groups, k // groups, n)
+            * g.reshape(l, groups, 1, n)).reshape(l, k, n)
+    bias = (F32(8) * (high.astype(F32) * s).sum(axis=1)).astype(F32)
+    # (scale * per_group_scale) in the scales' dtype, to float16 and back.
+    merged = (s * g).astype(scale.dtype).astype(np.float16).astype(F32)
+    return w, merged, bias
+
+
+def pack_checkpoint_v1(weight):
+    """int4 values [L, N, K] -> a quant version 1.0.0 checkpoint weight
+    [L, N/2, K] int8: byte [e, j, k] holds channel 2j (low nibble) and
+    2j + 1 (high nibble) of row k."""
+    v = np.asarray(weight).astype(np.uint8) & 0xF
+    return (v[:, 0::2, :] | (v[:, 1::2, :] << 4)).astype(np.uint8).view(np.int8)
+
+
+def process_w4a8_v1(packed, scale, scale_second, scale_bias):
+    """Seed 001's process_weights_after_loading for new_quant_version
+    (quant version 1.0.0): the weight [L, N/2, K] is transposed as bytes
+    (pack_to_int32 only reinterprets them), process_scale restores n * 2
+    and computes no bias, update_bias sums scale_bias [L, N, P] over P.
+    -> (w [L, K, N] int8 values, merged [L, K/G, N], bias [L, N])."""
+    b = np.ascontiguousarray(packed.transpose(0, 2, 1)).view(np.uint8)
+    lo = (b & 0xF).astype(np.int8)
+    hi = (b >> 4).astype(np.int8)
+    w = np.empty(b.shape[:2] + (2 * b.shape[2],), dtype=np.int8)
+    w[..., 0::2] = np.where(lo >= 8, lo - 16, lo)
+    w[..., 1::2] = np.where(hi >= 8, hi - 16, hi)
+    s = scale.transpose(0, 2, 1)
+    g = scale_second.transpose(0, 2, 1)
+    merged = (s * g).astype(scale.dtype).astype(np.float16).astype(F32)
+    bias = scale_bias.transpose(0, 2, 1).sum(axis=1).astype(F32)
+    return w, merged, bias
+
+
+def pack_int4(values):
+    """int4 values [..., N] (N even) -> uint8 [..., N/2], two per byte,
+    element 2i in the low nibble."""
+    v = np.asarray(values).astype(np.uint8) & 0xF
+    return (v[..., 0::2] | (v[..., 1::2] << 4)).astype(np.uint8)
+
+
+def w4a8_kernel_matmul(q, a_scale, w, merged, bias):
+    """The A8W4 grouped matmul on processed weights: per block of gs
+    reduced rows the exact (q - 8) . w, times the merged scale, summed in
+    block order, + bias, * a_scale[m] (float32)."""
+    q64, w64 = q.astype(np.int64) - 8, w.astype(np.int64)
+    gs = w.shape[0] // merged.shape[0]
+    acc = np.zeros((q.shape[0], w.shape[1]), dtype=F32)
+    for b in range(merged.shape[0]):
+        part = q64[:, b * gs:(b + 1) * gs] @ w64[b * gs:(b + 1) * gs]
+        acc = acc + part.astype(F32) * merged[b]
+    return (acc + bias[None, :]) * a_scale[:, None]
+
+
+def checkpoint_of(w, name, e, rows=slice(None)):
+    """The checkpoint tensors of matrix `name` of expert `e` of `w` (rows of
+    the reduced dimension `rows`): weight [1, N, K], scale [1, N, 1],
+    scale_second [1, N, K/G]."""
+    mat = getattr(w, name)[e][rows]
+    g = getattr(w, name + "_group_scale")[e]
+    gs = getattr(w, name).shape[1] // g.shape[0]
+    start = rows.start or 0
+    stop = rows.stop if rows.stop is not None else mat.shape[0] + start
+    g = g[start // gs:stop // gs]
+    return (mat.T[None], getattr(w, name + "_scale")[e][None, :, None],
+            g.T[None])
+
+
+def _kernel_matmul(q, s, w, name, e, rows=slice(None)):
+    pw, merged, bias = process_w4a8(*checkpoint_of(w, name, e, rows))
+    return w4a8_kernel_matmul(q, s, pw[0], merged[0], bias[0])
+
+
 def mlp(x, w, e, a2_shards=1):
     """Expert `e` of `w` on rows x [M, H] -> (y [M, H], step [M, H]).
 
@@ -248,9 +343,13 @@ def mlp(x, w, e, a2_shards=1):
         hid = np.asarray(x, dtype=np.float64) @ w.w13[e].astype(np.float64)
         return swiglu(hid) @ w.w2[e].astype(np.float64), np.zeros((m, h))
     w4 = w.quant == "w4a8"
+    kernel = w4 and w.kernel
     q, s = dynamic_quant(x)
-    a = swiglu(quant_matmul(q, s, w.w13[e], w.w13_scale[e],
-                            w.w13_group_scale[e] if w4 else None))
+    if kernel:
+        a = swiglu(_kernel_matmul(q, s, w, "w13", e))
+    else:
+        a = swiglu(quant_matmul(q, s, w.w13[e], w.w13_scale[e],
+                                w.w13_group_scale[e] if w4 else None))
     y = np.zeros((m, h), dtype=F32)
     step = np.zeros((m, h))
     w2_deq = w.dequantized("w2")[e]
@@ -262,7 +361,10 @@ def mlp(x, w, e, a2_shards=1):
             gs = w.inter // w.w2_group_scale.shape[1]
             g2 = w.w2_group_scale[e][rows.start // gs:rows.stop // gs]
         q2, s2 = dynamic_quant(a[:, rows])
-        y = y + quant_matmul(q2, s2, w.w2[e][rows], w.w2_scale[e], g2)
+        if kernel:
+            y = y + _kernel_matmul(q2, s2, w, "w2", e, rows)
+        else:
+            y = y + quant_matmul(q2, s2, w.w2[e][rows], w.w2_scale[e], g2)
         step = np.maximum(step, s2[:, None].astype(np.float64)
                           * np.abs(w2_deq[rows]).max(axis=0)[None, :])
     return y.astype(np.float64), step
@@ -319,6 +421,7 @@ def save_layer(layer, directory):
         if a is not None:
             np.save(os.path.join(directory, f"global.{name}.npy"), a)
     meta = {"gate": asdict(layer.gate), "quant": layer.experts.quant,
+            "w4a8_kernel": layer.experts.kernel,
             "bias": layer.bias is not None, "shared": layer.shared is not None,
             "weight_on_input": layer.weight_on_input}
     with open(os.path.join(directory, "layer.json"), "w") as f:
@@ -338,7 +441,9 @@ def load_layer(directory):
         return MLPWeights(quant=meta["quant"],
                           **{f: load(prefix + f) for f in WEIGHT_FIELDS})
 
-    return DenseLayer(gate=GateSpec(**meta["gate"]), experts=weights(""),
+    experts = weights("")
+    experts.kernel = bool(meta.get("w4a8_kernel", False))
+    return DenseLayer(gate=GateSpec(**meta["gate"]), experts=experts,
                       bias=load("e_score_correction_bias") if meta["bias"] else None,
                       shared=weights("shared_") if meta["shared"] else None,
                       weight_on_input=meta.get("weight_on_input", False))

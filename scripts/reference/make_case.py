@@ -19,6 +19,16 @@ run_case.py; see test/Conformance/README.md):
 Arrays are C-order .npy: float32 for f32 tensors, int32 for i32, int8 for i8
 and for i4 (one value in [-8, 7] per int8 element; the executor packs them).
 
+w4a8 routed experts come as the checkpoint ships them (seed 001, quant
+version 0): w13 [L, 2I, H] and w2 [L, H, I] int8 holding int4 values
+(output channels first), w13_scale [L, 2I, 1], w2_scale [L, H, 1],
+w13_scale_second [L, 2I, H/G], w2_scale_second [L, H, I/G]; the layer
+processes them with moe.prepare_weights (docs/Quantization.md). With
+--w4a8-version 1.0.0 the weights are packed two per byte along N (w13
+[L, I, H], w2 [L, H/2, I]) and w13_scale_bias [L, 2I, 1], w2_scale_bias
+[L, H, 16/tp'] carry the bias as partial sums. Shared experts keep the
+processed i4 form with separate scales.
+
 Weight placement (SEMANTICS §1, docs/Rationale.md): with expert parallelism
 (ep = tp * dp > 1) rank r owns physical experts [r*L, (r+1)*L), L = (E+R)/ep;
 physical expert p < E is logical expert p, the R redundant ones replicate the
@@ -40,8 +50,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dense_moe import (F32, QUANT_SCHEMES, DenseLayer, GateSpec,  # noqa: E402
-                       MLPWeights, dense_moe, gate, save_layer,
-                       selection_margin)
+                       MLPWeights, dense_moe, gate, pack_checkpoint_v1,
+                       save_layer, selection_margin)
 
 METHODS = ("unset", "allgather", "alltoall", "mc2", "fused_mc2")
 CHIPS = ("A2", "A3", "A5", "A310P")
@@ -79,6 +89,8 @@ class CaseSpec:
     routed_scaling: float = _opt(1.0, "routed scaling factor")
     quant: str = _opt("none", "quantization scheme")
     group_size: int = _opt(0, "w4a8 group size")
+    w4a8_version: str = _opt("0", "w4a8 checkpoint quant version: 0 (int4 "
+                                  "in int8) or 1.0.0 (packed, scale_bias)")
     redundant: int = _opt(0, "EPLB redundant experts R (adds log2phy and "
                              "expert_map)")
     log2phy_per_rank: bool = _opt(False, "vary log2phy across ranks (not "
@@ -179,6 +191,13 @@ def check_spec(s):
         rules.append((s.group_size > 0 and all(n % s.group_size == 0
                                                for n in sizes),
                       f"group_size must divide H, I/tp' and shared I {sizes}"))
+    rules.append((s.w4a8_version in ("0", "1.0.0"),
+                  "w4a8_version: 0 or 1.0.0"))
+    if s.w4a8_version == "1.0.0":
+        rules += [(s.quant == "w4a8", "w4a8_version 1.0.0 needs w4a8"),
+                  (16 % s.shards == 0 and s.inter % 16 == 0,
+                   "w4a8_version 1.0.0 splits w2's bias into 16 / tp' "
+                   "partial sums: tp' must divide 16 and 16 divide I")]
     for ok, message in rules:
         if not ok:
             raise ValueError("invalid case: " + message)
@@ -221,6 +240,7 @@ def make_layer(s, rng):
                     routed_scaling=s.routed_scaling)
     experts = random_mlp(rng, s.experts, s.hidden, s.inter, s.quant,
                          s.group_size)
+    experts.kernel = s.quant == "w4a8"   # checkpoint + moe.prepare_weights
     bias = rng.uniform(-0.1, 0.1, s.experts).astype(F32) if s.bias else None
     shared = (random_mlp(rng, 1, s.hidden, s.shared_inter, s.quant,
                          s.group_size) if s.shared_inter else None)
@@ -327,7 +347,7 @@ def shard_inter(w, part, parts):
         out.update(w13_group_scale=w.w13_group_scale[:, :, cols],
                    w2_group_scale=w.w2_group_scale[:, rows.start // gs:
                                                    rows.stop // gs])
-    return MLPWeights(quant=w.quant, **out)
+    return MLPWeights(quant=w.quant, kernel=w.kernel, **out)
 
 
 def local_weights(s, layer, phys2log, rank):
@@ -363,6 +383,54 @@ def mlp_arguments(s, prefix, lead, i):
     return args
 
 
+def checkpoint_arguments(s, lead, i):
+    """(name, type) of the routed experts' w4a8 checkpoint tensors; quant
+    version 1.0.0 packs the weights along N and adds the scale biases."""
+    h, g = s.hidden, s.group_size
+    v1 = s.w4a8_version == "1.0.0"
+    pack = 2 if v1 else 1
+    args = [("w13", tensor(lead + [2 * i // pack, h], "i8")),
+            ("w2", tensor(lead + [h // pack, i], "i8")),
+            ("w13_scale", tensor(lead + [2 * i, 1], "f32")),
+            ("w2_scale", tensor(lead + [h, 1], "f32")),
+            ("w13_scale_second", tensor(lead + [2 * i, h // g], "f32")),
+            ("w2_scale_second", tensor(lead + [h, i // g], "f32"))]
+    if v1:
+        args += [("w13_scale_bias", tensor(lead + [2 * i, 1], "f32")),
+                 ("w2_scale_bias", tensor(lead + [h, 16 // s.shards], "f32"))]
+    return args
+
+
+def checkpoint_arrays(w, version="0", shards=1):
+    """The checkpoint tensors of local experts `w` (k-major logical
+    weights): output channels first, scales [L, N, 1] and [L, N, K/G]. Quant
+    version 1.0.0: weights packed two per byte along N, w13_scale_bias
+    [L, 2I, 1] (the whole bias) and w2_scale_bias [L, H, 16 / tp']: the
+    bias of each of the 16 / tp' equal slices of this rank's I rows (the
+    rank's share of the checkpoint's 16 partial sums)."""
+    out = {}
+    for name in ("w13", "w2"):
+        ckpt = (np.ascontiguousarray(getattr(w, name).transpose(0, 2, 1)),
+                np.ascontiguousarray(getattr(w, name + "_scale")[:, :, None]),
+                np.ascontiguousarray(
+                    getattr(w, name + "_group_scale").transpose(0, 2, 1)))
+        out[name], out[name + "_scale"], out[name + "_scale_second"] = ckpt
+        if version != "1.0.0":
+            continue
+        out[name] = pack_checkpoint_v1(ckpt[0])
+        parts = 1 if name == "w13" else 16 // shards
+        k = ckpt[0].shape[2]
+        # 8 * W * scale_second * scale per element (process_scale's
+        # weight_high * scale), summed over each slice of K.
+        high = (ckpt[0].astype(F32)
+                * np.repeat(ckpt[2], k // ckpt[2].shape[2], axis=2)) * ckpt[1]
+        step = k // parts
+        out[name + "_scale_bias"] = np.ascontiguousarray(np.stack(
+            [F32(8) * high[:, :, p * step:(p + 1) * step].sum(axis=2)
+             for p in range(parts)], axis=2).astype(F32))
+    return out
+
+
 def entry_arguments(s):
     """(moe.name, MLIR type, per_rank) of every entry argument, in the order
     of examples/deepseek_v3.mlir; per_rank is False for the arguments equal
@@ -375,8 +443,10 @@ def entry_arguments(s):
     if s.redundant:
         args += [("log2phy", tensor([e], "i32"), True),
                  ("expert_map", tensor([s.physical], "i32"), True)]
+    routed = (checkpoint_arguments if s.quant == "w4a8" else
+              lambda s, lead, i: mlp_arguments(s, "", lead, i))
     args += [(n, ty, True) for n, ty in
-             mlp_arguments(s, "", [s.local_experts], s.inter // s.shards)]
+             routed(s, [s.local_experts], s.inter // s.shards)]
     if s.shared_inter:
         args += [(n, ty, False) for n, ty in
                  mlp_arguments(s, "shared_", [], s.shared_inter)]
@@ -399,6 +469,41 @@ def mlp_clause(s, types, prefix):
     elif s.quant == "w4a8":
         text += f"\n        quant <w4a8_dynamic, group_size = {s.group_size}>"
     return text
+
+
+def prepare_lines(s, types):
+    """moe.prepare_weights of the routed w4a8 checkpoint tensors."""
+    if s.quant != "w4a8":
+        return []
+    l, h, i, g = s.local_experts, s.hidden, s.inter // s.shards, s.group_size
+    lines = []
+    for name, k, n in (("w13", h, 2 * i), ("w2", i, h)):
+        ins = [name, name + "_scale", name + "_scale_second"]
+        outs = [tensor([l, k, n], "i4"), tensor([l, k // g, n], "f32"),
+                tensor([l, n], "f32")]
+        sb = name + "_scale_bias"
+        extra = (f" scale_bias(%{sb} : {types[sb]})" if sb in types else "")
+        lines += [f"    %{name}p, %{name}g, %{name}b = moe.prepare_weights "
+                  + ", ".join("%" + a for a in ins) + extra
+                  + f" quant <w4a8_dynamic, group_size = {g}>",
+                  "        : " + ", ".join(types[a] for a in ins)
+                  + " -> " + ", ".join(outs)]
+    return lines
+
+
+def routed_clause(s, types):
+    """The routed moe.experts clauses; w4a8 in the kernel form."""
+    if s.quant != "w4a8":
+        return mlp_clause(s, types, "")
+    l, h, i, g = s.local_experts, s.hidden, s.inter // s.shards, s.group_size
+    t = {"w13": (h, 2 * i), "w2": (i, h)}
+    w = {n: tensor([l, k, m], "i4") for n, (k, m) in t.items()}
+    gs = {n: tensor([l, k // g, m], "f32") for n, (k, m) in t.items()}
+    b = {n: tensor([l, m], "f32") for n, (k, m) in t.items()}
+    return (f"\n        weights(%w13p, %w2p : {w['w13']}, {w['w2']})"
+            f"\n        group_scales(%w13g, %w2g : {gs['w13']}, {gs['w2']})"
+            f"\n        biases(%w13b, %w2b : {b['w13']}, {b['w2']})"
+            f"\n        quant <w4a8_dynamic, group_size = {g}>")
 
 
 def layer_mlir(s):
@@ -439,7 +544,8 @@ def layer_mlir(s):
         f"experts({experts}){eplb}"
         + (" router_weight_on_input" if s.weight_on_input else ""),
         f"        : {xt}, {wt}, {it} -> {ct}, !moe.dispatch_ctx<{m}>",
-        f"    %y = moe.experts %rows, %counts{mlp_clause(s, types, '')}",
+        *prepare_lines(s, types),
+        f"    %y = moe.experts %rows, %counts{routed_clause(s, types)}",
         f"        : {xt}, {ct}",
         f"    %routed = moe.combine %y, %dctx : {xt}, !moe.dispatch_ctx<{m}>",
     ]
@@ -489,7 +595,9 @@ def generate(s, out_dir):
         x, logits = groups[s.token_group(r)]
         arrays = dict(x=x, logits=logits, log2phy=log2phy(s, phys2log, r),
                       expert_map=expert_map(s, r))
-        arrays.update(local_weights(s, layer, phys2log, r).arrays())
+        local = local_weights(s, layer, phys2log, r)
+        arrays.update(checkpoint_arrays(local, s.w4a8_version, s.shards)
+                      if s.quant == "w4a8" else local.arrays())
         for name, _, per_rank in args:
             if per_rank:
                 np.save(os.path.join(out_dir, rank_file(name).format(rank=r)),
@@ -537,6 +645,7 @@ def add_case_arguments(p):
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="start from a small model-shaped layer")
     choices = dict(scoring=("softmax", "sigmoid"), quant=QUANT_SCHEMES,
+                   w4a8_version=("0", "1.0.0"),
                    ir_method=METHODS, chip=CHIPS)
     for f in fields(CaseSpec):
         flag, help_text = "--" + f.name.replace("_", "-"), f.metadata["help"]

@@ -230,6 +230,8 @@ CASES = [
          log2phy_per_rank=True, tokens=[0, 7, 40, 3]),
     dict(preset="mixtral", world=4, tp=2, expert_parallel=False,
          quant="w4a8", group_size=8, tokens=[5, 0]),
+    dict(preset="mixtral", world=4, tp=2, expert_parallel=False,
+         quant="w4a8", group_size=8, w4a8_version="1.0.0", tokens=[3, 4]),
     dict(preset="qwen", world=8, tp=2, sequence_parallel=True, top_k=8,
          ir_method="alltoall", seed=7),
     dict(preset="mixtral", world=1, top_k=1, tokens=[3]),
@@ -282,6 +284,10 @@ def check_invalid_specs_rejected():
                 dict(world=2, expert_parallel=False, sequence_parallel=True),
                 dict(world=2, quant="w4a8", group_size=5),
                 dict(world=2, ir_method="fused_mc2", quant="w4a8", group_size=16),
+                dict(world=2, quant="w4a8", group_size=16, w4a8_version="2"),
+                dict(world=2, quant="w8a8", w4a8_version="1.0.0"),
+                dict(world=4, expert_parallel=False, quant="w4a8",
+                     group_size=2, inter=40, w4a8_version="1.0.0"),
                 dict(world=4, tp=2, tokens=[1, 2, 3, 4]),
                 dict(experts=8, groups=3, keep_groups=1)):
         try:

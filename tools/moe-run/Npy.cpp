@@ -3,6 +3,7 @@
 #include "Npy.h"
 
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -210,8 +211,22 @@ Tensor readNpy(const std::string &path) {
       dtype = d.dtype;
       known = true;
     }
+  // uint8: packed int4, two values per byte along the last dimension,
+  // element 2i in the low nibble (docs/Quantization.md): the bytes are an
+  // i4 tensor's storage as they are.
+  if (header.descr == "|u1") {
+    check(!header.shape.empty(),
+          path + ": a uint8 .npy holds packed int4 (two per byte along the "
+                 "last dimension) and needs at least one dimension");
+    check(header.shape.back() <= INT64_MAX / 2,
+          path + ": shape " + header.shapeText + " is too large");
+    dtype = DType::I4;
+    known = true;
+    header.shape.back() *= 2;
+  }
   check(known, path + ": unsupported dtype '" + header.descr +
-                   "' (f32, f16, i8, i32, i64 or bool)");
+                   "' (f32, f16, i8, i32, i64, bool, or uint8 for packed "
+                   "int4)");
   // The size the shape claims, checked against the file before allocating:
   // a tiny file cannot make the reader allocate (or read) past its end.
   std::optional<int64_t> elements = moert::checkedNumel(header.shape);
@@ -298,6 +313,10 @@ Tensor convertInput(const Tensor &t, DType dtype) {
     }
     return packed;
   }
+  if (t.dtype == DType::I4)
+    throw Error(std::string("holds packed int4 (a uint8 .npy, two values per "
+                            "byte), expected ") +
+                moert::dtypeName(dtype));
   throw Error(std::string("holds ") + moert::dtypeName(t.dtype) + ", expected " +
               moert::dtypeName(dtype));
 }

@@ -9,8 +9,10 @@
 
 namespace moerun {
 
-/// Reads a C-order .npy of f32, f16, i8, i32, i64 or bool; throws
-/// moert::Error naming the file on anything else or on a malformed file.
+/// Reads a C-order .npy of f32, f16, i8, i32, i64 or bool, or of uint8 as
+/// packed int4 (an i4 tensor whose last dimension is twice the file's: two
+/// values per byte, element 2i in the low nibble); throws moert::Error
+/// naming the file on anything else or on a malformed file.
 moert::Tensor readNpy(const std::string &path);
 
 /// Writes `t` as .npy (bf16 as f32 and i4 as i8, which NumPy lacks).

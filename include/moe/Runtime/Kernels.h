@@ -125,6 +125,7 @@ struct MatmulScales {
   const Tensor *scale = nullptr;         // [G?, N] f32 per output channel
   const Tensor *perTokenScale = nullptr; // [M] f32
   const Tensor *groupScale = nullptr;    // [G?, K / gs, N] f32 (w4a8)
+  const Tensor *bias = nullptr;          // [G?, N] f32 (w4a8, kernel form)
 };
 
 /// npu.grouped_matmul: x [M, K], weight [G, K, N], groupList [G] i64 ->
@@ -133,9 +134,32 @@ struct MatmulScales {
 /// accumulation, raw (out = I32) or * perToken[m] * scale[g, n] (float
 /// out). W4A8: i8 x, i4 weight, i32 accumulation per block of gs rows of K
 /// scaled by groupScale[g, block, n], then * perToken[m] * scale[g, n].
+/// W4A8 with a bias (the NPU kernel's form, docs/Quantization.md): the
+/// blocks accumulate (x - 8) . w exactly, are scaled by groupScale (the
+/// merged scale), summed in block order, + bias[g, n], then * perToken[m];
+/// no per-channel scale.
 Tensor groupedMatmul(const Tensor &x, const Tensor &weight,
                      const Tensor &groupList, const MatmulScales &scales,
                      MatmulQuant quant, GroupListType type, DType out);
+
+/// What npu.w4a8_process_weights makes of one checkpoint weight stack.
+struct W4A8Weights {
+  Tensor weight; // [L, K, N] i4, packed two per byte
+  Tensor scale;  // [L, K / gs, N] f32: fp16(scale * scale_second)
+  Tensor bias;   // [L, N] f32: 8 * sum_k w * scale_second * scale
+};
+
+/// npu.w4a8_process_weights (seed 001, process_weights_after_loading of
+/// the w4a8_dynamic fused-MoE method): weight [L, N, K] i8 holding int4
+/// values, scale [L, N, 1] and scale_second [L, N, K / gs] (f32, bf16 or
+/// f16, one dtype) -> the operands of the w4a8 kernel form of
+/// groupedMatmul. With `scaleBias [L, N, P]` f32 (quant version 1.0.0) the
+/// weight is [L, N / 2, K], two values per byte along N (channel 2j in the
+/// low nibble), and the bias is scaleBias summed over P.
+/// docs/Quantization.md.
+W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
+                               const Tensor &scaleSecond,
+                               const Tensor *scaleBias = nullptr);
 
 /// npu.matmul: x [M, K] . weight [K, N], scales without the G dimension.
 Tensor matmul(const Tensor &x, const Tensor &weight,

@@ -267,6 +267,33 @@ void to_npu::populateGatePatterns(RewritePatternSet &patterns,
 // Checks before the conversion
 //===----------------------------------------------------------------------===//
 
+/// A quant version 1.0.0 w4a8 checkpoint (moe.prepare_weights with
+/// scale_bias) splits each channel's bias into 16 / tp partial sums, tp the
+/// ranks the experts are tensor-sharded over (1 with expert parallelism):
+/// seed 001 rejects tp > 16, and the partial sums must be 1 (w13) or
+/// 16 / tp (w2).
+static LogicalResult checkQuantVersion(PrepareWeightsOp op) {
+  Value scaleBias = op.getScaleBias();
+  if (!scaleBias)
+    return success();
+  LayoutAttr layout = lookupLayout(op);
+  int64_t tp = layout.getMoeTpSize();
+  if (tp > 16)
+    return op.emitOpError()
+           << "cannot be expanded: a quant version 1.0.0 w4a8 checkpoint "
+              "supports experts tensor-sharded over at most 16 ranks, this "
+              "layout shards them over "
+           << tp;
+  int64_t parts = cast<RankedTensorType>(scaleBias.getType()).getDimSize(2);
+  if (parts != 1 && parts != 16 / tp)
+    return op.emitOpError()
+           << "cannot be expanded: scale_bias holds " << parts
+           << " partial sums per channel; a quant version 1.0.0 checkpoint "
+              "has 1 (w13) or 16 / tp = "
+           << 16 / tp << " (w2)";
+  return success();
+}
+
 /// A diagnostic for every layer the patterns cannot convert; the first one
 /// stops the pass (the conversion would otherwise fail on that op with a
 /// generic message).
@@ -337,6 +364,9 @@ static LogicalResult checkConvertible(func::FuncOp function) {
             })
             .Case([&](SharedExpertsOp shared) {
               return checkQuant(op, shared.getQuantOrNone());
+            })
+            .Case([&](PrepareWeightsOp prepare) {
+              return checkQuantVersion(prepare);
             })
             .Default([](Operation *) { return success(); });
     return failed(ok) ? WalkResult::interrupt() : WalkResult::advance();

@@ -2,7 +2,9 @@
 //
 // The grouped SwiGLU MLP of the local experts (grouped matmuls) and of the
 // shared experts (dense matmuls), unquantized, w8a8 dynamic and w4a8
-// dynamic (seed 001); docs/Expansion.md "experts" and "shared experts".
+// dynamic (seed 001), and the load-time processing of w4a8 checkpoint
+// weights; docs/Expansion.md "experts" and "shared experts",
+// docs/Quantization.md.
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,6 +34,9 @@ struct Mlp {
   QuantAttr quant;
   Value groupList; // null for shared experts (npu.matmul)
   npu::GroupListType groupListType = npu::GroupListType::Count;
+  // w4a8 in the kernel's form (moe.prepare_weights): g13/g2 are the merged
+  // scales, s13/s2 absent.
+  Value b13 = {}, b2 = {};
 };
 
 Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
@@ -54,17 +59,17 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
 
   // A (grouped) matmul of `x` and `w` with an `outElem` result.
   auto matmul = [&](Value x, Value w, Type outElem, Value scale,
-                    Value perToken, Value groupScale,
-                    npu::MatmulQuant quant) -> Value {
+                    Value perToken, Value groupScale, npu::MatmulQuant quant,
+                    Value bias = {}) -> Value {
     auto wType = cast<RankedTensorType>(w.getType());
     Type resultType = tensorType({dyn, wType.getShape().back()}, outElem);
     if (mlp.groupList)
       return b.create<npu::GroupedMatmulOp>(loc, resultType, x, w,
                                             mlp.groupList, scale, perToken,
-                                            groupScale, quant,
+                                            groupScale, bias, quant,
                                             mlp.groupListType);
     return b.create<npu::MatmulOp>(loc, resultType, x, w, scale, perToken,
-                                   groupScale, quant);
+                                   groupScale, bias, quant);
   };
   auto swiglu = [&](Value h) -> Value {
     auto hType = cast<RankedTensorType>(h.getType());
@@ -117,15 +122,17 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
         Stage::Down);
   }
   case QuantScheme::W4A8Dynamic: {
+    // With biases (the kernel form) s13/s2 are absent and g13/g2 merged.
     npu::DynamicQuantOp q = quantize(rows);
     mark(q.getQ(), Stage::Quantize);
     Value h = mark(matmul(q.getQ(), mlp.w13, b.getF32Type(), mlp.s13,
-                          q.getScale(), mlp.g13, npu::MatmulQuant::W4A8),
+                          q.getScale(), mlp.g13, npu::MatmulQuant::W4A8,
+                          mlp.b13),
                    Stage::GateUp);
     npu::DynamicQuantOp q1 = quantize(mark(swiglu(h), Stage::Activation));
     mark(q1.getQ(), Stage::Activation);
     return mark(matmul(q1.getQ(), mlp.w2, elem, mlp.s2, q1.getScale(), mlp.g2,
-                       npu::MatmulQuant::W4A8),
+                       npu::MatmulQuant::W4A8, mlp.b2),
                 Stage::Down);
   }
   case QuantScheme::Custom:
@@ -154,7 +161,8 @@ struct ExpertsPattern : StagePattern<ExpertsOp> {
             adaptor.getW13Scale(),  adaptor.getW2Scale(),
             adaptor.getW13GroupScale(), adaptor.getW2GroupScale(),
             quant,                  adaptor.getCounts(),
-            listType};
+            listType,               adaptor.getW13Bias(),
+            adaptor.getW2Bias()};
     Value y = buildMlp(rewriter, op.getLoc(), adaptor.getRows(), mlp);
     rewriter.replaceOp(op, castTo(rewriter, op.getLoc(), y,
                                   op.getResult().getType()));
@@ -181,10 +189,27 @@ struct SharedExpertsPattern : StagePattern<SharedExpertsOp> {
   }
 };
 
+/// moe.prepare_weights -> npu.w4a8_process_weights (the verifier has
+/// checked the scheme and every shape). A quant version 1.0.0 checkpoint
+/// (with scale_bias) holds its bias as 16 / tp partial sums per channel, so
+/// the deployment's expert tensor parallelism must not exceed 16 (seed 001:
+/// "The current weight does not support moe part tp>16").
+struct PrepareWeightsPattern : StagePattern<PrepareWeightsOp> {
+  using StagePattern::StagePattern;
+  LogicalResult
+  matchAndRewrite(PrepareWeightsOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithNewOp<npu::W4A8ProcessWeightsOp>(
+        op, op.getResultTypes(), adaptor.getWeight(), adaptor.getScale(),
+        adaptor.getScaleSecond(), adaptor.getScaleBias());
+    return success();
+  }
+};
+
 } // namespace
 
 void to_npu::populateExpertsPatterns(RewritePatternSet &patterns,
                                      const Deployment &deployment) {
-  patterns.add<ExpertsPattern, SharedExpertsPattern>(patterns.getContext(),
-                                                     deployment);
+  patterns.add<ExpertsPattern, SharedExpertsPattern, PrepareWeightsPattern>(
+      patterns.getContext(), deployment);
 }

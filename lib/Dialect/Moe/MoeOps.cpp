@@ -231,6 +231,7 @@ struct MlpOperands {
   std::optional<int64_t> experts; // L, absent for shared experts
   Value w13, w2, s13, s2, g13, g2;
   QuantAttr quant;
+  Value b13 = {}, b2 = {}; // w4a8 kernel form (moe.experts only)
 };
 } // namespace
 
@@ -318,7 +319,7 @@ static LogicalResult verifyMlp(const MlpOperands &m) {
       return op->emitOpError() << "unquantized weights must be floating "
                                   "point, got "
                                << w13Elem << " (missing quant?)";
-    if (m.s13 || m.g13)
+    if (m.s13 || m.g13 || m.b13)
       return op->emitOpError() << "unquantized experts take no scales";
     return success();
   case QuantScheme::W8A8Dynamic:
@@ -329,11 +330,23 @@ static LogicalResult verifyMlp(const MlpOperands &m) {
     if (!w13Elem.isSignlessInteger(bits))
       return op->emitOpError() << name << " needs i" << bits
                                << " weights, got " << w13Elem;
-    if (!m.s13)
-      return op->emitOpError() << name << " needs per-channel scales";
-    if (failed(expectScale(m.s13, "w13 scale", {n13})) ||
-        failed(expectScale(m.s2, "w2 scale", {m.hidden})))
-      return failure();
+    if (m.b13 && !w4)
+      return op->emitOpError() << name << " takes no biases";
+    if (m.b13) {
+      // The kernel form: merged group scales and the biases.
+      if (m.s13)
+        return op->emitOpError() << "w4a8_dynamic with biases takes merged "
+                                    "group scales and no per-channel scales";
+      if (failed(expectScale(m.b13, "w13 bias", {n13})) ||
+          failed(expectScale(m.b2, "w2 bias", {m.hidden})))
+        return failure();
+    } else {
+      if (!m.s13)
+        return op->emitOpError() << name << " needs per-channel scales";
+      if (failed(expectScale(m.s13, "w13 scale", {n13})) ||
+          failed(expectScale(m.s2, "w2 scale", {m.hidden})))
+        return failure();
+    }
     if (!w4) {
       if (m.g13)
         return op->emitOpError() << name << " takes no group scales";
@@ -424,10 +437,73 @@ LogicalResult ExpertsOp::verify() {
   if (failed(verifyPairs(*this, getW13Scale(), getW2Scale(),
                          getW13GroupScale(), getW2GroupScale())))
     return failure();
+  if (bool(getW13Bias()) != bool(getW2Bias()))
+    return emitOpError() << "w13 and w2 biases go together";
   return verifyMlp({*this, dim(getRows().getType(), 1),
                     getCounts().getType().getDimSize(0), getW13(), getW2(),
                     getW13Scale(), getW2Scale(), getW13GroupScale(),
-                    getW2GroupScale(), getQuantOrNone()});
+                    getW2GroupScale(), getQuantOrNone(), getW13Bias(),
+                    getW2Bias()});
+}
+
+LogicalResult PrepareWeightsOp::verify() {
+  if (getQuant().getScheme() != QuantScheme::W4A8Dynamic)
+    return emitOpError() << "prepares w4a8_dynamic weights only, got "
+                         << getQuant();
+  auto w = cast<RankedTensorType>(getWeight().getType());
+  auto s = cast<RankedTensorType>(getScale().getType());
+  auto ss = cast<RankedTensorType>(getScaleSecond().getType());
+  if (w.getRank() != 3 || !w.getElementType().isSignlessInteger(8))
+    return emitOpError() << "weight must be [L, N, K] i8 (int4 values as "
+                            "the checkpoint stores them), got "
+                         << w;
+  Type scaleElem = s.getElementType();
+  if (!scaleElem.isF32() && !scaleElem.isBF16() && !scaleElem.isF16())
+    return emitOpError() << "scales must be f32, bf16 or f16, got " << s;
+  if (ss.getElementType() != scaleElem)
+    return emitOpError() << "scale and scale_second must have one element "
+                            "type, got "
+                         << scaleElem << " and " << ss.getElementType();
+  // Quant version 1.0.0 (with scale_bias) packs two channels per byte.
+  int64_t packing = getScaleBias() ? 2 : 1;
+  int64_t l = w.getDimSize(0), n = w.getDimSize(1) * packing,
+          k = w.getDimSize(2);
+  int64_t group = getQuant().getGroupSize();
+  if (Value sb = getScaleBias()) {
+    auto b = cast<RankedTensorType>(sb.getType());
+    if (b.getRank() != 3 || !b.getElementType().isF32() ||
+        b.getDimSize(0) != l || b.getDimSize(1) != n || b.getDimSize(2) < 1)
+      return emitOpError() << "scale_bias must be [" << l << "x" << n
+                           << "xP] f32 (P >= 1 partial sums per channel of "
+                              "the packed weight), got "
+                           << b;
+  }
+  if (k % group != 0)
+    return emitOpError() << "group size " << group
+                         << " does not divide the reduced dimension " << k;
+  if (n % 2 != 0)
+    return emitOpError() << "the i4 weight packs rows of N = " << n
+                         << " output channels two per byte: N must be even";
+  Builder b(getContext());
+  auto expect = [&](Value v, const char *name,
+                    RankedTensorType want) -> LogicalResult {
+    if (v.getType() != want)
+      return emitOpError() << name << " must be " << want << ", got "
+                           << v.getType();
+    return success();
+  };
+  if (failed(expect(getScale(), "scale",
+                    RankedTensorType::get({l, n, 1}, scaleElem))) ||
+      failed(expect(getScaleSecond(), "scale_second",
+                    RankedTensorType::get({l, n, k / group}, scaleElem))) ||
+      failed(expect(getProcessedWeight(), "processed_weight",
+                    RankedTensorType::get({l, k, n}, b.getIntegerType(4)))) ||
+      failed(expect(getMergedScale(), "merged_scale",
+                    RankedTensorType::get({l, k / group, n}, b.getF32Type()))) ||
+      failed(expect(getBias(), "bias",
+                    RankedTensorType::get({l, n}, b.getF32Type()))))
+    return failure();
+  return success();
 }
 
 LogicalResult SharedExpertsOp::verify() {

@@ -293,7 +293,7 @@ namespace {
 /// Operands of a (grouped) matmul; `groups` is absent for npu.matmul.
 struct MatmulOperands {
   Operation *op;
-  Value x, weight, scale, perTokenScale, groupScale, result;
+  Value x, weight, scale, perTokenScale, groupScale, bias, result;
   MatmulQuant quant;
   bool grouped;
 };
@@ -336,10 +336,12 @@ static LogicalResult verifyMatmul(const MatmulOperands &m) {
       return op->emitOpError() << "unquantized matmul needs float x, weight "
                                   "and result, got "
                                << xElem << ", " << wElem << ", " << outElem;
-    if (m.scale || m.perTokenScale || m.groupScale)
+    if (m.scale || m.perTokenScale || m.groupScale || m.bias)
       return op->emitOpError() << "unquantized matmul takes no scales";
     return success();
   case MatmulQuant::W8A8:
+    if (m.bias)
+      return op->emitOpError() << "only w4a8 takes a bias";
     if (!isI8(xElem) || !isI8(wElem))
       return op->emitOpError() << "w8a8 needs i8 x and weight, got " << xElem
                                << " and " << wElem;
@@ -365,9 +367,20 @@ static LogicalResult verifyMatmul(const MatmulOperands &m) {
     if (!isFloat(outElem))
       return op->emitOpError() << "w4a8 result must be float, got "
                                << outElem;
-    if (!m.scale || !m.perTokenScale || !m.groupScale)
+    if (m.bias) {
+      // The kernel form: merged group scales and the bias, no scale.
+      if (m.scale)
+        return op->emitOpError() << "w4a8 with a bias takes merged group "
+                                    "scales and no per-channel scale";
+      if (!m.perTokenScale || !m.groupScale)
+        return op->emitOpError() << "w4a8 with a bias needs per_token_scale "
+                                    "and group_scale";
+      if (failed(expectScale(m.bias, "bias", {n})))
+        return failure();
+    } else if (!m.scale || !m.perTokenScale || !m.groupScale) {
       return op->emitOpError() << "w4a8 needs scale, per_token_scale and "
                                   "group_scale";
+    }
     {
       RankedTensorType g = tensorOf(m.groupScale);
       if (g.getRank() != 2 + lead || g.getDimSize(lead) < 1 ||
@@ -381,7 +394,7 @@ static LogicalResult verifyMatmul(const MatmulOperands &m) {
     }
     break;
   }
-  if (failed(expectScale(m.scale, "scale", {n})) ||
+  if ((m.scale && failed(expectScale(m.scale, "scale", {n}))) ||
       failed(expectSameDim(op, "per_token_scale", m.perTokenScale, 0, "x",
                            m.x, 0)))
     return failure();
@@ -394,14 +407,65 @@ LogicalResult GroupedMatmulOp::verify() {
                            getWeight(), 0)))
     return failure();
   return verifyMatmul({*this, getX(), getWeight(), getScale(),
-                       getPerTokenScale(), getGroupScale(), getResult(),
-                       getQuant(), /*grouped=*/true});
+                       getPerTokenScale(), getGroupScale(), getBias(),
+                       getResult(), getQuant(), /*grouped=*/true});
 }
 
 LogicalResult MatmulOp::verify() {
   return verifyMatmul({*this, getX(), getWeight(), getScale(),
-                       getPerTokenScale(), getGroupScale(), getResult(),
-                       getQuant(), /*grouped=*/false});
+                       getPerTokenScale(), getGroupScale(), getBias(),
+                       getResult(), getQuant(), /*grouped=*/false});
+}
+
+LogicalResult W4A8ProcessWeightsOp::verify() {
+  RankedTensorType w = tensorOf(getWeight());
+  RankedTensorType s = tensorOf(getScale());
+  RankedTensorType ss = tensorOf(getScaleSecond());
+  if (s.getElementType() != ss.getElementType())
+    return emitOpError() << "scale and scale_second must have one element "
+                            "type, got "
+                         << s.getElementType() << " and "
+                         << ss.getElementType();
+  if (!w.hasStaticShape() || !ss.hasStaticShape())
+    return emitOpError() << "weight and scale_second need static shapes";
+  // Quant version 1.0.0 (with scale_bias) packs two channels per byte.
+  int64_t packing = getScaleBias() ? 2 : 1;
+  int64_t l = w.getDimSize(0), n = w.getDimSize(1) * packing,
+          k = w.getDimSize(2);
+  if (Value sb = getScaleBias()) {
+    RankedTensorType b = tensorOf(sb);
+    if (b.getDimSize(0) != l || b.getDimSize(1) != n || b.getDimSize(2) < 1)
+      return emitOpError() << "scale_bias must be [" << l << "x" << n
+                           << "xP] (P >= 1 partial sums per channel of the "
+                              "packed weight), got "
+                           << b;
+  }
+  if (s.getShape() != ArrayRef<int64_t>{l, n, 1})
+    return emitOpError() << "scale must be [" << l << "x" << n
+                         << "x1] (one per output channel), got " << s;
+  int64_t blocks = ss.getDimSize(2);
+  if (ss.getDimSize(0) != l || ss.getDimSize(1) != n || blocks < 1 ||
+      k % blocks != 0)
+    return emitOpError() << "scale_second must be [" << l << "x" << n
+                         << "xB] with B groups dividing K = " << k
+                         << ", got " << ss;
+  if (n % 2 != 0)
+    return emitOpError() << "the i4 result packs rows of N = " << n
+                         << " output channels two per byte: N must be even";
+  auto expect = [&](Value v, const char *name,
+                    ArrayRef<int64_t> shape) -> LogicalResult {
+    if (tensorOf(v).getShape() != shape)
+      return emitOpError() << name << " must be "
+                           << RankedTensorType::get(
+                                  shape, tensorOf(v).getElementType())
+                           << ", got " << v.getType();
+    return success();
+  };
+  if (failed(expect(getProcessedWeight(), "processed_weight", {l, k, n})) ||
+      failed(expect(getMergedScale(), "merged_scale", {l, blocks, n})) ||
+      failed(expect(getBias(), "bias", {l, n})))
+    return failure();
+  return success();
 }
 
 LogicalResult DispatchFfnCombineOp::verify() {

@@ -341,31 +341,50 @@ extern "C" void moert_npu_grouped_matmul(
     const char *where, int64_t stream, moert_tensor *x, moert_tensor *weight,
     moert_tensor *group_list, moert_tensor *scale,
     moert_tensor *per_token_scale, moert_tensor *group_scale,
-    moert_npu_matmul_quant quant, moert_npu_group_list_type group_list_type,
-    moert_npu_dtype result_dtype, moert_tensor **result) {
+    moert_tensor *bias, moert_npu_matmul_quant quant,
+    moert_npu_group_list_type group_list_type, moert_npu_dtype result_dtype,
+    moert_tensor **result) {
   MatmulQuant q = toQuant(quant);
   GroupListType type = toGroupList(group_list_type);
   DType dtype = static_cast<DType>(result_dtype);
   issueComputing(where, stream,
-        {x, weight, group_list, scale, per_token_scale, group_scale}, {result},
-        [=](Stream &, const Inputs &in) {
-          MatmulScales scales{in[3], in[4], in[5]};
+        {x, weight, group_list, scale, per_token_scale, group_scale, bias},
+        {result}, [=](Stream &, const Inputs &in) {
+          MatmulScales scales{in[3], in[4], in[5], in[6]};
           return std::vector<Tensor>{groupedMatmul(
               need(in, 0), need(in, 1), need(in, 2), scales, q, type, dtype)};
         });
 }
 
 extern "C" void
+moert_npu_w4a8_process_weights(const char *where, int64_t stream,
+                               moert_tensor *weight, moert_tensor *scale,
+                               moert_tensor *scale_second,
+                               moert_tensor *scale_bias,
+                               moert_tensor **processed_weight,
+                               moert_tensor **merged_scale,
+                               moert_tensor **bias) {
+  issueComputing(where, stream, {weight, scale, scale_second, scale_bias},
+                 {processed_weight, merged_scale, bias},
+                 [](Stream &, const Inputs &in) {
+                   W4A8Weights w = w4a8ProcessWeights(
+                       need(in, 0), need(in, 1), need(in, 2), in[3]);
+                   return std::vector<Tensor>{w.weight, w.scale, w.bias};
+                 });
+}
+
+extern "C" void
 moert_npu_matmul(const char *where, int64_t stream, moert_tensor *x,
                  moert_tensor *weight, moert_tensor *scale,
                  moert_tensor *per_token_scale, moert_tensor *group_scale,
-                 moert_npu_matmul_quant quant, moert_npu_dtype result_dtype,
-                 moert_tensor **result) {
+                 moert_tensor *bias, moert_npu_matmul_quant quant,
+                 moert_npu_dtype result_dtype, moert_tensor **result) {
   MatmulQuant q = toQuant(quant);
   DType dtype = static_cast<DType>(result_dtype);
-  issueComputing(where, stream, {x, weight, scale, per_token_scale, group_scale},
-        {result}, [=](Stream &, const Inputs &in) {
-          MatmulScales scales{in[2], in[3], in[4]};
+  issueComputing(where, stream,
+        {x, weight, scale, per_token_scale, group_scale, bias}, {result},
+        [=](Stream &, const Inputs &in) {
+          MatmulScales scales{in[2], in[3], in[4], in[5]};
           return std::vector<Tensor>{
               matmul(need(in, 0), need(in, 1), scales, q, dtype)};
         });

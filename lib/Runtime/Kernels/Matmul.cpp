@@ -52,6 +52,7 @@ struct Problem {
   const float *scale = nullptr;      // [G, N]
   const float *perToken = nullptr;   // [M]
   const float *groupScale = nullptr; // [G, blocks, N]
+  const float *bias = nullptr;       // [G, N] (w4a8 kernel form)
   int64_t blocks = 1;
 };
 
@@ -77,7 +78,7 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
     require(isFloat(p.out), op,
             std::string("quant none gives a float result, not ") +
                 dtypeName(p.out));
-    require(!sc.scale && !sc.perTokenScale && !sc.groupScale, op,
+    require(!sc.scale && !sc.perTokenScale && !sc.groupScale && !sc.bias, op,
             "quant none takes no scales");
     return;
   }
@@ -105,9 +106,16 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
     p.perToken = sc.perTokenScale->data<float>();
   }
   require(w4 || !sc.groupScale, op, "a group scale needs w4a8");
+  require(w4 || !sc.bias, op, "a bias needs w4a8");
   if (!w4)
     return;
   require(sc.groupScale != nullptr, op, "w4a8 needs a group scale");
+  if (sc.bias) {
+    require(!sc.scale, op,
+            "w4a8 with a bias takes merged group scales, no per-channel scale");
+    checkScale(sc.bias, {p.groups, p.n}, op, "bias", grouped);
+    p.bias = sc.bias->data<float>();
+  }
   requireRank(*sc.groupScale, {grouped ? 3 : 2}, op, "group scale");
   p.blocks = sc.groupScale->dim(grouped ? 1 : 0);
   require(p.blocks > 0 && p.k % p.blocks == 0, op,
@@ -175,10 +183,14 @@ Tensor run(Problem &p) {
   } else {
     lda = p.k + (p.k & 1);
     x16.assign(static_cast<size_t>(used * lda), 0);
+    // The w4a8 kernel form multiplies x - 8 (the NPU kernel splits int8 x
+    // into a high and an offset low int4 half; the bias adds the 8 back).
+    int16_t offset = p.bias ? 8 : 0;
     parallelFor(used, 64, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i)
         for (int64_t c = 0; c < p.k; ++c)
-          x16[i * lda + c] = p.x.data<int8_t>()[i * p.k + c];
+          x16[i * lda + c] =
+              static_cast<int16_t>(p.x.data<int8_t>()[i * p.k + c] - offset);
     });
   }
 
@@ -242,9 +254,12 @@ Tensor run(Problem &p) {
               f[i * ldc + j] += static_cast<float>(acc[i * ldc + j]) * s[j];
         }
       }
-      // Dequantize: acc * perToken[m] * scale[g, n].
+      // Dequantize: (acc [+ bias[g, n]]) * perToken[m] * scale[g, n].
       for (int64_t i = 0; i < rows; ++i) {
         float *fi = f + i * ldc;
+        if (p.bias)
+          for (int64_t j = 0; j < cols; ++j)
+            fi[j] += p.bias[b.g * p.n + b.n0 + j];
         if (p.perToken)
           for (int64_t j = 0; j < cols; ++j)
             fi[j] *= p.perToken[b.r0 + i];

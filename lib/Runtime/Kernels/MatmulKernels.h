@@ -56,7 +56,8 @@ using GemmF32Fn = void (*)(const float *a, int64_t lda, int64_t m,
                            float *c, int64_t ldc);
 
 /// c[i, j] = sum_{k in [k0, k1)} a[i, k] * w[k, n0 + j] in exact i32. `a`
-/// s16 [m, lda] holding int8 values with lda even and a[i, k1] readable
+/// s16 [m, lda] holding int8 values (or int8 - 8 for the w4a8 kernel
+/// form, so in [-136, 127]) with lda even and a[i, k1] readable
 /// (0) when k1 - k0 is odd; `c` as for GemmF32Fn. gemmI8 takes an I8 or I4
 /// weight; gemvI8 (few rows) an I8 weight and an even k0.
 using GemmI8Fn = void (*)(const int16_t *a, int64_t lda, int64_t m,

@@ -88,3 +88,28 @@ func.func @fp8_experts(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
       : tensor<?x256xbf16>, tensor<2xi64>
   return %y : tensor<?x256xbf16>
 }
+
+// -----
+
+// A quant version 1.0.0 w4a8 checkpoint splits w2's bias into 16 / tp
+// partial sums: seed 001 rejects experts tensor-sharded over more than 16.
+module attributes {moe.layout = #moe.layout<tp = 32, dp = 1>} {
+func.func @w4a8_v1_tp32(%w: tensor<2x4x16xi8>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x2xf32>, %sb: tensor<2x8x1xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{'moe.prepare_weights' op cannot be expanded: a quant version 1.0.0 w4a8 checkpoint supports experts tensor-sharded over at most 16 ranks, this layout shards them over 32}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss scale_bias(%sb : tensor<2x8x1xf32>) quant <w4a8_dynamic, group_size = 8>
+      : tensor<2x4x16xi8>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return %c : tensor<2x8xf32>
+}
+}
+
+// -----
+
+// The partial sums are 1 (w13) or 16 / tp (w2).
+module attributes {moe.layout = #moe.layout<tp = 4, dp = 1>} {
+func.func @w4a8_v1_parts(%w: tensor<2x4x16xi8>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x2xf32>, %sb: tensor<2x8x3xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{'moe.prepare_weights' op cannot be expanded: scale_bias holds 3 partial sums per channel; a quant version 1.0.0 checkpoint has 1 (w13) or 16 / tp = 4 (w2)}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss scale_bias(%sb : tensor<2x8x3xf32>) quant <w4a8_dynamic, group_size = 8>
+      : tensor<2x4x16xi8>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return %c : tensor<2x8xf32>
+}
+}

@@ -297,6 +297,53 @@ func.func @w4a8(%x: tensor<?x64xf16>, %logits: tensor<?x4xf32>, %w13: tensor<4x6
 
 // -----
 
+// w4a8 from checkpoint tensors: moe.prepare_weights becomes
+// npu.w4a8_process_weights, whose results feed the kernel form of the
+// grouped matmuls (merged group scales and bias, no per-channel scale).
+// CHECK-LABEL: func.func @w4a8_checkpoint
+// CHECK: %[[W13:.+]], %[[M13:.+]], %[[B13:.+]] = npu.w4a8_process_weights %{{.+}}, %{{.+}}, %{{.+}} : tensor<4x32x64xi8>, tensor<4x32x1xf32>, tensor<4x32x4xf32> -> tensor<4x64x32xi4>, tensor<4x4x32xf32>, tensor<4x32xf32>
+// CHECK: %[[W2:.+]], %[[M2:.+]], %[[B2:.+]] = npu.w4a8_process_weights %{{.+}}, %{{.+}}, %{{.+}} : tensor<4x64x16xi8>, tensor<4x64x1xf32>, tensor<4x64x1xf32> -> tensor<4x16x64xi4>, tensor<4x1x64xf32>, tensor<4x64xf32>
+// CHECK: %[[Q:.+]], %[[QS:.+]] = npu.dynamic_quant
+// CHECK: %[[H:.+]] = npu.grouped_matmul %[[Q]], %[[W13]], %{{.+}} per_token_scale(%[[QS]] : tensor<?xf32>) group_scale(%[[M13]] : tensor<4x4x32xf32>) bias(%[[B13]] : tensor<4x32xf32>) w4a8 count
+// CHECK: %[[A:.+]] = npu.swiglu %[[H]]
+// CHECK: %[[Q2:.+]], %[[QS2:.+]] = npu.dynamic_quant %[[A]]
+// CHECK: npu.grouped_matmul %[[Q2]], %[[W2]], %{{.+}} per_token_scale(%[[QS2]] : tensor<?xf32>) group_scale(%[[M2]] : tensor<4x1x64xf32>) bias(%[[B2]] : tensor<4x64xf32>) w4a8 count
+func.func @w4a8_checkpoint(%x: tensor<?x64xf16>, %logits: tensor<?x4xf32>,
+                           %c13: tensor<4x32x64xi8>, %s13: tensor<4x32x1xf32>, %g13: tensor<4x32x4xf32>,
+                           %c2: tensor<4x64x16xi8>, %s2: tensor<4x64x1xf32>, %g2: tensor<4x64x1xf32>) -> tensor<?x64xf16> {
+  %w13, %m13, %b13 = moe.prepare_weights %c13, %s13, %g13 quant <w4a8_dynamic, group_size = 16>
+      : tensor<4x32x64xi8>, tensor<4x32x1xf32>, tensor<4x32x4xf32> -> tensor<4x64x32xi4>, tensor<4x4x32xf32>, tensor<4x32xf32>
+  %w2, %m2, %b2 = moe.prepare_weights %c2, %s2, %g2 quant <w4a8_dynamic, group_size = 16>
+      : tensor<4x64x16xi8>, tensor<4x64x1xf32>, tensor<4x64x1xf32> -> tensor<4x16x64xi4>, tensor<4x1x64xf32>, tensor<4x64xf32>
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf16>, tensor<?x4xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf16>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xi4>, tensor<4x16x64xi4>)
+      group_scales(%m13, %m2 : tensor<4x4x32xf32>, tensor<4x1x64xf32>) biases(%b13, %b2 : tensor<4x32xf32>, tensor<4x64xf32>)
+      quant <w4a8_dynamic, group_size = 16> : tensor<?x64xf16>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf16>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf16>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf16>
+}
+
+// -----
+
+// A quant version 1.0.0 checkpoint stack: its scale_bias reaches the device
+// op (expert parallel: tp 1, 16 partial sums).
+// CHECK-LABEL: func.func @w4a8_version1
+// CHECK: npu.w4a8_process_weights %{{.+}}, %{{.+}}, %{{.+}} scale_bias(%{{.+}} : tensor<4x64x16xf32>) : tensor<4x32x16xi8>, tensor<4x64x1xf32>, tensor<4x64x1xf32> -> tensor<4x16x64xi4>, tensor<4x1x64xf32>, tensor<4x64xf32>
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+func.func @w4a8_version1(%c2: tensor<4x32x16xi8>, %s2: tensor<4x64x1xf32>, %g2: tensor<4x64x1xf32>,
+                         %b2: tensor<4x64x16xf32>) -> tensor<4x64xf32> {
+  %w2, %m2, %b = moe.prepare_weights %c2, %s2, %g2 scale_bias(%b2 : tensor<4x64x16xf32>)
+      quant <w4a8_dynamic, group_size = 16>
+      : tensor<4x32x16xi8>, tensor<4x64x1xf32>, tensor<4x64x1xf32> -> tensor<4x16x64xi4>, tensor<4x1x64xf32>, tensor<4x64xf32>
+  return %b : tensor<4x64xf32>
+}
+}
+
+// -----
+
 // A single device: prepare and finalize produce nothing; the layer is gate,
 // init routing, experts and unpermute. A rank with zero tokens (static 0)
 // expands like any other.

@@ -115,7 +115,7 @@ func.func @branches(%x: tensor<4x8xf32>, %index: index) -> (tensor<?x8xf32>, ten
 // CHECK-DAG: llvm.call @moert_npu_moe_gating_top_k({{.+}}) : (!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i64, i64, f32, !llvm.ptr, !llvm.ptr) -> ()
 // CHECK-DAG: llvm.mlir.constant(1.000000e+00 : f32) : f32
 // CHECK-DAG: %[[I32:.+]] = llvm.mlir.constant(5 : i32) : i32
-// CHECK-DAG: llvm.call @moert_npu_grouped_matmul({{.+}}, %[[I32]], %{{.+}}) : (!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, i32, i32, !llvm.ptr) -> ()
+// CHECK-DAG: llvm.call @moert_npu_grouped_matmul({{.+}}, %[[I32]], %{{.+}}) : (!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, i32, i32, !llvm.ptr) -> ()
 // CHECK-DAG: llvm.call @moert_npu_map_expert_ids
 // CHECK-DAG: llvm.call @moert_npu_mask_weights
 // CHECK-DAG: llvm.call @moert_npu_moe_token_permute
@@ -129,6 +129,7 @@ func.func @branches(%x: tensor<4x8xf32>, %index: index) -> (tensor<?x8xf32>, ten
 // CHECK-DAG: llvm.call @moert_npu_dynamic_quant
 // CHECK-DAG: llvm.call @moert_npu_grouped_matmul
 // CHECK-DAG: llvm.call @moert_npu_matmul
+// CHECK-DAG: llvm.call @moert_npu_w4a8_process_weights({{.+}}) : (!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> ()
 // CHECK-DAG: llvm.call @moert_npu_swiglu
 // CHECK-DAG: llvm.call @moert_npu_dequant_swiglu_quant
 // CHECK-DAG: llvm.call @moert_npu_add
@@ -141,8 +142,10 @@ func.func @branches(%x: tensor<4x8xf32>, %index: index) -> (tensor<?x8xf32>, ten
 // CHECK-DAG: llvm.call @moert_npu_mc2_mask
 func.func @all_ops(%logits: tensor<?x16xf32>, %x: tensor<?x64xf32>, %l2p: tensor<16xi32>, %t: index,
                    %w13: tensor<4x64x32xi8>, %w2: tensor<4x16x64xi8>, %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>,
-                   %d13: tensor<64x32xf32>) -> tensor<?x64xf32> {
+                   %d13: tensor<64x32xf32>, %ck: tensor<4x64x1xf32>, %cs: tensor<4x64x2xf32>) -> tensor<?x64xf32> {
   %w, %ids = npu.moe_gating_top_k %logits k(4) softmax : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %pw, %pm, %pb = npu.w4a8_process_weights %w13, %ck, %cs
+      : tensor<4x64x32xi8>, tensor<4x64x1xf32>, tensor<4x64x2xf32> -> tensor<4x32x64xi4>, tensor<4x2x64xf32>, tensor<4x64xf32>
   %phys = npu.map_expert_ids %ids through %l2p : tensor<?x4xi32>, tensor<16xi32>
   %mw = npu.mask_weights %w, %phys, %l2p : tensor<?x4xf32>, tensor<?x4xi32>, tensor<16xi32>
   %local = npu.histogram %phys bins(16) : tensor<?x4xi32> -> tensor<16xi64>

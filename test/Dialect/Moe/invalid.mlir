@@ -462,7 +462,7 @@ func.func @experts_block_rows(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tens
 
 func.func @experts_scale_pair(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tensor<2x8x8xi8>, %w2: tensor<2x4x8xi8>, %s13: tensor<2x8xf32>) {
   // expected-error @+1 {{'moe.experts' op w13 and w2 scales go together}}
-  %y = "moe.experts"(%r, %c, %w13, %w2, %s13) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0>, quant = #moe.quant<w8a8_dynamic>}> : (tensor<?x8xf32>, tensor<2xi64>, tensor<2x8x8xi8>, tensor<2x4x8xi8>, tensor<2x8xf32>) -> tensor<?x8xf32>
+  %y = "moe.experts"(%r, %c, %w13, %w2, %s13) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0>, quant = #moe.quant<w8a8_dynamic>}> : (tensor<?x8xf32>, tensor<2xi64>, tensor<2x8x8xi8>, tensor<2x4x8xi8>, tensor<2x8xf32>) -> tensor<?x8xf32>
   return
 }
 
@@ -470,7 +470,7 @@ func.func @experts_scale_pair(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tens
 
 func.func @experts_group_pair(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tensor<2x8x8xi8>, %w2: tensor<2x4x8xi8>, %s13: tensor<2x8xf32>, %s2: tensor<2x8xf32>) {
   // expected-error @+1 {{'moe.experts' op w13 and w2 group scales go together}}
-  %y = "moe.experts"(%r, %c, %w13, %w2, %s13, %s2, %s13) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 0>, quant = #moe.quant<w8a8_dynamic>}> : (tensor<?x8xf32>, tensor<2xi64>, tensor<2x8x8xi8>, tensor<2x4x8xi8>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<?x8xf32>
+  %y = "moe.experts"(%r, %c, %w13, %w2, %s13, %s2, %s13) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 0, 0, 0>, quant = #moe.quant<w8a8_dynamic>}> : (tensor<?x8xf32>, tensor<2xi64>, tensor<2x8x8xi8>, tensor<2x4x8xi8>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<?x8xf32>
   return
 }
 
@@ -535,6 +535,154 @@ func.func @choose_unset(%x: tensor<?x8xf32>) {
 func.func @choose_unknown(%x: tensor<?x8xf32>) {
   // expected-error @+1 {{unknown communication method 'deepep'; expected allgather, alltoall, mc2 or fused_mc2}}
   %i = moe.choose_method %x thresholds [8] methods [mc2, deepep] : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Biases are the w4a8 kernel form's (moe.prepare_weights).
+func.func @experts_w8a8_bias(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tensor<2x8x8xi8>, %w2: tensor<2x4x8xi8>, %s13: tensor<2x8xf32>, %s2: tensor<2x8xf32>) {
+  // expected-error @+1 {{'moe.experts' op w8a8_dynamic takes no biases}}
+  %y = moe.experts %r, %c weights(%w13, %w2 : tensor<2x8x8xi8>, tensor<2x4x8xi8>) scales(%s13, %s2 : tensor<2x8xf32>, tensor<2x8xf32>) biases(%s13, %s2 : tensor<2x8xf32>, tensor<2x8xf32>) quant <w8a8_dynamic> : tensor<?x8xf32>, tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @experts_none_bias(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tensor<2x8x8xf32>, %w2: tensor<2x4x8xf32>, %b13: tensor<2x8xf32>, %b2: tensor<2x8xf32>) {
+  // expected-error @+1 {{'moe.experts' op unquantized experts take no scales}}
+  %y = moe.experts %r, %c weights(%w13, %w2 : tensor<2x8x8xf32>, tensor<2x4x8xf32>) biases(%b13, %b2 : tensor<2x8xf32>, tensor<2x8xf32>) : tensor<?x8xf32>, tensor<2xi64>
+  return
+}
+
+// -----
+
+// The kernel form's group scales are the merged scales: no per-channel ones.
+func.func @experts_w4a8_bias_scales(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tensor<2x8x8xi4>, %w2: tensor<2x4x8xi4>, %s13: tensor<2x8xf32>, %s2: tensor<2x8xf32>, %g13: tensor<2x2x8xf32>, %g2: tensor<2x1x8xf32>) {
+  // expected-error @+1 {{'moe.experts' op w4a8_dynamic with biases takes merged group scales and no per-channel scales}}
+  %y = moe.experts %r, %c weights(%w13, %w2 : tensor<2x8x8xi4>, tensor<2x4x8xi4>) scales(%s13, %s2 : tensor<2x8xf32>, tensor<2x8xf32>) group_scales(%g13, %g2 : tensor<2x2x8xf32>, tensor<2x1x8xf32>) biases(%s13, %s2 : tensor<2x8xf32>, tensor<2x8xf32>) quant <w4a8_dynamic, group_size = 4> : tensor<?x8xf32>, tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @experts_w4a8_bias_shape(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tensor<2x8x8xi4>, %w2: tensor<2x4x8xi4>, %b13: tensor<2x8xf32>, %b2: tensor<2x4xf32>, %g13: tensor<2x2x8xf32>, %g2: tensor<2x1x8xf32>) {
+  // expected-error @+1 {{'moe.experts' op w2 bias must be 'tensor<2x8xf32>', got 'tensor<2x4xf32>'}}
+  %y = moe.experts %r, %c weights(%w13, %w2 : tensor<2x8x8xi4>, tensor<2x4x8xi4>) group_scales(%g13, %g2 : tensor<2x2x8xf32>, tensor<2x1x8xf32>) biases(%b13, %b2 : tensor<2x8xf32>, tensor<2x4xf32>) quant <w4a8_dynamic, group_size = 4> : tensor<?x8xf32>, tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @experts_w4a8_bias_groups(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tensor<2x8x8xi4>, %w2: tensor<2x4x8xi4>, %b13: tensor<2x8xf32>, %b2: tensor<2x8xf32>) {
+  // expected-error @+1 {{'moe.experts' op w4a8_dynamic needs group scales}}
+  %y = moe.experts %r, %c weights(%w13, %w2 : tensor<2x8x8xi4>, tensor<2x4x8xi4>) biases(%b13, %b2 : tensor<2x8xf32>, tensor<2x8xf32>) quant <w4a8_dynamic, group_size = 4> : tensor<?x8xf32>, tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @experts_bias_pair(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tensor<2x8x8xi4>, %w2: tensor<2x4x8xi4>, %b13: tensor<2x8xf32>, %g13: tensor<2x2x8xf32>, %g2: tensor<2x1x8xf32>) {
+  // expected-error @+1 {{'moe.experts' op w13 and w2 biases go together}}
+  %y = "moe.experts"(%r, %c, %w13, %w2, %g13, %g2, %b13) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 1, 1, 1, 0>, quant = #moe.quant<w4a8_dynamic, group_size = 4>}> : (tensor<?x8xf32>, tensor<2xi64>, tensor<2x8x8xi4>, tensor<2x4x8xi4>, tensor<2x2x8xf32>, tensor<2x1x8xf32>, tensor<2x8xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// moe.prepare_weights prepares w4a8 checkpoints only.
+func.func @prepare_scheme(%w: tensor<2x8x16xi8>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x2xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op prepares w4a8_dynamic weights only, got #moe.quant<w8a8_dynamic>}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w8a8_dynamic> : tensor<2x8x16xi8>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @prepare_weight_type(%w: tensor<2x8x16xi4>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x2xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op weight must be [L, N, K] i8 (int4 values as the checkpoint stores them), got 'tensor<2x8x16xi4>'}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 8> : tensor<2x8x16xi4>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @prepare_scale_type(%w: tensor<2x8x16xi8>, %s: tensor<2x8x1xi8>, %ss: tensor<2x8x2xi8>) {
+  // expected-error @+1 {{'moe.prepare_weights' op scales must be f32, bf16 or f16, got 'tensor<2x8x1xi8>'}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 8> : tensor<2x8x16xi8>, tensor<2x8x1xi8>, tensor<2x8x2xi8> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @prepare_scale_pair(%w: tensor<2x8x16xi8>, %s: tensor<2x8x1xbf16>, %ss: tensor<2x8x2xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op scale and scale_second must have one element type, got 'bf16' and 'f32'}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 8> : tensor<2x8x16xi8>, tensor<2x8x1xbf16>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @prepare_group(%w: tensor<2x8x16xi8>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x2xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op group size 32 does not divide the reduced dimension 16}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 32> : tensor<2x8x16xi8>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @prepare_odd(%w: tensor<2x7x16xi8>, %s: tensor<2x7x1xf32>, %ss: tensor<2x7x2xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op the i4 weight packs rows of N = 7 output channels two per byte: N must be even}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 8> : tensor<2x7x16xi8>, tensor<2x7x1xf32>, tensor<2x7x2xf32> -> tensor<2x16x7xi4>, tensor<2x2x7xf32>, tensor<2x7xf32>
+  return
+}
+
+// -----
+
+func.func @prepare_scale_shape(%w: tensor<2x8x16xi8>, %s: tensor<2x8xf32>, %ss: tensor<2x8x2xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op scale must be 'tensor<2x8x1xf32>', got 'tensor<2x8xf32>'}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 8> : tensor<2x8x16xi8>, tensor<2x8xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @prepare_second_shape(%w: tensor<2x8x16xi8>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op scale_second must be 'tensor<2x8x2xf32>', got 'tensor<2x8x4xf32>'}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 8> : tensor<2x8x16xi8>, tensor<2x8x1xf32>, tensor<2x8x4xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @prepare_weight_result(%w: tensor<2x8x16xi8>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x2xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op processed_weight must be 'tensor<2x16x8xi4>', got 'tensor<2x16x8xi8>'}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 8> : tensor<2x8x16xi8>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi8>, tensor<2x2x8xf32>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @prepare_scale_result(%w: tensor<2x8x16xi8>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x2xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op merged_scale must be 'tensor<2x2x8xf32>', got 'tensor<2x2x8xbf16>'}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 8> : tensor<2x8x16xi8>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xbf16>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @prepare_bias_result(%w: tensor<2x8x16xi8>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x2xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op bias must be 'tensor<2x8xf32>', got 'tensor<2x16xf32>'}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss quant <w4a8_dynamic, group_size = 8> : tensor<2x8x16xi8>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x16xf32>
+  return
+}
+
+// -----
+
+// A quant version 1.0.0 checkpoint: scale_bias per (unpacked) channel.
+func.func @prepare_scale_bias(%w: tensor<2x4x16xi8>, %s: tensor<2x8x1xf32>, %ss: tensor<2x8x2xf32>, %sb: tensor<2x4x1xf32>) {
+  // expected-error @+1 {{'moe.prepare_weights' op scale_bias must be [2x8xP] f32 (P >= 1 partial sums per channel of the packed weight), got 'tensor<2x4x1xf32>'}}
+  %a, %b, %c = moe.prepare_weights %w, %s, %ss scale_bias(%sb : tensor<2x4x1xf32>) quant <w4a8_dynamic, group_size = 8> : tensor<2x4x16xi8>, tensor<2x8x1xf32>, tensor<2x8x2xf32> -> tensor<2x16x8xi4>, tensor<2x2x8xf32>, tensor<2x8xf32>
   return
 }
 

@@ -94,6 +94,41 @@ func.func @w4a8(%rows: tensor<?x64xf16>, %counts: tensor<4xi64>,
   return %y, %s : tensor<?x64xf16>, tensor<?x64xf16>
 }
 
+// w4a8 checkpoint tensors processed at load time, then experts in the
+// kernel form (merged group scales and biases, no per-channel scales).
+// CHECK-LABEL: func.func @w4a8_kernel_form
+func.func @w4a8_kernel_form(%rows: tensor<?x64xf16>, %counts: tensor<4xi64>,
+                            %c13: tensor<4x32x64xi8>, %s13: tensor<4x32x1xbf16>, %g13: tensor<4x32x4xbf16>,
+                            %c2: tensor<4x64x16xi8>, %s2: tensor<4x64x1xbf16>, %g2: tensor<4x64x1xbf16>)
+    -> tensor<?x64xf16> {
+  // CHECK: moe.prepare_weights %{{.+}}, %{{.+}}, %{{.+}} quant <w4a8_dynamic, group_size = 16> : tensor<4x32x64xi8>, tensor<4x32x1xbf16>, tensor<4x32x4xbf16> -> tensor<4x64x32xi4>, tensor<4x4x32xf32>, tensor<4x32xf32>
+  %w13, %m13, %b13 = moe.prepare_weights %c13, %s13, %g13 quant <w4a8_dynamic, group_size = 16>
+      : tensor<4x32x64xi8>, tensor<4x32x1xbf16>, tensor<4x32x4xbf16>
+      -> tensor<4x64x32xi4>, tensor<4x4x32xf32>, tensor<4x32xf32>
+  %w2, %m2, %b2 = moe.prepare_weights %c2, %s2, %g2 quant <w4a8_dynamic, group_size = 16>
+      : tensor<4x64x16xi8>, tensor<4x64x1xbf16>, tensor<4x64x1xbf16>
+      -> tensor<4x16x64xi4>, tensor<4x1x64xf32>, tensor<4x64xf32>
+  // CHECK: moe.experts %{{.+}}, %{{.+}} weights({{.+}}) group_scales({{.+}}) biases(%{{.+}}, %{{.+}} : tensor<4x32xf32>, tensor<4x64xf32>) quant <w4a8_dynamic, group_size = 16>
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<4x64x32xi4>, tensor<4x16x64xi4>)
+      group_scales(%m13, %m2 : tensor<4x4x32xf32>, tensor<4x1x64xf32>)
+      biases(%b13, %b2 : tensor<4x32xf32>, tensor<4x64xf32>)
+      quant <w4a8_dynamic, group_size = 16> : tensor<?x64xf16>, tensor<4xi64>
+  return %y : tensor<?x64xf16>
+}
+
+// A quant version 1.0.0 checkpoint stack: packed along N, bias partials.
+// CHECK-LABEL: func.func @w4a8_version1
+func.func @w4a8_version1(%c2: tensor<4x32x16xi8>, %s2: tensor<4x64x1xbf16>, %g2: tensor<4x64x1xbf16>,
+                         %b2: tensor<4x64x16xf32>) -> tensor<4x64xf32> {
+  // CHECK: moe.prepare_weights %{{.+}}, %{{.+}}, %{{.+}} scale_bias(%{{.+}} : tensor<4x64x16xf32>) quant <w4a8_dynamic, group_size = 16>
+  %w2, %m2, %b = moe.prepare_weights %c2, %s2, %g2 scale_bias(%b2 : tensor<4x64x16xf32>)
+      quant <w4a8_dynamic, group_size = 16>
+      : tensor<4x32x16xi8>, tensor<4x64x1xbf16>, tensor<4x64x1xbf16>
+      -> tensor<4x16x64xi4>, tensor<4x1x64xf32>, tensor<4x64xf32>
+  return %b : tensor<4x64xf32>
+}
+
 // A spelled-out fp8 block scheme and mxfp4 weights (two values per byte).
 // CHECK-LABEL: func.func @custom_quant
 func.func @custom_quant(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,

@@ -1384,3 +1384,157 @@ func.func @scale_rows_int_rows(%x: tensor<?x64xi8>, %w: tensor<?x1xf32>) -> tens
   %y = npu.scale_rows %x, %w : tensor<?x64xi8>, tensor<?x1xf32>
   return %y : tensor<?x64xi8>
 }
+
+// -----
+
+// Only w4a8 takes a bias.
+func.func @gmm_w8a8_bias(%x: tensor<?x64xi8>, %w: tensor<4x64x32xi8>, %g: tensor<4xi64>,
+                         %s: tensor<4x32xf32>, %t: tensor<?xf32>, %b: tensor<4x32xf32>) {
+  // expected-error @+1 {{'npu.grouped_matmul' op only w4a8 takes a bias}}
+  %h = npu.grouped_matmul %x, %w, %g scale(%s : tensor<4x32xf32>) per_token_scale(%t : tensor<?xf32>)
+      bias(%b : tensor<4x32xf32>) w8a8 count : tensor<?x64xi8>, tensor<4x64x32xi8>, tensor<4xi64> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// An unquantized matmul takes no bias either.
+func.func @mm_none_bias(%x: tensor<?x64xf32>, %w: tensor<64x32xf32>, %b: tensor<32xf32>) {
+  // expected-error @+1 {{'npu.matmul' op unquantized matmul takes no scales}}
+  %h = npu.matmul %x, %w bias(%b : tensor<32xf32>) none : tensor<?x64xf32>, tensor<64x32xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// The kernel form has merged group scales: no per-channel scale.
+func.func @gmm_w4a8_bias_scale(%x: tensor<?x64xi8>, %w: tensor<4x64x32xi4>, %g: tensor<4xi64>,
+                               %s: tensor<4x32xf32>, %t: tensor<?xf32>, %gs: tensor<4x2x32xf32>,
+                               %b: tensor<4x32xf32>) {
+  // expected-error @+1 {{'npu.grouped_matmul' op w4a8 with a bias takes merged group scales and no per-channel scale}}
+  %h = npu.grouped_matmul %x, %w, %g scale(%s : tensor<4x32xf32>) per_token_scale(%t : tensor<?xf32>)
+      group_scale(%gs : tensor<4x2x32xf32>) bias(%b : tensor<4x32xf32>) w4a8 count
+      : tensor<?x64xi8>, tensor<4x64x32xi4>, tensor<4xi64> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// The kernel form needs the per-token and the merged group scales.
+func.func @gmm_w4a8_bias_group(%x: tensor<?x64xi8>, %w: tensor<4x64x32xi4>, %g: tensor<4xi64>,
+                               %t: tensor<?xf32>, %b: tensor<4x32xf32>) {
+  // expected-error @+1 {{'npu.grouped_matmul' op w4a8 with a bias needs per_token_scale and group_scale}}
+  %h = npu.grouped_matmul %x, %w, %g per_token_scale(%t : tensor<?xf32>) bias(%b : tensor<4x32xf32>) w4a8 count
+      : tensor<?x64xi8>, tensor<4x64x32xi4>, tensor<4xi64> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// One bias per group and output channel.
+func.func @gmm_w4a8_bias_shape(%x: tensor<?x64xi8>, %w: tensor<4x64x32xi4>, %g: tensor<4xi64>,
+                               %t: tensor<?xf32>, %gs: tensor<4x2x32xf32>, %b: tensor<4x16xf32>) {
+  // expected-error @+1 {{'npu.grouped_matmul' op bias must be 'tensor<4x32xf32>', got 'tensor<4x16xf32>'}}
+  %h = npu.grouped_matmul %x, %w, %g per_token_scale(%t : tensor<?xf32>) group_scale(%gs : tensor<4x2x32xf32>)
+      bias(%b : tensor<4x16xf32>) w4a8 count : tensor<?x64xi8>, tensor<4x64x32xi4>, tensor<4xi64> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Both checkpoint scales have one element type.
+func.func @process_scale_types(%w: tensor<4x32x64xi8>, %s: tensor<4x32x1xf32>, %ss: tensor<4x32x2xbf16>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op scale and scale_second must have one element type, got 'f32' and 'bf16'}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss : tensor<4x32x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xbf16>
+      -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// Weights load with static shapes.
+func.func @process_dynamic(%w: tensor<4x?x64xi8>, %s: tensor<4x32x1xf32>, %ss: tensor<4x32x2xf32>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op weight and scale_second need static shapes}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss : tensor<4x?x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32>
+      -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// One per-channel scale per output channel.
+func.func @process_scale_shape(%w: tensor<4x32x64xi8>, %s: tensor<4x32xf32>, %ss: tensor<4x32x2xf32>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op operand #1 must be 3D tensor of 32-bit float or bfloat16 type or 16-bit float values}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss : tensor<4x32x64xi8>, tensor<4x32xf32>, tensor<4x32x2xf32>
+      -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  return
+}
+
+// -----
+
+func.func @process_scale_dims(%w: tensor<4x32x64xi8>, %s: tensor<4x16x1xf32>, %ss: tensor<4x32x2xf32>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op scale must be [4x32x1] (one per output channel), got 'tensor<4x16x1xf32>'}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss : tensor<4x32x64xi8>, tensor<4x16x1xf32>, tensor<4x32x2xf32>
+      -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// The group scales split K into equal groups.
+func.func @process_groups(%w: tensor<4x32x64xi8>, %s: tensor<4x32x1xf32>, %ss: tensor<4x32x3xf32>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op scale_second must be [4x32xB] with B groups dividing K = 64, got 'tensor<4x32x3xf32>'}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss : tensor<4x32x64xi8>, tensor<4x32x1xf32>, tensor<4x32x3xf32>
+      -> tensor<4x64x32xi4>, tensor<4x3x32xf32>, tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// i4 rows are whole bytes.
+func.func @process_odd(%w: tensor<4x31x64xi8>, %s: tensor<4x31x1xf32>, %ss: tensor<4x31x2xf32>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op the i4 result packs rows of N = 31 output channels two per byte: N must be even}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss : tensor<4x31x64xi8>, tensor<4x31x1xf32>, tensor<4x31x2xf32>
+      -> tensor<4x64x31xi4>, tensor<4x2x31xf32>, tensor<4x31xf32>
+  return
+}
+
+// -----
+
+// The results are the transposed weight, the merged scale and the bias.
+func.func @process_weight_result(%w: tensor<4x32x64xi8>, %s: tensor<4x32x1xf32>, %ss: tensor<4x32x2xf32>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op processed_weight must be 'tensor<4x64x32xi4>', got 'tensor<4x32x64xi4>'}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss : tensor<4x32x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32>
+      -> tensor<4x32x64xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  return
+}
+
+// -----
+
+func.func @process_scale_result(%w: tensor<4x32x64xi8>, %s: tensor<4x32x1xf32>, %ss: tensor<4x32x2xf32>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op merged_scale must be 'tensor<4x2x32xf32>', got 'tensor<4x32x2xf32>'}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss : tensor<4x32x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32>
+      -> tensor<4x64x32xi4>, tensor<4x32x2xf32>, tensor<4x32xf32>
+  return
+}
+
+// -----
+
+func.func @process_bias_result(%w: tensor<4x32x64xi8>, %s: tensor<4x32x1xf32>, %ss: tensor<4x32x2xf32>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op bias must be 'tensor<4x32xf32>', got 'tensor<4x64xf32>'}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss : tensor<4x32x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32>
+      -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x64xf32>
+  return
+}
+
+// -----
+
+// A quant version 1.0.0 checkpoint packs N: scale_bias has the unpacked N.
+func.func @process_scale_bias(%w: tensor<4x16x64xi8>, %s: tensor<4x32x1xf32>, %ss: tensor<4x32x2xf32>,
+                              %sb: tensor<4x16x2xf32>) {
+  // expected-error @+1 {{'npu.w4a8_process_weights' op scale_bias must be [4x32xP] (P >= 1 partial sums per channel of the packed weight), got 'tensor<4x16x2xf32>'}}
+  %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss scale_bias(%sb : tensor<4x16x2xf32>)
+      : tensor<4x16x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32>
+      -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  return
+}

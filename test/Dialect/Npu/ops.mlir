@@ -155,3 +155,36 @@ func.func @router_weight_on_input(%x: tensor<?x64xbf16>, %w: tensor<?x1xf32>) ->
   %ones = npu.ones_like %w : tensor<?x1xf32>
   return %xw, %ones : tensor<?x64xbf16>, tensor<?x1xf32>
 }
+
+// The w4a8 load-time processing and the kernel form of the w4a8 matmuls.
+// CHECK-LABEL: func.func @w4a8_kernel_form
+func.func @w4a8_kernel_form(%ckpt: tensor<4x32x64xi8>, %scale: tensor<4x32x1xbf16>,
+                            %second: tensor<4x32x2xbf16>, %q: tensor<?x64xi8>,
+                            %s: tensor<?xf32>, %counts: tensor<4xi64>,
+                            %d: tensor<64x32xi4>, %dg: tensor<2x32xf32>, %db: tensor<32xf32>)
+    -> (tensor<?x32xf32>, tensor<?x32xf32>) {
+  // CHECK: npu.w4a8_process_weights %{{.+}}, %{{.+}}, %{{.+}} stream(1) : tensor<4x32x64xi8>, tensor<4x32x1xbf16>, tensor<4x32x2xbf16> -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  %w, %g, %b = npu.w4a8_process_weights %ckpt, %scale, %second stream(1)
+      : tensor<4x32x64xi8>, tensor<4x32x1xbf16>, tensor<4x32x2xbf16>
+      -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  // CHECK: npu.grouped_matmul %{{.+}}, %{{.+}}, %{{.+}} per_token_scale(%{{.+}} : tensor<?xf32>) group_scale(%{{.+}} : tensor<4x2x32xf32>) bias(%{{.+}} : tensor<4x32xf32>) w4a8 count : tensor<?x64xi8>, tensor<4x64x32xi4>, tensor<4xi64> -> tensor<?x32xf32>
+  %h = npu.grouped_matmul %q, %w, %counts per_token_scale(%s : tensor<?xf32>)
+      group_scale(%g : tensor<4x2x32xf32>) bias(%b : tensor<4x32xf32>) w4a8 count
+      : tensor<?x64xi8>, tensor<4x64x32xi4>, tensor<4xi64> -> tensor<?x32xf32>
+  // CHECK: npu.matmul %{{.+}}, %{{.+}} per_token_scale(%{{.+}} : tensor<?xf32>) group_scale(%{{.+}} : tensor<2x32xf32>) bias(%{{.+}} : tensor<32xf32>) w4a8 : tensor<?x64xi8>, tensor<64x32xi4> -> tensor<?x32xf32>
+  %m = npu.matmul %q, %d per_token_scale(%s : tensor<?xf32>) group_scale(%dg : tensor<2x32xf32>)
+      bias(%db : tensor<32xf32>) w4a8 : tensor<?x64xi8>, tensor<64x32xi4> -> tensor<?x32xf32>
+  return %h, %m : tensor<?x32xf32>, tensor<?x32xf32>
+}
+
+// A quant version 1.0.0 checkpoint: weights packed along N, bias partials.
+// CHECK-LABEL: func.func @w4a8_version1
+func.func @w4a8_version1(%ckpt: tensor<4x16x64xi8>, %scale: tensor<4x32x1xf32>,
+                         %second: tensor<4x32x2xf32>, %sb: tensor<4x32x8xf32>)
+    -> (tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>) {
+  // CHECK: npu.w4a8_process_weights %{{.+}}, %{{.+}}, %{{.+}} scale_bias(%{{.+}} : tensor<4x32x8xf32>) : tensor<4x16x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32> -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  %w, %g, %b = npu.w4a8_process_weights %ckpt, %scale, %second scale_bias(%sb : tensor<4x32x8xf32>)
+      : tensor<4x16x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32>
+      -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  return %w, %g, %b : tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+}

@@ -28,6 +28,12 @@ for r in range(2):
 np.save(f"{out}/x_f64.npy", x.astype(np.float64))
 np.save(f"{out}/x_h3.npy", np.zeros((2, 3), np.float32))
 np.save(f"{out}/x_i32.npy", x.astype(np.int32))
+np.save(f"{out}/x_u8.npy", np.zeros((2, 1), np.uint8))   # packed int4
+np.save(f"{out}/u8_scalar.npy", np.uint8(3))             # packed, no dims
+header = b"{'descr': '|u1', 'fortran_order': False, 'shape': (9223372036854775807,), }"
+header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+with open(f"{out}/u8_huge.npy", "wb") as f:  # twice the bytes overflow
+    f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
 with open(f"{out}/broken.npy", "wb") as f:
     f.write(b"\x93NUMPY\x01\x00")
 # Tensor-parallel ranks that (wrongly) hold different tokens.

@@ -1,0 +1,97 @@
+"""Runs a w4a8 conformance case (scripts/reference/make_case.py: routed
+experts as checkpoint tensors processed by moe.prepare_weights) through the
+C API from Python's ctypes, twice per rank on one world, and compares every
+rank's output with the case's independent reference (run_case.compare).
+The shared experts' i4 weights go in as packed int4 buffers (MOE_DTYPE_I4,
+two values per byte, element 2i in the low nibble).
+Usage: run_w4a8_case.py LIB SRC_ROOT WORK_DIR
+"""
+import ctypes as C
+import json
+import os
+import sys
+import threading
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(sys.argv[2], "scripts", "reference"))
+import make_case  # noqa: E402
+import run_case  # noqa: E402
+from dense_moe import pack_int4  # noqa: E402
+
+MAX_RANK = 8
+DTYPES = {"f32": 0, "i8": 3, "i4": 4, "i32": 5}
+
+
+class Buffer(C.Structure):
+    _fields_ = [("data", C.c_void_p), ("capacity", C.c_size_t),
+                ("dtype", C.c_int32), ("rank", C.c_int32),
+                ("shape", C.c_int64 * MAX_RANK), ("owner", C.c_void_p)]
+
+
+def buffer(array, element, keep):
+    b = Buffer()
+    data = np.ascontiguousarray(pack_int4(array) if element == "i4" else array)
+    keep.append(data)
+    b.data, b.capacity = data.ctypes.data, data.nbytes
+    b.dtype, b.rank = DTYPES[element], array.ndim
+    for i, d in enumerate(array.shape):
+        b.shape[i] = d
+    return b
+
+
+spec = make_case.CaseSpec(**{**make_case.PRESETS["deepseek"], "world": 2,
+                             "quant": "w4a8", "group_size": 16,
+                             "tokens": [11, 6], "seed": 21})
+case_dir = os.path.join(sys.argv[3], "case")
+case = make_case.generate(spec, case_dir)
+
+lib = C.CDLL(sys.argv[1])
+lib.moeGetLastError.restype = C.c_char_p
+compiler, exe, world = C.c_void_p(), C.c_void_p(), C.c_void_p()
+assert lib.moeCompilerCreate(C.byref(compiler)) == 0
+source = open(os.path.join(case_dir, "layer.mlir"), "rb").read()
+status = lib.moeCompilerCompileSource(compiler, source, C.c_size_t(len(source)),
+                                      None, C.byref(exe))
+print("compile:", status, lib.moeGetLastError().decode())
+assert lib.moeWorldCreate(exe, C.c_int64(spec.world), None, C.byref(world)) == 0
+
+results = {}
+
+
+def run(r):
+    keep, ins = [], []
+    for a in case["inputs"]:
+        array = np.load(os.path.join(case_dir, a["path"].format(rank=r)))
+        ins.append(buffer(array, a["type"][:-1].split("x")[-1], keep))
+    outs = []
+    for step in range(2):  # two steps on the same world and weights
+        args = (Buffer * len(ins))(*ins)
+        out = (Buffer * 1)(Buffer())
+        status = lib.moeExecutableRun(exe, world, C.c_int64(r), args,
+                                      C.c_int64(len(ins)), out, C.c_int64(1))
+        shape = tuple(out[0].shape[:out[0].rank])
+        got = (np.ctypeslib.as_array(C.cast(out[0].data, C.POINTER(C.c_float)),
+                                     shape=shape).copy()
+               if status == 0 else None)
+        outs.append((status, lib.moeGetLastError().decode(), got))
+        lib.moeBufferRelease(C.byref(out[0]))
+    results[r] = outs
+
+
+threads = [threading.Thread(target=run, args=(r,)) for r in range(spec.world)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+for r in range(spec.world):
+    ref = np.load(os.path.join(case_dir, case["expected"].format(rank=r)))
+    step = np.load(os.path.join(case_dir, case["step"].format(rank=r)))
+    for i, (status, error, got) in enumerate(results[r]):
+        ok, text = (run_case.compare(got, ref, step) if status == 0
+                    else (False, error))
+        print("rank %d step %d: status %d %s %s" % (
+            r, i, status, text, "matches" if ok else "MISMATCH"))
+lib.moeWorldDestroy(world)
+lib.moeExecutableDestroy(exe)
+lib.moeCompilerDestroy(compiler)
