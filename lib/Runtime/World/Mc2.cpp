@@ -561,7 +561,7 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
     for (int32_t pair : idx[static_cast<size_t>(p)])
       rowOfPair[static_cast<size_t>(pair)] = row++;
   std::vector<float> weights(static_cast<size_t>(T * K));
-  if (T * K)
+  if (T > 0 && K > 0)
     loadF32(expertScales, 0, T * K, weights.data());
   Tensor out = Tensor::zeros(expandX.dtype, {T, H});
   std::vector<float> acc(static_cast<size_t>(H)), buf(static_cast<size_t>(H));
