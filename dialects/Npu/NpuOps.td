@@ -507,7 +507,8 @@ def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Npu_MayFailAtRunTime, AttrSizedOperan
   let description = [{
     `torch.matmul` / `torch_npu.npu_quant_matmul`: `x [M, K] · weight [K, N]`
     with the operand types, scales and bias of `npu.grouped_matmul` for a
-    single group (scales and bias drop the group dimension). Shared experts use it.
+    single group (scales and bias drop the group dimension). Shared experts use it
+    (w4a8 shared experts, weight-only, use `npu.weight_quant_matmul`).
 
     ```mlir
     %h = npu.matmul %x, %w13 none : tensor<?x7168xf32>, tensor<7168x4096xf32> -> tensor<?x4096xf32>

@@ -64,6 +64,30 @@ TEST(WeightQuantMatmul, ScaleAndWeightRoundedToF16) {
   EXPECT_EQ(floats(y)[0], 0x1.ffcp-1f);
 }
 
+TEST(WeightQuantMatmul, ManyColumnsExact) {
+  // N = 600 spans several column blocks; small integers and power-of-two
+  // scales keep every sum exact, so the formula gives the value directly.
+  const int64_t m = 3, k = 8, n = 600, gs = 4;
+  std::vector<int8_t> wv(k * n);
+  std::vector<float> sv(k / gs * n), xv(m * k);
+  for (int64_t i = 0; i < k * n; ++i)
+    wv[i] = static_cast<int8_t>((i * 7) % 16 - 8);
+  for (int64_t i = 0; i < k / gs * n; ++i)
+    sv[i] = (i % 3 == 0) ? 0.5f : (i % 3 == 1 ? 2.0f : -0.25f);
+  for (int64_t i = 0; i < m * k; ++i)
+    xv[i] = static_cast<float>(i % 5) - 2.0f;
+  Tensor y = weightQuantMatmul(f32({m, k}, xv), i4({k, n}, wv),
+                               f32({k / gs, n}, sv), gs);
+  std::vector<float> got = floats(y);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t c = 0; c < n; ++c) {
+      double want = 0;
+      for (int64_t r = 0; r < k; ++r)
+        want += xv[i * k + r] * wv[r * n + c] * sv[(r / gs) * n + c];
+      ASSERT_EQ(got[i * n + c], static_cast<float>(want)) << i << ", " << c;
+    }
+}
+
 TEST(WeightQuantMatmul, NoRows) {
   Tensor y = weightQuantMatmul(f32({0, 4}, {}), i4({4, 2}, {}),
                                f32({2, 2}, {1, 1, 1, 1}), 2);
@@ -76,12 +100,12 @@ TEST(WeightQuantMatmul, Errors) {
   Tensor s = f32({2, 2}, {1, 1, 1, 1});
   EXPECT_ERROR(weightQuantMatmul(i8({1, 4}, {1, 1, 1, 1}), w, s, 2),
                "npu.weight_quant_matmul: x must be f32, bf16 or f16");
-  EXPECT_ERROR(weightQuantMatmul(x, i8({4, 2}, std::vector<int8_t>(8, 0)), s, 2),
-               "npu.weight_quant_matmul: weight must be i4");
+  EXPECT_ERROR(
+      weightQuantMatmul(x, i8({4, 2}, std::vector<int8_t>(8, 0)), s, 2),
+      "npu.weight_quant_matmul: weight must be i4");
   EXPECT_ERROR(weightQuantMatmul(x, i4({3, 2}, {}), s, 2),
                "weight dimension 0 must be 4");
-  EXPECT_ERROR(weightQuantMatmul(x, w, s, 3),
-               "group size 3 must divide K 4");
+  EXPECT_ERROR(weightQuantMatmul(x, w, s, 3), "group size 3 must divide K 4");
   EXPECT_ERROR(weightQuantMatmul(x, w, f32({1, 2}, {1, 1}), 2),
                "antiquant scale dimension 0 must be 2");
   EXPECT_ERROR(weightQuantMatmul(x, w, f32({2, 1}, {1, 1}), 2),

@@ -20,6 +20,8 @@ using namespace detail;
 
 namespace {
 constexpr const char *kOp = "npu.weight_quant_matmul";
+/// Output columns per block of work (one thread's accumulators: M x this).
+constexpr int64_t kBlockColumns = 256;
 
 /// `v` rounded to `dtype` (nearest even) and widened back to f32.
 float roundTo(float v, DType dtype) {
@@ -49,34 +51,37 @@ Tensor weightQuantMatmul(const Tensor &x, const Tensor &weight,
   requireDim(antiquantScale, 0, k / groupSize, kOp, "antiquant scale");
   requireDim(antiquantScale, 1, n, kOp, "antiquant scale");
 
-  // antiquant_scale.to(x.dtype), then each weight dequantized in x's type.
+  // antiquant_scale.to(x.dtype), then each weight dequantized in x's type,
+  // one row of a column block at a time (the whole dequantized matrix of a
+  // DeepSeek shared expert would be 117 MB); every output sums over k in
+  // order, in f32.
   DType dtype = x.dtype;
-  std::vector<float> w(static_cast<size_t>(k * n));
   const float *scale = antiquantScale.data<float>();
   const uint8_t *packed = weight.bytes();
-  parallelFor(k, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float *s = scale + (r / groupSize) * n;
-      for (int64_t c = 0; c < n; ++c)
-        w[r * n + c] = roundTo(
-            static_cast<float>(getI4(packed, r * n + c)) * roundTo(s[c], dtype),
-            dtype);
-    }
-  });
-
   std::vector<float> xf = toF32(x);
   Tensor out = Tensor::empty(dtype, {m, n});
-  parallelFor(m, 4, [&](int64_t begin, int64_t end) {
-    std::vector<float> acc(static_cast<size_t>(n));
-    for (int64_t i = begin; i < end; ++i) {
-      std::fill(acc.begin(), acc.end(), 0.0f);
+  int64_t blocks = (n + kBlockColumns - 1) / kBlockColumns;
+  parallelFor(blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> w(kBlockColumns);
+    std::vector<float> acc;
+    for (int64_t blk = begin; blk < end; ++blk) {
+      int64_t c0 = blk * kBlockColumns, cols = std::min(kBlockColumns, n - c0);
+      acc.assign(static_cast<size_t>(m * cols), 0.0f);
       for (int64_t r = 0; r < k; ++r) {
-        float a = xf[i * k + r];
-        const float *row = w.data() + r * n;
-        for (int64_t c = 0; c < n; ++c)
-          acc[c] += a * row[c];
+        const float *s = scale + (r / groupSize) * n + c0;
+        for (int64_t c = 0; c < cols; ++c)
+          w[c] = roundTo(static_cast<float>(getI4(packed, r * n + c0 + c)) *
+                             roundTo(s[c], dtype),
+                         dtype);
+        for (int64_t i = 0; i < m; ++i) {
+          float a = xf[i * k + r];
+          float *row = acc.data() + i * cols;
+          for (int64_t c = 0; c < cols; ++c)
+            row[c] += a * w[c];
+        }
       }
-      storeF32(out, i * n, n, acc.data());
+      for (int64_t i = 0; i < m; ++i)
+        storeF32(out, i * n + c0, cols, acc.data() + i * cols);
     }
   });
   return out;
