@@ -362,8 +362,15 @@ def Moe_SharedExpertsOp : Moe_Op<"shared_experts", [Pure,
     The shared experts of DeepSeek-style models, run on the rank's original
     tokens: `W13 [H, 2S]`, `W2 [S, H]` (`S` is the summed intermediate size
     of all shared experts). Quantization as for `moe.experts`, with the
-    leading expert dimension dropped from every weight and scale. Its result
-    is added by `moe.finalize`.
+    leading expert dimension dropped from every weight and scale, except
+    `w4a8_dynamic`: the shared experts are then weight-only, as seed 001's
+    `AscendW4A8DynamicLinearMethod` runs them (activations stay in the
+    layer's float type). They take what that method's
+    `process_weights_after_loading` leaves: i4 `W13 [H, 2S]`, `W2 [S, H]`
+    and as `group_scales` the processed per-group antiquant scales
+    `weight_scale * weight_scale_second` (f32, `[H / gs, 2S]` and
+    `[S / gs, H]`), no `scales`; docs/Quantization.md. Its result is added
+    by `moe.finalize`.
 
     Example:
 

@@ -466,12 +466,49 @@ def Npu_W4A8ProcessWeightsOp : Npu_DeviceOp<"w4a8_process_weights", [Npu_MayFail
   let hasVerifier = 1;
 }
 
+def Npu_WeightQuantMatmulOp : Npu_DeviceOp<"weight_quant_matmul", [Npu_MayFailAtRunTime,
+    AllElementTypesMatch<["x", "result"]>]> {
+  let summary = "weight-only matmul: float activations, int4 weights";
+  let description = [{
+    `torch_npu.npu_weight_quant_batchmatmul(x, weight, antiquant_scale=
+    scale.to(x.dtype), antiquant_group_size=gs)`, the apply of seed 001's
+    `AscendW4A8DynamicLinearMethod` (the w4a8 shared experts): `x [M, K]`
+    stays in its float type; `weight [K, N]` i4 (transposed and packed as
+    `process_weights_after_loading` leaves it) is dequantized with the
+    per-group `antiquant_scale [K / gs, N]` (f32, the processed
+    `weight_scale_second`: `weight_scale * weight_scale_second`), which is
+    first rounded to `x`'s type:
+
+    ```
+    w[k, n] = round_x(W[k, n] * round_x(antiquant_scale[k / gs, n]))
+    y[m, n] = round_x(sum_k x[m, k] * w[k, n])      (f32 accumulation)
+    ```
+
+    `round_x` rounds to the element type of `x` (nearest even; the identity
+    for f32). The result has `x`'s type. docs/Quantization.md.
+
+    ```mlir
+    %h = npu.weight_quant_matmul %x, %w13 antiquant_scale(%s13 : tensor<28x4096xf32>)
+        group_size(256) : tensor<?x7168xbf16>, tensor<7168x4096xi4> -> tensor<?x4096xbf16>
+    ```
+  }];
+  let arguments = (ins Npu_FloatMatrix:$x, TensorRankOf<[Npu_I4], [2]>:$weight,
+                       Npu_F32Matrix:$antiquant_scale, Npu_PositiveI64:$group_size,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_FloatMatrix:$result);
+  let assemblyFormat = "$x `,` $weight `antiquant_scale` `(` $antiquant_scale `:` "
+      "type($antiquant_scale) `)` `group_size` `(` $group_size `)` "
+      "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($weight) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 def Npu_MatmulOp : Npu_DeviceOp<"matmul", [Npu_MayFailAtRunTime, AttrSizedOperandSegments]> {
   let summary = "dense (quantized) matmul";
   let description = [{
     `torch.matmul` / `torch_npu.npu_quant_matmul`: `x [M, K] · weight [K, N]`
     with the operand types, scales and bias of `npu.grouped_matmul` for a
-    single group (scales and bias drop the group dimension). Shared experts use it.
+    single group (scales and bias drop the group dimension). Shared experts use it
+    (w4a8 shared experts, weight-only, use `npu.weight_quant_matmul`).
 
     ```mlir
     %h = npu.matmul %x, %w13 none : tensor<?x7168xf32>, tensor<7168x4096xf32> -> tensor<?x4096xf32>

@@ -29,6 +29,13 @@ Numerics:
   grouped matmul of the CANN documentation (int8 x split into a high and an
   offset low int4 half, i.e. blocks of `(x - 8) . W`, merged scale, + bias,
   * per-token scale). docs/Quantization.md.
+- w4a8 shared experts are weight-only (`MLPWeights.weight_only`), seed
+  001's AscendW4A8DynamicLinearMethod: `process_w4a8_linear` is its
+  process_weights_after_loading (antiquant scale `scale * scale_second` in
+  float32), `weight_quant_matmul` its apply (npu_weight_quant_batchmatmul:
+  the antiquant scale cast to x's dtype, the int4 weight dequantized in
+  x's dtype, the product accumulated in float, the result in x's dtype).
+  The activations are never quantized, so they add no requantization step.
 
 Library: `gate`, `dynamic_quant`, `swiglu`, `mlp`, `dense_moe`, the
 `GateSpec` / `MLPWeights` / `DenseLayer` containers and `save_layer` /
@@ -68,7 +75,10 @@ class MLPWeights:
     none: float weights. w8a8: int8 values, per-output-channel scales
     w13_scale [L, 2I], w2_scale [L, H]. w4a8: int values in [-8, 7], the same
     per-channel scales and group scales w13_group_scale [L, H/gs, 2I],
-    w2_group_scale [L, I/gs, H] along the reduced dimension.
+    w2_group_scale [L, I/gs, H] along the reduced dimension. w4a8 with
+    `weight_only` (the shared experts, seed 001's linear method): no
+    per-channel scales; the group scales are the processed antiquant scales
+    `scale * scale_second` (process_w4a8_linear).
     Shared experts are a stack of one.
     """
     w13: np.ndarray
@@ -79,6 +89,7 @@ class MLPWeights:
     w13_group_scale: Optional[np.ndarray] = None
     w2_group_scale: Optional[np.ndarray] = None
     kernel: bool = False     # w4a8: the kernel form (see process_w4a8)
+    weight_only: bool = False  # w4a8 shared experts (process_w4a8_linear)
 
     @property
     def inter(self):
@@ -93,6 +104,7 @@ class MLPWeights:
         """The stack of `experts` (indices along L)."""
         idx = np.asarray(experts, dtype=np.int64)
         return MLPWeights(quant=self.quant, kernel=self.kernel,
+                          weight_only=self.weight_only,
                           **{f: a[idx] for f, a in self.arrays().items()})
 
     def dequantized(self, name):
@@ -103,6 +115,8 @@ class MLPWeights:
         if self.quant == "w4a8":
             g = getattr(self, name + "_group_scale").astype(np.float64)
             w = w * np.repeat(g, w.shape[1] // g.shape[1], axis=1)
+            if self.weight_only:
+                return w
         return w * getattr(self, name + "_scale")[:, None, :]
 
 
@@ -305,6 +319,50 @@ def w4a8_kernel_matmul(q, a_scale, w, merged, bias):
     return (acc + bias[None, :]) * a_scale[:, None]
 
 
+def process_w4a8_linear(weight, scale, scale_second):
+    """Seed 001's AscendW4A8DynamicLinearMethod.process_weights_after_loading
+    on one linear layer, from the seed text: weight [N, K] (int4 values in
+    int8) is transposed to [K, N]; weight_scale [N, 1] is flattened and cast
+    to float32; process_scale_second(weight, scale, scale_second^T) gives
+    the antiquant scale (scale * per_group_scale).reshape(group_num, n),
+    a float32 product. (Its bias, weight_scale_bias, is not read by apply;
+    the int4 packing only changes the storage.)
+    -> (w [K, N] int8 values, antiquant [K/G, N] float32)."""
+    w = np.ascontiguousarray(np.asarray(weight).T)
+    s = np.asarray(scale).reshape(-1).astype(F32)                # [N]
+    per_group = np.asarray(scale_second).T.astype(F32)           # [K/G, N]
+    return w, (s[None, :] * per_group).astype(F32)
+
+
+def round_to(a, dtype):
+    """`a` rounded to the float type `dtype` ("f32", "f16" or "bf16";
+    nearest even), as float32 values."""
+    a = np.asarray(a, dtype=F32)
+    if dtype == "f32":
+        return a
+    if dtype == "f16":
+        return a.astype(np.float16).astype(F32)
+    if dtype == "bf16":
+        bits = a.view(np.uint32).astype(np.uint64)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+        return bits.astype(np.uint32).view(F32)
+    raise ValueError(f"unknown float type {dtype!r}")
+
+
+def weight_quant_matmul(x, w, antiquant, dtype="f32"):
+    """Seed 001's linear apply, npu_weight_quant_batchmatmul(x, weight,
+    antiquant_scale=antiquant.to(x.dtype), antiquant_group_size=G): x [M, K]
+    of float type `dtype`, w [K, N] int4 values, antiquant [K/G, N]. The
+    scale is cast to x's dtype, every weight dequantized in x's dtype
+    (W * scale, rounded), x . W accumulated in float64, the result rounded
+    to x's dtype."""
+    gs = w.shape[0] // antiquant.shape[0]
+    scale = np.repeat(round_to(antiquant, dtype), gs, axis=0)
+    deq = round_to(w.astype(F32) * scale, dtype)
+    y = np.asarray(x, dtype=np.float64) @ deq.astype(np.float64)
+    return round_to(y.astype(F32), dtype)
+
+
 def checkpoint_of(w, name, e, rows=slice(None)):
     """The checkpoint tensors of matrix `name` of expert `e` of `w` (rows of
     the reduced dimension `rows`): weight [1, N, K], scale [1, N, 1],
@@ -339,6 +397,10 @@ def mlp(x, w, e, a2_shards=1):
     (dequantized; max over shards). Zero when unquantized.
     """
     m, h = x.shape
+    if w.weight_only:
+        a = swiglu(weight_quant_matmul(x, w.w13[e], w.w13_group_scale[e]))
+        y = weight_quant_matmul(a, w.w2[e], w.w2_group_scale[e])
+        return y.astype(np.float64), np.zeros((m, h))
     if w.quant == "none":
         hid = np.asarray(x, dtype=np.float64) @ w.w13[e].astype(np.float64)
         return swiglu(hid) @ w.w2[e].astype(np.float64), np.zeros((m, h))
@@ -422,6 +484,8 @@ def save_layer(layer, directory):
             np.save(os.path.join(directory, f"global.{name}.npy"), a)
     meta = {"gate": asdict(layer.gate), "quant": layer.experts.quant,
             "w4a8_kernel": layer.experts.kernel,
+            "shared_weight_only": (layer.shared is not None
+                                   and layer.shared.weight_only),
             "bias": layer.bias is not None, "shared": layer.shared is not None,
             "weight_on_input": layer.weight_on_input}
     with open(os.path.join(directory, "layer.json"), "w") as f:
@@ -443,9 +507,12 @@ def load_layer(directory):
 
     experts = weights("")
     experts.kernel = bool(meta.get("w4a8_kernel", False))
+    shared = weights("shared_") if meta["shared"] else None
+    if shared is not None:
+        shared.weight_only = bool(meta.get("shared_weight_only", False))
     return DenseLayer(gate=GateSpec(**meta["gate"]), experts=experts,
                       bias=load("e_score_correction_bias") if meta["bias"] else None,
-                      shared=weights("shared_") if meta["shared"] else None,
+                      shared=shared,
                       weight_on_input=meta.get("weight_on_input", False))
 
 

@@ -26,8 +26,12 @@ w13_scale_second [L, 2I, H/G], w2_scale_second [L, H, I/G]; the layer
 processes them with moe.prepare_weights (docs/Quantization.md). With
 --w4a8-version 1.0.0 the weights are packed two per byte along N (w13
 [L, I, H], w2 [L, H/2, I]) and w13_scale_bias [L, 2I, 1], w2_scale_bias
-[L, H, 16/tp'] carry the bias as partial sums. Shared experts keep the
-processed i4 form with separate scales.
+[L, H, 16/tp'] carry the bias as partial sums. w4a8 shared experts are
+weight-only (seed 001's AscendW4A8DynamicLinearMethod) and come as its
+process_weights_after_loading leaves them (dense_moe.process_w4a8_linear of
+a random checkpoint): shared_w13 [H, 2S] and shared_w2 [S, H] i4 and the
+antiquant scales shared_w13_group_scale [H/G, 2S], shared_w2_group_scale
+[S/G, H] (weight_scale * weight_scale_second, f32); no per-channel scales.
 
 Weight placement (SEMANTICS §1, docs/Rationale.md): with expert parallelism
 (ep = tp * dp > 1) rank r owns physical experts [r*L, (r+1)*L), L = (E+R)/ep;
@@ -51,6 +55,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dense_moe import (F32, QUANT_SCHEMES, DenseLayer, GateSpec,  # noqa: E402
                        MLPWeights, dense_moe, gate, pack_checkpoint_v1,
+                       process_w4a8_linear,
                        save_layer, selection_margin)
 
 METHODS = ("unset", "allgather", "alltoall", "mc2", "fused_mc2")
@@ -233,6 +238,21 @@ def random_mlp(rng, n, h, i, quant, group_size):
                       w2_group_scale=group_scale(i, h))
 
 
+def weight_only_shared(rng, h, i, group_size):
+    """w4a8 shared experts (a stack of one) through seed 001's linear
+    method: a random checkpoint (weight [N, K], weight_scale [N, 1],
+    weight_scale_second [N, K/G]) processed by process_w4a8_linear."""
+    w = random_mlp(rng, 1, h, i, "w4a8", group_size)
+    out = {}
+    for name in ("w13", "w2"):
+        ckpt = (getattr(w, name)[0].T,
+                getattr(w, name + "_scale")[0][:, None],
+                getattr(w, name + "_group_scale")[0].T)
+        mat, antiquant = process_w4a8_linear(*ckpt)
+        out[name], out[name + "_group_scale"] = mat[None], antiquant[None]
+    return MLPWeights(quant="w4a8", weight_only=True, **out)
+
+
 def make_layer(s, rng):
     """The global (logical) layer of spec `s`."""
     spec = GateSpec(top_k=s.top_k, scoring=s.scoring, renormalize=s.renormalize,
@@ -242,8 +262,12 @@ def make_layer(s, rng):
                          s.group_size)
     experts.kernel = s.quant == "w4a8"   # checkpoint + moe.prepare_weights
     bias = rng.uniform(-0.1, 0.1, s.experts).astype(F32) if s.bias else None
-    shared = (random_mlp(rng, 1, s.hidden, s.shared_inter, s.quant,
-                         s.group_size) if s.shared_inter else None)
+    shared = None
+    if s.shared_inter and s.quant == "w4a8":
+        shared = weight_only_shared(rng, s.hidden, s.shared_inter, s.group_size)
+    elif s.shared_inter:
+        shared = random_mlp(rng, 1, s.hidden, s.shared_inter, s.quant,
+                            s.group_size)
     return DenseLayer(gate=spec, experts=experts, bias=bias, shared=shared,
                       weight_on_input=s.weight_on_input)
 
@@ -369,11 +393,14 @@ def tensor(shape, element):
 
 
 def mlp_arguments(s, prefix, lead, i):
-    """(name, type) of one MLP's weight arguments; `lead` is [L] or []."""
+    """(name, type) of one MLP's weight arguments; `lead` is [L] or []. The
+    w4a8 shared experts (`lead` []) are weight-only: no per-channel
+    scales."""
     h, el = s.hidden, ELEMENT[s.quant]
     args = [(prefix + "w13", tensor(lead + [h, 2 * i], el)),
             (prefix + "w2", tensor(lead + [i, h], el))]
-    if s.quant != "none":
+    weight_only = s.quant == "w4a8" and not lead
+    if s.quant != "none" and not weight_only:
         args += [(prefix + "w13_scale", tensor(lead + [2 * i], "f32")),
                  (prefix + "w2_scale", tensor(lead + [h], "f32"))]
     if s.quant == "w4a8":

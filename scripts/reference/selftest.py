@@ -157,6 +157,36 @@ def check_quantized_close_to_dequantized():
         assert 1e-4 < rel < 0.05, (quant, rel)
 
 
+def check_weight_only_shared_experts():
+    # Seed 001's linear method by hand: antiquant = scale * scale_second (f32),
+    # weight transposed; the apply casts the scale to x's dtype and
+    # dequantizes in it.
+    weight = np.array([[1, -8, 7, -1], [3, 0, -2, 5]], dtype=np.int8)  # [N, K]
+    scale = F32([[0.5], [2.0]])
+    second = F32([[1.0, 0.5], [0.25, -0.5]])                          # [N, K/2]
+    w, anti = dm.process_w4a8_linear(weight, scale, second)
+    assert (w == weight.T).all()
+    assert (anti == F32([[0.5, 0.5], [0.25, -1.0]])).all()
+    x = F32([[1, 2, 0, -1]])
+    # W deq [[0.5, 1.5], [-4, 0], [1.75, 2], [-0.25, -5]].
+    assert (dm.weight_quant_matmul(x, w, anti) == F32([[-7.25, 6.5]])).all()
+    # bf16: scale 0.3 -> 0x1.34p-2, 7s and 3s rounded, sum to 0x1.82p+1
+    # (3.0 without the casts).
+    y = dm.weight_quant_matmul(F32([[1, 1]]), np.array([[7], [3]]), F32([[0.3]]),
+                               "bf16")
+    assert y[0, 0] == float.fromhex("0x1.82p+1"), y
+    # In a layer the shared experts are exactly the float SwiGLU of the
+    # dequantized weights (f32), with no requantization step.
+    s, layer = layer_of(experts=4, top_k=1, inter=16, shared_inter=16,
+                        quant="w4a8", group_size=16, seed=8)
+    assert layer.shared.weight_only and layer.shared.w13_scale is None
+    xs = np.random.default_rng(3).standard_normal((5, s.hidden)).astype(F32)
+    y, step = dm.mlp(xs, layer.shared, 0)
+    ref = direct_swiglu(xs.astype(np.float64), layer.shared.dequantized("w13")[0],
+                        layer.shared.dequantized("w2")[0])
+    assert close(y, ref) and not step.any()
+
+
 def check_zero_tokens_and_zero_rows():
     s, layer = layer_of(experts=8, top_k=2, quant="w8a8", shared_inter=8)
     assert dm.dense_moe(np.zeros((0, s.hidden)), np.zeros((0, 8)),

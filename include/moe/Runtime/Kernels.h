@@ -161,6 +161,14 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
                                const Tensor &scaleSecond,
                                const Tensor *scaleBias = nullptr);
 
+/// npu.weight_quant_matmul (seed 001's AscendW4A8DynamicLinearMethod, the
+/// w4a8 shared experts): x [M, K] float, weight [K, N] i4, antiquantScale
+/// [K / groupSize, N] f32 -> [M, N] of x's type: w = round_x(W *
+/// round_x(antiquantScale)), f32 accumulation of x . w, rounded to x's
+/// type (round_x: to x's type, nearest even). docs/Quantization.md.
+Tensor weightQuantMatmul(const Tensor &x, const Tensor &weight,
+                         const Tensor &antiquantScale, int64_t groupSize);
+
 /// npu.matmul: x [M, K] . weight [K, N], scales without the G dimension.
 Tensor matmul(const Tensor &x, const Tensor &weight,
               const MatmulScales &scales, MatmulQuant quant, DType out);

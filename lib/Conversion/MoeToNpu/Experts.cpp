@@ -2,7 +2,8 @@
 //
 // The grouped SwiGLU MLP of the local experts (grouped matmuls) and of the
 // shared experts (dense matmuls), unquantized, w8a8 dynamic and w4a8
-// dynamic (seed 001), and the load-time processing of w4a8 checkpoint
+// dynamic (seed 001; the shared experts weight-only, as its linear
+// method), and the load-time processing of w4a8 checkpoint
 // weights; docs/Expansion.md "experts" and "shared experts",
 // docs/Quantization.md.
 //
@@ -122,6 +123,20 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
         Stage::Down);
   }
   case QuantScheme::W4A8Dynamic: {
+    if (shared) {
+      // Weight-only (seed 001's linear method): the rows stay in their
+      // float type; g13/g2 are the processed antiquant scales.
+      auto weightOnly = [&](Value x, Value w, Value antiquant) -> Value {
+        auto wType = cast<RankedTensorType>(w.getType());
+        return b.create<npu::WeightQuantMatmulOp>(
+            loc, tensorType({dyn, wType.getDimSize(1)}, elem), x, w,
+            antiquant, mlp.quant.getGroupSize());
+      };
+      Value h = mark(weightOnly(rows, mlp.w13, mlp.g13), Stage::GateUp);
+      return mark(weightOnly(mark(swiglu(h), Stage::Activation), mlp.w2,
+                             mlp.g2),
+                  Stage::Down);
+    }
     // With biases (the kernel form) s13/s2 are absent and g13/g2 merged.
     npu::DynamicQuantOp q = quantize(rows);
     mark(q.getQ(), Stage::Quantize);

@@ -332,7 +332,15 @@ static LogicalResult verifyMlp(const MlpOperands &m) {
                                << " weights, got " << w13Elem;
     if (m.b13 && !w4)
       return op->emitOpError() << name << " takes no biases";
-    if (m.b13) {
+    if (w4 && !m.experts) {
+      // Shared experts: the weight-only path of seed 001's linear method;
+      // the group scales are the processed antiquant scales.
+      if (m.s13)
+        return op->emitOpError()
+               << "w4a8_dynamic shared experts are weight-only: they take "
+                  "the processed per-group antiquant scales as group_scales "
+                  "and no per-channel scales";
+    } else if (m.b13) {
       // The kernel form: merged group scales and the biases.
       if (m.s13)
         return op->emitOpError() << "w4a8_dynamic with biases takes merged "

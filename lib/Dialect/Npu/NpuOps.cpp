@@ -417,6 +417,27 @@ LogicalResult MatmulOp::verify() {
                        getResult(), getQuant(), /*grouped=*/false});
 }
 
+LogicalResult WeightQuantMatmulOp::verify() {
+  RankedTensorType w = tensorOf(getWeight());
+  RankedTensorType s = tensorOf(getAntiquantScale());
+  if (!w.hasStaticShape() || !s.hasStaticShape())
+    return emitOpError() << "weight and antiquant_scale need static shapes";
+  int64_t k = w.getDimSize(0), n = w.getDimSize(1);
+  int64_t gs = static_cast<int64_t>(getGroupSize());
+  if (failed(expectSameDim(*this, "x", getX(), 1, "weight", getWeight(), 0)) ||
+      failed(expectSameDim(*this, "result", getResult(), 0, "x", getX(), 0)) ||
+      failed(expectDimEquals(*this, "result", getResult(), 1, n)))
+    return failure();
+  if (k % gs != 0)
+    return emitOpError() << "group_size " << gs
+                         << " must divide the reduced dimension K = " << k;
+  if (s.getShape() != ArrayRef<int64_t>{k / gs, n})
+    return emitOpError() << "antiquant_scale must be [" << k / gs << "x" << n
+                         << "] (one scale per group of " << gs
+                         << " reduced rows and output channel), got " << s;
+  return success();
+}
+
 LogicalResult W4A8ProcessWeightsOp::verify() {
   RankedTensorType w = tensorOf(getWeight());
   RankedTensorType s = tensorOf(getScale());

@@ -390,6 +390,16 @@ moert_npu_matmul(const char *where, int64_t stream, moert_tensor *x,
         });
 }
 
+extern "C" void moert_npu_weight_quant_matmul(
+    const char *where, int64_t stream, moert_tensor *x, moert_tensor *weight,
+    moert_tensor *antiquant_scale, int64_t group_size, moert_tensor **result) {
+  issueComputing(where, stream, {x, weight, antiquant_scale}, {result},
+                 [=](Stream &, const Inputs &in) {
+                   return std::vector<Tensor>{weightQuantMatmul(
+                       need(in, 0), need(in, 1), need(in, 2), group_size)};
+                 });
+}
+
 extern "C" void moert_npu_swiglu(const char *where, int64_t stream,
                                  moert_tensor *x, moert_tensor **result) {
   issueComputing(where, stream, {x}, {result}, [](Stream &, const Inputs &in) {

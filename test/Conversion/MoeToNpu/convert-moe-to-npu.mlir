@@ -328,6 +328,38 @@ func.func @w4a8_checkpoint(%x: tensor<?x64xf16>, %logits: tensor<?x4xf32>,
 
 // -----
 
+// w4a8 shared experts are weight-only (seed 001's linear method,
+// npu_weight_quant_batchmatmul): no quantization, the bf16 hidden states
+// go straight into npu.weight_quant_matmul with the antiquant scales, the
+// SwiGLU stays bf16; every op keeps its npu.shared_expert stage.
+// CHECK-LABEL: func.func @w4a8_shared_weight_only
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x64xbf16>
+// CHECK-NOT: npu.dynamic_quant {{.*}}npu.shared_expert
+// CHECK: %[[SH:.+]] = npu.weight_quant_matmul %[[X]], %{{.+}} antiquant_scale(%{{.+}} : tensor<4x32xf32>) group_size(16) {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xi4> -> tensor<?x32xbf16>
+// CHECK: %[[SA:.+]] = npu.swiglu %[[SH]] {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+// CHECK-NOT: npu.dynamic_quant
+// CHECK: %[[S:.+]] = npu.weight_quant_matmul %[[SA]], %{{.+}} antiquant_scale(%{{.+}} : tensor<1x64xf32>) group_size(16) {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xi4> -> tensor<?x64xbf16>
+// CHECK: npu.add %{{.+}}, %[[S]]
+func.func @w4a8_shared_weight_only(%x: tensor<?x64xbf16>, %logits: tensor<?x4xf32>,
+                                   %w13: tensor<4x64x32xi4>, %w2: tensor<4x16x64xi4>, %m13: tensor<4x4x32xf32>,
+                                   %m2: tensor<4x1x64xf32>, %b13: tensor<4x32xf32>, %b2: tensor<4x64xf32>,
+                                   %sw13: tensor<64x32xi4>, %sw2: tensor<16x64xi4>,
+                                   %sg13: tensor<4x32xf32>, %sg2: tensor<1x64xf32>) -> tensor<?x64xbf16> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xbf16>, tensor<?x4xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xbf16>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xi4>, tensor<4x16x64xi4>)
+      group_scales(%m13, %m2 : tensor<4x4x32xf32>, tensor<4x1x64xf32>) biases(%b13, %b2 : tensor<4x32xf32>, tensor<4x64xf32>)
+      quant <w4a8_dynamic, group_size = 16> : tensor<?x64xbf16>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<allgather>
+  %s = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x32xi4>, tensor<16x64xi4>)
+      group_scales(%sg13, %sg2 : tensor<4x32xf32>, tensor<1x64xf32>) quant <w4a8_dynamic, group_size = 16> : tensor<?x64xbf16>
+  %r = moe.finalize %o, %pctx shared(%s : tensor<?x64xbf16>) : tensor<?x64xbf16>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xbf16>
+}
+
+// -----
+
 // A quant version 1.0.0 checkpoint stack: its scale_bias reaches the device
 // op (expert parallel: tp 1, 16 partial sums).
 // CHECK-LABEL: func.func @w4a8_version1

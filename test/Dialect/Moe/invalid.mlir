@@ -500,6 +500,27 @@ func.func @shared_scale(%x: tensor<?x8xf32>, %w13: tensor<8x8xi8>, %w2: tensor<4
 
 // -----
 
+// w4a8 shared experts are weight-only (seed 001's linear method): no
+// per-channel scales.
+func.func @shared_w4a8_scales(%x: tensor<?x16xf32>, %w13: tensor<16x8xi4>, %w2: tensor<4x16xi4>,
+                              %s13: tensor<8xf32>, %s2: tensor<16xf32>, %g13: tensor<2x8xf32>, %g2: tensor<1x16xf32>) {
+  // expected-error @+1 {{'moe.shared_experts' op w4a8_dynamic shared experts are weight-only: they take the processed per-group antiquant scales as group_scales and no per-channel scales}}
+  %s = moe.shared_experts %x weights(%w13, %w2 : tensor<16x8xi4>, tensor<4x16xi4>) scales(%s13, %s2 : tensor<8xf32>, tensor<16xf32>)
+      group_scales(%g13, %g2 : tensor<2x8xf32>, tensor<1x16xf32>) quant <w4a8_dynamic, group_size = 4> : tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// ... and they need the antiquant scales.
+func.func @shared_w4a8_no_group_scales(%x: tensor<?x16xf32>, %w13: tensor<16x8xi4>, %w2: tensor<4x16xi4>) {
+  // expected-error @+1 {{'moe.shared_experts' op w4a8_dynamic needs group scales}}
+  %s = moe.shared_experts %x weights(%w13, %w2 : tensor<16x8xi4>, tensor<4x16xi4>) quant <w4a8_dynamic, group_size = 4> : tensor<?x16xf32>
+  return
+}
+
+// -----
+
 func.func @choose_negative(%x: tensor<?x8xf32>) {
   // expected-error @+1 {{'moe.choose_method' op thresholds must be non-negative, got -1}}
   %i = moe.choose_method %x thresholds [-1] methods [mc2, alltoall] : tensor<?x8xf32>

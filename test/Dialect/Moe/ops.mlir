@@ -85,10 +85,11 @@ func.func @w4a8(%rows: tensor<?x64xf16>, %counts: tensor<4xi64>,
       scales(%s13, %s2 : tensor<4x32xf32>, tensor<4x64xf32>)
       group_scales(%g13, %g2 : tensor<4x4x32xf32>, tensor<4x1x64xf32>)
       quant <w4a8_dynamic, group_size = 16> : tensor<?x64xf16>, tensor<4xi64>
-  // CHECK: moe.shared_experts %{{.+}} weights({{.+}}) scales({{.+}}) group_scales(%{{.+}}, %{{.+}} : tensor<4x32xf32>, tensor<1x64xf32>) quant <w4a8_dynamic, group_size = 16> : tensor<?x64xf16>
+  // Shared experts are weight-only: the group scales are the processed
+  // antiquant scales, no per-channel scales.
+  // CHECK: moe.shared_experts %{{.+}} weights({{.+}}) group_scales(%{{.+}}, %{{.+}} : tensor<4x32xf32>, tensor<1x64xf32>) quant <w4a8_dynamic, group_size = 16> : tensor<?x64xf16>
   %s = moe.shared_experts %rows
       weights(%sw13, %sw2 : tensor<64x32xi4>, tensor<16x64xi4>)
-      scales(%ss13, %ss2 : tensor<32xf32>, tensor<64xf32>)
       group_scales(%sg13, %sg2 : tensor<4x32xf32>, tensor<1x64xf32>)
       quant <w4a8_dynamic, group_size = 16> : tensor<?x64xf16>
   return %y, %s : tensor<?x64xf16>, tensor<?x64xf16>

@@ -188,3 +188,12 @@ func.func @w4a8_version1(%ckpt: tensor<4x16x64xi8>, %scale: tensor<4x32x1xf32>,
       -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
   return %w, %g, %b : tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
 }
+
+// CHECK-LABEL: func.func @weight_only
+func.func @weight_only(%x: tensor<?x64xbf16>, %w: tensor<64x32xi4>, %s: tensor<4x32xf32>)
+    -> tensor<?x32xbf16> {
+  // CHECK: npu.weight_quant_matmul %{{.+}}, %{{.+}} antiquant_scale(%{{.+}} : tensor<4x32xf32>) group_size(16) stream(2) : tensor<?x64xbf16>, tensor<64x32xi4> -> tensor<?x32xbf16>
+  %y = npu.weight_quant_matmul %x, %w antiquant_scale(%s : tensor<4x32xf32>) group_size(16)
+      stream(2) : tensor<?x64xbf16>, tensor<64x32xi4> -> tensor<?x32xbf16>
+  return %y : tensor<?x32xbf16>
+}

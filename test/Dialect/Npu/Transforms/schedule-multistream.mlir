@@ -288,6 +288,74 @@ func.func @alltoall_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
   return %res : tensor<?x64xbf16>
 }
 
+// The same with w4a8 shared experts: weight-only (npu.weight_quant_matmul,
+// no quantize stage), scheduled exactly like the unquantized chain.
+
+// CHECK-LABEL: func.func @alltoall_w4a8_shared(
+// CHECK-SAME:  %[[X:[^:]+]]: tensor<?x64xbf16>
+// CHECK-NOT:   stream(1)
+// CHECK:      npu.moe_gating_top_k
+// CHECK-NEXT: npu.histogram
+// CHECK-NEXT: npu.all_gather %{{.+}} ep :
+// CHECK-NEXT: npu.alltoall_splits
+// CHECK-NEXT: %[[E2:.+]] = npu.record stream(0)
+// CHECK-NEXT: npu.wait %[[E2]] stream(2)
+// CHECK-NEXT: %[[SH:.+]] = npu.weight_quant_matmul %[[X]], %{{.+}} antiquant_scale(%{{.+}} : tensor<4x32xf32>) group_size(16) stream(2)
+// CHECK-NEXT: npu.moe_token_permute
+// CHECK-NEXT: npu.all_to_all_v
+// CHECK-NEXT: npu.moe_token_permute
+// CHECK-NEXT: npu.grouped_matmul
+// CHECK-NEXT: %[[E3:.+]] = npu.record stream(0)
+// CHECK-NEXT: npu.wait %[[E3]] stream(2)
+// CHECK-NEXT: %[[SA:.+]] = npu.swiglu %[[SH]] stream(2)
+// CHECK-NEXT: npu.swiglu
+// CHECK-NEXT: npu.grouped_matmul
+// CHECK-NEXT: npu.moe_token_unpermute
+// CHECK-NEXT: %[[E4:.+]] = npu.record stream(0)
+// CHECK-NEXT: npu.wait %[[E4]] stream(2)
+// CHECK-NEXT: %[[SO:.+]] = npu.weight_quant_matmul %[[SA]], %{{.+}} antiquant_scale(%{{.+}} : tensor<1x64xf32>) group_size(16) stream(2)
+// CHECK-NEXT: %[[DONE:.+]] = npu.record stream(2)
+// CHECK-NEXT: npu.all_to_all_v
+// CHECK-NEXT: npu.moe_token_unpermute
+// CHECK-NEXT: npu.all_gather %{{.+}} tp :
+// CHECK-NEXT: %[[O:.+]] = npu.slice_rows
+// CHECK-NEXT: npu.wait %[[DONE]] stream(0)
+// CHECK-NEXT: npu.add %[[O]], %[[SO]] :
+func.func @alltoall_w4a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
+    %w13: tensor<8x64x32xbf16>, %w2: tensor<8x16x64xbf16>,
+    %sw13: tensor<64x32xi4>, %sw2: tensor<16x64xi4>, %sg13: tensor<4x32xf32>, %sg2: tensor<1x64xf32>) -> tensor<?x64xbf16> {
+  %c0 = arith.constant 0 : index
+  %c2 = arith.constant 2 : index
+  %T = tensor.dim %x, %c0 : tensor<?x64xbf16>
+  %xp = npu.pad_rows %x to %c2 : tensor<?x64xbf16> -> tensor<?x64xbf16>
+  %lp = npu.pad_rows %logits to %c2 : tensor<?x16xf32> -> tensor<?x16xf32>
+  %xs = npu.tensor_split %xp tp : tensor<?x64xbf16> -> tensor<?x64xbf16>
+  %ls = npu.tensor_split %lp tp : tensor<?x16xf32> -> tensor<?x16xf32>
+  %w, %ids = npu.moe_gating_top_k %ls k(4) softmax renormalize : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %local = npu.histogram %ids bins(16) : tensor<?x4xi32> -> tensor<16xi64>
+  %global = npu.all_gather %local ep : tensor<16xi64> -> tensor<?xi64>
+  %in, %outs, %per, %eids = npu.alltoall_splits %local, %global local_experts(8) ep
+      : tensor<16xi64>, tensor<?xi64> -> tensor<?xi64>, tensor<?xi64>, tensor<8xi64>, tensor<?xi32>
+  %perm, %sorted = npu.moe_token_permute %xs, %ids : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>
+  %recv = npu.all_to_all_v %perm, %in, %outs ep : tensor<?x64xbf16>, tensor<?xi64>, tensor<?xi64> -> tensor<?x64xbf16>
+  %rows, %sorted2 = npu.moe_token_permute %recv, %eids : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>, tensor<?xi32>
+  %h = npu.grouped_matmul %rows, %w13, %per none count : tensor<?x64xbf16>, tensor<8x64x32xbf16>, tensor<8xi64> -> tensor<?x32xbf16>
+  %a = npu.swiglu %h : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %y = npu.grouped_matmul %a, %w2, %per none count : tensor<?x16xbf16>, tensor<8x16x64xbf16>, tensor<8xi64> -> tensor<?x64xbf16>
+  %back = npu.moe_token_unpermute %y, %sorted2 : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
+  %ret = npu.all_to_all_v %back, %outs, %in ep : tensor<?x64xbf16>, tensor<?xi64>, tensor<?xi64> -> tensor<?x64xbf16>
+  %out = npu.moe_token_unpermute %ret, %sorted probs(%w : tensor<?x4xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
+  %sh = npu.weight_quant_matmul %x, %sw13 antiquant_scale(%sg13 : tensor<4x32xf32>) group_size(16)
+      {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xi4> -> tensor<?x32xbf16>
+  %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %so = npu.weight_quant_matmul %sa, %sw2 antiquant_scale(%sg2 : tensor<1x64xf32>) group_size(16)
+      {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xi4> -> tensor<?x64xbf16>
+  %g = npu.all_gather %out tp : tensor<?x64xbf16> -> tensor<?x64xbf16>
+  %o = npu.slice_rows %g to %T : tensor<?x64xbf16> -> tensor<?x64xbf16>
+  %res = npu.add %o, %so : tensor<?x64xbf16>
+  return %res : tensor<?x64xbf16>
+}
+
 // mc2 with w8a8 experts and w8a8 shared experts: the dispatch and combine
 // anchors are npu.moe_distribute_dispatch / npu.moe_distribute_combine.
 
