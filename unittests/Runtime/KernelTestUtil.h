@@ -20,7 +20,8 @@ Tensor filled(DType dtype, std::vector<int64_t> shape,
               const std::vector<T> &v) {
   Tensor t = Tensor::empty(dtype, std::move(shape));
   EXPECT_EQ(static_cast<size_t>(t.numel()), v.size());
-  std::memcpy(t.bytes(), v.data(), v.size() * sizeof(T));
+  if (!v.empty()) // memcpy's pointers must not be null, even for 0 bytes
+    std::memcpy(t.bytes(), v.data(), v.size() * sizeof(T));
   return t;
 }
 inline Tensor f32(std::vector<int64_t> shape, const std::vector<float> &v) {
