@@ -56,6 +56,38 @@ TEST(Rows, Add) {
   EXPECT_ERROR(add(i8({1}, {1}), i8({1}, {1})), "npu.add: cannot add i8");
 }
 
+TEST(Rows, ScaleRows) {
+  Tensor x = f32({2, 3}, {1, 2, 3, 4, 5, 6});
+  EXPECT_EQ(values<float>(scaleRows(x, f32({2, 1}, {0.5f, -2}))),
+            (std::vector<float>{0.5f, 1, 1.5f, -8, -10, -12}));
+  Tensor bf = scaleRows(convertFloat(x, DType::BF16), f32({2, 1}, {2, 0}));
+  EXPECT_EQ(bf.dtype, DType::BF16);
+  EXPECT_EQ(values<float>(convertFloat(bf, DType::F32)),
+            (std::vector<float>{2, 4, 6, 0, 0, 0}));
+  EXPECT_EQ(scaleRows(Tensor::empty(DType::F32, {0, 3}),
+                      Tensor::empty(DType::F32, {0, 1}))
+                .numel(),
+            0);
+  // Run-time shapes the verifier could not see (dynamic token counts).
+  EXPECT_ERROR(scaleRows(x, f32({1, 1}, {1})),
+               "npu.scale_rows: weights must be [2, 1]");
+  EXPECT_ERROR(scaleRows(x, f32({2, 2}, {1, 1, 1, 1})),
+               "npu.scale_rows: weights must be [2, 1]");
+  EXPECT_ERROR(scaleRows(x, i32({2, 1}, {1, 1})), "npu.scale_rows");
+  EXPECT_ERROR(scaleRows(i8({2, 1}, {1, 1}), f32({2, 1}, {1, 1})),
+               "npu.scale_rows");
+  EXPECT_ERROR(scaleRows(f32({2}, {1, 1}), f32({2, 1}, {1, 1})),
+               "npu.scale_rows");
+}
+
+TEST(Rows, OnesLike) {
+  Tensor ones = onesLike(f32({2, 1}, {0.25f, 7}));
+  EXPECT_EQ(ones.shape, (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(values<float>(ones), (std::vector<float>{1, 1}));
+  EXPECT_EQ(onesLike(Tensor::empty(DType::F32, {0, 1})).numel(), 0);
+  EXPECT_ERROR(onesLike(i32({1, 1}, {1})), "npu.ones_like");
+}
+
 TEST(Rows, ConcatRows) {
   Tensor c = concatRows({f32({1, 2}, {1, 2}), Tensor::empty(DType::F32, {0, 2}),
                          f32({2, 2}, {3, 4, 5, 6})});
