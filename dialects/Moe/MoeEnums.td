@@ -52,7 +52,10 @@ def Moe_QuantDtype : I32EnumAttr<"QuantDtype",
       I32EnumAttrCase<"Int8", 4, "int8">,
       I32EnumAttrCase<"Int4", 5, "int4">,
       I32EnumAttrCase<"MXFP4", 6, "mxfp4">,
-      I32EnumAttrCase<"NVFP4", 7, "nvfp4">
+      I32EnumAttrCase<"NVFP4", 7, "nvfp4">,
+      I32EnumAttrCase<"FP8E5M2", 8, "fp8_e5m2">,
+      I32EnumAttrCase<"MXFP6E3M2", 9, "mxfp6_e3m2">,
+      I32EnumAttrCase<"MXFP6E2M3", 10, "mxfp6_e2m3">
     ]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;

@@ -142,6 +142,9 @@ typedef enum MoeQuantDtype {
   MOE_QUANT_DTYPE_INT4 = 5,
   MOE_QUANT_DTYPE_MXFP4 = 6,
   MOE_QUANT_DTYPE_NVFP4 = 7,
+  MOE_QUANT_DTYPE_FP8_E5M2 = 8,
+  MOE_QUANT_DTYPE_MXFP6_E3M2 = 9,
+  MOE_QUANT_DTYPE_MXFP6_E2M3 = 10,
 } MoeQuantDtype;
 
 /* A named scheme: none, w8a8_dynamic, or w4a8_dynamic with `groupSize`

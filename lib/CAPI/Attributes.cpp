@@ -15,6 +15,41 @@ using namespace mlir;
 using namespace mlir::moe;
 using ::moe::capi::clearError;
 using ::moe::capi::FirstError;
+
+// The C enums repeat the dialect's enums (a C header cannot include ODS
+// output); these fail the build when the two drift: every C value equals the
+// dialect's, and the last C value is the dialect's largest.
+#define MOE_SAME_ENUM(C, Dialect)                                              \
+  static_assert(int(C) == int(Dialect), #C " differs from " #Dialect)
+MOE_SAME_ENUM(MOE_CHIP_A2, ChipKind::A2);
+MOE_SAME_ENUM(MOE_CHIP_A3, ChipKind::A3);
+MOE_SAME_ENUM(MOE_CHIP_A5, ChipKind::A5);
+MOE_SAME_ENUM(MOE_CHIP_A310P, ChipKind::A310P);
+MOE_SAME_ENUM(MOE_CHIP_A310P, getMaxEnumValForChipKind());
+MOE_SAME_ENUM(MOE_COMM_METHOD_UNSET, CommMethod::Unset);
+MOE_SAME_ENUM(MOE_COMM_METHOD_ALLGATHER, CommMethod::AllGather);
+MOE_SAME_ENUM(MOE_COMM_METHOD_ALLTOALL, CommMethod::AllToAll);
+MOE_SAME_ENUM(MOE_COMM_METHOD_MC2, CommMethod::MC2);
+MOE_SAME_ENUM(MOE_COMM_METHOD_FUSED_MC2, CommMethod::FusedMC2);
+MOE_SAME_ENUM(MOE_COMM_METHOD_FUSED_MC2, getMaxEnumValForCommMethod());
+MOE_SAME_ENUM(MOE_QUANT_NONE, QuantScheme::None);
+MOE_SAME_ENUM(MOE_QUANT_W8A8_DYNAMIC, QuantScheme::W8A8Dynamic);
+MOE_SAME_ENUM(MOE_QUANT_W4A8_DYNAMIC, QuantScheme::W4A8Dynamic);
+MOE_SAME_ENUM(MOE_QUANT_CUSTOM, QuantScheme::Custom);
+MOE_SAME_ENUM(MOE_QUANT_CUSTOM, getMaxEnumValForQuantScheme());
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_F32, QuantDtype::F32);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_BF16, QuantDtype::BF16);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_F16, QuantDtype::F16);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_FP8_E4M3, QuantDtype::FP8E4M3);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_INT8, QuantDtype::Int8);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_INT4, QuantDtype::Int4);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_MXFP4, QuantDtype::MXFP4);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_NVFP4, QuantDtype::NVFP4);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_FP8_E5M2, QuantDtype::FP8E5M2);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_MXFP6_E3M2, QuantDtype::MXFP6E3M2);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_MXFP6_E2M3, QuantDtype::MXFP6E2M3);
+MOE_SAME_ENUM(MOE_QUANT_DTYPE_MXFP6_E2M3, getMaxEnumValForQuantDtype());
+#undef MOE_SAME_ENUM
 using ::moe::capi::setError;
 
 /// `attr` as an `AttrT`, or null with the last error set.

@@ -238,9 +238,30 @@ bool QuantDescAttr::isQuantized() const {
   }
 }
 
-/// Dtypes whose scales are fixed micro-blocks (no user group shape).
+/// Dtypes whose scales are fixed micro-blocks (no user group shape): the
+/// OCP MX types (32 elements per e8m0 scale) and nvfp4 (16 per fp8 scale).
 static bool hasBuiltinBlocks(QuantDtype dtype) {
-  return dtype == QuantDtype::MXFP4 || dtype == QuantDtype::NVFP4;
+  switch (dtype) {
+  case QuantDtype::MXFP4:
+  case QuantDtype::MXFP6E3M2:
+  case QuantDtype::MXFP6E2M3:
+  case QuantDtype::NVFP4:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/// "f32, bf16, ..., a or b": every dtype keyword, from the enum.
+static std::string quantDtypeKeywords() {
+  std::string list;
+  uint64_t last = getMaxEnumValForQuantDtype();
+  for (uint64_t v = 0; v <= last; ++v) {
+    if (v != 0)
+      list += v == last ? " or " : ", ";
+    list += stringifyQuantDtype(*symbolizeQuantDtype(uint32_t(v))).str();
+  }
+  return list;
 }
 
 LogicalResult
@@ -257,10 +278,11 @@ QuantDescAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          << " and takes no group shape";
     return success();
   }
+  // No group shape: seed 003's weights "already quantized" (make() without
+  // per_out_ch_quant or block_shape leaves w_shape None). QuantAttr::verify
+  // requires a shape for activations.
   if (!hasShape)
-    return emitError() << stringifyQuantDtype(dtype)
-                       << " needs a group shape (per_tensor, per_token, "
-                          "per_column or block [r, c])";
+    return success();
   auto valid = [](int64_t v) { return v == -1 || v >= 1; };
   if (!valid(rows) || !valid(cols))
     return emitError() << "group shape entries must be -1 or positive, got ["
@@ -276,8 +298,7 @@ Attribute QuantDescAttr::parse(AsmParser &parser, Type) {
   std::optional<QuantDtype> dtype = symbolizeQuantDtype(dtypeName);
   if (!dtype) {
     parser.emitError(loc) << "unknown quantization dtype '" << dtypeName
-                          << "'; expected f32, bf16, f16, fp8_e4m3, int8, "
-                             "int4, mxfp4 or nvfp4";
+                          << "'; expected " << quantDtypeKeywords();
     return {};
   }
   int64_t rows = 0, cols = 0;
@@ -381,8 +402,9 @@ static bool isQuantizedDesc(QuantDescAttr d) { return d && d.isQuantized(); }
 /// equal dtypes, Ascend's int4 weights with int8 activations, or OCP MX
 /// mxfp4 weights with fp8 activations (seed 003 `ocp_mx_moe_quant_config`).
 static bool compatibleDtypes(QuantDtype a, QuantDtype w) {
+  bool mxfp6 = a == QuantDtype::MXFP6E3M2 || a == QuantDtype::MXFP6E2M3;
   return a == w || (a == QuantDtype::Int8 && w == QuantDtype::Int4) ||
-         (w == QuantDtype::MXFP4 && a == QuantDtype::FP8E4M3);
+         (w == QuantDtype::MXFP4 && (a == QuantDtype::FP8E4M3 || mxfp6));
 }
 
 LogicalResult QuantAttr::verify(function_ref<InFlightDiagnostic()> emitError,
@@ -400,6 +422,12 @@ LogicalResult QuantAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (a1 && a1.getDtype() == QuantDtype::Int4)
     return emitError() << "activations cannot be int4: seed 003 quantizes "
                           "activations to int8, fp8_e4m3, mxfp4 or nvfp4";
+  // make() gives quantized activations a shape (per tensor by default).
+  if (isQuantizedDesc(a1) && !a1.hasGroupShape() &&
+      !hasBuiltinBlocks(a1.getDtype()))
+    return emitError() << stringifyQuantDtype(a1.getDtype())
+                       << " activations need a group shape (per_tensor, "
+                          "per_token or a block [r, c] along K)";
   // "Activations only support per token, per tensor or K-blocked."
   if (a1 && a1.hasGroupShape() && !a1.isPerTensor() && !a1.isPerToken() &&
       !a1.isBlock())

@@ -247,6 +247,10 @@ static Type weightElementType(MLIRContext *ctx, QuantDtype dtype) {
     return b.getF16Type();
   case QuantDtype::FP8E4M3:
     return b.getFloat8E4M3FNType();
+  case QuantDtype::FP8E5M2:
+    return b.getFloat8E5M2Type();
+  case QuantDtype::MXFP6E3M2: // one value per byte, in the low six bits
+  case QuantDtype::MXFP6E2M3:
   case QuantDtype::Int8:
   case QuantDtype::MXFP4: // two e2m1 values per byte
   case QuantDtype::NVFP4:

@@ -43,6 +43,16 @@ module attributes {moe.layout = #moe.layout<tp = 2, dp = 4, expert_parallel = tr
   // CHECK-SAME: h = #moe.quant<w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>
   // CHECK-SAME: i = #moe.quant<a1 = #moe.qdesc<nvfp4>, a2 = #moe.qdesc<nvfp4>, w1 = #moe.qdesc<nvfp4>, w2 = #moe.qdesc<nvfp4>>
   // CHECK-SAME: j = #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_tensor>, a2 = #moe.qdesc<fp8_e4m3, per_tensor>, w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>
+  // Seed 003 constructors whose weights carry no group shape
+  // (fp8_w8a8_moe_quant_config, int8_w8a8_moe_quant_config and
+  // int8_w8a16_moe_quant_config without per_out_ch_quant / block_shape), and
+  // the OCP MX schemes with mxfp6 activations.
+  // CHECK-SAME: k = #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_tensor>, a2 = #moe.qdesc<fp8_e4m3, per_tensor>, w1 = #moe.qdesc<fp8_e4m3>, w2 = #moe.qdesc<fp8_e4m3>>
+  // CHECK-SAME: l = #moe.quant<a1 = #moe.qdesc<int8, per_token>, a2 = #moe.qdesc<int8, per_token>, w1 = #moe.qdesc<int8>, w2 = #moe.qdesc<int8>>
+  // CHECK-SAME: m = #moe.quant<w1 = #moe.qdesc<int8>, w2 = #moe.qdesc<int8>>
+  // CHECK-SAME: n = #moe.quant<a1 = #moe.qdesc<mxfp6_e3m2>, a2 = #moe.qdesc<mxfp6_e3m2>, w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>
+  // CHECK-SAME: o = #moe.quant<a1 = #moe.qdesc<mxfp6_e2m3>, a2 = #moe.qdesc<mxfp6_e2m3>, w1 = #moe.qdesc<mxfp6_e2m3>, w2 = #moe.qdesc<mxfp6_e2m3>>
+  // CHECK-SAME: p = #moe.quant<a1 = #moe.qdesc<fp8_e5m2, per_token>, a2 = #moe.qdesc<fp8_e5m2, per_token>, w1 = #moe.qdesc<fp8_e5m2, per_token>, w2 = #moe.qdesc<fp8_e5m2, per_token>>
   func.func private @quant() attributes {
     a = #moe.quant<none>,
     b = #moe.quant<w8a8_dynamic>,
@@ -57,7 +67,18 @@ module attributes {moe.layout = #moe.layout<tp = 2, dp = 4, expert_parallel = tr
     h = #moe.quant<w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>,
     i = #moe.quant<a1 = #moe.qdesc<nvfp4>, a2 = #moe.qdesc<nvfp4>, w1 = #moe.qdesc<nvfp4>, w2 = #moe.qdesc<nvfp4>>,
     j = #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_tensor>, a2 = #moe.qdesc<fp8_e4m3, per_tensor>,
-                   w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>}
+                   w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>,
+    k = #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_tensor>, a2 = #moe.qdesc<fp8_e4m3, per_tensor>,
+                   w1 = #moe.qdesc<fp8_e4m3>, w2 = #moe.qdesc<fp8_e4m3>>,
+    l = #moe.quant<a1 = #moe.qdesc<int8, per_token>, a2 = #moe.qdesc<int8, per_token>,
+                   w1 = #moe.qdesc<int8>, w2 = #moe.qdesc<int8>>,
+    m = #moe.quant<w1 = #moe.qdesc<int8>, w2 = #moe.qdesc<int8>>,
+    n = #moe.quant<a1 = #moe.qdesc<mxfp6_e3m2>, a2 = #moe.qdesc<mxfp6_e3m2>,
+                   w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>,
+    o = #moe.quant<a1 = #moe.qdesc<mxfp6_e2m3>, a2 = #moe.qdesc<mxfp6_e2m3>,
+                   w1 = #moe.qdesc<mxfp6_e2m3>, w2 = #moe.qdesc<mxfp6_e2m3>>,
+    p = #moe.quant<a1 = #moe.qdesc<fp8_e5m2, per_token>, a2 = #moe.qdesc<fp8_e5m2, per_token>,
+                   w1 = #moe.qdesc<fp8_e5m2, per_token>, w2 = #moe.qdesc<fp8_e5m2, per_token>>}
 
   // CHECK-LABEL: func.func private @qdesc
   // CHECK-SAME: a = #moe.qdesc<bf16>

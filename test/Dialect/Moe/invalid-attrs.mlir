@@ -94,7 +94,7 @@ func.func private @f() attributes {a = #moe.chip<A3, link_latency_us = 0x7FF0000
 
 // -----
 
-// expected-error @+1 {{unknown quantization dtype 'int2'; expected f32, bf16, f16, fp8_e4m3, int8, int4, mxfp4 or nvfp4}}
+// expected-error @+1 {{unknown quantization dtype 'int2'; expected f32, bf16, f16, fp8_e4m3, int8, int4, mxfp4, nvfp4, fp8_e5m2, mxfp6_e3m2 or mxfp6_e2m3}}
 func.func private @f() attributes {a = #moe.qdesc<int2>}
 
 // -----
@@ -114,8 +114,18 @@ func.func private @f() attributes {a = #moe.qdesc<mxfp4, block [1, 32]>}
 
 // -----
 
-// expected-error @+1 {{int8 needs a group shape (per_tensor, per_token, per_column or block [r, c])}}
-func.func private @f() attributes {a = #moe.qdesc<int8>}
+// expected-error @+1 {{int8 activations need a group shape (per_tensor, per_token or a block [r, c] along K)}}
+func.func private @f() attributes {a = #moe.quant<a1 = #moe.qdesc<int8>, a2 = #moe.qdesc<int8>, w1 = #moe.qdesc<int8>, w2 = #moe.qdesc<int8>>}
+
+// -----
+
+// expected-error @+1 {{mxfp6_e2m3 carries its own micro-block scales and takes no group shape}}
+func.func private @f() attributes {a = #moe.qdesc<mxfp6_e2m3, per_token>}
+
+// -----
+
+// expected-error @+1 {{int4 weights with mxfp6_e3m2 activations is not a scheme seed 003 can express}}
+func.func private @f() attributes {a = #moe.quant<a1 = #moe.qdesc<mxfp6_e3m2>, a2 = #moe.qdesc<mxfp6_e3m2>, w1 = #moe.qdesc<int4, per_token>, w2 = #moe.qdesc<int4, per_token>>}
 
 // -----
 

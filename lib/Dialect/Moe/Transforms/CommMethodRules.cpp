@@ -162,6 +162,9 @@ std::optional<double> quantizedActivationBytes(QuantAttr quant) {
   case QuantDtype::MXFP4:
   case QuantDtype::NVFP4:
     return 0.5;
+  case QuantDtype::MXFP6E3M2:
+  case QuantDtype::MXFP6E2M3:
+    return 0.75;
   default:
     return 1.0;
   }
