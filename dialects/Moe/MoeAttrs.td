@@ -219,6 +219,55 @@ def Moe_QuantAttr : Moe_Attr<"Quant", "quant"> {
     /// Group size along the reduced dimension of a w4a8 scheme (0 otherwise).
     int64_t getGroupSize() const;
     bool isNone() const { return getScheme() == QuantScheme::None; }
+
+    //--- Seed 003's constructor and queries (lib/Dialect/Moe/QuantQueries.cpp,
+    //--- docs/Quantization.md "Descriptor queries").
+
+    /// `FusedMoEQuantConfig.make`: activations `quantDtype` (none: not
+    /// quantized) per tensor, or per token with `perActTokenQuant`; weights
+    /// `weightDtype` (default `quantDtype`) without a group shape, or per
+    /// output channel with `perOutChQuant`; a `blockShape` [r, c] applies to
+    /// both instead. Reports through `emitError` and returns null where the
+    /// seed asserts or the descriptor rules reject the result.
+    static QuantAttr make(::llvm::function_ref<::mlir::InFlightDiagnostic()> emitError,
+                          ::mlir::MLIRContext *context,
+                          ::std::optional<QuantDtype> quantDtype,
+                          bool perActTokenQuant, bool perOutChQuant,
+                          ::std::optional<::std::array<int64_t, 2>> blockShape,
+                          ::std::optional<QuantDtype> weightDtype);
+
+    /// `quant_dtype`: a1's dtype when it is quantized.
+    ::std::optional<QuantDtype> getQuantDtype() const;
+    bool isQuantized() const { return getQuantDtype().has_value(); }
+    bool isPerActToken() const;
+    bool isPerOutChQuant() const;
+    bool isPerTensor() const;
+    /// `block_shape`: a1's block, or w1's when activations are not
+    /// quantized (the seed keeps a weight-only scheme's block on a1).
+    ::std::optional<::std::array<int64_t, 2>> getBlockShape() const;
+    bool isBlockQuantized() const { return getBlockShape().has_value(); }
+    bool useFp8W8A8() const;
+    bool useInt8W8A8() const;
+    bool useInt8W8A16() const;
+    bool useInt4W4A16() const;
+    /// vllm-ascend's w4a8: int8 activations, int4 weights.
+    bool useInt4W4A8() const;
+    bool useMxfp4W4A16() const;
+    /// OCP MX `w_mxfp4_a_mxfp4`.
+    bool useMxfp4W4A4() const;
+    bool useNvfp4W4A4() const;
+    /// `ocp_mx_scheme`: "w_mxfp4_a_mxfp4", ... or none.
+    ::std::optional<::llvm::StringRef> getOcpMxScheme() const;
+    /// `config_name(dtype)` for activations of `activationType`: the
+    /// tuning-file tag ("fp8_w8a8", "int8_w8a16", "int4_w4a16", "float32")
+    /// or none.
+    ::std::optional<::llvm::StringRef> getConfigName(::mlir::Type activationType) const;
+    /// `scale_shape(max_tokens, hidden_dim)` of the activation scales.
+    ::std::optional<::std::array<int64_t, 2>> getScaleShape(int64_t maxTokens,
+                                                            int64_t hiddenDim) const;
+    /// `batched_scale_shape(num_experts, max_tokens, hidden_dim)`.
+    ::std::optional<::std::array<int64_t, 3>>
+    getBatchedScaleShape(int64_t numExperts, int64_t maxTokens, int64_t hiddenDim) const;
   }];
 }
 

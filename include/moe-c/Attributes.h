@@ -134,6 +134,7 @@ typedef enum MoeQuantScheme {
 } MoeQuantScheme;
 
 typedef enum MoeQuantDtype {
+  MOE_QUANT_DTYPE_UNSET = -1, /* seed 003's None: not quantized */
   MOE_QUANT_DTYPE_F32 = 0,
   MOE_QUANT_DTYPE_BF16 = 1,
   MOE_QUANT_DTYPE_F16 = 2,
@@ -179,6 +180,66 @@ MOE_CAPI_EXPORTED MoeQuantDtype
 mlirMoeQuantDescAttrGetDtype(MlirAttribute attr);
 MOE_CAPI_EXPORTED int64_t mlirMoeQuantDescAttrGetGroupRows(MlirAttribute attr);
 MOE_CAPI_EXPORTED int64_t mlirMoeQuantDescAttrGetGroupCols(MlirAttribute attr);
+
+/*===----------------------------------------------------------------------===
+ * Seed 003's FusedMoEQuantConfig: its constructor and queries on #moe.quant
+ * (docs/Quantization.md, "Descriptor queries").
+ *===----------------------------------------------------------------------===*/
+
+/* FusedMoEQuantConfig.make: activations `quantDtype` (UNSET: not quantized)
+ * per tensor, or per token with `perActTokenQuant`; weights `weightDtype`
+ * (UNSET: as `quantDtype`) without a group shape, or per output channel with
+ * `perOutChQuant`; `blockShape` (2 values, or NULL) shapes both instead.
+ * Null attribute and MOE_STATUS_INVALID_ARGUMENT (moeGetLastError) where the
+ * seed asserts or the descriptor rules reject the result. */
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeQuantAttrMake(
+    MlirContext context, MoeQuantDtype quantDtype, bool perActTokenQuant,
+    bool perOutChQuant, const int64_t *blockShape, MoeQuantDtype weightDtype);
+
+/* The config's boolean properties, named as the seed names them. */
+typedef enum MoeQuantProperty {
+  MOE_QUANT_IS_QUANTIZED = 0,      /* is_quantized */
+  MOE_QUANT_PER_ACT_TOKEN = 1,     /* per_act_token_quant */
+  MOE_QUANT_PER_OUT_CH = 2,        /* per_out_ch_quant */
+  MOE_QUANT_IS_PER_TENSOR = 3,     /* is_per_tensor */
+  MOE_QUANT_IS_BLOCK_QUANTIZED = 4, /* is_block_quantized */
+  MOE_QUANT_USE_FP8_W8A8 = 5,      /* use_fp8_w8a8 */
+  MOE_QUANT_USE_INT8_W8A8 = 6,     /* use_int8_w8a8 */
+  MOE_QUANT_USE_INT8_W8A16 = 7,    /* use_int8_w8a16 */
+  MOE_QUANT_USE_INT4_W4A16 = 8,    /* use_int4_w4a16 */
+  MOE_QUANT_USE_INT4_W4A8 = 9,     /* use_int4_w4a8 (vllm-ascend's w4a8) */
+  MOE_QUANT_USE_MXFP4_W4A16 = 10,  /* use_mxfp4_w4a16 */
+  MOE_QUANT_USE_MXFP4_W4A4 = 11,   /* use_mxfp4_w4a4 (OCP MX w_mxfp4_a_mxfp4) */
+  MOE_QUANT_USE_NVFP4_W4A4 = 12,   /* use_nvfp4_w4a4 */
+  MOE_QUANT_PROPERTY_COUNT = 13
+} MoeQuantProperty;
+
+/* The seed's name of `property` ("use_fp8_w8a8"); NULL when out of range. */
+MOE_CAPI_EXPORTED const char *moeQuantPropertyGetName(MoeQuantProperty property);
+/* Whether the #moe.quant `attr` has `property`. */
+MOE_CAPI_EXPORTED bool mlirMoeQuantAttrHas(MlirAttribute attr,
+                                           MoeQuantProperty property);
+/* quant_dtype: the activations' quantized dtype, or UNSET. */
+MOE_CAPI_EXPORTED MoeQuantDtype mlirMoeQuantAttrGetQuantDtype(MlirAttribute attr);
+/* block_shape into out[2]; false (out untouched) when not block quantized. */
+MOE_CAPI_EXPORTED bool mlirMoeQuantAttrGetBlockShape(MlirAttribute attr,
+                                                     int64_t *out);
+/* ocp_mx_scheme ("w_mxfp4_a_mxfp4", ...); an empty string when None. */
+MOE_CAPI_EXPORTED MlirStringRef mlirMoeQuantAttrGetOcpMxScheme(MlirAttribute attr);
+/* config_name(dtype) for activations of `activationType` ("fp8_w8a8",
+ * "int8_w8a16", "int4_w4a16", "float32"); an empty string when None. */
+MOE_CAPI_EXPORTED MlirStringRef
+mlirMoeQuantAttrGetConfigName(MlirAttribute attr, MlirType activationType);
+/* scale_shape(max_tokens, hidden_dim) into out[2] and
+ * batched_scale_shape(num_experts, ...) into out[3]; false when None. */
+MOE_CAPI_EXPORTED bool mlirMoeQuantAttrGetScaleShape(MlirAttribute attr,
+                                                     int64_t maxTokens,
+                                                     int64_t hiddenDim,
+                                                     int64_t *out);
+MOE_CAPI_EXPORTED bool
+mlirMoeQuantAttrGetBatchedScaleShape(MlirAttribute attr, int64_t numExperts,
+                                     int64_t maxTokens, int64_t hiddenDim,
+                                     int64_t *out);
 
 #ifdef __cplusplus
 }

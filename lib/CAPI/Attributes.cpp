@@ -384,3 +384,158 @@ int64_t mlirMoeQuantDescAttrGetGroupCols(MlirAttribute attr) {
 }
 
 } // extern "C"
+
+//===----------------------------------------------------------------------===//
+// Seed 003's FusedMoEQuantConfig: make() and the queries
+//===----------------------------------------------------------------------===//
+
+static std::optional<std::optional<QuantDtype>> quantDtype(MoeQuantDtype d) {
+  if (d == MOE_QUANT_DTYPE_UNSET)
+    return std::optional<QuantDtype>();
+  std::optional<QuantDtype> value = symbolizeQuantDtype(uint32_t(d));
+  if (!value) {
+    setError(MOE_STATUS_INVALID_ARGUMENT,
+             "invalid quantization dtype " + std::to_string(int(d)));
+    return std::nullopt;
+  }
+  return value;
+}
+
+MlirAttribute mlirMoeQuantAttrMake(MlirContext context,
+                                   MoeQuantDtype quantDtypeC,
+                                   bool perActTokenQuant, bool perOutChQuant,
+                                   const int64_t *blockShape,
+                                   MoeQuantDtype weightDtypeC) {
+  if (!validContext(context))
+    return {nullptr};
+  auto q = quantDtype(quantDtypeC), w = quantDtype(weightDtypeC);
+  if (!q || !w)
+    return {nullptr};
+  std::optional<std::array<int64_t, 2>> block;
+  if (blockShape)
+    block = std::array<int64_t, 2>{blockShape[0], blockShape[1]};
+  MLIRContext *ctx = unwrap(context);
+  FirstError error(ctx);
+  QuantAttr attr = QuantAttr::make(
+      [ctx] { return mlir::emitError(UnknownLoc::get(ctx)); }, ctx, *q,
+      perActTokenQuant, perOutChQuant, block, *w);
+  if (!attr)
+    error.fail("invalid quantization config");
+  return wrap(attr);
+}
+
+namespace {
+/// One row per MoeQuantProperty, in its order: the seed's name and the query.
+struct QuantProperty {
+  MoeQuantProperty property;
+  const char *name;
+  bool (QuantAttr::*query)() const;
+};
+} // namespace
+
+static constexpr QuantProperty kQuantProperties[] = {
+    {MOE_QUANT_IS_QUANTIZED, "is_quantized", &QuantAttr::isQuantized},
+    {MOE_QUANT_PER_ACT_TOKEN, "per_act_token_quant", &QuantAttr::isPerActToken},
+    {MOE_QUANT_PER_OUT_CH, "per_out_ch_quant", &QuantAttr::isPerOutChQuant},
+    {MOE_QUANT_IS_PER_TENSOR, "is_per_tensor", &QuantAttr::isPerTensor},
+    {MOE_QUANT_IS_BLOCK_QUANTIZED, "is_block_quantized",
+     &QuantAttr::isBlockQuantized},
+    {MOE_QUANT_USE_FP8_W8A8, "use_fp8_w8a8", &QuantAttr::useFp8W8A8},
+    {MOE_QUANT_USE_INT8_W8A8, "use_int8_w8a8", &QuantAttr::useInt8W8A8},
+    {MOE_QUANT_USE_INT8_W8A16, "use_int8_w8a16", &QuantAttr::useInt8W8A16},
+    {MOE_QUANT_USE_INT4_W4A16, "use_int4_w4a16", &QuantAttr::useInt4W4A16},
+    {MOE_QUANT_USE_INT4_W4A8, "use_int4_w4a8", &QuantAttr::useInt4W4A8},
+    {MOE_QUANT_USE_MXFP4_W4A16, "use_mxfp4_w4a16", &QuantAttr::useMxfp4W4A16},
+    {MOE_QUANT_USE_MXFP4_W4A4, "use_mxfp4_w4a4", &QuantAttr::useMxfp4W4A4},
+    {MOE_QUANT_USE_NVFP4_W4A4, "use_nvfp4_w4a4", &QuantAttr::useNvfp4W4A4},
+};
+
+// The table and the C enum cannot drift: one row per property, in order.
+static constexpr bool quantPropertiesInOrder() {
+  for (size_t i = 0; i < std::size(kQuantProperties); ++i)
+    if (kQuantProperties[i].property != MoeQuantProperty(i))
+      return false;
+  return std::size(kQuantProperties) == MOE_QUANT_PROPERTY_COUNT;
+}
+static_assert(quantPropertiesInOrder(),
+              "kQuantProperties must list every MoeQuantProperty in order");
+
+static const QuantProperty *quantProperty(MoeQuantProperty property) {
+  if (int(property) < 0 || int(property) >= MOE_QUANT_PROPERTY_COUNT) {
+    setError(MOE_STATUS_INVALID_ARGUMENT,
+             "quantization property " + std::to_string(int(property)) +
+                 " is not in 0.." +
+                 std::to_string(MOE_QUANT_PROPERTY_COUNT - 1));
+    return nullptr;
+  }
+  return &kQuantProperties[property];
+}
+
+const char *moeQuantPropertyGetName(MoeQuantProperty property) {
+  clearError();
+  const QuantProperty *p = quantProperty(property);
+  return p ? p->name : nullptr;
+}
+
+bool mlirMoeQuantAttrHas(MlirAttribute attr, MoeQuantProperty property) {
+  QuantAttr a = as<QuantAttr>(attr, "#moe.quant");
+  const QuantProperty *p = a ? quantProperty(property) : nullptr;
+  return p && (a.*(p->query))();
+}
+
+MoeQuantDtype mlirMoeQuantAttrGetQuantDtype(MlirAttribute attr) {
+  QuantAttr a = as<QuantAttr>(attr, "#moe.quant");
+  std::optional<QuantDtype> d = a ? a.getQuantDtype() : std::nullopt;
+  return d ? MoeQuantDtype(*d) : MOE_QUANT_DTYPE_UNSET;
+}
+
+/// Copies `dims` to `out` when present.
+template <size_t N>
+static bool copyDims(const std::optional<std::array<int64_t, N>> &dims,
+                     int64_t *out) {
+  if (!dims)
+    return false;
+  if (!out) {
+    setError(MOE_STATUS_INVALID_ARGUMENT, "null output array");
+    return false;
+  }
+  std::copy(dims->begin(), dims->end(), out);
+  return true;
+}
+
+bool mlirMoeQuantAttrGetBlockShape(MlirAttribute attr, int64_t *out) {
+  QuantAttr a = as<QuantAttr>(attr, "#moe.quant");
+  return a && copyDims(a.getBlockShape(), out);
+}
+
+static MlirStringRef optionalString(std::optional<StringRef> s) {
+  StringRef v = s.value_or("");
+  return mlirStringRefCreate(v.data(), v.size());
+}
+
+MlirStringRef mlirMoeQuantAttrGetOcpMxScheme(MlirAttribute attr) {
+  QuantAttr a = as<QuantAttr>(attr, "#moe.quant");
+  return optionalString(a ? a.getOcpMxScheme() : std::nullopt);
+}
+
+MlirStringRef mlirMoeQuantAttrGetConfigName(MlirAttribute attr,
+                                            MlirType activationType) {
+  QuantAttr a = as<QuantAttr>(attr, "#moe.quant");
+  return optionalString(a ? a.getConfigName(unwrap(activationType))
+                          : std::nullopt);
+}
+
+bool mlirMoeQuantAttrGetScaleShape(MlirAttribute attr, int64_t maxTokens,
+                                   int64_t hiddenDim, int64_t *out) {
+  QuantAttr a = as<QuantAttr>(attr, "#moe.quant");
+  return a && copyDims(a.getScaleShape(maxTokens, hiddenDim), out);
+}
+
+bool mlirMoeQuantAttrGetBatchedScaleShape(MlirAttribute attr,
+                                          int64_t numExperts,
+                                          int64_t maxTokens, int64_t hiddenDim,
+                                          int64_t *out) {
+  QuantAttr a = as<QuantAttr>(attr, "#moe.quant");
+  return a &&
+         copyDims(a.getBatchedScaleShape(numExperts, maxTokens, hiddenDim), out);
+}

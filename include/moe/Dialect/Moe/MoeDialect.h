@@ -12,6 +12,9 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Dialect.h"
 
+#include <array>
+#include <optional>
+
 #include "moe/Dialect/Moe/MoeDialect.h.inc"
 #include "moe/Dialect/Moe/MoeEnums.h.inc"
 
