@@ -38,7 +38,12 @@ def Npu_Dialect : Dialect {
   // `npu.shared_expert` marks the ops of a layer's shared-expert MLP with
   // their stage (NpuDialect::SharedExpertAttrHelper); verified by
   // NpuDialect::verifyOperationAttribute.
-  let discardableAttrs = (ins "::mlir::npu::SharedExpertStageAttr":$shared_expert);
+  // `npu.load_function` and `npu.load_args` tie an entry function to the
+  // load-time function `moe-outline-load-time` made of it (docs/Runtime.md,
+  // "Load time").
+  let discardableAttrs = (ins "::mlir::npu::SharedExpertStageAttr":$shared_expert,
+                              "::mlir::FlatSymbolRefAttr":$load_function,
+                              "::mlir::DenseI64ArrayAttr":$load_args);
   let hasOperationAttrVerify = 1;
   let extraClassDeclaration = [{
     void registerTypes();
@@ -217,6 +222,13 @@ def Npu_StreamOpInterface : OpInterface<"StreamOpInterface"> {
 /// layer is its dispatch (moe-schedule-multistream anchors the shared
 /// experts' gate-up projection there).
 def Npu_DispatchesRows : NativeOpTrait<"DispatchesRows"> {
+  let cppNamespace = "::mlir::npu::OpTrait";
+}
+
+/// The op computes from the layer's weights alone, once before the first
+/// step (load-time processing): moe-outline-load-time moves it into the
+/// entry function's load-time function when its operands are arguments.
+def Npu_RunsAtLoadTime : NativeOpTrait<"RunsAtLoadTime"> {
   let cppNamespace = "::mlir::npu::OpTrait";
 }
 

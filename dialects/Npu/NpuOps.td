@@ -417,7 +417,8 @@ def Npu_GroupedMatmulOp : Npu_DeviceOp<"grouped_matmul", [Npu_MayFailAtRunTime,
   let passResultDTypes = 1;
 }
 
-def Npu_W4A8ProcessWeightsOp : Npu_DeviceOp<"w4a8_process_weights", [Npu_MayFailAtRunTime]> {
+def Npu_W4A8ProcessWeightsOp : Npu_DeviceOp<"w4a8_process_weights", [Npu_MayFailAtRunTime,
+    Npu_RunsAtLoadTime]> {
   let summary = "load-time processing of w4a8 checkpoint weights";
   let description = [{
     Seed 001's `process_weights_after_loading` of the w4a8_dynamic fused-MoE

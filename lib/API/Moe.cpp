@@ -477,6 +477,7 @@ std::vector<Tensor> Executable::run(World &world, int rank,
   options.checkFinite = world.impl->checkFinite;
   for (const TensorInfo &arg : impl->arguments)
     options.inputNames.push_back(arg.name);
+  options.load = impl->exe->loadStage();
   moert::RankOutcome outcome =
       moert::runRank(*world.impl->world, rank, impl->exe->entry(), inputs,
                      impl->results.size(), options);

@@ -28,6 +28,7 @@
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <atomic>
 #include <chrono>
 #include <dlfcn.h>
 #include <mutex>
@@ -189,6 +190,34 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
     if (failed(pm.run(module)))
       return failure();
   }
+  // The load-time function of the entry (the entry's trailing arguments
+  // are its results). moe-compile outlines it already; outlining again is a
+  // no-op, and covers pipelines without moe-compile.
+  {
+    PassManager outline(module.getContext());
+    outline.addPass(createOutlineLoadTime());
+    if (failed(outline.run(module)))
+      return failure();
+  }
+  std::string loadName;
+  if (func::FuncOp compiled = module.lookupSymbol<func::FuncOp>(entryName)) {
+    auto *npuDialect = module.getContext()->getOrLoadDialect<npu::NpuDialect>();
+    if (FlatSymbolRefAttr ref =
+            npuDialect->getLoadFunctionAttrHelper().getAttr(compiled)) {
+      auto loadFn = module.lookupSymbol<func::FuncOp>(ref.getAttr());
+      DenseI64ArrayAttr loadArgs =
+          npuDialect->getLoadArgsAttrHelper().getAttr(compiled);
+      if (!loadFn || !loadArgs)
+        return compiled.emitError() << "@" << entryName
+                                    << " names a load-time function it lacks";
+      loadName = ref.getValue().str();
+      for (int64_t index : loadArgs.asArrayRef())
+        exe->load.args.push_back(static_cast<size_t>(index));
+      exe->load.numResults = loadFn.getNumResults();
+      static std::atomic<uint64_t> nextId{1};
+      exe->load.id = nextId++;
+    }
+  }
   llvm::SmallDenseSet<int64_t> streamIds;
   streamIds.insert(0);
   module.walk([&](npu::StreamOpInterface op) {
@@ -219,6 +248,14 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
                               << " has no entry point after lowering: "
                               << llvm::toString(symbol.takeError());
   exe->fn = reinterpret_cast<moert::EntryFn>(*symbol);
+  if (!loadName.empty()) {
+    auto loadSymbol = exe->engine->lookup("_moe_entry_" + loadName);
+    if (!loadSymbol)
+      return module.emitError() << "@" << loadName
+                                << " has no entry point after lowering: "
+                                << llvm::toString(loadSymbol.takeError());
+    exe->load.entry = reinterpret_cast<moert::EntryFn>(*loadSymbol);
+  }
   exe->seconds = std::chrono::duration<double>(
                      std::chrono::steady_clock::now() - start)
                      .count();

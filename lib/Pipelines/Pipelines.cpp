@@ -35,6 +35,8 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
     fpm.addPass(
         createScheduleMultistream(options.getScheduleMultistreamOptions()));
   fpm.addPass(createVerifyStreams(options.getVerifyStreamsOptions()));
+  // Weight processing runs once before the first step, not in every step.
+  pm.addPass(createOutlineLoadTime());
 }
 
 void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm) {

@@ -34,6 +34,64 @@ static void failOnNonFiniteInput(RankRuntime &runtime,
   }
 }
 
+/// Whether `a` and `b` are the same tensor (storage, dtype and shape).
+static bool sameTensor(const Tensor &a, const Tensor &b) {
+  return a.storage == b.storage && a.dtype == b.dtype && a.shape == b.shape;
+}
+
+/// The load-time results for this run: kept from an earlier run of `rank`
+/// with the same tensors, or computed now by the load-time function on
+/// `runtime`. Null when it failed (the runtime holds the error).
+static const std::vector<Tensor> *runLoadStage(World &world, int rank,
+                                               RankRuntime &runtime,
+                                               const LoadStage &load,
+                                               const std::vector<Tensor> &inputs) {
+  World::LoadedValues &kept = world.loaded(rank, load.id);
+  std::vector<Tensor> taken;
+  for (size_t index : load.args) {
+    if (index >= inputs.size()) {
+      runtime.fail("rank " + std::to_string(rank) +
+                   ": the load-time function takes input " +
+                   std::to_string(index) + " of " +
+                   std::to_string(inputs.size()));
+      return nullptr;
+    }
+    taken.push_back(inputs[index]);
+  }
+  bool same = kept.results.size() == load.numResults &&
+              kept.inputs.size() == taken.size() &&
+              std::equal(taken.begin(), taken.end(), kept.inputs.begin(),
+                         sameTensor);
+  if (same)
+    return &kept.results;
+  kept = {};
+  std::vector<void *> args, results(load.numResults, nullptr);
+  for (const Tensor &t : taken)
+    args.push_back(Handle::ready(t));
+  load.entry(args.data(), results.data());
+  std::vector<Tensor> values;
+  if (!runtime.failed()) {
+    try {
+      for (void *h : results) {
+        check(h != nullptr, "the load-time function returned no value");
+        values.push_back(static_cast<Handle *>(h)->wait());
+      }
+    } catch (const std::exception &e) {
+      runtime.fail("rank " + std::to_string(rank) + ": " + e.what());
+    }
+  }
+  for (void *h : results)
+    if (h)
+      static_cast<Handle *>(h)->release();
+  for (void *h : args)
+    static_cast<Handle *>(h)->release();
+  if (runtime.failed())
+    return nullptr;
+  kept.inputs = std::move(taken);
+  kept.results = std::move(values);
+  return &kept.results;
+}
+
 RankOutcome runRank(World &world, int rank, EntryFn entry,
                     const std::vector<Tensor> &inputs, size_t numResults,
                     const RunOptions &options) {
@@ -63,6 +121,13 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
       failOnNonFiniteInput(runtime, inputs, options.inputNames);
     }
     RankRuntime::setCurrent(&runtime);
+    if (options.load.entry && !runtime.failed()) {
+      const std::vector<Tensor> *loaded =
+          runLoadStage(world, rank, runtime, options.load, inputs);
+      if (loaded)
+        for (const Tensor &t : *loaded)
+          args.push_back(Handle::ready(t));
+    }
     if (!runtime.failed())
       entry(args.data(), results.data());
     runtime.synchronize();

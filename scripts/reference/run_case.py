@@ -186,6 +186,7 @@ def main():
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         sys.exit(f"FAIL: moe-run exited with {proc.returncode}")
+    sys.stdout.write(proc.stdout)  # e.g. --moe-run-arg=--profile's report
     ok = check_outputs(case_dir, case, out_dir)
     print("PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)

@@ -80,6 +80,11 @@ static cl::opt<int> kernelThreads("kernel-threads", cl::cat(moeRunCategory),
 static cl::opt<bool> profile("profile", cl::cat(moeRunCategory),
                              cl::desc("Report the time spent per op kind on "
                                       "every rank"));
+static cl::opt<int> steps("steps", cl::cat(moeRunCategory),
+                          cl::desc("Run the layer this many times on the same "
+                                   "inputs (the load-time function once); "
+                                   "the outputs are the last step's"),
+                          cl::init(1));
 static cl::opt<bool> showRemarks("show-remarks", cl::cat(moeRunCategory),
                                  cl::desc("Print the compiler's remarks (e.g. "
                                           "which method each layer uses)"));
@@ -235,6 +240,8 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
     return success(d.getSeverity() == DiagnosticSeverity::Remark &&
                    !showRemarks);
   });
+  if (steps < 1)
+    return fail("--steps " + std::to_string(steps) + " must be at least 1");
   std::string error;
   auto file = openInputFile(inputFile, &error);
   if (!file)
@@ -349,13 +356,30 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   options.checkFinite = checkFinite;
   for (const moe::TensorSpec &arg : args)
     options.inputNames.push_back(arg.name);
+  options.load = (*exe)->loadStage();
   if (mpi && kernelThreads <= 0) // share the machine's cores
     options.kernelThreads = std::max(
         1, static_cast<int>(std::thread::hardware_concurrency()) /
                mpi->localSize);
-  std::vector<moert::RankOutcome> outcomes =
-      moert::runRanks(*ranksWorld, (*exe)->entry(), perRank,
-                      (*exe)->results().size(), options);
+  std::vector<moert::RankOutcome> outcomes;
+  for (int step = 0; step < steps; ++step) {
+    std::vector<moert::RankOutcome> now =
+        moert::runRanks(*ranksWorld, (*exe)->entry(), perRank,
+                        (*exe)->results().size(), options);
+    // Times and profiles add up over the steps.
+    for (size_t i = 0; i < now.size() && step > 0; ++i) {
+      now[i].seconds += outcomes[i].seconds;
+      for (const auto &[op, p] : outcomes[i].profile) {
+        now[i].profile[op].calls += p.calls;
+        now[i].profile[op].seconds += p.seconds;
+      }
+    }
+    outcomes = std::move(now);
+    if (llvm::any_of(outcomes, [](const moert::RankOutcome &o) {
+          return !o.error.empty();
+        }))
+      break;
+  }
 
   if (timing) {
     if (mpi)

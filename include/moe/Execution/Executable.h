@@ -69,6 +69,9 @@ public:
   const std::vector<TensorSpec> &results() const { return outs; }
   const moert::Layout &layout() const { return parallel; }
   moert::EntryFn entry() const { return fn; }
+  /// The load-time function moe-outline-load-time made of the entry (its
+  /// `entry` is null when there is none); pass it in moert::RunOptions.
+  const moert::LoadStage &loadStage() const { return load; }
   double compileSeconds() const { return seconds; }
   /// Distinct streams the compiled device ops run on (at least 1): each is
   /// a worker thread per rank.
@@ -84,6 +87,7 @@ private:
   std::vector<TensorSpec> args, outs;
   moert::Layout parallel;
   moert::EntryFn fn = nullptr;
+  moert::LoadStage load;
   double seconds = 0;
   int64_t streams = 1;
 };

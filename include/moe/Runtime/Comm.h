@@ -14,7 +14,9 @@
 
 #include "moe/Runtime/Tensor.h"
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,9 +79,23 @@ public:
   virtual void abort(int rank, const std::string &why) = 0;
   virtual bool aborted() const = 0;
 
+  /// What a rank keeps between runs: the results of a load-time function
+  /// (docs/Runtime.md, "Load time") and the inputs they were computed from.
+  struct LoadedValues {
+    std::vector<Tensor> inputs;  // shares the inputs' storage
+    std::vector<Tensor> results;
+  };
+  /// The load-time results of executable `id` on `rank` (empty at first).
+  /// Each rank's host thread uses its own entries; creating one locks.
+  LoadedValues &loaded(int rank, uint64_t id);
+
 protected:
   explicit World(Layout layout) : layout_(layout) {}
   Layout layout_;
+
+private:
+  std::mutex loadedMutex;
+  std::map<std::pair<int, uint64_t>, LoadedValues> loadedValues;
 };
 
 /// All ranks of `layout` as threads of this process, exchanging through

@@ -31,6 +31,15 @@ struct RankOutcome {
   Profile profile;             // time per op kind, when profiling
 };
 
+/// A load-time function (moe-outline-load-time): run once per rank before
+/// the first step, its results are passed to every step after the inputs.
+struct LoadStage {
+  EntryFn entry = nullptr; // null: the executable has none
+  uint64_t id = 0;         // unique per compiled executable (the cache key)
+  std::vector<size_t> args; // indices of the inputs it takes
+  size_t numResults = 0;
+};
+
 struct RunOptions {
   /// Kernel threads per rank; 0 picks cores / local ranks (at least 1).
   int kernelThreads = 0;
@@ -43,6 +52,11 @@ struct RunOptions {
   bool checkFinite = true;
   /// Names of the inputs for messages (may be empty: "input <i>").
   std::vector<std::string> inputNames;
+  /// The executable's load-time function. runRank runs it on the rank's
+  /// first run in `world`, and again whenever a tensor it takes is not the
+  /// one of that run (other storage, dtype or shape); otherwise the step
+  /// reuses the results kept in the world (World::loaded).
+  LoadStage load;
 };
 
 /// Runs `entry` once for global rank `rank` of `world` on the calling

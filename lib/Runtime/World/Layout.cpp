@@ -17,6 +17,11 @@ namespace moert {
 Comm::~Comm() = default;
 World::~World() = default;
 
+World::LoadedValues &World::loaded(int rank, uint64_t id) {
+  std::lock_guard<std::mutex> lock(loadedMutex);
+  return loadedValues[{rank, id}];
+}
+
 const char *groupName(Group group) {
   switch (group) {
   case Group::World:

@@ -1,7 +1,9 @@
 """Runs a w4a8 conformance case (scripts/reference/make_case.py: routed
 experts as checkpoint tensors processed by moe.prepare_weights) through the
-C API from Python's ctypes, twice per rank on one world, and compares every
-rank's output with the case's independent reference (run_case.compare).
+C API from Python's ctypes, twice per rank on one world, then a third time
+with a second case's tensors (other weights: the load-time processing must
+run again), and compares every rank's output with the independent reference
+of the case it ran (run_case.compare).
 The shared experts' i4 weights go in as packed int4 buffers (MOE_DTYPE_I4,
 two values per byte, element 2i in the low nibble).
 Usage: run_w4a8_case.py LIB SRC_ROOT WORK_DIR
@@ -45,6 +47,10 @@ spec = make_case.CaseSpec(**{**make_case.PRESETS["deepseek"], "world": 2,
                              "tokens": [11, 6], "seed": 21})
 case_dir = os.path.join(sys.argv[3], "case")
 case = make_case.generate(spec, case_dir)
+# Same shapes, other weights and tokens.
+spec2 = make_case.CaseSpec(**{**spec.__dict__, "seed": 22})
+case2_dir = os.path.join(sys.argv[3], "case2")
+case2 = make_case.generate(spec2, case2_dir)
 
 lib = C.CDLL(sys.argv[1])
 lib.moeGetLastError.restype = C.c_char_p
@@ -59,14 +65,18 @@ assert lib.moeWorldCreate(exe, C.c_int64(spec.world), None, C.byref(world)) == 0
 results = {}
 
 
+def inputs(c, c_dir, r, keep):
+    return [buffer(np.load(os.path.join(c_dir, a["path"].format(rank=r))),
+                   a["type"][:-1].split("x")[-1], keep) for a in c["inputs"]]
+
+
 def run(r):
-    keep, ins = [], []
-    for a in case["inputs"]:
-        array = np.load(os.path.join(case_dir, a["path"].format(rank=r)))
-        ins.append(buffer(array, a["type"][:-1].split("x")[-1], keep))
+    keep = []
+    ins, ins2 = inputs(case, case_dir, r, keep), inputs(case2, case2_dir, r, keep)
     outs = []
-    for step in range(2):  # two steps on the same world and weights
-        args = (Buffer * len(ins))(*ins)
+    # Two steps on the same world and weights, then one with case2's.
+    for step in range(3):
+        args = (Buffer * len(ins))(*(ins if step < 2 else ins2))
         out = (Buffer * 1)(Buffer())
         status = lib.moeExecutableRun(exe, world, C.c_int64(r), args,
                                       C.c_int64(len(ins)), out, C.c_int64(1))
@@ -85,9 +95,10 @@ for t in threads:
 for t in threads:
     t.join()
 for r in range(spec.world):
-    ref = np.load(os.path.join(case_dir, case["expected"].format(rank=r)))
-    step = np.load(os.path.join(case_dir, case["step"].format(rank=r)))
     for i, (status, error, got) in enumerate(results[r]):
+        c, c_dir = (case, case_dir) if i < 2 else (case2, case2_dir)
+        ref = np.load(os.path.join(c_dir, c["expected"].format(rank=r)))
+        step = np.load(os.path.join(c_dir, c["step"].format(rank=r)))
         ok, text = (run_case.compare(got, ref, step) if status == 0
                     else (False, error))
         print("rank %d step %d: status %d %s %s" % (

@@ -1331,7 +1331,7 @@ func.func @group_keyword(%x: tensor<?x64xf32>) {
 // -----
 
 func.func @unknown_npu_attribute(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
-  // expected-error @+1 {{unknown npu attribute 'npu.stage'; the npu dialect defines 'npu.shared_expert'}}
+  // expected-error @+1 {{unknown npu attribute 'npu.stage'; the npu dialect defines 'npu.shared_expert', 'npu.load_function' and 'npu.load_args'}}
   %y = npu.swiglu %x {npu.stage = 1 : i64} : tensor<?x64xf32> -> tensor<?x32xf32>
   return %y : tensor<?x32xf32>
 }
@@ -1536,5 +1536,86 @@ func.func @process_scale_bias(%w: tensor<4x16x64xi8>, %s: tensor<4x32x1xf32>, %s
   %a, %b, %c = npu.w4a8_process_weights %w, %s, %ss scale_bias(%sb : tensor<4x16x2xf32>)
       : tensor<4x16x64xi8>, tensor<4x32x1xf32>, tensor<4x32x2xf32>
       -> tensor<4x64x32xi4>, tensor<4x2x32xf32>, tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// npu.load_function / npu.load_args (moe-outline-load-time).
+
+func.func @f(%x: tensor<?x1xf32>) {
+  // expected-error @+1 {{'npu.load_function' belongs on a func.func, not 'npu.ones_like'}}
+  %0 = npu.ones_like %x {npu.load_function = @g} : tensor<?x1xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'npu.load_function' and 'npu.load_args' go together (a flat symbol reference and an array<i64>)}}
+func.func @f() attributes {npu.load_function = @g} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'npu.load_function' must be a flat symbol reference and 'npu.load_args' an array<i64>}}
+func.func @f() attributes {npu.load_function = "g", npu.load_args = array<i64>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{load-time function @g is not a function of the module}}
+func.func @f() attributes {npu.load_function = @g, npu.load_args = array<i64>} {
+  return
+}
+
+// -----
+
+func.func @g(%a: tensor<2xf32>) -> tensor<2xf32> {
+  return %a : tensor<2xf32>
+}
+// expected-error @+1 {{load-time function @g takes 1 arguments but 'npu.load_args' lists 2}}
+func.func @f(%a: tensor<2xf32>, %b: tensor<2xf32>, %l: tensor<2xf32>) attributes {npu.load_function = @g, npu.load_args = array<i64: 0, 1>} {
+  return
+}
+
+// -----
+
+func.func @g(%a: tensor<2xf32>) -> (tensor<2xf32>, tensor<2xf32>) {
+  return %a, %a : tensor<2xf32>, tensor<2xf32>
+}
+// expected-error @+1 {{load-time function @g returns 2 values but the function takes 1 arguments}}
+func.func @f(%a: tensor<2xf32>) attributes {npu.load_function = @g, npu.load_args = array<i64: 0>} {
+  return
+}
+
+// -----
+
+func.func @g(%a: tensor<2xf32>) -> tensor<2xf32> {
+  return %a : tensor<2xf32>
+}
+// expected-error @+1 {{'npu.load_args' entry 1 is not one of the function's 1 step arguments}}
+func.func @f(%a: tensor<2xf32>, %l: tensor<2xf32>) attributes {npu.load_function = @g, npu.load_args = array<i64: 1>} {
+  return
+}
+
+// -----
+
+func.func @g(%a: tensor<2xf32>) -> tensor<2xf32> {
+  return %a : tensor<2xf32>
+}
+// expected-error @+1 {{argument 0 has type 'tensor<2xi8>' but @g takes 'tensor<2xf32>'}}
+func.func @f(%a: tensor<2xi8>, %l: tensor<2xf32>) attributes {npu.load_function = @g, npu.load_args = array<i64: 0>} {
+  return
+}
+
+// -----
+
+func.func @g(%a: tensor<2xf32>) -> tensor<2xf32> {
+  return %a : tensor<2xf32>
+}
+// expected-error @+1 {{argument 1 has type 'tensor<4xf32>' but @g returns 'tensor<2xf32>'}}
+func.func @f(%a: tensor<2xf32>, %l: tensor<4xf32>) attributes {npu.load_function = @g, npu.load_args = array<i64: 0>} {
   return
 }

@@ -47,6 +47,11 @@ public:
 template <typename ConcreteType>
 class DispatchesRows
     : public ::mlir::OpTrait::TraitBase<ConcreteType, DispatchesRows> {};
+
+/// The op processes weights once before the first step (Npu_RunsAtLoadTime).
+template <typename ConcreteType>
+class RunsAtLoadTime
+    : public ::mlir::OpTrait::TraitBase<ConcreteType, RunsAtLoadTime> {};
 } // namespace OpTrait
 } // namespace mlir::npu
 

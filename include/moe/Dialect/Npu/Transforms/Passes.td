@@ -1,7 +1,7 @@
 //===- Passes.td - passes on the npu dialect -*- tablegen -*-===//
 //
 // Passes that transform level-2 (`npu`) device-op IR: quantization fusion,
-// multistream scheduling and the stream verifier. docs/NpuPasses.md is
+// multistream scheduling, the stream verifier and load-time outlining. docs/NpuPasses.md is
 // generated from this file.
 //
 //===----------------------------------------------------------------------===//
@@ -135,6 +135,34 @@ def VerifyStreams : Pass<"moe-verify-streams", "::mlir::func::FuncOp"> {
     Option<"warnRedundantWaits", "warn-redundant-waits", "bool", /*default=*/"true",
            "Warn about waits that order nothing new">
   ];
+}
+
+def OutlineLoadTime : Pass<"moe-outline-load-time", "::mlir::ModuleOp"> {
+  let summary = "Move load-time weight processing into a function run once";
+  let description = [{
+    Seed 001's `process_weights_after_loading` runs once, when the model is
+    loaded, not at every forward step. For every public function `@f`, the
+    device ops with the `Npu_RunsAtLoadTime` trait (today
+    `npu.w4a8_process_weights`) whose operands are all arguments of `@f`
+    move into a new public function `@f__load` that takes those arguments
+    and returns the ops' results. `@f` takes the results as new trailing
+    arguments instead and says so with two attributes:
+
+    ```mlir
+    func.func @f__load(%w13: tensor<8x256x512xi8>, ...) -> (tensor<8x512x256xi4>, ...)
+    func.func @f(%x: ..., %w13: tensor<8x256x512xi8>, ..., %loaded0: tensor<8x512x256xi4>, ...)
+        attributes {npu.load_function = @f__load, npu.load_args = array<i64: 2, 3, 4>}
+    ```
+
+    `npu.load_args` lists the arguments of `@f` that `@f__load` takes, in
+    order. The drivers (moe-run, the C and C++ APIs) run `@f__load` once per
+    rank before the first step and pass its results to every step; they run
+    it again when a different tensor is passed for one of those arguments
+    (docs/Runtime.md, "Load time"). The arguments the user passes stay those
+    of the original `@f`. A function without such ops is left alone, and so
+    is a function already outlined.
+  }];
+  let dependentDialects = ["::mlir::npu::NpuDialect", "::mlir::func::FuncDialect"];
 }
 
 #endif // MOE_DIALECT_NPU_TRANSFORMS_PASSES_TD
