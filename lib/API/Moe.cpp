@@ -11,6 +11,7 @@
 #include "moe/Execution/Executable.h"
 #include "moe/Pipelines/Pipelines.h"
 #include "moe/Runtime/Executor.h"
+#include "moe/Support/ParserHazards.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -316,9 +317,14 @@ Executable Compiler::compile(std::string_view source,
   OwningOpRef<ModuleOp> module;
   {
     DiagnosticCapture capture(impl->context);
-    ParserConfig config(impl->context);
-    module = parseSourceString<ModuleOp>(
-        llvm::StringRef(source.data(), source.size()), config, "<source>");
+    llvm::SourceMgr sources;
+    sources.AddNewSourceBuffer(
+        llvm::MemoryBuffer::getMemBuffer(
+            llvm::StringRef(source.data(), source.size()), "<source>",
+            /*RequiresNullTerminator=*/false),
+        llvm::SMLoc());
+    if (succeeded(mlir::moe::rejectParserHazards(sources, impl->context)))
+      module = parseSourceFile<ModuleOp>(sources, ParserConfig(impl->context));
     if (!module)
       capture.fail("cannot parse the module");
   }
@@ -336,7 +342,8 @@ Executable Compiler::compileFile(const std::string &path,
     DiagnosticCapture capture(impl->context);
     llvm::SourceMgr sources;
     sources.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
-    module = parseSourceFile<ModuleOp>(sources, ParserConfig(impl->context));
+    if (succeeded(mlir::moe::rejectParserHazards(sources, impl->context)))
+      module = parseSourceFile<ModuleOp>(sources, ParserConfig(impl->context));
     if (!module)
       capture.fail("cannot parse " + path);
   }

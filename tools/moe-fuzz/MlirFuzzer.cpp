@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Execution/Executable.h"
+#include "moe/Support/ParserHazards.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -36,6 +37,9 @@ DialectRegistry &registry() {
 }
 
 OwningOpRef<ModuleOp> parse(MLIRContext &context, llvm::StringRef text) {
+  // As every driver does: MLIR 19's parser crashes on these.
+  if (moe::findForwardUseIntoRegion(text))
+    return nullptr;
   return parseSourceString<ModuleOp>(text, ParserConfig(&context));
 }
 } // namespace

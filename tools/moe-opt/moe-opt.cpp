@@ -11,6 +11,7 @@
 #include "moe/Dialect/Moe/Transforms/Passes.h"
 #include "moe/Dialect/Npu/Transforms/Passes.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ParserHazards.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
@@ -23,7 +24,9 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Support/FileUtilities.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/WithColor.h"
 
 namespace mlir::moe::test {
 void registerTestMoeQueries();
@@ -53,6 +56,24 @@ int main(int argc, char **argv) {
   mlir::moe::test::registerTestMoeQueries();
   mlir::moe::test::registerTestCommMethodRules();
   mlir::moe::test::registerTestMoeSetLayout();
+  auto [inputFilename, outputFilename] = mlir::registerAndParseCLIOptions(
+      argc, argv, "moe-mlir optimizer driver\n", registry);
+  // Input MLIR 19's parser would crash on is an error instead
+  // (moe/Support/ParserHazards.h); unreadable input is MlirOptMain's to
+  // report.
+  std::string error;
+  if (auto file = mlir::openInputFile(inputFilename, &error)) {
+    llvm::StringRef text = file->getBuffer();
+    if (auto hazard = mlir::moe::findForwardUseIntoRegion(text)) {
+      llvm::SourceMgr sourceMgr;
+      sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+      sourceMgr.PrintMessage(
+          llvm::errs(),
+          llvm::SMLoc::getFromPointer(text.data() + hazard->offset),
+          llvm::SourceMgr::DK_Error, hazard->message);
+      return 1;
+    }
+  }
   return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, "moe-mlir optimizer driver\n", registry));
+      mlir::MlirOptMain(argc, argv, inputFilename, outputFilename, registry));
 }

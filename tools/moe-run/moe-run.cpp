@@ -20,6 +20,7 @@
 #include "Npy.h"
 
 #include "moe/Execution/Executable.h"
+#include "moe/Support/ParserHazards.h"
 #include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Executor.h"
 
@@ -247,6 +248,8 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   if (!file)
     return fail(error);
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  if (failed(moe::rejectParserHazards(sourceMgr, &context)))
+    return mpiRank ? fail("cannot parse " + inputFile) : 1;
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   // Diagnostics were printed; with MPI, also say which rank stopped.
   if (!module)

@@ -260,6 +260,25 @@ TEST(MoeApi, CompileErrorsCarryDiagnostics) {
       << pipeline.what();
   Error file = errorOf([&] { compiler.compileFile("/nonexistent.mlir"); });
   EXPECT_EQ(file.kind(), Error::InvalidArgument);
+  // Input MLIR 19's parser crashes on is a diagnostic at the use
+  // (moe/Support/ParserHazards.h).
+  Error hazard = errorOf([&] {
+    compiler.compile(
+        "func.func @f(%x: index) -> index {\n"
+        "  %c0 = arith.constant 0 : index\n"
+        "  %c1 = arith.constant 1 : index\n"
+        "  scf.for %i = %c0 to %n step %c1 {\n"
+        "    %n = arith.constant 4 : index\n"
+        "  }\n"
+        "  return %x : index\n"
+        "}\n");
+  });
+  EXPECT_EQ(hazard.kind(), Error::Compile);
+  EXPECT_NE(std::string(hazard.what())
+                .find("<source>:4:23: error: '%n' is used before its "
+                      "definition inside a region of the op that uses it"),
+            std::string::npos)
+      << hazard.what();
 }
 
 TEST(MoeApi, RunErrorsFailTheWorldInsteadOfHanging) {
