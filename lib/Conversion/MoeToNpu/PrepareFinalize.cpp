@@ -82,9 +82,13 @@ struct PreparePattern : StagePattern<PrepareOp> {
     npu::Group tokenGroup = deployment.tokenGroup();
     int64_t tokenGroupSize = deployment.tokenGroupSize();
 
-    // Without sequence parallelism the TP ranks of a DP group hold the same
-    // tokens; every method below relies on it.
-    if (tp > 1)
+    // replace_allreduce / enable_shared_expert_dp (seed 000): the TP ranks
+    // of a DP group hold distinct tokens; alltoall, mc2 and fused_mc2 pad
+    // and slice nothing.
+    bool skipTpSlicing = op.skipsTpSlicing();
+    // Otherwise, without sequence parallelism, the TP ranks of a DP group
+    // hold the same tokens; every method below relies on it.
+    if (tp > 1 && (method == CommMethod::AllGather || !skipTpSlicing))
       b.create<npu::ExpectUniformOp>(
           loc, tokens, npu::Group::TP,
           "the tensor-parallel ranks of a DP group hold the same tokens");
@@ -102,8 +106,8 @@ struct PreparePattern : StagePattern<PrepareOp> {
         break;
       case CommMethod::AllToAll:
         // PrepareAndFinalizeWithAll2All: pad to tp rows, keep this TP rank's
-        // chunk.
-        if (tp > 1) {
+        // chunk (neither with either flag).
+        if (tp > 1 && !skipTpSlicing) {
           Value tpRows = constantIndex(b, loc, tp);
           hidden = tensorSplit(b, loc, padRows(b, loc, hidden, tpRows),
                                npu::Group::TP);
@@ -113,6 +117,15 @@ struct PreparePattern : StagePattern<PrepareOp> {
         break;
       case CommMethod::MC2:
       case CommMethod::FusedMC2: {
+        if (skipTpSlicing) {
+          // PrepareAndFinalizeWithMC2 with either flag: no padding, no
+          // slicing; every row is real. (The seed still slices its step-wide
+          // mc2_mask by TP rank, which would no longer match the rows.)
+          parts.mask = b.create<npu::Mc2MaskOp>(
+              loc, tensorType({ShapedType::kDynamic}, b.getI1Type()), tokens,
+              tokens);
+          break;
+        }
         // PrepareAndFinalizeWithMC2 with padded_num_tokens =
         // ceil(max_tokens_across_dp / tp) * tp and the mc2_mask of real rows.
         Value most = tokenGroupSize > 1
@@ -161,6 +174,12 @@ struct FinalizePattern : StagePattern<FinalizeOp> {
     FailureOr<PreparedParts> parts = PreparedParts::unpack(adaptor.getCtx());
     if (failed(parts))
       return rewriter.notifyMatchFailure(op, "context not from a prepare");
+    // The flags of seed 000's prepare, which its finalize reads back.
+    auto prepare = op.getCtx().getDefiningOp<PrepareOp>();
+    if (!prepare)
+      return rewriter.notifyMatchFailure(op, "context not from a prepare");
+    bool skipTpSlicing = prepare.skipsTpSlicing();
+    bool sharedExpertDp = prepare.getEnableSharedExpertDp();
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
     Value out = adaptor.getRouted();
@@ -171,24 +190,33 @@ struct FinalizePattern : StagePattern<FinalizeOp> {
     if (deployment.layout.getWorldSize() > 1) {
       switch (op.getCtx().getType().getMethod()) {
       case CommMethod::AllGather:
-        if (tokenGroupSize > 1)
+        // _finalize_with_dp_group: reduce-scatter over DP unless
+        // enable_shared_expert_dp (then the DP group's gathered rows stay);
+        // with sequence parallelism _finalize_with_ep_group always
+        // reduce-scatters over EP.
+        if (tokenGroupSize > 1 && (!sharedExpertDp || deployment.sequenceParallel()))
           out = sliceRows(b, loc, reduceScatter(b, loc, out, tokenGroup),
                           parts->tokens);
-        // _finalize_with_dp_group: all-reduce over TP when tp > 1 (with
+        // then all-reduce over TP when tp > 1 and reduce_results (with
         // sequence parallelism the EP reduce-scatter already summed all
         // ranks).
-        if (tp > 1)
+        if (tp > 1 && op.getReduceResults())
           out = b.create<npu::AllReduceOp>(loc, out.getType(), out,
                                            npu::ReduceKind::Sum,
                                            npu::Group::TP);
         break;
       case CommMethod::AllToAll:
-        if (tp > 1)
+        // PrepareAndFinalizeWithAll2All.finalize: nothing to gather with
+        // either flag; reduce_results is not used.
+        if (tp > 1 && !skipTpSlicing)
           out = sliceRows(b, loc, allGather(b, loc, out, npu::Group::TP),
                           parts->tokens);
         break;
       case CommMethod::MC2:
       case CommMethod::FusedMC2:
+        // With either flag prepare padded nothing.
+        if (skipTpSlicing)
+          break;
         // Padding to padded_num_tokens is dropped even when tp == 1.
         if (tp > 1)
           out = allGather(b, loc, out, npu::Group::TP);

@@ -54,8 +54,18 @@ static int64_t dim(Type type, unsigned i) {
   return cast<RankedTensorType>(type).getDimSize(i);
 }
 
-/// Finalize against its prepare: the same hidden size and element type.
-static std::string checkFinalize(FinalizeOp finalize, PrepareOp prepare) {
+/// Finalize against its prepare: the same hidden size and element type;
+/// with allgather and enable_shared_expert_dp over a DP group, whose result
+/// keeps the group's gathered rows (seed 000 `_finalize_with_dp_group`), no
+/// shared experts' output of the rank's own tokens.
+static std::string checkFinalize(FinalizeOp finalize, PrepareOp prepare,
+                                 LayoutAttr layout) {
+  if (finalize.getShared() && prepare.getEnableSharedExpertDp() &&
+      prepare.getMethod() == CommMethod::AllGather &&
+      !layout.getSequenceParallel() && layout.getDp() > 1)
+    return "adds the shared experts' output of the rank's tokens, but with "
+           "allgather and enable_shared_expert_dp the result keeps the rows "
+           "gathered over the DP group (no reduce-scatter)";
   auto routed = finalize.getRouted().getType();
   auto prepared = prepare.getHidden().getType();
   if (dim(prepared, 1) != dim(routed, 1) ||
@@ -106,7 +116,7 @@ LogicalResult mlir::moe::verifyDeployment(Operation *root, LayoutAttr layout,
         return WalkResult::advance();
       auto prepare = finalize.getCtx().getDefiningOp<PrepareOp>();
       if (prepare && isWellFormed(prepare))
-        report(op, checkFinalize(finalize, prepare));
+        report(op, checkFinalize(finalize, prepare, layout));
     } else if (auto combine = dyn_cast<CombineOp>(op)) {
       if (!isWellFormed(op))
         return WalkResult::advance();
