@@ -60,9 +60,15 @@ static int64_t dim(Type type, unsigned i) {
 /// shared experts' output of the rank's own tokens.
 static std::string checkFinalize(FinalizeOp finalize, PrepareOp prepare,
                                  LayoutAttr layout) {
-  if (finalize.getShared() && prepare.getEnableSharedExpertDp() &&
-      prepare.getMethod() == CommMethod::AllGather &&
-      !layout.getSequenceParallel() && layout.getDp() > 1)
+  bool keepsDpRows = prepare.getEnableSharedExpertDp() &&
+                     !layout.getSequenceParallel() && layout.getDp() > 1;
+  if (keepsDpRows && prepare.getMethod() == CommMethod::Unset)
+    return "finalizes a layer with enable_shared_expert_dp over a DP group "
+           "and no method: allgather would return the DP group's gathered "
+           "rows, the other methods the rank's tokens; state the method in "
+           "the context type";
+  if (finalize.getShared() && keepsDpRows &&
+      prepare.getMethod() == CommMethod::AllGather)
     return "adds the shared experts' output of the rank's tokens, but with "
            "allgather and enable_shared_expert_dp the result keeps the rows "
            "gathered over the DP group (no reduce-scatter)";

@@ -123,6 +123,20 @@ module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = tr
 
 // -----
 
+// enable_shared_expert_dp over DP 2 with the method left open: what
+// finalize returns would depend on the method chosen.
+// expected-note @+1 {{in the deployment #moe.layout<tp = 2, dp = 2, expert_parallel = true> set here}}
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>} {
+  func.func @shared_expert_dp_unset(%x: tensor<?x8xf32>, %l: tensor<?x4xf32>, %y: tensor<?x8xf32>) {
+    %h, %lg, %c = moe.prepare %x, %l enable_shared_expert_dp : tensor<?x8xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<unset>
+    // expected-error @+1 {{'moe.finalize' op finalizes a layer with enable_shared_expert_dp over a DP group and no method: allgather would return the DP group's gathered rows, the other methods the rank's tokens; state the method in the context type}}
+    %r = moe.finalize %y, %c : tensor<?x8xf32>, !moe.prepare_ctx<unset>
+    return
+  }
+}
+
+// -----
+
 func.func @gate_topk(%l: tensor<?x4xf32>) {
   // expected-error @+1 {{'moe.gate' op top_k 5 exceeds the 4 experts}}
   %w, %i = moe.gate %l top_k(5) softmax : tensor<?x4xf32> -> tensor<?x5xf32>, tensor<?x5xi32>
