@@ -67,7 +67,8 @@ def Npu_Group : I32EnumAttr<"Group", "communication group of a collective", [
       I32EnumAttrCase<"World", 0, "world">,
       I32EnumAttrCase<"TP", 1, "tp">,
       I32EnumAttrCase<"DP", 2, "dp">,
-      I32EnumAttrCase<"EP", 3, "ep">
+      I32EnumAttrCase<"EP", 3, "ep">,
+      I32EnumAttrCase<"PCP", 4, "pcp">
     ]> {
   let cppNamespace = "::mlir::npu";
 }

@@ -95,15 +95,32 @@ struct PreparePattern : StagePattern<PrepareOp> {
 
     if (layout.getWorldSize() > 1) {
       switch (method) {
-      case CommMethod::AllGather:
+      case CommMethod::AllGather: {
         // _prepare_with_dp_group, or _prepare_with_ep_group with sequence
-        // parallelism: pad to the longest rank, gather the whole group.
-        if (tokenGroupSize > 1) {
-          Value most = allReduceMax(b, loc, tokens, tokenGroup);
-          hidden = allGather(b, loc, padRows(b, loc, hidden, most), tokenGroup);
-          logits = allGather(b, loc, padRows(b, loc, logits, most), tokenGroup);
-        }
+        // parallelism: pad to the longest rank, gather the whole group; with
+        // pcp > 1 then gather the PCP group too (the longest rank of both
+        // groups sets the padding, so the PCP ranks' rows have equal length).
+        bool dpGather = tokenGroupSize > 1;
+        bool pcpGather = deployment.pcpGatherSize() > 1;
+        if (!dpGather && !pcpGather)
+          break;
+        Value most = tokens;
+        if (dpGather)
+          most = allReduceMax(b, loc, most, tokenGroup);
+        if (pcpGather)
+          most = allReduceMax(b, loc, most, npu::Group::PCP);
+        auto gather = [&](Value x) {
+          x = padRows(b, loc, x, most);
+          if (dpGather)
+            x = allGather(b, loc, x, tokenGroup);
+          if (pcpGather)
+            x = allGather(b, loc, x, npu::Group::PCP);
+          return x;
+        };
+        hidden = gather(hidden);
+        logits = gather(logits);
         break;
+      }
       case CommMethod::AllToAll:
         // PrepareAndFinalizeWithAll2All: pad to tp rows, keep this TP rank's
         // chunk (neither with either flag).
@@ -194,9 +211,21 @@ struct FinalizePattern : StagePattern<FinalizeOp> {
         // enable_shared_expert_dp (then the DP group's gathered rows stay);
         // with sequence parallelism _finalize_with_ep_group always
         // reduce-scatters over EP.
-        if (tokenGroupSize > 1 && (!sharedExpertDp || deployment.sequenceParallel()))
-          out = sliceRows(b, loc, reduceScatter(b, loc, out, tokenGroup),
-                          parts->tokens);
+        // With pcp > 1 the PCP group's reduce-scatter comes first, undoing
+        // the last gather (the seed reduce-scatters DP first, which only
+        // inverts its gathers when dp == 1 or pcp == 1).
+        {
+          bool dpGather = tokenGroupSize > 1;
+          bool dpScatter =
+              dpGather && (!sharedExpertDp || deployment.sequenceParallel());
+          bool pcpGather = deployment.pcpGatherSize() > 1;
+          if (pcpGather)
+            out = reduceScatter(b, loc, out, npu::Group::PCP);
+          if (dpScatter)
+            out = reduceScatter(b, loc, out, tokenGroup);
+          if (dpScatter || (pcpGather && !dpGather))
+            out = sliceRows(b, loc, out, parts->tokens);
+        }
         // then all-reduce over TP when tp > 1 and reduce_results (with
         // sequence parallelism the EP reduce-scatter already summed all
         // ranks).
