@@ -678,3 +678,62 @@ func.func @fused_mc2_replace_allreduce(%x: tensor<?x64xf32>, %logits: tensor<?x1
   return %r : tensor<?x64xf32>
 }
 }
+
+// -----
+
+// Prefill context parallelism, DP 2 x PCP 2 (seed 000
+// _prepare_with_dp_group / _finalize_with_dp_group): pad to the longest rank
+// of both groups, gather over DP then PCP; finalize reduce-scatters over PCP
+// first (undoing the last gather), then DP, and drops the padding.
+// CHECK-LABEL: func.func @allgather_pcp
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x64xf32>, %[[LG:[^:]+]]: tensor<?x16xf32>
+// CHECK: %[[T:.+]] = tensor.dim %[[X]]
+// CHECK: %[[M1:.+]] = npu.all_reduce_scalar %[[T]] max dp
+// CHECK: %[[M2:.+]] = npu.all_reduce_scalar %[[M1]] max pcp
+// CHECK: %[[XP:.+]] = npu.pad_rows %[[X]] to %[[M2]]
+// CHECK: %[[XD:.+]] = npu.all_gather %[[XP]] dp
+// CHECK: %[[XG:.+]] = npu.all_gather %[[XD]] pcp
+// CHECK: %[[LP:.+]] = npu.pad_rows %[[LG]] to %[[M2]]
+// CHECK: %[[LD:.+]] = npu.all_gather %[[LP]] dp
+// CHECK: %[[LGG:.+]] = npu.all_gather %[[LD]] pcp
+// CHECK: npu.moe_gating_top_k %[[LGG]]
+// CHECK: npu.moe_init_routing %[[XG]]
+// CHECK: %[[OUT:.+]] = npu.moe_token_unpermute
+// CHECK: %[[R1:.+]] = npu.reduce_scatter %[[OUT]] pcp
+// CHECK: %[[R2:.+]] = npu.reduce_scatter %[[R1]] dp
+// CHECK: %[[SL:.+]] = npu.slice_rows %[[R2]] to %[[T]]
+// CHECK-NOT: npu.all_reduce
+// CHECK: return %[[SL]]
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true, pcp = 2>} {
+func.func @allgather_pcp(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// With DP 1 only the PCP group is gathered and reduce-scattered.
+// CHECK-LABEL: func.func @allgather_pcp_only
+// CHECK-NOT: npu.all_gather %{{.+}} dp
+// CHECK: npu.all_reduce_scalar %{{.+}} max pcp
+// CHECK: npu.all_gather %{{.+}} pcp
+// CHECK: %[[R:.+]] = npu.reduce_scatter %{{.+}} pcp
+// CHECK-NOT: npu.reduce_scatter
+// CHECK: npu.slice_rows %[[R]]
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 1, expert_parallel = true, pcp = 4>} {
+func.func @allgather_pcp_only(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}
