@@ -101,8 +101,11 @@ class CaseSpec:
     log2phy_per_rank: bool = _opt(False, "vary log2phy across ranks (not "
                                          "for allgather: every rank maps "
                                          "every token there)")
-    world: int = _opt(1, "ranks N = tp * dp")
-    tp: int = _opt(1, "attention tensor-parallel size (dp = world / tp)")
+    world: int = _opt(1, "ranks N = tp * dp * pcp")
+    tp: int = _opt(1, "attention tensor-parallel size (dp = world / (tp * "
+                      "pcp))")
+    pcp: int = _opt(1, "prefill context parallel size (seed 000 pcp_size): "
+                       "the ranks of a PCP group hold different tokens")
     expert_parallel: bool = _opt(True, "expert parallelism")
     sequence_parallel: bool = _opt(False, "sequence parallelism")
     chip: str = _opt("A3", "#moe.chip of the layer")
@@ -130,7 +133,7 @@ class CaseSpec:
     # Derived layout (SEMANTICS §1).
     @property
     def dp(self):
-        return self.world // self.tp
+        return self.world // (self.tp * self.pcp)
 
     @property
     def use_ep(self):
@@ -191,13 +194,15 @@ class CaseSpec:
 
     @property
     def token_groups(self):
-        return self.dp if self.shares_tokens else self.world
+        return self.world // self.tp if self.shares_tokens else self.world
 
 
 def check_spec(s):
     """Raises ValueError naming the first rule `s` breaks."""
-    if not (s.world >= 1 and s.tp >= 1 and s.world % s.tp == 0):
-        raise ValueError(f"invalid case: tp {s.tp} must divide world {s.world}")
+    if not (s.world >= 1 and s.tp >= 1 and s.pcp >= 1
+            and s.world % (s.tp * s.pcp) == 0):
+        raise ValueError(f"invalid case: tp {s.tp} * pcp {s.pcp} must divide "
+                         f"world {s.world}")
     rules = [
         (s.quant in QUANT_SCHEMES, f"quant must be one of {QUANT_SCHEMES}"),
         (s.ir_method in METHODS, f"ir_method must be one of {METHODS}"),
@@ -592,6 +597,7 @@ def layer_mlir(s):
     layout = f"tp = {s.tp}, dp = {s.dp}"
     layout += ", expert_parallel = true" if s.expert_parallel else ""
     layout += ", sequence_parallel = true" if s.sequence_parallel else ""
+    layout += f", pcp = {s.pcp}" if s.pcp > 1 else ""
     gate_attrs = f"top_k({s.top_k}) {s.scoring}"
     gate_attrs += " renormalize" if s.renormalize else ""
     gate_attrs += f" groups({s.groups}, {s.keep_groups})" if s.groups else ""
@@ -713,7 +719,8 @@ def generate(s, out_dir):
 
     case = {
         "spec": asdict(s),
-        "layout": dict(world=s.world, tp=s.tp, dp=s.dp, use_ep=s.use_ep,
+        "layout": dict(world=s.world, tp=s.tp, dp=s.dp, pcp=s.pcp,
+                       use_ep=s.use_ep,
                        ep=s.ep, shards=s.shards, local_experts=s.local_experts,
                        shares_tokens=s.shares_tokens),
         "tokens_per_rank": [counts[s.token_group(r)] for r in range(s.world)],
