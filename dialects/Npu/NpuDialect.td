@@ -30,8 +30,9 @@ def Npu_Dialect : Dialect {
     `!npu.event` capturing everything issued to its stream so far, and
     `npu.wait` makes another stream wait for it (see `docs/Streams.md`).
 
-    Collectives name their group: `tp`, `dp`, `ep` or `world` (every rank of
-    the layer's `#moe.layout`); rank `r = dp_rank * tp + tp_rank`.
+    Collectives name their group: `tp`, `dp`, `ep`, `pcp` (prefill context
+    parallel) or `world` (every rank of the layer's `#moe.layout`); rank
+    `r = (dp_rank * pcp + pcp_rank) * tp + tp_rank`.
   }];
   let useDefaultTypePrinterParser = 1;
   let useDefaultAttributePrinterParser = 1;

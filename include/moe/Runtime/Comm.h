@@ -1,7 +1,7 @@
 //===- Comm.h - collectives of the moe-mlir runtime -------------*- C++ -*-===//
 //
-// A Comm is one rank's endpoint of a communication group (tp, dp, ep or
-// world of the layout). Every member calls the same sequence of
+// A Comm is one rank's endpoint of a communication group (tp, dp, ep, pcp
+// or world of the layout). Every member calls the same sequence of
 // collectives; results are deterministic and identical across backends
 // (threads in one process, MPI processes): reductions combine in
 // group-rank order. A failed or vanished member makes the others' pending

@@ -1,7 +1,7 @@
 //===- Layout.cpp - groups of the parallel layout -------------------------===//
 //
-// Global rank r = (dp_rank * pcp + pcp_rank) * tp + tp_rank (SEMANTICS §1;
-// vLLM orders its groups [dp, pcp, tp] the same way). The tp group of r
+// Global rank r = (dp_rank * pcp + pcp_rank) * tp + tp_rank (SEMANTICS §1
+// with prefill context parallelism; pcp = 1 gives dp_rank * tp + tp_rank). The tp group of r
 // holds the ranks with r's dp_rank and pcp_rank, the dp group those with
 // r's pcp_rank and tp_rank, the pcp group those with r's dp_rank and
 // tp_rank, the ep group every rank when expert parallelism is on
