@@ -19,21 +19,27 @@ def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
   let description = [{
     The user-facing parallel configuration of a deployment: attention tensor
     parallel size `tp`, data parallel size `dp`, pipeline parallel size `pp`,
-    whether expert parallelism is enabled, and whether sequence parallelism
-    shards tokens across the tensor-parallel ranks.
+    whether expert parallelism is enabled, whether sequence parallelism
+    shards tokens across the tensor-parallel ranks, and the prefill context
+    parallel size `pcp` (vLLM's `prefill_context_parallel_size`; seed 000
+    `pcp_size`): the ranks of a PCP group hold different slices of the
+    prefill sequence.
 
     The MoE layer sees these sizes through the flattening rule of vLLM's
-    `FusedMoEParallelConfig.make` (SEMANTICS §1), available as C++ queries:
-    `getFlatTpSize()` = `dp * tp`; `useEp()` = `dp * tp > 1 && expert_parallel`;
-    with EP, `getEpSize()` = `dp * tp` and `getMoeTpSize()` = 1; without EP,
-    `getEpSize()` = 1 and experts are tensor-sharded over `getMoeTpSize()` =
-    `dp * tp` ranks; `useAll2AllKernels()` = `dp > 1 && useEp()`;
-    `flatten(dpRank, tpRank)` gives the per-rank view.
+    `FusedMoEParallelConfig.make` (SEMANTICS §1, with vLLM's flattening of
+    DP and PCP into TP), available as C++ queries:
+    `getFlatTpSize()` = `dp * pcp * tp`; `useEp()` = `getFlatTpSize() > 1 &&
+    expert_parallel`; with EP, `getEpSize()` = `getFlatTpSize()` and
+    `getMoeTpSize()` = 1; without EP, `getEpSize()` = 1 and experts are
+    tensor-sharded over `getMoeTpSize()` = `getFlatTpSize()` ranks;
+    `useAll2AllKernels()` = `dp > 1 && useEp()`;
+    `flatten(dpRank, tpRank, pcpRank)` gives the per-rank view.
 
-    Global rank `r` of the MoE group is `dp_rank * tp + tp_rank`.
+    Global rank `r` of the MoE group is
+    `(dp_rank * pcp + pcp_rank) * tp + tp_rank`.
 
     Every size is at least 1 and a layout spans at most
-    `kMaxDevices` = 65536 devices (`tp * dp * pp`), so products of the sizes
+    `kMaxDevices` = 65536 devices (`tp * dp * pcp * pp`), so products of the sizes
     never overflow; a driver may refuse smaller worlds it cannot run
     (`moe-run`'s thread world, docs/Reliability.md).
 
@@ -41,6 +47,7 @@ def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
 
     ```mlir
     #moe.layout<tp = 2, dp = 4, expert_parallel = true>
+    #moe.layout<tp = 1, dp = 2, expert_parallel = true, pcp = 2>
     ```
   }];
   let parameters = (ins
@@ -48,7 +55,8 @@ def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
     "int64_t":$dp,
     DefaultValuedParameter<"int64_t", "1">:$pp,
     DefaultValuedParameter<"bool", "false">:$expert_parallel,
-    DefaultValuedParameter<"bool", "false">:$sequence_parallel
+    DefaultValuedParameter<"bool", "false">:$sequence_parallel,
+    DefaultValuedParameter<"int64_t", "1">:$pcp
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
@@ -60,17 +68,19 @@ def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
       int64_t tpSize, tpRank, dpSize, dpRank, epSize, epRank;
       bool useEp;
     };
-    /// Devices in one pipeline stage: `dp * tp` (the MoE group).
-    int64_t getWorldSize() const { return getDp() * getTp(); }
-    /// `dp * tp`: the tensor-parallel size after flattening DP into TP.
-    int64_t getFlatTpSize() const { return getDp() * getTp(); }
+    /// Devices in one pipeline stage: `dp * pcp * tp` (the MoE group).
+    int64_t getWorldSize() const { return getDp() * getPcp() * getTp(); }
+    /// `dp * pcp * tp`: the tensor-parallel size after flattening DP and PCP
+    /// into TP.
+    int64_t getFlatTpSize() const { return getWorldSize(); }
     bool useEp() const { return getFlatTpSize() > 1 && getExpertParallel(); }
     int64_t getEpSize() const { return useEp() ? getFlatTpSize() : 1; }
     /// Size of the group experts are tensor-sharded over (1 with EP).
     int64_t getMoeTpSize() const { return useEp() ? 1 : getFlatTpSize(); }
     bool useAll2AllKernels() const { return getDp() > 1 && useEp(); }
     /// SEMANTICS §1 for the device with the given DP and TP rank.
-    RankView flatten(int64_t dpRank, int64_t tpRank) const;
+    RankView flatten(int64_t dpRank, int64_t tpRank,
+                     int64_t pcpRank = 0) const;
   }];
 }
 

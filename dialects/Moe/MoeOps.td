@@ -70,26 +70,52 @@ def Moe_PrepareOp : Moe_Op<"prepare", [Pure,
     communication-method selection uses it when the token dimension is
     dynamic.
 
+    The two flags of seed 000's `prepare` (docs/Expansion.md lists their
+    effect per method) state that the tensor-parallel ranks of a DP group
+    already hold distinct tokens, so nothing is padded or sliced by TP rank
+    and finalize gathers nothing back over TP:
+
+    - `replace_allreduce`: the attention output was reduce-scattered instead
+      of all-reduced (alltoall, mc2 and fused_mc2 skip padding and slicing;
+      allgather ignores it, as `PrepareAndFinalizeWithAllGather` does);
+    - `enable_shared_expert_dp`: the shared experts run data-parallel
+      (alltoall, mc2 and fused_mc2 as above; with allgather, finalize keeps
+      the DP group's gathered rows instead of reduce-scattering them).
+
+    With prefill context parallelism (`pcp > 1` in the layout) allgather
+    also gathers the prefill-context-parallel group's tokens.
+
     Example:
 
     ```mlir
     %h, %l, %ctx = moe.prepare %x, %logits max_tokens(256)
         : tensor<?x7168xbf16>, tensor<?x256xf32> -> !moe.prepare_ctx<mc2>
+    %h2, %l2, %ctx2 = moe.prepare %x, %logits replace_allreduce
+        : tensor<?x7168xbf16>, tensor<?x256xf32> -> !moe.prepare_ctx<alltoall>
     ```
   }];
   let arguments = (ins Moe_HiddenTensor:$hidden, Moe_LogitsTensor:$logits,
-                       OptionalAttr<Moe_PositiveI64Attr>:$max_tokens);
+                       OptionalAttr<Moe_PositiveI64Attr>:$max_tokens,
+                       UnitAttr:$replace_allreduce,
+                       UnitAttr:$enable_shared_expert_dp);
   let results = (outs Moe_HiddenTensor:$prepared_hidden,
                       Moe_LogitsTensor:$prepared_logits,
                       Moe_PrepareCtxType:$ctx);
   let assemblyFormat = [{
-    $hidden `,` $logits (`max_tokens` `(` $max_tokens^ `)`)? attr-dict
+    $hidden `,` $logits (`max_tokens` `(` $max_tokens^ `)`)?
+    (`replace_allreduce` $replace_allreduce^)?
+    (`enable_shared_expert_dp` $enable_shared_expert_dp^)? attr-dict
     `:` type($hidden) `,` type($logits) `->` qualified(type($ctx))
   }];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
   let extraClassDeclaration = [{
     CommMethod getMethod() { return getCtx().getType().getMethod(); }
+    /// Whether the TP ranks of a DP group hold distinct tokens here, so
+    /// that alltoall, mc2 and fused_mc2 pad and slice nothing (seed 000).
+    bool skipsTpSlicing() {
+      return getReplaceAllreduce() || getEnableSharedExpertDp();
+    }
   }];
 }
 
@@ -103,18 +129,30 @@ def Moe_FinalizeOp : Moe_Op<"finalize", [Pure,
     `moe.shared_experts` on the rank's original tokens) when given. The
     result is the layer's output for the rank's tokens: SEMANTICS §0.
 
+    `reduce_results(false)` (seed 000 `finalize(reduce_results=False)`)
+    skips the all-reduce over the TP group that allgather's finalize ends
+    with when `tp > 1`: the result is then this rank's partial sum, and the
+    model adds the shared experts' (equally partial) output before reducing
+    once itself, so `shared` must be absent. The other methods, and
+    allgather with sequence parallelism, return complete sums either way,
+    as in the seed.
+
     Example:
 
     ```mlir
     %out = moe.finalize %y, %ctx shared(%s : tensor<?x7168xbf16>)
         : tensor<?x7168xbf16>, !moe.prepare_ctx<mc2>
+    %partial = moe.finalize %y2, %ctx2 reduce_results(false)
+        : tensor<?x7168xbf16>, !moe.prepare_ctx<allgather>
     ```
   }];
   let arguments = (ins Moe_HiddenTensor:$routed, Moe_PrepareCtxType:$ctx,
-                       Optional<Moe_HiddenTensor>:$shared);
+                       Optional<Moe_HiddenTensor>:$shared,
+                       DefaultValuedAttr<BoolAttr, "true">:$reduce_results);
   let results = (outs Moe_HiddenTensor:$result);
   let assemblyFormat = [{
-    $routed `,` $ctx (`shared` `(` $shared^ `:` type($shared) `)`)? attr-dict
+    $routed `,` $ctx (`shared` `(` $shared^ `:` type($shared) `)`)?
+    (`reduce_results` `(` $reduce_results^ `)`)? attr-dict
     `:` type($routed) `,` qualified(type($ctx))
   }];
   let hasVerifier = 1;

@@ -30,8 +30,9 @@ def Npu_Dialect : Dialect {
     `!npu.event` capturing everything issued to its stream so far, and
     `npu.wait` makes another stream wait for it (see `docs/Streams.md`).
 
-    Collectives name their group: `tp`, `dp`, `ep` or `world` (every rank of
-    the layer's `#moe.layout`); rank `r = dp_rank * tp + tp_rank`.
+    Collectives name their group: `tp`, `dp`, `ep`, `pcp` (prefill context
+    parallel) or `world` (every rank of the layer's `#moe.layout`); rank
+    `r = (dp_rank * pcp + pcp_rank) * tp + tp_rank`.
   }];
   let useDefaultTypePrinterParser = 1;
   let useDefaultAttributePrinterParser = 1;
@@ -72,7 +73,8 @@ def Npu_Group : I32EnumAttr<"Group", "communication group of a collective", [
       I32EnumAttrCase<"World", 0, "world">,
       I32EnumAttrCase<"TP", 1, "tp">,
       I32EnumAttrCase<"DP", 2, "dp">,
-      I32EnumAttrCase<"EP", 3, "ep">
+      I32EnumAttrCase<"EP", 3, "ep">,
+      I32EnumAttrCase<"PCP", 4, "pcp">
     ]> {
   let cppNamespace = "::mlir::npu";
 }

@@ -378,13 +378,14 @@ struct World::Impl {
 
 static bool sameLayout(const Layout &a, const Layout &b) {
   return a.tp == b.tp && a.dp == b.dp && a.expertParallel == b.expertParallel &&
-         a.sequenceParallel == b.sequenceParallel;
+         a.sequenceParallel == b.sequenceParallel && a.pcp == b.pcp;
 }
 
 static std::string describe(const Layout &l) {
   return "tp " + std::to_string(l.tp) + ", dp " + std::to_string(l.dp) +
          (l.expertParallel ? ", expert parallel" : "") +
-         (l.sequenceParallel ? ", sequence parallel" : "");
+         (l.sequenceParallel ? ", sequence parallel" : "") +
+         (l.pcp > 1 ? ", pcp " + std::to_string(l.pcp) : "");
 }
 
 World::World(const Layout &layout, const WorldOptions &options)

@@ -122,7 +122,8 @@ MlirAttribute mlirMoeLayoutAttrGet(MlirContext context, int64_t tp, int64_t dp,
   if (!validContext(context))
     return {nullptr};
   return wrap(getChecked<LayoutAttr>(unwrap(context), tp, dp, pp,
-                                     expertParallel, sequenceParallel));
+                                     expertParallel, sequenceParallel,
+                                     /*pcp=*/int64_t(1)));
 }
 
 bool mlirAttributeIsAMoeLayout(MlirAttribute attr) {

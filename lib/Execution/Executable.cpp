@@ -177,6 +177,7 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
   exe->parallel.dp = layout.getDp();
   exe->parallel.expertParallel = layout.getExpertParallel();
   exe->parallel.sequenceParallel = layout.getSequenceParallel();
+  exe->parallel.pcp = layout.getPcp();
 
   // The pipeline to level 2, then (once the device ops and their streams
   // are known) the lowering. Pass names are relative to the module.

@@ -432,15 +432,18 @@ def mlp(x, w, e, a2_shards=1):
     return y.astype(np.float64), step
 
 
-def dense_moe(x, logits, layer, a2_shards=1, return_step=False):
+def dense_moe(x, logits, layer, a2_shards=1, return_step=False,
+              shared_a2_shards=1):
     """SEMANTICS §0 for tokens x [T, H] with router logits [T, E].
 
     Returns out [T, H] float32, and with `return_step` also step [T, H]:
     the sum over the token's experts (and the shared expert) of
     |w[t, k]| * one-requantization-step effect (see `mlp`), i.e. how much
     one flipped rounding per expert may move the output.
-    `a2_shards` applies to the routed experts (see `mlp`); shared experts
-    are never sharded.
+    `a2_shards` applies to the routed experts (see `mlp`);
+    `shared_a2_shards` to the shared experts (tensor-sharded over the TP
+    ranks when the layer reduces their partial sums itself: seed 000
+    reduce_results=False).
     """
     x = np.asarray(x, dtype=F32)
     t, h = x.shape
@@ -461,7 +464,7 @@ def dense_moe(x, logits, layer, a2_shards=1, return_step=False):
         out[tok] += w * y
         step[tok] += abs(w) * st
     if layer.shared is not None:
-        y, st = mlp(x, layer.shared, 0)
+        y, st = mlp(x, layer.shared, 0, shared_a2_shards)
         out += y
         step += st
     out = out.astype(F32)

@@ -101,8 +101,11 @@ class CaseSpec:
     log2phy_per_rank: bool = _opt(False, "vary log2phy across ranks (not "
                                          "for allgather: every rank maps "
                                          "every token there)")
-    world: int = _opt(1, "ranks N = tp * dp")
-    tp: int = _opt(1, "attention tensor-parallel size (dp = world / tp)")
+    world: int = _opt(1, "ranks N = tp * dp * pcp")
+    tp: int = _opt(1, "attention tensor-parallel size (dp = world / (tp * "
+                      "pcp))")
+    pcp: int = _opt(1, "prefill context parallel size (seed 000 pcp_size): "
+                       "the ranks of a PCP group hold different tokens")
     expert_parallel: bool = _opt(True, "expert parallelism")
     sequence_parallel: bool = _opt(False, "sequence parallelism")
     chip: str = _opt("A3", "#moe.chip of the layer")
@@ -115,12 +118,22 @@ class CaseSpec:
     weight_on_input: bool = _opt(False, "router weight on the input "
                                         "(apply_router_weight_on_input; "
                                         "top-1, allgather)")
+    reduce_results: bool = _opt(True, "finalize reduces over TP (seed 000 "
+                                      "reduce_results); false: the layer "
+                                      "adds the shared output and reduces "
+                                      "once (needs --ir-method)")
+    replace_allreduce: bool = _opt(False, "moe.prepare replace_allreduce "
+                                          "(seed 000; needs --ir-method)")
+    enable_shared_expert_dp: bool = _opt(False, "moe.prepare "
+                                                "enable_shared_expert_dp "
+                                                "(seed 000; needs "
+                                                "--ir-method)")
     seed: int = _opt(0, "random seed")
 
     # Derived layout (SEMANTICS §1).
     @property
     def dp(self):
-        return self.world // self.tp
+        return self.world // (self.tp * self.pcp)
 
     @property
     def use_ep(self):
@@ -144,22 +157,52 @@ class CaseSpec:
         return self.physical // self.ep
 
     @property
+    def skips_tp_slicing(self):
+        """replace_allreduce / enable_shared_expert_dp with a method that
+        then pads and slices nothing by TP rank (seed 000)."""
+        return ((self.replace_allreduce or self.enable_shared_expert_dp)
+                and self.ir_method in ("alltoall", "mc2", "fused_mc2"))
+
+    @property
     def shares_tokens(self):
-        """Ranks of a DP group hold the same tokens (tp > 1, no SP)."""
-        return self.tp > 1 and not self.sequence_parallel
+        """Ranks of a DP group hold the same tokens (tp > 1, no SP, not
+        skipping the TP slicing: then they hold distinct tokens)."""
+        return (self.tp > 1 and not self.sequence_parallel
+                and not self.skips_tp_slicing)
+
+    @property
+    def keeps_dp_rows(self):
+        """allgather's finalize keeps the DP group's gathered rows
+        (enable_shared_expert_dp); the layer reduce-scatters them."""
+        return (self.enable_shared_expert_dp and self.ir_method == "allgather"
+                and self.dp > 1 and not self.sequence_parallel)
+
+    @property
+    def partial_tp(self):
+        """Finalize leaves a partial sum over TP (reduce_results false with
+        allgather, tp > 1, no SP): the shared experts are TP-sharded too and
+        the layer all-reduces their sum once."""
+        return (not self.reduce_results and self.ir_method == "allgather"
+                and self.tp > 1 and not self.sequence_parallel)
+
+    @property
+    def shared_shards(self):
+        return self.tp if self.partial_tp else 1
 
     def token_group(self, rank):
         return rank // self.tp if self.shares_tokens else rank
 
     @property
     def token_groups(self):
-        return self.dp if self.shares_tokens else self.world
+        return self.world // self.tp if self.shares_tokens else self.world
 
 
 def check_spec(s):
     """Raises ValueError naming the first rule `s` breaks."""
-    if not (s.world >= 1 and s.tp >= 1 and s.world % s.tp == 0):
-        raise ValueError(f"invalid case: tp {s.tp} must divide world {s.world}")
+    if not (s.world >= 1 and s.tp >= 1 and s.pcp >= 1
+            and s.world % (s.tp * s.pcp) == 0):
+        raise ValueError(f"invalid case: tp {s.tp} * pcp {s.pcp} must divide "
+                         f"world {s.world}")
     rules = [
         (s.quant in QUANT_SCHEMES, f"quant must be one of {QUANT_SCHEMES}"),
         (s.ir_method in METHODS, f"ir_method must be one of {METHODS}"),
@@ -181,6 +224,15 @@ def check_spec(s):
          "the router weight on the input needs top_k 1"),
         (not s.weight_on_input or s.ir_method in ("unset", "allgather"),
          "the router weight on the input runs with allgather only"),
+        (s.ir_method != "unset" or (s.reduce_results and not
+                                     s.replace_allreduce and not
+                                     s.enable_shared_expert_dp),
+         "the prepare/finalize flags act per method: set --ir-method"),
+        (not s.partial_tp or not s.shared_inter or s.quant != "w4a8",
+         "TP-sharded (partial) shared experts are unquantized or w8a8"),
+        (not s.partial_tp or not s.shared_inter
+         or s.shared_inter % s.tp == 0,
+         f"tp {s.tp} must divide the shared intermediate size"),
     ]
     if s.groups:
         per = s.experts // max(s.groups, 1)
@@ -475,8 +527,8 @@ def entry_arguments(s):
     args += [(n, ty, True) for n, ty in
              routed(s, [s.local_experts], s.inter // s.shards)]
     if s.shared_inter:
-        args += [(n, ty, False) for n, ty in
-                 mlp_arguments(s, "shared_", [], s.shared_inter)]
+        args += [(n, ty, s.partial_tp) for n, ty in
+                 mlp_arguments(s, "shared_", [], s.shared_inter // s.shared_shards)]
     return args
 
 
@@ -545,6 +597,7 @@ def layer_mlir(s):
     layout = f"tp = {s.tp}, dp = {s.dp}"
     layout += ", expert_parallel = true" if s.expert_parallel else ""
     layout += ", sequence_parallel = true" if s.sequence_parallel else ""
+    layout += f", pcp = {s.pcp}" if s.pcp > 1 else ""
     gate_attrs = f"top_k({s.top_k}) {s.scoring}"
     gate_attrs += " renormalize" if s.renormalize else ""
     gate_attrs += f" groups({s.groups}, {s.keep_groups})" if s.groups else ""
@@ -576,14 +629,37 @@ def layer_mlir(s):
         f"        : {xt}, {ct}",
         f"    %routed = moe.combine %y, %dctx : {xt}, !moe.dispatch_ctx<{m}>",
     ]
+    lines[lines.index(f"        : {xt}, {lt} -> !moe.prepare_ctx<{m}>")] = (
+        "       " + (" replace_allreduce" if s.replace_allreduce else "")
+        + (" enable_shared_expert_dp" if s.enable_shared_expert_dp else "")
+        + f" : {xt}, {lt} -> !moe.prepare_ctx<{m}>")
     shared = ""
     if s.shared_inter:
         lines += [f"    %shared = moe.shared_experts %x"
                   f"{mlp_clause(s, types, 'shared_')} : {xt}"]
         shared = f" shared(%shared : {xt})"
-    lines += [f"    %out = moe.finalize %routed, %pctx{shared}",
-              f"        : {xt}, !moe.prepare_ctx<{m}>",
-              f"    return %out : {xt}", "  }", "}", ""]
+    # Seed 000: with reduce_results=False (or the DP group's rows kept by
+    # enable_shared_expert_dp) the layer adds the shared output itself, after
+    # the DP reduce-scatter it owes, and reduces over TP once.
+    late_shared = bool(shared) and (not s.reduce_results or s.keeps_dp_rows)
+    lines += [f"    %out = moe.finalize %routed, %pctx"
+              + ("" if late_shared else shared)
+              + ("" if s.reduce_results else " reduce_results(false)"),
+              f"        : {xt}, !moe.prepare_ctx<{m}>"]
+    result = "%out"
+    if s.keeps_dp_rows:
+        lines += ["    %c0 = arith.constant 0 : index",
+                  f"    %n = tensor.dim %x, %c0 : {xt}",
+                  f"    %rs = npu.reduce_scatter %out dp : {xt} -> {xt}",
+                  f"    %mine = npu.slice_rows %rs to %n : {xt} -> {xt}"]
+        result = "%mine"
+    if late_shared:
+        lines += [f"    %sum = npu.add {result}, %shared : {xt}"]
+        result = "%sum"
+    if s.partial_tp:
+        lines += [f"    %reduced = npu.all_reduce {result} sum tp : {xt}"]
+        result = "%reduced"
+    lines += [f"    return {result} : {xt}", "  }", "}", ""]
     return "\n".join(lines)
 
 
@@ -622,6 +698,10 @@ def generate(s, out_dir):
         x, logits = groups[s.token_group(r)]
         arrays = dict(x=x, logits=logits, log2phy=log2phy(s, phys2log, r),
                       expert_map=expert_map(s, r))
+        if s.partial_tp and layer.shared is not None:
+            part = shard_inter(layer.shared, r % s.tp, s.tp)
+            arrays.update({"shared_" + k: v[0]
+                           for k, v in part.arrays().items()})
         local = local_weights(s, layer, phys2log, r)
         arrays.update(checkpoint_arrays(local, s.w4a8_version, s.shards)
                       if s.quant == "w4a8" else local.arrays())
@@ -630,7 +710,8 @@ def generate(s, out_dir):
                 np.save(os.path.join(out_dir, rank_file(name).format(rank=r)),
                         np.ascontiguousarray(arrays[name]))
         out, step = dense_moe(x, logits, layer, a2_shards=s.shards,
-                              return_step=True)
+                              return_step=True,
+                              shared_a2_shards=s.shared_shards)
         np.save(os.path.join(out_dir, rank_file("expected").format(rank=r)), out)
         if quantized:
             np.save(os.path.join(out_dir, rank_file("step").format(rank=r)),
@@ -638,7 +719,8 @@ def generate(s, out_dir):
 
     case = {
         "spec": asdict(s),
-        "layout": dict(world=s.world, tp=s.tp, dp=s.dp, use_ep=s.use_ep,
+        "layout": dict(world=s.world, tp=s.tp, dp=s.dp, pcp=s.pcp,
+                       use_ep=s.use_ep,
                        ep=s.ep, shards=s.shards, local_experts=s.local_experts,
                        shares_tokens=s.shares_tokens),
         "tokens_per_rank": [counts[s.token_group(r)] for r in range(s.world)],

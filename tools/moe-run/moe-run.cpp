@@ -270,7 +270,9 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
                 " does not match the layout's tp * dp = " +
                 std::to_string(layout.worldSize()) + " (tp " +
                 std::to_string(layout.tp) + ", dp " +
-                std::to_string(layout.dp) + ")");
+                std::to_string(layout.dp) +
+                (layout.pcp > 1 ? ", pcp " + std::to_string(layout.pcp) : "") +
+                ")");
   if (!emitObject.empty()) {
     std::string why;
     if (failed((*exe)->dumpObject(emitObject, why)))

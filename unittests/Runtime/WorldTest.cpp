@@ -15,18 +15,25 @@ using namespace moert::testing;
 
 namespace {
 
-const Group kGroups[] = {Group::World, Group::TP, Group::DP, Group::EP};
+const Group kGroups[] = {Group::World, Group::TP, Group::DP, Group::EP,
+                         Group::PCP};
 
-/// Layouts of 1, 2, 3, 4 and 8 ranks, with and without expert parallelism.
+/// Layouts of 1, 2, 3, 4 and 8 ranks, with and without expert parallelism,
+/// some with prefill context parallelism (pcp > 1).
 std::vector<Layout> layouts() {
   std::vector<Layout> out;
-  for (auto [tp, dp] : std::vector<std::pair<int, int>>{
-           {1, 1}, {2, 1}, {1, 2}, {3, 1}, {1, 3}, {2, 2}, {4, 1}, {1, 4},
-           {4, 2}, {2, 4}, {8, 1}, {1, 8}})
+  struct Sizes {
+    int tp, dp, pcp;
+  };
+  for (Sizes s : std::vector<Sizes>{
+           {1, 1, 1}, {2, 1, 1}, {1, 2, 1}, {3, 1, 1}, {1, 3, 1}, {2, 2, 1},
+           {4, 1, 1}, {1, 4, 1}, {4, 2, 1}, {2, 4, 1}, {8, 1, 1}, {1, 8, 1},
+           {1, 1, 2}, {2, 1, 2}, {1, 2, 2}, {2, 2, 2}, {1, 2, 4}})
     for (bool ep : {false, true}) {
       Layout l;
-      l.tp = tp;
-      l.dp = dp;
+      l.tp = s.tp;
+      l.dp = s.dp;
+      l.pcp = s.pcp;
       l.expertParallel = ep;
       out.push_back(l);
     }
@@ -35,11 +42,16 @@ std::vector<Layout> layouts() {
 
 std::string describe(const Layout &l) {
   return "tp=" + std::to_string(l.tp) + " dp=" + std::to_string(l.dp) +
-         (l.expertParallel ? " ep" : "");
+         " pcp=" + std::to_string(l.pcp) + (l.expertParallel ? " ep" : "");
 }
 
-/// Members by the definition of SEMANTICS §1, independently of Layout.
+/// Members by the definition of SEMANTICS §1 (rank = (dp_rank * pcp +
+/// pcp_rank) * tp + tp_rank), independently of Layout: a group holds the
+/// ranks that agree with r on every coordinate but its own.
 std::vector<int> expectedMembers(const Layout &l, Group g, int r) {
+  auto tpOf = [&](int q) { return q % l.tp; };
+  auto pcpOf = [&](int q) { return (q / l.tp) % l.pcp; };
+  auto dpOf = [&](int q) { return q / (l.tp * l.pcp); };
   std::vector<int> out;
   for (int q = 0; q < l.worldSize(); ++q) {
     bool in = false;
@@ -48,10 +60,13 @@ std::vector<int> expectedMembers(const Layout &l, Group g, int r) {
       in = true;
       break;
     case Group::TP:
-      in = q / l.tp == r / l.tp;
+      in = dpOf(q) == dpOf(r) && pcpOf(q) == pcpOf(r);
       break;
     case Group::DP:
-      in = q % l.tp == r % l.tp;
+      in = pcpOf(q) == pcpOf(r) && tpOf(q) == tpOf(r);
+      break;
+    case Group::PCP:
+      in = dpOf(q) == dpOf(r) && tpOf(q) == tpOf(r);
       break;
     case Group::EP:
       in = l.useEp() || q == r;
@@ -135,6 +150,31 @@ TEST(Layout, Members) {
   EXPECT_STREQ(groupName(Group::TP), "tp");
   EXPECT_STREQ(groupName(Group::DP), "dp");
   EXPECT_STREQ(groupName(Group::EP), "ep");
+  EXPECT_STREQ(groupName(Group::PCP), "pcp");
+}
+
+TEST(Layout, PrefillContextParallelMembers) {
+  // dp 2 x pcp 2 x tp 2: rank 5 = (dp_rank 1 * 2 + pcp_rank 0) * 2 + 1.
+  Layout l;
+  l.tp = 2;
+  l.dp = 2;
+  l.pcp = 2;
+  EXPECT_EQ(l.worldSize(), 8);
+  EXPECT_EQ(l.members(Group::TP, 5), (std::vector<int>{4, 5}));
+  EXPECT_EQ(l.members(Group::PCP, 5), (std::vector<int>{5, 7}));
+  EXPECT_EQ(l.members(Group::DP, 5), (std::vector<int>{1, 5}));
+  EXPECT_EQ(l.members(Group::EP, 5), (std::vector<int>{5}));
+  l.expertParallel = true;
+  EXPECT_EQ(l.epSize(), 8);
+  EXPECT_EQ(l.members(Group::EP, 5).size(), 8u);
+  // pcp 1 is the layout without prefill context parallelism.
+  Layout flat;
+  flat.tp = 2;
+  flat.dp = 2;
+  EXPECT_EQ(flat.members(Group::PCP, 3), (std::vector<int>{3}));
+  Layout bad;
+  bad.pcp = 0;
+  EXPECT_THROW(bad.members(Group::TP, 0), Error);
 }
 
 TEST(Layout, MembersOfEveryLayout) {

@@ -1,7 +1,7 @@
 //===- Comm.h - collectives of the moe-mlir runtime -------------*- C++ -*-===//
 //
-// A Comm is one rank's endpoint of a communication group (tp, dp, ep or
-// world of the layout). Every member calls the same sequence of
+// A Comm is one rank's endpoint of a communication group (tp, dp, ep, pcp
+// or world of the layout). Every member calls the same sequence of
 // collectives; results are deterministic and identical across backends
 // (threads in one process, MPI processes): reductions combine in
 // group-rank order. A failed or vanished member makes the others' pending
@@ -49,12 +49,15 @@ public:
   exchange(const std::vector<std::vector<uint8_t>> &toEach) = 0;
 };
 
-/// The parallel layout (#moe.layout). Global rank r = dp_rank * tp + tp_rank.
+/// The parallel layout (#moe.layout). Global rank
+/// r = (dp_rank * pcp + pcp_rank) * tp + tp_rank.
 struct Layout {
   int64_t tp = 1, dp = 1;
   bool expertParallel = false;
   bool sequenceParallel = false;
-  int64_t worldSize() const { return tp * dp; }
+  /// Prefill context parallel size (seed 000 `pcp_size`).
+  int64_t pcp = 1;
+  int64_t worldSize() const { return tp * dp * pcp; }
   bool useEp() const { return worldSize() > 1 && expertParallel; }
   int64_t epSize() const { return useEp() ? worldSize() : 1; }
   /// Global ranks of the group of `group` that `rank` belongs to, in group

@@ -194,8 +194,12 @@ Value to_npu::castTo(OpBuilder &b, Location loc, Value value, Type type) {
 Value to_npu::tokenCount(ConversionPatternRewriter &rewriter, Location loc,
                          Value original, Value converted) {
   // The output of an earlier layer has the token count of that layer's
-  // input, known on the host: no need to wait for the tensor.
-  if (auto finalize = original.getDefiningOp<FinalizeOp>()) {
+  // input, known on the host: no need to wait for the tensor. (Not with
+  // enable_shared_expert_dp, whose allgather finalize keeps gathered rows.)
+  auto finalize = original.getDefiningOp<FinalizeOp>();
+  auto prepare =
+      finalize ? finalize.getCtx().getDefiningOp<PrepareOp>() : PrepareOp();
+  if (finalize && prepare && !prepare.getEnableSharedExpertDp()) {
     FailureOr<PreparedParts> parts =
         PreparedParts::unpack(rewriter.getRemappedValue(finalize.getCtx()));
     if (succeeded(parts))

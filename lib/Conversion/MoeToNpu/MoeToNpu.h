@@ -48,6 +48,12 @@ struct Deployment {
   int64_t tokenGroupSize() const {
     return sequenceParallel() ? layout.getEpSize() : layout.getDp();
   }
+  /// The prefill-context-parallel group allgather gathers after the DP
+  /// group (seed 000 `_prepare_with_dp_group`); with sequence parallelism
+  /// the EP group already spans it.
+  int64_t pcpGatherSize() const {
+    return sequenceParallel() ? 1 : layout.getPcp();
+  }
 };
 
 //===----------------------------------------------------------------------===//

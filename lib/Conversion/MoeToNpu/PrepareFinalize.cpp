@@ -82,28 +82,49 @@ struct PreparePattern : StagePattern<PrepareOp> {
     npu::Group tokenGroup = deployment.tokenGroup();
     int64_t tokenGroupSize = deployment.tokenGroupSize();
 
-    // Without sequence parallelism the TP ranks of a DP group hold the same
-    // tokens; every method below relies on it.
-    if (tp > 1)
+    // replace_allreduce / enable_shared_expert_dp (seed 000): the TP ranks
+    // of a DP group hold distinct tokens; alltoall, mc2 and fused_mc2 pad
+    // and slice nothing.
+    bool skipTpSlicing = op.skipsTpSlicing();
+    // Otherwise, without sequence parallelism, the TP ranks of a DP group
+    // hold the same tokens; every method below relies on it.
+    if (tp > 1 && (method == CommMethod::AllGather || !skipTpSlicing))
       b.create<npu::ExpectUniformOp>(
           loc, tokens, npu::Group::TP,
           "the tensor-parallel ranks of a DP group hold the same tokens");
 
     if (layout.getWorldSize() > 1) {
       switch (method) {
-      case CommMethod::AllGather:
+      case CommMethod::AllGather: {
         // _prepare_with_dp_group, or _prepare_with_ep_group with sequence
-        // parallelism: pad to the longest rank, gather the whole group.
-        if (tokenGroupSize > 1) {
-          Value most = allReduceMax(b, loc, tokens, tokenGroup);
-          hidden = allGather(b, loc, padRows(b, loc, hidden, most), tokenGroup);
-          logits = allGather(b, loc, padRows(b, loc, logits, most), tokenGroup);
-        }
+        // parallelism: pad to the longest rank, gather the whole group; with
+        // pcp > 1 then gather the PCP group too (the longest rank of both
+        // groups sets the padding, so the PCP ranks' rows have equal length).
+        bool dpGather = tokenGroupSize > 1;
+        bool pcpGather = deployment.pcpGatherSize() > 1;
+        if (!dpGather && !pcpGather)
+          break;
+        Value most = tokens;
+        if (dpGather)
+          most = allReduceMax(b, loc, most, tokenGroup);
+        if (pcpGather)
+          most = allReduceMax(b, loc, most, npu::Group::PCP);
+        auto gather = [&](Value x) {
+          x = padRows(b, loc, x, most);
+          if (dpGather)
+            x = allGather(b, loc, x, tokenGroup);
+          if (pcpGather)
+            x = allGather(b, loc, x, npu::Group::PCP);
+          return x;
+        };
+        hidden = gather(hidden);
+        logits = gather(logits);
         break;
+      }
       case CommMethod::AllToAll:
         // PrepareAndFinalizeWithAll2All: pad to tp rows, keep this TP rank's
-        // chunk.
-        if (tp > 1) {
+        // chunk (neither with either flag).
+        if (tp > 1 && !skipTpSlicing) {
           Value tpRows = constantIndex(b, loc, tp);
           hidden = tensorSplit(b, loc, padRows(b, loc, hidden, tpRows),
                                npu::Group::TP);
@@ -113,6 +134,15 @@ struct PreparePattern : StagePattern<PrepareOp> {
         break;
       case CommMethod::MC2:
       case CommMethod::FusedMC2: {
+        if (skipTpSlicing) {
+          // PrepareAndFinalizeWithMC2 with either flag: no padding, no
+          // slicing; every row is real. (The seed still slices its step-wide
+          // mc2_mask by TP rank, which would no longer match the rows.)
+          parts.mask = b.create<npu::Mc2MaskOp>(
+              loc, tensorType({ShapedType::kDynamic}, b.getI1Type()), tokens,
+              tokens);
+          break;
+        }
         // PrepareAndFinalizeWithMC2 with padded_num_tokens =
         // ceil(max_tokens_across_dp / tp) * tp and the mc2_mask of real rows.
         Value most = tokenGroupSize > 1
@@ -161,6 +191,12 @@ struct FinalizePattern : StagePattern<FinalizeOp> {
     FailureOr<PreparedParts> parts = PreparedParts::unpack(adaptor.getCtx());
     if (failed(parts))
       return rewriter.notifyMatchFailure(op, "context not from a prepare");
+    // The flags of seed 000's prepare, which its finalize reads back.
+    auto prepare = op.getCtx().getDefiningOp<PrepareOp>();
+    if (!prepare)
+      return rewriter.notifyMatchFailure(op, "context not from a prepare");
+    bool skipTpSlicing = prepare.skipsTpSlicing();
+    bool sharedExpertDp = prepare.getEnableSharedExpertDp();
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
     Value out = adaptor.getRouted();
@@ -171,24 +207,45 @@ struct FinalizePattern : StagePattern<FinalizeOp> {
     if (deployment.layout.getWorldSize() > 1) {
       switch (op.getCtx().getType().getMethod()) {
       case CommMethod::AllGather:
-        if (tokenGroupSize > 1)
-          out = sliceRows(b, loc, reduceScatter(b, loc, out, tokenGroup),
-                          parts->tokens);
-        // _finalize_with_dp_group: all-reduce over TP when tp > 1 (with
+        // _finalize_with_dp_group: reduce-scatter over DP unless
+        // enable_shared_expert_dp (then the DP group's gathered rows stay);
+        // with sequence parallelism _finalize_with_ep_group always
+        // reduce-scatters over EP.
+        // With pcp > 1 the PCP group's reduce-scatter comes first, undoing
+        // the last gather (the seed reduce-scatters DP first, which only
+        // inverts its gathers when dp == 1 or pcp == 1).
+        {
+          bool dpGather = tokenGroupSize > 1;
+          bool dpScatter =
+              dpGather && (!sharedExpertDp || deployment.sequenceParallel());
+          bool pcpGather = deployment.pcpGatherSize() > 1;
+          if (pcpGather)
+            out = reduceScatter(b, loc, out, npu::Group::PCP);
+          if (dpScatter)
+            out = reduceScatter(b, loc, out, tokenGroup);
+          if (dpScatter || (pcpGather && !dpGather))
+            out = sliceRows(b, loc, out, parts->tokens);
+        }
+        // then all-reduce over TP when tp > 1 and reduce_results (with
         // sequence parallelism the EP reduce-scatter already summed all
         // ranks).
-        if (tp > 1)
+        if (tp > 1 && op.getReduceResults())
           out = b.create<npu::AllReduceOp>(loc, out.getType(), out,
                                            npu::ReduceKind::Sum,
                                            npu::Group::TP);
         break;
       case CommMethod::AllToAll:
-        if (tp > 1)
+        // PrepareAndFinalizeWithAll2All.finalize: nothing to gather with
+        // either flag; reduce_results is not used.
+        if (tp > 1 && !skipTpSlicing)
           out = sliceRows(b, loc, allGather(b, loc, out, npu::Group::TP),
                           parts->tokens);
         break;
       case CommMethod::MC2:
       case CommMethod::FusedMC2:
+        // With either flag prepare padded nothing.
+        if (skipTpSlicing)
+          break;
         // Padding to padded_num_tokens is dropped even when tp == 1.
         if (tp > 1)
           out = allGather(b, loc, out, npu::Group::TP);

@@ -39,10 +39,14 @@ void MoeDialect::registerTypes() {
 
 LogicalResult LayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t tp, int64_t dp, int64_t pp,
-                                 bool expertParallel, bool sequenceParallel) {
+                                 bool expertParallel, bool sequenceParallel,
+                                 int64_t pcp) {
   if (tp < 1 || dp < 1 || pp < 1)
     return emitError() << "layout sizes must be at least 1, got tp = " << tp
                        << ", dp = " << dp << ", pp = " << pp;
+  if (pcp < 1)
+    return emitError() << "layout sizes must be at least 1, got pcp = "
+                       << pcp;
   // Checked products: every later product of the sizes stays in range.
   int64_t devices = 0;
   if (__builtin_mul_overflow(tp, dp, &devices) ||
@@ -50,20 +54,24 @@ LogicalResult LayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "layout spans more than " << kMaxDevices
                        << " devices (tp * dp * pp with tp = " << tp
                        << ", dp = " << dp << ", pp = " << pp << ")";
-  if (sequenceParallel && !(expertParallel && tp * dp > 1))
+  if (__builtin_mul_overflow(devices, pcp, &devices) || devices > kMaxDevices)
+    return emitError() << "layout spans more than " << kMaxDevices
+                       << " devices (tp * dp * pp * pcp with pcp = " << pcp
+                       << ")";
+  if (sequenceParallel && !(expertParallel && tp * dp * pcp > 1))
     return emitError() << "sequence_parallel gathers tokens over the expert-"
                           "parallel group and needs expert_parallel with "
                           "dp * tp > 1";
   return success();
 }
 
-LayoutAttr::RankView LayoutAttr::flatten(int64_t dpRank,
-                                         int64_t tpRank) const {
+LayoutAttr::RankView LayoutAttr::flatten(int64_t dpRank, int64_t tpRank,
+                                         int64_t pcpRank) const {
   // vLLM FusedMoEParallelConfig.make: flatten DP into TP, then either shard
   // experts over the flattened group (no EP) or give each device whole
   // experts (EP), in which case TP becomes 1.
   int64_t flatTp = getFlatTpSize();
-  int64_t flatTpRank = dpRank * getTp() + tpRank;
+  int64_t flatTpRank = (dpRank * getPcp() + pcpRank) * getTp() + tpRank;
   if (!useEp())
     return {flatTp, flatTpRank, getDp(), dpRank, 1, 0, false};
   return {1, 0, getDp(), dpRank, flatTp, flatTpRank, true};

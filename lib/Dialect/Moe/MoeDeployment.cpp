@@ -54,8 +54,24 @@ static int64_t dim(Type type, unsigned i) {
   return cast<RankedTensorType>(type).getDimSize(i);
 }
 
-/// Finalize against its prepare: the same hidden size and element type.
-static std::string checkFinalize(FinalizeOp finalize, PrepareOp prepare) {
+/// Finalize against its prepare: the same hidden size and element type;
+/// with allgather and enable_shared_expert_dp over a DP group, whose result
+/// keeps the group's gathered rows (seed 000 `_finalize_with_dp_group`), no
+/// shared experts' output of the rank's own tokens.
+static std::string checkFinalize(FinalizeOp finalize, PrepareOp prepare,
+                                 LayoutAttr layout) {
+  bool keepsDpRows = prepare.getEnableSharedExpertDp() &&
+                     !layout.getSequenceParallel() && layout.getDp() > 1;
+  if (keepsDpRows && prepare.getMethod() == CommMethod::Unset)
+    return "finalizes a layer with enable_shared_expert_dp over a DP group "
+           "and no method: allgather would return the DP group's gathered "
+           "rows, the other methods the rank's tokens; state the method in "
+           "the context type";
+  if (finalize.getShared() && keepsDpRows &&
+      prepare.getMethod() == CommMethod::AllGather)
+    return "adds the shared experts' output of the rank's tokens, but with "
+           "allgather and enable_shared_expert_dp the result keeps the rows "
+           "gathered over the DP group (no reduce-scatter)";
   auto routed = finalize.getRouted().getType();
   auto prepared = prepare.getHidden().getType();
   if (dim(prepared, 1) != dim(routed, 1) ||
@@ -106,7 +122,7 @@ LogicalResult mlir::moe::verifyDeployment(Operation *root, LayoutAttr layout,
         return WalkResult::advance();
       auto prepare = finalize.getCtx().getDefiningOp<PrepareOp>();
       if (prepare && isWellFormed(prepare))
-        report(op, checkFinalize(finalize, prepare));
+        report(op, checkFinalize(finalize, prepare, layout));
     } else if (auto combine = dyn_cast<CombineOp>(op)) {
       if (!isWellFormed(op))
         return WalkResult::advance();

@@ -98,7 +98,7 @@ LayoutAttr mlir::moe::lookupLayout(Operation *op) {
     ctx->getOrLoadDialect<MoeDialect>();
   return LayoutAttr::get(ctx, /*tp=*/1, /*dp=*/1, /*pp=*/1,
                          /*expert_parallel=*/false,
-                         /*sequence_parallel=*/false);
+                         /*sequence_parallel=*/false, /*pcp=*/1);
 }
 
 ChipAttr mlir::moe::lookupChip(Operation *op) {

@@ -118,6 +118,13 @@ LogicalResult FinalizeOp::verify() {
                          << producer->getName()
                          << "'; combine them with moe.combine first";
   if (Value shared = getShared()) {
+    // Seed 000: reduce_results=False leaves the sum to the model, which adds
+    // the shared experts' output first and reduces once.
+    if (!getReduceResults())
+      return emitOpError()
+             << "adds the shared experts' output but does not reduce its "
+                "result (reduce_results(false)); add the shared output to "
+                "the partial result before the one reduction instead";
     auto type = cast<RankedTensorType>(shared.getType());
     if (type.getDimSize(1) != hidden || type.getElementType() != elem)
       return emitOpError() << "shared experts output " << type

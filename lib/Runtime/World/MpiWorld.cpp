@@ -147,11 +147,12 @@ private:
 //===----------------------------------------------------------------------===//
 
 std::string describe(const std::vector<int64_t> &l) {
-  if (l.size() != 4)
+  if (l.size() != 5)
     return "(malformed)";
   return "tp " + std::to_string(l[0]) + ", dp " + std::to_string(l[1]) +
          (l[2] ? ", expert parallel" : "") +
-         (l[3] ? ", sequence parallel" : "");
+         (l[3] ? ", sequence parallel" : "") +
+         (l[4] > 1 ? ", pcp " + std::to_string(l[4]) : "");
 }
 
 MpiWorld::MpiWorld(const Layout &layout, double timeoutSeconds)
@@ -174,7 +175,8 @@ MpiWorld::MpiWorld(const Layout &layout, double timeoutSeconds)
     all.push_back(p);
   std::vector<std::vector<int64_t>> layouts = proc_.swap(
       proc_.control(), all, static_cast<size_t>(proc_.rank()), mpi::kLayoutTag,
-      {layout.tp, layout.dp, layout.expertParallel, layout.sequenceParallel},
+      {layout.tp, layout.dp, layout.expertParallel, layout.sequenceParallel,
+       layout.pcp},
       op, timeout_, [&](const std::vector<size_t> &missing) {
         std::string ranks;
         for (size_t p : missing)
@@ -184,7 +186,7 @@ MpiWorld::MpiWorld(const Layout &layout, double timeoutSeconds)
                (missing.size() > 1 ? "s " : " ") + ranks;
       });
   for (size_t p = 0; p < layouts.size(); ++p)
-    check(layouts[p].size() == 4 && layouts[p] == layouts[0],
+    check(layouts[p].size() == 5 && layouts[p] == layouts[0],
           op + ": rank 0 runs the layout " + describe(layouts[0]) + ", rank " +
               std::to_string(p) + " runs " + describe(layouts[p]));
 }

@@ -551,3 +551,189 @@ func.func @router_weight_on_input(%x: tensor<?x64xf32>, %logits: tensor<?x8xf32>
   return %r : tensor<?x64xf32>
 }
 }
+
+// -----
+
+// Seed 000 flags, allgather, DP 2 x TP 2: reduce_results(false) keeps the
+// DP reduce-scatter and drops the TP all-reduce (_finalize_with_dp_group);
+// the caller adds the shared output and reduces once.
+// CHECK-LABEL: func.func @allgather_no_reduce
+// CHECK: npu.expect_uniform
+// CHECK: npu.all_gather %{{.+}} dp
+// CHECK: %[[OUT:.+]] = npu.moe_token_unpermute
+// CHECK: %[[RS:.+]] = npu.reduce_scatter %[[OUT]] dp
+// CHECK: %[[SL:.+]] = npu.slice_rows %[[RS]]
+// CHECK-NOT: npu.all_reduce
+// CHECK: return %[[SL]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>} {
+func.func @allgather_no_reduce(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx reduce_results(false) : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// allgather with enable_shared_expert_dp, DP 2 x TP 2: prepare still pads
+// and gathers over DP; finalize skips the DP reduce-scatter and the unpad
+// but, with reduce_results, still all-reduces over TP.
+// CHECK-LABEL: func.func @allgather_shared_expert_dp
+// CHECK: npu.all_reduce_scalar %{{.+}} max dp
+// CHECK: npu.all_gather %{{.+}} dp
+// CHECK: %[[OUT:.+]] = npu.moe_token_unpermute
+// CHECK-NOT: npu.reduce_scatter
+// CHECK-NOT: npu.slice_rows
+// CHECK: %[[AR:.+]] = npu.all_reduce %[[OUT]] sum tp
+// CHECK: return %[[AR]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>} {
+func.func @allgather_shared_expert_dp(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits enable_shared_expert_dp : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// alltoall with replace_allreduce, TP 2 x DP 2 (PrepareAndFinalizeWithAll2All):
+// the TP ranks hold distinct tokens, so no uniformity check, no padding to
+// tp rows, no TP slice, and no TP gather or unpad in finalize; the shared
+// output is still added; reduce_results(false) changes nothing here.
+// CHECK-LABEL: func.func @alltoall_replace_allreduce
+// CHECK-NOT: npu.expect_uniform
+// CHECK-NOT: npu.pad_rows
+// CHECK-NOT: npu.tensor_split
+// CHECK: npu.moe_gating_top_k
+// CHECK: %[[OUT:.+]] = npu.moe_token_unpermute %{{.+}}, %{{.+}} probs
+// CHECK-NOT: npu.all_gather %{{.+}} tp
+// CHECK-NOT: npu.slice_rows
+// CHECK-NOT: npu.all_reduce
+// CHECK: return %[[OUT]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>} {
+func.func @alltoall_replace_allreduce(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits replace_allreduce : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<alltoall>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<alltoall>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<alltoall>
+  %r = moe.finalize %o, %pctx reduce_results(false) : tensor<?x64xf32>, !moe.prepare_ctx<alltoall>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// mc2 and fused_mc2 with enable_shared_expert_dp / replace_allreduce, TP 2 x
+// DP 2 (PrepareAndFinalizeWithMC2): no padding to padded_num_tokens, no TP
+// slices; the mask marks every one of the rank's T rows; finalize gathers
+// and unpads nothing.
+// CHECK-LABEL: func.func @mc2_shared_expert_dp
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x64xf32>
+// CHECK-NOT: npu.expect_uniform
+// CHECK-NOT: npu.all_reduce_scalar
+// CHECK: %[[T:.+]] = tensor.dim %[[X]]
+// CHECK: %[[MASK:.+]] = npu.mc2_mask %[[T]] of %[[T]] : tensor<?xi1>
+// CHECK-NOT: npu.pad_rows
+// CHECK-NOT: npu.tensor_split
+// CHECK: npu.moe_distribute_dispatch %[[X]], %{{.+}} mask(%[[MASK]] : tensor<?xi1>)
+// CHECK: %[[OUT:.+]] = npu.moe_distribute_combine
+// CHECK-NOT: npu.all_gather
+// CHECK-NOT: npu.slice_rows
+// CHECK: return %[[OUT]]
+// CHECK-LABEL: func.func @fused_mc2_replace_allreduce
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x64xf32>
+// CHECK: %[[T:.+]] = tensor.dim %[[X]]
+// CHECK: %[[MASK:.+]] = npu.mc2_mask %[[T]] of %[[T]] : tensor<?xi1>
+// CHECK-NOT: npu.tensor_split
+// CHECK: %[[OUT:.+]] = npu.dispatch_ffn_combine %[[X]], %{{.+}}, %{{.+}} mask(%[[MASK]] : tensor<?xi1>)
+// CHECK-NOT: npu.all_gather
+// CHECK-NOT: npu.slice_rows
+// CHECK: return %[[OUT]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>, moe.chip = #moe.chip<A3>} {
+func.func @mc2_shared_expert_dp(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits enable_shared_expert_dp : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %r : tensor<?x64xf32>
+}
+func.func @fused_mc2_replace_allreduce(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits replace_allreduce : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<fused_mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<fused_mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<fused_mc2>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<fused_mc2>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// Prefill context parallelism, DP 2 x PCP 2 (seed 000
+// _prepare_with_dp_group / _finalize_with_dp_group): pad to the longest rank
+// of both groups, gather over DP then PCP; finalize reduce-scatters over PCP
+// first (undoing the last gather), then DP, and drops the padding.
+// CHECK-LABEL: func.func @allgather_pcp
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x64xf32>, %[[LG:[^:]+]]: tensor<?x16xf32>
+// CHECK: %[[T:.+]] = tensor.dim %[[X]]
+// CHECK: %[[M1:.+]] = npu.all_reduce_scalar %[[T]] max dp
+// CHECK: %[[M2:.+]] = npu.all_reduce_scalar %[[M1]] max pcp
+// CHECK: %[[XP:.+]] = npu.pad_rows %[[X]] to %[[M2]]
+// CHECK: %[[XD:.+]] = npu.all_gather %[[XP]] dp
+// CHECK: %[[XG:.+]] = npu.all_gather %[[XD]] pcp
+// CHECK: %[[LP:.+]] = npu.pad_rows %[[LG]] to %[[M2]]
+// CHECK: %[[LD:.+]] = npu.all_gather %[[LP]] dp
+// CHECK: %[[LGG:.+]] = npu.all_gather %[[LD]] pcp
+// CHECK: npu.moe_gating_top_k %[[LGG]]
+// CHECK: npu.moe_init_routing %[[XG]]
+// CHECK: %[[OUT:.+]] = npu.moe_token_unpermute
+// CHECK: %[[R1:.+]] = npu.reduce_scatter %[[OUT]] pcp
+// CHECK: %[[R2:.+]] = npu.reduce_scatter %[[R1]] dp
+// CHECK: %[[SL:.+]] = npu.slice_rows %[[R2]] to %[[T]]
+// CHECK-NOT: npu.all_reduce
+// CHECK: return %[[SL]]
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true, pcp = 2>} {
+func.func @allgather_pcp(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// With DP 1 only the PCP group is gathered and reduce-scattered.
+// CHECK-LABEL: func.func @allgather_pcp_only
+// CHECK-NOT: npu.all_gather %{{.+}} dp
+// CHECK: npu.all_reduce_scalar %{{.+}} max pcp
+// CHECK: npu.all_gather %{{.+}} pcp
+// CHECK: %[[R:.+]] = npu.reduce_scatter %{{.+}} pcp
+// CHECK-NOT: npu.reduce_scatter
+// CHECK: npu.slice_rows %[[R]]
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 1, expert_parallel = true, pcp = 4>} {
+func.func @allgather_pcp_only(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}

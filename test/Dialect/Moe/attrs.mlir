@@ -27,10 +27,14 @@ module attributes {moe.layout = #moe.layout<tp = 2, dp = 4, expert_parallel = tr
   // CHECK-SAME: a = #moe.layout<tp = 1, dp = 1>
   // CHECK-SAME: b = #moe.layout<tp = 1, dp = 8, pp = 2, expert_parallel = true, sequence_parallel = true>
   // CHECK-SAME: c = #moe.layout<tp = 256, dp = 128, pp = 2>
+  // CHECK-SAME: d = #moe.layout<tp = 2, dp = 2, expert_parallel = true, pcp = 2>
+  // CHECK-SAME: e = #moe.layout<tp = 1, dp = 1>
   func.func private @layouts() attributes {
     a = #moe.layout<tp = 1, dp = 1, expert_parallel = false>,
     b = #moe.layout<tp = 1, dp = 8, pp = 2, expert_parallel = true, sequence_parallel = true>,
-    c = #moe.layout<tp = 256, dp = 128, pp = 2>}
+    c = #moe.layout<tp = 256, dp = 128, pp = 2>,
+    d = #moe.layout<tp = 2, dp = 2, expert_parallel = true, pcp = 2>,
+    e = #moe.layout<tp = 1, dp = 1, pcp = 1>}
 
   // CHECK-LABEL: func.func private @quant
   // CHECK-SAME: a = #moe.quant<none>

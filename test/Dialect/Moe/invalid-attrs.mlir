@@ -43,6 +43,17 @@ func.func private @f() attributes {a = #moe.layout<tp = 256, dp = 128, pp = 4>}
 
 // -----
 
+// expected-error @+1 {{layout sizes must be at least 1, got pcp = 0}}
+func.func private @f() attributes {a = #moe.layout<tp = 2, dp = 2, pcp = 0>}
+
+// -----
+
+// tp * dp * pp fits, times pcp it does not.
+// expected-error @+1 {{layout spans more than 65536 devices (tp * dp * pp * pcp with pcp = 4096)}}
+func.func private @f() attributes {a = #moe.layout<tp = 8, dp = 8, pcp = 4096>}
+
+// -----
+
 // expected-error @+1 {{sequence_parallel gathers tokens over the expert-parallel group and needs expert_parallel with dp * tp > 1}}
 func.func private @f() attributes {a = #moe.layout<tp = 2, dp = 2, sequence_parallel = true>}
 

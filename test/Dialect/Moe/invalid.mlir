@@ -99,6 +99,44 @@ func.func @finalize_shared(%y: tensor<?x8xf32>, %c: !moe.prepare_ctx<unset>, %s:
 
 // -----
 
+// Seed 000: with reduce_results=False the model adds the shared output and
+// reduces once; finalize must not add it to a partial sum.
+func.func @finalize_shared_unreduced(%y: tensor<?x8xf32>, %c: !moe.prepare_ctx<allgather>, %s: tensor<?x8xf32>) {
+  // expected-error @+1 {{'moe.finalize' op adds the shared experts' output but does not reduce its result (reduce_results(false)); add the shared output to the partial result before the one reduction instead}}
+  %r = moe.finalize %y, %c shared(%s : tensor<?x8xf32>) reduce_results(false) : tensor<?x8xf32>, !moe.prepare_ctx<allgather>
+  return
+}
+
+// -----
+
+// allgather + enable_shared_expert_dp over DP 2: finalize keeps the DP
+// group's gathered rows, which are not the rank's tokens.
+// expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 2, expert_parallel = true> set here}}
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+  func.func @finalize_shared_expert_dp(%x: tensor<?x8xf32>, %l: tensor<?x4xf32>, %y: tensor<?x8xf32>) {
+    %h, %lg, %c = moe.prepare %x, %l enable_shared_expert_dp : tensor<?x8xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<allgather>
+    // expected-error @+1 {{'moe.finalize' op adds the shared experts' output of the rank's tokens, but with allgather and enable_shared_expert_dp the result keeps the rows gathered over the DP group (no reduce-scatter)}}
+    %r = moe.finalize %y, %c shared(%x : tensor<?x8xf32>) : tensor<?x8xf32>, !moe.prepare_ctx<allgather>
+    return
+  }
+}
+
+// -----
+
+// enable_shared_expert_dp over DP 2 with the method left open: what
+// finalize returns would depend on the method chosen.
+// expected-note @+1 {{in the deployment #moe.layout<tp = 2, dp = 2, expert_parallel = true> set here}}
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>} {
+  func.func @shared_expert_dp_unset(%x: tensor<?x8xf32>, %l: tensor<?x4xf32>, %y: tensor<?x8xf32>) {
+    %h, %lg, %c = moe.prepare %x, %l enable_shared_expert_dp : tensor<?x8xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<unset>
+    // expected-error @+1 {{'moe.finalize' op finalizes a layer with enable_shared_expert_dp over a DP group and no method: allgather would return the DP group's gathered rows, the other methods the rank's tokens; state the method in the context type}}
+    %r = moe.finalize %y, %c : tensor<?x8xf32>, !moe.prepare_ctx<unset>
+    return
+  }
+}
+
+// -----
+
 func.func @gate_topk(%l: tensor<?x4xf32>) {
   // expected-error @+1 {{'moe.gate' op top_k 5 exceeds the 4 experts}}
   %w, %i = moe.gate %l top_k(5) softmax : tensor<?x4xf32> -> tensor<?x5xf32>, tensor<?x5xi32>

@@ -170,3 +170,27 @@ func.func @router_weight_on_input(%h: tensor<?x64xf32>, %w: tensor<?x1xf32>, %id
       : tensor<?x64xf32>, tensor<?x1xf32>, tensor<?x1xi32> -> tensor<8xi64>, !moe.dispatch_ctx<allgather>
   return %counts : tensor<8xi64>
 }
+
+// Seed 000's prepare / finalize flags: replace_allreduce,
+// enable_shared_expert_dp, reduce_results(false); reduce_results(true) is
+// the default and prints as nothing.
+// CHECK-LABEL: func.func @prepare_finalize_flags
+// CHECK: %{{.+}}, %{{.+}}, %[[C1:.+]] = moe.prepare %{{.+}}, %{{.+}} replace_allreduce : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<alltoall>
+// CHECK: %{{.+}}, %{{.+}}, %[[C2:.+]] = moe.prepare %{{.+}}, %{{.+}} max_tokens(16) replace_allreduce enable_shared_expert_dp : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<mc2>
+// CHECK: %{{.+}}, %{{.+}}, %[[C3:.+]] = moe.prepare %{{.+}}, %{{.+}} enable_shared_expert_dp : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<allgather>
+// CHECK: moe.finalize %{{.+}}, %[[C1]] reduce_results(false) : tensor<?x64xf32>, !moe.prepare_ctx<alltoall>
+// CHECK: moe.finalize %{{.+}}, %[[C2]] : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+// CHECK: moe.finalize %{{.+}}, %[[C3]] shared(%{{.+}} : tensor<?x64xf32>) : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+func.func @prepare_finalize_flags(%x: tensor<?x64xf32>, %logits: tensor<?x8xf32>, %y: tensor<?x64xf32>)
+    -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) {
+  %h1, %l1, %c1 = moe.prepare %x, %logits replace_allreduce
+      : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<alltoall>
+  %h2, %l2, %c2 = moe.prepare %x, %logits max_tokens(16) replace_allreduce enable_shared_expert_dp
+      : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<mc2>
+  %h3, %l3, %c3 = moe.prepare %x, %logits enable_shared_expert_dp
+      : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<allgather>
+  %r1 = moe.finalize %y, %c1 reduce_results(false) : tensor<?x64xf32>, !moe.prepare_ctx<alltoall>
+  %r2 = moe.finalize %y, %c2 reduce_results(true) : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  %r3 = moe.finalize %y, %c3 shared(%x : tensor<?x64xf32>) : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r1, %r2, %r3 : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
+}

@@ -1323,7 +1323,7 @@ func.func @retain_index(%i: index) {
 
 // ODS: collective groups are world, tp, dp or ep.
 func.func @group_keyword(%x: tensor<?x64xf32>) {
-  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'group' [world, tp, dp, ep]}}
+  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'group' [world, tp, dp, ep, pcp]}}
   %g = npu.all_gather %x xp : tensor<?x64xf32> -> tensor<?x64xf32>
   return
 }

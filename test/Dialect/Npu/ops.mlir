@@ -126,6 +126,10 @@ func.func @collectives(%x: tensor<?x64xf32>, %t: index) -> (tensor<?x64xf32>, te
   %g = npu.all_gather %p dp stream(1) : tensor<?x64xf32> -> tensor<?x64xf32>
   // CHECK: npu.reduce_scatter %{{.+}} dp : tensor<?x64xf32> -> tensor<?x64xf32>
   %rs = npu.reduce_scatter %g dp : tensor<?x64xf32> -> tensor<?x64xf32>
+  // CHECK: npu.all_gather %{{.+}} pcp : tensor<?x64xf32> -> tensor<?x64xf32>
+  %gp = npu.all_gather %p pcp : tensor<?x64xf32> -> tensor<?x64xf32>
+  // CHECK: npu.reduce_scatter %{{.+}} pcp : tensor<?x64xf32> -> tensor<?x64xf32>
+  %rsp = npu.reduce_scatter %gp pcp : tensor<?x64xf32> -> tensor<?x64xf32>
   // CHECK: npu.slice_rows %{{.+}} to %{{.+}} : tensor<?x64xf32> -> tensor<?x64xf32>
   %s = npu.slice_rows %rs to %t : tensor<?x64xf32> -> tensor<?x64xf32>
   // CHECK: npu.all_reduce %{{.+}} sum tp : tensor<?x64xf32>
