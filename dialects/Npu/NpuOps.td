@@ -746,6 +746,49 @@ def Npu_GroupRankOp : Npu_Op<"group_rank", [Pure]> {
   let hasRuntimeCall = 1;
 }
 
+def Npu_StepSyncOp : Npu_Op<"step_sync", [Npu_Synchronizes, Npu_MayFailAtRunTime]> {
+  let summary = "the step's one exchange of token counts and flags across ranks";
+  let description = [{
+    Seed 004: vllm-ascend synchronizes a forward step's metadata across data
+    parallel ranks once, with a single all-reduce carrying every rank's
+    token count and the step's flags, before any layer runs. Every rank
+    contributes `tokens`, `with_prefill` and `enable_dbo` (0 or 1) and one
+    host-side exchange over the whole world gives every rank each member's
+    values; from them it computes, without further communication:
+
+    - `max_world`, `max_tp`, `max_dp`, `max_ep`, `max_pcp`: the most tokens
+      of a rank in its group of each kind (results in `Npu_Group` order),
+      what each layer's padding, run-time method guard and capacity check
+      read;
+    - `any_prefill`: 1 when some rank has prefill tokens; `all_dbo`: 1 when
+      every rank enables dual-batch overlap.
+
+    With `uniform_tp`, the tensor-parallel ranks of a DP group must hold the
+    same number of tokens; otherwise the run fails naming the contract
+    (`uniform_tp`'s text) and the counts, as `npu.expect_uniform` does.
+    `moe-merge-step-sync` makes one such op of a function's per-layer
+    `npu.all_reduce_scalar ... max` and `npu.expect_uniform` ops.
+
+    ```mlir
+    %w, %t, %d, %e, %p, %prefill, %dbo = npu.step_sync %tokens, %c0, %c0
+        uniform_tp "the tensor-parallel ranks of a DP group hold the same tokens"
+    ```
+  }];
+  let arguments = (ins Index:$tokens, Index:$with_prefill, Index:$enable_dbo,
+                       OptionalAttr<StrAttr>:$uniform_tp);
+  let results = (outs Index:$max_world, Index:$max_tp, Index:$max_dp, Index:$max_ep,
+                      Index:$max_pcp, Index:$any_prefill, Index:$all_dbo);
+  let assemblyFormat = "$tokens `,` $with_prefill `,` $enable_dbo (`uniform_tp` $uniform_tp^)? attr-dict";
+  let hasRuntimeCall = 1;
+  let extraClassDeclaration = [{
+    /// The most tokens of a rank in this rank's `group` (the results come
+    /// in Npu_Group order; a static_assert in NpuOps.cpp keeps them so).
+    ::mlir::Value getMaxOver(Group group) {
+      return getResult(static_cast<unsigned>(group));
+    }
+  }];
+}
+
 def Npu_ExpectUniformOp : Npu_Op<"expect_uniform", [Npu_Synchronizes, Npu_MayFailAtRunTime]> {
   let summary = "fail the run unless every rank of a group holds the same value";
   let description = [{

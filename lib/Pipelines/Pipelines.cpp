@@ -29,6 +29,8 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
   GreedyRewriteConfig cleanup;
   cleanup.enableRegionSimplification = GreedySimplifyRegionLevel::Disabled;
   fpm.addPass(createCanonicalizerPass(cleanup));
+  // One exchange of token counts per step instead of one or two per layer.
+  fpm.addPass(createMergeStepSync());
   if (options.fuseQuant)
     fpm.addPass(createFuseQuantIntoDispatch());
   if (options.multistream)

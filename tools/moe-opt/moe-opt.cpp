@@ -26,7 +26,7 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Transforms/Passes.h"
-#include "llvm/Support/WithColor.h"
+#include "llvm/Support/ToolOutputFile.h"
 
 namespace mlir::moe::test {
 void registerTestMoeQueries();
@@ -59,10 +59,17 @@ int main(int argc, char **argv) {
   auto [inputFilename, outputFilename] = mlir::registerAndParseCLIOptions(
       argc, argv, "moe-mlir optimizer driver\n", registry);
   // Input MLIR 19's parser would crash on is an error instead
-  // (moe/Support/ParserHazards.h); unreadable input is MlirOptMain's to
-  // report.
-  std::string error;
-  if (auto file = mlir::openInputFile(inputFilename, &error)) {
+  // (moe/Support/ParserHazards.h). The input is read once (stdin too) and
+  // handed to MlirOptMain; listing dialects reads none.
+  mlir::MlirOptMainConfig config = mlir::MlirOptMainConfig::createFromCLOptions();
+  if (!config.shouldShowDialects()) {
+    std::string error;
+    std::unique_ptr<llvm::MemoryBuffer> file =
+        mlir::openInputFile(inputFilename, &error);
+    if (!file) {
+      llvm::errs() << error << "\n";
+      return 1;
+    }
     llvm::StringRef text = file->getBuffer();
     if (auto hazard = mlir::moe::findForwardUseIntoRegion(text)) {
       llvm::SourceMgr sourceMgr;
@@ -73,6 +80,16 @@ int main(int argc, char **argv) {
           llvm::SourceMgr::DK_Error, hazard->message);
       return 1;
     }
+    auto output = mlir::openOutputFile(outputFilename, &error);
+    if (!output) {
+      llvm::errs() << error << "\n";
+      return 1;
+    }
+    if (mlir::failed(mlir::MlirOptMain(output->os(), std::move(file), registry,
+                                       config)))
+      return 1;
+    output->keep();
+    return 0;
   }
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, inputFilename, outputFilename, registry));

@@ -13,6 +13,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::moe {
@@ -191,20 +192,56 @@ Value to_npu::castTo(OpBuilder &b, Location loc, Value value, Type type) {
   return b.create<tensor::CastOp>(loc, type, value);
 }
 
+/// The earliest value whose rows a layer input `v` has: a layer's output
+/// has the rows of that layer's input (not with enable_shared_expert_dp,
+/// whose allgather finalize keeps gathered rows), and a region op's result
+/// the rows its branches all yield. `memo` keeps the answers of this walk
+/// (a run-time method choice has two branches per layer).
+static Value rowsRoot(Value v, llvm::DenseMap<Value, Value> &memo) {
+  auto known = memo.find(v);
+  if (known != memo.end())
+    return known->second;
+  Value root = v;
+  if (auto finalize = v.getDefiningOp<FinalizeOp>()) {
+    auto prepare = finalize.getCtx().getDefiningOp<PrepareOp>();
+    if (prepare && !prepare.getEnableSharedExpertDp())
+      root = rowsRoot(prepare.getHidden(), memo);
+  } else if (auto result = dyn_cast<OpResult>(v);
+             result && isa<RegionBranchOpInterface>(result.getOwner()) &&
+             result.getOwner()->getNumRegions() > 0) {
+    Value common;
+    bool same = true;
+    for (Region &region : result.getOwner()->getRegions()) {
+      Operation *yield = region.hasOneBlock() ? region.front().getTerminator()
+                                              : nullptr;
+      if (!yield || yield->getNumOperands() <= result.getResultNumber()) {
+        same = false;
+        break;
+      }
+      Value branchRoot =
+          rowsRoot(yield->getOperand(result.getResultNumber()), memo);
+      if (common && branchRoot != common) {
+        same = false;
+        break;
+      }
+      common = branchRoot;
+    }
+    if (same && common)
+      root = common;
+  }
+  memo[v] = root;
+  return root;
+}
+
 Value to_npu::tokenCount(ConversionPatternRewriter &rewriter, Location loc,
                          Value original, Value converted) {
-  // The output of an earlier layer has the token count of that layer's
-  // input, known on the host: no need to wait for the tensor. (Not with
-  // enable_shared_expert_dp, whose allgather finalize keeps gathered rows.)
-  auto finalize = original.getDefiningOp<FinalizeOp>();
-  auto prepare =
-      finalize ? finalize.getCtx().getDefiningOp<PrepareOp>() : PrepareOp();
-  if (finalize && prepare && !prepare.getEnableSharedExpertDp()) {
-    FailureOr<PreparedParts> parts =
-        PreparedParts::unpack(rewriter.getRemappedValue(finalize.getCtx()));
-    if (succeeded(parts))
-      return parts->tokens;
-  }
+  // Every layer's token count is that of the first input it derives from,
+  // known on the host without waiting for the tensor, and one value for
+  // moe-merge-step-sync to synchronize once per step.
+  llvm::DenseMap<Value, Value> memo;
+  Value root = rowsRoot(original, memo);
+  if (root != original)
+    converted = rewriter.getRemappedValue(root);
   return rewriter.create<tensor::DimOp>(loc, converted, 0);
 }
 

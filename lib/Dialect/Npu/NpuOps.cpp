@@ -18,6 +18,12 @@
 using namespace mlir;
 using namespace mlir::npu;
 
+// npu.step_sync has one `max_<group>` result per Group case, in enum order
+// (StepSyncOp::getMaxOver): a new group needs a new result.
+static_assert(getMaxEnumValForGroup() == 4 &&
+                  static_cast<unsigned>(Group::PCP) == 4,
+              "npu.step_sync's results must list every Group in order");
+
 //===----------------------------------------------------------------------===//
 // Helpers
 //===----------------------------------------------------------------------===//

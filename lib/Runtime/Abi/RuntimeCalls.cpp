@@ -17,8 +17,10 @@
 #include "moe/Runtime/Mc2.h"
 #include "moe/Runtime/Streams.h"
 
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
+#include <iterator>
 
 using namespace moert;
 
@@ -582,6 +584,60 @@ extern "C" void moert_npu_expect_uniform(const char *where, int64_t value,
                              " group hold " + std::to_string(least) + " to " +
                              std::to_string(most) +
                              " (this rank: " + std::to_string(value) + ")");
+  });
+}
+
+extern "C" void moert_npu_step_sync(const char *where, int64_t tokens,
+                                    int64_t with_prefill, int64_t enable_dbo,
+                                    const char *uniform_tp, int64_t *max_world,
+                                    int64_t *max_tp, int64_t *max_dp,
+                                    int64_t *max_ep, int64_t *max_pcp,
+                                    int64_t *any_prefill, int64_t *all_dbo) {
+  // One result per group, in the enum's order (NpuOps.td, npu.step_sync).
+  int64_t *maxima[] = {max_world, max_tp, max_dp, max_ep, max_pcp};
+#define MOERT_COUNT_CASE(symbol, value, keyword) +1
+  static_assert(std::size(maxima) == 0 MOERT_NPU_GROUP_CASES(MOERT_COUNT_CASE),
+                "npu.step_sync has one maximum per communication group");
+#undef MOERT_COUNT_CASE
+  for (int64_t *m : maxima)
+    *m = 0;
+  *any_prefill = *all_dbo = 0;
+  onHost(where, [&](RankRuntime &rank) {
+    check(with_prefill == 0 || with_prefill == 1,
+          "npu.step_sync: with_prefill must be 0 or 1, got " +
+              std::to_string(with_prefill));
+    check(enable_dbo == 0 || enable_dbo == 1,
+          "npu.step_sync: enable_dbo must be 0 or 1, got " +
+              std::to_string(enable_dbo));
+    // The one collective: every rank's (tokens, with_prefill, enable_dbo).
+    Tensor mine = Tensor::empty(DType::I64, {1, 3});
+    mine.data<int64_t>()[0] = tokens;
+    mine.data<int64_t>()[1] = with_prefill;
+    mine.data<int64_t>()[2] = enable_dbo;
+    Tensor all = rank.hostComm(Group::World).allGather(mine);
+    const int64_t *row = all.data<int64_t>();
+    const Layout &layout = rank.world().layout();
+    auto count = [&](int member) { return row[3 * member]; };
+    for (size_t g = 0; g < std::size(maxima); ++g)
+      for (int member : layout.members(static_cast<Group>(g), rank.rank()))
+        *maxima[g] = std::max(*maxima[g], count(member));
+    *all_dbo = 1;
+    for (int64_t r = 0; r < all.dim(0); ++r) {
+      *any_prefill = std::max(*any_prefill, row[3 * r + 1]);
+      *all_dbo = std::min(*all_dbo, row[3 * r + 2]);
+    }
+    if (uniform_tp && *uniform_tp) {
+      int64_t least = tokens, most = tokens;
+      for (int member : layout.members(Group::TP, rank.rank())) {
+        least = std::min(least, count(member));
+        most = std::max(most, count(member));
+      }
+      check(least == most, std::string("npu.step_sync: ") + uniform_tp +
+                               ", but the ranks of the tp group hold " +
+                               std::to_string(least) + " to " +
+                               std::to_string(most) + " (this rank: " +
+                               std::to_string(tokens) + ")");
+    }
   });
 }
 

@@ -1,7 +1,8 @@
 //===- Passes.td - passes on the npu dialect -*- tablegen -*-===//
 //
 // Passes that transform level-2 (`npu`) device-op IR: quantization fusion,
-// multistream scheduling, the stream verifier and load-time outlining. docs/NpuPasses.md is
+// multistream scheduling, the stream verifier, load-time outlining and the
+// per-step synchronization. docs/NpuPasses.md is
 // generated from this file.
 //
 //===----------------------------------------------------------------------===//
@@ -163,6 +164,32 @@ def OutlineLoadTime : Pass<"moe-outline-load-time", "::mlir::ModuleOp"> {
     is a function already outlined.
   }];
   let dependentDialects = ["::mlir::npu::NpuDialect", "::mlir::func::FuncDialect"];
+}
+
+def MergeStepSync : Pass<"moe-merge-step-sync", "::mlir::func::FuncOp"> {
+  let summary = "One synchronization of token counts per forward step";
+  let description = [{
+    Seed 004: vllm-ascend exchanges the step's token counts and flags across
+    ranks once per forward step, not once per layer. Each layer's expansion
+    asks for the most tokens of a rank in some group (`npu.all_reduce_scalar
+    %t max <group>`: padding before an all-gather, the run-time method
+    guard, the MC2 capacity check) and, with tensor parallelism, checks that
+    the TP ranks hold the same tokens (`npu.expect_uniform %t tp`). Because
+    a layer's output has the token count of the function's input
+    (convert-moe-to-npu reuses it), all layers ask about the same value.
+
+    For every value `%t` that such ops ask about, the pass creates one
+    `npu.step_sync %t, %c0, %c0` right after `%t` is defined (the step's
+    flags are 0 until the IR carries them), replaces every
+    `npu.all_reduce_scalar %t max <group>` by its `max_<group>` result and
+    folds every `npu.expect_uniform %t tp "what"` into its `uniform_tp`
+    (the first text wins; the contract is the same). Ops in nested regions
+    are merged too, since the sync dominates them. Sums and uniformity
+    checks over other groups are left alone. Running it twice changes
+    nothing.
+  }];
+  let dependentDialects = ["::mlir::npu::NpuDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 #endif // MOE_DIALECT_NPU_TRANSFORMS_PASSES_TD
