@@ -189,6 +189,12 @@ MlirAttribute mlirMoeLookupChip(MlirOperation op) {
 // Communication method
 //===----------------------------------------------------------------------===//
 
+// The C enum repeats the dialect's values: a new method must be added to both.
+static_assert(MOE_COMM_METHOD_FUSED_MC2 == int(CommMethod::FusedMC2) &&
+                  MOE_COMM_METHOD_MOGE == int(CommMethod::Moge) &&
+                  int(CommMethod::Moge) == getMaxEnumValForCommMethod(),
+              "MoeCommMethod and the dialect's CommMethod differ");
+
 const char *moeCommMethodGetName(MoeCommMethod m) {
   std::optional<CommMethod> value = symbolizeCommMethod(uint32_t(m));
   // Enum spellings are string literals of the generated code.

@@ -92,6 +92,7 @@ struct PreparePattern : StagePattern<PrepareOp> {
     if (layout.getWorldSize() > 1) {
       switch (method) {
       case CommMethod::AllGather:
+      case CommMethod::Moge: // prepares as allgather (SEMANTICS §5, moge)
         // _prepare_with_dp_group, or _prepare_with_ep_group with sequence
         // parallelism: pad to the longest rank, gather the whole group.
         if (tokenGroupSize > 1) {
@@ -171,6 +172,7 @@ struct FinalizePattern : StagePattern<FinalizeOp> {
     if (deployment.layout.getWorldSize() > 1) {
       switch (op.getCtx().getType().getMethod()) {
       case CommMethod::AllGather:
+      case CommMethod::Moge: // sums the partial outputs as allgather
         if (tokenGroupSize > 1)
           out = sliceRows(b, loc, reduceScatter(b, loc, out, tokenGroup),
                           parts->tokens);
