@@ -141,3 +141,16 @@ func.func @moge_w8a8(%h: tensor<?x64xf32>, %l: tensor<?x4xf32>,
   %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
   return %o : tensor<?x64xf32>
 }
+
+// -----
+
+// moge: the experts' output must reach the moge combine only.
+func.func @moge_experts_escape(%h: tensor<?x64xf32>, %l: tensor<?x4xf32>,
+                               %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %w, %ids = moe.gate %l top_k(2) softmax groups(2, 2) balanced : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot run as moge: the experts' output must feed exactly its moe.combine}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<moge>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
+  return %o, %y : tensor<?x64xf32>, tensor<?x64xf32>
+}
