@@ -12,7 +12,10 @@ def Moe_CommMethod : I32EnumAttr<"CommMethod",
       I32EnumAttrCase<"AllGather", 1, "allgather">,
       I32EnumAttrCase<"AllToAll", 2, "alltoall">,
       I32EnumAttrCase<"MC2", 3, "mc2">,
-      I32EnumAttrCase<"FusedMC2", 4, "fused_mc2">
+      I32EnumAttrCase<"FusedMC2", 4, "fused_mc2">,
+      // Mixture of Grouped Experts (seed 002 TokenDispatcherWithMoge): run
+      // only when asked for (policy=fixed or the context types).
+      I32EnumAttrCase<"Moge", 5, "moge">
     ]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;

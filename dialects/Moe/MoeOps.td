@@ -171,7 +171,11 @@ def Moe_GateOp : Moe_Op<"gate", [Pure]> {
     selection only. With `groups(G, keep)` the experts form `G` equal groups,
     each group is scored by its best score (with a bias: by the sum of its
     two best biased scores, as DeepSeek-V3 does), and only the best `keep`
-    groups stay selectable. The `top_k` best experts give
+    groups stay selectable. With `groups(G, G) balanced` every token takes
+    the `top_k / G` best experts of each of the `G` groups (group-balanced
+    routing, as Pangu Pro MoE's router does, SEMANTICS §5 "moge"): the
+    routing the `moge` communication method relies on. The `top_k` best
+    experts give
     `ids [T, K]` (i32) and their unbiased scores `weights [T, K]` (f32);
     `renormalize` divides the weights by their sum, and `scale(s)` multiplies
     them by the routed scaling factor `s`. Ties go to the lower expert id.
@@ -183,6 +187,13 @@ def Moe_GateOp : Moe_Op<"gate", [Pure]> {
         renormalize groups(8, 4) scale(2.5)
         : tensor<?x256xf32> -> tensor<?x8xf32>, tensor<?x8xi32>
     ```
+
+    Example (Pangu Pro MoE: one expert from each of 8 groups):
+
+    ```mlir
+    %w, %ids = moe.gate %logits top_k(8) softmax groups(8, 8) balanced
+        : tensor<?x64xf32> -> tensor<?x8xf32>, tensor<?x8xi32>
+    ```
   }];
   let arguments = (ins Moe_LogitsTensor:$logits,
                        Optional<Moe_StaticTensor>:$bias,
@@ -191,12 +202,14 @@ def Moe_GateOp : Moe_Op<"gate", [Pure]> {
                        UnitAttr:$renormalize,
                        OptionalAttr<Moe_PositiveI64Attr>:$num_expert_group,
                        OptionalAttr<Moe_PositiveI64Attr>:$topk_group,
+                       UnitAttr:$balanced,
                        DefaultValuedAttr<Moe_FinitePositiveF32Attr, "1.0f">:$routed_scaling_factor);
   let results = (outs Moe_TopkWeights:$weights, Moe_TopkIds:$ids);
   let assemblyFormat = [{
     $logits (`bias` `(` $bias^ `:` type($bias) `)`)? `top_k` `(` $top_k `)`
     $scoring (`renormalize` $renormalize^)?
     (`groups` `(` $num_expert_group^ `,` $topk_group `)`)?
+    (`balanced` $balanced^)?
     (`scale` `(` $routed_scaling_factor^ `)`)? attr-dict
     `:` type($logits) `->` type($weights) `,` type($ids)
   }];

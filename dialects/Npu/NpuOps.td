@@ -55,6 +55,8 @@ def Npu_MoeGatingTopKOp : Npu_DeviceOp<"moe_gating_top_k", [Npu_CannotFail]> {
     `torch_npu.npu_moe_gating_top_k`: the computation of `moe.gate` in one
     operator (softmax or sigmoid scores, optional correction bias for the
     selection, optional grouped top-k, renormalization, routed scaling).
+    `balanced` (with `groups(G, G)`): `k / G` experts from every group, the
+    group-balanced top-k of Pangu Pro MoE (`moe.gate ... balanced`).
 
     ```mlir
     %w, %ids = npu.moe_gating_top_k %logits k(8) softmax renormalize
@@ -66,11 +68,13 @@ def Npu_MoeGatingTopKOp : Npu_DeviceOp<"moe_gating_top_k", [Npu_CannotFail]> {
                        UnitAttr:$renormalize,
                        OptionalAttr<Npu_PositiveI64>:$group_count,
                        OptionalAttr<Npu_PositiveI64>:$k_group,
+                       UnitAttr:$balanced,
                        DefaultValuedAttr<Npu_FinitePositiveF32, "1.0f">:$routed_scaling_factor,
                        Npu_StreamAttr:$stream);
   let results = (outs Npu_F32Matrix:$weights, Npu_Ids:$ids);
   let assemblyFormat = "$logits (`bias` `(` $bias^ `:` type($bias) `)`)? `k` `(` $k `)` $scoring "
       "(`renormalize` $renormalize^)? (`groups` `(` $group_count^ `,` $k_group `)`)? "
+      "(`balanced` $balanced^)? "
       "(`scale` `(` $routed_scaling_factor^ `)`)? (`stream` `(` $stream^ `)`)? "
       " attr-dict `:` type($logits) `->` type($weights) `,` type($ids)";
   let hasVerifier = 1;
@@ -234,6 +238,71 @@ def Npu_MoeTokenUnpermuteOp : Npu_DeviceOp<"moe_token_unpermute", [
   let assemblyFormat = "$permuted `,` $sorted_indices (`probs` `(` $probs^ `:` type($probs) `)`)? "
       "(`stream` `(` $stream^ `)`)? attr-dict `:` type($permuted) `,` type($sorted_indices) "
       "`->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Npu_MogeDispatchOp : Npu_DeviceOp<"moge_dispatch", [Npu_DispatchesRows,
+    Npu_MayFailAtRunTime]> {
+  let summary = "group-balanced dispatch: sort this rank's pairs by local expert";
+  let description = [{
+    Seed 002 `TokenDispatcherWithMoge.token_dispatch` (SEMANTICS §5, moge)
+    on one rank, after an all-gather prepare. `ids [T, K]` are expert ids of
+    a group-balanced routing, `weights [T, K]` their routing weights, and
+    this rank owns the experts `[start, start + L)`. Exactly `k_per_rank`
+    (`K / ep`) ids of every token lie in that range (a token with another
+    count is a run-time error): in k order they are the token's local ids
+    (`id - start`) and weights, `[T, k_per_rank]`, as Pangu's router hands
+    them to the dispatcher. Then, as the seed, with `N = T * k_per_rank`:
+    `sorted_ids [N]` is the stable argsort of the flattened local ids,
+    `rows[n] = x[sorted_ids[n] / k_per_rank]`, `group_list [L]` holds the
+    rows per local expert (`count`) or their cumulative ends (`cumsum`, the
+    seed's group list type 0), and `topk_scales [N, 1]` the local weight of
+    pair `sorted_ids[n]`, which the experts multiply into their activations.
+
+    ```mlir
+    %rows, %sorted, %groups, %scales = npu.moge_dispatch %x, %ids, %w
+        range(%start, 8) k_per_rank(2) cumsum
+        : tensor<?x2048xf32>, tensor<?x8xi32>, tensor<?x8xf32>
+        -> tensor<?x2048xf32>, tensor<?xi32>, tensor<8xi64>, tensor<?x1xf32>
+    ```
+  }];
+  let arguments = (ins Npu_FloatMatrix:$x, Npu_Ids:$ids, Npu_F32Matrix:$weights,
+                       Index:$active_start, Npu_PositiveI64:$local_experts,
+                       Npu_PositiveI64:$k_per_rank,
+                       Npu_GroupListType:$group_list_type,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_FloatMatrix:$rows, Npu_I32Vector:$sorted_ids,
+                      Npu_I64Vector:$group_list, Npu_F32Matrix:$topk_scales);
+  let assemblyFormat = "$x `,` $ids `,` $weights `range` `(` $active_start `,` "
+      "$local_experts `)` `k_per_rank` `(` $k_per_rank `)` $group_list_type "
+      "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($ids) `,` "
+      "type($weights) `->` type($rows) `,` type($sorted_ids) `,` "
+      "type($group_list) `,` type($topk_scales)";
+  let hasVerifier = 1;
+}
+
+def Npu_MogeCombineOp : Npu_DeviceOp<"moge_combine", [Npu_CombineOpInterface,
+    Npu_MayFailAtRunTime]> {
+  let summary = "undo the moge permutation and sum each token's rows";
+  let description = [{
+    Seed 002 `TokenDispatcherWithMoge.token_combine`: `rows [N, H]` in the
+    order of `sorted_ids` (from `npu.moge_dispatch`) go back to pair order
+    through the inverse permutation, are viewed as `[N / k_per_rank,
+    k_per_rank, H]` and summed over the middle axis (the weights were
+    applied by the experts). `sorted_ids` that are not a permutation of
+    `[0, N)`, or `N` not a multiple of `k_per_rank`, are a run-time error.
+
+    ```mlir
+    %out = npu.moge_combine %y, %sorted k_per_rank(2)
+        : tensor<?x2048xf32>, tensor<?xi32> -> tensor<?x2048xf32>
+    ```
+  }];
+  let arguments = (ins Npu_FloatMatrix:$rows, Npu_I32Vector:$sorted_ids,
+                       Npu_PositiveI64:$k_per_rank, Npu_StreamAttr:$stream);
+  let results = (outs Npu_FloatMatrix:$result);
+  let assemblyFormat = "$rows `,` $sorted_ids `k_per_rank` `(` $k_per_rank `)` "
+      "(`stream` `(` $stream^ `)`)? attr-dict `:` type($rows) `,` "
+      "type($sorted_ids) `->` type($result)";
   let hasVerifier = 1;
 }
 

@@ -101,6 +101,7 @@ typedef enum MoeCommMethod {
   MOE_COMM_METHOD_ALLTOALL = 2,
   MOE_COMM_METHOD_MC2 = 3,
   MOE_COMM_METHOD_FUSED_MC2 = 4,
+  MOE_COMM_METHOD_MOGE = 5,
 } MoeCommMethod;
 
 /* The IR spelling ("mc2"), or NULL for a value outside the enum. */

@@ -5,18 +5,29 @@
 std::string mlir::moe::checkGateConfig(int64_t experts, int64_t topK,
                                        std::optional<int64_t> groups,
                                        std::optional<int64_t> keep,
-                                       bool hasBias) {
+                                       bool hasBias, bool balanced) {
   auto str = [](int64_t v) { return std::to_string(v); };
   if (topK > experts)
     return "top_k " + str(topK) + " exceeds the " + str(experts) + " experts";
   if (groups.has_value() != keep.has_value())
     return "num_expert_group and topk_group go together";
   if (!groups)
-    return "";
+    return balanced ? "balanced routing takes top_k / G experts from each of "
+                      "G expert groups and needs groups(G, G)"
+                    : "";
   int64_t g = *groups;
   if (experts % g != 0)
     return str(g) + " expert groups do not divide the " + str(experts) +
            " experts";
+  if (balanced) {
+    if (*keep != g)
+      return "balanced routing keeps every group: topk_group must equal the " +
+             str(g) + " groups, got " + str(*keep);
+    if (topK % g != 0)
+      return "balanced routing takes top_k / G experts from each group: " +
+             str(g) + " groups do not divide top_k " + str(topK);
+    return "";
+  }
   if (*keep > g)
     return "keeps " + str(*keep) + " of only " + str(g) + " expert groups";
   int64_t selectable = *keep * (experts / g);

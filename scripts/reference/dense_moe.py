@@ -64,6 +64,7 @@ class GateSpec:
     renormalize: bool = False
     num_groups: int = 0             # 0: no grouped top-k
     keep_groups: int = 0
+    balanced: bool = False          # top_k / num_groups from every group
     routed_scaling: float = 1.0
 
 
@@ -177,8 +178,27 @@ def _selectable(logits, spec, bias):
     return scores, biased.astype(F32), groups
 
 
+def _balanced_ids(biased, spec):
+    """Group-balanced top-k (Pangu Pro MoE's router, `moe.gate ... balanced`):
+    the top_k / G best of each of the G groups, group by group."""
+    t, e = biased.shape
+    g, per = spec.num_groups, e // spec.num_groups
+    each = spec.top_k // g
+    grouped = biased.reshape(t, g, per)
+    best = _descending(grouped.reshape(t * g, per))[:, :each].reshape(t, g, each)
+    return (best + (np.arange(g) * per)[None, :, None]).reshape(t, g * each)
+
+
 def gate(logits, spec, bias=None):
     """moe.gate: logits [T, E] -> (weights [T, K] f32, ids [T, K] i32)."""
+    if spec.balanced:
+        scores = scores_of(logits, spec.scoring)
+        biased = scores + bias.astype(F32) if bias is not None else scores
+        ids = _balanced_ids(biased.astype(F32), spec).astype(np.int32)
+        w = np.take_along_axis(scores, ids, axis=1)
+        if spec.renormalize:
+            w = w / w.sum(axis=1, keepdims=True)
+        return (w * F32(spec.routed_scaling)).astype(F32), ids
     scores, biased, _ = _selectable(logits, spec, bias)
     ids = _descending(biased)[:, :spec.top_k].astype(np.int32)
     w = np.take_along_axis(scores, ids, axis=1)
@@ -203,6 +223,15 @@ def selection_margin(logits, spec, bias=None):
     token (kept groups vs the next group, k-th vs (k+1)-th selectable
     expert). Cases keep it >= 1e-3 so float32 rounding cannot change a
     choice."""
+    if spec.balanced:
+        scores = scores_of(logits, spec.scoring)
+        biased = scores + bias.astype(F32) if bias is not None else scores
+        t, e = biased.shape
+        per = e // spec.num_groups
+        grouped = biased.astype(np.float64).reshape(t * spec.num_groups, per)
+        gaps = _relative_gap(-np.sort(-grouped, axis=1),
+                             spec.top_k // spec.num_groups)
+        return gaps.reshape(t, spec.num_groups).min(axis=1)
     _, biased, groups = _selectable(logits, spec, bias)
     margin = _relative_gap(-np.sort(-biased.astype(np.float64), axis=1),
                            spec.top_k)

@@ -58,7 +58,7 @@ from dense_moe import (F32, QUANT_SCHEMES, DenseLayer, GateSpec,  # noqa: E402
                        process_w4a8_linear,
                        save_layer, selection_margin)
 
-METHODS = ("unset", "allgather", "alltoall", "mc2", "fused_mc2")
+METHODS = ("unset", "allgather", "alltoall", "mc2", "fused_mc2", "moge")
 CHIPS = ("A2", "A3", "A5", "A310P")
 MIN_MARGIN = 1e-3          # relative gap behind every routing decision
 
@@ -90,6 +90,10 @@ class CaseSpec:
     renormalize: bool = _opt(True, "renormalize the top-k weights")
     groups: int = _opt(0, "grouped top-k: number of expert groups (0: off)")
     keep_groups: int = _opt(0, "grouped top-k: groups kept")
+    balanced: bool = _opt(False, "group-balanced routing: top_k / groups "
+                                 "experts from every group (moe.gate ... "
+                                 "balanced; keep_groups = groups); moge "
+                                 "needs it")
     bias: bool = _opt(False, "correction bias (selection only)")
     routed_scaling: float = _opt(1.0, "routed scaling factor")
     quant: str = _opt("none", "quantization scheme")
@@ -213,7 +217,7 @@ def check_spec(s):
         (s.inter % s.shards == 0, f"tp' {s.shards} must divide I {s.inter}"),
         (not s.sequence_parallel or s.use_ep,
          "sequence parallelism needs expert parallelism with world > 1"),
-        (s.ir_method in ("unset", "allgather") or s.use_ep,
+        (s.ir_method in ("unset", "allgather", "moge") or s.use_ep,
          f"{s.ir_method} needs expert parallelism with world > 1"),
         (s.ir_method != "fused_mc2" or s.quant != "w4a8",
          "fused_mc2 runs unquantized or w8a8 experts"),
@@ -240,7 +244,17 @@ def check_spec(s):
             (s.experts % s.groups == 0, "groups must divide experts"),
             (1 <= s.keep_groups <= s.groups, "need 1 <= keep_groups <= groups"),
             (s.keep_groups * per >= s.top_k, "kept groups must hold top_k"),
-            (not s.bias or per >= 2, "with a bias a group needs 2 experts"),
+            (s.balanced or not s.bias or per >= 2,
+             "with a bias a group needs 2 experts"),
+        ]
+    if s.balanced:
+        rules += [
+            (s.groups > 0 and s.keep_groups == s.groups,
+             "balanced routing keeps every group: keep_groups = groups > 0"),
+            (s.groups > 0 and s.top_k % s.groups == 0,
+             "balanced routing needs groups to divide top_k"),
+            (not s.skew, "skew routes every token to one expert, not "
+                         "balanced"),
         ]
     if s.quant == "w4a8":
         sizes = [s.hidden, s.inter // s.shards] + (
@@ -309,7 +323,7 @@ def make_layer(s, rng):
     """The global (logical) layer of spec `s`."""
     spec = GateSpec(top_k=s.top_k, scoring=s.scoring, renormalize=s.renormalize,
                     num_groups=s.groups, keep_groups=s.keep_groups,
-                    routed_scaling=s.routed_scaling)
+                    balanced=s.balanced, routed_scaling=s.routed_scaling)
     experts = random_mlp(rng, s.experts, s.hidden, s.inter, s.quant,
                          s.group_size)
     experts.kernel = s.quant == "w4a8"   # checkpoint + moe.prepare_weights
@@ -601,6 +615,7 @@ def layer_mlir(s):
     gate_attrs = f"top_k({s.top_k}) {s.scoring}"
     gate_attrs += " renormalize" if s.renormalize else ""
     gate_attrs += f" groups({s.groups}, {s.keep_groups})" if s.groups else ""
+    gate_attrs += " balanced" if s.balanced else ""
     gate_attrs += f" scale({s.routed_scaling!r})" if s.routed_scaling != 1.0 else ""
     bias = (f" bias(%e_score_correction_bias : {types['e_score_correction_bias']})"
             if s.bias else "")

@@ -73,6 +73,29 @@ def check_grouped_topk_with_bias():
     assert ids.tolist() == [[4, 2]], ids
 
 
+def check_balanced_gate():
+    # Group-balanced top-k (moe.gate ... balanced, Pangu Pro MoE): top_k / G
+    # of every group. Groups {0,1}, {2,3}, {4,5}; plain top-3 would take
+    # 0, 1, 2 (softmax probabilities 5, 4, 3 of 5+4+3+0.5+0.5+1 = 14).
+    logits = np.log(np.array([[5, 4, 3, 0.5, 0.5, 1]], dtype=np.float64))
+    spec = dm.GateSpec(top_k=3, num_groups=3, keep_groups=3, balanced=True)
+    w, ids = dm.gate(logits, spec)
+    assert ids.tolist() == [[0, 2, 5]] and close(w, [[5 / 14, 3 / 14, 1 / 14]])
+    # Ties inside a group go to the lower id; two per group, best first.
+    spec = dm.GateSpec(top_k=4, num_groups=2, keep_groups=2, balanced=True)
+    _, ids = dm.gate(np.log(np.array([[1, 2, 2, 1, 4, 3, 5, 1.0]])), spec)
+    assert ids.tolist() == [[1, 2, 6, 4]], ids
+    # The margin is the smallest in-group gap behind the choice: 2nd vs 3rd
+    # of group 0 (2 vs 1: 0.5) and of group 1 (4 vs 3: 0.25).
+    m = dm.selection_margin(np.log(np.array([[1, 2, 2, 1, 4, 3, 5, 1.0]])),
+                            spec)
+    assert close(m[0], 0.25), m
+    # Each of ep = 2 ranks owning one group gets top_k / 2 of every token.
+    rng = np.random.default_rng(0)
+    _, ids = dm.gate(rng.standard_normal((50, 8)), spec)
+    assert ((ids < 4).sum(axis=1) == 2).all()
+
+
 def check_selection_margin():
     spec = dm.GateSpec(top_k=1)
     m = dm.selection_margin(np.log(np.array([[1.0, 1.0, 0.5], [4, 1, 1]])), spec)
@@ -256,6 +279,8 @@ def check_eplb_replicas():
 # --- generated cases ------------------------------------------------------
 
 CASES = [
+    dict(preset="qwen", world=2, ir_method="moge", groups=4, keep_groups=4,
+         balanced=True, tokens=[3, 0]),
     dict(preset="deepseek", world=4, quant="w8a8", redundant=4, skew=True,
          log2phy_per_rank=True, tokens=[0, 7, 40, 3]),
     dict(preset="mixtral", world=4, tp=2, expert_parallel=False,
@@ -319,7 +344,13 @@ def check_invalid_specs_rejected():
                 dict(world=4, expert_parallel=False, quant="w4a8",
                      group_size=2, inter=40, w4a8_version="1.0.0"),
                 dict(world=4, tp=2, tokens=[1, 2, 3, 4]),
-                dict(experts=8, groups=3, keep_groups=1)):
+                dict(experts=8, groups=3, keep_groups=1),
+                dict(experts=8, top_k=2, groups=2, keep_groups=1,
+                     balanced=True),
+                dict(experts=8, top_k=3, groups=2, keep_groups=2,
+                     balanced=True),
+                dict(world=2, ir_method="moge", top_k=2, groups=2,
+                     keep_groups=2, balanced=True, skew=True)):
         try:
             mc.check_spec(mc.CaseSpec(**bad))
             mc.token_counts(mc.CaseSpec(**bad), np.random.default_rng(0))

@@ -282,6 +282,10 @@ int main(void) {
   printf("dispatch ctx method: %s\n",
          moeCommMethodGetName(mlirMoeDispatchCtxTypeGetMethod(dctx)));
   // CHECK: dispatch ctx method: mc2
+  MlirType mctx = mlirMoePrepareCtxTypeGet(ctx, MOE_COMM_METHOD_MOGE);
+  printf("prepare ctx method: %s\n",
+         moeCommMethodGetName(mlirMoePrepareCtxTypeGetMethod(mctx)));
+  // CHECK: prepare ctx method: moge
   printAttr("bad layout", mlirMoeLayoutAttrGet(ctx, 0, 2, 1, false, false));
   // CHECK: bad layout: null (layout sizes must be at least 1, got tp = 0, dp = 2, pp = 1)
   printAttr("bad quant", mlirMoeQuantAttrGet(ctx, MOE_QUANT_W4A8_DYNAMIC, 0));

@@ -51,7 +51,7 @@ FLOATS = ["nan", "inf", "-inf", "0x7FC00000", "0x7F800000", "0xFF800000",
 TYPES = ["f32", "f16", "bf16", "f64", "i1", "i4", "i8", "i32", "i64",
          "index", "f8E4M3FN", "complex<f32>", "none"]
 KEYWORDS = [["softmax", "sigmoid"], ["true", "false"],
-            ["allgather", "alltoall", "mc2", "fused_mc2", "unset", "bogus"],
+            ["allgather", "alltoall", "mc2", "fused_mc2", "moge", "unset", "bogus"],
             ["tp", "dp", "ep"], ["func.func", "func.func private"],
             ["moe.gate", "moe.prepare", "moe.dispatch", "moe.experts",
              "moe.combine", "moe.finalize", "moe.shared_experts"]]

@@ -11,13 +11,17 @@
 // Keys (all optional): tokens (64), experts (256), redundant (0), top_k (8),
 // hidden (7168), hidden_bytes (2), intermediate (2048), quant (a
 // #moe.quant), max_num_reqs, decode_query_len, max_graph_size,
-// max_num_batched_tokens (the pass defaults), and the unit flags
-// prefill_mc2, fused_mc2, mega_moe, lora, cost_model. The remark is
+// max_num_batched_tokens (the pass defaults), balanced_groups (0: the
+// routing is not group-balanced), and the unit flags prefill_mc2,
+// fused_mc2, mega_moe, lora, eplb (log2phy / expert_map), cost_model,
+// legality. The remark is
 //
 //   capacity <c>[, dispatch_v2 <d>]; <method>: <reason>
 //
 // with `cost_model`, one remark per method follows:
-// `<method>: <fixed> + <per token> * T us` or `<method> excluded: <why>`.
+// `<method>: <fixed> + <per token> * T us` or `<method> excluded: <why>`;
+// with `legality`, one remark per method of the CommMethod enum (checkMethod
+// at `tokens`): `<method> legal` or `<method> illegal: <why>`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -82,6 +86,8 @@ struct TestCommMethodRules
     layer.hiddenBytes = integer("hidden_bytes", 2);
     layer.intermediate = integer("intermediate", 2048);
     layer.quant = dict.getAs<QuantAttr>("quant");
+    layer.balancedGroups = integer("balanced_groups", 0);
+    layer.eplbTables = flag("eplb");
     int64_t tokens = integer("tokens", 64);
 
     Mc2Capacity capacity = computeMc2Capacity(in);
@@ -95,6 +101,16 @@ struct TestCommMethodRules
     remark << "; " << stringifyCommMethod(choice.method) << ": "
            << choice.reason;
     remark.report();
+    if (flag("legality"))
+      for (uint32_t i = 1; i <= getMaxEnumValForCommMethod(); ++i) {
+        std::optional<CommMethod> method = symbolizeCommMethod(i);
+        if (!method)
+          continue;
+        std::string why = checkMethod(*method, in).whyNot(tokens);
+        InFlightDiagnostic line = func.emitRemark();
+        line << stringifyCommMethod(*method)
+             << (why.empty() ? " legal" : " illegal: ") << why;
+      }
     if (!cost)
       return success();
     for (const MethodCost &c : model.getCosts()) {

@@ -111,6 +111,117 @@ TEST(Gating, Errors) {
   EXPECT_ERROR(gatingTopK(l, nullptr, s), "routed scaling factor");
 }
 
+TEST(Gating, BalancedTakesKOverGFromEveryGroup) {
+  // 3 groups of 2, one expert from each (Pangu Pro MoE): plain top-3 would
+  // take 0, 1, 2; balanced takes the best of each group, ties to the lower
+  // id.
+  Tensor logits = f32({2, 6}, {5, 4, 3, 0, 0, 1, 0, 1, 3, 2, 0, 0});
+  GatingParams p = params(3);
+  p.groupCount = 3;
+  p.kGroup = 3;
+  p.balanced = true;
+  auto [w, ids] = gatingTopK(logits, nullptr, p);
+  EXPECT_EQ(values<int32_t>(ids), (std::vector<int32_t>{0, 2, 5, 1, 2, 4}));
+  float sum0 = std::exp(5.0f) + std::exp(4.0f) + std::exp(3.0f) + 1 + 1 +
+               std::exp(1.0f);
+  EXPECT_FLOAT_EQ(values<float>(w)[0], std::exp(5.0f) / sum0);
+  EXPECT_FLOAT_EQ(values<float>(w)[1], std::exp(3.0f) / sum0);
+  EXPECT_FLOAT_EQ(values<float>(w)[2], std::exp(1.0f) / sum0);
+  // Two of each of 2 groups, group by group, best first.
+  Tensor l4 = f32({1, 8}, {5, 4, 3, 0, 0, 1, 2, 9});
+  GatingParams q = params(4);
+  q.groupCount = 2;
+  q.kGroup = 2;
+  q.balanced = true;
+  EXPECT_EQ(values<int32_t>(gatingTopK(l4, nullptr, q).second),
+            (std::vector<int32_t>{0, 1, 7, 6}));
+  q.k = 3;
+  EXPECT_ERROR(gatingTopK(l4, nullptr, q),
+               "balanced routing keeps all 2 groups and takes k / groups "
+               "experts from each; got k 3, k_group 2");
+  q.k = 4;
+  q.groupCount = 0;
+  q.kGroup = 0;
+  EXPECT_ERROR(gatingTopK(l4, nullptr, q),
+               "balanced routing needs expert groups");
+}
+
+TEST(Routing, MogeDispatchAndCombine) {
+  // T = 3, K = 4, ep = 2: rank 1 owns experts [4, 8) and takes 2 of every
+  // token's experts (worked by hand from seed 002's
+  // TokenDispatcherWithMoge). Local pairs in k order: t0 (5 -> 1, .2),
+  // (7 -> 3, .4); t1 (6 -> 2, .5), (4 -> 0, .7); t2 (4 -> 0, .9),
+  // (5 -> 1, 1). Flat local ids 1 3 2 0 0 1: argsort 3 4 0 5 2 1.
+  Tensor x = f32({3, 2}, {10, 11, 20, 21, 30, 31});
+  Tensor ids = i32({3, 4}, {1, 5, 2, 7, 6, 0, 4, 3, 4, 5, 1, 2});
+  Tensor w = f32({3, 4}, {.1f, .2f, .3f, .4f, .5f, .6f, .7f, .8f, .9f, 1,
+                          1.1f, 1.2f});
+  MogeDispatchResult r =
+      mogeDispatch(x, ids, w, 4, 4, 2, GroupListType::Cumsum);
+  EXPECT_EQ(values<int32_t>(r.sortedIds),
+            (std::vector<int32_t>{3, 4, 0, 5, 2, 1}));
+  // rows = x[sorted // 2] = x1 x2 x0 x2 x1 x0.
+  EXPECT_EQ(values<float>(r.rows),
+            (std::vector<float>{20, 21, 30, 31, 10, 11, 30, 31, 20, 21, 10,
+                                11}));
+  EXPECT_EQ(r.topkScales.shape, (std::vector<int64_t>{6, 1}));
+  EXPECT_EQ(values<float>(r.topkScales),
+            (std::vector<float>{.7f, .9f, .2f, 1, .5f, .4f}));
+  EXPECT_EQ(values<int64_t>(r.groupList), (std::vector<int64_t>{2, 4, 5, 6}));
+  EXPECT_EQ(values<int64_t>(
+                mogeDispatch(x, ids, w, 4, 4, 2, GroupListType::Count)
+                    .groupList),
+            (std::vector<int64_t>{2, 2, 1, 1}));
+  // Combine: back to pair order, two rows per token summed. Pair p sits in
+  // row rowOf[p] = 2 5 4 0 1 3, so out[t] = y[rowOf[2t]] + y[rowOf[2t+1]].
+  Tensor y = f32({6, 1}, {1, 2, 3, 4, 5, 6});
+  EXPECT_EQ(values<float>(mogeCombine(y, r.sortedIds, 2)),
+            (std::vector<float>{9, 6, 6}));
+  // The round trip with unit experts sums each token's two local rows.
+  EXPECT_EQ(values<float>(mogeCombine(r.rows, r.sortedIds, 2)),
+            (std::vector<float>{20, 22, 40, 42, 60, 62}));
+  // Zero tokens (an empty rank): no rows, empty groups.
+  MogeDispatchResult none =
+      mogeDispatch(Tensor::empty(DType::F32, {0, 2}),
+                   Tensor::empty(DType::I32, {0, 4}),
+                   Tensor::empty(DType::F32, {0, 4}), 4, 4, 2,
+                   GroupListType::Cumsum);
+  EXPECT_EQ(none.rows.shape, (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(values<int64_t>(none.groupList), (std::vector<int64_t>(4, 0)));
+  EXPECT_EQ(mogeCombine(none.rows, none.sortedIds, 2).shape,
+            (std::vector<int64_t>{0, 2}));
+}
+
+TEST(Routing, MogeErrors) {
+  Tensor x = f32({2, 1}, {1, 2});
+  Tensor w = Tensor::zeros(DType::F32, {2, 4});
+  // Token 1 has three of its experts on this rank: not group-balanced.
+  Tensor ids = i32({2, 4}, {0, 4, 1, 5, 4, 5, 6, 0});
+  EXPECT_ERROR(mogeDispatch(x, ids, w, 4, 4, 2, GroupListType::Count),
+               "npu.moge_dispatch: token 1 routes 3 of its experts to this "
+               "rank's [4, 8); group-balanced routing gives every rank "
+               "exactly 2");
+  Tensor ok = i32({2, 4}, {0, 4, 1, 5, 4, 5, 2, 0});
+  EXPECT_ERROR(mogeDispatch(x, ok, Tensor::zeros(DType::F32, {2, 3}), 4, 4, 2,
+                            GroupListType::Count),
+               "differ in shape");
+  EXPECT_ERROR(mogeDispatch(x, ok, w, 4, 4, 5, GroupListType::Count),
+               "k_per_rank 5 must be in [1, 4]");
+  EXPECT_ERROR(mogeDispatch(x, i32({1, 4}, {0, 4, 1, 5}), w, 4, 4, 2,
+                            GroupListType::Count),
+               "ids has 1 rows, x has 2");
+  Tensor y = f32({4, 1}, {1, 2, 3, 4});
+  const char *op = "npu.moge_combine: ";
+  EXPECT_ERROR(mogeCombine(y, i32({4}, {0, 1, 1, 2}), 2),
+               std::string(op) + "pair 1 has two rows (1 and 2)");
+  EXPECT_ERROR(mogeCombine(y, i32({4}, {0, 1, 2, 4}), 2),
+               "sorted id 4 (entry 3) outside [0, 4)");
+  EXPECT_ERROR(mogeCombine(y, i32({3}, {0, 1, 2}), 2),
+               "sorted ids have 3 entries for 4 rows");
+  EXPECT_ERROR(mogeCombine(y, i32({4}, {0, 1, 2, 3}), 3),
+               "4 rows are not a whole number of tokens with k_per_rank 3");
+}
+
 TEST(Routing, MapAndMask) {
   Tensor ids = i32({2, 2}, {0, 3, 2, 1});
   EXPECT_EQ(values<int32_t>(mapExpertIds(ids, i32({4}, {7, 6, 5, 4}))),

@@ -29,6 +29,8 @@ struct GatingParams {
   bool renormalize = false;
   int64_t groupCount = 0; // 0: no grouped top-k
   int64_t kGroup = 0;
+  /// k / groupCount experts from every group (kGroup == groupCount).
+  bool balanced = false;
   float routedScalingFactor = 1.0f;
 };
 /// npu.moe_gating_top_k: logits [T, E] (f32/bf16/f16), bias [E] f32 or
@@ -60,6 +62,28 @@ InitRoutingResult initRouting(const Tensor &x, const Tensor &ids,
                               const Tensor *scale, int64_t start,
                               int64_t localExperts, int64_t expertNum,
                               int64_t quantMode, GroupListType type);
+
+struct MogeDispatchResult {
+  Tensor rows;       // [N, H], N = T * kPerRank: x[sortedIds[n] / kPerRank]
+  Tensor sortedIds;  // [N] i32: stable argsort of the flat local ids
+  Tensor groupList;  // [L] i64: counts or cumulative ends per local expert
+  Tensor topkScales; // [N, 1] f32: the local weight of pair sortedIds[n]
+};
+/// npu.moge_dispatch (seed 002 TokenDispatcherWithMoge.token_dispatch):
+/// ids [T, K] i32 and weights [T, K] f32; of every token exactly kPerRank
+/// ids lie in [start, start + L) (else an error naming the token); in k
+/// order they are its local ids (id - start) and weights [T, kPerRank].
+MogeDispatchResult mogeDispatch(const Tensor &x, const Tensor &ids,
+                                const Tensor &weights, int64_t start,
+                                int64_t localExperts, int64_t kPerRank,
+                                GroupListType type);
+
+/// npu.moge_combine (TokenDispatcherWithMoge.token_combine): rows [N, H]
+/// in the order of sortedIds [N] (a permutation of [0, N), N a multiple of
+/// kPerRank) -> out [N / kPerRank, H], out[t] = sum over j = 0..kPerRank-1
+/// (in that order, f32) of rows[n] with sortedIds[n] = t * kPerRank + j.
+Tensor mogeCombine(const Tensor &rows, const Tensor &sortedIds,
+                   int64_t kPerRank);
 
 /// npu.moe_token_permute: indices [T, K] or [T] i32 -> {permuted [T*K, H],
 /// sorted_indices [T*K] i32} with sorted = stable argsort of the flat

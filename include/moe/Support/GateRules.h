@@ -16,10 +16,12 @@ namespace mlir::moe {
 
 /// Checks a gate over `experts` experts choosing `topK`, optionally with
 /// `groups` expert groups of which `keep` stay selectable, and a correction
-/// bias. Returns the first violated rule as a message, or an empty string.
+/// bias; `balanced`: `topK / groups` experts from every group (every group
+/// kept). Returns the first violated rule as a message, or an empty string.
 std::string checkGateConfig(int64_t experts, int64_t topK,
                             std::optional<int64_t> groups,
-                            std::optional<int64_t> keep, bool hasBias);
+                            std::optional<int64_t> keep, bool hasBias,
+                            bool balanced = false);
 
 } // namespace mlir::moe
 

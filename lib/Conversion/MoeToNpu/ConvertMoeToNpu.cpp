@@ -100,6 +100,8 @@ SmallVector<Type> DispatchedParts::partTypes(DispatchCtxType type) {
   case CommMethod::MC2:
     return {weights, tensorType({dyn, dyn}, i32), index, index,
             tensorType({dyn}, IntegerType::get(context, 1))};
+  case CommMethod::Moge:
+    return {weights, index, weights};
   case CommMethod::FusedMC2: // dispatch, experts and combine become one op
   case CommMethod::Unset:
     return {};
@@ -123,6 +125,9 @@ Value DispatchedParts::pack(OpBuilder &b, Location loc,
     parts.append({ids, expandIdx, recvCounts});
     if (mask)
       parts.push_back(mask);
+    break;
+  case CommMethod::Moge:
+    parts.append({sortedIds, topkScales});
     break;
   case CommMethod::FusedMC2:
   case CommMethod::Unset:
@@ -162,6 +167,12 @@ FailureOr<DispatchedParts> DispatchedParts::unpack(Value ctx) {
     result.recvCounts = p[3];
     if (p.size() == 5)
       result.mask = p[4];
+    break;
+  case CommMethod::Moge:
+    if (p.size() != 3)
+      return failure();
+    result.sortedIds = p[1];
+    result.topkScales = p[2];
     break;
   case CommMethod::FusedMC2:
   case CommMethod::Unset:
@@ -262,7 +273,8 @@ struct GatePattern : StagePattern<GateOp> {
         npu::ScoringAttr::get(getContext(),
                               static_cast<npu::Scoring>(op.getScoring())),
         op.getRenormalizeAttr(), op.getNumExpertGroupAttr(),
-        op.getTopkGroupAttr(), op.getRoutedScalingFactorAttr(),
+        op.getTopkGroupAttr(), op.getBalancedAttr(),
+        op.getRoutedScalingFactorAttr(),
         rewriter.getI64IntegerAttr(0));
     rewriter.replaceOp(op, gate.getResults());
     return success();
@@ -375,6 +387,9 @@ static LogicalResult checkConvertible(func::FuncOp function) {
             .Case([&](DispatchOp dispatch) -> LogicalResult {
               if (dispatch.getMethod() == CommMethod::Unset)
                 return noMethod(op);
+              if (dispatch.getMethod() == CommMethod::Moge)
+                if (std::string why = checkMogeChain(dispatch); !why.empty())
+                  return op->emitOpError() << "cannot run as moge: " << why;
               if (dispatch.getMethod() != CommMethod::FusedMC2)
                 return checkCtxUsers(op, dispatch.getCtx(), CombineOp());
               FusedChain chain = matchFusedChain(dispatch);

@@ -1,7 +1,7 @@
 //===- DispatchCombine.cpp - dispatch / combine per method ----------------===//
 //
-// vllm-ascend's TokenDispatcherWithAllGather / All2AllV / MC2 (seed 002)
-// and the fused MC2 kernel as npu ops; docs/Expansion.md "dispatch /
+// vllm-ascend's TokenDispatcherWithAllGather / All2AllV / MC2 / Moge
+// (seed 002) and the fused MC2 kernel as npu ops; docs/Expansion.md "dispatch /
 // combine" lists the sequences. The dispatch context becomes what combine
 // needs (DispatchedParts); a fused_mc2 dispatch becomes, with its experts
 // and combine, one npu.dispatch_ffn_combine, as vllm-ascend's
@@ -24,7 +24,8 @@ using namespace mlir::moe::to_npu;
 //===----------------------------------------------------------------------===//
 
 npu::GroupListType to_npu::groupListTypeOf(DispatchOp dispatch) {
-  if (dispatch.getMethod() != CommMethod::MC2)
+  CommMethod method = dispatch.getMethod();
+  if (method != CommMethod::MC2 && method != CommMethod::Moge)
     return npu::GroupListType::Count;
   bool onlyExperts =
       llvm::all_of(dispatch.getCounts().getUsers(),
@@ -53,6 +54,19 @@ FusedChain to_npu::matchFusedChain(DispatchOp dispatch) {
   chain.experts = experts;
   chain.combine = combine;
   return chain;
+}
+
+std::string to_npu::checkMogeChain(DispatchOp dispatch) {
+  // The experts apply topk_scales (seed 002: `gate_up_out *= topk_scales`),
+  // so the rows must reach them and nothing else.
+  FusedChain chain = matchFusedChain(dispatch);
+  if (!chain.error.empty())
+    return chain.error;
+  return mogeQuantObstacle(chain.experts.getQuantOrNone().getScheme());
+}
+
+int64_t to_npu::mogeExpertsPerRank(DispatchOp dispatch, LayoutAttr layout) {
+  return dispatch.getIds().getType().getDimSize(1) / layout.getEpSize();
 }
 
 std::string to_npu::checkFusedMc2Quant(DispatchOp dispatch,
@@ -175,6 +189,27 @@ struct DispatchPattern : StagePattern<DispatchOp> {
       parts.recvCounts = dispatch.getEpRecvCounts();
       break;
     }
+    case CommMethod::Moge: {
+      // TokenDispatcherWithMoge.token_dispatch: after the all-gather
+      // prepare this rank takes top_k / ep experts of every token (the
+      // routing is group-balanced, CommLegality.h mogeRoutingObstacle).
+      Value start = constantIndex(b, loc, 0);
+      if (ep > 1)
+        start = b.create<arith::MulIOp>(
+            loc,
+            b.create<npu::GroupRankOp>(loc, b.getIndexType(), npu::Group::EP),
+            constantIndex(b, loc, local));
+      auto moge = b.create<npu::MogeDispatchOp>(
+          loc, rowsType, indexVector, countsType,
+          tensorType({ShapedType::kDynamic, 1}, b.getF32Type()), hidden, ids,
+          parts.weights, start, local,
+          mogeExpertsPerRank(op, deployment.layout), groupListTypeOf(op));
+      rows = moge.getRows();
+      counts = moge.getGroupList();
+      parts.sortedIds = moge.getSortedIds();
+      parts.topkScales = moge.getTopkScales();
+      break;
+    }
     case CommMethod::FusedMC2:
     case CommMethod::Unset:
       llvm_unreachable("handled above");
@@ -227,6 +262,13 @@ struct CombinePattern : StagePattern<CombineOp> {
           loc, resultType, y, parts->ids, parts->expandIdx, parts->recvCounts,
           parts->weights, parts->mask, /*shared_expert_x=*/Value(),
           deployment.layout.getEpSize(), dispatch.getNumPhysicalExperts());
+      break;
+    case CommMethod::Moge:
+      // TokenDispatcherWithMoge.token_combine: inverse permutation, view
+      // [T, top_k / ep, H], sum; the experts applied the weights.
+      out = b.create<npu::MogeCombineOp>(
+          loc, resultType, y, parts->sortedIds,
+          mogeExpertsPerRank(dispatch, deployment.layout));
       break;
     case CommMethod::FusedMC2:
     case CommMethod::Unset:

@@ -38,6 +38,8 @@ struct Mlp {
   // w4a8 in the kernel's form (moe.prepare_weights): g13/g2 are the merged
   // scales, s13/s2 absent.
   Value b13 = {}, b2 = {};
+  // moge: topk_scales [N, 1] the activations are multiplied by.
+  Value rowScales = {};
 };
 
 Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
@@ -90,8 +92,12 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
     Value h =
         mark(matmul(rows, mlp.w13, elem, {}, {}, {}, npu::MatmulQuant::None),
              Stage::GateUp);
-    return mark(matmul(mark(swiglu(h), Stage::Activation), mlp.w2, elem, {}, {},
-                       {}, npu::MatmulQuant::None),
+    Value act = mark(swiglu(h), Stage::Activation);
+    // Seed 002 (moge): `gate_up_out *= topk_scales` before the down
+    // projection.
+    if (mlp.rowScales)
+      act = b.create<npu::ScaleRowsOp>(loc, act.getType(), act, mlp.rowScales);
+    return mark(matmul(act, mlp.w2, elem, {}, {}, {}, npu::MatmulQuant::None),
                 Stage::Down);
   }
   case QuantScheme::W8A8Dynamic: {
@@ -167,17 +173,27 @@ struct ExpertsPattern : StagePattern<ExpertsOp> {
     // The group list type is the one the expansion of the dispatch gave the
     // counts.
     npu::GroupListType listType = npu::GroupListType::Count;
+    Value rowScales;
     if (auto dispatch = op.getCounts().getDefiningOp<DispatchOp>()) {
       if (dispatch.getMethod() == CommMethod::FusedMC2)
         return rewriter.notifyMatchFailure(op, "part of a fused_mc2 kernel");
       listType = groupListTypeOf(dispatch);
+      // moge: the experts apply the dispatch's topk_scales
+      // (checkMogeChain made sure its rows come here).
+      if (dispatch.getMethod() == CommMethod::Moge) {
+        FailureOr<DispatchedParts> parts = DispatchedParts::unpack(
+            rewriter.getRemappedValue(dispatch.getCtx()));
+        if (failed(parts))
+          return rewriter.notifyMatchFailure(op, "moge dispatch not expanded");
+        rowScales = parts->topkScales;
+      }
     }
     Mlp mlp{adaptor.getW13(),       adaptor.getW2(),
             adaptor.getW13Scale(),  adaptor.getW2Scale(),
             adaptor.getW13GroupScale(), adaptor.getW2GroupScale(),
             quant,                  adaptor.getCounts(),
             listType,               adaptor.getW13Bias(),
-            adaptor.getW2Bias()};
+            adaptor.getW2Bias(),    rowScales};
     Value y = buildMlp(rewriter, op.getLoc(), adaptor.getRows(), mlp);
     rewriter.replaceOp(op, castTo(rewriter, op.getLoc(), y,
                                   op.getResult().getType()));

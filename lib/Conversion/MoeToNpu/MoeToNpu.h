@@ -89,6 +89,8 @@ struct DispatchedParts {
   // mc2
   Value ids, expandIdx, recvCounts;
   Value mask; // only when the dispatched rows come with an mc2 mask
+  // moge
+  Value sortedIds, topkScales;
 
   static SmallVector<Type> partTypes(DispatchCtxType type);
   Value pack(OpBuilder &b, Location loc, DispatchCtxType type) const;
@@ -137,10 +139,17 @@ struct FusedChain {
   std::string error;
 };
 FusedChain matchFusedChain(DispatchOp dispatch);
+/// Why `dispatch` (moge) cannot run as moge: its rows must reach one
+/// unquantized moe.experts, which applies topk_scales, and that experts'
+/// output its moe.combine; empty when it can.
+std::string checkMogeChain(DispatchOp dispatch);
+/// Experts of each token a moge dispatch sends to each rank: top_k / ep.
+int64_t mogeExpertsPerRank(DispatchOp dispatch, LayoutAttr layout);
 /// Whether the experts of `scheme` have a device expansion.
 bool hasExpertsExpansion(QuantScheme scheme);
 /// The group-list type the expansion of `dispatch` gives its counts: mc2
-/// hands grouped matmuls cumulative lists unless another user needs counts.
+/// and moge hand grouped matmuls cumulative lists unless another user needs
+/// counts.
 npu::GroupListType groupListTypeOf(DispatchOp dispatch);
 
 //===----------------------------------------------------------------------===//

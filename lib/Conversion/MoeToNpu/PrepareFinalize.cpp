@@ -95,7 +95,8 @@ struct PreparePattern : StagePattern<PrepareOp> {
 
     if (layout.getWorldSize() > 1) {
       switch (method) {
-      case CommMethod::AllGather: {
+      case CommMethod::AllGather:
+      case CommMethod::Moge: { // prepares as allgather (SEMANTICS §5, moge)
         // _prepare_with_dp_group, or _prepare_with_ep_group with sequence
         // parallelism: pad to the longest rank, gather the whole group; with
         // pcp > 1 then gather the PCP group too (the longest rank of both
@@ -207,6 +208,7 @@ struct FinalizePattern : StagePattern<FinalizeOp> {
     if (deployment.layout.getWorldSize() > 1) {
       switch (op.getCtx().getType().getMethod()) {
       case CommMethod::AllGather:
+      case CommMethod::Moge: // finalizes as allgather
         // _finalize_with_dp_group: reduce-scatter over DP unless
         // enable_shared_expert_dp (then the DP group's gathered rows stay);
         // with sequence parallelism _finalize_with_ep_group always

@@ -7,6 +7,8 @@
 
 #include "moe/Dialect/Moe/CommLegality.h"
 
+#include "moe/Dialect/Moe/MoeOps.h"
+
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -83,6 +85,42 @@ std::string mlir::moe::layoutObstacle(CommMethod method, LayoutAttr layout) {
                " sends tokens to the rank owning their expert and needs "
                "expert_parallel in the layout");
   return "";
+}
+
+int64_t mlir::moe::balancedGroupsOf(Value ids) {
+  auto gate = ids ? ids.getDefiningOp<GateOp>() : GateOp();
+  if (!gate || !gate.getBalanced() || gate.getIds() != ids)
+    return 0;
+  return static_cast<int64_t>(gate.getNumExpertGroup().value_or(0));
+}
+
+std::string mlir::moe::mogeRoutingObstacle(int64_t balancedGroups,
+                                           int64_t topK,
+                                           int64_t redundantExperts,
+                                           bool eplbTables,
+                                           LayoutAttr layout) {
+  int64_t ep = layout.getEpSize();
+  if (balancedGroups <= 0)
+    return str("moge needs group-balanced routing (moe.gate ... groups(G, G) "
+               "balanced) so that each of the ",
+               ep, " expert-parallel ranks receives top_k / ", ep,
+               " of every token's ", topK, " experts");
+  if (balancedGroups % ep != 0)
+    return str("moge needs whole expert groups on every rank: the ",
+               balancedGroups, " balanced groups do not split over ", ep,
+               " expert-parallel ranks");
+  if (redundantExperts > 0 || eplbTables)
+    return "moge keeps every expert group on its rank: no redundant "
+           "experts, log2phy or expert_map (EPLB)";
+  return "";
+}
+
+std::string mlir::moe::mogeQuantObstacle(QuantScheme scheme) {
+  if (scheme == QuantScheme::None)
+    return "";
+  return str("moge's experts scale unquantized activations by topk_scales, "
+             "not ",
+             stringifyQuantScheme(scheme), " ones");
 }
 
 std::string mlir::moe::fusedMc2QuantObstacle(QuantScheme scheme) {
@@ -266,6 +304,20 @@ MethodLegality mlir::moe::checkMethod(CommMethod method,
     result.obstacle = fusedMc2Obstacle(inputs);
     capacityOf(computeMc2Capacity(inputs).capacity, "fused MC2 capacity");
     break;
+  case CommMethod::Moge: {
+    const LayerFacts &layer = inputs.layer;
+    // An all-gather prepare and finalize, as allgather.
+    if (layout.useEp() && inputs.config.lora)
+      result.obstacle = "LoRA needs alltoall";
+    if (result.obstacle.empty())
+      result.obstacle =
+          mogeRoutingObstacle(layer.balancedGroups, layer.topK,
+                              layer.redundantExperts, layer.eplbTables, layout);
+    if (result.obstacle.empty())
+      result.obstacle = mogeQuantObstacle(
+          layer.quant ? layer.quant.getScheme() : QuantScheme::None);
+    break;
+  }
   case CommMethod::Unset:
     result.obstacle = "no method";
     break;

@@ -35,6 +35,13 @@ std::string mlir::moe::checkDispatchDeployment(DispatchOp dispatch,
            std::to_string(physical) + " physical experts over " +
            std::to_string(ep) + " expert-parallel ranks give " +
            std::to_string(physical / ep);
+  // moge relies on group-balanced routing (the gate producing the ids).
+  if (method == CommMethod::Moge)
+    return mogeRoutingObstacle(
+        balancedGroupsOf(dispatch.getIds()),
+        dispatch.getIds().getType().getDimSize(1),
+        dispatch.getRedundantExperts(),
+        dispatch.getLog2phy() || dispatch.getExpertMap(), layout);
   return "";
 }
 

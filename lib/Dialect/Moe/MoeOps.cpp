@@ -166,7 +166,8 @@ LogicalResult GateOp::verify() {
                            << "xf32>, got " << type;
   }
   std::string error = checkGateConfig(experts, k, asOptional(groups),
-                                      asOptional(keep), bool(getBias()));
+                                      asOptional(keep), bool(getBias()),
+                                      getBalanced());
   if (!error.empty())
     return emitOpError() << error;
   return success();

@@ -143,7 +143,8 @@ LogicalResult MoeGatingTopKOp::verify() {
       return failure();
   std::string error =
       mlir::moe::checkGateConfig(experts, k, asOptional(getGroupCount()),
-                                 asOptional(getKGroup()), bool(getBias()));
+                                 asOptional(getKGroup()), bool(getBias()),
+                                 getBalanced());
   if (!error.empty())
     return emitOpError() << error;
   return success();
@@ -224,6 +225,50 @@ LogicalResult MoeTokenUnpermuteOp::verify() {
 bool MoeTokenUnpermuteOp::combinesExpertOutputs(bool) {
   // With probs it is the weighted reduction over k; without, a reordering.
   return static_cast<bool>(getProbs());
+}
+
+LogicalResult MogeDispatchOp::verify() {
+  Operation *op = *this;
+  if (failed(expectSameDim(op, "ids", getIds(), 0, "x", getX(), 0)) ||
+      failed(expectSameDim(op, "weights", getWeights(), 0, "ids", getIds(),
+                           0)) ||
+      failed(expectSameDim(op, "weights", getWeights(), 1, "ids", getIds(),
+                           1)) ||
+      failed(expectRowsLike(op, getX(), getRows())) ||
+      failed(expectSameDim(op, "sorted_ids", getSortedIds(), 0, "rows",
+                           getRows(), 0)) ||
+      failed(expectSameDim(op, "topk_scales", getTopkScales(), 0, "rows",
+                           getRows(), 0)) ||
+      failed(expectDimEquals(op, "topk_scales", getTopkScales(), 1, 1)) ||
+      failed(expectDimEquals(op, "group_list", getGroupList(), 0,
+                             getLocalExperts())))
+    return failure();
+  int64_t k = tensorOf(getIds()).getDimSize(1);
+  int64_t perRank = getKPerRank();
+  if (!ShapedType::isDynamic(k) && k % perRank != 0)
+    return emitOpError() << "k_per_rank " << perRank
+                         << " must divide the " << k
+                         << " experts of every token (top_k / ep)";
+  int64_t tokens = tensorOf(getX()).getDimSize(0);
+  if (!ShapedType::isDynamic(tokens))
+    return expectDimEquals(op, "rows", getRows(), 0, tokens * perRank);
+  return success();
+}
+
+LogicalResult MogeCombineOp::verify() {
+  Operation *op = *this;
+  if (failed(expectSameDim(op, "sorted_ids", getSortedIds(), 0, "rows",
+                           getRows(), 0)) ||
+      failed(expectRowsLike(op, getRows(), getResult())))
+    return failure();
+  int64_t rows = tensorOf(getRows()).getDimSize(0);
+  int64_t perRank = getKPerRank();
+  if (ShapedType::isDynamic(rows))
+    return success();
+  if (rows % perRank != 0)
+    return emitOpError() << rows << " rows are not a whole number of tokens "
+                         << "with k_per_rank " << perRank;
+  return expectDimEquals(op, "result", getResult(), 0, rows / perRank);
 }
 
 /// Local experts per rank of an MC2 op, or failure.

@@ -158,14 +158,15 @@ void *const moert_npu_entry_points[] = {MOERT_NPU_CALLS(MOERT_ADDRESS)};
 extern "C" void moert_npu_moe_gating_top_k(
     const char *where, int64_t stream, moert_tensor *logits, moert_tensor *bias,
     int64_t k, moert_npu_scoring scoring, int32_t renormalize,
-    int64_t group_count, int64_t k_group, float routed_scaling_factor,
-    moert_tensor **weights, moert_tensor **ids) {
+    int64_t group_count, int64_t k_group, int32_t balanced,
+    float routed_scaling_factor, moert_tensor **weights, moert_tensor **ids) {
   GatingParams p;
   p.k = k;
   p.scoring = static_cast<Scoring>(scoring);
   p.renormalize = renormalize != 0;
   p.groupCount = group_count;
   p.kGroup = k_group;
+  p.balanced = balanced != 0;
   p.routedScalingFactor = routed_scaling_factor;
   issueComputing(where, stream, {logits, bias}, {weights, ids},
         [p](Stream &, const Inputs &in) {
@@ -214,6 +215,36 @@ extern "C" void moert_npu_moe_init_routing(
           return std::vector<Tensor>{r.expandedX, r.expandedRowIdx,
                                      r.expertTokens, r.expandedScale};
         });
+}
+
+extern "C" void moert_npu_moge_dispatch(
+    const char *where, int64_t stream, moert_tensor *x, moert_tensor *ids,
+    moert_tensor *weights, int64_t active_start, int64_t local_experts,
+    int64_t k_per_rank, moert_npu_group_list_type group_list_type,
+    moert_tensor **rows, moert_tensor **sorted_ids, moert_tensor **group_list,
+    moert_tensor **topk_scales) {
+  GroupListType type = toGroupList(group_list_type);
+  issue(where, stream, {x, ids, weights},
+        {rows, sorted_ids, group_list, topk_scales},
+        [=](Stream &, const Inputs &in) {
+          MogeDispatchResult r =
+              mogeDispatch(need(in, 0), need(in, 1), need(in, 2), active_start,
+                           local_experts, k_per_rank, type);
+          return std::vector<Tensor>{r.rows, r.sortedIds, r.groupList,
+                                     r.topkScales};
+        });
+}
+
+extern "C" void moert_npu_moge_combine(const char *where, int64_t stream,
+                                       moert_tensor *rows,
+                                       moert_tensor *sorted_ids,
+                                       int64_t k_per_rank,
+                                       moert_tensor **result) {
+  issueComputing(where, stream, {rows, sorted_ids}, {result},
+                 [=](Stream &, const Inputs &in) {
+                   return std::vector<Tensor>{
+                       mogeCombine(need(in, 0), need(in, 1), k_per_rank)};
+                 });
 }
 
 extern "C" void moert_npu_moe_token_permute(const char *where, int64_t stream,

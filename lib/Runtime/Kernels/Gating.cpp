@@ -46,6 +46,8 @@ void checkGating(const Tensor &logits, const Tensor *bias,
           kGating, "routed scaling factor must be positive");
   require(p.groupCount >= 0, kGating,
           "negative group count " + num(p.groupCount));
+  require(!p.balanced || p.groupCount > 0, kGating,
+          "balanced routing needs expert groups");
   if (p.groupCount == 0)
     return;
   require(e % p.groupCount == 0, kGating,
@@ -55,6 +57,13 @@ void checkGating(const Tensor &logits, const Tensor *bias,
           "k_group " + num(p.kGroup) + " must be in [1, " +
               num(p.groupCount) + "]");
   int64_t perGroup = e / p.groupCount;
+  if (p.balanced) {
+    require(p.kGroup == p.groupCount && p.k % p.groupCount == 0, kGating,
+            "balanced routing keeps all " + num(p.groupCount) +
+                " groups and takes k / groups experts from each; got k " +
+                num(p.k) + ", k_group " + num(p.kGroup));
+    return;
+  }
   require(p.k <= p.kGroup * perGroup, kGating,
           "k " + num(p.k) + " exceeds the " + num(p.kGroup * perGroup) +
               " experts of the kept groups");
@@ -119,7 +128,19 @@ void gateRow(const float *logit, const float *bias, const GatingParams &p,
   for (int64_t i = 0; i < e; ++i)
     select[i] = bias ? score[i] + bias[i] : score[i];
 
-  if (p.groupCount > 0) {
+  std::vector<int64_t> order(e);
+  std::iota(order.begin(), order.end(), 0);
+  if (p.balanced) {
+    // The k / G best of every group, group by group (Pangu Pro MoE).
+    int64_t per = e / p.groupCount, each = p.k / p.groupCount;
+    for (int64_t g = 0; g < p.groupCount; ++g) {
+      std::vector<int64_t> members(order.begin() + g * per,
+                                   order.begin() + (g + 1) * per);
+      topIndices(select.data(), members, each);
+      std::copy(members.begin(), members.begin() + each,
+                order.begin() + g * each);
+    }
+  } else if (p.groupCount > 0) {
     int64_t per = e / p.groupCount;
     std::vector<float> groupScore(p.groupCount);
     for (int64_t g = 0; g < p.groupCount; ++g) {
@@ -151,9 +172,8 @@ void gateRow(const float *logit, const float *bias, const GatingParams &p,
   }
   // Masked experts (-inf) can only tie among themselves and never reach
   // the top k: k <= the kept experts.
-  std::vector<int64_t> order(e);
-  std::iota(order.begin(), order.end(), 0);
-  topIndices(select.data(), order, p.k);
+  if (!p.balanced)
+    topIndices(select.data(), order, p.k);
   float sum = 0;
   for (int64_t j = 0; j < p.k; ++j) {
     ids[j] = static_cast<int32_t>(order[j]);

@@ -20,6 +20,8 @@ constexpr const char *kPermute = "npu.moe_token_permute";
 constexpr const char *kUnpermute = "npu.moe_token_unpermute";
 constexpr const char *kHistogram = "npu.histogram";
 constexpr const char *kSplits = "npu.alltoall_splits";
+constexpr const char *kMogeDispatch = "npu.moge_dispatch";
+constexpr const char *kMogeCombine = "npu.moge_combine";
 
 /// Checks that every id lies in [0, size).
 void checkIds(const int32_t *ids, int64_t n, int64_t size, const char *op,
@@ -167,6 +169,118 @@ InitRoutingResult initRouting(const Tensor &x, const Tensor &ids,
       r.expandedScale.data<float>()[i] = scale->data<float>()[rowIdx[i] / k];
   }
   return r;
+}
+
+MogeDispatchResult mogeDispatch(const Tensor &x, const Tensor &ids,
+                                const Tensor &weights, int64_t start,
+                                int64_t localExperts, int64_t kPerRank,
+                                GroupListType type) {
+  requireRank(x, {2}, kMogeDispatch, "x");
+  requireFloat(x, kMogeDispatch, "x");
+  requireRank(ids, {2}, kMogeDispatch, "ids");
+  int64_t t = x.dim(0), h = x.dim(1);
+  int64_t k = checkTopkIds(ids, t, kMogeDispatch, "ids");
+  requireRank(weights, {2}, kMogeDispatch, "weights");
+  requireType(weights, DType::F32, kMogeDispatch, "weights");
+  require(weights.shape == ids.shape, kMogeDispatch,
+          "weights " + weights.str() + " and ids " + ids.str() +
+              " differ in shape");
+  require(localExperts > 0 && start >= 0, kMogeDispatch,
+          "local range [" + num(start) + ", " + num(start + localExperts) +
+              ") is empty or negative");
+  require(kPerRank >= 1 && kPerRank <= k, kMogeDispatch,
+          "k_per_rank " + num(kPerRank) + " must be in [1, " + num(k) + "]");
+  // Topk ids and weights of this rank's group (Pangu's router slices them;
+  // SEMANTICS §5): exactly kPerRank per token, else the routing is not
+  // group-balanced and the seed's reshape [T, K / ep, H] would mix tokens.
+  int64_t n = t * kPerRank;
+  const int32_t *id = ids.data<int32_t>();
+  std::vector<float> w = toF32(weights);
+  std::vector<int32_t> localIds(n);
+  std::vector<float> localWeights(n);
+  for (int64_t i = 0; i < t; ++i) {
+    int64_t found = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      int32_t e = id[i * k + j];
+      if (e < start || e >= start + localExperts)
+        continue;
+      if (found < kPerRank) {
+        localIds[i * kPerRank + found] = static_cast<int32_t>(e - start);
+        localWeights[i * kPerRank + found] = w[i * k + j];
+      }
+      ++found;
+    }
+    require(found == kPerRank, kMogeDispatch,
+            "token " + num(i) + " routes " + num(found) +
+                " of its experts to this rank's [" + num(start) + ", " +
+                num(start + localExperts) + "); group-balanced routing gives "
+                "every rank exactly " + num(kPerRank));
+  }
+  // torch.argsort(flatten_topk_ids): stable here, so equal ids keep their
+  // pair order.
+  std::vector<int32_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return localIds[a] != localIds[b] ? localIds[a] < localIds[b] : a < b;
+  });
+  MogeDispatchResult r;
+  r.rows = Tensor::empty(x.dtype, {n, h});
+  r.sortedIds = Tensor::empty(DType::I32, {n});
+  r.topkScales = Tensor::empty(DType::F32, {n, 1});
+  size_t bytes = rowBytes(x);
+  for (int64_t i = 0; i < n; ++i) {
+    r.sortedIds.data<int32_t>()[i] = order[i];
+    copyRow(x, order[i] / kPerRank, r.rows, i, bytes);
+    r.topkScales.data<float>()[i] = localWeights[order[i]];
+  }
+  r.groupList = Tensor::empty(DType::I64, {localExperts});
+  int64_t *groups = r.groupList.data<int64_t>();
+  std::fill(groups, groups + localExperts, 0);
+  for (int64_t i = 0; i < n; ++i)
+    ++groups[localIds[i]];
+  if (type == GroupListType::Cumsum)
+    std::partial_sum(groups, groups + localExperts, groups);
+  return r;
+}
+
+Tensor mogeCombine(const Tensor &rows, const Tensor &sortedIds,
+                   int64_t kPerRank) {
+  requireRank(rows, {2}, kMogeCombine, "rows");
+  requireFloat(rows, kMogeCombine, "rows");
+  requireRank(sortedIds, {1}, kMogeCombine, "sorted ids");
+  requireType(sortedIds, DType::I32, kMogeCombine, "sorted ids");
+  int64_t n = rows.dim(0), h = rows.dim(1);
+  require(sortedIds.dim(0) == n, kMogeCombine,
+          "sorted ids have " + num(sortedIds.dim(0)) + " entries for " +
+              num(n) + " rows");
+  require(kPerRank >= 1 && n % kPerRank == 0, kMogeCombine,
+          num(n) + " rows are not a whole number of tokens with k_per_rank " +
+              num(kPerRank));
+  // The inverse permutation (torch.argsort(sorted_topk_ids)).
+  const int32_t *sorted = sortedIds.data<int32_t>();
+  checkIds(sorted, n, n, kMogeCombine, "sorted id");
+  std::vector<int64_t> rowOfPair(n, -1);
+  for (int64_t i = 0; i < n; ++i) {
+    require(rowOfPair[sorted[i]] < 0, kMogeCombine,
+            "pair " + num(sorted[i]) + " has two rows (" +
+                num(rowOfPair[sorted[i]]) + " and " + num(i) + ")");
+    rowOfPair[sorted[i]] = i;
+  }
+  int64_t t = n / kPerRank;
+  Tensor out = Tensor::empty(rows.dtype, {t, h});
+  parallelFor(t, 8, [&](int64_t begin, int64_t end) {
+    std::vector<float> acc(h), row(h);
+    for (int64_t i = begin; i < end; ++i) {
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int64_t j = 0; j < kPerRank; ++j) {
+        loadF32(rows, rowOfPair[i * kPerRank + j] * h, h, row.data());
+        for (int64_t c = 0; c < h; ++c)
+          acc[c] += row[c];
+      }
+      storeF32(out, i * h, h, acc.data());
+    }
+  });
+  return out;
 }
 
 std::pair<Tensor, Tensor> tokenPermute(const Tensor &tokens,

@@ -113,3 +113,44 @@ func.func @w4a8_v1_parts(%w: tensor<2x4x16xi8>, %s: tensor<2x8x1xf32>, %ss: tens
   return %c : tensor<2x8xf32>
 }
 }
+
+// -----
+
+// moge: the experts apply topk_scales, so the dispatch's rows must reach
+// one moe.experts and nothing else.
+func.func @moge_rows_escape(%h: tensor<?x64xf32>, %l: tensor<?x4xf32>,
+                            %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %w, %ids = moe.gate %l top_k(2) softmax groups(2, 2) balanced : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot run as moge: its rows and counts must feed exactly one moe.experts}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<moge>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
+  return %o, %rows : tensor<?x64xf32>, tensor<?x64xf32>
+}
+
+// -----
+
+// moge: vllm-ascend's quantized MLP does not apply topk_scales.
+func.func @moge_w8a8(%h: tensor<?x64xf32>, %l: tensor<?x4xf32>,
+                     %w13: tensor<4x64x32xi8>, %w2: tensor<4x16x64xi8>, %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>) -> tensor<?x64xf32> {
+  %w, %ids = moe.gate %l top_k(2) softmax groups(2, 2) balanced : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot run as moge: moge's experts scale unquantized activations by topk_scales, not w8a8_dynamic ones}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<moge>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xi8>, tensor<4x16x64xi8>)
+      scales(%s13, %s2 : tensor<4x32xf32>, tensor<4x64xf32>) quant <w8a8_dynamic> : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
+  return %o : tensor<?x64xf32>
+}
+
+// -----
+
+// moge: the experts' output must reach the moge combine only.
+func.func @moge_experts_escape(%h: tensor<?x64xf32>, %l: tensor<?x4xf32>,
+                               %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %w, %ids = moe.gate %l top_k(2) softmax groups(2, 2) balanced : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot run as moge: the experts' output must feed exactly its moe.combine}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<moge>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
+  return %o, %y : tensor<?x64xf32>, tensor<?x64xf32>
+}

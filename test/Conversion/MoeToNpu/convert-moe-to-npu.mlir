@@ -579,6 +579,44 @@ func.func @allgather_no_reduce(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, 
 
 // -----
 
+// moge (seed 002 TokenDispatcherWithMoge), EP 2 with 4 balanced groups
+// (top-4, two groups per rank, top_k / ep = 2): the all-gather prepare of
+// allgather; npu.moge_dispatch takes this rank's two experts of every token
+// from the range [rank * 4, rank * 4 + 4), argsorts them, gathers rows and
+// counts a cumulative group list; the experts scale their activations by
+// topk_scales before the down projection; npu.moge_combine undoes the
+// permutation and sums each token's two rows; finalize reduce-scatters as
+// allgather does.
+// CHECK-LABEL: func.func @moge
+// CHECK-SAME: (%[[X:.+]]: tensor<?x64xf32>, %[[LG:.+]]: tensor<?x8xf32>, %[[W13:[^:]+]]: tensor<4x64x32xf32>, %[[W2:[^:]+]]: tensor<4x16x64xf32>)
+// CHECK: %[[XG:.+]] = npu.all_gather %{{.+}} dp
+// CHECK: %[[LGG:.+]] = npu.all_gather %{{.+}} dp
+// CHECK: %[[W:.+]], %[[IDS:.+]] = npu.moe_gating_top_k %[[LGG]] k(4) softmax groups(4, 4) balanced
+// CHECK: %[[RANK:.+]] = npu.group_rank ep
+// CHECK: %[[START:.+]] = arith.muli %[[RANK]], %{{.+}} : index
+// CHECK: %[[ROWS:.+]], %[[SORTED:.+]], %[[GL:.+]], %[[SCALES:.+]] = npu.moge_dispatch %[[XG]], %[[IDS]], %[[W]] range(%[[START]], 4) k_per_rank(2) cumsum : tensor<?x64xf32>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>, tensor<?x1xf32>
+// CHECK: %[[H:.+]] = npu.grouped_matmul %[[ROWS]], %[[W13]], %[[GL]] none cumsum
+// CHECK: %[[A:.+]] = npu.swiglu %[[H]]
+// CHECK: %[[AS:.+]] = npu.scale_rows %[[A]], %[[SCALES]] : tensor<?x16xf32>, tensor<?x1xf32>
+// CHECK: %[[Y:.+]] = npu.grouped_matmul %[[AS]], %[[W2]], %[[GL]] none cumsum
+// CHECK: %[[O:.+]] = npu.moge_combine %[[Y]], %[[SORTED]] k_per_rank(2) : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+// CHECK: npu.reduce_scatter %[[O]] dp
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+func.func @moge(%x: tensor<?x64xf32>, %logits: tensor<?x8xf32>,
+                %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<moge>
+  %w, %ids = moe.gate %l top_k(4) softmax groups(4, 4) balanced : tensor<?x8xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8)
+      : tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<4xi64>, !moe.dispatch_ctx<moge>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<moge>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
 // allgather with enable_shared_expert_dp, DP 2 x TP 2: prepare still pads
 // and gathers over DP; finalize skips the DP reduce-scatter and the unpad
 // but, with reduce_results, still all-reduces over TP.
@@ -736,4 +774,25 @@ func.func @allgather_pcp_only(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %
   %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
   return %r : tensor<?x64xf32>
 }
+}
+
+// -----
+
+// moge on one device: every expert local (start 0, top_k / 1 = 2 per token).
+// CHECK-LABEL: func.func @moge_one_device
+// CHECK-NOT: npu.all_gather
+// CHECK: npu.moge_dispatch %{{.+}}, %{{.+}}, %{{.+}} range(%{{.+}}, 4) k_per_rank(2) cumsum
+// CHECK: npu.scale_rows
+// CHECK: npu.moge_combine %{{.+}}, %{{.+}} k_per_rank(2)
+// CHECK-NOT: npu.reduce_scatter
+func.func @moge_one_device(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>,
+                           %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<moge>
+  %w, %ids = moe.gate %l top_k(2) softmax groups(2, 2) balanced : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(4)
+      : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<moge>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<moge>
+  return %r : tensor<?x64xf32>
 }

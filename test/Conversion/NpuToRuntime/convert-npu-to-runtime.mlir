@@ -112,7 +112,7 @@ func.func @branches(%x: tensor<4x8xf32>, %index: index) -> (tensor<?x8xf32>, ten
 // Unit attributes are i32 flags, an absent optional attribute 0, f32
 // attributes f32 (gating: k, softmax, renormalize, no groups, scale 1.0);
 // ops with passResultDTypes pass each result's element type (i32: 5).
-// CHECK-DAG: llvm.call @moert_npu_moe_gating_top_k({{.+}}) : (!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i64, i64, f32, !llvm.ptr, !llvm.ptr) -> ()
+// CHECK-DAG: llvm.call @moert_npu_moe_gating_top_k({{.+}}) : (!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i64, i64, i32, f32, !llvm.ptr, !llvm.ptr) -> ()
 // CHECK-DAG: llvm.mlir.constant(1.000000e+00 : f32) : f32
 // CHECK-DAG: %[[I32:.+]] = llvm.mlir.constant(5 : i32) : i32
 // CHECK-DAG: llvm.call @moert_npu_grouped_matmul({{.+}}, %[[I32]], %{{.+}}) : (!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, i32, i32, !llvm.ptr) -> ()

@@ -209,6 +209,31 @@ func.func @gate_bias_groups(%l: tensor<?x8xf32>, %b: tensor<8xf32>) {
 
 // -----
 
+// Group-balanced routing (moe.gate ... balanced, the routing moge relies on).
+func.func @gate_balanced_no_groups(%l: tensor<?x8xf32>) {
+  // expected-error @+1 {{'moe.gate' op balanced routing takes top_k / G experts from each of G expert groups and needs groups(G, G)}}
+  %w, %i = moe.gate %l top_k(2) softmax balanced : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  return
+}
+
+// -----
+
+func.func @gate_balanced_keeps_some(%l: tensor<?x8xf32>) {
+  // expected-error @+1 {{'moe.gate' op balanced routing keeps every group: topk_group must equal the 4 groups, got 2}}
+  %w, %i = moe.gate %l top_k(4) softmax groups(4, 2) balanced : tensor<?x8xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  return
+}
+
+// -----
+
+func.func @gate_balanced_uneven(%l: tensor<?x8xf32>) {
+  // expected-error @+1 {{'moe.gate' op balanced routing takes top_k / G experts from each group: 4 groups do not divide top_k 6}}
+  %w, %i = moe.gate %l top_k(6) softmax groups(4, 4) balanced : tensor<?x8xf32> -> tensor<?x6xf32>, tensor<?x6xi32>
+  return
+}
+
+// -----
+
 func.func @gate_scale(%l: tensor<?x8xf32>) {
   // expected-error @+1 {{'moe.gate' op attribute 'routed_scaling_factor' failed to satisfy constraint: 32-bit float attribute whose value is finite and positive}}
   %w, %i = moe.gate %l top_k(2) softmax scale(0.0) : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
@@ -761,4 +786,42 @@ func.func @router_weight_on_input_alltoall(%h: tensor<?x8xf32>, %w: tensor<?x1xf
   // expected-error @+1 {{'moe.dispatch' op router_weight_on_input runs with allgather only (seed 002: the other dispatchers ignore it), not alltoall}}
   %r, %c, %d = moe.dispatch %h, %w, %i experts(4) router_weight_on_input : tensor<?x8xf32>, tensor<?x1xf32>, tensor<?x1xi32> -> tensor<4xi64>, !moe.dispatch_ctx<alltoall>
   return
+}
+
+// -----
+
+// moge relies on group-balanced routing with whole groups on every EP rank
+// (CommLegality.h mogeRoutingObstacle).
+// expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 2, expert_parallel = true> set here}}
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+  func.func @moge_unbalanced(%h: tensor<?x8xf32>, %l: tensor<?x8xf32>) {
+    %w, %i = moe.gate %l top_k(2) softmax : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    // expected-error @+1 {{'moe.dispatch' op moge needs group-balanced routing (moe.gate ... groups(G, G) balanced) so that each of the 2 expert-parallel ranks receives top_k / 2 of every token's 2 experts}}
+    %r, %c, %d = moe.dispatch %h, %w, %i experts(8) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<moge>
+    return
+  }
+}
+
+// -----
+
+// expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 4, expert_parallel = true> set here}}
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
+  func.func @moge_split_groups(%h: tensor<?x8xf32>, %l: tensor<?x8xf32>) {
+    %w, %i = moe.gate %l top_k(4) softmax groups(2, 2) balanced : tensor<?x8xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+    // expected-error @+1 {{'moe.dispatch' op moge needs whole expert groups on every rank: the 2 balanced groups do not split over 4 expert-parallel ranks}}
+    %r, %c, %d = moe.dispatch %h, %w, %i experts(8) : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<2xi64>, !moe.dispatch_ctx<moge>
+    return
+  }
+}
+
+// -----
+
+// expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 2, expert_parallel = true> set here}}
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+  func.func @moge_redundant(%h: tensor<?x8xf32>, %l: tensor<?x8xf32>) {
+    %w, %i = moe.gate %l top_k(2) softmax groups(2, 2) balanced : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    // expected-error @+1 {{'moe.dispatch' op moge keeps every expert group on its rank: no redundant experts, log2phy or expert_map (EPLB)}}
+    %r, %c, %d = moe.dispatch %h, %w, %i experts(8 + 2) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<5xi64>, !moe.dispatch_ctx<moge>
+    return
+  }
 }

@@ -194,3 +194,18 @@ func.func @prepare_finalize_flags(%x: tensor<?x64xf32>, %logits: tensor<?x8xf32>
   %r3 = moe.finalize %y, %c3 shared(%x : tensor<?x64xf32>) : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
   return %r1, %r2, %r3 : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
 }
+
+// moge: a group-balanced gate (one expert from each of 4 groups) and a
+// moge dispatch and combine.
+// CHECK-LABEL: func.func @moge
+// CHECK: moe.gate %{{.+}} top_k(4) softmax groups(4, 4) balanced : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+// CHECK: moe.dispatch %{{.+}}, %{{.+}}, %{{.+}} experts(16) : tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<16xi64>, !moe.dispatch_ctx<moge>
+// CHECK: moe.combine %{{.+}}, %{{.+}} : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
+func.func @moge(%h: tensor<?x64xf32>, %l: tensor<?x16xf32>) -> tensor<?x64xf32> {
+  %w, %ids = moe.gate %l top_k(4) softmax groups(4, 4) balanced
+      : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16)
+      : tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<16xi64>, !moe.dispatch_ctx<moge>
+  %o = moe.combine %rows, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
+  return %o : tensor<?x64xf32>
+}

@@ -30,6 +30,18 @@ func.func @routing(%logits: tensor<?x16xf32>, %bias: tensor<16xf32>, %x: tensor<
   return %out, %prows : tensor<?x64xf32>, tensor<?x64xi8>
 }
 
+// CHECK-LABEL: func.func @moge
+func.func @moge(%x: tensor<?x64xf32>, %l: tensor<?x16xf32>, %start: index) -> tensor<?x64xf32> {
+  // CHECK: npu.moe_gating_top_k %{{.+}} k(4) softmax groups(4, 4) balanced : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %w, %ids = npu.moe_gating_top_k %l k(4) softmax groups(4, 4) balanced : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  // CHECK: npu.moge_dispatch %{{.+}}, %{{.+}}, %{{.+}} range(%{{.+}}, 8) k_per_rank(2) cumsum : tensor<?x64xf32>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<8xi64>, tensor<?x1xf32>
+  %rows, %sorted, %groups, %scales = npu.moge_dispatch %x, %ids, %w range(%start, 8) k_per_rank(2) cumsum
+      : tensor<?x64xf32>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<8xi64>, tensor<?x1xf32>
+  // CHECK: npu.moge_combine %{{.+}}, %{{.+}} k_per_rank(2) : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  %out = npu.moge_combine %rows, %sorted k_per_rank(2) : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  return %out : tensor<?x64xf32>
+}
+
 // CHECK-LABEL: func.func @alltoall
 func.func @alltoall(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>) -> tensor<?x64xf32> {
   // CHECK: npu.histogram %{{.+}} bins(16) : tensor<?x4xi32> -> tensor<16xi64>

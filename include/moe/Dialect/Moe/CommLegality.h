@@ -98,6 +98,11 @@ struct LayerFacts {
   /// The routing weight scales the hidden states before the experts
   /// (`router_weight_on_input`): only allgather applies it.
   bool routerWeightOnInput = false;
+  /// `G` when the routing comes from a group-balanced gate (`moe.gate ...
+  /// groups(G, G) balanced`, `balancedGroupsOf`), else 0: what moge needs.
+  int64_t balancedGroups = 0;
+  /// The dispatch maps its ids through EPLB tables (log2phy, expert_map).
+  bool eplbTables = false;
 };
 
 struct CommMethodInputs {
@@ -152,6 +157,28 @@ int64_t tokensForRows(int64_t rowsPerRank, LayoutAttr layout);
 /// parallelism on more than one device), or an empty string. This is the
 /// moe.dispatch verifier's rule for any method, also a fixed one.
 std::string layoutObstacle(CommMethod method, LayoutAttr layout);
+
+/// The `G` of the group-balanced `moe.gate` (`groups(G, G) balanced`)
+/// that produces `ids`, or 0 when `ids` do not come from one: the IR's
+/// statement of moge's routing precondition.
+int64_t balancedGroupsOf(mlir::Value ids);
+
+/// Why moge (seed 002 `TokenDispatcherWithMoge`) cannot rely on the routing
+/// of a layer with `layout`, or an empty string. The dispatcher takes
+/// `top_k / ep` experts of every token on every EP rank, so the routing must
+/// be group-balanced (`balancedGroups` = G > 0) with whole groups on every
+/// rank (`ep` divides G), and the groups must stay where the placement puts
+/// them: no redundant experts and no EPLB tables. This is the moe.dispatch
+/// verifier's rule for a moge dispatch and part of `checkMethod`.
+std::string mogeRoutingObstacle(int64_t balancedGroups, int64_t topK,
+                                int64_t redundantExperts, bool eplbTables,
+                                LayoutAttr layout);
+
+/// Why moge's experts cannot be quantized with `scheme`, or an empty
+/// string: the experts scale their activations by `topk_scales`, which
+/// vllm-ascend's unquantized MLP does (`gate_up_out *= topk_scales`) and its
+/// quantized MLP does not.
+std::string mogeQuantObstacle(QuantScheme scheme);
 
 /// Why the fused MC2 kernel (`npu.dispatch_ffn_combine`) cannot run experts
 /// quantized with `scheme`, or an empty string: it runs unquantized and

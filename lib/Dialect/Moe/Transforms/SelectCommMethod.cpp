@@ -194,6 +194,8 @@ static LayerFacts factsOf(const Layer &layer) {
   facts.redundantExperts = dispatch.getRedundantExperts();
   facts.topK = dispatch.getIds().getType().getDimSize(1);
   facts.routerWeightOnInput = dispatch.getRouterWeightOnInput();
+  facts.balancedGroups = balancedGroupsOf(dispatch.getIds());
+  facts.eplbTables = dispatch.getLog2phy() || dispatch.getExpertMap();
   RankedTensorType hidden = dispatch.getHidden().getType();
   facts.hidden = hidden.getDimSize(1);
   auto bytes = [](RankedTensorType type) {
@@ -364,6 +366,10 @@ static LogicalResult checkSegments(PrepareOp prepare, Policy policy,
       if (why.empty() && inputs.layer.routerWeightOnInput &&
           method != CommMethod::AllGather)
         why = legality.obstacle;
+      // Every rule of moge (routing, placement, quantization) is one its
+      // dispatcher computes a wrong result without.
+      if (why.empty() && method == CommMethod::Moge)
+        why = legality.obstacle;
       if (why.empty() && bound && most > legality.runTimeMaxTokens)
         why = tokensVsCapacity(most, legality.runTimeMaxTokens,
                                "MC2 kernel capacity");
@@ -414,7 +420,7 @@ LogicalResult SelectCommMethodPass::parseOptions(func::FuncOp func) {
                             << stringifyPolicy(parsedPolicy);
   if (fixedMethod == CommMethod::Unset && parsedPolicy == Policy::Fixed)
     return func.emitError() << "policy=fixed needs method=<allgather, "
-                               "alltoall, mc2 or fused_mc2>";
+                               "alltoall, mc2, fused_mc2 or moge>";
   config = ServingConfig::fromOptions(*this);
   std::string error = config.validate();
   if (error.empty() && maxTokens < 0)

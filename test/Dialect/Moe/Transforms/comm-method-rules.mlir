@@ -477,3 +477,66 @@ module attributes {moe.chip = #moe.chip<A310P>} {
   func.func private @a3_fused_ep33() attributes {moe.chip = #moe.chip<A3>, moe.layout = #moe.layout<tp = 1, dp = 33, expert_parallel = true>,
       test.case = {tokens = 64, fused_mc2, cost_model}}
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// moge (seed 002 TokenDispatcherWithMoge): legal only with group-balanced
+// routing that puts whole groups on every EP rank, no EPLB, unquantized
+// experts; the table never picks it (it runs only when asked for).
+//===----------------------------------------------------------------------===//
+
+module attributes {moe.chip = #moe.chip<A3>,
+                   moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
+  // 8 balanced groups over 4 EP ranks: two whole groups per rank. The table
+  // still picks mc2.
+  // expected-remark @+6 {{capacity 256; mc2: A3, 4 EP ranks, 64 tokens <= MC2 capacity 256}}
+  // expected-remark @+5 {{allgather legal}}
+  // expected-remark @+4 {{alltoall legal}}
+  // expected-remark @+3 {{mc2 legal}}
+  // expected-remark @+2 {{fused_mc2 illegal: fused-mc2 is off}}
+  // expected-remark @+1 {{moge legal}}
+  func.func private @moge_legal() attributes {test.case = {tokens = 64, experts = 64, balanced_groups = 8, legality}}
+  // expected-remark @+6 {{; mc2: }}
+  // expected-remark @+5 {{allgather legal}}
+  // expected-remark @+4 {{alltoall legal}}
+  // expected-remark @+3 {{mc2 legal}}
+  // expected-remark @+2 {{fused_mc2 illegal}}
+  // expected-remark @+1 {{moge illegal: moge needs group-balanced routing (moe.gate ... groups(G, G) balanced) so that each of the 4 expert-parallel ranks receives top_k / 4 of every token's 8 experts}}
+  func.func private @moge_unbalanced() attributes {test.case = {tokens = 64, experts = 64, legality}}
+  // expected-remark @+6 {{; mc2: }}
+  // expected-remark @+5 {{allgather legal}}
+  // expected-remark @+4 {{alltoall legal}}
+  // expected-remark @+3 {{mc2 legal}}
+  // expected-remark @+2 {{fused_mc2 illegal}}
+  // expected-remark @+1 {{moge illegal: moge needs whole expert groups on every rank: the 2 balanced groups do not split over 4 expert-parallel ranks}}
+  func.func private @moge_split_groups() attributes {test.case = {tokens = 64, experts = 64, balanced_groups = 2, legality}}
+  // expected-remark @+6 {{; mc2: }}
+  // expected-remark @+5 {{allgather legal}}
+  // expected-remark @+4 {{alltoall legal}}
+  // expected-remark @+3 {{mc2 legal}}
+  // expected-remark @+2 {{fused_mc2 illegal}}
+  // expected-remark @+1 {{moge illegal: moge keeps every expert group on its rank: no redundant experts, log2phy or expert_map (EPLB)}}
+  func.func private @moge_redundant() attributes {test.case = {tokens = 64, experts = 64, redundant = 4, balanced_groups = 8, legality}}
+  // expected-remark @+6 {{; mc2: }}
+  // expected-remark @+5 {{allgather legal}}
+  // expected-remark @+4 {{alltoall legal}}
+  // expected-remark @+3 {{mc2 legal}}
+  // expected-remark @+2 {{fused_mc2 illegal}}
+  // expected-remark @+1 {{moge illegal: moge keeps every expert group on its rank: no redundant experts, log2phy or expert_map (EPLB)}}
+  func.func private @moge_eplb() attributes {test.case = {tokens = 64, experts = 64, balanced_groups = 8, eplb, legality}}
+  // expected-remark @+6 {{; mc2: }}
+  // expected-remark @+5 {{allgather legal}}
+  // expected-remark @+4 {{alltoall legal}}
+  // expected-remark @+3 {{mc2 legal}}
+  // expected-remark @+2 {{fused_mc2 illegal}}
+  // expected-remark @+1 {{moge illegal: moge's experts scale unquantized activations by topk_scales, not w8a8_dynamic ones}}
+  func.func private @moge_quant() attributes {test.case = {tokens = 64, experts = 64, balanced_groups = 8, quant = #moe.quant<w8a8_dynamic>, legality}}
+  // expected-remark @+6 {{; alltoall: }}
+  // expected-remark @+5 {{allgather illegal: LoRA needs alltoall}}
+  // expected-remark @+4 {{alltoall legal}}
+  // expected-remark @+3 {{mc2 illegal: LoRA needs alltoall}}
+  // expected-remark @+2 {{fused_mc2 illegal}}
+  // expected-remark @+1 {{moge illegal: LoRA needs alltoall}}
+  func.func private @moge_lora() attributes {test.case = {tokens = 64, experts = 64, balanced_groups = 8, lora, legality}}
+}

@@ -7,6 +7,21 @@
 // RUN: %{run} "-moe-select-comm-method=policy=fixed method=fused_mc2" | FileCheck %s --check-prefix=FUSED
 // RUN: %{run} "-moe-select-comm-method=policy=fixed method=alltoall" | FileCheck %s --check-prefix=A2A
 // RUN: %{run} "-moe-select-comm-method=policy=fixed method=allgather" | FileCheck %s --check-prefix=AG
+// moge runs only when asked for, as in vllm-ascend: on a group-balanced
+// layer policy=fixed method=moge gives it, the table and the cost model
+// do not (select-comm-method-invalid.mlir: where it cannot run).
+// DEFINE: %{moge} = moe-opt %S/Inputs/select-moge.mlir -mlir-disable-threading
+// RUN: %{moge} "-moe-select-comm-method=policy=fixed method=moge" 2>&1 | FileCheck %s --check-prefix=MOGE
+// RUN: %{moge} -moe-select-comm-method 2>&1 | FileCheck %s --check-prefix=MOGE-TABLE
+// RUN: %{moge} -moe-select-comm-method=policy=cost-model 2>&1 | FileCheck %s --check-prefix=MOGE-TABLE
+// MOGE: remark: moge for any token count: fixed by policy
+// MOGE-NOT: moe.choose_method
+// MOGE: !moe.prepare_ctx<moge>
+// MOGE: moe.dispatch {{.+}} !moe.dispatch_ctx<moge>
+// MOGE: moe.combine {{.+}} !moe.dispatch_ctx<moge>
+// MOGE: moe.finalize {{.+}} !moe.prepare_ctx<moge>
+// MOGE-TABLE: remark: run-time choice on the largest token count across ranks: mc2 up to 256 tokens
+// MOGE-TABLE-NOT: ctx<moge>
 
 // MC2-LABEL: func.func @ep
 // MC2-NOT: moe.choose_method

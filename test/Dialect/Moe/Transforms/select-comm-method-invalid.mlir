@@ -26,10 +26,17 @@
 // FIXED-WOI: select-weight-on-input.mlir:7:{{[0-9]+}}: error: method mc2 cannot run this layer: the router weight on the input needs allgather
 // RUN: not moe-opt %S/Inputs/select-weight-on-input.mlir -mlir-disable-threading -mlir-print-op-on-diagnostic=false -moe-select-comm-method=lora 2>&1 | FileCheck %s --check-prefix=WOI-LORA
 // WOI-LORA: select-weight-on-input.mlir:9:{{[0-9]+}}: error: no method runs this layer: the router weight on the input needs allgather, LoRA with expert parallelism needs alltoall
+// moge asked for where its dispatcher would compute a wrong result
+// (CommLegality.h mogeRoutingObstacle, mogeQuantObstacle).
+// RUN: not moe-opt %S/Inputs/select-moge-illegal.mlir -split-input-file -mlir-disable-threading -mlir-print-op-on-diagnostic=false "-moe-select-comm-method=policy=fixed method=moge" 2>&1 | FileCheck %s --check-prefix=FIXED-MOGE
+// FIXED-MOGE: select-moge-illegal.mlir:1 offset :8:19: error: method moge cannot run this layer: moge needs group-balanced routing (moe.gate ... groups(G, G) balanced) so that each of the 4 expert-parallel ranks receives top_k / 4 of every token's 4 experts
+// FIXED-MOGE: offset :7:19: error: method moge cannot run this layer: moge needs whole expert groups on every rank: the 2 balanced groups do not split over 4 expert-parallel ranks
+// FIXED-MOGE: offset :8:19: error: method moge cannot run this layer: moge's experts scale unquantized activations by topk_scales, not w8a8_dynamic ones
+// FIXED-MOGE: offset :7:19: error: method moge cannot run this layer: moge keeps every expert group on its rank: no redundant experts, log2phy or expert_map (EPLB)
 
 // policy and method are enum options: their parser rejects unknown names.
 // POLICY: for the --policy option: Cannot find option named 'foo'!
-// NO-METHOD: error: policy=fixed needs method=<allgather, alltoall, mc2 or fused_mc2>
+// NO-METHOD: error: policy=fixed needs method=<allgather, alltoall, mc2, fused_mc2 or moge>
 // METHOD-POLICY: error: method=mc2 is only used with policy=fixed, not policy=table
 // METHOD: for the --method option: Cannot find option named 'foo'!
 // REQS: error: option max-num-reqs must be at least 1, got 0

@@ -64,7 +64,7 @@ def SelectCommMethod : Pass<"moe-select-comm-method", "::mlir::func::FuncOp"> {
            [{::mlir::moe::policyOptionValues()}]>,
     Option<"method", "method", "::mlir::moe::CommMethod",
            /*default=*/"::mlir::moe::CommMethod::Unset",
-           "The method for policy=fixed: allgather, alltoall, mc2 or fused_mc2",
+           "The method for policy=fixed: allgather, alltoall, mc2, fused_mc2 or moge",
            [{::mlir::moe::commMethodOptionValues()}]>,
     Option<"maxNumReqs", "max-num-reqs", "int64_t", /*default=*/"256",
            "Most concurrent requests (vLLM max_num_seqs)">,
