@@ -131,8 +131,9 @@ struct FusedChain {
   std::string error;
 };
 FusedChain matchFusedChain(DispatchOp dispatch);
-/// Whether the experts of `scheme` have a device expansion.
-bool hasExpertsExpansion(QuantScheme scheme);
+/// Whether experts quantized as `quant` have a device expansion; when not,
+/// `why` (if given) says what is missing.
+bool hasExpertsExpansion(QuantAttr quant, std::string *why = nullptr);
 /// The group-list type the expansion of `dispatch` gives its counts: mc2
 /// hands grouped matmuls cumulative lists unless another user needs counts.
 npu::GroupListType groupListTypeOf(DispatchOp dispatch);
