@@ -28,9 +28,9 @@ const char *dtypeName(DType dtype) {
   case DType::I1:
     return "i1";
   case DType::F8E4M3FN:
-    return "f8e4m3fn";
+    return "f8E4M3FN";
   case DType::F8E5M2:
-    return "f8e5m2";
+    return "f8E5M2";
   }
   return "?";
 }
