@@ -2,9 +2,10 @@
 """Checks that the comparison of a quant-scheme case can fail: the layer's
 output of a case run by run_case.py (WORK_DIR/case, WORK_DIR/out) must
 match the reference of its scheme and must NOT match the reference of the
-same weights with the activation quantization left out (fp8 schemes) or
-with the dequantized weights kept in float32 (weight-only schemes in bf16 /
-f16). Prints one line per rank and PASS / FAIL.
+same weights with the activation quantization left out (fp8 schemes; for
+weight-only schemes: with the dequantized weights kept in float32, which
+only f32-tolerance cases can tell apart). Prints one line per rank and
+PASS / FAIL.
 
     quant_check.py WORK_DIR
 """
