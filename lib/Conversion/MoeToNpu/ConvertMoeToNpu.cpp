@@ -325,6 +325,12 @@ static LogicalResult checkConvertible(func::FuncOp function) {
              << "; supported are none, w8a8_dynamic, w4a8_dynamic and the "
                 "int8 / fp8 schemes of docs/Quantization.md";
     if (quant.getScheme() == QuantScheme::Custom &&
+        isa<SharedExpertsOp>(op))
+      return op->emitOpError()
+             << "cannot be expanded: shared experts quantized as " << quant
+             << " have no device expansion yet (routed experts do; "
+                "docs/Quantization.md)";
+    if (quant.getScheme() == QuantScheme::Custom &&
         isScaledWeightDesc(quant.getW1()) && !w13Scale)
       return op->emitOpError()
              << "cannot be expanded: "

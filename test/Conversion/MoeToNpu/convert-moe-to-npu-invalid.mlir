@@ -141,3 +141,17 @@ func.func @w4a8_v1_parts(%w: tensor<2x4x16xi8>, %s: tensor<2x8x1xf32>, %ss: tens
   return %c : tensor<2x8xf32>
 }
 }
+
+// -----
+
+// The descriptor schemes run routed experts; shared experts are refused.
+func.func @fp8_shared_experts(%x: tensor<?x64xbf16>, %w13: tensor<64x32xf8E4M3FN>, %w2: tensor<16x64xf8E4M3FN>,
+                              %s13: tensor<1x32xf32>, %s2: tensor<1x64xf32>) -> tensor<?x64xbf16> {
+  // expected-error @+1 {{'moe.shared_experts' op cannot be expanded: shared experts quantized as #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_token>, a2 = #moe.qdesc<fp8_e4m3, per_token>, w1 = #moe.qdesc<fp8_e4m3, per_token>, w2 = #moe.qdesc<fp8_e4m3, per_token>> have no device expansion yet (routed experts do; docs/Quantization.md)}}
+  %s = moe.shared_experts %x weights(%w13, %w2 : tensor<64x32xf8E4M3FN>, tensor<16x64xf8E4M3FN>)
+      scales(%s13, %s2 : tensor<1x32xf32>, tensor<1x64xf32>)
+      quant <a1 = #moe.qdesc<fp8_e4m3, per_token>, a2 = #moe.qdesc<fp8_e4m3, per_token>,
+             w1 = #moe.qdesc<fp8_e4m3, per_token>, w2 = #moe.qdesc<fp8_e4m3, per_token>>
+      : tensor<?x64xbf16>
+  return %s : tensor<?x64xbf16>
+}
