@@ -119,7 +119,22 @@ def Npu_DType : I32EnumAttr<"DType",
       I32EnumAttrCase<"I4", 4, "i4">,
       I32EnumAttrCase<"I32", 5, "i32">,
       I32EnumAttrCase<"I64", 6, "i64">,
-      I32EnumAttrCase<"I1", 7, "i1">
+      I32EnumAttrCase<"I1", 7, "i1">,
+      // fp8 (OCP 8-bit floating point): one byte, MLIR f8E4M3FN / f8E5M2.
+      I32EnumAttrCase<"F8E4M3FN", 8, "f8e4m3fn">,
+      I32EnumAttrCase<"F8E5M2", 9, "f8e5m2">
+    ]> {
+  let cppNamespace = "::mlir::npu";
+}
+
+/// Element format of quantized values (npu.quant_dequant,
+/// npu.dequantize_weights): how the runtime reads and writes their bytes.
+/// docs/Quantization.md, "fp8 and int8 weight-only schemes".
+def Npu_QuantFormat : I32EnumAttr<"QuantFormat",
+    "element format of quantized values", [
+      I32EnumAttrCase<"Int8", 0, "int8">,
+      I32EnumAttrCase<"Fp8E4M3", 1, "fp8_e4m3">,
+      I32EnumAttrCase<"Fp8E5M2", 2, "fp8_e5m2">
     ]> {
   let cppNamespace = "::mlir::npu";
 }

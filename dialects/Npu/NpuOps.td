@@ -1011,4 +1011,6 @@ def Npu_ReleaseOp : Npu_Op<"release", [MemoryEffects<[MemWrite]>]> {
   let assemblyFormat = "$value attr-dict `:` type($value)";
 }
 
+include "Npu/NpuQuantOps.td"
+
 #endif // NPU_OPS_TD

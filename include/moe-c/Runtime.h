@@ -42,6 +42,8 @@ typedef enum MoeDType {
   MOE_DTYPE_I32 = 5,
   MOE_DTYPE_I64 = 6,
   MOE_DTYPE_I1 = 7,
+  MOE_DTYPE_F8E4M3FN = 8, /* OCP fp8 e4m3fn bit patterns, one per byte */
+  MOE_DTYPE_F8E5M2 = 9,   /* OCP fp8 e5m2 bit patterns, one per byte */
 } MoeDType;
 
 /* "f32", "i4", ...; NULL for a value outside the enum. */

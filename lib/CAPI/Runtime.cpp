@@ -64,7 +64,7 @@ extern "C" {
 //===----------------------------------------------------------------------===//
 
 static bool validDType(int32_t dtype) {
-  return dtype >= MOE_DTYPE_F32 && dtype <= MOE_DTYPE_I1;
+  return dtype >= MOE_DTYPE_F32 && dtype <= MOE_DTYPE_F8E5M2;
 }
 
 const char *moeDTypeGetName(MoeDType dtype) {

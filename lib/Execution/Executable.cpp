@@ -110,6 +110,10 @@ FailureOr<moert::DType> mlir::moe::runtimeDType(Type t) {
     return moert::DType::I64;
   if (t.isSignlessInteger(1))
     return moert::DType::I1;
+  if (t.isFloat8E4M3FN())
+    return moert::DType::F8E4M3FN;
+  if (t.isFloat8E5M2())
+    return moert::DType::F8E5M2;
   return failure();
 }
 

@@ -27,6 +27,10 @@ const char *dtypeName(DType dtype) {
     return "i64";
   case DType::I1:
     return "i1";
+  case DType::F8E4M3FN:
+    return "f8E4M3FN";
+  case DType::F8E5M2:
+    return "f8E5M2";
   }
   return "?";
 }
@@ -46,6 +50,8 @@ std::optional<size_t> checkedStorageBytes(DType dtype, int64_t elements) {
     break;
   case DType::I8:
   case DType::I1:
+  case DType::F8E4M3FN:
+  case DType::F8E5M2:
     width = 1;
     break;
   case DType::I4:

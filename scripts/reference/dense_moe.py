@@ -50,8 +50,12 @@ from typing import Optional
 
 import numpy as np
 
+import quant_formats
+import quant_schemes  # the int8 weight-only and fp8 schemes
+
 F32 = np.float32
-QUANT_SCHEMES = ("none", "w8a8", "w4a8")
+
+QUANT_SCHEMES = ("none", "w8a8", "w4a8") + tuple(quant_schemes.SCHEMES)
 WEIGHT_FIELDS = ("w13", "w2", "w13_scale", "w2_scale",
                  "w13_group_scale", "w2_group_scale")
 
@@ -90,6 +94,7 @@ class MLPWeights:
     w13_group_scale: Optional[np.ndarray] = None
     w2_group_scale: Optional[np.ndarray] = None
     kernel: bool = False     # w4a8: the kernel form (see process_w4a8)
+    dtype: str = "f32"       # float type of the rows (quant_schemes only)
     weight_only: bool = False  # w4a8 shared experts (process_w4a8_linear)
 
     @property
@@ -105,7 +110,7 @@ class MLPWeights:
         """The stack of `experts` (indices along L)."""
         idx = np.asarray(experts, dtype=np.int64)
         return MLPWeights(quant=self.quant, kernel=self.kernel,
-                          weight_only=self.weight_only,
+                          weight_only=self.weight_only, dtype=self.dtype,
                           **{f: a[idx] for f, a in self.arrays().items()})
 
     def dequantized(self, name):
@@ -426,6 +431,8 @@ def mlp(x, w, e, a2_shards=1):
     (dequantized; max over shards). Zero when unquantized.
     """
     m, h = x.shape
+    if w.quant in quant_schemes.SCHEMES:
+        return quant_schemes.mlp(x, w, e, w.dtype)
     if w.weight_only:
         a = swiglu(weight_quant_matmul(x, w.w13[e], w.w13_group_scale[e]))
         y = weight_quant_matmul(a, w.w2[e], w.w2_group_scale[e])
@@ -497,6 +504,8 @@ def dense_moe(x, logits, layer, a2_shards=1, return_step=False,
         out += y
         step += st
     out = out.astype(F32)
+    if layer.experts.dtype != "f32":   # the layer's bf16 / f16 output
+        out = quant_formats.round_dtype(out, layer.experts.dtype)
     return (out, step) if return_step else out
 
 

@@ -57,6 +57,8 @@ from dense_moe import (F32, QUANT_SCHEMES, DenseLayer, GateSpec,  # noqa: E402
                        MLPWeights, dense_moe, gate, pack_checkpoint_v1,
                        process_w4a8_linear,
                        save_layer, selection_margin)
+import quant_formats  # noqa: E402
+import quant_schemes  # noqa: E402
 
 METHODS = ("unset", "allgather", "alltoall", "mc2", "fused_mc2", "moge")
 CHIPS = ("A2", "A3", "A5", "A310P")
@@ -97,6 +99,8 @@ class CaseSpec:
     bias: bool = _opt(False, "correction bias (selection only)")
     routed_scaling: float = _opt(1.0, "routed scaling factor")
     quant: str = _opt("none", "quantization scheme")
+    dtype: str = _opt("f32", "float type of the layer's activations (bf16 "
+                             "and f16 with the int8 / fp8 schemes)")
     group_size: int = _opt(0, "w4a8 group size")
     w4a8_version: str = _opt("0", "w4a8 checkpoint quant version: 0 (int4 "
                                   "in int8) or 1.0.0 (packed, scale_bias)")
@@ -262,6 +266,25 @@ def check_spec(s):
         rules.append((s.group_size > 0 and all(n % s.group_size == 0
                                                for n in sizes),
                       f"group_size must divide H, I/tp' and shared I {sizes}"))
+    if s.quant in quant_schemes.SCHEMES:
+        rules += [
+            (s.shards == 1, "the int8 / fp8 schemes run with expert "
+                            "parallelism (or world 1)"),
+            (not s.shared_inter, "the int8 / fp8 schemes have no shared "
+                                 "experts here"),
+            (not s.weight_on_input, "the int8 / fp8 schemes do not take "
+                                    "the router weight on the input"),
+            (quant_schemes.SCHEMES[s.quant][3] != "block128"
+             or (s.hidden % 128 == 0 and s.inter % 128 == 0),
+             "128 x 128 blocks need H and I multiples of 128"),
+            (quant_schemes.SCHEMES[s.quant][3] != "group"
+             or (s.group_size > 0 and s.hidden % s.group_size == 0
+                 and s.inter % s.group_size == 0),
+             "group_size must divide H and I"),
+        ]
+    rules.append((s.dtype in ("f32", "bf16", "f16"), "dtype: f32, bf16, f16"))
+    rules.append((s.dtype == "f32" or s.quant in quant_schemes.SCHEMES,
+                  "bf16 / f16 layers run with the int8 / fp8 schemes"))
     rules.append((s.w4a8_version in ("0", "1.0.0"),
                   "w4a8_version: 0 or 1.0.0"))
     if s.w4a8_version == "1.0.0":
@@ -278,8 +301,11 @@ def check_spec(s):
 # Random layer and tokens
 # ---------------------------------------------------------------------------
 
-def random_mlp(rng, n, h, i, quant, group_size):
+def random_mlp(rng, n, h, i, quant, group_size, dtype="f32"):
     """n random SwiGLU experts with unit-scale outputs."""
+    if quant in quant_schemes.SCHEMES:
+        return MLPWeights(quant=quant, dtype=dtype, **quant_schemes.
+                          random_weights(rng, n, h, i, quant, group_size))
     if quant == "none":
         return MLPWeights(
             w13=(rng.standard_normal((n, h, 2 * i)) / np.sqrt(h)).astype(F32),
@@ -325,7 +351,7 @@ def make_layer(s, rng):
                     num_groups=s.groups, keep_groups=s.keep_groups,
                     balanced=s.balanced, routed_scaling=s.routed_scaling)
     experts = random_mlp(rng, s.experts, s.hidden, s.inter, s.quant,
-                         s.group_size)
+                         s.group_size, s.dtype)
     experts.kernel = s.quant == "w4a8"   # checkpoint + moe.prepare_weights
     bias = rng.uniform(-0.1, 0.1, s.experts).astype(F32) if s.bias else None
     shared = None
@@ -355,6 +381,8 @@ def make_tokens(s, layer, rng, count, hot):
         return wrong
 
     x = rng.standard_normal((count, s.hidden)).astype(F32)
+    # bf16 / f16 layers: values the layer's type holds exactly.
+    x = quant_formats.round_dtype(x, s.dtype)
     logits = draw(count)
     for _ in range(1000):
         rows = bad(logits)
@@ -462,6 +490,15 @@ def mlp_arguments(s, prefix, lead, i):
     """(name, type) of one MLP's weight arguments; `lead` is [L] or []. The
     w4a8 shared experts (`lead` []) are weight-only: no per-channel
     scales."""
+    if s.quant in quant_schemes.SCHEMES:
+        el = quant_schemes.MLIR_ELEMENT[quant_schemes.SCHEMES[s.quant][2]]
+        args = []
+        for name, k, m in (("w13", s.hidden, 2 * i), ("w2", i, s.hidden)):
+            bk, bn = quant_schemes.weight_block(s.quant, k, m, s.group_size)
+            args += [(prefix + name, tensor(lead + [k, m], el)),
+                     (prefix + name + "_scale",
+                      tensor(lead + [k // bk, m // bn], "f32"))]
+        return [args[0], args[2], args[1], args[3]]
     h, el = s.hidden, ELEMENT[s.quant]
     args = [(prefix + "w13", tensor(lead + [h, 2 * i], el)),
             (prefix + "w2", tensor(lead + [i, h], el))]
@@ -529,7 +566,7 @@ def entry_arguments(s):
     of examples/deepseek_v3.mlir; per_rank is False for the arguments equal
     on every rank."""
     h, e = s.hidden, s.experts
-    args = [("x", tensor(["?", h], "f32"), True),
+    args = [("x", tensor(["?", h], s.dtype), True),
             ("logits", tensor(["?", e], "f32"), True)]
     if s.bias:
         args.append(("e_score_correction_bias", tensor([e], "f32"), False))
@@ -557,7 +594,10 @@ def mlp_clause(s, types, prefix):
     text += clause("scales", [prefix + "w13_scale", prefix + "w2_scale"])
     text += clause("group_scales", [prefix + "w13_group_scale",
                                     prefix + "w2_group_scale"])
-    if s.quant == "w8a8":
+    if s.quant in quant_schemes.SCHEMES:
+        text += ("\n        quant "
+                 + quant_schemes.descriptor(s.quant, s.group_size))
+    elif s.quant == "w8a8":
         text += "\n        quant <w8a8_dynamic>"
     elif s.quant == "w4a8":
         text += f"\n        quant <w4a8_dynamic, group_size = {s.group_size}>"
@@ -604,7 +644,7 @@ def layer_mlir(s):
     args = entry_arguments(s)
     types = {n: ty for n, ty, _ in args}
     h, m = s.hidden, s.ir_method
-    xt = tensor(["?", h], "f32")
+    xt = tensor(["?", h], s.dtype)
     lt = tensor(["?", s.experts], "f32")
     wt, it = tensor(["?", s.top_k], "f32"), tensor(["?", s.top_k], "i32")
     ct = tensor([s.local_experts], "i64")
@@ -748,6 +788,11 @@ def generate(s, out_dir):
         "expected": rank_file("expected"),
         "step": rank_file("step") if quantized else None,
         "a2_shards": s.shards,
+        # Tolerance of max|out - ref| relative to max|ref| (run_case.py):
+        # f32 layers 1e-4; bf16 / f16 layers 2 units in the last place of
+        # the type at max|ref| (the reference rounds where the layer does,
+        # but an accumulation order can move a rounding by one unit).
+        "rtol": {"f32": 1e-4, "bf16": 2.0 ** -7, "f16": 2.0 ** -10}[s.dtype],
     }
     with open(os.path.join(out_dir, "case.json"), "w") as f:
         json.dump(case, f, indent=1)
@@ -769,6 +814,7 @@ def add_case_arguments(p):
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="start from a small model-shaped layer")
     choices = dict(scoring=("softmax", "sigmoid"), quant=QUANT_SCHEMES,
+                   dtype=("f32", "bf16", "f16"),
                    w4a8_version=("0", "1.0.0"),
                    ir_method=METHODS, chip=CHIPS)
     for f in fields(CaseSpec):

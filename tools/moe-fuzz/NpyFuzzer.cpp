@@ -49,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (moert::DType d : {moert::DType::F32, moert::DType::BF16,
                          moert::DType::F16, moert::DType::I8, moert::DType::I4,
                          moert::DType::I32, moert::DType::I64,
-                         moert::DType::I1}) {
+                         moert::DType::I1, moert::DType::F8E4M3FN,
+                         moert::DType::F8E5M2}) {
     try {
       (void)moerun::convertInput(t, d);
     } catch (const moert::Error &) {

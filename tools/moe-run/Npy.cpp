@@ -2,6 +2,7 @@
 
 #include "Npy.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
@@ -313,12 +314,25 @@ Tensor convertInput(const Tensor &t, DType dtype) {
     }
     return packed;
   }
+  // A uint8 .npy was read as packed int4; for an fp8 argument its bytes
+  // are fp8 bit patterns, one per element (docs/Quantization.md).
+  if (t.dtype == DType::I4 &&
+      (dtype == DType::F8E4M3FN || dtype == DType::F8E5M2)) {
+    std::vector<int64_t> shape = t.shape;
+    shape.back() /= 2;
+    Tensor bits = Tensor::empty(dtype, shape);
+    std::copy(t.bytes(), t.bytes() + bits.nbytes(), bits.bytes());
+    return bits;
+  }
   if (t.dtype == DType::I4)
-    throw Error(std::string("holds packed int4 (a uint8 .npy, two values per "
-                            "byte), expected ") +
+    throw Error(std::string("holds uint8 (packed int4 for an i4 argument, "
+                            "bit patterns for an fp8 one), expected ") +
                 moert::dtypeName(dtype));
+  std::string hint;
+  if (dtype == DType::F8E4M3FN || dtype == DType::F8E5M2)
+    hint = " (fp8 arguments take a uint8 .npy of bit patterns)";
   throw Error(std::string("holds ") + moert::dtypeName(t.dtype) + ", expected " +
-              moert::dtypeName(dtype));
+              moert::dtypeName(dtype) + hint);
 }
 
 } // namespace moerun

@@ -363,3 +363,78 @@ TEST(MoeApi, WorldLayoutMustMatchTheExecutable) {
 }
 
 } // namespace
+
+namespace {
+// fp8 weights the way checkpoints ship them: f8E4M3FN tensors of bit
+// patterns with one f32 scale per output channel (docs/Quantization.md).
+const char *kFp8Layer = R"mlir(
+module attributes {moe.chip = #moe.chip<A3>,
+                   moe.layout = #moe.layout<tp = 1, dp = 1>} {
+  func.func @layer(%x: tensor<?x8xf32> {moe.name = "x"},
+                   %logits: tensor<?x2xf32> {moe.name = "logits"},
+                   %w13: tensor<2x8x8xf8E4M3FN> {moe.name = "w13"},
+                   %w2: tensor<2x4x8xf8E4M3FN> {moe.name = "w2"},
+                   %s13: tensor<2x1x8xf32> {moe.name = "w13_scale"},
+                   %s2: tensor<2x1x8xf32> {moe.name = "w2_scale"}) -> tensor<?x8xf32> {
+    %h, %l, %pctx = moe.prepare %x, %logits
+        : tensor<?x8xf32>, tensor<?x2xf32> -> !moe.prepare_ctx<allgather>
+    %wt, %ids = moe.gate %l top_k(1) softmax renormalize
+        : tensor<?x2xf32> -> tensor<?x1xf32>, tensor<?x1xi32>
+    %rows, %counts, %dctx = moe.dispatch %h, %wt, %ids experts(2)
+        : tensor<?x8xf32>, tensor<?x1xf32>, tensor<?x1xi32>
+        -> tensor<2xi64>, !moe.dispatch_ctx<allgather>
+    %y = moe.experts %rows, %counts
+        weights(%w13, %w2 : tensor<2x8x8xf8E4M3FN>, tensor<2x4x8xf8E4M3FN>)
+        scales(%s13, %s2 : tensor<2x1x8xf32>, tensor<2x1x8xf32>)
+        quant <a1 = #moe.qdesc<fp8_e4m3, per_token>, a2 = #moe.qdesc<fp8_e4m3, per_token>,
+               w1 = #moe.qdesc<fp8_e4m3, per_token>, w2 = #moe.qdesc<fp8_e4m3, per_token>>
+        : tensor<?x8xf32>, tensor<2xi64>
+    %r = moe.combine %y, %dctx : tensor<?x8xf32>, !moe.dispatch_ctx<allgather>
+    %out = moe.finalize %r, %pctx : tensor<?x8xf32>, !moe.prepare_ctx<allgather>
+    return %out : tensor<?x8xf32>
+  }
+}
+)mlir";
+
+Tensor filledBytes(DType dtype, std::vector<int64_t> shape, uint8_t byte) {
+  Tensor t = Tensor::empty(dtype, std::move(shape));
+  for (size_t i = 0; i < t.nbytes(); ++i)
+    t.bytes()[i] = byte;
+  return t;
+}
+} // namespace
+
+TEST(MoeApi, Fp8WeightsAreBitPatternTensors) {
+  Compiler compiler;
+  Executable exe = compiler.compile(kFp8Layer);
+  World world(exe, 1);
+  // One token x = e0 * 448 (its per-token fp8 scale is 1), routed to
+  // expert 0 with weight 1 (top-1, renormalized). Every weight is code 0x38 = 1.0 with scale 0.5: the gate and
+  // up columns are x[0] * 0.5 = 224, fp8-exact; a = silu(224) * 224 =
+  // 50176 exactly in f32, whose per-token scale 112 maps it to 448; every
+  // output is 4 * 50176 * 0.5 = 100352.
+  Tensor x = Tensor::zeros(DType::F32, {1, 8});
+  x.data<float>()[0] = 448.0f;
+  Tensor logits = Tensor::zeros(DType::F32, {1, 2});
+  logits.data<float>()[0] = 1.0f;
+  Tensor s13 = Tensor::empty(DType::F32, {2, 1, 8});
+  Tensor s2 = Tensor::empty(DType::F32, {2, 1, 8});
+  for (int64_t i = 0; i < 16; ++i)
+    s13.data<float>()[i] = s2.data<float>()[i] = 0.5f;
+  std::vector<Tensor> in = {x, logits,
+                            filledBytes(DType::F8E4M3FN, {2, 8, 8}, 0x38),
+                            filledBytes(DType::F8E4M3FN, {2, 4, 8}, 0x38),
+                            s13, s2};
+  std::vector<Tensor> out = exe.run(world, 0, in);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].shape, (std::vector<int64_t>{1, 8}));
+  for (int64_t i = 0; i < 8; ++i)
+    EXPECT_EQ(out[0].data<float>()[i], 100352.0f) << i;
+
+  // An int8 tensor where the layer takes fp8 is named with both types.
+  in[2] = filledBytes(DType::I8, {2, 8, 8}, 0x38);
+  Error wrong = errorOf([&] { exe.run(world, 0, in); });
+  EXPECT_EQ(wrong.kind(), Error::InvalidArgument);
+  EXPECT_STREQ(wrong.what(), "rank 0: input 'w13' is tensor<2x8x8xi8> but "
+                             "the argument is tensor<2x8x8xf8E4M3FN>");
+}

@@ -35,6 +35,11 @@ enum class Scoring : int32_t { MOERT_NPU_SCORING_CASES(MOERT_ENUMERATOR) };
 enum class GroupListType : int32_t {
   MOERT_NPU_GROUP_LIST_TYPE_CASES(MOERT_ENUMERATOR)
 };
+/// Element format of quantized values (npu.quant_dequant,
+/// npu.dequantize_weights).
+enum class QuantFormat : int32_t {
+  MOERT_NPU_QUANT_FORMAT_CASES(MOERT_ENUMERATOR)
+};
 /// Operand types of a (grouped) matmul.
 enum class MatmulQuant : int32_t {
   MOERT_NPU_MATMUL_QUANT_CASES(MOERT_ENUMERATOR)

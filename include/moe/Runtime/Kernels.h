@@ -140,6 +140,22 @@ std::pair<Tensor, Tensor> dequantSwigluQuant(const Tensor &x,
                                              const Tensor &groupList,
                                              GroupListType type);
 
+/// npu.quant_dequant (QuantFormats.cpp): x [M, K] float -> [M, K] f32, each
+/// group of `groupSize` columns of a row (0: the whole row) quantized to
+/// `format` with scale = max|group| / formatMax(format) and dequantized:
+/// out = roundToFormat(x / scale, format) * scale (f32); a zero group stays
+/// zero, a group with a NaN becomes NaN. docs/Quantization.md.
+Tensor quantDequant(const Tensor &x, QuantFormat format, int64_t groupSize);
+
+/// npu.dequantize_weights (QuantFormats.cpp): weight [L, K, N] (i8 for
+/// Int8, f8e4m3fn / f8e5m2 bit patterns for the fp8 formats), scale
+/// [L, K / blockK, N / blockN] f32 -> [L, K, N] of float type `out`:
+/// value(w[l, k, n]) * scale[l, k / blockK, n / blockN] in f32, rounded to
+/// `out` (nearest even).
+Tensor dequantizeWeights(const Tensor &weight, const Tensor &scale,
+                         QuantFormat format, int64_t blockK, int64_t blockN,
+                         DType out);
+
 //===----------------------------------------------------------------------===//
 // Matmuls (Matmul.cpp)
 //===----------------------------------------------------------------------===//

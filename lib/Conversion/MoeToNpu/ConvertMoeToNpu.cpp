@@ -367,13 +367,30 @@ static LogicalResult checkConvertible(func::FuncOp function) {
             << user->getName() << "', which is not a stage of its layer");
     return success();
   };
-  auto checkQuant = [](Operation *op, QuantAttr quant) -> LogicalResult {
-    if (hasExpertsExpansion(quant.getScheme()))
-      return success();
-    return op->emitOpError()
-           << "cannot be expanded: no device operator runs experts quantized "
-              "as "
-           << quant << "; supported are none, w8a8_dynamic and w4a8_dynamic";
+  auto checkQuant = [](Operation *op, QuantAttr quant,
+                       Value w13Scale) -> LogicalResult {
+    std::string why;
+    if (!hasExpertsExpansion(quant, &why))
+      return op->emitOpError()
+             << "cannot be expanded: no device operator runs experts "
+                "quantized as "
+             << quant << ": " << why
+             << "; supported are none, w8a8_dynamic, w4a8_dynamic and the "
+                "int8 / fp8 schemes of docs/Quantization.md";
+    if (quant.getScheme() == QuantScheme::Custom &&
+        isa<SharedExpertsOp>(op))
+      return op->emitOpError()
+             << "cannot be expanded: shared experts quantized as " << quant
+             << " have no device expansion yet (routed experts do; "
+                "docs/Quantization.md)";
+    if (quant.getScheme() == QuantScheme::Custom &&
+        isScaledWeightDesc(quant.getW1()) && !w13Scale)
+      return op->emitOpError()
+             << "cannot be expanded: "
+             << stringifyQuantDtype(quant.getW1().getDtype())
+             << " weights need their scales, scales(w13_scale, w2_scale), "
+                "one per block";
+    return success();
   };
 
   WalkResult result = function.walk([&](Operation *op) -> WalkResult {
@@ -416,10 +433,10 @@ static LogicalResult checkConvertible(func::FuncOp function) {
                         "a moe.dispatch of this function";
             })
             .Case([&](ExpertsOp experts) {
-              return checkQuant(op, experts.getQuantOrNone());
+              return checkQuant(op, experts.getQuantOrNone(), experts.getW13Scale());
             })
             .Case([&](SharedExpertsOp shared) {
-              return checkQuant(op, shared.getQuantOrNone());
+              return checkQuant(op, shared.getQuantOrNone(), shared.getW13Scale());
             })
             .Case([&](PrepareWeightsOp prepare) {
               return checkQuantVersion(prepare);

@@ -3,9 +3,9 @@
 // The grouped SwiGLU MLP of the local experts (grouped matmuls) and of the
 // shared experts (dense matmuls), unquantized, w8a8 dynamic and w4a8
 // dynamic (seed 001; the shared experts weight-only, as its linear
-// method), and the load-time processing of w4a8 checkpoint
-// weights; docs/Expansion.md "experts" and "shared experts",
-// docs/Quantization.md.
+// method), the int8 weight-only and fp8 descriptor schemes (seed 003),
+// and the load-time processing of w4a8 checkpoint weights;
+// docs/Expansion.md "experts" and "shared experts", docs/Quantization.md.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,14 +15,65 @@ using namespace mlir;
 using namespace mlir::moe;
 using namespace mlir::moe::to_npu;
 
-bool to_npu::hasExpertsExpansion(QuantScheme scheme) {
-  switch (scheme) {
+/// The format npu.quant_dequant / npu.dequantize_weights give `dtype`.
+static std::optional<npu::QuantFormat> formatOf(QuantDtype dtype) {
+  switch (dtype) {
+  case QuantDtype::Int8:
+    return npu::QuantFormat::Int8;
+  case QuantDtype::FP8E4M3:
+    return npu::QuantFormat::Fp8E4M3;
+  case QuantDtype::FP8E5M2:
+    return npu::QuantFormat::Fp8E5M2;
+  default:
+    return std::nullopt;
+  }
+}
+
+/// Whether a spelled-out descriptor has a device expansion (the int8
+/// weight-only and fp8 schemes of docs/Quantization.md); otherwise the
+/// reason.
+static bool descriptorExpansion(QuantAttr quant, std::string &why) {
+  QuantDescAttr w = quant.getW1(), a = quant.getA1();
+  if (!isScaledWeightDesc(w)) {
+    why = w ? std::string(stringifyQuantDtype(w.getDtype())) +
+                  " weights have no device format yet (int8 and fp8 do)"
+            : "float weights with quantized activations";
+    return false;
+  }
+  if (!a || !a.isQuantized())
+    return true; // weight-only (int8 w8a16, or fp8 weights, float rows)
+  if (a.getDtype() == QuantDtype::Int8) {
+    why = "int8 activations are expanded only as w8a8_dynamic (per_token "
+          "activations and weights)";
+    return false;
+  }
+  if (a.isPerTensor()) {
+    why = "per_tensor activation scales are dynamic over whatever rows a "
+          "rank holds, which differs between methods and world sizes; "
+          "static scales are not supported yet: use per_token or block "
+          "[1, G]";
+    return false;
+  }
+  if (a.isBlock() && a.getGroupRows() != 1) {
+    why = "activation blocks span one token (block [1, G])";
+    return false;
+  }
+  return true;
+}
+
+bool to_npu::hasExpertsExpansion(QuantAttr quant, std::string *why) {
+  switch (quant.getScheme()) {
   case QuantScheme::None:
   case QuantScheme::W8A8Dynamic:
   case QuantScheme::W4A8Dynamic:
     return true;
-  case QuantScheme::Custom:
-    return false;
+  case QuantScheme::Custom: {
+    std::string reason;
+    bool ok = descriptorExpansion(quant, reason);
+    if (why)
+      *why = reason;
+    return ok;
+  }
   }
   llvm_unreachable("unknown quantization scheme");
 }
@@ -156,10 +207,49 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
                        npu::MatmulQuant::W4A8, mlp.b2),
                 Stage::Down);
   }
-  case QuantScheme::Custom:
-    break;
+  case QuantScheme::Custom: {
+    // int8 / fp8 weights dequantized per block of scales; fp8 activations
+    // quantized and dequantized per row or per group of columns
+    // (docs/Quantization.md, "fp8 and int8 weight-only schemes").
+    QuantDescAttr a = mlp.quant.getA1();
+    bool quantizedRows = a && a.isQuantized();
+    // Weight-only: weights in the rows' type; fp8 w8a8: f32, as the
+    // dequantized activations.
+    Type weightElem = quantizedRows ? b.getF32Type() : elem;
+    auto dequantize = [&](Value w, Value scale, QuantDescAttr desc) -> Value {
+      auto wType = cast<RankedTensorType>(w.getType());
+      auto shape = wType.getShape();
+      int64_t k = shape[shape.size() - 2], n = shape.back();
+      auto [bk, bn] = weightScaleBlock(desc, k, n);
+      return b.create<npu::DequantizeWeightsOp>(
+          loc, RankedTensorType::get(shape, weightElem), w, scale,
+          *formatOf(desc.getDtype()), bk, bn);
+    };
+    auto activation = [&](Value x, QuantDescAttr desc) -> Value {
+      if (!quantizedRows)
+        return x;
+      auto xType = cast<RankedTensorType>(x.getType());
+      int64_t group = desc.isBlock() ? desc.getGroupCols() : 0;
+      return b.create<npu::QuantDequantOp>(
+          loc, tensorType({dyn, xType.getDimSize(1)}, b.getF32Type()), x,
+          *formatOf(desc.getDtype()), group);
+    };
+    Value w13 = dequantize(mlp.w13, mlp.s13, mlp.quant.getW1());
+    Value w2 = dequantize(mlp.w2, mlp.s2, mlp.quant.getW2());
+    Value x1 = activation(rows, mlp.quant.getA1());
+    if (x1 != rows)
+      mark(x1, Stage::Quantize);
+    Value h = mark(matmul(x1, w13, elem, {}, {}, {}, npu::MatmulQuant::None),
+                   Stage::GateUp);
+    Value act = mark(swiglu(h), Stage::Activation);
+    Value x2 = activation(act, mlp.quant.getA2());
+    if (x2 != act)
+      mark(x2, Stage::Activation);
+    return mark(matmul(x2, w2, elem, {}, {}, {}, npu::MatmulQuant::None),
+                Stage::Down);
   }
-  llvm_unreachable("checked by hasExpertsExpansion");
+  }
+  llvm_unreachable("unknown quantization scheme");
 }
 
 struct ExpertsPattern : StagePattern<ExpertsOp> {
@@ -168,7 +258,7 @@ struct ExpertsPattern : StagePattern<ExpertsOp> {
   matchAndRewrite(ExpertsOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     QuantAttr quant = op.getQuantOrNone();
-    if (!hasExpertsExpansion(quant.getScheme()))
+    if (!hasExpertsExpansion(quant))
       return rewriter.notifyMatchFailure(op, "no device expansion");
     // The group list type is the one the expansion of the dispatch gave the
     // counts.
@@ -207,7 +297,7 @@ struct SharedExpertsPattern : StagePattern<SharedExpertsOp> {
   matchAndRewrite(SharedExpertsOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     QuantAttr quant = op.getQuantOrNone();
-    if (!hasExpertsExpansion(quant.getScheme()))
+    if (!hasExpertsExpansion(quant))
       return rewriter.notifyMatchFailure(op, "no device expansion");
     Mlp mlp{adaptor.getW13(),       adaptor.getW2(),
             adaptor.getW13Scale(),  adaptor.getW2Scale(),

@@ -145,8 +145,9 @@ FusedChain matchFusedChain(DispatchOp dispatch);
 std::string checkMogeChain(DispatchOp dispatch);
 /// Experts of each token a moge dispatch sends to each rank: top_k / ep.
 int64_t mogeExpertsPerRank(DispatchOp dispatch, LayoutAttr layout);
-/// Whether the experts of `scheme` have a device expansion.
-bool hasExpertsExpansion(QuantScheme scheme);
+/// Whether experts quantized as `quant` have a device expansion; when not,
+/// `why` (if given) says what is missing.
+bool hasExpertsExpansion(QuantAttr quant, std::string *why = nullptr);
 /// The group-list type the expansion of `dispatch` gives its counts: mc2
 /// and moge hand grouped matmuls cumulative lists unless another user needs
 /// counts.

@@ -119,6 +119,10 @@ private:
       return npu::DType::I64;
     if (t.isSignlessInteger(1))
       return npu::DType::I1;
+    if (t.isFloat8E4M3FN())
+      return npu::DType::F8E4M3FN;
+    if (t.isFloat8E5M2())
+      return npu::DType::F8E5M2;
     return std::nullopt;
   }
 

@@ -269,6 +269,20 @@ static Type weightElementType(MLIRContext *ctx, QuantDtype dtype) {
   llvm_unreachable("unknown dtype");
 }
 
+std::pair<int64_t, int64_t> mlir::moe::weightScaleBlock(QuantDescAttr desc,
+                                                        int64_t k, int64_t n) {
+  int64_t rows = desc.getGroupRows(), cols = desc.getGroupCols();
+  return {cols > 0 ? cols : k, rows > 0 ? rows : n};
+}
+
+bool mlir::moe::isScaledWeightDesc(QuantDescAttr desc) {
+  if (!desc)
+    return false;
+  QuantDtype d = desc.getDtype();
+  return d == QuantDtype::Int8 || d == QuantDtype::FP8E4M3 ||
+         d == QuantDtype::FP8E5M2;
+}
+
 static LogicalResult verifyMlp(const MlpOperands &m) {
   Operation *op = m.op;
   unsigned lead = m.experts ? 1 : 0;
@@ -425,6 +439,23 @@ static LogicalResult verifyMlp(const MlpOperands &m) {
       failed(checkBlock(w1Desc, "w1", n13, m.hidden, true)) ||
       failed(checkBlock(m.quant.getW2(), "w2", m.hidden, inter, true)))
     return failure();
+  // int8 / fp8 weights: one f32 scale per block, [L?, K / bk, N / bn]
+  // (given as `scales`; the expansion requires them).
+  if (isScaledWeightDesc(w1Desc)) {
+    if (m.g13 || m.b13)
+      return op->emitOpError()
+             << "weights quantized as " << stringifyQuantDtype(w1Desc.getDtype())
+             << " take one scale per block in scales(...), no group scales "
+                "or biases";
+    if (m.s13) {
+      auto [k13, bn13] = weightScaleBlock(w1Desc, m.hidden, n13);
+      auto [k2, bn2] = weightScaleBlock(m.quant.getW2(), inter, m.hidden);
+      if (failed(expectScale(m.s13, "w13 scale",
+                             {m.hidden / k13, n13 / bn13})) ||
+          failed(expectScale(m.s2, "w2 scale", {inter / k2, m.hidden / bn2})))
+        return failure();
+    }
+  }
   return success();
 }
 

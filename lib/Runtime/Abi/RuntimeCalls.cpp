@@ -433,6 +433,30 @@ extern "C" void moert_npu_weight_quant_matmul(
                  });
 }
 
+extern "C" void moert_npu_quant_dequant(const char *where, int64_t stream,
+                                        moert_tensor *x,
+                                        moert_npu_quant_format format,
+                                        int64_t group_size,
+                                        moert_tensor **result) {
+  QuantFormat f = static_cast<QuantFormat>(format);
+  issueComputing(where, stream, {x}, {result}, [=](Stream &, const Inputs &in) {
+    return std::vector<Tensor>{quantDequant(need(in, 0), f, group_size)};
+  });
+}
+
+extern "C" void moert_npu_dequantize_weights(
+    const char *where, int64_t stream, moert_tensor *weight,
+    moert_tensor *scale, moert_npu_quant_format format, int64_t block_k,
+    int64_t block_n, moert_npu_dtype result_dtype, moert_tensor **result) {
+  QuantFormat f = static_cast<QuantFormat>(format);
+  DType dtype = static_cast<DType>(result_dtype);
+  issueComputing(where, stream, {weight, scale}, {result},
+                 [=](Stream &, const Inputs &in) {
+                   return std::vector<Tensor>{dequantizeWeights(
+                       need(in, 0), need(in, 1), f, block_k, block_n, dtype)};
+                 });
+}
+
 extern "C" void moert_npu_swiglu(const char *where, int64_t stream,
                                  moert_tensor *x, moert_tensor **result) {
   issueComputing(where, stream, {x}, {result}, [](Stream &, const Inputs &in) {

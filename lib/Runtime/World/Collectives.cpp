@@ -77,7 +77,7 @@ void Description::decode(const std::vector<int64_t> &w,
   c.kind = static_cast<ReduceKind>(next());
   c.scalar = next();
   if (int64_t dtype = next(); dtype >= 0) {
-    check(dtype <= static_cast<int64_t>(DType::I1), bad);
+    check(dtype <= static_cast<int64_t>(DType::F8E5M2), bad);
     tensor.dtype = static_cast<DType>(dtype);
     list(next(), tensor.shape);
     c.tensor = &tensor;

@@ -6,7 +6,11 @@ run again), and compares every rank's output with the independent reference
 of the case it ran (run_case.compare).
 The shared experts' i4 weights go in as packed int4 buffers (MOE_DTYPE_I4,
 two values per byte, element 2i in the low nibble).
-Usage: run_w4a8_case.py LIB SRC_ROOT WORK_DIR
+With SCHEME (an int8 / fp8 scheme of make_case.py) the case is that
+scheme's instead, its fp8 weights passed as MOE_DTYPE_F8E4M3FN /
+MOE_DTYPE_F8E5M2 buffers of bit patterns; the run then also passes the
+fp8 weight as an i8 buffer and prints the C API's error.
+Usage: run_w4a8_case.py LIB SRC_ROOT WORK_DIR [SCHEME]
 """
 import ctypes as C
 import json
@@ -22,7 +26,7 @@ import run_case  # noqa: E402
 from dense_moe import pack_int4  # noqa: E402
 
 MAX_RANK = 8
-DTYPES = {"f32": 0, "i8": 3, "i4": 4, "i32": 5}
+DTYPES = {"f32": 0, "i8": 3, "i4": 4, "i32": 5, "f8E4M3FN": 8, "f8E5M2": 9}
 
 
 class Buffer(C.Structure):
@@ -42,9 +46,15 @@ def buffer(array, element, keep):
     return b
 
 
-spec = make_case.CaseSpec(**{**make_case.PRESETS["deepseek"], "world": 2,
-                             "quant": "w4a8", "group_size": 16,
-                             "tokens": [11, 6], "seed": 21})
+SCHEME = sys.argv[4] if len(sys.argv) > 4 else None
+if SCHEME:
+    spec = make_case.CaseSpec(**{**make_case.PRESETS["qwen"], "world": 2,
+                                 "quant": SCHEME, "group_size": 16,
+                                 "tokens": [9, 4], "seed": 23})
+else:
+    spec = make_case.CaseSpec(**{**make_case.PRESETS["deepseek"], "world": 2,
+                                 "quant": "w4a8", "group_size": 16,
+                                 "tokens": [11, 6], "seed": 21})
 case_dir = os.path.join(sys.argv[3], "case")
 case = make_case.generate(spec, case_dir)
 # Same shapes, other weights and tokens.
@@ -103,6 +113,18 @@ for r in range(spec.world):
                     else (False, error))
         print("rank %d step %d: status %d %s %s" % (
             r, i, status, text, "matches" if ok else "MISMATCH"))
+if SCHEME:
+    # The fp8 weight declared as i8: the C API names the mismatch.
+    keep, ins = [], []
+    for a in case["inputs"]:
+        array = np.load(os.path.join(case_dir, a["path"].format(rank=0)))
+        element = a["type"][:-1].split("x")[-1]
+        ins.append(buffer(array, "i8" if a["name"] == "w13" else element, keep))
+    out = (Buffer * 1)(Buffer())
+    status = lib.moeExecutableRun(exe, world, C.c_int64(0),
+                                  (Buffer * len(ins))(*ins),
+                                  C.c_int64(len(ins)), out, C.c_int64(1))
+    print("i8 for fp8: status %d %s" % (status, lib.moeGetLastError().decode()))
 lib.moeWorldDestroy(world)
 lib.moeExecutableDestroy(exe)
 lib.moeCompilerDestroy(compiler)

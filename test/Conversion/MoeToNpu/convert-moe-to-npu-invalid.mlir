@@ -80,11 +80,39 @@ func.func @fused_w4a8(%h: tensor<?x64xf32>, %w: tensor<?x2xf32>, %ids: tensor<?x
 
 func.func @fp8_experts(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
                        %w13: tensor<2x256x256xf8E4M3FN>, %w2: tensor<2x128x256xf8E4M3FN>) -> tensor<?x256xbf16> {
-  // expected-error @+1 {{'moe.experts' op cannot be expanded: no device operator runs experts quantized as #moe.quant<a1 = #moe.qdesc<fp8_e4m3, block [1, 128]>, a2 = #moe.qdesc<fp8_e4m3, block [1, 128]>, w1 = #moe.qdesc<fp8_e4m3, block [128, 128]>, w2 = #moe.qdesc<fp8_e4m3, block [128, 128]>>; supported are none, w8a8_dynamic and w4a8_dynamic}}
+  // expected-error @+1 {{'moe.experts' op cannot be expanded: fp8_e4m3 weights need their scales, scales(w13_scale, w2_scale), one per block}}
   %y = moe.experts %rows, %counts
       weights(%w13, %w2 : tensor<2x256x256xf8E4M3FN>, tensor<2x128x256xf8E4M3FN>)
       quant <a1 = #moe.qdesc<fp8_e4m3, block [1, 128]>, a2 = #moe.qdesc<fp8_e4m3, block [1, 128]>,
              w1 = #moe.qdesc<fp8_e4m3, block [128, 128]>, w2 = #moe.qdesc<fp8_e4m3, block [128, 128]>>
+      : tensor<?x256xbf16>, tensor<2xi64>
+  return %y : tensor<?x256xbf16>
+}
+
+// -----
+
+// Per-tensor dynamic activation scales depend on the rows a rank holds.
+func.func @fp8_per_tensor_activations(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
+                       %w13: tensor<2x256x256xf8E4M3FN>, %w2: tensor<2x128x256xf8E4M3FN>,
+                       %s13: tensor<2x1x1xf32>, %s2: tensor<2x1x1xf32>) -> tensor<?x256xbf16> {
+  // expected-error @+1 {{'moe.experts' op cannot be expanded: no device operator runs experts quantized as #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_tensor>, a2 = #moe.qdesc<fp8_e4m3, per_tensor>, w1 = #moe.qdesc<fp8_e4m3, per_tensor>, w2 = #moe.qdesc<fp8_e4m3, per_tensor>>: per_tensor activation scales are dynamic over whatever rows a rank holds, which differs between methods and world sizes; static scales are not supported yet: use per_token or block [1, G]; supported are none, w8a8_dynamic, w4a8_dynamic and the int8 / fp8 schemes of docs/Quantization.md}}
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x256x256xf8E4M3FN>, tensor<2x128x256xf8E4M3FN>)
+      scales(%s13, %s2 : tensor<2x1x1xf32>, tensor<2x1x1xf32>)
+      quant <a1 = #moe.qdesc<fp8_e4m3, per_tensor>, a2 = #moe.qdesc<fp8_e4m3, per_tensor>,
+             w1 = #moe.qdesc<fp8_e4m3, per_tensor>, w2 = #moe.qdesc<fp8_e4m3, per_tensor>>
+      : tensor<?x256xbf16>, tensor<2xi64>
+  return %y : tensor<?x256xbf16>
+}
+
+// -----
+
+func.func @mxfp4_experts(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
+                         %w13: tensor<2x256x128xi8>, %w2: tensor<2x128x128xi8>) -> tensor<?x256xbf16> {
+  // expected-error @+1 {{'moe.experts' op cannot be expanded: no device operator runs experts quantized as #moe.quant<w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>: mxfp4 weights have no device format yet (int8 and fp8 do); supported are none, w8a8_dynamic, w4a8_dynamic and the int8 / fp8 schemes of docs/Quantization.md}}
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x256x128xi8>, tensor<2x128x128xi8>)
+      quant <w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>
       : tensor<?x256xbf16>, tensor<2xi64>
   return %y : tensor<?x256xbf16>
 }
@@ -153,4 +181,18 @@ func.func @moge_experts_escape(%h: tensor<?x64xf32>, %l: tensor<?x4xf32>,
   %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
   %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
   return %o, %y : tensor<?x64xf32>, tensor<?x64xf32>
+}
+
+// -----
+
+// The descriptor schemes run routed experts; shared experts are refused.
+func.func @fp8_shared_experts(%x: tensor<?x64xbf16>, %w13: tensor<64x32xf8E4M3FN>, %w2: tensor<16x64xf8E4M3FN>,
+                              %s13: tensor<1x32xf32>, %s2: tensor<1x64xf32>) -> tensor<?x64xbf16> {
+  // expected-error @+1 {{'moe.shared_experts' op cannot be expanded: shared experts quantized as #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_token>, a2 = #moe.qdesc<fp8_e4m3, per_token>, w1 = #moe.qdesc<fp8_e4m3, per_token>, w2 = #moe.qdesc<fp8_e4m3, per_token>> have no device expansion yet (routed experts do; docs/Quantization.md)}}
+  %s = moe.shared_experts %x weights(%w13, %w2 : tensor<64x32xf8E4M3FN>, tensor<16x64xf8E4M3FN>)
+      scales(%s13, %s2 : tensor<1x32xf32>, tensor<1x64xf32>)
+      quant <a1 = #moe.qdesc<fp8_e4m3, per_token>, a2 = #moe.qdesc<fp8_e4m3, per_token>,
+             w1 = #moe.qdesc<fp8_e4m3, per_token>, w2 = #moe.qdesc<fp8_e4m3, per_token>>
+      : tensor<?x64xbf16>
+  return %s : tensor<?x64xbf16>
 }

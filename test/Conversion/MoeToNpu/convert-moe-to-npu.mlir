@@ -579,6 +579,31 @@ func.func @allgather_no_reduce(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, 
 
 // -----
 
+// fp8 block scheme (seed 003, DeepSeek style): weights dequantized per
+// 128 x 128 block to f32, activations quantized-dequantized per token-group
+// of 128, float grouped matmuls with results in the rows' type.
+// CHECK-LABEL: func.func @fp8_block_experts
+// CHECK-DAG: %[[W13:.+]] = npu.dequantize_weights %{{.+}} scale(%{{.+}} : tensor<2x2x2xf32>) fp8_e4m3 block(128, 128) : tensor<2x256x256xf8E4M3FN> -> tensor<2x256x256xf32>
+// CHECK-DAG: %[[W2:.+]] = npu.dequantize_weights %{{.+}} scale(%{{.+}} : tensor<2x1x2xf32>) fp8_e4m3 block(128, 128) : tensor<2x128x256xf8E4M3FN> -> tensor<2x128x256xf32>
+// CHECK: %[[X:.+]] = npu.quant_dequant %{{.+}} fp8_e4m3 group_size(128) : tensor<?x256xbf16> -> tensor<?x256xf32>
+// CHECK: %[[H:.+]] = npu.grouped_matmul %[[X]], %[[W13]], %{{.+}} none count : tensor<?x256xf32>, tensor<2x256x256xf32>, tensor<2xi64> -> tensor<?x256xbf16>
+// CHECK: %[[A:.+]] = npu.swiglu %[[H]] : tensor<?x256xbf16> -> tensor<?x128xbf16>
+// CHECK: %[[A2:.+]] = npu.quant_dequant %[[A]] fp8_e4m3 group_size(128) : tensor<?x128xbf16> -> tensor<?x128xf32>
+// CHECK: npu.grouped_matmul %[[A2]], %[[W2]], %{{.+}} none count : tensor<?x128xf32>, tensor<2x128x256xf32>, tensor<2xi64> -> tensor<?x256xbf16>
+func.func @fp8_block_experts(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
+               %w13: tensor<2x256x256xf8E4M3FN>, %w2: tensor<2x128x256xf8E4M3FN>,
+               %s13: tensor<2x2x2xf32>, %s2: tensor<2x1x2xf32>) -> tensor<?x256xbf16> {
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x256x256xf8E4M3FN>, tensor<2x128x256xf8E4M3FN>)
+      scales(%s13, %s2 : tensor<2x2x2xf32>, tensor<2x1x2xf32>)
+      quant <a1 = #moe.qdesc<fp8_e4m3, block [1, 128]>, a2 = #moe.qdesc<fp8_e4m3, block [1, 128]>,
+             w1 = #moe.qdesc<fp8_e4m3, block [128, 128]>, w2 = #moe.qdesc<fp8_e4m3, block [128, 128]>>
+      : tensor<?x256xbf16>, tensor<2xi64>
+  return %y : tensor<?x256xbf16>
+}
+
+// -----
+
 // moge (seed 002 TokenDispatcherWithMoge), EP 2 with 4 balanced groups
 // (top-4, two groups per rank, top_k / ep = 2): the all-gather prepare of
 // allgather; npu.moge_dispatch takes this rank's two experts of every token
@@ -795,4 +820,26 @@ func.func @moge_one_device(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>,
   %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
   %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<moge>
   return %r : tensor<?x64xf32>
+}
+
+// -----
+
+// int8 w8a16 (weight-only, per output channel): the weights dequantized to
+// the rows' type, no activation quantization.
+// CHECK-LABEL: func.func @int8_w8a16_experts
+// CHECK-DAG: %[[W13:.+]] = npu.dequantize_weights %{{.+}} scale(%{{.+}} : tensor<2x1x64xf32>) int8 block(64, 1) : tensor<2x64x64xi8> -> tensor<2x64x64xf16>
+// CHECK-DAG: %[[W2:.+]] = npu.dequantize_weights %{{.+}} scale(%{{.+}} : tensor<2x1x64xf32>) int8 block(32, 1) : tensor<2x32x64xi8> -> tensor<2x32x64xf16>
+// CHECK-NOT: npu.quant_dequant
+// CHECK: %[[H:.+]] = npu.grouped_matmul %{{.+}}, %[[W13]], %{{.+}} none count : tensor<?x64xf16>, tensor<2x64x64xf16>, tensor<2xi64> -> tensor<?x64xf16>
+// CHECK: %[[A:.+]] = npu.swiglu %[[H]]
+// CHECK: npu.grouped_matmul %[[A]], %[[W2]], %{{.+}} none count : tensor<?x32xf16>, tensor<2x32x64xf16>, tensor<2xi64> -> tensor<?x64xf16>
+func.func @int8_w8a16_experts(%rows: tensor<?x64xf16>, %counts: tensor<2xi64>,
+               %w13: tensor<2x64x64xi8>, %w2: tensor<2x32x64xi8>,
+               %s13: tensor<2x1x64xf32>, %s2: tensor<2x1x64xf32>) -> tensor<?x64xf16> {
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x64x64xi8>, tensor<2x32x64xi8>)
+      scales(%s13, %s2 : tensor<2x1x64xf32>, tensor<2x1x64xf32>)
+      quant <w1 = #moe.qdesc<int8, per_token>, w2 = #moe.qdesc<int8, per_token>>
+      : tensor<?x64xf16>, tensor<2xi64>
+  return %y : tensor<?x64xf16>
 }

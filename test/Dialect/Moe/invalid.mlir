@@ -804,6 +804,14 @@ module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = tr
 
 // -----
 
+func.func @experts_fp8_group_scales(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tensor<2x8x8xf8E4M3FN>, %w2: tensor<2x4x8xf8E4M3FN>, %g13: tensor<2x1x8xf32>, %g2: tensor<2x1x8xf32>) {
+  // expected-error @+1 {{'moe.experts' op weights quantized as fp8_e4m3 take one scale per block in scales(...), no group scales or biases}}
+  %y = moe.experts %r, %c weights(%w13, %w2 : tensor<2x8x8xf8E4M3FN>, tensor<2x4x8xf8E4M3FN>) group_scales(%g13, %g2 : tensor<2x1x8xf32>, tensor<2x1x8xf32>) quant <a1 = #moe.qdesc<fp8_e4m3, per_token>, a2 = #moe.qdesc<fp8_e4m3, per_token>, w1 = #moe.qdesc<fp8_e4m3, per_token>, w2 = #moe.qdesc<fp8_e4m3, per_token>> : tensor<?x8xf32>, tensor<2xi64>
+  return
+}
+
+// -----
+
 // expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 4, expert_parallel = true> set here}}
 module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
   func.func @moge_split_groups(%h: tensor<?x8xf32>, %l: tensor<?x8xf32>) {
@@ -816,6 +824,14 @@ module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = tr
 
 // -----
 
+func.func @experts_fp8_scale_shape(%r: tensor<?x8xf32>, %c: tensor<2xi64>, %w13: tensor<2x8x8xf8E4M3FN>, %w2: tensor<2x4x8xf8E4M3FN>, %s13: tensor<2x8xf32>, %s2: tensor<2x8xf32>) {
+  // expected-error @+1 {{'moe.experts' op w13 scale must be 'tensor<2x1x8xf32>', got 'tensor<2x8xf32>'}}
+  %y = moe.experts %r, %c weights(%w13, %w2 : tensor<2x8x8xf8E4M3FN>, tensor<2x4x8xf8E4M3FN>) scales(%s13, %s2 : tensor<2x8xf32>, tensor<2x8xf32>) quant <a1 = #moe.qdesc<fp8_e4m3, per_token>, a2 = #moe.qdesc<fp8_e4m3, per_token>, w1 = #moe.qdesc<fp8_e4m3, per_token>, w2 = #moe.qdesc<fp8_e4m3, per_token>> : tensor<?x8xf32>, tensor<2xi64>
+  return
+}
+
+// -----
+
 // expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 2, expert_parallel = true> set here}}
 module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
   func.func @moge_redundant(%h: tensor<?x8xf32>, %l: tensor<?x8xf32>) {
@@ -824,4 +840,12 @@ module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = tr
     %r, %c, %d = moe.dispatch %h, %w, %i experts(8 + 2) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<5xi64>, !moe.dispatch_ctx<moge>
     return
   }
+}
+
+// -----
+
+func.func @experts_int8_group_scale_shape(%r: tensor<?x8xbf16>, %c: tensor<2xi64>, %w13: tensor<2x8x8xi8>, %w2: tensor<2x4x8xi8>, %s13: tensor<2x2x8xf32>, %s2: tensor<2x2x8xf32>) {
+  // expected-error @+1 {{'moe.experts' op w2 scale must be 'tensor<2x1x8xf32>', got 'tensor<2x2x8xf32>'}}
+  %y = moe.experts %r, %c weights(%w13, %w2 : tensor<2x8x8xi8>, tensor<2x4x8xi8>) scales(%s13, %s2 : tensor<2x2x8xf32>, tensor<2x2x8xf32>) quant <w1 = #moe.qdesc<int8, block [1, 4]>, w2 = #moe.qdesc<int8, block [1, 4]>> : tensor<?x8xbf16>, tensor<2xi64>
+  return
 }

@@ -213,3 +213,16 @@ func.func @weight_only(%x: tensor<?x64xbf16>, %w: tensor<64x32xi4>, %s: tensor<4
       stream(2) : tensor<?x64xbf16>, tensor<64x32xi4> -> tensor<?x32xbf16>
   return %y : tensor<?x32xbf16>
 }
+
+// CHECK-LABEL: func.func @quant_formats
+func.func @quant_formats(%x: tensor<?x256xbf16>, %w: tensor<2x256x128xf8E4M3FN>, %s: tensor<2x2x1xf32>,
+                         %i: tensor<2x256x128xi8>, %si: tensor<2x16x128xf32>)
+    -> (tensor<?x256xf32>, tensor<2x256x128xf32>, tensor<2x256x128xbf16>) {
+  // CHECK: npu.quant_dequant %{{.+}} fp8_e4m3 group_size(128) : tensor<?x256xbf16> -> tensor<?x256xf32>
+  %a = npu.quant_dequant %x fp8_e4m3 group_size(128) : tensor<?x256xbf16> -> tensor<?x256xf32>
+  // CHECK: npu.dequantize_weights %{{.+}} scale(%{{.+}} : tensor<2x2x1xf32>) fp8_e4m3 block(128, 128) stream(1) : tensor<2x256x128xf8E4M3FN> -> tensor<2x256x128xf32>
+  %d = npu.dequantize_weights %w scale(%s : tensor<2x2x1xf32>) fp8_e4m3 block(128, 128) stream(1) : tensor<2x256x128xf8E4M3FN> -> tensor<2x256x128xf32>
+  // CHECK: npu.dequantize_weights %{{.+}} scale(%{{.+}} : tensor<2x16x128xf32>) int8 block(16, 1) : tensor<2x256x128xi8> -> tensor<2x256x128xbf16>
+  %e = npu.dequantize_weights %i scale(%si : tensor<2x16x128xf32>) int8 block(16, 1) : tensor<2x256x128xi8> -> tensor<2x256x128xbf16>
+  return %a, %d, %e : tensor<?x256xf32>, tensor<2x256x128xf32>, tensor<2x256x128xbf16>
+}

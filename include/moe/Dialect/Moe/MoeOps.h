@@ -40,6 +40,17 @@ std::string checkDispatchDeployment(DispatchOp dispatch, CommMethod method,
 LogicalResult verifyDeployment(Operation *root, LayoutAttr layout,
                                Operation *layoutHolder);
 
+/// Block of one scale of weights `[K, N]` quantized as `desc` (int8 or fp8
+/// weights of a spelled-out `#moe.quant`): {along K, along N}. No group
+/// shape or per_tensor: {K, N}; per_token (per output channel): {K, 1};
+/// per_column: {1, N}; block [r, c]: {c, r}. Their scales are
+/// [L, K / first, N / second] f32 (docs/Quantization.md).
+std::pair<int64_t, int64_t> weightScaleBlock(QuantDescAttr desc, int64_t k,
+                                             int64_t n);
+/// Whether `desc` quantizes weights to int8 or fp8 (one value per element,
+/// a float scale per block): the weights weightScaleBlock describes.
+bool isScaledWeightDesc(QuantDescAttr desc);
+
 } // namespace mlir::moe
 
 #endif // MOE_DIALECT_MOE_MOEOPS_H

@@ -170,6 +170,33 @@ std::optional<double> quantizedActivationBytes(QuantAttr quant) {
   }
 }
 
+/// Bytes of the scales that travel with one quantized row of `hidden`
+/// elements: an f32 per row (per_token), per group of G columns
+/// (block [1, G]: 4 * ceil(H / G)), none per row for per_tensor (one scale
+/// per tensor); the OCP MX formats one e8m0 byte per 32 elements, nvfp4
+/// one e4m3 byte per 16 (its global scale is per tensor).
+double activationScaleBytes(QuantAttr quant, int64_t hidden) {
+  QuantDescAttr a1 = quant.getA1();
+  auto perGroup = [&](int64_t group, double bytes) {
+    return bytes * static_cast<double>((hidden + group - 1) / group);
+  };
+  switch (a1.getDtype()) {
+  case QuantDtype::MXFP4:
+  case QuantDtype::MXFP6E3M2:
+  case QuantDtype::MXFP6E2M3:
+    return perGroup(32, 1.0);
+  case QuantDtype::NVFP4:
+    return perGroup(16, 1.0);
+  default:
+    break;
+  }
+  if (a1.isPerTensor())
+    return 0.0;
+  if (a1.isBlock())
+    return perGroup(a1.getGroupCols(), 4.0);
+  return 4.0;
+}
+
 /// The per-token building blocks of the formulas in docs/CostModel.md.
 struct Terms {
   double alpha;      // latency of one collective, us
@@ -180,7 +207,9 @@ struct Terms {
                      // or 1 with sequence parallelism (tokenSlices)
   double share;      // (ep - 1) / ep: pairs leaving the rank
   double rowBytes;   // bytes of one hidden row (H * b)
-  double sendBytes;  // bytes of one dispatched row (quantized: H * q + 4)
+  double sendBytes;  // bytes of one dispatched row (quantized: H * q +
+                     // scaleBytes)
+  double scaleBytes; // bytes of one quantized row's scales
   bool quantized;
   double pairsPerToken; // (token, k) pairs a rank dispatches per token:
                         // K / slices
@@ -219,7 +248,8 @@ Terms makeTerms(const CommMethodInputs &inputs) {
   t.rowBytes = hidden * static_cast<double>(layer.hiddenBytes);
   std::optional<double> q = quantizedActivationBytes(layer.quant);
   t.quantized = q.has_value();
-  t.sendBytes = q ? hidden * *q + 4.0 : t.rowBytes;
+  t.scaleBytes = q ? activationScaleBytes(layer.quant, layer.hidden) : 0.0;
+  t.sendBytes = q ? hidden * *q + t.scaleBytes : t.rowBytes;
   double k = static_cast<double>(layer.topK);
   t.pairsPerToken = k / t.slices;
   // Rows the local experts process per token of T: with EP a balanced
@@ -265,8 +295,8 @@ Line allToAllCost(const CommMethodInputs &inputs, const Terms &t) {
   // The per-expert counts (i64), gathered over the EP group.
   cost += t.step(0.0, (t.ep - 1) * physical * 8.0);
   if (t.quantized) {
-    cost += t.step(pairs * 4.0);                    // scales
-    cost += t.step(pairs * (t.sendBytes - 4.0));    // int8 rows
+    cost += t.step(pairs * t.scaleBytes);               // scales
+    cost += t.step(pairs * (t.sendBytes - t.scaleBytes)); // quantized rows
   } else {
     cost += t.step(pairs * t.sendBytes);
   }

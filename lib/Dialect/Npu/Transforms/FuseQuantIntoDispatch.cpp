@@ -44,6 +44,23 @@ struct FuseQuantIntoDispatchPass
       if (auto dispatch = dyn_cast_or_null<QuantFusableDispatchOpInterface>(
               dq.getX().getDefiningOp()))
         (void)dispatch.fuseDynamicQuant(dq, rewriter);
+    // fp8 rows of the descriptor schemes (docs/Quantization.md): the real
+    // dispatch operators quantize only to int8 per token, so these stay.
+    getOperation().walk([](QuantDequantOp qd) {
+      Operation *producer = qd.getX().getDefiningOp();
+      if (!isa_and_nonnull<QuantFusableDispatchOpInterface>(producer))
+        return;
+      int64_t group = static_cast<int64_t>(qd.getGroupSize());
+      InFlightDiagnostic remark = qd.emitRemark()
+          << "not fused into '" << producer->getName()
+          << "': the dispatch operators quantize only to int8 per token, "
+             "these rows are "
+          << stringifyQuantFormat(qd.getFormat());
+      if (group)
+        remark << " per group of " << group << " columns";
+      else
+        remark << " per token";
+    });
   }
 };
 } // namespace

@@ -143,6 +143,11 @@ module attributes {moe.chip = #moe.chip<A3>} {
   // expected-remark @+1 {{capacity 256, dispatch_v2 256; fused_mc2: A3, 16 EP ranks <= 32 of fused MC2 (dispatch_ffn_combine), 64 tokens <= fused MC2 capacity 256}}
   func.func private @mega_bad_hidden() attributes {moe.layout = #moe.layout<tp = 1, dp = 16, expert_parallel = true>,
       test.case = {tokens = 64, hidden = 7000, fused_mc2, mega_moe, quant = #moe.quant<w8a8_dynamic>}}
+  // The same layer with fp8 experts (a seed 003 descriptor scheme,
+  // docs/Quantization.md): dispatch_ffn_combine does not run them, plain MC2.
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; mc2: A3, 16 EP ranks, no fused_mc2: dispatch_ffn_combine runs unquantized or w8a8_dynamic experts, not custom, 64 tokens <= MC2 capacity 256}}
+  func.func private @fp8_not_fused() attributes {moe.layout = #moe.layout<tp = 1, dp = 16, expert_parallel = true>,
+      test.case = {tokens = 64, hidden = 7000, fused_mc2, mega_moe, quant = #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_token>, a2 = #moe.qdesc<fp8_e4m3, per_token>, w1 = #moe.qdesc<fp8_e4m3, per_token>, w2 = #moe.qdesc<fp8_e4m3, per_token>>}}
   // Unquantized experts: no MegaMoE; EP 48 > 32.
   // expected-remark @+1 {{capacity 256, dispatch_v2 256; alltoall: A3, 48 EP ranks, no fused_mc2: 48 EP ranks > fused MC2 limit 32, 257 tokens > MC2 capacity 256}}
   func.func private @mega_unquantized() attributes {moe.layout = #moe.layout<tp = 1, dp = 48, expert_parallel = true>,

@@ -36,6 +36,16 @@
 // CHECK-SAME: allgather up to 2412 tokens (cost model at 2412 tokens: allgather {{[0-9.]+}} us < alltoall {{[0-9.]+}} us; mc2 excluded: 2412 tokens > MC2 capacity 1024; fused_mc2 excluded: fused-mc2 is off);
 // CHECK-SAME: alltoall above (cost model at 2413 tokens: alltoall {{[0-9.]+}} us < allgather {{[0-9.]+}} us; mc2 excluded: 2413 tokens > MC2 capacity 1024; fused_mc2 excluded: fused-mc2 is off)
 
+// Quantized rows carry their scales (activationScaleBytes): fp8 rows per
+// token send H + 4 = 1004 bytes, per group of 8 columns H + 4 * 125 = 1500.
+// At 100 tokens the 0.25 pairs per token that leave the rank move 0.25 *
+// 496 = 124 more bytes each: mc2's dispatch and alltoall's scale exchange
+// cost 100 * 124 / 1000 = 12.4 us more (alltoall's permute copy adds
+// 100 * 2 * 0.5 * 496 / 1.6e6 = 0.03 us); allgather moves float rows and
+// stays the same.
+// CHECK: remark: mc2: cost model at 100 tokens: mc2 178.1 us < alltoall 180.3 us < allgather 201.4 us; fused_mc2 excluded: fused-mc2 is off
+// CHECK: remark: mc2: cost model at 100 tokens: mc2 190.5 us < alltoall 192.7 us < allgather 201.4 us; fused_mc2 excluded: fused-mc2 is off
+
 // CHECK-LABEL: func.func @static533
 // CHECK: !moe.prepare_ctx<allgather>
 // CHECK-LABEL: func.func @static534
@@ -112,6 +122,35 @@ func.func @dynamic(%x: tensor<?x1000xbf16>, %logits: tensor<?x2xf32>,
   %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(2)
       : tensor<?x1000xbf16>, tensor<?x1xf32>, tensor<?x1xi32> -> tensor<1xi64>, !moe.dispatch_ctx<unset>
   %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<1x1000x16xbf16>, tensor<1x8x1000xbf16>)
+      : tensor<?x1000xbf16>, tensor<1xi64>
+  %r = moe.combine %y, %dctx : tensor<?x1000xbf16>, !moe.dispatch_ctx<unset>
+  %o = moe.finalize %r, %pctx : tensor<?x1000xbf16>, !moe.prepare_ctx<unset>
+  return %o : tensor<?x1000xbf16>
+}
+func.func @fp8_per_token(%x: tensor<100x1000xbf16>, %logits: tensor<100x2xf32>,
+    %w13: tensor<1x1000x16xf8E4M3FN>, %w2: tensor<1x8x1000xf8E4M3FN>) -> tensor<?x1000xbf16> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<100x1000xbf16>, tensor<100x2xf32> -> !moe.prepare_ctx<unset>
+  %w, %ids = moe.gate %l top_k(1) softmax : tensor<?x2xf32> -> tensor<?x1xf32>, tensor<?x1xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(2)
+      : tensor<?x1000xbf16>, tensor<?x1xf32>, tensor<?x1xi32> -> tensor<1xi64>, !moe.dispatch_ctx<unset>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<1x1000x16xf8E4M3FN>, tensor<1x8x1000xf8E4M3FN>)
+      quant <a1 = #moe.qdesc<fp8_e4m3, per_token>, a2 = #moe.qdesc<fp8_e4m3, per_token>,
+             w1 = #moe.qdesc<fp8_e4m3, per_token>, w2 = #moe.qdesc<fp8_e4m3, per_token>>
+      : tensor<?x1000xbf16>, tensor<1xi64>
+  %r = moe.combine %y, %dctx : tensor<?x1000xbf16>, !moe.dispatch_ctx<unset>
+  %o = moe.finalize %r, %pctx : tensor<?x1000xbf16>, !moe.prepare_ctx<unset>
+  return %o : tensor<?x1000xbf16>
+}
+
+func.func @fp8_groups_of_8(%x: tensor<100x1000xbf16>, %logits: tensor<100x2xf32>,
+    %w13: tensor<1x1000x16xf8E4M3FN>, %w2: tensor<1x8x1000xf8E4M3FN>) -> tensor<?x1000xbf16> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<100x1000xbf16>, tensor<100x2xf32> -> !moe.prepare_ctx<unset>
+  %w, %ids = moe.gate %l top_k(1) softmax : tensor<?x2xf32> -> tensor<?x1xf32>, tensor<?x1xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(2)
+      : tensor<?x1000xbf16>, tensor<?x1xf32>, tensor<?x1xi32> -> tensor<1xi64>, !moe.dispatch_ctx<unset>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<1x1000x16xf8E4M3FN>, tensor<1x8x1000xf8E4M3FN>)
+      quant <a1 = #moe.qdesc<fp8_e4m3, block [1, 8]>, a2 = #moe.qdesc<fp8_e4m3, block [1, 8]>,
+             w1 = #moe.qdesc<fp8_e4m3, block [8, 8]>, w2 = #moe.qdesc<fp8_e4m3, block [8, 8]>>
       : tensor<?x1000xbf16>, tensor<1xi64>
   %r = moe.combine %y, %dctx : tensor<?x1000xbf16>, !moe.dispatch_ctx<unset>
   %o = moe.finalize %r, %pctx : tensor<?x1000xbf16>, !moe.prepare_ctx<unset>

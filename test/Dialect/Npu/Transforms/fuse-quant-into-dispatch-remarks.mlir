@@ -231,3 +231,18 @@ func.func @not_dispatched(%x: tensor<?x64xf32>, %in: tensor<?xi64>, %outs: tenso
   %q3, %s3 = npu.dynamic_quant %recv : tensor<?x64xf32> -> tensor<?x64xi8>, tensor<?xf32>
   return %d, %q2, %q3 : tensor<?x32xf32>, tensor<?x16xi8>, tensor<?x64xi8>
 }
+
+// -----
+
+// fp8 rows (the descriptor schemes, docs/Quantization.md): the dispatch
+// operators quantize only to int8 per token, so the quant_dequant stays.
+// CHECK-LABEL: func.func @fp8_rows_stay
+// CHECK: npu.moe_init_routing
+// CHECK: npu.quant_dequant
+func.func @fp8_rows_stay(%x: tensor<?x64xbf16>, %ids: tensor<?x2xi32>, %start: index) -> tensor<?x64xf32> {
+  %rows, %ridx, %counts = npu.moe_init_routing %x, %ids range(%start, 4) experts(16) quant_mode(-1) count
+      : tensor<?x64xbf16>, tensor<?x2xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>
+  // expected-remark @+1 {{not fused into 'npu.moe_init_routing': the dispatch operators quantize only to int8 per token, these rows are fp8_e4m3 per group of 32 columns}}
+  %q = npu.quant_dequant %rows fp8_e4m3 group_size(32) : tensor<?x64xbf16> -> tensor<?x64xf32>
+  return %q : tensor<?x64xf32>
+}
