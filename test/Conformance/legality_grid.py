@@ -132,6 +132,10 @@ def functions_of(module_text):
         buf.append(line)
     if name:
         out[name] = "\n".join(buf)
+    # A layer's load-time function (moe-outline-load-time) travels with it.
+    for fn in list(out):
+        if fn.endswith("__load") and fn[:-len("__load")] in out:
+            out[fn[:-len("__load")]] = out.pop(fn) + "\n" + out[fn[:-len("__load")]]
     return out
 
 

@@ -14,7 +14,7 @@
 // REMARK: deepseek_v3.mlir:{{[0-9]+}}:{{[0-9]+}}: remark: run-time choice on the largest token count across ranks: mc2 up to 256 tokens
 // REMARK-NOT: see current operation
 // DSV3-LABEL: func.func @deepseek_v3_moe
-// DSV3: %[[M:.+]] = npu.all_reduce_scalar %{{.+}} max world
+// DSV3: %[[M:[^,]+]], %{{.+}} = npu.step_sync %{{.+}}
 // DSV3: %[[GT:.+]] = arith.cmpi ugt, %[[M]], %c256 : index
 // DSV3: scf.index_switch
 // DSV3: case 0 {

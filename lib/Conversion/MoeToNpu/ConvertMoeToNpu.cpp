@@ -249,6 +249,14 @@ Value to_npu::tokenCount(ConversionPatternRewriter &rewriter, Location loc,
   // Every layer's token count is that of the first input it derives from,
   // known on the host without waiting for the tensor, and one value for
   // moe-merge-step-sync to synchronize once per step.
+  // The previous layer's count when this is its output: one value.
+  if (auto finalize = original.getDefiningOp<FinalizeOp>()) {
+    auto prepare = finalize.getCtx().getDefiningOp<PrepareOp>();
+    FailureOr<PreparedParts> parts =
+        PreparedParts::unpack(rewriter.getRemappedValue(finalize.getCtx()));
+    if (prepare && !prepare.getEnableSharedExpertDp() && succeeded(parts))
+      return parts->tokens;
+  }
   llvm::DenseMap<Value, Value> memo;
   Value root = rowsRoot(original, memo);
   if (root != original)

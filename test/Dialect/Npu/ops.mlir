@@ -226,3 +226,12 @@ func.func @quant_formats(%x: tensor<?x256xbf16>, %w: tensor<2x256x128xf8E4M3FN>,
   %e = npu.dequantize_weights %i scale(%si : tensor<2x16x128xf32>) int8 block(16, 1) : tensor<2x256x128xi8> -> tensor<2x256x128xbf16>
   return %a, %d, %e : tensor<?x256xf32>, tensor<2x256x128xf32>, tensor<2x256x128xbf16>
 }
+
+// CHECK-LABEL: func.func @step_sync
+// CHECK: %{{.+}}, %[[DP:[^,]+]], %{{.+}} = npu.step_sync %{{.+}}, %{{.+}}, %{{.+}} uniform_tp "the TP ranks hold the same tokens"
+// CHECK: npu.step_sync %{{.+}}, %{{.+}}, %{{[^ ]+}}{{$}}
+func.func @step_sync(%t: index, %f: index) -> index {
+  %r:7 = npu.step_sync %t, %f, %f uniform_tp "the TP ranks hold the same tokens"
+  %s:7 = npu.step_sync %t, %f, %f
+  return %r#2 : index
+}

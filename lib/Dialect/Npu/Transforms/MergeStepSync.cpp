@@ -68,7 +68,11 @@ struct MergeStepSyncPass
     llvm::MapVector<CountKey, Requests> byCount;
     fn.walk([&](Operation *op) {
       if (auto reduce = dyn_cast<npu::AllReduceScalarOp>(op)) {
-        if (reduce.getKind() == npu::ReduceKind::Max)
+        // A maximum of a maximum (allgather with pcp: over PCP of the DP
+        // maximum) stays: its operand is merged, not it.
+        Operation *def = reduce.getValue().getDefiningOp();
+        if (reduce.getKind() == npu::ReduceKind::Max &&
+            !isa_and_nonnull<npu::AllReduceScalarOp, npu::StepSyncOp>(def))
           byCount[keyOf(reduce.getValue())].maxima.push_back(reduce);
       } else if (auto check = dyn_cast<npu::ExpectUniformOp>(op)) {
         if (check.getGroup() == npu::Group::TP)

@@ -58,3 +58,19 @@ func.func @two_counts(%x: tensor<?x8xf32>, %y: tensor<?x8xf32>) -> (index, index
 func.func @none(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   return %x : tensor<?x8xf32>
 }
+
+// -----
+
+// A maximum of a maximum (allgather with pcp > 1: over PCP of the DP
+// maximum) keeps its all-reduce, on the synchronized DP maximum.
+// CHECK-LABEL: func.func @max_of_max
+// CHECK: %{{[^,]+}}, %{{[^,]+}}, %[[DP:[^,]+]], {{.*}} = npu.step_sync
+// CHECK: %[[P:.+]] = npu.all_reduce_scalar %[[DP]] max pcp
+// CHECK: return %[[P]]
+func.func @max_of_max(%x: tensor<?x8xf32>) -> index {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x8xf32>
+  %m1 = npu.all_reduce_scalar %t max dp
+  %m2 = npu.all_reduce_scalar %m1 max pcp
+  return %m2 : index
+}
