@@ -181,6 +181,9 @@ def Moe_QuantDescAttr : Moe_Attr<"QuantDesc", "qdesc"> {
     bool isBlock() const { return getGroupRows() > 0 && getGroupCols() > 0; }
     /// True for dtypes that need scales (everything but f32/bf16/f16).
     bool isQuantized() const;
+    /// The dtypes whose scales are fixed micro-blocks and take no group
+    /// shape: the OCP MX types and nvfp4 (seed 003's string dtypes).
+    static bool hasMicroBlocks(QuantDtype dtype);
   }];
 }
 

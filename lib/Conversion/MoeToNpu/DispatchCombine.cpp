@@ -76,6 +76,17 @@ std::string to_npu::checkFusedMc2Quant(DispatchOp dispatch,
   return fusedMc2QuantObstacle(experts.getQuantOrNone().getScheme());
 }
 
+/// The first expert this rank holds: its EP rank times the experts per rank
+/// (0 without expert parallelism).
+static Value firstLocalExpert(OpBuilder &b, Location loc, int64_t ep,
+                              int64_t local) {
+  if (ep <= 1)
+    return to_npu::constantIndex(b, loc, 0);
+  return b.create<arith::MulIOp>(
+      loc, b.create<npu::GroupRankOp>(loc, b.getIndexType(), npu::Group::EP),
+      to_npu::constantIndex(b, loc, local));
+}
+
 namespace {
 
 /// Logical expert ids mapped to physical replicas (EPLB), or the ids.
@@ -136,12 +147,7 @@ struct DispatchPattern : StagePattern<DispatchOp> {
       if (Value map = adaptor.getExpertMap())
         parts.weights = b.create<npu::MaskWeightsOp>(
             loc, parts.weights.getType(), parts.weights, ids, map);
-      Value start = constantIndex(b, loc, 0);
-      if (ep > 1)
-        start = b.create<arith::MulIOp>(
-            loc,
-            b.create<npu::GroupRankOp>(loc, b.getIndexType(), npu::Group::EP),
-            constantIndex(b, loc, local));
+      Value start = firstLocalExpert(b, loc, ep, local);
       auto routing = b.create<npu::MoeInitRoutingOp>(
           loc, rowsType, indexVector, countsType, /*expanded_scale=*/Type(),
           hidden, ids, /*scale=*/Value(), start, local, physical,
@@ -193,12 +199,7 @@ struct DispatchPattern : StagePattern<DispatchOp> {
       // TokenDispatcherWithMoge.token_dispatch: after the all-gather
       // prepare this rank takes top_k / ep experts of every token (the
       // routing is group-balanced, CommLegality.h mogeRoutingObstacle).
-      Value start = constantIndex(b, loc, 0);
-      if (ep > 1)
-        start = b.create<arith::MulIOp>(
-            loc,
-            b.create<npu::GroupRankOp>(loc, b.getIndexType(), npu::Group::EP),
-            constantIndex(b, loc, local));
+      Value start = firstLocalExpert(b, loc, ep, local);
       auto moge = b.create<npu::MogeDispatchOp>(
           loc, rowsType, indexVector, countsType,
           tensorType({ShapedType::kDynamic, 1}, b.getF32Type()), hidden, ids,

@@ -246,9 +246,9 @@ bool QuantDescAttr::isQuantized() const {
   }
 }
 
-/// Dtypes whose scales are fixed micro-blocks (no user group shape): the
-/// OCP MX types (32 elements per e8m0 scale) and nvfp4 (16 per fp8 scale).
-static bool hasBuiltinBlocks(QuantDtype dtype) {
+/// The OCP MX types (32 elements per e8m0 scale) and nvfp4 (16 per fp8
+/// scale).
+bool QuantDescAttr::hasMicroBlocks(QuantDtype dtype) {
   switch (dtype) {
   case QuantDtype::MXFP4:
   case QuantDtype::MXFP6E3M2:
@@ -278,7 +278,7 @@ QuantDescAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   bool quantized = !(dtype == QuantDtype::F32 || dtype == QuantDtype::BF16 ||
                      dtype == QuantDtype::F16);
   bool hasShape = rows != 0 || cols != 0;
-  if (!quantized || hasBuiltinBlocks(dtype)) {
+  if (!quantized || QuantDescAttr::hasMicroBlocks(dtype)) {
     if (hasShape)
       return emitError() << stringifyQuantDtype(dtype)
                          << (quantized ? " carries its own micro-block scales"
@@ -432,7 +432,7 @@ LogicalResult QuantAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                           "activations to int8, fp8_e4m3, mxfp4 or nvfp4";
   // make() gives quantized activations a shape (per tensor by default).
   if (isQuantizedDesc(a1) && !a1.hasGroupShape() &&
-      !hasBuiltinBlocks(a1.getDtype()))
+      !QuantDescAttr::hasMicroBlocks(a1.getDtype()))
     return emitError() << stringifyQuantDtype(a1.getDtype())
                        << " activations need a group shape (per_tensor, "
                           "per_token or a block [r, c] along K)";

@@ -14,24 +14,6 @@
 using namespace mlir;
 using namespace mlir::moe;
 
-/// Dtypes the seed names by string and `make` accepts as such.
-static bool isStringDtype(QuantDtype dtype) {
-  switch (dtype) {
-  case QuantDtype::MXFP4:
-  case QuantDtype::NVFP4:
-  case QuantDtype::MXFP6E3M2:
-  case QuantDtype::MXFP6E2M3:
-    return true;
-  default:
-    return false;
-  }
-}
-
-/// The dtypes whose scales are fixed micro-blocks (no group shape).
-static bool hasMicroBlocks(QuantDtype dtype) {
-  return isStringDtype(dtype);
-}
-
 static bool isFloatDtype(QuantDtype dtype) {
   return dtype == QuantDtype::F32 || dtype == QuantDtype::BF16 ||
          dtype == QuantDtype::F16;
@@ -90,7 +72,7 @@ QuantAttr QuantAttr::make(function_ref<InFlightDiagnostic()> emitError,
                   std::optional<std::array<int64_t, 2>> shape) {
     if (!dtype)
       return QuantDescAttr();
-    if (hasMicroBlocks(*dtype) && shape && (*shape)[0] == -1 &&
+    if (QuantDescAttr::hasMicroBlocks(*dtype) && shape && (*shape)[0] == -1 &&
         (*shape)[1] == -1)
       shape.reset();
     int64_t rows = shape ? (*shape)[0] : 0, cols = shape ? (*shape)[1] : 0;
@@ -137,7 +119,7 @@ bool QuantAttr::isPerTensor() const {
     return false;
   // make() gives micro-block activations the per-tensor shape.
   return a1.isPerTensor() ||
-         (hasMicroBlocks(a1.getDtype()) && !a1.hasGroupShape());
+         (QuantDescAttr::hasMicroBlocks(a1.getDtype()) && !a1.hasGroupShape());
 }
 
 std::optional<std::array<int64_t, 2>> QuantAttr::getBlockShape() const {
