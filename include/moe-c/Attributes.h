@@ -32,8 +32,14 @@ MOE_CAPI_EXPORTED MlirAttribute mlirMoeLayoutAttrGet(MlirContext context,
                                                      int64_t pp,
                                                      bool expertParallel,
                                                      bool sequenceParallel);
+/* The same with prefill context parallelism over `pcp` ranks (seed 000
+ * `pcp_size`; mlirMoeLayoutAttrGet means pcp = 1). */
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeLayoutAttrGetWithPcp(
+    MlirContext context, int64_t tp, int64_t dp, int64_t pp, int64_t pcp,
+    bool expertParallel, bool sequenceParallel);
 MOE_CAPI_EXPORTED bool mlirAttributeIsAMoeLayout(MlirAttribute attr);
 MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetTp(MlirAttribute attr);
+MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetPcp(MlirAttribute attr);
 MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetDp(MlirAttribute attr);
 MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetPp(MlirAttribute attr);
 MOE_CAPI_EXPORTED bool mlirMoeLayoutAttrGetExpertParallel(MlirAttribute attr);

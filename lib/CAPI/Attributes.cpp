@@ -117,14 +117,21 @@ extern "C" {
 // Layout
 //===----------------------------------------------------------------------===//
 
-MlirAttribute mlirMoeLayoutAttrGet(MlirContext context, int64_t tp, int64_t dp,
-                                   int64_t pp, bool expertParallel,
-                                   bool sequenceParallel) {
+MlirAttribute mlirMoeLayoutAttrGetWithPcp(MlirContext context, int64_t tp,
+                                          int64_t dp, int64_t pp, int64_t pcp,
+                                          bool expertParallel,
+                                          bool sequenceParallel) {
   if (!validContext(context))
     return {nullptr};
   return wrap(getChecked<LayoutAttr>(unwrap(context), tp, dp, pp,
-                                     expertParallel, sequenceParallel,
-                                     /*pcp=*/int64_t(1)));
+                                     expertParallel, sequenceParallel, pcp));
+}
+
+MlirAttribute mlirMoeLayoutAttrGet(MlirContext context, int64_t tp, int64_t dp,
+                                   int64_t pp, bool expertParallel,
+                                   bool sequenceParallel) {
+  return mlirMoeLayoutAttrGetWithPcp(context, tp, dp, pp, /*pcp=*/1,
+                                     expertParallel, sequenceParallel);
 }
 
 bool mlirAttributeIsAMoeLayout(MlirAttribute attr) {
@@ -139,6 +146,7 @@ bool mlirAttributeIsAMoeLayout(MlirAttribute attr) {
 LAYOUT_QUERY(int64_t, GetTp, a.getTp())
 LAYOUT_QUERY(int64_t, GetDp, a.getDp())
 LAYOUT_QUERY(int64_t, GetPp, a.getPp())
+LAYOUT_QUERY(int64_t, GetPcp, a.getPcp())
 LAYOUT_QUERY(bool, GetExpertParallel, a.getExpertParallel())
 LAYOUT_QUERY(bool, GetSequenceParallel, a.getSequenceParallel())
 LAYOUT_QUERY(int64_t, GetWorldSize, a.getWorldSize())

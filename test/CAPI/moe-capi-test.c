@@ -265,6 +265,15 @@ int main(void) {
          (long long)mlirMoeLayoutAttrGetMoeTpSize(layout));
   // CHECK: layout: #moe.layout<tp = 1, dp = 2, expert_parallel = true>
   // CHECK: world 2 ep 2 moe-tp 1
+  MlirAttribute pcpLayout = mlirMoeLayoutAttrGetWithPcp(ctx, 2, 2, 1, 2, true, false);
+  printAttr("pcp layout", pcpLayout);
+  printf("pcp %lld world %lld\n",
+         (long long)mlirMoeLayoutAttrGetPcp(pcpLayout),
+         (long long)mlirMoeLayoutAttrGetWorldSize(pcpLayout));
+  // CHECK: pcp layout: #moe.layout<tp = 2, dp = 2, expert_parallel = true, pcp = 2>
+  // CHECK: pcp 2 world 8
+  printAttr("bad pcp", mlirMoeLayoutAttrGetWithPcp(ctx, 1, 1, 1, 0, false, false));
+  // CHECK: bad pcp: null ({{.*}}pcp{{.*}})
   MlirAttribute chip = mlirMoeChipAttrGet(ctx, MOE_CHIP_A3, 0, 0, 0);
   printAttr("chip", chip);
   printf("mc2 capacity %lld\n", (long long)mlirMoeChipAttrGetMc2Capacity(chip));
