@@ -34,6 +34,33 @@ static void failOnNonFiniteInput(RankRuntime &runtime,
   }
 }
 
+/// The values of an entry point's result handles, waiting for their
+/// producers; a missing value or a failed producer fails the rank (and
+/// gives what was collected so far).
+static std::vector<Tensor> waitForResults(RankRuntime &runtime, int rank,
+                                          const std::vector<void *> &results,
+                                          const char *function) {
+  std::vector<Tensor> values;
+  if (runtime.failed())
+    return values;
+  try {
+    for (void *h : results) {
+      check(h != nullptr, std::string("the ") + function + " returned no value");
+      values.push_back(static_cast<Handle *>(h)->wait());
+    }
+  } catch (const std::exception &e) {
+    runtime.fail("rank " + std::to_string(rank) + ": " + e.what());
+  }
+  return values;
+}
+
+/// Drops the references an entry call's argument and result handles hold.
+static void releaseHandles(const std::vector<void *> &handles) {
+  for (void *h : handles)
+    if (h)
+      static_cast<Handle *>(h)->release();
+}
+
 /// Whether `a` and `b` are the same tensor (storage, dtype and shape).
 static bool sameTensor(const Tensor &a, const Tensor &b) {
   return a.storage == b.storage && a.dtype == b.dtype && a.shape == b.shape;
@@ -69,22 +96,10 @@ static const std::vector<Tensor> *runLoadStage(World &world, int rank,
   for (const Tensor &t : taken)
     args.push_back(Handle::ready(t));
   load.entry(args.data(), results.data());
-  std::vector<Tensor> values;
-  if (!runtime.failed()) {
-    try {
-      for (void *h : results) {
-        check(h != nullptr, "the load-time function returned no value");
-        values.push_back(static_cast<Handle *>(h)->wait());
-      }
-    } catch (const std::exception &e) {
-      runtime.fail("rank " + std::to_string(rank) + ": " + e.what());
-    }
-  }
-  for (void *h : results)
-    if (h)
-      static_cast<Handle *>(h)->release();
-  for (void *h : args)
-    static_cast<Handle *>(h)->release();
+  std::vector<Tensor> values =
+      waitForResults(runtime, rank, results, "load-time function");
+  releaseHandles(results);
+  releaseHandles(args);
   if (runtime.failed())
     return nullptr;
   kept.inputs = std::move(taken);
@@ -134,16 +149,8 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
     outcome.seconds = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - start)
                           .count();
-    if (!runtime.failed()) {
-      try {
-        for (void *h : results) {
-          check(h != nullptr, "the compiled function returned no value");
-          outcome.results.push_back(static_cast<Handle *>(h)->wait());
-        }
-      } catch (const std::exception &e) {
-        runtime.fail("rank " + std::to_string(rank) + ": " + e.what());
-      }
-    }
+    outcome.results =
+        waitForResults(runtime, rank, results, "compiled function");
     if (runtime.failed()) {
       outcome.error = runtime.error();
       outcome.results.clear();
@@ -151,11 +158,8 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
     outcome.profile = runtime.profile();
     RankRuntime::setCurrent(nullptr);
   }
-  for (void *h : results)
-    if (h)
-      static_cast<Handle *>(h)->release();
-  for (void *h : args)
-    static_cast<Handle *>(h)->release();
+  releaseHandles(results);
+  releaseHandles(args);
   return outcome;
 }
 
