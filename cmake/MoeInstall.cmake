@@ -3,7 +3,7 @@
 #   target_link_libraries(app PRIVATE MoEMLIR::MoeCAPI)   # or MoEMLIR::MoeAPI
 # P/include: moe/ (C++ headers + the generated .inc they include), moe-c/;
 # P/lib: every project library (shared) and lib/cmake/MoEMLIR/;
-# P/bin: moe-opt, moe-run. Guide: docs/Embedding.md.
+# P/bin: moe-opt, moe-run, moe-import. Guide: docs/Embedding.md.
 include(CMakePackageConfigHelpers)
 
 set(MOE_INSTALL_CMAKE_DIR lib/cmake/MoEMLIR)
@@ -14,7 +14,7 @@ install(TARGETS ${MOE_EXPORTED_LIBRARIES}
   LIBRARY DESTINATION lib
   ARCHIVE DESTINATION lib
   RUNTIME DESTINATION bin)
-install(TARGETS moe-opt moe-run RUNTIME DESTINATION bin)
+install(TARGETS moe-opt moe-run moe-import RUNTIME DESTINATION bin)
 
 install(DIRECTORY include/moe include/moe-c
   DESTINATION include

@@ -32,7 +32,7 @@ llvm_config.with_system_environment(["HOME", "TMPDIR", "TSAN_OPTIONS"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["moe-opt"], tool_dirs)
+llvm_config.add_tool_substitutions(["moe-opt", "moe-import"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)
 

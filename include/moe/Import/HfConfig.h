@@ -1,0 +1,91 @@
+//===- HfConfig.h - MoE layers from a Hugging Face config.json --*- C++ -*-===//
+//
+// Model import (docs/Import.md): a Hugging Face `config.json` of an MoE
+// model is read into a `ModelSpec` (what every MoE layer computes and which
+// decoder layers are MoE layers), and a `ModelSpec` plus a deployment
+// (`ImportOptions`: chip, layout, quantization) is built into a module with
+// one `func.func @layer_N` per imported MoE layer, in the form of
+// examples/deepseek_v3.mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_IMPORT_HFCONFIG_H
+#define MOE_IMPORT_HFCONFIG_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlir::moe {
+
+/// Quantization of the experts' weights as the checkpoint (or the user's
+/// override) states it, in the descriptor's terms.
+enum class ImportQuant {
+  None,        ///< the checkpoint's float type
+  W8A8Dynamic, ///< int8 weights per channel, int8 activations per token
+  W4A8Dynamic, ///< int4 weights per group, int8 activations per token
+  Fp8Block,    ///< fp8 e4m3 weights in blocks, activations per group
+};
+
+/// What one MoE layer of the model computes (SEMANTICS §2-§7), read from
+/// the config with each family's key names.
+struct ModelSpec {
+  std::string modelType;          ///< `model_type`, e.g. "deepseek_v3"
+  int64_t numHiddenLayers = 0;    ///< decoder layers, dense ones included
+  std::vector<int64_t> moeLayers; ///< decoder layer indices that are MoE
+  int64_t hidden = 0;             ///< `hidden_size`
+  int64_t experts = 0;            ///< routed experts
+  int64_t topK = 0;               ///< `num_experts_per_tok`
+  int64_t intermediate = 0;       ///< each routed expert's intermediate size
+  int64_t sharedIntermediate = 0; ///< summed shared experts' size (0: none)
+  bool sigmoid = false;           ///< scoring function (softmax otherwise)
+  bool renormalize = false;       ///< `norm_topk_prob` and friends
+  double routedScalingFactor = 1.0;
+  bool correctionBias = false;    ///< `e_score_correction_bias` (noaux_tc)
+  int64_t numExpertGroups = 0;    ///< `n_group` when group-limited (0: none)
+  int64_t topkGroup = 0;
+  bool routerWeightOnInput = false; ///< Llama-4: weight scales x
+  std::string dtype = "bf16";     ///< `torch_dtype` as an MLIR float type
+  ImportQuant quant = ImportQuant::None; ///< from `quantization_config`
+  int64_t quantBlock[2] = {0, 0}; ///< fp8 `weight_block_size`
+  /// Why `quantization_config` does not map onto #moe.quant (empty: it
+  /// does, or there is none).
+  std::string quantUnsupported;
+};
+
+/// Reads the MoE structure of a `config.json`. Errors name the key and the
+/// model type; unsupported families and features are errors, never guesses.
+llvm::Expected<ModelSpec> parseHfConfig(const llvm::json::Value &config);
+llvm::Expected<ModelSpec> parseHfConfigFile(llvm::StringRef path);
+
+/// The deployment the layers are compiled for.
+struct ImportOptions {
+  std::string chip = "A3";        ///< A2 or A3
+  int64_t tp = 1, dp = 1;
+  bool expertParallel = false;
+  int64_t redundantExperts = 0;   ///< EPLB replicas (adds log2phy/expert_map)
+  std::optional<ImportQuant> quant; ///< overrides the checkpoint's scheme
+  int64_t groupSize = 256;        ///< w4a8 group size with that override
+  std::vector<int64_t> layers;    ///< decoder layers to import (empty: all)
+};
+
+/// Builds and verifies the module for `spec` on `options`'s deployment.
+/// Errors (a layer that is not an MoE layer, experts that do not divide
+/// over the EP ranks, a scheme the layer cannot carry) are returned, the
+/// module's verifier messages included.
+llvm::Expected<OwningOpRef<ModuleOp>>
+buildModelModule(MLIRContext &context, const ModelSpec &spec,
+                 const ImportOptions &options);
+
+/// Parses `--quant` values: checkpoint (nullopt), none, w8a8_dynamic,
+/// w4a8_dynamic.
+llvm::Expected<std::optional<ImportQuant>> parseImportQuant(llvm::StringRef);
+
+} // namespace mlir::moe
+
+#endif // MOE_IMPORT_HFCONFIG_H
