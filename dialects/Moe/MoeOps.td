@@ -423,12 +423,24 @@ def Moe_SharedExpertsOp : Moe_Op<"shared_experts", [Pure,
     `[S / gs, H]`), no `scales`; docs/Quantization.md. Its result is added
     by `moe.finalize`.
 
+    With `gate(Wg [H, 1])` the output of every token is scaled by
+    `sigmoid(x · Wg)`, Qwen2-MoE's `shared_expert_gate` (a float weight in
+    any scheme; the logit is accumulated in f32).
+
     Example:
 
     ```mlir
     %s = moe.shared_experts %x
         weights(%w13, %w2 : tensor<7168x4096xbf16>, tensor<2048x7168xbf16>)
         : tensor<?x7168xbf16>
+    ```
+
+    Example (Qwen1.5-MoE-A2.7B, gated):
+
+    ```mlir
+    %s = moe.shared_experts %x
+        weights(%w13, %w2 : tensor<2048x11264xbf16>, tensor<5632x2048xbf16>)
+        gate(%wg : tensor<2048x1xbf16>) : tensor<?x2048xbf16>
     ```
   }];
   let arguments = (ins Moe_HiddenTensor:$hidden,
@@ -437,6 +449,7 @@ def Moe_SharedExpertsOp : Moe_Op<"shared_experts", [Pure,
                        Optional<Moe_StaticTensor>:$w2_scale,
                        Optional<Moe_StaticTensor>:$w13_group_scale,
                        Optional<Moe_StaticTensor>:$w2_group_scale,
+                       Optional<Moe_StaticTensor>:$gate,
                        OptionalAttr<Moe_QuantAttr>:$quant);
   let results = (outs Moe_HiddenTensor:$result);
   let assemblyFormat = [{
@@ -444,6 +457,7 @@ def Moe_SharedExpertsOp : Moe_Op<"shared_experts", [Pure,
     (`scales` `(` $w13_scale^ `,` $w2_scale `:` type($w13_scale) `,` type($w2_scale) `)`)?
     (`group_scales` `(` $w13_group_scale^ `,` $w2_group_scale `:`
       type($w13_group_scale) `,` type($w2_group_scale) `)`)?
+    (`gate` `(` $gate^ `:` type($gate) `)`)?
     (`quant` $quant^)? attr-dict `:` type($hidden)
   }];
   let hasVerifier = 1;

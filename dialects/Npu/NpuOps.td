@@ -138,6 +138,26 @@ def Npu_ScaleRowsOp : Npu_DeviceOp<"scale_rows", [Npu_MayFailAtRunTime,
   let hasVerifier = 1;
 }
 
+def Npu_SigmoidGateOp : Npu_DeviceOp<"sigmoid_gate", [Npu_MayFailAtRunTime]> {
+  let summary = "sigmoid of every row's dot product with a gate vector";
+  let description = [{
+    `result[t, 0] = sigmoid(sum_h x[t, h] * weight[h, 0])`, accumulated and
+    returned in f32: Qwen2-MoE's `F.sigmoid(self.shared_expert_gate(x))`,
+    the factor `npu.scale_rows` applies to the shared expert's output
+    (`moe.shared_experts gate(...)`).
+
+    ```mlir
+    %g = npu.sigmoid_gate %x, %wg : tensor<?x2048xbf16>, tensor<2048x1xbf16> -> tensor<?x1xf32>
+    ```
+  }];
+  let arguments = (ins Npu_FloatMatrix:$x, Npu_FloatMatrix:$weight,
+                       Npu_StreamAttr:$stream);
+  let results = (outs Npu_F32Matrix:$result);
+  let assemblyFormat = "$x `,` $weight (`stream` `(` $stream^ `)`)? "
+      " attr-dict `:` type($x) `,` type($weight) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 def Npu_OnesLikeOp : Npu_DeviceOp<"ones_like", [Npu_CannotFail,
     AllTypesMatch<["like", "result"]>]> {
   let summary = "a tensor of ones shaped like its operand";

@@ -133,6 +133,9 @@ class DenseLayer:
     experts: MLPWeights
     bias: Optional[np.ndarray] = None       # [E] correction bias
     shared: Optional[MLPWeights] = None     # stack of one
+    # Qwen2-MoE's shared_expert_gate [H, 1]: the shared output of token t
+    # is scaled by sigmoid(x[t] . gate).
+    shared_gate: Optional[np.ndarray] = None
     # apply_router_weight_on_input (seed 002, top-1): the weight scales the
     # token before its expert, out[t] = Expert(w[t] * x[t]).
     weight_on_input: bool = False
@@ -501,6 +504,10 @@ def dense_moe(x, logits, layer, a2_shards=1, return_step=False,
         step[tok] += abs(w) * st
     if layer.shared is not None:
         y, st = mlp(x, layer.shared, 0, shared_a2_shards)
+        if layer.shared_gate is not None:
+            logit = x.astype(np.float64) @ layer.shared_gate.astype(np.float64)
+            g = 1.0 / (1.0 + np.exp(-logit))          # [T, 1]
+            y, st = y * g, st * g
         out += y
         step += st
     out = out.astype(F32)
@@ -520,6 +527,7 @@ def save_layer(layer, directory):
     arrays.update(layer.experts.arrays())
     if layer.shared is not None:
         arrays.update({"shared_" + f: a for f, a in layer.shared.arrays().items()})
+    arrays["shared_expert_gate"] = layer.shared_gate
     for name, a in arrays.items():
         if a is not None:
             np.save(os.path.join(directory, f"global.{name}.npy"), a)
@@ -528,6 +536,7 @@ def save_layer(layer, directory):
             "shared_weight_only": (layer.shared is not None
                                    and layer.shared.weight_only),
             "bias": layer.bias is not None, "shared": layer.shared is not None,
+            "shared_gate": layer.shared_gate is not None,
             "weight_on_input": layer.weight_on_input}
     with open(os.path.join(directory, "layer.json"), "w") as f:
         json.dump(meta, f, indent=1)
@@ -554,6 +563,8 @@ def load_layer(directory):
     return DenseLayer(gate=GateSpec(**meta["gate"]), experts=experts,
                       bias=load("e_score_correction_bias") if meta["bias"] else None,
                       shared=shared,
+                      shared_gate=(load("shared_expert_gate")
+                                   if meta.get("shared_gate") else None),
                       weight_on_input=meta.get("weight_on_input", False))
 
 

@@ -88,6 +88,8 @@ class CaseSpec:
     top_k: int = _opt(2, "experts per token K")
     inter: int = _opt(32, "expert intermediate size I")
     shared_inter: int = _opt(0, "shared experts' intermediate size (0: none)")
+    shared_gate: bool = _opt(False, "Qwen2-MoE's shared_expert_gate: the "
+                                    "shared output scaled by sigmoid(x . Wg)")
     scoring: str = _opt("softmax", "router scores")
     renormalize: bool = _opt(True, "renormalize the top-k weights")
     groups: int = _opt(0, "grouped top-k: number of expert groups (0: off)")
@@ -360,8 +362,14 @@ def make_layer(s, rng):
     elif s.shared_inter:
         shared = random_mlp(rng, 1, s.hidden, s.shared_inter, s.quant,
                             s.group_size)
+    gate = None
+    if s.shared_gate:
+        # Logits of a few units: the gate matters, sigmoid is not saturated.
+        gate = quant_formats.round_dtype(
+            rng.normal(0, 2.0 / np.sqrt(s.hidden), (s.hidden, 1)).astype(F32),
+            s.dtype).astype(F32)
     return DenseLayer(gate=spec, experts=experts, bias=bias, shared=shared,
-                      weight_on_input=s.weight_on_input)
+                      shared_gate=gate, weight_on_input=s.weight_on_input)
 
 
 def make_tokens(s, layer, rng, count, hot):
@@ -580,6 +588,8 @@ def entry_arguments(s):
     if s.shared_inter:
         args += [(n, ty, s.partial_tp) for n, ty in
                  mlp_arguments(s, "shared_", [], s.shared_inter // s.shared_shards)]
+        if s.shared_gate:
+            args.append(("shared_expert_gate", tensor([h, 1], s.dtype), False))
     return args
 
 
@@ -690,8 +700,14 @@ def layer_mlir(s):
         + f" : {xt}, {lt} -> !moe.prepare_ctx<{m}>")
     shared = ""
     if s.shared_inter:
+        gate = (f"\n        gate(%shared_expert_gate : {types['shared_expert_gate']})"
+                if s.shared_gate else "")
+        # The assembly format puts gate(...) before quant <...>.
+        clause = mlp_clause(s, types, 'shared_')
+        at = clause.find("\n        quant ")
+        at = len(clause) if at < 0 else at
         lines += [f"    %shared = moe.shared_experts %x"
-                  f"{mlp_clause(s, types, 'shared_')} : {xt}"]
+                  f"{clause[:at]}{gate}{clause[at:]} : {xt}"]
         shared = f" shared(%shared : {xt})"
     # Seed 000: with reduce_results=False (or the DP group's rows kept by
     # enable_shared_expert_dp) the layer adds the shared output itself, after
@@ -741,7 +757,8 @@ def generate(s, out_dir):
     with open(os.path.join(out_dir, "layer.mlir"), "w") as f:
         f.write(layer_mlir(s))
 
-    shared = {"e_score_correction_bias": layer.bias}
+    shared = {"e_score_correction_bias": layer.bias,
+              "shared_expert_gate": layer.shared_gate}
     if layer.shared is not None:
         shared.update({"shared_" + k: v[0]
                        for k, v in layer.shared.arrays().items()})

@@ -56,6 +56,30 @@ TEST(Rows, Add) {
   EXPECT_ERROR(add(i8({1}, {1}), i8({1}, {1})), "npu.add: cannot add i8");
 }
 
+TEST(Rows, SigmoidGate) {
+  // logits: 1*1 + 2*0 + 3*(-1) = -2 and 0; sigmoid(-2) = 1 / (1 + e^2).
+  Tensor x = f32({2, 3}, {1, 2, 3, 0, 0, 0});
+  Tensor g = sigmoidGate(x, f32({3, 1}, {1, 0, -1}));
+  EXPECT_EQ(g.dtype, DType::F32);
+  EXPECT_EQ(g.shape, (std::vector<int64_t>{2, 1}));
+  std::vector<float> got = values<float>(g);
+  EXPECT_FLOAT_EQ(got[0], 0.11920292f);
+  EXPECT_FLOAT_EQ(got[1], 0.5f);
+  // bf16 operands are widened exactly; no tokens, no rows.
+  EXPECT_EQ(values<float>(sigmoidGate(convertFloat(x, DType::BF16),
+                                      convertFloat(f32({3, 1}, {1, 0, -1}),
+                                                   DType::BF16))),
+            got);
+  EXPECT_EQ(sigmoidGate(Tensor::empty(DType::F32, {0, 3}), f32({3, 1}, {1, 1, 1}))
+                .numel(),
+            0);
+  EXPECT_ERROR(sigmoidGate(x, f32({2, 1}, {1, 1})),
+               "npu.sigmoid_gate: weight must be [3, 1]");
+  EXPECT_ERROR(sigmoidGate(x, i32({3, 1}, {1, 1, 1})), "npu.sigmoid_gate");
+  EXPECT_ERROR(sigmoidGate(i8({2, 1}, {1, 1}), f32({1, 1}, {1})),
+               "npu.sigmoid_gate");
+}
+
 TEST(Rows, ScaleRows) {
   Tensor x = f32({2, 3}, {1, 2, 3, 4, 5, 6});
   EXPECT_EQ(values<float>(scaleRows(x, f32({2, 1}, {0.5f, -2}))),

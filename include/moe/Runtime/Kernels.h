@@ -234,6 +234,9 @@ Tensor mc2Mask(int64_t valid, int64_t rows);
 Tensor add(const Tensor &lhs, const Tensor &rhs);
 /// npu.scale_rows: x[t, :] * weights[t, 0] (x float, weights [T, 1] f32).
 Tensor scaleRows(const Tensor &x, const Tensor &weights);
+/// npu.sigmoid_gate: [T, 1] f32 sigmoid(x[t, :] . weight[:, 0]), the dot
+/// product accumulated in f32 in order (x, weight float).
+Tensor sigmoidGate(const Tensor &x, const Tensor &weight);
 /// npu.ones_like: f32 ones of `like`'s shape.
 Tensor onesLike(const Tensor &like);
 /// Rows of `x` concatenated (all with equal trailing shape and type).

@@ -303,9 +303,28 @@ struct SharedExpertsPattern : StagePattern<SharedExpertsOp> {
             adaptor.getW13Scale(),  adaptor.getW2Scale(),
             adaptor.getW13GroupScale(), adaptor.getW2GroupScale(),
             quant,                  /*groupList=*/Value()};
-    Value y = buildMlp(rewriter, op.getLoc(), adaptor.getHidden(), mlp);
-    rewriter.replaceOp(op, castTo(rewriter, op.getLoc(), y,
-                                  op.getResult().getType()));
+    Location loc = op.getLoc();
+    Value x = adaptor.getHidden();
+    Value y = castTo(rewriter, loc, buildMlp(rewriter, loc, x, mlp),
+                     op.getResult().getType());
+    // Qwen2-MoE's gate: y * sigmoid(x . Wg), the gate a stage of the chain
+    // beside gate-up (it reads x), the scaling part of the down projection.
+    if (Value gate = adaptor.getGate()) {
+      auto *dialect = rewriter.getContext()->getLoadedDialect<npu::NpuDialect>();
+      auto mark = [&](Operation *markOp, npu::SharedExpertStage stage) {
+        dialect->getSharedExpertAttrHelper().setAttr(
+            markOp, npu::SharedExpertStageAttr::get(rewriter.getContext(), stage));
+      };
+      auto factor = rewriter.create<npu::SigmoidGateOp>(
+          loc, tensorType({ShapedType::kDynamic, 1}, rewriter.getF32Type()), x,
+          gate);
+      mark(factor, npu::SharedExpertStage::GateUp);
+      auto scaled = rewriter.create<npu::ScaleRowsOp>(loc, y.getType(), y,
+                                                      factor.getResult());
+      mark(scaled, npu::SharedExpertStage::Down);
+      y = scaled.getResult();
+    }
+    rewriter.replaceOp(op, y);
     return success();
   }
 };

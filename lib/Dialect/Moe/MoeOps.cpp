@@ -561,6 +561,17 @@ LogicalResult SharedExpertsOp::verify() {
   if (failed(verifyPairs(*this, getW13Scale(), getW2Scale(),
                          getW13GroupScale(), getW2GroupScale())))
     return failure();
+  if (Value gate = getGate()) {
+    auto type = cast<RankedTensorType>(gate.getType());
+    int64_t h = dim(getHidden().getType(), 1);
+    if (type.getRank() != 2 || type.getDimSize(0) != h ||
+        type.getDimSize(1) != 1 ||
+        !isa<Float32Type, BFloat16Type, Float16Type>(type.getElementType()))
+      return emitOpError() << "gate must be a [" << h
+                           << ", 1] f32, bf16 or f16 tensor (the hidden "
+                              "size by one), got "
+                           << type;
+  }
   return verifyMlp({*this, dim(getHidden().getType(), 1), std::nullopt,
                     getW13(), getW2(), getW13Scale(), getW2Scale(),
                     getW13GroupScale(), getW2GroupScale(), getQuantOrNone()});

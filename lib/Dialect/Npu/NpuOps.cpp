@@ -166,6 +166,16 @@ LogicalResult ScaleRowsOp::verify() {
   return success();
 }
 
+LogicalResult SigmoidGateOp::verify() {
+  Operation *op = *this;
+  if (failed(expectSameDim(op, "weight", getWeight(), 0, "x", getX(), 1)) ||
+      failed(expectDimEquals(op, "weight", getWeight(), 1, 1)) ||
+      failed(expectSameDim(op, "result", getResult(), 0, "x", getX(), 0)) ||
+      failed(expectDimEquals(op, "result", getResult(), 1, 1)))
+    return failure();
+  return success();
+}
+
 LogicalResult MoeInitRoutingOp::verify() {
   Operation *op = *this;
   if (failed(expectSameDim(op, "x", getX(), 0, "expert_idx", getExpertIdx(),

@@ -488,6 +488,16 @@ extern "C" void moert_npu_scale_rows(const char *where, int64_t stream,
                  });
 }
 
+extern "C" void moert_npu_sigmoid_gate(const char *where, int64_t stream,
+                                       moert_tensor *x, moert_tensor *weight,
+                                       moert_tensor **result) {
+  issueComputing(where, stream, {x, weight}, {result},
+                 [](Stream &, const Inputs &in) {
+                   return std::vector<Tensor>{
+                       sigmoidGate(need(in, 0), need(in, 1))};
+                 });
+}
+
 extern "C" void moert_npu_ones_like(const char *where, int64_t stream,
                                     moert_tensor *like,
                                     moert_tensor **result) {

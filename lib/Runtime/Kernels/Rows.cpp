@@ -6,6 +6,7 @@
 #include "KernelUtil.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace moert {
@@ -20,6 +21,7 @@ constexpr const char *kAdd = "npu.add";
 constexpr const char *kConcat = "npu.concat_rows";
 constexpr const char *kScaleRows = "npu.scale_rows";
 constexpr const char *kOnesLike = "npu.ones_like";
+constexpr const char *kSigmoidGate = "npu.sigmoid_gate";
 
 void requireRows(const Tensor &x, const char *op) {
   requireRank(x, {1, 2, 3, 4, 5, 6, 7, 8}, op, "input");
@@ -103,6 +105,33 @@ Tensor scaleRows(const Tensor &x, const Tensor &weights) {
       for (float &v : row)
         v *= w[i];
       storeF32(out, i * h, h, row.data());
+    }
+  });
+  return out;
+}
+
+Tensor sigmoidGate(const Tensor &x, const Tensor &weight) {
+  requireRank(x, {2}, kSigmoidGate, "x");
+  requireFloat(x, kSigmoidGate, "x");
+  requireRank(weight, {2}, kSigmoidGate, "weight");
+  requireFloat(weight, kSigmoidGate, "weight");
+  int64_t t = x.dim(0), h = x.dim(1);
+  require(weight.dim(0) == h && weight.dim(1) == 1, kSigmoidGate,
+          "weight must be [" + num(h) + ", 1] for x " + x.str() + ", got " +
+              weight.str());
+  std::vector<float> w(h);
+  loadF32(weight, 0, h, w.data());
+  Tensor out = Tensor::empty(DType::F32, {t, 1});
+  float *g = out.data<float>();
+  parallelFor(t, 8, [&](int64_t begin, int64_t end) {
+    std::vector<float> row(h);
+    for (int64_t i = begin; i < end; ++i) {
+      loadF32(x, i * h, h, row.data());
+      // In order, in f32: the result does not depend on the thread count.
+      float logit = 0.0f;
+      for (int64_t j = 0; j < h; ++j)
+        logit += row[j] * w[j];
+      g[i] = 1.0f / (1.0f + std::exp(-logit));
     }
   });
   return out;

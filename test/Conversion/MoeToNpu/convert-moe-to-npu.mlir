@@ -843,3 +843,31 @@ func.func @int8_w8a16_experts(%rows: tensor<?x64xf16>, %counts: tensor<2xi64>,
       : tensor<?x64xf16>, tensor<2xi64>
   return %y : tensor<?x64xf16>
 }
+
+// -----
+
+// Qwen2-MoE's gated shared expert: sigmoid(x . Wg) (a gate-up stage, it
+// reads x) scales the shared output (the down stage's last op), which
+// finalize adds.
+// CHECK-LABEL: func.func @gated_shared_expert
+// CHECK-SAME: %[[X:[^:]+]]: tensor<?x64xbf16>
+// CHECK-SAME: %[[WG:[^:]+]]: tensor<64x1xbf16>
+// CHECK: %[[SH:.+]] = npu.matmul %[[X]], %{{.+}} none {npu.shared_expert = #npu.shared_expert<gate_up>}
+// CHECK: %[[SA:.+]] = npu.swiglu %[[SH]] {npu.shared_expert = #npu.shared_expert<activation>}
+// CHECK: %[[S:.+]] = npu.matmul %[[SA]], %{{.+}} none {npu.shared_expert = #npu.shared_expert<down>}
+// CHECK: %[[G:.+]] = npu.sigmoid_gate %[[X]], %[[WG]] {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x1xbf16> -> tensor<?x1xf32>
+// CHECK: %[[GS:.+]] = npu.scale_rows %[[S]], %[[G]] {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x64xbf16>, tensor<?x1xf32>
+// CHECK: npu.add %{{.+}}, %[[GS]]
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+func.func @gated_shared_expert(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>, %w13: tensor<8x64x32xbf16>, %w2: tensor<8x16x64xbf16>,
+                               %sw13: tensor<64x48xbf16>, %sw2: tensor<24x64xbf16>, %wg: tensor<64x1xbf16>) -> tensor<?x64xbf16> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xbf16>, tensor<?x16xf32> -> !moe.prepare_ctx<alltoall>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xbf16>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<8xi64>, !moe.dispatch_ctx<alltoall>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<8x64x32xbf16>, tensor<8x16x64xbf16>) : tensor<?x64xbf16>, tensor<8xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<alltoall>
+  %s = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x48xbf16>, tensor<24x64xbf16>) gate(%wg : tensor<64x1xbf16>) : tensor<?x64xbf16>
+  %r = moe.finalize %o, %pctx shared(%s : tensor<?x64xbf16>) : tensor<?x64xbf16>, !moe.prepare_ctx<alltoall>
+  return %r : tensor<?x64xbf16>
+}
+}

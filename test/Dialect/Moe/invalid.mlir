@@ -849,3 +849,27 @@ func.func @experts_int8_group_scale_shape(%r: tensor<?x8xbf16>, %c: tensor<2xi64
   %y = moe.experts %r, %c weights(%w13, %w2 : tensor<2x8x8xi8>, tensor<2x4x8xi8>) scales(%s13, %s2 : tensor<2x2x8xf32>, tensor<2x2x8xf32>) quant <w1 = #moe.qdesc<int8, block [1, 4]>, w2 = #moe.qdesc<int8, block [1, 4]>> : tensor<?x8xbf16>, tensor<2xi64>
   return
 }
+
+// -----
+
+func.func @shared_gate_not_hidden_by_one(%x: tensor<?x8xf32>, %w13: tensor<8x8xf32>, %w2: tensor<4x8xf32>, %g: tensor<8x2xf32>) {
+  // expected-error @+1 {{'moe.shared_experts' op gate must be a [8, 1] f32, bf16 or f16 tensor (the hidden size by one), got 'tensor<8x2xf32>'}}
+  %s = moe.shared_experts %x weights(%w13, %w2 : tensor<8x8xf32>, tensor<4x8xf32>) gate(%g : tensor<8x2xf32>) : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @shared_gate_wrong_hidden(%x: tensor<?x8xf32>, %w13: tensor<8x8xf32>, %w2: tensor<4x8xf32>, %g: tensor<16x1xf32>) {
+  // expected-error @+1 {{'moe.shared_experts' op gate must be a [8, 1] f32, bf16 or f16 tensor (the hidden size by one), got 'tensor<16x1xf32>'}}
+  %s = moe.shared_experts %x weights(%w13, %w2 : tensor<8x8xf32>, tensor<4x8xf32>) gate(%g : tensor<16x1xf32>) : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @shared_gate_int(%x: tensor<?x8xf32>, %w13: tensor<8x8xf32>, %w2: tensor<4x8xf32>, %g: tensor<8x1xi8>) {
+  // expected-error @+1 {{'moe.shared_experts' op gate must be a [8, 1] f32, bf16 or f16 tensor (the hidden size by one), got 'tensor<8x1xi8>'}}
+  %s = moe.shared_experts %x weights(%w13, %w2 : tensor<8x8xf32>, tensor<4x8xf32>) gate(%g : tensor<8x1xi8>) : tensor<?x8xf32>
+  return
+}

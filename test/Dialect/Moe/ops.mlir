@@ -209,3 +209,20 @@ func.func @moge(%h: tensor<?x64xf32>, %l: tensor<?x16xf32>) -> tensor<?x64xf32> 
   %o = moe.combine %rows, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<moge>
   return %o : tensor<?x64xf32>
 }
+
+// Qwen2-MoE's gated shared expert, unquantized and with w8a8 (the gate
+// stays a float weight).
+// CHECK-LABEL: func.func @gated_shared_expert
+// CHECK: moe.shared_experts %{{.+}} weights(%{{.+}}, %{{.+}} : tensor<64x48xbf16>, tensor<24x64xbf16>) gate(%{{.+}} : tensor<64x1xbf16>) : tensor<?x64xbf16>
+// CHECK: moe.shared_experts %{{.+}} weights(%{{.+}}, %{{.+}} : tensor<64x48xi8>, tensor<24x64xi8>) scales(%{{.+}}, %{{.+}} : tensor<48xf32>, tensor<64xf32>) gate(%{{.+}} : tensor<64x1xf32>) quant <w8a8_dynamic> : tensor<?x64xbf16>
+func.func @gated_shared_expert(%x: tensor<?x64xbf16>, %w13: tensor<64x48xbf16>, %w2: tensor<24x64xbf16>,
+                               %g: tensor<64x1xbf16>, %q13: tensor<64x48xi8>, %q2: tensor<24x64xi8>,
+                               %s13: tensor<48xf32>, %s2: tensor<64xf32>, %g32: tensor<64x1xf32>)
+    -> (tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %a = moe.shared_experts %x weights(%w13, %w2 : tensor<64x48xbf16>, tensor<24x64xbf16>)
+      gate(%g : tensor<64x1xbf16>) : tensor<?x64xbf16>
+  %b = moe.shared_experts %x weights(%q13, %q2 : tensor<64x48xi8>, tensor<24x64xi8>)
+      scales(%s13, %s2 : tensor<48xf32>, tensor<64xf32>) gate(%g32 : tensor<64x1xf32>)
+      quant <w8a8_dynamic> : tensor<?x64xbf16>
+  return %a, %b : tensor<?x64xbf16>, tensor<?x64xbf16>
+}

@@ -1619,3 +1619,43 @@ func.func @g(%a: tensor<2xf32>) -> tensor<2xf32> {
 func.func @f(%a: tensor<2xf32>, %l: tensor<4xf32>) attributes {npu.load_function = @g, npu.load_args = array<i64: 0>} {
   return
 }
+
+// -----
+
+func.func @sigmoid_gate_hidden_mismatch(%x: tensor<?x64xf32>, %w: tensor<32x1xf32>) -> tensor<?x1xf32> {
+  // expected-error @+1 {{'npu.sigmoid_gate' op dimension 0 of weight (32) does not match dimension 1 of x (64)}}
+  %g = npu.sigmoid_gate %x, %w : tensor<?x64xf32>, tensor<32x1xf32> -> tensor<?x1xf32>
+  return %g : tensor<?x1xf32>
+}
+
+// -----
+
+func.func @sigmoid_gate_weight_columns(%x: tensor<?x64xf32>, %w: tensor<64x2xf32>) -> tensor<?x1xf32> {
+  // expected-error @+1 {{'npu.sigmoid_gate' op dimension 1 of weight must be 1, got 2}}
+  %g = npu.sigmoid_gate %x, %w : tensor<?x64xf32>, tensor<64x2xf32> -> tensor<?x1xf32>
+  return %g : tensor<?x1xf32>
+}
+
+// -----
+
+func.func @sigmoid_gate_rows(%x: tensor<4x64xf32>, %w: tensor<64x1xf32>) -> tensor<5x1xf32> {
+  // expected-error @+1 {{'npu.sigmoid_gate' op dimension 0 of result (5) does not match dimension 0 of x (4)}}
+  %g = npu.sigmoid_gate %x, %w : tensor<4x64xf32>, tensor<64x1xf32> -> tensor<5x1xf32>
+  return %g : tensor<5x1xf32>
+}
+
+// -----
+
+func.func @sigmoid_gate_result_columns(%x: tensor<?x64xf32>, %w: tensor<64x1xf32>) -> tensor<?x2xf32> {
+  // expected-error @+1 {{'npu.sigmoid_gate' op dimension 1 of result must be 1, got 2}}
+  %g = npu.sigmoid_gate %x, %w : tensor<?x64xf32>, tensor<64x1xf32> -> tensor<?x2xf32>
+  return %g : tensor<?x2xf32>
+}
+
+// -----
+
+func.func @sigmoid_gate_bf16_result(%x: tensor<?x64xf32>, %w: tensor<64x1xf32>) -> tensor<?x1xbf16> {
+  // expected-error @+1 {{'npu.sigmoid_gate' op result #0 must be 2D tensor of 32-bit float values}}
+  %g = npu.sigmoid_gate %x, %w : tensor<?x64xf32>, tensor<64x1xf32> -> tensor<?x1xbf16>
+  return %g : tensor<?x1xbf16>
+}

@@ -172,6 +172,14 @@ func.func @router_weight_on_input(%x: tensor<?x64xbf16>, %w: tensor<?x1xf32>) ->
   return %xw, %ones : tensor<?x64xbf16>, tensor<?x1xf32>
 }
 
+// Qwen2-MoE's shared expert gate.
+// CHECK-LABEL: func.func @sigmoid_gate
+// CHECK: npu.sigmoid_gate %{{.+}}, %{{.+}} stream(1) : tensor<?x64xbf16>, tensor<64x1xbf16> -> tensor<?x1xf32>
+func.func @sigmoid_gate(%x: tensor<?x64xbf16>, %wg: tensor<64x1xbf16>) -> tensor<?x1xf32> {
+  %g = npu.sigmoid_gate %x, %wg stream(1) : tensor<?x64xbf16>, tensor<64x1xbf16> -> tensor<?x1xf32>
+  return %g : tensor<?x1xf32>
+}
+
 // The w4a8 load-time processing and the kernel form of the w4a8 matmuls.
 // CHECK-LABEL: func.func @w4a8_kernel_form
 func.func @w4a8_kernel_form(%ckpt: tensor<4x32x64xi8>, %scale: tensor<4x32x1xbf16>,

@@ -290,7 +290,10 @@ void overlapSharedExperts(const SharedChain &chain,
                           ArrayRef<Operation *> anchors, int64_t sharedStream) {
   OpBuilder builder(chain.add);
   Operation *lastAnchor = nullptr;
-  Operation *down = chain.stages[static_cast<unsigned>(Stage::Down)].front();
+  // The op the add reads: every op of the chain is one of its producers, so
+  // it is the last of its stage in program order (a gated shared expert's
+  // npu.scale_rows after the down matmul).
+  Operation *down = chain.stages[static_cast<unsigned>(Stage::Down)].back();
   for (unsigned stage = 0; stage != NumStages; ++stage) {
     ArrayRef<Operation *> ops = chain.stages[stage];
     if (ops.empty())

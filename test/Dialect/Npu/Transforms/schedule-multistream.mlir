@@ -460,3 +460,31 @@ func.func @fused_mc2_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
   %res = npu.add %o, %so : tensor<?x64xbf16>
   return %res : tensor<?x64xbf16>
 }
+
+// Qwen2-MoE's gated shared expert: the gate (a gate-up stage) and the
+// scaling (the down stage's last op) move with the chain; the add waits for
+// the event recorded after the scaling, not after the down matmul.
+// CHECK-LABEL: func.func @gated_shared_expert(
+// CHECK: npu.sigmoid_gate %{{.+}}, %{{.+}} stream(2)
+// CHECK: %[[SO:.+]] = npu.matmul %{{.+}}, %{{.+}} none stream(2)
+// CHECK-NEXT: %[[GS:.+]] = npu.scale_rows %[[SO]], %{{.+}} stream(2)
+// CHECK-NEXT: %[[DONE:.+]] = npu.record stream(2)
+// CHECK: npu.wait %[[DONE]] stream(0)
+// CHECK-NEXT: npu.add %{{.+}}, %[[GS]] :
+func.func @gated_shared_expert(%x: tensor<?x64xbf16>, %logits: tensor<?x8xf32>, %w13: tensor<8x64x32xbf16>,
+    %w2: tensor<8x16x64xbf16>, %sw13: tensor<64x48xbf16>, %sw2: tensor<24x64xbf16>, %wg: tensor<64x1xbf16>) -> tensor<?x64xbf16> {
+  %c0 = arith.constant 0 : index
+  %weights, %ids = npu.moe_gating_top_k %logits k(2) softmax : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %ex, %idx, %tok = npu.moe_init_routing %x, %ids range(%c0, 8) experts(8) quant_mode(-1) count : tensor<?x64xbf16>, tensor<?x2xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<8xi64>
+  %0 = npu.grouped_matmul %ex, %w13, %tok none count : tensor<?x64xbf16>, tensor<8x64x32xbf16>, tensor<8xi64> -> tensor<?x32xbf16>
+  %1 = npu.swiglu %0 : tensor<?x32xbf16> -> tensor<?x16xbf16>
+  %2 = npu.grouped_matmul %1, %w2, %tok none count : tensor<?x16xbf16>, tensor<8x16x64xbf16>, tensor<8xi64> -> tensor<?x64xbf16>
+  %3 = npu.moe_token_unpermute %2, %idx probs(%weights : tensor<?x2xf32>) : tensor<?x64xbf16>, tensor<?xi32> -> tensor<?x64xbf16>
+  %4 = npu.matmul %x, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x48xbf16> -> tensor<?x48xbf16>
+  %5 = npu.swiglu %4 {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x48xbf16> -> tensor<?x24xbf16>
+  %6 = npu.matmul %5, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x24xbf16>, tensor<24x64xbf16> -> tensor<?x64xbf16>
+  %7 = npu.sigmoid_gate %x, %wg {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x1xbf16> -> tensor<?x1xf32>
+  %8 = npu.scale_rows %6, %7 {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x64xbf16>, tensor<?x1xf32>
+  %9 = npu.add %3, %8 : tensor<?x64xbf16>
+  return %9 : tensor<?x64xbf16>
+}
