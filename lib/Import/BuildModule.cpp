@@ -154,6 +154,9 @@ void LayerBuilder::build(ModuleOp module, int64_t layer) {
   std::optional<Mlp> shared;
   if (spec.sharedIntermediate)
     shared = mlpArgs("shared_", {}, spec.sharedIntermediate);
+  std::optional<unsigned> sharedGate;
+  if (spec.sharedIntermediate && spec.sharedExpertGate)
+    sharedGate = arg("shared_expert_gate", tensor({h, 1}, ft));
 
   b.setInsertionPointToEnd(module.getBody());
   Location loc = NameLoc::get(b.getStringAttr("layer_" + std::to_string(layer)));
@@ -199,7 +202,8 @@ void LayerBuilder::build(ModuleOp module, int64_t layer) {
   if (shared)
     sharedOut = b.create<SharedExpertsOp>(
         loc, hiddenTy, a(x), a(shared->w13), a(shared->w2), a(shared->s13),
-        a(shared->s2), a(shared->g13), a(shared->g2), quantAttr());
+        a(shared->s2), a(shared->g13), a(shared->g2), a(sharedGate),
+        quantAttr());
   auto out = b.create<FinalizeOp>(loc, hiddenTy, combine.getResult(),
                                   prep.getCtx(), sharedOut);
   b.create<func::ReturnOp>(loc, out.getResult());

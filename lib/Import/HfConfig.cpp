@@ -234,10 +234,7 @@ llvm::Error readQwen(const Reader &r, ModelSpec &spec) {
   TRY(r.boolean("norm_topk_prob", norm, r.modelType == "qwen3_moe"));
   spec.renormalize = norm && spec.topK > 1;
   // Qwen2-MoE scales its shared expert's output by sigmoid(x · w_gate).
-  if (spec.sharedIntermediate > 0)
-    return r.error(
-        "the shared expert of Qwen2-MoE is scaled by sigmoid(x * "
-        "shared_expert_gate), which moe.shared_experts does not express yet");
+  spec.sharedExpertGate = spec.sharedIntermediate > 0;
   for (int64_t i = 0; i < spec.numHiddenLayers; ++i)
     if (!llvm::is_contained(mlpOnly, i) && (i + 1) % step == 0)
       spec.moeLayers.push_back(i);

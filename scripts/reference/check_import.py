@@ -26,7 +26,7 @@ def expected(cfg):
     mt = cfg["model_type"]
     n = cfg["num_hidden_layers"]
     e = {"hidden": cfg["hidden_size"], "bias": False, "groups": None,
-         "scale": 1.0, "on_input": False, "shared": 0}
+         "scale": 1.0, "on_input": False, "shared": 0, "shared_gate": False}
     if mt in ("deepseek_v2", "deepseek_v3", "glm4_moe"):
         glm = mt == "glm4_moe"
         first = cfg.get("first_k_dense_replace", 0)
@@ -49,6 +49,8 @@ def expected(cfg):
         e.update(experts=cfg["num_experts"], top_k=cfg["num_experts_per_tok"],
                  inter=cfg["moe_intermediate_size"], sigmoid=False,
                  shared=cfg.get("shared_expert_intermediate_size", 0) or 0)
+        # Qwen2MoeSparseMoeBlock: shared_expert_gate = Linear(H, 1).
+        e["shared_gate"] = e["shared"] > 0
         e["renorm"] = bool(cfg.get("norm_topk_prob", mt == "qwen3_moe")) and e["top_k"] > 1
     elif mt == "mixtral":
         layers = list(range(n))
@@ -102,6 +104,10 @@ def check_layer(index, body, args, e, shards, problems):
         want(sw13 and int(sw13.group(2)) == 2 * e["shared"],
              f"shared_w13 should be [H, 2 * {e['shared']}]")
         want("moe.shared_experts" in body, "no moe.shared_experts")
+        gate = re.search(r'tensor<(\d+)x1x\w+> \{moe\.name = "shared_expert_gate"\}', args)
+        want((gate is not None and int(gate.group(1)) == e["hidden"]
+              and "gate(%" in body) == e["shared_gate"],
+             f"shared_expert_gate [H, 1] should be {e['shared_gate']}")
     else:
         want(sw13 is None and "moe.shared_experts" not in body,
              "shared experts the config does not have")

@@ -43,6 +43,7 @@ struct ModelSpec {
   int64_t topK = 0;               ///< `num_experts_per_tok`
   int64_t intermediate = 0;       ///< each routed expert's intermediate size
   int64_t sharedIntermediate = 0; ///< summed shared experts' size (0: none)
+  bool sharedExpertGate = false;  ///< Qwen2-MoE: sigmoid(x · Wg) scales them
   bool sigmoid = false;           ///< scoring function (softmax otherwise)
   bool renormalize = false;       ///< `norm_topk_prob` and friends
   double routedScalingFactor = 1.0;
