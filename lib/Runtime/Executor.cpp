@@ -131,6 +131,8 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
     RankRuntime runtime(world, rank, kernelThreads);
     if (options.profile)
       runtime.enableProfiling();
+    if (options.trace)
+      runtime.enableTracing();
     if (options.checkFinite) {
       runtime.enableFiniteChecks();
       failOnNonFiniteInput(runtime, inputs, options.inputNames);
@@ -156,6 +158,7 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
       outcome.results.clear();
     }
     outcome.profile = runtime.profile();
+    outcome.trace = runtime.trace();
     RankRuntime::setCurrent(nullptr);
   }
   releaseHandles(results);

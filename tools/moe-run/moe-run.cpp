@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Npy.h"
+#include "Trace.h"
 
 #include "moe/Execution/Executable.h"
 #include "moe/Support/ParserHazards.h"
@@ -81,6 +82,11 @@ static cl::opt<int> kernelThreads("kernel-threads", cl::cat(moeRunCategory),
 static cl::opt<bool> profile("profile", cl::cat(moeRunCategory),
                              cl::desc("Report the time spent per op kind on "
                                       "every rank"));
+static cl::opt<std::string>
+    tracePath("trace", cl::cat(moeRunCategory), cl::value_desc("file.json"),
+              cl::desc("Write a Chrome trace-event timeline of every rank and "
+                       "stream (Perfetto, chrome://tracing); with --backend "
+                       "mpi the path needs {rank}"));
 static cl::opt<int> steps("steps", cl::cat(moeRunCategory),
                           cl::desc("Run the layer this many times on the same "
                                    "inputs (the load-time function once); "
@@ -273,6 +279,10 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
                 std::to_string(layout.dp) +
                 (layout.pcp > 1 ? ", pcp " + std::to_string(layout.pcp) : "") +
                 ")");
+  if (mpi && mpi->size > 1 && !tracePath.empty() &&
+      tracePath.find("{rank}") == std::string::npos)
+    return fail("--trace " + tracePath + ": with --backend mpi every process "
+                "writes its own trace; put {rank} in the path");
   if (!emitObject.empty()) {
     std::string why;
     if (failed((*exe)->dumpObject(emitObject, why)))
@@ -358,6 +368,7 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   moert::RunOptions options;
   options.kernelThreads = kernelThreads;
   options.profile = profile;
+  options.trace = !tracePath.empty();
   options.checkFinite = checkFinite;
   for (const moe::TensorSpec &arg : args)
     options.inputNames.push_back(arg.name);
@@ -371,9 +382,11 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
     std::vector<moert::RankOutcome> now =
         moert::runRanks(*ranksWorld, (*exe)->entry(), perRank,
                         (*exe)->results().size(), options);
-    // Times and profiles add up over the steps.
+    // Times, profiles and traces add up over the steps.
     for (size_t i = 0; i < now.size() && step > 0; ++i) {
       now[i].seconds += outcomes[i].seconds;
+      now[i].trace.insert(now[i].trace.begin(), outcomes[i].trace.begin(),
+                          outcomes[i].trace.end());
       for (const auto &[op, p] : outcomes[i].profile) {
         now[i].profile[op].calls += p.calls;
         now[i].profile[op].seconds += p.seconds;
@@ -402,6 +415,16 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
                                      o.rank, op.c_str(), (long long)p.calls,
                                      p.seconds * 1e3);
   int status = 0;
+  if (!tracePath.empty()) {
+    std::string path = tracePath;
+    size_t at = path.find("{rank}");
+    if (at != std::string::npos)
+      path.replace(at, 6, std::to_string(mpi ? mpi->rank : 0));
+    if (llvm::Error err = moerun::writeChromeTrace(path, outcomes)) {
+      printError(llvm::toString(std::move(err)));
+      status = 1;
+    }
+  }
   for (const moert::RankOutcome &o : outcomes) {
     if (!o.error.empty()) {
       // The runtime's messages name the rank already.

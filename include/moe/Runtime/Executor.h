@@ -29,6 +29,7 @@ struct RankOutcome {
   std::string error;           // first error of the rank, empty on success
   double seconds = 0;          // wall time of the call, streams drained
   Profile profile;             // time per op kind, when profiling
+  Trace trace;                 // every task of every stream, when tracing
 };
 
 /// A load-time function (moe-outline-load-time): run once per rank before
@@ -45,6 +46,8 @@ struct RunOptions {
   int kernelThreads = 0;
   /// Record the time of every task (RankOutcome::profile).
   bool profile = false;
+  /// Record every task as a span (RankOutcome::trace; moe-run --trace).
+  bool trace = false;
   /// The NaN/Inf policy (docs/Reliability.md): a NaN in a float input, or
   /// a NaN or an infinity in a float result of any op, fails the rank,
   /// naming the tensor and the row. Off: they propagate (the gate still

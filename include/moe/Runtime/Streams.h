@@ -18,6 +18,7 @@
 #include "moe/Runtime/Comm.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -49,6 +50,8 @@ public:
 
   /// Blocks until the value is ready; throws Error if its task failed.
   const Tensor &wait();
+  /// Bytes of the value when it is ready, 0 otherwise (never blocks).
+  size_t readyBytes();
   void fulfil(Tensor value);
   void fail();
 
@@ -69,6 +72,9 @@ private:
 /// An event recorded on a stream: the recording stream's clock.
 class Event {
 public:
+  Event();
+  /// Unique per process: names the event's flow arrow in a trace.
+  uint64_t traceId() const { return id; }
   void retain();
   void release();
   /// Blocks until recorded (or the rank failed) and returns the clock.
@@ -81,6 +87,7 @@ private:
   std::condition_variable changed;
   bool recorded = false;
   Clock clock;
+  uint64_t id;
 };
 
 /// A unit of work on a stream. `run` reads `inputs`' values and fulfils the
@@ -94,7 +101,25 @@ struct Task {
   std::vector<Handle *> outputs;
   std::function<void(class Stream &)> run;
   bool control = false; // record/wait: runs even after a failure
+  /// The event a record task records (flowStart) or a wait task waits for:
+  /// the trace draws an arrow from the one to the other (0: none).
+  uint64_t flow = 0;
+  bool flowStart = false;
 };
+
+/// One task as a trace records it (moe-run --trace; docs/Streams.md).
+struct TraceSpan {
+  std::string op;        // "npu.grouped_matmul at layer.mlir:3:4"
+  int stream = 0;
+  double startUs = 0;    // since the process's trace epoch
+  double durationUs = 0;
+  int64_t bytes = 0;     // operands and results
+  uint64_t flow = 0;     // Task::flow
+  bool flowStart = false;
+};
+using Trace = std::vector<TraceSpan>;
+/// Time zero of every trace of the process (its first call).
+std::chrono::steady_clock::time_point traceEpoch();
 
 class Stream {
 public:
@@ -161,6 +186,16 @@ public:
   void addToProfile(const char *op, double seconds);
   Profile profile();
 
+  /// Records every task as a TraceSpan (off by default); times count from
+  /// one epoch per process, so the ranks of a thread world line up.
+  void enableTracing() {
+    traceEpoch(); // time zero precedes every task of every traced rank
+    tracing = true;
+  }
+  bool isTracing() const { return tracing; }
+  void addTraceSpan(TraceSpan span);
+  Trace trace();
+
   /// Fails the rank when a task that computes values (Task::computesValues)
   /// produces a float result holding a NaN or an infinity (docs/Reliability.md, "NaN and Inf"; off by default here, on
   /// by default in the drivers' options).
@@ -180,8 +215,10 @@ private:
   std::atomic<bool> hasFailed{false};
   std::string firstError;
   bool profiling = false;
+  bool tracing = false;
   bool finiteChecks = false;
   Profile timings;
+  Trace spans;
 };
 
 /// Channel of host-side collectives (streams use their id).

@@ -738,6 +738,8 @@ extern "C" void *moert_record(const char *where, int64_t stream) {
   Task task;
   task.op = where;
   task.control = true;
+  task.flow = event->traceId();
+  task.flowStart = true;
   task.run = [event](Stream &s) {
     event->record(s.clock());
     event->release();
@@ -755,6 +757,7 @@ extern "C" void moert_wait(const char *where, void *event, int64_t stream) {
   Task task;
   task.op = where;
   task.control = true;
+  task.flow = e->traceId();
   RankRuntime *r = rank;
   task.run = [e, r](Stream &s) {
     struct Release {

@@ -8,6 +8,12 @@
 
 namespace moert {
 
+std::chrono::steady_clock::time_point traceEpoch() {
+  static const std::chrono::steady_clock::time_point epoch =
+      std::chrono::steady_clock::now();
+  return epoch;
+}
+
 //===----------------------------------------------------------------------===//
 // Handle
 //===----------------------------------------------------------------------===//
@@ -41,6 +47,11 @@ const Tensor &Handle::wait() {
   return value;
 }
 
+size_t Handle::readyBytes() {
+  std::lock_guard<std::mutex> lock(mutex);
+  return state == State::Ready ? value.nbytes() : 0;
+}
+
 void Handle::fulfil(Tensor result) {
   {
     std::lock_guard<std::mutex> lock(mutex);
@@ -61,6 +72,11 @@ void Handle::fail() {
 //===----------------------------------------------------------------------===//
 // Event
 //===----------------------------------------------------------------------===//
+
+Event::Event() {
+  static std::atomic<uint64_t> next{0};
+  id = ++next;
+}
 
 void Event::retain() { refs.fetch_add(1, std::memory_order_relaxed); }
 
@@ -183,14 +199,32 @@ void Stream::execute(Task &task) {
                   " with no event ordering the producer first (a missing "
                   "npu.wait)");
   }
-  if (!rank.isProfiling()) {
+  if (!rank.isProfiling() && !rank.isTracing()) {
     task.run(*this);
   } else {
     auto start = std::chrono::steady_clock::now();
     task.run(*this);
-    rank.addToProfile(task.op, std::chrono::duration<double>(
-                                   std::chrono::steady_clock::now() - start)
-                                   .count());
+    auto end = std::chrono::steady_clock::now();
+    if (rank.isProfiling())
+      rank.addToProfile(task.op,
+                        std::chrono::duration<double>(end - start).count());
+    if (rank.isTracing()) {
+      TraceSpan span;
+      span.op = task.op;
+      span.stream = streamId;
+      span.startUs = std::chrono::duration<double, std::micro>(
+                         start - traceEpoch())
+                         .count();
+      span.durationUs =
+          std::chrono::duration<double, std::micro>(end - start).count();
+      for (Handle *h : task.inputs)
+        span.bytes += h ? static_cast<int64_t>(h->readyBytes()) : 0;
+      for (Handle *h : task.outputs)
+        span.bytes += static_cast<int64_t>(h->readyBytes());
+      span.flow = task.flow;
+      span.flowStart = task.flowStart;
+      rank.addTraceSpan(std::move(span));
+    }
   }
   if (task.computesValues && rank.checksFinite())
     for (size_t i = 0; i < task.outputs.size(); ++i)
@@ -260,6 +294,20 @@ void RankRuntime::addToProfile(const char *op, double seconds) {
   OpProfile &p = timings[name];
   ++p.calls;
   p.seconds += seconds;
+}
+
+void RankRuntime::addTraceSpan(TraceSpan span) {
+  std::lock_guard<std::mutex> lock(mutex);
+  spans.push_back(std::move(span));
+}
+
+Trace RankRuntime::trace() {
+  std::lock_guard<std::mutex> lock(mutex);
+  Trace out = spans;
+  std::sort(out.begin(), out.end(), [](const TraceSpan &a, const TraceSpan &b) {
+    return a.startUs < b.startUs;
+  });
+  return out;
 }
 
 Profile RankRuntime::profile() {
