@@ -6,8 +6,11 @@
 // Compiles the entry function with the pipeline (moe-compile by default)
 // and the lowering, JIT-compiles it and runs it on every rank of the world:
 // threads of this process by default. NAME is an argument's `moe.name` or
-// its index; a PATH containing `{rank}` gives each rank its own file.
-// Outputs go to DIR/<result-index>.rank<r>.npy.
+// its index; a PATH containing `{rank}` gives each rank its own file, one
+// containing `{step}` each step (--steps). Outputs go to
+// DIR/<result-index>.rank<r>.npy (the last step's; with --outputs-per-step
+// also DIR/step<s>/). --eplb runs dynamic EPLB's commit point after every
+// step (docs/Eplb.md).
 //
 // With --backend mpi (`mpirun -n N moe-run --backend mpi ...`, see
 // docs/ScaleOut.md) every process compiles the layer and runs one rank,
@@ -61,7 +64,8 @@ static cl::opt<int> world("world", cl::cat(moeRunCategory), cl::desc("Number of 
                           cl::init(0));
 static cl::list<std::string>
     inputs("input", cl::cat(moeRunCategory), cl::desc("NAME=PATH: an entry argument's .npy file; "
-                             "{rank} in PATH is replaced by the rank"));
+                             "{rank} in PATH is replaced by the rank, "
+                             "{step} by the step (each step its own file)"));
 static cl::opt<std::string> outputDir("output-dir", cl::cat(moeRunCategory),
                                       cl::desc("Write outputs here"));
 static cl::opt<bool> print("print", cl::cat(moeRunCategory), cl::desc("Print the outputs"));
