@@ -117,6 +117,44 @@ def Npu_MaskWeightsOp : Npu_DeviceOp<"mask_weights", [Npu_MayFailAtRunTime,
   let hasVerifier = 1;
 }
 
+def Npu_RecordExpertLoadOp : Npu_Op<"record_expert_load", [
+    Npu_StreamOpInterface, Npu_Synchronizes, Npu_MayFailAtRunTime]> {
+  let summary = "add this step's rows per physical expert to the rank's load (dynamic EPLB)";
+  let description = [{
+    Dynamic EPLB's recording (seed 001, "Record experts distribution during
+    forward"; SEMANTICS §9; docs/Eplb.md): adds, for every row `t` of the
+    physical expert ids `ids [N, K]` that `valid` marks as a real token (all
+    rows without `valid`; padding rows are false), one to the load of expert
+    `ids[t, k]` for every `k`, in the rank's load buffer of `num_experts`
+    physical experts kept by the world between steps. The commit point
+    between steps (moert::eplbCommit) all-gathers the buffers, rebalances and
+    clears them.
+
+    Without `gathered`, `ids` are this rank's own tokens (alltoall, mc2,
+    fused_mc2: each token is counted once, by the rank that sends it). With
+    `gathered`, `ids` are the all-gathered tokens of the token group, which
+    every rank maps alike (allgather): the rank counts only the pairs of its
+    own `num_experts / ep` experts, so again every pair is counted once in
+    the world. An id outside `[0, num_experts)` is a run-time error.
+
+    The op writes the rank's state, so it is never dropped or reordered
+    across other device ops.
+
+    ```mlir
+    npu.record_expert_load %phys valid(%mask) experts(288) : tensor<?x8xi32>, tensor<?xi1>
+    npu.record_expert_load %phys experts(288) gathered : tensor<?x8xi32>
+    ```
+  }];
+  let arguments = (ins Npu_Ids:$ids, Optional<Npu_Mask>:$valid,
+                       Npu_PositiveI64:$num_experts, UnitAttr:$gathered,
+                       Npu_StreamAttr:$stream);
+  let assemblyFormat = "$ids (`valid` `(` $valid^ `)`)? `experts` `(` $num_experts `)` "
+      "(`gathered` $gathered^)? (`stream` `(` $stream^ `)`)? attr-dict "
+      "`:` type($ids) (`,` type($valid)^)?";
+  let hasVerifier = 1;
+  let hasRuntimeCall = 1;
+}
+
 def Npu_ScaleRowsOp : Npu_DeviceOp<"scale_rows", [Npu_MayFailAtRunTime,
     AllTypesMatch<["x", "result"]>]> {
   let summary = "multiply every row by its token's routing weight";

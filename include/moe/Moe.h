@@ -30,6 +30,7 @@
 
 #include "moe-c/Support.h"
 #include "moe/Runtime/Comm.h"
+#include "moe/Runtime/Eplb.h"
 #include "moe/Runtime/Tensor.h"
 
 #include <cstdint>
@@ -236,6 +237,19 @@ public:
   std::vector<std::vector<Tensor>>
   runAll(const Executable &executable,
          const std::vector<std::vector<Tensor>> &inputs);
+
+  /// Dynamic EPLB's commit point (docs/Eplb.md), between two steps of
+  /// `executable` (whose layer has log2phy and expert_map under expert
+  /// parallelism): on every rank at once, all-gathers the expert load the
+  /// last steps recorded, rebalances the redundant experts, moves the
+  /// routed experts' weights and replaces `inputs[r]`'s log2phy,
+  /// expert_map and expert weights (found by the argument names, as
+  /// moe-run --eplb) by new tensors for the next step. Returns the report
+  /// (the same for every rank). Throws Error(Run) and fails the world when
+  /// the commit fails; `inputs` are then unchanged.
+  moert::EplbReport
+  rebalanceExperts(const Executable &executable,
+                   std::vector<std::vector<Tensor>> &inputs);
 
 private:
   struct Impl;

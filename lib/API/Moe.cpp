@@ -502,6 +502,39 @@ std::vector<Tensor> Executable::run(World &world, int rank,
   return std::move(outcome.results);
 }
 
+moert::EplbReport
+World::rebalanceExperts(const Executable &executable,
+                        std::vector<std::vector<Tensor>> &inputs) {
+  int ranks = numRanks();
+  if (static_cast<int>(inputs.size()) != ranks)
+    throw Error(Error::InvalidArgument,
+                "rebalanceExperts: " + std::to_string(inputs.size()) +
+                    " input sets for " + std::to_string(ranks) + " ranks");
+  std::vector<std::string> names;
+  for (const TensorInfo &arg : executable.arguments())
+    names.push_back(arg.name);
+  std::string why;
+  moert::EplbBinding binding = moert::bindEplbInputs(names, why);
+  if (!why.empty())
+    throw Error(Error::InvalidArgument, "rebalanceExperts: " + why);
+  for (const std::vector<Tensor> &rankInputs : inputs)
+    if (rankInputs.size() != names.size())
+      throw Error(Error::InvalidArgument,
+                  "rebalanceExperts: " + std::to_string(rankInputs.size()) +
+                      " inputs for " + std::to_string(names.size()) +
+                      " arguments");
+  std::vector<moert::EplbReport> reports;
+  try {
+    reports = moert::eplbCommitRanks(*impl->world, inputs, binding);
+  } catch (const moert::Error &e) {
+    throw Error(Error::Run, e.what());
+  }
+  for (const moert::EplbReport &r : reports)
+    if (!r.error.empty())
+      throw Error(Error::Run, r.error);
+  return reports.front();
+}
+
 std::vector<std::vector<Tensor>>
 World::runAll(const Executable &executable,
               const std::vector<std::vector<Tensor>> &inputs) {

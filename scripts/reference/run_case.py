@@ -48,6 +48,7 @@ import argparse
 import math
 import os
 import shlex
+import re
 import subprocess
 import sys
 
@@ -115,7 +116,8 @@ def run_moe_run(moe_run, case_dir, case, pipeline, out_dir, timeout,
 
 def check_outputs(case_dir, case, out_dir):
     """Compares every rank's output 0; prints a line per rank; True if all
-    ranks pass."""
+    ranks pass. (Every step of a run computes the case's expected output:
+    the inputs are the same, and EPLB's placement must not change it.)"""
     all_ok = True
     for r in range(case["layout"]["world"]):
         def path(pattern, d=case_dir):
@@ -132,6 +134,25 @@ def check_outputs(case_dir, case, out_dir):
         print(f"rank {r}: tokens {ref.shape[0]:3d}  {text}  "
               f"{'PASS' if ok else 'FAIL'}", flush=True)
     return all_ok
+
+
+def check_rebalance(stdout, steps, expect_better):
+    """moe-run --eplb prints one `eplb: step S: ... imbalance X; ...` line
+    per step; True if there is one per step and, with `expect_better`, the
+    last step's imbalance is below the first's."""
+    found = re.findall(r"^eplb: step (\d+): .*?imbalance ([0-9.]+);", stdout,
+                       re.M)
+    values = [float(x) for _, x in found]
+    if [int(s) for s, _ in found] != list(range(steps)):
+        print(f"eplb: expected a report for each of {steps} steps, got "
+              f"{len(found)}")
+        return False
+    print("eplb: imbalance per step " + " ".join(f"{v:.3f}" for v in values))
+    if expect_better and not values[-1] < values[0]:
+        print(f"eplb: the imbalance did not improve ({values[0]:.3f} -> "
+              f"{values[-1]:.3f}) FAIL")
+        return False
+    return True
 
 
 def main():
@@ -154,6 +175,13 @@ def main():
     p.add_argument("--mpirun", metavar="WORDS",
                    help="run the ranks as MPI processes: the mpirun command "
                         "and its options, without -n (added from the case)")
+    p.add_argument("--eplb-steps", type=int, default=0, metavar="N",
+                   help="dynamic EPLB (docs/Eplb.md): run N steps with "
+                        "moe-run --eplb, check every step's outputs against "
+                        "the reference and report the imbalance per step")
+    p.add_argument("--expect-rebalance", action="store_true",
+                   help="with --eplb-steps: fail unless the last step's "
+                        "imbalance is below the first step's")
     p.add_argument("--moe-run-arg", action="append", default=[],
                    metavar="ARG", help="an extra moe-run argument "
                                        "(repeatable)")
@@ -179,16 +207,29 @@ def main():
     out_dir = os.path.join(args.work_dir, "out")
     os.makedirs(out_dir, exist_ok=True)
     print(f"case {case_dir}: tokens per rank {case['tokens_per_rank']}")
+    extra = list(args.moe_run_arg)
+    if args.eplb_steps:
+        extra += ["--eplb", "--steps", str(args.eplb_steps),
+                  "--outputs-per-step"]
     try:
         proc = run_moe_run(args.moe_run, case_dir, case, pipeline, out_dir,
-                           args.timeout, args.mpirun, args.moe_run_arg)
+                           args.timeout, args.mpirun, extra)
     except (OSError, subprocess.TimeoutExpired) as e:
         sys.exit(f"FAIL: moe-run did not run: {e}")
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         sys.exit(f"FAIL: moe-run exited with {proc.returncode}")
     sys.stdout.write(proc.stdout)  # e.g. --moe-run-arg=--profile's report
-    ok = check_outputs(case_dir, case, out_dir)
+    if args.eplb_steps:
+        ok = True
+        for step in range(args.eplb_steps):
+            print(f"step {step}:")
+            ok &= check_outputs(case_dir, case,
+                                os.path.join(out_dir, f"step{step}"))
+        ok &= check_rebalance(proc.stdout, args.eplb_steps,
+                              args.expect_rebalance)
+    else:
+        ok = check_outputs(case_dir, case, out_dir)
     print("PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 

@@ -6,8 +6,11 @@
 // Compiles the entry function with the pipeline (moe-compile by default)
 // and the lowering, JIT-compiles it and runs it on every rank of the world:
 // threads of this process by default. NAME is an argument's `moe.name` or
-// its index; a PATH containing `{rank}` gives each rank its own file.
-// Outputs go to DIR/<result-index>.rank<r>.npy.
+// its index; a PATH containing `{rank}` gives each rank its own file, one
+// containing `{step}` each step (--steps). Outputs go to
+// DIR/<result-index>.rank<r>.npy (the last step's; with --outputs-per-step
+// also DIR/step<s>/). --eplb runs dynamic EPLB's commit point after every
+// step (docs/Eplb.md).
 //
 // With --backend mpi (`mpirun -n N moe-run --backend mpi ...`, see
 // docs/ScaleOut.md) every process compiles the layer and runs one rank,
@@ -23,6 +26,7 @@
 #include "moe/Execution/Executable.h"
 #include "moe/Support/ParserHazards.h"
 #include "moe/Runtime/CpuIsa.h"
+#include "moe/Runtime/Eplb.h"
 #include "moe/Runtime/Executor.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -61,7 +65,8 @@ static cl::opt<int> world("world", cl::cat(moeRunCategory), cl::desc("Number of 
                           cl::init(0));
 static cl::list<std::string>
     inputs("input", cl::cat(moeRunCategory), cl::desc("NAME=PATH: an entry argument's .npy file; "
-                             "{rank} in PATH is replaced by the rank"));
+                             "{rank} in PATH is replaced by the rank, "
+                             "{step} by the step (each step its own file)"));
 static cl::opt<std::string> outputDir("output-dir", cl::cat(moeRunCategory),
                                       cl::desc("Write outputs here"));
 static cl::opt<bool> print("print", cl::cat(moeRunCategory), cl::desc("Print the outputs"));
@@ -92,6 +97,16 @@ static cl::opt<int> steps("steps", cl::cat(moeRunCategory),
                                    "inputs (the load-time function once); "
                                    "the outputs are the last step's"),
                           cl::init(1));
+static cl::opt<bool> eplb(
+    "eplb", cl::cat(moeRunCategory),
+    cl::desc("Dynamic EPLB (docs/Eplb.md): after every step all-gather the "
+             "expert load the layer recorded, rebalance, move the expert "
+             "weights and swap log2phy / expert_map before the next step; "
+             "prints each step's rows per rank and imbalance (max / mean)"));
+static cl::opt<bool> outputsPerStep(
+    "outputs-per-step", cl::cat(moeRunCategory),
+    cl::desc("Also write every step's outputs to "
+             "<output-dir>/step<s>/<i>.rank<r>.npy"));
 static cl::opt<bool> showRemarks("show-remarks", cl::cat(moeRunCategory),
                                  cl::desc("Print the compiler's remarks (e.g. "
                                           "which method each layer uses)"));
@@ -140,6 +155,26 @@ static std::string withRank(std::string path, int rank) {
   for (size_t at; (at = path.find("{rank}")) != std::string::npos;)
     path.replace(at, 6, std::to_string(rank));
   return path;
+}
+
+/// `{step}` in an input path gives every step its own file (e.g. a routing
+/// that changes from step to step).
+static bool perStep(const std::string &path) {
+  return path.find("{step}") != std::string::npos;
+}
+static std::string withStep(std::string path, int step) {
+  for (size_t at; (at = path.find("{step}")) != std::string::npos;)
+    path.replace(at, 6, std::to_string(step));
+  return path;
+}
+
+static void writeOutputs(const std::string &dir,
+                         const std::vector<moert::Tensor> &results, int rank) {
+  llvm::sys::fs::create_directories(dir);
+  for (auto [i, t] : llvm::enumerate(results))
+    moerun::writeNpy(dir + "/" + std::to_string(i) + ".rank" +
+                         std::to_string(rank) + ".npy",
+                     t);
 }
 
 /// Loads the arguments of `ranks`; shared files are read once.
@@ -354,9 +389,38 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
     return fail(e.what());
   }
   // From here on a failure of this process also fails the other ranks.
+  // Dynamic EPLB rewrites these inputs between steps.
+  moert::EplbBinding eplbBinding;
+  if (eplb) {
+    std::string why;
+    std::vector<std::string> names;
+    for (const moe::TensorSpec &arg : args)
+      names.push_back(arg.name);
+    eplbBinding = moert::bindEplbInputs(names, why);
+    if (!why.empty())
+      return fail("--eplb: " + why);
+    std::vector<int> bound = eplbBinding.weights;
+    bound.push_back(eplbBinding.log2phy);
+    bound.push_back(eplbBinding.expertMap);
+    for (int i : bound) {
+      auto it = paths.find(args[i].name);
+      if (it == paths.end())
+        it = paths.find(std::to_string(i));
+      if (perStep(it->second))
+        return fail("--eplb: input '" + args[i].name +
+                    "' cannot change per step ({step}): the commit point "
+                    "owns it after the first step");
+    }
+  }
+  auto stepPaths = [&](int step) {
+    std::map<std::string, std::string> now;
+    for (const auto &[name, path] : paths)
+      now.emplace(name, withStep(path, step));
+    return now;
+  };
   std::vector<std::vector<moert::Tensor>> perRank;
   try {
-    perRank = loadInputs(args, paths, ranksWorld->localRanks());
+    perRank = loadInputs(args, stepPaths(0), ranksWorld->localRanks());
     if (mpi)
       injectFault(mpi->rank);
   } catch (const moert::Error &e) {
@@ -379,6 +443,28 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
                mpi->localSize);
   std::vector<moert::RankOutcome> outcomes;
   for (int step = 0; step < steps; ++step) {
+    if (step > 0 && llvm::any_of(paths, [](const auto &entry) {
+          return perStep(entry.second);
+        })) {
+      // This step's own files for the {step} inputs; the others stay (and
+      // keep what the commit point made of them).
+      std::vector<std::vector<moert::Tensor>> fresh;
+      try {
+        fresh = loadInputs(args, stepPaths(step), ranksWorld->localRanks());
+      } catch (const moert::Error &e) {
+        int status = fail(e.what());
+        ranksWorld->abort(mpi ? mpi->rank : 0, firstError);
+        return status;
+      }
+      for (auto [i, arg] : llvm::enumerate(args)) {
+        auto it = paths.find(arg.name);
+        if (it == paths.end())
+          it = paths.find(std::to_string(i));
+        if (perStep(it->second))
+          for (size_t slot = 0; slot < perRank.size(); ++slot)
+            perRank[slot][i] = fresh[slot][i];
+      }
+    }
     std::vector<moert::RankOutcome> now =
         moert::runRanks(*ranksWorld, (*exe)->entry(), perRank,
                         (*exe)->results().size(), options);
@@ -397,6 +483,41 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
           return !o.error.empty();
         }))
       break;
+    if (outputsPerStep && !outputDir.empty()) {
+      try {
+        for (const moert::RankOutcome &o : outcomes)
+          writeOutputs(outputDir + "/step" + std::to_string(step), o.results,
+                       o.rank);
+      } catch (const moert::Error &e) {
+        return fail(e.what());
+      }
+    }
+    if (!eplb)
+      continue;
+    // The commit point: every rank takes the new placement before the next
+    // step starts.
+    std::vector<moert::EplbReport> reports =
+        moert::eplbCommitRanks(*ranksWorld, perRank, eplbBinding);
+    for (const moert::EplbReport &r : reports)
+      if (!r.error.empty()) {
+        printError(r.error);
+        if (firstError.empty())
+          firstError = r.error;
+        return 1;
+      }
+    // The reports agree on every rank; the process of rank 0 prints.
+    std::vector<int> local = ranksWorld->localRanks();
+    if (!reports.empty() && local.front() == 0) {
+      const moert::EplbReport &r = reports.front();
+      std::string line = "eplb: step " + std::to_string(step) + ": rows per rank";
+      for (double v : r.rankLoad)
+        line += " " + std::to_string(static_cast<int64_t>(v));
+      llvm::outs() << line
+                   << llvm::format(", imbalance %.3f; rebalanced: %lld slots "
+                                   "moved, predicted imbalance %.3f\n",
+                                   r.imbalance, (long long)r.moves,
+                                   r.predicted);
+    }
   }
 
   if (timing) {

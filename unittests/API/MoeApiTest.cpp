@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -58,6 +59,41 @@ struct Case {
   std::vector<Tensor> expected;            // per rank
 };
 
+/// The dense layer on `x`, `logits`: top-2 (ties to the lower id), softmax
+/// renormalized over the two, expert e's W13 / W2 from `weightsOf(e)`.
+using ExpertWeights = std::pair<const float *, const float *>;
+Tensor denseLayer(const Tensor &x, const Tensor &logits,
+                  const std::function<ExpertWeights(int)> &weightsOf) {
+  Tensor out = Tensor::zeros(DType::F32, {x.dim(0), H});
+  for (int64_t t = 0; t < x.dim(0); ++t) {
+    const float *l = logits.data<float>() + t * E;
+    int a = 0;
+    for (int e = 1; e < E; ++e)
+      a = l[e] > l[a] ? e : a;
+    int b = a == 0 ? 1 : 0;
+    for (int e = 0; e < E; ++e)
+      b = e != a && l[e] > l[b] ? e : b;
+    float pb = std::exp(l[b] - l[a]), wa = 1 / (1 + pb), wb = pb / (1 + pb);
+    for (auto [e, w] : {std::pair<int, float>{a, wa}, {b, wb}}) {
+      auto [w13, w2] = weightsOf(e);
+      const float *xr = x.data<float>() + t * H;
+      for (int64_t h = 0; h < H; ++h) {
+        float y = 0;
+        for (int64_t j = 0; j < I; ++j) {
+          float gate = 0, up = 0;
+          for (int64_t k = 0; k < H; ++k) {
+            gate += xr[k] * w13[k * 2 * I + j];
+            up += xr[k] * w13[k * 2 * I + I + j];
+          }
+          y += gate / (1 + std::exp(-gate)) * up * w2[j * H + h];
+        }
+        out.data<float>()[t * H + h] += w * y;
+      }
+    }
+  }
+  return out;
+}
+
 /// Inputs of both ranks and the dense result: expert e lives on rank e / 2
 /// at local index e % 2.
 Case makeCase(const std::vector<int64_t> &tokens) {
@@ -66,40 +102,12 @@ Case makeCase(const std::vector<int64_t> &tokens) {
   for (int64_t t : tokens)
     c.inputs.push_back({random({t, H}, rng), random({t, E}, rng),
                         random({2, H, 2 * I}, rng), random({2, I, H}, rng)});
-  for (const std::vector<Tensor> &in : c.inputs) {
-    const Tensor &x = in[0], &logits = in[1];
-    Tensor out = Tensor::zeros(DType::F32, {x.dim(0), H});
-    for (int64_t t = 0; t < x.dim(0); ++t) {
-      const float *l = logits.data<float>() + t * E;
-      // Top-2 (ties to the lower id); softmax renormalized over the two.
-      int a = 0;
-      for (int e = 1; e < E; ++e)
-        a = l[e] > l[a] ? e : a;
-      int b = a == 0 ? 1 : 0;
-      for (int e = 0; e < E; ++e)
-        b = e != a && l[e] > l[b] ? e : b;
-      float pb = std::exp(l[b] - l[a]), wa = 1 / (1 + pb), wb = pb / (1 + pb);
-      for (auto [e, w] : {std::pair<int, float>{a, wa}, {b, wb}}) {
-        const std::vector<Tensor> &owner = c.inputs[e / 2];
-        const float *w13 = owner[2].data<float>() + (e % 2) * H * 2 * I;
-        const float *w2 = owner[3].data<float>() + (e % 2) * I * H;
-        const float *xr = x.data<float>() + t * H;
-        for (int64_t h = 0; h < H; ++h) {
-          float y = 0;
-          for (int64_t j = 0; j < I; ++j) {
-            float gate = 0, up = 0;
-            for (int64_t k = 0; k < H; ++k) {
-              gate += xr[k] * w13[k * 2 * I + j];
-              up += xr[k] * w13[k * 2 * I + I + j];
-            }
-            y += gate / (1 + std::exp(-gate)) * up * w2[j * H + h];
-          }
-          out.data<float>()[t * H + h] += w * y;
-        }
-      }
-    }
-    c.expected.push_back(out);
-  }
+  for (const std::vector<Tensor> &in : c.inputs)
+    c.expected.push_back(denseLayer(in[0], in[1], [&](int e) {
+      const std::vector<Tensor> &owner = c.inputs[e / 2];
+      return ExpertWeights{owner[2].data<float>() + (e % 2) * H * 2 * I,
+                           owner[3].data<float>() + (e % 2) * I * H};
+    }));
   return c;
 }
 
@@ -438,3 +446,115 @@ TEST(MoeApi, Fp8WeightsAreBitPatternTensors) {
   EXPECT_STREQ(wrong.what(), "rank 0: input 'w13' is tensor<2x8x8xi8> but "
                              "the argument is tensor<2x8x8xf8E4M3FN>");
 }
+
+namespace {
+
+// Dynamic EPLB through the C++ API (docs/Eplb.md): 4 experts + 2
+// redundant on 2 ranks (3 slots each), every token's logits favour expert
+// 3, which only rank 1 holds. Each step must equal the dense layer of the
+// logical weights; the commit splits expert 3 over two ranks.
+const char *kEplbLayer = R"mlir(
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+  func.func @layer(%x: tensor<?x8xf32> {moe.name = "x"},
+                   %logits: tensor<?x4xf32> {moe.name = "logits"},
+                   %l2p: tensor<4xi32> {moe.name = "log2phy"},
+                   %map: tensor<6xi32> {moe.name = "expert_map"},
+                   %w13: tensor<3x8x8xf32> {moe.name = "w13"},
+                   %w2: tensor<3x4x8xf32> {moe.name = "w2"}) -> tensor<?x8xf32> {
+    %h, %l, %pctx = moe.prepare %x, %logits
+        : tensor<?x8xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<alltoall>
+    %wt, %ids = moe.gate %l top_k(2) softmax renormalize
+        : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    %rows, %counts, %dctx = moe.dispatch %h, %wt, %ids experts(4 + 2)
+        log2phy(%l2p : tensor<4xi32>) expert_map(%map : tensor<6xi32>)
+        : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32>
+        -> tensor<3xi64>, !moe.dispatch_ctx<alltoall>
+    %y = moe.experts %rows, %counts
+        weights(%w13, %w2 : tensor<3x8x8xf32>, tensor<3x4x8xf32>)
+        : tensor<?x8xf32>, tensor<3xi64>
+    %r = moe.combine %y, %dctx : tensor<?x8xf32>, !moe.dispatch_ctx<alltoall>
+    %out = moe.finalize %r, %pctx : tensor<?x8xf32>, !moe.prepare_ctx<alltoall>
+    return %out : tensor<?x8xf32>
+  }
+}
+)mlir";
+
+Tensor i32Vector(std::vector<int32_t> v) {
+  return copyOf(v.data(), DType::I32, {static_cast<int64_t>(v.size())});
+}
+
+TEST(MoeApi, RebalanceExpertsBetweenSteps) {
+  Compiler compiler;
+  Executable exe = compiler.compile(kEplbLayer);
+  std::mt19937 rng(5);
+  Tensor w13 = random({E, H, 2 * I}, rng), w2 = random({E, I, H}, rng);
+  // Rank 0 holds experts 0 1 2, rank 1 holds 3 0 1.
+  std::vector<std::vector<int>> slots = {{0, 1, 2}, {3, 0, 1}};
+  std::vector<std::vector<Tensor>> inputs(2);
+  for (int r = 0; r < 2; ++r) {
+    Tensor x = random({r == 0 ? 6 : 9, H}, rng);
+    Tensor logits = random({x.dim(0), E}, rng);
+    for (int64_t t = 0; t < x.dim(0); ++t)
+      logits.data<float>()[t * E + 3] += 2; // every token picks expert 3
+    Tensor lw13 = Tensor::empty(DType::F32, {3, H, 2 * I});
+    Tensor lw2 = Tensor::empty(DType::F32, {3, I, H});
+    for (int j = 0; j < 3; ++j) {
+      std::copy_n(w13.data<float>() + slots[r][j] * H * 2 * I, H * 2 * I,
+                  lw13.data<float>() + j * H * 2 * I);
+      std::copy_n(w2.data<float>() + slots[r][j] * I * H, I * H,
+                  lw2.data<float>() + j * I * H);
+    }
+    inputs[r] = {x,
+                 logits,
+                 r == 0 ? i32Vector({0, 1, 2, 3}) : i32Vector({4, 5, 2, 3}),
+                 r == 0 ? i32Vector({0, 1, 2, -1, -1, -1})
+                        : i32Vector({-1, -1, -1, 0, 1, 2}),
+                 lw13,
+                 lw2};
+  }
+  auto logical = [&](int e) {
+    return ExpertWeights{w13.data<float>() + e * H * 2 * I,
+                         w2.data<float>() + e * I * H};
+  };
+  World world(exe, 2);
+  std::vector<double> imbalances;
+  for (int step = 0; step < 3; ++step) {
+    std::vector<std::vector<Tensor>> out = world.runAll(exe, inputs);
+    for (int r = 0; r < 2; ++r)
+      expectNear(out[r][0], denseLayer(inputs[r][0], inputs[r][1], logical));
+    moert::EplbReport report = world.rebalanceExperts(exe, inputs);
+    EXPECT_EQ(report.error, "");
+    // Every token sends two rows: 30 in all.
+    EXPECT_EQ(report.rankLoad[0] + report.rankLoad[1], 30);
+    imbalances.push_back(report.imbalance);
+  }
+  // Step 0: expert 3 (15 rows) only on rank 1. Then it has a replica on
+  // each rank and each rank's tokens use their own.
+  EXPECT_GT(imbalances[0], imbalances[1]);
+  EXPECT_EQ(imbalances[1], imbalances[2]);
+  // Both ranks hold expert 3 now.
+  auto holds3 = [&](int r) {
+    const Tensor &map = inputs[r][3], &table = inputs[r][2];
+    int32_t p = table.data<int32_t>()[3];
+    return map.data<int32_t>()[p] >= 0;
+  };
+  EXPECT_TRUE(holds3(0));
+  EXPECT_TRUE(holds3(1));
+}
+
+TEST(MoeApi, RebalanceExpertsNeedsTheTables) {
+  Compiler compiler;
+  Executable exe = compiler.compile(kLayer);
+  World world(exe, 2);
+  std::vector<std::vector<Tensor>> inputs = makeCase({1, 1}).inputs;
+  try {
+    world.rebalanceExperts(exe, inputs);
+    FAIL() << "no error";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.kind(), Error::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("'log2phy' and 'expert_map'"),
+              std::string::npos);
+  }
+}
+
+} // namespace

@@ -92,6 +92,20 @@ public:
   /// Each rank's host thread uses its own entries; creating one locks.
   LoadedValues &loaded(int rank, uint64_t id);
 
+  /// Dynamic EPLB (docs/Eplb.md): rows per physical expert that `rank`'s
+  /// npu.record_expert_load ops counted since its last commit, and whether
+  /// one of them counted gathered tokens (every rank maps them alike, so
+  /// the rank's log2phy must stay the same on every rank). Streams of one
+  /// rank may add concurrently; a different expert count throws Error.
+  void addExpertLoad(int rank, const std::vector<int64_t> &rows,
+                     bool gathered);
+  struct ExpertLoad {
+    std::vector<int64_t> rows; // empty: nothing recorded
+    bool gathered = false;
+  };
+  /// The rank's load since the last call, which clears it.
+  ExpertLoad takeExpertLoad(int rank);
+
 protected:
   explicit World(Layout layout) : layout_(layout) {}
   Layout layout_;
@@ -99,6 +113,8 @@ protected:
 private:
   std::mutex loadedMutex;
   std::map<std::pair<int, uint64_t>, LoadedValues> loadedValues;
+  std::mutex expertLoadMutex;
+  std::map<int, ExpertLoad> expertLoads;
 };
 
 /// All ranks of `layout` as threads of this process, exchanging through

@@ -126,6 +126,8 @@ struct DispatchPattern : StagePattern<DispatchOp> {
     int64_t ep = deployment.layout.getEpSize();
     Value hidden = adaptor.getHidden();
     Value ids = physicalIds(b, loc, adaptor.getIds(), adaptor.getLog2phy());
+    recordExpertLoad(rewriter, loc, op, ids, maskOfRows(rewriter, op.getHidden()),
+                     deployment);
     Type rowsType = op.getRows().getType();
     Type countsType = op.getCounts().getType();
     Type indexVector = tensorType({ShapedType::kDynamic}, b.getI32Type());
@@ -309,6 +311,8 @@ struct FusedMc2Pattern : StagePattern<DispatchOp> {
     Location loc = combine.getLoc();
     Value ids = physicalIds(rewriter, op.getLoc(), adaptor.getIds(),
                             adaptor.getLog2phy());
+    recordExpertLoad(rewriter, op.getLoc(), op, ids,
+                     maskOfRows(rewriter, op.getHidden()), deployment);
     auto fused = rewriter.create<npu::DispatchFfnCombineOp>(
         loc, combine.getResult().getType(), adaptor.getHidden(), ids,
         adaptor.getWeights(), maskOfRows(rewriter, op.getHidden()),

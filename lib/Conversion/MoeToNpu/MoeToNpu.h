@@ -120,6 +120,13 @@ Value allGather(OpBuilder &b, Location loc, Value x, npu::Group group);
 Value reduceScatter(OpBuilder &b, Location loc, Value x, npu::Group group);
 Value allReduceMax(OpBuilder &b, Location loc, Value v, npu::Group group);
 
+/// Dynamic EPLB (ExpertLoad.cpp, docs/Eplb.md): when `op` has log2phy
+/// under expert parallelism, an npu.record_expert_load of the real rows of
+/// its physical `ids`; `mc2Mask` is the mask mc2 / fused_mc2 send with.
+void recordExpertLoad(ConversionPatternRewriter &rewriter, Location loc,
+                      DispatchOp op, Value ids, Value mc2Mask,
+                      const Deployment &deployment);
+
 /// The MC2 per-rank token capacity given to MC2 dispatches and fused MC2
 /// kernels (0: unchecked).
 int64_t mc2Capacity(const Deployment &deployment);

@@ -158,6 +158,12 @@ LogicalResult MaskWeightsOp::verify() {
   return success();
 }
 
+LogicalResult RecordExpertLoadOp::verify() {
+  if (Value valid = getValid())
+    return expectSameDim(*this, "valid", valid, 0, "ids", getIds(), 0);
+  return success();
+}
+
 LogicalResult ScaleRowsOp::verify() {
   Operation *op = *this;
   if (failed(expectSameDim(op, "weights", getWeights(), 0, "x", getX(), 0)) ||

@@ -13,6 +13,7 @@
 
 #include "moe/Runtime/RuntimeCalls.h"
 
+#include "moe/Runtime/Eplb.h"
 #include "moe/Runtime/Kernels.h"
 #include "moe/Runtime/Mc2.h"
 #include "moe/Runtime/Streams.h"
@@ -181,6 +182,37 @@ extern "C" void moert_npu_map_expert_ids(const char *where, int64_t stream,
   issue(where, stream, {ids, table}, {result}, [](Stream &, const Inputs &in) {
     return std::vector<Tensor>{mapExpertIds(need(in, 0), need(in, 1))};
   });
+}
+
+extern "C" void moert_npu_record_expert_load(const char *where, int64_t stream,
+                                             moert_tensor *ids,
+                                             moert_tensor *valid,
+                                             int64_t num_experts,
+                                             int32_t gathered) {
+  RankRuntime *rank = RankRuntime::current();
+  if (!rank)
+    return;
+  World *world = &rank->world();
+  int rankId = rank->rank();
+  issue(where, stream, {ids, valid}, {},
+        [=](Stream &st, const Inputs &in) {
+          // Gathered rows are every rank's: count this EP rank's experts.
+          int64_t first = 0, count = num_experts;
+          if (gathered) {
+            Comm &ep = st.comm(Group::EP);
+            check(num_experts % ep.size() == 0,
+                  "npu.record_expert_load: " + std::to_string(ep.size()) +
+                      " EP ranks do not divide " +
+                      std::to_string(num_experts) + " experts");
+            count = num_experts / ep.size();
+            first = ep.rank() * count;
+          }
+          world->addExpertLoad(
+              rankId, countExpertLoad(need(in, 0), in[1], num_experts, first,
+                                      count),
+              gathered != 0);
+          return std::vector<Tensor>{};
+        });
 }
 
 extern "C" void moert_npu_mask_weights(const char *where, int64_t stream,

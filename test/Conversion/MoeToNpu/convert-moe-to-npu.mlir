@@ -871,3 +871,139 @@ func.func @gated_shared_expert(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
   return %r : tensor<?x64xbf16>
 }
 }
+
+// -----
+
+// Dynamic EPLB (docs/Eplb.md): with log2phy under EP every method records
+// its real rows per physical expert. alltoall under TP 2 keeps one TP slice
+// of the padded tokens: the mask of real rows is padded and sliced the same
+// way.
+// CHECK-LABEL: func.func @eplb_alltoall_tp
+// CHECK: %[[T:.+]] = tensor.dim
+// CHECK: %[[PHYS:.+]] = npu.map_expert_ids
+// CHECK: %[[M:.+]] = npu.mc2_mask %[[T]] of %[[T]] : tensor<?xi1>
+// CHECK: %[[MP:.+]] = npu.pad_rows %[[M]] to %{{.+}} : tensor<?xi1> -> tensor<?xi1>
+// CHECK: %[[MS:.+]] = npu.tensor_split %[[MP]] tp : tensor<?xi1> -> tensor<?xi1>
+// CHECK: npu.record_expert_load %[[PHYS]] valid(%[[MS]]) experts(20) : tensor<?x2xi32>, tensor<?xi1>
+// CHECK: npu.histogram %[[PHYS]]
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>} {
+func.func @eplb_alltoall_tp(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %l2p: tensor<16xi32>,
+                            %w13: tensor<5x64x32xf32>, %w2: tensor<5x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<alltoall>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16 + 4) log2phy(%l2p : tensor<16xi32>)
+      : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<5xi64>, !moe.dispatch_ctx<alltoall>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<5x64x32xf32>, tensor<5x16x64xf32>) : tensor<?x64xf32>, tensor<5xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<alltoall>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<alltoall>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// mc2 and fused_mc2 record the rows their mc2 mask marks real.
+// CHECK-LABEL: func.func @eplb_mc2
+// CHECK: %[[M:.+]] = npu.mc2_mask
+// CHECK: %[[PHYS:.+]] = npu.map_expert_ids
+// CHECK: npu.record_expert_load %[[PHYS]] valid(%[[M]]) experts(20) : tensor<?x2xi32>, tensor<?xi1>
+// CHECK: npu.moe_distribute_dispatch %{{.+}}, %[[PHYS]] mask(%[[M]]
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
+func.func @eplb_mc2(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %l2p: tensor<16xi32>,
+                    %w13: tensor<5x64x32xf32>, %w2: tensor<5x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16 + 4) log2phy(%l2p : tensor<16xi32>)
+      : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<5xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<5x64x32xf32>, tensor<5x16x64xf32>) : tensor<?x64xf32>, tensor<5xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// CHECK-LABEL: func.func @eplb_fused_mc2
+// CHECK: %[[M:.+]] = npu.mc2_mask
+// CHECK: %[[PHYS:.+]] = npu.map_expert_ids
+// CHECK: npu.record_expert_load %[[PHYS]] valid(%[[M]]) experts(20) : tensor<?x2xi32>, tensor<?xi1>
+// CHECK: npu.dispatch_ffn_combine %{{.+}}, %[[PHYS]]
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
+func.func @eplb_fused_mc2(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %l2p: tensor<16xi32>,
+                          %w13: tensor<5x64x32xf32>, %w2: tensor<5x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<fused_mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16 + 4) log2phy(%l2p : tensor<16xi32>)
+      : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<5xi64>, !moe.dispatch_ctx<fused_mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<5x64x32xf32>, tensor<5x16x64xf32>) : tensor<?x64xf32>, tensor<5xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<fused_mc2>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<fused_mc2>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// allgather's rows are the DP group's gathered tokens: every rank counts its
+// own experts (`gathered`), and the padding rows are masked by a mask of
+// real rows padded to the longest rank and gathered like the tokens.
+// CHECK-LABEL: func.func @eplb_allgather
+// CHECK: %[[T:.+]] = tensor.dim
+// CHECK: %[[PHYS:.+]] = npu.map_expert_ids
+// CHECK: %[[MOST:.+]] = npu.all_reduce_scalar %[[T]] max dp
+// CHECK: %[[M:.+]] = npu.mc2_mask %[[T]] of %[[MOST]] : tensor<?xi1>
+// CHECK: %[[MG:.+]] = npu.all_gather %[[M]] dp : tensor<?xi1> -> tensor<?xi1>
+// CHECK: npu.record_expert_load %[[PHYS]] valid(%[[MG]]) experts(20) gathered : tensor<?x2xi32>, tensor<?xi1>
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 2, expert_parallel = true>} {
+func.func @eplb_allgather(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %l2p: tensor<16xi32>, %map: tensor<20xi32>,
+                          %w13: tensor<5x64x32xf32>, %w2: tensor<5x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16 + 4) log2phy(%l2p : tensor<16xi32>) expert_map(%map : tensor<20xi32>)
+      : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<5xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<5x64x32xf32>, tensor<5x16x64xf32>) : tensor<?x64xf32>, tensor<5xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// No log2phy, or no expert parallelism: nothing to balance, no record.
+// CHECK-LABEL: func.func @eplb_none
+// CHECK-NOT: npu.record_expert_load
+// CHECK: return
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
+func.func @eplb_none(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>,
+                     %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<alltoall>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16)
+      : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<alltoall>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<alltoall>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<alltoall>
+  return %r : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// CHECK-LABEL: func.func @eplb_no_ep
+// CHECK-NOT: npu.record_expert_load
+// CHECK: return
+module attributes {moe.layout = #moe.layout<tp = 2, dp = 1>} {
+func.func @eplb_no_ep(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %l2p: tensor<16xi32>,
+                      %w13: tensor<20x64x32xf32>, %w2: tensor<20x16x64xf32>) -> tensor<?x64xf32> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<allgather>
+  %w, %ids = moe.gate %l top_k(2) softmax : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16 + 4) log2phy(%l2p : tensor<16xi32>)
+      : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<20xi64>, !moe.dispatch_ctx<allgather>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<20x64x32xf32>, tensor<20x16x64xf32>) : tensor<?x64xf32>, tensor<20xi64>
+  %o = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<allgather>
+  %r = moe.finalize %o, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<allgather>
+  return %r : tensor<?x64xf32>
+}
+}
