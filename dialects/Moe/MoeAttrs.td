@@ -98,26 +98,42 @@ def Moe_ChipAttr : Moe_Attr<"Chip", "chip"> {
     - `mc2_capacity`: the most tokens one rank may pass to one MC2 dispatch
       (hardware limit: 512 on A3, 256 on A2);
     - `link_gbps`: per-device bandwidth of the expert-parallel links, GB/s;
-    - `link_latency_us`: start-up latency of one collective step, µs.
+    - `link_latency_us`: start-up latency of one collective step, µs;
+    - `dispatch_v2` (default `true`): the software stack has
+      `torch_npu.npu_moe_distribute_dispatch_v2` (seed 002
+      `TokenDispatcherWithMC2.enable_dispatch_v2 = hasattr(torch_npu,
+      "npu_moe_distribute_dispatch_v2")`); MC2 then calls the `_v2`
+      dispatch/combine, whose index result is `assist_info_for_combine`
+      instead of `expand_idx`, and on A3 passes `x_active_mask`;
+    - `hierarchical_comm` (default `false`): hierarchical communication is
+      enabled (seed 002 `need_expert_scale =
+      is_hierarchical_communication_enabled()`, the A2 setting
+      `HCCL_INTRA_PCIE_ENABLE=1`, `HCCL_INTRA_ROCE_ENABLE=0`); MC2 dispatch
+      then passes `expert_scales` and combine weights rows by the returned
+      `expand_scales`. Only an A2 chip may set it.
 
     Examples:
 
     ```mlir
     #moe.chip<A3>
     #moe.chip<A2, link_gbps = 25.0, link_latency_us = 10.0>
+    #moe.chip<A2, dispatch_v2 = false, hierarchical_comm = true>
     ```
   }];
   let parameters = (ins
     EnumParameter<Moe_ChipKind>:$kind,
     DefaultValuedParameter<"int64_t", "0">:$mc2_capacity_override,
     OptionalParameter<"FloatAttr">:$link_gbps_override,
-    OptionalParameter<"FloatAttr">:$link_latency_us_override
+    OptionalParameter<"FloatAttr">:$link_latency_us_override,
+    DefaultValuedParameter<"bool", "true">:$dispatch_v2,
+    DefaultValuedParameter<"bool", "false">:$hierarchical_comm
   );
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
   let builders = [
     AttrBuilder<(ins "ChipKind":$kind), [{
-      return $_get($_ctxt, kind, 0, FloatAttr(), FloatAttr());
+      return $_get($_ctxt, kind, 0, FloatAttr(), FloatAttr(),
+                   /*dispatch_v2=*/true, /*hierarchical_comm=*/false);
     }]>
   ];
   let extraClassDeclaration = [{

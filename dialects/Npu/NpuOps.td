@@ -365,82 +365,193 @@ def Npu_MogeCombineOp : Npu_DeviceOp<"moge_combine", [Npu_CombineOpInterface,
 }
 
 def Npu_MoeDistributeDispatchOp : Npu_CollectiveOp<"moe_distribute_dispatch", [Npu_DispatchesRows,
-    DeclareOpInterfaceMethods<Npu_QuantFusableDispatchOpInterface>]> {
+    DeclareOpInterfaceMethods<Npu_QuantFusableDispatchOpInterface>,
+    AttrSizedOperandSegments, AttrSizedResultSegments]> {
   let summary = "MC2 dispatch: one fused all-to-all to the experts' ranks";
   let description = [{
-    `torch_npu.npu_moe_distribute_dispatch(_v2)` (SEMANTICS §5, mc2). Every
-    pair `(t, k)` of an active token (`x_active_mask[t]`, all tokens without a
-    mask) goes to EP rank `expert_ids[t, k] / L`, `L = moe_expert_num /
+    `torch_npu.npu_moe_distribute_dispatch` (`v2`:
+    `npu_moe_distribute_dispatch_v2`), SEMANTICS §5, mc2, with every
+    argument of seed 002's `get_dispatch_mc2_kwargs`. Every pair `(t, k)` of
+    an active token (`x_active_mask[t]`, all tokens without a mask) goes to
+    rank `expert_ids[t, k] / L` of `group_ep`, `L = moe_expert_num /
     ep_world_size`. Received rows are grouped by local expert, then by
-    source rank, then by source pair. Results:
-    - `expand_x [N, H]`: the rows (int8 with `quant_mode(2)`);
-    - `expand_idx [N]`: the source pair index of every row;
+    source rank, then by source pair.
+
+    Arguments (the seed's names; docs/Expansion.md "MC2's operator
+    contract" says which chip passes which):
+    - `x [T, H]`, `expert_ids [T, K]`;
+    - `scales [H]`: smooth-quant scales (`quant_mode(dynamic)` only); `x`
+      is multiplied by them before the per-row quantization;
+    - `x_active_mask [T]`: only A3 with dispatch v2 (the op needs `v2` and
+      the A3 tensor-parallel arguments);
+    - `expert_scales [T, K]` f32: only under hierarchical communication
+      (A2, `need_expert_scale`); the pair weights travel with the rows and
+      come back as `expand_scales`;
+    - `group_ep`, `ep_world_size`, `ep_rank_id` (this rank's index in
+      `group_ep`, checked at run time);
+    - `group_tp`, `tp_world_size`, `tp_rank_id`: together or not at all (A3,
+      `need_extra_args`); the seed passes the EP group, 1 and 0, the only
+      values the verifier accepts;
+    - `expert_shard_type` (0), `shared_expert_rank_num` (0: no rank is
+      reserved for shared experts; the compiler computes shared experts on
+      every rank, docs/Rationale.md), `moe_expert_num` (physical experts,
+      `len(expert_map) + global_redundant_expert_num`), `global_bs` (0: the
+      kernel takes `max tokens x ep_world_size`; otherwise the bound every
+      rank's token count times `ep_world_size` must stay within and that
+      sizes the receive buffers, `global_bs * K` rows);
+    - `quant_mode`, `expert_token_nums_type` (cumsum is the seed's 0).
+
+    Results:
+    - `expand_x [N, H]`: the rows (int8 with `quant_mode(dynamic)`);
+    - `expand_idx [N]` (v1) or `assist_info_for_combine [N]` (`v2`): the
+      source pair index of every row, what combine needs to send it back;
+      exactly one, as the op is v1 or v2;
     - `expert_token_nums [L]`: rows per local expert (cumsum or counts);
     - `ep_recv_counts [L * ep]`: rows per (local expert, source rank);
-    - with `quant_mode(2)`, `dynamic_scales [N]`: the per-row scales.
+    - `dynamic_scales [N]`: with `quant_mode(dynamic)`, per-row scales;
+    - `tp_recv_counts [tp_world_size]`: with `group_tp`, rows received per
+      TP rank;
+    - `expand_scales [N]`: with `expert_scales`, each row's pair weight.
 
     `capacity(C)` is the most tokens one rank may pass (0: unchecked); more is
     a run-time error, like the kernel's `bs` limit.
 
     ```mlir
-    %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %x, %ids
-        ep_world_size(16) moe_expert_num(256) quant_mode(0) capacity(512) cumsum
+    %rows, %info, %counts, %recv, %tp = npu.moe_distribute_dispatch %x, %ids
+        x_active_mask(%mask : tensor<?xi1>) group_ep(ep) ep_world_size(16)
+        ep_rank_id(%r) group_tp(ep) tp_world_size(1) tp_rank_id(0)
+        expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(256)
+        global_bs(0) quant_mode(0) capacity(512) cumsum v2
         : tensor<?x7168xbf16>, tensor<?x8xi32>
-        -> tensor<?x7168xbf16>, tensor<?xi32>, tensor<16xi64>, tensor<256xi32>
+        -> tensor<?x7168xbf16>, assist_info_for_combine tensor<?xi32>,
+           tensor<16xi64>, tensor<256xi32> tp_recv_counts tensor<1xi32>
     ```
   }];
   let arguments = (ins Npu_FloatMatrix:$x, Npu_Ids:$expert_ids,
+                       Optional<Npu_F32Vector>:$scales,
                        Optional<Npu_Mask>:$x_active_mask,
-                       Npu_PositiveI64:$ep_world_size, Npu_PositiveI64:$moe_expert_num,
+                       Optional<Npu_F32Matrix>:$expert_scales,
+                       Index:$ep_rank_id,
+                       Npu_Group:$group_ep, Npu_PositiveI64:$ep_world_size,
+                       OptionalAttr<Npu_Group>:$group_tp,
+                       OptionalAttr<Npu_PositiveI64>:$tp_world_size,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$tp_rank_id,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$expert_shard_type,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$shared_expert_rank_num,
+                       Npu_PositiveI64:$moe_expert_num,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$global_bs,
                        DefaultValuedAttr<Npu_DispatchQuantMode,
                            "::mlir::npu::DispatchQuantMode::None">:$quant_mode,
                        DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$capacity,
                        Npu_GroupListType:$expert_token_nums_type,
+                       UnitAttr:$v2,
                        Npu_StreamAttr:$stream);
-  let results = (outs Npu_FloatOrI8Matrix:$expand_x, Npu_I32Vector:$expand_idx,
+  let results = (outs Npu_FloatOrI8Matrix:$expand_x,
+                      Optional<Npu_I32Vector>:$expand_idx,
+                      Optional<Npu_I32Vector>:$assist_info_for_combine,
                       Npu_I64Vector:$expert_token_nums, Npu_I32Vector:$ep_recv_counts,
-                      Optional<Npu_F32Vector>:$dynamic_scales);
-  let assemblyFormat = "$x `,` $expert_ids (`mask` `(` $x_active_mask^ `:` type($x_active_mask) `)`)? "
-      "`ep_world_size` `(` $ep_world_size `)` `moe_expert_num` `(` $moe_expert_num `)` "
-      "`quant_mode` `(` custom<TorchQuantMode>($quant_mode) `)` `capacity` `(` $capacity `)` $expert_token_nums_type "
+                      Optional<Npu_F32Vector>:$dynamic_scales,
+                      Optional<Npu_I32Vector>:$tp_recv_counts,
+                      Optional<Npu_F32Vector>:$expand_scales);
+  let assemblyFormat = "$x `,` $expert_ids (`scales` `(` $scales^ `:` type($scales) `)`)? "
+      "(`x_active_mask` `(` $x_active_mask^ `:` type($x_active_mask) `)`)? "
+      "(`expert_scales` `(` $expert_scales^ `:` type($expert_scales) `)`)? "
+      "`group_ep` `(` $group_ep `)` `ep_world_size` `(` $ep_world_size `)` "
+      "`ep_rank_id` `(` $ep_rank_id `)` (`group_tp` `(` $group_tp^ `)`)? "
+      "(`tp_world_size` `(` $tp_world_size^ `)`)? (`tp_rank_id` `(` $tp_rank_id^ `)`)? "
+      "`expert_shard_type` `(` $expert_shard_type `)` "
+      "`shared_expert_rank_num` `(` $shared_expert_rank_num `)` "
+      "`moe_expert_num` `(` $moe_expert_num `)` `global_bs` `(` $global_bs `)` "
+      "`quant_mode` `(` custom<TorchQuantMode>($quant_mode) `)` `capacity` `(` $capacity `)` "
+      "$expert_token_nums_type (`v2` $v2^)? "
       "(`stream` `(` $stream^ `)`)? attr-dict `:` type($x) `,` type($expert_ids) `->` type($expand_x) "
-      "`,` type($expand_idx) `,` type($expert_token_nums) `,` type($ep_recv_counts) "
-      "(`,` type($dynamic_scales)^)?";
+      "`,` (`expand_idx` type($expand_idx)^)? "
+      "(`assist_info_for_combine` type($assist_info_for_combine)^)? "
+      "`,` type($expert_token_nums) `,` type($ep_recv_counts) "
+      "(`dynamic_scales` type($dynamic_scales)^)? "
+      "(`tp_recv_counts` type($tp_recv_counts)^)? "
+      "(`expand_scales` type($expand_scales)^)?";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The source pair index of every row: `expand_idx` (v1) or
+    /// `assist_info_for_combine` (v2).
+    ::mlir::Value getCombineInfo() {
+      return getV2() ? getAssistInfoForCombine() : getExpandIdx();
+    }
+  }];
 }
 
 def Npu_MoeDistributeCombineOp : Npu_CollectiveOp<"moe_distribute_combine", [
     Npu_CombineOpInterface, AttrSizedOperandSegments]> {
   let summary = "MC2 combine: send expert outputs back and weight them";
   let description = [{
-    `torch_npu.npu_moe_distribute_combine(_v2)`: reverses the exchange of the
-    dispatch that produced `expand_idx` and `ep_send_counts`, then on the
-    owner of every token computes `out[t] = sum_k expert_scales[t, k] *
-    row(t, k)` (+ `shared_expert_x[t]`, the shared-expert hook); inactive
-    tokens get zeros.
+    `torch_npu.npu_moe_distribute_combine` (`v2`:
+    `npu_moe_distribute_combine_v2`) with every argument of seed 002's
+    `get_combine_mc_kwargs`: reverses the exchange of the dispatch that
+    produced `expand_idx` (v1) or `assist_info_for_combine` (v2) and
+    `ep_send_counts` (the dispatch's `ep_recv_counts`), then on the owner
+    of every token computes `out[t] = sum_k w(t, k) * row(t, k)` (+
+    `shared_expert_x[t]`, the shared-expert hook); inactive tokens get
+    zeros. `w(t, k)` is `expert_scales[t, k]`, or with `expand_scales`
+    (hierarchical communication) the weight the row carried through the
+    exchange. `tp_send_counts` (with `group_tp`) is the dispatch's
+    `tp_recv_counts`. The group attributes and their rules are the
+    dispatch's, and must match it.
 
     ```mlir
-    %out = npu.moe_distribute_combine %y, %ids, %idx, %recv, %w
-        ep_world_size(16) moe_expert_num(256)
-        : tensor<?x7168xbf16>, tensor<?x8xi32>, tensor<?xi32>, tensor<256xi32>, tensor<?x8xf32>
-        -> tensor<?x7168xbf16>
+    %out = npu.moe_distribute_combine %y, %ids assist_info_for_combine(%info : tensor<?xi32>)
+        ep_send_counts(%recv : tensor<256xi32>) expert_scales(%w : tensor<?x8xf32>)
+        tp_send_counts(%tp : tensor<1xi32>) x_active_mask(%mask : tensor<?xi1>)
+        group_ep(ep) ep_world_size(16) ep_rank_id(%r) group_tp(ep) tp_world_size(1)
+        tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(256)
+        global_bs(0) v2 : tensor<?x7168xbf16>, tensor<?x8xi32> -> tensor<?x7168xbf16>
     ```
   }];
   let arguments = (ins Npu_FloatMatrix:$expand_x, Npu_Ids:$expert_ids,
-                       Npu_I32Vector:$expand_idx, Npu_I32Vector:$ep_send_counts,
+                       Optional<Npu_I32Vector>:$expand_idx,
+                       Optional<Npu_I32Vector>:$assist_info_for_combine,
+                       Npu_I32Vector:$ep_send_counts,
                        Npu_F32Matrix:$expert_scales,
+                       Optional<Npu_I32Vector>:$tp_send_counts,
                        Optional<Npu_Mask>:$x_active_mask,
+                       Optional<Npu_F32Vector>:$expand_scales,
                        Optional<Npu_FloatMatrix>:$shared_expert_x,
-                       Npu_PositiveI64:$ep_world_size, Npu_PositiveI64:$moe_expert_num,
+                       Index:$ep_rank_id,
+                       Npu_Group:$group_ep, Npu_PositiveI64:$ep_world_size,
+                       OptionalAttr<Npu_Group>:$group_tp,
+                       OptionalAttr<Npu_PositiveI64>:$tp_world_size,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$tp_rank_id,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$expert_shard_type,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$shared_expert_rank_num,
+                       Npu_PositiveI64:$moe_expert_num,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$global_bs,
+                       UnitAttr:$v2,
                        Npu_StreamAttr:$stream);
   let results = (outs Npu_FloatMatrix:$result);
-  let assemblyFormat = "$expand_x `,` $expert_ids `,` $expand_idx `,` $ep_send_counts `,` "
-      "$expert_scales (`mask` `(` $x_active_mask^ `:` type($x_active_mask) `)`)? "
+  let assemblyFormat = "$expand_x `,` $expert_ids "
+      "(`expand_idx` `(` $expand_idx^ `:` type($expand_idx) `)`)? "
+      "(`assist_info_for_combine` `(` $assist_info_for_combine^ `:` type($assist_info_for_combine) `)`)? "
+      "`ep_send_counts` `(` $ep_send_counts `:` type($ep_send_counts) `)` "
+      "`expert_scales` `(` $expert_scales `:` type($expert_scales) `)` "
+      "(`tp_send_counts` `(` $tp_send_counts^ `:` type($tp_send_counts) `)`)? "
+      "(`x_active_mask` `(` $x_active_mask^ `:` type($x_active_mask) `)`)? "
+      "(`expand_scales` `(` $expand_scales^ `:` type($expand_scales) `)`)? "
       "(`shared` `(` $shared_expert_x^ `:` type($shared_expert_x) `)`)? "
-      "`ep_world_size` `(` $ep_world_size `)` `moe_expert_num` `(` $moe_expert_num `)` "
-      "(`stream` `(` $stream^ `)`)? attr-dict `:` type($expand_x) `,` type($expert_ids) `,` "
-      "type($expand_idx) `,` type($ep_send_counts) `,` type($expert_scales) `->` type($result)";
+      "`group_ep` `(` $group_ep `)` `ep_world_size` `(` $ep_world_size `)` "
+      "`ep_rank_id` `(` $ep_rank_id `)` (`group_tp` `(` $group_tp^ `)`)? "
+      "(`tp_world_size` `(` $tp_world_size^ `)`)? (`tp_rank_id` `(` $tp_rank_id^ `)`)? "
+      "`expert_shard_type` `(` $expert_shard_type `)` "
+      "`shared_expert_rank_num` `(` $shared_expert_rank_num `)` "
+      "`moe_expert_num` `(` $moe_expert_num `)` `global_bs` `(` $global_bs `)` "
+      "(`v2` $v2^)? (`stream` `(` $stream^ `)`)? attr-dict `:` type($expand_x) `,` "
+      "type($expert_ids) `->` type($result)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// `expand_idx` (v1) or `assist_info_for_combine` (v2).
+    ::mlir::Value getCombineInfo() {
+      return getV2() ? getAssistInfoForCombine() : getExpandIdx();
+    }
+  }];
 }
 
 def Npu_DispatchFfnCombineOp : Npu_CollectiveOp<"dispatch_ffn_combine", [

@@ -92,6 +92,15 @@ MOE_CAPI_EXPORTED double mlirMoeChipAttrGetLinkLatencyUs(MlirAttribute attr);
 MOE_CAPI_EXPORTED int64_t mlirMoeChipAttrGetFusedMc2EpLimit(MlirAttribute attr,
                                                             bool megaMoe);
 /* "moe.chip", and the chip of the nearest ancestor (null when none). */
+/* A chip with the MC2 operator-contract settings of seed 002: `dispatchV2`
+ * (torch_npu has npu_moe_distribute_dispatch_v2) and `hierarchicalComm`
+ * (A2 hierarchical communication, need_expert_scale; A2 only). */
+MOE_CAPI_EXPORTED MlirAttribute mlirMoeChipAttrGetWithMc2Options(
+    MlirContext context, MoeChipKind kind, int64_t mc2Capacity,
+    double linkGBps, double linkLatencyUs, bool dispatchV2,
+    bool hierarchicalComm);
+MOE_CAPI_EXPORTED bool mlirMoeChipAttrGetDispatchV2(MlirAttribute attr);
+MOE_CAPI_EXPORTED bool mlirMoeChipAttrGetHierarchicalComm(MlirAttribute attr);
 MOE_CAPI_EXPORTED MlirStringRef mlirMoeChipAttrGetName(void);
 MOE_CAPI_EXPORTED MlirAttribute mlirMoeLookupChip(MlirOperation op);
 

@@ -172,9 +172,10 @@ MlirAttribute mlirMoeLookupLayout(MlirOperation op) {
 // Chip
 //===----------------------------------------------------------------------===//
 
-MlirAttribute mlirMoeChipAttrGet(MlirContext context, MoeChipKind kind,
-                                 int64_t mc2Capacity, double linkGBps,
-                                 double linkLatencyUs) {
+MlirAttribute mlirMoeChipAttrGetWithMc2Options(
+    MlirContext context, MoeChipKind kind, int64_t mc2Capacity,
+    double linkGBps, double linkLatencyUs, bool dispatchV2,
+    bool hierarchicalComm) {
   if (!validContext(context))
     return {nullptr};
   std::optional<ChipKind> chip = symbolizeChipKind(uint32_t(kind));
@@ -189,7 +190,16 @@ MlirAttribute mlirMoeChipAttrGet(MlirContext context, MoeChipKind kind,
     return v == 0 ? FloatAttr() : FloatAttr::get(Float64Type::get(ctx), v);
   };
   return wrap(getChecked<ChipAttr>(ctx, *chip, mc2Capacity, figure(linkGBps),
-                                   figure(linkLatencyUs)));
+                                   figure(linkLatencyUs), dispatchV2,
+                                   hierarchicalComm));
+}
+
+MlirAttribute mlirMoeChipAttrGet(MlirContext context, MoeChipKind kind,
+                                 int64_t mc2Capacity, double linkGBps,
+                                 double linkLatencyUs) {
+  return mlirMoeChipAttrGetWithMc2Options(context, kind, mc2Capacity, linkGBps,
+                                          linkLatencyUs, /*dispatchV2=*/true,
+                                          /*hierarchicalComm=*/false);
 }
 
 bool mlirAttributeIsAMoeChip(MlirAttribute attr) {
@@ -215,6 +225,15 @@ double mlirMoeChipAttrGetLinkLatencyUs(MlirAttribute attr) {
 int64_t mlirMoeChipAttrGetFusedMc2EpLimit(MlirAttribute attr, bool megaMoe) {
   ChipAttr a = as<ChipAttr>(attr, "#moe.chip");
   return a ? a.getFusedMc2EpLimit(megaMoe) : 0;
+}
+
+bool mlirMoeChipAttrGetDispatchV2(MlirAttribute attr) {
+  ChipAttr a = as<ChipAttr>(attr, "#moe.chip");
+  return a && a.getDispatchV2();
+}
+bool mlirMoeChipAttrGetHierarchicalComm(MlirAttribute attr) {
+  ChipAttr a = as<ChipAttr>(attr, "#moe.chip");
+  return a && a.getHierarchicalComm();
 }
 
 MlirStringRef mlirMoeChipAttrGetName(void) {

@@ -281,6 +281,19 @@ int main(void) {
   // CHECK: mc2 capacity 512
   printAttr("custom chip", mlirMoeChipAttrGet(ctx, MOE_CHIP_A2, 128, 25.0, 0));
   // CHECK: custom chip: #moe.chip<A2, mc2_capacity = 128, link_gbps = 2.5{{0*}}e+01>
+  printf("chip v2 %d hierarchical %d\n", mlirMoeChipAttrGetDispatchV2(chip),
+         mlirMoeChipAttrGetHierarchicalComm(chip));
+  // CHECK: chip v2 1 hierarchical 0
+  MlirAttribute a2v1 = mlirMoeChipAttrGetWithMc2Options(ctx, MOE_CHIP_A2, 0, 0,
+                                                        0, false, true);
+  printAttr("a2 v1 hierarchical", a2v1);
+  printf("a2 v2 %d hierarchical %d\n", mlirMoeChipAttrGetDispatchV2(a2v1),
+         mlirMoeChipAttrGetHierarchicalComm(a2v1));
+  // CHECK: a2 v1 hierarchical: #moe.chip<A2, dispatch_v2 = false, hierarchical_comm = true>
+  // CHECK: a2 v2 0 hierarchical 1
+  printAttr("bad hierarchical", mlirMoeChipAttrGetWithMc2Options(
+                                    ctx, MOE_CHIP_A3, 0, 0, 0, true, true));
+  // CHECK: bad hierarchical: null (hierarchical_comm is an A2 setting, the chip is A3)
   MlirAttribute quant = mlirMoeQuantAttrGet(ctx, MOE_QUANT_W4A8_DYNAMIC, 128);
   printAttr("quant", quant);
   printf("scheme %d group %lld\n", mlirMoeQuantAttrGetScheme(quant),

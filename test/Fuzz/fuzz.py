@@ -113,6 +113,11 @@ def mutate_type(rng, data):
     if not m:
         return data, "type: none"
     new = rng.choice(TYPES).encode()
+    # Upstream MLIR 19 bug, not the project's: `array<i1: 0>` (an integer
+    # literal in an i1 dense array) crashes mlir's own parser / printer
+    # (`mlir-opt` too), so the fuzzer does not make i1 dense arrays.
+    if new == b"i1" and data[:m.start()].endswith(b"array<"):
+        new = b"i64"
     return replace(data, m, new), f"type@{m.start()}={new.decode()}"
 
 

@@ -89,6 +89,44 @@ static Value firstLocalExpert(OpBuilder &b, Location loc, int64_t ep,
 
 namespace {
 
+/// What seed 002's TokenDispatcherWithMC2 decides from the SoC and the
+/// software stack: `need_extra_args` (A3), `enable_dispatch_v2` and
+/// `need_expert_scale` (hierarchical communication, A2). Without a chip the
+/// call is an A2-like one with dispatch v2 (the chip attribute's defaults).
+struct Mc2Call {
+  bool a3 = false, v2 = true, hierarchical = false;
+
+  npu::GroupAttr groupEp(OpBuilder &b) const {
+    return npu::GroupAttr::get(b.getContext(), npu::Group::EP);
+  }
+  // A3: `group_tp = moe_all_to_all_group_name, tp_world_size = 1,
+  // tp_rank_id = 0`.
+  npu::GroupAttr groupTp(OpBuilder &b) const {
+    return a3 ? groupEp(b) : npu::GroupAttr();
+  }
+  IntegerAttr tpWorldSize(OpBuilder &b) const {
+    return a3 ? b.getI64IntegerAttr(1) : IntegerAttr();
+  }
+  IntegerAttr tpRankId(OpBuilder &b) const {
+    return a3 ? b.getI64IntegerAttr(0) : IntegerAttr();
+  }
+};
+
+Mc2Call mc2CallOf(const Deployment &deployment) {
+  Mc2Call call;
+  if (ChipAttr chip = deployment.chip) {
+    call.a3 = chip.getKind() == ChipKind::A3;
+    call.v2 = chip.getDispatchV2();
+    call.hierarchical = chip.getHierarchicalComm();
+  }
+  return call;
+}
+
+/// `ep_rank_id = get_mc2_group().rank_in_group`.
+Value epRankId(OpBuilder &b, Location loc) {
+  return b.create<npu::GroupRankOp>(loc, b.getIndexType(), npu::Group::EP);
+}
+
 /// Logical expert ids mapped to physical replicas (EPLB), or the ids.
 Value physicalIds(OpBuilder &b, Location loc, Value ids, Value log2phy) {
   if (log2phy)
@@ -184,16 +222,38 @@ struct DispatchPattern : StagePattern<DispatchOp> {
       break;
     }
     case CommMethod::MC2: {
+      // TokenDispatcherWithMC2.get_dispatch_mc2_kwargs: every argument
+      // under the seed's conditions (docs/Expansion.md "MC2's operator
+      // contract").
+      Mc2Call call = mc2CallOf(deployment);
       parts.ids = ids;
-      parts.mask = maskOfRows(rewriter, op.getHidden());
+      Value mask = maskOfRows(rewriter, op.getHidden());
+      // `if self.a3_need_extra_args and self.enable_dispatch_v2`.
+      parts.mask = call.a3 && call.v2 ? mask : Value();
+      // `if self.need_expert_scale: expert_scales = topk_weights`.
+      Value expertScales = call.hierarchical ? parts.weights : Value();
+      Type f32Vector = tensorType({ShapedType::kDynamic}, b.getF32Type());
       auto dispatch = b.create<npu::MoeDistributeDispatchOp>(
-          loc, rowsType, indexVector, countsType,
+          loc, rowsType, call.v2 ? Type() : indexVector,
+          call.v2 ? indexVector : Type(), countsType,
           tensorType({local * ep}, b.getI32Type()), /*dynamic_scales=*/Type(),
-          hidden, ids, parts.mask, ep, physical, npu::DispatchQuantMode::None,
-          mc2Capacity(deployment), groupListTypeOf(op));
+          /*tp_recv_counts=*/call.a3 ? tensorType({1}, b.getI32Type()) : Type(),
+          /*expand_scales=*/expertScales ? f32Vector : Type(), hidden, ids,
+          /*scales=*/Value(), parts.mask, expertScales,
+          epRankId(b, loc), call.groupEp(b), b.getI64IntegerAttr(ep),
+          call.groupTp(b), call.tpWorldSize(b), call.tpRankId(b),
+          /*expert_shard_type=*/b.getI64IntegerAttr(0),
+          /*shared_expert_rank_num=*/b.getI64IntegerAttr(0),
+          /*moe_expert_num=*/b.getI64IntegerAttr(physical),
+          /*global_bs=*/b.getI64IntegerAttr(0),
+          npu::DispatchQuantModeAttr::get(b.getContext(),
+                                          npu::DispatchQuantMode::None),
+          b.getI64IntegerAttr(mc2Capacity(deployment)),
+          npu::GroupListTypeAttr::get(b.getContext(), groupListTypeOf(op)),
+          call.v2 ? b.getUnitAttr() : UnitAttr(), IntegerAttr());
       rows = dispatch.getExpandX();
       counts = dispatch.getExpertTokenNums();
-      parts.expandIdx = dispatch.getExpandIdx();
+      parts.expandIdx = dispatch.getCombineInfo();
       parts.recvCounts = dispatch.getEpRecvCounts();
       break;
     }
@@ -260,12 +320,29 @@ struct CombinePattern : StagePattern<CombineOp> {
                                                parts->sorted, parts->weights);
       break;
     }
-    case CommMethod::MC2:
+    case CommMethod::MC2: {
+      // TokenDispatcherWithMC2.get_combine_mc_kwargs: the dispatch's
+      // arguments and results (expand_idx or assist_info_for_combine,
+      // ep_recv_counts, tp_recv_counts, expand_scales, the mask).
+      auto npuDispatch =
+          parts->expandIdx.getDefiningOp<npu::MoeDistributeDispatchOp>();
+      if (!npuDispatch)
+        return rewriter.notifyMatchFailure(op, "no npu MC2 dispatch");
+      bool v2 = npuDispatch.getV2();
       out = b.create<npu::MoeDistributeCombineOp>(
-          loc, resultType, y, parts->ids, parts->expandIdx, parts->recvCounts,
-          parts->weights, parts->mask, /*shared_expert_x=*/Value(),
-          deployment.layout.getEpSize(), dispatch.getNumPhysicalExperts());
+          loc, resultType, y, parts->ids, v2 ? Value() : parts->expandIdx,
+          v2 ? parts->expandIdx : Value(), parts->recvCounts, parts->weights,
+          npuDispatch.getTpRecvCounts(), npuDispatch.getXActiveMask(),
+          npuDispatch.getExpandScales(), /*shared_expert_x=*/Value(),
+          npuDispatch.getEpRankId(), npuDispatch.getGroupEpAttr(),
+          npuDispatch.getEpWorldSizeAttr(), npuDispatch.getGroupTpAttr(),
+          npuDispatch.getTpWorldSizeAttr(), npuDispatch.getTpRankIdAttr(),
+          npuDispatch.getExpertShardTypeAttr(),
+          npuDispatch.getSharedExpertRankNumAttr(),
+          npuDispatch.getMoeExpertNumAttr(), npuDispatch.getGlobalBsAttr(),
+          npuDispatch.getV2Attr(), IntegerAttr());
       break;
+    }
     case CommMethod::Moge:
       // TokenDispatcherWithMoge.token_combine: inverse permutation, view
       // [T, top_k / ep, H], sum; the experts applied the weights.

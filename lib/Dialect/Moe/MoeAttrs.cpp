@@ -140,8 +140,9 @@ double ChipAttr::getMatmulTflops(bool int8) const {
 }
 
 LogicalResult ChipAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                               ChipKind, int64_t mc2Capacity, FloatAttr linkGBps,
-                               FloatAttr linkLatencyUs) {
+                               ChipKind kind, int64_t mc2Capacity,
+                               FloatAttr linkGBps, FloatAttr linkLatencyUs,
+                               bool, bool hierarchicalComm) {
   if (mc2Capacity < 0)
     return emitError() << "mc2_capacity must be positive, got " << mc2Capacity;
   // `!(v > 0)` also catches NaN; the cost model divides by both figures.
@@ -154,6 +155,11 @@ LogicalResult ChipAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (linkLatencyUs && !finitePositive(linkLatencyUs))
     return emitError() << "link_latency_us must be positive and finite, got "
                        << linkLatencyUs.getValueAsDouble();
+  // Seed 002: hierarchical communication (need_expert_scale) is the A2
+  // HCCL_INTRA_PCIE_ENABLE / HCCL_INTRA_ROCE_ENABLE setting.
+  if (hierarchicalComm && kind != ChipKind::A2)
+    return emitError() << "hierarchical_comm is an A2 setting, the chip is "
+                       << stringifyChipKind(kind);
   return success();
 }
 
@@ -171,6 +177,7 @@ Attribute ChipAttr::parse(AsmParser &parser, Type) {
   int64_t capacity = 0;
   double gbps = 0.0, latency = 0.0;
   bool hasGbps = false, hasLatency = false;
+  bool dispatchV2 = true, hierarchicalComm = false;
   llvm::StringSet<> seen;
   while (succeeded(parser.parseOptionalComma())) {
     SMLoc keyLoc = parser.getCurrentLocation();
@@ -191,10 +198,23 @@ Attribute ChipAttr::parse(AsmParser &parser, Type) {
     } else if (key == "link_latency_us") {
       result = parser.parseFloat(latency);
       hasLatency = true;
+    } else if (key == "dispatch_v2" || key == "hierarchical_comm") {
+      bool &flag = key == "dispatch_v2" ? dispatchV2 : hierarchicalComm;
+      StringRef word;
+      SMLoc wordLoc = parser.getCurrentLocation();
+      result = parser.parseKeyword(&word);
+      if (succeeded(result) && word != "true" && word != "false") {
+        parser.emitError(wordLoc)
+            << "chip parameter '" << key << "' is true or false, got '"
+            << word << "'";
+        return {};
+      }
+      flag = word == "true";
     } else {
       parser.emitError(keyLoc)
           << "unknown chip parameter '" << key
-          << "'; expected mc2_capacity, link_gbps or link_latency_us";
+          << "'; expected mc2_capacity, link_gbps, link_latency_us, "
+             "dispatch_v2 or hierarchical_comm";
       return {};
     }
     if (failed(result))
@@ -213,7 +233,8 @@ Attribute ChipAttr::parse(AsmParser &parser, Type) {
   return ChipAttr::getChecked([&] { return parser.emitError(loc); },
                               parser.getContext(), *kind, capacity,
                               asAttr(hasGbps, gbps),
-                              asAttr(hasLatency, latency));
+                              asAttr(hasLatency, latency), dispatchV2,
+                              hierarchicalComm);
 }
 
 void ChipAttr::print(AsmPrinter &printer) const {
@@ -228,6 +249,10 @@ void ChipAttr::print(AsmPrinter &printer) const {
     printer << ", link_latency_us = ";
     printer.printFloat(latency.getValue());
   }
+  if (!getDispatchV2())
+    printer << ", dispatch_v2 = false";
+  if (getHierarchicalComm())
+    printer << ", hierarchical_comm = true";
   printer << ">";
 }
 

@@ -296,11 +296,121 @@ static FailureOr<int64_t> localExperts(Operation *op, int64_t experts,
   return experts / ranks;
 }
 
+namespace {
+/// The group arguments both MC2 ops take (seed 002 get_dispatch_mc2_kwargs
+/// and get_combine_mc_kwargs), and the tensors whose presence depends on
+/// the chip: `group_tp` marks an A3 call (`need_extra_args`).
+struct Mc2Contract {
+  Group groupEp;
+  int64_t epWorldSize, moeExpertNum, globalBs;
+  std::optional<Group> groupTp;
+  std::optional<int64_t> tpWorldSize, tpRankId;
+  int64_t expertShardType, sharedExpertRankNum;
+  bool v2;
+  Value mask;        // x_active_mask
+  Value expertScale; // dispatch expert_scales / combine expand_scales
+  StringRef expertScaleName;
+};
+} // namespace
+
+/// The contract of an MC2 op; `expertScale` is the A2 hierarchical tensor.
+template <typename Op>
+static Mc2Contract contractOf(Op op, Value expertScale, StringRef name) {
+  auto i64 = [](uint64_t v) { return static_cast<int64_t>(v); };
+  return Mc2Contract{op.getGroupEp(),
+                     i64(op.getEpWorldSize()),
+                     i64(op.getMoeExpertNum()),
+                     i64(op.getGlobalBs()),
+                     op.getGroupTp(),
+                     asOptional(op.getTpWorldSize()),
+                     asOptional(op.getTpRankId()),
+                     i64(op.getExpertShardType()),
+                     i64(op.getSharedExpertRankNum()),
+                     op.getV2(),
+                     op.getXActiveMask(),
+                     expertScale,
+                     name};
+}
+
+/// The rules of the seed's conditions shared by dispatch and combine;
+/// returns the local experts per rank.
+static FailureOr<int64_t> verifyMc2Contract(Operation *op,
+                                            const Mc2Contract &c) {
+  // torch_npu: "expert_shard_type: only 0 is supported (shared-expert ranks
+  // first)"; the seed passes 0.
+  if (c.expertShardType != 0)
+    return op->emitOpError()
+           << "expert_shard_type must be 0 (shared-expert ranks first, the "
+              "only placement torch_npu supports), got "
+           << c.expertShardType;
+  // The seed passes 0 and the compiler computes shared experts on every
+  // rank (npu.moe_distribute_combine's shared hook); reserving ranks for
+  // them would change the expert placement expert_map and EPLB own.
+  if (c.sharedExpertRankNum != 0)
+    return op->emitOpError()
+           << "shared_expert_rank_num " << c.sharedExpertRankNum
+           << " is not supported: shared experts run on every rank, not on "
+              "reserved ranks (docs/Rationale.md, MC2's operator contract)";
+  bool anyTp = c.groupTp || c.tpWorldSize || c.tpRankId;
+  bool allTp = c.groupTp && c.tpWorldSize && c.tpRankId;
+  if (anyTp && !allTp)
+    return op->emitOpError()
+           << "group_tp, tp_world_size and tp_rank_id come together (the A3 "
+              "arguments, need_extra_args)";
+  if (allTp) {
+    if (*c.groupTp != c.groupEp)
+      return op->emitOpError()
+             << "group_tp must be group_ep (" << stringifyGroup(c.groupEp)
+             << "): the seed passes the MC2 group for both, got "
+             << stringifyGroup(*c.groupTp);
+    if (*c.tpWorldSize != 1)
+      return op->emitOpError()
+             << "tp_world_size " << *c.tpWorldSize
+             << " is not supported: the seed passes 1 (no tensor-parallel "
+                "split inside the MC2 kernel)";
+    if (*c.tpRankId >= *c.tpWorldSize)
+      return op->emitOpError() << "tp_rank_id " << *c.tpRankId
+                               << " is outside tp_world_size "
+                               << *c.tpWorldSize;
+  }
+  // Seed 002: `if self.a3_need_extra_args and self.enable_dispatch_v2:
+  // x_active_mask`.
+  if (c.mask && (!c.v2 || !allTp))
+    return op->emitOpError()
+           << "x_active_mask is an A3 dispatch-v2 argument: it needs v2 and "
+              "group_tp";
+  // Seed 002: `if self.need_expert_scale: expert_scales` (hierarchical
+  // communication, an A2 setting).
+  if (c.expertScale && allTp)
+    return op->emitOpError()
+           << c.expertScaleName
+           << " is the A2 hierarchical-communication argument; an A3 call "
+              "(group_tp) does not take it";
+  if (c.globalBs % c.epWorldSize != 0)
+    return op->emitOpError() << "global_bs " << c.globalBs
+                             << " must be 0 or a multiple of ep_world_size "
+                             << c.epWorldSize;
+  return localExperts(op, c.moeExpertNum, c.epWorldSize);
+}
+
+/// Exactly one of expand_idx (v1) and assist_info_for_combine (v2).
+static LogicalResult verifyCombineInfo(Operation *op, bool v2, Value expandIdx,
+                                       Value assistInfo, StringRef what) {
+  if (v2 && (expandIdx || !assistInfo))
+    return op->emitOpError() << "a v2 call " << what
+                             << " assist_info_for_combine, not expand_idx";
+  if (!v2 && (assistInfo || !expandIdx))
+    return op->emitOpError() << "a v1 call " << what
+                             << " expand_idx, not assist_info_for_combine";
+  return success();
+}
+
 LogicalResult MoeDistributeDispatchOp::verify() {
   Operation *op = *this;
-  FailureOr<int64_t> local =
-      localExperts(op, getMoeExpertNum(), getEpWorldSize());
+  FailureOr<int64_t> local = verifyMc2Contract(op, contractOf(*this, getExpertScales(), "expert_scales"));
   if (failed(local) ||
+      failed(verifyCombineInfo(op, getV2(), getExpandIdx(),
+                               getAssistInfoForCombine(), "returns")) ||
       failed(expectSameDim(op, "x", getX(), 0, "expert_ids", getExpertIds(),
                            0)) ||
       failed(expectSameDim(op, "expand_x", getExpandX(), 1, "x", getX(), 1)) ||
@@ -308,6 +418,11 @@ LogicalResult MoeDistributeDispatchOp::verify() {
                              *local)) ||
       failed(expectDimEquals(op, "ep_recv_counts", getEpRecvCounts(), 0,
                              *local * getEpWorldSize())))
+    return failure();
+  Value info = getCombineInfo();
+  if (failed(expectSameDim(op, "expand_x", getExpandX(), 0,
+                           getV2() ? "assist_info_for_combine" : "expand_idx",
+                           info, 0)))
     return failure();
   if (Value mask = getXActiveMask())
     if (failed(expectSameDim(op, "x_active_mask", mask, 0, "x", getX(), 0)))
@@ -322,14 +437,42 @@ LogicalResult MoeDistributeDispatchOp::verify() {
   if (bool(getDynamicScales()) != quantize)
     return emitOpError() << (quantize ? "needs" : "takes no")
                          << " dynamic_scales result";
+  if (Value scales = getScales()) {
+    if (!quantize)
+      return emitOpError() << "scales (smooth quantization) need "
+                              "quant_mode(dynamic)";
+    if (failed(expectSameDim(op, "scales", scales, 0, "x", getX(), 1)))
+      return failure();
+  }
+  if (bool(getTpRecvCounts()) != bool(getGroupTp()))
+    return emitOpError() << (getGroupTp() ? "needs a tp_recv_counts result "
+                                            "with group_tp"
+                                          : "returns tp_recv_counts only "
+                                            "with group_tp");
+  if (Value tp = getTpRecvCounts())
+    if (failed(expectDimEquals(op, "tp_recv_counts", tp, 0,
+                               *getTpWorldSize())))
+      return failure();
+  if (bool(getExpandScales()) != bool(getExpertScales()))
+    return emitOpError() << "returns expand_scales exactly when it takes "
+                            "expert_scales";
+  if (Value scales = getExpertScales())
+    if (failed(expectSameDim(op, "expert_scales", scales, 0, "expert_ids",
+                             getExpertIds(), 0)) ||
+        failed(expectSameDim(op, "expert_scales", scales, 1, "expert_ids",
+                             getExpertIds(), 1)) ||
+        failed(expectSameDim(op, "expand_scales", getExpandScales(), 0,
+                             "expand_x", getExpandX(), 0)))
+      return failure();
   return success();
 }
 
 LogicalResult MoeDistributeCombineOp::verify() {
   Operation *op = *this;
-  FailureOr<int64_t> local =
-      localExperts(op, getMoeExpertNum(), getEpWorldSize());
+  FailureOr<int64_t> local = verifyMc2Contract(op, contractOf(*this, getExpandScales(), "expand_scales"));
   if (failed(local) ||
+      failed(verifyCombineInfo(op, getV2(), getExpandIdx(),
+                               getAssistInfoForCombine(), "takes")) ||
       failed(expectDimEquals(op, "ep_send_counts", getEpSendCounts(), 0,
                              *local * getEpWorldSize())) ||
       failed(expectSameDim(op, "expert_scales", getExpertScales(), 0,
@@ -340,6 +483,23 @@ LogicalResult MoeDistributeCombineOp::verify() {
       failed(expectSameDim(op, "result", getResult(), 0, "expert_ids",
                            getExpertIds(), 0)))
     return failure();
+  if (failed(expectSameDim(op, getV2() ? "assist_info_for_combine"
+                                       : "expand_idx",
+                           getCombineInfo(), 0, "expand_x", getExpandX(), 0)))
+    return failure();
+  if (bool(getTpSendCounts()) != bool(getGroupTp()))
+    return emitOpError() << (getGroupTp() ? "needs tp_send_counts with "
+                                            "group_tp"
+                                          : "takes tp_send_counts only with "
+                                            "group_tp");
+  if (Value tp = getTpSendCounts())
+    if (failed(expectDimEquals(op, "tp_send_counts", tp, 0,
+                               *getTpWorldSize())))
+      return failure();
+  if (Value scales = getExpandScales())
+    if (failed(expectSameDim(op, "expand_scales", scales, 0, "expand_x",
+                             getExpandX(), 0)))
+      return failure();
   if (Value mask = getXActiveMask())
     if (failed(expectSameDim(op, "x_active_mask", mask, 0, "expert_ids",
                              getExpertIds(), 0)))

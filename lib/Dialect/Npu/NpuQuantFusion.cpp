@@ -238,17 +238,37 @@ static LogicalResult fuseIntoMc2Dispatch(RewriterBase &rewriter,
     return failure();
   }
   rewriter.setInsertionPoint(dispatch);
+  auto typeOf = [](Value v) { return v ? v.getType() : Type(); };
   auto fused = rewriter.create<MoeDistributeDispatchOp>(
-      dispatch.getLoc(), dq.getQ().getType(), dispatch.getExpandIdx().getType(),
+      dispatch.getLoc(), dq.getQ().getType(), typeOf(dispatch.getExpandIdx()),
+      typeOf(dispatch.getAssistInfoForCombine()),
       dispatch.getExpertTokenNums().getType(),
       dispatch.getEpRecvCounts().getType(), dq.getScale().getType(),
-      dispatch.getX(), dispatch.getExpertIds(), dispatch.getXActiveMask(),
-      dispatch.getEpWorldSizeAttr(), dispatch.getMoeExpertNumAttr(),
+      typeOf(dispatch.getTpRecvCounts()), typeOf(dispatch.getExpandScales()),
+      dispatch.getX(), dispatch.getExpertIds(), dispatch.getScales(),
+      dispatch.getXActiveMask(), dispatch.getExpertScales(),
+      dispatch.getEpRankId(), dispatch.getGroupEpAttr(),
+      dispatch.getEpWorldSizeAttr(), dispatch.getGroupTpAttr(),
+      dispatch.getTpWorldSizeAttr(), dispatch.getTpRankIdAttr(),
+      dispatch.getExpertShardTypeAttr(), dispatch.getSharedExpertRankNumAttr(),
+      dispatch.getMoeExpertNumAttr(), dispatch.getGlobalBsAttr(),
       DispatchQuantModeAttr::get(rewriter.getContext(),
                                  DispatchQuantMode::Dynamic),
       dispatch.getCapacityAttr(), dispatch.getExpertTokenNumsTypeAttr(),
-      dispatch.getStreamAttr());
-  replaceQuantizedDispatch(rewriter, dq, dispatch, fused);
+      dispatch.getV2Attr(), dispatch.getStreamAttr());
+  // The results by name: the fused op gains dynamic_scales in the middle.
+  rewriter.replaceOp(dq, ValueRange{fused.getExpandX(), fused.getDynamicScales()});
+  std::pair<Value, Value> same[] = {
+      {dispatch.getExpandIdx(), fused.getExpandIdx()},
+      {dispatch.getAssistInfoForCombine(), fused.getAssistInfoForCombine()},
+      {dispatch.getExpertTokenNums(), fused.getExpertTokenNums()},
+      {dispatch.getEpRecvCounts(), fused.getEpRecvCounts()},
+      {dispatch.getTpRecvCounts(), fused.getTpRecvCounts()},
+      {dispatch.getExpandScales(), fused.getExpandScales()}};
+  for (auto [from, to] : same)
+    if (from)
+      rewriter.replaceAllUsesWith(from, to);
+  rewriter.eraseOp(dispatch);
   return success();
 }
 

@@ -332,43 +332,98 @@ extern "C" void moert_npu_alltoall_splits(
 // MC2
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// The group arguments of an MC2 call (`tp_world_size` 0: no TP arguments).
+Mc2Contract mc2Contract(int64_t epRankId, int64_t epWorldSize,
+                        int64_t tpWorldSize, int64_t tpRankId,
+                        int64_t expertShardType, int64_t sharedExpertRankNum,
+                        int64_t moeExpertNum, int64_t globalBs) {
+  Mc2Contract c;
+  c.epRankId = epRankId;
+  c.epWorldSize = epWorldSize;
+  c.tpWorldSize = tpWorldSize;
+  c.tpRankId = tpRankId;
+  c.expertShardType = expertShardType;
+  c.sharedExpertRankNum = sharedExpertRankNum;
+  c.moeExpertNum = moeExpertNum;
+  c.globalBs = globalBs;
+  return c;
+}
+} // namespace
+
 extern "C" void moert_npu_moe_distribute_dispatch(
     const char *where, int64_t stream, moert_tensor *x,
-    moert_tensor *expert_ids, moert_tensor *x_active_mask,
-    int64_t ep_world_size, int64_t moe_expert_num,
+    moert_tensor *expert_ids, moert_tensor *scales,
+    moert_tensor *x_active_mask, moert_tensor *expert_scales,
+    int64_t ep_rank_id, moert_npu_group group_ep, int64_t ep_world_size,
+    moert_npu_group group_tp, int64_t tp_world_size, int64_t tp_rank_id,
+    int64_t expert_shard_type, int64_t shared_expert_rank_num,
+    int64_t moe_expert_num, int64_t global_bs,
     moert_npu_dispatch_quant_mode quant_mode, int64_t capacity,
-    moert_npu_group_list_type expert_token_nums_type,
+    moert_npu_group_list_type expert_token_nums_type, int32_t v2,
     moert_tensor **expand_x, moert_tensor **expand_idx,
-    moert_tensor **expert_token_nums, moert_tensor **ep_recv_counts,
-    moert_tensor **dynamic_scales) {
+    moert_tensor **assist_info_for_combine, moert_tensor **expert_token_nums,
+    moert_tensor **ep_recv_counts, moert_tensor **dynamic_scales,
+    moert_tensor **tp_recv_counts, moert_tensor **expand_scales) {
+  (void)group_tp; // the verifier makes it group_ep; tp_world_size is 1
   GroupListType type = toGroupList(expert_token_nums_type);
-  issueComputing(where, stream, {x, expert_ids, x_active_mask},
-        {expand_x, expand_idx, expert_token_nums, ep_recv_counts,
-         dynamic_scales},
+  Group group = toGroup(group_ep);
+  Mc2Contract contract =
+      mc2Contract(ep_rank_id, ep_world_size, tp_world_size, tp_rank_id,
+                  expert_shard_type, shared_expert_rank_num, moe_expert_num,
+                  global_bs);
+  issueComputing(where, stream, {x, expert_ids, scales, x_active_mask,
+                                 expert_scales},
+        {expand_x, expand_idx, assist_info_for_combine, expert_token_nums,
+         ep_recv_counts, dynamic_scales, tp_recv_counts, expand_scales},
         [=](Stream &st, const Inputs &in) {
+          Mc2DispatchInputs inputs;
+          inputs.scales = in[2];
+          inputs.mask = in[3];
+          inputs.expertScales = in[4];
           DistributeDispatchResult r = distributeDispatch(
-              st.comm(Group::EP), need(in, 0), need(in, 1), in[2],
-              ep_world_size, moe_expert_num, static_cast<int64_t>(quant_mode),
-              capacity, type);
-          return std::vector<Tensor>{r.expandX, r.expandIdx, r.expertTokenNums,
-                                     r.epRecvCounts, r.dynamicScales};
+              st.comm(group), need(in, 0), need(in, 1), inputs, contract,
+              static_cast<int64_t>(quant_mode), capacity, type);
+          // v1 names the source pair indices expand_idx, v2
+          // assist_info_for_combine.
+          return std::vector<Tensor>{
+              r.expandX,        v2 ? Tensor() : r.expandIdx,
+              v2 ? r.expandIdx : Tensor(), r.expertTokenNums,
+              r.epRecvCounts,   r.dynamicScales,
+              r.tpRecvCounts,   r.expandScales};
         });
 }
 
 extern "C" void moert_npu_moe_distribute_combine(
     const char *where, int64_t stream, moert_tensor *expand_x,
     moert_tensor *expert_ids, moert_tensor *expand_idx,
-    moert_tensor *ep_send_counts, moert_tensor *expert_scales,
-    moert_tensor *x_active_mask, moert_tensor *shared_expert_x,
-    int64_t ep_world_size, int64_t moe_expert_num, moert_tensor **result) {
+    moert_tensor *assist_info_for_combine, moert_tensor *ep_send_counts,
+    moert_tensor *expert_scales, moert_tensor *tp_send_counts,
+    moert_tensor *x_active_mask, moert_tensor *expand_scales,
+    moert_tensor *shared_expert_x, int64_t ep_rank_id,
+    moert_npu_group group_ep, int64_t ep_world_size, moert_npu_group group_tp,
+    int64_t tp_world_size, int64_t tp_rank_id, int64_t expert_shard_type,
+    int64_t shared_expert_rank_num, int64_t moe_expert_num, int64_t global_bs,
+    int32_t v2, moert_tensor **result) {
+  (void)group_tp;
+  Group group = toGroup(group_ep);
+  Mc2Contract contract =
+      mc2Contract(ep_rank_id, ep_world_size, tp_world_size, tp_rank_id,
+                  expert_shard_type, shared_expert_rank_num, moe_expert_num,
+                  global_bs);
   issueComputing(where, stream,
-        {expand_x, expert_ids, expand_idx, ep_send_counts, expert_scales,
-         x_active_mask, shared_expert_x},
+        {expand_x, expert_ids, v2 ? assist_info_for_combine : expand_idx,
+         ep_send_counts, expert_scales, tp_send_counts, x_active_mask,
+         expand_scales, shared_expert_x},
         {result}, [=](Stream &st, const Inputs &in) {
-          return std::vector<Tensor>{
-              distributeCombine(st.comm(Group::EP), need(in, 0), need(in, 1),
-                                need(in, 2), need(in, 3), need(in, 4), in[5],
-                                in[6], ep_world_size, moe_expert_num)};
+          Mc2CombineInputs inputs;
+          inputs.tpSendCounts = in[5];
+          inputs.mask = in[6];
+          inputs.expandScales = in[7];
+          inputs.sharedX = in[8];
+          return std::vector<Tensor>{distributeCombine(
+              st.comm(group), need(in, 0), need(in, 1), need(in, 2),
+              need(in, 3), need(in, 4), inputs, contract)};
         });
 }
 

@@ -104,9 +104,10 @@ std::vector<int64_t> readInts(const Tensor &t) {
   return v;
 }
 
-/// Checks of the attributes, equal on every rank.
-int64_t localExperts(const Comm &ep, int64_t epWorldSize, int64_t moeExpertNum,
-                     const std::string &op) {
+/// Checks of the attributes equal on every rank; returns the local experts.
+int64_t checkContract(const Comm &ep, const Mc2Contract &c,
+                      const std::string &op) {
+  const int64_t epWorldSize = c.epWorldSize, moeExpertNum = c.moeExpertNum;
   check(epWorldSize == ep.size(),
         op + ": ep_world_size is " + std::to_string(epWorldSize) +
             " but the ep group has " + std::to_string(ep.size()) + " ranks");
@@ -114,7 +115,46 @@ int64_t localExperts(const Comm &ep, int64_t epWorldSize, int64_t moeExpertNum,
         op + ": moe_expert_num " + std::to_string(moeExpertNum) +
             " is not a positive multiple of ep_world_size " +
             std::to_string(epWorldSize));
+  check(c.expertShardType == 0,
+        op + ": expert_shard_type " + std::to_string(c.expertShardType) +
+            " is not supported (0: shared-expert ranks first)");
+  check(c.sharedExpertRankNum == 0,
+        op + ": shared_expert_rank_num " +
+            std::to_string(c.sharedExpertRankNum) +
+            " is not supported: shared experts run on every rank");
+  check(c.tpWorldSize == 0 || (c.tpWorldSize == 1 && c.tpRankId == 0),
+        op + ": tp_world_size " + std::to_string(c.tpWorldSize) +
+            " / tp_rank_id " + std::to_string(c.tpRankId) +
+            " is not supported (the seed passes 1 / 0)");
+  check(c.globalBs >= 0 && c.globalBs % epWorldSize == 0,
+        op + ": global_bs " + std::to_string(c.globalBs) +
+            " is not 0 or a multiple of ep_world_size " +
+            std::to_string(epWorldSize));
   return moeExpertNum / epWorldSize;
+}
+
+/// Checks of what differs between ranks: this rank's ep_rank_id and its
+/// token count against global_bs.
+void checkRankArguments(const Comm &ep, const Mc2Contract &c, int64_t tokens,
+                        const std::string &op, const std::string &me) {
+  check(c.epRankId == ep.rank(),
+        op + ": " + me + " passes ep_rank_id " + std::to_string(c.epRankId) +
+            ", its index in the ep group is " + std::to_string(ep.rank()));
+  if (c.globalBs > 0)
+    check(tokens * c.epWorldSize <= c.globalBs,
+          op + ": " + me + " passes " + std::to_string(tokens) +
+              " tokens; times ep_world_size " +
+              std::to_string(c.epWorldSize) + " that exceeds global_bs " +
+              std::to_string(c.globalBs) +
+              " (the most tokens of a rank times ep_world_size)");
+}
+
+/// An f32 vector of `n` entries, or an error naming `what`.
+void checkF32Vector(const Tensor &t, int64_t n, const std::string &what,
+                    const std::string &op, const std::string &me) {
+  check(t.rank() == 1 && t.dim(0) == n && t.dtype == DType::F32,
+        op + ": " + me + " passes " + what + " " + t.str() + ", expected " +
+            std::to_string(n) + "xf32");
 }
 
 /// Routing of this rank's pairs: the active pairs (t, k) with expert
@@ -220,12 +260,12 @@ void throwFirstProblem(const std::vector<std::string> &problems) {
 
 DistributeDispatchResult
 distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
-                   const Tensor *mask, int64_t epWorldSize,
-                   int64_t moeExpertNum, int64_t quantMode, int64_t capacity,
-                   GroupListType type) {
+                   const Mc2DispatchInputs &inputs, const Mc2Contract &contract,
+                   int64_t quantMode, int64_t capacity, GroupListType type) {
   const std::string op = kDispatch;
-  const int64_t L = localExperts(ep, epWorldSize, moeExpertNum, op);
-  const int64_t R = epWorldSize;
+  const int64_t L = checkContract(ep, contract, op);
+  const int64_t R = contract.epWorldSize;
+  const Tensor *mask = inputs.mask;
   check(quantMode == 0 || quantMode == 2,
         op + ": quant_mode " + std::to_string(quantMode) +
             " is not supported (0: none, 2: dynamic per-row int8)");
@@ -251,7 +291,17 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
           op + ": quant_mode 2 needs float x, " + me + " passes " + x.str());
     check(x.dtype != DType::I4 || H % 2 == 0,
           op + ": rows of " + x.str() + " do not fill whole bytes");
+    checkRankArguments(ep, contract, x.dim(0), op, me);
+    if (inputs.scales) {
+      check(quant, op + ": scales (smooth quantization) need quant_mode 2");
+      checkF32Vector(*inputs.scales, H, "scales", op, me);
+    }
     routing = route(expertIds, mask, x.dim(0), R, L, op, me);
+    if (const Tensor *w = inputs.expertScales)
+      check(w->rank() == 2 && w->dim(0) == routing.tokens &&
+                w->dim(1) == routing.k && w->dtype == DType::F32,
+            op + ": " + me + " passes expert_scales " + w->str() +
+                " for expert ids " + expertIds.str());
   } catch (const Error &e) {
     problem = e.what();
   }
@@ -270,16 +320,28 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
     if (quant) {
       q = Tensor::empty(DType::I8, {T, H});
       scales.assign(static_cast<size_t>(T), 0.0f);
-      std::vector<float> row(static_cast<size_t>(H));
+      std::vector<float> row(static_cast<size_t>(H)), smooth;
+      if (inputs.scales) {
+        smooth.resize(static_cast<size_t>(H));
+        loadF32(*inputs.scales, 0, H, smooth.data());
+      }
       for (int64_t t = 0; t < T; ++t) {
         if (!routing.active[static_cast<size_t>(t)])
           continue;
         loadF32(x, t * H, H, row.data());
+        for (size_t h = 0; h < smooth.size(); ++h)
+          row[h] *= smooth[h];
         scales[static_cast<size_t>(t)] =
             quantizeRow(row.data(), H, q.data<int8_t>() + t * H);
       }
     }
     const Tensor &src = quant ? q : x;
+    std::vector<float> pairWeights;
+    if (inputs.expertScales) {
+      pairWeights.resize(static_cast<size_t>(T * routing.k));
+      if (!pairWeights.empty())
+        loadF32(*inputs.expertScales, 0, T * routing.k, pairWeights.data());
+    }
     int64_t total = 0;
     for (const auto &pairs : routing.pairs)
       total += static_cast<int64_t>(pairs.size());
@@ -291,7 +353,7 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
       w.putString("");
       std::vector<int64_t> counts(static_cast<size_t>(L));
       std::vector<int32_t> idx;
-      std::vector<float> rowScales;
+      std::vector<float> rowScales, rowWeights;
       for (int64_t e = 0; e < L; ++e) {
         const auto &pairs = routing.pairs[static_cast<size_t>(p * L + e)];
         counts[static_cast<size_t>(e)] = static_cast<int64_t>(pairs.size());
@@ -303,12 +365,15 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
           idx.push_back(pair);
           if (quant)
             rowScales.push_back(scales[static_cast<size_t>(t)]);
+          if (!pairWeights.empty())
+            rowWeights.push_back(pairWeights[static_cast<size_t>(pair)]);
         }
         sendSplits[static_cast<size_t>(p)] += counts[static_cast<size_t>(e)];
       }
       w.putArray(counts);
       w.putArray(idx);
       w.putArray(rowScales);
+      w.putArray(rowWeights);
       meta[static_cast<size_t>(p)] = std::move(w.bytes);
     }
   } else {
@@ -326,6 +391,7 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
   std::vector<std::vector<int64_t>> counts(static_cast<size_t>(R));
   std::vector<std::vector<int32_t>> idx(static_cast<size_t>(R));
   std::vector<std::vector<float>> scales(static_cast<size_t>(R));
+  std::vector<std::vector<float>> weights(static_cast<size_t>(R));
   for (int64_t s = 0; s < R; ++s) {
     BlobReader r{got[static_cast<size_t>(s)], kDispatch};
     problems[static_cast<size_t>(s)] = r.getString();
@@ -334,6 +400,7 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
     counts[static_cast<size_t>(s)] = r.getArray<int64_t>();
     idx[static_cast<size_t>(s)] = r.getArray<int32_t>();
     scales[static_cast<size_t>(s)] = r.getArray<float>();
+    weights[static_cast<size_t>(s)] = r.getArray<float>();
   }
   throwFirstProblem(problems);
 
@@ -346,17 +413,36 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
     check(static_cast<int64_t>(idx[static_cast<size_t>(s)].size()) ==
               recvSplits[static_cast<size_t>(s)],
           op + ": malformed metadata");
+    check(!inputs.expertScales ||
+              static_cast<int64_t>(weights[static_cast<size_t>(s)].size()) ==
+                  recvSplits[static_cast<size_t>(s)],
+          op + ": malformed metadata");
   }
   Tensor recv = allToAllVFor(op, ep, send, sendSplits, recvSplits);
 
   // Regroup from (source, expert, pair) to (expert, source, pair).
   int64_t N = recv.rows();
+  // global_bs sizes the kernel's receive buffer: globalBs * min(K, L) rows
+  // (a token sends at most min(K, L) rows to one rank). The per-rank check
+  // above keeps every rank within it.
+  if (contract.globalBs > 0)
+    check(N <= contract.globalBs * std::min(routing.k, L),
+          op + ": rank " + std::to_string(ep.rank()) + " receives " +
+              std::to_string(N) + " rows, more than the global_bs buffer of " +
+              std::to_string(contract.globalBs * std::min(routing.k, L)));
   DistributeDispatchResult res;
   res.expandIdx = Tensor::empty(DType::I32, {N});
   res.expertTokenNums = Tensor::empty(DType::I64, {L});
   res.epRecvCounts = Tensor::empty(DType::I32, {L * R});
   if (quant)
     res.dynamicScales = Tensor::empty(DType::F32, {N});
+  if (inputs.expertScales)
+    res.expandScales = Tensor::empty(DType::F32, {N});
+  if (contract.tpWorldSize > 0) {
+    // tp_world_size 1: the one TP rank received every row.
+    res.tpRecvCounts = Tensor::empty(DType::I32, {contract.tpWorldSize});
+    res.tpRecvCounts.data<int32_t>()[0] = static_cast<int32_t>(N);
+  }
   res.expandX = L == 1 ? recv : Tensor::empty(rowType, {N, H});
   const size_t rb = storageBytes(rowType, H);
   std::vector<int64_t> srcBase(static_cast<size_t>(R), 0);
@@ -380,6 +466,9 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
         if (quant)
           res.dynamicScales.data<float>()[out + j] =
               scales[si][static_cast<size_t>(within[si] + j)];
+        if (inputs.expertScales)
+          res.expandScales.data<float>()[out + j] =
+              weights[si][static_cast<size_t>(within[si] + j)];
       }
       res.epRecvCounts.data<int32_t>()[e * R + s] = static_cast<int32_t>(n);
       within[si] += n;
@@ -400,12 +489,13 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
 Tensor distributeCombine(Comm &ep, const Tensor &expandX,
                          const Tensor &expertIds, const Tensor &expandIdx,
                          const Tensor &epSendCounts,
-                         const Tensor &expertScales, const Tensor *mask,
-                         const Tensor *sharedX, int64_t epWorldSize,
-                         int64_t moeExpertNum) {
+                         const Tensor &expertScales,
+                         const Mc2CombineInputs &inputs,
+                         const Mc2Contract &contract) {
   const std::string op = kCombine;
-  const int64_t L = localExperts(ep, epWorldSize, moeExpertNum, op);
-  const int64_t R = epWorldSize;
+  const int64_t L = checkContract(ep, contract, op);
+  const int64_t R = contract.epWorldSize;
+  const Tensor *mask = inputs.mask, *sharedX = inputs.sharedX;
   const std::string me = "rank " + std::to_string(ep.rank());
 
   std::string problem;
@@ -437,9 +527,28 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
                         std::to_string(sum) + " rows, expand_x has " +
                         std::to_string(N));
     rowIdx = readInts(expandIdx);
+    check(bool(inputs.tpSendCounts) == (contract.tpWorldSize > 0),
+          op + ": " + me + (inputs.tpSendCounts
+                                ? " passes tp_send_counts without the TP "
+                                  "arguments"
+                                : " passes no tp_send_counts with the TP "
+                                  "arguments"));
+    if (const Tensor *tp = inputs.tpSendCounts) {
+      check(tp->rank() == 1 && tp->dim(0) == contract.tpWorldSize &&
+                isIndex(tp->dtype),
+            op + ": " + me + " passes tp_send_counts " + tp->str() +
+                ", expected " + std::to_string(contract.tpWorldSize) + "xi32");
+      check(readInts(*tp)[0] == N,
+            op + ": " + me + "'s tp_send_counts say " +
+                std::to_string(readInts(*tp)[0]) + " rows, expand_x has " +
+                std::to_string(N) + " (pass the dispatch's tp_recv_counts)");
+    }
+    if (inputs.expandScales)
+      checkF32Vector(*inputs.expandScales, N, "expand_scales", op, me);
     check(expertIds.rank() == 2, op + ": " + me + " passes expert ids " +
                                      expertIds.str() + ", expected TxK");
     T = expertIds.dim(0);
+    checkRankArguments(ep, contract, T, op, me);
     routing = route(expertIds, mask, T, R, L, op, me);
     check(expertScales.rank() == 2 && expertScales.dim(0) == T &&
               expertScales.dim(1) == routing.k && isFloat(expertScales.dtype),
@@ -466,10 +575,16 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
           blockCounts[static_cast<size_t>(b - 1)];
     send = Tensor::empty(expandX.dtype, {N, H});
     const size_t rb = storageBytes(expandX.dtype, H);
+    std::vector<float> rowWeights;
+    if (inputs.expandScales && N > 0) {
+      rowWeights.resize(static_cast<size_t>(N));
+      loadF32(*inputs.expandScales, 0, N, rowWeights.data());
+    }
     int64_t row = 0;
     for (int64_t s = 0; s < R; ++s) {
       std::vector<int64_t> counts(static_cast<size_t>(L));
       std::vector<int32_t> idx;
+      std::vector<float> back; // expand_scales of the rows, in send order
       for (int64_t e = 0; e < L; ++e) {
         const size_t b = static_cast<size_t>(e * R + s);
         const int64_t n = blockCounts[b];
@@ -477,9 +592,13 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
         if (n && rb)
           std::memcpy(send.bytes() + rb * row,
                       expandX.bytes() + rb * blockStart[b], rb * n);
-        for (int64_t j = 0; j < n; ++j)
+        for (int64_t j = 0; j < n; ++j) {
           idx.push_back(static_cast<int32_t>(
               rowIdx[static_cast<size_t>(blockStart[b] + j)]));
+          if (!rowWeights.empty())
+            back.push_back(
+                rowWeights[static_cast<size_t>(blockStart[b] + j)]);
+        }
         row += n;
         sendSplits[static_cast<size_t>(s)] += n;
       }
@@ -487,6 +606,7 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
       w.putString("");
       w.putArray(counts);
       w.putArray(idx);
+      w.putArray(back);
       meta[static_cast<size_t>(s)] = std::move(w.bytes);
     }
   } else {
@@ -501,6 +621,7 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
   std::vector<std::string> problems(static_cast<size_t>(R));
   std::vector<std::vector<int64_t>> counts(static_cast<size_t>(R));
   std::vector<std::vector<int32_t>> idx(static_cast<size_t>(R));
+  std::vector<std::vector<float>> carried(static_cast<size_t>(R));
   for (int64_t p = 0; p < R; ++p) {
     BlobReader r{got[static_cast<size_t>(p)], kCombine};
     problems[static_cast<size_t>(p)] = r.getString();
@@ -508,6 +629,7 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
       continue;
     counts[static_cast<size_t>(p)] = r.getArray<int64_t>();
     idx[static_cast<size_t>(p)] = r.getArray<int32_t>();
+    carried[static_cast<size_t>(p)] = r.getArray<float>();
   }
   throwFirstProblem(problems);
 
@@ -525,6 +647,12 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
       rows += n;
     check(static_cast<int64_t>(idx[pi].size()) == rows,
           op + ": malformed metadata");
+    // With expand_scales every peer returns the weights the rows carried
+    // (reported after the exchange of rows, like a mismatch).
+    if (mismatch.empty() && inputs.expandScales &&
+        static_cast<int64_t>(carried[pi].size()) != rows)
+      mismatch = op + ": rank " + std::to_string(p) +
+                 " returns rows without their expand_scales to " + me;
     int64_t j = 0;
     for (int64_t e = 0; e < L; ++e) {
       const auto &expected = routing.pairs[static_cast<size_t>(p * L + e)];
@@ -563,6 +691,15 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
   std::vector<float> weights(static_cast<size_t>(T * K));
   if (T > 0 && K > 0)
     loadF32(expertScales, 0, T * K, weights.data());
+  // Hierarchical communication: the weight of a pair is the one its row
+  // carried through dispatch and back (expand_scales), not expert_scales.
+  if (inputs.expandScales)
+    for (int64_t p = 0; p < R; ++p) {
+      const auto &pairs = idx[static_cast<size_t>(p)];
+      for (size_t j = 0; j < pairs.size(); ++j)
+        weights[static_cast<size_t>(pairs[j])] =
+            carried[static_cast<size_t>(p)][j];
+    }
   Tensor out = Tensor::zeros(expandX.dtype, {T, H});
   std::vector<float> acc(static_cast<size_t>(H)), buf(static_cast<size_t>(H));
   for (int64_t t = 0; t < T; ++t) {
@@ -588,6 +725,42 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
     storeF32(out, t * H, H, acc.data());
   }
   return out;
+}
+
+//===----------------------------------------------------------------------===//
+// The v1 A2 forms
+//===----------------------------------------------------------------------===//
+
+DistributeDispatchResult
+distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
+                   const Tensor *mask, int64_t epWorldSize,
+                   int64_t moeExpertNum, int64_t quantMode, int64_t capacity,
+                   GroupListType type) {
+  Mc2Contract contract;
+  contract.epWorldSize = epWorldSize;
+  contract.epRankId = ep.rank();
+  contract.moeExpertNum = moeExpertNum;
+  Mc2DispatchInputs inputs;
+  inputs.mask = mask;
+  return distributeDispatch(ep, x, expertIds, inputs, contract, quantMode,
+                            capacity, type);
+}
+
+Tensor distributeCombine(Comm &ep, const Tensor &expandX,
+                         const Tensor &expertIds, const Tensor &expandIdx,
+                         const Tensor &epSendCounts,
+                         const Tensor &expertScales, const Tensor *mask,
+                         const Tensor *sharedX, int64_t epWorldSize,
+                         int64_t moeExpertNum) {
+  Mc2Contract contract;
+  contract.epWorldSize = epWorldSize;
+  contract.epRankId = ep.rank();
+  contract.moeExpertNum = moeExpertNum;
+  Mc2CombineInputs inputs;
+  inputs.mask = mask;
+  inputs.sharedX = sharedX;
+  return distributeCombine(ep, expandX, expertIds, expandIdx, epSendCounts,
+                           expertScales, inputs, contract);
 }
 
 } // namespace moert

@@ -186,12 +186,13 @@ func.func @alltoall_one_local(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>, %w
 // CHECK: %[[LS:.+]] = npu.tensor_split %[[LP]] tp
 // CHECK: %[[MS:.+]] = npu.tensor_split %[[MASK]] tp
 // CHECK: %[[W:.+]], %[[IDS:.+]] = npu.moe_gating_top_k %[[LS]]
-// CHECK: %[[ROWS:.+]], %[[IDX:.+]], %[[CNT:.+]], %[[RECV:.+]] = npu.moe_distribute_dispatch %[[XS]], %[[IDS]] mask(%[[MS]] : tensor<?xi1>) ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(512) cumsum
+// CHECK: %[[RANK:.+]] = npu.group_rank ep
+// CHECK: %[[ROWS:[^ ,]+]], %[[IDX:[^ ,]+]], %[[CNT:[^ ,]+]], %[[RECV:[^ ,]+]], %[[TPC:[^ ,]+]] = npu.moe_distribute_dispatch %[[XS]], %[[IDS]] x_active_mask(%[[MS]] : tensor<?xi1>) group_ep(ep) ep_world_size(4) ep_rank_id(%[[RANK]]) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) quant_mode(0) capacity(512) cumsum v2
 // CHECK: %[[Q:.+]], %[[QS:.+]] = npu.dynamic_quant %[[ROWS]] : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
 // CHECK: %[[H:.+]] = npu.grouped_matmul %[[Q]], %{{.+}}, %[[CNT]] w8a8 cumsum : tensor<?x64xi8>, tensor<4x64x32xi8>, tensor<4xi64> -> tensor<?x32xi32>
 // CHECK: %[[Q2:.+]], %[[S2:.+]] = npu.dequant_swiglu_quant %[[H]], %{{.+}}, %[[QS]], %[[CNT]] cumsum
 // CHECK: %[[Y:.+]] = npu.grouped_matmul %[[Q2]], %{{.+}}, %[[CNT]] scale(%{{.+}} : tensor<4x64xf32>) per_token_scale(%[[S2]] : tensor<?xf32>) w8a8 cumsum : tensor<?x16xi8>, tensor<4x16x64xi8>, tensor<4xi64> -> tensor<?x64xbf16>
-// CHECK: %[[OUT:.+]] = npu.moe_distribute_combine %[[Y]], %[[IDS]], %[[IDX]], %[[RECV]], %[[W]] mask(%[[MS]] : tensor<?xi1>) ep_world_size(4) moe_expert_num(16)
+// CHECK: %[[OUT:.+]] = npu.moe_distribute_combine %[[Y]], %[[IDS]] assist_info_for_combine(%[[IDX]] : tensor<?xi32>) ep_send_counts(%[[RECV]] : tensor<16xi32>) expert_scales(%[[W]] : tensor<?x2xf32>) tp_send_counts(%[[TPC]] : tensor<1xi32>) x_active_mask(%[[MS]] : tensor<?xi1>) group_ep(ep) ep_world_size(4) ep_rank_id(%[[RANK]]) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) v2
 // CHECK: %[[G:.+]] = npu.all_gather %[[OUT]] tp
 // CHECK: %[[R:.+]] = npu.slice_rows %[[G]] to %[[T]]
 // CHECK: return %[[R]]
@@ -481,15 +482,15 @@ func.func @mc2_sp(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %w13: tensor<
 // CHECK: %[[I:.+]] = arith.addi
 // CHECK: scf.index_switch %[[I]]
 // CHECK: case 0 {
-// CHECK: npu.moe_distribute_dispatch {{.*}} mask(%[[MASK]] : tensor<?xi1>)
-// CHECK: %[[C0:.+]] = npu.moe_distribute_combine {{.*}} mask(%[[MASK]] : tensor<?xi1>)
+// CHECK: npu.moe_distribute_dispatch {{.*}} x_active_mask(%[[MASK]] : tensor<?xi1>)
+// CHECK: %[[C0:.+]] = npu.moe_distribute_combine {{.*}} x_active_mask(%[[MASK]] : tensor<?xi1>)
 // CHECK: %[[R0:.+]] = npu.slice_rows %[[C0]] to %[[T]]
 // CHECK: scf.yield %[[R0]]
 // CHECK: default {
-// CHECK: npu.moe_distribute_dispatch {{.*}} mask(%[[MASK]] : tensor<?xi1>)
+// CHECK: npu.moe_distribute_dispatch {{.*}} x_active_mask(%[[MASK]] : tensor<?xi1>)
 // CHECK-NOT: moe.
 // CHECK: return
-module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>} {
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 2, expert_parallel = true>, moe.chip = #moe.chip<A3>} {
 func.func @across_switch(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>, %w13: tensor<2x64x32xf32>, %w2: tensor<2x16x64xf32>) -> tensor<?x64xf32> {
   %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x4xf32> -> !moe.prepare_ctx<mc2>
   %i = moe.choose_method %x thresholds [16] methods [mc2, mc2] : tensor<?x64xf32>
@@ -707,7 +708,7 @@ func.func @alltoall_replace_allreduce(%x: tensor<?x64xf32>, %logits: tensor<?x16
 // CHECK: %[[MASK:.+]] = npu.mc2_mask %[[T]] of %[[T]] : tensor<?xi1>
 // CHECK-NOT: npu.pad_rows
 // CHECK-NOT: npu.tensor_split
-// CHECK: npu.moe_distribute_dispatch %[[X]], %{{.+}} mask(%[[MASK]] : tensor<?xi1>)
+// CHECK: npu.moe_distribute_dispatch %[[X]], %{{.+}} x_active_mask(%[[MASK]] : tensor<?xi1>)
 // CHECK: %[[OUT:.+]] = npu.moe_distribute_combine
 // CHECK-NOT: npu.all_gather
 // CHECK-NOT: npu.slice_rows

@@ -156,17 +156,21 @@ func.func @all_ops(%logits: tensor<?x16xf32>, %x: tensor<?x64xf32>, %l2p: tensor
   %recv = npu.all_to_all_v %perm, %in, %outs ep : tensor<?x64xf32>, tensor<?xi64>, tensor<?xi64> -> tensor<?x64xf32>
   %un = npu.moe_token_unpermute %recv, %sorted probs(%mw : tensor<?x4xf32>) : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
   %mask = npu.mc2_mask %t of %t : tensor<?xi1>
-  %rows, %idx, %counts, %rc = npu.moe_distribute_dispatch %x, %phys mask(%mask : tensor<?xi1>)
-      ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
-      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  %epr1 = npu.group_rank ep
+  %rows, %idx, %counts, %rc, %tp1 = npu.moe_distribute_dispatch %x, %phys x_active_mask(%mask : tensor<?xi1>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr1) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum v2
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, assist_info_for_combine tensor<?xi32>, tensor<4xi64>, tensor<16xi32> tp_recv_counts tensor<1xi32>
   %q, %s = npu.dynamic_quant %rows : tensor<?x64xf32> -> tensor<?x64xi8>, tensor<?xf32>
   %h = npu.grouped_matmul %q, %w13, %counts w8a8 cumsum : tensor<?x64xi8>, tensor<4x64x32xi8>, tensor<4xi64> -> tensor<?x32xi32>
   %q2, %s2b = npu.dequant_swiglu_quant %h, %s13, %s, %counts cumsum
       : tensor<?x32xi32>, tensor<4x32xf32>, tensor<?xf32>, tensor<4xi64> -> tensor<?x16xi8>, tensor<?xf32>
   %y = npu.grouped_matmul %q2, %w2, %counts scale(%s2 : tensor<4x64xf32>) per_token_scale(%s2b : tensor<?xf32>) w8a8 cumsum
       : tensor<?x16xi8>, tensor<4x16x64xi8>, tensor<4xi64> -> tensor<?x64xf32>
-  %c = npu.moe_distribute_combine %y, %phys, %idx, %rc, %mw mask(%mask : tensor<?xi1>) ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xf32>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xf32>
+  %c = npu.moe_distribute_combine %y, %phys assist_info_for_combine(%idx : tensor<?xi32>)
+      ep_send_counts(%rc : tensor<16xi32>) expert_scales(%mw : tensor<?x4xf32>) tp_send_counts(%tp1 : tensor<1xi32>) x_active_mask(%mask : tensor<?xi1>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr1) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) v2
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>
   %f = npu.dispatch_ffn_combine %x, %phys, %mw weights(%w13, %w2 : tensor<4x64x32xi8>, tensor<4x16x64xi8>)
       scales(%s13, %s2 : tensor<4x32xf32>, tensor<4x64xf32>) w8a8 ep_world_size(4) moe_expert_num(16) capacity(0)
       : tensor<?x64xf32>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xf32>

@@ -18,10 +18,14 @@ module attributes {moe.layout = #moe.layout<tp = 2, dp = 4, expert_parallel = tr
   // CHECK-SAME: a = #moe.chip<A2, link_gbps = 2.500000e+01, link_latency_us = 1.000000e+01>
   // CHECK-SAME: b = #moe.chip<A5, mc2_capacity = 128>
   // CHECK-SAME: c = #moe.chip<A310P>
+  // CHECK-SAME: d = #moe.chip<A2, dispatch_v2 = false, hierarchical_comm = true>
+  // CHECK-SAME: e = #moe.chip<A3>
   func.func private @chips() attributes {
     a = #moe.chip<A2, link_gbps = 25.0, link_latency_us = 10.0>,
     b = #moe.chip<A5, mc2_capacity = 128>,
-    c = #moe.chip<A310P>}
+    c = #moe.chip<A310P>,
+    d = #moe.chip<A2, hierarchical_comm = true, dispatch_v2 = false>,
+    e = #moe.chip<A3, dispatch_v2 = true, hierarchical_comm = false>}
 
   // CHECK-LABEL: func.func private @layouts
   // CHECK-SAME: a = #moe.layout<tp = 1, dp = 1>

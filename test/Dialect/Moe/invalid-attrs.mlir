@@ -69,8 +69,18 @@ func.func private @f() attributes {a = #moe.chip<A2, link_gbps = 1.0, link_gbps 
 
 // -----
 
-// expected-error @+1 {{unknown chip parameter 'bandwidth'; expected mc2_capacity, link_gbps or link_latency_us}}
+// expected-error @+1 {{unknown chip parameter 'bandwidth'; expected mc2_capacity, link_gbps, link_latency_us, dispatch_v2 or hierarchical_comm}}
 func.func private @f() attributes {a = #moe.chip<A2, bandwidth = 1.0>}
+
+// -----
+
+// expected-error @+1 {{hierarchical_comm is an A2 setting, the chip is A3}}
+func.func private @f() attributes {a = #moe.chip<A3, hierarchical_comm = true>}
+
+// -----
+
+// expected-error @+1 {{chip parameter 'dispatch_v2' is true or false, got 'yes'}}
+func.func private @f() attributes {a = #moe.chip<A3, dispatch_v2 = yes>}
 
 // -----
 

@@ -433,9 +433,12 @@ func.func @unpermute_result_rows(%y: tensor<?x64xf32>, %idx: tensor<?xi32>, %w: 
 
 // The experts split evenly over the EP ranks.
 func.func @dispatch_split(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op 15 experts cannot be split evenly over 4 ranks}}
-  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(15) quant_mode(0) capacity(0) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  // expected-error @+2 {{'npu.moe_distribute_dispatch' op 15 experts cannot be split evenly over 4 ranks}}
+  %epr1 = npu.group_rank ep
+  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr1) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(15) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   return
 }
 
@@ -443,9 +446,12 @@ func.func @dispatch_split(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
 
 // One token count per local expert.
 func.func @dispatch_counts_size(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op dimension 0 of expert_token_nums must be 4, got 8}}
-  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<8xi64>, tensor<16xi32>
+  // expected-error @+2 {{'npu.moe_distribute_dispatch' op dimension 0 of expert_token_nums must be 4, got 8}}
+  %epr2 = npu.group_rank ep
+  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr2) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<8xi64>, tensor<16xi32>
   return
 }
 
@@ -453,9 +459,12 @@ func.func @dispatch_counts_size(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
 
 // One receive count per (local expert, source rank).
 func.func @dispatch_recv_size(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op dimension 0 of ep_recv_counts must be 16, got 8}}
-  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<8xi32>
+  // expected-error @+2 {{'npu.moe_distribute_dispatch' op dimension 0 of ep_recv_counts must be 16, got 8}}
+  %epr3 = npu.group_rank ep
+  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr3) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<8xi32>
   return
 }
 
@@ -463,9 +472,12 @@ func.func @dispatch_recv_size(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
 
 // The active mask is a boolean vector.
 func.func @dispatch_mask_type(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %m: tensor<?xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op operand #2 must be 1D tensor of 1-bit signless integer values, but got 'tensor<?xi32>'}}
-  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids mask(%m : tensor<?xi32>) ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  // expected-error @+2 {{'npu.moe_distribute_dispatch' op operand #2 must be 1D tensor of 1-bit signless integer values, but got 'tensor<?xi32>'}}
+  %epr4 = npu.group_rank ep
+  %r, %i, %c, %v, %tp4 = npu.moe_distribute_dispatch %x, %ids x_active_mask(%m : tensor<?xi32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr4) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, assist_info_for_combine tensor<?xi32>, tensor<4xi64>, tensor<16xi32> tp_recv_counts tensor<1xi32>
   return
 }
 
@@ -473,9 +485,12 @@ func.func @dispatch_mask_type(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %m: 
 
 // One mask entry per token.
 func.func @dispatch_mask_size(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>, %m: tensor<6xi1>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op dimension 0 of x_active_mask (6) does not match dimension 0 of x (8)}}
-  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids mask(%m : tensor<6xi1>) ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
-      : tensor<8x64xbf16>, tensor<8x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  // expected-error @+2 {{'npu.moe_distribute_dispatch' op dimension 0 of x_active_mask (6) does not match dimension 0 of x (8)}}
+  %epr5 = npu.group_rank ep
+  %r, %i, %c, %v, %tp5 = npu.moe_distribute_dispatch %x, %ids x_active_mask(%m : tensor<6xi1>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr5) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum v2
+      : tensor<8x64xbf16>, tensor<8x4xi32> -> tensor<?x64xbf16>, assist_info_for_combine tensor<?xi32>, tensor<4xi64>, tensor<16xi32> tp_recv_counts tensor<1xi32>
   return
 }
 
@@ -483,9 +498,12 @@ func.func @dispatch_mask_size(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>, %m: 
 
 // quant_mode is 0 or 2.
 func.func @dispatch_quant_mode(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{custom op 'npu.moe_distribute_dispatch' quant_mode must be 0 (none) or 2 (dynamic), got 1}}
-  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(16) quant_mode(1) capacity(0) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  // expected-error @+4 {{custom op 'npu.moe_distribute_dispatch' quant_mode must be 0 (none) or 2 (dynamic), got 1}}
+  %epr6 = npu.group_rank ep
+  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr6) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(1) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   return
 }
 
@@ -493,9 +511,12 @@ func.func @dispatch_quant_mode(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
 
 // quant_mode(2) sends int8 rows.
 func.func @dispatch_quant_rows(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op expand_x must have element type 'i8', got 'bf16'}}
-  %r, %i, %c, %v, %q = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(16) quant_mode(2) capacity(0) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>, tensor<?xf32>
+  // expected-error @+2 {{'npu.moe_distribute_dispatch' op expand_x must have element type 'i8', got 'bf16'}}
+  %epr7 = npu.group_rank ep
+  %r, %i, %c, %v, %q = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr7) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(2) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32> dynamic_scales tensor<?xf32>
   return
 }
 
@@ -503,9 +524,12 @@ func.func @dispatch_quant_rows(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
 
 // quant_mode(2) returns the row scales.
 func.func @dispatch_needs_scales(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op needs dynamic_scales result}}
-  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(16) quant_mode(2) capacity(0) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  // expected-error @+2 {{'npu.moe_distribute_dispatch' op needs dynamic_scales result}}
+  %epr8 = npu.group_rank ep
+  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr8) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(2) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   return
 }
 
@@ -513,9 +537,12 @@ func.func @dispatch_needs_scales(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
 
 // quant_mode(0) has no row scales.
 func.func @dispatch_takes_no_scales(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op takes no dynamic_scales result}}
-  %r, %i, %c, %v, %q = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>, tensor<?xf32>
+  // expected-error @+2 {{'npu.moe_distribute_dispatch' op takes no dynamic_scales result}}
+  %epr9 = npu.group_rank ep
+  %r, %i, %c, %v, %q = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr9) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32> dynamic_scales tensor<?xf32>
   return
 }
 
@@ -523,9 +550,12 @@ func.func @dispatch_takes_no_scales(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>
 
 // The row scales are f32.
 func.func @dispatch_scales_type(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op result #4 must be 1D tensor of 32-bit float values, but got 'tensor<?xbf16>'}}
-  %r, %i, %c, %v, %q = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(16) quant_mode(2) capacity(0) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>, tensor<?xbf16>
+  // expected-error @+2 {{'npu.moe_distribute_dispatch' op result #4 must be 1D tensor of 32-bit float values, but got 'tensor<?xbf16>'}}
+  %epr10 = npu.group_rank ep
+  %r, %i, %c, %v, %q = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr10) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(2) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32> dynamic_scales tensor<?xbf16>
   return
 }
 
@@ -533,9 +563,12 @@ func.func @dispatch_scales_type(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
 
 // ODS: capacity is non-negative.
 func.func @dispatch_capacity(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op attribute 'capacity' failed to satisfy constraint: 64-bit signless integer attribute whose value is non-negative}}
-  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(-1) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  // expected-error @+2 {{'npu.moe_distribute_dispatch' op attribute 'capacity' failed to satisfy constraint: 64-bit signless integer attribute whose value is non-negative}}
+  %epr11 = npu.group_rank ep
+  %r, %i, %c, %v = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr11) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(-1) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   return
 }
 
@@ -547,9 +580,12 @@ func.func @dispatch_capacity(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) {
 
 // The experts split evenly over the EP ranks.
 func.func @combine_split(%y: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %idx: tensor<?xi32>, %c: tensor<16xi32>, %w: tensor<?x4xf32>) {
-  // expected-error @+1 {{'npu.moe_distribute_combine' op 10 experts cannot be split evenly over 4 ranks}}
-  %o = npu.moe_distribute_combine %y, %ids, %idx, %c, %w ep_world_size(4) moe_expert_num(10)
-      : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  // expected-error @+2 {{'npu.moe_distribute_combine' op 10 experts cannot be split evenly over 4 ranks}}
+  %epr12 = npu.group_rank ep
+  %o = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>)
+      ep_send_counts(%c : tensor<16xi32>) expert_scales(%w : tensor<?x4xf32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr12) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(10) global_bs(0)
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
   return
 }
 
@@ -557,9 +593,12 @@ func.func @combine_split(%y: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %idx: ten
 
 // One send count per (local expert, rank).
 func.func @combine_send_size(%y: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %idx: tensor<?xi32>, %c: tensor<8xi32>, %w: tensor<?x4xf32>) {
-  // expected-error @+1 {{'npu.moe_distribute_combine' op dimension 0 of ep_send_counts must be 16, got 8}}
-  %o = npu.moe_distribute_combine %y, %ids, %idx, %c, %w ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<8xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  // expected-error @+2 {{'npu.moe_distribute_combine' op dimension 0 of ep_send_counts must be 16, got 8}}
+  %epr13 = npu.group_rank ep
+  %o = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>)
+      ep_send_counts(%c : tensor<8xi32>) expert_scales(%w : tensor<?x4xf32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr13) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
   return
 }
 
@@ -567,19 +606,25 @@ func.func @combine_send_size(%y: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %idx:
 
 // The expert scales have the shape of the expert ids.
 func.func @combine_scales_shape(%y: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %idx: tensor<?xi32>, %c: tensor<16xi32>, %w: tensor<?x2xf32>) {
-  // expected-error @+1 {{'npu.moe_distribute_combine' op dimension 1 of expert_scales (2) does not match dimension 1 of expert_ids (4)}}
-  %o = npu.moe_distribute_combine %y, %ids, %idx, %c, %w ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x2xf32> -> tensor<?x64xbf16>
+  // expected-error @+2 {{'npu.moe_distribute_combine' op dimension 1 of expert_scales (2) does not match dimension 1 of expert_ids (4)}}
+  %epr14 = npu.group_rank ep
+  %o = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>)
+      ep_send_counts(%c : tensor<16xi32>) expert_scales(%w : tensor<?x2xf32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr14) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
   return
 }
 
 // -----
 
 // One mask entry per token.
-func.func @combine_mask_size(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %idx: tensor<?xi32>, %c: tensor<16xi32>, %w: tensor<8x4xf32>, %m: tensor<6xi1>) {
-  // expected-error @+1 {{'npu.moe_distribute_combine' op dimension 0 of x_active_mask (6) does not match dimension 0 of expert_ids (8)}}
-  %o = npu.moe_distribute_combine %y, %ids, %idx, %c, %w mask(%m : tensor<6xi1>) ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xbf16>, tensor<8x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<8x4xf32> -> tensor<?x64xbf16>
+func.func @combine_mask_size(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %idx: tensor<?xi32>, %c: tensor<16xi32>, %w: tensor<8x4xf32>, %m: tensor<6xi1>, %tp5: tensor<1xi32>) {
+  // expected-error @+2 {{'npu.moe_distribute_combine' op dimension 0 of x_active_mask (6) does not match dimension 0 of expert_ids (8)}}
+  %epr15 = npu.group_rank ep
+  %o = npu.moe_distribute_combine %y, %ids assist_info_for_combine(%idx : tensor<?xi32>)
+      ep_send_counts(%c : tensor<16xi32>) expert_scales(%w : tensor<8x4xf32>) tp_send_counts(%tp5 : tensor<1xi32>) x_active_mask(%m : tensor<6xi1>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr15) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) v2
+      : tensor<?x64xbf16>, tensor<8x4xi32> -> tensor<?x64xbf16>
   return
 }
 
@@ -587,9 +632,12 @@ func.func @combine_mask_size(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %idx:
 
 // The shared experts' output has the hidden size of the result.
 func.func @combine_shared(%y: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %idx: tensor<?xi32>, %c: tensor<16xi32>, %w: tensor<?x4xf32>, %sh: tensor<?x32xbf16>) {
-  // expected-error @+1 {{'npu.moe_distribute_combine' op result 'tensor<?x64xbf16>' must keep the element type and trailing dimensions of 'tensor<?x32xbf16>'}}
-  %o = npu.moe_distribute_combine %y, %ids, %idx, %c, %w shared(%sh : tensor<?x32xbf16>) ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  // expected-error @+2 {{'npu.moe_distribute_combine' op result 'tensor<?x64xbf16>' must keep the element type and trailing dimensions of 'tensor<?x32xbf16>'}}
+  %epr16 = npu.group_rank ep
+  %o = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>)
+      ep_send_counts(%c : tensor<16xi32>) expert_scales(%w : tensor<?x4xf32>) shared(%sh : tensor<?x32xbf16>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr16) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
   return
 }
 
@@ -597,9 +645,12 @@ func.func @combine_shared(%y: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %idx: te
 
 // One combined row per token (row of expert_ids).
 func.func @combine_result_rows(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %idx: tensor<?xi32>, %c: tensor<16xi32>, %w: tensor<8x4xf32>) {
-  // expected-error @+1 {{'npu.moe_distribute_combine' op dimension 0 of result (5) does not match dimension 0 of expert_ids (8)}}
-  %o = npu.moe_distribute_combine %y, %ids, %idx, %c, %w ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xbf16>, tensor<8x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<8x4xf32> -> tensor<5x64xbf16>
+  // expected-error @+2 {{'npu.moe_distribute_combine' op dimension 0 of result (5) does not match dimension 0 of expert_ids (8)}}
+  %epr17 = npu.group_rank ep
+  %o = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>)
+      ep_send_counts(%c : tensor<16xi32>) expert_scales(%w : tensor<8x4xf32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr17) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      : tensor<?x64xbf16>, tensor<8x4xi32> -> tensor<5x64xbf16>
   return
 }
 
@@ -607,9 +658,12 @@ func.func @combine_result_rows(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %id
 
 // The shared experts' output has one row per token.
 func.func @combine_shared_rows(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %idx: tensor<?xi32>, %c: tensor<16xi32>, %w: tensor<8x4xf32>, %sh: tensor<3x64xbf16>) {
-  // expected-error @+1 {{'npu.moe_distribute_combine' op dimension 0 of shared_expert_x (3) does not match dimension 0 of expert_ids (8)}}
-  %o = npu.moe_distribute_combine %y, %ids, %idx, %c, %w shared(%sh : tensor<3x64xbf16>) ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xbf16>, tensor<8x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<8x4xf32> -> tensor<?x64xbf16>
+  // expected-error @+2 {{'npu.moe_distribute_combine' op dimension 0 of shared_expert_x (3) does not match dimension 0 of expert_ids (8)}}
+  %epr18 = npu.group_rank ep
+  %o = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>)
+      ep_send_counts(%c : tensor<16xi32>) expert_scales(%w : tensor<8x4xf32>) shared(%sh : tensor<3x64xbf16>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr18) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      : tensor<?x64xbf16>, tensor<8x4xi32> -> tensor<?x64xbf16>
   return
 }
 

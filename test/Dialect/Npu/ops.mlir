@@ -69,18 +69,23 @@ func.func @mc2(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %w: tensor<?x4xf32>
     -> (tensor<?x64xbf16>, tensor<?x64xbf16>) {
   // CHECK: npu.mc2_mask %{{.+}} of %{{.+}} : tensor<?xi1>
   %mask = npu.mc2_mask %t of %p : tensor<?xi1>
-  // CHECK: npu.moe_distribute_dispatch %{{.+}}, %{{.+}} mask(%{{.+}} : tensor<?xi1>) ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(512) cumsum : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
-  %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %x, %ids mask(%mask : tensor<?xi1>)
-      ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(512) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
-  // CHECK: npu.moe_distribute_dispatch %{{.+}}, %{{.+}} ep_world_size(4) moe_expert_num(16) quant_mode(2) capacity(0) count : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>, tensor<?xf32>
+  // CHECK: npu.moe_distribute_dispatch %{{.+}}, %{{.+}} x_active_mask(%{{.+}} : tensor<?xi1>) group_ep(ep) ep_world_size(4) ep_rank_id(%{{.+}}) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) quant_mode(0) capacity(512) cumsum v2 : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, assist_info_for_combine tensor<?xi32>, tensor<4xi64>, tensor<16xi32> tp_recv_counts tensor<1xi32>
+  %epr1 = npu.group_rank ep
+  %rows, %idx, %counts, %recv, %tp1 = npu.moe_distribute_dispatch %x, %ids x_active_mask(%mask : tensor<?xi1>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr1) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(512) cumsum v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, assist_info_for_combine tensor<?xi32>, tensor<4xi64>, tensor<16xi32> tp_recv_counts tensor<1xi32>
+  // CHECK: npu.moe_distribute_dispatch %{{.+}}, %{{.+}} group_ep(ep) ep_world_size(4) ep_rank_id(%{{.+}}) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) quant_mode(2) capacity(0) count : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32> dynamic_scales tensor<?xf32>
+  %epr2 = npu.group_rank ep
   %qrows, %qidx, %qcounts, %qrecv, %qs = npu.moe_distribute_dispatch %x, %ids
-      ep_world_size(4) moe_expert_num(16) quant_mode(2) capacity(0) count
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>, tensor<?xf32>
-  // CHECK: npu.moe_distribute_combine %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} mask(%{{.+}} : tensor<?xi1>) shared(%{{.+}} : tensor<?x64xbf16>) ep_world_size(4) moe_expert_num(16) : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
-  %out = npu.moe_distribute_combine %rows, %ids, %idx, %recv, %w mask(%mask : tensor<?xi1>)
-      shared(%x : tensor<?x64xbf16>) ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr2) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(2) capacity(0) count
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32> dynamic_scales tensor<?xf32>
+  // CHECK: npu.moe_distribute_combine %{{.+}}, %{{.+}} assist_info_for_combine(%{{.+}} : tensor<?xi32>) ep_send_counts(%{{.+}} : tensor<16xi32>) expert_scales(%{{.+}} : tensor<?x4xf32>) tp_send_counts(%{{.+}} : tensor<1xi32>) x_active_mask(%{{.+}} : tensor<?xi1>) shared(%{{.+}} : tensor<?x64xbf16>) group_ep(ep) ep_world_size(4) ep_rank_id(%{{.+}}) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) v2 : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
+  %out = npu.moe_distribute_combine %rows, %ids assist_info_for_combine(%idx : tensor<?xi32>)
+      ep_send_counts(%recv : tensor<16xi32>) expert_scales(%w : tensor<?x4xf32>) tp_send_counts(%tp1 : tensor<1xi32>) x_active_mask(%mask : tensor<?xi1>) shared(%x : tensor<?x64xbf16>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr2) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
   // CHECK: npu.dispatch_ffn_combine %{{.+}}, %{{.+}}, %{{.+}} mask(%{{.+}} : tensor<?xi1>) weights(%{{.+}}, %{{.+}} : tensor<4x64x32xi8>, tensor<4x16x64xi8>) scales(%{{.+}}, %{{.+}} : tensor<4x32xf32>, tensor<4x64xf32>) w8a8 ep_world_size(4) moe_expert_num(16) capacity(512) : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
   %fused = npu.dispatch_ffn_combine %x, %ids, %w mask(%mask : tensor<?xi1>)
       weights(%w13, %w2 : tensor<4x64x32xi8>, tensor<4x16x64xi8>)
@@ -88,6 +93,28 @@ func.func @mc2(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %w: tensor<?x4xf32>
       ep_world_size(4) moe_expert_num(16) capacity(512)
       : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
   return %out, %fused : tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// A2 with hierarchical communication, dispatch v1, smooth-quant scales and
+// global_bs: expert_scales travel with the rows and come back as
+// expand_scales, which the combine takes.
+// CHECK-LABEL: func.func @mc2_a2_hierarchical
+func.func @mc2_a2_hierarchical(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %w: tensor<?x4xf32>,
+                               %smooth: tensor<64xf32>, %y: tensor<?x64xbf16>) -> tensor<?x64xbf16> {
+  %r = npu.group_rank ep
+  // CHECK: npu.moe_distribute_dispatch %{{.+}}, %{{.+}} scales(%{{.+}} : tensor<64xf32>) expert_scales(%{{.+}} : tensor<?x4xf32>) group_ep(ep) ep_world_size(4) ep_rank_id(%{{.+}}) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(64) quant_mode(2) capacity(0) cumsum : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32> dynamic_scales tensor<?xf32> expand_scales tensor<?xf32>
+  %rows, %idx, %counts, %recv, %ds, %es = npu.moe_distribute_dispatch %x, %ids scales(%smooth : tensor<64xf32>)
+      expert_scales(%w : tensor<?x4xf32>) group_ep(ep) ep_world_size(4) ep_rank_id(%r)
+      expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(64)
+      quant_mode(2) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, expand_idx tensor<?xi32>, tensor<4xi64>,
+        tensor<16xi32> dynamic_scales tensor<?xf32> expand_scales tensor<?xf32>
+  // CHECK: npu.moe_distribute_combine %{{.+}}, %{{.+}} expand_idx(%{{.+}} : tensor<?xi32>) ep_send_counts(%{{.+}} : tensor<16xi32>) expert_scales(%{{.+}} : tensor<?x4xf32>) expand_scales(%{{.+}} : tensor<?xf32>) group_ep(ep) ep_world_size(4) ep_rank_id(%{{.+}}) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(64) : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
+  %out = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>)
+      ep_send_counts(%recv : tensor<16xi32>) expert_scales(%w : tensor<?x4xf32>) expand_scales(%es : tensor<?xf32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%r) expert_shard_type(0) shared_expert_rank_num(0)
+      moe_expert_num(16) global_bs(64) : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
+  return %out : tensor<?x64xbf16>
 }
 
 // CHECK-LABEL: func.func @experts

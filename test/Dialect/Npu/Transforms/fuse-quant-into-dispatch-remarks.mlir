@@ -53,9 +53,11 @@ func.func @allgather_rows_feed_matmul(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32
 // CHECK: npu.dynamic_quant
 func.func @mc2_scales_escape(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>,
                              %w13: tensor<4x64x32xi8>) -> (tensor<?x32xi32>, tensor<?xf32>) {
+  %epr1 = npu.group_rank ep
   %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %x, %ids
-      ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
-      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr1) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   // expected-remark @below {{not fused into 'npu.moe_distribute_dispatch': the row scales feed 'func.return', not the per-token scale of an int8 grouped matmul}}
   %q, %s = npu.dynamic_quant %rows : tensor<?x64xf32> -> tensor<?x64xi8>, tensor<?xf32>
   %h = npu.grouped_matmul %q, %w13, %counts w8a8 cumsum
@@ -74,9 +76,11 @@ func.func @mc2_scales_escape(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>,
 func.func @mc2_rows_also_used(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>, %w: tensor<?x4xf32>,
                               %w13: tensor<4x64x32xi8>, %s13: tensor<4x32xf32>)
     -> (tensor<?x16xi8>, tensor<?x64xf32>) {
+  %epr2 = npu.group_rank ep
   %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %x, %ids
-      ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
-      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr2) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   // expected-remark @below {{not fused into 'npu.moe_distribute_dispatch': the dispatched rows are also used by 'npu.moe_distribute_combine'}}
   %q, %s = npu.dynamic_quant %rows : tensor<?x64xf32> -> tensor<?x64xi8>, tensor<?xf32>
   %h = npu.grouped_matmul %q, %w13, %counts w8a8 cumsum
@@ -84,8 +88,10 @@ func.func @mc2_rows_also_used(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>, %w: t
   %q2, %s2 = npu.dequant_swiglu_quant %h, %s13, %s, %counts cumsum
       : tensor<?x32xi32>, tensor<4x32xf32>, tensor<?xf32>, tensor<4xi64> -> tensor<?x16xi8>, tensor<?xf32>
   // expected-note @below {{used here}}
-  %out = npu.moe_distribute_combine %rows, %ids, %idx, %recv, %w ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xf32>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xf32>
+  %out = npu.moe_distribute_combine %rows, %ids expand_idx(%idx : tensor<?xi32>)
+      ep_send_counts(%recv : tensor<16xi32>) expert_scales(%w : tensor<?x4xf32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr2) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>
   return %q2, %out : tensor<?x16xi8>, tensor<?x64xf32>
 }
 

@@ -188,11 +188,12 @@ func.func @allgather_sp_w4a8_static(%x: tensor<8x64xf32>, %lg: tensor<32x16xf32>
 // CHECK: %[[MASK:[^ ]+]] = npu.mc2_mask
 // CHECK-NEXT: %[[XP:[^ ]+]] = npu.pad_rows %[[X]]
 // CHECK: %[[W:[^ ,]+]], %[[IDS:[^ ]+]] = npu.moe_gating_top_k
-// CHECK-NEXT: %[[ROWS:[^ ,]+]], %[[IDX:[^ ,]+]], %[[CNT:[^ ,]+]], %[[RECV:[^ ,]+]], %[[SCALE:[^ ]+]] = npu.moe_distribute_dispatch %[[XP]], %[[IDS]] mask(%[[MASK]] : tensor<?xi1>) ep_world_size(4) moe_expert_num(16) quant_mode(2) capacity(512) cumsum : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>, tensor<?xf32>
+// CHECK-NEXT: %[[RANK:[^ ]+]] = npu.group_rank ep
+// CHECK-NEXT: %[[ROWS:[^ ,]+]], %[[IDX:[^ ,]+]], %[[CNT:[^ ,]+]], %[[RECV:[^ ,]+]], %[[SCALE:[^ ,]+]], %[[TP:[^ ]+]] = npu.moe_distribute_dispatch %[[XP]], %[[IDS]] x_active_mask(%[[MASK]] : tensor<?xi1>) group_ep(ep) ep_world_size(4) ep_rank_id(%[[RANK]]) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) quant_mode(2) capacity(512) cumsum v2 : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xi8>, assist_info_for_combine tensor<?xi32>, tensor<4xi64>, tensor<16xi32> dynamic_scales tensor<?xf32> tp_recv_counts tensor<1xi32>
 // CHECK-NEXT: %[[H:[^ ]+]] = npu.grouped_matmul %[[ROWS]], %{{.+}}, %[[CNT]] w8a8 cumsum
 // CHECK-NEXT: %[[Q2:[^ ,]+]], %[[S2:[^ ]+]] = npu.dequant_swiglu_quant %[[H]], %{{.+}}, %[[SCALE]], %[[CNT]] cumsum
 // CHECK-NEXT: %[[Y:[^ ]+]] = npu.grouped_matmul %[[Q2]], %{{.+}}, %[[CNT]] scale(%{{.+}}) per_token_scale(%[[S2]] : tensor<?xf32>) w8a8 cumsum
-// CHECK-NEXT: %[[OUT:[^ ]+]] = npu.moe_distribute_combine %[[Y]], %[[IDS]], %[[IDX]], %[[RECV]], %[[W]] mask(%[[MASK]] : tensor<?xi1>) ep_world_size(4) moe_expert_num(16)
+// CHECK-NEXT: %[[OUT:[^ ]+]] = npu.moe_distribute_combine %[[Y]], %[[IDS]] assist_info_for_combine(%[[IDX]] : tensor<?xi32>) ep_send_counts(%[[RECV]] : tensor<16xi32>) expert_scales(%[[W]] : tensor<?x4xf32>) tp_send_counts(%[[TP]] : tensor<1xi32>) x_active_mask(%[[MASK]] : tensor<?xi1>) group_ep(ep) ep_world_size(4) ep_rank_id(%[[RANK]]) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) v2
 // CHECK-NEXT: %[[O:[^ ]+]] = npu.slice_rows %[[OUT]]
 // CHECK-NEXT: %[[SQ:[^ ,]+]], %[[SQS:[^ ]+]] = npu.dynamic_quant %[[X]] : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
 // CHECK-NEXT: npu.matmul %[[SQ]], %{{.+}} scale(%{{.+}}) per_token_scale(%[[SQS]] : tensor<?xf32>) w8a8
@@ -208,9 +209,11 @@ func.func @mc2_w8a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
   %xp = npu.pad_rows %x to %maxT : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %lp = npu.pad_rows %logits to %maxT : tensor<?x16xf32> -> tensor<?x16xf32>
   %w, %ids = npu.moe_gating_top_k %lp k(4) softmax renormalize : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
-  %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %xp, %ids mask(%mask : tensor<?xi1>)
-      ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(512) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  %epr1 = npu.group_rank ep
+  %rows, %idx, %counts, %recv, %tp1 = npu.moe_distribute_dispatch %xp, %ids x_active_mask(%mask : tensor<?xi1>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr1) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(512) cumsum v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, assist_info_for_combine tensor<?xi32>, tensor<4xi64>, tensor<16xi32> tp_recv_counts tensor<1xi32>
   %q, %s = npu.dynamic_quant %rows : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
   %h = npu.grouped_matmul %q, %w13, %counts w8a8 cumsum
       : tensor<?x64xi8>, tensor<4x64x32xi8>, tensor<4xi64> -> tensor<?x32xi32>
@@ -218,9 +221,10 @@ func.func @mc2_w8a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
       : tensor<?x32xi32>, tensor<4x32xf32>, tensor<?xf32>, tensor<4xi64> -> tensor<?x16xi8>, tensor<?xf32>
   %y = npu.grouped_matmul %q2, %w2, %counts scale(%s2 : tensor<4x64xf32>) per_token_scale(%sa : tensor<?xf32>) w8a8 cumsum
       : tensor<?x16xi8>, tensor<4x16x64xi8>, tensor<4xi64> -> tensor<?x64xbf16>
-  %out = npu.moe_distribute_combine %y, %ids, %idx, %recv, %w mask(%mask : tensor<?xi1>)
-      ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  %out = npu.moe_distribute_combine %y, %ids assist_info_for_combine(%idx : tensor<?xi32>)
+      ep_send_counts(%recv : tensor<16xi32>) expert_scales(%w : tensor<?x4xf32>) tp_send_counts(%tp1 : tensor<1xi32>) x_active_mask(%mask : tensor<?xi1>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr1) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
   %o = npu.slice_rows %out to %t : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %sq, %sqs = npu.dynamic_quant %x : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
   %sh = npu.matmul %sq, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%sqs : tensor<?xf32>) w8a8
@@ -239,15 +243,17 @@ func.func @mc2_w8a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
 //===----------------------------------------------------------------------===//
 
 // CHECK-LABEL: func.func @mc2_w4a8_stream
-// CHECK: %[[ROWS:[^ ,]+]], %{{[^ ,]+}}, %[[CNT:[^ ,]+]], %{{[^ ,]+}}, %[[SCALE:[^ ]+]] = npu.moe_distribute_dispatch %{{.+}}, %{{.+}} ep_world_size(4) moe_expert_num(16) quant_mode(2) capacity(0) count stream(1) : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xi8>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>, tensor<?xf32>
+// CHECK: %[[ROWS:[^ ,]+]], %{{[^ ,]+}}, %[[CNT:[^ ,]+]], %{{[^ ,]+}}, %[[SCALE:[^ ]+]] = npu.moe_distribute_dispatch %{{.+}}, %{{.+}} group_ep(ep) ep_world_size(4) ep_rank_id(%{{.+}}) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) quant_mode(2) capacity(0) count stream(1) : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xi8>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32> dynamic_scales tensor<?xf32>
 // CHECK-NEXT: npu.grouped_matmul %[[ROWS]], %{{.+}}, %[[CNT]] scale(%{{.+}}) per_token_scale(%[[SCALE]] : tensor<?xf32>) group_scale(%{{.+}}) w4a8 count
 func.func @mc2_w4a8_stream(%xs: tensor<?x64xf32>, %ids: tensor<?x4xi32>, %w: tensor<?x4xf32>,
                            %w13: tensor<4x64x32xi4>, %s13: tensor<4x32xf32>, %g13: tensor<4x2x32xf32>,
                            %w2: tensor<4x16x64xi4>, %s2: tensor<4x64xf32>, %g2: tensor<4x1x64xf32>)
     -> tensor<?x64xf32> {
+  %epr3 = npu.group_rank ep
   %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %xs, %ids
-      ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) count stream(1)
-      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr3) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) count stream(1)
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   %q, %s = npu.dynamic_quant %rows stream(1) : tensor<?x64xf32> -> tensor<?x64xi8>, tensor<?xf32>
   %h = npu.grouped_matmul %q, %w13, %counts scale(%s13 : tensor<4x32xf32>) per_token_scale(%s : tensor<?xf32>)
       group_scale(%g13 : tensor<4x2x32xf32>) w4a8 count stream(1)
@@ -257,8 +263,10 @@ func.func @mc2_w4a8_stream(%xs: tensor<?x64xf32>, %ids: tensor<?x4xi32>, %w: ten
   %y = npu.grouped_matmul %q2, %w2, %counts scale(%s2 : tensor<4x64xf32>) per_token_scale(%sa : tensor<?xf32>)
       group_scale(%g2 : tensor<4x1x64xf32>) w4a8 count stream(1)
       : tensor<?x16xi8>, tensor<4x16x64xi4>, tensor<4xi64> -> tensor<?x64xf32>
-  %out = npu.moe_distribute_combine %y, %ids, %idx, %recv, %w ep_world_size(4) moe_expert_num(16) stream(1)
-      : tensor<?x64xf32>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xf32>
+  %out = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>)
+      ep_send_counts(%recv : tensor<16xi32>) expert_scales(%w : tensor<?x4xf32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr3) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) stream(1)
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>
   return %out : tensor<?x64xf32>
 }
 
@@ -410,7 +418,7 @@ func.func @alltoall_l1_w8a8(%x: tensor<?x64xf32>, %logits: tensor<?x4xf32>,
 
 // CHECK-LABEL: func.func @unquantized
 // CHECK: npu.moe_init_routing %{{.+}}, %{{.+}} range(%{{.+}}, 4) experts(16) quant_mode(-1) count : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>
-// CHECK: npu.moe_distribute_dispatch %{{.+}}, %{{.+}} ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+// CHECK: npu.moe_distribute_dispatch %{{.+}}, %{{.+}} group_ep(ep) ep_world_size(4) ep_rank_id(%{{.+}}) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) quant_mode(0) capacity(0) cumsum : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
 // CHECK: %[[PERM:[^ ,]+]], %{{[^ ]+}} = npu.moe_token_permute
 // CHECK-NEXT: %[[RECV:[^ ]+]] = npu.all_to_all_v %[[PERM]]
 // CHECK-NEXT: npu.moe_token_permute %[[RECV]]
@@ -427,14 +435,18 @@ func.func @unquantized(%x: tensor<?x64xf32>, %ids: tensor<?x4xi32>, %w: tensor<?
   %y = npu.grouped_matmul %a, %w2, %counts none count : tensor<?x16xf32>, tensor<4x16x64xf32>, tensor<4xi64> -> tensor<?x64xf32>
   %out = npu.moe_token_unpermute %y, %ridx probs(%w : tensor<?x4xf32>) : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
 
+  %epr5 = npu.group_rank ep
   %mrows, %midx, %mcounts, %mrecv = npu.moe_distribute_dispatch %x, %ids
-      ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
-      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr5) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   %mh = npu.grouped_matmul %mrows, %w13, %mcounts none cumsum : tensor<?x64xf32>, tensor<4x64x32xf32>, tensor<4xi64> -> tensor<?x32xf32>
   %ma = npu.swiglu %mh : tensor<?x32xf32> -> tensor<?x16xf32>
   %my = npu.grouped_matmul %ma, %w2, %mcounts none cumsum : tensor<?x16xf32>, tensor<4x16x64xf32>, tensor<4xi64> -> tensor<?x64xf32>
-  %mout = npu.moe_distribute_combine %my, %ids, %midx, %mrecv, %w ep_world_size(4) moe_expert_num(16)
-      : tensor<?x64xf32>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xf32>
+  %mout = npu.moe_distribute_combine %my, %ids expand_idx(%midx : tensor<?xi32>)
+      ep_send_counts(%mrecv : tensor<16xi32>) expert_scales(%w : tensor<?x4xf32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr5) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>
 
   %perm, %sorted = npu.moe_token_permute %x, %ids : tensor<?x64xf32>, tensor<?x4xi32> -> tensor<?x64xf32>, tensor<?xi32>
   %recv = npu.all_to_all_v %perm, %in, %outs ep : tensor<?x64xf32>, tensor<?xi64>, tensor<?xi64> -> tensor<?x64xf32>

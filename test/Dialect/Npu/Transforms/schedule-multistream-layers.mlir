@@ -149,6 +149,7 @@ func.func @single_device_w8a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16
 
 // CHECK-LABEL: func.func @mc2_without_gate(
 // CHECK:      npu.pad_rows
+// CHECK-NEXT: npu.group_rank ep
 // CHECK-NEXT: %[[E:.+]] = npu.record stream(0)
 // CHECK-NEXT: npu.wait %[[E]] stream(2)
 // CHECK-NEXT: npu.matmul {{.+}} stream(2)
@@ -165,14 +166,18 @@ func.func @mc2_without_gate(%x: tensor<?x64xbf16>, %w: tensor<?x4xf32>, %ids: te
   %maxT = npu.all_reduce_scalar %T max dp
   %mask = npu.mc2_mask %T of %maxT : tensor<?xi1>
   %xp = npu.pad_rows %x to %maxT : tensor<?x64xbf16> -> tensor<?x64xbf16>
-  %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %xp, %ids mask(%mask : tensor<?xi1>)
-      ep_world_size(2) moe_expert_num(16) quant_mode(0) capacity(512) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<8xi64>, tensor<16xi32>
+  %epr1 = npu.group_rank ep
+  %rows, %idx, %counts, %recv, %tp1 = npu.moe_distribute_dispatch %xp, %ids x_active_mask(%mask : tensor<?xi1>)
+      group_ep(ep) ep_world_size(2) ep_rank_id(%epr1) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(512) cumsum v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, assist_info_for_combine tensor<?xi32>, tensor<8xi64>, tensor<16xi32> tp_recv_counts tensor<1xi32>
   %h = npu.grouped_matmul %rows, %w13, %counts none cumsum : tensor<?x64xbf16>, tensor<8x64x32xbf16>, tensor<8xi64> -> tensor<?x32xbf16>
   %a = npu.swiglu %h : tensor<?x32xbf16> -> tensor<?x16xbf16>
   %y = npu.grouped_matmul %a, %w2, %counts none cumsum : tensor<?x16xbf16>, tensor<8x16x64xbf16>, tensor<8xi64> -> tensor<?x64xbf16>
-  %out = npu.moe_distribute_combine %y, %ids, %idx, %recv, %w mask(%mask : tensor<?xi1>) ep_world_size(2) moe_expert_num(16)
-      : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  %out = npu.moe_distribute_combine %y, %ids assist_info_for_combine(%idx : tensor<?xi32>)
+      ep_send_counts(%recv : tensor<16xi32>) expert_scales(%w : tensor<?x4xf32>) tp_send_counts(%tp1 : tensor<1xi32>) x_active_mask(%mask : tensor<?xi1>)
+      group_ep(ep) ep_world_size(2) ep_rank_id(%epr1) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
   %sh = npu.matmul %x, %sw13 none {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xbf16>, tensor<64x32xbf16> -> tensor<?x32xbf16>
   %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xbf16> -> tensor<?x16xbf16>
   %so = npu.matmul %sa, %sw2 none {npu.shared_expert = #npu.shared_expert<down>} : tensor<?x16xbf16>, tensor<16x64xbf16> -> tensor<?x64xbf16>

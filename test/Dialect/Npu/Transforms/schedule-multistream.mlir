@@ -366,6 +366,7 @@ func.func @alltoall_w4a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>
 // CHECK-NEXT: npu.wait %[[E1]] stream(2)
 // CHECK-NEXT: npu.dynamic_quant %{{.+}} stream(2)
 // CHECK-NEXT: npu.moe_gating_top_k
+// CHECK-NEXT: npu.group_rank ep
 // CHECK-NEXT: %[[E2:.+]] = npu.record stream(0)
 // CHECK-NEXT: npu.wait %[[E2]] stream(2)
 // CHECK-NEXT: npu.matmul {{.+}} stream(2)
@@ -396,17 +397,21 @@ func.func @mc2_w8a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
   %xp = npu.pad_rows %x to %maxT : tensor<?x64xbf16> -> tensor<?x64xbf16>
   %lp = npu.pad_rows %logits to %maxT : tensor<?x16xf32> -> tensor<?x16xf32>
   %w, %ids = npu.moe_gating_top_k %lp k(4) softmax renormalize : tensor<?x16xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
-  %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %xp, %ids mask(%mask : tensor<?xi1>)
-      ep_world_size(2) moe_expert_num(16) quant_mode(0) capacity(512) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<8xi64>, tensor<16xi32>
+  %epr1 = npu.group_rank ep
+  %rows, %idx, %counts, %recv, %tp1 = npu.moe_distribute_dispatch %xp, %ids x_active_mask(%mask : tensor<?xi1>)
+      group_ep(ep) ep_world_size(2) ep_rank_id(%epr1) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(512) cumsum v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, assist_info_for_combine tensor<?xi32>, tensor<8xi64>, tensor<16xi32> tp_recv_counts tensor<1xi32>
   %q, %s = npu.dynamic_quant %rows : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
   %h = npu.grouped_matmul %q, %w13, %counts w8a8 cumsum : tensor<?x64xi8>, tensor<8x64x32xi8>, tensor<8xi64> -> tensor<?x32xi32>
   %q2, %s2b = npu.dequant_swiglu_quant %h, %s13, %s, %counts cumsum
       : tensor<?x32xi32>, tensor<8x32xf32>, tensor<?xf32>, tensor<8xi64> -> tensor<?x16xi8>, tensor<?xf32>
   %y = npu.grouped_matmul %q2, %w2, %counts scale(%s2 : tensor<8x64xf32>) per_token_scale(%s2b : tensor<?xf32>) w8a8 cumsum
       : tensor<?x16xi8>, tensor<8x16x64xi8>, tensor<8xi64> -> tensor<?x64xbf16>
-  %out = npu.moe_distribute_combine %y, %ids, %idx, %recv, %w mask(%mask : tensor<?xi1>) ep_world_size(2) moe_expert_num(16)
-      : tensor<?x64xbf16>, tensor<?x4xi32>, tensor<?xi32>, tensor<16xi32>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  %out = npu.moe_distribute_combine %y, %ids assist_info_for_combine(%idx : tensor<?xi32>)
+      ep_send_counts(%recv : tensor<16xi32>) expert_scales(%w : tensor<?x4xf32>) tp_send_counts(%tp1 : tensor<1xi32>) x_active_mask(%mask : tensor<?xi1>)
+      group_ep(ep) ep_world_size(2) ep_rank_id(%epr1) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0) v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
   %sq, %sqs = npu.dynamic_quant %x {npu.shared_expert = #npu.shared_expert<quantize>} : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
   %sh = npu.matmul %sq, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%sqs : tensor<?xf32>) w8a8 {npu.shared_expert = #npu.shared_expert<gate_up>} : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
   %sa = npu.swiglu %sh {npu.shared_expert = #npu.shared_expert<activation>} : tensor<?x32xf32> -> tensor<?x16xf32>

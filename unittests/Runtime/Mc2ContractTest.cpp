@@ -1,0 +1,301 @@
+//===- Mc2ContractTest.cpp - MC2's full operator contract at run time -----===//
+//
+// The arguments of seed 002's get_dispatch_mc2_kwargs / get_combine_mc_kwargs
+// beyond the rows and ids: ep_rank_id, global_bs, the A3 TP arguments
+// (tp_recv_counts / tp_send_counts), hierarchical communication
+// (expert_scales -> expand_scales -> combine), smooth-quant scales and the
+// unsupported expert_shard_type / shared_expert_rank_num. Expected values are
+// computed here from the inputs, not by the runtime.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RankThreads.h"
+
+#include "moe/Runtime/Mc2.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+using namespace moert;
+using namespace moert::testing;
+
+namespace {
+
+const int64_t kTokens[] = {3, 0, 5, 2}; // per rank, one empty
+
+std::unique_ptr<World> epWorld(int ranks) {
+  Layout l;
+  l.tp = ranks;
+  l.expertParallel = true;
+  return createThreadWorld(l, 30);
+}
+
+Mc2Contract contract(int ranks, int64_t experts, int rank) {
+  Mc2Contract c;
+  c.epWorldSize = ranks;
+  c.epRankId = rank;
+  c.moeExpertNum = experts;
+  return c;
+}
+
+/// Rank r's ids [T, K]: pair (t, k) goes to expert (3t + 5k + r) % E.
+Tensor idsOf(int r, int64_t t, int64_t k, int64_t experts) {
+  Tensor ids = Tensor::empty(DType::I32, {t, k});
+  for (int64_t i = 0; i < t; ++i)
+    for (int64_t j = 0; j < k; ++j)
+      ids.data<int32_t>()[i * k + j] =
+          static_cast<int32_t>((3 * i + 5 * j + r) % experts);
+  return ids;
+}
+
+float xOf(int r, int64_t i) { return static_cast<float>((r + 1) * 0.5 + i); }
+float wOf(int r, int64_t i) { return 0.125f * static_cast<float>(1 + (i + r) % 5); }
+
+/// Runs dispatch and combine with the A2 hierarchical or the A3 arguments
+/// on every rank; `combineScales` are what combine gets as expert_scales.
+struct ContractRun {
+  int ranks = 4;
+  int64_t experts = 8, h = 3, k = 2;
+  bool hierarchical = false, a3 = false;
+  bool zeroCombineScales = false; // combine must then read expand_scales
+  std::vector<DistributeDispatchResult> disp;
+  std::vector<Tensor> out;
+  std::vector<std::string> errors;
+
+  void run() {
+    auto world = epWorld(ranks);
+    disp.assign(ranks, {});
+    out.assign(ranks, {});
+    errors = runRanks(*world, [&](int r) {
+      const int64_t t = kTokens[r];
+      Comm &ep = world->comm(r, Group::EP, 0);
+      Tensor x = floatTensor(DType::F32, {t, h},
+                             [&](int64_t i) { return xOf(r, i); });
+      Tensor ids = idsOf(r, t, k, experts);
+      Tensor w = floatTensor(DType::F32, {t, k},
+                             [&](int64_t i) { return wOf(r, i); });
+      Mc2Contract c = contract(ranks, experts, r);
+      if (a3)
+        c.tpWorldSize = 1;
+      Mc2DispatchInputs in;
+      if (hierarchical)
+        in.expertScales = &w;
+      disp[r] = distributeDispatch(ep, x, ids, in, c, 0, 0,
+                                   GroupListType::Cumsum);
+      Tensor combineW =
+          zeroCombineScales ? Tensor::zeros(DType::F32, {t, k}) : w;
+      Mc2CombineInputs cin;
+      if (hierarchical)
+        cin.expandScales = &disp[r].expandScales;
+      if (a3)
+        cin.tpSendCounts = &disp[r].tpRecvCounts;
+      out[r] = distributeCombine(ep, disp[r].expandX, ids, disp[r].expandIdx,
+                                 disp[r].epRecvCounts, combineW, cin, c);
+    });
+  }
+
+  /// out[t] = sum_k w[t, k] * x[t] (the experts are the identity here).
+  void expectWeightedSums() const {
+    for (int r = 0; r < ranks; ++r) {
+      const int64_t t = kTokens[r];
+      ASSERT_EQ(out[r].shape, (std::vector<int64_t>{t, h}));
+      for (int64_t i = 0; i < t; ++i)
+        for (int64_t j = 0; j < h; ++j) {
+          float acc = 0.0f;
+          for (int64_t q = 0; q < k; ++q) {
+            const float term = wOf(r, i * k + q) * xOf(r, i * h + j);
+            acc += term;
+          }
+          EXPECT_EQ(out[r].data<float>()[i * h + j], acc)
+              << "rank " << r << " token " << i;
+        }
+    }
+  }
+};
+
+std::vector<std::string> onEveryRank(int ranks,
+                                     const std::function<void(int, Comm &)> &fn) {
+  auto world = epWorld(ranks);
+  return runRanks(*world,
+                  [&](int r) { fn(r, world->comm(r, Group::EP, 0)); });
+}
+
+void expectAllEq(const std::vector<std::string> &errors,
+                 const std::string &message) {
+  for (size_t r = 0; r < errors.size(); ++r)
+    EXPECT_EQ(errors[r], message) << "rank " << r;
+}
+
+} // namespace
+
+TEST(Mc2Contract, HierarchicalExpandScalesCarryTheWeights) {
+  ContractRun run;
+  run.hierarchical = true;
+  run.run();
+  ASSERT_TRUE(allEmpty(run.errors)) << run.errors[0];
+  // Every received row carries the weight of its pair.
+  for (int p = 0; p < run.ranks; ++p) {
+    const auto &d = run.disp[p];
+    ASSERT_EQ(d.expandScales.shape,
+              (std::vector<int64_t>{d.expandX.rows()}));
+    for (int64_t row = 0; row < d.expandX.rows(); ++row) {
+      // The row's source rank is found from its x value (xOf is unique per
+      // rank and token); its pair index is expand_idx.
+      const int32_t pair = d.expandIdx.data<int32_t>()[row];
+      const float x0 = d.expandX.data<float>()[row * run.h];
+      int src = -1;
+      for (int s = 0; s < run.ranks; ++s)
+        if (x0 == xOf(s, (pair / run.k) * run.h))
+          src = s;
+      ASSERT_GE(src, 0);
+      EXPECT_EQ(d.expandScales.data<float>()[row], wOf(src, pair));
+    }
+  }
+  run.expectWeightedSums();
+}
+
+TEST(Mc2Contract, CombineWeightsRowsByExpandScales) {
+  // Combine gets zeros as expert_scales: with expand_scales the weights the
+  // rows carried through the exchange are the ones applied.
+  ContractRun run;
+  run.hierarchical = true;
+  run.zeroCombineScales = true;
+  run.run();
+  ASSERT_TRUE(allEmpty(run.errors)) << run.errors[0];
+  run.expectWeightedSums();
+}
+
+TEST(Mc2Contract, A3TpRecvCounts) {
+  ContractRun run;
+  run.a3 = true;
+  run.run();
+  ASSERT_TRUE(allEmpty(run.errors)) << run.errors[0];
+  for (int p = 0; p < run.ranks; ++p) {
+    ASSERT_EQ(run.disp[p].tpRecvCounts.shape, (std::vector<int64_t>{1}));
+    EXPECT_EQ(run.disp[p].tpRecvCounts.data<int32_t>()[0],
+              run.disp[p].expandX.rows());
+  }
+  run.expectWeightedSums();
+}
+
+TEST(Mc2Contract, WrongTpSendCounts) {
+  expectAllEq(onEveryRank(2, [](int r, Comm &ep) {
+    Tensor x = Tensor::zeros(DType::F32, {2, 4});
+    Tensor ids = Tensor::zeros(DType::I32, {2, 1});
+    Mc2Contract c = contract(2, 2, r);
+    c.tpWorldSize = 1;
+    auto d = distributeDispatch(ep, x, ids, {}, c, 0, 0, GroupListType::Count);
+    Tensor wrong = Tensor::zeros(DType::I32, {1});
+    Mc2CombineInputs cin;
+    cin.tpSendCounts = &wrong;
+    distributeCombine(ep, d.expandX, ids, d.expandIdx, d.epRecvCounts,
+                      Tensor::zeros(DType::F32, {2, 1}), cin, c);
+  }),
+              "npu.moe_distribute_combine: rank 0's tp_send_counts say 0 "
+              "rows, expand_x has 4 (pass the dispatch's tp_recv_counts)");
+}
+
+TEST(Mc2Contract, EpRankIdMustBeTheRank) {
+  expectAllEq(onEveryRank(3, [](int r, Comm &ep) {
+    Mc2Contract c = contract(3, 3, r == 2 ? 0 : r);
+    distributeDispatch(ep, Tensor::zeros(DType::F32, {1, 4}),
+                       Tensor::zeros(DType::I32, {1, 1}), {}, c, 0, 0,
+                       GroupListType::Count);
+  }),
+              "npu.moe_distribute_dispatch: rank 2 passes ep_rank_id 0, its "
+              "index in the ep group is 2");
+}
+
+TEST(Mc2Contract, GlobalBs) {
+  // global_bs = the most tokens of a rank (5) x ep_world_size (4) = 20
+  // passes; 16 is too small for rank 2, and every rank says so.
+  for (int64_t globalBs : {20, 24}) {
+    auto errors = onEveryRank(4, [&](int r, Comm &ep) {
+      const int64_t t = kTokens[r];
+      Mc2Contract c = contract(4, 8, r);
+      c.globalBs = globalBs;
+      distributeDispatch(ep, Tensor::zeros(DType::F32, {t, 2}),
+                         idsOf(r, t, 2, 8), {}, c, 0, 0,
+                         GroupListType::Count);
+    });
+    EXPECT_TRUE(allEmpty(errors)) << errors[0];
+  }
+  expectAllEq(onEveryRank(4, [](int r, Comm &ep) {
+    const int64_t t = kTokens[r];
+    Mc2Contract c = contract(4, 8, r);
+    c.globalBs = 16;
+    distributeDispatch(ep, Tensor::zeros(DType::F32, {t, 2}),
+                       idsOf(r, t, 2, 8), {}, c, 0, 0, GroupListType::Count);
+  }),
+              "npu.moe_distribute_dispatch: rank 2 passes 5 tokens; times "
+              "ep_world_size 4 that exceeds global_bs 16 (the most tokens of "
+              "a rank times ep_world_size)");
+  expectAllEq(onEveryRank(2, [](int r, Comm &ep) {
+    Mc2Contract c = contract(2, 2, r);
+    c.globalBs = 3;
+    distributeDispatch(ep, Tensor::zeros(DType::F32, {1, 2}),
+                       Tensor::zeros(DType::I32, {1, 1}), {}, c, 0, 0,
+                       GroupListType::Count);
+  }),
+              "npu.moe_distribute_dispatch: global_bs 3 is not 0 or a "
+              "multiple of ep_world_size 2");
+}
+
+TEST(Mc2Contract, UnsupportedPlacements) {
+  auto call = [](int64_t shard, int64_t shared, int64_t tp, int64_t tpRank) {
+    return [=](int r, Comm &ep) {
+      Mc2Contract c = contract(2, 4, r);
+      c.expertShardType = shard;
+      c.sharedExpertRankNum = shared;
+      c.tpWorldSize = tp;
+      c.tpRankId = tpRank;
+      distributeDispatch(ep, Tensor::zeros(DType::F32, {1, 2}),
+                         Tensor::zeros(DType::I32, {1, 1}), {}, c, 0, 0,
+                         GroupListType::Count);
+    };
+  };
+  expectAllEq(onEveryRank(2, call(1, 0, 0, 0)),
+              "npu.moe_distribute_dispatch: expert_shard_type 1 is not "
+              "supported (0: shared-expert ranks first)");
+  expectAllEq(onEveryRank(2, call(0, 1, 0, 0)),
+              "npu.moe_distribute_dispatch: shared_expert_rank_num 1 is not "
+              "supported: shared experts run on every rank");
+  expectAllEq(onEveryRank(2, call(0, 0, 2, 0)),
+              "npu.moe_distribute_dispatch: tp_world_size 2 / tp_rank_id 0 is "
+              "not supported (the seed passes 1 / 0)");
+}
+
+TEST(Mc2Contract, SmoothQuantScales) {
+  // One rank: x * scales is quantized per row (max |.| / 127).
+  auto world = epWorld(1);
+  Tensor x = floatTensor(DType::F32, {2, 4},
+                         [](int64_t i) { return static_cast<float>(i + 1); });
+  Tensor scales = floatTensor(DType::F32, {4}, [](int64_t i) {
+    return i == 3 ? 0.5f : 2.0f;
+  });
+  Mc2DispatchInputs in;
+  in.scales = &scales;
+  auto d = distributeDispatch(world->comm(0, Group::EP, 0), x,
+                              Tensor::zeros(DType::I32, {2, 1}), in,
+                              contract(1, 1, 0), 2, 0, GroupListType::Count);
+  for (int64_t t = 0; t < 2; ++t) {
+    float smoothed[4], amax = 0.0f;
+    for (int64_t j = 0; j < 4; ++j) {
+      smoothed[j] = static_cast<float>(t * 4 + j + 1) * (j == 3 ? 0.5f : 2.0f);
+      amax = std::max(amax, std::fabs(smoothed[j]));
+    }
+    const float scale = amax / 127.0f;
+    EXPECT_EQ(d.dynamicScales.data<float>()[t], scale);
+    for (int64_t j = 0; j < 4; ++j)
+      EXPECT_EQ(d.expandX.data<int8_t>()[t * 4 + j],
+                static_cast<int8_t>(std::nearbyint(smoothed[j] / scale)));
+  }
+  // Without quant_mode 2 the scales are an error.
+  expectAllEq(onEveryRank(1, [&](int, Comm &ep) {
+    distributeDispatch(ep, x, Tensor::zeros(DType::I32, {2, 1}), in,
+                       contract(1, 1, 0), 0, 0, GroupListType::Count);
+  }),
+              "npu.moe_distribute_dispatch: scales (smooth quantization) need "
+              "quant_mode 2");
+}
