@@ -29,8 +29,9 @@ TEST(E2M1, TableOfTheSpec) {
     EXPECT_EQ(decodeE2M1(c), table[c]) << int(c);
     EXPECT_EQ(decodeE2M1(c | 0x8), -table[c]) << int(c);
     EXPECT_EQ(encodeE2M1(table[c]), c);
-    if (c != 0)
+    if (c != 0) {
       EXPECT_EQ(encodeE2M1(-table[c]), c | 0x8);
+    }
   }
   // Only the low nibble is read.
   EXPECT_EQ(decodeE2M1(0xF3), 1.5f);

@@ -14,8 +14,10 @@
 
 #include "KernelUtil.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace moert {
 using namespace detail;
