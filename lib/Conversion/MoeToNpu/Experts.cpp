@@ -257,10 +257,9 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
         return x;
       auto xType = cast<RankedTensorType>(x.getType());
       int64_t group = desc.isBlock() ? desc.getGroupCols() : 0;
-      if (desc.getDtype() == QuantDtype::MXFP4)
-        group = 32; // OCP MX blocks of 32 along K
-      else if (desc.getDtype() == QuantDtype::NVFP4)
-        group = 16;
+      // fp4 rows: their micro-blocks (OCP MX 32, nvfp4 16 columns).
+      if (int64_t block = QuantDescAttr::microBlockSize(desc.getDtype()))
+        group = block;
       return b.create<npu::QuantDequantOp>(
           loc, tensorType({dyn, xType.getDimSize(1)}, b.getF32Type()), x,
           *formatOf(desc.getDtype()), group);

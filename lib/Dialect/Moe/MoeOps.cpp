@@ -451,7 +451,7 @@ static LogicalResult verifyMlp(const MlpOperands &m) {
   // group_scales, [L?] (docs/Quantization.md, "mxfp4 and nvfp4").
   if (packed) {
     bool nv = w1Desc.getDtype() == QuantDtype::NVFP4;
-    int64_t block = nv ? 16 : 32;
+    int64_t block = QuantDescAttr::microBlockSize(w1Desc.getDtype());
     const char *name = nv ? "nvfp4" : "mxfp4";
     if (m.hidden % block != 0 || inter % block != 0)
       return op->emitOpError()

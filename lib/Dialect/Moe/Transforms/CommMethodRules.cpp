@@ -182,16 +182,9 @@ double activationScaleBytes(QuantAttr quant, int64_t hidden) {
   auto perGroup = [&](int64_t group, double bytes) {
     return bytes * static_cast<double>((hidden + group - 1) / group);
   };
-  switch (a1.getDtype()) {
-  case QuantDtype::MXFP4:
-  case QuantDtype::MXFP6E3M2:
-  case QuantDtype::MXFP6E2M3:
-    return perGroup(32, 1.0);
-  case QuantDtype::NVFP4:
-    return perGroup(16, 1.0) + 4.0;
-  default:
-    break;
-  }
+  if (int64_t block = QuantDescAttr::microBlockSize(a1.getDtype()))
+    return perGroup(block, 1.0) +
+           (a1.getDtype() == QuantDtype::NVFP4 ? 4.0 : 0.0);
   if (a1.isPerTensor())
     return 0.0;
   if (a1.isBlock())
