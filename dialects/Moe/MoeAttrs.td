@@ -200,6 +200,9 @@ def Moe_QuantDescAttr : Moe_Attr<"QuantDesc", "qdesc"> {
     /// The dtypes whose scales are fixed micro-blocks and take no group
     /// shape: the OCP MX types and nvfp4 (seed 003's string dtypes).
     static bool hasMicroBlocks(QuantDtype dtype);
+    /// Elements per scale of a micro-block dtype along K: 32 (OCP MX),
+    /// 16 (nvfp4); 0 for the others.
+    static int64_t microBlockSize(QuantDtype dtype);
   }];
 }
 

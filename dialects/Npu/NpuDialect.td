@@ -128,13 +128,18 @@ def Npu_DType : I32EnumAttr<"DType",
 }
 
 /// Element format of quantized values (npu.quant_dequant,
-/// npu.dequantize_weights): how the runtime reads and writes their bytes.
-/// docs/Quantization.md, "fp8 and int8 weight-only schemes".
+/// npu.dequantize_weights, npu.dequantize_fp4_weights): how the runtime
+/// reads and writes their bytes. docs/Quantization.md, "fp8 and int8
+/// weight-only schemes" and "mxfp4 and nvfp4".
 def Npu_QuantFormat : I32EnumAttr<"QuantFormat",
     "element format of quantized values", [
       I32EnumAttrCase<"Int8", 0, "int8">,
       I32EnumAttrCase<"Fp8E4M3", 1, "fp8_e4m3">,
-      I32EnumAttrCase<"Fp8E5M2", 2, "fp8_e5m2">
+      I32EnumAttrCase<"Fp8E5M2", 2, "fp8_e5m2">,
+      // OCP MX v1.0 FP4 E2M1 elements with one E8M0 scale per 32.
+      I32EnumAttrCase<"Mxfp4", 3, "mxfp4">,
+      // NVIDIA nvfp4: E2M1 elements, an E4M3 scale per 16, a global f32.
+      I32EnumAttrCase<"Nvfp4", 4, "nvfp4">
     ]> {
   let cppNamespace = "::mlir::npu";
 }

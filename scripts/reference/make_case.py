@@ -294,6 +294,9 @@ def check_spec(s):
                                  "experts here"),
             (not s.weight_on_input, "the int8 / fp8 schemes do not take "
                                     "the router weight on the input"),
+            (not quant_schemes.is_fp4(s.quant)
+             or (s.hidden % 32 == 0 and s.inter % 32 == 0),
+             "fp4 micro-blocks of 32 / 16 need H and I multiples of 32"),
             (quant_schemes.SCHEMES[s.quant][3] != "block128"
              or (s.hidden % 128 == 0 and s.inter % 128 == 0),
              "128 x 128 blocks need H and I multiples of 128"),
@@ -516,6 +519,16 @@ def mlp_arguments(s, prefix, lead, i):
     """(name, type) of one MLP's weight arguments; `lead` is [L] or []. The
     w4a8 shared experts (`lead` []) are weight-only: no per-channel
     scales."""
+    if s.quant in quant_schemes.SCHEMES and quant_schemes.is_fp4(s.quant):
+        args = {}
+        for name, k, m in (("w13", s.hidden, 2 * i), ("w2", i, s.hidden)):
+            for suffix, shape, el in quant_schemes.fp4_arguments(
+                    s.quant, lead, k, m):
+                args[prefix + name + suffix] = tensor(shape, el)
+        order = ["w13", "w2", "w13_scale", "w2_scale", "w13_group_scale",
+                 "w2_group_scale"]
+        return [(prefix + n, args[prefix + n]) for n in order
+                if prefix + n in args]
     if s.quant in quant_schemes.SCHEMES:
         el = quant_schemes.MLIR_ELEMENT[quant_schemes.SCHEMES[s.quant][2]]
         args = []

@@ -324,13 +324,27 @@ Tensor convertInput(const Tensor &t, DType dtype) {
     std::copy(t.bytes(), t.bytes() + bits.nbytes(), bits.bytes());
     return bits;
   }
+  // For an i8 argument a uint8 .npy holds raw bytes: packed fp4 (two
+  // e2m1 per byte along K) or e8m0 scale codes (docs/Quantization.md,
+  // "mxfp4 and nvfp4"); the shape check then compares the byte shape.
+  if (t.dtype == DType::I4 && dtype == DType::I8) {
+    std::vector<int64_t> shape = t.shape;
+    shape.back() /= 2;
+    Tensor bytes = Tensor::empty(DType::I8, shape);
+    std::copy(t.bytes(), t.bytes() + bytes.nbytes(), bytes.bytes());
+    return bytes;
+  }
   if (t.dtype == DType::I4)
     throw Error(std::string("holds uint8 (packed int4 for an i4 argument, "
-                            "bit patterns for an fp8 one), expected ") +
+                            "bit patterns for an fp8 one, raw bytes for an "
+                            "i8 one), expected ") +
                 moert::dtypeName(dtype));
   std::string hint;
   if (dtype == DType::F8E4M3FN || dtype == DType::F8E5M2)
     hint = " (fp8 arguments take a uint8 .npy of bit patterns)";
+  if (dtype == DType::I8)
+    hint = " (i8 arguments take an int8 .npy of values, or a uint8 .npy of "
+           "bytes: packed fp4 or e8m0 scales)";
   throw Error(std::string("holds ") + moert::dtypeName(t.dtype) + ", expected " +
               moert::dtypeName(dtype) + hint);
 }

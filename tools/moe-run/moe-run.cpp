@@ -193,11 +193,15 @@ loadInputs(const std::vector<moe::TensorSpec> &args,
       std::string what = "input '" + arg.name + "' (" + path + ")";
       auto cached = cache.find(path);
       moert::Tensor t;
+      bool rawBytes = false; // a uint8 .npy read for an i8 argument
       if (cached != cache.end()) {
         t = cached->second;
       } else {
         try {
-          t = moerun::convertInput(moerun::readNpy(path), arg.dtype);
+          moert::Tensor read = moerun::readNpy(path);
+          rawBytes = read.dtype == moert::DType::I4 &&
+                     arg.dtype == moert::DType::I8;
+          t = moerun::convertInput(read, arg.dtype);
         } catch (const moert::Error &e) {
           std::string msg = e.what();
           // readNpy names the file itself.
@@ -207,8 +211,13 @@ loadInputs(const std::vector<moe::TensorSpec> &args,
         }
         cache[path] = t;
       }
-      moert::check(arg.accepts(t), what + " is " + t.str() +
-                                       " but the argument is " + arg.type);
+      moert::check(arg.accepts(t),
+                   what + " is " + t.str() + " but the argument is " +
+                       arg.type +
+                       (rawBytes ? " (a uint8 .npy for an i8 argument holds "
+                                   "raw bytes: packed fp4, two per byte "
+                                   "along K, or e8m0 scale codes)"
+                                 : ""));
       perRank[slot].push_back(t);
     }
   }

@@ -156,6 +156,24 @@ Tensor dequantizeWeights(const Tensor &weight, const Tensor &scale,
                          QuantFormat format, int64_t blockK, int64_t blockN,
                          DType out);
 
+/// npu.quant_dequant with mxfp4 / nvfp4 (QuantFp4.cpp): x [M, K] float ->
+/// [M, K] f32. mxfp4 (groupSize 32): per block of 32 columns the OCP MX
+/// shared scale X = 2^(floor(log2 amax) - 2) (E8M0), out = e2m1(x / X) * X.
+/// nvfp4 (groupSize 16): the row's global scale g = amax_row / 2688, per
+/// block of 16 sf = e4m3((amax_b / 6) / g), out = (e2m1(x / (sf * g)) * sf)
+/// * g. All in f32; docs/Quantization.md, "mxfp4 and nvfp4".
+Tensor quantDequantFp4(const Tensor &x, QuantFormat format, int64_t groupSize);
+
+/// npu.dequantize_fp4_weights (QuantFp4.cpp): packed e2m1 weight
+/// [L, K / 2, N] (i8 bytes, row 2j in the low nibble of byte j), scale
+/// [L, K / 32, N] E8M0 codes (i8, mxfp4) or [L, K / 16, N] f8e4m3fn
+/// (nvfp4), globalScale [L] f32 (nvfp4 only, else null) -> [L, K, N] of
+/// float type `out`: mxfp4 e2m1 * 2^(s - 127); nvfp4 (e2m1 * e4m3) *
+/// global, in f32, rounded to `out`.
+Tensor dequantizeFp4Weights(const Tensor &weight, const Tensor &scale,
+                            const Tensor *globalScale, QuantFormat format,
+                            DType out);
+
 //===----------------------------------------------------------------------===//
 // Matmuls (Matmul.cpp)
 //===----------------------------------------------------------------------===//

@@ -375,8 +375,8 @@ static LogicalResult checkConvertible(func::FuncOp function) {
             << user->getName() << "', which is not a stage of its layer");
     return success();
   };
-  auto checkQuant = [](Operation *op, QuantAttr quant,
-                       Value w13Scale) -> LogicalResult {
+  auto checkQuant = [](Operation *op, QuantAttr quant, Value w13Scale,
+                       Value w13GroupScale) -> LogicalResult {
     std::string why;
     if (!hasExpertsExpansion(quant, &why))
       return op->emitOpError()
@@ -384,7 +384,7 @@ static LogicalResult checkConvertible(func::FuncOp function) {
                 "quantized as "
              << quant << ": " << why
              << "; supported are none, w8a8_dynamic, w4a8_dynamic and the "
-                "int8 / fp8 schemes of docs/Quantization.md";
+                "int8 / fp8 / mxfp4 / nvfp4 schemes of docs/Quantization.md";
     if (quant.getScheme() == QuantScheme::Custom &&
         isa<SharedExpertsOp>(op))
       return op->emitOpError()
@@ -398,6 +398,18 @@ static LogicalResult checkConvertible(func::FuncOp function) {
              << stringifyQuantDtype(quant.getW1().getDtype())
              << " weights need their scales, scales(w13_scale, w2_scale), "
                 "one per block";
+    if (quant.getScheme() == QuantScheme::Custom &&
+        isPackedFp4WeightDesc(quant.getW1()) && !w13Scale)
+      return op->emitOpError()
+             << "cannot be expanded: "
+             << stringifyQuantDtype(quant.getW1().getDtype())
+             << " weights need their micro-block scales, scales(w13_scale, "
+                "w2_scale)";
+    if (quant.getScheme() == QuantScheme::Custom && quant.getW1() &&
+        quant.getW1().getDtype() == QuantDtype::NVFP4 && !w13GroupScale)
+      return op->emitOpError()
+             << "cannot be expanded: nvfp4 weights need their per-expert "
+                "global scales, group_scales(w13_global, w2_global)";
     return success();
   };
 
@@ -441,10 +453,12 @@ static LogicalResult checkConvertible(func::FuncOp function) {
                         "a moe.dispatch of this function";
             })
             .Case([&](ExpertsOp experts) {
-              return checkQuant(op, experts.getQuantOrNone(), experts.getW13Scale());
+              return checkQuant(op, experts.getQuantOrNone(), experts.getW13Scale(),
+                                experts.getW13GroupScale());
             })
             .Case([&](SharedExpertsOp shared) {
-              return checkQuant(op, shared.getQuantOrNone(), shared.getW13Scale());
+              return checkQuant(op, shared.getQuantOrNone(), shared.getW13Scale(),
+                                shared.getW13GroupScale());
             })
             .Case([&](PrepareWeightsOp prepare) {
               return checkQuantVersion(prepare);

@@ -24,6 +24,10 @@ static std::optional<npu::QuantFormat> formatOf(QuantDtype dtype) {
     return npu::QuantFormat::Fp8E4M3;
   case QuantDtype::FP8E5M2:
     return npu::QuantFormat::Fp8E5M2;
+  case QuantDtype::MXFP4:
+    return npu::QuantFormat::Mxfp4;
+  case QuantDtype::NVFP4:
+    return npu::QuantFormat::Nvfp4;
   default:
     return std::nullopt;
   }
@@ -34,9 +38,21 @@ static std::optional<npu::QuantFormat> formatOf(QuantDtype dtype) {
 /// reason.
 static bool descriptorExpansion(QuantAttr quant, std::string &why) {
   QuantDescAttr w = quant.getW1(), a = quant.getA1();
+  if (isPackedFp4WeightDesc(w)) {
+    // mxfp4 / nvfp4 weights: float rows (w4a16) or rows quantized to the
+    // weights' own micro-block format (w4a4).
+    if (!a || !a.isQuantized() || a.getDtype() == w.getDtype())
+      return true;
+    why = std::string(stringifyQuantDtype(w.getDtype())) + " weights run "
+          "with float activations or " +
+          stringifyQuantDtype(w.getDtype()).str() + " activations, not " +
+          stringifyQuantDtype(a.getDtype()).str();
+    return false;
+  }
   if (!isScaledWeightDesc(w)) {
     why = w ? std::string(stringifyQuantDtype(w.getDtype())) +
-                  " weights have no device format yet (int8 and fp8 do)"
+                  " weights have no device format yet (int8, fp8, mxfp4 "
+                  "and nvfp4 do)"
             : "float weights with quantized activations";
     return false;
   }
@@ -208,17 +224,28 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
                 Stage::Down);
   }
   case QuantScheme::Custom: {
-    // int8 / fp8 weights dequantized per block of scales; fp8 activations
-    // quantized and dequantized per row or per group of columns
-    // (docs/Quantization.md, "fp8 and int8 weight-only schemes").
+    // int8 / fp8 weights dequantized per block of scales, packed fp4
+    // weights per micro-block; fp8 / fp4 activations quantized and
+    // dequantized per row, group of columns or micro-block
+    // (docs/Quantization.md, "fp8 and int8 weight-only schemes", "mxfp4
+    // and nvfp4").
     QuantDescAttr a = mlp.quant.getA1();
     bool quantizedRows = a && a.isQuantized();
     // Weight-only: weights in the rows' type; fp8 w8a8: f32, as the
     // dequantized activations.
     Type weightElem = quantizedRows ? b.getF32Type() : elem;
-    auto dequantize = [&](Value w, Value scale, QuantDescAttr desc) -> Value {
+    auto dequantize = [&](Value w, Value scale, QuantDescAttr desc,
+                          Value global) -> Value {
       auto wType = cast<RankedTensorType>(w.getType());
       auto shape = wType.getShape();
+      if (isPackedFp4WeightDesc(desc)) {
+        // [L, K / 2, N] bytes -> [L, K, N].
+        SmallVector<int64_t> full(shape.begin(), shape.end());
+        full[full.size() - 2] *= 2;
+        return b.create<npu::DequantizeFp4WeightsOp>(
+            loc, RankedTensorType::get(full, weightElem), w, scale, global,
+            *formatOf(desc.getDtype()));
+      }
       int64_t k = shape[shape.size() - 2], n = shape.back();
       auto [bk, bn] = weightScaleBlock(desc, k, n);
       return b.create<npu::DequantizeWeightsOp>(
@@ -230,12 +257,16 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
         return x;
       auto xType = cast<RankedTensorType>(x.getType());
       int64_t group = desc.isBlock() ? desc.getGroupCols() : 0;
+      // fp4 rows: their micro-blocks (OCP MX 32, nvfp4 16 columns).
+      if (int64_t block = QuantDescAttr::microBlockSize(desc.getDtype()))
+        group = block;
       return b.create<npu::QuantDequantOp>(
           loc, tensorType({dyn, xType.getDimSize(1)}, b.getF32Type()), x,
           *formatOf(desc.getDtype()), group);
     };
-    Value w13 = dequantize(mlp.w13, mlp.s13, mlp.quant.getW1());
-    Value w2 = dequantize(mlp.w2, mlp.s2, mlp.quant.getW2());
+    // nvfp4: group_scales carry the per-expert global scales.
+    Value w13 = dequantize(mlp.w13, mlp.s13, mlp.quant.getW1(), mlp.g13);
+    Value w2 = dequantize(mlp.w2, mlp.s2, mlp.quant.getW2(), mlp.g2);
     Value x1 = activation(rows, mlp.quant.getA1());
     if (x1 != rows)
       mark(x1, Stage::Quantize);

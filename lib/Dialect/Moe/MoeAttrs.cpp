@@ -273,16 +273,21 @@ bool QuantDescAttr::isQuantized() const {
 
 /// The OCP MX types (32 elements per e8m0 scale) and nvfp4 (16 per fp8
 /// scale).
-bool QuantDescAttr::hasMicroBlocks(QuantDtype dtype) {
+int64_t QuantDescAttr::microBlockSize(QuantDtype dtype) {
   switch (dtype) {
   case QuantDtype::MXFP4:
   case QuantDtype::MXFP6E3M2:
   case QuantDtype::MXFP6E2M3:
+    return 32;
   case QuantDtype::NVFP4:
-    return true;
+    return 16;
   default:
-    return false;
+    return 0;
   }
+}
+
+bool QuantDescAttr::hasMicroBlocks(QuantDtype dtype) {
+  return microBlockSize(dtype) != 0;
 }
 
 /// "f32, bf16, ..., a or b": every dtype keyword, from the enum.

@@ -275,6 +275,11 @@ std::pair<int64_t, int64_t> mlir::moe::weightScaleBlock(QuantDescAttr desc,
   return {cols > 0 ? cols : k, rows > 0 ? rows : n};
 }
 
+bool mlir::moe::isPackedFp4WeightDesc(QuantDescAttr desc) {
+  return desc && (desc.getDtype() == QuantDtype::MXFP4 ||
+                  desc.getDtype() == QuantDtype::NVFP4);
+}
+
 bool mlir::moe::isScaledWeightDesc(QuantDescAttr desc) {
   if (!desc)
     return false;
@@ -301,24 +306,26 @@ static LogicalResult verifyMlp(const MlpOperands &m) {
                              << *m.experts;
   QuantScheme scheme = m.quant.getScheme();
   QuantDescAttr w1Desc = m.quant.getW1();
-  // fp4 weights store two values per byte along their last dimension.
-  bool packed = w1Desc && (w1Desc.getDtype() == QuantDtype::MXFP4 ||
-                           w1Desc.getDtype() == QuantDtype::NVFP4);
+  // fp4 weights store two values per byte along the reduced dimension K
+  // (as checkpoints ship them): [L, K / 2, N] bytes.
+  bool packed = isPackedFp4WeightDesc(w1Desc);
   int64_t unpack = packed ? 2 : 1;
-  if (w13.getDimSize(lead) != m.hidden)
-    return op->emitOpError() << "w13 reduces over " << w13.getDimSize(lead)
+  const char *packedNote = packed ? " (two fp4 values per byte)" : "";
+  if (w13.getDimSize(lead) * unpack != m.hidden)
+    return op->emitOpError() << "w13 reduces over "
+                             << w13.getDimSize(lead) * unpack << packedNote
                              << " but the hidden size is " << m.hidden;
-  int64_t n13 = w13.getDimSize(lead + 1) * unpack;
+  int64_t n13 = w13.getDimSize(lead + 1);
   if (n13 % 2 != 0)
     return op->emitOpError() << "w13 output size " << n13
                              << " must be even (gate and up halves)";
   int64_t inter = n13 / 2;
-  if (w2.getDimSize(lead) != inter)
-    return op->emitOpError() << "w2 reduces over " << w2.getDimSize(lead)
+  if (w2.getDimSize(lead) * unpack != inter)
+    return op->emitOpError() << "w2 reduces over "
+                             << w2.getDimSize(lead) * unpack << packedNote
                              << " but the intermediate size is " << inter;
-  if (w2.getDimSize(lead + 1) * unpack != m.hidden)
-    return op->emitOpError() << "w2 produces " << w2.getDimSize(lead + 1) *
-                                                       unpack
+  if (w2.getDimSize(lead + 1) != m.hidden)
+    return op->emitOpError() << "w2 produces " << w2.getDimSize(lead + 1)
                              << " values but the hidden size is " << m.hidden;
 
   // Expected shape of a scale tensor: optional [L] then `dims`.
@@ -439,6 +446,50 @@ static LogicalResult verifyMlp(const MlpOperands &m) {
       failed(checkBlock(w1Desc, "w1", n13, m.hidden, true)) ||
       failed(checkBlock(m.quant.getW2(), "w2", m.hidden, inter, true)))
     return failure();
+  // mxfp4: one e8m0 byte (i8) per 32 rows along K, [L?, K / 32, N];
+  // nvfp4: one e4m3 per 16 rows and a global f32 per expert in
+  // group_scales, [L?] (docs/Quantization.md, "mxfp4 and nvfp4").
+  if (packed) {
+    bool nv = w1Desc.getDtype() == QuantDtype::NVFP4;
+    int64_t block = QuantDescAttr::microBlockSize(w1Desc.getDtype());
+    const char *name = nv ? "nvfp4" : "mxfp4";
+    if (m.hidden % block != 0 || inter % block != 0)
+      return op->emitOpError()
+             << name << " blocks of " << block
+             << " must divide the hidden size " << m.hidden
+             << " and the intermediate size " << inter;
+    if (m.b13)
+      return op->emitOpError() << name << " weights take no biases";
+    if (!nv && m.g13)
+      return op->emitOpError()
+             << "mxfp4 weights take their e8m0 scales in scales(...) and no "
+                "group scales";
+    Builder b(op->getContext());
+    Type scaleElem = nv ? Type(b.getFloat8E4M3FNType()) : b.getIntegerType(8);
+    auto expectFp4Scale = [&](Value v, const char *what, int64_t k,
+                              int64_t n) -> LogicalResult {
+      SmallVector<int64_t> shape;
+      if (m.experts)
+        shape.push_back(*m.experts);
+      shape.append({k / block, n});
+      auto want = RankedTensorType::get(shape, scaleElem);
+      if (v.getType() != want)
+        return op->emitOpError()
+               << what << " must be " << want << " (one "
+               << (nv ? "e4m3" : "e8m0 byte") << " per " << block
+               << " values along K), got " << v.getType();
+      return success();
+    };
+    if (m.s13 && (failed(expectFp4Scale(m.s13, "w13 scale", m.hidden, n13)) ||
+                  failed(expectFp4Scale(m.s2, "w2 scale", inter, m.hidden))))
+      return failure();
+    if (nv && m.g13) {
+      if (failed(expectScale(m.g13, "w13 global scale", {})) ||
+          failed(expectScale(m.g2, "w2 global scale", {})))
+        return failure();
+    }
+    return success();
+  }
   // int8 / fp8 weights: one f32 scale per block, [L?, K / bk, N / bn]
   // (given as `scales`; the expansion requires them).
   if (isScaledWeightDesc(w1Desc)) {

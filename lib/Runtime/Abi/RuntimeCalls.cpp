@@ -544,6 +544,20 @@ extern "C" void moert_npu_dequantize_weights(
                  });
 }
 
+extern "C" void moert_npu_dequantize_fp4_weights(
+    const char *where, int64_t stream, moert_tensor *weight,
+    moert_tensor *scale, moert_tensor *global_scale,
+    moert_npu_quant_format format, moert_npu_dtype result_dtype,
+    moert_tensor **result) {
+  QuantFormat f = static_cast<QuantFormat>(format);
+  DType dtype = static_cast<DType>(result_dtype);
+  issueComputing(where, stream, {weight, scale, global_scale}, {result},
+                 [=](Stream &, const Inputs &in) {
+                   return std::vector<Tensor>{dequantizeFp4Weights(
+                       need(in, 0), need(in, 1), in[2], f, dtype)};
+                 });
+}
+
 extern "C" void moert_npu_swiglu(const char *where, int64_t stream,
                                  moert_tensor *x, moert_tensor **result) {
   issueComputing(where, stream, {x}, {result}, [](Stream &, const Inputs &in) {

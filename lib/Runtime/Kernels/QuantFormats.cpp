@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Runtime/QuantFormats.h"
+#include "moe/Runtime/QuantFp4.h"
 #include "moe/Runtime/Kernels.h"
 #include "moe/Runtime/Parallel.h"
 
@@ -47,6 +48,9 @@ float formatMax(QuantFormat format) {
   case QuantFormat::Fp8E4M3:
   case QuantFormat::Fp8E5M2:
     return specOf(format).max;
+  case QuantFormat::Mxfp4:
+  case QuantFormat::Nvfp4:
+    return 6.0f; // e2m1
   }
   return 0.0f;
 }
@@ -112,10 +116,14 @@ float roundToFormat(float v, QuantFormat format) {
       return v;
     return std::fmin(127.0f, std::fmax(-127.0f, std::nearbyint(v)));
   }
+  if (format == QuantFormat::Mxfp4 || format == QuantFormat::Nvfp4)
+    return decodeE2M1(encodeE2M1(v));
   return decodeFp8(encodeFp8(v, format), format);
 }
 
 Tensor quantDequant(const Tensor &x, QuantFormat format, int64_t groupSize) {
+  if (format == QuantFormat::Mxfp4 || format == QuantFormat::Nvfp4)
+    return quantDequantFp4(x, format, groupSize);
   requireRank(x, {2}, kQuantDequant, "x");
   requireFloat(x, kQuantDequant, "x");
   int64_t m = x.dim(0), k = x.dim(1);
@@ -154,6 +162,9 @@ Tensor dequantizeWeights(const Tensor &weight, const Tensor &scale,
   requireRank(weight, {3}, kDequantWeights, "weight");
   requireRank(scale, {3}, kDequantWeights, "scale");
   requireType(scale, DType::F32, kDequantWeights, "scale");
+  require(format != QuantFormat::Mxfp4 && format != QuantFormat::Nvfp4,
+          kDequantWeights,
+          "packed fp4 weights are dequantized by npu.dequantize_fp4_weights");
   DType want = format == QuantFormat::Int8      ? DType::I8
                : format == QuantFormat::Fp8E4M3 ? DType::F8E4M3FN
                                                 : DType::F8E5M2;

@@ -9,7 +9,12 @@ two values per byte, element 2i in the low nibble).
 With SCHEME (an int8 / fp8 scheme of make_case.py) the case is that
 scheme's instead, its fp8 weights passed as MOE_DTYPE_F8E4M3FN /
 MOE_DTYPE_F8E5M2 buffers of bit patterns; the run then also passes the
-fp8 weight as an i8 buffer and prints the C API's error.
+fp8 weight as an i8 buffer and prints the C API's error. For an fp4
+scheme (mxfp4 / nvfp4) the packed weights go in as MOE_DTYPE_I8 buffers
+of [L, K / 2, N] bytes (two e2m1 per byte along K, low nibble first), the
+e8m0 scales as MOE_DTYPE_I8 bytes and the e4m3 scales as
+MOE_DTYPE_F8E4M3FN bit patterns; the error run passes w13 unpacked (one
+e2m1 code per byte, [L, K, N]).
 Usage: run_w4a8_case.py LIB SRC_ROOT WORK_DIR [SCHEME]
 """
 import ctypes as C
@@ -114,17 +119,22 @@ for r in range(spec.world):
         print("rank %d step %d: status %d %s %s" % (
             r, i, status, text, "matches" if ok else "MISMATCH"))
 if SCHEME:
-    # The fp8 weight declared as i8: the C API names the mismatch.
+    # The fp8 weight declared as i8, or the fp4 weight unpacked: the C API
+    # names the mismatch.
+    fp4 = SCHEME.startswith(("mxfp4", "nvfp4"))
     keep, ins = [], []
     for a in case["inputs"]:
         array = np.load(os.path.join(case_dir, a["path"].format(rank=0)))
         element = a["type"][:-1].split("x")[-1]
+        if a["name"] == "w13" and fp4:
+            array = np.repeat(array & 0xF, 2, axis=1)
         ins.append(buffer(array, "i8" if a["name"] == "w13" else element, keep))
     out = (Buffer * 1)(Buffer())
     status = lib.moeExecutableRun(exe, world, C.c_int64(0),
                                   (Buffer * len(ins))(*ins),
                                   C.c_int64(len(ins)), out, C.c_int64(1))
-    print("i8 for fp8: status %d %s" % (status, lib.moeGetLastError().decode()))
+    print("%s: status %d %s" % ("unpacked fp4" if fp4 else "i8 for fp8", status,
+                                lib.moeGetLastError().decode()))
 lib.moeWorldDestroy(world)
 lib.moeExecutableDestroy(exe)
 lib.moeCompilerDestroy(compiler)

@@ -95,7 +95,7 @@ func.func @fp8_experts(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
 func.func @fp8_per_tensor_activations(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
                        %w13: tensor<2x256x256xf8E4M3FN>, %w2: tensor<2x128x256xf8E4M3FN>,
                        %s13: tensor<2x1x1xf32>, %s2: tensor<2x1x1xf32>) -> tensor<?x256xbf16> {
-  // expected-error @+1 {{'moe.experts' op cannot be expanded: no device operator runs experts quantized as #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_tensor>, a2 = #moe.qdesc<fp8_e4m3, per_tensor>, w1 = #moe.qdesc<fp8_e4m3, per_tensor>, w2 = #moe.qdesc<fp8_e4m3, per_tensor>>: per_tensor activation scales are dynamic over whatever rows a rank holds, which differs between methods and world sizes; static scales are not supported yet: use per_token or block [1, G]; supported are none, w8a8_dynamic, w4a8_dynamic and the int8 / fp8 schemes of docs/Quantization.md}}
+  // expected-error @+1 {{'moe.experts' op cannot be expanded: no device operator runs experts quantized as #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_tensor>, a2 = #moe.qdesc<fp8_e4m3, per_tensor>, w1 = #moe.qdesc<fp8_e4m3, per_tensor>, w2 = #moe.qdesc<fp8_e4m3, per_tensor>>: per_tensor activation scales are dynamic over whatever rows a rank holds, which differs between methods and world sizes; static scales are not supported yet: use per_token or block [1, G]; supported are none, w8a8_dynamic, w4a8_dynamic and the int8 / fp8 / mxfp4 / nvfp4 schemes of docs/Quantization.md}}
   %y = moe.experts %rows, %counts
       weights(%w13, %w2 : tensor<2x256x256xf8E4M3FN>, tensor<2x128x256xf8E4M3FN>)
       scales(%s13, %s2 : tensor<2x1x1xf32>, tensor<2x1x1xf32>)
@@ -107,12 +107,54 @@ func.func @fp8_per_tensor_activations(%rows: tensor<?x256xbf16>, %counts: tensor
 
 // -----
 
-func.func @mxfp4_experts(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
-                         %w13: tensor<2x256x128xi8>, %w2: tensor<2x128x128xi8>) -> tensor<?x256xbf16> {
-  // expected-error @+1 {{'moe.experts' op cannot be expanded: no device operator runs experts quantized as #moe.quant<w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>: mxfp4 weights have no device format yet (int8 and fp8 do); supported are none, w8a8_dynamic, w4a8_dynamic and the int8 / fp8 schemes of docs/Quantization.md}}
+func.func @mxfp6_experts(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
+                         %w13: tensor<2x256x256xi8>, %w2: tensor<2x128x256xi8>) -> tensor<?x256xbf16> {
+  // expected-error @+1 {{'moe.experts' op cannot be expanded: no device operator runs experts quantized as #moe.quant<a1 = #moe.qdesc<mxfp6_e2m3>, a2 = #moe.qdesc<mxfp6_e2m3>, w1 = #moe.qdesc<mxfp6_e2m3>, w2 = #moe.qdesc<mxfp6_e2m3>>: mxfp6_e2m3 weights have no device format yet (int8, fp8, mxfp4 and nvfp4 do); supported are none, w8a8_dynamic, w4a8_dynamic and the int8 / fp8 / mxfp4 / nvfp4 schemes of docs/Quantization.md}}
   %y = moe.experts %rows, %counts
-      weights(%w13, %w2 : tensor<2x256x128xi8>, tensor<2x128x128xi8>)
+      weights(%w13, %w2 : tensor<2x256x256xi8>, tensor<2x128x256xi8>)
+      quant <a1 = #moe.qdesc<mxfp6_e2m3>, a2 = #moe.qdesc<mxfp6_e2m3>, w1 = #moe.qdesc<mxfp6_e2m3>, w2 = #moe.qdesc<mxfp6_e2m3>>
+      : tensor<?x256xbf16>, tensor<2xi64>
+  return %y : tensor<?x256xbf16>
+}
+
+// -----
+
+// mxfp4 weights with fp8 activations (OCP MX w_mxfp4_a_fp8) are a valid
+// descriptor without an expansion.
+func.func @mxfp4_fp8_rows(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
+                          %w13: tensor<2x128x256xi8>, %w2: tensor<2x64x256xi8>,
+                          %s13: tensor<2x8x256xi8>, %s2: tensor<2x4x256xi8>) -> tensor<?x256xbf16> {
+  // expected-error @+1 {{'moe.experts' op cannot be expanded: no device operator runs experts quantized as #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_tensor>, a2 = #moe.qdesc<fp8_e4m3, per_tensor>, w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>: mxfp4 weights run with float activations or mxfp4 activations, not fp8_e4m3}}
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x128x256xi8>, tensor<2x64x256xi8>)
+      scales(%s13, %s2 : tensor<2x8x256xi8>, tensor<2x4x256xi8>)
+      quant <a1 = #moe.qdesc<fp8_e4m3, per_tensor>, a2 = #moe.qdesc<fp8_e4m3, per_tensor>, w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>
+      : tensor<?x256xbf16>, tensor<2xi64>
+  return %y : tensor<?x256xbf16>
+}
+
+// -----
+
+func.func @mxfp4_no_scales(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
+                           %w13: tensor<2x128x256xi8>, %w2: tensor<2x64x256xi8>) -> tensor<?x256xbf16> {
+  // expected-error @+1 {{'moe.experts' op cannot be expanded: mxfp4 weights need their micro-block scales, scales(w13_scale, w2_scale)}}
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x128x256xi8>, tensor<2x64x256xi8>)
       quant <w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>
+      : tensor<?x256xbf16>, tensor<2xi64>
+  return %y : tensor<?x256xbf16>
+}
+
+// -----
+
+func.func @nvfp4_no_global(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
+                           %w13: tensor<2x128x256xi8>, %w2: tensor<2x64x256xi8>,
+                           %s13: tensor<2x16x256xf8E4M3FN>, %s2: tensor<2x8x256xf8E4M3FN>) -> tensor<?x256xbf16> {
+  // expected-error @+1 {{'moe.experts' op cannot be expanded: nvfp4 weights need their per-expert global scales, group_scales(w13_global, w2_global)}}
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x128x256xi8>, tensor<2x64x256xi8>)
+      scales(%s13, %s2 : tensor<2x16x256xf8E4M3FN>, tensor<2x8x256xf8E4M3FN>)
+      quant <a1 = #moe.qdesc<nvfp4>, a2 = #moe.qdesc<nvfp4>, w1 = #moe.qdesc<nvfp4>, w2 = #moe.qdesc<nvfp4>>
       : tensor<?x256xbf16>, tensor<2xi64>
   return %y : tensor<?x256xbf16>
 }

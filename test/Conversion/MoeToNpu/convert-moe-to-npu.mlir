@@ -605,6 +605,68 @@ func.func @fp8_block_experts(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
 
 // -----
 
+// mxfp4 w4a4 (OCP MX): packed weights [L, K / 2, N] with e8m0 bytes per 32
+// rows dequantized to f32, rows quantized per block of 32 after the
+// dispatch (docs/Quantization.md, "mxfp4 and nvfp4").
+// CHECK-LABEL: func.func @mxfp4_experts
+// CHECK-DAG: %[[W13:.+]] = npu.dequantize_fp4_weights %{{.+}} scale(%{{.+}} : tensor<2x8x256xi8>) mxfp4 : tensor<2x128x256xi8> -> tensor<2x256x256xf32>
+// CHECK-DAG: %[[W2:.+]] = npu.dequantize_fp4_weights %{{.+}} scale(%{{.+}} : tensor<2x4x256xi8>) mxfp4 : tensor<2x64x256xi8> -> tensor<2x128x256xf32>
+// CHECK: %[[X:.+]] = npu.quant_dequant %{{.+}} mxfp4 group_size(32) : tensor<?x256xbf16> -> tensor<?x256xf32>
+// CHECK: %[[H:.+]] = npu.grouped_matmul %[[X]], %[[W13]], %{{.+}} none count : tensor<?x256xf32>, tensor<2x256x256xf32>, tensor<2xi64> -> tensor<?x256xbf16>
+// CHECK: %[[A:.+]] = npu.swiglu %[[H]]
+// CHECK: %[[A2:.+]] = npu.quant_dequant %[[A]] mxfp4 group_size(32) : tensor<?x128xbf16> -> tensor<?x128xf32>
+// CHECK: npu.grouped_matmul %[[A2]], %[[W2]], %{{.+}} none count
+func.func @mxfp4_experts(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
+                         %w13: tensor<2x128x256xi8>, %w2: tensor<2x64x256xi8>,
+                         %s13: tensor<2x8x256xi8>, %s2: tensor<2x4x256xi8>) -> tensor<?x256xbf16> {
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x128x256xi8>, tensor<2x64x256xi8>)
+      scales(%s13, %s2 : tensor<2x8x256xi8>, tensor<2x4x256xi8>)
+      quant <a1 = #moe.qdesc<mxfp4>, a2 = #moe.qdesc<mxfp4>, w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>
+      : tensor<?x256xbf16>, tensor<2xi64>
+  return %y : tensor<?x256xbf16>
+}
+
+// -----
+
+// nvfp4: e4m3 scales per 16 rows and the per-expert global scales
+// (group_scales); rows per block of 16. Weight-only mxfp4 (w4a16)
+// dequantizes into the rows' type and leaves the rows alone.
+// CHECK-LABEL: func.func @nvfp4_experts
+// CHECK-DAG: npu.dequantize_fp4_weights %{{.+}} scale(%{{.+}} : tensor<2x4x64xf8E4M3FN>) global(%{{.+}} : tensor<2xf32>) nvfp4 : tensor<2x32x64xi8> -> tensor<2x64x64xf32>
+// CHECK-DAG: npu.dequantize_fp4_weights %{{.+}} scale(%{{.+}} : tensor<2x2x64xf8E4M3FN>) global(%{{.+}} : tensor<2xf32>) nvfp4 : tensor<2x16x64xi8> -> tensor<2x32x64xf32>
+// CHECK: npu.quant_dequant %{{.+}} nvfp4 group_size(16) : tensor<?x64xf16> -> tensor<?x64xf32>
+// CHECK: npu.quant_dequant %{{.+}} nvfp4 group_size(16) : tensor<?x32xf16> -> tensor<?x32xf32>
+// CHECK-LABEL: func.func @mxfp4_w4a16
+// CHECK-NOT: npu.quant_dequant
+// CHECK: npu.dequantize_fp4_weights %{{.+}} mxfp4 : tensor<2x32x64xi8> -> tensor<2x64x64xf16>
+// CHECK-NOT: npu.quant_dequant
+// CHECK: npu.grouped_matmul %{{.+}} none count : tensor<?x64xf16>, tensor<2x64x64xf16>
+func.func @nvfp4_experts(%rows: tensor<?x64xf16>, %counts: tensor<2xi64>,
+                         %w13: tensor<2x32x64xi8>, %w2: tensor<2x16x64xi8>,
+                         %s13: tensor<2x4x64xf8E4M3FN>, %s2: tensor<2x2x64xf8E4M3FN>,
+                         %g13: tensor<2xf32>, %g2: tensor<2xf32>) -> tensor<?x64xf16> {
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x32x64xi8>, tensor<2x16x64xi8>)
+      scales(%s13, %s2 : tensor<2x4x64xf8E4M3FN>, tensor<2x2x64xf8E4M3FN>)
+      group_scales(%g13, %g2 : tensor<2xf32>, tensor<2xf32>)
+      quant <a1 = #moe.qdesc<nvfp4>, a2 = #moe.qdesc<nvfp4>, w1 = #moe.qdesc<nvfp4>, w2 = #moe.qdesc<nvfp4>>
+      : tensor<?x64xf16>, tensor<2xi64>
+  return %y : tensor<?x64xf16>
+}
+func.func @mxfp4_w4a16(%rows: tensor<?x64xf16>, %counts: tensor<2xi64>,
+                       %w13: tensor<2x32x64xi8>, %w2: tensor<2x16x64xi8>,
+                       %s13: tensor<2x2x64xi8>, %s2: tensor<2x1x64xi8>) -> tensor<?x64xf16> {
+  %y = moe.experts %rows, %counts
+      weights(%w13, %w2 : tensor<2x32x64xi8>, tensor<2x16x64xi8>)
+      scales(%s13, %s2 : tensor<2x2x64xi8>, tensor<2x1x64xi8>)
+      quant <w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>
+      : tensor<?x64xf16>, tensor<2xi64>
+  return %y : tensor<?x64xf16>
+}
+
+// -----
+
 // moge (seed 002 TokenDispatcherWithMoge), EP 2 with 4 balanced groups
 // (top-4, two groups per rank, top_k / ep = 2): the all-gather prepare of
 // allgather; npu.moge_dispatch takes this rank's two experts of every token

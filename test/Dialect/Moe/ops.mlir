@@ -130,11 +130,12 @@ func.func @w4a8_version1(%c2: tensor<4x32x16xi8>, %s2: tensor<4x64x1xbf16>, %g2:
   return %b : tensor<4x64xf32>
 }
 
-// A spelled-out fp8 block scheme and mxfp4 weights (two values per byte).
+// A spelled-out fp8 block scheme and mxfp4 weights (two values per byte
+// along K: w13 [L, H / 2, 2I], w2 [L, I / 2, H]).
 // CHECK-LABEL: func.func @custom_quant
 func.func @custom_quant(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
                         %w13: tensor<2x256x256xf8E4M3FN>, %w2: tensor<2x128x256xf8E4M3FN>,
-                        %m13: tensor<2x256x128xi8>, %m2: tensor<2x128x128xi8>)
+                        %m13: tensor<2x128x256xi8>, %m2: tensor<2x64x256xi8>)
     -> (tensor<?x256xbf16>, tensor<?x256xbf16>) {
   // CHECK: quant <a1 = #moe.qdesc<fp8_e4m3, block [1, 128]>, a2 = #moe.qdesc<fp8_e4m3, block [1, 128]>, w1 = #moe.qdesc<fp8_e4m3, block [128, 128]>, w2 = #moe.qdesc<fp8_e4m3, block [128, 128]>>
   %y = moe.experts %rows, %counts
@@ -144,7 +145,7 @@ func.func @custom_quant(%rows: tensor<?x256xbf16>, %counts: tensor<2xi64>,
       : tensor<?x256xbf16>, tensor<2xi64>
   // CHECK: quant <w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>
   %z = moe.experts %rows, %counts
-      weights(%m13, %m2 : tensor<2x256x128xi8>, tensor<2x128x128xi8>)
+      weights(%m13, %m2 : tensor<2x128x256xi8>, tensor<2x64x256xi8>)
       quant <w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>
       : tensor<?x256xbf16>, tensor<2xi64>
   return %y, %z : tensor<?x256xbf16>, tensor<?x256xbf16>

@@ -13,7 +13,7 @@ func.func @qd_shape(%x: tensor<?x64xbf16>) {
 // -----
 
 func.func @qd_int8(%x: tensor<?x64xbf16>) {
-  // expected-error @+1 {{'npu.quant_dequant' op int8 activations are quantized by npu.dynamic_quant; quant_dequant takes fp8 formats}}
+  // expected-error @+1 {{'npu.quant_dequant' op int8 activations are quantized by npu.dynamic_quant; quant_dequant takes fp8 and fp4 formats}}
   %a = npu.quant_dequant %x int8 group_size(0) : tensor<?x64xbf16> -> tensor<?x64xf32>
   return
 }

@@ -262,6 +262,23 @@ func.func @quant_formats(%x: tensor<?x256xbf16>, %w: tensor<2x256x128xf8E4M3FN>,
   return %a, %d, %e : tensor<?x256xf32>, tensor<2x256x128xf32>, tensor<2x256x128xbf16>
 }
 
+// CHECK-LABEL: func.func @quant_fp4
+func.func @quant_fp4(%x: tensor<?x64xf16>, %w: tensor<2x32x16xi8>, %mx: tensor<2x2x16xi8>,
+                     %nv: tensor<2x4x16xf8E4M3FN>, %g: tensor<2xf32>)
+    -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<2x64x16xbf16>, tensor<2x64x16xf32>) {
+  // CHECK: npu.quant_dequant %{{.+}} mxfp4 group_size(32) : tensor<?x64xf16> -> tensor<?x64xf32>
+  %a = npu.quant_dequant %x mxfp4 group_size(32) : tensor<?x64xf16> -> tensor<?x64xf32>
+  // CHECK: npu.quant_dequant %{{.+}} nvfp4 group_size(16) : tensor<?x64xf16> -> tensor<?x64xf32>
+  %b = npu.quant_dequant %x nvfp4 group_size(16) : tensor<?x64xf16> -> tensor<?x64xf32>
+  // CHECK: npu.dequantize_fp4_weights %{{.+}} scale(%{{.+}} : tensor<2x2x16xi8>) mxfp4 stream(1) : tensor<2x32x16xi8> -> tensor<2x64x16xbf16>
+  %c = npu.dequantize_fp4_weights %w scale(%mx : tensor<2x2x16xi8>) mxfp4 stream(1)
+      : tensor<2x32x16xi8> -> tensor<2x64x16xbf16>
+  // CHECK: npu.dequantize_fp4_weights %{{.+}} scale(%{{.+}} : tensor<2x4x16xf8E4M3FN>) global(%{{.+}} : tensor<2xf32>) nvfp4 : tensor<2x32x16xi8> -> tensor<2x64x16xf32>
+  %d = npu.dequantize_fp4_weights %w scale(%nv : tensor<2x4x16xf8E4M3FN>) global(%g : tensor<2xf32>) nvfp4
+      : tensor<2x32x16xi8> -> tensor<2x64x16xf32>
+  return %a, %b, %c, %d : tensor<?x64xf32>, tensor<?x64xf32>, tensor<2x64x16xbf16>, tensor<2x64x16xf32>
+}
+
 // CHECK-LABEL: func.func @step_sync
 // CHECK: %{{.+}}, %[[DP:[^,]+]], %{{.+}} = npu.step_sync %{{.+}}, %{{.+}}, %{{.+}} uniform_tp "the TP ranks hold the same tokens"
 // CHECK: npu.step_sync %{{.+}}, %{{.+}}, %{{[^ ]+}}{{$}}

@@ -50,6 +50,9 @@ std::pair<int64_t, int64_t> weightScaleBlock(QuantDescAttr desc, int64_t k,
 /// Whether `desc` quantizes weights to int8 or fp8 (one value per element,
 /// a float scale per block): the weights weightScaleBlock describes.
 bool isScaledWeightDesc(QuantDescAttr desc);
+/// Whether weights of `desc` are packed fp4 (mxfp4 / nvfp4): two e2m1
+/// values per byte along K, [L, K / 2, N] i8, with micro-block scales.
+bool isPackedFp4WeightDesc(QuantDescAttr desc);
 
 } // namespace mlir::moe
 

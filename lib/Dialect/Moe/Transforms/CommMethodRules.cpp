@@ -174,22 +174,17 @@ std::optional<double> quantizedActivationBytes(QuantAttr quant) {
 /// elements: an f32 per row (per_token), per group of G columns
 /// (block [1, G]: 4 * ceil(H / G)), none per row for per_tensor (one scale
 /// per tensor); the OCP MX formats one e8m0 byte per 32 elements, nvfp4
-/// one e4m3 byte per 16 (its global scale is per tensor).
+/// one e4m3 byte per 16 plus its f32 global scale, which the runtime's
+/// dynamic nvfp4 activations compute per row (docs/Quantization.md,
+/// "mxfp4 and nvfp4").
 double activationScaleBytes(QuantAttr quant, int64_t hidden) {
   QuantDescAttr a1 = quant.getA1();
   auto perGroup = [&](int64_t group, double bytes) {
     return bytes * static_cast<double>((hidden + group - 1) / group);
   };
-  switch (a1.getDtype()) {
-  case QuantDtype::MXFP4:
-  case QuantDtype::MXFP6E3M2:
-  case QuantDtype::MXFP6E2M3:
-    return perGroup(32, 1.0);
-  case QuantDtype::NVFP4:
-    return perGroup(16, 1.0);
-  default:
-    break;
-  }
+  if (int64_t block = QuantDescAttr::microBlockSize(a1.getDtype()))
+    return perGroup(block, 1.0) +
+           (a1.getDtype() == QuantDtype::NVFP4 ? 4.0 : 0.0);
   if (a1.isPerTensor())
     return 0.0;
   if (a1.isBlock())

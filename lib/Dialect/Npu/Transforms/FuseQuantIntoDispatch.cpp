@@ -44,7 +44,7 @@ struct FuseQuantIntoDispatchPass
       if (auto dispatch = dyn_cast_or_null<QuantFusableDispatchOpInterface>(
               dq.getX().getDefiningOp()))
         (void)dispatch.fuseDynamicQuant(dq, rewriter);
-    // fp8 rows of the descriptor schemes (docs/Quantization.md): the real
+    // fp8 / fp4 rows of the descriptor schemes (docs/Quantization.md): the real
     // dispatch operators quantize only to int8 per token, so these stay.
     getOperation().walk([](QuantDequantOp qd) {
       Operation *producer = qd.getX().getDefiningOp();
@@ -56,7 +56,14 @@ struct FuseQuantIntoDispatchPass
           << "': the dispatch operators quantize only to int8 per token, "
              "these rows are "
           << stringifyQuantFormat(qd.getFormat());
-      if (group)
+      if (qd.getFormat() == QuantFormat::Mxfp4)
+        remark << " (e2m1 in blocks of " << group
+               << " columns, each with an e8m0 scale)";
+      else if (qd.getFormat() == QuantFormat::Nvfp4)
+        remark << " (e2m1 in blocks of " << group
+               << " columns, each with an e4m3 scale, and a global f32 "
+                  "scale)";
+      else if (group)
         remark << " per group of " << group << " columns";
       else
         remark << " per token";

@@ -148,6 +148,13 @@ module attributes {moe.chip = #moe.chip<A3>} {
   // expected-remark @+1 {{capacity 256, dispatch_v2 256; mc2: A3, 16 EP ranks, no fused_mc2: dispatch_ffn_combine runs unquantized or w8a8_dynamic experts, not custom, 64 tokens <= MC2 capacity 256}}
   func.func private @fp8_not_fused() attributes {moe.layout = #moe.layout<tp = 1, dp = 16, expert_parallel = true>,
       test.case = {tokens = 64, hidden = 7000, fused_mc2, mega_moe, quant = #moe.quant<a1 = #moe.qdesc<fp8_e4m3, per_token>, a2 = #moe.qdesc<fp8_e4m3, per_token>, w1 = #moe.qdesc<fp8_e4m3, per_token>, w2 = #moe.qdesc<fp8_e4m3, per_token>>}}
+  // And with mxfp4 / nvfp4 experts (docs/Quantization.md, "mxfp4 and nvfp4").
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; mc2: A3, 16 EP ranks, no fused_mc2: dispatch_ffn_combine runs unquantized or w8a8_dynamic experts, not custom, 64 tokens <= MC2 capacity 256}}
+  func.func private @fp4_not_fused() attributes {moe.layout = #moe.layout<tp = 1, dp = 16, expert_parallel = true>,
+      test.case = {tokens = 64, hidden = 7168, fused_mc2, mega_moe, quant = #moe.quant<a1 = #moe.qdesc<mxfp4>, a2 = #moe.qdesc<mxfp4>, w1 = #moe.qdesc<mxfp4>, w2 = #moe.qdesc<mxfp4>>}}
+  // expected-remark @+1 {{capacity 256, dispatch_v2 256; mc2: A3, 16 EP ranks, no fused_mc2: dispatch_ffn_combine runs unquantized or w8a8_dynamic experts, not custom, 64 tokens <= MC2 capacity 256}}
+  func.func private @nvfp4_not_fused() attributes {moe.layout = #moe.layout<tp = 1, dp = 16, expert_parallel = true>,
+      test.case = {tokens = 64, hidden = 7168, fused_mc2, mega_moe, quant = #moe.quant<a1 = #moe.qdesc<nvfp4>, a2 = #moe.qdesc<nvfp4>, w1 = #moe.qdesc<nvfp4>, w2 = #moe.qdesc<nvfp4>>}}
   // Unquantized experts: no MegaMoE; EP 48 > 32.
   // expected-remark @+1 {{capacity 256, dispatch_v2 256; alltoall: A3, 48 EP ranks, no fused_mc2: 48 EP ranks > fused MC2 limit 32, 257 tokens > MC2 capacity 256}}
   func.func private @mega_unquantized() attributes {moe.layout = #moe.layout<tp = 1, dp = 48, expert_parallel = true>,

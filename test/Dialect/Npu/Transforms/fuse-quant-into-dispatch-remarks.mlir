@@ -252,3 +252,23 @@ func.func @fp8_rows_stay(%x: tensor<?x64xbf16>, %ids: tensor<?x2xi32>, %start: i
   %q = npu.quant_dequant %rows fp8_e4m3 group_size(32) : tensor<?x64xbf16> -> tensor<?x64xf32>
   return %q : tensor<?x64xf32>
 }
+
+// -----
+
+// mxfp4 and nvfp4 rows (docs/Quantization.md, "mxfp4 and nvfp4"): the
+// dispatch operators have no fp4 output, so the micro-block quantization
+// stays after the dispatch, with the reason.
+// CHECK-LABEL: func.func @fp4_rows_stay
+// CHECK: npu.moe_distribute_dispatch
+// CHECK: npu.quant_dequant %{{.+}} mxfp4 group_size(32)
+// CHECK: npu.quant_dequant %{{.+}} nvfp4 group_size(16)
+func.func @fp4_rows_stay(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %x, %ids
+      ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+  // expected-remark @+1 {{not fused into 'npu.moe_distribute_dispatch': the dispatch operators quantize only to int8 per token, these rows are mxfp4 (e2m1 in blocks of 32 columns, each with an e8m0 scale)}}
+  %a = npu.quant_dequant %rows mxfp4 group_size(32) : tensor<?x64xbf16> -> tensor<?x64xf32>
+  // expected-remark @+1 {{not fused into 'npu.moe_distribute_dispatch': the dispatch operators quantize only to int8 per token, these rows are nvfp4 (e2m1 in blocks of 16 columns, each with an e4m3 scale, and a global f32 scale)}}
+  %b = npu.quant_dequant %rows nvfp4 group_size(16) : tensor<?x64xbf16> -> tensor<?x64xf32>
+  return %a, %b : tensor<?x64xf32>, tensor<?x64xf32>
+}
