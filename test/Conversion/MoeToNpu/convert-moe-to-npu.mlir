@@ -965,13 +965,14 @@ func.func @eplb_alltoall_tp(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %l2
 
 // -----
 
-// mc2 and fused_mc2 record the rows their mc2 mask marks real.
+// mc2 and fused_mc2 record the rows their mc2 mask marks real (on A3 with
+// dispatch v2 the same mask is the dispatch's x_active_mask).
 // CHECK-LABEL: func.func @eplb_mc2
 // CHECK: %[[M:.+]] = npu.mc2_mask
 // CHECK: %[[PHYS:.+]] = npu.map_expert_ids
 // CHECK: npu.record_expert_load %[[PHYS]] valid(%[[M]]) experts(20) : tensor<?x2xi32>, tensor<?xi1>
-// CHECK: npu.moe_distribute_dispatch %{{.+}}, %[[PHYS]] mask(%[[M]]
-module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
+// CHECK: npu.moe_distribute_dispatch %{{.+}}, %[[PHYS]] x_active_mask(%[[M]] : tensor<?xi1>)
+module attributes {moe.chip = #moe.chip<A3>, moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true>} {
 func.func @eplb_mc2(%x: tensor<?x64xf32>, %logits: tensor<?x16xf32>, %l2p: tensor<16xi32>,
                     %w13: tensor<5x64x32xf32>, %w2: tensor<5x16x64xf32>) -> tensor<?x64xf32> {
   %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xf32>, tensor<?x16xf32> -> !moe.prepare_ctx<mc2>

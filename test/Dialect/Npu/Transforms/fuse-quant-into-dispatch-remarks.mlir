@@ -263,9 +263,11 @@ func.func @fp8_rows_stay(%x: tensor<?x64xbf16>, %ids: tensor<?x2xi32>, %start: i
 // CHECK: npu.quant_dequant %{{.+}} mxfp4 group_size(32)
 // CHECK: npu.quant_dequant %{{.+}} nvfp4 group_size(16)
 func.func @fp4_rows_stay(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %epr = npu.group_rank ep
   %rows, %idx, %counts, %recv = npu.moe_distribute_dispatch %x, %ids
-      ep_world_size(4) moe_expert_num(16) quant_mode(0) capacity(0) cumsum
-      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+      group_ep(ep) ep_world_size(4) ep_rank_id(%epr) expert_shard_type(0) shared_expert_rank_num(0) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
   // expected-remark @+1 {{not fused into 'npu.moe_distribute_dispatch': the dispatch operators quantize only to int8 per token, these rows are mxfp4 (e2m1 in blocks of 32 columns, each with an e8m0 scale)}}
   %a = npu.quant_dequant %rows mxfp4 group_size(32) : tensor<?x64xbf16> -> tensor<?x64xf32>
   // expected-remark @+1 {{not fused into 'npu.moe_distribute_dispatch': the dispatch operators quantize only to int8 per token, these rows are nvfp4 (e2m1 in blocks of 16 columns, each with an e4m3 scale, and a global f32 scale)}}
