@@ -69,6 +69,32 @@ def pipeline_string(method, fuse_quant, multistream):
     return "moe-compile{" + " ".join(opts) + "}"
 
 
+def check_rejects(work, world, rtol, wrong_outputs):
+    """The can-fail check of a case run in `work` (case/, out/): every
+    rank's output must match its expected file and must NOT match any of
+    `wrong_outputs(rank)`, a list of (name, wrong reference) (a rank without
+    tokens matches anything). Prints one line per rank and PASS / FAIL;
+    returns the exit status."""
+    case_dir, out_dir = os.path.join(work, "case"), os.path.join(work, "out")
+    ok = True
+    for r in range(world):
+        out = np.load(os.path.join(out_dir, f"0.rank{r}.npy"))
+        good = np.load(os.path.join(case_dir, f"expected.rank{r}.npy"))
+        right_ok, right = compare(out, good, None, rtol)
+        ok &= right_ok
+        verdicts = []
+        for name, wrong in wrong_outputs(r):
+            wrong_ok, text = compare(out, wrong, None, rtol)
+            empty = out.shape[0] == 0
+            ok &= not wrong_ok or empty
+            verdicts.append(f"{name}: {text} (" + (
+                "no tokens" if empty else
+                "rejected" if not wrong_ok else "ACCEPTED") + ")")
+        print(f"rank {r}: reference: {right}; " + "; ".join(verdicts))
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
 def compare(out, ref, step=None, rtol=RTOL):
     """Checks one rank's output against the reference; returns (ok, text).
 
