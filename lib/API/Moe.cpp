@@ -318,10 +318,11 @@ Executable Compiler::compile(std::string_view source,
   {
     DiagnosticCapture capture(impl->context);
     llvm::SourceMgr sources;
+    // A copy: MLIR's lexer reads up to a NUL after the text, which the
+    // caller's view (or the C API's pointer and length) need not have.
     sources.AddNewSourceBuffer(
-        llvm::MemoryBuffer::getMemBuffer(
-            llvm::StringRef(source.data(), source.size()), "<source>",
-            /*RequiresNullTerminator=*/false),
+        llvm::MemoryBuffer::getMemBufferCopy(
+            llvm::StringRef(source.data(), source.size()), "<source>"),
         llvm::SMLoc());
     if (succeeded(mlir::moe::rejectParserHazards(sources, impl->context)))
       module = parseSourceFile<ModuleOp>(sources, ParserConfig(impl->context));

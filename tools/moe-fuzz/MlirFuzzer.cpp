@@ -40,7 +40,11 @@ OwningOpRef<ModuleOp> parse(MLIRContext &context, llvm::StringRef text) {
   // As every driver does: MLIR 19's parser crashes on these.
   if (moe::findForwardUseIntoRegion(text))
     return nullptr;
-  return parseSourceString<ModuleOp>(text, ParserConfig(&context));
+  // MLIR's lexer stops at the NUL after the buffer; libFuzzer's input has
+  // none, so a copy gives it one (without it the lexer read past the input:
+  // test/Fuzz/crashers/lexer-overread.mlir).
+  std::string owned(text);
+  return parseSourceString<ModuleOp>(owned, ParserConfig(&context));
 }
 } // namespace
 

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <thread>
@@ -251,6 +252,18 @@ template <typename Fn> Error errorOf(Fn fn) {
     return e;
   }
   return Error(Error::Run, "no error");
+}
+
+// The source is the view's bytes only: what follows them in memory (here
+// text that does not parse, and no NUL) is not read. MLIR's lexer runs to a
+// NUL, so the compiler parses a NUL-terminated copy.
+TEST(MoeApi, CompileReadsOnlyTheSourceView) {
+  Compiler compiler;
+  std::string text = std::string(kLayer) + "\n} garbage $$ {";
+  std::vector<char> bytes(text.begin(), text.end()); // no NUL after it
+  Executable exe =
+      compiler.compile(std::string_view(bytes.data(), std::strlen(kLayer)));
+  EXPECT_EQ(exe.arguments().size(), 4u);
 }
 
 TEST(MoeApi, CompileErrorsCarryDiagnostics) {
