@@ -731,15 +731,23 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
 // The v1 A2 forms
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// The contract of a v1 A2 call: the EP group alone, this rank's id in it.
+Mc2Contract v1Contract(Comm &ep, int64_t epWorldSize, int64_t moeExpertNum) {
+  Mc2Contract contract;
+  contract.epWorldSize = epWorldSize;
+  contract.epRankId = ep.rank();
+  contract.moeExpertNum = moeExpertNum;
+  return contract;
+}
+} // namespace
+
 DistributeDispatchResult
 distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
                    const Tensor *mask, int64_t epWorldSize,
                    int64_t moeExpertNum, int64_t quantMode, int64_t capacity,
                    GroupListType type) {
-  Mc2Contract contract;
-  contract.epWorldSize = epWorldSize;
-  contract.epRankId = ep.rank();
-  contract.moeExpertNum = moeExpertNum;
+  Mc2Contract contract = v1Contract(ep, epWorldSize, moeExpertNum);
   Mc2DispatchInputs inputs;
   inputs.mask = mask;
   return distributeDispatch(ep, x, expertIds, inputs, contract, quantMode,
@@ -752,10 +760,7 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
                          const Tensor &expertScales, const Tensor *mask,
                          const Tensor *sharedX, int64_t epWorldSize,
                          int64_t moeExpertNum) {
-  Mc2Contract contract;
-  contract.epWorldSize = epWorldSize;
-  contract.epRankId = ep.rank();
-  contract.moeExpertNum = moeExpertNum;
+  Mc2Contract contract = v1Contract(ep, epWorldSize, moeExpertNum);
   Mc2CombineInputs inputs;
   inputs.mask = mask;
   inputs.sharedX = sharedX;
