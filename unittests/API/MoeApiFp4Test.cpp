@@ -10,9 +10,13 @@
 
 #include "moe/Moe.h"
 
+#include "ApiTestUtil.h"
+
 #include <gtest/gtest.h>
 
 using namespace moe::api;
+using moe::api::test_util::errorOf;
+using moe::api::test_util::filledBytes;
 
 namespace {
 const char *kMxfp4Layer = R"mlir(
@@ -44,21 +48,6 @@ module attributes {moe.chip = #moe.chip<A3>,
 }
 )mlir";
 
-Tensor filledBytes(DType dtype, std::vector<int64_t> shape, uint8_t byte) {
-  Tensor t = Tensor::empty(dtype, std::move(shape));
-  for (size_t i = 0; i < t.nbytes(); ++i)
-    t.bytes()[i] = byte;
-  return t;
-}
-
-template <typename Fn> Error errorOf(Fn fn) {
-  try {
-    fn();
-  } catch (const Error &e) {
-    return e;
-  }
-  return Error(Error::Run, "no error");
-}
 } // namespace
 
 TEST(MoeApi, Mxfp4WeightsArePackedByteTensors) {

@@ -8,6 +8,8 @@
 
 #include "moe/Moe.h"
 
+#include "ApiTestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,6 +19,8 @@
 #include <thread>
 
 using namespace moe::api;
+using moe::api::test_util::errorOf;
+using moe::api::test_util::filledBytes;
 
 namespace {
 
@@ -245,15 +249,6 @@ TEST(MoeApi, EveryCompileOptionReachesItsPass) {
   EXPECT_NE(fixed.passPipeline().find("lora=true"), std::string::npos);
 }
 
-template <typename Fn> Error errorOf(Fn fn) {
-  try {
-    fn();
-  } catch (const Error &e) {
-    return e;
-  }
-  return Error(Error::Run, "no error");
-}
-
 // The source is the view's bytes only: what follows them in memory (here
 // text that does not parse, and no NUL) is not read. MLIR's lexer runs to a
 // NUL, so the compiler parses a NUL-terminated copy.
@@ -417,12 +412,6 @@ module attributes {moe.chip = #moe.chip<A3>,
 }
 )mlir";
 
-Tensor filledBytes(DType dtype, std::vector<int64_t> shape, uint8_t byte) {
-  Tensor t = Tensor::empty(dtype, std::move(shape));
-  for (size_t i = 0; i < t.nbytes(); ++i)
-    t.bytes()[i] = byte;
-  return t;
-}
 } // namespace
 
 TEST(MoeApi, Fp8WeightsAreBitPatternTensors) {
