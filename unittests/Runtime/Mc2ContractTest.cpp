@@ -3,8 +3,9 @@
 // The arguments of seed 002's get_dispatch_mc2_kwargs / get_combine_mc_kwargs
 // beyond the rows and ids: ep_rank_id, global_bs, the A3 TP arguments
 // (tp_recv_counts / tp_send_counts), hierarchical communication
-// (expert_scales -> expand_scales -> combine), smooth-quant scales and the
-// unsupported expert_shard_type / shared_expert_rank_num. Expected values are
+// (expert_scales -> expand_scales -> combine), smooth-quant scales,
+// shared-expert ranks (shared_expert_rank_num > 0) and the unsupported
+// expert_shard_type. Expected values are
 // computed here from the inputs, not by the runtime.
 //
 //===----------------------------------------------------------------------===//
@@ -58,6 +59,7 @@ struct ContractRun {
   int ranks = 4;
   int64_t experts = 8, h = 3, k = 2;
   bool hierarchical = false, a3 = false;
+  int64_t sharedRanks = 0; // the shared expert multiplies rows by 3
   bool zeroCombineScales = false; // combine must then read expand_scales
   std::vector<DistributeDispatchResult> disp;
   std::vector<Tensor> out;
@@ -78,6 +80,7 @@ struct ContractRun {
       Mc2Contract c = contract(ranks, experts, r);
       if (a3)
         c.tpWorldSize = 1;
+      c.sharedExpertRankNum = sharedRanks;
       Mc2DispatchInputs in;
       if (hierarchical)
         in.expertScales = &w;
@@ -85,6 +88,9 @@ struct ContractRun {
                                    GroupListType::Cumsum);
       Tensor combineW =
           zeroCombineScales ? Tensor::zeros(DType::F32, {t, k}) : w;
+      if (r < sharedRanks) // the shared expert: y = 3x
+        for (int64_t i = 0; i < disp[r].expandX.numel(); ++i)
+          disp[r].expandX.data<float>()[i] *= 3.0f;
       Mc2CombineInputs cin;
       if (hierarchical)
         cin.expandScales = &disp[r].expandScales;
@@ -107,6 +113,8 @@ struct ContractRun {
             const float term = wOf(r, i * k + q) * xOf(r, i * h + j);
             acc += term;
           }
+          if (sharedRanks)
+            acc += 3.0f * xOf(r, i * h + j);
           EXPECT_EQ(out[r].data<float>()[i * h + j], acc)
               << "rank " << r << " token " << i;
         }
@@ -242,6 +250,48 @@ TEST(Mc2Contract, GlobalBs) {
               "multiple of ep_world_size 2");
 }
 
+TEST(Mc2Contract, SharedExpertRanks) {
+  // 4 ranks, 2 of them shared-expert ranks: the 8 routed experts live on
+  // ranks 2 and 3 (4 each); rank r's tokens also go to rank r % 2, whose
+  // expert (here y = 3x) adds its row with weight one.
+  ContractRun run;
+  run.a3 = true;
+  run.sharedRanks = 2;
+  run.run();
+  ASSERT_TRUE(allEmpty(run.errors)) << run.errors[0];
+  for (int p = 0; p < run.ranks; ++p) {
+    const auto &d = run.disp[p];
+    ASSERT_EQ(d.expertTokenNums.shape, (std::vector<int64_t>{4}));
+    ASSERT_EQ(d.epRecvCounts.shape, (std::vector<int64_t>{16}));
+    // Expected rows of (local expert e, source s), from the ids.
+    for (int64_t e = 0; e < 4; ++e)
+      for (int s = 0; s < run.ranks; ++s) {
+        int64_t n = 0;
+        if (p < 2)
+          n = e == 0 && s % 2 == p ? kTokens[s] : 0;
+        else
+          for (int64_t i = 0; i < kTokens[s] * run.k; ++i)
+            n += (3 * (i / run.k) + 5 * (i % run.k) + s) % 8 ==
+                 (p - 2) * 4 + e;
+        EXPECT_EQ(d.epRecvCounts.data<int32_t>()[e * run.ranks + s], n)
+            << "rank " << p << " expert " << e << " source " << s;
+      }
+    // A shared-expert rank's rows: the tokens of its sources in order, each
+    // with index T * K + t (T the source's tokens); cumsum counts hold them
+    // all in local expert 0.
+    if (p < 2) {
+      int64_t row = 0;
+      for (int s = p; s < run.ranks; s += 2)
+        for (int64_t t = 0; t < kTokens[s]; ++t, ++row)
+          EXPECT_EQ(d.expandIdx.data<int32_t>()[row], kTokens[s] * run.k + t);
+      EXPECT_EQ(d.expandX.rows(), row);
+      for (int64_t e = 0; e < 4; ++e)
+        EXPECT_EQ(d.expertTokenNums.data<int64_t>()[e], row);
+    }
+  }
+  run.expectWeightedSums();
+}
+
 TEST(Mc2Contract, UnsupportedPlacements) {
   auto call = [](int64_t shard, int64_t shared, int64_t tp, int64_t tpRank) {
     return [=](int r, Comm &ep) {
@@ -259,8 +309,14 @@ TEST(Mc2Contract, UnsupportedPlacements) {
               "npu.moe_distribute_dispatch: expert_shard_type 1 is not "
               "supported (0: shared-expert ranks first)");
   expectAllEq(onEveryRank(2, call(0, 1, 0, 0)),
-              "npu.moe_distribute_dispatch: shared_expert_rank_num 1 is not "
-              "supported: shared experts run on every rank");
+              "npu.moe_distribute_dispatch: shared_expert_rank_num 1 needs "
+              "the A3 arguments (group_tp): A2's kernel has no shared-expert "
+              "ranks");
+  expectAllEq(onEveryRank(2, call(0, 2, 1, 0)),
+              "npu.moe_distribute_dispatch: shared_expert_rank_num 2 must be "
+              "0 or a divisor of ep_world_size 2 below it");
+  // One shared-expert rank of two, with the A3 arguments: accepted.
+  expectAllEq(onEveryRank(2, call(0, 1, 1, 0)), "");
   expectAllEq(onEveryRank(2, call(0, 0, 2, 0)),
               "npu.moe_distribute_dispatch: tp_world_size 2 / tp_rank_id 0 is "
               "not supported (the seed passes 1 / 0)");

@@ -49,17 +49,23 @@ struct Mc2DispatchInputs {
 };
 
 /// Rows are grouped by local expert, then source rank, then source pair.
-/// Only active tokens (mask[t], all without a mask) send rows. Errors,
-/// reported on every rank: more than `capacity` tokens on a rank (capacity
-/// > 0), more than `globalBs / epWorldSize` tokens (globalBs > 0; it bounds
-/// the receive buffer to globalBs * min(K, L) rows), an `epWorldSize`
+/// Only active tokens (mask[t], all without a mask) send rows. With
+/// `sharedExpertRankNum` S > 0 the first S ranks of the group are
+/// shared-expert ranks: routed expert id lives on rank S + id / L (L =
+/// moeExpertNum / (epWorldSize - S)), and every active token of rank r also
+/// sends one copy (pair index T * K + t) to rank r % S, whose rows are all
+/// in its local expert 0 (torch_npu's placement with one shared expert;
+/// docs/Rationale.md). Errors, reported on every rank: more than `capacity`
+/// tokens on a rank (capacity > 0), more than `globalBs / epWorldSize`
+/// tokens (globalBs > 0; it bounds the receive buffer to globalBs * min(K,
+/// L) rows, globalBs / S on a shared-expert rank), an `epWorldSize`
 /// different from the group's size, an `epRankId` that is not the rank's
 /// index in it, an id outside [0, moeExpertNum), a TP domain other than
-/// tpWorldSize 1 / tpRankId 0, expertShardType != 0 or
-/// sharedExpertRankNum != 0 (unsupported, docs/Rationale.md). With
-/// `scales` (quant mode 2 only) rows are multiplied by them before the
-/// per-row quantization; with `expertScales` each row carries its pair's
-/// weight back as `expandScales`.
+/// tpWorldSize 1 / tpRankId 0, expertShardType != 0, an S that is not a
+/// divisor of epWorldSize below it, S > 0 without the A3 arguments or with
+/// `expertScales`. With `scales` (quant mode 2 only) rows are multiplied by
+/// them before the per-row quantization; with `expertScales` each row
+/// carries its pair's weight back as `expandScales`.
 DistributeDispatchResult
 distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
                    const Mc2DispatchInputs &inputs, const Mc2Contract &contract,
@@ -74,7 +80,9 @@ struct Mc2CombineInputs {
 };
 
 /// Sends rows back and computes out[t] = sum_k w(t, k) * row(t, k) (k in
-/// order, f32 accumulation) + sharedX[t]; inactive tokens are zero.
+/// order, f32 accumulation) + shared(t) + sharedX[t]; inactive tokens are
+/// zero. shared(t) is the row of t's copy back from its shared-expert rank
+/// (S > 0, which excludes sharedX and expandScales).
 /// w(t, k) is expertScales[t, k], or with `expandScales` the weight the
 /// row of (t, k) carried (checked against nothing else: it is what the
 /// dispatch returned). `tpSendCounts` must hold the rows of expand_x.

@@ -104,24 +104,38 @@ std::vector<int64_t> readInts(const Tensor &t) {
   return v;
 }
 
-/// Checks of the attributes equal on every rank; returns the local experts.
+/// Checks of the attributes equal on every rank; returns the local experts
+/// of a routed-expert rank: `moe_expert_num` over the ranks after the
+/// `shared_expert_rank_num` shared-expert ranks.
 int64_t checkContract(const Comm &ep, const Mc2Contract &c,
                       const std::string &op) {
   const int64_t epWorldSize = c.epWorldSize, moeExpertNum = c.moeExpertNum;
+  const int64_t shared = c.sharedExpertRankNum;
   check(epWorldSize == ep.size(),
         op + ": ep_world_size is " + std::to_string(epWorldSize) +
             " but the ep group has " + std::to_string(ep.size()) + " ranks");
-  check(moeExpertNum > 0 && moeExpertNum % epWorldSize == 0,
-        op + ": moe_expert_num " + std::to_string(moeExpertNum) +
-            " is not a positive multiple of ep_world_size " +
-            std::to_string(epWorldSize));
   check(c.expertShardType == 0,
         op + ": expert_shard_type " + std::to_string(c.expertShardType) +
             " is not supported (0: shared-expert ranks first)");
-  check(c.sharedExpertRankNum == 0,
-        op + ": shared_expert_rank_num " +
-            std::to_string(c.sharedExpertRankNum) +
-            " is not supported: shared experts run on every rank");
+  check(shared >= 0 && shared < epWorldSize &&
+            (shared == 0 || epWorldSize % shared == 0),
+        op + ": shared_expert_rank_num " + std::to_string(shared) +
+            " must be 0 or a divisor of ep_world_size " +
+            std::to_string(epWorldSize) + " below it");
+  check(shared == 0 || c.tpWorldSize > 0,
+        op + ": shared_expert_rank_num " + std::to_string(shared) +
+            " needs the A3 arguments (group_tp): A2's kernel has no "
+            "shared-expert ranks");
+  const int64_t routedRanks = epWorldSize - shared;
+  check(moeExpertNum > 0 && moeExpertNum % routedRanks == 0,
+        op + ": moe_expert_num " + std::to_string(moeExpertNum) +
+            " is not a positive multiple of " +
+            (shared ? "the " + std::to_string(routedRanks) +
+                          " routed-expert ranks (ep_world_size " +
+                          std::to_string(epWorldSize) +
+                          " - shared_expert_rank_num " +
+                          std::to_string(shared) + ")"
+                    : "ep_world_size " + std::to_string(epWorldSize)));
   check(c.tpWorldSize == 0 || (c.tpWorldSize == 1 && c.tpRankId == 0),
         op + ": tp_world_size " + std::to_string(c.tpWorldSize) +
             " / tp_rank_id " + std::to_string(c.tpRankId) +
@@ -130,7 +144,7 @@ int64_t checkContract(const Comm &ep, const Mc2Contract &c,
         op + ": global_bs " + std::to_string(c.globalBs) +
             " is not 0 or a multiple of ep_world_size " +
             std::to_string(epWorldSize));
-  return moeExpertNum / epWorldSize;
+  return moeExpertNum / routedRanks;
 }
 
 /// Checks of what differs between ranks: this rank's ep_rank_id and its
@@ -157,18 +171,30 @@ void checkF32Vector(const Tensor &t, int64_t n, const std::string &what,
             std::to_string(n) + "xf32");
 }
 
-/// Routing of this rank's pairs: the active pairs (t, k) with expert
-/// p * L + e, in ascending pair index, for every (p, e) at p * L + e.
+/// Routing of this rank's pairs to the slots (rank p, local expert e) at
+/// p * L + e: the routed pair (t, k), index t * K + k, of expert id goes to
+/// rank S + id / L (the S shared-expert ranks come first); with S > 0 every
+/// active token t also sends a copy, index T * K + t, to local slot 0 of
+/// shared-expert rank `this rank % S` (torch_npu's placement with one shared
+/// expert). Slots list their pairs in ascending index.
 struct Routing {
   int64_t tokens = 0, k = 0;
   std::vector<uint8_t> active; // [T]
   std::vector<std::vector<int32_t>> pairs; // [R * L]
+  /// The token a pair index stands for.
+  int64_t token(int64_t pair) const {
+    return pair >= tokens * k ? pair - tokens * k : pair / k;
+  }
+  /// Whether a pair index is a shared-expert copy.
+  bool isShared(int64_t pair) const { return pair >= tokens * k; }
 };
 
-/// Validates ids [T, K] (and mask [T]) and routes the active pairs.
+/// Validates ids [T, K] (and mask [T]) and routes the active pairs of
+/// `rank` over `ranks` ranks, the first `shared` of them shared-expert
+/// ranks, the others with `local` routed experts each.
 Routing route(const Tensor &expertIds, const Tensor *mask, int64_t tokens,
-              int64_t ranks, int64_t local, const std::string &op,
-              const std::string &me) {
+              int64_t ranks, int64_t shared, int64_t local, int64_t rank,
+              const std::string &op, const std::string &me) {
   Routing r;
   r.tokens = tokens;
   check(expertIds.rank() == 2 && expertIds.dim(0) == tokens &&
@@ -186,10 +212,10 @@ Routing route(const Tensor &expertIds, const Tensor *mask, int64_t tokens,
     for (int64_t t = 0; t < tokens; ++t)
       r.active[static_cast<size_t>(t)] = mask->bytes()[t] != 0;
   }
-  const int64_t experts = ranks * local;
+  const int64_t experts = (ranks - shared) * local;
   std::vector<int64_t> ids = readInts(expertIds);
-  r.pairs.assign(static_cast<size_t>(experts), {});
-  check(tokens * r.k <= INT32_MAX, op + ": too many pairs");
+  r.pairs.assign(static_cast<size_t>(ranks * local), {});
+  check(tokens * (r.k + 1) <= INT32_MAX, op + ": too many pairs");
   for (int64_t t = 0; t < tokens; ++t) {
     if (!r.active[static_cast<size_t>(t)])
       continue;
@@ -199,9 +225,15 @@ Routing route(const Tensor &expertIds, const Tensor *mask, int64_t tokens,
             op + ": " + me + " routes token " + std::to_string(t) +
                 " to expert " + std::to_string(id) + ", outside [0, " +
                 std::to_string(experts) + ")");
-      r.pairs[static_cast<size_t>(id)].push_back(static_cast<int32_t>(pair));
+      r.pairs[static_cast<size_t>(shared * local + id)].push_back(
+          static_cast<int32_t>(pair));
     }
   }
+  if (shared > 0)
+    for (int64_t t = 0; t < tokens; ++t)
+      if (r.active[static_cast<size_t>(t)])
+        r.pairs[static_cast<size_t>((rank % shared) * local)].push_back(
+            static_cast<int32_t>(tokens * r.k + t));
   return r;
 }
 
@@ -265,6 +297,7 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
   const std::string op = kDispatch;
   const int64_t L = checkContract(ep, contract, op);
   const int64_t R = contract.epWorldSize;
+  const int64_t S = contract.sharedExpertRankNum;
   const Tensor *mask = inputs.mask;
   check(quantMode == 0 || quantMode == 2,
         op + ": quant_mode " + std::to_string(quantMode) +
@@ -296,7 +329,10 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
       check(quant, op + ": scales (smooth quantization) need quant_mode 2");
       checkF32Vector(*inputs.scales, H, "scales", op, me);
     }
-    routing = route(expertIds, mask, x.dim(0), R, L, op, me);
+    routing = route(expertIds, mask, x.dim(0), R, S, L, ep.rank(), op, me);
+    check(!inputs.expertScales || S == 0,
+          op + ": expert_scales (hierarchical communication, A2) and "
+               "shared-expert ranks (A3) do not go together");
     if (const Tensor *w = inputs.expertScales)
       check(w->rank() == 2 && w->dim(0) == routing.tokens &&
                 w->dim(1) == routing.k && w->dtype == DType::F32,
@@ -358,7 +394,7 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
         const auto &pairs = routing.pairs[static_cast<size_t>(p * L + e)];
         counts[static_cast<size_t>(e)] = static_cast<int64_t>(pairs.size());
         for (int32_t pair : pairs) {
-          int64_t t = pair / routing.k;
+          int64_t t = routing.token(pair);
           if (rb)
             std::memcpy(send.bytes() + rb * row, src.bytes() + rb * t, rb);
           ++row;
@@ -366,7 +402,9 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
           if (quant)
             rowScales.push_back(scales[static_cast<size_t>(t)]);
           if (!pairWeights.empty())
-            rowWeights.push_back(pairWeights[static_cast<size_t>(pair)]);
+            rowWeights.push_back(routing.isShared(pair)
+                                     ? 1.0f
+                                     : pairWeights[static_cast<size_t>(pair)]);
         }
         sendSplits[static_cast<size_t>(p)] += counts[static_cast<size_t>(e)];
       }
@@ -423,13 +461,19 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
   // Regroup from (source, expert, pair) to (expert, source, pair).
   int64_t N = recv.rows();
   // global_bs sizes the kernel's receive buffer: globalBs * min(K, L) rows
-  // (a token sends at most min(K, L) rows to one rank). The per-rank check
-  // above keeps every rank within it.
-  if (contract.globalBs > 0)
-    check(N <= contract.globalBs * std::min(routing.k, L),
-          op + ": rank " + std::to_string(ep.rank()) + " receives " +
-              std::to_string(N) + " rows, more than the global_bs buffer of " +
-              std::to_string(contract.globalBs * std::min(routing.k, L)));
+  // on a routed-expert rank (a token sends at most min(K, L) rows to one
+  // rank), globalBs / S on a shared-expert rank (one copy of the tokens of
+  // ep_world_size / S ranks). The per-rank check above keeps every rank
+  // within it.
+  if (contract.globalBs > 0) {
+    const int64_t buffer = ep.rank() < S ? contract.globalBs / S
+                                         : contract.globalBs *
+                                               std::min(routing.k, L);
+    check(N <= buffer, op + ": rank " + std::to_string(ep.rank()) +
+                           " receives " + std::to_string(N) +
+                           " rows, more than the global_bs buffer of " +
+                           std::to_string(buffer));
+  }
   DistributeDispatchResult res;
   res.expandIdx = Tensor::empty(DType::I32, {N});
   res.expertTokenNums = Tensor::empty(DType::I64, {L});
@@ -495,6 +539,7 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
   const std::string op = kCombine;
   const int64_t L = checkContract(ep, contract, op);
   const int64_t R = contract.epWorldSize;
+  const int64_t S = contract.sharedExpertRankNum;
   const Tensor *mask = inputs.mask, *sharedX = inputs.sharedX;
   const std::string me = "rank " + std::to_string(ep.rank());
 
@@ -549,11 +594,17 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
                                      expertIds.str() + ", expected TxK");
     T = expertIds.dim(0);
     checkRankArguments(ep, contract, T, op, me);
-    routing = route(expertIds, mask, T, R, L, op, me);
+    routing = route(expertIds, mask, T, R, S, L, ep.rank(), op, me);
     check(expertScales.rank() == 2 && expertScales.dim(0) == T &&
               expertScales.dim(1) == routing.k && isFloat(expertScales.dtype),
           op + ": " + me + " passes expert_scales " + expertScales.str() +
               " for expert ids " + expertIds.str());
+    check(!(sharedX || inputs.expandScales) || S == 0,
+          op + ": " + me + " passes " +
+              (sharedX ? "shared_expert_x" : "expand_scales") +
+              " with shared-expert ranks (shared_expert_rank_num " +
+              std::to_string(S) + "), which return the shared experts' "
+              "rows themselves");
     if (sharedX)
       check(sharedX->rank() == 2 && sharedX->dim(0) == T &&
                 sharedX->dim(1) == H && isFloat(sharedX->dtype),
@@ -683,7 +734,9 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
 
   // Row of every dispatched pair, then the weighted sum in k order.
   const int64_t K = routing.k;
-  std::vector<int64_t> rowOfPair(static_cast<size_t>(T * K), -1);
+  // (Shared-expert copies, with S > 0, are the pairs T * K + t.)
+  std::vector<int64_t> rowOfPair(static_cast<size_t>(T * K + (S ? T : 0)),
+                                 -1);
   int64_t row = 0;
   for (int64_t p = 0; p < R; ++p)
     for (int32_t pair : idx[static_cast<size_t>(p)])
@@ -716,6 +769,14 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
         const float term = w * buf[static_cast<size_t>(h)];
         acc[static_cast<size_t>(h)] += term;
       }
+    }
+    if (S > 0) {
+      // The shared experts' row of t, from shared-expert rank `rank % S`,
+      // with weight one (as shared_expert_x).
+      loadF32(recv, rowOfPair[static_cast<size_t>(T * K + t)] * H, H,
+              buf.data());
+      for (int64_t h = 0; h < H; ++h)
+        acc[static_cast<size_t>(h)] += buf[static_cast<size_t>(h)];
     }
     if (sharedX) {
       loadF32(*sharedX, t * H, H, buf.data());
