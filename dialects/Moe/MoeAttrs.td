@@ -38,6 +38,15 @@ def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
     Global rank `r` of the MoE group is
     `(dp_rank * pcp + pcp_rank) * tp + tp_rank`.
 
+    `shared_expert_ranks = S` (default 0) reserves the first `S` ranks of the
+    expert-parallel group for the shared experts, MC2's
+    `shared_expert_rank_num` (torch_npu: "shared-expert ranks first"): the
+    routed experts are spread over the other `getRoutedEpSize()` = `ep - S`
+    ranks, and every token also goes to shared-expert rank `rank % S`, whose
+    rows the shared experts compute; combine adds them back. It needs
+    expert parallelism, `S` must divide the EP size and leave routed ranks,
+    and only `mc2` can run it (docs/Rationale.md).
+
     Every size is at least 1 and a layout spans at most
     `kMaxDevices` = 65536 devices (`tp * dp * pcp * pp`), so products of the sizes
     never overflow; a driver may refuse smaller worlds it cannot run
@@ -48,6 +57,7 @@ def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
     ```mlir
     #moe.layout<tp = 2, dp = 4, expert_parallel = true>
     #moe.layout<tp = 1, dp = 2, expert_parallel = true, pcp = 2>
+    #moe.layout<tp = 1, dp = 8, expert_parallel = true, shared_expert_ranks = 2>
     ```
   }];
   let parameters = (ins
@@ -56,7 +66,8 @@ def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
     DefaultValuedParameter<"int64_t", "1">:$pp,
     DefaultValuedParameter<"bool", "false">:$expert_parallel,
     DefaultValuedParameter<"bool", "false">:$sequence_parallel,
-    DefaultValuedParameter<"int64_t", "1">:$pcp
+    DefaultValuedParameter<"int64_t", "1">:$pcp,
+    DefaultValuedParameter<"int64_t", "0">:$shared_expert_ranks
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
@@ -75,6 +86,11 @@ def Moe_LayoutAttr : Moe_Attr<"Layout", "layout"> {
     int64_t getFlatTpSize() const { return getWorldSize(); }
     bool useEp() const { return getFlatTpSize() > 1 && getExpertParallel(); }
     int64_t getEpSize() const { return useEp() ? getFlatTpSize() : 1; }
+    /// EP ranks holding routed experts: the EP size minus the
+    /// shared-expert ranks.
+    int64_t getRoutedEpSize() const {
+      return getEpSize() - getSharedExpertRanks();
+    }
     /// Size of the group experts are tensor-sharded over (1 with EP).
     int64_t getMoeTpSize() const { return useEp() ? 1 : getFlatTpSize(); }
     bool useAll2AllKernels() const { return getDp() > 1 && useEp(); }

@@ -373,9 +373,11 @@ def Npu_MoeDistributeDispatchOp : Npu_CollectiveOp<"moe_distribute_dispatch", [N
     `npu_moe_distribute_dispatch_v2`), SEMANTICS §5, mc2, with every
     argument of seed 002's `get_dispatch_mc2_kwargs`. Every pair `(t, k)` of
     an active token (`x_active_mask[t]`, all tokens without a mask) goes to
-    rank `expert_ids[t, k] / L` of `group_ep`, `L = moe_expert_num /
-    ep_world_size`. Received rows are grouped by local expert, then by
-    source rank, then by source pair.
+    rank `S + expert_ids[t, k] / L` of `group_ep`, `L = moe_expert_num /
+    (ep_world_size - S)`, `S = shared_expert_rank_num`; with `S > 0` every
+    active token of rank `r` also goes to shared-expert rank `r % S`, whose
+    rows are all in its local expert 0. Received rows are grouped by local
+    expert, then by source rank, then by source pair.
 
     Arguments (the seed's names; docs/Expansion.md "MC2's operator
     contract" says which chip passes which):
@@ -392,9 +394,10 @@ def Npu_MoeDistributeDispatchOp : Npu_CollectiveOp<"moe_distribute_dispatch", [N
     - `group_tp`, `tp_world_size`, `tp_rank_id`: together or not at all (A3,
       `need_extra_args`); the seed passes the EP group, 1 and 0, the only
       values the verifier accepts;
-    - `expert_shard_type` (0), `shared_expert_rank_num` (0: no rank is
-      reserved for shared experts; the compiler computes shared experts on
-      every rank, docs/Rationale.md), `moe_expert_num` (physical experts,
+    - `expert_shard_type` (0), `shared_expert_rank_num` (the seed's 0: no
+      rank is reserved for shared experts; `S > 0`, from the layout's
+      `shared_expert_ranks`, must divide `ep_world_size`, leave routed ranks
+      and come with the A3 arguments), `moe_expert_num` (physical experts,
       `len(expert_map) + global_redundant_expert_num`), `global_bs` (0: the
       kernel takes `max tokens x ep_world_size`; otherwise the bound every
       rank's token count times `ep_world_size` must stay within and that
@@ -492,7 +495,10 @@ def Npu_MoeDistributeCombineOp : Npu_CollectiveOp<"moe_distribute_combine", [
     `ep_send_counts` (the dispatch's `ep_recv_counts`), then on the owner
     of every token computes `out[t] = sum_k w(t, k) * row(t, k)` (+
     `shared_expert_x[t]`, the shared-expert hook); inactive tokens get
-    zeros. `w(t, k)` is `expert_scales[t, k]`, or with `expand_scales`
+    zeros. With `shared_expert_rank_num > 0` (which excludes
+    `shared_expert_x`) the row of each token's copy comes back from its
+    shared-expert rank and is added with weight one. `w(t, k)` is
+    `expert_scales[t, k]`, or with `expand_scales`
     (hierarchical communication) the weight the row carried through the
     exchange. `tp_send_counts` (with `group_tp`) is the dispatch's
     `tp_recv_counts`. The group attributes and their rules are the

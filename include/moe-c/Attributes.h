@@ -37,6 +37,12 @@ MOE_CAPI_EXPORTED MlirAttribute mlirMoeLayoutAttrGet(MlirContext context,
 MOE_CAPI_EXPORTED MlirAttribute mlirMoeLayoutAttrGetWithPcp(
     MlirContext context, int64_t tp, int64_t dp, int64_t pp, int64_t pcp,
     bool expertParallel, bool sequenceParallel);
+/* `layout` with its first `sharedExpertRanks` EP ranks reserved for the
+ * shared experts (MC2's shared_expert_rank_num, docs/Rationale.md); null
+ * with the verifier's message as the last error when it is invalid. */
+MOE_CAPI_EXPORTED MlirAttribute
+mlirMoeLayoutAttrWithSharedExpertRanks(MlirAttribute layout,
+                                       int64_t sharedExpertRanks);
 MOE_CAPI_EXPORTED bool mlirAttributeIsAMoeLayout(MlirAttribute attr);
 MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetTp(MlirAttribute attr);
 MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetPcp(MlirAttribute attr);
@@ -51,6 +57,9 @@ MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetEpSize(MlirAttribute attr);
 /* Ranks experts are tensor-sharded over: 1 with EP, else dp * tp. */
 MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetMoeTpSize(MlirAttribute attr);
 MOE_CAPI_EXPORTED bool mlirMoeLayoutAttrUseEp(MlirAttribute attr);
+/* EP ranks reserved for the shared experts (0: none), and the others. */
+MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetSharedExpertRanks(MlirAttribute attr);
+MOE_CAPI_EXPORTED int64_t mlirMoeLayoutAttrGetRoutedEpSize(MlirAttribute attr);
 
 /* "moe.layout": the discardable attribute name on the module (or a
  * function) that carries the layout; set it with

@@ -124,7 +124,18 @@ MlirAttribute mlirMoeLayoutAttrGetWithPcp(MlirContext context, int64_t tp,
   if (!validContext(context))
     return {nullptr};
   return wrap(getChecked<LayoutAttr>(unwrap(context), tp, dp, pp,
-                                     expertParallel, sequenceParallel, pcp));
+                                     expertParallel, sequenceParallel, pcp,
+                                     /*shared_expert_ranks=*/int64_t(0)));
+}
+
+MlirAttribute mlirMoeLayoutAttrWithSharedExpertRanks(MlirAttribute layout,
+                                                     int64_t sharedExpertRanks) {
+  LayoutAttr a = as<LayoutAttr>(layout, "#moe.layout");
+  if (!a)
+    return {nullptr};
+  return wrap(getChecked<LayoutAttr>(
+      a.getContext(), a.getTp(), a.getDp(), a.getPp(), a.getExpertParallel(),
+      a.getSequenceParallel(), a.getPcp(), sharedExpertRanks));
 }
 
 MlirAttribute mlirMoeLayoutAttrGet(MlirContext context, int64_t tp, int64_t dp,
@@ -153,6 +164,8 @@ LAYOUT_QUERY(int64_t, GetWorldSize, a.getWorldSize())
 LAYOUT_QUERY(int64_t, GetEpSize, a.getEpSize())
 LAYOUT_QUERY(int64_t, GetMoeTpSize, a.getMoeTpSize())
 LAYOUT_QUERY(bool, UseEp, a.useEp())
+LAYOUT_QUERY(int64_t, GetSharedExpertRanks, a.getSharedExpertRanks())
+LAYOUT_QUERY(int64_t, GetRoutedEpSize, a.getRoutedEpSize())
 #undef LAYOUT_QUERY
 
 MlirStringRef mlirMoeLayoutAttrGetName(void) {

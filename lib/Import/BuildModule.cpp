@@ -225,7 +225,8 @@ mlir::moe::buildModelModule(MLIRContext &ctx, const ModelSpec &spec,
                        llvm::Twine(LayoutAttr::kMaxDevices) + " devices");
   auto layout = LayoutAttr::get(&ctx, options.tp, options.dp, /*pp=*/1,
                                 options.expertParallel,
-                                /*sequence_parallel=*/false, /*pcp=*/1);
+                                /*sequence_parallel=*/false, /*pcp=*/1,
+                                /*shared_expert_ranks=*/0);
   int64_t physical = spec.experts + options.redundantExperts;
   int64_t ep = layout.getEpSize(), moeTp = layout.getMoeTpSize();
   if (options.redundantExperts && !layout.useEp())

@@ -117,6 +117,11 @@ class CaseSpec:
     pcp: int = _opt(1, "prefill context parallel size (seed 000 pcp_size): "
                        "the ranks of a PCP group hold different tokens")
     expert_parallel: bool = _opt(True, "expert parallelism")
+    shared_expert_ranks: int = _opt(0, "#moe.layout shared_expert_ranks: "
+                                       "the first S EP ranks run the shared "
+                                       "experts (MC2's "
+                                       "shared_expert_rank_num), the routed "
+                                       "experts live on the others")
     sequence_parallel: bool = _opt(False, "sequence parallelism")
     chip: str = _opt("A3", "#moe.chip of the layer")
     dispatch_v2: bool = _opt(True, "#moe.chip dispatch_v2: torch_npu has "
@@ -168,8 +173,13 @@ class CaseSpec:
         return self.experts + self.redundant
 
     @property
+    def routed_ep(self):
+        """EP ranks holding routed experts (after the shared-expert ranks)."""
+        return self.ep - self.shared_expert_ranks
+
+    @property
     def local_experts(self):
-        return self.physical // self.ep
+        return self.physical // self.routed_ep
 
     @property
     def skips_tp_slicing(self):
@@ -237,7 +247,19 @@ def check_spec(s):
          "hierarchical_comm is an A2 setting"),
         (s.scoring in ("softmax", "sigmoid"), "scoring: softmax or sigmoid"),
         (1 <= s.top_k <= s.experts, "need 1 <= top_k <= experts"),
-        (s.physical % s.ep == 0, f"ep {s.ep} must divide E + R = {s.physical}"),
+        (s.physical % s.routed_ep == 0,
+         f"the {s.routed_ep} routed-expert ranks must divide E + R = "
+         f"{s.physical}"),
+        (not s.shared_expert_ranks
+         or (s.use_ep and 0 < s.shared_expert_ranks < s.ep
+             and s.ep % s.shared_expert_ranks == 0),
+         "shared_expert_ranks must divide the EP size and leave routed "
+         "ranks"),
+        (not s.shared_expert_ranks
+         or (s.chip == "A3" and s.shared_inter and not s.shared_gate
+             and s.quant in ("none", "w8a8")),
+         "shared_expert_ranks need A3, ungated shared experts and "
+         "unquantized or w8a8 experts"),
         (s.inter % s.shards == 0, f"tp' {s.shards} must divide I {s.inter}"),
         (not s.sequence_parallel or s.use_ep,
          "sequence parallelism needs expert parallelism with world > 1"),
@@ -464,10 +486,14 @@ def log2phy(s, phys2log, rank):
 
 
 def local_physical(s, rank):
-    """Physical experts held by `rank`."""
+    """Physical experts held by `rank` (the S shared-expert ranks hold
+    none, routed rank r the L experts from (r - S) * L)."""
     if not s.use_ep:
         return np.arange(s.physical)
-    return np.arange(rank * s.local_experts, (rank + 1) * s.local_experts)
+    if rank < s.shared_expert_ranks:
+        return np.arange(0)
+    first = (rank - s.shared_expert_ranks) * s.local_experts
+    return np.arange(first, first + s.local_experts)
 
 
 def expert_map(s, rank):
@@ -500,7 +526,12 @@ def shard_inter(w, part, parts):
 def local_weights(s, layer, phys2log, rank):
     """The expert weights `rank` holds: its physical experts (replicas carry
     their logical expert's weights), intermediate-sharded without EP."""
-    w = layer.experts.select(phys2log[local_physical(s, rank)])
+    held = local_physical(s, rank)
+    if s.use_ep and rank < s.shared_expert_ranks:
+        # The argument still has L experts; a shared-expert rank never reads
+        # them: give it the last routed rank's, reversed.
+        held = np.arange(s.physical - s.local_experts, s.physical)[::-1]
+    w = layer.experts.select(phys2log[held])
     return shard_inter(w, rank, s.shards) if s.shards > 1 else w
 
 
@@ -693,6 +724,8 @@ def layer_mlir(s):
     layout += ", expert_parallel = true" if s.expert_parallel else ""
     layout += ", sequence_parallel = true" if s.sequence_parallel else ""
     layout += f", pcp = {s.pcp}" if s.pcp > 1 else ""
+    layout += (f", shared_expert_ranks = {s.shared_expert_ranks}"
+               if s.shared_expert_ranks else "")
     gate_attrs = f"top_k({s.top_k}) {s.scoring}"
     gate_attrs += " renormalize" if s.renormalize else ""
     gate_attrs += f" groups({s.groups}, {s.keep_groups})" if s.groups else ""

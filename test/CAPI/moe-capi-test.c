@@ -274,6 +274,15 @@ int main(void) {
   // CHECK: pcp 2 world 8
   printAttr("bad pcp", mlirMoeLayoutAttrGetWithPcp(ctx, 1, 1, 1, 0, false, false));
   // CHECK: bad pcp: null ({{.*}}pcp{{.*}})
+  MlirAttribute sharedLayout = mlirMoeLayoutAttrWithSharedExpertRanks(pcpLayout, 2);
+  printAttr("shared-expert ranks", sharedLayout);
+  printf("shared %lld routed %lld\n",
+         (long long)mlirMoeLayoutAttrGetSharedExpertRanks(sharedLayout),
+         (long long)mlirMoeLayoutAttrGetRoutedEpSize(sharedLayout));
+  // CHECK: shared-expert ranks: #moe.layout<tp = 2, dp = 2, expert_parallel = true, pcp = 2, shared_expert_ranks = 2>
+  // CHECK: shared 2 routed 6
+  printAttr("bad shared", mlirMoeLayoutAttrWithSharedExpertRanks(pcpLayout, 3));
+  // CHECK: bad shared: null ({{.*}}shared_expert_ranks = 3 must divide the 8 expert-parallel ranks{{.*}})
   MlirAttribute chip = mlirMoeChipAttrGet(ctx, MOE_CHIP_A3, 0, 0, 0);
   printAttr("chip", chip);
   printf("mc2 capacity %lld\n", (long long)mlirMoeChipAttrGetMc2Capacity(chip));

@@ -7,6 +7,7 @@
 #include "moe/Dialect/Npu/NpuDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"

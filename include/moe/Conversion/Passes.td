@@ -53,7 +53,8 @@ def ConvertMoeToNpu : Pass<"convert-moe-to-npu", "::mlir::func::FuncOp"> {
   // from a module that holds no moe op.
   let dependentDialects = ["::mlir::moe::MoeDialect", "::mlir::npu::NpuDialect",
                            "::mlir::arith::ArithDialect",
-                           "::mlir::tensor::TensorDialect"];
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::scf::SCFDialect"];
 }
 
 def RuntimeRefCounting : Pass<"moe-runtime-ref-counting", "::mlir::func::FuncOp"> {

@@ -358,7 +358,8 @@ static LogicalResult checkQuantVersion(PrepareWeightsOp op) {
 /// A diagnostic for every layer the patterns cannot convert; the first one
 /// stops the pass (the conversion would otherwise fail on that op with a
 /// generic message).
-static LogicalResult checkConvertible(func::FuncOp function) {
+static LogicalResult checkConvertible(func::FuncOp function,
+                                      const Deployment &deployment) {
   auto noMethod = [](Operation *op) {
     return op->emitOpError()
            << "has no communication method; run moe-select-comm-method "
@@ -427,6 +428,9 @@ static LogicalResult checkConvertible(func::FuncOp function) {
               if (dispatch.getMethod() == CommMethod::Moge)
                 if (std::string why = checkMogeChain(dispatch); !why.empty())
                   return op->emitOpError() << "cannot run as moge: " << why;
+              if (std::string why = checkSharedExpertRanks(dispatch, deployment);
+                  !why.empty())
+                return op->emitOpError() << "cannot be expanded: " << why;
               if (dispatch.getMethod() != CommMethod::FusedMC2)
                 return checkCtxUsers(op, dispatch.getCtx(), CombineOp());
               FusedChain chain = matchFusedChain(dispatch);
@@ -479,11 +483,10 @@ struct ConvertMoeToNpuPass
   using ConvertMoeToNpuBase::ConvertMoeToNpuBase;
   void runOnOperation() override {
     func::FuncOp function = getOperation();
-    if (failed(checkConvertible(function)))
-      return signalPassFailure();
-
     Deployment deployment{lookupLayout(function), lookupChip(function),
                           checkMc2Capacity};
+    if (failed(checkConvertible(function, deployment)))
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     populatePrepareFinalizePatterns(patterns, deployment);
     populateGatePatterns(patterns, deployment);

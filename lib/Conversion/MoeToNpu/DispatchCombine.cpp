@@ -243,7 +243,8 @@ struct DispatchPattern : StagePattern<DispatchOp> {
           epRankId(b, loc), call.groupEp(b), b.getI64IntegerAttr(ep),
           call.groupTp(b), call.tpWorldSize(b), call.tpRankId(b),
           /*expert_shard_type=*/b.getI64IntegerAttr(0),
-          /*shared_expert_rank_num=*/b.getI64IntegerAttr(0),
+          /*shared_expert_rank_num=*/
+          b.getI64IntegerAttr(deployment.layout.getSharedExpertRanks()),
           /*moe_expert_num=*/b.getI64IntegerAttr(physical),
           /*global_bs=*/b.getI64IntegerAttr(0),
           npu::DispatchQuantModeAttr::get(b.getContext(),

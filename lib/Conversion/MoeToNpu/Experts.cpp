@@ -11,6 +11,9 @@
 
 #include "MoeToNpu.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
 using namespace mlir;
 using namespace mlir::moe;
 using namespace mlir::moe::to_npu;
@@ -107,6 +110,12 @@ struct Mlp {
   Value b13 = {}, b2 = {};
   // moge: topk_scales [N, 1] the activations are multiplied by.
   Value rowScales = {};
+  // w8a8: the rows already quantized (shared-expert ranks quantize once
+  // for both branches), else quantized here.
+  Value rowsQ = {}, rowsScale = {};
+  // Whether a dense (shared) MLP marks its ops as shared-expert stages for
+  // moe-schedule-multistream: not on MC2's shared-expert ranks.
+  bool markStages = true;
 };
 
 Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
@@ -116,7 +125,7 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
   // The ops of the shared experts say which stage of the MLP they are
   // (`npu.shared_expert`, for moe-schedule-multistream); `value`'s op is
   // marked with `stage`.
-  bool shared = !mlp.groupList;
+  bool shared = !mlp.groupList && mlp.markStages;
   auto *dialect = b.getContext()->getLoadedDialect<npu::NpuDialect>();
   auto mark = [&](Value value, npu::SharedExpertStage stage) {
     if (shared)
@@ -168,24 +177,28 @@ Value buildMlp(OpBuilder &b, Location loc, Value rows, const Mlp &mlp) {
                 Stage::Down);
   }
   case QuantScheme::W8A8Dynamic: {
-    npu::DynamicQuantOp q = quantize(rows);
-    mark(q.getQ(), Stage::Quantize);
+    Value q0 = mlp.rowsQ, scale0 = mlp.rowsScale;
+    if (!q0) {
+      npu::DynamicQuantOp q = quantize(rows);
+      q0 = mark(q.getQ(), Stage::Quantize);
+      scale0 = q.getScale();
+    }
     Value q2, s2;
     if (mlp.groupList) {
       // gmm1 keeps the raw i32 accumulator; npu_dequant_swiglu_quant
       // dequantizes, activates and requantizes in one operator.
-      Value h = matmul(q.getQ(), mlp.w13, b.getI32Type(), {}, {}, {},
+      Value h = matmul(q0, mlp.w13, b.getI32Type(), {}, {}, {},
                        npu::MatmulQuant::W8A8);
       auto hType = cast<RankedTensorType>(h.getType());
       auto act = b.create<npu::DequantSwigluQuantOp>(
           loc, tensorType({dyn, hType.getDimSize(1) / 2}, b.getI8Type()),
-          tensorType({dyn}, b.getF32Type()), h, mlp.s13, q.getScale(),
+          tensorType({dyn}, b.getF32Type()), h, mlp.s13, scale0,
           mlp.groupList, mlp.groupListType);
       q2 = act.getQ();
       s2 = act.getScale();
     } else {
-      Value h = mark(matmul(q.getQ(), mlp.w13, b.getF32Type(), mlp.s13,
-                            q.getScale(), {}, npu::MatmulQuant::W8A8),
+      Value h = mark(matmul(q0, mlp.w13, b.getF32Type(), mlp.s13,
+                            scale0, {}, npu::MatmulQuant::W8A8),
                      Stage::GateUp);
       npu::DynamicQuantOp q1 = quantize(mark(swiglu(h), Stage::Activation));
       q2 = mark(q1.getQ(), Stage::Activation);
@@ -315,10 +328,74 @@ struct ExpertsPattern : StagePattern<ExpertsOp> {
             quant,                  adaptor.getCounts(),
             listType,               adaptor.getW13Bias(),
             adaptor.getW2Bias(),    rowScales};
-    Value y = buildMlp(rewriter, op.getLoc(), adaptor.getRows(), mlp);
-    rewriter.replaceOp(op, castTo(rewriter, op.getLoc(), y,
-                                  op.getResult().getType()));
+    Location loc = op.getLoc();
+    Type resultType = op.getResult().getType();
+    auto dispatch = op.getCounts().getDefiningOp<DispatchOp>();
+    SharedExpertsOp shared =
+        dispatch ? hostedSharedExperts(dispatch, deployment) : SharedExpertsOp();
+    if (!shared) {
+      Value y = buildMlp(rewriter, loc, adaptor.getRows(), mlp);
+      rewriter.replaceOp(op, castTo(rewriter, loc, y, resultType));
+      return success();
+    }
+    // The rank test reads the dispatch's ep_rank_id.
+    FailureOr<DispatchedParts> parts =
+        DispatchedParts::unpack(rewriter.getRemappedValue(dispatch.getCtx()));
+    auto npuDispatch =
+        succeeded(parts) && parts->expandIdx
+            ? parts->expandIdx.getDefiningOp<npu::MoeDistributeDispatchOp>()
+            : npu::MoeDistributeDispatchOp();
+    if (!npuDispatch)
+      return rewriter.notifyMatchFailure(op, "mc2 dispatch not expanded");
+    rewriter.replaceOp(op, buildOnSharedExpertRanks(
+                               rewriter, loc, op, shared, adaptor.getRows(),
+                               npuDispatch.getEpRankId(), mlp));
     return success();
+  }
+
+  /// MC2 with shared-expert ranks: `scf.if (ep_rank_id < S)` runs the shared
+  /// experts' dense MLP on the received rows, else the routed experts'
+  /// grouped MLP. w8a8 rows are quantized once before the branch, so
+  /// moe-fuse-quant-into-dispatch can move the quantization into the
+  /// dispatch for both.
+  Value buildOnSharedExpertRanks(ConversionPatternRewriter &rewriter,
+                                 Location loc, ExpertsOp op,
+                                 SharedExpertsOp shared, Value rows,
+                                 Value epRankId, Mlp routed) const {
+    OpBuilder &b = rewriter;
+    Type resultType = op.getResult().getType();
+    auto remapped = [&](Value v) {
+      return v ? rewriter.getRemappedValue(v) : Value();
+    };
+    Mlp sharedMlp{remapped(shared.getW13()),       remapped(shared.getW2()),
+                  remapped(shared.getW13Scale()),  remapped(shared.getW2Scale()),
+                  remapped(shared.getW13GroupScale()),
+                  remapped(shared.getW2GroupScale()),
+                  shared.getQuantOrNone(),         /*groupList=*/Value()};
+    sharedMlp.markStages = false;
+    if (routed.quant.getScheme() == QuantScheme::W8A8Dynamic) {
+      int64_t dyn = ShapedType::kDynamic;
+      auto rowsType = cast<RankedTensorType>(rows.getType());
+      auto q = b.create<npu::DynamicQuantOp>(
+          loc, tensorType({dyn, rowsType.getDimSize(1)}, b.getI8Type()),
+          tensorType({dyn}, b.getF32Type()), rows);
+      routed.rowsQ = sharedMlp.rowsQ = q.getQ();
+      routed.rowsScale = sharedMlp.rowsScale = q.getScale();
+    }
+    Value onShared = b.create<arith::CmpIOp>(
+        loc, arith::CmpIPredicate::ult, epRankId,
+        constantIndex(b, loc, deployment.layout.getSharedExpertRanks()));
+    auto ifOp = b.create<scf::IfOp>(
+        loc, onShared,
+        [&](OpBuilder &inner, Location l) {
+          Value y = buildMlp(inner, l, rows, sharedMlp);
+          inner.create<scf::YieldOp>(l, castTo(inner, l, y, resultType));
+        },
+        [&](OpBuilder &inner, Location l) {
+          Value y = buildMlp(inner, l, rows, routed);
+          inner.create<scf::YieldOp>(l, castTo(inner, l, y, resultType));
+        });
+    return ifOp.getResult(0);
   }
 };
 
@@ -330,6 +407,11 @@ struct SharedExpertsPattern : StagePattern<SharedExpertsOp> {
     QuantAttr quant = op.getQuantOrNone();
     if (!hasExpertsExpansion(quant))
       return rewriter.notifyMatchFailure(op, "no device expansion");
+    // On MC2's shared-expert ranks the routed experts' expansion runs them.
+    if (isHosted(op, deployment)) {
+      rewriter.eraseOp(op);
+      return success();
+    }
     Mlp mlp{adaptor.getW13(),       adaptor.getW2(),
             adaptor.getW13Scale(),  adaptor.getW2Scale(),
             adaptor.getW13GroupScale(), adaptor.getW2GroupScale(),

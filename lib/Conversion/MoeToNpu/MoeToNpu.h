@@ -7,6 +7,8 @@
 //   DispatchCombine.cpp   moe.dispatch, moe.combine, and dispatch + experts +
 //                         combine as one fused_mc2 kernel, checkFusedMc2Quant()
 //   Experts.cpp           moe.experts, moe.shared_experts (the SwiGLU MLP)
+//   SharedExpertRanks.cpp the shared experts an mc2 dispatch hosts on the
+//                         layout's shared_expert_ranks
 //   ConvertMoeToNpu.cpp   moe.gate, moe.choose_method, the context parts, the
 //                         checks run before the conversion, and the pass
 //
@@ -150,6 +152,17 @@ FusedChain matchFusedChain(DispatchOp dispatch);
 /// unquantized moe.experts, which applies topk_scales, and that experts'
 /// output its moe.combine; empty when it can.
 std::string checkMogeChain(DispatchOp dispatch);
+/// With `shared_expert_ranks` in the layout: the moe.shared_experts whose
+/// rows an mc2 `dispatch` carries to the shared-expert ranks (the one its
+/// layer's finalize adds), else null.
+SharedExpertsOp hostedSharedExperts(DispatchOp dispatch,
+                                    const Deployment &deployment);
+/// Whether an mc2 dispatch hosts `shared` on the shared-expert ranks.
+bool isHosted(SharedExpertsOp shared, const Deployment &deployment);
+/// Why the layer of an mc2 `dispatch` cannot run its shared experts on the
+/// layout's shared-expert ranks; empty when it can (or has none to).
+std::string checkSharedExpertRanks(DispatchOp dispatch,
+                                   const Deployment &deployment);
 /// Experts of each token a moge dispatch sends to each rank: top_k / ep.
 int64_t mogeExpertsPerRank(DispatchOp dispatch, LayoutAttr layout);
 /// Whether experts quantized as `quant` have a device expansion; when not,

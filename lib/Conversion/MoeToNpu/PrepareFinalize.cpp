@@ -259,9 +259,14 @@ struct FinalizePattern : StagePattern<FinalizeOp> {
     }
     Type resultType = op.getResult().getType();
     out = castTo(b, loc, out, resultType);
-    if (Value shared = adaptor.getShared())
+    // Shared experts hosted on MC2's shared-expert ranks came back inside
+    // the combined rows (SharedExpertRanks.cpp).
+    auto shared = op.getShared() ? op.getShared().getDefiningOp<SharedExpertsOp>()
+                                 : SharedExpertsOp();
+    if (op.getShared() && !(shared && isHosted(shared, deployment)))
       out = b.create<npu::AddOp>(loc, resultType, out,
-                                 castTo(b, loc, shared, resultType));
+                                 castTo(b, loc, adaptor.getShared(),
+                                        resultType));
     rewriter.replaceOp(op, out);
     return success();
   }

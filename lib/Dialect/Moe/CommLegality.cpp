@@ -84,6 +84,15 @@ std::string mlir::moe::layoutObstacle(CommMethod method, LayoutAttr layout) {
     return str("method ", stringifyCommMethod(method),
                " sends tokens to the rank owning their expert and needs "
                "expert_parallel in the layout");
+  // Shared-expert ranks are an argument of MC2's dispatch and combine
+  // (shared_expert_rank_num); the other methods compute every expert on
+  // the ranks the experts' weights are split over.
+  if (int64_t shared = layout.getSharedExpertRanks();
+      shared > 0 && method != CommMethod::MC2 && method != CommMethod::Unset)
+    return str("shared_expert_ranks = ", shared,
+               " reserves ranks for the shared experts, which only mc2's "
+               "dispatch (shared_expert_rank_num) serves, not ",
+               stringifyCommMethod(method));
   return "";
 }
 
@@ -245,14 +254,20 @@ static std::string mc2Obstacle(const CommMethodInputs &inputs) {
   if (inputs.config.lora)
     return "LoRA needs alltoall";
   ChipAttr chip = inputs.layer.chip;
+  int64_t shared = inputs.layer.layout.getSharedExpertRanks();
   if (!chip)
-    return "";
+    return shared > 0 ? "shared_expert_ranks need an A3 chip (#moe.chip<A3>)"
+                      : "";
   if (mc2KernelCapacity(chip) == 0)
     return str(chipName(chip.getKind()), " has no MC2");
   if (chip.getKind() == ChipKind::A2)
     if (std::optional<std::string> obstacle = a2Mc2Obstacle(inputs))
       return "A2, " + *obstacle;
-  return "";
+  return shared > 0 && chip.getKind() != ChipKind::A3
+             ? str("shared_expert_ranks need A3's MC2 arguments (group_tp); ",
+                   chipName(chip.getKind()),
+                   "'s kernel has no shared-expert ranks")
+             : "";
 }
 
 static std::string fusedMc2Obstacle(const CommMethodInputs &inputs) {
@@ -325,5 +340,7 @@ MethodLegality mlir::moe::checkMethod(CommMethod method,
   if (result.obstacle.empty() && inputs.layer.routerWeightOnInput &&
       method != CommMethod::AllGather)
     result.obstacle = "the router weight on the input needs allgather";
+  if (result.obstacle.empty())
+    result.obstacle = layoutObstacle(method, layout);
   return result;
 }

@@ -40,7 +40,7 @@ void MoeDialect::registerTypes() {
 LogicalResult LayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t tp, int64_t dp, int64_t pp,
                                  bool expertParallel, bool sequenceParallel,
-                                 int64_t pcp) {
+                                 int64_t pcp, int64_t sharedExpertRanks) {
   if (tp < 1 || dp < 1 || pp < 1)
     return emitError() << "layout sizes must be at least 1, got tp = " << tp
                        << ", dp = " << dp << ", pp = " << pp;
@@ -62,6 +62,21 @@ LogicalResult LayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "sequence_parallel gathers tokens over the expert-"
                           "parallel group and needs expert_parallel with "
                           "dp * tp > 1";
+  if (sharedExpertRanks < 0)
+    return emitError() << "shared_expert_ranks must be at least 0, got "
+                       << sharedExpertRanks;
+  if (sharedExpertRanks > 0) {
+    int64_t ep = tp * dp * pcp;
+    if (!expertParallel || ep == 1)
+      return emitError() << "shared_expert_ranks reserves expert-parallel "
+                            "ranks and needs expert_parallel with dp * tp * "
+                            "pcp > 1";
+    if (sharedExpertRanks >= ep || ep % sharedExpertRanks != 0)
+      return emitError() << "shared_expert_ranks = " << sharedExpertRanks
+                         << " must divide the " << ep
+                         << " expert-parallel ranks and leave ranks for the "
+                            "routed experts";
+  }
   return success();
 }
 

@@ -24,16 +24,20 @@ std::string mlir::moe::checkDispatchDeployment(DispatchOp dispatch,
   if (!error.empty())
     return error;
   int64_t physical = dispatch.getNumPhysicalExperts();
-  int64_t ep = layout.getEpSize();
+  // Routed experts live on the EP ranks that are not shared-expert ranks.
+  int64_t ep = layout.getRoutedEpSize();
+  std::string ranks = layout.getSharedExpertRanks() > 0
+                          ? " routed-expert ranks"
+                          : " expert-parallel ranks";
   if (physical % ep != 0)
     return std::to_string(physical) +
            " physical experts cannot be split evenly over " +
-           std::to_string(ep) + " expert-parallel ranks";
+           std::to_string(ep) + ranks;
   int64_t local = dispatch.getNumLocalExperts();
   if (local != physical / ep)
     return "counts has " + std::to_string(local) + " local experts but " +
            std::to_string(physical) + " physical experts over " +
-           std::to_string(ep) + " expert-parallel ranks give " +
+           std::to_string(ep) + ranks + " give " +
            std::to_string(physical / ep);
   // moge relies on group-balanced routing (the gate producing the ids).
   if (method == CommMethod::Moge)

@@ -98,7 +98,8 @@ LayoutAttr mlir::moe::lookupLayout(Operation *op) {
     ctx->getOrLoadDialect<MoeDialect>();
   return LayoutAttr::get(ctx, /*tp=*/1, /*dp=*/1, /*pp=*/1,
                          /*expert_parallel=*/false,
-                         /*sequence_parallel=*/false, /*pcp=*/1);
+                         /*sequence_parallel=*/false, /*pcp=*/1,
+                         /*shared_expert_ranks=*/0);
 }
 
 ChipAttr mlir::moe::lookupChip(Operation *op) {

@@ -343,14 +343,6 @@ static FailureOr<int64_t> verifyMc2Contract(Operation *op,
            << "expert_shard_type must be 0 (shared-expert ranks first, the "
               "only placement torch_npu supports), got "
            << c.expertShardType;
-  // The seed passes 0 and the compiler computes shared experts on every
-  // rank (npu.moe_distribute_combine's shared hook); reserving ranks for
-  // them would change the expert placement expert_map and EPLB own.
-  if (c.sharedExpertRankNum != 0)
-    return op->emitOpError()
-           << "shared_expert_rank_num " << c.sharedExpertRankNum
-           << " is not supported: shared experts run on every rank, not on "
-              "reserved ranks (docs/Rationale.md, MC2's operator contract)";
   bool anyTp = c.groupTp || c.tpWorldSize || c.tpRankId;
   bool allTp = c.groupTp && c.tpWorldSize && c.tpRankId;
   if (anyTp && !allTp)
@@ -390,7 +382,24 @@ static FailureOr<int64_t> verifyMc2Contract(Operation *op,
     return op->emitOpError() << "global_bs " << c.globalBs
                              << " must be 0 or a multiple of ep_world_size "
                              << c.epWorldSize;
-  return localExperts(op, c.moeExpertNum, c.epWorldSize);
+  // Shared-expert ranks (torch_npu: "shared-expert ranks first"; A2's
+  // kernel has none): the first S ranks of group_ep each receive a copy of
+  // the tokens of ep_world_size / S ranks, the routed experts are spread
+  // over the other ranks.
+  int64_t shared = c.sharedExpertRankNum;
+  if (shared > 0) {
+    if (shared >= c.epWorldSize || c.epWorldSize % shared != 0)
+      return op->emitOpError()
+             << "shared_expert_rank_num " << shared
+             << " must divide ep_world_size " << c.epWorldSize
+             << " and leave ranks for the routed experts";
+    if (!allTp)
+      return op->emitOpError()
+             << "shared_expert_rank_num " << shared
+             << " needs the A3 arguments (group_tp): A2's kernel has no "
+                "shared-expert ranks";
+  }
+  return localExperts(op, c.moeExpertNum, c.epWorldSize - shared);
 }
 
 /// Exactly one of expand_idx (v1) and assist_info_for_combine (v2).
@@ -504,6 +513,12 @@ LogicalResult MoeDistributeCombineOp::verify() {
     if (failed(expectSameDim(op, "x_active_mask", mask, 0, "expert_ids",
                              getExpertIds(), 0)))
       return failure();
+  if (getSharedExpertX() && getSharedExpertRankNum() > 0)
+    return emitOpError() << "takes shared_expert_x or shared-expert ranks "
+                            "(shared_expert_rank_num "
+                         << getSharedExpertRankNum()
+                         << "), not both: those ranks return the shared "
+                            "experts' rows themselves";
   if (Value shared = getSharedExpertX())
     if (failed(expectRowsLike(op, shared, getResult())) ||
         failed(expectSameDim(op, "shared_expert_x", shared, 0, "expert_ids",

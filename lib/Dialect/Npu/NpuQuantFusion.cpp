@@ -97,13 +97,19 @@ static bool isOperand(OpOperand &use, MutableOperandRange group) {
 }
 
 /// The quantized rows of `dq` must be the activations of int8 grouped
-/// matmuls, its scales their per-token scales (or the per-token activation
-/// scale that npu.dequant_swiglu_quant applies to a w8a8 accumulator).
+/// matmuls (or of int8 matmuls: the shared experts MC2's shared-expert ranks
+/// run on the dispatched rows), its scales their per-token scales (or the
+/// per-token activation scale that npu.dequant_swiglu_quant applies to a
+/// w8a8 accumulator).
 static MaybeBlocker checkConsumers(DynamicQuantOp dq) {
   for (OpOperand &use : dq.getQ().getUses()) {
     Operation *user = use.getOwner();
     auto gmm = dyn_cast<GroupedMatmulOp>(user);
-    if (!gmm || &use != &gmm.getXMutable() || !isInt8(gmm.getQuant()))
+    auto mm = dyn_cast<MatmulOp>(user);
+    bool int8Rows =
+        (gmm && &use == &gmm.getXMutable() && isInt8(gmm.getQuant())) ||
+        (mm && &use == &mm.getXMutable() && isInt8(mm.getQuant()));
+    if (!int8Rows)
       return Blocker{"the quantized rows feed '" + opName(user) +
                          "', not the activations of an int8 grouped matmul",
                      user, "consumed here"};
@@ -113,6 +119,10 @@ static MaybeBlocker checkConsumers(DynamicQuantOp dq) {
     if (auto gmm = dyn_cast<GroupedMatmulOp>(user);
         gmm && isInt8(gmm.getQuant()) &&
         isOperand(use, gmm.getPerTokenScaleMutable()))
+      continue;
+    if (auto mm = dyn_cast<MatmulOp>(user);
+        mm && isInt8(mm.getQuant()) &&
+        isOperand(use, mm.getPerTokenScaleMutable()))
       continue;
     if (auto dsq = dyn_cast<DequantSwigluQuantOp>(user);
         dsq && &use == &dsq.getActivationScaleMutable())

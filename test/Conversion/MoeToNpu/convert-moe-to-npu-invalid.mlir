@@ -238,3 +238,137 @@ func.func @fp8_shared_experts(%x: tensor<?x64xbf16>, %w13: tensor<64x32xf8E4M3FN
       : tensor<?x64xbf16>
   return %s : tensor<?x64xbf16>
 }
+
+// -----
+
+// Shared-expert ranks compute the layer's shared experts: it needs some.
+module attributes {moe.chip = #moe.chip<A3>, moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 2>} {
+func.func @shared_ranks_no_shared(%x: tensor<?x64xf32>, %l: tensor<?x8xf32>,
+    %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>, %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>,
+    %sw13: tensor<64x32xf32>, %sw2: tensor<16x64xf32>) -> (tensor<?x64xf32>) {
+  %h, %lp, %pctx = moe.prepare %x, %l : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %lp top_k(2) softmax : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot be expanded: with shared_expert_ranks = 2 the layer's moe.finalize must add a moe.shared_experts to the combined rows: the shared-expert ranks compute the shared experts and nothing else}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %out = moe.finalize %r, %pctx : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %out : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// The shared output comes back inside the combined rows: no other use.
+module attributes {moe.chip = #moe.chip<A3>, moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 2>} {
+func.func @shared_ranks_shared_escapes(%x: tensor<?x64xf32>, %l: tensor<?x8xf32>,
+    %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>, %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>,
+    %sw13: tensor<64x32xf32>, %sw2: tensor<16x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %h, %lp, %pctx = moe.prepare %x, %l : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %lp top_k(2) softmax : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot be expanded: with shared_expert_ranks = 2 the shared experts' output must only be added by the finalize: on shared-expert ranks it comes back inside the combined rows}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %sh = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x32xf32>, tensor<16x64xf32>) : tensor<?x64xf32>
+  %out = moe.finalize %r, %pctx shared(%sh : tensor<?x64xf32>) : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %out, %sh : tensor<?x64xf32>, tensor<?x64xf32>
+}
+}
+
+// -----
+
+// No gate on shared experts hosted by shared-expert ranks.
+module attributes {moe.chip = #moe.chip<A3>, moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 2>} {
+func.func @shared_ranks_gate(%x: tensor<?x64xf32>, %l: tensor<?x8xf32>,
+    %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>, %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>,
+    %sw13: tensor<64x32xf32>, %sw2: tensor<16x64xf32>, %g: tensor<64x1xf32>) -> (tensor<?x64xf32>) {
+  %h, %lp, %pctx = moe.prepare %x, %l : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %lp top_k(2) softmax : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot be expanded: with shared_expert_ranks = 2 the shared experts take no gate (sigmoid(x . Wg) needs the unquantized rows on the shared-expert ranks)}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %sh = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x32xf32>, tensor<16x64xf32>) gate(%g : tensor<64x1xf32>) : tensor<?x64xf32>
+  %out = moe.finalize %r, %pctx shared(%sh : tensor<?x64xf32>) : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %out : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// Routed and shared experts quantized alike.
+module attributes {moe.chip = #moe.chip<A3>, moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 2>} {
+func.func @shared_ranks_quant_mismatch(%x: tensor<?x64xf32>, %l: tensor<?x8xf32>,
+    %w13: tensor<4x64x32xi8>, %w2: tensor<4x16x64xi8>, %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>,
+    %sw13: tensor<64x32xf32>, %sw2: tensor<16x64xf32>) -> (tensor<?x64xf32>) {
+  %h, %lp, %pctx = moe.prepare %x, %l : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %lp top_k(2) softmax : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot be expanded: with shared_expert_ranks = 2 routed and shared experts must share a quantization scheme (the rows of both come from one dispatch), got w8a8_dynamic and none}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xi8>, tensor<4x16x64xi8>) scales(%s13, %s2 : tensor<4x32xf32>, tensor<4x64xf32>) quant <w8a8_dynamic> : tensor<?x64xf32>, tensor<4xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %sh = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x32xf32>, tensor<16x64xf32>) : tensor<?x64xf32>
+  %out = moe.finalize %r, %pctx shared(%sh : tensor<?x64xf32>) : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %out : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// The shared weights exist where the routed experts run.
+module attributes {moe.chip = #moe.chip<A3>, moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 2>} {
+func.func @shared_ranks_late_weights(%x: tensor<?x64xf32>, %l: tensor<?x8xf32>,
+    %w13: tensor<4x64x32xf32>, %w2: tensor<4x16x64xf32>, %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>,
+    %sw13: tensor<64x32xf32>, %sw2: tensor<16x64xf32>) -> (tensor<?x64xf32>) {
+  %h, %lp, %pctx = moe.prepare %x, %l : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %lp top_k(2) softmax : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot be expanded: with shared_expert_ranks = 2 the shared experts' weights must be defined before the routed experts (their MLP runs in its place on the shared-expert ranks)}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xf32>, tensor<4x16x64xf32>) : tensor<?x64xf32>, tensor<4xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %sw2b = arith.addf %sw2, %sw2 : tensor<16x64xf32>
+  %sh = moe.shared_experts %x weights(%sw13, %sw2b : tensor<64x32xf32>, tensor<16x64xf32>) : tensor<?x64xf32>
+  %out = moe.finalize %r, %pctx shared(%sh : tensor<?x64xf32>) : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %out : tensor<?x64xf32>
+}
+}
+
+// -----
+
+// Shared-expert ranks run MC2's quant modes: unquantized or w8a8_dynamic.
+module attributes {moe.chip = #moe.chip<A3>, moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 2>} {
+func.func @shared_ranks_w4a8(%x: tensor<?x64xbf16>, %l: tensor<?x8xf32>,
+    %w13: tensor<4x64x32xi4>, %w2: tensor<4x16x64xi4>, %s13: tensor<4x32xf32>, %s2: tensor<4x64xf32>,
+    %g13: tensor<4x4x32xf32>, %g2: tensor<4x1x64xf32>,
+    %sw13: tensor<64x32xi4>, %sw2: tensor<16x64xi4>, %sg13: tensor<4x32xf32>, %sg2: tensor<1x64xf32>) -> tensor<?x64xbf16> {
+  %h, %lp, %pctx = moe.prepare %x, %l : tensor<?x64xbf16>, tensor<?x8xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %lp top_k(2) softmax : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot be expanded: with shared_expert_ranks = 2 the experts must be unquantized or w8a8_dynamic (MC2's quant modes), not w4a8_dynamic}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8) : tensor<?x64xbf16>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xi4>, tensor<4x16x64xi4>) scales(%s13, %s2 : tensor<4x32xf32>, tensor<4x64xf32>)
+      group_scales(%g13, %g2 : tensor<4x4x32xf32>, tensor<4x1x64xf32>) quant <w4a8_dynamic, group_size = 16> : tensor<?x64xbf16>, tensor<4xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<mc2>
+  %sh = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x32xi4>, tensor<16x64xi4>)
+      group_scales(%sg13, %sg2 : tensor<4x32xf32>, tensor<1x64xf32>) quant <w4a8_dynamic, group_size = 16> : tensor<?x64xbf16>
+  %out = moe.finalize %r, %pctx shared(%sh : tensor<?x64xbf16>) : tensor<?x64xbf16>, !moe.prepare_ctx<mc2>
+  return %out : tensor<?x64xbf16>
+}
+}
+
+// -----
+
+// On the other ranks the routed experts run: the rows must reach them.
+module attributes {moe.chip = #moe.chip<A3>, moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 2>} {
+func.func @shared_ranks_no_experts(%x: tensor<?x64xf32>, %l: tensor<?x8xf32>,
+    %sw13: tensor<64x32xf32>, %sw2: tensor<16x64xf32>) -> tensor<?x64xf32> {
+  %h, %lp, %pctx = moe.prepare %x, %l : tensor<?x64xf32>, tensor<?x8xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %lp top_k(2) softmax : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  // expected-error @+1 {{'moe.dispatch' op cannot be expanded: with shared_expert_ranks = 2 the dispatched rows must reach a moe.experts}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(8) : tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+  %r = moe.combine %rows, %dctx : tensor<?x64xf32>, !moe.dispatch_ctx<mc2>
+  %sh = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x32xf32>, tensor<16x64xf32>) : tensor<?x64xf32>
+  %out = moe.finalize %r, %pctx shared(%sh : tensor<?x64xf32>) : tensor<?x64xf32>, !moe.prepare_ctx<mc2>
+  return %out : tensor<?x64xf32>
+}
+}

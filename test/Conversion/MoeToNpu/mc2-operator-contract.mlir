@@ -194,3 +194,39 @@ func.func @a3_v2_w8a8(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>, %w13: te
   return %r : tensor<?x64xbf16>
 }
 }
+
+// -----
+
+// A3 with shared-expert ranks (#moe.layout shared_expert_ranks = 2, MC2's
+// shared_expert_rank_num): 16 routed experts over ranks 2 and 3 (L = 8);
+// ranks 0 and 1 run the shared experts on the rows they receive, the same
+// fused quantization feeding both branches; combine returns the shared rows
+// and the finalize adds nothing.
+// CHECK-LABEL: func.func @a3_v2_shared_expert_ranks(
+// CHECK: %[[RANK:.+]] = npu.group_rank ep
+// CHECK: %expand_x, %assist_info_for_combine, %expert_token_nums, %ep_recv_counts, %dynamic_scales, %tp_recv_counts = npu.moe_distribute_dispatch {{.+}} group_ep(ep) ep_world_size(4) ep_rank_id(%[[RANK]]) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(2) moe_expert_num(16) global_bs(0) quant_mode(2) capacity(512) cumsum v2 : tensor<?x64xbf16>, tensor<?x2xi32> -> tensor<?x64xi8>, assist_info_for_combine tensor<?xi32>, tensor<8xi64>, tensor<32xi32> dynamic_scales tensor<?xf32> tp_recv_counts tensor<1xi32>
+// CHECK-NEXT: %[[S:.+]] = arith.constant 2 : index
+// CHECK-NEXT: %[[ON:.+]] = arith.cmpi ult, %[[RANK]], %[[S]] : index
+// CHECK-NEXT: %[[Y:.+]] = scf.if %[[ON]] -> (tensor<?x64xbf16>) {
+// CHECK-NEXT: npu.matmul %expand_x, %arg6 scale(%arg8 : tensor<32xf32>) per_token_scale(%dynamic_scales : tensor<?xf32>) w8a8
+// CHECK: } else {
+// CHECK-NEXT: npu.grouped_matmul %expand_x, %arg2, %expert_token_nums w8a8 cumsum
+// CHECK: %[[OUT:.+]] = npu.moe_distribute_combine %[[Y]], %ids assist_info_for_combine({{.+}}) {{.+}} shared_expert_rank_num(2) moe_expert_num(16) global_bs(0) v2
+// CHECK-NEXT: %[[R:.+]] = npu.slice_rows %[[OUT]]
+// CHECK-NEXT: return %[[R]]
+module attributes {moe.chip = #moe.chip<A3>, moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 2>} {
+func.func @a3_v2_shared_expert_ranks(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
+    %w13: tensor<8x64x32xi8>, %w2: tensor<8x16x64xi8>, %s13: tensor<8x32xf32>, %s2: tensor<8x64xf32>,
+    %sw13: tensor<64x32xi8>, %sw2: tensor<16x64xi8>, %ss13: tensor<32xf32>, %ss2: tensor<64xf32>) -> tensor<?x64xbf16> {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xbf16>, tensor<?x16xf32> -> !moe.prepare_ctx<mc2>
+  %w, %ids = moe.gate %l top_k(2) softmax renormalize : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(16) : tensor<?x64xbf16>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<8xi64>, !moe.dispatch_ctx<mc2>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<8x64x32xi8>, tensor<8x16x64xi8>)
+      scales(%s13, %s2 : tensor<8x32xf32>, tensor<8x64xf32>) quant <w8a8_dynamic> : tensor<?x64xbf16>, tensor<8xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<mc2>
+  %sh = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x32xi8>, tensor<16x64xi8>)
+      scales(%ss13, %ss2 : tensor<32xf32>, tensor<64xf32>) quant <w8a8_dynamic> : tensor<?x64xbf16>
+  %out = moe.finalize %r, %pctx shared(%sh : tensor<?x64xbf16>) : tensor<?x64xbf16>, !moe.prepare_ctx<mc2>
+  return %out : tensor<?x64xbf16>
+}
+}

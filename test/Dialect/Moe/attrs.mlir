@@ -33,12 +33,16 @@ module attributes {moe.layout = #moe.layout<tp = 2, dp = 4, expert_parallel = tr
   // CHECK-SAME: c = #moe.layout<tp = 256, dp = 128, pp = 2>
   // CHECK-SAME: d = #moe.layout<tp = 2, dp = 2, expert_parallel = true, pcp = 2>
   // CHECK-SAME: e = #moe.layout<tp = 1, dp = 1>
+  // CHECK-SAME: f = #moe.layout<tp = 2, dp = 4, expert_parallel = true, shared_expert_ranks = 2>
+  // CHECK-SAME: g = #moe.layout<tp = 1, dp = 2>
   func.func private @layouts() attributes {
     a = #moe.layout<tp = 1, dp = 1, expert_parallel = false>,
     b = #moe.layout<tp = 1, dp = 8, pp = 2, expert_parallel = true, sequence_parallel = true>,
     c = #moe.layout<tp = 256, dp = 128, pp = 2>,
     d = #moe.layout<tp = 2, dp = 2, expert_parallel = true, pcp = 2>,
-    e = #moe.layout<tp = 1, dp = 1, pcp = 1>}
+    e = #moe.layout<tp = 1, dp = 1, pcp = 1>,
+    f = #moe.layout<tp = 2, dp = 4, expert_parallel = true, shared_expert_ranks = 2>,
+    g = #moe.layout<tp = 1, dp = 2, shared_expert_ranks = 0>}
 
   // CHECK-LABEL: func.func private @quant
   // CHECK-SAME: a = #moe.quant<none>

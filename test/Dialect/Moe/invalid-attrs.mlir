@@ -59,6 +59,26 @@ func.func private @f() attributes {a = #moe.layout<tp = 2, dp = 2, sequence_para
 
 // -----
 
+// expected-error @+1 {{shared_expert_ranks must be at least 0, got -1}}
+func.func private @f() attributes {a = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = -1>}
+
+// -----
+
+// expected-error @+1 {{shared_expert_ranks reserves expert-parallel ranks and needs expert_parallel with dp * tp * pcp > 1}}
+func.func private @f() attributes {a = #moe.layout<tp = 1, dp = 4, shared_expert_ranks = 2>}
+
+// -----
+
+// expected-error @+1 {{shared_expert_ranks = 3 must divide the 4 expert-parallel ranks and leave ranks for the routed experts}}
+func.func private @f() attributes {a = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 3>}
+
+// -----
+
+// expected-error @+1 {{shared_expert_ranks = 4 must divide the 4 expert-parallel ranks and leave ranks for the routed experts}}
+func.func private @f() attributes {a = #moe.layout<tp = 2, dp = 2, expert_parallel = true, shared_expert_ranks = 4>}
+
+// -----
+
 // expected-error @+1 {{unknown chip 'A4'; expected A2, A3, A5 or A310P}}
 func.func private @f() attributes {a = #moe.chip<A4>}
 

@@ -873,3 +873,27 @@ func.func @shared_gate_int(%x: tensor<?x8xf32>, %w13: tensor<8x8xf32>, %w2: tens
   %s = moe.shared_experts %x weights(%w13, %w2 : tensor<8x8xf32>, tensor<4x8xf32>) gate(%g : tensor<8x1xi8>) : tensor<?x8xf32>
   return
 }
+
+// -----
+
+// With shared-expert ranks the routed experts live on the other ranks.
+// expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 2> set here}}
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 2>} {
+  func.func @dispatch_routed_ranks(%h: tensor<?x8xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>) {
+    // expected-error @+1 {{'moe.dispatch' op counts has 4 local experts but 16 physical experts over 2 routed-expert ranks give 8}}
+    %r, %c, %d = moe.dispatch %h, %w, %i experts(16) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+    return
+  }
+}
+
+// -----
+
+// Only mc2's dispatch serves shared-expert ranks.
+// expected-note @+1 {{in the deployment #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 1> set here}}
+module attributes {moe.layout = #moe.layout<tp = 1, dp = 4, expert_parallel = true, shared_expert_ranks = 1>} {
+  func.func @shared_ranks_alltoall(%h: tensor<?x8xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>) {
+    // expected-error @+1 {{'moe.dispatch' op shared_expert_ranks = 1 reserves ranks for the shared experts, which only mc2's dispatch (shared_expert_rank_num) serves, not alltoall}}
+    %r, %c, %d = moe.dispatch %h, %w, %i experts(6) : tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<2xi64>, !moe.dispatch_ctx<alltoall>
+    return
+  }
+}

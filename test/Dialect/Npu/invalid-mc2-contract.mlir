@@ -204,14 +204,53 @@ func.func @shard_type(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>) {
 
 // -----
 
-// No ranks reserved for shared experts (docs/Rationale.md).
-func.func @shared_ranks(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>) {
+// Shared-expert ranks are an A3 argument (A2's kernel has none).
+func.func @shared_ranks_need_a3(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>) {
   %r = npu.group_rank ep
-  // expected-error @+1 {{'npu.moe_distribute_dispatch' op shared_expert_rank_num 2 is not supported: shared experts run on every rank, not on reserved ranks (docs/Rationale.md, MC2's operator contract)}}
+  // expected-error @+1 {{'npu.moe_distribute_dispatch' op shared_expert_rank_num 2 needs the A3 arguments (group_tp): A2's kernel has no shared-expert ranks}}
   %rows, %info, %counts, %recv = npu.moe_distribute_dispatch %x, %ids
       group_ep(ep) ep_world_size(4) ep_rank_id(%r) expert_shard_type(0) shared_expert_rank_num(2) moe_expert_num(16) global_bs(0)
       quant_mode(0) capacity(0) cumsum
-      : tensor<8x64xbf16>, tensor<8x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32>
+      : tensor<8x64xbf16>, tensor<8x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<8xi64>, tensor<32xi32>
+  return
+}
+
+// -----
+
+// Shared-expert ranks divide the group and leave ranks for routed experts.
+func.func @shared_ranks_divide(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>) {
+  %r = npu.group_rank ep
+  // expected-error @+1 {{'npu.moe_distribute_dispatch' op shared_expert_rank_num 3 must divide ep_world_size 4 and leave ranks for the routed experts}}
+  %rows, %info, %counts, %recv, %tpc = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%r) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(3) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<8x64xbf16>, tensor<8x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<16xi64>, tensor<64xi32> tp_recv_counts tensor<1xi32>
+  return
+}
+
+// -----
+
+// With 2 shared-expert ranks of 4, 16 experts make 8 per routed rank.
+func.func @shared_ranks_local_experts(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>) {
+  %r = npu.group_rank ep
+  // expected-error @+1 {{'npu.moe_distribute_dispatch' op dimension 0 of expert_token_nums must be 8, got 4}}
+  %rows, %info, %counts, %recv, %tpc = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%r) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(2) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<8x64xbf16>, tensor<8x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32> tp_recv_counts tensor<1xi32>
+  return
+}
+
+// -----
+
+// 15 experts do not split over the 3 routed-expert ranks of 4 - 1.
+func.func @shared_ranks_split(%x: tensor<8x64xbf16>, %ids: tensor<8x4xi32>) {
+  %r = npu.group_rank ep
+  // expected-error @+1 {{'npu.moe_distribute_dispatch' op 16 experts cannot be split evenly over 3 ranks}}
+  %rows, %info, %counts, %recv, %tpc = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%r) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(1) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(0) cumsum
+      : tensor<8x64xbf16>, tensor<8x4xi32> -> tensor<?x64xbf16>, expand_idx tensor<?xi32>, tensor<4xi64>, tensor<16xi32> tp_recv_counts tensor<1xi32>
   return
 }
 
@@ -364,12 +403,24 @@ func.func @combine_expand_scales_rows(%y: tensor<6x64xbf16>, %ids: tensor<8x4xi3
 
 // -----
 
-// No ranks reserved for shared experts, in combine too.
-func.func @combine_shared_ranks(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %idx: tensor<?xi32>, %c: tensor<16xi32>, %w: tensor<8x4xf32>) {
+// Combine takes shared_expert_x or shared-expert ranks, not both.
+func.func @combine_shared_ranks_and_x(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %idx: tensor<?xi32>, %c: tensor<32xi32>, %w: tensor<8x4xf32>, %t: tensor<1xi32>, %s: tensor<8x64xbf16>) {
   %r = npu.group_rank ep
-  // expected-error @+1 {{'npu.moe_distribute_combine' op shared_expert_rank_num 1 is not supported: shared experts run on every rank, not on reserved ranks (docs/Rationale.md, MC2's operator contract)}}
-  %o = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>) ep_send_counts(%c : tensor<16xi32>) expert_scales(%w : tensor<8x4xf32>)
-      group_ep(ep) ep_world_size(4) ep_rank_id(%r) expert_shard_type(0) shared_expert_rank_num(1) moe_expert_num(16) global_bs(0)
+  // expected-error @+1 {{'npu.moe_distribute_combine' op takes shared_expert_x or shared-expert ranks (shared_expert_rank_num 2), not both: those ranks return the shared experts' rows themselves}}
+  %o = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>) ep_send_counts(%c : tensor<32xi32>) expert_scales(%w : tensor<8x4xf32>) tp_send_counts(%t : tensor<1xi32>) shared(%s : tensor<8x64xbf16>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%r) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(2) moe_expert_num(16) global_bs(0)
+      : tensor<?x64xbf16>, tensor<8x4xi32> -> tensor<8x64xbf16>
+  return
+}
+
+// -----
+
+// Shared-expert ranks in combine need the A3 arguments too.
+func.func @combine_shared_ranks_need_a3(%y: tensor<?x64xbf16>, %ids: tensor<8x4xi32>, %idx: tensor<?xi32>, %c: tensor<32xi32>, %w: tensor<8x4xf32>) {
+  %r = npu.group_rank ep
+  // expected-error @+1 {{'npu.moe_distribute_combine' op shared_expert_rank_num 2 needs the A3 arguments (group_tp): A2's kernel has no shared-expert ranks}}
+  %o = npu.moe_distribute_combine %y, %ids expand_idx(%idx : tensor<?xi32>) ep_send_counts(%c : tensor<32xi32>) expert_scales(%w : tensor<8x4xf32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%r) expert_shard_type(0) shared_expert_rank_num(2) moe_expert_num(16) global_bs(0)
       : tensor<?x64xbf16>, tensor<8x4xi32> -> tensor<8x64xbf16>
   return
 }

@@ -107,6 +107,10 @@ Choice mlir::moe::selectByTable(const CommMethodInputs &inputs,
   // Only vllm-ascend's allgather dispatcher applies it (seed 002).
   if (layer.routerWeightOnInput)
     return {CommMethod::AllGather, "the router weight on the input"};
+  // Only MC2's dispatch serves shared-expert ranks (shared_expert_rank_num).
+  if (int64_t shared = layer.layout.getSharedExpertRanks())
+    return {CommMethod::MC2, str("shared_expert_ranks = ", shared,
+                                 " (only mc2's dispatch serves them)")};
   switch (layer.chip.getKind()) {
   case ChipKind::A2:
     return selectA2(inputs, tokens);

@@ -373,6 +373,13 @@ static LogicalResult checkSegments(PrepareOp prepare, Policy policy,
       if (why.empty() && bound && most > legality.runTimeMaxTokens)
         why = tokensVsCapacity(most, legality.runTimeMaxTokens,
                                "MC2 kernel capacity");
+    } else if (inputs.layer.layout.getSharedExpertRanks() > 0) {
+      // Only mc2 serves shared-expert ranks, at every token count: its
+      // kernel capacity is then a run-time limit, as under policy=fixed.
+      why = legality.obstacle;
+      if (why.empty() && bound && most > legality.runTimeMaxTokens)
+        why = tokensVsCapacity(most, legality.runTimeMaxTokens,
+                               "MC2 kernel capacity");
     } else {
       why = legality.whyNot(most);
     }
@@ -442,6 +449,12 @@ LogicalResult SelectCommMethodPass::selectLayer(PrepareOp prepare) {
     return layer->dispatch.emitError()
            << "no method runs this layer: the router weight on the input "
               "needs allgather, LoRA with expert parallelism needs alltoall";
+  if (int64_t shared = inputs.layer.layout.getSharedExpertRanks())
+    if (std::string why = checkMethod(CommMethod::MC2, inputs).obstacle;
+        !why.empty())
+      return layer->dispatch.emitError()
+             << "no method runs this layer: shared_expert_ranks = " << shared
+             << " needs mc2 (shared_expert_rank_num), which cannot: " << why;
   Policy layerPolicy = parsedPolicy;
   if (layerPolicy != Policy::Fixed && !inputs.layer.chip) {
     // Without expert parallelism every policy gives allgather; only layers

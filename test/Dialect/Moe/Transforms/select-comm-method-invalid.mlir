@@ -266,3 +266,40 @@ func.func @default_layout(%x: tensor<?x64xbf16>, %logits: tensor<?x32xf32>,
   %o = moe.finalize %r, %pctx : tensor<?x64xbf16>, !moe.prepare_ctx<unset>
   return %o : tensor<?x64xbf16>
 }
+
+// -----
+
+// Shared-expert ranks need mc2, which A2's kernel cannot do with them.
+func.func @shared_ranks_a2(%x: tensor<?x64xbf16>, %logits: tensor<?x32xf32>,
+    %w13: tensor<4x64x32xbf16>, %w2: tensor<4x16x64xbf16>) -> tensor<?x64xbf16>
+    attributes {moe.chip = #moe.chip<A2>,
+                moe.layout = #moe.layout<tp = 1, dp = 16, expert_parallel = true, shared_expert_ranks = 8>} {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xbf16>, tensor<?x32xf32> -> !moe.prepare_ctx<unset>
+  %w, %ids = moe.gate %l top_k(4) softmax : tensor<?x32xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  // expected-error @+1 {{no method runs this layer: shared_expert_ranks = 8 needs mc2 (shared_expert_rank_num), which cannot: shared_expert_ranks need A3's MC2 arguments (group_tp); A2's kernel has no shared-expert ranks}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(32)
+      : tensor<?x64xbf16>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xbf16>, tensor<4x16x64xbf16>)
+      : tensor<?x64xbf16>, tensor<4xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<unset>
+  %o = moe.finalize %r, %pctx : tensor<?x64xbf16>, !moe.prepare_ctx<unset>
+  return %o : tensor<?x64xbf16>
+}
+
+// -----
+
+// ... and a chip that says so.
+func.func @shared_ranks_no_chip(%x: tensor<?x64xbf16>, %logits: tensor<?x32xf32>,
+    %w13: tensor<4x64x32xbf16>, %w2: tensor<4x16x64xbf16>) -> tensor<?x64xbf16>
+    attributes {moe.layout = #moe.layout<tp = 1, dp = 16, expert_parallel = true, shared_expert_ranks = 8>} {
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xbf16>, tensor<?x32xf32> -> !moe.prepare_ctx<unset>
+  %w, %ids = moe.gate %l top_k(4) softmax : tensor<?x32xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  // expected-error @+1 {{no method runs this layer: shared_expert_ranks = 8 needs mc2 (shared_expert_rank_num), which cannot: shared_expert_ranks need an A3 chip (#moe.chip<A3>)}}
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(32)
+      : tensor<?x64xbf16>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xbf16>, tensor<4x16x64xbf16>)
+      : tensor<?x64xbf16>, tensor<4xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<unset>
+  %o = moe.finalize %r, %pctx : tensor<?x64xbf16>, !moe.prepare_ctx<unset>
+  return %o : tensor<?x64xbf16>
+}

@@ -314,3 +314,31 @@ func.func @router_weight_on_input(%x: tensor<64x64xbf16>, %logits: tensor<64x32x
   return %o : tensor<?x64xbf16>
 }
 }
+
+// -----
+
+// Shared-expert ranks: only mc2's dispatch serves them, at every token count
+// (its kernel capacity is then checked at run time), whatever the table
+// would pick above the capacity.
+// CHECK-LABEL: func.func @shared_expert_ranks
+// CHECK-NOT: moe.choose_method
+// CHECK: moe.dispatch {{.*}} -> tensor<4xi64>, !moe.dispatch_ctx<mc2>
+// CHECK-NOT: scf.index_switch
+module attributes {moe.chip = #moe.chip<A3>,
+                   moe.layout = #moe.layout<tp = 1, dp = 16, expert_parallel = true, shared_expert_ranks = 8>} {
+func.func @shared_expert_ranks(%x: tensor<?x64xbf16>, %logits: tensor<?x32xf32>,
+    %w13: tensor<4x64x32xbf16>, %w2: tensor<4x16x64xbf16>,
+    %sw13: tensor<64x32xbf16>, %sw2: tensor<16x64xbf16>) -> tensor<?x64xbf16> {
+  // expected-remark @+1 {{mc2 for any token count: shared_expert_ranks = 8 (only mc2's dispatch serves them)}}
+  %h, %l, %pctx = moe.prepare %x, %logits : tensor<?x64xbf16>, tensor<?x32xf32> -> !moe.prepare_ctx<unset>
+  %w, %ids = moe.gate %l top_k(4) softmax : tensor<?x32xf32> -> tensor<?x4xf32>, tensor<?x4xi32>
+  %rows, %counts, %dctx = moe.dispatch %h, %w, %ids experts(32)
+      : tensor<?x64xbf16>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<4xi64>, !moe.dispatch_ctx<unset>
+  %y = moe.experts %rows, %counts weights(%w13, %w2 : tensor<4x64x32xbf16>, tensor<4x16x64xbf16>)
+      : tensor<?x64xbf16>, tensor<4xi64>
+  %r = moe.combine %y, %dctx : tensor<?x64xbf16>, !moe.dispatch_ctx<unset>
+  %s = moe.shared_experts %x weights(%sw13, %sw2 : tensor<64x32xbf16>, tensor<16x64xbf16>) : tensor<?x64xbf16>
+  %o = moe.finalize %r, %pctx shared(%s : tensor<?x64xbf16>) : tensor<?x64xbf16>, !moe.prepare_ctx<unset>
+  return %o : tensor<?x64xbf16>
+}
+}

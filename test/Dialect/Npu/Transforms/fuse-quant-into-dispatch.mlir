@@ -238,6 +238,58 @@ func.func @mc2_w8a8_shared(%x: tensor<?x64xbf16>, %logits: tensor<?x16xf32>,
 }
 
 //===----------------------------------------------------------------------===//
+// (b) mc2 with shared-expert ranks (shared_expert_rank_num(2)): one
+// quantization of the rows feeds both branches, the shared experts' dense
+// int8 matmul on ranks 0 and 1 and the routed experts' grouped matmul on the
+// others; it moves into the dispatch.
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @mc2_shared_expert_ranks
+// CHECK: %[[ROWS:[^ ,]+]], %{{[^ ,]+}}, %[[CNT:[^ ,]+]], %{{[^ ,]+}}, %[[SCALE:[^ ,]+]], %{{[^ ]+}} = npu.moe_distribute_dispatch {{.+}} shared_expert_rank_num(2) {{.+}} quant_mode(2)
+// CHECK-NOT: npu.dynamic_quant
+// CHECK: scf.if
+// CHECK-NEXT: npu.matmul %[[ROWS]], %{{.+}} per_token_scale(%[[SCALE]] : tensor<?xf32>) w8a8
+// CHECK: } else {
+// CHECK-NEXT: npu.grouped_matmul %[[ROWS]], %{{.+}}, %[[CNT]] w8a8 cumsum
+// CHECK-NEXT: npu.dequant_swiglu_quant %{{.+}}, %{{.+}}, %[[SCALE]], %[[CNT]] cumsum
+func.func @mc2_shared_expert_ranks(%x: tensor<?x64xbf16>, %ids: tensor<?x4xi32>, %w: tensor<?x4xf32>,
+                                   %w13: tensor<8x64x32xi8>, %s13: tensor<8x32xf32>,
+                                   %w2: tensor<8x16x64xi8>, %s2: tensor<8x64xf32>,
+                                   %sw13: tensor<64x32xi8>, %ss13: tensor<32xf32>,
+                                   %sw2: tensor<16x64xi8>, %ss2: tensor<64xf32>) -> tensor<?x64xbf16> {
+  %r = npu.group_rank ep
+  %rows, %idx, %counts, %recv, %tp1 = npu.moe_distribute_dispatch %x, %ids
+      group_ep(ep) ep_world_size(4) ep_rank_id(%r) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(2) moe_expert_num(16) global_bs(0)
+      quant_mode(0) capacity(512) cumsum v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>, assist_info_for_combine tensor<?xi32>, tensor<8xi64>, tensor<32xi32> tp_recv_counts tensor<1xi32>
+  %q, %s = npu.dynamic_quant %rows : tensor<?x64xbf16> -> tensor<?x64xi8>, tensor<?xf32>
+  %c2 = arith.constant 2 : index
+  %onShared = arith.cmpi ult, %r, %c2 : index
+  %y = scf.if %onShared -> (tensor<?x64xbf16>) {
+    %sh = npu.matmul %q, %sw13 scale(%ss13 : tensor<32xf32>) per_token_scale(%s : tensor<?xf32>) w8a8
+        : tensor<?x64xi8>, tensor<64x32xi8> -> tensor<?x32xf32>
+    %sa = npu.swiglu %sh : tensor<?x32xf32> -> tensor<?x16xf32>
+    %sq2, %sqs2 = npu.dynamic_quant %sa : tensor<?x16xf32> -> tensor<?x16xi8>, tensor<?xf32>
+    %sy = npu.matmul %sq2, %sw2 scale(%ss2 : tensor<64xf32>) per_token_scale(%sqs2 : tensor<?xf32>) w8a8
+        : tensor<?x16xi8>, tensor<16x64xi8> -> tensor<?x64xbf16>
+    scf.yield %sy : tensor<?x64xbf16>
+  } else {
+    %h = npu.grouped_matmul %q, %w13, %counts w8a8 cumsum
+        : tensor<?x64xi8>, tensor<8x64x32xi8>, tensor<8xi64> -> tensor<?x32xi32>
+    %q2, %sa = npu.dequant_swiglu_quant %h, %s13, %s, %counts cumsum
+        : tensor<?x32xi32>, tensor<8x32xf32>, tensor<?xf32>, tensor<8xi64> -> tensor<?x16xi8>, tensor<?xf32>
+    %ry = npu.grouped_matmul %q2, %w2, %counts scale(%s2 : tensor<8x64xf32>) per_token_scale(%sa : tensor<?xf32>) w8a8 cumsum
+        : tensor<?x16xi8>, tensor<8x16x64xi8>, tensor<8xi64> -> tensor<?x64xbf16>
+    scf.yield %ry : tensor<?x64xbf16>
+  }
+  %out = npu.moe_distribute_combine %y, %ids assist_info_for_combine(%idx : tensor<?xi32>)
+      ep_send_counts(%recv : tensor<32xi32>) expert_scales(%w : tensor<?x4xf32>) tp_send_counts(%tp1 : tensor<1xi32>)
+      group_ep(ep) ep_world_size(4) ep_rank_id(%r) group_tp(ep) tp_world_size(1) tp_rank_id(0) expert_shard_type(0) shared_expert_rank_num(2) moe_expert_num(16) global_bs(0) v2
+      : tensor<?x64xbf16>, tensor<?x4xi32> -> tensor<?x64xbf16>
+  return %out : tensor<?x64xbf16>
+}
+
+//===----------------------------------------------------------------------===//
 // (b) mc2 without a mask, w4a8 experts, everything on stream 1: the rebuilt
 // dispatch keeps every attribute, the stream included.
 //===----------------------------------------------------------------------===//
