@@ -448,6 +448,10 @@ std::string mlir::moe::defaultConfigPath(llvm::StringRef checkpoint) {
 llvm::Expected<std::unique_ptr<CheckpointWeights>>
 CheckpointWeights::open(llvm::StringRef checkpoint, llvm::StringRef config) {
   std::unique_ptr<CheckpointWeights> w(new CheckpointWeights);
+  llvm::Expected<std::unique_ptr<Checkpoint>> ckpt = Checkpoint::open(checkpoint);
+  if (!ckpt)
+    return ckpt.takeError();
+  w->ckpt = std::move(*ckpt);
   std::string configPath =
       config.empty() ? defaultConfigPath(checkpoint) : config.str();
   if (!llvm::sys::fs::exists(configPath))
@@ -458,10 +462,6 @@ CheckpointWeights::open(llvm::StringRef checkpoint, llvm::StringRef config) {
   if (!spec)
     return spec.takeError();
   w->model = std::move(*spec);
-  llvm::Expected<std::unique_ptr<Checkpoint>> ckpt = Checkpoint::open(checkpoint);
-  if (!ckpt)
-    return ckpt.takeError();
-  w->ckpt = std::move(*ckpt);
   return std::move(w);
 }
 
