@@ -485,7 +485,7 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
       auto it = paths.find(args[i].name);
       if (it == paths.end())
         it = paths.find(std::to_string(i));
-      if (perStep(it->second))
+      if (it != paths.end() && perStep(it->second))
         return fail("--eplb: input '" + args[i].name +
                     "' cannot change per step ({step}): the commit point "
                     "owns it after the first step");
@@ -551,7 +551,7 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
         auto it = paths.find(arg.name);
         if (it == paths.end())
           it = paths.find(std::to_string(i));
-        if (perStep(it->second))
+        if (it != paths.end() && perStep(it->second)) // end: --weights
           for (size_t slot = 0; slot < perRank.size(); ++slot)
             perRank[slot][i] = fresh[slot][i];
       }
