@@ -13,6 +13,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
+#include <algorithm>
 #include <cstring>
 
 using namespace mlir::moe;
@@ -143,28 +144,40 @@ float readFloat(const SafetensorsTensor &t, int64_t i) {
 
 /// Copies `block` of `src` into `dst`, converting each element: exact from
 /// BF16 / F16 / F32 to a wider or equal type, rounded to nearest even when
-/// narrowing (F32 -> BF16, F64 -> F32).
+/// narrowing (F32 -> BF16, F64 -> F32). Transposing blocks go tile by
+/// tile, so neither side strides through memory a row at a time.
 void copyBlock(const SafetensorsTensor &src, const moert::Tensor &dst,
                const Block &b) {
   bool raw16 = (src.dtype == SafetensorsDType::BF16 &&
                 dst.dtype == moert::DType::BF16) ||
                (src.dtype == SafetensorsDType::F16 &&
                 dst.dtype == moert::DType::F16);
-  for (int64_t r = 0; r < b.rows; ++r) {
-    int64_t s = b.srcOffset + r * b.srcRow, d = b.dstOffset + r * b.dstRow;
-    for (int64_t c = 0; c < b.cols; ++c, s += b.srcCol, ++d) {
-      if (raw16) {
-        std::memcpy(dst.bytes() + 2 * d, src.data.data() + 2 * s, 2);
-        continue;
-      }
-      float v = readFloat(src, s);
-      switch (dst.dtype) {
-      case moert::DType::F32: dst.data<float>()[d] = v; break;
-      case moert::DType::BF16: dst.data<uint16_t>()[d] = moert::floatToBf16(v); break;
-      default: dst.data<uint16_t>()[d] = moert::floatToF16(v); break;
+  auto copy = [&](int64_t s, int64_t d) {
+    if (raw16) {
+      std::memcpy(dst.bytes() + 2 * d, src.data.data() + 2 * s, 2);
+      return;
+    }
+    float v = readFloat(src, s);
+    switch (dst.dtype) {
+    case moert::DType::F32: dst.data<float>()[d] = v; break;
+    case moert::DType::BF16: dst.data<uint16_t>()[d] = moert::floatToBf16(v); break;
+    default: dst.data<uint16_t>()[d] = moert::floatToF16(v); break;
+    }
+  };
+  bool transposing = b.srcCol != 1;
+  const int64_t rTile = transposing ? 64 : std::max<int64_t>(b.rows, 1);
+  const int64_t cTile = transposing ? 64 : std::max<int64_t>(b.cols, 1);
+  for (int64_t r0 = 0; r0 < b.rows; r0 += rTile)
+    for (int64_t c0 = 0; c0 < b.cols; c0 += cTile) {
+      int64_t rEnd = std::min(b.rows, r0 + rTile);
+      int64_t cEnd = std::min(b.cols, c0 + cTile);
+      for (int64_t r = r0; r < rEnd; ++r) {
+        int64_t s = b.srcOffset + r * b.srcRow + c0 * b.srcCol;
+        int64_t d = b.dstOffset + r * b.dstRow + c0;
+        for (int64_t c = c0; c < cEnd; ++c, s += b.srcCol, ++d)
+          copy(s, d);
       }
     }
-  }
 }
 
 bool isFloatTensor(SafetensorsDType d) {

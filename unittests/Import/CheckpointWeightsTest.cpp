@@ -212,6 +212,76 @@ TEST_F(CheckpointWeightsTest, Errors) {
             std::string::npos);
 }
 
+/// Sizes past the copy's 64 x 64 tiles (and not multiples of them): every
+/// element of a Mixtral layer with H = 130, I = 70 lands where the HF
+/// tensors say, on an EP rank and on a TP rank.
+TEST(CheckpointTiles, LargeExpertsLandElementByElement) {
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("moe-tiles", dir));
+  const int H = 130, I = 70;
+  // Distinct integers, exact in f32: which 0/1/2 = w1 (gate), w3 (up), w2.
+  auto value = [&](int e, int which, int r, int c) {
+    return static_cast<float>(((e * 3 + which) * 1000 + r) * 1000 + c);
+  };
+  std::vector<moetest::StTensor> tensors;
+  const char *names[3] = {"w1", "w3", "w2"};
+  for (int e = 0; e < 2; ++e)
+    for (int which = 0; which < 3; ++which) {
+      int rows = which < 2 ? I : H, cols = which < 2 ? H : I;
+      std::vector<float> v;
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c)
+          v.push_back(value(e, which, r, c));
+      tensors.push_back({"model.layers.0.block_sparse_moe.experts." +
+                             std::to_string(e) + "." + names[which] + ".weight",
+                         "F32", {rows, cols}, v});
+    }
+  std::string base(dir);
+  moetest::writeFile(base + "/model.safetensors", moetest::safetensorsOf(tensors));
+  moetest::writeFile(base + "/config.json",
+                     R"({"model_type": "mixtral", "num_hidden_layers": 1,
+                       "hidden_size": 130, "num_local_experts": 2,
+                       "num_experts_per_tok": 2, "intermediate_size": 70,
+                       "torch_dtype": "float32"})");
+  auto w = CheckpointWeights::open(base);
+  ASSERT_TRUE(bool(w)) << llvm::toString(w.takeError());
+
+  // EP: rank 1 holds expert 1 whole.
+  auto ep = (*w)->load(0, {{"w13", DType::F32, {1, H, 2 * I}},
+                           {"w2", DType::F32, {1, I, H}}},
+                       ep2(), 1);
+  ASSERT_TRUE(bool(ep)) << llvm::toString(ep.takeError());
+  int bad = 0;
+  for (int h = 0; h < H; ++h)
+    for (int j = 0; j < 2 * I; ++j)
+      bad += at(*(*ep)[0], h * 2 * I + j) !=
+             value(1, j < I ? 0 : 1, j % I, h);
+  for (int i = 0; i < I; ++i)
+    for (int h = 0; h < H; ++h)
+      bad += at(*(*ep)[1], i * H + h) != value(1, 2, h, i);
+  EXPECT_EQ(bad, 0);
+
+  // TP over 2 ranks: rank 1 holds columns [35, 70) of both experts.
+  moert::Layout tp2;
+  tp2.tp = 2;
+  const int P = I / 2;
+  auto tp = (*w)->load(0, {{"w13", DType::F32, {2, H, 2 * P}},
+                           {"w2", DType::F32, {2, P, H}}},
+                       tp2, 1);
+  ASSERT_TRUE(bool(tp)) << llvm::toString(tp.takeError());
+  for (int e = 0; e < 2; ++e) {
+    for (int h = 0; h < H; ++h)
+      for (int j = 0; j < 2 * P; ++j)
+        bad += at(*(*tp)[0], (e * H + h) * 2 * P + j) !=
+               value(e, j < P ? 0 : 1, P + j % P, h);
+    for (int i = 0; i < P; ++i)
+      for (int h = 0; h < H; ++h)
+        bad += at(*(*tp)[1], (e * P + i) * H + h) != value(e, 2, h, P + i);
+  }
+  EXPECT_EQ(bad, 0);
+  llvm::sys::fs::remove_directories(dir);
+}
+
 TEST(CheckpointNames, EntryNamesAndConfigPaths) {
   EXPECT_EQ(layerOfEntryName("layer_3"), 3);
   EXPECT_EQ(layerOfEntryName("layer_"), std::nullopt);
