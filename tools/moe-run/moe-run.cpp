@@ -349,6 +349,9 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   });
   if (steps < 1)
     return fail("--steps " + std::to_string(steps) + " must be at least 1");
+  if (weightsPath.empty() && (layerIndex >= 0 || !hfConfig.empty()))
+    return fail(std::string(layerIndex >= 0 ? "--layer" : "--hf-config") +
+                " reads a checkpoint: it needs --weights");
   std::string error;
   auto file = openInputFile(inputFile, &error);
   if (!file)
