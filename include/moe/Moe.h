@@ -207,6 +207,9 @@ struct CheckpointOptions {
   /// The decoder layer; -1: N of the entry function's name layer_N (as
   /// moe-import names them).
   int64_t layer = -1;
+  /// With redundant experts (EPLB): the logical expert of every physical
+  /// one, whose weights it holds.
+  std::vector<int64_t> phys2log;
 };
 
 /// The inputs of `executable` (a layer moe-import built) that a Hugging

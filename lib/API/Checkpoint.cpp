@@ -33,7 +33,8 @@ moe::api::loadCheckpointWeights(const Executable &executable, int rank,
   std::vector<mlir::moe::LayerArgument> args;
   for (const TensorInfo &arg : executable.arguments())
     args.push_back({arg.name, arg.dtype, arg.shape});
-  auto loaded = (*ckpt)->load(layer, args, executable.layout(), rank);
+  auto loaded = (*ckpt)->load(layer, args, executable.layout(), rank,
+                              options.phys2log);
   if (!loaded)
     throw Error(Error::InvalidArgument, llvm::toString(loaded.takeError()));
   return std::move(*loaded);

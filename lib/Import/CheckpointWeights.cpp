@@ -189,9 +189,10 @@ bool isFloatTensor(SafetensorsDType d) {
 class LayerLoader {
 public:
   LayerLoader(const Checkpoint &ckpt, const ModelSpec &spec, int64_t layer,
-              const moert::Layout &layout, int rank)
+              const moert::Layout &layout, int rank,
+              llvm::ArrayRef<int64_t> phys2log)
       : ckpt(ckpt), spec(spec), names(tableOf(spec.naming)), layer(layer),
-        layout(layout), rank(rank) {}
+        layout(layout), rank(rank), phys2log(phys2log) {}
 
   llvm::Expected<std::optional<moert::Tensor>> load(const LayerArgument &arg);
 
@@ -213,6 +214,7 @@ private:
   int64_t layer;
   const moert::Layout &layout;
   int rank;
+  llvm::ArrayRef<int64_t> phys2log;
 };
 
 std::string LayerLoader::name(const char *relative, int64_t expert) const {
@@ -290,19 +292,32 @@ llvm::Expected<moert::Tensor> LayerLoader::routed(const LayerArgument &arg,
                      llvm::Twine(e) + " experts of size " + llvm::Twine(inter) +
                      " on " + llvm::Twine(layout.worldSize()) + " ranks" +
                      (layout.useEp() ? " with EP" : ""));
-  if (local * ep != e)
-    return loadError("the layer has " + llvm::Twine(local * ep) +
+  int64_t physical = local * ep;
+  if (physical != e && phys2log.empty())
+    return loadError("the layer has " + llvm::Twine(physical) +
                      " physical experts for " + llvm::Twine(e) +
-                     " logical ones: redundant experts (EPLB) need a "
-                     "placement the checkpoint does not hold; pass their "
-                     "weights with --input");
+                     " logical ones: redundant experts (EPLB) need their "
+                     "placement, which the checkpoint does not hold (give "
+                     "it with --phys2log)");
+  if (!phys2log.empty()) {
+    if (int64_t(phys2log.size()) != physical)
+      return loadError("the placement (phys2log) has " +
+                       llvm::Twine(phys2log.size()) + " entries for the " +
+                       llvm::Twine(physical) + " physical experts");
+    for (auto [p, logical] : llvm::enumerate(phys2log))
+      if (logical < 0 || logical >= e)
+        return loadError("the placement (phys2log) maps physical expert " +
+                         llvm::Twine(p) + " to " + llvm::Twine(logical) +
+                         ", not one of the " + llvm::Twine(e) +
+                         " experts");
+  }
   int64_t first = layout.useEp() ? rank * local : 0;
   int64_t col0 = layout.useEp() ? 0 : rank * part; // first column of I
   llvm::Expected<moert::Tensor> out = empty(arg);
   if (!out)
     return out.takeError();
   for (int64_t l = 0; l < local; ++l) {
-    int64_t expert = first + l;
+    int64_t expert = phys2log.empty() ? first + l : phys2log[first + l];
     std::string what = arg.name + " of layer " + std::to_string(layer) +
                        ", expert " + std::to_string(expert);
     int64_t base = l * h * (w13 ? 2 * part : 1) * (w13 ? 1 : part);
@@ -480,7 +495,8 @@ CheckpointWeights::open(llvm::StringRef checkpoint, llvm::StringRef config) {
 
 llvm::Expected<std::vector<std::optional<moert::Tensor>>>
 CheckpointWeights::load(int64_t layer, llvm::ArrayRef<LayerArgument> args,
-                        const moert::Layout &layout, int rank) const {
+                        const moert::Layout &layout, int rank,
+                        llvm::ArrayRef<int64_t> phys2log) const {
   if (!llvm::is_contained(model.moeLayers, layer))
     return loadError("decoder layer " + llvm::Twine(layer) +
                      " is not an MoE layer of this " + model.modelType +
@@ -488,7 +504,7 @@ CheckpointWeights::load(int64_t layer, llvm::ArrayRef<LayerArgument> args,
   if (rank < 0 || rank >= layout.worldSize())
     return loadError("rank " + llvm::Twine(rank) + " is not in the world of " +
                      llvm::Twine(layout.worldSize()));
-  LayerLoader loader(*ckpt, model, layer, layout, rank);
+  LayerLoader loader(*ckpt, model, layer, layout, rank, phys2log);
   std::vector<std::optional<moert::Tensor>> out;
   for (const LayerArgument &arg : args) {
     llvm::Expected<std::optional<moert::Tensor>> t = loader.load(arg);

@@ -16,7 +16,10 @@ check_import.expected (itself an independent reading of the configs).
         reference layer OUT/ref/ (dense_moe.save_layer: the logical
         experts as [E, H, 2I] gate-then-up and [E, I, H]) and the tokens
         OUT/x.rank<r>.npy, OUT/logits.rank<r>.npy (ranks of one TP group
-        share them);
+        share them); with --redundant R (EPLB, expert parallelism over the
+        W ranks) also the placement OUT/phys2log.npy [E + R] (replicas of
+        random experts) and each rank's OUT/log2phy.rank<r>.npy [E] and
+        OUT/expert_map.rank<r>.npy [E + R];
     hf_checkpoint.py check OUT OUTPUTS --world W
         compares OUTPUTS/0.rank<r>.npy with dense_moe of rank r's tokens.
 """
@@ -226,8 +229,31 @@ def make(a):
         for r in range(g * a.tp, (g + 1) * a.tp):
             np.save(os.path.join(a.out, f"x.rank{r}.npy"), x)
             np.save(os.path.join(a.out, f"logits.rank{r}.npy"), logits)
+    if a.redundant:
+        write_placement(a, n, rng)
     print(f"hf_checkpoint: {model_type} layer {a.layer}: {len(names)} "
           f"tensors in {a.format} form")
+
+
+def write_placement(a, experts, rng):
+    """EPLB tables (SEMANTICS §4): physical p < E is logical p, the R
+    redundant ones replicate random experts; rank r sends logical e to one
+    of its replicas (which one varies with r and e); expert_map gives the
+    local index of the physical experts [r L, (r + 1) L) rank r holds."""
+    physical = experts + a.redundant
+    assert physical % a.world == 0, "E + R must divide over the ranks"
+    phys2log = np.concatenate([np.arange(experts),
+                               rng.choice(experts, a.redundant)]).astype(np.int32)
+    np.save(os.path.join(a.out, "phys2log.npy"), phys2log)
+    local = physical // a.world
+    for r in range(a.world):
+        log2phy = [np.flatnonzero(phys2log == e)[(e + r) % int(
+            (phys2log == e).sum())] for e in range(experts)]
+        np.save(os.path.join(a.out, f"log2phy.rank{r}.npy"),
+                np.array(log2phy, dtype=np.int32))
+        table = np.full(physical, -1, dtype=np.int32)
+        table[r * local:(r + 1) * local] = np.arange(local)
+        np.save(os.path.join(a.out, f"expert_map.rank{r}.npy"), table)
 
 
 def check(a):
@@ -276,6 +302,8 @@ def main():
                    default="single")
     m.add_argument("--files", type=int, default=2,
                    help="files of an index / dir checkpoint")
+    m.add_argument("--redundant", type=int, default=0,
+                   help="EPLB redundant experts: write the placement tables")
     m.add_argument("--seed", type=int, default=0)
     c = sub.add_parser("check")
     c.add_argument("out")

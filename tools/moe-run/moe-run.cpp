@@ -79,6 +79,10 @@ static cl::opt<std::string> hfConfig(
     "hf-config", cl::cat(moeRunCategory), cl::value_desc("config.json"),
     cl::desc("The checkpoint's model config (default: config.json next to "
              "the --weights)"));
+static cl::opt<std::string> phys2logPath(
+    "phys2log", cl::cat(moeRunCategory), cl::value_desc("file.npy"),
+    cl::desc("With --weights and redundant experts (EPLB): the logical "
+             "expert of every physical one, [E + R] integers"));
 static cl::opt<int> layerIndex("layer", cl::cat(moeRunCategory),
                                cl::desc("Decoder layer of the --weights "
                                         "(default: N of the entry @layer_N)"),
@@ -268,11 +272,26 @@ static std::string loadCheckpoint(const std::vector<moe::TensorSpec> &args,
       moe::CheckpointWeights::open(weightsPath, hfConfig);
   if (!ckpt)
     return llvm::toString(ckpt.takeError());
+  std::vector<int64_t> phys2log;
+  if (!phys2logPath.empty()) {
+    try {
+      moert::Tensor t = moerun::readNpy(phys2logPath);
+      moert::check(t.rank() == 1 && (t.dtype == moert::DType::I32 ||
+                                     t.dtype == moert::DType::I64),
+                   "--phys2log " + phys2logPath + " is " + t.str() +
+                       ", not a list of int32 or int64 expert ids");
+      for (int64_t i = 0; i < t.numel(); ++i)
+        phys2log.push_back(t.dtype == moert::DType::I32 ? t.data<int32_t>()[i]
+                                                        : t.data<int64_t>()[i]);
+    } catch (const moert::Error &e) {
+      return e.what();
+    }
+  }
   std::vector<moe::LayerArgument> layerArgs;
   for (const moe::TensorSpec &arg : args)
     layerArgs.push_back({arg.name, arg.dtype, arg.shape});
   for (int r : ranks) {
-    auto loaded = (*ckpt)->load(layer, layerArgs, layout, r);
+    auto loaded = (*ckpt)->load(layer, layerArgs, layout, r, phys2log);
     if (!loaded)
       return llvm::toString(loaded.takeError());
     weights.push_back(std::move(*loaded));
@@ -349,8 +368,11 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   });
   if (steps < 1)
     return fail("--steps " + std::to_string(steps) + " must be at least 1");
-  if (weightsPath.empty() && (layerIndex >= 0 || !hfConfig.empty()))
-    return fail(std::string(layerIndex >= 0 ? "--layer" : "--hf-config") +
+  if (weightsPath.empty() &&
+      (layerIndex >= 0 || !hfConfig.empty() || !phys2logPath.empty()))
+    return fail(std::string(layerIndex >= 0      ? "--layer"
+                            : !hfConfig.empty() ? "--hf-config"
+                                                : "--phys2log") +
                 " reads a checkpoint: it needs --weights");
   std::string error;
   auto file = openInputFile(inputFile, &error);

@@ -149,6 +149,21 @@ TEST_F(CheckpointWeightsTest, TensorParallelRankTakesItsSliceOfI) {
     }
 }
 
+TEST_F(CheckpointWeightsTest, ReplicasHoldTheirLogicalExpert) {
+  auto w = open();
+  ASSERT_TRUE(w);
+  // 4 physical experts for 2 logical ones; rank 1 holds physical 2 and 3.
+  std::vector<int64_t> phys2log = {0, 1, 1, 0};
+  auto loaded =
+      w->load(1, {{"w2", DType::F32, {2, 2, 2}}}, ep2(), 1, phys2log);
+  ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
+  for (int l = 0; l < 2; ++l)
+    for (int i = 0; i < 2; ++i)
+      for (int h = 0; h < 2; ++h)
+        EXPECT_EQ(at(*(*loaded)[0], (l * 2 + i) * 2 + h),
+                  down(phys2log[2 + l], h, i));
+}
+
 TEST_F(CheckpointWeightsTest, Errors) {
   auto w = open();
   ASSERT_TRUE(w);
@@ -169,7 +184,7 @@ TEST_F(CheckpointWeightsTest, Errors) {
               "ranks with EP");
   expectError({{"w13", DType::F32, {2, 2, 4}}}, 0,
               "checkpoint: the layer has 4 physical experts for 2 logical "
-              "ones: redundant experts (EPLB) need a placement");
+              "ones: redundant experts (EPLB) need their placement");
   expectError({{"w13", DType::I8, {1, 2, 4}}}, 0,
               "checkpoint: argument 'w13' has element type i8; the loader "
               "fills float arguments (f32, bf16, f16): quantized layers are "

@@ -59,10 +59,14 @@ public:
   /// The tensors of `args` that come from the checkpoint for decoder layer
   /// `layer` on rank `rank` of `layout` (std::nullopt for the others),
   /// converted to each argument's element type. Errors name the argument,
-  /// the Hugging Face tensor and what was expected of it.
+  /// the Hugging Face tensor and what was expected of it. With redundant
+  /// experts (EPLB: more physical experts than logical ones) `phys2log`
+  /// gives the logical expert of every physical one, whose weights it
+  /// holds; without, physical expert p is logical expert p.
   llvm::Expected<std::vector<std::optional<moert::Tensor>>>
   load(int64_t layer, llvm::ArrayRef<LayerArgument> args,
-       const moert::Layout &layout, int rank) const;
+       const moert::Layout &layout, int rank,
+       llvm::ArrayRef<int64_t> phys2log = {}) const;
 
 private:
   CheckpointWeights() = default;
