@@ -179,6 +179,8 @@ class Executable {
 public:
   const std::vector<TensorInfo> &arguments() const;
   const std::vector<TensorInfo> &results() const;
+  /// The entry function's name.
+  const std::string &entryName() const;
   /// The layout it was compiled for; worlds running it must have it.
   const Layout &layout() const;
   double compileSeconds() const;
@@ -197,6 +199,31 @@ private:
   explicit Executable(std::shared_ptr<const Impl> impl);
   std::shared_ptr<const Impl> impl;
 };
+
+/// Where loadCheckpointWeights finds the model and the layer.
+struct CheckpointOptions {
+  /// The model's config.json; empty: config.json next to the checkpoint.
+  std::string config;
+  /// The decoder layer; -1: N of the entry function's name layer_N (as
+  /// moe-import names them).
+  int64_t layer = -1;
+  /// With redundant experts (EPLB): the logical expert of every physical
+  /// one, whose weights it holds.
+  std::vector<int64_t> phys2log;
+};
+
+/// The inputs of `executable` (a layer moe-import built) that a Hugging
+/// Face safetensors checkpoint holds, for rank `rank`: one entry per
+/// argument, the weight arguments (w13, w2, shared_*, the correction bias)
+/// filled, the others (x, logits, log2phy, expert_map) std::nullopt.
+/// `checkpoint` is a .safetensors file or a directory (sharded with
+/// model.safetensors.index.json, or *.safetensors). docs/Import.md,
+/// "Checkpoint weights". Throws Error(InvalidArgument) naming the file,
+/// the Hugging Face tensor and what was expected of it.
+std::vector<std::optional<Tensor>>
+loadCheckpointWeights(const Executable &executable, int rank,
+                      const std::string &checkpoint,
+                      const CheckpointOptions &options = {});
 
 struct WorldOptions {
   /// Seconds a collective waits for the other ranks (<= 0: forever).

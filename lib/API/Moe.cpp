@@ -256,6 +256,7 @@ private:
 struct Executable::Impl {
   std::unique_ptr<mlir::moe::Executable> exe;
   std::vector<TensorInfo> arguments, results;
+  std::string entry;
 };
 
 struct Compiler::Impl {
@@ -298,6 +299,9 @@ Executable Compiler::compile(ModuleOp module, const CompileOptions &options) {
     throw Error(Error::InvalidArgument, "compile: null module");
   DiagnosticCapture capture(module->getContext());
   OwningOpRef<ModuleOp> copy = module.clone();
+  FailureOr<func::FuncOp> entry =
+      mlir::moe::findEntry(*copy, options.entry);
+  std::string entryName = succeeded(entry) ? entry->getName().str() : "";
   FailureOr<std::unique_ptr<mlir::moe::Executable>> exe =
       mlir::moe::Executable::compile(*copy, options.pipelineText(),
                                      options.entry);
@@ -305,6 +309,7 @@ Executable Compiler::compile(ModuleOp module, const CompileOptions &options) {
     capture.fail("compilation failed");
   auto result = std::make_shared<Executable::Impl>();
   result->exe = std::move(*exe);
+  result->entry = entryName;
   for (const mlir::moe::TensorSpec &spec : result->exe->arguments())
     result->arguments.push_back(infoOf(spec));
   for (const mlir::moe::TensorSpec &spec : result->exe->results())
@@ -360,6 +365,7 @@ const std::vector<TensorInfo> &Executable::arguments() const {
 const std::vector<TensorInfo> &Executable::results() const {
   return impl->results;
 }
+const std::string &Executable::entryName() const { return impl->entry; }
 const Layout &Executable::layout() const { return impl->exe->layout(); }
 double Executable::compileSeconds() const {
   return impl->exe->compileSeconds();

@@ -177,6 +177,7 @@ llvm::Error readQuantization(const Reader &r, ModelSpec &spec) {
 /// DeepseekV2MoE / Glm4MoE.
 llvm::Error readDeepseek(const Reader &r, ModelSpec &spec) {
   bool glm = r.modelType == "glm4_moe";
+  spec.naming = CheckpointNaming::DeepSeek;
   int64_t firstDense = 0, freq = 1, shared = 0;
   TRY(r.integer("n_routed_experts", spec.experts));
   TRY(r.integer("num_experts_per_tok", spec.topK));
@@ -223,6 +224,7 @@ llvm::Error readDeepseek(const Reader &r, ModelSpec &spec) {
 llvm::Error readQwen(const Reader &r, ModelSpec &spec) {
   int64_t step = 1;
   std::vector<int64_t> mlpOnly;
+  spec.naming = CheckpointNaming::Qwen;
   TRY(r.integer("num_experts", spec.experts));
   TRY(r.integer("num_experts_per_tok", spec.topK));
   TRY(r.integer("moe_intermediate_size", spec.intermediate));
@@ -243,6 +245,7 @@ llvm::Error readQwen(const Reader &r, ModelSpec &spec) {
 
 /// Mixtral: every layer is sparse; softmax, top-k, renormalized.
 llvm::Error readMixtral(const Reader &r, ModelSpec &spec) {
+  spec.naming = CheckpointNaming::Mixtral;
   TRY(r.integer("num_local_experts", spec.experts));
   TRY(r.integer("num_experts_per_tok", spec.topK));
   TRY(r.integer("intermediate_size", spec.intermediate));
@@ -260,6 +263,7 @@ llvm::Error readMixtral(const Reader &r, ModelSpec &spec) {
 llvm::Error readLlama4(const Reader &r, ModelSpec &spec) {
   int64_t step = 1;
   std::vector<int64_t> moeLayers;
+  spec.naming = CheckpointNaming::Llama4;
   TRY(r.integer("num_local_experts", spec.experts));
   TRY(r.integer("num_experts_per_tok", spec.topK, false, 1));
   TRY(r.integer("intermediate_size", spec.intermediate));

@@ -10,7 +10,9 @@
 // containing `{step}` each step (--steps). Outputs go to
 // DIR/<result-index>.rank<r>.npy (the last step's; with --outputs-per-step
 // also DIR/step<s>/). --eplb runs dynamic EPLB's commit point after every
-// step (docs/Eplb.md).
+// step (docs/Eplb.md). --weights DIR_OR_FILE fills the weight arguments of
+// an imported layer (moe-import) from its Hugging Face safetensors
+// checkpoint (docs/Import.md, "Checkpoint weights").
 //
 // With --backend mpi (`mpirun -n N moe-run --backend mpi ...`, see
 // docs/ScaleOut.md) every process compiles the layer and runs one rank,
@@ -24,6 +26,7 @@
 #include "Trace.h"
 
 #include "moe/Execution/Executable.h"
+#include "moe/Import/CheckpointWeights.h"
 #include "moe/Support/ParserHazards.h"
 #include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Eplb.h"
@@ -67,6 +70,23 @@ static cl::list<std::string>
     inputs("input", cl::cat(moeRunCategory), cl::desc("NAME=PATH: an entry argument's .npy file; "
                              "{rank} in PATH is replaced by the rank, "
                              "{step} by the step (each step its own file)"));
+static cl::opt<std::string> weightsPath(
+    "weights", cl::cat(moeRunCategory), cl::value_desc("dir-or-file"),
+    cl::desc("Fill the weight arguments (w13, w2, shared_*, "
+             "e_score_correction_bias) of a moe-import layer from this "
+             "Hugging Face safetensors checkpoint, for every rank"));
+static cl::opt<std::string> hfConfig(
+    "hf-config", cl::cat(moeRunCategory), cl::value_desc("config.json"),
+    cl::desc("The checkpoint's model config (default: config.json next to "
+             "the --weights)"));
+static cl::opt<std::string> phys2logPath(
+    "phys2log", cl::cat(moeRunCategory), cl::value_desc("file.npy"),
+    cl::desc("With --weights and redundant experts (EPLB): the logical "
+             "expert of every physical one, [E + R] integers"));
+static cl::opt<int> layerIndex("layer", cl::cat(moeRunCategory),
+                               cl::desc("Decoder layer of the --weights "
+                                        "(default: N of the entry @layer_N)"),
+                               cl::init(-1));
 static cl::opt<std::string> outputDir("output-dir", cl::cat(moeRunCategory),
                                       cl::desc("Write outputs here"));
 static cl::opt<bool> print("print", cl::cat(moeRunCategory), cl::desc("Print the outputs"));
@@ -177,11 +197,15 @@ static void writeOutputs(const std::string &dir,
                      t);
 }
 
-/// Loads the arguments of `ranks`; shared files are read once.
+/// Per local rank, the arguments read from the --weights checkpoint.
+using CheckpointInputs = std::vector<std::vector<std::optional<moert::Tensor>>>;
+
+/// Loads the arguments of `ranks`; shared files are read once. Arguments
+/// `weights` holds come from the checkpoint.
 static std::vector<std::vector<moert::Tensor>>
 loadInputs(const std::vector<moe::TensorSpec> &args,
            const std::map<std::string, std::string> &paths,
-           const std::vector<int> &ranks) {
+           const std::vector<int> &ranks, const CheckpointInputs &weights) {
   std::map<std::string, moert::Tensor> cache;
   std::vector<std::vector<moert::Tensor>> perRank(ranks.size());
   for (auto [i, arg] : llvm::enumerate(args)) {
@@ -189,6 +213,10 @@ loadInputs(const std::vector<moe::TensorSpec> &args,
     if (it == paths.end())
       it = paths.find(std::to_string(i));
     for (auto [slot, r] : llvm::enumerate(ranks)) {
+      if (!weights.empty() && weights[slot][i]) {
+        perRank[slot].push_back(*weights[slot][i]);
+        continue;
+      }
       std::string path = withRank(it->second, r);
       std::string what = "input '" + arg.name + "' (" + path + ")";
       auto cached = cache.find(path);
@@ -222,6 +250,53 @@ loadInputs(const std::vector<moe::TensorSpec> &args,
     }
   }
   return perRank;
+}
+
+/// Reads the --weights arguments of every local rank into `weights`;
+/// returns why not (empty on success).
+static std::string loadCheckpoint(const std::vector<moe::TensorSpec> &args,
+                                  const moert::Layout &layout,
+                                  const std::string &entry,
+                                  const std::vector<int> &ranks,
+                                  CheckpointInputs &weights) {
+  int64_t layer = layerIndex;
+  if (layer < 0) {
+    std::optional<int64_t> fromName = moe::layerOfEntryName(entry);
+    if (!fromName)
+      return "--weights: the entry @" + entry +
+             " is not named layer_N (as moe-import names its functions); "
+             "pass --layer N";
+    layer = *fromName;
+  }
+  llvm::Expected<std::unique_ptr<moe::CheckpointWeights>> ckpt =
+      moe::CheckpointWeights::open(weightsPath, hfConfig);
+  if (!ckpt)
+    return llvm::toString(ckpt.takeError());
+  std::vector<int64_t> phys2log;
+  if (!phys2logPath.empty()) {
+    try {
+      moert::Tensor t = moerun::readNpy(phys2logPath);
+      moert::check(t.rank() == 1 && (t.dtype == moert::DType::I32 ||
+                                     t.dtype == moert::DType::I64),
+                   "--phys2log " + phys2logPath + " is " + t.str() +
+                       ", not a list of int32 or int64 expert ids");
+      for (int64_t i = 0; i < t.numel(); ++i)
+        phys2log.push_back(t.dtype == moert::DType::I32 ? t.data<int32_t>()[i]
+                                                        : t.data<int64_t>()[i]);
+    } catch (const moert::Error &e) {
+      return e.what();
+    }
+  }
+  std::vector<moe::LayerArgument> layerArgs;
+  for (const moe::TensorSpec &arg : args)
+    layerArgs.push_back({arg.name, arg.dtype, arg.shape});
+  for (int r : ranks) {
+    auto loaded = (*ckpt)->load(layer, layerArgs, layout, r, phys2log);
+    if (!loaded)
+      return llvm::toString(loaded.takeError());
+    weights.push_back(std::move(*loaded));
+  }
+  return "";
 }
 
 static void printTensor(const moert::Tensor &value) {
@@ -293,6 +368,12 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   });
   if (steps < 1)
     return fail("--steps " + std::to_string(steps) + " must be at least 1");
+  if (weightsPath.empty() &&
+      (layerIndex >= 0 || !hfConfig.empty() || !phys2logPath.empty()))
+    return fail(std::string(layerIndex >= 0      ? "--layer"
+                            : !hfConfig.empty() ? "--hf-config"
+                                                : "--phys2log") +
+                " reads a checkpoint: it needs --weights");
   std::string error;
   auto file = openInputFile(inputFile, &error);
   if (!file)
@@ -305,6 +386,11 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   if (!module)
     return mpiRank ? fail("cannot parse " + inputFile) : 1;
 
+  // The entry's name, before the pipeline: --weights reads layer_N's.
+  std::string entry;
+  if (FailureOr<func::FuncOp> fn = moe::findEntry(*module, entryName);
+      succeeded(fn))
+    entry = fn->getName().str();
   FailureOr<std::unique_ptr<moe::Executable>> exe =
       moe::Executable::compile(*module, pipeline, entryName);
   if (failed(exe))
@@ -364,8 +450,17 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
     }
     paths.emplace(name, spec.substr(eq + 1));
   }
+  auto given = [&](size_t i) {
+    return paths.count(args[i].name) || paths.count(std::to_string(i));
+  };
+  if (!weightsPath.empty())
+    for (auto [i, arg] : llvm::enumerate(args))
+      if (moe::isCheckpointArgument(arg.name) && given(i))
+        return fail("input '" + arg.name + "' is given by --input and by "
+                    "--weights " + weightsPath);
   for (auto [i, arg] : llvm::enumerate(args))
-    if (!paths.count(arg.name) && !paths.count(std::to_string(i)))
+    if (!given(i) &&
+        (weightsPath.empty() || !moe::isCheckpointArgument(arg.name)))
       return fail("missing input '" + arg.name + "' (argument " +
                   std::to_string(i) + ", " + arg.type + ")");
 
@@ -415,7 +510,7 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
       auto it = paths.find(args[i].name);
       if (it == paths.end())
         it = paths.find(std::to_string(i));
-      if (perStep(it->second))
+      if (it != paths.end() && perStep(it->second))
         return fail("--eplb: input '" + args[i].name +
                     "' cannot change per step ({step}): the commit point "
                     "owns it after the first step");
@@ -427,9 +522,20 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
       now.emplace(name, withStep(path, step));
     return now;
   };
+  CheckpointInputs weights;
+  if (!weightsPath.empty()) {
+    std::string why = loadCheckpoint(args, layout, entry,
+                                     ranksWorld->localRanks(), weights);
+    if (!why.empty()) {
+      int status = fail(why);
+      ranksWorld->abort(mpi ? mpi->rank : 0, firstError);
+      return status;
+    }
+  }
   std::vector<std::vector<moert::Tensor>> perRank;
   try {
-    perRank = loadInputs(args, stepPaths(0), ranksWorld->localRanks());
+    perRank = loadInputs(args, stepPaths(0), ranksWorld->localRanks(),
+                         weights);
     if (mpi)
       injectFault(mpi->rank);
   } catch (const moert::Error &e) {
@@ -459,7 +565,8 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
       // keep what the commit point made of them).
       std::vector<std::vector<moert::Tensor>> fresh;
       try {
-        fresh = loadInputs(args, stepPaths(step), ranksWorld->localRanks());
+        fresh = loadInputs(args, stepPaths(step), ranksWorld->localRanks(),
+                           weights);
       } catch (const moert::Error &e) {
         int status = fail(e.what());
         ranksWorld->abort(mpi ? mpi->rank : 0, firstError);
@@ -469,7 +576,7 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
         auto it = paths.find(arg.name);
         if (it == paths.end())
           it = paths.find(std::to_string(i));
-        if (perStep(it->second))
+        if (it != paths.end() && perStep(it->second)) // end: --weights
           for (size_t slot = 0; slot < perRank.size(); ++slot)
             perRank[slot][i] = fresh[slot][i];
       }

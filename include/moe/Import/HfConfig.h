@@ -32,10 +32,20 @@ enum class ImportQuant {
   Fp8Block,    ///< fp8 e4m3 weights in blocks, activations per group
 };
 
+/// How a family names its MoE tensors in a safetensors checkpoint
+/// (lib/Import/CheckpointWeights.cpp has one name table per value).
+enum class CheckpointNaming {
+  DeepSeek, ///< deepseek_v2/v3, glm4_moe: mlp.experts.E.*, mlp.shared_experts
+  Qwen,     ///< qwen2_moe/qwen3_moe: mlp.experts.E.*, mlp.shared_expert(_gate)
+  Mixtral,  ///< block_sparse_moe.experts.E.{w1,w3,w2}
+  Llama4,   ///< feed_forward.experts.{gate_up_proj,down_proj} (fused)
+};
+
 /// What one MoE layer of the model computes (SEMANTICS §2-§7), read from
 /// the config with each family's key names.
 struct ModelSpec {
   std::string modelType;          ///< `model_type`, e.g. "deepseek_v3"
+  CheckpointNaming naming = CheckpointNaming::DeepSeek; ///< tensor names
   int64_t numHiddenLayers = 0;    ///< decoder layers, dense ones included
   std::vector<int64_t> moeLayers; ///< decoder layer indices that are MoE
   int64_t hidden = 0;             ///< `hidden_size`
