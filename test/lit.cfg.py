@@ -55,3 +55,8 @@ if os.path.exists(os.path.join(config.moe_obj_root, "python", "moe_mlir", "__ini
         and subprocess.run(["/usr/bin/python3", "-c", "import pytest"],
                            capture_output=True).returncode == 0:
     config.available_features.add("python-package")
+    # torch (Debian's python3-torch, installed by scripts/setup.sh) is
+    # optional for the package; the tests that need it require it.
+    if subprocess.run(["/usr/bin/python3", "-c", "import torch"],
+                      capture_output=True).returncode == 0:
+        config.available_features.add("torch")
