@@ -26,13 +26,21 @@ from ._tensors import (DTypeError, RankFailedError, ShapeError,  # noqa: F401
                        TimeoutError)
 from .decisions import (Candidate, LayerDecision, Quantization,  # noqa: F401
                         StreamPlan)
-from . import reference  # noqa: F401,E402  (the dense reference)
 
 __all__ = ["compile", "import_config", "Executable", "World", "Error",
            "InvalidArgumentError", "ShapeError", "DTypeError",
            "CompileError", "ConfigError", "RunError", "RankFailedError",
            "LayerDecision", "Candidate", "Quantization", "StreamPlan",
            "api_version", "compile_options"]
+
+
+def __getattr__(name):
+    # moe_mlir.reference (the dense reference, NumPy only) on first use: it
+    # puts the shipped scripts/reference modules on sys.path.
+    if name == "reference":
+        import importlib
+        return importlib.import_module(".reference", __name__)
+    raise AttributeError(f"module 'moe_mlir' has no attribute '{name}'")
 
 
 def _option_text(value):
