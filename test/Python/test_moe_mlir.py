@@ -332,3 +332,15 @@ def test_device_tensors_are_refused():
     with pytest.raises(moe_mlir.DTypeError, match="meta tensor"):
         _tensors.convert(t, {"name": "x", "dtype": "f32", "shape": [-1, 4],
                              "type": "t"})
+
+
+def test_decisions_of_every_layer_in_module_order():
+    # Five MoE layers (3..7), compiled in parallel by the pass manager.
+    module = moe_mlir.import_config(
+        DEEPSEEK, chip="A3", tp=2, dp=4, ep=True, quant="w8a8_dynamic",
+        overrides=dict(SMALL, num_hidden_layers=8))
+    exe = moe_mlir.compile(module, entry="layer_5")
+    assert [d.function for d in exe.decisions] == \
+        [f"layer_{i}" for i in range(3, 8)]
+    remarks = moe_opt_remarks(str(module))
+    assert [d.reason for d in exe.decisions] == remarks
