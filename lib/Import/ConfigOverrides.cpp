@@ -83,8 +83,8 @@ static llvm::Expected<JsonValue> typedValue(llvm::StringRef key,
 llvm::Error mlir::moe::applyConfigOverrides(
     JsonValue &config, llvm::ArrayRef<std::string> settings) {
   Object *top = config.getAsObject();
-  if (!top)
-    return overrideError("needs a config whose top level is an object");
+  if (!top) // parseHfConfig reports it
+    return llvm::Error::success();
   // Multimodal wrappers (Llama-4): the reader reads text_config's keys.
   Object *text = top->getObject("text_config");
   for (const std::string &setting : settings) {
