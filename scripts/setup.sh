@@ -22,7 +22,7 @@ esac
 PACKAGES=(
   cmake ninja-build gcc g++ clang-19 lld-19 ccache
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools libfmt-dev
-  python3 python3-numpy
+  python3 python3-numpy python3-dev pybind11-dev python3-pytest python3-torch
   libdnnl-dev libopenblas-dev libgtest-dev
   libopenmpi-dev openmpi-bin
   libclang-rt-19-dev

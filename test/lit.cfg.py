@@ -1,6 +1,7 @@
 # -*- Python -*-
 import os
 import shutil
+import subprocess
 
 import lit.formats
 import lit.util
@@ -47,3 +48,15 @@ if lit.util.pythonize_bool(getattr(config, "moe_have_mpi", "OFF")) and mpirun:
         ("%mpirun", mpirun + " --allow-run-as-root --oversubscribe"
          " --bind-to none --mca mpi_yield_when_idle 1"
          " --mca btl_vader_single_copy_mechanism none"))
+
+# The Python package (python/, docs/Python.md): built when pybind11-dev and
+# python3-dev are present; its tests need pytest for the system python3.
+if os.path.exists(os.path.join(config.moe_obj_root, "python", "moe_mlir", "__init__.py")) \
+        and subprocess.run(["/usr/bin/python3", "-c", "import pytest"],
+                           capture_output=True).returncode == 0:
+    config.available_features.add("python-package")
+    # torch (Debian's python3-torch, installed by scripts/setup.sh) is
+    # optional for the package; the tests that need it require it.
+    if subprocess.run(["/usr/bin/python3", "-c", "import torch"],
+                      capture_output=True).returncode == 0:
+        config.available_features.add("torch")

@@ -223,6 +223,14 @@ MOE_CAPI_EXPORTED MoeStatus moeExecutableGetLayout(const MoeExecutable *e,
                                                    MoeLayout *layout);
 /* Seconds spent compiling and JIT-compiling. */
 MOE_CAPI_EXPORTED double moeExecutableGetCompileSeconds(const MoeExecutable *e);
+/* What moe-compile decided for each MoE layer, as a JSON array of objects
+ * (docs/Embedding.md, "Decisions"): function, location, method ("run-time"
+ * for a run-time switch), candidates [{method, up_to_tokens}], reason,
+ * max_tokens, capacity, quantization {scheme, placement}, streams
+ * [{stream, ops}], events [{from_stream, to_stream, count}]. Valid while
+ * the executable lives; null for a null executable. */
+MOE_CAPI_EXPORTED const char *
+moeExecutableGetDecisionsJson(const MoeExecutable *e);
 
 /*===----------------------------------------------------------------------===
  * World and runs

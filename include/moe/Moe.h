@@ -29,6 +29,7 @@
 #define MOE_MOE_H
 
 #include "moe-c/Support.h"
+#include "moe/Execution/Decisions.h"
 #include "moe/Runtime/Comm.h"
 #include "moe/Runtime/Eplb.h"
 #include "moe/Runtime/Tensor.h"
@@ -53,6 +54,14 @@ namespace moe::api {
 using DType = moert::DType;
 using Tensor = moert::Tensor;
 using Layout = moert::Layout;
+/// What moe-compile decided for one layer (moe/Execution/Decisions.h):
+/// method or run-time switch, the reason, capacity, fused quantization and
+/// stream plan.
+using LayerDecision = mlir::moe::LayerDecision;
+using MethodCandidate = mlir::moe::MethodCandidate;
+using QuantDecision = mlir::moe::QuantDecision;
+using StreamUse = mlir::moe::StreamUse;
+using StreamEvent = mlir::moe::StreamEvent;
 
 /// The embedding API's version (the C API's MOE_C_API_VERSION numbers; the
 /// C++ API promises source compatibility within a major version only).
@@ -184,6 +193,12 @@ public:
   /// The layout it was compiled for; worlds running it must have it.
   const Layout &layout() const;
   double compileSeconds() const;
+  /// What the pipeline decided for each MoE layer, in module order, read
+  /// from the IR before the lowering (empty for a module compiled with an
+  /// empty pipeline).
+  const std::vector<LayerDecision> &decisions() const;
+  /// decisions() as JSON text (docs/Embedding.md, "Decisions").
+  std::string decisionsJson() const;
 
   /// Runs the layer as rank `rank` of `world` on the calling thread. Every
   /// rank of the world must be run (each from its own thread) with the same

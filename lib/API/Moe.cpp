@@ -371,6 +371,14 @@ double Executable::compileSeconds() const {
   return impl->exe->compileSeconds();
 }
 
+const std::vector<LayerDecision> &Executable::decisions() const {
+  return impl->exe->decisions();
+}
+
+std::string Executable::decisionsJson() const {
+  return mlir::moe::decisionsToJson(impl->exe->decisions());
+}
+
 //===----------------------------------------------------------------------===//
 // World and runs
 //===----------------------------------------------------------------------===//

@@ -32,7 +32,10 @@ struct MoeCompiler {
   moe::api::Compiler compiler;
 };
 struct MoeExecutable {
+  explicit MoeExecutable(moe::api::Executable e)
+      : exe(std::move(e)), decisionsJson(exe.decisionsJson()) {}
   moe::api::Executable exe;
+  std::string decisionsJson; // moeExecutableGetDecisionsJson's text
 };
 struct MoeWorld {
   moe::api::World world;
@@ -289,7 +292,7 @@ MoeStatus moeCompilerCompileSource(MoeCompiler *compiler, const char *source,
       length = std::strlen(source);
     moe::api::Executable exe = compiler->compiler.compile(
         std::string_view(source, length), toOptions(options));
-    *executable = new MoeExecutable{std::move(exe)};
+    *executable = new MoeExecutable(std::move(exe));
     return MOE_STATUS_OK;
   });
 }
@@ -303,7 +306,7 @@ MoeStatus moeCompilerCompileModule(MoeCompiler *compiler, MlirModule module,
     *executable = nullptr;
     moe::api::Executable exe =
         compiler->compiler.compile(unwrap(module), toOptions(options));
-    *executable = new MoeExecutable{std::move(exe)};
+    *executable = new MoeExecutable(std::move(exe));
     return MOE_STATUS_OK;
   });
 }
@@ -365,6 +368,10 @@ MoeStatus moeExecutableGetLayout(const MoeExecutable *e, MoeLayout *layout) {
 
 double moeExecutableGetCompileSeconds(const MoeExecutable *e) {
   return e ? e->exe.compileSeconds() : 0;
+}
+
+const char *moeExecutableGetDecisionsJson(const MoeExecutable *e) {
+  return e ? e->decisionsJson.c_str() : nullptr;
 }
 
 //===----------------------------------------------------------------------===//

@@ -2,6 +2,8 @@
 
 #include "moe/Execution/Executable.h"
 
+#include "DecisionRecorder.h"
+
 #include "moe/Conversion/Passes.h"
 #include "moe/Dialect/Moe/MoeDialect.h"
 #include "moe/Dialect/Npu/NpuDialect.h"
@@ -185,6 +187,9 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
 
   // The pipeline to level 2, then (once the device ops and their streams
   // are known) the lowering. Pass names are relative to the module.
+  // The recorder reads back what the pipeline decided for each layer
+  // (Decisions.h) before the lowering erases it.
+  DecisionRecorder recorder(module.getContext());
   if (!pipeline.empty()) {
     PassManager pm(module.getContext());
     std::string error;
@@ -192,9 +197,11 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
     if (failed(parsePassPipeline(pipeline, pm, errorStream)))
       return module.emitError() << "bad pipeline '" << pipeline
                                 << "': " << errorStream.str();
+    pm.addInstrumentation(recorder.instrumentation());
     if (failed(pm.run(module)))
       return failure();
   }
+  exe->layerDecisions = recorder.finish(module);
   // The load-time function of the entry (the entry's trailing arguments
   // are its results). moe-compile outlines it already; outlining again is a
   // no-op, and covers pipelines without moe-compile.

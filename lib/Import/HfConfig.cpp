@@ -349,7 +349,9 @@ llvm::Expected<ModelSpec> mlir::moe::parseHfConfig(const llvm::json::Value &v) {
   return spec;
 }
 
-llvm::Expected<ModelSpec> mlir::moe::parseHfConfigFile(llvm::StringRef path) {
+llvm::Expected<ModelSpec>
+mlir::moe::parseHfConfigFile(llvm::StringRef path,
+                             llvm::ArrayRef<std::string> overrides) {
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file =
       llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
   if (!file)
@@ -362,6 +364,8 @@ llvm::Expected<ModelSpec> mlir::moe::parseHfConfigFile(llvm::StringRef path) {
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         "'" + path + "' is not JSON: " + llvm::toString(json.takeError()));
+  if (llvm::Error err = applyConfigOverrides(*json, overrides))
+    return std::move(err);
   return parseHfConfig(*json);
 }
 

@@ -1,7 +1,8 @@
 //===- moe-import.cpp - MoE layers of a Hugging Face model ----------------===//
 //
 //   moe-import config.json [--layers 3,5] [--chip A3] [--tp 2 --dp 4 --ep]
-//              [--redundant-experts R] [--quant checkpoint|none|...] -o out.mlir
+//              [--redundant-experts R] [--quant checkpoint|none|...]
+//              [--set key=value ...] -o out.mlir
 //
 // Writes one func.func @layer_N per MoE layer of the model (docs/Import.md).
 //
@@ -39,6 +40,11 @@ static cl::opt<std::string>
                    "w8a8_dynamic, w4a8_dynamic"));
 static cl::opt<int64_t> groupSize("group-size", cl::init(256),
                                   cl::desc("w4a8 group size"));
+static cl::list<std::string>
+    overrides("set", cl::ZeroOrMore,
+              cl::desc("key=value: replace a key of config.json before it is "
+                       "read (repeatable), e.g. --set hidden_size=256"),
+              cl::value_desc("key=value"));
 static cl::opt<bool> summary("summary", cl::init(false),
                              cl::desc("print the model's MoE structure to "
                                       "stderr"));
@@ -51,7 +57,8 @@ int main(int argc, char **argv) {
     errs() << "moe-import: " << toString(std::move(err)) << "\n";
     return 1;
   };
-  Expected<mlir::moe::ModelSpec> spec = mlir::moe::parseHfConfigFile(inputPath);
+  Expected<mlir::moe::ModelSpec> spec = mlir::moe::parseHfConfigFile(
+      inputPath, std::vector<std::string>(overrides.begin(), overrides.end()));
   if (!spec)
     return fail(spec.takeError());
   Expected<std::optional<mlir::moe::ImportQuant>> q =

@@ -10,6 +10,7 @@
 #ifndef MOE_EXECUTION_EXECUTABLE_H
 #define MOE_EXECUTION_EXECUTABLE_H
 
+#include "moe/Execution/Decisions.h"
 #include "moe/Runtime/Comm.h"
 #include "moe/Runtime/Executor.h"
 
@@ -76,6 +77,11 @@ public:
   /// Distinct streams the compiled device ops run on (at least 1): each is
   /// a worker thread per rank.
   int64_t streamsPerRank() const { return streams; }
+  /// What the pipeline decided for each MoE layer (Decisions.h), in module
+  /// order; empty when no pipeline ran.
+  const std::vector<LayerDecision> &decisions() const {
+    return layerDecisions;
+  }
 
   /// Writes the JIT-compiled object file (ahead-of-time use); on failure
   /// `error` says why and `path` is left as it was.
@@ -90,6 +96,7 @@ private:
   moert::LoadStage load;
   double seconds = 0;
   int64_t streams = 1;
+  std::vector<LayerDecision> layerDecisions;
 };
 
 } // namespace mlir::moe

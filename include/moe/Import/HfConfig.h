@@ -72,7 +72,19 @@ struct ModelSpec {
 /// Reads the MoE structure of a `config.json`. Errors name the key and the
 /// model type; unsupported families and features are errors, never guesses.
 llvm::Expected<ModelSpec> parseHfConfig(const llvm::json::Value &config);
-llvm::Expected<ModelSpec> parseHfConfigFile(llvm::StringRef path);
+/// Reads `path` with `overrides` (see applyConfigOverrides) applied first.
+llvm::Expected<ModelSpec>
+parseHfConfigFile(llvm::StringRef path,
+                  llvm::ArrayRef<std::string> overrides = {});
+
+/// Applies `key=value` settings to a config (moe-import --set, the Python
+/// package's overrides): each key must be one the config has (in
+/// `text_config` when the model keeps its language model there), and the
+/// value of its kind: a number for a number, true/false for a boolean, any
+/// text for a string, JSON for a list or a null. Errors name the setting
+/// and the key. The reader checks the values as it checks published ones.
+llvm::Error applyConfigOverrides(llvm::json::Value &config,
+                                 llvm::ArrayRef<std::string> settings);
 
 /// The deployment the layers are compiled for.
 struct ImportOptions {

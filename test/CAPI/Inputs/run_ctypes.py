@@ -3,6 +3,7 @@ compiles a two-rank layer, runs each rank on a Python thread (ctypes drops
 the GIL during calls) and compares with NumPy. Usage: run_ctypes.py LIB LAYER
 """
 import ctypes as C
+import json
 import sys
 import threading
 
@@ -38,6 +39,14 @@ source = open(sys.argv[2], "rb").read()
 status = lib.moeCompilerCompileSource(compiler, source, C.c_size_t(len(source)),
                                       None, C.byref(exe))
 print("compile:", status, lib.moeGetLastError().decode())
+# What the compiler decided, as JSON (moeExecutableGetDecisionsJson).
+lib.moeExecutableGetDecisionsJson.restype = C.c_char_p
+decisions = json.loads(lib.moeExecutableGetDecisionsJson(exe))
+print("decision: %s at %s: %s" % (decisions[0]["method"],
+                                  decisions[0]["location"],
+                                  decisions[0]["reason"]))
+print("candidates:", [(c["method"], c["up_to_tokens"])
+                      for c in decisions[0]["candidates"]])
 assert lib.moeWorldCreate(exe, C.c_int64(2), None, C.byref(world)) == 0
 
 H, I, E, L = 8, 4, 4, 2  # hidden, intermediate, experts, experts per rank
