@@ -291,19 +291,47 @@ PYBIND11_MODULE(_moe, m) {
           py::arg("options") =
               std::vector<std::pair<std::string, std::string>>{});
 
+  // Per argument of the executable: the rank's tensor from a Hugging Face
+  // safetensors checkpoint, or None for an argument it does not hold.
+  m.def(
+      "load_checkpoint_weights",
+      [](const api::Executable &e, int rank, const std::string &checkpoint,
+         const std::string &config, int64_t layer,
+         const std::vector<int64_t> &phys2log) {
+        api::CheckpointOptions o;
+        o.config = config;
+        o.layer = layer;
+        o.phys2log = phys2log;
+        std::vector<std::optional<api::Tensor>> tensors;
+        {
+          py::gil_scoped_release release;
+          tensors = api::loadCheckpointWeights(e, rank, checkpoint, o);
+        }
+        py::list out;
+        for (const std::optional<api::Tensor> &t : tensors)
+          out.append(t ? py::object(toArray(*t)) : py::object(py::none()));
+        return out;
+      },
+      py::arg("executable"), py::arg("rank"), py::arg("checkpoint"),
+      py::arg("config") = "", py::arg("layer") = -1,
+      py::arg("phys2log") = std::vector<int64_t>{});
+
   py::class_<api::World>(m, "World")
       .def(py::init([](const api::Executable &e, int ranks, double timeout,
-                       int kernelThreads, bool checkFinite) {
+                       int kernelThreads, bool checkFinite, bool trace) {
              api::WorldOptions o;
              o.timeoutSeconds = timeout;
              o.kernelThreads = kernelThreads;
              o.checkFinite = checkFinite;
+             o.trace = trace;
              return std::make_unique<api::World>(e, ranks, o);
            }),
            py::arg("executable"), py::arg("ranks"), py::arg("timeout") = 120.0,
-           py::arg("kernel_threads") = 0, py::arg("check_finite") = true)
+           py::arg("kernel_threads") = 0, py::arg("check_finite") = true,
+           py::arg("trace") = false)
       .def_property_readonly("num_ranks", &api::World::numRanks)
       .def_property_readonly("failed", &api::World::failed)
+      .def("write_trace", &api::World::writeTrace, py::arg("path"))
       // inputs[r] = [(buffer, dtype code, shape), ...] in argument order.
       .def("run_all",
            [](api::World &w, const api::Executable &e,

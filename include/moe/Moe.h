@@ -250,6 +250,8 @@ struct WorldOptions {
   /// Error naming the rank, the tensor and the row. False lets them
   /// propagate (NaN logits still fail the gate).
   bool checkFinite = true;
+  /// Record every task of every rank's runs as a span, for writeTrace.
+  bool trace = false;
 };
 
 class World {
@@ -272,6 +274,13 @@ public:
   void fail(int rank, const std::string &why);
   /// Turns WorldOptions::checkFinite on or off for later runs.
   void setCheckFinite(bool check);
+  /// With WorldOptions::trace: writes the runs so far as a Chrome
+  /// trace-event file (moe-run --trace's format, docs/Streams.md
+  /// "Timeline"): a process per rank, a thread per stream, every op a span
+  /// with its bytes, event records to waits as flow arrows. Throws
+  /// Error(InvalidArgument) without tracing or when the file cannot be
+  /// written.
+  void writeTrace(const std::string &path) const;
 
   /// Convenience: runs `executable` on every rank, one new thread per rank
   /// (`inputs[r]` for rank r), and returns every rank's results. Throws the

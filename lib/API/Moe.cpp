@@ -8,6 +8,7 @@
 
 #include "moe/Moe.h"
 
+#include "moe/Execution/ChromeTrace.h"
 #include "moe/Execution/Executable.h"
 #include "moe/Pipelines/Pipelines.h"
 #include "moe/Runtime/Executor.h"
@@ -387,6 +388,10 @@ struct World::Impl {
   std::unique_ptr<moert::World> world;
   int kernelThreads = 1;
   bool checkFinite = true;
+  bool trace = false;
+  /// With `trace`: the spans of every run so far, per rank.
+  std::vector<moert::Trace> traces;
+  mutable std::mutex traceMutex;
   /// One flag per rank: a run of that rank is in progress.
   std::unique_ptr<std::atomic<bool>[]> busy;
 };
@@ -415,6 +420,8 @@ World::World(const Layout &layout, const WorldOptions &options)
                             ? options.kernelThreads
                             : moert::defaultKernelThreads(ranks);
   impl->checkFinite = options.checkFinite;
+  impl->trace = options.trace;
+  impl->traces.resize(static_cast<size_t>(ranks));
   impl->busy = std::make_unique<std::atomic<bool>[]>(ranks);
   for (int r = 0; r < ranks; ++r)
     impl->busy[r] = false;
@@ -501,9 +508,15 @@ std::vector<Tensor> Executable::run(World &world, int rank,
   for (const TensorInfo &arg : impl->arguments)
     options.inputNames.push_back(arg.name);
   options.load = impl->exe->loadStage();
+  options.trace = world.impl->trace;
   moert::RankOutcome outcome =
       moert::runRank(*world.impl->world, rank, impl->exe->entry(), inputs,
                      impl->results.size(), options);
+  if (options.trace) {
+    std::lock_guard<std::mutex> lock(world.impl->traceMutex);
+    moert::Trace &kept = world.impl->traces[rank];
+    kept.insert(kept.end(), outcome.trace.begin(), outcome.trace.end());
+  }
   if (!outcome.error.empty())
     throw Error(Error::Run, outcome.error);
   // A result sharing storage with a borrowed input would dangle once the
@@ -548,6 +561,22 @@ World::rebalanceExperts(const Executable &executable,
     if (!r.error.empty())
       throw Error(Error::Run, r.error);
   return reports.front();
+}
+
+void World::writeTrace(const std::string &path) const {
+  if (!impl->trace)
+    throw Error(Error::InvalidArgument,
+                "writeTrace: the world records no trace (WorldOptions::trace)");
+  std::vector<moert::RankOutcome> outcomes(impl->traces.size());
+  {
+    std::lock_guard<std::mutex> lock(impl->traceMutex);
+    for (size_t r = 0; r < outcomes.size(); ++r) {
+      outcomes[r].rank = static_cast<int>(r);
+      outcomes[r].trace = impl->traces[r];
+    }
+  }
+  if (llvm::Error err = mlir::moe::writeChromeTrace(path, outcomes))
+    throw Error(Error::InvalidArgument, llvm::toString(std::move(err)));
 }
 
 std::vector<std::vector<Tensor>>

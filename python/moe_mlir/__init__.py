@@ -112,6 +112,24 @@ class Executable:
         return (f"<moe_mlir.Executable ({names}) for {self.world_size} "
                 f"ranks, {len(self.decisions)} layers>")
 
+    def load_weights(self, checkpoint, rank, config=None, layer=-1,
+                     phys2log=None):
+        """Rank `rank`'s inputs that a Hugging Face safetensors checkpoint
+        (a file, a directory, or one with model.safetensors.index.json)
+        holds, as a dict name -> array: the routed and shared experts'
+        weights (and e_score_correction_bias, shared_expert_gate) stacked and
+        placed as the layer's arguments say (docs/Import.md, "Checkpoint
+        weights"). `config`: the model's config.json (default: next to the
+        checkpoint); `layer`: the decoder layer (default: N of the entry
+        function layer_N); `phys2log`: with redundant experts, the logical
+        expert of every physical one. Errors raise InvalidArgumentError."""
+        arrays = _moe.load_checkpoint_weights(
+            self._exe, rank, os.fspath(checkpoint),
+            os.fspath(config) if config is not None else "", layer,
+            [int(p) for p in phys2log] if phys2log is not None else [])
+        return {a["name"]: v for a, v in zip(self.arguments, arrays)
+                if v is not None}
+
 
 def compile(source, pipeline=None, entry="", **options):
     """Compiles a module (text, or import_config's result) with
@@ -138,10 +156,17 @@ class World:
     process. timeout: seconds a collective waits for the other ranks."""
 
     def __init__(self, executable, ranks, timeout=120.0, kernel_threads=0,
-                 check_finite=True):
+                 check_finite=True, trace=False):
         self.executable = executable
         self._world = _moe.World(executable._exe, ranks, timeout,
-                                 kernel_threads, check_finite)
+                                 kernel_threads, check_finite, trace)
+
+    def write_trace(self, path):
+        """With trace=True: writes every run so far as a Chrome trace-event
+        file (moe-run --trace's format: a process per rank, a thread per
+        stream, an event's record to its waits as flow arrows); open it in
+        Perfetto or chrome://tracing."""
+        self._world.write_trace(os.fspath(path))
 
     @property
     def num_ranks(self):

@@ -344,3 +344,68 @@ def test_decisions_of_every_layer_in_module_order():
         [f"layer_{i}" for i in range(3, 8)]
     remarks = moe_opt_remarks(str(module))
     assert [d.reason for d in exe.decisions] == remarks
+
+
+# ---------------------------------------------------------------------------
+# Checkpoint weights and the timeline
+# ---------------------------------------------------------------------------
+
+def test_checkpoint_weights_against_the_reference(tmp_path):
+    # A Mixtral checkpoint written by hf_checkpoint.py (its own safetensors
+    # writer, index form) for 2 EP ranks; the reference is its check.
+    made = os.path.join(CASES, "hf-mixtral")
+    config = os.path.join(SRC, "test", "Tools", "moe-run", "Inputs", "hf",
+                          "mixtral-tiny.json")
+    module = moe_mlir.import_config(config, layers=[0], chip="A3", dp=2,
+                                    ep=True)
+    exe = moe_mlir.compile(module)
+    inputs = []
+    for r in range(2):
+        weights = exe.load_weights(os.path.join(made, "ckpt"), rank=r)
+        assert sorted(weights) == ["w13", "w2"]
+        weights["x"] = np.load(os.path.join(made, f"x.rank{r}.npy"))
+        weights["logits"] = np.load(os.path.join(made, f"logits.rank{r}.npy"))
+        inputs.append(weights)
+    outs = moe_mlir.World(exe, ranks=2).run(inputs)
+    for r, out in enumerate(outs):
+        np.save(tmp_path / f"0.rank{r}.npy", out[0])
+    check = subprocess.run(
+        [sys.executable, os.path.join(SRC, "scripts", "reference",
+                                      "hf_checkpoint.py"),
+         "check", made, str(tmp_path), "--world", "2"],
+        capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "PASS" in check.stdout
+
+
+def test_checkpoint_weights_errors(tmp_path):
+    made = os.path.join(CASES, "hf-mixtral")
+    config = os.path.join(SRC, "test", "Tools", "moe-run", "Inputs", "hf",
+                          "mixtral-tiny.json")
+    exe = moe_mlir.compile(moe_mlir.import_config(config, layers=[0],
+                                                  chip="A3", dp=2, ep=True))
+    with pytest.raises(moe_mlir.InvalidArgumentError, match="nowhere"):
+        exe.load_weights(tmp_path / "nowhere", rank=0)
+    with pytest.raises(moe_mlir.InvalidArgumentError, match="rank 5"):
+        exe.load_weights(os.path.join(made, "ckpt"), rank=5)
+
+
+def test_trace_of_every_rank_and_stream(tmp_path):
+    case, source, inputs, expected = load("mc2w4")
+    exe = moe_mlir.compile(source)
+    world = moe_mlir.World(exe, ranks=len(inputs), trace=True)
+    check(case, world.run(inputs), expected)
+    world.write_trace(tmp_path / "trace.json")
+    checked = subprocess.run(
+        [sys.executable, os.path.join(SRC, "scripts", "reference",
+                                      "check_trace.py"),
+         str(tmp_path / "trace.json"), "--ranks", str(len(inputs)),
+         "--expect-op", "npu.moe_distribute_dispatch",
+         "--expect-op", "npu.moe_distribute_combine"],
+        capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    untraced = moe_mlir.World(exe, ranks=len(inputs))
+    with pytest.raises(moe_mlir.InvalidArgumentError, match="no trace"):
+        untraced.write_trace(tmp_path / "none.json")
+    with pytest.raises(moe_mlir.InvalidArgumentError, match="cannot write"):
+        world.write_trace(tmp_path / "no" / "such" / "dir.json")

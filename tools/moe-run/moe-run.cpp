@@ -23,8 +23,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "Npy.h"
-#include "Trace.h"
 
+#include "moe/Execution/ChromeTrace.h"
 #include "moe/Execution/Executable.h"
 #include "moe/Import/CheckpointWeights.h"
 #include "moe/Support/ParserHazards.h"
@@ -657,7 +657,7 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
     size_t at = path.find("{rank}");
     if (at != std::string::npos)
       path.replace(at, 6, std::to_string(mpi ? mpi->rank : 0));
-    if (llvm::Error err = moerun::writeChromeTrace(path, outcomes)) {
+    if (llvm::Error err = moe::writeChromeTrace(path, outcomes)) {
       printError(llvm::toString(std::move(err)));
       status = 1;
     }

@@ -13,6 +13,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -560,3 +563,48 @@ TEST(MoeApi, RebalanceExpertsNeedsTheTables) {
 }
 
 } // namespace
+
+TEST(MoeApi, WriteTraceOfEveryRankAndStream) {
+  // docs/Streams.md, "Timeline": WorldOptions::trace records every run; the
+  // file holds a process per rank and the layer's collectives as spans
+  // (scripts/reference/check_trace.py checks the format itself, from
+  // Python, in test/Python).
+  Compiler compiler;
+  CompileOptions options;
+  options.set("policy", "fixed").set("method", "alltoall");
+  Executable exe = compiler.compile(kLayer, options);
+  Case c = makeCase({3, 1});
+  World world(exe, 2, [] {
+    WorldOptions o;
+    o.trace = true;
+    return o;
+  }());
+  world.runAll(exe, c.inputs);
+  world.runAll(exe, c.inputs);
+  std::string path = ::testing::TempDir() + "moe-api-trace.json";
+  world.writeTrace(path);
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  auto count = [&](const std::string &needle) {
+    int n = 0;
+    const std::string s = text.str();
+    for (size_t at = s.find(needle); at != std::string::npos;
+         at = s.find(needle, at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(text.str().rfind("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[", 0),
+            0u)
+      << text.str().substr(0, 80);
+  EXPECT_EQ(count("\"process_name\""), 2);
+  // Two all-to-alls per run (dispatch and combine), two runs, two ranks.
+  EXPECT_EQ(count("\"npu.all_to_all_v\""), 8);
+  std::remove(path.c_str());
+
+  World untraced(exe, 2);
+  Error none = errorOf([&] { untraced.writeTrace(path); });
+  EXPECT_EQ(none.kind(), Error::InvalidArgument);
+  EXPECT_EQ(std::string(none.what()),
+            "writeTrace: the world records no trace (WorldOptions::trace)");
+}

@@ -1,13 +1,13 @@
-//===- Trace.h - moe-run --trace: a Chrome trace-event file ----*- C++ -*-===//
+//===- ChromeTrace.h - a Chrome trace-event file of a run -------*- C++ -*-===//
 //
-// One process per rank, one thread per stream, every task a complete event
+// moe-run --trace and the C++ / Python APIs' World::writeTrace: one process per rank, one thread per stream, every task a complete event
 // with its bytes, every npu.record -> npu.wait pair a flow arrow
 // (docs/Streams.md, "Timeline"). Opens in Perfetto and chrome://tracing.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOE_RUN_TRACE_H
-#define MOE_RUN_TRACE_H
+#ifndef MOE_EXECUTION_CHROMETRACE_H
+#define MOE_EXECUTION_CHROMETRACE_H
 
 #include "moe/Runtime/Executor.h"
 
@@ -15,12 +15,12 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
-namespace moerun {
+namespace mlir::moe {
 
 /// Writes the traces of `outcomes` (one per rank) to `path`.
 llvm::Error writeChromeTrace(llvm::StringRef path,
                              llvm::ArrayRef<moert::RankOutcome> outcomes);
 
-} // namespace moerun
+} // namespace mlir::moe
 
-#endif // MOE_RUN_TRACE_H
+#endif // MOE_EXECUTION_CHROMETRACE_H

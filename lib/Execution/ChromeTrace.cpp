@@ -1,6 +1,6 @@
-//===- Trace.cpp - moe-run --trace: a Chrome trace-event file -------------===//
+//===- ChromeTrace.cpp - a Chrome trace-event file of a run ---------------===//
 
-#include "Trace.h"
+#include "moe/Execution/ChromeTrace.h"
 
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
@@ -10,7 +10,7 @@
 using llvm::json::Array;
 using llvm::json::Object;
 
-llvm::Error moerun::writeChromeTrace(llvm::StringRef path,
+llvm::Error mlir::moe::writeChromeTrace(llvm::StringRef path,
                                      llvm::ArrayRef<moert::RankOutcome> outcomes) {
   Array events;
   for (const moert::RankOutcome &o : outcomes) {
