@@ -226,7 +226,8 @@ PYBIND11_MODULE(_moe, m) {
          const std::vector<std::string> &overrides,
          const std::vector<int64_t> &layers, const std::string &chip,
          int64_t tp, int64_t dp, bool ep, int64_t redundantExperts,
-         const std::string &quant, int64_t groupSize) {
+         const std::string &quant, int64_t groupSize,
+         int64_t sharedExpertRanks) {
         auto fail = [](llvm::Error err) {
           PyErr_SetString(config.ptr(),
                           llvm::toString(std::move(err)).c_str());
@@ -254,6 +255,7 @@ PYBIND11_MODULE(_moe, m) {
         options.dp = dp;
         options.expertParallel = ep;
         options.redundantExperts = redundantExperts;
+        options.sharedExpertRanks = sharedExpertRanks;
         options.quant = *q;
         options.groupSize = groupSize;
         options.layers = layers;
@@ -269,7 +271,8 @@ PYBIND11_MODULE(_moe, m) {
       },
       py::arg("config_text"), py::arg("overrides"), py::arg("layers"),
       py::arg("chip"), py::arg("tp"), py::arg("dp"), py::arg("ep"),
-      py::arg("redundant_experts"), py::arg("quant"), py::arg("group_size"));
+      py::arg("redundant_experts"), py::arg("quant"), py::arg("group_size"),
+      py::arg("shared_expert_ranks"));
 
   py::class_<api::Compiler>(m, "Compiler")
       .def(py::init<>())

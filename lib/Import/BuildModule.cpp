@@ -223,18 +223,31 @@ mlir::moe::buildModelModule(MLIRContext &ctx, const ModelSpec &spec,
       options.tp * options.dp > LayoutAttr::kMaxDevices)
     return importError("tp and dp must be at least 1 and span at most " +
                        llvm::Twine(LayoutAttr::kMaxDevices) + " devices");
+  int64_t shared = options.sharedExpertRanks, world = options.tp * options.dp;
+  if (shared < 0 ||
+      (shared > 0 && (!options.expertParallel || world == 1 ||
+                      shared >= world || world % shared != 0)))
+    return importError("--shared-expert-ranks " + llvm::Twine(shared) +
+                       " must divide the EP ranks (--ep with tp * dp = " +
+                       llvm::Twine(world) +
+                       ") and leave ranks for the routed experts");
+  if (shared > 0 && !spec.sharedIntermediate)
+    return importError("--shared-expert-ranks reserves ranks for the shared "
+                       "experts, and the model has none");
   auto layout = LayoutAttr::get(&ctx, options.tp, options.dp, /*pp=*/1,
                                 options.expertParallel,
                                 /*sequence_parallel=*/false, /*pcp=*/1,
-                                /*shared_expert_ranks=*/0);
+                                shared);
   int64_t physical = spec.experts + options.redundantExperts;
-  int64_t ep = layout.getEpSize(), moeTp = layout.getMoeTpSize();
+  // Routed experts live on the EP ranks that are not shared-expert ranks.
+  int64_t ep = layout.getRoutedEpSize(), moeTp = layout.getMoeTpSize();
   if (options.redundantExperts && !layout.useEp())
     return importError("redundant experts (EPLB) need expert parallelism "
                        "(--ep with tp * dp > 1)");
   if (physical % ep)
     return importError(llvm::Twine(physical) + " physical experts do not "
-                       "divide over the " + llvm::Twine(ep) + " EP ranks");
+                       "divide over the " + llvm::Twine(ep) +
+                       (shared ? " routed-expert EP ranks" : " EP ranks"));
   if (spec.intermediate % moeTp)
     return importError("the experts' intermediate size " +
                        llvm::Twine(spec.intermediate) +

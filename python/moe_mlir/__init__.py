@@ -63,13 +63,15 @@ class ImportedModule(str):
 
 def import_config(config, layers=(), chip="A3", tp=1, dp=1, ep=False,
                   quant="checkpoint", overrides=None, redundant_experts=0,
-                  group_size=256):
+                  group_size=256, shared_expert_ranks=0):
     """The module of a Hugging Face config.json's MoE layers
     (docs/Import.md; moe-import with the same options). `config` is a path
     or a dict; `overrides` ({key: value}) replace keys of the config first,
     as moe-import --set key=value. quant: "checkpoint" (the config's
-    quantization_config), "none", "w8a8_dynamic", "w4a8_dynamic". Errors
-    raise ConfigError naming the key."""
+    quantization_config), "none", "w8a8_dynamic", "w4a8_dynamic".
+    `shared_expert_ranks`: EP ranks reserved for the shared experts (MC2's
+    shared_expert_rank_num, docs/Expansion.md). Errors raise ConfigError
+    naming the key."""
     if isinstance(config, (str, os.PathLike)):
         with open(config) as f:
             text = f.read()
@@ -78,11 +80,12 @@ def import_config(config, layers=(), chip="A3", tp=1, dp=1, ep=False,
     settings = [f"{k}={_option_text(v)}" for k, v in (overrides or {}).items()]
     module = ImportedModule(_moe.import_config(
         text, settings, list(layers), chip, tp, dp, ep, redundant_experts,
-        quant, group_size))
+        quant, group_size, shared_expert_ranks))
     module.config = json.loads(_moe.apply_config_overrides(text, settings))
     module.options = dict(layers=list(layers), chip=chip, tp=tp, dp=dp, ep=ep,
                           quant=quant, redundant_experts=redundant_experts,
-                          group_size=group_size)
+                          group_size=group_size,
+                          shared_expert_ranks=shared_expert_ranks)
     return module
 
 

@@ -43,7 +43,7 @@ _DTYPE = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
 
 def case_spec(config, layers=(), chip="A3", tp=1, dp=1, ep=False,
               quant="checkpoint", redundant_experts=0, group_size=256,
-              **_):
+              shared_expert_ranks=0, **_):
     """make_case.CaseSpec of one MoE layer of `config` (a dict) deployed as
     import_config's options say."""
     moe_layers, e = check_import.expected(config)
@@ -69,7 +69,8 @@ def case_spec(config, layers=(), chip="A3", tp=1, dp=1, ep=False,
         quant=_QUANT[quant], dtype=dtype,
         group_size=group_size if quant == "w4a8_dynamic" else 0,
         redundant=redundant_experts, world=tp * dp, tp=tp,
-        expert_parallel=ep, chip=chip, weight_on_input=e["on_input"])
+        expert_parallel=ep, shared_expert_ranks=shared_expert_ranks,
+        chip=chip, weight_on_input=e["on_input"])
 
 
 class Case:

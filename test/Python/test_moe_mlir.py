@@ -409,3 +409,19 @@ def test_trace_of_every_rank_and_stream(tmp_path):
         untraced.write_trace(tmp_path / "none.json")
     with pytest.raises(moe_mlir.InvalidArgumentError, match="cannot write"):
         world.write_trace(tmp_path / "no" / "such" / "dir.json")
+
+
+def test_shared_expert_ranks_against_the_reference():
+    # MC2's shared_expert_rank_num: 4 of the 8 ranks (TP 2 x DP 4 + EP) run
+    # the shared expert, the 16 routed experts live on the other 4.
+    module = moe_mlir.import_config(DEEPSEEK, layers=[3], chip="A3", tp=2,
+                                    dp=4, ep=True, quant="w8a8_dynamic",
+                                    overrides=SMALL, shared_expert_ranks=4)
+    exe = moe_mlir.compile(module)
+    decision = exe.decisions[0]
+    assert decision.method == "mc2"
+    assert "shared_expert_ranks = 4" in decision.reason
+    assert decision.quantization.placement == "in the dispatch"
+    case = moe_mlir.reference.random_case(exe, tokens=[4, 0, 9, 2], seed=5)
+    assert "8 ranks match" in case.check(
+        moe_mlir.World(exe, ranks=8).run(case.inputs))

@@ -1,7 +1,8 @@
 //===- moe-import.cpp - MoE layers of a Hugging Face model ----------------===//
 //
 //   moe-import config.json [--layers 3,5] [--chip A3] [--tp 2 --dp 4 --ep]
-//              [--redundant-experts R] [--quant checkpoint|none|...]
+//              [--redundant-experts R] [--shared-expert-ranks S]
+//              [--quant checkpoint|none|...]
 //              [--set key=value ...] -o out.mlir
 //
 // Writes one func.func @layer_N per MoE layer of the model (docs/Import.md).
@@ -34,6 +35,10 @@ static cl::opt<bool> ep("ep", cl::init(false),
                         cl::desc("enable expert parallelism"));
 static cl::opt<int64_t> redundant("redundant-experts", cl::init(0),
                                   cl::desc("EPLB redundant experts"));
+static cl::opt<int64_t> sharedRanks(
+    "shared-expert-ranks", cl::init(0),
+    cl::desc("EP ranks reserved for the shared experts (MC2's "
+             "shared_expert_rank_num, #moe.layout shared_expert_ranks)"));
 static cl::opt<std::string>
     quant("quant", cl::init("checkpoint"),
           cl::desc("experts' scheme: checkpoint (quantization_config), none, "
@@ -75,6 +80,7 @@ int main(int argc, char **argv) {
   options.dp = dp;
   options.expertParallel = ep;
   options.redundantExperts = redundant;
+  options.sharedExpertRanks = sharedRanks;
   options.quant = *q;
   options.groupSize = groupSize;
   options.layers.assign(layers.begin(), layers.end());

@@ -92,6 +92,10 @@ struct ImportOptions {
   int64_t tp = 1, dp = 1;
   bool expertParallel = false;
   int64_t redundantExperts = 0;   ///< EPLB replicas (adds log2phy/expert_map)
+  /// EP ranks reserved for the shared experts (#moe.layout
+  /// shared_expert_ranks, MC2's shared_expert_rank_num); the routed experts
+  /// go to the others.
+  int64_t sharedExpertRanks = 0;
   std::optional<ImportQuant> quant; ///< overrides the checkpoint's scheme
   int64_t groupSize = 256;        ///< w4a8 group size with that override
   std::vector<int64_t> layers;    ///< decoder layers to import (empty: all)
