@@ -243,10 +243,14 @@ def test_import_config_deployment_errors():
         moe_mlir.import_config(DEEPSEEK, quant="int3")
     with pytest.raises(moe_mlir.ConfigError, match="not JSON"):
         moe_mlir._moe.import_config("{", [], [], "A3", 1, 1, False, 0,
-                                    "none", 256)
+                                    "none", 256, 0)
     with pytest.raises(moe_mlir.ConfigError, match="layer 1"):
         moe_mlir.import_config(DEEPSEEK, layers=[1], quant="none",
                                overrides=SMALL)
+    with pytest.raises(moe_mlir.ConfigError, match="--shared-expert-ranks 3"):
+        moe_mlir.import_config(DEEPSEEK, layers=[3], quant="none", dp=4,
+                               ep=True, overrides=SMALL,
+                               shared_expert_ranks=3)
 
 
 # ---------------------------------------------------------------------------
