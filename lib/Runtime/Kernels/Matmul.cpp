@@ -136,7 +136,6 @@ const std::string &forcedEngine() {
   }();
   return forced;
 }
-bool forcedPanel() { return forcedEngine() == "panel"; }
 
 GemmF32Fn engineF32(const KernelTable &kt, int64_t rows, DType weight) {
   const std::string &forced = forcedEngine();
@@ -151,12 +150,31 @@ GemmF32Fn engineF32(const KernelTable &kt, int64_t rows, DType weight) {
                                 : kt.gemmF32;
 }
 
+/// The engine of an int8 block (w8a8 or w4a8) of `rows` rows:
+/// MOE_MATMUL_ENGINE=panel forces the s16 panel kernel, =vnni the u8 x s8
+/// kernel (where the variant has one).
+enum class Int8Engine { Gemv, Panel, VnniU8 };
+Int8Engine int8Engine(const KernelTable &kt, int64_t rows, MatmulQuant q) {
+  const std::string &forced = forcedEngine();
+  if (forced == "panel")
+    return Int8Engine::Panel;
+  if (kt.gemmU8 && (forced == "vnni" || q == MatmulQuant::W4A8))
+    return Int8Engine::VnniU8;
+  if (q == MatmulQuant::W8A8 && rows <= kGemvI8MaxRows)
+    return Int8Engine::Gemv;
+  return kt.gemmU8 ? Int8Engine::VnniU8 : Int8Engine::Panel;
+}
+
 template <typename T> T *threadScratch(size_t elems) {
   thread_local std::vector<T> buf;
   if (buf.size() < elems)
     buf.resize(elems);
   return buf.data();
 }
+
+struct Block {
+  int64_t g, r0, r1, n0, n1;
+};
 
 Tensor run(Problem &p) {
   Tensor out = Tensor::empty(p.out, {p.m, p.n});
@@ -168,35 +186,6 @@ Tensor run(Problem &p) {
 
   const KernelTable &kt = kernels();
   bool isFloatMM = p.quant == MatmulQuant::None;
-  // Activations: f32 rows, or int8 as s16 with an even, zero-padded stride.
-  std::vector<float> xf;
-  std::vector<int16_t> x16;
-  const float *af = nullptr;
-  int64_t lda = p.k;
-  if (isFloatMM) {
-    if (p.x.dtype == DType::F32) {
-      af = p.x.data<float>();
-    } else {
-      xf = toF32(p.x);
-      af = xf.data();
-    }
-  } else {
-    lda = p.k + (p.k & 1);
-    x16.assign(static_cast<size_t>(used * lda), 0);
-    // The w4a8 kernel form multiplies x - 8 (the NPU kernel splits int8 x
-    // into a high and an offset low int4 half; the bias adds the 8 back).
-    int16_t offset = p.bias ? 8 : 0;
-    parallelFor(used, 64, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i)
-        for (int64_t c = 0; c < p.k; ++c)
-          x16[i * lda + c] =
-              static_cast<int16_t>(p.x.data<int8_t>()[i * p.k + c] - offset);
-    });
-  }
-
-  struct Block {
-    int64_t g, r0, r1, n0, n1;
-  };
   std::vector<Block> blocks;
   // Whole groups when there are enough of them to keep every kernel
   // thread busy (each block then streams whole weight rows, and oneDNN gets
@@ -215,6 +204,51 @@ Tensor run(Problem &p) {
         blocks.push_back({g, r0, std::min(p.ends[g], r0 + kRowChunk), n0,
                           std::min(p.n, n0 + width)});
 
+  // Activations: f32 rows, or int8 as s16 with an even, zero-padded
+  // stride (the s16 kernels), or as u8 = x + 128 with a stride of whole
+  // quads and 4 readable bytes past the end (gemmU8).
+  std::vector<float> xf;
+  std::vector<int16_t> x16;
+  std::vector<uint8_t> xu8;
+  const float *af = nullptr;
+  int64_t lda = p.k, ldu = (p.k + 3) / 4 * 4;
+  // The w4a8 kernel form multiplies x - 8 (the NPU kernel splits int8 x
+  // into a high and an offset low int4 half; the bias adds the 8 back).
+  int16_t offset = p.bias ? 8 : 0;
+  bool needS16 = false, needU8 = false;
+  for (const Block &b : blocks) {
+    if (isFloatMM)
+      break;
+    bool u8 = int8Engine(kt, b.r1 - b.r0, p.quant) == Int8Engine::VnniU8;
+    needU8 |= u8;
+    needS16 |= !u8;
+  }
+  if (isFloatMM) {
+    if (p.x.dtype == DType::F32) {
+      af = p.x.data<float>();
+    } else {
+      xf = toF32(p.x);
+      af = xf.data();
+    }
+  } else {
+    lda = p.k + (p.k & 1);
+    if (needS16)
+      x16.assign(static_cast<size_t>(used * lda), 0);
+    if (needU8)
+      xu8.assign(static_cast<size_t>(used * ldu + 4), 0);
+    const int8_t *xi = p.x.data<int8_t>();
+    parallelFor(used, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        if (needS16)
+          for (int64_t c = 0; c < p.k; ++c)
+            x16[i * lda + c] = static_cast<int16_t>(xi[i * p.k + c] - offset);
+        if (needU8)
+          for (int64_t c = 0; c < p.k; ++c)
+            xu8[i * ldu + c] = static_cast<uint8_t>(xi[i * p.k + c] + 128);
+      }
+    });
+  }
+
   int64_t perGroup = p.k * p.n;
   parallelFor(static_cast<int64_t>(blocks.size()), 1, [&](int64_t b0,
                                                           int64_t b1) {
@@ -229,10 +263,20 @@ Tensor run(Problem &p) {
         engine(af + b.r0 * lda, lda, rows, w, b.n0, b.n1, f, ldc);
       } else if (p.quant == MatmulQuant::W8A8) {
         int32_t *acc = reinterpret_cast<int32_t *>(f);
-        GemmI8Fn engine =
-            rows <= kGemvI8MaxRows && !forcedPanel() ? kt.gemvI8 : kt.gemmI8;
-        engine(x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1, acc,
-               ldc);
+        switch (int8Engine(kt, rows, p.quant)) {
+        case Int8Engine::Gemv:
+          kt.gemvI8(x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1,
+                    acc, ldc);
+          break;
+        case Int8Engine::Panel:
+          kt.gemmI8(x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1,
+                    acc, ldc);
+          break;
+        case Int8Engine::VnniU8:
+          kt.gemmU8(xu8.data() + b.r0 * ldu, ldu, rows, w, 0, p.k, b.n0, b.n1,
+                    128, acc, ldc);
+          break;
+        }
         if (p.out == DType::I32) {
           for (int64_t i = 0; i < rows; ++i)
             std::memcpy(out.data<int32_t>() + (b.r0 + i) * p.n + b.n0,
@@ -245,9 +289,14 @@ Tensor run(Problem &p) {
         int32_t *acc = threadScratch<int32_t>(rows * ldc);
         std::fill(f, f + rows * ldc, 0.0f);
         int64_t gs = p.k / p.blocks;
+        bool u8 = int8Engine(kt, rows, p.quant) == Int8Engine::VnniU8;
         for (int64_t kb = 0; kb < p.blocks; ++kb) {
-          kt.gemmI8(x16.data() + b.r0 * lda, lda, rows, w, kb * gs,
-                 (kb + 1) * gs, b.n0, b.n1, acc, ldc);
+          if (u8)
+            kt.gemmU8(xu8.data() + b.r0 * ldu, ldu, rows, w, kb * gs,
+                      (kb + 1) * gs, b.n0, b.n1, 128 + offset, acc, ldc);
+          else
+            kt.gemmI8(x16.data() + b.r0 * lda, lda, rows, w, kb * gs,
+                      (kb + 1) * gs, b.n0, b.n1, acc, ldc);
           const float *s = p.groupScale + (b.g * p.blocks + kb) * p.n + b.n0;
           for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < cols; ++j)
