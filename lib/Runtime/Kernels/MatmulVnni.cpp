@@ -34,7 +34,7 @@ namespace {
 constexpr int64_t kStrip = 16;
 constexpr int kMaxRows = 8;
 /// A packed panel holds about this many bytes (a quarter to half of L2).
-constexpr int64_t kPanelBytes = 256 * 1024;
+constexpr int64_t kPanelBytes = 512 * 1024;
 /// Rows of the weight prefetched ahead of the packing loop.
 constexpr int64_t kPrefetchRows = 8;
 
