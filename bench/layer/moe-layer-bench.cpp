@@ -11,7 +11,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Execution/Executable.h"
+#include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Executor.h"
+#include "moe/Runtime/MatmulEngine.h"
 #include "moe/Runtime/Parallel.h"
 
 #include "MachineProbe.h"
@@ -200,9 +202,17 @@ int main(int argc, char **argv) {
       quant.c_str(), (long long)hidden, (long long)experts, (long long)topK,
       (long long)inter, (long long)tokens, world.getValue(), method.c_str(),
       times[times.size() / 2] * 1e3, times.front() * 1e3, iters.getValue());
-  if (stages)
+  if (stages) {
     for (const auto &[op, secs] : stageTime)
       llvm::outs() << llvm::format("  rank 0 %-28s %9.3f ms/iter\n",
                                    op.c_str(), secs / iters * 1e3);
+    // The kernels and each matmul block shape's engine (MatmulEngine.h).
+    llvm::outs() << "  kernels " << moert::cpuIsaName(moert::cpuIsa())
+                 << ", matmul engines "
+                 << moert::matmulEngineName(moert::matmulEngine()) << "\n";
+    for (const moert::MatmulPlanEntry &e : moert::matmulPlan())
+      llvm::outs() << "  matmul plan: " << e.shape << ": " << e.engine << " ("
+                   << e.timings << ")\n";
+  }
   return 0;
 }

@@ -46,7 +46,7 @@ void setMatmulEngine(MatmulEngine engine);
 struct MatmulPlanEntry {
   std::string shape;  // e.g. "w8a8 K 2048 N 1536/1536 rows 8-15 avx512vnni"
   std::string engine; // the winner
-  std::string timings; // every candidate's time, e.g. "gemv 0.21 ms, ..."
+  std::string timings; // every candidate's time, e.g. "gemv 210.5 us, ..."
 };
 
 /// The planner's choices in this process, sorted by shape.

@@ -223,8 +223,8 @@ std::vector<MatmulPlanEntry> matmulPlan() {
     std::string timings;
     for (const auto &[e, s] : plan.seconds) {
       char t[64];
-      std::snprintf(t, sizeof t, "%s%s %.3f ms", timings.empty() ? "" : ", ",
-                    matmulEngineName(e), s * 1e3);
+      std::snprintf(t, sizeof t, "%s%s %.1f us", timings.empty() ? "" : ", ",
+                    matmulEngineName(e), s * 1e6);
       timings += t;
     }
     out.push_back({shape, matmulEngineName(plan.winner), timings});
