@@ -92,6 +92,7 @@ struct KernelTable {
   GemmI8Fn gemmI8;
   GemmI8Fn gemvI8;
   GemmU8Fn gemmU8; // nullptr without vpdpbusd
+  GemmU8Fn gemvU8; // few rows, I8 weight only; nullptr without vpdpbusd
   SwigluRowFn swigluRow;
   QuantizeRowFn quantizeRow;
 };
@@ -153,6 +154,8 @@ void gemmI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t *, int64_t);
 /// MatmulVnni.cpp.
 void gemmU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
+            int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
+void gemvU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
 } // namespace avx512vnni
 #endif

@@ -3,9 +3,9 @@
 // The policy (MOE_MATMUL_ENGINE / setMatmulEngine), the candidates of a
 // block, the Fixed rule and the process-wide cache of the planner's
 // choices. Matmul.cpp does the timing: the first block of an unplanned
-// shape in a call runs on every candidate (twice each, the second run
-// timed, so oneDNN's primitive creation and cold caches do not count),
-// and the fastest is recorded here.
+// shape in a call runs on every candidate (once untimed, so oneDNN's
+// primitive creation and cold caches do not count, then interleaved timed
+// rounds, the best of each counting), and the fastest is recorded here.
 //
 //===----------------------------------------------------------------------===//
 

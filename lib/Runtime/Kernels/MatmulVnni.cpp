@@ -15,6 +15,11 @@
 // n1 are zero), int4 unpacked to int8 in registers while packing. Then
 // every tile of up to 8 rows runs an 8x32 micro-kernel over the strips.
 //
+// gemvU8 (few rows, int8 weight) streams the weight instead: 16 rows at a
+// time, 64 columns per register, interleaved into quads in registers
+// (vpunpck), the column sums taken as one more row of ones; the sums stay
+// in registers for the 16 rows and the next 16 rows are prefetched.
+//
 //===----------------------------------------------------------------------===//
 
 #include "MatmulKernels.h"
@@ -25,7 +30,7 @@
 #include <cstring>
 #include <immintrin.h>
 
-#define MOE_VNNI MOE_TARGET("avx512f,avx512vnni,avx2,fma,f16c")
+#define MOE_VNNI MOE_TARGET("avx512f,avx512bw,avx512vnni,avx2,fma,f16c")
 
 namespace moert {
 namespace detail {
@@ -164,7 +169,126 @@ MOE_VNNI void microU8Rows(int64_t rows, const uint8_t *a, int64_t lda,
   default: return microU8<8, NS>(a, lda, b, stripBytes, quads, c, ldc, acc);
   }
 }
+/// Rows of the weight one gemvU8 step multiplies before its sums reach
+/// the accumulators in memory.
+constexpr int64_t kGemvDepth = 16;
+
+/// The 64 sums of one gemvU8 chunk (quarter u, lane l = columns 16l + 4u
+/// .. + 3) in column order: out[l] = columns 16l .. 16l + 15 (a 4x4
+/// transpose of 128-bit lanes).
+MOE_VNNI inline void unpermute(const int32_t *p, __m512i out[4]) {
+  __m512i q0 = _mm512_loadu_si512(p), q1 = _mm512_loadu_si512(p + 16),
+          q2 = _mm512_loadu_si512(p + 32), q3 = _mm512_loadu_si512(p + 48);
+  __m512i t0 = _mm512_shuffle_i32x4(q0, q1, 0x44); // q0.l0 q0.l1 q1.l0 q1.l1
+  __m512i t1 = _mm512_shuffle_i32x4(q2, q3, 0x44);
+  __m512i t2 = _mm512_shuffle_i32x4(q0, q1, 0xEE); // q0.l2 q0.l3 q1.l2 q1.l3
+  __m512i t3 = _mm512_shuffle_i32x4(q2, q3, 0xEE);
+  out[0] = _mm512_shuffle_i32x4(t0, t1, 0x88); // lane 0 of q0..q3
+  out[1] = _mm512_shuffle_i32x4(t0, t1, 0xDD); // lane 1
+  out[2] = _mm512_shuffle_i32x4(t2, t3, 0x88); // lane 2
+  out[3] = _mm512_shuffle_i32x4(t2, t3, 0xDD); // lane 3
+}
+
+/// gemvU8 for exactly MR rows of u; see gemvU8.
+template <int MR>
+MOE_VNNI void gemvU8Rows(const uint8_t *a, int64_t lda, const WeightView &w,
+                         int64_t k0, int64_t k1, int64_t n0, int64_t n1,
+                         int32_t zero, int32_t *c, int64_t ldc) {
+  const int8_t *base =
+      reinterpret_cast<const int8_t *>(w.data) + w.offset + n0;
+  int64_t cols = n1 - n0, chunks = (cols + 63) / 64;
+  // Sums per row (and, as row MR, the column sums of w) in the permuted
+  // column order of the quads: chunk j, quarter u, lane l holds columns
+  // 64j + 16l + 4u .. + 3.
+  int64_t rowElems = chunks * 64;
+  int32_t *acc = static_cast<int32_t *>(
+      avx2::packScratch((MR + 1) * rowElems * sizeof(int32_t)));
+  std::fill(acc, acc + (MR + 1) * rowElems, 0);
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int64_t k = k0; k < k1; k += kGemvDepth) {
+    int64_t depth = std::min(kGemvDepth, k1 - k), quads = (depth + 3) / 4;
+    int32_t xq[MR][kGemvDepth / 4] = {};
+    for (int i = 0; i < MR; ++i)
+      std::memcpy(xq[i], a + i * lda + k, depth);
+    const int8_t *rows = base + k * w.n;
+    const int8_t *next = rows + kGemvDepth * w.n;
+    bool prefetch = k + 2 * kGemvDepth <= k1;
+    for (int64_t j = 0; j < chunks; ++j) {
+      int64_t left = cols - 64 * j;
+      __mmask64 mask = left >= 64 ? ~__mmask64(0)
+                                  : (__mmask64(1) << left) - 1;
+      if (prefetch)
+        for (int64_t t = 0; t < kGemvDepth; ++t)
+          _mm_prefetch(reinterpret_cast<const char *>(next + t * w.n + 64 * j),
+                       _MM_HINT_T0);
+      __m512i s[MR + 1][4];
+      for (int i = 0; i <= MR; ++i)
+        for (int u = 0; u < 4; ++u)
+          s[i][u] = _mm512_setzero_si512();
+      for (int64_t q = 0; q < quads; ++q) {
+        __m512i r[4];
+        for (int64_t t = 0; t < 4; ++t)
+          r[t] = 4 * q + t < depth
+                     ? _mm512_maskz_loadu_epi8(
+                           mask, rows + (4 * q + t) * w.n + 64 * j)
+                     : _mm512_setzero_si512();
+        __m512i lo01 = _mm512_unpacklo_epi8(r[0], r[1]);
+        __m512i hi01 = _mm512_unpackhi_epi8(r[0], r[1]);
+        __m512i lo23 = _mm512_unpacklo_epi8(r[2], r[3]);
+        __m512i hi23 = _mm512_unpackhi_epi8(r[2], r[3]);
+        __m512i v[4] = {_mm512_unpacklo_epi16(lo01, lo23),
+                        _mm512_unpackhi_epi16(lo01, lo23),
+                        _mm512_unpacklo_epi16(hi01, hi23),
+                        _mm512_unpackhi_epi16(hi01, hi23)};
+        for (int i = 0; i < MR; ++i) {
+          __m512i x = _mm512_set1_epi32(xq[i][q]);
+          for (int u = 0; u < 4; ++u)
+            s[i][u] = _mm512_dpbusd_epi32(s[i][u], x, v[u]);
+        }
+        for (int u = 0; u < 4; ++u)
+          s[MR][u] = _mm512_dpbusd_epi32(s[MR][u], ones, v[u]);
+      }
+      for (int i = 0; i <= MR; ++i)
+        for (int u = 0; u < 4; ++u) {
+          int32_t *d = acc + i * rowElems + 64 * j + 16 * u;
+          _mm512_storeu_si512(
+              d, _mm512_add_epi32(_mm512_loadu_si512(d), s[i][u]));
+        }
+    }
+  }
+  // Back to column order, minus zero * the column sums.
+  const __m512i z = _mm512_set1_epi32(zero);
+  int64_t strips = round16(cols) / kStrip;
+  for (int64_t j = 0; j < chunks; ++j) {
+    __m512i corr[4];
+    unpermute(acc + MR * rowElems + 64 * j, corr);
+    for (int i = 0; i < MR; ++i) {
+      __m512i out[4];
+      unpermute(acc + i * rowElems + 64 * j, out);
+      for (int l = 0; l < 4 && 4 * j + l < strips; ++l)
+        _mm512_storeu_si512(
+            c + i * ldc + 64 * j + 16 * l,
+            _mm512_sub_epi32(out[l], _mm512_mullo_epi32(z, corr[l])));
+    }
+  }
+}
 } // namespace
+
+MOE_VNNI void gemvU8(const uint8_t *a, int64_t lda, int64_t m,
+                     const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
+                     int64_t n1, int32_t zero, int32_t *c, int64_t ldc) {
+  for (int64_t i = 0; i < m; i += 4) {
+    int64_t rows = std::min<int64_t>(4, m - i);
+    const uint8_t *ai = a + i * lda;
+    int32_t *ci = c + i * ldc;
+    switch (rows) {
+    case 1: gemvU8Rows<1>(ai, lda, w, k0, k1, n0, n1, zero, ci, ldc); break;
+    case 2: gemvU8Rows<2>(ai, lda, w, k0, k1, n0, n1, zero, ci, ldc); break;
+    case 3: gemvU8Rows<3>(ai, lda, w, k0, k1, n0, n1, zero, ci, ldc); break;
+    default: gemvU8Rows<4>(ai, lda, w, k0, k1, n0, n1, zero, ci, ldc); break;
+    }
+  }
+}
 
 MOE_VNNI void gemmU8(const uint8_t *a, int64_t lda, int64_t m,
                      const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
