@@ -179,14 +179,21 @@ constexpr int64_t kGemvDepth = 16;
 MOE_VNNI inline void unpermute(const int32_t *p, __m512i out[4]) {
   __m512i q0 = _mm512_loadu_si512(p), q1 = _mm512_loadu_si512(p + 16),
           q2 = _mm512_loadu_si512(p + 32), q3 = _mm512_loadu_si512(p + 48);
-  __m512i t0 = _mm512_shuffle_i32x4(q0, q1, 0x44); // q0.l0 q0.l1 q1.l0 q1.l1
-  __m512i t1 = _mm512_shuffle_i32x4(q2, q3, 0x44);
-  __m512i t2 = _mm512_shuffle_i32x4(q0, q1, 0xEE); // q0.l2 q0.l3 q1.l2 q1.l3
-  __m512i t3 = _mm512_shuffle_i32x4(q2, q3, 0xEE);
-  out[0] = _mm512_shuffle_i32x4(t0, t1, 0x88); // lane 0 of q0..q3
-  out[1] = _mm512_shuffle_i32x4(t0, t1, 0xDD); // lane 1
-  out[2] = _mm512_shuffle_i32x4(t2, t3, 0x88); // lane 2
-  out[3] = _mm512_shuffle_i32x4(t2, t3, 0xDD); // lane 3
+  // 64-bit element indices into (a, b): lanes 0-1 of a and b, lanes 2-3
+  // of a and b, then the even and the odd lanes of a and b. (vpermt2q, not
+  // vshufi32x4, whose g++ 12 intrinsic warns about its undefined operand.)
+  const __m512i low = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11);
+  const __m512i high = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
+  const __m512i even = _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13);
+  const __m512i odd = _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15);
+  __m512i t0 = _mm512_permutex2var_epi64(q0, low, q1); // q0.l0 q0.l1 q1.l0 q1.l1
+  __m512i t1 = _mm512_permutex2var_epi64(q2, low, q3);
+  __m512i t2 = _mm512_permutex2var_epi64(q0, high, q1); // q0.l2 q0.l3 q1.l2 q1.l3
+  __m512i t3 = _mm512_permutex2var_epi64(q2, high, q3);
+  out[0] = _mm512_permutex2var_epi64(t0, even, t1); // lane 0 of q0..q3
+  out[1] = _mm512_permutex2var_epi64(t0, odd, t1);  // lane 1
+  out[2] = _mm512_permutex2var_epi64(t2, even, t3); // lane 2
+  out[3] = _mm512_permutex2var_epi64(t2, odd, t3);  // lane 3
 }
 
 /// gemvU8 for exactly MR rows of u; see gemvU8.
