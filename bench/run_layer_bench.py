@@ -10,7 +10,8 @@ For every configuration it runs, in the same session:
     experts), with 1 and 2 torch threads; the best is kept,
 and reports every figure as a ratio to the best peer and to the machine's
 bound: max(bytes of the touched experts' weights / measured read bandwidth,
-FLOPs / measured FMA throughput). Routing is drawn afresh every iteration.
+FLOPs / measured FMA throughput; for w8a8 1-byte weights and the measured
+int8 multiply-add peak). Routing is drawn afresh every iteration.
 Every program gets the same untimed warm-up, long enough that each expert
 has been used about four times (4E / (T K) iterations, at least 3): a fresh
 process reads every weight slower the first time (T = 1 f32 here: median
@@ -55,11 +56,15 @@ def warmup_args(shape, tokens):
 
 
 def bound_ms(shape, tokens, machine, weight_bytes=4):
+    """max(touched weight bytes / read bandwidth, operations / peak): the
+    f32 FMA peak for f32 weights, the int8 multiply-add peak for 1-byte
+    weights (w8a8)."""
     h, e, k, i = shape["hidden"], shape["experts"], shape["top_k"], shape["inter"]
     touched = e * (1 - (1 - k / e) ** tokens)
     read = touched * 3 * h * i * weight_bytes / (machine["gbps"] * 1e9)
-    flops = 2 * tokens * k * 3 * h * i / (machine["gflops"] * 1e9)
-    return max(read, flops) * 1e3
+    peak = machine["gflops"] if weight_bytes == 4 else machine["int8_gops"]
+    ops = 2 * tokens * k * 3 * h * i / (peak * 1e9)
+    return max(read, ops) * 1e3
 
 
 def main():
@@ -74,7 +79,8 @@ def main():
 
     m = run([bench, "--machine"])
     machine = {"gbps": float(re.search(r"read ([0-9.]+) GB/s", m).group(1)),
-               "gflops": float(re.search(r"fma ([0-9.]+) GFLOP/s", m).group(1))}
+               "gflops": float(re.search(r"fma ([0-9.]+) GFLOP/s", m).group(1)),
+               "int8_gops": float(re.search(r"int8 ([0-9.]+) GOP/s", m).group(1))}
     print(m.strip())
     print(f"{'config':34s} {'moe-mlir':>10s} {'numpy':>10s} {'torch':>10s} "
           f"{'bound':>9s} {'vs peer':>8s} {'vs bound':>9s}")

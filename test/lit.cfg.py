@@ -36,6 +36,10 @@ tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["moe-opt", "moe-import"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)
+# The expert matmuls' engines by the fixed row thresholds, not the timing
+# planner (docs/Runtime.md): the same f32 results in every process. Tests of
+# the planner set MOE_MATMUL_ENGINE=auto themselves.
+config.environment["MOE_MATMUL_ENGINE"] = "fixed"
 
 # MPI tests (test/MPI) run the ranks as processes under Open MPI's mpirun:
 # as root (CI), on fewer cores than ranks, yielding instead of busy-polling,

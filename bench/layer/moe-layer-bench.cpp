@@ -5,14 +5,18 @@
 // drawing fresh router logits every iteration so the touched experts change
 // as they do in serving. Prints the median and best time per iteration and,
 // with --stages, the per-stage time of rank 0. Also measures the machine's
-// read bandwidth and FMA throughput (--machine) for the bounds in
-// bench/run_layer_bench.py.
+// read bandwidth, FMA and int8 peaks (--machine, MachineProbe.cpp) for the
+// bounds in bench/run_layer_bench.py.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/Execution/Executable.h"
+#include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Executor.h"
+#include "moe/Runtime/MatmulEngine.h"
 #include "moe/Runtime/Parallel.h"
+
+#include "MachineProbe.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -24,9 +28,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 #include <map>
 #include <random>
 #include <thread>
@@ -51,7 +52,7 @@ static cl::opt<int> iters("iters", cl::cat(benchCategory), cl::init(20), cl::des
 static cl::opt<int> warmup("warmup", cl::cat(benchCategory), cl::init(3), cl::desc("untimed ones"));
 static cl::opt<bool> stages("stages", cl::cat(benchCategory), cl::desc("print rank 0's time per op"));
 static cl::opt<bool> machine("machine", cl::cat(benchCategory),
-                             cl::desc("measure read bandwidth and FMA peak"));
+                             cl::desc("measure read bandwidth, FMA and int8 peaks"));
 
 /// Fills `t` with uniform values in [-scale, scale] (floats) or [-127, 127].
 static void fillRandom(moert::Tensor &t, float scale, uint64_t seed) {
@@ -110,104 +111,14 @@ static std::string layerText() {
   return s;
 }
 
-#if defined(__x86_64__)
-#define MOE_BENCH_AVX2 __attribute__((target("avx2,fma")))
-/// Sum of p[0, n) in 8 lanes (the first lane returned).
-MOE_BENCH_AVX2 static float readAvx2(const float *p, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i + 8 <= n; i += 8)
-    acc = _mm256_add_ps(acc, _mm256_loadu_ps(p + i));
-  float out[8];
-  _mm256_storeu_ps(out, acc);
-  return out[0];
-}
-/// `loops` steps of 8 independent 8-lane FMA chains (latency hidden).
-MOE_BENCH_AVX2 static float fmaAvx2(int64_t loops) {
-  __m256 a[8];
-  for (auto &v : a)
-    v = _mm256_set1_ps(1.0f);
-  __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-  for (int64_t i = 0; i < loops; ++i)
-    for (auto &v : a)
-      v = _mm256_fmadd_ps(v, m, c);
-  float out[8];
-  _mm256_storeu_ps(out, a[0]);
-  return out[0];
-}
-#endif
-
-/// The same as plain loops (CPUs without AVX2, other targets).
-static float readPortable(const float *p, int64_t n) {
-  float acc[8] = {};
-  for (int64_t i = 0; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j)
-      acc[j] += p[i + j];
-  return acc[0];
-}
-static float fmaPortable(int64_t loops) {
-  float a[64];
-  std::fill(a, a + 64, 1.0f);
-  for (int64_t i = 0; i < loops; ++i)
-    for (float &v : a)
-      v = v * 0.999999f + 1e-7f;
-  return a[0];
-}
-
-static bool haveAvx2() {
-#if defined(__x86_64__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
-static float readBench(const float *p, int64_t n) {
-#if defined(__x86_64__)
-  if (haveAvx2())
-    return readAvx2(p, n);
-#endif
-  return readPortable(p, n);
-}
-static float fmaBench(int64_t loops) {
-#if defined(__x86_64__)
-  if (haveAvx2())
-    return fmaAvx2(loops);
-#endif
-  return fmaPortable(loops);
-}
-
-/// Read bandwidth (GB/s) over 1 GiB with all cores, and FMA GFLOP/s.
+/// Read bandwidth, FMA and int8 peaks with all threads (MachineProbe.cpp).
 static void measureMachine() {
-  int64_t n = (1ll << 30) / sizeof(float);
-  moert::Tensor big = moert::Tensor::zeros(moert::DType::F32, {n});
-  int threads = static_cast<int>(std::thread::hardware_concurrency());
-  moert::setKernelThreads(threads);
-  double best = 1e30;
-  std::vector<double> sums(threads);
-  for (int rep = 0; rep < 5; ++rep) {
-    auto t0 = std::chrono::steady_clock::now();
-    moert::parallelFor(n, n / threads, [&](int64_t b, int64_t e) {
-      sums[b / std::max<int64_t>(1, n / threads) % threads] =
-          readBench(big.data<float>() + b, e - b);
-    });
-    best = std::min(best, std::chrono::duration<double>(
-                              std::chrono::steady_clock::now() - t0)
-                              .count());
-  }
-  double gbps = (n * 4.0) / best / 1e9;
-  // 8 independent FMA chains per thread hide the latency.
-  const int64_t loops = 20'000'000;
-  auto t0 = std::chrono::steady_clock::now();
-  moert::parallelFor(threads, 1, [&](int64_t, int64_t) {
-    volatile float sink = fmaBench(loops);
-    (void)sink;
-  });
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                              t0)
-                    .count();
-  double gflops = threads * loops * 8.0 * 8 * 2 / secs / 1e9;
-  llvm::outs() << llvm::format("machine: read %.1f GB/s, fma %.0f GFLOP/s "
-                               "(%d threads)\n",
-                               gbps, gflops, threads);
+  MachineFigures m = probeMachine();
+  llvm::outs() << llvm::format(
+      "machine: read %.1f GB/s, fma %.0f GFLOP/s (%s), int8 %.0f GOP/s (%s), "
+      "%d threads\n",
+      m.readGBps, m.fmaGflops, m.fmaIsa.c_str(), m.int8Gops,
+      m.int8Isa.c_str(), m.threads);
 }
 
 int main(int argc, char **argv) {
@@ -291,9 +202,17 @@ int main(int argc, char **argv) {
       quant.c_str(), (long long)hidden, (long long)experts, (long long)topK,
       (long long)inter, (long long)tokens, world.getValue(), method.c_str(),
       times[times.size() / 2] * 1e3, times.front() * 1e3, iters.getValue());
-  if (stages)
+  if (stages) {
     for (const auto &[op, secs] : stageTime)
       llvm::outs() << llvm::format("  rank 0 %-28s %9.3f ms/iter\n",
                                    op.c_str(), secs / iters * 1e3);
+    // The kernels and each matmul block shape's engine (MatmulEngine.h).
+    llvm::outs() << "  kernels " << moert::cpuIsaName(moert::cpuIsa())
+                 << ", matmul engines "
+                 << moert::matmulEngineName(moert::matmulEngine()) << "\n";
+    for (const moert::MatmulPlanEntry &e : moert::matmulPlan())
+      llvm::outs() << "  matmul plan: " << e.shape << ": " << e.engine << " ("
+                   << e.timings << ")\n";
+  }
   return 0;
 }

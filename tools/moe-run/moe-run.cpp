@@ -31,6 +31,7 @@
 #include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Eplb.h"
 #include "moe/Runtime/Executor.h"
+#include "moe/Runtime/MatmulEngine.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -464,10 +465,13 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
       return fail("missing input '" + arg.name + "' (argument " +
                   std::to_string(i) + ", " + arg.type + ")");
 
-  // The kernels' instruction set (MOE_CPU_ISA may name a bad one).
+  // The kernels' instruction set and matmul engine policy (MOE_CPU_ISA and
+  // MOE_MATMUL_ENGINE may name bad ones).
   moert::CpuIsa isa;
+  moert::MatmulEngine engine;
   try {
     isa = moert::cpuIsa();
+    engine = moert::matmulEngine();
   } catch (const moert::Error &e) {
     return fail(e.what());
   }
@@ -651,6 +655,15 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
         llvm::outs() << llvm::format("rank %d: %-28s %6lld calls %10.3f ms\n",
                                      o.rank, op.c_str(), (long long)p.calls,
                                      p.seconds * 1e3);
+  // The matmul engine policy and, with the planner, its choice per block
+  // shape (this process's ranks).
+  if (profile) {
+    llvm::outs() << "matmul engines: " << moert::matmulEngineName(engine)
+                 << ", kernels " << moert::cpuIsaName(isa) << "\n";
+    for (const moert::MatmulPlanEntry &e : moert::matmulPlan())
+      llvm::outs() << "matmul plan: " << e.shape << ": " << e.engine << " ("
+                   << e.timings << ")\n";
+  }
   int status = 0;
   if (!tracePath.empty()) {
     std::string path = tracePath;

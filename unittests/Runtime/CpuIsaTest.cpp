@@ -54,7 +54,7 @@ TEST(CpuIsa, SupportedVariantsMatchTheCpu) {
     GTEST_SKIP() << "no /proc/cpuinfo flags";
   bool avx2 = f.count("avx2") && f.count("fma") && f.count("f16c");
   bool avx512 = avx2 && f.count("avx512f");
-  bool vnni = avx512 && f.count("avx512_vnni");
+  bool vnni = avx512 && f.count("avx512_vnni") && f.count("avx512bw");
   EXPECT_EQ(cpuIsaSupported(CpuIsa::Avx2), avx2);
   EXPECT_EQ(cpuIsaSupported(CpuIsa::Avx512), avx512);
   EXPECT_EQ(cpuIsaSupported(CpuIsa::Avx512Vnni), vnni);

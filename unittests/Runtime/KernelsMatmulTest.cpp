@@ -1,14 +1,16 @@
 //===- KernelsMatmulTest.cpp - grouped and dense matmuls ------------------===//
 //
 // Every engine (row-streaming and panel kernels, oneDNN for many f32 rows,
-// int8 and int4 kernels) against naive loops, under every kernel variant
-// (CpuIsa.h) this CPU supports, plus the error paths.
+// int8 and int4 kernels, the vpdpbusd kernel) against naive loops, under
+// every kernel variant (CpuIsa.h) this CPU supports, each engine forced
+// (MatmulEngine.h) and with the planner, plus the error paths.
 //
 //===----------------------------------------------------------------------===//
 
 #include "KernelTestUtil.h"
 
 #include "moe/Runtime/CpuIsa.h"
+#include "moe/Runtime/MatmulEngine.h"
 #include "moe/Runtime/Parallel.h"
 
 #include <cmath>
@@ -114,20 +116,26 @@ const Shape kShapes[] = {
     {1, 70, 128, 16, 0}, {5, 1, 256, 520, 1}, {2, 600, 40, 24, 0},
 };
 
-/// Kernel threads x kernel variant.
-class MatmulThreads
-    : public ::testing::TestWithParam<std::tuple<int, CpuIsa>> {
+/// Kernel threads x kernel variant x engine policy (a forced engine runs
+/// every block it can; the others take the fixed rule).
+class MatmulThreads : public ::testing::TestWithParam<
+                          std::tuple<int, CpuIsa, MatmulEngine>> {
 protected:
   void SetUp() override {
     previous = cpuIsa();
+    previousEngine = matmulEngine();
     setKernelThreads(std::get<0>(GetParam()));
     setCpuIsa(std::get<1>(GetParam()));
+    setMatmulEngine(std::get<2>(GetParam()));
+    clearMatmulPlan();
   }
   void TearDown() override {
     setKernelThreads(1);
     setCpuIsa(previous);
+    setMatmulEngine(previousEngine);
   }
   CpuIsa previous = CpuIsa::Portable;
+  MatmulEngine previousEngine = MatmulEngine::Auto;
 };
 
 TEST_P(MatmulThreads, FloatMatchesNaive) {
@@ -211,14 +219,136 @@ TEST_P(MatmulThreads, W4A8GroupScales) {
   }
 }
 
+TEST_P(MatmulThreads, Int8ExtremesAndOddDepths) {
+  // The int8 extremes in both operands (x = -128 is 0 for the u8 x s8
+  // kernel, whose compensation must then cancel exactly), K not a multiple
+  // of 2, 4 or 64, and row counts on both sides of the gemv threshold.
+  std::mt19937 rng(4);
+  const int8_t extremes[] = {-128, -127, -1, 0, 1, 126, 127};
+  std::uniform_int_distribution<int> pick(0, 6);
+  for (int64_t k : {1, 3, 4, 5, 63, 65, 130}) {
+    for (int64_t rows : {1, 7, 9, 20}) {
+      const int64_t groups = 2, n = 37;
+      Tensor x = Tensor::zeros(DType::I8, {groups * rows, k});
+      Tensor w = Tensor::zeros(DType::I8, {groups, k, n});
+      for (int64_t i = 0; i < x.numel(); ++i)
+        x.data<int8_t>()[i] = extremes[pick(rng)];
+      for (int64_t i = 0; i < w.numel(); ++i)
+        w.data<int8_t>()[i] = extremes[pick(rng)];
+      // The first row all -128 against an all -128 first weight column.
+      for (int64_t c = 0; c < k; ++c) {
+        x.data<int8_t>()[c] = -128;
+        w.data<int8_t>()[c * n] = -128;
+      }
+      std::vector<int64_t> ends = {rows, 2 * rows};
+      Tensor raw = groupedMatmul(x, w, i64({groups}, ends), {},
+                                 MatmulQuant::W8A8, GroupListType::Cumsum,
+                                 DType::I32);
+      std::vector<double> want = reference(x, w, ends, MatmulQuant::W8A8,
+                                           nullptr, nullptr, nullptr);
+      std::vector<int32_t> got = values<int32_t>(raw);
+      ASSERT_EQ(got[0], 128 * 128 * k);
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_EQ(got[i], static_cast<int32_t>(want[i]))
+            << "k " << k << " rows " << rows << " element " << i;
+    }
+  }
+  // int4 weights in their full range [-8, 7] against x in {-128, 127},
+  // in K blocks of 3 (not a multiple of 4), with and without the w4a8
+  // kernel form's bias (x - 8).
+  for (bool withBias : {false, true}) {
+    const int64_t k = 9, n = 19, m = 12;
+    Tensor x = Tensor::zeros(DType::I8, {m, k});
+    for (int64_t i = 0; i < x.numel(); ++i)
+      x.data<int8_t>()[i] = i % 3 == 0 ? -128 : 127;
+    Tensor w = randomInt(rng, DType::I4, {1, k, n}, -8, 7);
+    Tensor gsc = Tensor::zeros(DType::F32, {1, 3, n});
+    for (int64_t i = 0; i < gsc.numel(); ++i)
+      gsc.data<float>()[i] = 1.0f;
+    Tensor bias = Tensor::zeros(DType::F32, {1, n});
+    MatmulScales sc{nullptr, nullptr, &gsc};
+    if (withBias)
+      sc.bias = &bias;
+    Tensor out = groupedMatmul(x, w, i64({1}, {m}), sc, MatmulQuant::W4A8,
+                               GroupListType::Count, DType::F32);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        int64_t want = 0;
+        for (int64_t c = 0; c < k; ++c)
+          want += (int64_t(x.data<int8_t>()[i * k + c]) - (withBias ? 8 : 0)) *
+                  getI4(w.bytes(), c * n + j);
+        ASSERT_EQ(values<float>(out)[i * n + j], static_cast<float>(want))
+            << "bias " << withBias << " row " << i << " column " << j;
+      }
+  }
+}
+
+std::string paramName(
+    const ::testing::TestParamInfo<MatmulThreads::ParamType> &info) {
+  return std::to_string(std::get<0>(info.param)) + "_" +
+         cpuIsaName(std::get<1>(info.param)) + "_" +
+         matmulEngineName(std::get<2>(info.param));
+}
+
+// Every thread count with the fixed rule; every engine (and the planner)
+// with two threads.
 INSTANTIATE_TEST_SUITE_P(
     Threads, MatmulThreads,
     ::testing::Combine(::testing::Values(1, 2, 3),
-                       ::testing::ValuesIn(supportedCpuIsas())),
-    [](const ::testing::TestParamInfo<MatmulThreads::ParamType> &info) {
-      return std::to_string(std::get<0>(info.param)) + "_" +
-             cpuIsaName(std::get<1>(info.param));
-    });
+                       ::testing::ValuesIn(supportedCpuIsas()),
+                       ::testing::Values(MatmulEngine::Fixed)),
+    paramName);
+INSTANTIATE_TEST_SUITE_P(
+    Engines, MatmulThreads,
+    ::testing::Combine(::testing::Values(2),
+                       ::testing::ValuesIn(supportedCpuIsas()),
+                       ::testing::Values(MatmulEngine::Auto,
+                                         MatmulEngine::Gemv,
+                                         MatmulEngine::Panel,
+                                         MatmulEngine::Dnnl,
+                                         MatmulEngine::Vnni)),
+    paramName);
+
+TEST(Matmul, PlannerTimesEveryCandidateOnceAndKeepsTheFastest) {
+  MatmulEngine previous = matmulEngine();
+  setMatmulEngine(MatmulEngine::Auto);
+  clearMatmulPlan();
+  std::mt19937 rng(5);
+  // One group of 12 rows, K 64, N 48: gemv, panel and (f32) oneDNN or
+  // (int8 on avx512vnni) vnni are candidates.
+  Tensor x = randomFloat(rng, DType::F32, {12, 64});
+  Tensor w = randomFloat(rng, DType::F32, {1, 64, 48});
+  Tensor out = groupedMatmul(x, w, i64({1}, {12}), {}, MatmulQuant::None,
+                             GroupListType::Count, DType::F32);
+  expectClose(floats(out),
+              reference(x, w, {12}, MatmulQuant::None, nullptr, nullptr,
+                        nullptr),
+              1e-5, "planned f32");
+  std::vector<MatmulPlanEntry> plan = matmulPlan();
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_NE(plan[0].shape.find("f32 K 64 N 48/48 rows 8-15"),
+            std::string::npos)
+      << plan[0].shape;
+  for (const char *e : {"gemv", "panel", "dnnl"})
+    EXPECT_NE(plan[0].timings.find(e), std::string::npos) << plan[0].timings;
+  EXPECT_NE(plan[0].timings.find(plan[0].engine), std::string::npos);
+  // The same shape again is not timed again; another row bucket is.
+  groupedMatmul(x, w, i64({1}, {9}), {}, MatmulQuant::None,
+                GroupListType::Count, DType::F32);
+  EXPECT_EQ(matmulPlan().size(), 1u);
+  groupedMatmul(x, w, i64({1}, {3}), {}, MatmulQuant::None,
+                GroupListType::Count, DType::F32);
+  EXPECT_EQ(matmulPlan().size(), 2u);
+  clearMatmulPlan();
+  EXPECT_TRUE(matmulPlan().empty());
+  setMatmulEngine(previous);
+}
+
+TEST(Matmul, EngineNames) {
+  EXPECT_STREQ(matmulEngineName(MatmulEngine::Auto), "auto");
+  EXPECT_STREQ(matmulEngineName(MatmulEngine::Fixed), "fixed");
+  EXPECT_STREQ(matmulEngineName(MatmulEngine::Vnni), "vnni");
+}
 
 TEST(Matmul, W4A8ExplicitLoop) {
   // K = 4 in two blocks of 2, N = 2, one row: written out by hand.

@@ -23,7 +23,8 @@ namespace moert {
 ///  - Portable: plain C++ the compiler vectorizes for the baseline ISA;
 ///  - Avx2: AVX2 + FMA + F16C (x86-64 only);
 ///  - Avx512: AVX-512F f32 kernels, int8 as Avx2;
-///  - Avx512Vnni: Avx512 plus AVX-512 VNNI (vpdpwssd) int8 kernels.
+///  - Avx512Vnni: Avx512 plus AVX-512 VNNI int8 kernels (vpdpwssd, and
+///    the u8 x s8 vpdpbusd engine).
 enum class CpuIsa { Portable = 0, Avx2, Avx512, Avx512Vnni };
 
 /// "portable", "avx2", "avx512" or "avx512vnni" (MOE_CPU_ISA's values).

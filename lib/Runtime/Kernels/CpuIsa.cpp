@@ -23,21 +23,22 @@ namespace {
 constexpr CpuIsa kAllIsas[] = {CpuIsa::Portable, CpuIsa::Avx2, CpuIsa::Avx512,
                                CpuIsa::Avx512Vnni};
 
-const KernelTable kPortable{CpuIsa::Portable,     portable::gemmF32,
-                            portable::gemmF32,    portable::gemmI8,
-                            portable::gemmI8,     portable::swigluRow,
-                            portable::quantizeRow};
+const KernelTable kPortable{CpuIsa::Portable,  portable::gemmF32,
+                            portable::gemmF32, portable::gemmI8,
+                            portable::gemmI8,  nullptr, nullptr,
+                            portable::swigluRow, portable::quantizeRow};
 #if defined(__x86_64__)
-const KernelTable kAvx2{CpuIsa::Avx2,   avx2::gemmF32,   avx2::gemvF32,
-                        avx2::gemmI8,   avx2::gemvI8,    avx2::swigluRow,
-                        avx2::quantizeRow};
-const KernelTable kAvx512{CpuIsa::Avx512, avx512::gemmF32, avx512::gemvF32,
-                          avx2::gemmI8,   avx2::gemvI8,    avx2::swigluRow,
-                          avx2::quantizeRow};
+const KernelTable kAvx2{CpuIsa::Avx2,    avx2::gemmF32, avx2::gemvF32,
+                        avx2::gemmI8,    avx2::gemvI8,  nullptr, nullptr,
+                        avx2::swigluRow, avx2::quantizeRow};
+const KernelTable kAvx512{CpuIsa::Avx512,  avx512::gemmF32, avx512::gemvF32,
+                          avx2::gemmI8,    avx2::gemvI8,    nullptr, nullptr,
+                          avx2::swigluRow, avx2::quantizeRow};
 const KernelTable kAvx512Vnni{CpuIsa::Avx512Vnni, avx512::gemmF32,
                               avx512::gemvF32,    avx512vnni::gemmI8,
-                              avx2::gemvI8,       avx2::swigluRow,
-                              avx2::quantizeRow};
+                              avx2::gemvI8,       avx512vnni::gemmU8,
+                              avx512vnni::gemvU8,
+                              avx2::swigluRow,    avx2::quantizeRow};
 #endif
 
 const KernelTable &table(CpuIsa isa) {
@@ -66,7 +67,8 @@ bool hardwareSupports(CpuIsa isa) {
            __builtin_cpu_supports("f16c");
   }();
   static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
-  static const bool vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+  static const bool vnni = avx512 && __builtin_cpu_supports("avx512vnni") &&
+                           __builtin_cpu_supports("avx512bw");
   switch (isa) {
   case CpuIsa::Portable:
     return true;

@@ -4,8 +4,9 @@
 // kRowChunk rows, up to kPanelColumns columns) run in parallel; each block
 // calls one engine of MatmulKernels.h (an entry of the kernel table of the
 // process's instruction set, or oneDNN) and applies the dequantization
-// epilogue. Engine choice: docs/Runtime.md, "Expert matmuls: engine
-// choice".
+// epilogue. The engine of a block comes from MatmulPlanner.h (the planner
+// times the candidates on the first block of each shape, here); see
+// docs/Runtime.md, "Expert matmuls: engine choice".
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,9 +15,12 @@
 
 #include "KernelUtil.h"
 #include "MatmulKernels.h"
+#include "MatmulPlanner.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <set>
 
 namespace moert {
 using namespace detail;
@@ -33,13 +37,8 @@ constexpr int64_t kRowChunk = 512;
 /// wide.
 constexpr int64_t kMinBlockColumns = 256;
 constexpr int64_t kMinChunksPerThread = 4;
-/// f32 blocks with at least this many rows use oneDNN, f32 blocks of f32
-/// weights with at most kGemvMaxRows the row-streaming kernel, the others
-/// the packed-panel kernel (measured crossovers, docs/Runtime.md).
-constexpr int64_t kDnnlMinRows = 32;
-constexpr int64_t kGemvMaxRows = 8;
-/// int8 blocks with at most this many rows use the row-streaming kernel.
-constexpr int64_t kGemvI8MaxRows = 8;
+/// Timed rounds over the candidates when the planner meets a new shape.
+constexpr int kPlanRounds = 3;
 
 struct Problem {
   const char *op;
@@ -126,36 +125,26 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   p.groupScale = sc.groupScale->data<float>();
 }
 
-/// The engine of an f32 block of `rows` rows. MOE_MATMUL_ENGINE = dnnl,
-/// gemv or panel forces one (for measurements; gemv and dnnl only with f32
-/// weights).
-const std::string &forcedEngine() {
-  static const std::string forced = [] {
-    const char *e = std::getenv("MOE_MATMUL_ENGINE");
-    return std::string(e ? e : "");
-  }();
-  return forced;
-}
-bool forcedPanel() { return forcedEngine() == "panel"; }
-
-GemmF32Fn engineF32(const KernelTable &kt, int64_t rows, DType weight) {
-  const std::string &forced = forcedEngine();
-  if (weight != DType::F32 || forced == "panel")
-    return kt.gemmF32;
-  if (forced == "dnnl")
-    return dnnlGemmF32;
-  if (forced == "gemv")
-    return kt.gemvF32;
-  return rows >= kDnnlMinRows   ? dnnlGemmF32
-         : rows <= kGemvMaxRows ? kt.gemvF32
-                                : kt.gemmF32;
-}
-
 template <typename T> T *threadScratch(size_t elems) {
   thread_local std::vector<T> buf;
   if (buf.size() < elems)
     buf.resize(elems);
   return buf.data();
+}
+
+struct Block {
+  int64_t g, r0, r1, n0, n1;
+  /// The engine, or Auto: time `candidates` (the planner, MatmulPlanner.h).
+  MatmulEngine engine = MatmulEngine::Auto;
+  std::vector<MatmulEngine> candidates;
+};
+
+/// Whether engine `e` takes the activations as u8 (x + 128): the vnni
+/// engine, and the gemv engine of w8a8 where the variant has a vpdpbusd
+/// one.
+bool usesU8(const KernelTable &kt, MatmulQuant q, MatmulEngine e) {
+  return e == MatmulEngine::Vnni ||
+         (e == MatmulEngine::Gemv && q == MatmulQuant::W8A8 && kt.gemvU8);
 }
 
 Tensor run(Problem &p) {
@@ -168,35 +157,6 @@ Tensor run(Problem &p) {
 
   const KernelTable &kt = kernels();
   bool isFloatMM = p.quant == MatmulQuant::None;
-  // Activations: f32 rows, or int8 as s16 with an even, zero-padded stride.
-  std::vector<float> xf;
-  std::vector<int16_t> x16;
-  const float *af = nullptr;
-  int64_t lda = p.k;
-  if (isFloatMM) {
-    if (p.x.dtype == DType::F32) {
-      af = p.x.data<float>();
-    } else {
-      xf = toF32(p.x);
-      af = xf.data();
-    }
-  } else {
-    lda = p.k + (p.k & 1);
-    x16.assign(static_cast<size_t>(used * lda), 0);
-    // The w4a8 kernel form multiplies x - 8 (the NPU kernel splits int8 x
-    // into a high and an offset low int4 half; the bias adds the 8 back).
-    int16_t offset = p.bias ? 8 : 0;
-    parallelFor(used, 64, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i)
-        for (int64_t c = 0; c < p.k; ++c)
-          x16[i * lda + c] =
-              static_cast<int16_t>(p.x.data<int8_t>()[i * p.k + c] - offset);
-    });
-  }
-
-  struct Block {
-    int64_t g, r0, r1, n0, n1;
-  };
   std::vector<Block> blocks;
   // Whole groups when there are enough of them to keep every kernel
   // thread busy (each block then streams whole weight rows, and oneDNN gets
@@ -213,7 +173,67 @@ Tensor run(Problem &p) {
     for (int64_t r0 = r; r0 < p.ends[g]; r0 += kRowChunk)
       for (int64_t n0 = 0; n0 < p.n; n0 += width)
         blocks.push_back({g, r0, std::min(p.ends[g], r0 + kRowChunk), n0,
-                          std::min(p.n, n0 + width)});
+                          std::min(p.n, n0 + width), MatmulEngine::Auto,
+                          {}});
+
+  // Activations: f32 rows, or int8 as s16 with an even, zero-padded
+  // stride (the s16 kernels), or as u8 = x + 128 with a stride of whole
+  // quads and 4 readable bytes past the end (gemmU8), as the engines need.
+  std::vector<float> xf;
+  std::vector<int16_t> x16;
+  std::vector<uint8_t> xu8;
+  const float *af = nullptr;
+  int64_t lda = p.k, ldu = (p.k + 3) / 4 * 4;
+  // The w4a8 kernel form multiplies x - 8 (the NPU kernel splits int8 x
+  // into a high and an offset low int4 half; the bias adds the 8 back).
+  int16_t offset = p.bias ? 8 : 0;
+  // Engines: the first block of each shape the planner has not seen yet
+  // times the candidates; the others of that shape in this call take the
+  // Fixed rule meanwhile.
+  BlockKind kind = p.quant == MatmulQuant::W8A8   ? BlockKind::W8A8
+                   : p.quant == MatmulQuant::W4A8 ? BlockKind::W4A8
+                   : p.w.dtype == DType::F32      ? BlockKind::F32
+                                                  : BlockKind::F32Converted;
+  bool needS16 = false, needU8 = false;
+  std::set<PlanKey> planning;
+  for (Block &b : blocks) {
+    int64_t rows = b.r1 - b.r0;
+    PlanKey key = planKey(kind, p.k, b.n1 - b.n0, p.n, rows, kt.isa);
+    b.engine = chooseEngine(kt, key, rows, b.candidates);
+    if (b.engine == MatmulEngine::Auto && !planning.insert(key).second) {
+      b.engine = fixedEngine(kt, kind, rows);
+      b.candidates.clear();
+    }
+    for (MatmulEngine e : b.candidates)
+      (usesU8(kt, p.quant, e) ? needU8 : needS16) = true;
+    if (b.engine != MatmulEngine::Auto)
+      (usesU8(kt, p.quant, b.engine) ? needU8 : needS16) = true;
+  }
+  if (isFloatMM) {
+    if (p.x.dtype == DType::F32) {
+      af = p.x.data<float>();
+    } else {
+      xf = toF32(p.x);
+      af = xf.data();
+    }
+  } else {
+    lda = p.k + (p.k & 1);
+    if (needS16)
+      x16.assign(static_cast<size_t>(used * lda), 0);
+    if (needU8)
+      xu8.assign(static_cast<size_t>(used * ldu + 4), 0);
+    const int8_t *xi = p.x.data<int8_t>();
+    parallelFor(used, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        if (needS16)
+          for (int64_t c = 0; c < p.k; ++c)
+            x16[i * lda + c] = static_cast<int16_t>(xi[i * p.k + c] - offset);
+        if (needU8)
+          for (int64_t c = 0; c < p.k; ++c)
+            xu8[i * ldu + c] = static_cast<uint8_t>(xi[i * p.k + c] + 128);
+      }
+    });
+  }
 
   int64_t perGroup = p.k * p.n;
   parallelFor(static_cast<int64_t>(blocks.size()), 1, [&](int64_t b0,
@@ -224,15 +244,71 @@ Tensor run(Problem &p) {
       int64_t ldc = (cols + 15) / 16 * 16;
       WeightView w{p.w.bytes(), p.w.dtype, b.g * perGroup, p.k, p.n};
       float *f = threadScratch<float>(rows * ldc);
-      if (isFloatMM) {
-        GemmF32Fn engine = engineF32(kt, rows, p.w.dtype);
-        engine(af + b.r0 * lda, lda, rows, w, b.n0, b.n1, f, ldc);
-      } else if (p.quant == MatmulQuant::W8A8) {
-        int32_t *acc = reinterpret_cast<int32_t *>(f);
-        GemmI8Fn engine =
-            rows <= kGemvI8MaxRows && !forcedPanel() ? kt.gemvI8 : kt.gemmI8;
-        engine(x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1, acc,
-               ldc);
+      int32_t *acc = reinterpret_cast<int32_t *>(f);
+      // The block's product on engine `e`: f32 in f, or (w8a8) i32 in acc,
+      // or (w4a8) the group-scaled sum of the K blocks' i32 in f.
+      auto compute = [&](MatmulEngine e) {
+        if (isFloatMM) {
+          GemmF32Fn fn = e == MatmulEngine::Dnnl   ? dnnlGemmF32
+                         : e == MatmulEngine::Gemv ? kt.gemvF32
+                                                   : kt.gemmF32;
+          fn(af + b.r0 * lda, lda, rows, w, b.n0, b.n1, f, ldc);
+        } else if (p.quant == MatmulQuant::W8A8) {
+          if (usesU8(kt, p.quant, e))
+            (e == MatmulEngine::Gemv ? kt.gemvU8 : kt.gemmU8)(
+                xu8.data() + b.r0 * ldu, ldu, rows, w, 0, p.k, b.n0, b.n1, 128,
+                acc, ldc);
+          else
+            (e == MatmulEngine::Gemv ? kt.gemvI8 : kt.gemmI8)(
+                x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1,
+                acc, ldc);
+        } else { // w4a8: i32 per block of K, scaled by the group scale
+          int32_t *part = threadScratch<int32_t>(rows * ldc);
+          std::fill(f, f + rows * ldc, 0.0f);
+          int64_t gs = p.k / p.blocks;
+          for (int64_t kb = 0; kb < p.blocks; ++kb) {
+            if (usesU8(kt, p.quant, e))
+              kt.gemmU8(xu8.data() + b.r0 * ldu, ldu, rows, w, kb * gs,
+                        (kb + 1) * gs, b.n0, b.n1, 128 + offset, part, ldc);
+            else
+              kt.gemmI8(x16.data() + b.r0 * lda, lda, rows, w, kb * gs,
+                        (kb + 1) * gs, b.n0, b.n1, part, ldc);
+            const float *s = p.groupScale + (b.g * p.blocks + kb) * p.n + b.n0;
+            for (int64_t i = 0; i < rows; ++i)
+              for (int64_t j = 0; j < cols; ++j)
+                f[i * ldc + j] += static_cast<float>(part[i * ldc + j]) * s[j];
+          }
+        }
+      };
+      if (b.engine != MatmulEngine::Auto) {
+        compute(b.engine);
+      } else {
+        // Each candidate once untimed (primitive creation, cold caches),
+        // then kPlanRounds timed rounds over all candidates, interleaved
+        // so a burst of foreign load hits them alike; the best time of
+        // each counts. The winner's result is the one kept.
+        std::vector<std::pair<MatmulEngine, double>> seconds;
+        for (MatmulEngine e : b.candidates) {
+          compute(e);
+          seconds.push_back({e, 1e30});
+        }
+        for (int round = 0; round < kPlanRounds; ++round)
+          for (auto &[e, best] : seconds) {
+            auto t0 = std::chrono::steady_clock::now();
+            compute(e);
+            best = std::min(best, std::chrono::duration<double>(
+                                      std::chrono::steady_clock::now() - t0)
+                                      .count());
+          }
+        auto best = std::min_element(
+            seconds.begin(), seconds.end(),
+            [](const auto &x, const auto &y) { return x.second < y.second; });
+        if (best->first != b.candidates.back())
+          compute(best->first);
+        recordPlan(planKey(kind, p.k, cols, p.n, rows, kt.isa), best->first,
+                   seconds);
+      }
+      if (p.quant == MatmulQuant::W8A8) {
         if (p.out == DType::I32) {
           for (int64_t i = 0; i < rows; ++i)
             std::memcpy(out.data<int32_t>() + (b.r0 + i) * p.n + b.n0,
@@ -241,18 +317,6 @@ Tensor run(Problem &p) {
         }
         for (int64_t i = 0; i < rows * ldc; ++i)
           f[i] = static_cast<float>(acc[i]);
-      } else { // w4a8: i32 per block of K, scaled by the group scale
-        int32_t *acc = threadScratch<int32_t>(rows * ldc);
-        std::fill(f, f + rows * ldc, 0.0f);
-        int64_t gs = p.k / p.blocks;
-        for (int64_t kb = 0; kb < p.blocks; ++kb) {
-          kt.gemmI8(x16.data() + b.r0 * lda, lda, rows, w, kb * gs,
-                 (kb + 1) * gs, b.n0, b.n1, acc, ldc);
-          const float *s = p.groupScale + (b.g * p.blocks + kb) * p.n + b.n0;
-          for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < cols; ++j)
-              f[i * ldc + j] += static_cast<float>(acc[i * ldc + j]) * s[j];
-        }
       }
       // Dequantize: (acc [+ bias[g, n]]) * perToken[m] * scale[g, n].
       for (int64_t i = 0; i < rows; ++i) {

@@ -12,7 +12,8 @@
 //  - avx2 (MatmulAvx2.cpp, QuantAvx2.cpp): packed weight panels and
 //    register-tiled FMA / vpmaddwd micro-kernels;
 //  - avx512 (MatmulAvx512.cpp): 16-wide f32 kernels on the avx2 packing;
-//  - avx512vnni (MatmulAvx512.cpp): vpdpwssd int8 micro-kernel.
+//  - avx512vnni (MatmulAvx512.cpp): vpdpwssd int8 micro-kernel;
+//    (MatmulVnni.cpp) u8 x s8 vpdpbusd kernel with a compensation term.
 // A variant is a function compiled with `MOE_TARGET(...)` (a per-function
 // target attribute, so nothing outside it, no inline function it calls
 // and no template it instantiates from a header, uses the extra
@@ -64,6 +65,17 @@ using GemmI8Fn = void (*)(const int16_t *a, int64_t lda, int64_t m,
                           const WeightView &w, int64_t k0, int64_t k1,
                           int64_t n0, int64_t n1, int32_t *c, int64_t ldc);
 
+/// c[i, j] = sum_{k in [k0, k1)} (a[i, k] - zero) * w[k, n0 + j] in exact
+/// i32, for `a` u8 [m, lda] holding the int8 operand plus `zero` (x + 128
+/// with zero 128; the w4a8 kernel form's x - 8 as x + 128 with zero 136).
+/// a[i, k1 .. k1 + 3] must be readable (any value: the weight is padded
+/// with zeros); `c` as for GemmF32Fn. Takes an I8 or I4 weight. Only
+/// variants with u8 x s8 dot products (vpdpbusd) have one.
+using GemmU8Fn = void (*)(const uint8_t *a, int64_t lda, int64_t m,
+                          const WeightView &w, int64_t k0, int64_t k1,
+                          int64_t n0, int64_t n1, int32_t zero, int32_t *c,
+                          int64_t ldc);
+
 /// out[i] = silu(h[i]) * h[i + n] for i < n (SwiGLU of one row [gate|up]).
 using SwigluRowFn = void (*)(const float *h, int64_t n, float *out);
 
@@ -79,6 +91,8 @@ struct KernelTable {
   GemmF32Fn gemvF32;
   GemmI8Fn gemmI8;
   GemmI8Fn gemvI8;
+  GemmU8Fn gemmU8; // nullptr without vpdpbusd
+  GemmU8Fn gemvU8; // few rows, I8 weight only; nullptr without vpdpbusd
   SwigluRowFn swigluRow;
   QuantizeRowFn quantizeRow;
 };
@@ -138,6 +152,11 @@ void gemvF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
 namespace avx512vnni {
 void gemmI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t *, int64_t);
+/// MatmulVnni.cpp.
+void gemmU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
+            int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
+void gemvU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
+            int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
 } // namespace avx512vnni
 #endif
 

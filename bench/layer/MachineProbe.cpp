@@ -1,0 +1,310 @@
+//===- MachineProbe.cpp - read bandwidth, FMA and int8 peaks --------------===//
+//
+// The machine figures behind the bounds of bench/run_layer_bench.py
+// (`moe-layer-bench --machine`). Every figure uses all hardware threads and
+// the widest instructions the CPU has, chosen at run time: each variant is
+// a function with its own target attribute (as lib/Runtime/Kernels does),
+// never a file compiled with -mavx512f, so the probe runs on any x86-64
+// CPU and, with the portable loops, on other targets.
+//
+//  - FMA peak: 16 independent vfmadd231ps chains of zmm (AVX-512F) or 12 of
+//    ymm (AVX2 + FMA): enough to cover the FMA latency on two pipes.
+//  - int8 peak: vpdpbusd (u8 x s8, 4 products into each i32 lane) on zmm
+//    (AVX-512 VNNI) or ymm (AVX-VNNI), else vpmaddwd + vpaddd (AVX2): the
+//    instruction the int8 matmul kernels use on that CPU.
+//  - Read bandwidth: 1 GiB (pre-faulted) read once per repetition by all
+//    threads, each a contiguous slice, with 4 independent accumulators.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MachineProbe.h"
+
+#include "moe/Runtime/Parallel.h"
+#include "moe/Runtime/Tensor.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define PROBE_TARGET(f) __attribute__((target(f)))
+#endif
+
+namespace {
+
+/// One kernel of the probe: `loops` steps, returns a value the caller
+/// keeps (so nothing is optimized away).
+using LoopFn = float (*)(int64_t loops);
+using ReadFn = float (*)(const float *p, int64_t n);
+
+#if defined(__x86_64__)
+constexpr int kZmmChains = 16, kYmmChains = 12;
+
+PROBE_TARGET("avx512f")
+float fmaAvx512(int64_t loops) {
+  __m512 a[kZmmChains];
+  for (int i = 0; i < kZmmChains; ++i)
+    a[i] = _mm512_set1_ps(1.0f + i * 1e-3f);
+  __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+  for (int64_t l = 0; l < loops; ++l)
+    for (auto &v : a)
+      v = _mm512_fmadd_ps(v, m, c);
+  __m512 s = a[0];
+  for (int i = 1; i < kZmmChains; ++i)
+    s = _mm512_add_ps(s, a[i]);
+  return _mm512_reduce_add_ps(s);
+}
+
+PROBE_TARGET("avx2,fma")
+float fmaAvx2(int64_t loops) {
+  __m256 a[kYmmChains];
+  for (int i = 0; i < kYmmChains; ++i)
+    a[i] = _mm256_set1_ps(1.0f + i * 1e-3f);
+  __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  for (int64_t l = 0; l < loops; ++l)
+    for (auto &v : a)
+      v = _mm256_fmadd_ps(v, m, c);
+  __m256 s = a[0];
+  for (int i = 1; i < kYmmChains; ++i)
+    s = _mm256_add_ps(s, a[i]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  return out[0] + out[7];
+}
+
+PROBE_TARGET("avx512f,avx512vnni")
+float dpbusdAvx512(int64_t loops) {
+  __m512i a[kZmmChains];
+  for (int i = 0; i < kZmmChains; ++i)
+    a[i] = _mm512_set1_epi32(i);
+  __m512i u = _mm512_set1_epi8(3), s = _mm512_set1_epi8(-5);
+  for (int64_t l = 0; l < loops; ++l)
+    for (auto &v : a)
+      v = _mm512_dpbusd_epi32(v, u, s);
+  __m512i t = a[0];
+  for (int i = 1; i < kZmmChains; ++i)
+    t = _mm512_add_epi32(t, a[i]);
+  return static_cast<float>(_mm512_reduce_add_epi32(t));
+}
+
+PROBE_TARGET("avx2,avxvnni")
+float dpbusdAvxVnni(int64_t loops) {
+  __m256i a[kYmmChains];
+  for (int i = 0; i < kYmmChains; ++i)
+    a[i] = _mm256_set1_epi32(i);
+  __m256i u = _mm256_set1_epi8(3), s = _mm256_set1_epi8(-5);
+  for (int64_t l = 0; l < loops; ++l)
+    for (auto &v : a)
+      v = _mm256_dpbusd_avx_epi32(v, u, s);
+  __m256i t = a[0];
+  for (int i = 1; i < kYmmChains; ++i)
+    t = _mm256_add_epi32(t, a[i]);
+  return static_cast<float>(_mm256_extract_epi32(t, 0));
+}
+
+/// vpmaddwd + vpaddd: 16 s16 multiply-adds per ymm step.
+PROBE_TARGET("avx2")
+float maddAvx2(int64_t loops) {
+  __m256i a[kYmmChains];
+  for (int i = 0; i < kYmmChains; ++i)
+    a[i] = _mm256_set1_epi32(i);
+  __m256i x = _mm256_set1_epi16(3), w = _mm256_set1_epi16(-5);
+  for (int64_t l = 0; l < loops; ++l)
+    for (auto &v : a)
+      v = _mm256_add_epi32(v, _mm256_madd_epi16(x, w));
+  __m256i t = a[0];
+  for (int i = 1; i < kYmmChains; ++i)
+    t = _mm256_add_epi32(t, a[i]);
+  return static_cast<float>(_mm256_extract_epi32(t, 0));
+}
+
+PROBE_TARGET("avx512f")
+float readAvx512(const float *p, int64_t n) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    a0 = _mm512_add_ps(a0, _mm512_loadu_ps(p + i));
+    a1 = _mm512_add_ps(a1, _mm512_loadu_ps(p + i + 16));
+    a2 = _mm512_add_ps(a2, _mm512_loadu_ps(p + i + 32));
+    a3 = _mm512_add_ps(a3, _mm512_loadu_ps(p + i + 48));
+  }
+  float tail = 0;
+  for (; i < n; ++i)
+    tail += p[i];
+  return _mm512_reduce_add_ps(
+             _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))) +
+         tail;
+}
+
+PROBE_TARGET("avx2")
+float readAvx2(const float *p, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
+  }
+  float out[8];
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1),
+                                      _mm256_add_ps(a2, a3)));
+  float tail = 0;
+  for (; i < n; ++i)
+    tail += p[i];
+  return out[0] + out[7] + tail;
+}
+#endif
+
+/// Portable loops (the compiler vectorizes them for the baseline ISA).
+float fmaPortable(int64_t loops) {
+  float a[64];
+  for (int i = 0; i < 64; ++i)
+    a[i] = 1.0f + i * 1e-3f;
+  for (int64_t l = 0; l < loops; ++l)
+    for (float &v : a)
+      v = v * 0.999999f + 1e-7f;
+  float s = 0;
+  for (float v : a)
+    s += v;
+  return s;
+}
+float int8Portable(int64_t loops) {
+  int32_t a[64];
+  for (int i = 0; i < 64; ++i)
+    a[i] = i;
+  int16_t x = 3, w = -5;
+  for (int64_t l = 0; l < loops; ++l)
+    for (int32_t &v : a)
+      v += int32_t(x) * w;
+  int64_t s = 0;
+  for (int32_t v : a)
+    s += v;
+  return static_cast<float>(s);
+}
+float readPortable(const float *p, int64_t n) {
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j)
+      acc[j] += p[i + j];
+  float s = 0;
+  for (float v : acc)
+    s += v;
+  for (; i < n; ++i)
+    s += p[i];
+  return s;
+}
+
+bool has(const char *feature) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (std::strcmp(feature, "avx2") == 0)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (std::strcmp(feature, "avx512f") == 0)
+    return __builtin_cpu_supports("avx512f");
+  if (std::strcmp(feature, "avx512vnni") == 0)
+    return __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512vnni");
+  if (std::strcmp(feature, "avxvnni") == 0)
+    return __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("avxvnni");
+#endif
+  (void)feature;
+  return false;
+}
+
+/// Operations per loop step of each kernel (all chains, all lanes).
+struct Kernel {
+  LoopFn fn;
+  double opsPerLoop;
+  const char *name;
+};
+
+Kernel fmaKernel() {
+#if defined(__x86_64__)
+  if (has("avx512f"))
+    return {fmaAvx512, kZmmChains * 16.0 * 2, "avx512 zmm vfmadd231ps"};
+  if (has("avx2"))
+    return {fmaAvx2, kYmmChains * 8.0 * 2, "avx2 ymm vfmadd231ps"};
+#endif
+  return {fmaPortable, 64.0 * 2, "portable"};
+}
+
+Kernel int8Kernel() {
+#if defined(__x86_64__)
+  if (has("avx512vnni"))
+    return {dpbusdAvx512, kZmmChains * 64.0 * 2, "avx512vnni zmm vpdpbusd"};
+  if (has("avxvnni"))
+    return {dpbusdAvxVnni, kYmmChains * 32.0 * 2, "avxvnni ymm vpdpbusd"};
+  if (has("avx2"))
+    return {maddAvx2, kYmmChains * 16.0 * 2, "avx2 ymm vpmaddwd"};
+#endif
+  return {int8Portable, 64.0 * 2, "portable"};
+}
+
+ReadFn readKernel() {
+#if defined(__x86_64__)
+  if (has("avx512f"))
+    return readAvx512;
+  if (has("avx2"))
+    return readAvx2;
+#endif
+  return readPortable;
+}
+
+/// Best of 3 runs of `k` on every thread at once; operations per second.
+double peak(const Kernel &k, int threads, int64_t loops) {
+  double best = 1e30;
+  std::vector<float> sink(threads);
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    moert::parallelFor(threads, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t)
+        sink[t] = k.fn(loops);
+    });
+    best = std::min(best, std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - t0)
+                              .count());
+  }
+  volatile float keep = sink[0];
+  (void)keep;
+  return threads * loops * k.opsPerLoop / best;
+}
+} // namespace
+
+MachineFigures probeMachine() {
+  MachineFigures m;
+  m.threads = std::max(1u, std::thread::hardware_concurrency());
+  moert::setKernelThreads(m.threads);
+
+  int64_t n = (1ll << 30) / sizeof(float);
+  std::vector<float> big(n, 1.0f); // written once: every page faulted in
+  ReadFn read = readKernel();
+  std::vector<float> sums(m.threads);
+  double best = 1e30;
+  for (int rep = 0; rep < 5; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    moert::parallelFor(m.threads, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        int64_t lo = n * t / m.threads, hi = n * (t + 1) / m.threads;
+        sums[t] = read(big.data() + lo, hi - lo);
+      }
+    });
+    best = std::min(best, std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - t0)
+                              .count());
+  }
+  m.readGBps = n * 4.0 / best / 1e9;
+
+  Kernel fma = fmaKernel(), i8 = int8Kernel();
+  m.fmaIsa = fma.name;
+  m.int8Isa = i8.name;
+  m.fmaGflops = peak(fma, m.threads, 20'000'000) / 1e9;
+  m.int8Gops = peak(i8, m.threads, 20'000'000) / 1e9;
+  return m;
+}

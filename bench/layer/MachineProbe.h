@@ -1,0 +1,24 @@
+//===- MachineProbe.h - read bandwidth, FMA and int8 peaks ------*- C++ -*-===//
+//
+// The machine figures of `moe-layer-bench --machine` (MachineProbe.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_BENCH_LAYER_MACHINEPROBE_H
+#define MOE_BENCH_LAYER_MACHINEPROBE_H
+
+#include <string>
+
+struct MachineFigures {
+  int threads = 1;
+  double readGBps = 0;  // all threads, each a disjoint slice
+  double fmaGflops = 0; // f32, 2 flops per FMA, all threads
+  double int8Gops = 0;  // 2 ops per int8 multiply-add, all threads
+  std::string fmaIsa, int8Isa;
+};
+
+/// Measures the figures with all hardware threads (sets the runtime's
+/// kernel thread count to them).
+MachineFigures probeMachine();
+
+#endif // MOE_BENCH_LAYER_MACHINEPROBE_H

@@ -1,0 +1,60 @@
+//===- MatmulEngine.h - which engine runs the expert matmuls ----*- C++ -*-===//
+//
+// npu.grouped_matmul and npu.matmul split their work into blocks of
+// (group, rows, columns) and run each block on one engine (docs/Runtime.md,
+// "Expert matmuls: engine choice"). By default a planner picks it: for
+// each distinct block shape (operand types, K, block width, weight row
+// length, rows rounded down to a power of two, kernel variant) the first
+// block of that shape is run on every applicable engine, timed, and the
+// fastest is kept for the rest of the process. Every engine gives results
+// within the tolerances of docs/Runtime.md (int8/int4: the exact i32 sum),
+// so the choice changes timing, not the contract. MOE_MATMUL_ENGINE (or
+// setMatmulEngine) replaces the planner, e.g. for deterministic tests.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_MATMULENGINE_H
+#define MOE_RUNTIME_MATMULENGINE_H
+
+#include <string>
+#include <vector>
+
+namespace moert {
+
+/// Engines and policies:
+///  - Auto: the planner (MOE_MATMUL_ENGINE unset or "auto");
+///  - Fixed: the measured row thresholds of docs/Runtime.md, no timing;
+///  - Gemv: row-streaming kernels (f32 weight, or w8a8);
+///  - Panel: packed-panel kernels (f32 FMA, int8/int4 as s16 pairs);
+///  - Dnnl: oneDNN's f32 matmul (f32 weight);
+///  - Vnni: the u8 x s8 vpdpbusd kernel (w8a8/w4a8, avx512vnni variant).
+/// A forced engine that cannot run a block (say Dnnl on int8) leaves that
+/// block to the Fixed rule.
+enum class MatmulEngine { Auto, Fixed, Gemv, Panel, Dnnl, Vnni };
+
+/// "auto", "fixed", "gemv", "panel", "dnnl", "vnni" (MOE_MATMUL_ENGINE's
+/// values).
+const char *matmulEngineName(MatmulEngine engine);
+
+/// The policy in use: MOE_MATMUL_ENGINE at the first call, then the last
+/// setMatmulEngine. Throws moert::Error when MOE_MATMUL_ENGINE names no
+/// engine.
+MatmulEngine matmulEngine();
+void setMatmulEngine(MatmulEngine engine);
+
+/// One planned block shape and the engine the planner chose for it.
+struct MatmulPlanEntry {
+  std::string shape;  // e.g. "w8a8 K 2048 N 1536/1536 rows 8-15 avx512vnni"
+  std::string engine; // the winner
+  std::string timings; // every candidate's time, e.g. "gemv 210.5 us, ..."
+};
+
+/// The planner's choices in this process, sorted by shape.
+std::vector<MatmulPlanEntry> matmulPlan();
+
+/// Forgets every choice (the next block of each shape is timed again).
+void clearMatmulPlan();
+
+} // namespace moert
+
+#endif // MOE_RUNTIME_MATMULENGINE_H

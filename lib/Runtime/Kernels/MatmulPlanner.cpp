@@ -1,0 +1,241 @@
+//===- MatmulPlanner.cpp - engine choice per block shape ------------------===//
+//
+// The policy (MOE_MATMUL_ENGINE / setMatmulEngine), the candidates of a
+// block, the Fixed rule and the process-wide cache of the planner's
+// choices. Matmul.cpp does the timing: the first block of an unplanned
+// shape in a call runs on every candidate (once untimed, so oneDNN's
+// primitive creation and cold caches do not count, then interleaved timed
+// rounds, the best of each counting), and the fastest is recorded here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MatmulPlanner.h"
+
+#include "KernelUtil.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+namespace moert {
+namespace detail {
+namespace {
+
+constexpr MatmulEngine kAllEngines[] = {
+    MatmulEngine::Auto,  MatmulEngine::Fixed, MatmulEngine::Gemv,
+    MatmulEngine::Panel, MatmulEngine::Dnnl,  MatmulEngine::Vnni};
+
+/// Row thresholds of the Fixed rule (measured on Zen3, docs/Runtime.md).
+constexpr int64_t kDnnlMinRows = 32;
+constexpr int64_t kGemvMaxRows = 8;
+constexpr int64_t kGemvI8MaxRows = 8;
+/// The planner times the row-streaming kernels only up to this many rows
+/// (they re-read the weight for every 8 rows) and oneDNN from this many.
+constexpr int64_t kPlanGemvMaxRows = 32;
+constexpr int64_t kPlanDnnlMinRows = 4;
+
+struct Policy {
+  std::string error;
+  std::atomic<int> engine;
+  Policy() : engine(static_cast<int>(MatmulEngine::Auto)) {
+    const char *e = std::getenv("MOE_MATMUL_ENGINE");
+    if (!e || !*e)
+      return;
+    for (MatmulEngine m : kAllEngines)
+      if (std::strcmp(e, matmulEngineName(m)) == 0) {
+        engine = static_cast<int>(m);
+        return;
+      }
+    error = std::string("MOE_MATMUL_ENGINE=") + e +
+            " names no engine; expected auto, fixed, gemv, panel, dnnl or "
+            "vnni";
+  }
+};
+Policy &policy() {
+  static Policy p;
+  return p;
+}
+
+struct Plan {
+  MatmulEngine winner;
+  std::vector<std::pair<MatmulEngine, double>> seconds;
+};
+struct Cache {
+  std::mutex mutex;
+  std::map<PlanKey, Plan> plans;
+};
+Cache &cache() {
+  static Cache *c = new Cache; // used by pool threads until exit
+  return *c;
+}
+
+/// Whether `e` can run a block of `kind` with table `kt`.
+bool applicable(const KernelTable &kt, BlockKind kind, MatmulEngine e) {
+  switch (e) {
+  case MatmulEngine::Gemv:
+    return kind == BlockKind::F32 || kind == BlockKind::W8A8;
+  case MatmulEngine::Panel:
+    return true;
+  case MatmulEngine::Dnnl:
+    return kind == BlockKind::F32;
+  case MatmulEngine::Vnni:
+    return (kind == BlockKind::W8A8 || kind == BlockKind::W4A8) &&
+           kt.gemmU8 != nullptr;
+  default:
+    return false;
+  }
+}
+
+const char *kindName(BlockKind kind) {
+  switch (kind) {
+  case BlockKind::F32:
+    return "f32";
+  case BlockKind::F32Converted:
+    return "f32 (bf16/f16 weight)";
+  case BlockKind::W8A8:
+    return "w8a8";
+  case BlockKind::W4A8:
+    return "w4a8";
+  }
+  return "?";
+}
+} // namespace
+
+PlanKey planKey(BlockKind kind, int64_t k, int64_t cols, int64_t ldw,
+                int64_t rows, CpuIsa isa) {
+  int log2 = 0;
+  while ((int64_t(2) << log2) <= rows)
+    ++log2;
+  return {kind, k, cols, ldw, log2, isa};
+}
+
+MatmulEngine fixedEngine(const KernelTable &kt, BlockKind kind,
+                         int64_t rows) {
+  switch (kind) {
+  case BlockKind::F32:
+    return rows >= kDnnlMinRows   ? MatmulEngine::Dnnl
+           : rows <= kGemvMaxRows ? MatmulEngine::Gemv
+                                  : MatmulEngine::Panel;
+  case BlockKind::F32Converted:
+    return MatmulEngine::Panel;
+  case BlockKind::W8A8:
+    if (rows <= kGemvI8MaxRows)
+      return MatmulEngine::Gemv;
+    [[fallthrough]];
+  case BlockKind::W4A8:
+    return kt.gemmU8 ? MatmulEngine::Vnni : MatmulEngine::Panel;
+  }
+  return MatmulEngine::Panel;
+}
+
+MatmulEngine chooseEngine(const KernelTable &kt, const PlanKey &key,
+                          int64_t rows,
+                          std::vector<MatmulEngine> &candidates) {
+  candidates.clear();
+  MatmulEngine p = matmulEngine();
+  if (p != MatmulEngine::Auto) {
+    if (p != MatmulEngine::Fixed && applicable(kt, key.kind, p))
+      return p;
+    return fixedEngine(kt, key.kind, rows);
+  }
+  {
+    Cache &c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = c.plans.find(key);
+    if (it != c.plans.end())
+      return it->second.winner;
+  }
+  for (MatmulEngine e : {MatmulEngine::Gemv, MatmulEngine::Panel,
+                         MatmulEngine::Dnnl, MatmulEngine::Vnni}) {
+    if (!applicable(kt, key.kind, e))
+      continue;
+    if (e == MatmulEngine::Gemv && rows > kPlanGemvMaxRows)
+      continue;
+    if (e == MatmulEngine::Dnnl && rows < kPlanDnnlMinRows)
+      continue;
+    candidates.push_back(e);
+  }
+  if (candidates.size() < 2) {
+    MatmulEngine only = candidates.empty() ? MatmulEngine::Panel
+                                           : candidates.front();
+    candidates.clear();
+    return only;
+  }
+  return MatmulEngine::Auto;
+}
+
+void recordPlan(const PlanKey &key, MatmulEngine winner,
+                const std::vector<std::pair<MatmulEngine, double>> &seconds) {
+  Cache &c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.plans.emplace(key, Plan{winner, seconds});
+}
+
+} // namespace detail
+
+const char *matmulEngineName(MatmulEngine engine) {
+  switch (engine) {
+  case MatmulEngine::Auto:
+    return "auto";
+  case MatmulEngine::Fixed:
+    return "fixed";
+  case MatmulEngine::Gemv:
+    return "gemv";
+  case MatmulEngine::Panel:
+    return "panel";
+  case MatmulEngine::Dnnl:
+    return "dnnl";
+  case MatmulEngine::Vnni:
+    return "vnni";
+  }
+  return "unknown";
+}
+
+MatmulEngine matmulEngine() {
+  detail::Policy &p = detail::policy();
+  if (!p.error.empty())
+    throw Error(p.error);
+  return static_cast<MatmulEngine>(p.engine.load(std::memory_order_relaxed));
+}
+
+void setMatmulEngine(MatmulEngine engine) {
+  detail::Policy &p = detail::policy();
+  p.engine.store(static_cast<int>(engine), std::memory_order_relaxed);
+  p.error.clear();
+}
+
+std::vector<MatmulPlanEntry> matmulPlan() {
+  detail::Cache &c = detail::cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  std::vector<MatmulPlanEntry> out;
+  for (const auto &[key, plan] : c.plans) {
+    char shape[160];
+    std::snprintf(shape, sizeof shape, "%s K %lld N %lld/%lld rows %lld-%lld %s",
+                  detail::kindName(key.kind), (long long)key.k,
+                  (long long)key.cols, (long long)key.ldw,
+                  (long long)(int64_t(1) << key.rowsLog2),
+                  (long long)((int64_t(2) << key.rowsLog2) - 1),
+                  cpuIsaName(key.isa));
+    std::string timings;
+    for (const auto &[e, s] : plan.seconds) {
+      char t[64];
+      std::snprintf(t, sizeof t, "%s%s %.1f us", timings.empty() ? "" : ", ",
+                    matmulEngineName(e), s * 1e6);
+      timings += t;
+    }
+    out.push_back({shape, matmulEngineName(plan.winner), timings});
+  }
+  return out;
+}
+
+void clearMatmulPlan() {
+  detail::Cache &c = detail::cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.plans.clear();
+}
+
+} // namespace moert
