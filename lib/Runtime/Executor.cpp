@@ -17,10 +17,24 @@ namespace moert {
 /// judged by what they produce (the gate takes their limits; any op result
 /// holding one fails the rank): -inf logits are a common way to mask an
 /// expert.
-static void failOnNonFiniteInput(RankRuntime &runtime,
+static bool sameTensor(const Tensor &a, const Tensor &b);
+
+/// The World::loaded entry holding the inputs a rank's last run found
+/// finite (not an executable's load stage: those ids count up from 0).
+constexpr uint64_t kFiniteInputsId = ~uint64_t(0);
+
+static void failOnNonFiniteInput(World &world, RankRuntime &runtime,
                                  const std::vector<Tensor> &inputs,
                                  const std::vector<std::string> &names) {
+  // Each input is scanned once: a tensor of the rank's previous run (same
+  // storage, dtype and shape) was finite then, and a NaN written into it in
+  // place since fails the op that reads it (every op result is checked).
+  // Scanning the expert weights on every step cost more than the step.
+  World::LoadedValues &checked = world.loaded(runtime.rank(), kFiniteInputsId);
   for (size_t i = 0; i < inputs.size(); ++i) {
+    if (std::any_of(checked.inputs.begin(), checked.inputs.end(),
+                    [&](const Tensor &t) { return sameTensor(inputs[i], t); }))
+      continue;
     int64_t bad = firstNonFinite(inputs[i], /*infinities=*/false);
     if (bad < 0)
       continue;
@@ -30,8 +44,10 @@ static void failOnNonFiniteInput(RankRuntime &runtime,
     runtime.fail("rank " + std::to_string(runtime.rank()) + ": " + name + " (" +
                  inputs[i].str() +
                  "): " + describeNonFinite(inputs[i], bad));
+    checked = {};
     return;
   }
+  checked.inputs = inputs;
 }
 
 /// The values of an entry point's result handles, waiting for their
@@ -135,7 +151,7 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
       runtime.enableTracing();
     if (options.checkFinite) {
       runtime.enableFiniteChecks();
-      failOnNonFiniteInput(runtime, inputs, options.inputNames);
+      failOnNonFiniteInput(world, runtime, inputs, options.inputNames);
     }
     RankRuntime::setCurrent(&runtime);
     if (options.load.entry && !runtime.failed()) {

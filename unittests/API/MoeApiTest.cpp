@@ -608,3 +608,42 @@ TEST(MoeApi, WriteTraceOfEveryRankAndStream) {
   EXPECT_EQ(std::string(none.what()),
             "writeTrace: the world records no trace (WorldOptions::trace)");
 }
+
+TEST(MoeApi, InputsAreScannedForNanOncePerTensor) {
+  // docs/Reliability.md, "NaN and Inf": an input tensor is scanned the
+  // first time a rank sees it; a NaN written into it in place afterwards
+  // fails the op that reads it, and a new tensor is scanned again.
+  Compiler compiler;
+  CompileOptions options;
+  options.set("policy", "fixed").set("method", "allgather");
+  Executable exe = compiler.compile(kLayer, options);
+  Case c = makeCase({4, 4});
+  for (std::vector<Tensor> &in : c.inputs)
+    in[2] = copyOf(in[2].bytes(), DType::F32, in[2].shape); // own w13
+  World world(exe, 2);
+  std::vector<std::vector<Tensor>> out = world.runAll(exe, c.inputs);
+  expectNear(out[0][0], c.expected[0]);
+  // Every element of rank 0's w13 becomes NaN, in place.
+  for (int64_t i = 0; i < c.inputs[0][2].numel(); ++i)
+    c.inputs[0][2].data<float>()[i] = std::nanf("");
+  Error inPlace = errorOf([&] { world.runAll(exe, c.inputs); });
+  EXPECT_EQ(inPlace.kind(), Error::Run);
+  EXPECT_EQ(std::string(inPlace.what()).find("input 2 'w13'"),
+            std::string::npos)
+      << inPlace.what();
+  EXPECT_NE(std::string(inPlace.what())
+                .find("rank 0: result 0 (tensor<6x8xf32>) is not finite: row 0 "
+                      "holds nan (element [0, 0]) (npu.grouped_matmul at "),
+            std::string::npos)
+      << inPlace.what();
+
+  World fresh(exe, 2);
+  c.inputs[0][2] = copyOf(c.inputs[0][2].bytes(), DType::F32,
+                          c.inputs[0][2].shape);
+  Error scanned = errorOf([&] { fresh.runAll(exe, c.inputs); });
+  EXPECT_NE(std::string(scanned.what())
+                .find("rank 0: input 2 'w13' (tensor<2x8x8xf32>): row 0 holds "
+                      "nan (element [0, 0, 0])"),
+            std::string::npos)
+      << scanned.what();
+}
