@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # AddressSanitizer + UndefinedBehaviorSanitizer run; CI runs it after the
-# normal tests (.ci/run). Builds moe-opt, moe-run, the runtime and C++ API
-# unit tests, the C API test, the libFuzzer targets and (with MPI) the MPI
+# normal tests (.ci/run). Builds moe-opt, moe-run, moe-import (the
+# checkpoint tests import their layers), the runtime and C++ API unit tests, the C API test, the libFuzzer targets and (with MPI) the MPI
 # world check with clang-19 and -fsanitize=address,undefined
 # -fno-sanitize-recover=all in ASAN_BUILD_DIR (default build-asan/), then
 # runs, any sanitizer report failing its test:
@@ -40,7 +40,7 @@ mpi=()
 if grep -q '^MOE_HAVE_MPI:INTERNAL=ON' "$BUILD/CMakeCache.txt"; then
   mpi=(moe-mpi-world-check)
 fi
-cmake --build "$BUILD" ${ASAN_JOBS:+-j "$ASAN_JOBS"} --target moe-opt moe-run \
+cmake --build "$BUILD" ${ASAN_JOBS:+-j "$ASAN_JOBS"} --target moe-opt moe-run moe-import \
   moe-runtime-tests moe-api-tests moe-capi-test moe-fuzz-targets "${mpi[@]}"
 # LLVM_UBSAN_FLAGS (set above: an installed LLVM does not define it, and
 # "Address;Undefined" would then be ASan alone): -fsanitize=undefined minus
