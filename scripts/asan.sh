@@ -3,8 +3,9 @@
 # normal tests (.ci/run). Builds moe-opt, moe-run, moe-import (the
 # checkpoint tests import their layers), the runtime and C++ API unit tests,
 # the C API test, the libFuzzer targets and (with MPI) the MPI world check
-# with clang-19 and -fsanitize=address,undefined -fno-sanitize-recover=all in ASAN_BUILD_DIR (default build-asan/), then
-# runs, any sanitizer report failing its test:
+# with clang-19 and -fsanitize=address,undefined -fno-sanitize-recover=all
+# in ASAN_BUILD_DIR (default build-asan/), then runs, any sanitizer report
+# failing its test:
 #   - test/Runtime and test/API (GoogleTest: kernels under every CPU
 #     variant, world, collectives, MC2, streams, the C++ API),
 #   - test/CAPI/moe-capi-test.c (the C API end to end and its misuse; the
