@@ -292,6 +292,54 @@ TEST(Mc2Contract, SharedExpertRanks) {
   run.expectWeightedSums();
 }
 
+TEST(Mc2Contract, SharedExpertRanksExcludeOtherPaths) {
+  // Shared-expert ranks return the shared rows themselves: no A2
+  // expert_scales on dispatch, no shared_expert_x or expand_scales on
+  // combine.
+  auto shared = [](int r) {
+    Mc2Contract c = contract(2, 2, r);
+    c.tpWorldSize = 1;
+    c.sharedExpertRankNum = 1;
+    return c;
+  };
+  expectAllEq(onEveryRank(2, [&](int r, Comm &ep) {
+    Tensor w = Tensor::zeros(DType::F32, {1, 1});
+    Mc2DispatchInputs in;
+    in.expertScales = &w;
+    distributeDispatch(ep, Tensor::zeros(DType::F32, {1, 2}),
+                       Tensor::zeros(DType::I32, {1, 1}), in, shared(r), 0, 0,
+                       GroupListType::Count);
+  }),
+              "npu.moe_distribute_dispatch: expert_scales (hierarchical "
+              "communication, A2) and shared-expert ranks (A3) do not go "
+              "together");
+  auto combineWith = [&](bool sharedX) {
+    return [=](int r, Comm &ep) {
+      Tensor x = Tensor::zeros(DType::F32, {1, 2});
+      Tensor ids = Tensor::zeros(DType::I32, {1, 1});
+      auto d = distributeDispatch(ep, x, ids, {}, shared(r), 0, 0,
+                                  GroupListType::Count);
+      Tensor extra = sharedX ? Tensor::zeros(DType::F32, {1, 2})
+                             : Tensor::zeros(DType::F32, {d.expandX.rows()});
+      Mc2CombineInputs cin;
+      cin.tpSendCounts = &d.tpRecvCounts;
+      (sharedX ? cin.sharedX : cin.expandScales) = &extra;
+      distributeCombine(ep, d.expandX, ids, d.expandIdx, d.epRecvCounts,
+                        Tensor::zeros(DType::F32, {1, 1}), cin, shared(r));
+    };
+  };
+  std::vector<std::string> errors = onEveryRank(2, combineWith(true));
+  EXPECT_EQ(errors[0], "npu.moe_distribute_combine: rank 0 passes "
+                       "shared_expert_x with shared-expert ranks "
+                       "(shared_expert_rank_num 1), which return the shared "
+                       "experts' rows themselves");
+  errors = onEveryRank(2, combineWith(false));
+  EXPECT_EQ(errors[1], "npu.moe_distribute_combine: rank 0 passes "
+                       "expand_scales with shared-expert ranks "
+                       "(shared_expert_rank_num 1), which return the shared "
+                       "experts' rows themselves");
+}
+
 TEST(Mc2Contract, UnsupportedPlacements) {
   auto call = [](int64_t shard, int64_t shared, int64_t tp, int64_t tpRank) {
     return [=](int r, Comm &ep) {
