@@ -58,20 +58,8 @@ protected:
     char tmpl[] = "/tmp/moe-api-ckpt-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir = tmpl;
-    std::vector<moetest::StTensor> tensors;
-    const char *names[3] = {"w1", "w3", "w2"}; // gate, up [I, H]; down [H, I]
-    for (int e = 0; e < 2; ++e)
-      for (int which = 0; which < 3; ++which) {
-        int rows = which < 2 ? I : H, cols = which < 2 ? H : I;
-        std::vector<float> v;
-        for (int r = 0; r < rows; ++r)
-          for (int c = 0; c < cols; ++c)
-            v.push_back(value(e, which, r, c));
-        tensors.push_back({"model.layers.1.block_sparse_moe.experts." +
-                               std::to_string(e) + "." + names[which] +
-                               ".weight",
-                           "F32", {rows, cols}, v});
-      }
+    std::vector<moetest::StTensor> tensors =
+        moetest::mixtralExperts(/*layer=*/1, /*experts=*/2, H, I, value);
     moetest::writeFile(dir + "/model.safetensors",
                        moetest::safetensorsOf(tensors));
     moetest::writeFile(dir + "/config.json", kConfig);

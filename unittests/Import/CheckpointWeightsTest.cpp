@@ -238,19 +238,8 @@ TEST(CheckpointTiles, LargeExpertsLandElementByElement) {
   auto value = [&](int e, int which, int r, int c) {
     return static_cast<float>(((e * 3 + which) * 1000 + r) * 1000 + c);
   };
-  std::vector<moetest::StTensor> tensors;
-  const char *names[3] = {"w1", "w3", "w2"};
-  for (int e = 0; e < 2; ++e)
-    for (int which = 0; which < 3; ++which) {
-      int rows = which < 2 ? I : H, cols = which < 2 ? H : I;
-      std::vector<float> v;
-      for (int r = 0; r < rows; ++r)
-        for (int c = 0; c < cols; ++c)
-          v.push_back(value(e, which, r, c));
-      tensors.push_back({"model.layers.0.block_sparse_moe.experts." +
-                             std::to_string(e) + "." + names[which] + ".weight",
-                         "F32", {rows, cols}, v});
-    }
+  std::vector<moetest::StTensor> tensors =
+      moetest::mixtralExperts(/*layer=*/0, /*experts=*/2, H, I, value);
   std::string base(dir);
   moetest::writeFile(base + "/model.safetensors", moetest::safetensorsOf(tensors));
   moetest::writeFile(base + "/config.json",

@@ -63,6 +63,30 @@ inline void writeFile(const std::string &path, const std::string &bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
+/// Mixtral's routed experts of decoder layer `layer` under their Hugging
+/// Face names (`block_sparse_moe.experts.E.{w1,w3,w2}.weight`: gate and up
+/// [I, H], down [H, I]) for `experts` experts, element (r, c) of tensor
+/// `which` (0 gate, 1 up, 2 down) of expert e holding value(e, which, r, c).
+template <typename Value>
+std::vector<StTensor> mixtralExperts(int layer, int experts, int h, int i,
+                                     Value value) {
+  std::vector<StTensor> tensors;
+  const char *names[3] = {"w1", "w3", "w2"};
+  for (int e = 0; e < experts; ++e)
+    for (int which = 0; which < 3; ++which) {
+      int rows = which < 2 ? i : h, cols = which < 2 ? h : i;
+      std::vector<float> v;
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c)
+          v.push_back(value(e, which, r, c));
+      tensors.push_back({"model.layers." + std::to_string(layer) +
+                             ".block_sparse_moe.experts." + std::to_string(e) +
+                             "." + names[which] + ".weight",
+                         "F32", {rows, cols}, v});
+    }
+  return tensors;
+}
+
 } // namespace moetest
 
 #endif // MOE_UNITTESTS_SAFETENSORSWRITER_H
