@@ -208,10 +208,29 @@ public:
   std::vector<Tensor> run(World &world, int rank,
                           const std::vector<Tensor> &inputs) const;
 
+  /// Load time, once per rank after the weights are in `inputs` (any
+  /// activations will do): the work the first run would otherwise do, so
+  /// that it costs what a steady one does (docs/Runtime.md, "Load time").
+  /// Scans the inputs for NaNs (with checkFinite; a tensor passed again
+  /// later is not scanned again) and runs the load-time function (w4a8
+  /// weight processing), keeping its results for the runs that pass the
+  /// same tensors. Errors as run's; called like run (a thread per rank).
+  void load(World &world, int rank, const std::vector<Tensor> &inputs) const;
+
+  /// Load time, once per process: calibrates the expert-matmul planner
+  /// (MatmulEngine.h) for this layer's matmuls and steps of up to
+  /// `maxTokensPerRank` tokens per rank with the world's kernel threads.
+  /// A no-op unless the engine policy is auto. Returns the number of block
+  /// shapes planned.
+  int calibrate(const World &world, int64_t maxTokensPerRank) const;
+
 private:
   struct Impl;
   friend class Compiler;
   explicit Executable(std::shared_ptr<const Impl> impl);
+  std::vector<Tensor> runOrLoad(World &world, int rank,
+                                const std::vector<Tensor> &inputs,
+                                bool loadOnly) const;
   std::shared_ptr<const Impl> impl;
 };
 
@@ -288,6 +307,13 @@ public:
   std::vector<std::vector<Tensor>>
   runAll(const Executable &executable,
          const std::vector<std::vector<Tensor>> &inputs);
+
+  /// Convenience: Executable::load on every rank (a thread each), then,
+  /// when `maxTokensPerRank` > 0, Executable::calibrate. Throws the error
+  /// of the lowest failing rank.
+  void loadAll(const Executable &executable,
+               const std::vector<std::vector<Tensor>> &inputs,
+               int64_t maxTokensPerRank = 0);
 
   /// Dynamic EPLB's commit point (docs/Eplb.md), between two steps of
   /// `executable` (whose layer has log2phy and expert_map under expert

@@ -26,6 +26,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -476,6 +477,34 @@ static std::string checkInputs(const mlir::moe::Executable &exe,
 
 std::vector<Tensor> Executable::run(World &world, int rank,
                                     const std::vector<Tensor> &inputs) const {
+  return runOrLoad(world, rank, inputs, /*loadOnly=*/false);
+}
+
+void Executable::load(World &world, int rank,
+                      const std::vector<Tensor> &inputs) const {
+  runOrLoad(world, rank, inputs, /*loadOnly=*/true);
+}
+
+int Executable::calibrate(const World &world, int64_t maxTokensPerRank) const {
+  if (maxTokensPerRank < 0)
+    throw Error(Error::InvalidArgument,
+                "calibrate: maxTokensPerRank must not be negative, got " +
+                    std::to_string(maxTokensPerRank));
+  if (!sameLayout(layout(), world.layout()))
+    throw Error(Error::InvalidArgument,
+                "calibrate: the executable was compiled for " +
+                    describe(layout()) + ", the world has " +
+                    describe(world.layout()));
+  try {
+    return impl->exe->calibrate(maxTokensPerRank, world.impl->kernelThreads);
+  } catch (const moert::Error &e) {
+    throw Error(Error::Run, e.what());
+  }
+}
+
+std::vector<Tensor> Executable::runOrLoad(World &world, int rank,
+                                          const std::vector<Tensor> &inputs,
+                                          bool loadOnly) const {
   int ranks = world.numRanks();
   if (rank < 0 || rank >= ranks)
     throw Error(Error::InvalidArgument, "rank " + std::to_string(rank) +
@@ -508,7 +537,8 @@ std::vector<Tensor> Executable::run(World &world, int rank,
   for (const TensorInfo &arg : impl->arguments)
     options.inputNames.push_back(arg.name);
   options.load = impl->exe->loadStage();
-  options.trace = world.impl->trace;
+  options.loadOnly = loadOnly;
+  options.trace = world.impl->trace && !loadOnly;
   moert::RankOutcome outcome =
       moert::runRank(*world.impl->world, rank, impl->exe->entry(), inputs,
                      impl->results.size(), options);
@@ -579,21 +609,20 @@ void World::writeTrace(const std::string &path) const {
     throw Error(Error::InvalidArgument, llvm::toString(std::move(err)));
 }
 
-std::vector<std::vector<Tensor>>
-World::runAll(const Executable &executable,
-              const std::vector<std::vector<Tensor>> &inputs) {
-  int ranks = numRanks();
-  if (static_cast<int>(inputs.size()) != ranks)
+/// Runs `body(r)` for every rank r of `world`, a thread each; rethrows the
+/// lowest failing rank's exception.
+static void forEachRank(const char *what, int ranks, size_t inputSets,
+                        const std::function<void(int)> &body) {
+  if (static_cast<int>(inputSets) != ranks)
     throw Error(Error::InvalidArgument,
-                "runAll: " + std::to_string(inputs.size()) +
+                std::string(what) + ": " + std::to_string(inputSets) +
                     " input sets for " + std::to_string(ranks) + " ranks");
-  std::vector<std::vector<Tensor>> results(ranks);
   std::vector<std::exception_ptr> errors(ranks);
   std::vector<std::thread> threads;
   for (int r = 0; r < ranks; ++r)
     threads.emplace_back([&, r] {
       try {
-        results[r] = executable.run(*this, r, inputs[r]);
+        body(r);
       } catch (...) {
         errors[r] = std::current_exception();
       }
@@ -603,7 +632,25 @@ World::runAll(const Executable &executable,
   for (std::exception_ptr &error : errors)
     if (error)
       std::rethrow_exception(error);
+}
+
+std::vector<std::vector<Tensor>>
+World::runAll(const Executable &executable,
+              const std::vector<std::vector<Tensor>> &inputs) {
+  std::vector<std::vector<Tensor>> results(inputs.size());
+  forEachRank("runAll", numRanks(), inputs.size(), [&](int r) {
+    results[r] = executable.run(*this, r, inputs[r]);
+  });
   return results;
+}
+
+void World::loadAll(const Executable &executable,
+                    const std::vector<std::vector<Tensor>> &inputs,
+                    int64_t maxTokensPerRank) {
+  forEachRank("loadAll", numRanks(), inputs.size(),
+              [&](int r) { executable.load(*this, r, inputs[r]); });
+  if (maxTokensPerRank > 0)
+    executable.calibrate(*this, maxTokensPerRank);
 }
 
 } // namespace moe::api

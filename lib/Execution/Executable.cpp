@@ -30,8 +30,10 @@
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <dlfcn.h>
 #include <mutex>
 #include <unistd.h>
@@ -152,6 +154,74 @@ bool TensorSpec::accepts(const moert::Tensor &value) const {
 
 Executable::~Executable() = default;
 
+/// The planner's view of one matmul's operands (moert::MatmulShape), or
+/// nothing when its weight is not a ranked tensor of a runtime type.
+static std::optional<moert::MatmulShape>
+matmulShape(Value weight, npu::MatmulQuant quant, Value groupScale,
+            Value bias) {
+  auto type = dyn_cast<RankedTensorType>(weight.getType());
+  if (!type || type.getRank() < 2 || !type.hasStaticShape())
+    return std::nullopt;
+  FailureOr<moert::DType> dtype = runtimeDType(type.getElementType());
+  if (failed(dtype))
+    return std::nullopt;
+  moert::MatmulShape shape;
+  // npu and runtime enums are generated from one table (RuntimeAbi.h).
+  shape.quant = static_cast<moert::MatmulQuant>(static_cast<int32_t>(quant));
+  shape.weight = *dtype;
+  shape.k = type.getDimSize(type.getRank() - 2);
+  shape.n = type.getDimSize(type.getRank() - 1);
+  if (groupScale) {
+    auto gs = cast<RankedTensorType>(groupScale.getType());
+    shape.kBlocks = gs.getDimSize(gs.getRank() - 2);
+    if (ShapedType::isDynamic(shape.kBlocks))
+      return std::nullopt;
+  }
+  shape.bias = static_cast<bool>(bias);
+  return shape;
+}
+
+/// The distinct matmul shapes of `module` (level 2).
+static std::vector<moert::MatmulShape> collectMatmulShapes(ModuleOp module) {
+  std::vector<moert::MatmulShape> shapes;
+  auto add = [&](std::optional<moert::MatmulShape> shape) {
+    if (shape && std::find(shapes.begin(), shapes.end(), *shape) == shapes.end())
+      shapes.push_back(*shape);
+  };
+  module.walk([&](Operation *op) {
+    if (auto mm = dyn_cast<npu::GroupedMatmulOp>(op))
+      add(matmulShape(mm.getWeight(), mm.getQuant(), mm.getGroupScale(),
+                      mm.getBias()));
+    else if (auto mm = dyn_cast<npu::MatmulOp>(op))
+      add(matmulShape(mm.getWeight(), mm.getQuant(), mm.getGroupScale(),
+                      mm.getBias()));
+    else if (auto fused = dyn_cast<npu::DispatchFfnCombineOp>(op))
+      for (Value w : {fused.getW13(), fused.getW2()})
+        add(matmulShape(w, fused.getQuant(), Value(), Value()));
+  });
+  return shapes;
+}
+
+int Executable::calibrate(int64_t maxTokensPerRank, int kernelThreads) const {
+  int64_t ranks = parallel.worldSize();
+  int threads = kernelThreads > 0 ? kernelThreads
+                                  : moert::defaultKernelThreads(ranks);
+  int saved = moert::kernelThreads();
+  moert::setKernelThreads(threads);
+  // A group (expert) receives at most one row per token of every rank.
+  int64_t maxRows = maxTokensPerRank * ranks;
+  int planned = 0;
+  try {
+    for (const moert::MatmulShape &shape : matmuls)
+      planned += moert::calibrateMatmul(shape, maxRows);
+  } catch (...) {
+    moert::setKernelThreads(saved);
+    throw;
+  }
+  moert::setKernelThreads(saved);
+  return planned;
+}
+
 FailureOr<std::unique_ptr<Executable>>
 Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
   registerExecutionPasses();
@@ -236,6 +306,7 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
     streamIds.insert(op.getStreamId());
   });
   exe->streams = static_cast<int64_t>(streamIds.size());
+  exe->matmuls = collectMatmulShapes(module);
   PassManager lower(module.getContext());
   buildLowerToLLVMPipeline(lower);
   if (failed(lower.run(module)))

@@ -161,14 +161,15 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
         for (const Tensor &t : *loaded)
           args.push_back(Handle::ready(t));
     }
-    if (!runtime.failed())
+    if (!runtime.failed() && !options.loadOnly)
       entry(args.data(), results.data());
     runtime.synchronize();
     outcome.seconds = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - start)
                           .count();
-    outcome.results =
-        waitForResults(runtime, rank, results, "compiled function");
+    if (!options.loadOnly)
+      outcome.results =
+          waitForResults(runtime, rank, results, "compiled function");
     if (runtime.failed()) {
       outcome.error = runtime.error();
       outcome.results.clear();

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Moe.h"
+#include "moe/Runtime/MatmulEngine.h"
 
 #include "ApiTestUtil.h"
 
@@ -646,4 +647,59 @@ TEST(MoeApi, InputsAreScannedForNanOncePerTensor) {
                       "nan (element [0, 0, 0])"),
             std::string::npos)
       << scanned.what();
+}
+
+TEST(MoeApi, LoadScansAndCalibratesBeforeTheFirstRun) {
+  // docs/Runtime.md, "Load time": loadAll scans the inputs and calibrates
+  // the planner, so the first run neither scans the weights again nor
+  // times an engine.
+  Compiler compiler;
+  CompileOptions options;
+  options.set("policy", "fixed").set("method", "allgather");
+  Executable exe = compiler.compile(kLayer, options);
+  Case c = makeCase({4, 4});
+  for (std::vector<Tensor> &in : c.inputs)
+    in[2] = copyOf(in[2].bytes(), DType::F32, in[2].shape); // own w13
+
+  moert::MatmulEngine previous = moert::matmulEngine();
+  moert::setMatmulEngine(moert::MatmulEngine::Auto);
+  moert::clearMatmulPlan();
+  World world(exe, 2);
+  world.loadAll(exe, c.inputs, /*maxTokensPerRank=*/4);
+  size_t planned = moert::matmulPlan().size();
+  EXPECT_GT(planned, 0u);
+  EXPECT_EQ(exe.calibrate(world, 4), 0); // calibrated already
+  std::vector<std::vector<Tensor>> out = world.runAll(exe, c.inputs);
+  expectNear(out[0][0], c.expected[0]);
+  expectNear(out[1][0], c.expected[1]);
+  EXPECT_EQ(moert::matmulPlan().size(), planned); // nothing timed in the run
+
+  // The load scanned w13: a NaN written into it in place since fails the
+  // op that reads it, not the input scan.
+  World loaded(exe, 2);
+  loaded.loadAll(exe, c.inputs);
+  c.inputs[0][2].data<float>()[0] = std::nanf("");
+  Error inPlace = errorOf([&] { loaded.runAll(exe, c.inputs); });
+  EXPECT_EQ(inPlace.kind(), Error::Run);
+  EXPECT_EQ(std::string(inPlace.what()).find("input 2 'w13'"),
+            std::string::npos)
+      << inPlace.what();
+  EXPECT_NE(std::string(inPlace.what()).find("is not finite"),
+            std::string::npos)
+      << inPlace.what();
+  // A world that did not load it scans it at load time.
+  World fresh(exe, 2);
+  Error scanned = errorOf([&] { fresh.loadAll(exe, c.inputs); });
+  EXPECT_EQ(scanned.kind(), Error::Run);
+  EXPECT_NE(std::string(scanned.what())
+                .find("rank 0: input 2 'w13' (tensor<2x8x8xf32>): row 0 holds "
+                      "nan (element [0, 0, 0])"),
+            std::string::npos)
+      << scanned.what();
+  Error wrong = errorOf([&] { exe.calibrate(fresh, -1); });
+  EXPECT_EQ(wrong.kind(), Error::InvalidArgument);
+  Error sets = errorOf([&] { fresh.loadAll(exe, {c.inputs[0]}); });
+  EXPECT_EQ(std::string(sets.what()), "loadAll: 1 input sets for 2 ranks");
+  moert::clearMatmulPlan();
+  moert::setMatmulEngine(previous);
 }

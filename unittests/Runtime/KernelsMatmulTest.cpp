@@ -344,6 +344,60 @@ TEST(Matmul, PlannerTimesEveryCandidateOnceAndKeepsTheFastest) {
   setMatmulEngine(previous);
 }
 
+TEST(Matmul, CalibrationPlansEveryBucketBeforeTheFirstStep) {
+  MatmulEngine previous = matmulEngine();
+  setMatmulEngine(MatmulEngine::Auto);
+  clearMatmulPlan();
+  int saved = kernelThreads();
+  setKernelThreads(2);
+  // K 64, N 600 (split over 2 threads: blocks of 304 and 296 columns),
+  // up to 40 rows: buckets 1, 2-3, 4-7, 8-15, 16-31, 32-63, each whole and
+  // as both split blocks.
+  MatmulShape shape{MatmulQuant::None, DType::F32, 64, 600};
+  EXPECT_EQ(calibrateMatmul(shape, 40), 18);
+  std::vector<MatmulPlanEntry> plan = matmulPlan();
+  ASSERT_EQ(plan.size(), 18u);
+  int whole = 0, split = 0, tail = 0;
+  for (const MatmulPlanEntry &e : plan) {
+    whole += e.shape.find("N 600/600") != std::string::npos;
+    split += e.shape.find("N 304/600") != std::string::npos;
+    tail += e.shape.find("N 296/600") != std::string::npos;
+  }
+  EXPECT_EQ(whole, 6);
+  EXPECT_EQ(split, 6);
+  EXPECT_EQ(tail, 6);
+  // Calibrated: steps within the buckets time nothing, and their results
+  // are the reference's.
+  std::mt19937 rng(11);
+  for (int64_t rows : {1, 5, 17, 40}) {
+    Tensor x = randomFloat(rng, DType::F32, {rows, 64});
+    Tensor w = randomFloat(rng, DType::F32, {2, 64, 600});
+    Tensor out = groupedMatmul(x, w, i64({2}, {rows, 0}), {},
+                               MatmulQuant::None, GroupListType::Count,
+                               DType::F32);
+    expectClose(floats(out),
+                reference(x, w, {rows, rows}, MatmulQuant::None, nullptr,
+                          nullptr, nullptr),
+                1e-4, "calibrated f32");
+  }
+  EXPECT_EQ(matmulPlan().size(), 18u);
+  EXPECT_EQ(calibrateMatmul(shape, 40), 0); // planned already
+  // w4a8 with group scales and a bias, int8: their own block kinds.
+  EXPECT_GT(calibrateMatmul({MatmulQuant::W4A8, DType::I4, 64, 32, 4, true},
+                            3),
+            0);
+  EXPECT_GT(calibrateMatmul({MatmulQuant::W8A8, DType::I8, 64, 32}, 3), 0);
+  EXPECT_THROW(calibrateMatmul({MatmulQuant::W4A8, DType::I4, 64, 32, 5}, 3),
+               Error); // 5 K blocks do not divide K 64
+  // Another policy: nothing to calibrate.
+  clearMatmulPlan();
+  setMatmulEngine(MatmulEngine::Fixed);
+  EXPECT_EQ(calibrateMatmul(shape, 40), 0);
+  EXPECT_TRUE(matmulPlan().empty());
+  setKernelThreads(saved);
+  setMatmulEngine(previous);
+}
+
 TEST(Matmul, EngineNames) {
   EXPECT_STREQ(matmulEngineName(MatmulEngine::Auto), "auto");
   EXPECT_STREQ(matmulEngineName(MatmulEngine::Fixed), "fixed");

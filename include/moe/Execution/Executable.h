@@ -13,6 +13,7 @@
 #include "moe/Execution/Decisions.h"
 #include "moe/Runtime/Comm.h"
 #include "moe/Runtime/Executor.h"
+#include "moe/Runtime/MatmulEngine.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -83,6 +84,19 @@ public:
     return layerDecisions;
   }
 
+  /// The distinct operand shapes of the module's npu.grouped_matmul and
+  /// npu.matmul ops (the expert and shared-expert matmuls).
+  const std::vector<moert::MatmulShape> &matmulShapes() const {
+    return matmuls;
+  }
+  /// Load-time calibration of the matmul planner (moert::calibrateMatmul)
+  /// for every matmul of the module, for steps of up to
+  /// `maxTokensPerRank` tokens on each rank with `kernelThreads` kernel
+  /// threads per rank (0: moert::defaultKernelThreads of the layout's
+  /// ranks in one process). A no-op unless the engine policy is Auto;
+  /// returns the number of block shapes planned.
+  int calibrate(int64_t maxTokensPerRank, int kernelThreads = 0) const;
+
   /// Writes the JIT-compiled object file (ahead-of-time use); on failure
   /// `error` says why and `path` is left as it was.
   LogicalResult dumpObject(StringRef path, std::string &error) const;
@@ -97,6 +111,7 @@ private:
   double seconds = 0;
   int64_t streams = 1;
   std::vector<LayerDecision> layerDecisions;
+  std::vector<moert::MatmulShape> matmuls;
 };
 
 } // namespace mlir::moe

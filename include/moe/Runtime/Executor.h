@@ -60,6 +60,12 @@ struct RunOptions {
   /// one of that run (other storage, dtype or shape); otherwise the step
   /// reuses the results kept in the world (World::loaded).
   LoadStage load;
+  /// Load time only: scan the inputs (checkFinite) and run the load-time
+  /// function, then return without running the step (no results). A
+  /// driver runs this once after loading the weights, so the first step
+  /// does not pay for either (the scan of an input is kept while the same
+  /// tensor is passed again, the load-time results likewise).
+  bool loadOnly = false;
 };
 
 /// Runs `entry` once for global rank `rank` of `world` on the calling

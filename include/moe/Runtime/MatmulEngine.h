@@ -16,6 +16,9 @@
 #ifndef MOE_RUNTIME_MATMULENGINE_H
 #define MOE_RUNTIME_MATMULENGINE_H
 
+#include "moe/Runtime/Enums.h"
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -54,6 +57,30 @@ std::vector<MatmulPlanEntry> matmulPlan();
 
 /// Forgets every choice (the next block of each shape is timed again).
 void clearMatmulPlan();
+
+/// The operands of one npu.grouped_matmul (or npu.matmul) as far as the
+/// planner cares, for calibrating before the first step.
+struct MatmulShape {
+  MatmulQuant quant = MatmulQuant::None;
+  DType weight = DType::F32; // F32, BF16, F16, I8 or I4
+  int64_t k = 0, n = 0;
+  int64_t kBlocks = 1; // w4a8: K / group size
+  bool bias = false;   // w4a8 in the kernel form (x - 8)
+  bool operator==(const MatmulShape &o) const {
+    return quant == o.quant && weight == o.weight && k == o.k && n == o.n &&
+           kBlocks == o.kBlocks && bias == o.bias;
+  }
+};
+
+/// Calibrates the planner for `shape` at load time, so that the first step
+/// runs on planned engines: every block shape a step can give it with up
+/// to `maxRows` rows per group (each power-of-two row bucket, with the
+/// columns whole and split over the current kernelThreads()) is timed on
+/// synthetic operands the way the first block of that shape would be.
+/// A no-op unless the policy is Auto. Returns how many block shapes it
+/// planned (0 when all were planned already). Throws moert::Error for a
+/// shape the matmuls reject.
+int calibrateMatmul(const MatmulShape &shape, int64_t maxRows);
 
 } // namespace moert
 

@@ -53,6 +53,8 @@ struct Problem {
   const float *groupScale = nullptr; // [G, blocks, N]
   const float *bias = nullptr;       // [G, N] (w4a8 kernel form)
   int64_t blocks = 1;
+  /// Block width when positive (calibrateMatmul); else chosen in run().
+  int64_t forcedWidth = 0;
 };
 
 void checkScale(const Tensor *t, std::initializer_list<int64_t> shape,
@@ -125,6 +127,12 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   p.groupScale = sc.groupScale->data<float>();
 }
 
+/// The block width when the columns are split over the kernel threads.
+int64_t splitWidth(int64_t n) {
+  int64_t width = (n + kernelThreads() - 1) / kernelThreads();
+  return std::max(kMinBlockColumns, (width + 15) / 16 * 16);
+}
+
 template <typename T> T *threadScratch(size_t elems) {
   thread_local std::vector<T> buf;
   if (buf.size() < elems)
@@ -164,11 +172,10 @@ Tensor run(Problem &p) {
   int64_t chunks = 0;
   for (int64_t g = 0, r = 0; g < p.groups; r = p.ends[g++])
     chunks += (p.ends[g] - r + kRowChunk - 1) / kRowChunk;
-  int64_t width = p.n;
-  if (chunks < kMinChunksPerThread * kernelThreads()) {
-    width = (p.n + kernelThreads() - 1) / kernelThreads();
-    width = std::max(kMinBlockColumns, (width + 15) / 16 * 16);
-  }
+  int64_t width = p.forcedWidth > 0 ? p.forcedWidth
+                  : chunks < kMinChunksPerThread * kernelThreads()
+                      ? splitWidth(p.n)
+                      : p.n;
   for (int64_t g = 0, r = 0; g < p.groups; r = p.ends[g++])
     for (int64_t r0 = r; r0 < p.ends[g]; r0 += kRowChunk)
       for (int64_t n0 = 0; n0 < p.n; n0 += width)
@@ -392,6 +399,47 @@ Tensor matmul(const Tensor &x, const Tensor &weight,
               weight.str() + " has " + num(weight.dim(0)) + " rows");
   checkOperands(p, scales, false);
   return run(p);
+}
+
+int calibrateMatmul(const MatmulShape &shape, int64_t maxRows) {
+  const char *op = "calibrateMatmul";
+  if (matmulEngine() != MatmulEngine::Auto || maxRows <= 0)
+    return 0;
+  require(shape.k > 0 && shape.n > 0 && shape.kBlocks > 0 &&
+              shape.k % shape.kBlocks == 0,
+          op,
+          "bad shape: K " + num(shape.k) + ", N " + num(shape.n) + ", " +
+              num(shape.kBlocks) + " K blocks");
+  size_t before = planCount();
+  int64_t top = std::min(maxRows, kRowChunk);
+  bool q = shape.quant != MatmulQuant::None;
+  // Synthetic operands: only the timing matters, and zeros are as fast as
+  // any value for every engine (no denormals).
+  Tensor w = Tensor::zeros(shape.weight, {1, shape.k, shape.n});
+  Tensor x = Tensor::zeros(q ? DType::I8 : DType::F32, {top, shape.k});
+  Tensor groupScale = Tensor::zeros(DType::F32, {1, shape.kBlocks, shape.n});
+  Tensor bias = Tensor::zeros(DType::F32, {1, shape.n});
+  MatmulScales scales;
+  if (shape.quant == MatmulQuant::W4A8) {
+    scales.groupScale = &groupScale;
+    if (shape.bias)
+      scales.bias = &bias;
+  }
+  DType out = shape.quant == MatmulQuant::W8A8 ? DType::I32 : DType::F32;
+  std::vector<int64_t> widths{shape.n};
+  if (splitWidth(shape.n) < shape.n)
+    widths.push_back(splitWidth(shape.n));
+  // One block count per power-of-two bucket, in its middle (1, 3, 6, 12,
+  // ...): the bucket's first block in a step would be timed the same way.
+  for (int64_t b = 1; b <= top; b *= 2)
+    for (int64_t width : widths) {
+      int64_t rows = std::min(top, b + b / 2);
+      Problem p{op, x, w, top, shape.k, shape.n, 1, {rows}, shape.quant, out};
+      p.forcedWidth = width;
+      checkOperands(p, scales, true);
+      run(p);
+    }
+  return static_cast<int>(planCount() - before);
 }
 
 } // namespace moert

@@ -175,6 +175,12 @@ void recordPlan(const PlanKey &key, MatmulEngine winner,
   c.plans.emplace(key, Plan{winner, seconds});
 }
 
+size_t planCount() {
+  Cache &c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return c.plans.size();
+}
+
 } // namespace detail
 
 const char *matmulEngineName(MatmulEngine engine) {

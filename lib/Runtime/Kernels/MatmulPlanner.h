@@ -48,6 +48,9 @@ MatmulEngine chooseEngine(const KernelTable &kt, const PlanKey &key,
 /// The Fixed rule (docs/Runtime.md): the measured row thresholds.
 MatmulEngine fixedEngine(const KernelTable &kt, BlockKind kind, int64_t rows);
 
+/// How many block shapes the planner has chosen an engine for.
+size_t planCount();
+
 /// Records the planner's choice for `key` (the first record wins).
 void recordPlan(const PlanKey &key, MatmulEngine winner,
                 const std::vector<std::pair<MatmulEngine, double>> &seconds);
