@@ -353,6 +353,18 @@ PYBIND11_MODULE(_moe, m) {
                out.append(toArrays(rank));
              return out;
            })
+      // Load time: every rank's load, then the planner's calibration.
+      .def("load_all",
+           [](api::World &w, const api::Executable &e,
+              const std::vector<std::vector<py::tuple>> &inputs,
+              int64_t maxTokens) {
+             std::vector<std::vector<api::Tensor>> tensors;
+             std::vector<py::buffer_info> keep;
+             for (const auto &rank : inputs)
+               tensors.push_back(borrowAll(rank, keep));
+             py::gil_scoped_release release;
+             w.loadAll(e, tensors, maxTokens);
+           })
       // One rank on the calling thread (each rank from its own thread).
       .def("run_rank", [](api::World &w, const api::Executable &e, int rank,
                           const std::vector<py::tuple> &inputs) {

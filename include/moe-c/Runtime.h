@@ -284,6 +284,28 @@ MOE_CAPI_EXPORTED MoeStatus moeExecutableRun(const MoeExecutable *executable,
                                              MoeBuffer *outputs,
                                              int64_t numOutputs);
 
+/* Load time (API 2.2), once per rank after the weights are in `inputs`
+ * (any activations will do; the same buffers as moeExecutableRun's): the
+ * work the first run would otherwise do, so that it costs what a steady run
+ * does (docs/Runtime.md, "Load time"). Scans the inputs for NaNs (with the
+ * NaN/Inf checks on; a buffer passed again later at the same address,
+ * dtype and shape is not scanned again) and runs the load-time function,
+ * keeping its results. Called like moeExecutableRun (a thread per rank),
+ * with the same errors; there are no outputs. */
+MOE_CAPI_EXPORTED MoeStatus moeExecutableLoad(const MoeExecutable *executable,
+                                              MoeWorld *world, int64_t rank,
+                                              const MoeBuffer *inputs,
+                                              int64_t numInputs);
+
+/* Load time (API 2.2), once per process: calibrates the expert-matmul
+ * planner for the executable's matmuls and steps of up to
+ * `maxTokensPerRank` tokens per rank, with the world's kernel threads. A
+ * no-op unless the engine policy is auto (MOE_MATMUL_ENGINE unset).
+ * `planned` (may be NULL) receives the number of block shapes timed. */
+MOE_CAPI_EXPORTED MoeStatus moeExecutableCalibrate(
+    const MoeExecutable *executable, const MoeWorld *world,
+    int64_t maxTokensPerRank, int64_t *planned);
+
 #ifdef __cplusplus
 }
 #endif

@@ -472,4 +472,46 @@ MoeStatus moeExecutableRun(const MoeExecutable *executable, MoeWorld *world,
   });
 }
 
+MoeStatus moeExecutableLoad(const MoeExecutable *executable, MoeWorld *world,
+                            int64_t rank, const MoeBuffer *inputs,
+                            int64_t numInputs) {
+  return guard([&] {
+    if (!executable || !world)
+      return invalid("moeExecutableLoad: null executable or world");
+    int64_t ranks = world->world.numRanks();
+    if (rank < 0 || rank >= ranks)
+      return invalid("rank " + std::to_string(rank) +
+                     " is not a rank of the world (" + std::to_string(ranks) +
+                     " ranks)");
+    auto reject = [&](const std::string &why) {
+      world->world.fail(int(rank), why);
+      return invalid("rank " + std::to_string(rank) + ": " + why);
+    };
+    if (numInputs < 0 || (numInputs && !inputs))
+      return reject("invalid input array");
+    std::vector<Tensor> args;
+    try {
+      for (int64_t i = 0; i < numInputs; ++i)
+        args.push_back(toTensor(inputs[i], size_t(i)));
+    } catch (const Error &e) {
+      return reject(e.what());
+    }
+    executable->exe.load(world->world, int(rank), args);
+    return MOE_STATUS_OK;
+  });
+}
+
+MoeStatus moeExecutableCalibrate(const MoeExecutable *executable,
+                                 const MoeWorld *world,
+                                 int64_t maxTokensPerRank, int64_t *planned) {
+  return guard([&] {
+    if (!executable || !world)
+      return invalid("moeExecutableCalibrate: null executable or world");
+    int n = executable->exe.calibrate(world->world, maxTokensPerRank);
+    if (planned)
+      *planned = n;
+    return MOE_STATUS_OK;
+  });
+}
+
 } // extern "C"

@@ -163,6 +163,15 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
     }
     if (!runtime.failed() && !options.loadOnly)
       entry(args.data(), results.data());
+    // The load completes on every rank or fails on all of them, as a step
+    // does: a rank whose peer failed learns it here ("rank R failed: ...").
+    if (!runtime.failed() && options.loadOnly) {
+      try {
+        runtime.hostComm(Group::World).allReduceScalar(0, ReduceKind::Max);
+      } catch (const std::exception &e) {
+        runtime.fail("rank " + std::to_string(rank) + ": " + e.what());
+      }
+    }
     runtime.synchronize();
     outcome.seconds = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - start)

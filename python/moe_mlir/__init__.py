@@ -201,6 +201,26 @@ class World:
         return [_tensors.from_result(t, i, as_torch)
                 for t, i in zip(arrays, self.executable.results)]
 
+    def load(self, inputs, max_tokens=0):
+        """Load time, once after the weights are in `inputs` (as for run;
+        any activations will do): scans the inputs for NaNs and runs the
+        load-time function on every rank, then, with max_tokens > 0,
+        calibrates the expert-matmul planner for steps of up to max_tokens
+        tokens per rank, so the first run costs what a steady one does
+        (docs/Runtime.md, "Load time")."""
+        if len(inputs) != self.num_ranks:
+            raise InvalidArgumentError(
+                f"{len(inputs)} input sets for {self.num_ranks} ranks")
+        if max_tokens < 0:
+            raise InvalidArgumentError(
+                f"max_tokens must not be negative, got {max_tokens}")
+        packed = [self._pack(r, x) for r, x in enumerate(inputs)]
+        try:
+            self._world.load_all(self.executable._exe,
+                                 [p for p, _ in packed], max_tokens)
+        except RunError as e:
+            raise _tensors.run_error(e) from None
+
     def run(self, inputs):
         """Runs every rank (one thread each). inputs[r]: a dict name ->
         array or tensor (or a list in argument order) for rank r. Returns,

@@ -129,6 +129,7 @@ typedef struct Job {
   MoeStatus status;
   char error[512];
   int ok; // output matches the reference
+  int load; // moeExecutableLoad instead of moeExecutableRun
 } Job;
 
 static void *runRank(void *arg) {
@@ -139,6 +140,12 @@ static void *runRank(void *arg) {
                      buffer(k->logits, MOE_DTYPE_F32, 2, t, E, 0),
                      buffer(k->w13, MOE_DTYPE_F32, 3, 1, H, 2 * I),
                      buffer(k->w2, MOE_DTYPE_F32, 3, 1, I, H)};
+  if (job->load) {
+    job->status = moeExecutableLoad(job->exe, job->world, job->rank, in, 4);
+    snprintf(job->error, sizeof(job->error), "%s", moeGetLastError());
+    job->ok = job->status == MOE_STATUS_OK;
+    return NULL;
+  }
   MoeBuffer out = buffer(job->outCapacity ? k->out : NULL, 0, 0, 0, 0, 0);
   out.capacity = job->outCapacity;
   job->status =
@@ -163,14 +170,15 @@ static void *runRank(void *arg) {
 }
 
 // Runs both ranks, one thread each, and prints each rank's outcome.
-static void runWorld(const char *label, const MoeExecutable *exe,
-                     MoeWorld *world, int64_t xCols0, size_t outCapacity0) {
+static void runOrLoadWorld(const char *label, const MoeExecutable *exe,
+                           MoeWorld *world, int64_t xCols0,
+                           size_t outCapacity0, int load) {
   Job jobs[E];
   pthread_t threads[E];
   for (int r = 0; r < E; ++r) {
-    Job j = {
-        exe,           world, r, r == 0 ? xCols0 : H, r == 0 ? outCapacity0 : 0,
-        MOE_STATUS_OK, "",    0};
+    Job j = {exe,           world, r, r == 0 ? xCols0 : H,
+             r == 0 ? outCapacity0 : 0,
+             MOE_STATUS_OK, "",    0, load};
     jobs[r] = j;
     pthread_create(&threads[r], NULL, runRank, &jobs[r]);
   }
@@ -183,6 +191,11 @@ static void runWorld(const char *label, const MoeExecutable *exe,
       printf("%s: rank %d status %d: %s\n", label, r, jobs[r].status,
              jobs[r].error);
   }
+}
+
+static void runWorld(const char *label, const MoeExecutable *exe,
+                     MoeWorld *world, int64_t xCols0, size_t outCapacity0) {
+  runOrLoadWorld(label, exe, world, xCols0, outCapacity0, 0);
 }
 
 static void printString(MlirStringRef s, void *unused) {
@@ -407,6 +420,33 @@ int main(void) {
   // CHECK: mc2: rank 1 matches
   // CHECK: allgather: rank 0 matches
   // CHECK: allgather: rank 1 matches
+
+  // Load time (API 2.2): load every rank, calibrate, then run.
+  {
+    MoeWorld *loaded = NULL;
+    moeWorldCreate(allgather, 2, NULL, &loaded);
+    runOrLoadWorld("load", allgather, loaded, H, 0, 1);
+    int64_t planned = -1;
+    MoeStatus cs = moeExecutableCalibrate(allgather, loaded, 8, &planned);
+    printf("calibrate: status %d planned %s\n", cs,
+           planned >= 0 ? "ok" : "unset");
+    runWorld("after load", allgather, loaded, H, sizeof(ranks[0].out));
+    cs = moeExecutableCalibrate(allgather, loaded, -1, NULL);
+    printf("calibrate -1: status %d: %s\n", cs, moeGetLastError());
+    cs = moeExecutableCalibrate(NULL, loaded, 1, NULL);
+    printf("calibrate null: status %d: %s\n", cs, moeGetLastError());
+    // A wrong input fails the load, and the world with it.
+    runOrLoadWorld("bad load", allgather, loaded, 5, 0, 1);
+    moeWorldDestroy(loaded);
+  }
+  // CHECK: load: rank 0 matches
+  // CHECK: load: rank 1 matches
+  // CHECK: calibrate: status 0 planned ok
+  // CHECK: after load: rank 0 matches
+  // CHECK: after load: rank 1 matches
+  // CHECK: calibrate -1: status 1: calibrate: maxTokensPerRank must not be negative, got -1
+  // CHECK: calibrate null: status 1: moeExecutableCalibrate: null executable or world
+  // CHECK: bad load: rank 0 status 1: rank 0: input 'x' is tensor<3x5xf32> but the argument is tensor<?x4xf32>
 
   // Errors.
   MoeExecutable *bad = NULL;

@@ -429,3 +429,29 @@ def test_shared_expert_ranks_against_the_reference():
     case = moe_mlir.reference.random_case(exe, tokens=[4, 0, 9, 2], seed=5)
     assert "8 ranks match" in case.check(
         moe_mlir.World(exe, ranks=8).run(case.inputs))
+
+
+@pytest.mark.parametrize("name", ["alltoall2", "mc2w4"])
+def test_load_then_run(name):
+    # Load time (docs/Runtime.md): scan, load-time function, calibration;
+    # the runs after it match the reference.
+    case, source, inputs, expected = load(name)
+    exe = moe_mlir.compile(source)
+    world = moe_mlir.World(exe, ranks=len(inputs))
+    world.load(inputs, max_tokens=8)
+    check(case, world.run(inputs), expected)
+    check(case, world.run(inputs), expected)
+    with pytest.raises(moe_mlir.InvalidArgumentError, match="max_tokens"):
+        world.load(inputs, max_tokens=-1)
+
+
+def test_load_scans_the_inputs():
+    _, source, inputs, _ = load("alltoall2")
+    world = moe_mlir.World(moe_mlir.compile(source), ranks=2)
+    bad = [dict(r) for r in inputs]
+    bad[0]["x"] = bad[0]["x"].copy()
+    bad[0]["x"][2, 3] = np.nan
+    with pytest.raises(moe_mlir.RankFailedError,
+                       match=r"rank 0: input 0 'x' \(.*\): row 2 holds nan"):
+        world.load(bad)
+    assert world.failed

@@ -560,8 +560,33 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
     options.kernelThreads = std::max(
         1, static_cast<int>(std::thread::hardware_concurrency()) /
                mpi->localSize);
+  // Load time (docs/Runtime.md): the input scan and the load-time function
+  // once before the steps, then (with the planner) the matmul calibration
+  // for the largest token count of the inputs; a failure is reported as a
+  // step's would be.
   std::vector<moert::RankOutcome> outcomes;
-  for (int step = 0; step < steps; ++step) {
+  {
+    moert::RunOptions load = options;
+    load.loadOnly = true;
+    outcomes = moert::runRanks(*ranksWorld, (*exe)->entry(), perRank,
+                               (*exe)->results().size(), load);
+  }
+  bool loaded = llvm::none_of(outcomes, [](const moert::RankOutcome &o) {
+    return !o.error.empty();
+  });
+  if (loaded) {
+    int64_t maxTokens = 0;
+    for (const std::vector<moert::Tensor> &inputs : perRank)
+      for (auto [i, arg] : llvm::enumerate(args))
+        if (!arg.shape.empty() && arg.shape[0] < 0 && inputs[i].rank() > 0)
+          maxTokens = std::max(maxTokens, inputs[i].dim(0));
+    try {
+      (*exe)->calibrate(maxTokens, options.kernelThreads);
+    } catch (const moert::Error &e) {
+      return fail(e.what());
+    }
+  }
+  for (int step = 0; step < steps && loaded; ++step) {
     if (step > 0 && llvm::any_of(paths, [](const auto &entry) {
           return perStep(entry.second);
         })) {
@@ -588,9 +613,11 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
     std::vector<moert::RankOutcome> now =
         moert::runRanks(*ranksWorld, (*exe)->entry(), perRank,
                         (*exe)->results().size(), options);
-    // Times, profiles and traces add up over the steps.
-    for (size_t i = 0; i < now.size() && step > 0; ++i) {
-      now[i].seconds += outcomes[i].seconds;
+    // Profiles and traces add up over the load and the steps, times over
+    // the steps.
+    for (size_t i = 0; i < now.size(); ++i) {
+      if (step > 0)
+        now[i].seconds += outcomes[i].seconds;
       now[i].trace.insert(now[i].trace.begin(), outcomes[i].trace.begin(),
                           outcomes[i].trace.end());
       for (const auto &[op, p] : outcomes[i].profile) {
