@@ -18,6 +18,7 @@
 #include "MatmulPlanner.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <set>
@@ -243,9 +244,19 @@ Tensor run(Problem &p) {
   }
 
   int64_t perGroup = p.k * p.n;
-  parallelFor(static_cast<int64_t>(blocks.size()), 1, [&](int64_t b0,
-                                                          int64_t b1) {
-    for (int64_t bi = b0; bi < b1; ++bi) {
+  // Blocks differ in cost (the rows per group follow the routing): the
+  // kernel threads take them largest first from a shared counter, so no
+  // thread idles while another still works through a static share.
+  std::stable_sort(blocks.begin(), blocks.end(),
+                   [](const Block &a, const Block &b) {
+                     return a.r1 - a.r0 > b.r1 - b.r0;
+                   });
+  int64_t numBlocks = static_cast<int64_t>(blocks.size());
+  std::atomic<int64_t> nextBlock{0};
+  parallelFor(std::min<int64_t>(kernelThreads(), numBlocks), 1, [&](int64_t,
+                                                                    int64_t) {
+    for (int64_t bi; (bi = nextBlock.fetch_add(1, std::memory_order_relaxed)) <
+                     numBlocks;) {
       const Block &b = blocks[bi];
       int64_t rows = b.r1 - b.r0, cols = b.n1 - b.n0;
       int64_t ldc = (cols + 15) / 16 * 16;
