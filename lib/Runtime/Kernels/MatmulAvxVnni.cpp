@@ -136,7 +136,7 @@ MOE_AVXVNNI void signedRows(const uint8_t *a, int64_t lda, int rows,
 /// One gemv step: `depth` (<= 16) rows of one register of weight bytes
 /// each (at `p`, row stride `ldw`) times R rows of s (quads at `xs`, row
 /// stride `xStride`), added to the sums at `acc` (row stride
-/// `accStride`). The bytes of 4 rows are interleaved into quads; then an
+/// `accStride`; stored there on the `first` step). The bytes of 4 rows are interleaved into quads; then an
 /// I8 weight is w xor 0x80 (32 columns: 4 registers of sums), an I4 weight
 /// byte xor 0x88 gives (w_even + 8) + 16 (w_odd + 8) for the even columns
 /// and its high nibble 16 (w_odd + 8) for the odd ones (64 columns: 8
@@ -144,7 +144,8 @@ MOE_AVXVNNI void signedRows(const uint8_t *a, int64_t lda, int rows,
 template <int R, bool I4, bool Full>
 MOE_AVXVNNI inline void gemvStep(const uint8_t *p, int64_t ldw, int64_t depth,
                                  const int8_t *xs, int64_t xStride,
-                                 int32_t *acc, int64_t accStride) {
+                                 int32_t *acc, int64_t accStride,
+                                 bool first) {
   constexpr int U = I4 ? 8 : 4;
   const __m256i high = _mm256_set1_epi8(static_cast<char>(0xF0));
   const __m256i flip = _mm256_set1_epi8(static_cast<char>(I4 ? 0x88 : 0x80));
@@ -201,7 +202,8 @@ MOE_AVXVNNI inline void gemvStep(const uint8_t *p, int64_t ldw, int64_t depth,
     for (int u = 0; u < U; ++u) {
       __m256i *d = reinterpret_cast<__m256i *>(acc + i * accStride + 8 * u);
       __m256i sum = u >= 4 ? _mm256_srai_epi32(s[i][u], 4) : s[i][u];
-      _mm256_storeu_si256(d, _mm256_add_epi32(_mm256_loadu_si256(d), sum));
+      _mm256_storeu_si256(
+          d, first ? sum : _mm256_add_epi32(_mm256_loadu_si256(d), sum));
     }
 }
 
@@ -256,7 +258,8 @@ MOE_AVXVNNI void gemvRows(const uint8_t *a, int64_t lda, const WeightView &w,
   int32_t *acc = static_cast<int32_t *>(
       avx2::packScratch(R * rowElems * sizeof(int32_t) + R * padded));
   int8_t *xs = reinterpret_cast<int8_t *>(acc + R * rowElems);
-  std::fill(acc, acc + R * rowElems, 0);
+  if (k1 <= k0) // no step stores the sums
+    std::fill(acc, acc + R * rowElems, 0);
   int64_t sums[MR];
   signedRows(a, lda, MR, Comp, k0, k1, padded, xs, sums);
   // The rows of a partial last chunk, zero-padded (no reads past n1).
@@ -270,7 +273,8 @@ MOE_AVXVNNI void gemvRows(const uint8_t *a, int64_t lda, const WeightView &w,
       const uint8_t *src = rows + 32 * j;
       int32_t *aj = acc + chunkCols * j;
       if (left >= chunkCols && depth == kGemvDepth) {
-        gemvStep<R, I4, true>(src, ldw, depth, x, padded, aj, rowElems);
+        gemvStep<R, I4, true>(src, ldw, depth, x, padded, aj, rowElems,
+                              k == k0);
         continue;
       }
       if (left < chunkCols) {
@@ -278,9 +282,11 @@ MOE_AVXVNNI void gemvRows(const uint8_t *a, int64_t lda, const WeightView &w,
         std::memset(tail, 0, sizeof tail);
         for (int64_t t = 0; t < depth; ++t)
           std::memcpy(tail[t], src + t * ldw, bytes);
-        gemvStep<R, I4, false>(tail[0], 32, depth, x, padded, aj, rowElems);
+        gemvStep<R, I4, false>(tail[0], 32, depth, x, padded, aj, rowElems,
+                               k == k0);
       } else {
-        gemvStep<R, I4, false>(src, ldw, depth, x, padded, aj, rowElems);
+        gemvStep<R, I4, false>(src, ldw, depth, x, padded, aj, rowElems,
+                               k == k0);
       }
     }
   }

@@ -34,8 +34,10 @@ constexpr int64_t kDnnlMinRows = 32;
 constexpr int64_t kGemvMaxRows = 8;
 constexpr int64_t kGemvI8MaxRows = 8;
 /// w4a8 streams the int4 weight (vpdpbusd variants only) up to this many
-/// rows (measured on Zen 5, docs/Runtime.md).
-constexpr int64_t kGemvI4MaxRows = 8;
+/// rows: on Zen 5 the 512-bit gemvU8 beat the panels up to 16 rows per
+/// group, the 256-bit one up to 8 (docs/Runtime.md).
+constexpr int64_t kGemvI4MaxRows512 = 16;
+constexpr int64_t kGemvI4MaxRows256 = 8;
 /// The planner times the row-streaming kernels only up to this many rows
 /// (they re-read the weight for every 8 rows) and oneDNN from this many.
 constexpr int64_t kPlanGemvMaxRows = 32;
@@ -131,7 +133,9 @@ MatmulEngine fixedEngine(const KernelTable &kt, BlockKind kind,
       return MatmulEngine::Gemv;
     return kt.gemmU8 ? MatmulEngine::Vnni : MatmulEngine::Panel;
   case BlockKind::W4A8:
-    if (rows <= kGemvI4MaxRows && kt.gemvU8)
+    if (kt.gemvU8 && rows <= (kt.isa == CpuIsa::Avx512Vnni
+                                  ? kGemvI4MaxRows512
+                                  : kGemvI4MaxRows256))
       return MatmulEngine::Gemv;
     return kt.gemmU8 ? MatmulEngine::Vnni : MatmulEngine::Panel;
   }

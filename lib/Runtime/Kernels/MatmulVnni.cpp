@@ -251,14 +251,14 @@ MOE_VNNI void signedRows(const uint8_t *a, int64_t lda, int rows, bool ones,
 /// One gemvU8I4Rows step: `depth` (<= 16) rows of 128 columns (64 bytes
 /// at `p`, `mask` of them readable unless Full) times R rows of s (quads
 /// at `xs`, row stride `xStride`), added to the sums at `acc` (row
-/// stride `accStride`). The raw bytes of 4 rows are interleaved into
+/// stride `accStride`; stored there on the `first` step). The raw bytes of 4 rows are interleaved into
 /// quads, then split: low nibbles xor 8 (even columns) and high nibbles
 /// xor 8 (odd columns).
 template <int R, bool Full>
 MOE_VNNI inline void gemvI4Step(const uint8_t *p, int64_t ldw, int64_t depth,
                                 __mmask64 mask, const int8_t *xs,
                                 int64_t xStride, int32_t *acc,
-                                int64_t accStride) {
+                                int64_t accStride, bool first) {
   const __m512i low = _mm512_set1_epi8(0x0F);
   const __m512i high = _mm512_set1_epi8(static_cast<char>(0xF0));
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x88));
@@ -310,7 +310,8 @@ MOE_VNNI inline void gemvI4Step(const uint8_t *p, int64_t ldw, int64_t depth,
     for (int u = 0; u < 8; ++u) {
       int32_t *d = acc + i * accStride + 16 * u;
       __m512i sum = u >= 4 ? _mm512_srai_epi32(s[i][u], 4) : s[i][u];
-      _mm512_storeu_si512(d, _mm512_add_epi32(_mm512_loadu_si512(d), sum));
+      _mm512_storeu_si512(
+          d, first ? sum : _mm512_add_epi32(_mm512_loadu_si512(d), sum));
     }
 }
 
@@ -352,7 +353,8 @@ MOE_VNNI void gemvU8I4Rows(const uint8_t *a, int64_t lda, const WeightView &w,
   int32_t *acc = static_cast<int32_t *>(
       avx2::packScratch(R * rowElems * sizeof(int32_t) + R * padded));
   int8_t *xs = reinterpret_cast<int8_t *>(acc + R * rowElems);
-  std::fill(acc, acc + R * rowElems, 0);
+  if (k1 <= k0) // no step stores the sums
+    std::fill(acc, acc + R * rowElems, 0);
   int64_t sums[MR];
   signedRows(a, lda, MR, Comp, k0, k1, padded, xs, sums);
   for (int64_t k = k0; k < k1; k += kGemvDepth) {
@@ -364,12 +366,12 @@ MOE_VNNI void gemvU8I4Rows(const uint8_t *a, int64_t lda, const WeightView &w,
       int32_t *aj = acc + 128 * j;
       if (depth == kGemvDepth && bytes == 64)
         gemvI4Step<R, true>(rows + 64 * j, ldw, depth, 0, x, padded, aj,
-                            rowElems);
+                            rowElems, k == k0);
       else
         gemvI4Step<R, false>(rows + 64 * j, ldw, depth,
                              bytes == 64 ? ~__mmask64(0)
                                          : (__mmask64(1) << bytes) - 1,
-                             x, padded, aj, rowElems);
+                             x, padded, aj, rowElems, k == k0);
     }
   }
   // Back to column order; D - 8 S - (zero - 128) (U - 8 L).
