@@ -68,8 +68,9 @@ TEST(CpuIsa, SupportedVariantsMatchTheCpu) {
   // AVX-512 variants.
   if (!std::getenv("MOE_CPU_ISA")) {
     EXPECT_EQ(cpuIsa(), isas.back());
-    if (cpuIsaSupported(CpuIsa::Avx512))
+    if (cpuIsaSupported(CpuIsa::Avx512)) {
       EXPECT_NE(cpuIsa(), CpuIsa::AvxVnni);
+    }
   }
 }
 

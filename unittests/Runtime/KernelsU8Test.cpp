@@ -7,7 +7,9 @@
 // blocks (odd k0), N not a multiple of 16, 32 or 64, int4 rows that do not
 // start on a byte, groups of zero rows, the int8 extremes, the w4a8 kernel
 // form's bias (zero 136), and column blocks past n0 = 0 (two threads).
-// Group scales are powers of two, so the w4a8 results are exact too.
+// Group scales are powers of two, so the w4a8 results are exact too. The
+// kernels' own contract (MatmulKernels.h: any k range and zero) is
+// checked by calling the table entries directly.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +18,10 @@
 #include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/MatmulEngine.h"
 #include "moe/Runtime/Parallel.h"
+
+// The kernel table itself, for the contract of its u8 entries (internal
+// to the runtime library, whose symbols the tests link against).
+#include "../../lib/Runtime/Kernels/MatmulKernels.h"
 
 #include <cmath>
 
@@ -193,6 +199,68 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(MatmulEngine::Gemv,
                                          MatmulEngine::Vnni)),
     paramName);
+
+TEST(U8Engines, KernelContractForAnyRangeAndZero) {
+  // gemmU8 and gemvU8 of every variant that has them, called directly:
+  // c[i, j] = sum_{k in [k0, k1)} (a[i, k] - zero) w[k, n0 + j] for odd
+  // and even k0, empty ranges, column ranges inside the weight, int8 and
+  // int4 weights (odd N: rows not starting on a byte), and zero 128 (no
+  // column sums), 136 (the w4a8 kernel form) and 3.
+  CpuIsa previous = cpuIsa();
+  std::mt19937 rng(24);
+  std::uniform_int_distribution<int> byte(0, 255);
+  const int64_t K = 45, lda = K + 4;
+  struct Range {
+    int64_t k0, k1, n0, n1;
+  };
+  for (CpuIsa isa : supportedCpuIsas()) {
+    setCpuIsa(isa);
+    const detail::KernelTable &kt = detail::kernels();
+    if (!kt.gemvU8)
+      continue;
+    SCOPED_TRACE(cpuIsaName(isa));
+    for (DType dt : {DType::I8, DType::I4}) {
+      for (int64_t N : {int64_t(150), int64_t(77)}) {
+        Tensor w = extremeInts(rng, dt, {2, K, N});
+        for (Range r : {Range{0, K, 0, N}, Range{3, 40, 16, N},
+                        Range{7, 8, 32, 70}, Range{5, 5, 0, 20},
+                        Range{1, 30, 128, 150}}) {
+          if (r.n1 > N)
+            continue;
+          for (int32_t zero : {128, 136, 3}) {
+            for (int64_t m : {1, 2, 3, 5}) {
+              std::vector<uint8_t> a(m * lda);
+              for (uint8_t &v : a)
+                v = static_cast<uint8_t>(byte(rng));
+              int64_t cols = r.n1 - r.n0, ldc = (cols + 15) / 16 * 16 + 16;
+              // Group 1 of the stack: a nonzero weight offset.
+              detail::WeightView view{w.bytes(), dt, K * N, K, N};
+              for (bool gemv : {false, true}) {
+                std::vector<int32_t> c(m * ldc, -7);
+                (gemv ? kt.gemvU8 : kt.gemmU8)(a.data(), lda, m, view, r.k0,
+                                               r.k1, r.n0, r.n1, zero,
+                                               c.data(), ldc);
+                for (int64_t i = 0; i < m; ++i)
+                  for (int64_t j = 0; j < cols; ++j) {
+                    int64_t want = 0;
+                    for (int64_t k = r.k0; k < r.k1; ++k)
+                      want += (int64_t(a[i * lda + k]) - zero) *
+                              weightAt(w, K * N + k * N + r.n0 + j);
+                    ASSERT_EQ(c[i * ldc + j], want)
+                        << (gemv ? "gemvU8 " : "gemmU8 ") << dtypeName(dt)
+                        << " N " << N << " k " << r.k0 << ".." << r.k1
+                        << " n " << r.n0 << ".." << r.n1 << " zero " << zero
+                        << " row " << i << " column " << j;
+                  }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  setCpuIsa(previous);
+}
 
 TEST(U8Engines, W4A8GemvIsTheFixedRuleForFewRowsWithVpdpbusd) {
   // One group of 3 rows, K 64 in 2 blocks, N 32: the fixed rule streams

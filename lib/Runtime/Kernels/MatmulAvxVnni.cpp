@@ -10,13 +10,15 @@
 // (avx2::packU8Quads, column sums by vpdpbusd with ones for the
 // compensation) and runs a 6x16 micro-kernel (12 accumulators).
 //
-// gemvU8 streams the weight 16 rows at a time, 32 columns per register,
-// interleaved into quads in registers (vpunpck). The weight is the
-// unsigned operand of vpdpbusd here, w + 128 for int8 (w xor 0x80) and
-// w + 8 for int4 (a nibble xor 8, unpacked in registers: 16 bytes of a row
-// in both halves of a register, the upper half shifted by a nibble), and
-// the activations the signed one, s = u - 128. With b that offset, D =
-// sum_k s (w + b), S = sum_k s, U = sum_k (w + b) and L = k1 - k0:
+// gemvU8 streams the weight 16 rows at a time, 32 bytes of each row per
+// register, interleaved into quads in registers (vpunpck), the sums in
+// registers for the 16 rows; tiles of 2 rows of x for int8 (32 columns
+// per register), 1 row for int4 (64 columns: the bytes split into their
+// nibbles in registers after the interleave; no int8 copy of the weight).
+// The weight is the unsigned operand of vpdpbusd here, w + 128 for int8
+// (w xor 0x80) and w + 8 for int4 (a nibble xor 8), and the activations
+// the signed one, s = u - 128. With b that offset, D = sum_k s (w + b),
+// S = sum_k s, U = sum_k (w + b) and L = k1 - k0:
 //   sum_k (u - zero) w = D - b S - (zero - 128) (U - b L),
 // so the weight's column sums U (one more row of ones) are only needed
 // when zero != 128 (the w4a8 kernel form).

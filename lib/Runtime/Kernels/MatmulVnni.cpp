@@ -1,6 +1,7 @@
 //===- MatmulVnni.cpp - u8 x s8 int8/int4 matmul through vpdpbusd ---------===//
 //
-// The gemmU8 entry of the avx512vnni variant (MatmulKernels.h). vpdpbusd
+// The gemmU8 and gemvU8 entries of the avx512vnni variant (MatmulKernels.h;
+// MatmulAvxVnni.cpp has the 256-bit AVX-VNNI ones). vpdpbusd
 // multiplies 4 unsigned bytes by 4 signed bytes and adds the 4 products
 // (each fits in 16 bits) to an i32 lane without saturating: 64
 // multiply-adds per instruction, 4x vpdpwssd's. Its left operand is
@@ -15,10 +16,15 @@
 // n1 are zero), int4 unpacked to int8 in registers while packing. Then
 // every tile of up to 8 rows runs an 8x32 micro-kernel over the strips.
 //
-// gemvU8 (few rows, int8 weight) streams the weight instead: 16 rows at a
-// time, 64 columns per register, interleaved into quads in registers
-// (vpunpck), the column sums taken as one more row of ones; the sums stay
-// in registers for the 16 rows and the next 16 rows are prefetched.
+// gemvU8 (few rows) streams the weight instead: 16 rows at a time, one
+// register of bytes per row interleaved into quads in registers (vpunpck),
+// the sums in registers for the 16 rows. An int8 weight: 64 columns per
+// register, the column sums taken as one more row of ones, the next 16
+// rows prefetched. An int4 weight (gemvU8I4Rows): 128 columns per
+// register, split into the low and the high nibbles after the interleave,
+// with the weight as the unsigned operand (w + 8) and s = u - 128 as the
+// signed one, so the compensation is per row and the column sums are only
+// needed for zero != 128; no int8 copy of the weight is made.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,8 +35,6 @@
 #include <algorithm>
 #include <cstring>
 #include <immintrin.h>
-
-
 
 #define MOE_VNNI MOE_TARGET("avx512f,avx512bw,avx512vnni,avx2,fma,f16c")
 
@@ -309,7 +313,10 @@ MOE_VNNI inline void gemvI4Step(const uint8_t *p, int64_t ldw, int64_t depth,
   for (int i = 0; i < R; ++i)
     for (int u = 0; u < 8; ++u) {
       int32_t *d = acc + i * accStride + 16 * u;
-      __m512i sum = u >= 4 ? _mm512_srai_epi32(s[i][u], 4) : s[i][u];
+      // (maskz: g++ 12's unmasked intrinsic warns about its undefined
+      // pass-through operand.)
+      __m512i sum = u >= 4 ? _mm512_maskz_srai_epi32(0xFFFF, s[i][u], 4)
+                           : s[i][u];
       _mm512_storeu_si512(
           d, first ? sum : _mm512_add_epi32(_mm512_loadu_si512(d), sum));
     }
