@@ -262,10 +262,11 @@ TEST(U8Engines, KernelContractForAnyRangeAndZero) {
   setCpuIsa(previous);
 }
 
-TEST(U8Engines, W4A8GemvIsTheFixedRuleForFewRowsWithVpdpbusd) {
-  // One group of 3 rows, K 64 in 2 blocks, N 32: the fixed rule streams
-  // the int4 weight on the variants with a gemvU8 (avxvnni, avx512vnni),
-  // and the result is the vnni engine's, bit for bit.
+TEST(U8Engines, W4A8PlannerTimesGemvAndEveryEngineAgrees) {
+  // One group of 3 rows, K 64 in 2 blocks, N 32, on the variants with a
+  // gemvU8 (avxvnni, avx512vnni): the planner times the int4 gemv next to
+  // the panels, and every engine (and the fixed rule) gives the planned
+  // result bit for bit (random f32 group scales).
   MatmulEngine previous = matmulEngine();
   CpuIsa previousIsa = cpuIsa();
   std::mt19937 rng(23);
