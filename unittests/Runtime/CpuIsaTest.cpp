@@ -53,27 +53,36 @@ TEST(CpuIsa, SupportedVariantsMatchTheCpu) {
   if (f.empty())
     GTEST_SKIP() << "no /proc/cpuinfo flags";
   bool avx2 = f.count("avx2") && f.count("fma") && f.count("f16c");
+  bool avxVnni = avx2 && f.count("avx_vnni");
   bool avx512 = avx2 && f.count("avx512f");
   bool vnni = avx512 && f.count("avx512_vnni") && f.count("avx512bw");
   EXPECT_EQ(cpuIsaSupported(CpuIsa::Avx2), avx2);
+  EXPECT_EQ(cpuIsaSupported(CpuIsa::AvxVnni), avxVnni);
   EXPECT_EQ(cpuIsaSupported(CpuIsa::Avx512), avx512);
   EXPECT_EQ(cpuIsaSupported(CpuIsa::Avx512Vnni), vnni);
 #else
   EXPECT_EQ(isas, std::vector<CpuIsa>{CpuIsa::Portable});
 #endif
-  // Without MOE_CPU_ISA (lit runs the tests without it) the best wins.
+  // Without MOE_CPU_ISA (lit runs the tests without it) the best wins:
+  // the last supported one, so AVX-512 CPUs with AVX-VNNI too keep the
+  // AVX-512 variants.
   if (!std::getenv("MOE_CPU_ISA")) {
     EXPECT_EQ(cpuIsa(), isas.back());
+    if (cpuIsaSupported(CpuIsa::Avx512)) {
+      EXPECT_NE(cpuIsa(), CpuIsa::AvxVnni);
+    }
   }
 }
 
 TEST(CpuIsa, NamesAndUnsupportedVariants) {
   EXPECT_STREQ(cpuIsaName(CpuIsa::Portable), "portable");
   EXPECT_STREQ(cpuIsaName(CpuIsa::Avx2), "avx2");
+  EXPECT_STREQ(cpuIsaName(CpuIsa::AvxVnni), "avxvnni");
   EXPECT_STREQ(cpuIsaName(CpuIsa::Avx512), "avx512");
   EXPECT_STREQ(cpuIsaName(CpuIsa::Avx512Vnni), "avx512vnni");
   IsaScope scope;
-  for (CpuIsa isa : {CpuIsa::Avx2, CpuIsa::Avx512, CpuIsa::Avx512Vnni})
+  for (CpuIsa isa : {CpuIsa::Avx2, CpuIsa::AvxVnni, CpuIsa::Avx512,
+                     CpuIsa::Avx512Vnni})
     if (!cpuIsaSupported(isa))
       EXPECT_ERROR(setCpuIsa(isa),
                    std::string("cannot run ") + cpuIsaName(isa));

@@ -8,7 +8,8 @@
 // variant computes the same results: bit-identical for the int8/int4
 // matmuls and dynamic quantization, within the tolerances of
 // docs/Runtime.md ("Instruction sets") for the f32 ones. The selection
-// can be forced with MOE_CPU_ISA=portable|avx2|avx512|avx512vnni.
+// can be forced with
+// MOE_CPU_ISA=portable|avx2|avxvnni|avx512|avx512vnni.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,15 +20,20 @@
 
 namespace moert {
 
-/// Kernel variants, each requiring the features of the ones before it:
+/// Kernel variants, in order of preference (the last one the CPU supports
+/// is the default):
 ///  - Portable: plain C++ the compiler vectorizes for the baseline ISA;
 ///  - Avx2: AVX2 + FMA + F16C (x86-64 only);
-///  - Avx512: AVX-512F f32 kernels, int8 as Avx2;
+///  - AvxVnni: Avx2 plus the VEX-encoded (256-bit) u8 x s8 vpdpbusd engine
+///    of AVX-VNNI, for CPUs without AVX-512 (Alder Lake and later, Zen 5
+///    client parts); AVX-512 CPUs prefer the variants below;
+///  - Avx512: Avx2 plus AVX-512F f32 kernels, int8 as Avx2;
 ///  - Avx512Vnni: Avx512 plus AVX-512 VNNI int8 kernels (vpdpwssd, and
 ///    the u8 x s8 vpdpbusd engine).
-enum class CpuIsa { Portable = 0, Avx2, Avx512, Avx512Vnni };
+enum class CpuIsa { Portable = 0, Avx2, AvxVnni, Avx512, Avx512Vnni };
 
-/// "portable", "avx2", "avx512" or "avx512vnni" (MOE_CPU_ISA's values).
+/// "portable", "avx2", "avxvnni", "avx512" or "avx512vnni" (MOE_CPU_ISA's
+/// values).
 const char *cpuIsaName(CpuIsa isa);
 
 /// Whether this build has the variant and this CPU (and OS) can run it.

@@ -27,10 +27,12 @@ namespace moert {
 /// Engines and policies:
 ///  - Auto: the planner (MOE_MATMUL_ENGINE unset or "auto");
 ///  - Fixed: the measured row thresholds of docs/Runtime.md, no timing;
-///  - Gemv: row-streaming kernels (f32 weight, or w8a8);
+///  - Gemv: row-streaming kernels (f32 weight, w8a8, and w4a8 on the
+///    variants with vpdpbusd);
 ///  - Panel: packed-panel kernels (f32 FMA, int8/int4 as s16 pairs);
 ///  - Dnnl: oneDNN's f32 matmul (f32 weight);
-///  - Vnni: the u8 x s8 vpdpbusd kernel (w8a8/w4a8, avx512vnni variant).
+///  - Vnni: the u8 x s8 vpdpbusd kernel (w8a8/w4a8, avxvnni and
+///    avx512vnni variants).
 /// A forced engine that cannot run a block (say Dnnl on int8) leaves that
 /// block to the Fixed rule.
 enum class MatmulEngine { Auto, Fixed, Gemv, Panel, Dnnl, Vnni };

@@ -20,8 +20,9 @@ namespace moert {
 using namespace detail;
 
 namespace {
-constexpr CpuIsa kAllIsas[] = {CpuIsa::Portable, CpuIsa::Avx2, CpuIsa::Avx512,
-                               CpuIsa::Avx512Vnni};
+/// In order of preference: the last supported one is the default.
+constexpr CpuIsa kAllIsas[] = {CpuIsa::Portable, CpuIsa::Avx2, CpuIsa::AvxVnni,
+                               CpuIsa::Avx512, CpuIsa::Avx512Vnni};
 
 const KernelTable kPortable{CpuIsa::Portable,  portable::gemmF32,
                             portable::gemmF32, portable::gemmI8,
@@ -31,6 +32,9 @@ const KernelTable kPortable{CpuIsa::Portable,  portable::gemmF32,
 const KernelTable kAvx2{CpuIsa::Avx2,    avx2::gemmF32, avx2::gemvF32,
                         avx2::gemmI8,    avx2::gemvI8,  nullptr, nullptr,
                         avx2::swigluRow, avx2::quantizeRow};
+const KernelTable kAvxVnni{CpuIsa::AvxVnni, avx2::gemmF32,   avx2::gemvF32,
+                           avx2::gemmI8,     avx2::gemvI8,    avxvnni::gemmU8,
+                           avxvnni::gemvU8,  avx2::swigluRow, avx2::quantizeRow};
 const KernelTable kAvx512{CpuIsa::Avx512,  avx512::gemmF32, avx512::gemvF32,
                           avx2::gemmI8,    avx2::gemvI8,    nullptr, nullptr,
                           avx2::swigluRow, avx2::quantizeRow};
@@ -46,6 +50,8 @@ const KernelTable &table(CpuIsa isa) {
   switch (isa) {
   case CpuIsa::Avx2:
     return kAvx2;
+  case CpuIsa::AvxVnni:
+    return kAvxVnni;
   case CpuIsa::Avx512:
     return kAvx512;
   case CpuIsa::Avx512Vnni:
@@ -66,6 +72,9 @@ bool hardwareSupports(CpuIsa isa) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
            __builtin_cpu_supports("f16c");
   }();
+  // AVX-VNNI: the 256-bit, VEX-encoded vpdpbusd (clang and g++ both know
+  // the name; it is CPUID leaf 7 subleaf 1, EAX bit 4).
+  static const bool avxVnni = avx2 && __builtin_cpu_supports("avxvnni");
   static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
   static const bool vnni = avx512 && __builtin_cpu_supports("avx512vnni") &&
                            __builtin_cpu_supports("avx512bw");
@@ -74,6 +83,8 @@ bool hardwareSupports(CpuIsa isa) {
     return true;
   case CpuIsa::Avx2:
     return avx2;
+  case CpuIsa::AvxVnni:
+    return avxVnni;
   case CpuIsa::Avx512:
     return avx512;
   case CpuIsa::Avx512Vnni:
@@ -135,6 +146,8 @@ const char *cpuIsaName(CpuIsa isa) {
     return "portable";
   case CpuIsa::Avx2:
     return "avx2";
+  case CpuIsa::AvxVnni:
+    return "avxvnni";
   case CpuIsa::Avx512:
     return "avx512";
   case CpuIsa::Avx512Vnni:

@@ -149,11 +149,11 @@ struct Block {
 };
 
 /// Whether engine `e` takes the activations as u8 (x + 128): the vnni
-/// engine, and the gemv engine of w8a8 where the variant has a vpdpbusd
-/// one.
+/// engine, and the gemv engine of w8a8 and w4a8 where the variant has a
+/// vpdpbusd one (w4a8 has a gemv engine only there).
 bool usesU8(const KernelTable &kt, MatmulQuant q, MatmulEngine e) {
   return e == MatmulEngine::Vnni ||
-         (e == MatmulEngine::Gemv && q == MatmulQuant::W8A8 && kt.gemvU8);
+         (e == MatmulEngine::Gemv && q != MatmulQuant::None && kt.gemvU8);
 }
 
 Tensor run(Problem &p) {
@@ -286,8 +286,9 @@ Tensor run(Problem &p) {
           int64_t gs = p.k / p.blocks;
           for (int64_t kb = 0; kb < p.blocks; ++kb) {
             if (usesU8(kt, p.quant, e))
-              kt.gemmU8(xu8.data() + b.r0 * ldu, ldu, rows, w, kb * gs,
-                        (kb + 1) * gs, b.n0, b.n1, 128 + offset, part, ldc);
+              (e == MatmulEngine::Gemv ? kt.gemvU8 : kt.gemmU8)(
+                  xu8.data() + b.r0 * ldu, ldu, rows, w, kb * gs,
+                  (kb + 1) * gs, b.n0, b.n1, 128 + offset, part, ldc);
             else
               kt.gemmI8(x16.data() + b.r0 * lda, lda, rows, w, kb * gs,
                         (kb + 1) * gs, b.n0, b.n1, part, ldc);

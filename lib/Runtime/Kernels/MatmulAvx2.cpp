@@ -220,6 +220,45 @@ MOE_AVX2 void packI8(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
   }
 }
 
+MOE_AVX2 void packU8Quads(const WeightView &w, int64_t k0, int64_t k1,
+                          int64_t n0, int64_t n1, int8_t *panel) {
+  // The vpdpbusd kernels stream a panel once per 8 rows: prefetch further.
+  constexpr int64_t kQuadPrefetchRows = 8;
+  int64_t quads = (k1 - k0 + 3) / 4, cols = n1 - n0;
+  int64_t strips = round16(cols) / kStrip;
+  bool vec = w.dtype == DType::I8 || ((w.offset + n0) % 2 == 0 && w.n % 2 == 0);
+  int64_t full = vec ? cols / kStrip * kStrip : 0;
+  for (int64_t q = 0; q < quads; ++q) {
+    int64_t k = k0 + 4 * q;
+    for (int64_t j = 0; j < 4; ++j)
+      prefetchRow(w, k + kQuadPrefetchRows + j, n0, n1);
+    int64_t rowsHere = std::min<int64_t>(4, k1 - k);
+    int64_t row = w.offset + k * w.n + n0;
+    int8_t *dst = panel + q * 4 * kStrip;
+    for (int64_t j = 0; j < full; j += kStrip) {
+      __m128i r[4];
+      for (int64_t t = 0; t < 4; ++t)
+        r[t] = t < rowsHere ? load16I8(w, row + t * w.n + j)
+                            : _mm_setzero_si128();
+      __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]);
+      __m128i t1 = _mm_unpackhi_epi8(r[0], r[1]);
+      __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]);
+      __m128i t3 = _mm_unpackhi_epi8(r[2], r[3]);
+      __m128i *d = reinterpret_cast<__m128i *>(
+          dst + (j / kStrip) * quads * 4 * kStrip);
+      _mm_store_si128(d, _mm_unpacklo_epi16(t0, t2));
+      _mm_store_si128(d + 1, _mm_unpackhi_epi16(t0, t2));
+      _mm_store_si128(d + 2, _mm_unpacklo_epi16(t1, t3));
+      _mm_store_si128(d + 3, _mm_unpackhi_epi16(t1, t3));
+    }
+    for (int64_t j = full; j < strips * kStrip; ++j) {
+      int8_t *d = dst + (j / kStrip) * quads * 4 * kStrip + (j % kStrip) * 4;
+      for (int64_t t = 0; t < 4; ++t)
+        d[t] = j < cols && t < rowsHere ? weightI8(w, row + t * w.n + j) : 0;
+    }
+  }
+}
+
 namespace {
 template <int MR>
 MOE_AVX2 void microI8(const int16_t *a, int64_t lda, const int16_t *b,

@@ -12,8 +12,10 @@
 //  - avx2 (MatmulAvx2.cpp, QuantAvx2.cpp): packed weight panels and
 //    register-tiled FMA / vpmaddwd micro-kernels;
 //  - avx512 (MatmulAvx512.cpp): 16-wide f32 kernels on the avx2 packing;
+//  - avxvnni (MatmulAvxVnni.cpp): the avx2 kernels plus 256-bit u8 x s8
+//    vpdpbusd (AVX-VNNI) gemmU8 / gemvU8, for CPUs without AVX-512;
 //  - avx512vnni (MatmulAvx512.cpp): vpdpwssd int8 micro-kernel;
-//    (MatmulVnni.cpp) u8 x s8 vpdpbusd kernel with a compensation term.
+//    (MatmulVnni.cpp) u8 x s8 vpdpbusd kernels with a compensation term.
 // A variant is a function compiled with `MOE_TARGET(...)` (a per-function
 // target attribute, so nothing outside it, no inline function it calls
 // and no template it instantiates from a header, uses the extra
@@ -69,8 +71,13 @@ using GemmI8Fn = void (*)(const int16_t *a, int64_t lda, int64_t m,
 /// i32, for `a` u8 [m, lda] holding the int8 operand plus `zero` (x + 128
 /// with zero 128; the w4a8 kernel form's x - 8 as x + 128 with zero 136).
 /// a[i, k1 .. k1 + 3] must be readable (any value: the weight is padded
-/// with zeros); `c` as for GemmF32Fn. Takes an I8 or I4 weight. Only
-/// variants with u8 x s8 dot products (vpdpbusd) have one.
+/// with zeros); `c` as for GemmF32Fn. Both entries take an I8 or I4
+/// weight and any 0 <= k0 <= k1 <= K (odd k0 included: w4a8 calls them
+/// per K block [kb * gs, (kb + 1) * gs) of any group size gs), and give
+/// the same exact i32 sums. gemvU8 (few rows, best <= 8) streams the
+/// weight without packing it; an I4 weight is unpacked in registers and
+/// must have whole-byte rows (N and offset + n0 even), else gemvU8 runs
+/// gemmU8. Only variants with u8 x s8 dot products (vpdpbusd) have them.
 using GemmU8Fn = void (*)(const uint8_t *a, int64_t lda, int64_t m,
                           const WeightView &w, int64_t k0, int64_t k1,
                           int64_t n0, int64_t n1, int32_t zero, int32_t *c,
@@ -92,7 +99,7 @@ struct KernelTable {
   GemmI8Fn gemmI8;
   GemmI8Fn gemvI8;
   GemmU8Fn gemmU8; // nullptr without vpdpbusd
-  GemmU8Fn gemvU8; // few rows, I8 weight only; nullptr without vpdpbusd
+  GemmU8Fn gemvU8; // few rows; nullptr without vpdpbusd
   SwigluRowFn swigluRow;
   QuantizeRowFn quantizeRow;
 };
@@ -138,6 +145,12 @@ void packF32(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
 void packI8(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
             int64_t n1, int16_t *panel);
 void *packScratch(size_t bytes);
+/// Rows [k0, k1) of columns [n0, n1) of an I8 or I4 weight as int8 k-quads
+/// [strip][q][16][4] (16-column strips, 64 bytes per quad row; rows past
+/// k1 and columns past n1 are zero), for the vpdpbusd kernels. `panel` is
+/// 64-byte aligned.
+void packU8Quads(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
+                 int64_t n1, int8_t *panel);
 /// Panel depth (rows of k) for `cols` columns of `bytes`-byte values.
 int64_t panelRows(int64_t cols, int64_t bytes);
 } // namespace avx2
@@ -148,6 +161,14 @@ void gemmF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
 void gemvF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
              int64_t, float *, int64_t);
 } // namespace avx512
+
+namespace avxvnni {
+/// MatmulAvxVnni.cpp.
+void gemmU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
+            int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
+void gemvU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
+            int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
+} // namespace avxvnni
 
 namespace avx512vnni {
 void gemmI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,

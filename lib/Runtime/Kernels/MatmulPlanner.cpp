@@ -33,6 +33,11 @@ constexpr MatmulEngine kAllEngines[] = {
 constexpr int64_t kDnnlMinRows = 32;
 constexpr int64_t kGemvMaxRows = 8;
 constexpr int64_t kGemvI8MaxRows = 8;
+/// w4a8 streams the int4 weight (vpdpbusd variants only) up to this many
+/// rows: on Zen 5 the 512-bit gemvU8 beat the panels up to 16 rows per
+/// group, the 256-bit one up to 8 (docs/Runtime.md).
+constexpr int64_t kGemvI4MaxRows512 = 16;
+constexpr int64_t kGemvI4MaxRows256 = 8;
 /// The planner times the row-streaming kernels only up to this many rows
 /// (they re-read the weight for every 8 rows) and oneDNN from this many.
 constexpr int64_t kPlanGemvMaxRows = 32;
@@ -77,7 +82,8 @@ Cache &cache() {
 bool applicable(const KernelTable &kt, BlockKind kind, MatmulEngine e) {
   switch (e) {
   case MatmulEngine::Gemv:
-    return kind == BlockKind::F32 || kind == BlockKind::W8A8;
+    return kind == BlockKind::F32 || kind == BlockKind::W8A8 ||
+           (kind == BlockKind::W4A8 && kt.gemvU8 != nullptr);
   case MatmulEngine::Panel:
     return true;
   case MatmulEngine::Dnnl:
@@ -125,8 +131,12 @@ MatmulEngine fixedEngine(const KernelTable &kt, BlockKind kind,
   case BlockKind::W8A8:
     if (rows <= kGemvI8MaxRows)
       return MatmulEngine::Gemv;
-    [[fallthrough]];
+    return kt.gemmU8 ? MatmulEngine::Vnni : MatmulEngine::Panel;
   case BlockKind::W4A8:
+    if (kt.gemvU8 && rows <= (kt.isa == CpuIsa::Avx512Vnni
+                                  ? kGemvI4MaxRows512
+                                  : kGemvI4MaxRows256))
+      return MatmulEngine::Gemv;
     return kt.gemmU8 ? MatmulEngine::Vnni : MatmulEngine::Panel;
   }
   return MatmulEngine::Panel;

@@ -1,6 +1,7 @@
 //===- MatmulVnni.cpp - u8 x s8 int8/int4 matmul through vpdpbusd ---------===//
 //
-// The gemmU8 entry of the avx512vnni variant (MatmulKernels.h). vpdpbusd
+// The gemmU8 and gemvU8 entries of the avx512vnni variant (MatmulKernels.h;
+// MatmulAvxVnni.cpp has the 256-bit AVX-VNNI ones). vpdpbusd
 // multiplies 4 unsigned bytes by 4 signed bytes and adds the 4 products
 // (each fits in 16 bits) to an i32 lane without saturating: 64
 // multiply-adds per instruction, 4x vpdpwssd's. Its left operand is
@@ -15,10 +16,15 @@
 // n1 are zero), int4 unpacked to int8 in registers while packing. Then
 // every tile of up to 8 rows runs an 8x32 micro-kernel over the strips.
 //
-// gemvU8 (few rows, int8 weight) streams the weight instead: 16 rows at a
-// time, 64 columns per register, interleaved into quads in registers
-// (vpunpck), the column sums taken as one more row of ones; the sums stay
-// in registers for the 16 rows and the next 16 rows are prefetched.
+// gemvU8 (few rows) streams the weight instead: 16 rows at a time, one
+// register of bytes per row interleaved into quads in registers (vpunpck),
+// the sums in registers for the 16 rows. An int8 weight: 64 columns per
+// register, the column sums taken as one more row of ones, the next 16
+// rows prefetched. An int4 weight (gemvU8I4Rows): 128 columns per
+// register, split into the low and the high nibbles after the interleave,
+// with the weight as the unsigned operand (w + 8) and s = u - 128 as the
+// signed one, so the compensation is per row and the column sums are only
+// needed for zero != 128; no int8 copy of the weight is made.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,79 +46,17 @@ constexpr int64_t kStrip = 16;
 constexpr int kMaxRows = 8;
 /// A packed panel holds about this many bytes (a quarter to half of L2).
 constexpr int64_t kPanelBytes = 512 * 1024;
-/// Rows of the weight prefetched ahead of the packing loop.
-constexpr int64_t kPrefetchRows = 8;
 
 int64_t round16(int64_t v) { return (v + kStrip - 1) / kStrip * kStrip; }
 
-int8_t weightI8(const WeightView &w, int64_t idx) {
-  return w.dtype == DType::I8 ? reinterpret_cast<const int8_t *>(w.data)[idx]
-                              : getI4(w.data, idx);
-}
-
-/// 16 int8 weights from element `idx` on (idx even for i4: the nibbles are
-/// unpacked through a vpshufb table).
-MOE_VNNI inline __m128i load16(const WeightView &w, int64_t idx) {
-  if (w.dtype == DType::I8)
-    return _mm_loadu_si128(reinterpret_cast<const __m128i *>(w.data + idx));
-  const __m128i lut = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5,
-                                    -4, -3, -2, -1);
-  const __m128i low = _mm_set1_epi8(0x0F);
-  __m128i v =
-      _mm_loadl_epi64(reinterpret_cast<const __m128i *>(w.data + idx / 2));
-  __m128i even = _mm_shuffle_epi8(lut, _mm_and_si128(v, low));
-  __m128i odd = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(v, 4), low));
-  return _mm_unpacklo_epi8(even, odd);
-}
-
-MOE_VNNI inline void prefetchRow(const WeightView &w, int64_t k, int64_t n0,
-                                 int64_t n1) {
-  if (k >= w.k)
-    return;
-  int64_t first = storageBytes(w.dtype, w.offset + k * w.n + n0);
-  int64_t last = storageBytes(w.dtype, w.offset + k * w.n + n1);
-  for (int64_t b = first; b < last; b += 64)
-    _mm_prefetch(reinterpret_cast<const char *>(w.data + b), _MM_HINT_T0);
-}
-
-/// Packs rows [k0, k1) of columns [n0, n1) as quads [strip][q][16][4] and
-/// adds sum_k w[k, n] of those rows to comp[n - n0] (round16 columns).
+/// Packs rows [k0, k1) of columns [n0, n1) as quads [strip][q][16][4]
+/// (avx2::packU8Quads) and adds sum_k w[k, n] of those rows to
+/// comp[n - n0] (round16 columns).
 MOE_VNNI void packQuads(const WeightView &w, int64_t k0, int64_t k1,
                         int64_t n0, int64_t n1, int8_t *panel,
                         int32_t *comp) {
-  int64_t quads = (k1 - k0 + 3) / 4, cols = n1 - n0;
-  int64_t strips = round16(cols) / kStrip;
-  bool vec = w.dtype == DType::I8 || ((w.offset + n0) % 2 == 0 && w.n % 2 == 0);
-  int64_t full = vec ? cols / kStrip * kStrip : 0;
-  for (int64_t q = 0; q < quads; ++q) {
-    int64_t k = k0 + 4 * q;
-    for (int64_t j = 0; j < 4; ++j)
-      prefetchRow(w, k + kPrefetchRows + j, n0, n1);
-    int64_t rowsHere = std::min<int64_t>(4, k1 - k);
-    int64_t row = w.offset + k * w.n + n0;
-    int8_t *dst = panel + q * 4 * kStrip;
-    for (int64_t j = 0; j < full; j += kStrip) {
-      __m128i r[4];
-      for (int64_t t = 0; t < 4; ++t)
-        r[t] = t < rowsHere ? load16(w, row + t * w.n + j)
-                            : _mm_setzero_si128();
-      __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]);
-      __m128i t1 = _mm_unpackhi_epi8(r[0], r[1]);
-      __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]);
-      __m128i t3 = _mm_unpackhi_epi8(r[2], r[3]);
-      __m128i *d = reinterpret_cast<__m128i *>(
-          dst + (j / kStrip) * quads * 4 * kStrip);
-      _mm_store_si128(d, _mm_unpacklo_epi16(t0, t2));
-      _mm_store_si128(d + 1, _mm_unpackhi_epi16(t0, t2));
-      _mm_store_si128(d + 2, _mm_unpacklo_epi16(t1, t3));
-      _mm_store_si128(d + 3, _mm_unpackhi_epi16(t1, t3));
-    }
-    for (int64_t j = full; j < strips * kStrip; ++j) {
-      int8_t *d = dst + (j / kStrip) * quads * 4 * kStrip + (j % kStrip) * 4;
-      for (int64_t t = 0; t < 4; ++t)
-        d[t] = j < cols && t < rowsHere ? weightI8(w, row + t * w.n + j) : 0;
-    }
-  }
+  avx2::packU8Quads(w, k0, k1, n0, n1, panel);
+  int64_t quads = (k1 - k0 + 3) / 4, strips = round16(n1 - n0) / kStrip;
   // Column sums of the packed quads: vpdpbusd with all-ones bytes.
   const __m512i ones = _mm512_set1_epi8(1);
   for (int64_t s = 0; s < strips; ++s) {
@@ -279,11 +223,216 @@ MOE_VNNI void gemvU8Rows(const uint8_t *a, int64_t lda, const WeightView &w,
     }
   }
 }
+
+/// Rows of x that one gemvU8 pass over an int4 weight multiplies (its
+/// 8 accumulators per row and step fill the registers at 2 rows + U).
+constexpr int kGemvI4Rows = 2;
+
+/// s = u - 128 of rows [k0, k1) of `rows` rows of u, zero-padded to
+/// whole gemv steps (`padded` bytes per row), and sum_k s per row into
+/// `sums`; with `ones`, one more row of ones (zero-padded).
+MOE_VNNI void signedRows(const uint8_t *a, int64_t lda, int rows, bool ones,
+                         int64_t k0, int64_t k1, int64_t padded, int8_t *s,
+                         int64_t *sums) {
+  int64_t len = k1 - k0;
+  for (int i = 0; i < rows; ++i) {
+    int8_t *si = s + i * padded;
+    const uint8_t *ai = a + i * lda + k0;
+    int32_t sum = 0; // |sum| <= 128 K
+    for (int64_t k = 0; k < len; ++k) {
+      si[k] = static_cast<int8_t>(ai[k] ^ 0x80);
+      sum += si[k];
+    }
+    std::fill(si + len, si + padded, 0);
+    sums[i] = sum;
+  }
+  if (ones) {
+    std::fill(s + rows * padded, s + rows * padded + len, 1);
+    std::fill(s + rows * padded + len, s + (rows + 1) * padded, 0);
+  }
+}
+
+/// One gemvU8I4Rows step: `depth` (<= 16) rows of 128 columns (64 bytes
+/// at `p`, `mask` of them readable unless Full) times R rows of s (quads
+/// at `xs`, row stride `xStride`), added to the sums at `acc` (row
+/// stride `accStride`; stored there on the `first` step). The raw bytes of 4 rows are interleaved into
+/// quads, then split: low nibbles xor 8 (even columns) and high nibbles
+/// xor 8 (odd columns).
+template <int R, bool Full>
+MOE_VNNI inline void gemvI4Step(const uint8_t *p, int64_t ldw, int64_t depth,
+                                __mmask64 mask, const int8_t *xs,
+                                int64_t xStride, int32_t *acc,
+                                int64_t accStride, bool first) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  const __m512i high = _mm512_set1_epi8(static_cast<char>(0xF0));
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x88));
+  __m512i s[R][8];
+  for (int i = 0; i < R; ++i)
+    for (int u = 0; u < 8; ++u)
+      s[i][u] = _mm512_setzero_si512();
+  int64_t quads = Full ? kGemvDepth / 4 : (depth + 3) / 4;
+  for (int64_t q = 0; q < quads; ++q) {
+    __m512i r[4];
+    for (int64_t t = 0; t < 4; ++t) {
+      const uint8_t *row = p + (4 * q + t) * ldw;
+      if (Full) // the next step's row
+        _mm_prefetch(reinterpret_cast<const char *>(row + kGemvDepth * ldw),
+                     _MM_HINT_T0);
+      if (Full)
+        r[t] = _mm512_loadu_si512(row);
+      else
+        r[t] = 4 * q + t < depth ? _mm512_maskz_loadu_epi8(mask, row)
+                                 : _mm512_setzero_si512();
+    }
+    __m512i lo01 = _mm512_unpacklo_epi8(r[0], r[1]);
+    __m512i hi01 = _mm512_unpackhi_epi8(r[0], r[1]);
+    __m512i lo23 = _mm512_unpacklo_epi8(r[2], r[3]);
+    __m512i hi23 = _mm512_unpackhi_epi8(r[2], r[3]);
+    __m512i v[4] = {_mm512_unpacklo_epi16(lo01, lo23),
+                    _mm512_unpackhi_epi16(lo01, lo23),
+                    _mm512_unpacklo_epi16(hi01, hi23),
+                    _mm512_unpackhi_epi16(hi01, hi23)};
+    __m512i x[R];
+    for (int i = 0; i < R; ++i) {
+      int32_t quad;
+      std::memcpy(&quad, xs + i * xStride + 4 * q, 4);
+      x[i] = _mm512_set1_epi32(quad);
+    }
+    for (int u = 0; u < 4; ++u) {
+      // (The odd columns as 16 (w + 8), the high nibble in place, divided
+      // by 16 when the sums leave the registers: exact, and one shift
+      // fewer per register.)
+      __m512i even = _mm512_and_si512(_mm512_xor_si512(v[u], flip), low);
+      __m512i odd = _mm512_and_si512(_mm512_xor_si512(v[u], flip), high);
+      for (int i = 0; i < R; ++i) {
+        s[i][u] = _mm512_dpbusd_epi32(s[i][u], even, x[i]);
+        s[i][4 + u] = _mm512_dpbusd_epi32(s[i][4 + u], odd, x[i]);
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int u = 0; u < 8; ++u) {
+      int32_t *d = acc + i * accStride + 16 * u;
+      // (maskz: g++ 12's unmasked intrinsic warns about its undefined
+      // pass-through operand.)
+      __m512i sum = u >= 4 ? _mm512_maskz_srai_epi32(0xFFFF, s[i][u], 4)
+                           : s[i][u];
+      _mm512_storeu_si512(
+          d, first ? sum : _mm512_add_epi32(_mm512_loadu_si512(d), sum));
+    }
+}
+
+/// The 128 sums of one gemvU8I4Rows chunk in column order: the even
+/// columns' 64 (in the order of the quads) at p, the odd ones' at p + 64.
+MOE_VNNI inline void unpermuteI4(const int32_t *p, __m512i out[8]) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5,
+                                       21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28,
+                                       13, 29, 14, 30, 15, 31);
+  __m512i even[4], odd[4];
+  unpermute(p, even); // even[l]: columns 32l, 32l + 2, .. 32l + 30
+  unpermute(p + 64, odd);
+  for (int l = 0; l < 4; ++l) {
+    out[2 * l] = _mm512_permutex2var_epi32(even[l], lo, odd[l]);
+    out[2 * l + 1] = _mm512_permutex2var_epi32(even[l], hi, odd[l]);
+  }
+}
+
+/// gemvU8 of an int4 weight whose rows start on whole bytes, for exactly
+/// MR <= kGemvI4Rows rows of u. Here the weight is vpdpbusd's unsigned
+/// operand, w + 8 (a nibble xor 8) in [0, 15], and the activations the
+/// signed one, s = u - 128. With D = sum_k s (w + 8), S = sum_k s, U =
+/// sum_k (w + 8) and L = k1 - k0:
+///   sum_k (u - zero) w = D - 8 S - (zero - 128) (U - 8 L),
+/// U only needed (Comp, one more row of ones) when zero != 128. 16 rows
+/// of 128 columns (64 bytes) per step, as gemvU8Rows.
+template <int MR, bool Comp>
+MOE_VNNI void gemvU8I4Rows(const uint8_t *a, int64_t lda, const WeightView &w,
+                           int64_t k0, int64_t k1, int64_t n0, int64_t n1,
+                           int32_t zero, int32_t *c, int64_t ldc) {
+  constexpr int R = MR + (Comp ? 1 : 0);
+  const uint8_t *base = w.data + (w.offset + n0) / 2;
+  int64_t ldw = w.n / 2, cols = n1 - n0, chunks = (cols + 127) / 128;
+  int64_t padded = (k1 - k0 + kGemvDepth - 1) / kGemvDepth * kGemvDepth;
+  // Scratch: the sums (and U) per row in the permuted order of the quads,
+  // then s per row.
+  int64_t rowElems = chunks * 128;
+  int32_t *acc = static_cast<int32_t *>(
+      avx2::packScratch(R * rowElems * sizeof(int32_t) + R * padded));
+  int8_t *xs = reinterpret_cast<int8_t *>(acc + R * rowElems);
+  if (k1 <= k0) // no step stores the sums
+    std::fill(acc, acc + R * rowElems, 0);
+  int64_t sums[MR];
+  signedRows(a, lda, MR, Comp, k0, k1, padded, xs, sums);
+  for (int64_t k = k0; k < k1; k += kGemvDepth) {
+    int64_t depth = std::min(kGemvDepth, k1 - k);
+    const uint8_t *rows = base + k * ldw;
+    const int8_t *x = xs + (k - k0);
+    for (int64_t j = 0; j < chunks; ++j) {
+      int64_t bytes = std::min<int64_t>(64, (cols - 128 * j + 1) / 2);
+      int32_t *aj = acc + 128 * j;
+      if (depth == kGemvDepth && bytes == 64)
+        gemvI4Step<R, true>(rows + 64 * j, ldw, depth, 0, x, padded, aj,
+                            rowElems, k == k0);
+      else
+        gemvI4Step<R, false>(rows + 64 * j, ldw, depth,
+                             bytes == 64 ? ~__mmask64(0)
+                                         : (__mmask64(1) << bytes) - 1,
+                             x, padded, aj, rowElems, k == k0);
+    }
+  }
+  // Back to column order; D - 8 S - (zero - 128) (U - 8 L).
+  int64_t strips = round16(cols) / kStrip;
+  const __m512i eightL = _mm512_set1_epi32(static_cast<int32_t>(8 * (k1 - k0)));
+  const __m512i z = _mm512_set1_epi32(zero - 128);
+  for (int64_t j = 0; j < chunks; ++j) {
+    __m512i corr[8] = {};
+    if (Comp) {
+      unpermuteI4(acc + MR * rowElems + 128 * j, corr);
+      for (int l = 0; l < 8; ++l)
+        corr[l] = _mm512_mullo_epi32(z, _mm512_sub_epi32(corr[l], eightL));
+    }
+    for (int i = 0; i < MR; ++i) {
+      __m512i out[8];
+      unpermuteI4(acc + i * rowElems + 128 * j, out);
+      __m512i eightS = _mm512_set1_epi32(
+          static_cast<int32_t>(static_cast<uint32_t>(8 * sums[i])));
+      for (int l = 0; l < 8 && 8 * j + l < strips; ++l)
+        _mm512_storeu_si512(
+            c + i * ldc + 128 * j + 16 * l,
+            _mm512_sub_epi32(_mm512_sub_epi32(out[l], eightS), corr[l]));
+    }
+  }
+}
+
+template <int MR>
+MOE_VNNI void gemvU8I4(const uint8_t *a, int64_t lda, const WeightView &w,
+                       int64_t k0, int64_t k1, int64_t n0, int64_t n1,
+                       int32_t zero, int32_t *c, int64_t ldc) {
+  if (zero == 128)
+    gemvU8I4Rows<MR, false>(a, lda, w, k0, k1, n0, n1, zero, c, ldc);
+  else
+    gemvU8I4Rows<MR, true>(a, lda, w, k0, k1, n0, n1, zero, c, ldc);
+}
 } // namespace
 
 MOE_VNNI void gemvU8(const uint8_t *a, int64_t lda, int64_t m,
                      const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
                      int64_t n1, int32_t zero, int32_t *c, int64_t ldc) {
+  if (w.dtype == DType::I4) {
+    // Rows that do not start on a byte: the panel kernel unpacks those.
+    if (w.n % 2 != 0 || (w.offset + n0) % 2 != 0)
+      return gemmU8(a, lda, m, w, k0, k1, n0, n1, zero, c, ldc);
+    for (int64_t i = 0; i < m; i += kGemvI4Rows) {
+      const uint8_t *ai = a + i * lda;
+      int32_t *ci = c + i * ldc;
+      if (m - i == 1)
+        gemvU8I4<1>(ai, lda, w, k0, k1, n0, n1, zero, ci, ldc);
+      else
+        gemvU8I4<2>(ai, lda, w, k0, k1, n0, n1, zero, ci, ldc);
+    }
+    return;
+  }
   for (int64_t i = 0; i < m; i += 4) {
     int64_t rows = std::min<int64_t>(4, m - i);
     const uint8_t *ai = a + i * lda;

@@ -1,0 +1,308 @@
+//===- KernelsU8Test.cpp - the u8 x s8 (vpdpbusd) int8 / int4 engines -----===//
+//
+// The gemv and vnni engines of w8a8 and w4a8 (MatmulKernels.h: gemvU8
+// streams the int8 weight or unpacks the int4 one in registers; gemmU8
+// packs panels) under every kernel variant this CPU supports, against a
+// scalar reference written here (its own int4 decoding): odd K and K
+// blocks (odd k0), N not a multiple of 16, 32 or 64, int4 rows that do not
+// start on a byte, groups of zero rows, the int8 extremes, the w4a8 kernel
+// form's bias (zero 136), and column blocks past n0 = 0 (two threads).
+// Group scales are powers of two, so the w4a8 results are exact too. The
+// kernels' own contract (MatmulKernels.h: any k range and zero) is
+// checked by calling the table entries directly.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelTestUtil.h"
+
+#include "moe/Runtime/CpuIsa.h"
+#include "moe/Runtime/MatmulEngine.h"
+#include "moe/Runtime/Parallel.h"
+
+// The kernel table itself, for the contract of its u8 entries (internal
+// to the runtime library, whose symbols the tests link against).
+#include "../../lib/Runtime/Kernels/MatmulKernels.h"
+
+#include <cmath>
+
+using namespace moert;
+using namespace moert::test;
+
+namespace {
+
+/// Element `i` of packed int4 storage: two's complement nibbles, the even
+/// element in the low nibble.
+int int4At(const Tensor &w, int64_t i) {
+  int nibble = (w.bytes()[i / 2] >> (4 * (i % 2))) & 0x0F;
+  return nibble >= 8 ? nibble - 16 : nibble;
+}
+
+int weightAt(const Tensor &w, int64_t i) {
+  return w.dtype == DType::I4 ? int4At(w, i) : w.data<int8_t>()[i];
+}
+
+/// out[i, j] = sum over K blocks b of (sum_{k in b} (x[i, k] - xOffset) *
+/// w[g, k, j]) * gs[g, b, j] (+ bias[g, j]); rows past the groups are 0.
+/// With gs null: the raw sum over all of K.
+std::vector<double> reference(const Tensor &x, const Tensor &w,
+                              const std::vector<int64_t> &counts,
+                              const Tensor *gs, const Tensor *bias) {
+  int64_t m = x.dim(0), k = x.dim(1), n = w.dim(2);
+  int64_t blocks = gs ? gs->dim(1) : 1, size = k / blocks;
+  int xOffset = bias ? 8 : 0;
+  std::vector<double> out(m * n, 0.0);
+  int64_t row = 0;
+  for (size_t g = 0; g < counts.size(); ++g)
+    for (int64_t r = 0; r < counts[g]; ++r, ++row)
+      for (int64_t j = 0; j < n; ++j) {
+        double v = 0;
+        for (int64_t b = 0; b < blocks; ++b) {
+          int64_t acc = 0;
+          for (int64_t c = b * size; c < (b + 1) * size; ++c)
+            acc += int64_t(x.data<int8_t>()[row * k + c] - xOffset) *
+                   weightAt(w, (g * k + c) * n + j);
+          v += double(acc) *
+               (gs ? gs->data<float>()[(g * blocks + b) * n + j] : 1.0);
+        }
+        if (bias)
+          v += bias->data<float>()[g * n + j];
+        out[row * n + j] = v;
+      }
+  return out;
+}
+
+/// Weights and activations over their whole ranges, a third of them at
+/// the extremes.
+Tensor extremeInts(std::mt19937 &rng, DType dtype, std::vector<int64_t> shape) {
+  int lo = dtype == DType::I4 ? -8 : -128, hi = dtype == DType::I4 ? 7 : 127;
+  Tensor t = randomInt(rng, dtype, shape, lo, hi);
+  std::uniform_int_distribution<int> pick(0, 5);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    int p = pick(rng);
+    if (p > 1)
+      continue;
+    int8_t v = static_cast<int8_t>(p == 0 ? lo : hi);
+    if (dtype == DType::I4)
+      setI4(t.bytes(), i, v);
+    else
+      t.data<int8_t>()[i] = v;
+  }
+  return t;
+}
+
+/// Kernel threads x kernel variant x forced engine.
+class U8Engines : public ::testing::TestWithParam<
+                      std::tuple<int, CpuIsa, MatmulEngine>> {
+protected:
+  void SetUp() override {
+    previous = cpuIsa();
+    previousEngine = matmulEngine();
+    setKernelThreads(std::get<0>(GetParam()));
+    setCpuIsa(std::get<1>(GetParam()));
+    setMatmulEngine(std::get<2>(GetParam()));
+    clearMatmulPlan();
+  }
+  void TearDown() override {
+    setKernelThreads(1);
+    setCpuIsa(previous);
+    setMatmulEngine(previousEngine);
+  }
+  CpuIsa previous = CpuIsa::Portable;
+  MatmulEngine previousEngine = MatmulEngine::Auto;
+};
+
+/// Row counts per group: the gemv row tiles (1 to 4 rows, remainders),
+/// its threshold (8, 9) and a group of none.
+const std::vector<std::vector<int64_t>> kCounts = {
+    {1, 0, 2}, {3, 5, 0, 4}, {8, 9}, {0, 0}};
+
+TEST_P(U8Engines, W8A8MatchesScalarReference) {
+  std::mt19937 rng(21);
+  for (int64_t k : {1, 3, 4, 17, 33, 130}) {
+    for (int64_t n : {1, 7, 31, 33, 65, 300}) {
+      for (const std::vector<int64_t> &counts : kCounts) {
+        int64_t groups = counts.size(), m = 1; // one row past the groups
+        for (int64_t c : counts)
+          m += c;
+        Tensor x = extremeInts(rng, DType::I8, {m, k});
+        Tensor w = extremeInts(rng, DType::I8, {groups, k, n});
+        Tensor out = groupedMatmul(x, w, i64({groups}, counts), {},
+                                   MatmulQuant::W8A8, GroupListType::Count,
+                                   DType::I32);
+        std::vector<double> want = reference(x, w, counts, nullptr, nullptr);
+        std::vector<int32_t> got = values<int32_t>(out);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_EQ(got[i], static_cast<int32_t>(want[i]))
+              << "k " << k << " n " << n << " element " << i;
+      }
+    }
+  }
+}
+
+TEST_P(U8Engines, W4A8MatchesScalarReference) {
+  std::mt19937 rng(22);
+  // (K, K blocks): blocks of 2, 3 (odd k0), 13, 16 and 64 rows.
+  const std::pair<int64_t, int64_t> depths[] = {
+      {6, 3}, {9, 3}, {39, 3}, {64, 4}, {128, 2}};
+  // Odd N: the int4 rows of every other k (and group) start mid-byte.
+  for (auto [k, blocks] : depths) {
+    for (int64_t n : {2, 7, 30, 46, 98, 130, 300, 301}) {
+      for (const std::vector<int64_t> &counts : kCounts) {
+        for (bool withBias : {false, true}) {
+          int64_t groups = counts.size(), m = 1;
+          for (int64_t c : counts)
+            m += c;
+          Tensor x = extremeInts(rng, DType::I8, {m, k});
+          Tensor w = extremeInts(rng, DType::I4, {groups, k, n});
+          // Powers of two (and integer biases): exact float results.
+          Tensor gs = Tensor::empty(DType::F32, {groups, blocks, n});
+          std::uniform_int_distribution<int> e(-2, 2);
+          for (int64_t i = 0; i < gs.numel(); ++i)
+            gs.data<float>()[i] = std::ldexp(1.0f, e(rng));
+          Tensor bias = Tensor::empty(DType::F32, {groups, n});
+          for (int64_t i = 0; i < bias.numel(); ++i)
+            bias.data<float>()[i] = static_cast<float>(e(rng) * 1000);
+          MatmulScales sc{nullptr, nullptr, &gs};
+          if (withBias)
+            sc.bias = &bias;
+          Tensor out = groupedMatmul(x, w, i64({groups}, counts), sc,
+                                     MatmulQuant::W4A8, GroupListType::Count,
+                                     DType::F32);
+          std::vector<double> want =
+              reference(x, w, counts, &gs, withBias ? &bias : nullptr);
+          std::vector<float> got = values<float>(out);
+          ASSERT_EQ(got.size(), want.size());
+          for (size_t i = 0; i < got.size(); ++i)
+            ASSERT_EQ(got[i], static_cast<float>(want[i]))
+                << "k " << k << " n " << n << " bias " << withBias
+                << " element " << i;
+        }
+      }
+    }
+  }
+}
+
+std::string paramName(
+    const ::testing::TestParamInfo<U8Engines::ParamType> &info) {
+  return std::to_string(std::get<0>(info.param)) + "_" +
+         cpuIsaName(std::get<1>(info.param)) + "_" +
+         matmulEngineName(std::get<2>(info.param));
+}
+
+// Variants without vpdpbusd take the fixed rule for the engines they lack,
+// against the same reference.
+INSTANTIATE_TEST_SUITE_P(
+    Variants, U8Engines,
+    ::testing::Combine(::testing::Values(1, 2),
+                       ::testing::ValuesIn(supportedCpuIsas()),
+                       ::testing::Values(MatmulEngine::Gemv,
+                                         MatmulEngine::Vnni)),
+    paramName);
+
+TEST(U8Engines, KernelContractForAnyRangeAndZero) {
+  // gemmU8 and gemvU8 of every variant that has them, called directly:
+  // c[i, j] = sum_{k in [k0, k1)} (a[i, k] - zero) w[k, n0 + j] for odd
+  // and even k0, empty ranges, column ranges inside the weight, int8 and
+  // int4 weights (odd N: rows not starting on a byte), and zero 128 (no
+  // column sums), 136 (the w4a8 kernel form) and 3.
+  CpuIsa previous = cpuIsa();
+  std::mt19937 rng(24);
+  std::uniform_int_distribution<int> byte(0, 255);
+  const int64_t K = 45, lda = K + 4;
+  struct Range {
+    int64_t k0, k1, n0, n1;
+  };
+  for (CpuIsa isa : supportedCpuIsas()) {
+    setCpuIsa(isa);
+    const detail::KernelTable &kt = detail::kernels();
+    if (!kt.gemvU8)
+      continue;
+    SCOPED_TRACE(cpuIsaName(isa));
+    for (DType dt : {DType::I8, DType::I4}) {
+      for (int64_t N : {int64_t(150), int64_t(77)}) {
+        Tensor w = extremeInts(rng, dt, {2, K, N});
+        for (Range r : {Range{0, K, 0, N}, Range{3, 40, 16, N},
+                        Range{7, 8, 32, 70}, Range{5, 5, 0, 20},
+                        Range{1, 30, 128, 150}}) {
+          if (r.n1 > N)
+            continue;
+          for (int32_t zero : {128, 136, 3}) {
+            for (int64_t m : {1, 2, 3, 5}) {
+              std::vector<uint8_t> a(m * lda);
+              for (uint8_t &v : a)
+                v = static_cast<uint8_t>(byte(rng));
+              int64_t cols = r.n1 - r.n0, ldc = (cols + 15) / 16 * 16 + 16;
+              // Group 1 of the stack: a nonzero weight offset.
+              detail::WeightView view{w.bytes(), dt, K * N, K, N};
+              for (bool gemv : {false, true}) {
+                std::vector<int32_t> c(m * ldc, -7);
+                (gemv ? kt.gemvU8 : kt.gemmU8)(a.data(), lda, m, view, r.k0,
+                                               r.k1, r.n0, r.n1, zero,
+                                               c.data(), ldc);
+                for (int64_t i = 0; i < m; ++i)
+                  for (int64_t j = 0; j < cols; ++j) {
+                    int64_t want = 0;
+                    for (int64_t k = r.k0; k < r.k1; ++k)
+                      want += (int64_t(a[i * lda + k]) - zero) *
+                              weightAt(w, K * N + k * N + r.n0 + j);
+                    ASSERT_EQ(c[i * ldc + j], want)
+                        << (gemv ? "gemvU8 " : "gemmU8 ") << dtypeName(dt)
+                        << " N " << N << " k " << r.k0 << ".." << r.k1
+                        << " n " << r.n0 << ".." << r.n1 << " zero " << zero
+                        << " row " << i << " column " << j;
+                  }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  setCpuIsa(previous);
+}
+
+TEST(U8Engines, W4A8PlannerTimesGemvAndEveryEngineAgrees) {
+  // One group of 3 rows, K 64 in 2 blocks, N 32, on the variants with a
+  // gemvU8 (avxvnni, avx512vnni): the planner times the int4 gemv next to
+  // the panels, and every engine (and the fixed rule) gives the planned
+  // result bit for bit (random f32 group scales).
+  MatmulEngine previous = matmulEngine();
+  CpuIsa previousIsa = cpuIsa();
+  std::mt19937 rng(23);
+  Tensor x = extremeInts(rng, DType::I8, {3, 64});
+  Tensor w = extremeInts(rng, DType::I4, {1, 64, 32});
+  Tensor gs = randomFloat(rng, DType::F32, {1, 2, 32});
+  MatmulScales sc{nullptr, nullptr, &gs};
+  for (CpuIsa isa : supportedCpuIsas()) {
+    if (isa != CpuIsa::AvxVnni && isa != CpuIsa::Avx512Vnni)
+      continue;
+    SCOPED_TRACE(cpuIsaName(isa));
+    setCpuIsa(isa);
+    setMatmulEngine(MatmulEngine::Auto);
+    clearMatmulPlan();
+    std::vector<float> planned = floats(groupedMatmul(
+        x, w, i64({1}, {3}), sc, MatmulQuant::W4A8, GroupListType::Count,
+        DType::F32));
+    std::vector<MatmulPlanEntry> plan = matmulPlan();
+    ASSERT_EQ(plan.size(), 1u);
+    EXPECT_NE(plan[0].timings.find("gemv"), std::string::npos)
+        << plan[0].timings;
+    EXPECT_NE(plan[0].timings.find("vnni"), std::string::npos)
+        << plan[0].timings;
+    for (MatmulEngine e : {MatmulEngine::Fixed, MatmulEngine::Gemv,
+                           MatmulEngine::Vnni, MatmulEngine::Panel}) {
+      setMatmulEngine(e);
+      EXPECT_EQ(floats(groupedMatmul(x, w, i64({1}, {3}), sc,
+                                     MatmulQuant::W4A8, GroupListType::Count,
+                                     DType::F32)),
+                planned)
+          << matmulEngineName(e);
+    }
+  }
+  clearMatmulPlan();
+  setMatmulEngine(previous);
+  setCpuIsa(previousIsa);
+}
+
+} // namespace
