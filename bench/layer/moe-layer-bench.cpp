@@ -3,34 +3,38 @@
 // Compiles one MoE layer (level 1, generated from the command line) with the
 // full pipeline, then runs its forward pass repeatedly on a thread world,
 // drawing fresh router logits every iteration so the touched experts change
-// as they do in serving. Prints the median and best time per iteration and,
-// with --stages, the per-stage time of rank 0. Also measures the machine's
-// read bandwidth, FMA and int8 peaks (--machine, MachineProbe.cpp) for the
-// bounds in bench/run_layer_bench.py.
+// as they do in serving. The layer (LayerModule.cpp) is f32, w8a8 or w4a8,
+// optionally with shared experts. Prints the median and best time per
+// iteration; with --stages, the per-stage time of rank 0; with --overlap,
+// from the runtime's trace, how much each rank's streams overlapped and how
+// long each collective took next to the slowest rank's compute
+// (Overlap.cpp). Also measures the machine's read bandwidth, FMA and int8
+// peaks (--machine, MachineProbe.cpp) for the bounds in
+// bench/run_layer_bench.py.
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Execution/ChromeTrace.h"
 #include "moe/Execution/Executable.h"
 #include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Executor.h"
 #include "moe/Runtime/MatmulEngine.h"
 #include "moe/Runtime/Parallel.h"
 
+#include "LayerModule.h"
 #include "MachineProbe.h"
+#include "Overlap.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <cstring>
 #include <map>
-#include <random>
-#include <thread>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -44,7 +48,11 @@ static cl::opt<int64_t> inter("inter", cl::cat(benchCategory), cl::init(768), cl
 static cl::opt<int64_t> tokens("tokens", cl::cat(benchCategory), cl::init(1),
                                cl::desc("tokens per rank"));
 static cl::opt<std::string> quant("quant", cl::cat(benchCategory), cl::init("none"),
-                                  cl::desc("none or w8a8"));
+                                  cl::desc("none, w8a8 or w4a8"));
+static cl::opt<int64_t> groupSize("group-size", cl::cat(benchCategory), cl::init(256),
+                                  cl::desc("w4a8 group size"));
+static cl::opt<int64_t> sharedInter("shared-inter", cl::cat(benchCategory), cl::init(0),
+                                    cl::desc("shared-expert intermediate size (0: none)"));
 static cl::opt<int> world("world", cl::cat(benchCategory), cl::init(1), cl::desc("ranks (DP with EP)"));
 static cl::opt<std::string> method("method", cl::cat(benchCategory), cl::init("allgather"),
                                    cl::desc("communication method"));
@@ -54,65 +62,23 @@ static cl::opt<bool> stages("stages", cl::cat(benchCategory), cl::desc("print ra
 static cl::opt<bool> cold("cold", cl::cat(benchCategory),
                           cl::desc("skip the load step (input scan, load-time "
                                    "function, planner calibration)"));
+static cl::opt<bool> overlap("overlap", cl::cat(benchCategory),
+                             cl::desc("per rank: stream overlap and collective "
+                                      "times from the runtime's trace"));
+static cl::opt<std::string> tracePath("trace", cl::cat(benchCategory),
+                                      cl::desc("write the last iteration's "
+                                               "Chrome trace to this file"));
+static cl::opt<bool> multistream("multistream", cl::cat(benchCategory), cl::init(true),
+                                 cl::desc("run moe-schedule-multistream "
+                                          "(--multistream=false: one stream)"));
+static cl::opt<bool> checkFinite("check-finite", cl::cat(benchCategory), cl::init(true),
+                                 cl::desc("the runtime's NaN/Inf checks "
+                                          "(RunOptions::checkFinite)"));
+static cl::opt<bool> printLayer("print-layer", cl::cat(benchCategory),
+                                cl::desc("print the generated layer module "
+                                         "(level 1) and exit"));
 static cl::opt<bool> machine("machine", cl::cat(benchCategory),
                              cl::desc("measure read bandwidth, FMA and int8 peaks"));
-
-/// Fills `t` with uniform values in [-scale, scale] (floats) or [-127, 127].
-static void fillRandom(moert::Tensor &t, float scale, uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  if (t.dtype == moert::DType::F32) {
-    std::uniform_real_distribution<float> d(-scale, scale);
-    float *p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i)
-      p[i] = d(gen);
-  } else {
-    std::uniform_int_distribution<int> d(-127, 127);
-    int8_t *p = t.data<int8_t>();
-    for (int64_t i = 0; i < t.numel(); ++i)
-      p[i] = static_cast<int8_t>(d(gen));
-  }
-}
-
-static std::string layerText() {
-  bool w8a8 = quant == "w8a8";
-  int64_t local = experts / world;
-  std::string wt = w8a8 ? "i8" : "f32";
-  std::string h = std::to_string(hidden), e = std::to_string(experts),
-              k = std::to_string(topK), l = std::to_string(local),
-              n13 = std::to_string(2 * inter), i = std::to_string(inter);
-  std::string w13 = "tensor<" + l + "x" + h + "x" + n13 + "x" + wt + ">";
-  std::string w2 = "tensor<" + l + "x" + i + "x" + h + "x" + wt + ">";
-  std::string s = "module attributes {moe.chip = #moe.chip<A3>, moe.layout = "
-                  "#moe.layout<tp = 1, dp = " +
-                  std::to_string(world) + ", expert_parallel = true>} {\n";
-  s += "func.func @layer(%x: tensor<?x" + h + "xf32>, %logits: tensor<?x" + e +
-       "xf32>, %w13: " + w13 + ", %w2: " + w2;
-  if (w8a8)
-    s += ", %s13: tensor<" + l + "x" + n13 + "xf32>, %s2: tensor<" + l + "x" +
-         h + "xf32>";
-  s += ") -> tensor<?x" + h + "xf32> {\n";
-  std::string m = method;
-  s += "  %h, %lg, %p = moe.prepare %x, %logits : tensor<?x" + h +
-       "xf32>, tensor<?x" + e + "xf32> -> !moe.prepare_ctx<" + m + ">\n";
-  s += "  %w, %ids = moe.gate %lg top_k(" + k +
-       ") softmax renormalize : tensor<?x" + e + "xf32> -> tensor<?x" + k +
-       "xf32>, tensor<?x" + k + "xi32>\n";
-  s += "  %rows, %counts, %d = moe.dispatch %h, %w, %ids experts(" + e +
-       ") : tensor<?x" + h + "xf32>, tensor<?x" + k + "xf32>, tensor<?x" + k +
-       "xi32> -> tensor<" + l + "xi64>, !moe.dispatch_ctx<" + m + ">\n";
-  s += "  %y = moe.experts %rows, %counts weights(%w13, %w2 : " + w13 + ", " +
-       w2 + ")";
-  if (w8a8)
-    s += " scales(%s13, %s2 : tensor<" + l + "x" + n13 + "xf32>, tensor<" + l +
-         "x" + h + "xf32>) quant <w8a8_dynamic>";
-  s += " : tensor<?x" + h + "xf32>, tensor<" + l + "xi64>\n";
-  s += "  %o = moe.combine %y, %d : tensor<?x" + h +
-       "xf32>, !moe.dispatch_ctx<" + m + ">\n";
-  s += "  %r = moe.finalize %o, %p : tensor<?x" + h +
-       "xf32>, !moe.prepare_ctx<" + m + ">\n";
-  s += "  return %r : tensor<?x" + h + "xf32>\n}\n}\n";
-  return s;
-}
 
 /// Read bandwidth, FMA and int8 peaks with all threads (MachineProbe.cpp).
 static void measureMachine() {
@@ -124,6 +90,71 @@ static void measureMachine() {
       m.int8Isa.c_str(), m.threads);
 }
 
+/// Medians over the iterations of each rank's stream times, each
+/// collective's longest time and the slowest rank's compute (Overlap.h).
+static void printOverlap(const std::vector<moebench::StepTimes> &steps) {
+  using moebench::median;
+  auto ms = [](double us) { return us / 1e3; };
+  size_t ranks = steps.front().ranks.size();
+  llvm::outs() << "  overlap per rank (medians of " << steps.size()
+               << " iterations; wall: first task's start to last task's end; "
+                  "busy: union of a stream's spans, event waits excluded):\n";
+  for (size_t r = 0; r < ranks; ++r) {
+    std::vector<double> wall, sum, over, conc, idle, compute;
+    std::map<int, std::vector<double>> busy;
+    for (const moebench::StepTimes &st : steps) {
+      const moebench::RankTimes &t = st.ranks[r];
+      wall.push_back(t.wallUs);
+      sum.push_back(t.sumBusyUs);
+      over.push_back(t.overlapUs);
+      conc.push_back(t.concurrentUs);
+      idle.push_back(t.wallUs - t.anyBusyUs);
+      compute.push_back(t.computeUs);
+      for (const auto &[stream, us] : t.busyUs)
+        busy[stream].push_back(us);
+    }
+    std::string streams;
+    for (const auto &[stream, us] : busy)
+      streams += (streams.empty() ? "" : ", ") + std::to_string(stream) + ": " +
+                 llvm::formatv("{0:F2}", ms(median(us))).str();
+    double o = median(over), sb = median(sum);
+    llvm::outs() << llvm::format(
+        "  rank %zu: wall %.2f ms, busy per stream (%s) ms, sum %.2f ms, "
+        "overlap (sum - wall) %.2f ms = %.1f%% of the sum; streams at once "
+        "%.2f ms, all idle %.2f ms; compute %.2f ms\n",
+        r, ms(median(wall)), streams.c_str(), ms(sb), ms(o),
+        sb > 0 ? 100 * o / sb : 0.0, ms(median(conc)), ms(median(idle)),
+        ms(median(compute)));
+  }
+  std::vector<double> slowest, longest;
+  std::map<std::string, std::vector<double>> coll;
+  int exceeded = 0;
+  for (const moebench::StepTimes &st : steps) {
+    slowest.push_back(st.slowestComputeUs);
+    longest.push_back(st.longestAnyCollectiveUs);
+    exceeded += st.longestAnyCollectiveUs > st.slowestComputeUs;
+    for (const auto &[name, us] : st.longestCollectiveUs)
+      coll[name].push_back(us);
+  }
+  if (coll.empty()) {
+    llvm::outs() << "  no collectives\n";
+    return;
+  }
+  double slow = median(slowest);
+  llvm::outs() << llvm::format(
+      "  collectives, longest on any rank (medians), against the slowest "
+      "rank's compute %.2f ms:\n",
+      ms(slow));
+  for (const auto &[name, us] : coll)
+    llvm::outs() << llvm::format("    %-52s %9.2f ms\n", name.c_str(),
+                                 ms(median(us)));
+  llvm::outs() << llvm::format(
+      "  longest collective %.2f ms: %s the slowest rank's compute (longer in "
+      "%d of %zu iterations)\n",
+      ms(median(longest)), median(longest) > slow ? "LONGER than" : "below",
+      exceeded, steps.size());
+}
+
 int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(benchCategory);
   cl::ParseCommandLineOptions(argc, argv, "time an MoE layer forward\n");
@@ -131,43 +162,44 @@ int main(int argc, char **argv) {
     measureMachine();
     return 0;
   }
+  LayerConfig config;
+  config.hidden = hidden;
+  config.experts = experts;
+  config.topK = topK;
+  config.inter = inter;
+  config.sharedInter = sharedInter;
+  config.tokens = tokens;
+  config.quant = quant;
+  config.groupSize = groupSize;
+  config.world = world;
+  config.method = method;
+  std::string why = checkLayerConfig(config);
+  if (why.empty() && (iters < 1 || warmup < 0))
+    why = "--iters must be positive and --warmup not negative";
+  if (!why.empty()) {
+    llvm::errs() << "moe-layer-bench: " << why << "\n";
+    return 1;
+  }
+  if (printLayer) {
+    llvm::outs() << layerText(config);
+    return 0;
+  }
   DialectRegistry registry;
   moe::registerExecutionDialects(registry);
   MLIRContext context(registry);
   OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(layerText(), &context);
+      parseSourceString<ModuleOp>(layerText(config), &context, "layer.mlir");
   if (!module)
     return 1;
-  auto exe = moe::Executable::compile(*module, "moe-compile", "");
+  auto exe = moe::Executable::compile(
+      *module, multistream ? "moe-compile" : "moe-compile{multistream=false}",
+      "");
   if (failed(exe))
     return 1;
 
-  bool w8a8 = quant == "w8a8";
-  int64_t local = experts / world;
-  moert::DType wt = w8a8 ? moert::DType::I8 : moert::DType::F32;
   std::vector<std::vector<moert::Tensor>> inputs(world);
-  for (int r = 0; r < world; ++r) {
-    moert::Tensor x = moert::Tensor::empty(moert::DType::F32, {tokens, hidden});
-    fillRandom(x, 1.0f, 1 + r);
-    moert::Tensor w13 = moert::Tensor::empty(wt, {local, hidden, 2 * inter});
-    moert::Tensor w2 = moert::Tensor::empty(wt, {local, inter, hidden});
-    fillRandom(w13, 1.0f / std::sqrt(float(hidden)), 100 + r);
-    fillRandom(w2, 1.0f / std::sqrt(float(inter)), 200 + r);
-    moert::Tensor logits =
-        moert::Tensor::empty(moert::DType::F32, {tokens, experts});
-    fillRandom(logits, 4.0f, 300 + r);
-    inputs[r] = {x, logits, w13, w2};
-    if (w8a8) {
-      moert::Tensor s13 =
-          moert::Tensor::empty(moert::DType::F32, {local, 2 * inter});
-      moert::Tensor s2 = moert::Tensor::empty(moert::DType::F32, {local, hidden});
-      for (moert::Tensor *s : {&s13, &s2})
-        for (int64_t i = 0; i < s->numel(); ++i)
-          s->data<float>()[i] = 1e-3f;
-      inputs[r].push_back(s13);
-      inputs[r].push_back(s2);
-    }
-  }
+  for (int r = 0; r < world; ++r)
+    inputs[r] = layerInputs(config, r);
   std::unique_ptr<moert::World> threads =
       moert::createThreadWorld((*exe)->layout(), 600);
   moert::RunOptions options;
@@ -178,6 +210,8 @@ int main(int argc, char **argv) {
     auto t0 = std::chrono::steady_clock::now();
     moert::RunOptions load;
     load.loadOnly = true;
+    load.load = (*exe)->loadStage();
+    load.checkFinite = checkFinite;
     for (const moert::RankOutcome &o :
          moert::runRanks(*threads, (*exe)->entry(), inputs, 1, load))
       if (!o.error.empty()) {
@@ -194,16 +228,20 @@ int main(int argc, char **argv) {
         std::chrono::duration<double>(t2 - t1).count() * 1e3, planned);
   }
   options.profile = stages;
+  options.trace = overlap || !tracePath.empty();
+  options.load = (*exe)->loadStage();
+  options.checkFinite = checkFinite;
   std::vector<double> times;
   double first = 0;
   std::map<std::string, double> stageTime;
+  std::vector<moebench::StepTimes> steps;
   for (int it = 0; it < warmup + iters; ++it) {
     // Fresh routing: new logits on every rank.
     for (int r = 0; r < world; ++r) {
       moert::Tensor logits =
           moert::Tensor::empty(moert::DType::F32, {tokens, experts});
       fillRandom(logits, 4.0f, 1000 + it * world + r);
-      inputs[r][1] = logits;
+      inputs[r][kLogitsArg] = logits;
     }
     auto t0 = std::chrono::steady_clock::now();
     std::vector<moert::RankOutcome> out =
@@ -223,17 +261,34 @@ int main(int argc, char **argv) {
     times.push_back(secs);
     for (const auto &[op, p] : out.front().profile)
       stageTime[op] += p.seconds;
+    if (overlap) {
+      std::vector<moert::Trace> traces;
+      for (const moert::RankOutcome &o : out)
+        traces.push_back(o.trace);
+      steps.push_back(moebench::stepTimes(traces));
+    }
+    if (!tracePath.empty() && it + 1 == warmup + iters)
+      if (llvm::Error e = moe::writeChromeTrace(tracePath, out)) {
+        llvm::errs() << "moe-layer-bench: " << llvm::toString(std::move(e))
+                     << "\n";
+        return 1;
+      }
   }
   std::sort(times.begin(), times.end());
+  std::string shared =
+      sharedInter > 0 ? " shared " + std::to_string(sharedInter) : "";
   llvm::outs() << llvm::format(
-      "moe-mlir %s H %lld E %lld K %lld I %lld T %lld world %d %s: median "
+      "moe-mlir %s H %lld E %lld K %lld I %lld%s T %lld world %d %s%s: median "
       "%.3f ms, best %.3f ms (%d iterations)\n",
       quant.c_str(), (long long)hidden, (long long)experts, (long long)topK,
-      (long long)inter, (long long)tokens, world.getValue(), method.c_str(),
+      (long long)inter, shared.c_str(), (long long)tokens, world.getValue(),
+      method.c_str(), multistream ? "" : " one stream",
       times[times.size() / 2] * 1e3, times.front() * 1e3, iters.getValue());
   llvm::outs() << llvm::format("first step after load %.3f ms (%.2fx the "
                                "median)\n",
                                first * 1e3, first / times[times.size() / 2]);
+  if (overlap && !steps.empty())
+    printOverlap(steps);
   if (stages) {
     for (const auto &[op, secs] : stageTime)
       llvm::outs() << llvm::format("  rank 0 %-28s %9.3f ms/iter\n",

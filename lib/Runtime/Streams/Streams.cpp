@@ -177,11 +177,16 @@ void Stream::work(int kernelThreads) {
         h->release();
     for (Handle *h : task.outputs)
       h->release();
+    bool drained;
     {
       std::lock_guard<std::mutex> lock(mutex);
-      ++done;
+      drained = ++done == issued;
     }
-    changed.notify_all();
+    // Only drain() waits for `done`, and only for done == issued: waking
+    // it after every task would let the woken host thread preempt this
+    // worker between tasks on a busy machine.
+    if (drained)
+      changed.notify_all();
   }
 }
 

@@ -1,0 +1,106 @@
+//===- StreamsTest.cpp - a stream's worker and drain ----------------------===//
+//
+// Stream (lib/Runtime/Streams/Streams.cpp): tasks run in issue order on the
+// stream's worker, drain() returns once every issued task has run, and a
+// thread in drain() sleeps until then instead of being woken after every
+// task (each wake-up let the host thread preempt the worker between tasks
+// on a loaded machine: moe-layer-bench --overlap measured 6-20 ms per step
+// of 4 ranks on 2 cores with no stream busy, 1.3 ms after the fix).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Streams.h"
+
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <mutex>
+#include <vector>
+
+using namespace moert;
+
+namespace {
+
+/// Busy for `us` microseconds (a task that computes, not one that sleeps).
+void spin(int us) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
+
+/// Times the calling thread blocked (voluntary context switches).
+long voluntarySwitches() {
+  struct rusage u;
+  EXPECT_EQ(getrusage(RUSAGE_THREAD, &u), 0);
+  return u.ru_nvcsw;
+}
+
+} // namespace
+
+TEST(Streams, DrainReturnsAfterEveryTaskInIssueOrder) {
+  auto world = createThreadWorld(Layout{}, 30);
+  RankRuntime rank(*world, 0, 1);
+  Stream &s = rank.stream(0);
+  std::mutex mutex;
+  std::vector<int> ran;
+  for (int i = 0; i < 50; ++i) {
+    Task t;
+    t.op = "test.task";
+    t.run = [&, i](Stream &) {
+      spin(i % 7 == 0 ? 300 : 20);
+      std::lock_guard<std::mutex> lock(mutex);
+      ran.push_back(i);
+    };
+    s.enqueue(std::move(t));
+  }
+  s.drain();
+  std::vector<int> expected;
+  for (int i = 0; i < 50; ++i)
+    expected.push_back(i);
+  std::lock_guard<std::mutex> lock(mutex);
+  EXPECT_EQ(ran, expected);
+  EXPECT_EQ(s.nextSeq(), 51u);
+}
+
+TEST(Streams, DrainOfAnEmptyOrDrainedStreamReturns) {
+  auto world = createThreadWorld(Layout{}, 30);
+  RankRuntime rank(*world, 0, 1);
+  Stream &s = rank.stream(3);
+  s.drain(); // nothing issued
+  bool ran = false;
+  Task t;
+  t.op = "test.task";
+  t.run = [&](Stream &) { ran = true; };
+  s.enqueue(std::move(t));
+  s.drain();
+  EXPECT_TRUE(ran);
+  s.drain(); // drained already
+}
+
+TEST(Streams, DrainSleepsUntilTheStreamIsDrained) {
+  // 200 tasks of 150 us: a thread in drain() used to wake (and block again)
+  // after nearly every one of them.
+  auto world = createThreadWorld(Layout{}, 30);
+  RankRuntime rank(*world, 0, 1);
+  Stream &s = rank.stream(0);
+  const int tasks = 200;
+  int ran = 0; // only the worker writes it; drain() orders the read
+  for (int i = 0; i < tasks; ++i) {
+    Task t;
+    t.op = "test.task";
+    t.run = [&](Stream &) {
+      spin(150);
+      ++ran;
+    };
+    s.enqueue(std::move(t));
+  }
+  long before = voluntarySwitches();
+  s.drain();
+  long blocked = voluntarySwitches() - before;
+  EXPECT_EQ(ran, tasks);
+  // Once to sleep; a few spurious wake-ups at most.
+  EXPECT_LE(blocked, 5) << "drain() blocked " << blocked << " times for "
+                        << tasks << " tasks";
+}
