@@ -49,6 +49,19 @@ inline void copyRow(const Tensor &from, int64_t src, const Tensor &to,
   std::memcpy(to.bytes() + dst * bytes, from.bytes() + src * bytes, bytes);
 }
 
+/// Runs copy(i) for i in [0, n) over the kernel threads in chunks of at
+/// least 64 KiB of `rowBytes`-byte rows (a fresh output's first-touch page
+/// faults are then spread over the threads too).
+template <typename Copy>
+void copyRows(int64_t n, size_t rowBytes, const Copy &copy) {
+  int64_t grain = std::max<int64_t>(
+      1, static_cast<int64_t>((size_t(64) << 10) / std::max<size_t>(rowBytes, 1)));
+  parallelFor(n, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      copy(i);
+  });
+}
+
 /// Row copies are byte copies; i4 rows must be whole bytes.
 size_t wholeRowBytes(const Tensor &t, const char *op) {
   require(t.dtype != DType::I4 || t.rowElems() % 2 == 0, op,
@@ -161,8 +174,9 @@ InitRoutingResult initRouting(const Tensor &x, const Tensor &ids,
   }
   r.expandedX = Tensor::empty(x.dtype, {n, h});
   size_t bytes = rowBytes(x);
-  for (int64_t i = 0; i < n; ++i)
+  copyRows(n, bytes, [&](int64_t i) {
     copyRow(x, rowIdx[i] / k, r.expandedX, i, bytes);
+  });
   if (isInt8) {
     r.expandedScale = Tensor::empty(DType::F32, {n});
     for (int64_t i = 0; i < n; ++i)
@@ -228,11 +242,11 @@ MogeDispatchResult mogeDispatch(const Tensor &x, const Tensor &ids,
   r.sortedIds = Tensor::empty(DType::I32, {n});
   r.topkScales = Tensor::empty(DType::F32, {n, 1});
   size_t bytes = rowBytes(x);
-  for (int64_t i = 0; i < n; ++i) {
+  copyRows(n, bytes, [&](int64_t i) {
     r.sortedIds.data<int32_t>()[i] = order[i];
     copyRow(x, order[i] / kPerRank, r.rows, i, bytes);
     r.topkScales.data<float>()[i] = localWeights[order[i]];
-  }
+  });
   r.groupList = Tensor::empty(DType::I64, {localExperts});
   int64_t *groups = r.groupList.data<int64_t>();
   std::fill(groups, groups + localExperts, 0);
@@ -299,10 +313,10 @@ std::pair<Tensor, Tensor> tokenPermute(const Tensor &tokens,
   });
   Tensor permuted = Tensor::empty(tokens.dtype, {n, tokens.dim(1)});
   Tensor sorted = Tensor::empty(DType::I32, {n});
-  for (int64_t i = 0; i < n; ++i) {
+  copyRows(n, bytes, [&](int64_t i) {
     sorted.data<int32_t>()[i] = order[i];
     copyRow(tokens, order[i] / k, permuted, i, bytes);
-  }
+  });
   return {permuted, sorted};
 }
 
@@ -334,8 +348,9 @@ Tensor tokenUnpermute(const Tensor &permuted, const Tensor &sortedIndices,
   if (!probs) { // a permutation of the rows
     size_t bytes = wholeRowBytes(permuted, kUnpermute);
     Tensor out = Tensor::empty(permuted.dtype, {n, h});
-    for (int64_t i = 0; i < n; ++i)
+    copyRows(n, bytes, [&](int64_t i) {
       copyRow(permuted, i, out, sorted[i], bytes);
+    });
     return out;
   }
   int64_t t = probs->dim(0), k = probs->dim(1);
