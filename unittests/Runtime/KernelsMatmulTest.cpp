@@ -14,6 +14,8 @@
 #include "moe/Runtime/Parallel.h"
 
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 
 using namespace moert;
 using namespace moert::test;
@@ -395,6 +397,88 @@ TEST(Matmul, CalibrationPlansEveryBucketBeforeTheFirstStep) {
   EXPECT_EQ(calibrateMatmul(shape, 40), 0);
   EXPECT_TRUE(matmulPlan().empty());
   setKernelThreads(saved);
+  setMatmulEngine(previous);
+}
+
+TEST(Matmul, PlanCacheKeepsChoicesAcrossProcesses) {
+  MatmulEngine previous = matmulEngine();
+  setMatmulEngine(MatmulEngine::Auto);
+  clearMatmulPlan();
+  std::string path = testing::TempDir() + "moe-plan-cache-test.txt";
+  std::remove(path.c_str());
+  auto lines = [&] {
+    std::vector<std::string> out;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);)
+      out.push_back(line);
+    return out;
+  };
+  // A new file: every choice is appended as it is made.
+  setMatmulPlanCache(path);
+  EXPECT_EQ(matmulPlanCache(), path);
+  MatmulShape shape{MatmulQuant::None, DType::F32, 64, 48};
+  ASSERT_EQ(calibrateMatmul(shape, 3), 2); // rows 1 and 2-3, N 48 whole
+  std::vector<std::string> written = lines();
+  ASSERT_EQ(written.size(), 2u);
+  std::string cpu = written[0].substr(0, written[0].find('\t'));
+  EXPECT_FALSE(cpu.empty());
+  std::string isa = cpuIsaName(cpuIsa());
+  EXPECT_NE(written[0].find("\t0 64 48 48 0 " + isa + "\t"),
+            std::string::npos)
+      << written[0];
+  EXPECT_NE(written[1].find("\t0 64 48 48 1 " + isa + "\t"),
+            std::string::npos)
+      << written[1];
+  // Another process (a cleared planner) reads them back and times nothing;
+  // lines of another CPU model are ignored.
+  std::ofstream(path, std::ios::app) << "Other CPU\t0 64 48 48 5 " << isa
+                                     << "\tpanel\n";
+  clearMatmulPlan();
+  setMatmulPlanCache(path);
+  std::vector<MatmulPlanEntry> plan = matmulPlan();
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0].timings, "from the plan cache");
+  EXPECT_EQ(calibrateMatmul(shape, 3), 0);
+  EXPECT_EQ(lines().size(), 3u);
+  // Malformed files are errors naming the file and the line.
+  auto errorOf = [&](const std::string &text) {
+    std::ofstream(path, std::ios::trunc) << text;
+    try {
+      setMatmulPlanCache(path);
+    } catch (const Error &e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(errorOf("garbage\n"),
+            "MOE_MATMUL_PLAN_CACHE " + path +
+                ":1: expected <cpu>\\t<shape>\\t<engine>, got 'garbage'");
+  EXPECT_EQ(errorOf("\n" + cpu + "\t0 64 48 48 0 " + isa + "\tfast\n"),
+            "MOE_MATMUL_PLAN_CACHE " + path +
+                ":2: unknown engine 'fast' (expected gemv, panel, dnnl or "
+                "vnni)");
+  EXPECT_NE(errorOf(cpu + "\t7 64 48 48 0 " + isa + "\tgemv\n")
+                .find(":1: bad shape '7 64 48 48 0 " + isa + "'"),
+            std::string::npos);
+  // The error stays until another file is set: the planner refuses to run.
+  EXPECT_THROW(calibrateMatmul({MatmulQuant::None, DType::F32, 64, 40}, 1),
+               Error);
+  // A file that cannot be written fails the matmul that made the choice.
+  clearMatmulPlan();
+  setMatmulPlanCache(testing::TempDir() + "no-such-dir/plans.txt");
+  try {
+    calibrateMatmul(shape, 1);
+    ADD_FAILURE() << "no error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-dir/plans.txt: cannot "
+                                         "write: "),
+              std::string::npos)
+        << e.what();
+  }
+  setMatmulPlanCache("");
+  EXPECT_EQ(matmulPlanCache(), "");
+  clearMatmulPlan();
+  std::remove(path.c_str());
   setMatmulEngine(previous);
 }
 

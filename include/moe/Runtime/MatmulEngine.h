@@ -60,6 +60,17 @@ std::vector<MatmulPlanEntry> matmulPlan();
 /// Forgets every choice (the next block of each shape is timed again).
 void clearMatmulPlan();
 
+/// The planner's choices on disk, across processes (docs/Runtime.md,
+/// "The plan cache"): the choices `path` holds for this CPU model join
+/// the process's, and every new choice is appended to it. The file is
+/// MOE_MATMUL_PLAN_CACHE's at the first use of the planner; "" stops
+/// using a file. Throws moert::Error naming the file (and line) when it
+/// cannot be read or is malformed; a file that cannot be written fails
+/// the matmul that made the choice.
+void setMatmulPlanCache(const std::string &path);
+/// The plan cache file in use ("" for none).
+std::string matmulPlanCache();
+
 /// The operands of one npu.grouped_matmul (or npu.matmul) as far as the
 /// planner cares, for calibrating before the first step.
 struct MatmulShape {

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <set>
+#include <tuple>
 
 namespace moert {
 using namespace detail;
@@ -247,10 +248,10 @@ Tensor run(Problem &p) {
   // Blocks differ in cost (the rows per group follow the routing): the
   // kernel threads take them largest first from a shared counter, so no
   // thread idles while another still works through a static share.
-  std::stable_sort(blocks.begin(), blocks.end(),
-                   [](const Block &a, const Block &b) {
-                     return a.r1 - a.r0 > b.r1 - b.r0;
-                   });
+  std::sort(blocks.begin(), blocks.end(), [](const Block &a, const Block &b) {
+    int64_t ra = a.r1 - a.r0, rb = b.r1 - b.r0;
+    return ra != rb ? ra > rb : std::tie(a.g, a.r0, a.n0) < std::tie(b.g, b.r0, b.n0);
+  });
   int64_t numBlocks = static_cast<int64_t>(blocks.size());
   std::atomic<int64_t> nextBlock{0};
   parallelFor(std::min<int64_t>(kernelThreads(), numBlocks), 1, [&](int64_t,

@@ -72,6 +72,31 @@ struct Plan {
 struct Cache {
   std::mutex mutex;
   std::map<PlanKey, Plan> plans;
+  /// The on-disk cache (MatmulPlanCache.cpp): its path ("" for none), this
+  /// CPU's model, and the error of reading it (thrown on every use).
+  std::string path, cpu, error;
+
+  Cache() : cpu(cpuModel()) {
+    const char *env = std::getenv("MOE_MATMUL_PLAN_CACHE");
+    if (env && *env)
+      open(env);
+  }
+  /// Reads `file`'s choices for this CPU into `plans` (mutex held or not
+  /// yet shared).
+  void open(const std::string &file) {
+    path = file;
+    error.clear();
+    try {
+      for (const auto &[key, engine] : readPlanCache(path, cpu))
+        plans.emplace(key, Plan{engine, {}});
+    } catch (const Error &e) {
+      error = e.what();
+    }
+  }
+  void check() const {
+    if (!error.empty())
+      throw Error(error);
+  }
 };
 Cache &cache() {
   static Cache *c = new Cache; // used by pool threads until exit
@@ -155,6 +180,7 @@ MatmulEngine chooseEngine(const KernelTable &kt, const PlanKey &key,
   {
     Cache &c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
+    c.check();
     auto it = c.plans.find(key);
     if (it != c.plans.end())
       return it->second.winner;
@@ -182,7 +208,8 @@ void recordPlan(const PlanKey &key, MatmulEngine winner,
                 const std::vector<std::pair<MatmulEngine, double>> &seconds) {
   Cache &c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  c.plans.emplace(key, Plan{winner, seconds});
+  if (c.plans.emplace(key, Plan{winner, seconds}).second && !c.path.empty())
+    appendPlanCache(c.path, c.cpu, key, winner);
 }
 
 size_t planCount() {
@@ -236,7 +263,7 @@ std::vector<MatmulPlanEntry> matmulPlan() {
                   (long long)(int64_t(1) << key.rowsLog2),
                   (long long)((int64_t(2) << key.rowsLog2) - 1),
                   cpuIsaName(key.isa));
-    std::string timings;
+    std::string timings = plan.seconds.empty() ? "from the plan cache" : "";
     for (const auto &[e, s] : plan.seconds) {
       char t[64];
       std::snprintf(t, sizeof t, "%s%s %.1f us", timings.empty() ? "" : ", ",
@@ -252,6 +279,24 @@ void clearMatmulPlan() {
   detail::Cache &c = detail::cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   c.plans.clear();
+}
+
+void setMatmulPlanCache(const std::string &path) {
+  detail::Cache &c = detail::cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  if (path.empty()) {
+    c.path.clear();
+    c.error.clear();
+    return;
+  }
+  c.open(path);
+  c.check();
+}
+
+std::string matmulPlanCache() {
+  detail::Cache &c = detail::cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return c.path;
 }
 
 } // namespace moert

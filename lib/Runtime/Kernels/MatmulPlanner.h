@@ -13,6 +13,7 @@
 
 #include "moe/Runtime/MatmulEngine.h"
 
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -47,6 +48,17 @@ MatmulEngine chooseEngine(const KernelTable &kt, const PlanKey &key,
 
 /// The Fixed rule (docs/Runtime.md): the measured row thresholds.
 MatmulEngine fixedEngine(const KernelTable &kt, BlockKind kind, int64_t rows);
+
+/// The on-disk plan cache (MatmulPlanCache.cpp): this CPU's model name
+/// (the cpuid brand string, else /proc/cpuinfo's), the choices `path`
+/// holds for it (none when the file does not exist; throws Error for a
+/// malformed file), and one more choice appended (throws Error when the
+/// file cannot be written).
+std::string cpuModel();
+std::vector<std::pair<PlanKey, MatmulEngine>>
+readPlanCache(const std::string &path, const std::string &cpu);
+void appendPlanCache(const std::string &path, const std::string &cpu,
+                     const PlanKey &key, MatmulEngine engine);
 
 /// How many block shapes the planner has chosen an engine for.
 size_t planCount();
