@@ -232,14 +232,24 @@ Tensor run(Problem &p) {
     if (needU8)
       xu8.assign(static_cast<size_t>(used * ldu + 4), 0);
     const int8_t *xi = p.x.data<int8_t>();
-    parallelFor(used, 64, [&](int64_t begin, int64_t end) {
+    int16_t *s16 = needS16 ? x16.data() : nullptr;
+    uint8_t *u8 = needU8 ? xu8.data() : nullptr;
+    int64_t k = p.k;
+    // Locals only in the loops: a store through uint8_t* may alias
+    // anything, which kept the compiler from vectorizing them.
+    parallelFor(used, 64, [=](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        if (needS16)
-          for (int64_t c = 0; c < p.k; ++c)
-            x16[i * lda + c] = static_cast<int16_t>(xi[i * p.k + c] - offset);
-        if (needU8)
-          for (int64_t c = 0; c < p.k; ++c)
-            xu8[i * ldu + c] = static_cast<uint8_t>(xi[i * p.k + c] + 128);
+        const int8_t *src = xi + i * k;
+        if (s16) {
+          int16_t *dst = s16 + i * lda;
+          for (int64_t c = 0; c < k; ++c)
+            dst[c] = static_cast<int16_t>(src[c] - offset);
+        }
+        if (u8) {
+          uint8_t *dst = u8 + i * ldu;
+          for (int64_t c = 0; c < k; ++c)
+            dst[c] = static_cast<uint8_t>(src[c] ^ 0x80); // x + 128
+        }
       }
     });
   }
