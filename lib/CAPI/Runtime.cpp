@@ -133,6 +133,20 @@ static Tensor toTensor(const MoeBuffer &b, size_t index) {
   return t;
 }
 
+/// The tensors of `numInputs` buffers, or why not ("" when fine).
+static std::string toTensors(const MoeBuffer *inputs, int64_t numInputs,
+                             std::vector<Tensor> &args) {
+  if (numInputs < 0 || (numInputs && !inputs))
+    return "invalid input array";
+  try {
+    for (int64_t i = 0; i < numInputs; ++i)
+      args.push_back(toTensor(inputs[i], size_t(i)));
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
 /// Hands `result` to an output buffer; false when the caller's buffer is
 /// too small (the shape fields then say what is needed).
 static bool toBuffer(const Tensor &result, MoeBuffer &out) {
@@ -451,12 +465,9 @@ MoeStatus moeExecutableRun(const MoeExecutable *executable, MoeWorld *world,
       return reject(std::to_string(numOutputs) + " output buffers for " +
                     std::to_string(numResults) + " results");
     std::vector<Tensor> args;
-    try {
-      for (int64_t i = 0; i < numInputs; ++i)
-        args.push_back(toTensor(inputs[i], size_t(i)));
-    } catch (const Error &e) {
-      return reject(e.what());
-    }
+    std::string why = toTensors(inputs, numInputs, args);
+    if (!why.empty())
+      return reject(why);
 
     std::vector<Tensor> results = exe.run(world->world, int(rank), args);
     std::string tooSmall;
@@ -487,15 +498,10 @@ MoeStatus moeExecutableLoad(const MoeExecutable *executable, MoeWorld *world,
       world->world.fail(int(rank), why);
       return invalid("rank " + std::to_string(rank) + ": " + why);
     };
-    if (numInputs < 0 || (numInputs && !inputs))
-      return reject("invalid input array");
     std::vector<Tensor> args;
-    try {
-      for (int64_t i = 0; i < numInputs; ++i)
-        args.push_back(toTensor(inputs[i], size_t(i)));
-    } catch (const Error &e) {
-      return reject(e.what());
-    }
+    std::string why = toTensors(inputs, numInputs, args);
+    if (!why.empty())
+      return reject(why);
     executable->exe.load(world->world, int(rank), args);
     return MOE_STATUS_OK;
   });

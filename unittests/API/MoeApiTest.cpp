@@ -610,17 +610,26 @@ TEST(MoeApi, WriteTraceOfEveryRankAndStream) {
             "writeTrace: the world records no trace (WorldOptions::trace)");
 }
 
-TEST(MoeApi, InputsAreScannedForNanOncePerTensor) {
-  // docs/Reliability.md, "NaN and Inf": an input tensor is scanned the
-  // first time a rank sees it; a NaN written into it in place afterwards
-  // fails the op that reads it, and a new tensor is scanned again.
+/// kLayer compiled for allgather, and a case of 4 tokens per rank whose
+/// w13 every rank owns (tests write NaNs into it in place).
+static std::pair<Executable, Case> allgatherLayerOwningW13() {
   Compiler compiler;
   CompileOptions options;
   options.set("policy", "fixed").set("method", "allgather");
   Executable exe = compiler.compile(kLayer, options);
   Case c = makeCase({4, 4});
   for (std::vector<Tensor> &in : c.inputs)
-    in[2] = copyOf(in[2].bytes(), DType::F32, in[2].shape); // own w13
+    in[2] = copyOf(in[2].bytes(), DType::F32, in[2].shape);
+  return {exe, c};
+}
+
+TEST(MoeApi, InputsAreScannedForNanOncePerTensor) {
+  // docs/Reliability.md, "NaN and Inf": an input tensor is scanned the
+  // first time a rank sees it; a NaN written into it in place afterwards
+  // fails the op that reads it, and a new tensor is scanned again.
+  std::pair<Executable, Case> setup = allgatherLayerOwningW13();
+  Executable &exe = setup.first;
+  Case &c = setup.second;
   World world(exe, 2);
   std::vector<std::vector<Tensor>> out = world.runAll(exe, c.inputs);
   expectNear(out[0][0], c.expected[0]);
@@ -653,13 +662,9 @@ TEST(MoeApi, LoadScansAndCalibratesBeforeTheFirstRun) {
   // docs/Runtime.md, "Load time": loadAll scans the inputs and calibrates
   // the planner, so the first run neither scans the weights again nor
   // times an engine.
-  Compiler compiler;
-  CompileOptions options;
-  options.set("policy", "fixed").set("method", "allgather");
-  Executable exe = compiler.compile(kLayer, options);
-  Case c = makeCase({4, 4});
-  for (std::vector<Tensor> &in : c.inputs)
-    in[2] = copyOf(in[2].bytes(), DType::F32, in[2].shape); // own w13
+  std::pair<Executable, Case> setup = allgatherLayerOwningW13();
+  Executable &exe = setup.first;
+  Case &c = setup.second;
 
   moert::MatmulEngine previous = moert::matmulEngine();
   moert::setMatmulEngine(moert::MatmulEngine::Auto);

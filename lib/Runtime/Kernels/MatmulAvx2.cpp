@@ -111,6 +111,17 @@ int64_t panelRows(int64_t cols, int64_t bytes) {
   return std::min<int64_t>(512, std::max<int64_t>(16, rows));
 }
 
+U8Panels u8Panels(int64_t strips, int64_t panelBytes) {
+  int64_t depth =
+      std::min<int64_t>(1024, std::max<int64_t>(64, panelBytes /
+                                                        (strips * kStrip))) /
+      4 * 4;
+  int32_t *comp = static_cast<int32_t *>(packScratch(
+      strips * kStrip * 4 + depth / 4 * strips * kStrip * 4));
+  std::fill(comp, comp + strips * kStrip, 0);
+  return {depth, comp, reinterpret_cast<int8_t *>(comp + strips * kStrip)};
+}
+
 void *packScratch(size_t bytes) {
   thread_local std::vector<uint8_t> buf;
   if (buf.size() < bytes + 64)

@@ -365,17 +365,7 @@ MOE_AVXVNNI void gemmU8(const uint8_t *a, int64_t lda, int64_t m,
       std::fill(c + i * ldc, c + i * ldc + strips * kStrip, 0);
     return;
   }
-  // Panel depth: a multiple of 4 rows (quads), 64 to 1024.
-  int64_t depth =
-      std::min<int64_t>(1024, std::max<int64_t>(64, kPanelBytes /
-                                                        (strips * kStrip))) /
-      4 * 4;
-  int64_t maxQuads = depth / 4;
-  // One scratch: the compensation (16 x strips i32), then the panel.
-  int32_t *comp = static_cast<int32_t *>(avx2::packScratch(
-      strips * kStrip * 4 + maxQuads * strips * kStrip * 4));
-  int8_t *panel = reinterpret_cast<int8_t *>(comp + strips * kStrip);
-  std::fill(comp, comp + strips * kStrip, 0);
+  auto [depth, comp, panel] = avx2::u8Panels(strips, kPanelBytes);
   for (int64_t p0 = k0; p0 < k1; p0 += depth) {
     int64_t p1 = std::min(k1, p0 + depth);
     int64_t quads = (p1 - p0 + 3) / 4, stripBytes = quads * 4 * kStrip;

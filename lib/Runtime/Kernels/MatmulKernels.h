@@ -153,6 +153,16 @@ void packU8Quads(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
                  int64_t n1, int8_t *panel);
 /// Panel depth (rows of k) for `cols` columns of `bytes`-byte values.
 int64_t panelRows(int64_t cols, int64_t bytes);
+/// The per-thread scratch of a gemmU8 over `strips` 16-column strips with
+/// panels of about `panelBytes`: `comp`, the zeroed compensation (the
+/// column sums, strips x 16 i32), then `panel` (k-quads, `depth` rows: a
+/// multiple of 4 from 64 to 1024), both 64-byte aligned.
+struct U8Panels {
+  int64_t depth;
+  int32_t *comp;
+  int8_t *panel;
+};
+U8Panels u8Panels(int64_t strips, int64_t panelBytes);
 } // namespace avx2
 
 namespace avx512 {
