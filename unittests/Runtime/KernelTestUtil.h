@@ -3,13 +3,16 @@
 #ifndef MOE_UNITTESTS_RUNTIME_KERNELTESTUTIL_H
 #define MOE_UNITTESTS_RUNTIME_KERNELTESTUTIL_H
 
+#include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Kernels.h"
+#include "moe/Runtime/MatmulEngine.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace moert::test {
@@ -72,6 +75,29 @@ inline Tensor randomInt(std::mt19937 &rng, DType dtype,
   }
   return t;
 }
+
+/// Parameterized over kernel threads x kernel variant x engine policy (a
+/// forced engine runs every block it can; the others take the fixed
+/// rule); restores the process's settings after each test.
+class KernelConfigTest : public ::testing::TestWithParam<
+                             std::tuple<int, CpuIsa, MatmulEngine>> {
+protected:
+  void SetUp() override {
+    previous = cpuIsa();
+    previousEngine = matmulEngine();
+    setKernelThreads(std::get<0>(GetParam()));
+    setCpuIsa(std::get<1>(GetParam()));
+    setMatmulEngine(std::get<2>(GetParam()));
+    clearMatmulPlan();
+  }
+  void TearDown() override {
+    setKernelThreads(1);
+    setCpuIsa(previous);
+    setMatmulEngine(previousEngine);
+  }
+  CpuIsa previous = CpuIsa::Portable;
+  MatmulEngine previousEngine = MatmulEngine::Auto;
+};
 
 } // namespace moert::test
 

@@ -120,25 +120,7 @@ const Shape kShapes[] = {
 
 /// Kernel threads x kernel variant x engine policy (a forced engine runs
 /// every block it can; the others take the fixed rule).
-class MatmulThreads : public ::testing::TestWithParam<
-                          std::tuple<int, CpuIsa, MatmulEngine>> {
-protected:
-  void SetUp() override {
-    previous = cpuIsa();
-    previousEngine = matmulEngine();
-    setKernelThreads(std::get<0>(GetParam()));
-    setCpuIsa(std::get<1>(GetParam()));
-    setMatmulEngine(std::get<2>(GetParam()));
-    clearMatmulPlan();
-  }
-  void TearDown() override {
-    setKernelThreads(1);
-    setCpuIsa(previous);
-    setMatmulEngine(previousEngine);
-  }
-  CpuIsa previous = CpuIsa::Portable;
-  MatmulEngine previousEngine = MatmulEngine::Auto;
-};
+class MatmulThreads : public KernelConfigTest {};
 
 TEST_P(MatmulThreads, FloatMatchesNaive) {
   std::mt19937 rng(1);

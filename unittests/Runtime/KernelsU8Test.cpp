@@ -91,25 +91,7 @@ Tensor extremeInts(std::mt19937 &rng, DType dtype, std::vector<int64_t> shape) {
 }
 
 /// Kernel threads x kernel variant x forced engine.
-class U8Engines : public ::testing::TestWithParam<
-                      std::tuple<int, CpuIsa, MatmulEngine>> {
-protected:
-  void SetUp() override {
-    previous = cpuIsa();
-    previousEngine = matmulEngine();
-    setKernelThreads(std::get<0>(GetParam()));
-    setCpuIsa(std::get<1>(GetParam()));
-    setMatmulEngine(std::get<2>(GetParam()));
-    clearMatmulPlan();
-  }
-  void TearDown() override {
-    setKernelThreads(1);
-    setCpuIsa(previous);
-    setMatmulEngine(previousEngine);
-  }
-  CpuIsa previous = CpuIsa::Portable;
-  MatmulEngine previousEngine = MatmulEngine::Auto;
-};
+class U8Engines : public KernelConfigTest {};
 
 /// Row counts per group: the gemv row tiles (1 to 4 rows, remainders),
 /// its threshold (8, 9) and a group of none.
