@@ -366,6 +366,9 @@ TEST(Matmul, CalibrationPlansEveryBucketBeforeTheFirstStep) {
   }
   EXPECT_EQ(matmulPlan().size(), 18u);
   EXPECT_EQ(calibrateMatmul(shape, 40), 0); // planned already
+  // A bf16 weight has one engine (the panels): nothing to time.
+  EXPECT_EQ(calibrateMatmul({MatmulQuant::None, DType::BF16, 64, 48}, 40), 0);
+  EXPECT_EQ(matmulPlan().size(), 18u);
   // w4a8 with group scales and a bias, int8: their own block kinds.
   EXPECT_GT(calibrateMatmul({MatmulQuant::W4A8, DType::I4, 64, 32, 4, true},
                             3),

@@ -129,6 +129,14 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   p.groupScale = sc.groupScale->data<float>();
 }
 
+/// The planner's operand kind of a matmul.
+BlockKind blockKind(MatmulQuant quant, DType weight) {
+  return quant == MatmulQuant::W8A8   ? BlockKind::W8A8
+         : quant == MatmulQuant::W4A8 ? BlockKind::W4A8
+         : weight == DType::F32       ? BlockKind::F32
+                                      : BlockKind::F32Converted;
+}
+
 /// The block width when the columns are split over the kernel threads.
 int64_t splitWidth(int64_t n) {
   int64_t width = (n + kernelThreads() - 1) / kernelThreads();
@@ -199,10 +207,7 @@ Tensor run(Problem &p) {
   // Engines: the first block of each shape the planner has not seen yet
   // times the candidates; the others of that shape in this call take the
   // Fixed rule meanwhile.
-  BlockKind kind = p.quant == MatmulQuant::W8A8   ? BlockKind::W8A8
-                   : p.quant == MatmulQuant::W4A8 ? BlockKind::W4A8
-                   : p.w.dtype == DType::F32      ? BlockKind::F32
-                                                  : BlockKind::F32Converted;
+  BlockKind kind = blockKind(p.quant, p.w.dtype);
   bool needS16 = false, needU8 = false;
   std::set<PlanKey> planning;
   for (Block &b : blocks) {
@@ -454,9 +459,23 @@ int calibrateMatmul(const MatmulShape &shape, int64_t maxRows) {
     widths.push_back(splitWidth(shape.n));
   // One block count per power-of-two bucket, in its middle (1, 3, 6, 12,
   // ...): the bucket's first block in a step would be timed the same way.
+  const KernelTable &kt = kernels();
+  BlockKind kind = blockKind(shape.quant, shape.weight);
   for (int64_t b = 1; b <= top; b *= 2)
     for (int64_t width : widths) {
       int64_t rows = std::min(top, b + b / 2);
+      // Nothing to time when every block shape of this call is planned
+      // already (or has a single candidate engine).
+      bool unplanned = false;
+      std::vector<MatmulEngine> candidates;
+      for (int64_t n0 = 0; n0 < shape.n; n0 += width) {
+        int64_t cols = std::min(shape.n - n0, width);
+        unplanned |= chooseEngine(kt, planKey(kind, shape.k, cols, shape.n,
+                                              rows, kt.isa),
+                                  rows, candidates) == MatmulEngine::Auto;
+      }
+      if (!unplanned)
+        continue;
       Problem p{op, x, w, top, shape.k, shape.n, 1, {rows}, shape.quant, out};
       p.forcedWidth = width;
       checkOperands(p, scales, true);
