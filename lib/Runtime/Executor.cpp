@@ -3,6 +3,7 @@
 #include "moe/Runtime/Executor.h"
 
 #include "moe/Runtime/Finite.h"
+#include "moe/Runtime/HostThreads.h"
 #include "moe/Runtime/Streams.h"
 
 #include <algorithm>
@@ -242,7 +243,7 @@ runRanks(World &world, EntryFn entry,
                                   ? options.kernelThreads
                                   : defaultKernelThreads(ranks.size());
   std::vector<RankOutcome> outcomes(ranks.size());
-  std::vector<std::thread> hosts;
+  std::vector<HostThread> hosts; // reused threads (HostThreads.h)
   hosts.reserve(ranks.size());
   for (size_t i = 0; i < ranks.size(); ++i) {
     try {
@@ -265,7 +266,7 @@ runRanks(World &world, EntryFn entry,
       break;
     }
   }
-  for (std::thread &t : hosts)
+  for (HostThread &t : hosts)
     t.join();
   return outcomes;
 }

@@ -16,6 +16,7 @@
 #define MOE_RUNTIME_STREAMS_H
 
 #include "moe/Runtime/Comm.h"
+#include "moe/Runtime/HostThreads.h"
 
 #include <atomic>
 #include <chrono>
@@ -24,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -148,7 +150,7 @@ private:
   uint64_t issued = 0, done = 0;
   bool stopping = false;
   Clock current;
-  std::thread worker;
+  std::optional<HostThread> worker; // a reused thread (HostThreads.h)
 };
 
 /// Time spent in the tasks of one op kind on one rank.

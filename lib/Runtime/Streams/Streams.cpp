@@ -111,7 +111,7 @@ void Event::record(Clock at) {
 
 Stream::Stream(RankRuntime &rank, int id, int kernelThreads)
     : rank(rank), streamId(id) {
-  worker = std::thread([this, kernelThreads] { work(kernelThreads); });
+  worker.emplace([this, kernelThreads] { work(kernelThreads); });
 }
 
 Stream::~Stream() {
@@ -120,7 +120,7 @@ Stream::~Stream() {
     stopping = true;
   }
   changed.notify_all();
-  worker.join();
+  worker->join();
 }
 
 void Stream::enqueue(Task task) {
