@@ -289,9 +289,10 @@ MOE_CAPI_EXPORTED MoeStatus moeExecutableRun(const MoeExecutable *executable,
  * work the first run would otherwise do, so that it costs what a steady run
  * does (docs/Runtime.md, "Load time"). Scans the inputs for NaNs (with the
  * NaN/Inf checks on; a buffer passed again later at the same address,
- * dtype and shape is not scanned again) and runs the load-time function,
- * keeping its results. Called like moeExecutableRun (a thread per rank),
- * with the same errors; there are no outputs. */
+ * dtype and shape is not scanned again), runs the load-time function,
+ * keeping its results, and runs one warm-up step whose results and
+ * recorded expert load are discarded. Called like moeExecutableRun (a
+ * thread per rank), with the same errors; there are no outputs. */
 MOE_CAPI_EXPORTED MoeStatus moeExecutableLoad(const MoeExecutable *executable,
                                               MoeWorld *world, int64_t rank,
                                               const MoeBuffer *inputs,

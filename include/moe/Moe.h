@@ -212,9 +212,11 @@ public:
   /// activations will do): the work the first run would otherwise do, so
   /// that it costs what a steady one does (docs/Runtime.md, "Load time").
   /// Scans the inputs for NaNs (with checkFinite; a tensor passed again
-  /// later is not scanned again) and runs the load-time function (w4a8
+  /// later is not scanned again), runs the load-time function (w4a8
   /// weight processing), keeping its results for the runs that pass the
-  /// same tensors. Errors as run's; called like run (a thread per rank).
+  /// same tensors, then runs one warm-up step on the inputs whose results
+  /// and recorded expert load are discarded (so its activation memory is
+  /// faulted in). Errors as run's; called like run (a thread per rank).
   void load(World &world, int rank, const std::vector<Tensor> &inputs) const;
 
   /// Load time, once per process: calibrates the expert-matmul planner
@@ -308,8 +310,8 @@ public:
   runAll(const Executable &executable,
          const std::vector<std::vector<Tensor>> &inputs);
 
-  /// Convenience: Executable::load on every rank (a thread each), then,
-  /// when `maxTokensPerRank` > 0, Executable::calibrate. Throws the error
+  /// Convenience: when `maxTokensPerRank` > 0, Executable::calibrate,
+  /// then Executable::load on every rank (a thread each). Throws the error
   /// of the lowest failing rank.
   void loadAll(const Executable &executable,
                const std::vector<std::vector<Tensor>> &inputs,

@@ -538,6 +538,7 @@ std::vector<Tensor> Executable::runOrLoad(World &world, int rank,
     options.inputNames.push_back(arg.name);
   options.load = impl->exe->loadStage();
   options.loadOnly = loadOnly;
+  options.warmUp = loadOnly;
   options.trace = world.impl->trace && !loadOnly;
   moert::RankOutcome outcome =
       moert::runRank(*world.impl->world, rank, impl->exe->entry(), inputs,
@@ -647,10 +648,11 @@ World::runAll(const Executable &executable,
 void World::loadAll(const Executable &executable,
                     const std::vector<std::vector<Tensor>> &inputs,
                     int64_t maxTokensPerRank) {
-  forEachRank("loadAll", numRanks(), inputs.size(),
-              [&](int r) { executable.load(*this, r, inputs[r]); });
+  // Calibrated first, so the warm-up steps time no engine.
   if (maxTokensPerRank > 0)
     executable.calibrate(*this, maxTokensPerRank);
+  forEachRank("loadAll", numRanks(), inputs.size(),
+              [&](int r) { executable.load(*this, r, inputs[r]); });
 }
 
 } // namespace moe::api

@@ -162,15 +162,23 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
         for (const Tensor &t : *loaded)
           args.push_back(Handle::ready(t));
     }
-    if (!runtime.failed() && !options.loadOnly)
+    if (!runtime.failed() && (!options.loadOnly || options.warmUp))
       entry(args.data(), results.data());
-    // The load completes on every rank or fails on all of them, as a step
-    // does: a rank whose peer failed learns it here ("rank R failed: ...").
-    if (!runtime.failed() && options.loadOnly) {
-      try {
-        runtime.hostComm(Group::World).allReduceScalar(0, ReduceKind::Max);
-      } catch (const std::exception &e) {
-        runtime.fail("rank " + std::to_string(rank) + ": " + e.what());
+    if (options.loadOnly) {
+      // A warm-up step's results are dropped with the handles below, and
+      // the expert load it recorded here, once its tasks have run.
+      runtime.synchronize();
+      if (options.warmUp)
+        world.takeExpertLoad(rank);
+      // The load completes on every rank or fails on all of them, as a
+      // step does: a rank whose peer failed learns it here ("rank R
+      // failed: ...").
+      if (!runtime.failed()) {
+        try {
+          runtime.hostComm(Group::World).allReduceScalar(0, ReduceKind::Max);
+        } catch (const std::exception &e) {
+          runtime.fail("rank " + std::to_string(rank) + ": " + e.what());
+        }
       }
     }
     runtime.synchronize();

@@ -3,6 +3,7 @@
 #include "moe/Runtime/HostThreads.h"
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -37,7 +38,7 @@ namespace {
 /// until the process exits.
 struct Parked {
   std::mutex mutex;
-  std::vector<HostThread::Slot *> slots;
+  std::map<int, std::vector<HostThread::Slot *>> slots; // per role
 };
 Parked &parked() {
   static Parked *p = new Parked;
@@ -45,13 +46,15 @@ Parked &parked() {
 }
 } // namespace
 
-HostThread::HostThread(std::function<void()> fn) : slot(nullptr) {
+HostThread::HostThread(std::function<void()> fn, int role)
+    : slot(nullptr), role(role) {
   Parked &p = parked();
   {
     std::lock_guard<std::mutex> lock(p.mutex);
-    if (!p.slots.empty()) {
-      slot = p.slots.back();
-      p.slots.pop_back();
+    std::vector<Slot *> &mine = p.slots[role];
+    if (!mine.empty()) {
+      slot = mine.back();
+      mine.pop_back();
     }
   }
   if (!slot) {
@@ -76,13 +79,14 @@ void HostThread::join() {
   }
   Parked &p = parked();
   std::lock_guard<std::mutex> lock(p.mutex);
-  p.slots.push_back(slot);
+  p.slots[role].push_back(slot);
   slot = nullptr;
 }
 
 HostThread::~HostThread() { join(); }
 
-HostThread::HostThread(HostThread &&other) noexcept : slot(other.slot) {
+HostThread::HostThread(HostThread &&other) noexcept
+    : slot(other.slot), role(other.role) {
   other.slot = nullptr;
 }
 

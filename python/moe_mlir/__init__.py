@@ -203,11 +203,11 @@ class World:
 
     def load(self, inputs, max_tokens=0):
         """Load time, once after the weights are in `inputs` (as for run;
-        any activations will do): scans the inputs for NaNs and runs the
-        load-time function on every rank, then, with max_tokens > 0,
-        calibrates the expert-matmul planner for steps of up to max_tokens
-        tokens per rank, so the first run costs what a steady one does
-        (docs/Runtime.md, "Load time")."""
+        any activations will do): with max_tokens > 0, calibrates the
+        expert-matmul planner for steps of up to max_tokens tokens per
+        rank; then every rank scans its inputs for NaNs, runs the load-time
+        function and one warm-up step (results discarded), so the first run
+        costs what a steady one does (docs/Runtime.md, "Load time")."""
         if len(inputs) != self.num_ranks:
             raise InvalidArgumentError(
                 f"{len(inputs)} input sets for {self.num_ranks} ranks")

@@ -66,6 +66,12 @@ struct RunOptions {
   /// does not pay for either (the scan of an input is kept while the same
   /// tensor is passed again, the load-time results likewise).
   bool loadOnly = false;
+  /// With loadOnly: then run the step once on the inputs as a warm-up,
+  /// discarding its results and the expert load it recorded (EPLB), as
+  /// serving engines run a dummy forward pass at startup: the first real
+  /// step then finds its activation memory faulted in and every kernel's
+  /// state initialized. Its profile and trace are kept with the load's.
+  bool warmUp = false;
 };
 
 /// Runs `entry` once for global rank `rank` of `world` on the calling

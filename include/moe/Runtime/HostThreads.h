@@ -18,10 +18,13 @@ namespace moert {
 
 class HostThread {
 public:
-  /// Runs `fn` on a parked thread, or on a new one (which throws
-  /// std::system_error when the system has no thread to give). `fn` must
-  /// not throw. Thread-local state persists from one use to the next.
-  explicit HostThread(std::function<void()> fn);
+  /// Runs `fn` on a thread parked in set `role`, or on a new one (which
+  /// throws std::system_error when the system has no thread to give). `fn`
+  /// must not throw. Thread-local state persists from one use to the next,
+  /// so a role keeps its threads: the host threads are role 0, the worker
+  /// threads of stream s role s + 1 (their kernels' per-thread buffers,
+  /// oneDNN's among them, stay sized for what that role runs).
+  explicit HostThread(std::function<void()> fn, int role = 0);
   /// Waits until `fn` has returned; the thread is parked for the next use.
   void join();
   /// Joins when join() was not called.
@@ -35,6 +38,7 @@ public:
 
 private:
   Slot *slot;
+  int role;
 };
 
 } // namespace moert

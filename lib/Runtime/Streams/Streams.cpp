@@ -111,7 +111,7 @@ void Event::record(Clock at) {
 
 Stream::Stream(RankRuntime &rank, int id, int kernelThreads)
     : rank(rank), streamId(id) {
-  worker.emplace([this, kernelThreads] { work(kernelThreads); });
+  worker.emplace([this, kernelThreads] { work(kernelThreads); }, id + 1);
 }
 
 Stream::~Stream() {
