@@ -53,6 +53,19 @@ TEST(HostThreads, ParkedThreadsAreReused) {
   EXPECT_EQ(started, 4);
 }
 
+TEST(HostThreads, RolesKeepTheirThreads) {
+  // A thread parked by role 5 serves role 5 again, never role 6.
+  auto idOf = [](int role) {
+    std::thread::id id;
+    HostThread t([&] { id = std::this_thread::get_id(); }, role);
+    t.join();
+    return id;
+  };
+  std::thread::id five = idOf(5);
+  EXPECT_NE(idOf(6), five);
+  EXPECT_EQ(idOf(5), five);
+}
+
 TEST(HostThreads, DestructorJoinsAndMovesTransferTheThread) {
   std::atomic<int> runs{0};
   {
