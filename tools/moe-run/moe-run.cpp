@@ -583,7 +583,9 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
     try {
       (*exe)->calibrate(maxTokens, options.kernelThreads);
     } catch (const moert::Error &e) {
-      return fail(e.what());
+      int status = fail(e.what());
+      ranksWorld->abort(mpi ? mpi->rank : 0, firstError); // peers stop waiting
+      return status;
     }
   }
   for (int step = 0; step < steps && loaded; ++step) {
