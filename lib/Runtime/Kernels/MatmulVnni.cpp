@@ -140,6 +140,20 @@ MOE_VNNI inline void unpermute(const int32_t *p, __m512i out[4]) {
   out[3] = _mm512_permutex2var_epi64(t2, odd, t3);  // lane 3
 }
 
+/// Rows r[0..3] (64 bytes each) as k-quads: v[u] lane l holds columns
+/// 16l + 4u .. + 3, each as the 4 bytes of rows 0-3 (the permuted column
+/// order unpermute() undoes).
+MOE_VNNI inline void interleaveQuads(const __m512i r[4], __m512i v[4]) {
+  __m512i lo01 = _mm512_unpacklo_epi8(r[0], r[1]);
+  __m512i hi01 = _mm512_unpackhi_epi8(r[0], r[1]);
+  __m512i lo23 = _mm512_unpacklo_epi8(r[2], r[3]);
+  __m512i hi23 = _mm512_unpackhi_epi8(r[2], r[3]);
+  v[0] = _mm512_unpacklo_epi16(lo01, lo23);
+  v[1] = _mm512_unpackhi_epi16(lo01, lo23);
+  v[2] = _mm512_unpacklo_epi16(hi01, hi23);
+  v[3] = _mm512_unpackhi_epi16(hi01, hi23);
+}
+
 /// gemvU8 for exactly MR rows of u; see gemvU8.
 template <int MR>
 MOE_VNNI void gemvU8Rows(const uint8_t *a, int64_t lda, const WeightView &w,
@@ -183,14 +197,8 @@ MOE_VNNI void gemvU8Rows(const uint8_t *a, int64_t lda, const WeightView &w,
                      ? _mm512_maskz_loadu_epi8(
                            mask, rows + (4 * q + t) * w.n + 64 * j)
                      : _mm512_setzero_si512();
-        __m512i lo01 = _mm512_unpacklo_epi8(r[0], r[1]);
-        __m512i hi01 = _mm512_unpackhi_epi8(r[0], r[1]);
-        __m512i lo23 = _mm512_unpacklo_epi8(r[2], r[3]);
-        __m512i hi23 = _mm512_unpackhi_epi8(r[2], r[3]);
-        __m512i v[4] = {_mm512_unpacklo_epi16(lo01, lo23),
-                        _mm512_unpackhi_epi16(lo01, lo23),
-                        _mm512_unpacklo_epi16(hi01, hi23),
-                        _mm512_unpackhi_epi16(hi01, hi23)};
+        __m512i v[4];
+        interleaveQuads(r, v);
         for (int i = 0; i < MR; ++i) {
           __m512i x = _mm512_set1_epi32(xq[i][q]);
           for (int u = 0; u < 4; ++u)
@@ -284,14 +292,8 @@ MOE_VNNI inline void gemvI4Step(const uint8_t *p, int64_t ldw, int64_t depth,
         r[t] = 4 * q + t < depth ? _mm512_maskz_loadu_epi8(mask, row)
                                  : _mm512_setzero_si512();
     }
-    __m512i lo01 = _mm512_unpacklo_epi8(r[0], r[1]);
-    __m512i hi01 = _mm512_unpackhi_epi8(r[0], r[1]);
-    __m512i lo23 = _mm512_unpacklo_epi8(r[2], r[3]);
-    __m512i hi23 = _mm512_unpackhi_epi8(r[2], r[3]);
-    __m512i v[4] = {_mm512_unpacklo_epi16(lo01, lo23),
-                    _mm512_unpackhi_epi16(lo01, lo23),
-                    _mm512_unpacklo_epi16(hi01, hi23),
-                    _mm512_unpackhi_epi16(hi01, hi23)};
+    __m512i v[4];
+    interleaveQuads(r, v);
     __m512i x[R];
     for (int i = 0; i < R; ++i) {
       int32_t quad;
