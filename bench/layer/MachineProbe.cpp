@@ -19,6 +19,7 @@
 
 #include "MachineProbe.h"
 
+#include "moe/Runtime/CpuIsa.h"
 #include "moe/Runtime/Parallel.h"
 #include "moe/Runtime/Tensor.h"
 
@@ -26,7 +27,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <thread>
 #include <vector>
 #if defined(__x86_64__)
@@ -200,23 +200,9 @@ float readPortable(const float *p, int64_t n) {
   return s;
 }
 
-bool has(const char *feature) {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (std::strcmp(feature, "avx2") == 0)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (std::strcmp(feature, "avx512f") == 0)
-    return __builtin_cpu_supports("avx512f");
-  if (std::strcmp(feature, "avx512vnni") == 0)
-    return __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512vnni");
-  if (std::strcmp(feature, "avxvnni") == 0)
-    return __builtin_cpu_supports("avx2") &&
-           __builtin_cpu_supports("avxvnni");
-#endif
-  (void)feature;
-  return false;
-}
+/// Whether the CPU has `isa`, as the runtime's kernel tables see it
+/// (CpuIsa.cpp), so the probe measures the instructions the kernels use.
+bool has(moert::CpuIsa isa) { return moert::cpuIsaSupported(isa); }
 
 /// Operations per loop step of each kernel (all chains, all lanes).
 struct Kernel {
@@ -227,9 +213,9 @@ struct Kernel {
 
 Kernel fmaKernel() {
 #if defined(__x86_64__)
-  if (has("avx512f"))
+  if (has(moert::CpuIsa::Avx512))
     return {fmaAvx512, kZmmChains * 16.0 * 2, "avx512 zmm vfmadd231ps"};
-  if (has("avx2"))
+  if (has(moert::CpuIsa::Avx2))
     return {fmaAvx2, kYmmChains * 8.0 * 2, "avx2 ymm vfmadd231ps"};
 #endif
   return {fmaPortable, 64.0 * 2, "portable"};
@@ -237,11 +223,11 @@ Kernel fmaKernel() {
 
 Kernel int8Kernel() {
 #if defined(__x86_64__)
-  if (has("avx512vnni"))
+  if (has(moert::CpuIsa::Avx512Vnni))
     return {dpbusdAvx512, kZmmChains * 64.0 * 2, "avx512vnni zmm vpdpbusd"};
-  if (has("avxvnni"))
+  if (has(moert::CpuIsa::AvxVnni))
     return {dpbusdAvxVnni, kYmmChains * 32.0 * 2, "avxvnni ymm vpdpbusd"};
-  if (has("avx2"))
+  if (has(moert::CpuIsa::Avx2))
     return {maddAvx2, kYmmChains * 16.0 * 2, "avx2 ymm vpmaddwd"};
 #endif
   return {int8Portable, 64.0 * 2, "portable"};
@@ -249,9 +235,9 @@ Kernel int8Kernel() {
 
 ReadFn readKernel() {
 #if defined(__x86_64__)
-  if (has("avx512f"))
+  if (has(moert::CpuIsa::Avx512))
     return readAvx512;
-  if (has("avx2"))
+  if (has(moert::CpuIsa::Avx2))
     return readAvx2;
 #endif
   return readPortable;
