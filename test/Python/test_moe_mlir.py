@@ -306,12 +306,18 @@ def test_shape_error():
         world.run(bad)
 
 
-def test_rank_failure():
+def nan_in_rank0_x():
+    """The alltoall2 case's world and inputs with x[2, 3] of rank 0 NaN."""
     _, source, inputs, _ = load("alltoall2")
     world = moe_mlir.World(moe_mlir.compile(source), ranks=2)
     bad = [dict(r) for r in inputs]
     bad[0]["x"] = bad[0]["x"].copy()
     bad[0]["x"][2, 3] = np.nan
+    return world, bad
+
+
+def test_rank_failure():
+    world, bad = nan_in_rank0_x()
     with pytest.raises(moe_mlir.RankFailedError, match="rank 0") as info:
         world.run(bad)
     assert isinstance(info.value, moe_mlir.RunError)
@@ -446,11 +452,7 @@ def test_load_then_run(name):
 
 
 def test_load_scans_the_inputs():
-    _, source, inputs, _ = load("alltoall2")
-    world = moe_mlir.World(moe_mlir.compile(source), ranks=2)
-    bad = [dict(r) for r in inputs]
-    bad[0]["x"] = bad[0]["x"].copy()
-    bad[0]["x"][2, 3] = np.nan
+    world, bad = nan_in_rank0_x()
     with pytest.raises(moe_mlir.RankFailedError,
                        match=r"rank 0: input 0 'x' \(.*\): row 2 holds nan"):
         world.load(bad)
