@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #if defined(__x86_64__)
@@ -33,9 +34,6 @@
 namespace moert {
 namespace detail {
 namespace {
-
-constexpr MatmulEngine kEngines[] = {MatmulEngine::Gemv, MatmulEngine::Panel,
-                                     MatmulEngine::Dnnl, MatmulEngine::Vnni};
 
 /// Tabs and newlines would break the line format.
 std::string sanitized(std::string s) {
@@ -122,12 +120,18 @@ readPlanCache(const std::string &path, const std::string &cpu) {
     key.isa = *it;
     std::string engine = line.substr(tab2 + 1);
     const MatmulEngine *e =
-        std::find_if(std::begin(kEngines), std::end(kEngines),
+        std::find_if(std::begin(kTimedEngines), std::end(kTimedEngines),
                      [&](MatmulEngine m) { return engine == matmulEngineName(m); });
-    if (e == std::end(kEngines))
+    if (e == std::end(kTimedEngines)) {
+      std::string names;
+      size_t count = std::size(kTimedEngines);
+      for (size_t i = 0; i < count; ++i)
+        names += std::string(i == 0 ? "" : i + 1 == count ? " or " : ", ") +
+                 matmulEngineName(kTimedEngines[i]);
       throw Error(fail(path, number,
-                       "unknown engine '" + engine +
-                           "' (expected gemv, panel, dnnl or vnni)"));
+                       "unknown engine '" + engine + "' (expected " + names +
+                           ")"));
+    }
     plans.push_back({key, *e});
   }
   return plans;

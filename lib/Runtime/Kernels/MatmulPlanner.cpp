@@ -185,8 +185,7 @@ MatmulEngine chooseEngine(const KernelTable &kt, const PlanKey &key,
     if (it != c.plans.end())
       return it->second.winner;
   }
-  for (MatmulEngine e : {MatmulEngine::Gemv, MatmulEngine::Panel,
-                         MatmulEngine::Dnnl, MatmulEngine::Vnni}) {
+  for (MatmulEngine e : kTimedEngines) {
     if (!applicable(kt, key.kind, e))
       continue;
     if (e == MatmulEngine::Gemv && rows > kPlanGemvMaxRows)

@@ -21,6 +21,11 @@
 namespace moert {
 namespace detail {
 
+/// The engines the planner times (and a plan cache line may name), in
+/// the order it times them.
+constexpr MatmulEngine kTimedEngines[] = {MatmulEngine::Gemv, MatmulEngine::Panel,
+                                          MatmulEngine::Dnnl, MatmulEngine::Vnni};
+
 /// The operands of a block, as far as the engines care.
 enum class BlockKind { F32, F32Converted, W8A8, W4A8 };
 
