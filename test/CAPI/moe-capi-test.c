@@ -435,6 +435,12 @@ int main(void) {
     printf("calibrate -1: status %d: %s\n", cs, moeGetLastError());
     cs = moeExecutableCalibrate(NULL, loaded, 1, NULL);
     printf("calibrate null: status %d: %s\n", cs, moeGetLastError());
+    cs = moeExecutableLoad(allgather, NULL, 0, NULL, 0);
+    printf("load null: status %d: %s\n", cs, moeGetLastError());
+    cs = moeExecutableLoad(allgather, loaded, 2, NULL, 0);
+    printf("load rank 2: status %d: %s\n", cs, moeGetLastError());
+    cs = moeExecutableLoad(allgather, loaded, 0, NULL, 4);
+    printf("load no inputs: status %d: %s\n", cs, moeGetLastError());
     // A wrong input fails the load, and the world with it.
     runOrLoadWorld("bad load", allgather, loaded, 5, 0, 1);
     moeWorldDestroy(loaded);
@@ -446,6 +452,9 @@ int main(void) {
   // CHECK: after load: rank 1 matches
   // CHECK: calibrate -1: status 1: calibrate: maxTokensPerRank must not be negative, got -1
   // CHECK: calibrate null: status 1: moeExecutableCalibrate: null executable or world
+  // CHECK: load null: status 1: moeExecutableLoad: null executable or world
+  // CHECK: load rank 2: status 1: rank 2 is not a rank of the world (2 ranks)
+  // CHECK: load no inputs: status 1: rank 0: invalid input array
   // CHECK: bad load: rank 0 status 1: rank 0: input 'x' is tensor<3x5xf32> but the argument is tensor<?x4xf32>
 
   // Errors.

@@ -706,6 +706,14 @@ TEST(MoeApi, LoadScansAndCalibratesBeforeTheFirstRun) {
       << scanned.what();
   Error wrong = errorOf([&] { exe.calibrate(fresh, -1); });
   EXPECT_EQ(wrong.kind(), Error::InvalidArgument);
+  EXPECT_EQ(std::string(wrong.what()),
+            "calibrate: maxTokensPerRank must not be negative, got -1");
+  World single(Layout{}); // tp 1, dp 1: not the executable's layout
+  Error layout = errorOf([&] { exe.calibrate(single, 4); });
+  EXPECT_EQ(layout.kind(), Error::InvalidArgument);
+  EXPECT_EQ(std::string(layout.what()),
+            "calibrate: the executable was compiled for tp 1, dp 2, expert "
+            "parallel, the world has tp 1, dp 1");
   Error sets = errorOf([&] { fresh.loadAll(exe, {c.inputs[0]}); });
   EXPECT_EQ(std::string(sets.what()), "loadAll: 1 input sets for 2 ranks");
   moert::clearMatmulPlan();

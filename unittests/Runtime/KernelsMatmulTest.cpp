@@ -445,6 +445,15 @@ TEST(Matmul, PlanCacheKeepsChoicesAcrossProcesses) {
   EXPECT_NE(errorOf(cpu + "\t7 64 48 48 0 " + isa + "\tgemv\n")
                 .find(":1: bad shape '7 64 48 48 0 " + isa + "'"),
             std::string::npos);
+  EXPECT_EQ(errorOf(""), "no error"); // an empty file: nothing planned yet
+  try {
+    setMatmulPlanCache(path + "/plans.txt"); // under a file, not a directory
+    ADD_FAILURE() << "no error";
+  } catch (const Error &e) {
+    EXPECT_EQ(std::string(e.what()), "MOE_MATMUL_PLAN_CACHE " + path +
+                                         "/plans.txt: cannot read: Not a "
+                                         "directory");
+  }
   // The error stays until another file is set: the planner refuses to run.
   EXPECT_THROW(calibrateMatmul({MatmulQuant::None, DType::F32, 64, 40}, 1),
                Error);
