@@ -28,6 +28,8 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/CommandLine.h"
+
+#include <sys/resource.h>
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
@@ -71,6 +73,10 @@ static cl::opt<std::string> tracePath("trace", cl::cat(benchCategory),
 static cl::opt<bool> multistream("multistream", cl::cat(benchCategory), cl::init(true),
                                  cl::desc("run moe-schedule-multistream "
                                           "(--multistream=false: one stream)"));
+static cl::opt<bool> packWeights("pack-weights", cl::cat(benchCategory), cl::init(true),
+                                 cl::desc("run moe-pack-weights: int8 weights packed in "
+                                          "place at load (--pack-weights=false: packed "
+                                          "per block at every step)"));
 static cl::opt<bool> checkFinite("check-finite", cl::cat(benchCategory), cl::init(true),
                                  cl::desc("the runtime's NaN/Inf checks "
                                           "(RunOptions::checkFinite)"));
@@ -192,7 +198,9 @@ int main(int argc, char **argv) {
   if (!module)
     return 1;
   auto exe = moe::Executable::compile(
-      *module, multistream ? "moe-compile" : "moe-compile{multistream=false}",
+      *module,
+      std::string("moe-compile{multistream=") + (multistream ? "true" : "false") +
+          " pack-weights=" + (packWeights ? "true" : "false") + "}",
       "");
   if (failed(exe))
     return 1;
@@ -215,6 +223,8 @@ int main(int argc, char **argv) {
     load.warmUp = true;
     load.load = (*exe)->loadStage();
     load.checkFinite = checkFinite;
+    // The bench made the weights: npu.pack_weights may repack them in place.
+    load.donateLoadInputs = true;
     for (const moert::RankOutcome &o :
          moert::runRanks(*threads, (*exe)->entry(), inputs, 1, load))
       if (!o.error.empty()) {
@@ -288,6 +298,20 @@ int main(int argc, char **argv) {
   llvm::outs() << llvm::format("first step after load %.3f ms (%.2fx the "
                                "median)\n",
                                first * 1e3, first / times[times.size() / 2]);
+  // Peak RSS against the inputs (weights and activations) of all ranks.
+  double inputBytes = 0;
+  for (const std::vector<moert::Tensor> &rankInputs : inputs)
+    for (const moert::Tensor &t : rankInputs)
+      inputBytes += static_cast<double>(t.nbytes());
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  double peak = static_cast<double>(usage.ru_maxrss) * 1024.0;
+  llvm::outs() << llvm::format("memory: inputs %.1f MiB, peak RSS %.1f MiB "
+                               "(%.2fx the inputs)%s\n",
+                               inputBytes / (1 << 20), peak / (1 << 20),
+                               peak / inputBytes,
+                               packWeights ? ", moe-pack-weights on"
+                                           : "");
   if (overlap && !steps.empty())
     printOverlap(steps);
   if (stages) {

@@ -52,8 +52,14 @@ def Npu_Dialect : Dialect {
   }];
 }
 
+/// A `#npu.packed` tensor (npu.pack_weights) is an operand only as
+/// npu.grouped_matmul's weight and a result only of npu.pack_weights.
+def Npu_PackedWhereRead : NativeOpTrait<"PackedWhereRead"> {
+  let cppNamespace = "::mlir::npu::OpTrait";
+}
+
 class Npu_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Npu_Dialect, mnemonic, traits> {
+    : Op<Npu_Dialect, mnemonic, !listconcat(traits, [Npu_PackedWhereRead])> {
   // convert-npu-to-runtime lowers the op to one call of the generated
   // runtime ABI, `moert_npu_<mnemonic>(where[, stream], <one parameter per
   // argument>, <one out-parameter per result>)` (moe-tblgen
@@ -202,6 +208,22 @@ def Npu_SharedExpertStageAttr
     ```
   }];
   let assemblyFormat = "`<` $value `>`";
+}
+
+def Npu_PackedAttr : AttrDef<Npu_Dialect, "Packed"> {
+  let mnemonic = "packed";
+  let summary = "tensor encoding: a weight in the runtime's packed layout";
+  let description = [{
+    The encoding of a weight stack that `npu.pack_weights` made: the values
+    are those of the plain `[G, K, N]` weight, the bytes are in whatever
+    blocked layout the runtime's int8 engine on the executing CPU reads
+    (docs/Runtime.md, "Packed weights"). Only `npu.grouped_matmul` with
+    `w8a8` takes such a tensor, as its weight.
+
+    ```mlir
+    %p = npu.pack_weights %w13 : tensor<32x2048x1536xi8> -> tensor<32x2048x1536xi8, #npu.packed>
+    ```
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -217,7 +217,14 @@ public:
   /// same tensors, then runs one warm-up step on the inputs whose results
   /// and recorded expert load are discarded (so its activation memory is
   /// faulted in). Errors as run's; called like run (a thread per rank).
-  void load(World &world, int rank, const std::vector<Tensor> &inputs) const;
+  /// With `donateWeights`, the weights in `inputs` are given to the
+  /// runtime: the load-time int8 weight packing (moe-pack-weights) repacks
+  /// them in their own buffers instead of copies, so the process holds the
+  /// weights once; those buffers then hold the packed bytes (pass the same
+  /// tensors to every run and read them no more; a borrowed buffer must be
+  /// writable). docs/Runtime.md, "Packed weights".
+  void load(World &world, int rank, const std::vector<Tensor> &inputs,
+            bool donateWeights = false) const;
 
   /// Load time, once per process: calibrates the expert-matmul planner
   /// (MatmulEngine.h) for this layer's matmuls and steps of up to
@@ -232,7 +239,7 @@ private:
   explicit Executable(std::shared_ptr<const Impl> impl);
   std::vector<Tensor> runOrLoad(World &world, int rank,
                                 const std::vector<Tensor> &inputs,
-                                bool loadOnly) const;
+                                bool loadOnly, bool donate = false) const;
   std::shared_ptr<const Impl> impl;
 };
 
@@ -311,11 +318,11 @@ public:
          const std::vector<std::vector<Tensor>> &inputs);
 
   /// Convenience: when `maxTokensPerRank` > 0, Executable::calibrate,
-  /// then Executable::load on every rank (a thread each). Throws the error
-  /// of the lowest failing rank.
+  /// then Executable::load on every rank (a thread each, `donateWeights`
+  /// as there). Throws the error of the lowest failing rank.
   void loadAll(const Executable &executable,
                const std::vector<std::vector<Tensor>> &inputs,
-               int64_t maxTokensPerRank = 0);
+               int64_t maxTokensPerRank = 0, bool donateWeights = false);
 
   /// Dynamic EPLB's commit point (docs/Eplb.md), between two steps of
   /// `executable` (whose layer has log2phy and expert_map under expert

@@ -481,8 +481,9 @@ std::vector<Tensor> Executable::run(World &world, int rank,
 }
 
 void Executable::load(World &world, int rank,
-                      const std::vector<Tensor> &inputs) const {
-  runOrLoad(world, rank, inputs, /*loadOnly=*/true);
+                      const std::vector<Tensor> &inputs,
+                      bool donateWeights) const {
+  runOrLoad(world, rank, inputs, /*loadOnly=*/true, donateWeights);
 }
 
 int Executable::calibrate(const World &world, int64_t maxTokensPerRank) const {
@@ -504,7 +505,7 @@ int Executable::calibrate(const World &world, int64_t maxTokensPerRank) const {
 
 std::vector<Tensor> Executable::runOrLoad(World &world, int rank,
                                           const std::vector<Tensor> &inputs,
-                                          bool loadOnly) const {
+                                          bool loadOnly, bool donate) const {
   int ranks = world.numRanks();
   if (rank < 0 || rank >= ranks)
     throw Error(Error::InvalidArgument, "rank " + std::to_string(rank) +
@@ -539,6 +540,7 @@ std::vector<Tensor> Executable::runOrLoad(World &world, int rank,
   options.load = impl->exe->loadStage();
   options.loadOnly = loadOnly;
   options.warmUp = loadOnly;
+  options.donateLoadInputs = donate;
   options.trace = world.impl->trace && !loadOnly;
   moert::RankOutcome outcome =
       moert::runRank(*world.impl->world, rank, impl->exe->entry(), inputs,
@@ -647,12 +649,13 @@ World::runAll(const Executable &executable,
 
 void World::loadAll(const Executable &executable,
                     const std::vector<std::vector<Tensor>> &inputs,
-                    int64_t maxTokensPerRank) {
+                    int64_t maxTokensPerRank, bool donateWeights) {
   // Calibrated first, so the warm-up steps time no engine.
   if (maxTokensPerRank > 0)
     executable.calibrate(*this, maxTokensPerRank);
-  forEachRank("loadAll", numRanks(), inputs.size(),
-              [&](int r) { executable.load(*this, r, inputs[r]); });
+  forEachRank("loadAll", numRanks(), inputs.size(), [&](int r) {
+    executable.load(*this, r, inputs[r], donateWeights);
+  });
 }
 
 } // namespace moe::api

@@ -37,6 +37,8 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
     fpm.addPass(
         createScheduleMultistream(options.getScheduleMultistreamOptions()));
   fpm.addPass(createVerifyStreams(options.getVerifyStreamsOptions()));
+  if (options.packWeights)
+    fpm.addPass(createPackWeights());
   // Weight processing runs once before the first step, not in every step.
   pm.addPass(createOutlineLoadTime());
 }

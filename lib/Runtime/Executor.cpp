@@ -89,7 +89,8 @@ static bool sameTensor(const Tensor &a, const Tensor &b) {
 static const std::vector<Tensor> *runLoadStage(World &world, int rank,
                                                RankRuntime &runtime,
                                                const LoadStage &load,
-                                               const std::vector<Tensor> &inputs) {
+                                               const std::vector<Tensor> &inputs,
+                                               bool donate) {
   World::LoadedValues &kept = world.loaded(rank, load.id);
   std::vector<Tensor> taken;
   for (size_t index : load.args) {
@@ -112,7 +113,10 @@ static const std::vector<Tensor> *runLoadStage(World &world, int rank,
   std::vector<void *> args, results(load.numResults, nullptr);
   for (const Tensor &t : taken)
     args.push_back(Handle::ready(t));
+  // npu.pack_weights reads the flag when it is issued, below.
+  runtime.setDonatingLoadInputs(donate);
   load.entry(args.data(), results.data());
+  runtime.setDonatingLoadInputs(false);
   std::vector<Tensor> values =
       waitForResults(runtime, rank, results, "load-time function");
   releaseHandles(results);
@@ -157,7 +161,8 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
     RankRuntime::setCurrent(&runtime);
     if (options.load.entry && !runtime.failed()) {
       const std::vector<Tensor> *loaded =
-          runLoadStage(world, rank, runtime, options.load, inputs);
+          runLoadStage(world, rank, runtime, options.load, inputs,
+                       options.donateLoadInputs);
       if (loaded)
         for (const Tensor &t : *loaded)
           args.push_back(Handle::ready(t));

@@ -155,7 +155,7 @@ std::string Tensor::str() const {
   os << "tensor<";
   for (int64_t d : shape)
     os << d << "x";
-  os << dtypeName(dtype) << ">";
+  os << dtypeName(dtype) << (layout == StorageLayout::PackedU8 ? ", packed>" : ">");
   return os.str();
 }
 

@@ -13,7 +13,16 @@
 // RUN: moe-opt %moe_src_root/examples/deepseek_v3.mlir -moe-compile -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
 // REMARK: deepseek_v3.mlir:{{[0-9]+}}:{{[0-9]+}}: remark: run-time choice on the largest token count across ranks: mc2 up to 256 tokens
 // REMARK-NOT: see current operation
-// DSV3-LABEL: func.func @deepseek_v3_moe
+// The int8 expert weights are packed once, at load (moe-pack-weights, then
+// moe-outline-load-time); the step reads the packed stacks. The pipeline's
+// pack-weights=false leaves them row-major, without a load-time function.
+// RUN: moe-opt %moe_src_root/examples/deepseek_v3.mlir '--pass-pipeline=builtin.module(moe-compile{pack-weights=false})' 2>/dev/null | FileCheck %s --check-prefix=NOPACK --implicit-check-not=pack_weights --implicit-check-not=npu.load_function
+// NOPACK: npu.grouped_matmul %{{.+}}, %{{.+}}, %{{.+}} w8a8 {{.+}} tensor<18x7168x4096xi8>,
+// DSV3-LABEL: func.func @deepseek_v3_moe__load
+// DSV3: npu.pack_weights %{{.+}} : tensor<18x7168x4096xi8> -> tensor<18x7168x4096xi8, #npu.packed>
+// DSV3: npu.pack_weights %{{.+}} : tensor<18x2048x7168xi8> -> tensor<18x2048x7168xi8, #npu.packed>
+// DSV3-LABEL: func.func @deepseek_v3_moe(
+// DSV3-SAME: tensor<18x7168x4096xi8, #npu.packed>, %{{.+}}: tensor<18x2048x7168xi8, #npu.packed>)
 // DSV3: %[[M:[^,]+]], %{{.+}} = npu.step_sync %{{.+}}
 // DSV3: %[[GT:.+]] = arith.cmpi ugt, %[[M]], %c256 : index
 // DSV3: scf.index_switch

@@ -9,7 +9,10 @@
 // form's bias (zero 136), and column blocks past n0 = 0 (two threads).
 // Group scales are powers of two, so the w4a8 results are exact too. The
 // kernels' own contract (MatmulKernels.h: any k range and zero) is
-// checked by calling the table entries directly.
+// checked by calling the table entries directly. The packed weights of
+// npu.pack_weights (PackWeights.cpp) are checked the same way: their
+// layout byte by byte, the grouped matmul on them against the reference,
+// packing in place once per storage, and the errors.
 //
 //===----------------------------------------------------------------------===//
 
@@ -285,6 +288,255 @@ TEST(U8Engines, W4A8PlannerTimesGemvAndEveryEngineAgrees) {
   clearMatmulPlan();
   setMatmulEngine(previous);
   setCpuIsa(previousIsa);
+}
+
+/// The variants whose kernels read packed weights (gemmU8Packed).
+std::vector<CpuIsa> packingIsas() {
+  std::vector<CpuIsa> isas;
+  CpuIsa previous = cpuIsa();
+  for (CpuIsa isa : supportedCpuIsas()) {
+    setCpuIsa(isa);
+    if (detail::kernels().gemmU8Packed)
+      isas.push_back(isa);
+  }
+  setCpuIsa(previous);
+  return isas;
+}
+
+/// Restores the kernel variant and threads a test changes.
+struct IsaScope {
+  CpuIsa previous = cpuIsa();
+  ~IsaScope() {
+    setCpuIsa(previous);
+    setKernelThreads(1);
+  }
+};
+
+TEST(PackedWeights, LayoutIsStripsOfQuadsOverTheWholeK) {
+  // Byte (n / 16, k / 4, n % 16, k % 4) of group g's [N/16][K/4][16][4]
+  // holds w[g, k, n] (MatmulKernels.h); a copy, the weight unchanged.
+  IsaScope scope;
+  std::mt19937 rng(31);
+  for (CpuIsa isa : packingIsas()) {
+    setCpuIsa(isa);
+    const int64_t G = 2, K = 12, N = 48;
+    Tensor w = extremeInts(rng, DType::I8, {G, K, N});
+    std::vector<int8_t> before = values<int8_t>(w);
+    Tensor p = packWeights(w, /*inPlace=*/false);
+    ASSERT_EQ(p.layout, StorageLayout::PackedU8) << cpuIsaName(isa);
+    EXPECT_NE(p.storage, w.storage);
+    EXPECT_EQ(p.shape, w.shape);
+    EXPECT_EQ(values<int8_t>(w), before);
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t n = 0; n < N; ++n)
+          ASSERT_EQ(p.data<int8_t>()[g * K * N + (n / 16) * (K / 4 * 64) +
+                                     (k / 4) * 64 + (n % 16) * 4 + k % 4],
+                    before[(g * K + k) * N + n])
+              << "g " << g << " k " << k << " n " << n;
+  }
+}
+
+TEST(PackedWeights, ShapesAndCpusWithoutTheLayoutStayRowMajor) {
+  IsaScope scope;
+  std::mt19937 rng(32);
+  for (CpuIsa isa : supportedCpuIsas()) {
+    setCpuIsa(isa);
+    bool packs = detail::kernels().gemmU8Packed != nullptr;
+    // K % 4, N % 16 and an empty stack.
+    for (std::vector<int64_t> shape : {std::vector<int64_t>{2, 6, 32},
+                                       std::vector<int64_t>{2, 8, 24},
+                                       std::vector<int64_t>{0, 8, 32},
+                                       std::vector<int64_t>{2, 8, 32}}) {
+      Tensor w = extremeInts(rng, DType::I8, shape);
+      Tensor p = packWeights(w, /*inPlace=*/false);
+      bool divisible = shape[0] > 0 && shape[1] % 4 == 0 && shape[2] % 16 == 0;
+      EXPECT_EQ(p.layout == StorageLayout::PackedU8, packs && divisible)
+          << cpuIsaName(isa) << " " << w.str();
+      if (p.layout == StorageLayout::RowMajor)
+        EXPECT_EQ(p.storage, w.storage);
+    }
+  }
+  EXPECT_ERROR(packWeights(Tensor::zeros(DType::F32, {1, 4, 16}), false),
+               "npu.pack_weights: weight must be i8");
+}
+
+class PackedMatmul : public ::testing::TestWithParam<std::tuple<int, CpuIsa>> {
+};
+
+TEST_P(PackedMatmul, W8A8MatchesScalarReference) {
+  // Row tiles of 1 to 8 rows and their remainders, a group of 40 rows,
+  // groups of none, column blocks split over two threads (n0 > 0), K of
+  // one quad up to many, the int8 extremes; i32 and dequantized results.
+  IsaScope scope;
+  setKernelThreads(std::get<0>(GetParam()));
+  setCpuIsa(std::get<1>(GetParam()));
+  std::mt19937 rng(33);
+  const std::vector<std::vector<int64_t>> counts = {
+      {1, 0, 2}, {3, 5, 0, 4}, {8, 9}, {40, 1}, {0, 0}};
+  for (int64_t k : {4, 16, 132, 516}) {
+    for (int64_t n : {16, 48, 272, 528}) {
+      for (const std::vector<int64_t> &c : counts) {
+        int64_t groups = c.size(), m = 1;
+        for (int64_t v : c)
+          m += v;
+        Tensor x = extremeInts(rng, DType::I8, {m, k});
+        Tensor w = extremeInts(rng, DType::I8, {groups, k, n});
+        Tensor p = packWeights(w, /*inPlace=*/false);
+        ASSERT_EQ(p.layout, StorageLayout::PackedU8);
+        std::vector<double> want = reference(x, w, c, nullptr, nullptr);
+        std::vector<int32_t> got = values<int32_t>(
+            groupedMatmul(x, p, i64({groups}, c), {}, MatmulQuant::W8A8,
+                          GroupListType::Count, DType::I32));
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_EQ(got[i], static_cast<int32_t>(want[i]))
+              << "k " << k << " n " << n << " element " << i;
+        // Dequantized: the same epilogue as the row-major weight's.
+        Tensor scale = randomFloat(rng, DType::F32, {groups, n});
+        Tensor perToken = randomFloat(rng, DType::F32, {m});
+        MatmulScales sc{&scale, &perToken};
+        EXPECT_EQ(floats(groupedMatmul(x, p, i64({groups}, c), sc,
+                                       MatmulQuant::W8A8, GroupListType::Count,
+                                       DType::F32)),
+                  floats(groupedMatmul(x, w, i64({groups}, c), sc,
+                                       MatmulQuant::W8A8, GroupListType::Count,
+                                       DType::F32)))
+            << "k " << k << " n " << n;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, PackedMatmul,
+    ::testing::Combine(::testing::Values(1, 2),
+                       ::testing::ValuesIn(packingIsas())),
+    [](const ::testing::TestParamInfo<PackedMatmul::ParamType> &info) {
+      return std::to_string(std::get<0>(info.param)) + "_" +
+             cpuIsaName(std::get<1>(info.param));
+    });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(PackedMatmul);
+
+TEST(PackedWeights, InPlaceOncePerStorageAndRefusedRowMajor) {
+  IsaScope scope;
+  std::vector<CpuIsa> isas = packingIsas();
+  if (isas.empty())
+    GTEST_SKIP() << "no kernel variant with vpdpbusd on this CPU";
+  setCpuIsa(isas.back());
+  std::mt19937 rng(34);
+  const int64_t G = 3, K = 64, N = 32;
+  Tensor w = extremeInts(rng, DType::I8, {G, K, N});
+  Tensor original = Tensor::empty(DType::I8, w.shape);
+  std::memcpy(original.bytes(), w.bytes(), w.nbytes());
+  Tensor packed = packWeights(w, /*inPlace=*/true);
+  EXPECT_EQ(packed.storage, w.storage); // no second copy of the weights
+  EXPECT_EQ(packed.layout, StorageLayout::PackedU8);
+  EXPECT_EQ(values<int8_t>(packed), values<int8_t>(packWeights(original, false)));
+  // A rank sharing the storage packs nothing again, donating or not.
+  std::vector<int8_t> bytes = values<int8_t>(w);
+  Tensor sharer = w;
+  for (bool inPlace : {true, false}) {
+    Tensor again = packWeights(sharer, inPlace);
+    EXPECT_EQ(again.storage, w.storage);
+    EXPECT_EQ(again.layout, StorageLayout::PackedU8);
+    EXPECT_EQ(values<int8_t>(w), bytes);
+  }
+  Tensor x = extremeInts(rng, DType::I8, {5, K});
+  std::vector<int64_t> counts = {2, 0, 3};
+  std::vector<double> want = reference(x, original, counts, nullptr, nullptr);
+  std::vector<int32_t> got = values<int32_t>(
+      groupedMatmul(x, packed, i64({G}, counts), {}, MatmulQuant::W8A8,
+                    GroupListType::Count, DType::I32));
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_EQ(got[i], static_cast<int32_t>(want[i])) << "element " << i;
+  // The donated buffer read row-major again, by either matmul.
+  EXPECT_ERROR(groupedMatmul(x, w, i64({G}, counts), {}, MatmulQuant::W8A8,
+                             GroupListType::Count, DType::I32),
+               "npu.grouped_matmul: the weight tensor<3x64x32xi8> was packed "
+               "in place by a donating load");
+  Tensor x2 = extremeInts(rng, DType::I8, {2, K * G});
+  Tensor flat = w;
+  flat.shape = {K * G, N};
+  EXPECT_ERROR(matmul(x2, flat, {}, MatmulQuant::W8A8, DType::I32),
+               "npu.matmul: the weight tensor<192x32xi8> was packed in place");
+}
+
+TEST(PackedWeights, ErrorsOfAPackedWeight) {
+  IsaScope scope;
+  std::vector<CpuIsa> isas = packingIsas();
+  if (isas.empty())
+    GTEST_SKIP() << "no kernel variant with vpdpbusd on this CPU";
+  setCpuIsa(isas.back());
+  std::mt19937 rng(35);
+  Tensor w = extremeInts(rng, DType::I8, {1, 8, 16});
+  Tensor p = packWeights(w, /*inPlace=*/false);
+  Tensor x = extremeInts(rng, DType::I8, {2, 8});
+  Tensor flat = p;
+  flat.shape = {8, 16};
+  EXPECT_ERROR(matmul(x, flat, {}, MatmulQuant::W8A8, DType::I32),
+               "npu.matmul: a packed weight tensor<8x16xi8, packed> is read "
+               "only by npu.grouped_matmul");
+  Tensor xf = Tensor::zeros(DType::F32, {2, 8});
+  EXPECT_ERROR(groupedMatmul(xf, p, i64({1}, {2}), {}, MatmulQuant::None,
+                             GroupListType::Count, DType::F32),
+               "npu.grouped_matmul: a packed weight tensor<1x8x16xi8, packed> "
+               "needs w8a8, not quant none");
+  EXPECT_ERROR(packWeights(p, false),
+               "npu.pack_weights: the weight tensor<1x8x16xi8, packed> is "
+               "packed already");
+  // Packed for vpdpbusd, run where the kernels have none.
+  setCpuIsa(CpuIsa::Portable);
+  EXPECT_ERROR(groupedMatmul(x, p, i64({1}, {2}), {}, MatmulQuant::W8A8,
+                             GroupListType::Count, DType::I32),
+               "was packed for vpdpbusd kernels, which this process's kernels "
+               "(portable) lack");
+}
+
+TEST(PackedWeights, KernelContractForQuadAlignedRanges) {
+  // gemmU8Packed called directly: k ranges of whole quads, column ranges
+  // of whole strips inside the weight, group 1 of the stack, zero 128, 136
+  // and 3, against the row-major weight.
+  IsaScope scope;
+  std::mt19937 rng(36);
+  std::uniform_int_distribution<int> byte(0, 255);
+  const int64_t K = 40, N = 64, lda = K + 4;
+  struct Range {
+    int64_t k0, k1, n0, n1;
+  };
+  for (CpuIsa isa : packingIsas()) {
+    setCpuIsa(isa);
+    SCOPED_TRACE(cpuIsaName(isa));
+    const detail::KernelTable &kt = detail::kernels();
+    Tensor w = extremeInts(rng, DType::I8, {2, K, N});
+    Tensor p = packWeights(w, false);
+    detail::WeightView view{p.bytes(), DType::I8, K * N, K, N};
+    for (Range r : {Range{0, K, 0, N}, Range{4, 36, 16, 48},
+                    Range{8, 12, 48, 64}, Range{12, 12, 0, 32}}) {
+      for (int32_t zero : {128, 136, 3}) {
+        for (int64_t m : {1, 3, 9}) {
+          std::vector<uint8_t> a(m * lda);
+          for (uint8_t &v : a)
+            v = static_cast<uint8_t>(byte(rng));
+          int64_t cols = r.n1 - r.n0, ldc = cols + 16;
+          std::vector<int32_t> c(m * ldc, -7);
+          kt.gemmU8Packed(a.data(), lda, m, view, r.k0, r.k1, r.n0, r.n1,
+                          zero, c.data(), ldc);
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < cols; ++j) {
+              int64_t want = 0;
+              for (int64_t k = r.k0; k < r.k1; ++k)
+                want += (int64_t(a[i * lda + k]) - zero) *
+                        w.data<int8_t>()[K * N + k * N + r.n0 + j];
+              ASSERT_EQ(c[i * ldc + j], want)
+                  << "k " << r.k0 << ".." << r.k1 << " n " << r.n0 << ".."
+                  << r.n1 << " zero " << zero << " row " << i << " column "
+                  << j;
+            }
+        }
+      }
+    }
+  }
 }
 
 } // namespace

@@ -39,7 +39,9 @@ def CompilePipeline : PassPipeline<"moe-compile", "CompilePipelineOptions"> {
     Option<"fuseQuant", "fuse-quant", "bool", /*default=*/"true",
            "Run moe-fuse-quant-into-dispatch">,
     Option<"multistream", "multistream", "bool", /*default=*/"true",
-           "Run moe-schedule-multistream">
+           "Run moe-schedule-multistream">,
+    Option<"packWeights", "pack-weights", "bool", /*default=*/"true",
+           "Run moe-pack-weights (int8 expert weights repacked at load)">
   ];
 }
 

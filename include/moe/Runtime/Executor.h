@@ -72,6 +72,13 @@ struct RunOptions {
   /// step then finds its activation memory faulted in and every kernel's
   /// state initialized. Its profile and trace are kept with the load's.
   bool warmUp = false;
+  /// The inputs the load-time function takes are the driver's to give:
+  /// npu.pack_weights repacks such a weight in its own storage instead of
+  /// a copy (so the process never holds the weights twice), and the
+  /// caller's buffer holds the packed bytes from then on: pass the same
+  /// tensor to every step and read it no more (docs/Runtime.md, "Packed
+  /// weights"). Off: the packed weight is a copy.
+  bool donateLoadInputs = false;
 };
 
 /// Runs `entry` once for global rank `rank` of `world` on the calling

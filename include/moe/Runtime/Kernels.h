@@ -219,6 +219,26 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
                                const Tensor &scaleSecond,
                                const Tensor *scaleBias = nullptr);
 
+/// npu.pack_weights (PackWeights.cpp): the int8 weight stack [G, K, N] in
+/// the layout the vpdpbusd kernels read (StorageLayout::PackedU8) when the
+/// process's kernels have them and K % 4 == 0, N % 16 == 0; otherwise
+/// `weight` itself, row-major. `inPlace` (the driver donated its load-time
+/// inputs) repacks the weight's own storage, one group at a time, instead
+/// of a copy: the caller's buffer then holds the packed bytes. A storage
+/// packed in place before is not packed again (ranks may share one
+/// weight); a plain matmul then refuses it (checkNotPackedInPlace).
+/// docs/Runtime.md, "Packed weights".
+Tensor packWeights(const Tensor &weight, bool inPlace);
+/// Whether `weight`'s storage was packed in place by packWeights.
+bool packedInPlace(const Tensor &weight);
+/// Says that `weight`'s storage holds packed bytes as if packed in place
+/// (EPLB copies whole packed expert slices into a new weight stack).
+void markPackedInPlace(const Tensor &weight);
+/// Throws Error naming `op` when `weight`'s storage was packed in place
+/// but `weight` reads it row-major (the caller passed a donated weight to
+/// an executable that does not pack it).
+void checkNotPackedInPlace(const Tensor &weight, const char *op);
+
 /// npu.weight_quant_matmul (seed 001's AscendW4A8DynamicLinearMethod, the
 /// w4a8 shared experts): x [M, K] float, weight [K, N] i4, antiquantScale
 /// [K / groupSize, N] f32 -> [M, N] of x's type: w = round_x(W *

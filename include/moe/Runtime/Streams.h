@@ -204,6 +204,13 @@ public:
   void enableFiniteChecks() { finiteChecks = true; }
   bool checksFinite() const { return finiteChecks; }
 
+  /// While the executor runs the load-time function of a driver that
+  /// donates its inputs (RunOptions::donateLoadInputs): npu.pack_weights
+  /// may then repack a weight in its own storage (docs/Runtime.md, "Packed
+  /// weights"). Read on the host thread when an op is issued.
+  void setDonatingLoadInputs(bool on) { donating = on; }
+  bool donatesLoadInputs() const { return donating; }
+
   /// The rank driven by the calling thread (set by the executor).
   static RankRuntime *current();
   static void setCurrent(RankRuntime *rank);
@@ -219,6 +226,7 @@ private:
   bool profiling = false;
   bool tracing = false;
   bool finiteChecks = false;
+  bool donating = false;
   Profile timings;
   Trace spans;
 };

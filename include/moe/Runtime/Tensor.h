@@ -49,10 +49,17 @@ public:
 /// Throws Error(message) when `cond` is false.
 void check(bool cond, const std::string &message);
 
+/// How a tensor's elements lie in its storage. Only npu.pack_weights makes
+/// a packed tensor (an int8 weight stack in the layout the vpdpbusd
+/// kernels read; docs/Runtime.md, "Packed weights"), and only
+/// npu.grouped_matmul reads one.
+enum class StorageLayout : uint8_t { RowMajor, PackedU8 };
+
 struct Tensor {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   std::shared_ptr<uint8_t> storage;
+  StorageLayout layout = StorageLayout::RowMajor;
 
   /// Uninitialized storage for the given shape. Throws Error for a negative
   /// dimension or a shape whose element or byte count overflows, and when
@@ -75,7 +82,8 @@ struct Tensor {
   }
   uint8_t *bytes() const { return storage.get(); }
 
-  /// "tensor<4x8xf32>"-style description for messages.
+  /// "tensor<4x8xf32>"-style description for messages ("tensor<2x8x16xi8,
+  /// packed>" for a packed one).
   std::string str() const;
 };
 

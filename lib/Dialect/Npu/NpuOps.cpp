@@ -38,6 +38,31 @@ static RankedTensorType tensorOf(Value v) {
   return cast<RankedTensorType>(v.getType());
 }
 
+/// Whether `v` is a weight in the runtime's packed layout (npu.pack_weights).
+static bool isPacked(Value v) {
+  return isa_and_nonnull<PackedAttr>(tensorOf(v).getEncoding());
+}
+
+LogicalResult mlir::npu::OpTrait::verifyPackedTensors(Operation *op) {
+  auto packed = [](Value v) {
+    auto t = dyn_cast<RankedTensorType>(v.getType());
+    return t && isa_and_nonnull<PackedAttr>(t.getEncoding());
+  };
+  auto gmm = dyn_cast<GroupedMatmulOp>(op);
+  for (OpOperand &use : op->getOpOperands())
+    if (packed(use.get()) && !(gmm && use.get() == gmm.getWeight()))
+      return op->emitOpError()
+             << "takes a packed tensor (#npu.packed) as operand "
+             << use.getOperandNumber()
+             << ": only npu.grouped_matmul's weight may be packed";
+  if (!isa<PackWeightsOp>(op))
+    for (Value r : op->getResults())
+      if (packed(r))
+        return op->emitOpError() << "makes a packed tensor (#npu.packed): "
+                                    "only npu.pack_weights does";
+  return success();
+}
+
 static bool compatible(int64_t a, int64_t b) {
   return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
 }
@@ -546,6 +571,9 @@ static LogicalResult verifyMatmul(const MatmulOperands &m) {
   unsigned lead = m.grouped ? 1 : 0;
   const char *shape = m.grouped ? "[G, K, N]" : "[K, N]";
   RankedTensorType w = tensorOf(m.weight);
+  if (isPacked(m.weight) && (!m.grouped || m.quant != MatmulQuant::W8A8))
+    return op->emitOpError() << "a packed weight (#npu.packed) is taken only "
+                                "by npu.grouped_matmul w8a8";
   if (w.getRank() != 2 + lead)
     return op->emitOpError() << "weight must be " << shape << ", got " << w;
   if (failed(expectSameDim(op, "x", m.x, 1, "weight", m.weight, lead)) ||
@@ -677,6 +705,18 @@ LogicalResult WeightQuantMatmulOp::verify() {
     return emitOpError() << "antiquant_scale must be [" << k / gs << "x" << n
                          << "] (one scale per group of " << gs
                          << " reduced rows and output channel), got " << s;
+  return success();
+}
+
+LogicalResult PackWeightsOp::verify() {
+  RankedTensorType w = tensorOf(getWeight()), p = tensorOf(getPacked());
+  if (isPacked(getWeight()) || !isPacked(getPacked()))
+    return emitOpError() << "packs a plain weight into a #npu.packed one, got "
+                         << w << " -> " << p;
+  if (!w.hasStaticShape() || w.getShape() != p.getShape())
+    return emitOpError() << "the packed weight keeps the weight's static "
+                            "shape, got "
+                         << w << " -> " << p;
   return success();
 }
 

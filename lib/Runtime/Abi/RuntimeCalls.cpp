@@ -476,6 +476,17 @@ extern "C" void moert_npu_grouped_matmul(
         });
 }
 
+extern "C" void moert_npu_pack_weights(const char *where, int64_t stream,
+                                       moert_tensor *weight,
+                                       moert_tensor **packed) {
+  RankRuntime *rank = RankRuntime::current();
+  bool inPlace = rank && rank->donatesLoadInputs();
+  issueComputing(where, stream, {weight}, {packed},
+                 [=](Stream &, const Inputs &in) {
+                   return std::vector<Tensor>{packWeights(need(in, 0), inPlace)};
+                 });
+}
+
 extern "C" void
 moert_npu_w4a8_process_weights(const char *where, int64_t stream,
                                moert_tensor *weight, moert_tensor *scale,

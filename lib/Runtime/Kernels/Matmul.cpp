@@ -57,6 +57,9 @@ struct Problem {
   int64_t blocks = 1;
   /// Block width when positive (calibrateMatmul); else chosen in run().
   int64_t forcedWidth = 0;
+  /// The weight is in the packed layout (npu.pack_weights): every block
+  /// runs gemmU8Packed, the one engine that reads it.
+  bool packed = false;
 };
 
 void checkScale(const Tensor *t, std::initializer_list<int64_t> shape,
@@ -76,6 +79,8 @@ void checkScale(const Tensor *t, std::initializer_list<int64_t> shape,
 void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   const char *op = p.op;
   if (p.quant == MatmulQuant::None) {
+    require(!p.packed, op,
+            "a packed weight " + p.w.str() + " needs w8a8, not quant none");
     requireFloat(p.x, op, "x");
     requireFloat(p.w, op, "weight");
     require(isFloat(p.out), op,
@@ -88,6 +93,8 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   bool w4 = p.quant == MatmulQuant::W4A8;
   require(p.quant == MatmulQuant::W8A8 || w4, op,
           "unknown quant " + num(static_cast<int64_t>(p.quant)));
+  require(!p.packed || !w4, op,
+          "a packed weight " + p.w.str() + " needs w8a8, not w4a8");
   requireType(p.x, DType::I8, op, "x");
   requireType(p.w, w4 ? DType::I4 : DType::I8, op, "weight");
   if (p.out == DType::I32) {
@@ -212,6 +219,11 @@ Tensor run(Problem &p) {
   std::set<PlanKey> planning;
   for (Block &b : blocks) {
     int64_t rows = b.r1 - b.r0;
+    if (p.packed) {
+      b.engine = MatmulEngine::Vnni;
+      needU8 = true;
+      continue;
+    }
     PlanKey key = planKey(kind, p.k, b.n1 - b.n0, p.n, rows, kt.isa);
     b.engine = chooseEngine(kt, key, rows, b.candidates);
     if (b.engine == MatmulEngine::Auto && !planning.insert(key).second) {
@@ -287,6 +299,9 @@ Tensor run(Problem &p) {
                          : e == MatmulEngine::Gemv ? kt.gemvF32
                                                    : kt.gemmF32;
           fn(af + b.r0 * lda, lda, rows, w, b.n0, b.n1, f, ldc);
+        } else if (p.packed) {
+          kt.gemmU8Packed(xu8.data() + b.r0 * ldu, ldu, rows, w, 0, p.k, b.n0,
+                          b.n1, 128, acc, ldc);
         } else if (p.quant == MatmulQuant::W8A8) {
           if (usesU8(kt, p.quant, e))
             (e == MatmulEngine::Gemv ? kt.gemvU8 : kt.gemmU8)(
@@ -412,6 +427,19 @@ Tensor groupedMatmul(const Tensor &x, const Tensor &weight,
   require(static_cast<int64_t>(p.ends.size()) == p.groups, kGrouped,
           "group list has " + num(p.ends.size()) + " groups, weight has " +
               num(p.groups));
+  p.packed = weight.layout == StorageLayout::PackedU8;
+  if (p.packed) {
+    require(kernels().gemmU8Packed != nullptr, kGrouped,
+            "the weight " + weight.str() +
+                " was packed for vpdpbusd kernels, which this process's "
+                "kernels (" +
+                cpuIsaName(kernels().isa) + ") lack");
+    require(p.k % kPackedQuad == 0 && p.n % kPackedStrip == 0, kGrouped,
+            "a packed weight needs K % 4 == 0 and N % 16 == 0, got " +
+                weight.str());
+  } else if (weight.dtype == DType::I8) {
+    checkNotPackedInPlace(weight, kGrouped);
+  }
   checkOperands(p, scales, true);
   return run(p);
 }
@@ -425,6 +453,11 @@ Tensor matmul(const Tensor &x, const Tensor &weight,
   require(weight.dim(0) == p.k, kMatmul,
           "x " + x.str() + " has " + num(p.k) + " columns, weight " +
               weight.str() + " has " + num(weight.dim(0)) + " rows");
+  require(weight.layout == StorageLayout::RowMajor, kMatmul,
+          "a packed weight " + weight.str() +
+              " is read only by npu.grouped_matmul");
+  if (weight.dtype == DType::I8)
+    checkNotPackedInPlace(weight, kMatmul);
   checkOperands(p, scales, false);
   return run(p);
 }

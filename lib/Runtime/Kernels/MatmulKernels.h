@@ -83,6 +83,21 @@ using GemmU8Fn = void (*)(const uint8_t *a, int64_t lda, int64_t m,
                           int64_t n0, int64_t n1, int32_t zero, int32_t *c,
                           int64_t ldc);
 
+/// The packed int8 weight layout (npu.pack_weights, PackWeights.cpp): each
+/// group's [K, N] as 16-column strips of k-quads over the whole K,
+/// [N / 16][K / 4][16][4] bytes (avx2::packU8Quads of all rows and
+/// columns), for K % 4 == 0 and N % 16 == 0. The strips of a group are
+/// `K / 4 * 64` bytes apart and 64-byte aligned.
+constexpr int64_t kPackedStrip = 16;
+constexpr int64_t kPackedQuad = 4;
+
+/// GemmU8Fn's contract on a weight in the packed layout (`w` describes the
+/// plain [K, N] matrix whose packed form starts at data + offset), for k0,
+/// k1 multiples of 4 and n0, n1 multiples of 16: the weight is read as it
+/// lies, every block in place, whatever the rows. Only variants with
+/// vpdpbusd have it.
+using GemmU8PackedFn = GemmU8Fn;
+
 /// out[i] = silu(h[i]) * h[i + n] for i < n (SwiGLU of one row [gate|up]).
 using SwigluRowFn = void (*)(const float *h, int64_t n, float *out);
 
@@ -100,6 +115,7 @@ struct KernelTable {
   GemmI8Fn gemvI8;
   GemmU8Fn gemmU8; // nullptr without vpdpbusd
   GemmU8Fn gemvU8; // few rows; nullptr without vpdpbusd
+  GemmU8PackedFn gemmU8Packed; // packed weights; nullptr without vpdpbusd
   SwigluRowFn swigluRow;
   QuantizeRowFn quantizeRow;
 };
@@ -178,6 +194,9 @@ void gemmU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
 void gemvU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
+void gemmU8Packed(const uint8_t *, int64_t, int64_t, const WeightView &,
+                  int64_t, int64_t, int64_t, int64_t, int32_t, int32_t *,
+                  int64_t);
 } // namespace avxvnni
 
 namespace avx512vnni {
@@ -188,6 +207,9 @@ void gemmU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
 void gemvU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
+void gemmU8Packed(const uint8_t *, int64_t, int64_t, const WeightView &,
+                  int64_t, int64_t, int64_t, int64_t, int32_t, int32_t *,
+                  int64_t);
 } // namespace avx512vnni
 #endif
 

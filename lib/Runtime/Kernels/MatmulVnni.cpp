@@ -488,6 +488,47 @@ MOE_VNNI void gemmU8(const uint8_t *a, int64_t lda, int64_t m,
   }
 }
 
+MOE_VNNI void gemmU8Packed(const uint8_t *a, int64_t lda, int64_t m,
+                           const WeightView &w, int64_t k0, int64_t k1,
+                           int64_t n0, int64_t n1, int32_t zero, int32_t *c,
+                           int64_t ldc) {
+  int64_t strips = (n1 - n0) / kStrip, quads = (k1 - k0) / 4;
+  int64_t stripBytes = w.k / 4 * 64;
+  const int8_t *base = reinterpret_cast<const int8_t *>(w.data) + w.offset +
+                       n0 / kStrip * stripBytes + k0 / 4 * 64;
+  const __m512i ones = _mm512_set1_epi8(1), z = _mm512_set1_epi32(zero);
+  // Two strips at a time: their column sums first (which brings them into
+  // the cache the micro-kernel then reads them from), then every tile of
+  // rows over the whole range, then the compensation.
+  for (int64_t s = 0; s < strips; s += 2) {
+    int ns = s + 1 < strips ? 2 : 1;
+    const int8_t *b = base + s * stripBytes;
+    __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int t = 0; t < ns; ++t)
+      for (int64_t q = 0; q < quads; ++q)
+        sum[t] = _mm512_dpbusd_epi32(
+            sum[t], ones, _mm512_load_si512(b + t * stripBytes + q * 64));
+    for (int64_t i = 0; i < m; i += kMaxRows) {
+      int64_t rows = std::min<int64_t>(kMaxRows, m - i);
+      int32_t *cs = c + i * ldc + s * kStrip;
+      if (ns == 2)
+        microU8Rows<2>(rows, a + i * lda + k0, lda, b, stripBytes, quads, cs,
+                       ldc, false);
+      else
+        microU8Rows<1>(rows, a + i * lda + k0, lda, b, stripBytes, quads, cs,
+                       ldc, false);
+    }
+    for (int t = 0; t < ns; ++t) {
+      __m512i corr = _mm512_mullo_epi32(z, sum[t]);
+      for (int64_t i = 0; i < m; ++i) {
+        int32_t *ci = c + i * ldc + (s + t) * kStrip;
+        _mm512_storeu_si512(ci,
+                            _mm512_sub_epi32(_mm512_loadu_si512(ci), corr));
+      }
+    }
+  }
+}
+
 } // namespace avx512vnni
 } // namespace detail
 } // namespace moert

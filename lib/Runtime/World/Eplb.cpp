@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Runtime/Eplb.h"
+#include "moe/Runtime/Kernels.h"
 
 #include <algorithm>
 #include <cstring>
@@ -442,6 +443,10 @@ EplbReport eplbCommit(World &world, int rank, std::vector<Tensor> &inputs,
     const Tensor &old = inputs[static_cast<size_t>(index)];
     Tensor t = Tensor::empty(old.dtype, old.shape);
     std::memcpy(t.bytes(), old.bytes(), old.nbytes());
+    // Expert slices packed in place (npu.pack_weights) move as they are;
+    // the new stack is packed likewise (and not packed again at load).
+    if (packedInPlace(old))
+      markPackedInPlace(t);
     fresh.push_back(t);
   }
   std::vector<size_t> cursor(static_cast<size_t>(ranks), 0);

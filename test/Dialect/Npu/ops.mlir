@@ -228,6 +228,19 @@ func.func @w4a8_kernel_form(%ckpt: tensor<4x32x64xi8>, %scale: tensor<4x32x1xbf1
   return %h, %m : tensor<?x32xf32>, tensor<?x32xf32>
 }
 
+// The load-time packing of int8 expert weights and the w8a8 matmul on
+// them (the #npu.packed encoding survives every printed form).
+// CHECK-LABEL: func.func @packed_weights
+func.func @packed_weights(%w: tensor<4x64x32xi8>, %q: tensor<?x64xi8>, %counts: tensor<4xi64>)
+    -> tensor<?x32xi32> {
+  // CHECK: %[[P:.+]] = npu.pack_weights %{{.+}} stream(1) : tensor<4x64x32xi8> -> tensor<4x64x32xi8, #npu.packed>
+  %p = npu.pack_weights %w stream(1) : tensor<4x64x32xi8> -> tensor<4x64x32xi8, #npu.packed>
+  // CHECK: npu.grouped_matmul %{{.+}}, %[[P]], %{{.+}} w8a8 count : tensor<?x64xi8>, tensor<4x64x32xi8, #npu.packed>, tensor<4xi64> -> tensor<?x32xi32>
+  %h = npu.grouped_matmul %q, %p, %counts w8a8 count
+      : tensor<?x64xi8>, tensor<4x64x32xi8, #npu.packed>, tensor<4xi64> -> tensor<?x32xi32>
+  return %h : tensor<?x32xi32>
+}
+
 // A quant version 1.0.0 checkpoint: weights packed along N, bias partials.
 // CHECK-LABEL: func.func @w4a8_version1
 func.func @w4a8_version1(%ckpt: tensor<4x16x64xi8>, %scale: tensor<4x32x1xf32>,

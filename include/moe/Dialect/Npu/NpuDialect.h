@@ -48,6 +48,18 @@ template <typename ConcreteType>
 class DispatchesRows
     : public ::mlir::OpTrait::TraitBase<ConcreteType, DispatchesRows> {};
 
+/// A `#npu.packed` tensor is only npu.pack_weights's result and
+/// npu.grouped_matmul's weight (Npu_PackedWhereRead; NpuOps.cpp).
+LogicalResult verifyPackedTensors(Operation *op);
+template <typename ConcreteType>
+class PackedWhereRead
+    : public ::mlir::OpTrait::TraitBase<ConcreteType, PackedWhereRead> {
+public:
+  static LogicalResult verifyTrait(Operation *op) {
+    return verifyPackedTensors(op);
+  }
+};
+
 /// The op processes weights once before the first step (Npu_RunsAtLoadTime).
 template <typename ConcreteType>
 class RunsAtLoadTime

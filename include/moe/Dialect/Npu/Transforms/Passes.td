@@ -138,13 +138,45 @@ def VerifyStreams : Pass<"moe-verify-streams", "::mlir::func::FuncOp"> {
   ];
 }
 
+def PackWeights : Pass<"moe-pack-weights", "::mlir::func::FuncOp"> {
+  let summary = "Repack the int8 expert weights once, at load, for the int8 engine";
+  let description = [{
+    vllm-ascend's `process_weights_after_loading` casts the expert weights
+    to the blocked layout the device's matmul reads (`npu_format_cast`), so
+    no step repacks them. This pass does the same for the CPU runtime: in a
+    public function, every argument that is an `i8` weight stack `[G, K, N]`
+    read only as the weight of `npu.grouped_matmul ... w8a8` ops (in any
+    region: a run-time method choice puts them in `scf.index_switch`
+    cases) gets one
+    `npu.pack_weights` at the start of the function, and those ops read its
+    `#npu.packed` result instead:
+
+    ```mlir
+    // before
+    %h = npu.grouped_matmul %q, %w13, %counts ... w8a8 count
+        : tensor<?x2048xi8>, tensor<32x2048x1536xi8>, tensor<32xi64> -> tensor<?x1536xf32>
+    // after
+    %p = npu.pack_weights %w13 : tensor<32x2048x1536xi8> -> tensor<32x2048x1536xi8, #npu.packed>
+    %h = npu.grouped_matmul %q, %p, %counts ... w8a8 count
+        : tensor<?x2048xi8>, tensor<32x2048x1536xi8, #npu.packed>, tensor<32xi64> -> tensor<?x1536xf32>
+    ```
+
+    `moe-outline-load-time` then moves the packing into the load-time
+    function. The pack runs on the stream of the first op that reads it.
+    An argument with any other use stays as it is (its readers need the
+    row-major layout), and so do private functions, whose arguments are
+    not the weights a driver loads.
+  }];
+  let dependentDialects = ["::mlir::npu::NpuDialect"];
+}
+
 def OutlineLoadTime : Pass<"moe-outline-load-time", "::mlir::ModuleOp"> {
   let summary = "Move load-time weight processing into a function run once";
   let description = [{
     Seed 001's `process_weights_after_loading` runs once, when the model is
     loaded, not at every forward step. For every public function `@f`, the
     device ops with the `Npu_RunsAtLoadTime` trait (today
-    `npu.w4a8_process_weights`) whose operands are all arguments of `@f`
+    `npu.w4a8_process_weights` and `npu.pack_weights`) whose operands are all arguments of `@f`
     move into a new public function `@f__load` that takes those arguments
     and returns the ops' results. `@f` takes the results as new trailing
     arguments instead and says so with two attributes:

@@ -1,0 +1,128 @@
+//===- PackWeights.cpp - npu.pack_weights: int8 weights packed at load ----===//
+//
+// The load-time repacking of an int8 weight stack into the layout of
+// MatmulKernels.h's gemmU8Packed (16-column strips of k-quads over the
+// whole K, avx2::packU8Quads of each group), so no step packs weight
+// panels again. In place when the driver donated the weight: one group at
+// a time through a scratch copy of that group, so the process never holds
+// two copies of the stack. docs/Runtime.md, "Packed weights".
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Kernels.h"
+#include "moe/Runtime/Parallel.h"
+
+#include "KernelUtil.h"
+#include "MatmulKernels.h"
+
+#include <cstring>
+#include <map>
+#include <mutex>
+
+namespace moert {
+using namespace detail;
+
+namespace {
+constexpr const char *kPack = "npu.pack_weights";
+
+/// Storages packed in place, by address (a weak reference tells a live
+/// one from a later allocation at the same address).
+struct PackedStorages {
+  std::mutex mutex;
+  std::map<const uint8_t *, std::weak_ptr<uint8_t>> storages;
+
+  bool contains(const std::shared_ptr<uint8_t> &storage) {
+    auto it = storages.find(storage.get());
+    if (it == storages.end())
+      return false;
+    if (it->second.lock() == storage)
+      return true;
+    storages.erase(it); // freed; the address was reused
+    return false;
+  }
+};
+
+PackedStorages &packedStorages() {
+  static PackedStorages registry;
+  return registry;
+}
+
+/// Packs group after group of `src` into `dst` ([G][N/16][K/4][16][4]);
+/// with `src == dst`, each group goes through a scratch copy first.
+void packGroups(const uint8_t *src, uint8_t *dst, int64_t groups, int64_t k,
+                int64_t n) {
+  int64_t perGroup = k * n;
+  bool inPlace = src == dst;
+  parallelFor(groups, 1, [&](int64_t begin, int64_t end) {
+    std::vector<uint8_t> scratch(inPlace ? static_cast<size_t>(perGroup) : 0);
+    for (int64_t g = begin; g < end; ++g) {
+      const uint8_t *from = src + g * perGroup;
+      if (inPlace) {
+        std::memcpy(scratch.data(), from, static_cast<size_t>(perGroup));
+        from = scratch.data();
+      }
+      WeightView w{from, DType::I8, 0, k, n};
+      avx2::packU8Quads(w, 0, k, 0, n,
+                        reinterpret_cast<int8_t *>(dst + g * perGroup));
+    }
+  });
+}
+} // namespace
+
+Tensor packWeights(const Tensor &weight, bool inPlace) {
+  require(weight.layout == StorageLayout::RowMajor, kPack,
+          "the weight " + weight.str() + " is packed already");
+  requireRank(weight, {3}, kPack, "weight");
+  requireType(weight, DType::I8, kPack, "weight");
+  int64_t groups = weight.dim(0), k = weight.dim(1), n = weight.dim(2);
+  Tensor packed = weight;
+  packed.layout = StorageLayout::PackedU8;
+#if defined(__x86_64__)
+  if (!kernels().gemmU8Packed || k % kPackedQuad != 0 ||
+      n % kPackedStrip != 0 || weight.numel() == 0)
+    return weight;
+  PackedStorages &registry = packedStorages();
+  if (inPlace) {
+    // Under the lock: ranks sharing the storage pack it once.
+    std::lock_guard<std::mutex> lock(registry.mutex);
+    if (!registry.contains(weight.storage)) {
+      packGroups(weight.bytes(), weight.bytes(), groups, k, n);
+      registry.storages[weight.bytes()] = weight.storage;
+    }
+    return packed;
+  }
+  if (packedInPlace(weight))
+    return packed; // a rank sharing this storage packed it already
+  Tensor copy = Tensor::empty(DType::I8, weight.shape);
+  packGroups(weight.bytes(), copy.bytes(), groups, k, n);
+  copy.layout = StorageLayout::PackedU8;
+  return copy;
+#else
+  (void)inPlace;
+  (void)groups;
+  return weight;
+#endif
+}
+
+bool packedInPlace(const Tensor &weight) {
+  if (!weight.storage)
+    return false;
+  PackedStorages &registry = packedStorages();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  return registry.contains(weight.storage);
+}
+
+void markPackedInPlace(const Tensor &weight) {
+  PackedStorages &registry = packedStorages();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  registry.storages[weight.bytes()] = weight.storage;
+}
+
+void checkNotPackedInPlace(const Tensor &weight, const char *op) {
+  require(weight.layout != StorageLayout::RowMajor || !packedInPlace(weight), op,
+          "the weight " + weight.str() +
+              " was packed in place by a donating load (npu.pack_weights): "
+              "its buffer no longer holds the row-major values");
+}
+
+} // namespace moert
