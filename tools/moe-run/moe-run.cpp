@@ -568,6 +568,9 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   {
     moert::RunOptions load = options;
     load.loadOnly = true;
+    // moe-run read the weights itself: npu.pack_weights may repack them in
+    // place (docs/Runtime.md, "Packed weights").
+    load.donateLoadInputs = true;
     outcomes = moert::runRanks(*ranksWorld, (*exe)->entry(), perRank,
                                (*exe)->results().size(), load);
   }
