@@ -1,7 +1,8 @@
 //===- moe-kernel-bench.cpp - expert matmul throughput --------------------===//
 //
 // moe-kernel-bench [threads] [quant] [rows...]
-// Grouped matmuls of the Qwen3-30B-A3B gate-up projection (K 2048, N 1536)
+// quant: f32, w8a8, w8a8p (the int8 weight packed as npu.pack_weights
+// leaves it) or w4a8. Grouped matmuls of the Qwen3-30B-A3B gate-up projection (K 2048, N 1536)
 // with `rows` rows spread over G groups (one row per group up to G = 8,
 // then rows / 8 per group over 8 groups, so the weights touched stay at
 // 8 experts and exceed the caches). Prints GB/s of weight traffic and
@@ -32,7 +33,8 @@ int main(int argc, char **argv) {
     rowsList = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
   setKernelThreads(threads);
   const int64_t k = 2048, n = 1536, groups = 8;
-  bool q8 = quant == "w8a8", q4 = quant == "w4a8";
+  bool packed = quant == "w8a8p";
+  bool q8 = quant == "w8a8" || packed, q4 = quant == "w4a8";
   DType wt = q8 ? DType::I8 : q4 ? DType::I4 : DType::F32;
   Tensor w = Tensor::empty(wt, {groups, k, n});
   std::mt19937 rng(0);
@@ -47,6 +49,9 @@ int main(int argc, char **argv) {
     scale.data<float>()[i] = 1e-3f;
   for (int64_t i = 0; i < gscale.numel(); ++i)
     gscale.data<float>()[i] = 1.0f;
+  Tensor run = packed ? packWeights(w, /*inPlace=*/false) : w;
+  if (packed && run.layout != StorageLayout::PackedU8)
+    std::printf("note: these kernels do not pack; w8a8p runs row-major\n");
   // Baseline: a plain streaming read of the same weights.
   {
     double best = 1e30;
@@ -95,7 +100,7 @@ int main(int argc, char **argv) {
     double best = 1e30;
     for (int rep = 0; rep < 6; ++rep) {
       auto t0 = std::chrono::steady_clock::now();
-      Tensor out = groupedMatmul(x, w, gl, sc, mq, GroupListType::Count,
+      Tensor out = groupedMatmul(x, run, gl, sc, mq, GroupListType::Count,
                                  DType::F32);
       double s = std::chrono::duration<double>(
                      std::chrono::steady_clock::now() - t0)

@@ -29,7 +29,9 @@
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/CommandLine.h"
 
+#include <cstdio>
 #include <sys/resource.h>
+#include <unistd.h>
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
@@ -161,6 +163,17 @@ static void printOverlap(const std::vector<moebench::StepTimes> &steps) {
       exceeded, steps.size());
 }
 
+/// The process's resident set now (/proc/self/statm), 0 if unknown.
+static double residentBytes() {
+  long pages = 0, resident = 0;
+  if (FILE *f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2)
+      resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
 int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(benchCategory);
   cl::ParseCommandLineOptions(argc, argv, "time an MoE layer forward\n");
@@ -205,6 +218,8 @@ int main(int argc, char **argv) {
   if (failed(exe))
     return 1;
 
+  // The process before the layer's tensors exist (code, MLIR, compile).
+  double baselineRss = residentBytes();
   std::vector<std::vector<moert::Tensor>> inputs(world);
   for (int r = 0; r < world; ++r)
     inputs[r] = layerInputs(config, r);
@@ -298,7 +313,9 @@ int main(int argc, char **argv) {
   llvm::outs() << llvm::format("first step after load %.3f ms (%.2fx the "
                                "median)\n",
                                first * 1e3, first / times[times.size() / 2]);
-  // Peak RSS against the inputs (weights and activations) of all ranks.
+  // Peak RSS above the process's baseline against the most tensor memory
+  // live at once (the inputs: weights and activations, plus the step's
+  // intermediates): what the layer itself holds.
   double inputBytes = 0;
   for (const std::vector<moert::Tensor> &rankInputs : inputs)
     for (const moert::Tensor &t : rankInputs)
@@ -306,12 +323,16 @@ int main(int argc, char **argv) {
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   double peak = static_cast<double>(usage.ru_maxrss) * 1024.0;
-  llvm::outs() << llvm::format("memory: inputs %.1f MiB, peak RSS %.1f MiB "
-                               "(%.2fx the inputs)%s\n",
-                               inputBytes / (1 << 20), peak / (1 << 20),
-                               peak / inputBytes,
-                               packWeights ? ", moe-pack-weights on"
-                                           : "");
+  moert::TensorMemory tensors = moert::tensorMemory();
+  double live = static_cast<double>(tensors.peakLiveBytes);
+  llvm::outs() << llvm::format(
+      "memory: inputs %.1f MiB, most live tensors %.1f MiB; peak RSS %.1f "
+      "MiB, %.1f MiB above the %.1f MiB before the inputs (%.2fx the live "
+      "tensors)%s\n",
+      inputBytes / (1 << 20), live / (1 << 20), peak / (1 << 20),
+      (peak - baselineRss) / (1 << 20), baselineRss / (1 << 20),
+      (peak - baselineRss) / live,
+      packWeights ? ", moe-pack-weights on" : "");
   if (overlap && !steps.empty())
     printOverlap(steps);
   if (stages) {

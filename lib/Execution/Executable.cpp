@@ -178,6 +178,7 @@ matmulShape(Value weight, npu::MatmulQuant quant, Value groupScale,
       return std::nullopt;
   }
   shape.bias = static_cast<bool>(bias);
+  shape.packed = isa_and_nonnull<npu::PackedAttr>(type.getEncoding());
   return shape;
 }
 
@@ -219,6 +220,8 @@ int Executable::calibrate(int64_t maxTokensPerRank, int kernelThreads) const {
     throw;
   }
   moert::setKernelThreads(saved);
+  // The synthetic operands' blocks are no step's sizes: do not keep them.
+  moert::releaseKeptTensorMemory();
   return planned;
 }
 

@@ -100,3 +100,40 @@ TEST(Tensor, ConvertFloat) {
   EXPECT_EQ(convertFloat(t, DType::F32).bytes(), t.bytes()); // shared
   EXPECT_THROW(convertFloat(Tensor::zeros(DType::I8, {1}), DType::F32), Error);
 }
+
+TEST(TensorMemory, LargeBlocksAreReusedAndCounted) {
+  // A freed large block (>= 4 MiB, whole 2 MiB pages) serves the next
+  // tensor of the same rounded size, so a step's intermediates are not
+  // faulted in again; the counters follow live storage and its peak.
+  TensorMemory before = tensorMemory();
+  const uint8_t *first;
+  {
+    Tensor a = Tensor::empty(DType::F32, {1024, 1025}); // 4 MiB + 4 KiB
+    first = a.bytes();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % (2 << 20), 0u);
+    TensorMemory during = tensorMemory();
+    EXPECT_EQ(during.liveBytes, before.liveBytes + (6u << 20));
+    EXPECT_GE(during.peakLiveBytes, during.liveBytes);
+  }
+  TensorMemory after = tensorMemory();
+  EXPECT_EQ(after.liveBytes, before.liveBytes);
+  EXPECT_EQ(after.keptBytes, before.keptBytes + (6u << 20));
+  Tensor same = Tensor::empty(DType::I8, {5u << 20}); // rounds to 6 MiB too
+  EXPECT_EQ(same.bytes(), first);
+  Tensor other = Tensor::empty(DType::I8, {8u << 20});
+  EXPECT_NE(other.bytes(), first);
+  resetTensorMemoryPeak();
+  EXPECT_EQ(tensorMemory().peakLiveBytes, tensorMemory().liveBytes);
+}
+
+TEST(TensorMemory, AtMostOneGiBIsKept) {
+  // 600 blocks of 4 MiB (never touched: no memory is committed) freed at
+  // once: the least recently freed beyond 1 GiB go back to the system.
+  {
+    std::vector<Tensor> many;
+    for (int i = 0; i < 600; ++i)
+      many.push_back(Tensor::empty(DType::I8, {4 << 20}));
+  }
+  EXPECT_LE(tensorMemory().keptBytes, size_t(1) << 30);
+  EXPECT_GE(tensorMemory().keptBytes, (size_t(1) << 30) - (8u << 20));
+}

@@ -229,6 +229,10 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
 /// weight); a plain matmul then refuses it (checkNotPackedInPlace).
 /// docs/Runtime.md, "Packed weights".
 Tensor packWeights(const Tensor &weight, bool inPlace);
+/// Whether packWeights packs an int8 [G, k, n] stack with this process's
+/// kernels (the rule in one place: the planner's calibration skips the
+/// shapes it packs).
+bool packsWeights(int64_t k, int64_t n);
 /// Whether `weight`'s storage was packed in place by packWeights.
 bool packedInPlace(const Tensor &weight);
 /// Says that `weight`'s storage holds packed bytes as if packed in place

@@ -79,9 +79,12 @@ struct MatmulShape {
   int64_t k = 0, n = 0;
   int64_t kBlocks = 1; // w4a8: K / group size
   bool bias = false;   // w4a8 in the kernel form (x - 8)
+  /// The weight is npu.pack_weights's result (#npu.packed): nothing to
+  /// calibrate where the runtime packs it (one engine reads it).
+  bool packed = false;
   bool operator==(const MatmulShape &o) const {
     return quant == o.quant && weight == o.weight && k == o.k && n == o.n &&
-           kBlocks == o.kBlocks && bias == o.bias;
+           kBlocks == o.kBlocks && bias == o.bias && packed == o.packed;
   }
 };
 

@@ -6,6 +6,7 @@
 #include "KernelUtil.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <numeric>
 
@@ -77,20 +78,38 @@ void checkGating(const Tensor &logits, const Tensor *bias,
 /// -inf for every expert (0 / 0); other infinities are fine (gateRow).
 void checkLogitRows(const Tensor &logits, Scoring scoring) {
   int64_t t = logits.dim(0), e = logits.dim(1);
-  std::vector<float> row(e);
-  for (int64_t i = 0; i < t; ++i) {
-    loadF32(logits, i * e, e, row.data());
-    bool anyAboveMinusInf = false;
-    for (int64_t j = 0; j < e; ++j) {
-      require(!std::isnan(row[j]), kGating,
-              "logits row " + num(i) + " holds nan (expert " + num(j) +
-                  "): the experts of that token cannot be ranked");
-      anyAboveMinusInf |= row[j] > -INFINITY;
+  // The first bad row, found in parallel; its message is built only then
+  // (a message per element cost more than the gate itself).
+  std::atomic<int64_t> firstBad{t};
+  parallelFor(t, 64, [&](int64_t begin, int64_t end) {
+    std::vector<float> row(e);
+    for (int64_t i = begin; i < end && i < firstBad.load(); ++i) {
+      loadF32(logits, i * e, e, row.data());
+      bool nan = false, anyAboveMinusInf = false;
+      for (int64_t j = 0; j < e; ++j) {
+        nan |= std::isnan(row[j]);
+        anyAboveMinusInf |= row[j] > -INFINITY;
+      }
+      if (nan || (!anyAboveMinusInf && scoring == Scoring::Softmax)) {
+        int64_t seen = firstBad.load();
+        while (i < seen && !firstBad.compare_exchange_weak(seen, i)) {
+        }
+        return;
+      }
     }
-    require(anyAboveMinusInf || scoring != Scoring::Softmax, kGating,
-            "logits row " + num(i) +
-                " is -inf for every expert: its softmax is undefined");
-  }
+  });
+  int64_t i = firstBad.load();
+  if (i == t)
+    return;
+  std::vector<float> row(e);
+  loadF32(logits, i * e, e, row.data());
+  for (int64_t j = 0; j < e; ++j)
+    require(!std::isnan(row[j]), kGating,
+            "logits row " + num(i) + " holds nan (expert " + num(j) +
+                "): the experts of that token cannot be ranked");
+  require(false, kGating,
+          "logits row " + num(i) +
+              " is -inf for every expert: its softmax is undefined");
 }
 
 /// Index order by descending value, ties to the lower index; the first

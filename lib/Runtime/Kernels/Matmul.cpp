@@ -464,7 +464,9 @@ Tensor matmul(const Tensor &x, const Tensor &weight,
 
 int calibrateMatmul(const MatmulShape &shape, int64_t maxRows) {
   const char *op = "calibrateMatmul";
-  if (matmulEngine() != MatmulEngine::Auto || maxRows <= 0)
+  if (matmulEngine() != MatmulEngine::Auto || maxRows <= 0 ||
+      (shape.packed && shape.quant == MatmulQuant::W8A8 &&
+       shape.weight == DType::I8 && packsWeights(shape.k, shape.n)))
     return 0;
   require(shape.k > 0 && shape.n > 0 && shape.kBlocks > 0 &&
               shape.k % shape.kBlocks == 0,

@@ -68,19 +68,42 @@ MOE_VNNI void packQuads(const WeightView &w, int64_t k0, int64_t k1,
   }
 }
 
-/// c[0..MR) x [NS strips] (+)= u[0..MR) x panel strips of quads.
-template <int MR, int NS>
+/// What a micro-kernel call does besides its product.
+enum class Extra {
+  None,
+  /// comp[0 .. NS * 16) = the strips' column sums over the quads (summed
+  /// while the strips are loaded anyway: the first tile over a packed
+  /// weight streams it from memory, and the sums cost no extra read).
+  Comp,
+  /// Prefetch one 64-byte line from `extra` per quad into L2 (the strips
+  /// the next tiles will stream, while this one computes from the cache).
+  Prefetch
+};
+
+/// c[0..MR) x [NS strips] (+)= u[0..MR) x panel strips of quads, and the
+/// Extra.
+template <int MR, int NS, Extra X = Extra::None>
 MOE_VNNI void microU8(const uint8_t *a, int64_t lda, const int8_t *b,
                       int64_t stripBytes, int64_t quads, int32_t *c,
-                      int64_t ldc, bool accumulate) {
-  __m512i acc[MR][NS];
+                      int64_t ldc, bool accumulate, void *extra = nullptr) {
+  constexpr bool Comp = X == Extra::Comp;
+  int32_t *comp = static_cast<int32_t *>(extra);
+  __m512i acc[MR][NS], sum[NS];
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int s = 0; s < NS; ++s)
+    sum[s] = _mm512_setzero_si512();
   for (int i = 0; i < MR; ++i)
     for (int s = 0; s < NS; ++s)
       acc[i][s] = _mm512_setzero_si512();
   for (int64_t q = 0; q < quads; ++q) {
+    if (X == Extra::Prefetch)
+      _mm_prefetch(static_cast<const char *>(extra) + q * 64, _MM_HINT_T1);
     __m512i bv[NS];
-    for (int s = 0; s < NS; ++s)
+    for (int s = 0; s < NS; ++s) {
       bv[s] = _mm512_load_si512(b + s * stripBytes + q * 64);
+      if (Comp)
+        sum[s] = _mm512_dpbusd_epi32(sum[s], ones, bv[s]);
+    }
     for (int i = 0; i < MR; ++i) {
       int32_t quad;
       std::memcpy(&quad, a + i * lda + 4 * q, 4);
@@ -89,6 +112,9 @@ MOE_VNNI void microU8(const uint8_t *a, int64_t lda, const int8_t *b,
         acc[i][s] = _mm512_dpbusd_epi32(acc[i][s], av, bv[s]);
     }
   }
+  if (Comp)
+    for (int s = 0; s < NS; ++s)
+      _mm512_storeu_si512(comp + s * kStrip, sum[s]);
   for (int i = 0; i < MR; ++i)
     for (int s = 0; s < NS; ++s) {
       int32_t *ci = c + i * ldc + s * kStrip;
@@ -98,19 +124,20 @@ MOE_VNNI void microU8(const uint8_t *a, int64_t lda, const int8_t *b,
     }
 }
 
-template <int NS>
+template <int NS, Extra X = Extra::None>
 MOE_VNNI void microU8Rows(int64_t rows, const uint8_t *a, int64_t lda,
                           const int8_t *b, int64_t stripBytes, int64_t quads,
-                          int32_t *c, int64_t ldc, bool acc) {
+                          int32_t *c, int64_t ldc, bool acc,
+                          void *comp = nullptr) {
   switch (rows) {
-  case 1: return microU8<1, NS>(a, lda, b, stripBytes, quads, c, ldc, acc);
-  case 2: return microU8<2, NS>(a, lda, b, stripBytes, quads, c, ldc, acc);
-  case 3: return microU8<3, NS>(a, lda, b, stripBytes, quads, c, ldc, acc);
-  case 4: return microU8<4, NS>(a, lda, b, stripBytes, quads, c, ldc, acc);
-  case 5: return microU8<5, NS>(a, lda, b, stripBytes, quads, c, ldc, acc);
-  case 6: return microU8<6, NS>(a, lda, b, stripBytes, quads, c, ldc, acc);
-  case 7: return microU8<7, NS>(a, lda, b, stripBytes, quads, c, ldc, acc);
-  default: return microU8<8, NS>(a, lda, b, stripBytes, quads, c, ldc, acc);
+  case 1: return microU8<1, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 2: return microU8<2, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 3: return microU8<3, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 4: return microU8<4, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 5: return microU8<5, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 6: return microU8<6, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 7: return microU8<7, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  default: return microU8<8, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
   }
 }
 /// Rows of the weight one gemvU8 step multiplies before its sums reach
@@ -496,30 +523,47 @@ MOE_VNNI void gemmU8Packed(const uint8_t *a, int64_t lda, int64_t m,
   int64_t stripBytes = w.k / 4 * 64;
   const int8_t *base = reinterpret_cast<const int8_t *>(w.data) + w.offset +
                        n0 / kStrip * stripBytes + k0 / 4 * 64;
-  const __m512i ones = _mm512_set1_epi8(1), z = _mm512_set1_epi32(zero);
-  // Two strips at a time: their column sums first (which brings them into
-  // the cache the micro-kernel then reads them from), then every tile of
-  // rows over the whole range, then the compensation.
+  const __m512i z = _mm512_set1_epi32(zero);
+  alignas(64) int32_t comp[2 * kStrip];
+  // Two strips at a time, straight from the packed weight: the first tile
+  // of rows streams them from memory and sums their columns on the way,
+  // the other tiles find them in the cache and prefetch the next two
+  // strips, a tile's worth of lines each; then the compensation.
+  int64_t tileBytes = quads * 64;
   for (int64_t s = 0; s < strips; s += 2) {
     int ns = s + 1 < strips ? 2 : 1;
     const int8_t *b = base + s * stripBytes;
-    __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-    for (int t = 0; t < ns; ++t)
-      for (int64_t q = 0; q < quads; ++q)
-        sum[t] = _mm512_dpbusd_epi32(
-            sum[t], ones, _mm512_load_si512(b + t * stripBytes + q * 64));
+    // The next two strips (contiguous from k0 on when the range is all of
+    // K, as for every w8a8 matmul): [next, next + nextBytes).
+    const int8_t *next = b + 2 * stripBytes;
+    int64_t nextBytes = s + 2 < strips && quads * 4 == w.k
+                            ? std::min<int64_t>(2, strips - s - 2) * stripBytes
+                            : 0;
     for (int64_t i = 0; i < m; i += kMaxRows) {
       int64_t rows = std::min<int64_t>(kMaxRows, m - i);
+      const uint8_t *ai = a + i * lda + k0;
       int32_t *cs = c + i * ldc + s * kStrip;
-      if (ns == 2)
-        microU8Rows<2>(rows, a + i * lda + k0, lda, b, stripBytes, quads, cs,
-                       ldc, false);
+      int64_t pf = (i / kMaxRows - 1) * tileBytes;
+      void *pfAt = const_cast<int8_t *>(next + pf);
+      bool prefetch = i > 0 && pf + tileBytes <= nextBytes;
+      if (i == 0)
+        ns == 2 ? microU8Rows<2, Extra::Comp>(rows, ai, lda, b, stripBytes,
+                                              quads, cs, ldc, false, comp)
+                : microU8Rows<1, Extra::Comp>(rows, ai, lda, b, stripBytes,
+                                              quads, cs, ldc, false, comp);
+      else if (prefetch)
+        ns == 2 ? microU8Rows<2, Extra::Prefetch>(rows, ai, lda, b, stripBytes,
+                                                  quads, cs, ldc, false, pfAt)
+                : microU8Rows<1, Extra::Prefetch>(rows, ai, lda, b, stripBytes,
+                                                  quads, cs, ldc, false, pfAt);
       else
-        microU8Rows<1>(rows, a + i * lda + k0, lda, b, stripBytes, quads, cs,
-                       ldc, false);
+        ns == 2 ? microU8Rows<2>(rows, ai, lda, b, stripBytes, quads, cs, ldc,
+                                 false)
+                : microU8Rows<1>(rows, ai, lda, b, stripBytes, quads, cs, ldc,
+                                 false);
     }
     for (int t = 0; t < ns; ++t) {
-      __m512i corr = _mm512_mullo_epi32(z, sum[t]);
+      __m512i corr = _mm512_mullo_epi32(z, _mm512_load_si512(comp + t * kStrip));
       for (int64_t i = 0; i < m; ++i) {
         int32_t *ci = c + i * ldc + (s + t) * kStrip;
         _mm512_storeu_si512(ci,

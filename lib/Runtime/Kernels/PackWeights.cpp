@@ -69,6 +69,11 @@ void packGroups(const uint8_t *src, uint8_t *dst, int64_t groups, int64_t k,
 }
 } // namespace
 
+bool packsWeights(int64_t k, int64_t n) {
+  return kernels().gemmU8Packed != nullptr && k % kPackedQuad == 0 &&
+         n % kPackedStrip == 0;
+}
+
 Tensor packWeights(const Tensor &weight, bool inPlace) {
   require(weight.layout == StorageLayout::RowMajor, kPack,
           "the weight " + weight.str() + " is packed already");
@@ -78,8 +83,7 @@ Tensor packWeights(const Tensor &weight, bool inPlace) {
   Tensor packed = weight;
   packed.layout = StorageLayout::PackedU8;
 #if defined(__x86_64__)
-  if (!kernels().gemmU8Packed || k % kPackedQuad != 0 ||
-      n % kPackedStrip != 0 || weight.numel() == 0)
+  if (!packsWeights(k, n) || weight.numel() == 0)
     return weight;
   PackedStorages &registry = packedStorages();
   if (inPlace) {

@@ -27,9 +27,9 @@ constexpr const char *kMogeCombine = "npu.moge_combine";
 void checkIds(const int32_t *ids, int64_t n, int64_t size, const char *op,
               const char *what) {
   for (int64_t i = 0; i < n; ++i)
-    require(ids[i] >= 0 && ids[i] < size, op,
-            std::string(what) + " " + num(ids[i]) + " (entry " + num(i) +
-                ") outside [0, " + num(size) + ")");
+    MOE_REQUIRE(ids[i] >= 0 && ids[i] < size, op,
+                std::string(what) + " " + num(ids[i]) + " (entry " + num(i) +
+                    ") outside [0, " + num(size) + ")");
 }
 
 /// ids [T, K] or [T] (K = 1) of i32 with T rows; returns K.
@@ -275,9 +275,9 @@ Tensor mogeCombine(const Tensor &rows, const Tensor &sortedIds,
   checkIds(sorted, n, n, kMogeCombine, "sorted id");
   std::vector<int64_t> rowOfPair(n, -1);
   for (int64_t i = 0; i < n; ++i) {
-    require(rowOfPair[sorted[i]] < 0, kMogeCombine,
-            "pair " + num(sorted[i]) + " has two rows (" +
-                num(rowOfPair[sorted[i]]) + " and " + num(i) + ")");
+    MOE_REQUIRE(rowOfPair[sorted[i]] < 0, kMogeCombine,
+                "pair " + num(sorted[i]) + " has two rows (" +
+                    num(rowOfPair[sorted[i]]) + " and " + num(i) + ")");
     rowOfPair[sorted[i]] = i;
   }
   int64_t t = n / kPerRank;
@@ -340,9 +340,9 @@ Tensor tokenUnpermute(const Tensor &permuted, const Tensor &sortedIndices,
   checkIds(sorted, n, pairs, kUnpermute, "pair index");
   std::vector<int64_t> rowOfPair(pairs, -1);
   for (int64_t i = 0; i < n; ++i) {
-    require(rowOfPair[sorted[i]] < 0, kUnpermute,
-            "pair " + num(sorted[i]) + " has two rows (" +
-                num(rowOfPair[sorted[i]]) + " and " + num(i) + ")");
+    MOE_REQUIRE(rowOfPair[sorted[i]] < 0, kUnpermute,
+                "pair " + num(sorted[i]) + " has two rows (" +
+                    num(rowOfPair[sorted[i]]) + " and " + num(i) + ")");
     rowOfPair[sorted[i]] = i;
   }
   if (!probs) { // a permutation of the rows
@@ -382,9 +382,9 @@ Tensor histogram(const Tensor &ids, int64_t bins) {
   std::vector<int64_t> v = toI64(ids, kHistogram, "ids");
   Tensor out = Tensor::zeros(DType::I64, {bins});
   for (size_t i = 0; i < v.size(); ++i) {
-    require(v[i] >= 0 && v[i] < bins, kHistogram,
-            "id " + num(v[i]) + " (entry " + num(i) + ") outside [0, " +
-                num(bins) + ")");
+    MOE_REQUIRE(v[i] >= 0 && v[i] < bins, kHistogram,
+                "id " + num(v[i]) + " (entry " + num(i) + ") outside [0, " +
+                    num(bins) + ")");
     ++out.data<int64_t>()[v[i]];
   }
   return out;

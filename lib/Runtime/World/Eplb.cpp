@@ -72,9 +72,9 @@ std::vector<int64_t> countExpertLoad(const Tensor &ids, const Tensor *valid,
       continue;
     for (int64_t j = 0; j < k; ++j) {
       int64_t e = id[t * k + j];
-      check(e >= 0 && e < numExperts,
-            op + "row " + num(t) + " routes to expert " + num(e) +
-                ", outside [0, " + num(numExperts) + ")");
+      if (e < 0 || e >= numExperts) // the message only then: a check per pair
+        throw Error(op + "row " + num(t) + " routes to expert " + num(e) +
+                    ", outside [0, " + num(numExperts) + ")");
       if (e >= first && e < first + count)
         ++rows[static_cast<size_t>(e)];
     }

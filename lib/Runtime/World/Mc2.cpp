@@ -221,10 +221,10 @@ Routing route(const Tensor &expertIds, const Tensor *mask, int64_t tokens,
       continue;
     for (int64_t k = 0; k < r.k; ++k) {
       int64_t pair = t * r.k + k, id = ids[static_cast<size_t>(pair)];
-      check(id >= 0 && id < experts,
-            op + ": " + me + " routes token " + std::to_string(t) +
-                " to expert " + std::to_string(id) + ", outside [0, " +
-                std::to_string(experts) + ")");
+      if (id < 0 || id >= experts) // the message only then: a check per pair
+        throw Error(op + ": " + me + " routes token " + std::to_string(t) +
+                    " to expert " + std::to_string(id) + ", outside [0, " +
+                    std::to_string(experts) + ")");
       r.pairs[static_cast<size_t>(shared * local + id)].push_back(
           static_cast<int32_t>(pair));
     }
