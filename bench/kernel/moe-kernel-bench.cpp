@@ -2,7 +2,7 @@
 //
 // moe-kernel-bench [threads] [quant] [rows...]
 // quant: f32, w8a8, w8a8p (the int8 weight packed as npu.pack_weights
-// leaves it) or w4a8. Grouped matmuls of the Qwen3-30B-A3B gate-up projection (K 2048, N 1536)
+// leaves it), w4a8 or w4a8p (packed likewise). Grouped matmuls of the Qwen3-30B-A3B gate-up projection (K 2048, N 1536)
 // with `rows` rows spread over G groups (one row per group up to G = 8,
 // then rows / 8 per group over 8 groups, so the weights touched stay at
 // 8 experts and exceed the caches). Prints GB/s of weight traffic and
@@ -33,8 +33,9 @@ int main(int argc, char **argv) {
     rowsList = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
   setKernelThreads(threads);
   const int64_t k = 2048, n = 1536, groups = 8;
-  bool packed = quant == "w8a8p";
-  bool q8 = quant == "w8a8" || packed, q4 = quant == "w4a8";
+  bool packed = quant == "w8a8p" || quant == "w4a8p";
+  bool q8 = quant == "w8a8" || quant == "w8a8p";
+  bool q4 = quant == "w4a8" || quant == "w4a8p";
   DType wt = q8 ? DType::I8 : q4 ? DType::I4 : DType::F32;
   Tensor w = Tensor::empty(wt, {groups, k, n});
   std::mt19937 rng(0);
@@ -51,7 +52,8 @@ int main(int argc, char **argv) {
     gscale.data<float>()[i] = 1.0f;
   Tensor run = packed ? packWeights(w, /*inPlace=*/false) : w;
   if (packed && run.layout != StorageLayout::PackedU8)
-    std::printf("note: these kernels do not pack; w8a8p runs row-major\n");
+    std::printf("note: these kernels do not pack; %s runs row-major\n",
+                quant.c_str());
   // Baseline: a plain streaming read of the same weights.
   {
     double best = 1e30;

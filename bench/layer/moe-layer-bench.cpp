@@ -326,10 +326,11 @@ int main(int argc, char **argv) {
   moert::TensorMemory tensors = moert::tensorMemory();
   double live = static_cast<double>(tensors.peakLiveBytes);
   llvm::outs() << llvm::format(
-      "memory: inputs %.1f MiB, most live tensors %.1f MiB; peak RSS %.1f "
-      "MiB, %.1f MiB above the %.1f MiB before the inputs (%.2fx the live "
-      "tensors)%s\n",
-      inputBytes / (1 << 20), live / (1 << 20), peak / (1 << 20),
+      "memory: inputs %.1f MiB, most live tensors %.1f MiB (%.1f MiB of "
+      "freed blocks kept for reuse at the end); peak RSS %.1f MiB, %.1f MiB "
+      "above the %.1f MiB before the inputs (%.2fx the live tensors)%s\n",
+      inputBytes / (1 << 20), live / (1 << 20),
+      static_cast<double>(tensors.keptBytes) / (1 << 20), peak / (1 << 20),
       (peak - baselineRss) / (1 << 20), baselineRss / (1 << 20),
       (peak - baselineRss) / live,
       packWeights ? ", moe-pack-weights on" : "");

@@ -217,8 +217,8 @@ def Npu_PackedAttr : AttrDef<Npu_Dialect, "Packed"> {
     The encoding of a weight stack that `npu.pack_weights` made: the values
     are those of the plain `[G, K, N]` weight, the bytes are in whatever
     blocked layout the runtime's int8 engine on the executing CPU reads
-    (docs/Runtime.md, "Packed weights"). Only `npu.grouped_matmul` with
-    `w8a8` takes such a tensor, as its weight.
+    (docs/Runtime.md, "Packed weights"). Only `npu.grouped_matmul` takes
+    such a tensor, as its weight: int8 with `w8a8`, int4 with `w4a8`.
 
     ```mlir
     %p = npu.pack_weights %w13 : tensor<32x2048x1536xi8> -> tensor<32x2048x1536xi8, #npu.packed>

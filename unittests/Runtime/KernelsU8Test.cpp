@@ -358,7 +358,7 @@ TEST(PackedWeights, ShapesAndCpusWithoutTheLayoutStayRowMajor) {
     }
   }
   EXPECT_ERROR(packWeights(Tensor::zeros(DType::F32, {1, 4, 16}), false),
-               "npu.pack_weights: weight must be i8");
+               "npu.pack_weights: weight must be i8 or i4, got f32");
 }
 
 class PackedMatmul : public ::testing::TestWithParam<std::tuple<int, CpuIsa>> {
@@ -405,6 +405,94 @@ TEST_P(PackedMatmul, W8A8MatchesScalarReference) {
             << "k " << k << " n " << n;
       }
     }
+  }
+}
+
+TEST_P(PackedMatmul, W4A8MatchesScalarReference) {
+  // The packed int4 layout where the variant has it: K blocks of 4 to 64
+  // rows, column blocks of whole 32-column strips over two threads, the
+  // kernel form's bias (zero 136) and not, the int4 extremes; powers of two
+  // as group scales keep the float results exact.
+  IsaScope scope;
+  setKernelThreads(std::get<0>(GetParam()));
+  setCpuIsa(std::get<1>(GetParam()));
+  if (!detail::kernels().gemmU4Packed)
+    GTEST_SKIP() << "no packed int4 kernel in this variant";
+  std::mt19937 rng(37);
+  const std::vector<std::vector<int64_t>> counts = {
+      {1, 0, 2}, {8, 9}, {40, 1}, {0, 0}};
+  const std::pair<int64_t, int64_t> depths[] = {{8, 2}, {64, 4}, {132, 3},
+                                                {256, 4}};
+  for (auto [k, blocks] : depths) {
+    for (int64_t n : {32, 96, 544}) {
+      for (const std::vector<int64_t> &c : counts) {
+        for (bool withBias : {false, true}) {
+          int64_t groups = c.size(), m = 1;
+          for (int64_t v : c)
+            m += v;
+          Tensor x = extremeInts(rng, DType::I8, {m, k});
+          Tensor w = extremeInts(rng, DType::I4, {groups, k, n});
+          Tensor p = packWeights(w, /*inPlace=*/false);
+          ASSERT_EQ(p.layout, StorageLayout::PackedU8);
+          Tensor gs = Tensor::empty(DType::F32, {groups, blocks, n});
+          std::uniform_int_distribution<int> e(-2, 2);
+          for (int64_t i = 0; i < gs.numel(); ++i)
+            gs.data<float>()[i] = std::ldexp(1.0f, e(rng));
+          Tensor bias = Tensor::empty(DType::F32, {groups, n});
+          for (int64_t i = 0; i < bias.numel(); ++i)
+            bias.data<float>()[i] = static_cast<float>(e(rng) * 1000);
+          MatmulScales sc{nullptr, nullptr, &gs};
+          if (withBias)
+            sc.bias = &bias;
+          std::vector<double> want =
+              reference(x, w, c, &gs, withBias ? &bias : nullptr);
+          std::vector<float> got = values<float>(
+              groupedMatmul(x, p, i64({groups}, c), sc, MatmulQuant::W4A8,
+                            GroupListType::Count, DType::F32));
+          ASSERT_EQ(got.size(), want.size());
+          for (size_t i = 0; i < got.size(); ++i)
+            ASSERT_EQ(got[i], static_cast<float>(want[i]))
+                << "k " << k << " n " << n << " bias " << withBias
+                << " element " << i;
+        }
+      }
+    }
+  }
+  // A group size that is not a multiple of 4 cannot be read in quads.
+  Tensor w = extremeInts(rng, DType::I4, {1, 12, 32});
+  Tensor gs = Tensor::zeros(DType::F32, {1, 2, 32});
+  Tensor x = extremeInts(rng, DType::I8, {1, 12});
+  MatmulScales sc{nullptr, nullptr, &gs};
+  EXPECT_ERROR(groupedMatmul(x, packWeights(w, false), i64({1}, {1}), sc,
+                             MatmulQuant::W4A8, GroupListType::Count,
+                             DType::F32),
+               "a packed weight needs a group size that is a multiple of 4, "
+               "got 6");
+}
+
+TEST(PackedWeights, Int4LayoutIsNibblePairsOfStripHalves) {
+  // Byte 4c + r of quad row q of strip s: w[4q + r, 32s + c] + 8 low,
+  // w[4q + r, 32s + 16 + c] + 8 high (MatmulKernels.h).
+  IsaScope scope;
+  std::mt19937 rng(38);
+  for (CpuIsa isa : supportedCpuIsas()) {
+    setCpuIsa(isa);
+    if (!detail::kernels().gemmU4Packed)
+      continue;
+    const int64_t G = 2, K = 8, N = 64;
+    Tensor w = extremeInts(rng, DType::I4, {G, K, N});
+    Tensor p = packWeights(w, /*inPlace=*/false);
+    ASSERT_EQ(p.layout, StorageLayout::PackedU8) << cpuIsaName(isa);
+    EXPECT_EQ(p.nbytes(), w.nbytes());
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t n = 0; n < N; ++n) {
+          int64_t s = n / 32, c = n % 16, hi = (n % 32) / 16;
+          uint8_t byte = p.bytes()[g * K * N / 2 + s * (K / 4 * 64) +
+                                   (k / 4) * 64 + 4 * c + k % 4];
+          ASSERT_EQ((byte >> (4 * hi)) & 0xF, int4At(w, (g * K + k) * N + n) + 8)
+              << "g " << g << " k " << k << " n " << n;
+        }
   }
 }
 

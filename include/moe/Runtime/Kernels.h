@@ -219,20 +219,21 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
                                const Tensor &scaleSecond,
                                const Tensor *scaleBias = nullptr);
 
-/// npu.pack_weights (PackWeights.cpp): the int8 weight stack [G, K, N] in
-/// the layout the vpdpbusd kernels read (StorageLayout::PackedU8) when the
-/// process's kernels have them and K % 4 == 0, N % 16 == 0; otherwise
-/// `weight` itself, row-major. `inPlace` (the driver donated its load-time
+/// npu.pack_weights (PackWeights.cpp): the int8 (w8a8) or int4 (w4a8)
+/// weight stack [G, K, N] in the layout the vpdpbusd kernels read
+/// (StorageLayout::PackedU8) when the process's kernels have them and K %
+/// 4 == 0, N % 16 (int8) or 32 (int4) == 0; otherwise `weight` itself,
+/// row-major. `inPlace` (the driver donated its load-time
 /// inputs) repacks the weight's own storage, one group at a time, instead
 /// of a copy: the caller's buffer then holds the packed bytes. A storage
 /// packed in place before is not packed again (ranks may share one
 /// weight); a plain matmul then refuses it (checkNotPackedInPlace).
 /// docs/Runtime.md, "Packed weights".
 Tensor packWeights(const Tensor &weight, bool inPlace);
-/// Whether packWeights packs an int8 [G, k, n] stack with this process's
-/// kernels (the rule in one place: the planner's calibration skips the
-/// shapes it packs).
-bool packsWeights(int64_t k, int64_t n);
+/// Whether packWeights packs a [G, k, n] stack of `dtype` with this
+/// process's kernels (the rule in one place: the planner's calibration
+/// skips the shapes it packs).
+bool packsWeights(DType dtype, int64_t k, int64_t n);
 /// Whether `weight`'s storage was packed in place by packWeights.
 bool packedInPlace(const Tensor &weight);
 /// Says that `weight`'s storage holds packed bytes as if packed in place

@@ -571,9 +571,9 @@ static LogicalResult verifyMatmul(const MatmulOperands &m) {
   unsigned lead = m.grouped ? 1 : 0;
   const char *shape = m.grouped ? "[G, K, N]" : "[K, N]";
   RankedTensorType w = tensorOf(m.weight);
-  if (isPacked(m.weight) && (!m.grouped || m.quant != MatmulQuant::W8A8))
+  if (isPacked(m.weight) && (!m.grouped || m.quant == MatmulQuant::None))
     return op->emitOpError() << "a packed weight (#npu.packed) is taken only "
-                                "by npu.grouped_matmul w8a8";
+                                "by npu.grouped_matmul w8a8 or w4a8";
   if (w.getRank() != 2 + lead)
     return op->emitOpError() << "weight must be " << shape << ", got " << w;
   if (failed(expectSameDim(op, "x", m.x, 1, "weight", m.weight, lead)) ||
@@ -661,6 +661,11 @@ static LogicalResult verifyMatmul(const MatmulOperands &m) {
       if (failed(expectScale(m.groupScale, "group_scale",
                              {g.getDimSize(lead), n})))
         return failure();
+      if (isPacked(m.weight) && (k / g.getDimSize(lead)) % 4 != 0)
+        return op->emitOpError()
+               << "a packed weight (#npu.packed) is read in quads of rows: "
+                  "the group size must be a multiple of 4, got "
+               << k / g.getDimSize(lead);
     }
     break;
   }
@@ -710,6 +715,9 @@ LogicalResult WeightQuantMatmulOp::verify() {
 
 LogicalResult PackWeightsOp::verify() {
   RankedTensorType w = tensorOf(getWeight()), p = tensorOf(getPacked());
+  if (w.getElementType() != p.getElementType())
+    return emitOpError() << "keeps the element type, got " << w << " -> "
+                         << p;
   if (isPacked(getWeight()) || !isPacked(getPacked()))
     return emitOpError() << "packs a plain weight into a #npu.packed one, got "
                          << w << " -> " << p;

@@ -93,8 +93,7 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   bool w4 = p.quant == MatmulQuant::W4A8;
   require(p.quant == MatmulQuant::W8A8 || w4, op,
           "unknown quant " + num(static_cast<int64_t>(p.quant)));
-  require(!p.packed || !w4, op,
-          "a packed weight " + p.w.str() + " needs w8a8, not w4a8");
+
   requireType(p.x, DType::I8, op, "x");
   requireType(p.w, w4 ? DType::I4 : DType::I8, op, "weight");
   if (p.out == DType::I32) {
@@ -131,6 +130,9 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   require(p.blocks > 0 && p.k % p.blocks == 0, op,
           "group scale has " + num(p.blocks) + " blocks, which do not divide K " +
               num(p.k));
+  require(!p.packed || (p.k / p.blocks) % kPackedQuad == 0, op,
+          "a packed weight needs a group size that is a multiple of 4, got " +
+              num(p.k / p.blocks));
   checkScale(sc.groupScale, {p.groups, p.blocks, p.n}, op, "group scale",
              grouped);
   p.groupScale = sc.groupScale->data<float>();
@@ -193,6 +195,9 @@ Tensor run(Problem &p) {
                   : chunks < kMinChunksPerThread * kernelThreads()
                       ? splitWidth(p.n)
                       : p.n;
+  // A packed int4 weight is read in whole 32-column strips.
+  if (p.packed && p.w.dtype == DType::I4)
+    width = (width + kPackedI4Strip - 1) / kPackedI4Strip * kPackedI4Strip;
   for (int64_t g = 0, r = 0; g < p.groups; r = p.ends[g++])
     for (int64_t r0 = r; r0 < p.ends[g]; r0 += kRowChunk)
       for (int64_t n0 = 0; n0 < p.n; n0 += width)
@@ -203,9 +208,10 @@ Tensor run(Problem &p) {
   // Activations: f32 rows, or int8 as s16 with an even, zero-padded
   // stride (the s16 kernels), or as u8 = x + 128 with a stride of whole
   // quads and 4 readable bytes past the end (gemmU8), as the engines need.
+  // (Tensors, not vectors: the large ones come from the kept blocks of
+  // Tensor.cpp instead of fresh pages every call, and count as activations.)
   std::vector<float> xf;
-  std::vector<int16_t> x16;
-  std::vector<uint8_t> xu8;
+  Tensor x16, xu8;
   const float *af = nullptr;
   int64_t lda = p.k, ldu = (p.k + 3) / 4 * 4;
   // The w4a8 kernel form multiplies x - 8 (the NPU kernel splits int8 x
@@ -245,12 +251,14 @@ Tensor run(Problem &p) {
   } else {
     lda = p.k + (p.k & 1);
     if (needS16)
-      x16.assign(static_cast<size_t>(used * lda), 0);
+      x16 = Tensor::empty(DType::I8, {used * lda * 2}); // s16 storage
     if (needU8)
-      xu8.assign(static_cast<size_t>(used * ldu + 4), 0);
+      xu8 = Tensor::empty(DType::I8, {used * ldu + 4});
     const int8_t *xi = p.x.data<int8_t>();
-    int16_t *s16 = needS16 ? x16.data() : nullptr;
-    uint8_t *u8 = needU8 ? xu8.data() : nullptr;
+    int16_t *s16 = needS16 ? x16.data<int16_t>() : nullptr;
+    uint8_t *u8 = needU8 ? xu8.data<uint8_t>() : nullptr;
+    if (u8) // the 4 readable bytes past the last row
+      std::memset(u8 + used * ldu, 0, 4);
     int64_t k = p.k;
     // Locals only in the loops: a store through uint8_t* may alias
     // anything, which kept the compiler from vectorizing them.
@@ -261,11 +269,15 @@ Tensor run(Problem &p) {
           int16_t *dst = s16 + i * lda;
           for (int64_t c = 0; c < k; ++c)
             dst[c] = static_cast<int16_t>(src[c] - offset);
+          for (int64_t c = k; c < lda; ++c) // the zero pairing an odd K
+            dst[c] = 0;
         }
         if (u8) {
           uint8_t *dst = u8 + i * ldu;
           for (int64_t c = 0; c < k; ++c)
             dst[c] = static_cast<uint8_t>(src[c] ^ 0x80); // x + 128
+          for (int64_t c = k; c < ldu; ++c)
+            dst[c] = 0;
         }
       }
     });
@@ -299,34 +311,45 @@ Tensor run(Problem &p) {
                          : e == MatmulEngine::Gemv ? kt.gemvF32
                                                    : kt.gemmF32;
           fn(af + b.r0 * lda, lda, rows, w, b.n0, b.n1, f, ldc);
-        } else if (p.packed) {
-          kt.gemmU8Packed(xu8.data() + b.r0 * ldu, ldu, rows, w, 0, p.k, b.n0,
+        } else if (p.packed && p.quant == MatmulQuant::W8A8) {
+          kt.gemmU8Packed(xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, 0, p.k, b.n0,
                           b.n1, 128, acc, ldc);
         } else if (p.quant == MatmulQuant::W8A8) {
           if (usesU8(kt, p.quant, e))
             (e == MatmulEngine::Gemv ? kt.gemvU8 : kt.gemmU8)(
-                xu8.data() + b.r0 * ldu, ldu, rows, w, 0, p.k, b.n0, b.n1, 128,
+                xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, 0, p.k, b.n0, b.n1, 128,
                 acc, ldc);
           else
             (e == MatmulEngine::Gemv ? kt.gemvI8 : kt.gemmI8)(
-                x16.data() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1,
+                x16.data<int16_t>() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1,
                 acc, ldc);
         } else { // w4a8: i32 per block of K, scaled by the group scale
           int32_t *part = threadScratch<int32_t>(rows * ldc);
           std::fill(f, f + rows * ldc, 0.0f);
           int64_t gs = p.k / p.blocks;
+          // A packed int4 weight: 4 strips at a time through every K block,
+          // so each strip streams from memory in order (a whole-width K
+          // block would touch every strip a short stretch at a time).
+          int64_t sub = p.packed ? 4 * kPackedI4Strip : cols;
+          for (int64_t c0 = 0; c0 < cols; c0 += sub) {
+          int64_t c1 = std::min(cols, c0 + sub);
           for (int64_t kb = 0; kb < p.blocks; ++kb) {
-            if (usesU8(kt, p.quant, e))
+            if (p.packed)
+              kt.gemmU4Packed(xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, kb * gs,
+                              (kb + 1) * gs, b.n0 + c0, b.n0 + c1,
+                              128 + offset, part + c0, ldc);
+            else if (usesU8(kt, p.quant, e))
               (e == MatmulEngine::Gemv ? kt.gemvU8 : kt.gemmU8)(
-                  xu8.data() + b.r0 * ldu, ldu, rows, w, kb * gs,
+                  xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, kb * gs,
                   (kb + 1) * gs, b.n0, b.n1, 128 + offset, part, ldc);
             else
-              kt.gemmI8(x16.data() + b.r0 * lda, lda, rows, w, kb * gs,
+              kt.gemmI8(x16.data<int16_t>() + b.r0 * lda, lda, rows, w, kb * gs,
                         (kb + 1) * gs, b.n0, b.n1, part, ldc);
             const float *s = p.groupScale + (b.g * p.blocks + kb) * p.n + b.n0;
             for (int64_t i = 0; i < rows; ++i)
-              for (int64_t j = 0; j < cols; ++j)
+              for (int64_t j = c0; j < c1; ++j)
                 f[i * ldc + j] += static_cast<float>(part[i * ldc + j]) * s[j];
+          }
           }
         }
       };
@@ -429,15 +452,12 @@ Tensor groupedMatmul(const Tensor &x, const Tensor &weight,
               num(p.groups));
   p.packed = weight.layout == StorageLayout::PackedU8;
   if (p.packed) {
-    require(kernels().gemmU8Packed != nullptr, kGrouped,
+    require(packsWeights(weight.dtype, p.k, p.n), kGrouped,
             "the weight " + weight.str() +
                 " was packed for vpdpbusd kernels, which this process's "
                 "kernels (" +
-                cpuIsaName(kernels().isa) + ") lack");
-    require(p.k % kPackedQuad == 0 && p.n % kPackedStrip == 0, kGrouped,
-            "a packed weight needs K % 4 == 0 and N % 16 == 0, got " +
-                weight.str());
-  } else if (weight.dtype == DType::I8) {
+                cpuIsaName(kernels().isa) + ") lack for its type and shape");
+  } else if (weight.dtype == DType::I8 || weight.dtype == DType::I4) {
     checkNotPackedInPlace(weight, kGrouped);
   }
   checkOperands(p, scales, true);
@@ -456,7 +476,7 @@ Tensor matmul(const Tensor &x, const Tensor &weight,
   require(weight.layout == StorageLayout::RowMajor, kMatmul,
           "a packed weight " + weight.str() +
               " is read only by npu.grouped_matmul");
-  if (weight.dtype == DType::I8)
+  if (weight.dtype == DType::I8 || weight.dtype == DType::I4)
     checkNotPackedInPlace(weight, kMatmul);
   checkOperands(p, scales, false);
   return run(p);
@@ -465,8 +485,7 @@ Tensor matmul(const Tensor &x, const Tensor &weight,
 int calibrateMatmul(const MatmulShape &shape, int64_t maxRows) {
   const char *op = "calibrateMatmul";
   if (matmulEngine() != MatmulEngine::Auto || maxRows <= 0 ||
-      (shape.packed && shape.quant == MatmulQuant::W8A8 &&
-       shape.weight == DType::I8 && packsWeights(shape.k, shape.n)))
+      (shape.packed && packsWeights(shape.weight, shape.k, shape.n)))
     return 0;
   require(shape.k > 0 && shape.n > 0 && shape.kBlocks > 0 &&
               shape.k % shape.kBlocks == 0,

@@ -90,6 +90,13 @@ using GemmU8Fn = void (*)(const uint8_t *a, int64_t lda, int64_t m,
 /// `K / 4 * 64` bytes apart and 64-byte aligned.
 constexpr int64_t kPackedStrip = 16;
 constexpr int64_t kPackedQuad = 4;
+/// The packed int4 layout (w4a8): each group's [K, N] as 32-column strips
+/// of k-quads, [N / 32][K / 4][64] bytes (half the int8 layout's bytes):
+/// byte 4c + r of quad row q of strip s holds w[4q + r, 32s + c] + 8 in its
+/// low nibble and w[4q + r, 32s + 16 + c] + 8 in its high one (c < 16), so
+/// one mask and one shift give two registers of unsigned k-quads. For
+/// K % 4 == 0 and N % 32 == 0.
+constexpr int64_t kPackedI4Strip = 32;
 
 /// GemmU8Fn's contract on a weight in the packed layout (`w` describes the
 /// plain [K, N] matrix whose packed form starts at data + offset), for k0,
@@ -116,6 +123,9 @@ struct KernelTable {
   GemmU8Fn gemmU8; // nullptr without vpdpbusd
   GemmU8Fn gemvU8; // few rows; nullptr without vpdpbusd
   GemmU8PackedFn gemmU8Packed; // packed weights; nullptr without vpdpbusd
+  /// The same for the packed int4 layout (k0, k1 multiples of 4, n0, n1 of
+  /// 32; any zero); nullptr where the variant has none.
+  GemmU8PackedFn gemmU4Packed;
   SwigluRowFn swigluRow;
   QuantizeRowFn quantizeRow;
 };
@@ -208,6 +218,9 @@ void gemmU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
 void gemvU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
 void gemmU8Packed(const uint8_t *, int64_t, int64_t, const WeightView &,
+                  int64_t, int64_t, int64_t, int64_t, int32_t, int32_t *,
+                  int64_t);
+void gemmU4Packed(const uint8_t *, int64_t, int64_t, const WeightView &,
                   int64_t, int64_t, int64_t, int64_t, int32_t, int32_t *,
                   int64_t);
 } // namespace avx512vnni

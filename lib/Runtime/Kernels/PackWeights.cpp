@@ -3,7 +3,9 @@
 // The load-time repacking of an int8 weight stack into the layout of
 // MatmulKernels.h's gemmU8Packed (16-column strips of k-quads over the
 // whole K, avx2::packU8Quads of each group), so no step packs weight
-// panels again. In place when the driver donated the weight: one group at
+// panels again, and of a w4a8 int4 stack into gemmU4Packed's (32-column
+// strips of k-quads of nibbles, the two halves of a strip in the low and
+// high nibbles), which the kernel reads without any shuffle. In place when the driver donated the weight: one group at
 // a time through a scratch copy of that group, so the process never holds
 // two copies of the stack. docs/Runtime.md, "Packed weights".
 //
@@ -47,11 +49,27 @@ PackedStorages &packedStorages() {
   return registry;
 }
 
-/// Packs group after group of `src` into `dst` ([G][N/16][K/4][16][4]);
-/// with `src == dst`, each group goes through a scratch copy first.
-void packGroups(const uint8_t *src, uint8_t *dst, int64_t groups, int64_t k,
-                int64_t n) {
-  int64_t perGroup = k * n;
+/// One int4 group [k, n] (two per byte, element 2i in the low nibble) in
+/// the packed int4 layout of MatmulKernels.h.
+void packI4Group(const uint8_t *src, int64_t k, int64_t n, uint8_t *dst) {
+  for (int64_t s = 0; s < n / kPackedI4Strip; ++s)
+    for (int64_t q = 0; q < k / kPackedQuad; ++q) {
+      uint8_t *quad = dst + (s * (k / kPackedQuad) + q) * 64;
+      for (int64_t c = 0; c < 16; ++c)
+        for (int64_t r = 0; r < kPackedQuad; ++r) {
+          int64_t row = (4 * q + r) * n + kPackedI4Strip * s + c;
+          int lo = getI4(src, row) + 8, hi = getI4(src, row + 16) + 8;
+          quad[4 * c + r] = static_cast<uint8_t>(lo | (hi << 4));
+        }
+    }
+}
+
+/// Packs group after group of `src` into `dst` (the layouts of
+/// MatmulKernels.h); with `src == dst`, each group goes through a scratch
+/// copy first.
+void packGroups(DType dtype, const uint8_t *src, uint8_t *dst, int64_t groups,
+                int64_t k, int64_t n) {
+  int64_t perGroup = static_cast<int64_t>(storageBytes(dtype, k * n));
   bool inPlace = src == dst;
   parallelFor(groups, 1, [&](int64_t begin, int64_t end) {
     std::vector<uint8_t> scratch(inPlace ? static_cast<size_t>(perGroup) : 0);
@@ -61,6 +79,10 @@ void packGroups(const uint8_t *src, uint8_t *dst, int64_t groups, int64_t k,
         std::memcpy(scratch.data(), from, static_cast<size_t>(perGroup));
         from = scratch.data();
       }
+      if (dtype == DType::I4) {
+        packI4Group(from, k, n, dst + g * perGroup);
+        continue;
+      }
       WeightView w{from, DType::I8, 0, k, n};
       avx2::packU8Quads(w, 0, k, 0, n,
                         reinterpret_cast<int8_t *>(dst + g * perGroup));
@@ -69,36 +91,41 @@ void packGroups(const uint8_t *src, uint8_t *dst, int64_t groups, int64_t k,
 }
 } // namespace
 
-bool packsWeights(int64_t k, int64_t n) {
-  return kernels().gemmU8Packed != nullptr && k % kPackedQuad == 0 &&
-         n % kPackedStrip == 0;
+bool packsWeights(DType dtype, int64_t k, int64_t n) {
+  if (dtype == DType::I4)
+    return kernels().gemmU4Packed != nullptr && k % kPackedQuad == 0 &&
+           n % kPackedI4Strip == 0;
+  return dtype == DType::I8 && kernels().gemmU8Packed != nullptr &&
+         k % kPackedQuad == 0 && n % kPackedStrip == 0;
 }
 
 Tensor packWeights(const Tensor &weight, bool inPlace) {
   require(weight.layout == StorageLayout::RowMajor, kPack,
           "the weight " + weight.str() + " is packed already");
   requireRank(weight, {3}, kPack, "weight");
-  requireType(weight, DType::I8, kPack, "weight");
+  require(weight.dtype == DType::I8 || weight.dtype == DType::I4, kPack,
+          std::string("weight must be i8 or i4, got ") +
+              dtypeName(weight.dtype));
   int64_t groups = weight.dim(0), k = weight.dim(1), n = weight.dim(2);
   Tensor packed = weight;
   packed.layout = StorageLayout::PackedU8;
 #if defined(__x86_64__)
-  if (!packsWeights(k, n) || weight.numel() == 0)
+  if (!packsWeights(weight.dtype, k, n) || weight.numel() == 0)
     return weight;
   PackedStorages &registry = packedStorages();
   if (inPlace) {
     // Under the lock: ranks sharing the storage pack it once.
     std::lock_guard<std::mutex> lock(registry.mutex);
     if (!registry.contains(weight.storage)) {
-      packGroups(weight.bytes(), weight.bytes(), groups, k, n);
+      packGroups(weight.dtype, weight.bytes(), weight.bytes(), groups, k, n);
       registry.storages[weight.bytes()] = weight.storage;
     }
     return packed;
   }
   if (packedInPlace(weight))
     return packed; // a rank sharing this storage packed it already
-  Tensor copy = Tensor::empty(DType::I8, weight.shape);
-  packGroups(weight.bytes(), copy.bytes(), groups, k, n);
+  Tensor copy = Tensor::empty(weight.dtype, weight.shape);
+  packGroups(weight.dtype, weight.bytes(), copy.bytes(), groups, k, n);
   copy.layout = StorageLayout::PackedU8;
   return copy;
 #else

@@ -22,6 +22,14 @@ func.func @packed_twice(%w: tensor<4x64x32xi8, #npu.packed>) {
 
 // -----
 
+func.func @other_type(%w: tensor<4x64x32xi8>) {
+  // expected-error @+1 {{'npu.pack_weights' op keeps the element type, got 'tensor<4x64x32xi8>' -> 'tensor<4x64x32xi4, #npu.packed>'}}
+  %p = npu.pack_weights %w : tensor<4x64x32xi8> -> tensor<4x64x32xi4, #npu.packed>
+  return
+}
+
+// -----
+
 // The shape is kept, and static.
 func.func @other_shape(%w: tensor<4x64x32xi8>) {
   // expected-error @+1 {{'npu.pack_weights' op the packed weight keeps the weight's static shape, got 'tensor<4x64x32xi8>' -> 'tensor<4x32x64xi8, #npu.packed>'}}
@@ -39,9 +47,9 @@ func.func @dynamic_shape(%w: tensor<?x64x32xi8>) {
 
 // -----
 
-// Only int8 weight stacks are packed.
+// Only int8 and int4 weight stacks are packed, keeping their type.
 func.func @float_weight(%w: tensor<4x64x32xf32>) {
-  // expected-error @+1 {{'npu.pack_weights' op operand #0 must be 3D tensor of 8-bit signless integer values}}
+  // expected-error @+1 {{'npu.pack_weights' op operand #0 must be 3D tensor of 8-bit signless integer or 4-bit signless integer values}}
   %p = npu.pack_weights %w : tensor<4x64x32xf32> -> tensor<4x64x32xf32, #npu.packed>
   return
 }
@@ -75,11 +83,22 @@ func.func @gather_makes_packed(%w: tensor<2x8x16xi8>) {
 
 // -----
 
-// The packed layout is the int8 engine's: w8a8 only.
-func.func @packed_w4a8(%x: tensor<?x64xi8>, %w: tensor<4x64x32xi4, #npu.packed>, %g: tensor<4xi64>,
-                       %gs: tensor<4x2x32xf32>, %s: tensor<?xf32>) {
-  // expected-error @+1 {{'npu.grouped_matmul' op a packed weight (#npu.packed) is taken only by npu.grouped_matmul w8a8}}
-  %y = npu.grouped_matmul %x, %w, %g per_token_scale(%s : tensor<?xf32>) group_scale(%gs : tensor<4x2x32xf32>) w4a8 count
-      : tensor<?x64xi8>, tensor<4x64x32xi4, #npu.packed>, tensor<4xi64> -> tensor<?x32xf32>
+// The packed layouts are the int8 engine's: w8a8 or w4a8, not float.
+func.func @packed_float(%x: tensor<?x64xf32>, %w: tensor<4x64x32xf32, #npu.packed>, %g: tensor<4xi64>) {
+  // expected-error @+1 {{'npu.grouped_matmul' op a packed weight (#npu.packed) is taken only by npu.grouped_matmul w8a8 or w4a8}}
+  %y = npu.grouped_matmul %x, %w, %g none count
+      : tensor<?x64xf32>, tensor<4x64x32xf32, #npu.packed>, tensor<4xi64> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// A packed int4 weight is read in quads of rows: groups of 6 are not.
+func.func @packed_w4a8_group(%x: tensor<?x12xi8>, %w: tensor<4x12x32xi4, #npu.packed>, %g: tensor<4xi64>,
+                             %gs: tensor<4x2x32xf32>, %b: tensor<4x32xf32>, %s: tensor<?xf32>) {
+  // expected-error @+1 {{'npu.grouped_matmul' op a packed weight (#npu.packed) is read in quads of rows: the group size must be a multiple of 4, got 6}}
+  %y = npu.grouped_matmul %x, %w, %g per_token_scale(%s : tensor<?xf32>) group_scale(%gs : tensor<4x2x32xf32>)
+      bias(%b : tensor<4x32xf32>) w4a8 count
+      : tensor<?x12xi8>, tensor<4x12x32xi4, #npu.packed>, tensor<4xi64> -> tensor<?x32xf32>
   return
 }

@@ -62,6 +62,33 @@ func.func @switch(%c: index, %x: tensor<?x8xi8>, %g: tensor<2xi64>, %w: tensor<2
 
 // -----
 
+// w4a8: the int4 stack npu.w4a8_process_weights makes is packed right
+// after it (and both move into the load-time function); a stack read with
+// groups of 6 rows is not (the packed layout is read in quads of rows).
+// CHECK-LABEL: func.func @w4a8
+// CHECK: %[[W:.+]], %{{.+}}, %{{.+}} = npu.w4a8_process_weights
+// CHECK-NEXT: %[[P:.+]] = npu.pack_weights %[[W]] : tensor<2x64x32xi4> -> tensor<2x64x32xi4, #npu.packed>
+// CHECK: npu.grouped_matmul %{{.+}}, %[[P]], %{{.+}} w4a8 count
+// CHECK: npu.grouped_matmul %{{.+}}, %{{.+}}, %{{.+}} w4a8 count : tensor<?x12xi8>, tensor<2x12x32xi4>,
+// OUTLINE-LABEL: func.func @w4a8__load
+// OUTLINE: npu.w4a8_process_weights
+// OUTLINE-NEXT: npu.pack_weights
+// OUTLINE: return {{.+}} : tensor<2x4x32xf32>, tensor<2x32xf32>, tensor<2x64x32xi4, #npu.packed>
+func.func @w4a8(%q: tensor<?x64xi8>, %s: tensor<?xf32>, %g: tensor<2xi64>, %ckpt: tensor<2x32x64xi8>,
+                %scale: tensor<2x32x1xf32>, %second: tensor<2x32x4xf32>,
+                %q6: tensor<?x12xi8>, %w6: tensor<2x12x32xi4>, %gs6: tensor<2x2x32xf32>, %b6: tensor<2x32xf32>)
+    -> (tensor<?x32xf32>, tensor<?x32xf32>) {
+  %w, %m, %b = npu.w4a8_process_weights %ckpt, %scale, %second
+      : tensor<2x32x64xi8>, tensor<2x32x1xf32>, tensor<2x32x4xf32> -> tensor<2x64x32xi4>, tensor<2x4x32xf32>, tensor<2x32xf32>
+  %h = npu.grouped_matmul %q, %w, %g per_token_scale(%s : tensor<?xf32>) group_scale(%m : tensor<2x4x32xf32>)
+      bias(%b : tensor<2x32xf32>) w4a8 count : tensor<?x64xi8>, tensor<2x64x32xi4>, tensor<2xi64> -> tensor<?x32xf32>
+  %h6 = npu.grouped_matmul %q6, %w6, %g per_token_scale(%s : tensor<?xf32>) group_scale(%gs6 : tensor<2x2x32xf32>)
+      bias(%b6 : tensor<2x32xf32>) w4a8 count : tensor<?x12xi8>, tensor<2x12x32xi4>, tensor<2xi64> -> tensor<?x32xf32>
+  return %h, %h6 : tensor<?x32xf32>, tensor<?x32xf32>
+}
+
+// -----
+
 // Left alone: a stack some other op also reads (its readers need the
 // row-major layout), float weights, an int8 argument read as the
 // activations, and private functions.

@@ -139,7 +139,7 @@ def VerifyStreams : Pass<"moe-verify-streams", "::mlir::func::FuncOp"> {
 }
 
 def PackWeights : Pass<"moe-pack-weights", "::mlir::func::FuncOp"> {
-  let summary = "Repack the int8 expert weights once, at load, for the int8 engine";
+  let summary = "Repack the int8 and int4 expert weights once, at load, for the int8 engine";
   let description = [{
     vllm-ascend's `process_weights_after_loading` casts the expert weights
     to the blocked layout the device's matmul reads (`npu_format_cast`), so
@@ -147,9 +147,11 @@ def PackWeights : Pass<"moe-pack-weights", "::mlir::func::FuncOp"> {
     public function, every argument that is an `i8` weight stack `[G, K, N]`
     read only as the weight of `npu.grouped_matmul ... w8a8` ops (in any
     region: a run-time method choice puts them in `scf.index_switch`
-    cases) gets one
-    `npu.pack_weights` at the start of the function, and those ops read its
-    `#npu.packed` result instead:
+    cases) gets one `npu.pack_weights` at the start of the function, and
+    those ops read its `#npu.packed` result instead; so does every `i4`
+    stack (an argument, or the result of `npu.w4a8_process_weights`, then
+    packed right after it) read only by `w4a8` ones whose groups are a
+    multiple of 4 rows:
 
     ```mlir
     // before
