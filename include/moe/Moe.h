@@ -218,11 +218,12 @@ public:
   /// and recorded expert load are discarded (so its activation memory is
   /// faulted in). Errors as run's; called like run (a thread per rank).
   /// With `donateWeights`, the weights in `inputs` are given to the
-  /// runtime: the load-time int8 weight packing (moe-pack-weights) repacks
-  /// them in their own buffers instead of copies, so the process holds the
-  /// weights once; those buffers then hold the packed bytes (pass the same
-  /// tensors to every run and read them no more; a borrowed buffer must be
-  /// writable). docs/Runtime.md, "Packed weights".
+  /// runtime: the load-time int8/int4 weight packing (moe-pack-weights)
+  /// repacks the tensors it owns (copyOf, loadCheckpointWeights) in their
+  /// own storage instead of copies, so the process holds the weights once;
+  /// those tensors then hold the packed bytes (pass the same tensors to
+  /// every run and read them no more). A borrowed buffer is never
+  /// rewritten: it is copied. docs/Runtime.md, "Packed weights".
   void load(World &world, int rank, const std::vector<Tensor> &inputs,
             bool donateWeights = false) const;
 

@@ -76,7 +76,7 @@ Tensor borrow(const void *data, DType dtype, std::vector<int64_t> shape) {
   t.dtype = dtype;
   t.shape = std::move(shape);
   t.storage = std::shared_ptr<uint8_t>(
-      static_cast<uint8_t *>(const_cast<void *>(data)), [](uint8_t *) {});
+      static_cast<uint8_t *>(const_cast<void *>(data)), moert::BorrowedStorage());
   return t;
 }
 

@@ -353,8 +353,9 @@ TEST(PackedWeights, ShapesAndCpusWithoutTheLayoutStayRowMajor) {
       bool divisible = shape[0] > 0 && shape[1] % 4 == 0 && shape[2] % 16 == 0;
       EXPECT_EQ(p.layout == StorageLayout::PackedU8, packs && divisible)
           << cpuIsaName(isa) << " " << w.str();
-      if (p.layout == StorageLayout::RowMajor)
+      if (p.layout == StorageLayout::RowMajor) {
         EXPECT_EQ(p.storage, w.storage);
+      }
     }
   }
   EXPECT_ERROR(packWeights(Tensor::zeros(DType::F32, {1, 4, 16}), false),
@@ -548,6 +549,30 @@ TEST(PackedWeights, InPlaceOncePerStorageAndRefusedRowMajor) {
   flat.shape = {K * G, N};
   EXPECT_ERROR(matmul(x2, flat, {}, MatmulQuant::W8A8, DType::I32),
                "npu.matmul: the weight tensor<192x32xi8> was packed in place");
+}
+
+TEST(PackedWeights, BorrowedBuffersAreCopiedEvenWhenDonated) {
+  // The runtime cannot tell a later borrow of the same memory from another
+  // buffer, so a borrowed weight is never rewritten in place.
+  IsaScope scope;
+  std::vector<CpuIsa> isas = packingIsas();
+  if (isas.empty())
+    GTEST_SKIP() << "no kernel variant with vpdpbusd on this CPU";
+  setCpuIsa(isas.back());
+  std::mt19937 rng(39);
+  Tensor owned = extremeInts(rng, DType::I8, {2, 8, 32});
+  alignas(64) static int8_t memory[2 * 8 * 32];
+  std::memcpy(memory, owned.bytes(), sizeof(memory));
+  Tensor borrowed = owned;
+  borrowed.storage = std::shared_ptr<uint8_t>(
+      reinterpret_cast<uint8_t *>(memory), BorrowedStorage());
+  EXPECT_FALSE(borrowed.ownsStorage());
+  EXPECT_TRUE(owned.ownsStorage());
+  Tensor p = packWeights(borrowed, /*inPlace=*/true);
+  EXPECT_EQ(p.layout, StorageLayout::PackedU8);
+  EXPECT_NE(p.bytes(), borrowed.bytes());
+  EXPECT_EQ(std::memcmp(memory, owned.bytes(), sizeof(memory)), 0);
+  EXPECT_EQ(values<int8_t>(p), values<int8_t>(packWeights(owned, false)));
 }
 
 TEST(PackedWeights, ErrorsOfAPackedWeight) {

@@ -75,9 +75,10 @@ struct RunOptions {
   /// The inputs the load-time function takes are the driver's to give:
   /// npu.pack_weights repacks such a weight in its own storage instead of
   /// a copy (so the process never holds the weights twice), and the
-  /// caller's buffer holds the packed bytes from then on: pass the same
+  /// tensor's storage holds the packed bytes from then on: pass the same
   /// tensor to every step and read it no more (docs/Runtime.md, "Packed
-  /// weights"). Off: the packed weight is a copy.
+  /// weights"). Only storage the runtime owns is rewritten; a borrowed
+  /// buffer (BorrowedStorage) is copied. Off: the packed weight is a copy.
   bool donateLoadInputs = false;
 };
 

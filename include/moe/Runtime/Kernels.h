@@ -224,8 +224,10 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
 /// (StorageLayout::PackedU8) when the process's kernels have them and K %
 /// 4 == 0, N % 16 (int8) or 32 (int4) == 0; otherwise `weight` itself,
 /// row-major. `inPlace` (the driver donated its load-time
-/// inputs) repacks the weight's own storage, one group at a time, instead
-/// of a copy: the caller's buffer then holds the packed bytes. A storage
+/// inputs) repacks the weight's own storage (when the runtime owns it:
+/// never a borrowed buffer, Tensor.h's BorrowedStorage), one group at a
+/// time, instead of a copy: the tensor's storage then holds the packed
+/// bytes. A storage
 /// packed in place before is not packed again (ranks may share one
 /// weight); a plain matmul then refuses it (checkNotPackedInPlace).
 /// docs/Runtime.md, "Packed weights".

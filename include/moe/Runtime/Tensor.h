@@ -49,6 +49,14 @@ public:
 /// Throws Error(message) when `cond` is false.
 void check(bool cond, const std::string &message);
 
+/// The deleter of storage a tensor borrows from its caller
+/// (moe::api::borrow): the runtime does not own that memory, cannot tell
+/// when the caller frees or reuses it, and so never rewrites it in place
+/// (npu.pack_weights copies it even when the load is donated).
+struct BorrowedStorage {
+  void operator()(uint8_t *) const {}
+};
+
 /// How a tensor's elements lie in its storage. Only npu.pack_weights makes
 /// a packed tensor (an int8 weight stack in the layout the vpdpbusd
 /// kernels read; docs/Runtime.md, "Packed weights"), and only
@@ -81,6 +89,10 @@ struct Tensor {
     return reinterpret_cast<T *>(storage.get());
   }
   uint8_t *bytes() const { return storage.get(); }
+  /// Whether the runtime owns the storage (not BorrowedStorage).
+  bool ownsStorage() const {
+    return storage && !std::get_deleter<BorrowedStorage>(storage);
+  }
 
   /// "tensor<4x8xf32>"-style description for messages ("tensor<2x8x16xi8,
   /// packed>" for a packed one).

@@ -665,8 +665,13 @@ MOE_VNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
           total, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(mask, a + i * lda + k),
                                  _mm512_setzero_si512()));
     }
-    sums[i] = static_cast<int32_t>(_mm512_reduce_add_epi64(total) -
-                                   128 * (k1 - k0));
+    // (Not _mm512_reduce_add_epi64: g++ 12's header warns inside it.)
+    alignas(64) int64_t lanes[8];
+    _mm512_store_si512(lanes, total);
+    int64_t sum = 0;
+    for (int64_t lane : lanes)
+      sum += lane;
+    sums[i] = static_cast<int32_t>(sum - 128 * (k1 - k0));
   }
   const __m512i zc = _mm512_set1_epi32(128 - zero);
   const __m512i eightL = _mm512_set1_epi32(static_cast<int32_t>(8 * (k1 - k0)));
@@ -674,7 +679,7 @@ MOE_VNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
   // its columns on the way, the others read it from the cache.
   for (int64_t s = 0; s < strips; ++s) {
     const uint8_t *b = base + s * stripBytes;
-    __m512i u[2];
+    __m512i u[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
     for (int64_t i = 0; i < m; i += kMaxRows) {
       int64_t rows = std::min<int64_t>(kMaxRows, m - i);
       int32_t *cs = c + i * ldc + s * kPackedI4Strip;

@@ -113,7 +113,9 @@ Tensor packWeights(const Tensor &weight, bool inPlace) {
   if (!packsWeights(weight.dtype, k, n) || weight.numel() == 0)
     return weight;
   PackedStorages &registry = packedStorages();
-  if (inPlace) {
+  // Borrowed memory is the caller's: its next borrow is another tensor the
+  // runtime could not tell is packed, so it is never packed in place.
+  if (inPlace && weight.ownsStorage()) {
     // Under the lock: ranks sharing the storage pack it once.
     std::lock_guard<std::mutex> lock(registry.mutex);
     if (!registry.contains(weight.storage)) {
