@@ -50,7 +50,7 @@ def check(case, outs, expected):
 # Runs against the dense reference
 # ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["alltoall2", "mc2w4", "bf16w8a8"])
+@pytest.mark.parametrize("name", ["alltoall2", "mc2w4", "bf16w8a8", "w8a8"])
 def test_matches_dense_reference(name):
     case, source, inputs, expected = load(name)
     exe = moe_mlir.compile(source)
@@ -437,7 +437,7 @@ def test_shared_expert_ranks_against_the_reference():
         moe_mlir.World(exe, ranks=8).run(case.inputs))
 
 
-@pytest.mark.parametrize("name", ["alltoall2", "mc2w4"])
+@pytest.mark.parametrize("name", ["alltoall2", "mc2w4", "w8a8"])
 def test_load_then_run(name):
     # Load time (docs/Runtime.md): scan, load-time function, calibration;
     # the runs after it match the reference.
