@@ -323,33 +323,27 @@ Tensor run(Problem &p) {
             (e == MatmulEngine::Gemv ? kt.gemvI8 : kt.gemmI8)(
                 x16.data<int16_t>() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1,
                 acc, ldc);
+        } else if (p.packed) { // w4a8 on a packed int4 weight
+          kt.gemmU4Packed(xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w,
+                          p.blocks, p.k / p.blocks,
+                          p.groupScale + b.g * p.blocks * p.n + b.n0, p.n,
+                          b.n0, b.n1, 128 + offset, f, ldc);
         } else { // w4a8: i32 per block of K, scaled by the group scale
           int32_t *part = threadScratch<int32_t>(rows * ldc);
           std::fill(f, f + rows * ldc, 0.0f);
           int64_t gs = p.k / p.blocks;
-          // A packed int4 weight: 4 strips at a time through every K block,
-          // so each strip streams from memory in order (a whole-width K
-          // block would touch every strip a short stretch at a time).
-          int64_t sub = p.packed ? 4 * kPackedI4Strip : cols;
-          for (int64_t c0 = 0; c0 < cols; c0 += sub) {
-          int64_t c1 = std::min(cols, c0 + sub);
           for (int64_t kb = 0; kb < p.blocks; ++kb) {
-            if (p.packed)
-              kt.gemmU4Packed(xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, kb * gs,
-                              (kb + 1) * gs, b.n0 + c0, b.n0 + c1,
-                              128 + offset, part + c0, ldc);
-            else if (usesU8(kt, p.quant, e))
+            if (usesU8(kt, p.quant, e))
               (e == MatmulEngine::Gemv ? kt.gemvU8 : kt.gemmU8)(
                   xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, kb * gs,
                   (kb + 1) * gs, b.n0, b.n1, 128 + offset, part, ldc);
             else
-              kt.gemmI8(x16.data<int16_t>() + b.r0 * lda, lda, rows, w, kb * gs,
-                        (kb + 1) * gs, b.n0, b.n1, part, ldc);
+              kt.gemmI8(x16.data<int16_t>() + b.r0 * lda, lda, rows, w,
+                        kb * gs, (kb + 1) * gs, b.n0, b.n1, part, ldc);
             const float *s = p.groupScale + (b.g * p.blocks + kb) * p.n + b.n0;
             for (int64_t i = 0; i < rows; ++i)
-              for (int64_t j = c0; j < c1; ++j)
+              for (int64_t j = 0; j < cols; ++j)
                 f[i * ldc + j] += static_cast<float>(part[i * ldc + j]) * s[j];
-          }
           }
         }
       };

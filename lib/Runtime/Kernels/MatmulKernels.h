@@ -105,6 +105,19 @@ constexpr int64_t kPackedI4Strip = 32;
 /// vpdpbusd have it.
 using GemmU8PackedFn = GemmU8Fn;
 
+/// The w4a8 product of a weight in the packed int4 layout, all of K in
+/// `blocks` blocks of `gs` rows (gs % 4 == 0), n0 and n1 multiples of 32:
+/// f[i, j] = sum over blocks b, in order, of float(P_b[i, j]) * scale[b *
+/// ldScale + j] (a product then a sum, from 0.0f: Matmul.cpp's rounding),
+/// with P_b[i, j] = sum_{k in block b} (a[i, k] - zero) * w[k, n0 + j] the
+/// exact i32 sum and `a` as for GemmU8Fn. `scale` points at column n0 of
+/// block 0's scales.
+using GemmU4ScaledFn = void (*)(const uint8_t *a, int64_t lda, int64_t m,
+                                const WeightView &w, int64_t blocks,
+                                int64_t gs, const float *scale,
+                                int64_t ldScale, int64_t n0, int64_t n1,
+                                int32_t zero, float *f, int64_t ldf);
+
 /// out[i] = silu(h[i]) * h[i + n] for i < n (SwiGLU of one row [gate|up]).
 using SwigluRowFn = void (*)(const float *h, int64_t n, float *out);
 
@@ -123,9 +136,9 @@ struct KernelTable {
   GemmU8Fn gemmU8; // nullptr without vpdpbusd
   GemmU8Fn gemvU8; // few rows; nullptr without vpdpbusd
   GemmU8PackedFn gemmU8Packed; // packed weights; nullptr without vpdpbusd
-  /// The same for the packed int4 layout (k0, k1 multiples of 4, n0, n1 of
-  /// 32; any zero); nullptr where the variant has none.
-  GemmU8PackedFn gemmU4Packed;
+  /// The w4a8 matmul of a packed int4 weight, GemmU4ScaledFn; nullptr
+  /// where the variant has none.
+  GemmU4ScaledFn gemmU4Packed;
   SwigluRowFn swigluRow;
   QuantizeRowFn quantizeRow;
 };
@@ -221,8 +234,8 @@ void gemmU8Packed(const uint8_t *, int64_t, int64_t, const WeightView &,
                   int64_t, int64_t, int64_t, int64_t, int32_t, int32_t *,
                   int64_t);
 void gemmU4Packed(const uint8_t *, int64_t, int64_t, const WeightView &,
-                  int64_t, int64_t, int64_t, int64_t, int32_t, int32_t *,
-                  int64_t);
+                  int64_t, int64_t, const float *, int64_t, int64_t, int64_t,
+                  int32_t, float *, int64_t);
 } // namespace avx512vnni
 #endif
 

@@ -579,116 +579,144 @@ MOE_VNNI void gemmU8Packed(const uint8_t *a, int64_t lda, int64_t m,
 }
 
 namespace {
-/// c[0..MR) x the 32 columns of one packed int4 strip over `quads` quads:
-/// D = sum_k x (w + 8) per column with the weight nibbles as the unsigned
-/// operand and x = u - 128 as the signed one; with Comp also u[0..1] = U
-/// = sum_k (w + 8). Stores D - 8 S_i + zc (U - 8 L) (MatmulKernels.h's
-/// gemmU4Packed; zc = 128 - zero, eightL = 8 L).
+/// Rows of a packed int4 tile: 2 x MR accumulators for the block's sums
+/// and 2 x MR for the scaled total stay in registers.
+constexpr int kU4Rows = 4;
+
+/// f[0..MR) x the 32 columns of one packed int4 strip, over all `blocks`
+/// K blocks of `gs` rows (MatmulKernels.h's GemmU4ScaledFn). Per block:
+/// D = sum_k x (w + 8) per column with the weight nibbles as vpdpbusd's
+/// unsigned operand and x = u - 128 as the signed one, then P = D - 8 S +
+/// zc (U - 8 gs) with S = sum_k x (`sums`, [MR][blocks]), U = sum_k (w +
+/// 8) and zc = 128 - zero; f += float(P) * scale. With Comp (the first tile
+/// of rows) U is summed on the way and stored, zc (U - 8 gs) per block, in
+/// `comp` ([blocks][32]); the other tiles read it. The first tile streams
+/// the strip from memory, prefetching 2 KiB ahead.
 template <int MR, bool Comp>
 MOE_VNNI void microU4(const uint8_t *a, int64_t lda, const uint8_t *b,
-                      int64_t quads, const int32_t *sums, __m512i *u,
-                      __m512i zc, __m512i eightL, int32_t *c, int64_t ldc) {
+                      int64_t blocks, int64_t gs, const float *scale,
+                      int64_t ldScale, const int32_t *sums, int32_t *comp,
+                      __m512i zc, float *f, int64_t ldf) {
   const __m512i low = _mm512_set1_epi8(0x0F), ones = _mm512_set1_epi8(1);
   const __m512i flip = _mm512_set1_epi32(static_cast<int32_t>(0x80808080u));
-  __m512i d[MR][2], uu[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+  const __m512i eightGs = _mm512_set1_epi32(static_cast<int32_t>(8 * gs));
+  __m512 total[MR][2];
   for (int i = 0; i < MR; ++i)
-    d[i][0] = d[i][1] = _mm512_setzero_si512();
-  for (int64_t q = 0; q < quads; ++q) {
-    // The first tile streams the strip from memory: 2 KiB ahead (past the
-    // range: the next K block's rows of the strip, read next).
+    total[i][0] = total[i][1] = _mm512_setzero_ps();
+  int64_t quads = gs / 4;
+  for (int64_t kb = 0; kb < blocks; ++kb) {
+    const uint8_t *bk = b + kb * quads * 64;
+    const uint8_t *ak = a + kb * gs;
+    __m512i d[MR][2], uu[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int i = 0; i < MR; ++i)
+      d[i][0] = d[i][1] = _mm512_setzero_si512();
+    for (int64_t q = 0; q < quads; ++q) {
+      if (Comp)
+        _mm_prefetch(reinterpret_cast<const char *>(bk + (q + 32) * 64),
+                     _MM_HINT_T0);
+      __m512i v = _mm512_load_si512(bk + q * 64);
+      __m512i lo = _mm512_and_si512(v, low);
+      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      if (Comp) {
+        uu[0] = _mm512_dpbusd_epi32(uu[0], lo, ones);
+        uu[1] = _mm512_dpbusd_epi32(uu[1], hi, ones);
+      }
+      for (int i = 0; i < MR; ++i) {
+        int32_t quad;
+        std::memcpy(&quad, ak + i * lda + 4 * q, 4);
+        __m512i x = _mm512_xor_si512(_mm512_set1_epi32(quad), flip);
+        d[i][0] = _mm512_dpbusd_epi32(d[i][0], lo, x);
+        d[i][1] = _mm512_dpbusd_epi32(d[i][1], hi, x);
+      }
+    }
+    int32_t *ck = comp + kb * 32;
     if (Comp)
-      _mm_prefetch(reinterpret_cast<const char *>(b + (q + 32) * 64),
-                   _MM_HINT_T0);
-    __m512i v = _mm512_load_si512(b + q * 64);
-    __m512i lo = _mm512_and_si512(v, low);
-    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-    if (Comp) {
-      uu[0] = _mm512_dpbusd_epi32(uu[0], lo, ones);
-      uu[1] = _mm512_dpbusd_epi32(uu[1], hi, ones);
-    }
-    for (int i = 0; i < MR; ++i) {
-      int32_t quad;
-      std::memcpy(&quad, a + i * lda + 4 * q, 4);
-      __m512i x = _mm512_xor_si512(_mm512_set1_epi32(quad), flip);
-      d[i][0] = _mm512_dpbusd_epi32(d[i][0], lo, x);
-      d[i][1] = _mm512_dpbusd_epi32(d[i][1], hi, x);
+      for (int h = 0; h < 2; ++h)
+        _mm512_store_si512(ck + 16 * h,
+                           _mm512_mullo_epi32(zc, _mm512_sub_epi32(uu[h], eightGs)));
+    const float *sk = scale + kb * ldScale;
+    for (int h = 0; h < 2; ++h) {
+      __m512i corr = _mm512_load_si512(ck + 16 * h);
+      __m512 s = _mm512_loadu_ps(sk + 16 * h);
+      for (int i = 0; i < MR; ++i) {
+        __m512i eightS = _mm512_set1_epi32(8 * sums[i * blocks + kb]);
+        __m512i p = _mm512_add_epi32(_mm512_sub_epi32(d[i][h], eightS), corr);
+        total[i][h] =
+            _mm512_add_ps(total[i][h], _mm512_mul_ps(_mm512_cvtepi32_ps(p), s));
+      }
     }
   }
-  if (Comp)
+  for (int i = 0; i < MR; ++i)
     for (int h = 0; h < 2; ++h)
-      u[h] = _mm512_mullo_epi32(zc, _mm512_sub_epi32(uu[h], eightL));
-  for (int i = 0; i < MR; ++i) {
-    __m512i eightS = _mm512_set1_epi32(8 * sums[i]);
-    for (int h = 0; h < 2; ++h)
-      _mm512_storeu_si512(
-          c + i * ldc + 16 * h,
-          _mm512_add_epi32(_mm512_sub_epi32(d[i][h], eightS), u[h]));
-  }
+      _mm512_storeu_ps(f + i * ldf + 16 * h, total[i][h]);
 }
 
 template <bool Comp>
 MOE_VNNI void microU4Rows(int64_t rows, const uint8_t *a, int64_t lda,
-                          const uint8_t *b, int64_t quads, const int32_t *sums,
-                          __m512i *u, __m512i zc, __m512i eightL, int32_t *c,
-                          int64_t ldc) {
+                          const uint8_t *b, int64_t blocks, int64_t gs,
+                          const float *scale, int64_t ldScale,
+                          const int32_t *sums, int32_t *comp, __m512i zc,
+                          float *f, int64_t ldf) {
   switch (rows) {
-  case 1: return microU4<1, Comp>(a, lda, b, quads, sums, u, zc, eightL, c, ldc);
-  case 2: return microU4<2, Comp>(a, lda, b, quads, sums, u, zc, eightL, c, ldc);
-  case 3: return microU4<3, Comp>(a, lda, b, quads, sums, u, zc, eightL, c, ldc);
-  case 4: return microU4<4, Comp>(a, lda, b, quads, sums, u, zc, eightL, c, ldc);
-  case 5: return microU4<5, Comp>(a, lda, b, quads, sums, u, zc, eightL, c, ldc);
-  case 6: return microU4<6, Comp>(a, lda, b, quads, sums, u, zc, eightL, c, ldc);
-  case 7: return microU4<7, Comp>(a, lda, b, quads, sums, u, zc, eightL, c, ldc);
-  default: return microU4<8, Comp>(a, lda, b, quads, sums, u, zc, eightL, c, ldc);
+  case 1: return microU4<1, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
+  case 2: return microU4<2, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
+  case 3: return microU4<3, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
+  default: return microU4<4, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
   }
 }
 } // namespace
 
 MOE_VNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
-                           const WeightView &w, int64_t k0, int64_t k1,
-                           int64_t n0, int64_t n1, int32_t zero, int32_t *c,
-                           int64_t ldc) {
-  int64_t strips = (n1 - n0) / kPackedI4Strip, quads = (k1 - k0) / 4;
+                           const WeightView &w, int64_t blocks, int64_t gs,
+                           const float *scale, int64_t ldScale, int64_t n0,
+                           int64_t n1, int32_t zero, float *f, int64_t ldf) {
+  int64_t strips = (n1 - n0) / kPackedI4Strip;
   int64_t stripBytes = w.k / 4 * 64;
-  const uint8_t *base = w.data + w.offset / 2 +
-                        n0 / kPackedI4Strip * stripBytes + k0 / 4 * 64;
-  // S_i = sum_k (u - 128) of every row over the range.
-  int32_t *sums = static_cast<int32_t *>(
-      avx2::packScratch(static_cast<size_t>(m) * sizeof(int32_t)));
-  for (int64_t i = 0; i < m; ++i) {
-    // sum_k u by vpsadbw against zero (8 bytes per 64-bit lane), then -128 L.
-    __m512i total = _mm512_setzero_si512();
-    for (int64_t k = k0; k < k1; k += 64) {
-      __mmask64 mask = k1 - k >= 64 ? ~__mmask64(0)
-                                    : (__mmask64(1) << (k1 - k)) - 1;
-      total = _mm512_add_epi64(
-          total, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(mask, a + i * lda + k),
-                                 _mm512_setzero_si512()));
+  const uint8_t *base =
+      w.data + w.offset / 2 + n0 / kPackedI4Strip * stripBytes;
+  // Scratch: S per row and block, then zc (U - 8 gs) per block of a strip.
+  size_t sumBytes = static_cast<size_t>(m * blocks) * sizeof(int32_t);
+  sumBytes = (sumBytes + 63) / 64 * 64;
+  auto *scratch = static_cast<uint8_t *>(avx2::packScratch(
+      sumBytes + static_cast<size_t>(blocks) * 32 * sizeof(int32_t)));
+  auto *sums = reinterpret_cast<int32_t *>(scratch);
+  auto *comp = reinterpret_cast<int32_t *>(scratch + sumBytes);
+  // S = sum_k (u - 128) per row and block, by vpsadbw against zero (8
+  // bytes per 64-bit lane).
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t kb = 0; kb < blocks; ++kb) {
+      __m512i total = _mm512_setzero_si512();
+      for (int64_t k = kb * gs; k < (kb + 1) * gs; k += 64) {
+        int64_t left = (kb + 1) * gs - k;
+        __mmask64 mask = left >= 64 ? ~__mmask64(0) : (__mmask64(1) << left) - 1;
+        total = _mm512_add_epi64(
+            total, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(mask, a + i * lda + k),
+                                   _mm512_setzero_si512()));
+      }
+      // (Not _mm512_reduce_add_epi64: g++ 12's header warns inside it.)
+      alignas(64) int64_t lanes[8];
+      _mm512_store_si512(lanes, total);
+      int64_t sum = 0;
+      for (int64_t lane : lanes)
+        sum += lane;
+      sums[i * blocks + kb] = static_cast<int32_t>(sum - 128 * gs);
     }
-    // (Not _mm512_reduce_add_epi64: g++ 12's header warns inside it.)
-    alignas(64) int64_t lanes[8];
-    _mm512_store_si512(lanes, total);
-    int64_t sum = 0;
-    for (int64_t lane : lanes)
-      sum += lane;
-    sums[i] = static_cast<int32_t>(sum - 128 * (k1 - k0));
-  }
   const __m512i zc = _mm512_set1_epi32(128 - zero);
-  const __m512i eightL = _mm512_set1_epi32(static_cast<int32_t>(8 * (k1 - k0)));
-  // Strip by strip: the first tile of rows streams it from memory and sums
-  // its columns on the way, the others read it from the cache.
+  // Strip by strip: the first tile of rows streams it from memory, every
+  // K block in order, and sums its columns; the others read it from the
+  // cache.
   for (int64_t s = 0; s < strips; ++s) {
     const uint8_t *b = base + s * stripBytes;
-    __m512i u[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-    for (int64_t i = 0; i < m; i += kMaxRows) {
-      int64_t rows = std::min<int64_t>(kMaxRows, m - i);
-      int32_t *cs = c + i * ldc + s * kPackedI4Strip;
+    const float *sc = scale + s * kPackedI4Strip;
+    for (int64_t i = 0; i < m; i += kU4Rows) {
+      int64_t rows = std::min<int64_t>(kU4Rows, m - i);
+      float *fs = f + i * ldf + s * kPackedI4Strip;
       if (i == 0)
-        microU4Rows<true>(rows, a + i * lda + k0, lda, b, quads, sums + i, u,
-                          zc, eightL, cs, ldc);
+        microU4Rows<true>(rows, a + i * lda, lda, b, blocks, gs, sc, ldScale,
+                          sums + i * blocks, comp, zc, fs, ldf);
       else
-        microU4Rows<false>(rows, a + i * lda + k0, lda, b, quads, sums + i, u,
-                           zc, eightL, cs, ldc);
+        microU4Rows<false>(rows, a + i * lda, lda, b, blocks, gs, sc, ldScale,
+                           sums + i * blocks, comp, zc, fs, ldf);
     }
   }
 }
