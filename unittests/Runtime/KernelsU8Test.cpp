@@ -314,7 +314,7 @@ struct IsaScope {
 
 TEST(PackedWeights, LayoutIsStripsOfQuadsOverTheWholeK) {
   // Byte (n / 16, k / 4, n % 16, k % 4) of group g's [N/16][K/4][16][4]
-  // holds w[g, k, n] (MatmulKernels.h); a copy, the weight unchanged.
+  // holds w[g, k, n] + 128 (MatmulKernels.h); a copy, the weight unchanged.
   IsaScope scope;
   std::mt19937 rng(31);
   for (CpuIsa isa : packingIsas()) {
@@ -330,9 +330,9 @@ TEST(PackedWeights, LayoutIsStripsOfQuadsOverTheWholeK) {
     for (int64_t g = 0; g < G; ++g)
       for (int64_t k = 0; k < K; ++k)
         for (int64_t n = 0; n < N; ++n)
-          ASSERT_EQ(p.data<int8_t>()[g * K * N + (n / 16) * (K / 4 * 64) +
-                                     (k / 4) * 64 + (n % 16) * 4 + k % 4],
-                    before[(g * K + k) * N + n])
+          ASSERT_EQ(p.data<uint8_t>()[g * K * N + (n / 16) * (K / 4 * 64) +
+                                      (k / 4) * 64 + (n % 16) * 4 + k % 4],
+                    before[(g * K + k) * N + n] + 128)
               << "g " << g << " k " << k << " n " << n;
   }
 }
@@ -608,8 +608,9 @@ TEST(PackedWeights, ErrorsOfAPackedWeight) {
 
 TEST(PackedWeights, KernelContractForQuadAlignedRanges) {
   // gemmU8Packed called directly: k ranges of whole quads, column ranges
-  // of whole strips inside the weight, group 1 of the stack, zero 128, 136
-  // and 3, against the row-major weight.
+  // of whole strips inside the weight, group 1 of the stack, signed
+  // activations over the whole int8 range (a row stride past K), against
+  // the row-major weight.
   IsaScope scope;
   std::mt19937 rng(36);
   std::uniform_int_distribution<int> byte(0, 255);
@@ -626,27 +627,24 @@ TEST(PackedWeights, KernelContractForQuadAlignedRanges) {
     detail::WeightView view{p.bytes(), DType::I8, K * N, K, N};
     for (Range r : {Range{0, K, 0, N}, Range{4, 36, 16, 48},
                     Range{8, 12, 48, 64}, Range{12, 12, 0, 32}}) {
-      for (int32_t zero : {128, 136, 3}) {
-        for (int64_t m : {1, 3, 9}) {
-          std::vector<uint8_t> a(m * lda);
-          for (uint8_t &v : a)
-            v = static_cast<uint8_t>(byte(rng));
-          int64_t cols = r.n1 - r.n0, ldc = cols + 16;
-          std::vector<int32_t> c(m * ldc, -7);
-          kt.gemmU8Packed(a.data(), lda, m, view, r.k0, r.k1, r.n0, r.n1,
-                          zero, c.data(), ldc);
-          for (int64_t i = 0; i < m; ++i)
-            for (int64_t j = 0; j < cols; ++j) {
-              int64_t want = 0;
-              for (int64_t k = r.k0; k < r.k1; ++k)
-                want += (int64_t(a[i * lda + k]) - zero) *
-                        w.data<int8_t>()[K * N + k * N + r.n0 + j];
-              ASSERT_EQ(c[i * ldc + j], want)
-                  << "k " << r.k0 << ".." << r.k1 << " n " << r.n0 << ".."
-                  << r.n1 << " zero " << zero << " row " << i << " column "
-                  << j;
-            }
-        }
+      for (int64_t m : {1, 3, 9}) {
+        std::vector<int8_t> a(m * lda);
+        for (int8_t &v : a)
+          v = static_cast<int8_t>(byte(rng) - 128);
+        int64_t cols = r.n1 - r.n0, ldc = cols + 16;
+        std::vector<int32_t> c(m * ldc, -7);
+        kt.gemmU8Packed(a.data(), lda, m, view, r.k0, r.k1, r.n0, r.n1,
+                        c.data(), ldc);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < cols; ++j) {
+            int64_t want = 0;
+            for (int64_t k = r.k0; k < r.k1; ++k)
+              want += int64_t(a[i * lda + k]) *
+                      w.data<int8_t>()[K * N + k * N + r.n0 + j];
+            ASSERT_EQ(c[i * ldc + j], want)
+                << "k " << r.k0 << ".." << r.k1 << " n " << r.n0 << ".."
+                << r.n1 << " row " << i << " column " << j;
+          }
       }
     }
   }

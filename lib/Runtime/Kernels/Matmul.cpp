@@ -225,9 +225,9 @@ Tensor run(Problem &p) {
   std::set<PlanKey> planning;
   for (Block &b : blocks) {
     int64_t rows = b.r1 - b.r0;
-    if (p.packed) {
+    if (p.packed) { // w8a8 reads x itself; w4a8 the u8 form
       b.engine = MatmulEngine::Vnni;
-      needU8 = true;
+      needU8 |= p.quant == MatmulQuant::W4A8;
       continue;
     }
     PlanKey key = planKey(kind, p.k, b.n1 - b.n0, p.n, rows, kt.isa);
@@ -312,8 +312,8 @@ Tensor run(Problem &p) {
                                                    : kt.gemmF32;
           fn(af + b.r0 * lda, lda, rows, w, b.n0, b.n1, f, ldc);
         } else if (p.packed && p.quant == MatmulQuant::W8A8) {
-          kt.gemmU8Packed(xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, 0, p.k, b.n0,
-                          b.n1, 128, acc, ldc);
+          kt.gemmU8Packed(p.x.data<int8_t>() + b.r0 * p.k, p.k, rows, w, 0,
+                          p.k, b.n0, b.n1, acc, ldc);
         } else if (p.quant == MatmulQuant::W8A8) {
           if (usesU8(kt, p.quant, e))
             (e == MatmulEngine::Gemv ? kt.gemvU8 : kt.gemmU8)(

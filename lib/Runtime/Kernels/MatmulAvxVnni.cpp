@@ -392,34 +392,37 @@ MOE_AVXVNNI void gemmU8(const uint8_t *a, int64_t lda, int64_t m,
     }
 }
 
-MOE_AVXVNNI void gemmU8Packed(const uint8_t *a, int64_t lda, int64_t m,
+MOE_AVXVNNI void gemmU8Packed(const int8_t *x, int64_t ldx, int64_t m,
                               const WeightView &w, int64_t k0, int64_t k1,
-                              int64_t n0, int64_t n1, int32_t zero,
-                              int32_t *c, int64_t ldc) {
+                              int64_t n0, int64_t n1, int32_t *c,
+                              int64_t ldc) {
   int64_t strips = (n1 - n0) / kStrip, quads = (k1 - k0) / 4;
   int64_t stripBytes = w.k / 4 * 64;
   const int8_t *base = reinterpret_cast<const int8_t *>(w.data) + w.offset +
                        n0 / kStrip * stripBytes + k0 / 4 * 64;
-  const __m256i ones = _mm256_set1_epi8(1), z = _mm256_set1_epi32(zero);
-  // Per strip: its column sums (bringing it into the cache), every tile
-  // of rows, then the compensation.
+  // The packed bytes are w + 128 (vpdpbusd's unsigned operand), x the
+  // signed one: sum x w = sum x (w + 128) - 128 sum x, per row.
   for (int64_t s = 0; s < strips; ++s) {
     const int8_t *b = base + s * stripBytes;
-    __m256i sum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (int64_t q = 0; q < quads; ++q) {
-      const __m256i *bq = reinterpret_cast<const __m256i *>(b + q * 64);
-      sum[0] = _mm256_dpbusd_avx_epi32(sum[0], ones, _mm256_load_si256(bq));
-      sum[1] = _mm256_dpbusd_avx_epi32(sum[1], ones, _mm256_load_si256(bq + 1));
-    }
-    for (int64_t i = 0; i < m; i += kMaxRows)
-      microU8Rows(std::min<int64_t>(kMaxRows, m - i), a + i * lda + k0, lda, b,
-                  quads, c + i * ldc + s * kStrip, ldc, false);
-    for (int h = 0; h < 2; ++h) {
-      __m256i corr = _mm256_mullo_epi32(z, sum[h]);
-      for (int64_t i = 0; i < m; ++i) {
-        __m256i *ci =
-            reinterpret_cast<__m256i *>(c + i * ldc + s * kStrip + 8 * h);
-        _mm256_storeu_si256(ci, _mm256_sub_epi32(_mm256_loadu_si256(ci), corr));
+    for (int64_t i0 = 0; i0 < m; i0 += kMaxRows) {
+      int64_t rows = std::min<int64_t>(kMaxRows, m - i0);
+      for (int64_t i = i0; i < i0 + rows; ++i) {
+        const int8_t *xi = x + i * ldx + k0;
+        __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+        int32_t sum = 0;
+        for (int64_t q = 0; q < quads; ++q) {
+          const __m256i *bq = reinterpret_cast<const __m256i *>(b + q * 64);
+          int32_t quad;
+          std::memcpy(&quad, xi + 4 * q, 4);
+          __m256i xv = _mm256_set1_epi32(quad);
+          lo = _mm256_dpbusd_avx_epi32(lo, _mm256_load_si256(bq), xv);
+          hi = _mm256_dpbusd_avx_epi32(hi, _mm256_load_si256(bq + 1), xv);
+          sum += xi[4 * q] + xi[4 * q + 1] + xi[4 * q + 2] + xi[4 * q + 3];
+        }
+        __m256i corr = _mm256_set1_epi32(128 * sum);
+        auto *ci = reinterpret_cast<__m256i *>(c + i * ldc + s * kStrip);
+        _mm256_storeu_si256(ci, _mm256_sub_epi32(lo, corr));
+        _mm256_storeu_si256(ci + 1, _mm256_sub_epi32(hi, corr));
       }
     }
   }

@@ -86,8 +86,10 @@ using GemmU8Fn = void (*)(const uint8_t *a, int64_t lda, int64_t m,
 /// The packed int8 weight layout (npu.pack_weights, PackWeights.cpp): each
 /// group's [K, N] as 16-column strips of k-quads over the whole K,
 /// [N / 16][K / 4][16][4] bytes (avx2::packU8Quads of all rows and
-/// columns), for K % 4 == 0 and N % 16 == 0. The strips of a group are
-/// `K / 4 * 64` bytes apart and 64-byte aligned.
+/// columns), each byte holding w + 128 (w xor 0x80: the unsigned operand
+/// of vpdpbusd, so the activations need no conversion), for K % 4 == 0
+/// and N % 16 == 0. The strips of a group are `K / 4 * 64` bytes apart and
+/// 64-byte aligned.
 constexpr int64_t kPackedStrip = 16;
 constexpr int64_t kPackedQuad = 4;
 /// The packed int4 layout (w4a8): each group's [K, N] as 32-column strips
@@ -98,12 +100,17 @@ constexpr int64_t kPackedQuad = 4;
 /// K % 4 == 0 and N % 32 == 0.
 constexpr int64_t kPackedI4Strip = 32;
 
-/// GemmU8Fn's contract on a weight in the packed layout (`w` describes the
-/// plain [K, N] matrix whose packed form starts at data + offset), for k0,
-/// k1 multiples of 4 and n0, n1 multiples of 16: the weight is read as it
-/// lies, every block in place, whatever the rows. Only variants with
-/// vpdpbusd have it.
-using GemmU8PackedFn = GemmU8Fn;
+/// c[i, j] = sum_{k in [k0, k1)} x[i, k] * w[k, n0 + j] in exact i32 for
+/// the signed int8 activations `x` [m, ldx] and a weight in the packed
+/// int8 layout (`w` describes the plain [K, N] matrix whose packed form
+/// starts at data + offset), for k0, k1 multiples of 4 and n0, n1
+/// multiples of 16: the weight is read as it lies, every block in place,
+/// whatever the rows; `c` as for GemmF32Fn. Only variants with vpdpbusd
+/// have it.
+using GemmU8PackedFn = void (*)(const int8_t *x, int64_t ldx, int64_t m,
+                                const WeightView &w, int64_t k0, int64_t k1,
+                                int64_t n0, int64_t n1, int32_t *c,
+                                int64_t ldc);
 
 /// The w4a8 product of a weight in the packed int4 layout, all of K in
 /// `blocks` blocks of `gs` rows (gs % 4 == 0), n0 and n1 multiples of 32:
@@ -217,9 +224,8 @@ void gemmU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
 void gemvU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
-void gemmU8Packed(const uint8_t *, int64_t, int64_t, const WeightView &,
-                  int64_t, int64_t, int64_t, int64_t, int32_t, int32_t *,
-                  int64_t);
+void gemmU8Packed(const int8_t *, int64_t, int64_t, const WeightView &,
+                  int64_t, int64_t, int64_t, int64_t, int32_t *, int64_t);
 } // namespace avxvnni
 
 namespace avx512vnni {
@@ -230,9 +236,8 @@ void gemmU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
 void gemvU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
-void gemmU8Packed(const uint8_t *, int64_t, int64_t, const WeightView &,
-                  int64_t, int64_t, int64_t, int64_t, int32_t, int32_t *,
-                  int64_t);
+void gemmU8Packed(const int8_t *, int64_t, int64_t, const WeightView &,
+                  int64_t, int64_t, int64_t, int64_t, int32_t *, int64_t);
 void gemmU4Packed(const uint8_t *, int64_t, int64_t, const WeightView &,
                   int64_t, int64_t, const float *, int64_t, int64_t, int64_t,
                   int32_t, float *, int64_t);

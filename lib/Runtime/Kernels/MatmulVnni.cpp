@@ -71,27 +71,23 @@ MOE_VNNI void packQuads(const WeightView &w, int64_t k0, int64_t k1,
 /// What a micro-kernel call does besides its product.
 enum class Extra {
   None,
-  /// comp[0 .. NS * 16) = the strips' column sums over the quads (summed
-  /// while the strips are loaded anyway: the first tile over a packed
-  /// weight streams it from memory, and the sums cost no extra read).
-  Comp,
+  /// Prefetch 2 KiB ahead along the strips into L1: the first tile over a
+  /// packed weight streams it from memory.
+  Stream,
   /// Prefetch one 64-byte line from `extra` per quad into L2 (the strips
   /// the next tiles will stream, while this one computes from the cache).
   Prefetch
 };
 
-/// c[0..MR) x [NS strips] (+)= u[0..MR) x panel strips of quads, and the
-/// Extra.
-template <int MR, int NS, Extra X = Extra::None>
+/// c[0..MR) x [NS strips] (+)= a[0..MR) x panel strips of quads, and the
+/// Extra. Unsigned a (u8 = x + 128) times the signed weight bytes; with
+/// SignedX, the signed activations x times the weight bytes as unsigned
+/// (the packed int8 layout holds w + 128).
+template <int MR, int NS, Extra X = Extra::None, bool SignedX = false>
 MOE_VNNI void microU8(const uint8_t *a, int64_t lda, const int8_t *b,
                       int64_t stripBytes, int64_t quads, int32_t *c,
                       int64_t ldc, bool accumulate, void *extra = nullptr) {
-  constexpr bool Comp = X == Extra::Comp;
-  int32_t *comp = static_cast<int32_t *>(extra);
-  __m512i acc[MR][NS], sum[NS];
-  const __m512i ones = _mm512_set1_epi8(1);
-  for (int s = 0; s < NS; ++s)
-    sum[s] = _mm512_setzero_si512();
+  __m512i acc[MR][NS];
   for (int i = 0; i < MR; ++i)
     for (int s = 0; s < NS; ++s)
       acc[i][s] = _mm512_setzero_si512();
@@ -100,26 +96,21 @@ MOE_VNNI void microU8(const uint8_t *a, int64_t lda, const int8_t *b,
       _mm_prefetch(static_cast<const char *>(extra) + q * 64, _MM_HINT_T1);
     __m512i bv[NS];
     for (int s = 0; s < NS; ++s) {
-      // The first tile streams the strips from memory: 2 KiB ahead.
-      if (Comp)
+      if (X == Extra::Stream)
         _mm_prefetch(reinterpret_cast<const char *>(b + s * stripBytes +
                                                     (q + 32) * 64),
                      _MM_HINT_T0);
       bv[s] = _mm512_load_si512(b + s * stripBytes + q * 64);
-      if (Comp)
-        sum[s] = _mm512_dpbusd_epi32(sum[s], ones, bv[s]);
     }
     for (int i = 0; i < MR; ++i) {
       int32_t quad;
       std::memcpy(&quad, a + i * lda + 4 * q, 4);
       __m512i av = _mm512_set1_epi32(quad);
       for (int s = 0; s < NS; ++s)
-        acc[i][s] = _mm512_dpbusd_epi32(acc[i][s], av, bv[s]);
+        acc[i][s] = SignedX ? _mm512_dpbusd_epi32(acc[i][s], bv[s], av)
+                            : _mm512_dpbusd_epi32(acc[i][s], av, bv[s]);
     }
   }
-  if (Comp)
-    for (int s = 0; s < NS; ++s)
-      _mm512_storeu_si512(comp + s * kStrip, sum[s]);
   for (int i = 0; i < MR; ++i)
     for (int s = 0; s < NS; ++s) {
       int32_t *ci = c + i * ldc + s * kStrip;
@@ -129,20 +120,20 @@ MOE_VNNI void microU8(const uint8_t *a, int64_t lda, const int8_t *b,
     }
 }
 
-template <int NS, Extra X = Extra::None>
+template <int NS, Extra X = Extra::None, bool SignedX = false>
 MOE_VNNI void microU8Rows(int64_t rows, const uint8_t *a, int64_t lda,
                           const int8_t *b, int64_t stripBytes, int64_t quads,
                           int32_t *c, int64_t ldc, bool acc,
                           void *comp = nullptr) {
   switch (rows) {
-  case 1: return microU8<1, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
-  case 2: return microU8<2, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
-  case 3: return microU8<3, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
-  case 4: return microU8<4, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
-  case 5: return microU8<5, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
-  case 6: return microU8<6, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
-  case 7: return microU8<7, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
-  default: return microU8<8, NS, X>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 1: return microU8<1, NS, X, SignedX>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 2: return microU8<2, NS, X, SignedX>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 3: return microU8<3, NS, X, SignedX>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 4: return microU8<4, NS, X, SignedX>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 5: return microU8<5, NS, X, SignedX>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 6: return microU8<6, NS, X, SignedX>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  case 7: return microU8<7, NS, X, SignedX>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
+  default: return microU8<8, NS, X, SignedX>(a, lda, b, stripBytes, quads, c, ldc, acc, comp);
   }
 }
 /// Rows of the weight one gemvU8 step multiplies before its sums reach
@@ -520,20 +511,48 @@ MOE_VNNI void gemmU8(const uint8_t *a, int64_t lda, int64_t m,
   }
 }
 
-MOE_VNNI void gemmU8Packed(const uint8_t *a, int64_t lda, int64_t m,
+/// sum_k x[i, k] over [k0, k1) of `m` rows of signed bytes (vpsadbw of
+/// x + 128 against zero, 8 bytes per 64-bit lane, less 128 per byte).
+MOE_VNNI void signedRowSums(const int8_t *x, int64_t ldx, int64_t m,
+                            int64_t k0, int64_t k1, int32_t *sums) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t i = 0; i < m; ++i) {
+    __m512i total = _mm512_setzero_si512();
+    for (int64_t k = k0; k < k1; k += 64) {
+      __mmask64 mask = k1 - k >= 64 ? ~__mmask64(0)
+                                    : (__mmask64(1) << (k1 - k)) - 1;
+      // x + 128 within the range, 0 past it (the flip would make it 128).
+      __m512i u = _mm512_maskz_mov_epi8(
+          mask, _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, x + i * ldx + k),
+                                 flip));
+      total = _mm512_add_epi64(total, _mm512_sad_epu8(u, _mm512_setzero_si512()));
+    }
+    // (Not _mm512_reduce_add_epi64: g++ 12's header warns inside it.)
+    alignas(64) int64_t lanes[8];
+    _mm512_store_si512(lanes, total);
+    int64_t sum = 0;
+    for (int64_t lane : lanes)
+      sum += lane;
+    sums[i] = static_cast<int32_t>(sum - 128 * (k1 - k0));
+  }
+}
+
+MOE_VNNI void gemmU8Packed(const int8_t *x, int64_t ldx, int64_t m,
                            const WeightView &w, int64_t k0, int64_t k1,
-                           int64_t n0, int64_t n1, int32_t zero, int32_t *c,
-                           int64_t ldc) {
+                           int64_t n0, int64_t n1, int32_t *c, int64_t ldc) {
   int64_t strips = (n1 - n0) / kStrip, quads = (k1 - k0) / 4;
   int64_t stripBytes = w.k / 4 * 64;
   const int8_t *base = reinterpret_cast<const int8_t *>(w.data) + w.offset +
                        n0 / kStrip * stripBytes + k0 / 4 * 64;
-  const __m512i z = _mm512_set1_epi32(zero);
-  alignas(64) int32_t comp[2 * kStrip];
-  // Two strips at a time, straight from the packed weight: the first tile
-  // of rows streams them from memory and sums their columns on the way,
-  // the other tiles find them in the cache and prefetch the next two
-  // strips, a tile's worth of lines each; then the compensation.
+  const auto *a = reinterpret_cast<const uint8_t *>(x);
+  int32_t *sums = static_cast<int32_t *>(
+      avx2::packScratch(static_cast<size_t>(m) * sizeof(int32_t)));
+  signedRowSums(x, ldx, m, k0, k1, sums);
+  // Two strips at a time, straight from the packed weight (bytes w + 128,
+  // the unsigned operand; x the signed one): the first tile of rows streams
+  // them from memory, the other tiles find them in the cache and prefetch
+  // the next two strips, a tile's worth of lines each. Then
+  // sum x w = sum x (w + 128) - 128 sum x, per row.
   int64_t tileBytes = quads * 64;
   for (int64_t s = 0; s < strips; s += 2) {
     int ns = s + 1 < strips ? 2 : 1;
@@ -546,34 +565,33 @@ MOE_VNNI void gemmU8Packed(const uint8_t *a, int64_t lda, int64_t m,
                             : 0;
     for (int64_t i = 0; i < m; i += kMaxRows) {
       int64_t rows = std::min<int64_t>(kMaxRows, m - i);
-      const uint8_t *ai = a + i * lda + k0;
+      const uint8_t *ai = a + i * ldx + k0;
       int32_t *cs = c + i * ldc + s * kStrip;
       int64_t pf = (i / kMaxRows - 1) * tileBytes;
       void *pfAt = const_cast<int8_t *>(next + pf);
       bool prefetch = i > 0 && pf + tileBytes <= nextBytes;
       if (i == 0)
-        ns == 2 ? microU8Rows<2, Extra::Comp>(rows, ai, lda, b, stripBytes,
-                                              quads, cs, ldc, false, comp)
-                : microU8Rows<1, Extra::Comp>(rows, ai, lda, b, stripBytes,
-                                              quads, cs, ldc, false, comp);
+        ns == 2 ? microU8Rows<2, Extra::Stream, true>(
+                      rows, ai, ldx, b, stripBytes, quads, cs, ldc, false)
+                : microU8Rows<1, Extra::Stream, true>(
+                      rows, ai, ldx, b, stripBytes, quads, cs, ldc, false);
       else if (prefetch)
-        ns == 2 ? microU8Rows<2, Extra::Prefetch>(rows, ai, lda, b, stripBytes,
-                                                  quads, cs, ldc, false, pfAt)
-                : microU8Rows<1, Extra::Prefetch>(rows, ai, lda, b, stripBytes,
-                                                  quads, cs, ldc, false, pfAt);
+        ns == 2 ? microU8Rows<2, Extra::Prefetch, true>(
+                      rows, ai, ldx, b, stripBytes, quads, cs, ldc, false, pfAt)
+                : microU8Rows<1, Extra::Prefetch, true>(
+                      rows, ai, ldx, b, stripBytes, quads, cs, ldc, false, pfAt);
       else
-        ns == 2 ? microU8Rows<2>(rows, ai, lda, b, stripBytes, quads, cs, ldc,
-                                 false)
-                : microU8Rows<1>(rows, ai, lda, b, stripBytes, quads, cs, ldc,
-                                 false);
+        ns == 2 ? microU8Rows<2, Extra::None, true>(rows, ai, ldx, b, stripBytes,
+                                                    quads, cs, ldc, false)
+                : microU8Rows<1, Extra::None, true>(rows, ai, ldx, b, stripBytes,
+                                                    quads, cs, ldc, false);
     }
-    for (int t = 0; t < ns; ++t) {
-      __m512i corr = _mm512_mullo_epi32(z, _mm512_load_si512(comp + t * kStrip));
-      for (int64_t i = 0; i < m; ++i) {
-        int32_t *ci = c + i * ldc + (s + t) * kStrip;
-        _mm512_storeu_si512(ci,
-                            _mm512_sub_epi32(_mm512_loadu_si512(ci), corr));
-      }
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    __m512i corr = _mm512_set1_epi32(128 * sums[i]);
+    for (int64_t s = 0; s < strips; ++s) {
+      int32_t *ci = c + i * ldc + s * kStrip;
+      _mm512_storeu_si512(ci, _mm512_sub_epi32(_mm512_loadu_si512(ci), corr));
     }
   }
 }

@@ -84,8 +84,10 @@ void packGroups(DType dtype, const uint8_t *src, uint8_t *dst, int64_t groups,
         continue;
       }
       WeightView w{from, DType::I8, 0, k, n};
-      avx2::packU8Quads(w, 0, k, 0, n,
-                        reinterpret_cast<int8_t *>(dst + g * perGroup));
+      uint8_t *to = dst + g * perGroup;
+      avx2::packU8Quads(w, 0, k, 0, n, reinterpret_cast<int8_t *>(to));
+      for (int64_t i = 0; i < perGroup; ++i) // w + 128: vpdpbusd's unsigned side
+        to[i] ^= 0x80;
     }
   });
 }
