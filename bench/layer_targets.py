@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Issue 12's targets in one run: the machine's bounds, then every row.
 
-Runs, one process per line and in order: `moe-layer-bench --machine`, then
-`moe-layer-bench [--quant Q] --tokens T` for f32 / w8a8 / w4a8 at T = 1, 16,
-128 and 1024 (Qwen3-30B-A3B shape, one rank), then the 4-rank shared-expert
-runs with --overlap. Prints a table with each median against its bound
-(measured in the same run):
+Runs, one process per line and in order, for f32 / w8a8 / w4a8 at T = 1,
+16, 128 and 1024 (Qwen3-30B-A3B shape, one rank): `moe-layer-bench
+--machine` and then `moe-layer-bench [--quant Q] --tokens T`; then the
+4-rank shared-expert runs with --overlap. The probe runs right before each
+row because this machine's read bandwidth moves (35-73 GB/s over a day of
+runs on a shared host). Prints a table with each median against its bound
+(the row's probe):
 
   read bound    = bytes of the experts a step touches / read bandwidth
                   (E (1 - (1 - K/E)^T) experts expected; 4 bytes per f32
@@ -45,19 +47,20 @@ def main():
                         help="fewer iterations (a smoke run, not figures)")
     opts = parser.parse_args()
 
-    machine = bench(opts.build, ["--machine"])
-    m = re.search(r"read ([\d.]+) GB/s, fma ([\d.]+) GFLOP/s.*int8 ([\d.]+) GOP/s",
-                  machine)
-    if not m:
-        sys.exit("no machine line in:\n" + machine)
-    read, fma, int8 = (float(v) * 1e9 for v in m.groups())
-    print(machine.strip().splitlines()[-1])
+    def probe():
+        machine = bench(opts.build, ["--machine"])
+        m = re.search(r"read ([\d.]+) GB/s, fma ([\d.]+) GFLOP/s.*int8 "
+                      r"([\d.]+) GOP/s", machine)
+        if not m:
+            sys.exit("no machine line in:\n" + machine)
+        return (float(v) * 1e9 for v in m.groups())
 
     rows = []
     print(f"{'config':14} {'median':>10} {'bound':>18} {'of bound':>9} "
-          f"{'first':>6}  memory")
+          f"{'first':>6}  {'memory':10} probe: read GB/s, fma, int8")
     for quant in ["none", "w8a8", "w4a8"]:
         for tokens in [1, 16, 128, 1024]:
+            read, fma, int8 = probe()
             iters = 3 if opts.quick else (7 if tokens == 1024 else 30)
             warm = 1 if opts.quick else (3 if tokens >= 128 else 20)
             args = ["--tokens", str(tokens), "--iters", str(iters),
@@ -79,11 +82,29 @@ def main():
             rows.append((quant, tokens, med))
             print(f"{quant + ' T=' + str(tokens):14} {med * 1e3:8.3f} ms "
                   f"{bound * 1e3:9.3f} ms ({kind:4}) {bound / med:9.2f} "
-                  f"{first:>5}x  {mem.group(1) if mem else '?'}x live")
-    t = {(q, n): s for q, n, s in rows}
-    print(f"w8a8 over f32 at T=1024: {t[('none', 1024)] / t[('w8a8', 1024)]:.2f}x "
-          f"faster; w4a8 over w8a8 at T=1: "
-          f"{t[('w8a8', 1)] / t[('w4a8', 1)]:.2f}x faster")
+                  f"{first:>5}x  {mem.group(1) if mem else '?'}x live  "
+                  f"{read / 1e9:.1f}, {fma / 1e9:.0f}, {int8 / 1e9:.0f}")
+    # The ratios the issue asks for, from alternating runs (rows minutes
+    # apart may see different bandwidth): each round runs both back to back.
+    def median_of(args):
+        out = bench(opts.build, args)
+        return float(re.search(r"median ([\d.]+) ms", out).group(1))
+
+    rounds = 2 if opts.quick else 5
+    for label, a, b in [
+            ("w4a8 over w8a8 at T=1",
+             ["--quant", "w8a8", "--tokens", "1", "--iters", "60", "--warmup", "20"],
+             ["--quant", "w4a8", "--tokens", "1", "--iters", "60", "--warmup", "20"]),
+            ("w8a8 over f32 at T=1024",
+             ["--tokens", "1024", "--iters", "5"],
+             ["--quant", "w8a8", "--tokens", "1024", "--iters", "5"])]:
+        ratios = []
+        for _ in range(rounds):
+            ratios.append(median_of(a) / median_of(b))
+        ratios.sort()
+        print(f"{label}, alternating: {ratios[len(ratios) // 2]:.2f}x faster "
+              f"(median of {rounds} rounds: "
+              + ", ".join(f"{r:.2f}" for r in ratios) + ")")
 
     for method in ["allgather", "mc2", "alltoall"]:
         out = bench(opts.build, ["--world", "4", "--tokens", "64",
