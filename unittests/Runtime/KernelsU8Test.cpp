@@ -93,6 +93,43 @@ Tensor extremeInts(std::mt19937 &rng, DType dtype, std::vector<int64_t> shape) {
   return t;
 }
 
+/// w4a8 scales with exact float results: group scales that are powers of
+/// two and integer biases.
+struct ExactW4A8Scales {
+  Tensor gs, bias;
+  ExactW4A8Scales(std::mt19937 &rng, int64_t groups, int64_t blocks,
+                  int64_t n)
+      : gs(Tensor::empty(DType::F32, {groups, blocks, n})),
+        bias(Tensor::empty(DType::F32, {groups, n})) {
+    std::uniform_int_distribution<int> e(-2, 2);
+    for (int64_t i = 0; i < gs.numel(); ++i)
+      gs.data<float>()[i] = std::ldexp(1.0f, e(rng));
+    for (int64_t i = 0; i < bias.numel(); ++i)
+      bias.data<float>()[i] = static_cast<float>(e(rng) * 1000);
+  }
+  MatmulScales scales(bool withBias) const {
+    MatmulScales sc{nullptr, nullptr, &gs};
+    if (withBias)
+      sc.bias = &bias;
+    return sc;
+  }
+  /// The reference of x . w with these scales (and the bias).
+  std::vector<double> want(const Tensor &x, const Tensor &w,
+                           const std::vector<int64_t> &counts,
+                           bool withBias) const {
+    return reference(x, w, counts, &gs, withBias ? &bias : nullptr);
+  }
+};
+
+/// Every element of `got` equals `want` exactly.
+void expectExact(const std::vector<float> &got, const std::vector<double> &want,
+                 const std::string &context) {
+  ASSERT_EQ(got.size(), want.size()) << context;
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_EQ(got[i], static_cast<float>(want[i]))
+        << context << " element " << i;
+}
+
 /// Kernel threads x kernel variant x forced engine.
 class U8Engines : public KernelConfigTest {};
 
@@ -140,28 +177,13 @@ TEST_P(U8Engines, W4A8MatchesScalarReference) {
             m += c;
           Tensor x = extremeInts(rng, DType::I8, {m, k});
           Tensor w = extremeInts(rng, DType::I4, {groups, k, n});
-          // Powers of two (and integer biases): exact float results.
-          Tensor gs = Tensor::empty(DType::F32, {groups, blocks, n});
-          std::uniform_int_distribution<int> e(-2, 2);
-          for (int64_t i = 0; i < gs.numel(); ++i)
-            gs.data<float>()[i] = std::ldexp(1.0f, e(rng));
-          Tensor bias = Tensor::empty(DType::F32, {groups, n});
-          for (int64_t i = 0; i < bias.numel(); ++i)
-            bias.data<float>()[i] = static_cast<float>(e(rng) * 1000);
-          MatmulScales sc{nullptr, nullptr, &gs};
-          if (withBias)
-            sc.bias = &bias;
-          Tensor out = groupedMatmul(x, w, i64({groups}, counts), sc,
-                                     MatmulQuant::W4A8, GroupListType::Count,
-                                     DType::F32);
-          std::vector<double> want =
-              reference(x, w, counts, &gs, withBias ? &bias : nullptr);
-          std::vector<float> got = values<float>(out);
-          ASSERT_EQ(got.size(), want.size());
-          for (size_t i = 0; i < got.size(); ++i)
-            ASSERT_EQ(got[i], static_cast<float>(want[i]))
-                << "k " << k << " n " << n << " bias " << withBias
-                << " element " << i;
+          ExactW4A8Scales s(rng, groups, blocks, n);
+          expectExact(values<float>(groupedMatmul(
+                          x, w, i64({groups}, counts), s.scales(withBias),
+                          MatmulQuant::W4A8, GroupListType::Count, DType::F32)),
+                      s.want(x, w, counts, withBias),
+                      "k " + std::to_string(k) + " n " + std::to_string(n) +
+                          " bias " + std::to_string(withBias));
         }
       }
     }
@@ -312,6 +334,18 @@ struct IsaScope {
   }
 };
 
+/// The best variant with packed-weight kernels (skipped without one).
+class OnPackingVariant : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::vector<CpuIsa> isas = packingIsas();
+    if (isas.empty())
+      GTEST_SKIP() << "no kernel variant with vpdpbusd on this CPU";
+    setCpuIsa(isas.back());
+  }
+  IsaScope scope;
+};
+
 TEST(PackedWeights, LayoutIsStripsOfQuadsOverTheWholeK) {
   // Byte (n / 16, k / 4, n % 16, k % 4) of group g's [N/16][K/4][16][4]
   // holds w[g, k, n] + 128 (MatmulKernels.h); a copy, the weight unchanged.
@@ -435,26 +469,13 @@ TEST_P(PackedMatmul, W4A8MatchesScalarReference) {
           Tensor w = extremeInts(rng, DType::I4, {groups, k, n});
           Tensor p = packWeights(w, /*inPlace=*/false);
           ASSERT_EQ(p.layout, StorageLayout::PackedU8);
-          Tensor gs = Tensor::empty(DType::F32, {groups, blocks, n});
-          std::uniform_int_distribution<int> e(-2, 2);
-          for (int64_t i = 0; i < gs.numel(); ++i)
-            gs.data<float>()[i] = std::ldexp(1.0f, e(rng));
-          Tensor bias = Tensor::empty(DType::F32, {groups, n});
-          for (int64_t i = 0; i < bias.numel(); ++i)
-            bias.data<float>()[i] = static_cast<float>(e(rng) * 1000);
-          MatmulScales sc{nullptr, nullptr, &gs};
-          if (withBias)
-            sc.bias = &bias;
-          std::vector<double> want =
-              reference(x, w, c, &gs, withBias ? &bias : nullptr);
-          std::vector<float> got = values<float>(
-              groupedMatmul(x, p, i64({groups}, c), sc, MatmulQuant::W4A8,
-                            GroupListType::Count, DType::F32));
-          ASSERT_EQ(got.size(), want.size());
-          for (size_t i = 0; i < got.size(); ++i)
-            ASSERT_EQ(got[i], static_cast<float>(want[i]))
-                << "k " << k << " n " << n << " bias " << withBias
-                << " element " << i;
+          ExactW4A8Scales s(rng, groups, blocks, n);
+          expectExact(values<float>(groupedMatmul(
+                          x, p, i64({groups}, c), s.scales(withBias),
+                          MatmulQuant::W4A8, GroupListType::Count, DType::F32)),
+                      s.want(x, w, c, withBias),
+                      "k " + std::to_string(k) + " n " + std::to_string(n) +
+                          " bias " + std::to_string(withBias));
         }
       }
     }
@@ -507,12 +528,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(PackedMatmul);
 
-TEST(PackedWeights, InPlaceOncePerStorageAndRefusedRowMajor) {
-  IsaScope scope;
-  std::vector<CpuIsa> isas = packingIsas();
-  if (isas.empty())
-    GTEST_SKIP() << "no kernel variant with vpdpbusd on this CPU";
-  setCpuIsa(isas.back());
+TEST_F(OnPackingVariant, InPlaceOncePerStorageAndRefusedRowMajor) {
   std::mt19937 rng(34);
   const int64_t G = 3, K = 64, N = 32;
   Tensor w = extremeInts(rng, DType::I8, {G, K, N});
@@ -551,14 +567,9 @@ TEST(PackedWeights, InPlaceOncePerStorageAndRefusedRowMajor) {
                "npu.matmul: the weight tensor<192x32xi8> was packed in place");
 }
 
-TEST(PackedWeights, BorrowedBuffersAreCopiedEvenWhenDonated) {
+TEST_F(OnPackingVariant, BorrowedBuffersAreCopiedEvenWhenDonated) {
   // The runtime cannot tell a later borrow of the same memory from another
   // buffer, so a borrowed weight is never rewritten in place.
-  IsaScope scope;
-  std::vector<CpuIsa> isas = packingIsas();
-  if (isas.empty())
-    GTEST_SKIP() << "no kernel variant with vpdpbusd on this CPU";
-  setCpuIsa(isas.back());
   std::mt19937 rng(39);
   Tensor owned = extremeInts(rng, DType::I8, {2, 8, 32});
   alignas(64) static int8_t memory[2 * 8 * 32];
@@ -575,12 +586,7 @@ TEST(PackedWeights, BorrowedBuffersAreCopiedEvenWhenDonated) {
   EXPECT_EQ(values<int8_t>(p), values<int8_t>(packWeights(owned, false)));
 }
 
-TEST(PackedWeights, ErrorsOfAPackedWeight) {
-  IsaScope scope;
-  std::vector<CpuIsa> isas = packingIsas();
-  if (isas.empty())
-    GTEST_SKIP() << "no kernel variant with vpdpbusd on this CPU";
-  setCpuIsa(isas.back());
+TEST_F(OnPackingVariant, ErrorsOfAPackedWeight) {
   std::mt19937 rng(35);
   Tensor w = extremeInts(rng, DType::I8, {1, 8, 16});
   Tensor p = packWeights(w, /*inPlace=*/false);
