@@ -600,7 +600,7 @@ TEST_F(OnPackingVariant, ErrorsOfAPackedWeight) {
   EXPECT_ERROR(groupedMatmul(xf, p, i64({1}, {2}), {}, MatmulQuant::None,
                              GroupListType::Count, DType::F32),
                "npu.grouped_matmul: a packed weight tensor<1x8x16xi8, packed> "
-               "needs w8a8, not quant none");
+               "needs w8a8 or w4a8, not quant none");
   EXPECT_ERROR(packWeights(p, false),
                "npu.pack_weights: the weight tensor<1x8x16xi8, packed> is "
                "packed already");

@@ -57,8 +57,9 @@ struct Problem {
   int64_t blocks = 1;
   /// Block width when positive (calibrateMatmul); else chosen in run().
   int64_t forcedWidth = 0;
-  /// The weight is in the packed layout (npu.pack_weights): every block
-  /// runs gemmU8Packed, the one engine that reads it.
+  /// The weight is in a packed layout (npu.pack_weights): every block runs
+  /// the one kernel that reads it, gemmU8Packed (int8) or gemmU4Packed
+  /// (int4).
   bool packed = false;
 };
 
@@ -80,7 +81,8 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   const char *op = p.op;
   if (p.quant == MatmulQuant::None) {
     require(!p.packed, op,
-            "a packed weight " + p.w.str() + " needs w8a8, not quant none");
+            "a packed weight " + p.w.str() +
+                " needs w8a8 or w4a8, not quant none");
     requireFloat(p.x, op, "x");
     requireFloat(p.w, op, "weight");
     require(isFloat(p.out), op,
@@ -93,7 +95,6 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   bool w4 = p.quant == MatmulQuant::W4A8;
   require(p.quant == MatmulQuant::W8A8 || w4, op,
           "unknown quant " + num(static_cast<int64_t>(p.quant)));
-
   requireType(p.x, DType::I8, op, "x");
   requireType(p.w, w4 ? DType::I4 : DType::I8, op, "weight");
   if (p.out == DType::I32) {
@@ -317,12 +318,12 @@ Tensor run(Problem &p) {
         } else if (p.quant == MatmulQuant::W8A8) {
           if (usesU8(kt, p.quant, e))
             (e == MatmulEngine::Gemv ? kt.gemvU8 : kt.gemmU8)(
-                xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, 0, p.k, b.n0, b.n1, 128,
-                acc, ldc);
+                xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, 0, p.k, b.n0,
+                b.n1, 128, acc, ldc);
           else
             (e == MatmulEngine::Gemv ? kt.gemvI8 : kt.gemmI8)(
-                x16.data<int16_t>() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0, b.n1,
-                acc, ldc);
+                x16.data<int16_t>() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0,
+                b.n1, acc, ldc);
         } else if (p.packed) { // w4a8 on a packed int4 weight
           kt.gemmU4Packed(xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w,
                           p.blocks, p.k / p.blocks,
