@@ -49,6 +49,7 @@ PackedStorages &packedStorages() {
   return registry;
 }
 
+#if defined(__x86_64__) // the packed layouts' kernels are x86 variants
 /// One int4 group [k, n] (two per byte, element 2i in the low nibble) in
 /// the packed int4 layout of MatmulKernels.h.
 void packI4Group(const uint8_t *src, int64_t k, int64_t n, uint8_t *dst) {
@@ -91,6 +92,7 @@ void packGroups(DType dtype, const uint8_t *src, uint8_t *dst, int64_t groups,
     }
   });
 }
+#endif
 } // namespace
 
 bool packsWeights(DType dtype, int64_t k, int64_t n) {
