@@ -392,6 +392,62 @@ MOE_AVXVNNI void gemmU8(const uint8_t *a, int64_t lda, int64_t m,
     }
 }
 
+namespace {
+/// sum_k x[i, k] over `n` signed bytes of each of `m` rows (vpsadbw of
+/// x + 128 against zero, less 128 per byte).
+MOE_AVXVNNI void signedRowSums(const int8_t *x, int64_t ldx, int64_t m,
+                               int64_t n, int32_t *sums) {
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int64_t i = 0; i < m; ++i) {
+    const int8_t *row = x + i * ldx;
+    __m256i total = _mm256_setzero_si256();
+    int64_t k = 0;
+    for (; k + 32 <= n; k += 32)
+      total = _mm256_add_epi64(
+          total,
+          _mm256_sad_epu8(_mm256_xor_si256(_mm256_loadu_si256(
+                                               reinterpret_cast<const __m256i *>(row + k)),
+                                           flip),
+                          _mm256_setzero_si256()));
+    alignas(32) int64_t lanes[4];
+    _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), total);
+    int64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3] - 128 * k;
+    for (; k < n; ++k)
+      sum += row[k];
+    sums[i] = static_cast<int32_t>(sum);
+  }
+}
+
+/// c[0..MR) x 16 columns = x[0..MR) x one strip of the packed int8 layout
+/// (bytes w + 128, vpdpbusd's unsigned operand; x the signed one), less
+/// 128 sums[i] (sum_k x per row): the exact sum x w.
+template <int MR>
+MOE_AVXVNNI void microS8(const int8_t *x, int64_t ldx, const int8_t *b,
+                         int64_t quads, const int32_t *sums, int32_t *c,
+                         int64_t ldc) {
+  __m256i acc[MR][2];
+  for (int i = 0; i < MR; ++i)
+    acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+  for (int64_t q = 0; q < quads; ++q) {
+    const __m256i *bq = reinterpret_cast<const __m256i *>(b + q * 64);
+    __m256i b0 = _mm256_load_si256(bq), b1 = _mm256_load_si256(bq + 1);
+    for (int i = 0; i < MR; ++i) {
+      int32_t quad;
+      std::memcpy(&quad, x + i * ldx + 4 * q, 4);
+      __m256i xv = _mm256_set1_epi32(quad);
+      acc[i][0] = _mm256_dpbusd_avx_epi32(acc[i][0], b0, xv);
+      acc[i][1] = _mm256_dpbusd_avx_epi32(acc[i][1], b1, xv);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    __m256i corr = _mm256_set1_epi32(128 * sums[i]);
+    auto *ci = reinterpret_cast<__m256i *>(c + i * ldc);
+    _mm256_storeu_si256(ci, _mm256_sub_epi32(acc[i][0], corr));
+    _mm256_storeu_si256(ci + 1, _mm256_sub_epi32(acc[i][1], corr));
+  }
+}
+} // namespace
+
 MOE_AVXVNNI void gemmU8Packed(const int8_t *x, int64_t ldx, int64_t m,
                               const WeightView &w, int64_t k0, int64_t k1,
                               int64_t n0, int64_t n1, int32_t *c,
@@ -400,29 +456,23 @@ MOE_AVXVNNI void gemmU8Packed(const int8_t *x, int64_t ldx, int64_t m,
   int64_t stripBytes = w.k / 4 * 64;
   const int8_t *base = reinterpret_cast<const int8_t *>(w.data) + w.offset +
                        n0 / kStrip * stripBytes + k0 / 4 * 64;
-  // The packed bytes are w + 128 (vpdpbusd's unsigned operand), x the
-  // signed one: sum x w = sum x (w + 128) - 128 sum x, per row.
+  int32_t *sums = static_cast<int32_t *>(
+      avx2::packScratch(static_cast<size_t>(m) * sizeof(int32_t)));
+  signedRowSums(x + k0, ldx, m, k1 - k0, sums);
+  // Strip by strip, tiles of up to kMaxRows rows from the cache.
   for (int64_t s = 0; s < strips; ++s) {
     const int8_t *b = base + s * stripBytes;
-    for (int64_t i0 = 0; i0 < m; i0 += kMaxRows) {
-      int64_t rows = std::min<int64_t>(kMaxRows, m - i0);
-      for (int64_t i = i0; i < i0 + rows; ++i) {
-        const int8_t *xi = x + i * ldx + k0;
-        __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
-        int32_t sum = 0;
-        for (int64_t q = 0; q < quads; ++q) {
-          const __m256i *bq = reinterpret_cast<const __m256i *>(b + q * 64);
-          int32_t quad;
-          std::memcpy(&quad, xi + 4 * q, 4);
-          __m256i xv = _mm256_set1_epi32(quad);
-          lo = _mm256_dpbusd_avx_epi32(lo, _mm256_load_si256(bq), xv);
-          hi = _mm256_dpbusd_avx_epi32(hi, _mm256_load_si256(bq + 1), xv);
-          sum += xi[4 * q] + xi[4 * q + 1] + xi[4 * q + 2] + xi[4 * q + 3];
-        }
-        __m256i corr = _mm256_set1_epi32(128 * sum);
-        auto *ci = reinterpret_cast<__m256i *>(c + i * ldc + s * kStrip);
-        _mm256_storeu_si256(ci, _mm256_sub_epi32(lo, corr));
-        _mm256_storeu_si256(ci + 1, _mm256_sub_epi32(hi, corr));
+    for (int64_t i = 0; i < m; i += kMaxRows) {
+      const int8_t *xi = x + i * ldx + k0;
+      const int32_t *si = sums + i;
+      int32_t *ci = c + i * ldc + s * kStrip;
+      switch (std::min<int64_t>(kMaxRows, m - i)) {
+      case 1: microS8<1>(xi, ldx, b, quads, si, ci, ldc); break;
+      case 2: microS8<2>(xi, ldx, b, quads, si, ci, ldc); break;
+      case 3: microS8<3>(xi, ldx, b, quads, si, ci, ldc); break;
+      case 4: microS8<4>(xi, ldx, b, quads, si, ci, ldc); break;
+      case 5: microS8<5>(xi, ldx, b, quads, si, ci, ldc); break;
+      default: microS8<6>(xi, ldx, b, quads, si, ci, ldc); break;
       }
     }
   }

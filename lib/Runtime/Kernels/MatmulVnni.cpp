@@ -659,8 +659,10 @@ MOE_VNNI void microU4(const uint8_t *a, int64_t lda, const uint8_t *b,
       for (int i = 0; i < MR; ++i) {
         __m512i eightS = _mm512_set1_epi32(8 * sums[i * blocks + kb]);
         __m512i p = _mm512_add_epi32(_mm512_sub_epi32(d[i][h], eightS), corr);
-        total[i][h] =
-            _mm512_add_ps(total[i][h], _mm512_mul_ps(_mm512_cvtepi32_ps(p), s));
+        // (maskz: g++ 12's unmasked conversion warns about its undefined
+        // pass-through operand.)
+        __m512 pf = _mm512_maskz_cvtepi32_ps(0xFFFF, p);
+        total[i][h] = _mm512_add_ps(total[i][h], _mm512_mul_ps(pf, s));
       }
     }
   }
