@@ -71,7 +71,9 @@ MOE_AVXVNNI void packQuads(const WeightView &w, int64_t k0, int64_t k1,
 }
 
 /// c[0..MR) x 16 columns (+)= u[0..MR) x one strip of quads.
-template <int MR>
+/// With SignedX, `a` holds signed x and the strip's bytes are the
+/// unsigned operand (the packed int8 layout, w + 128).
+template <int MR, bool SignedX = false>
 MOE_AVXVNNI void microU8(const uint8_t *a, int64_t lda, const int8_t *b,
                          int64_t quads, int32_t *c, int64_t ldc,
                          bool accumulate) {
@@ -85,8 +87,10 @@ MOE_AVXVNNI void microU8(const uint8_t *a, int64_t lda, const int8_t *b,
       int32_t quad;
       std::memcpy(&quad, a + i * lda + 4 * q, 4);
       __m256i av = _mm256_set1_epi32(quad);
-      acc[i][0] = _mm256_dpbusd_avx_epi32(acc[i][0], av, b0);
-      acc[i][1] = _mm256_dpbusd_avx_epi32(acc[i][1], av, b1);
+      acc[i][0] = SignedX ? _mm256_dpbusd_avx_epi32(acc[i][0], b0, av)
+                          : _mm256_dpbusd_avx_epi32(acc[i][0], av, b0);
+      acc[i][1] = SignedX ? _mm256_dpbusd_avx_epi32(acc[i][1], b1, av)
+                          : _mm256_dpbusd_avx_epi32(acc[i][1], av, b1);
     }
   }
   for (int i = 0; i < MR; ++i)
@@ -418,34 +422,6 @@ MOE_AVXVNNI void signedRowSums(const int8_t *x, int64_t ldx, int64_t m,
   }
 }
 
-/// c[0..MR) x 16 columns = x[0..MR) x one strip of the packed int8 layout
-/// (bytes w + 128, vpdpbusd's unsigned operand; x the signed one), less
-/// 128 sums[i] (sum_k x per row): the exact sum x w.
-template <int MR>
-MOE_AVXVNNI void microS8(const int8_t *x, int64_t ldx, const int8_t *b,
-                         int64_t quads, const int32_t *sums, int32_t *c,
-                         int64_t ldc) {
-  __m256i acc[MR][2];
-  for (int i = 0; i < MR; ++i)
-    acc[i][0] = acc[i][1] = _mm256_setzero_si256();
-  for (int64_t q = 0; q < quads; ++q) {
-    const __m256i *bq = reinterpret_cast<const __m256i *>(b + q * 64);
-    __m256i b0 = _mm256_load_si256(bq), b1 = _mm256_load_si256(bq + 1);
-    for (int i = 0; i < MR; ++i) {
-      int32_t quad;
-      std::memcpy(&quad, x + i * ldx + 4 * q, 4);
-      __m256i xv = _mm256_set1_epi32(quad);
-      acc[i][0] = _mm256_dpbusd_avx_epi32(acc[i][0], b0, xv);
-      acc[i][1] = _mm256_dpbusd_avx_epi32(acc[i][1], b1, xv);
-    }
-  }
-  for (int i = 0; i < MR; ++i) {
-    __m256i corr = _mm256_set1_epi32(128 * sums[i]);
-    auto *ci = reinterpret_cast<__m256i *>(c + i * ldc);
-    _mm256_storeu_si256(ci, _mm256_sub_epi32(acc[i][0], corr));
-    _mm256_storeu_si256(ci + 1, _mm256_sub_epi32(acc[i][1], corr));
-  }
-}
 } // namespace
 
 MOE_AVXVNNI void gemmU8Packed(const int8_t *x, int64_t ldx, int64_t m,
@@ -466,13 +442,23 @@ MOE_AVXVNNI void gemmU8Packed(const int8_t *x, int64_t ldx, int64_t m,
       const int8_t *xi = x + i * ldx + k0;
       const int32_t *si = sums + i;
       int32_t *ci = c + i * ldc + s * kStrip;
-      switch (std::min<int64_t>(kMaxRows, m - i)) {
-      case 1: microS8<1>(xi, ldx, b, quads, si, ci, ldc); break;
-      case 2: microS8<2>(xi, ldx, b, quads, si, ci, ldc); break;
-      case 3: microS8<3>(xi, ldx, b, quads, si, ci, ldc); break;
-      case 4: microS8<4>(xi, ldx, b, quads, si, ci, ldc); break;
-      case 5: microS8<5>(xi, ldx, b, quads, si, ci, ldc); break;
-      default: microS8<6>(xi, ldx, b, quads, si, ci, ldc); break;
+      int64_t rows = std::min<int64_t>(kMaxRows, m - i);
+      const auto *a = reinterpret_cast<const uint8_t *>(xi);
+      switch (rows) {
+      case 1: microU8<1, true>(a, ldx, b, quads, ci, ldc, false); break;
+      case 2: microU8<2, true>(a, ldx, b, quads, ci, ldc, false); break;
+      case 3: microU8<3, true>(a, ldx, b, quads, ci, ldc, false); break;
+      case 4: microU8<4, true>(a, ldx, b, quads, ci, ldc, false); break;
+      case 5: microU8<5, true>(a, ldx, b, quads, ci, ldc, false); break;
+      default: microU8<6, true>(a, ldx, b, quads, ci, ldc, false); break;
+      }
+      // sum x w = sum x (w + 128) - 128 sum x, per row.
+      for (int64_t r = 0; r < rows; ++r) {
+        __m256i corr = _mm256_set1_epi32(128 * si[r]);
+        auto *cr = reinterpret_cast<__m256i *>(ci + r * ldc);
+        _mm256_storeu_si256(cr, _mm256_sub_epi32(_mm256_loadu_si256(cr), corr));
+        _mm256_storeu_si256(cr + 1,
+                            _mm256_sub_epi32(_mm256_loadu_si256(cr + 1), corr));
       }
     }
   }
