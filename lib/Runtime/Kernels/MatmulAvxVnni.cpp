@@ -115,29 +115,6 @@ MOE_AVXVNNI void microU8Rows(int64_t rows, const uint8_t *a, int64_t lda,
   }
 }
 
-/// s = u - 128 of rows [k0, k1) of `rows` rows of u, zero-padded to
-/// whole gemv steps (`padded` bytes per row), and sum_k s per row into
-/// `sums`; with `ones`, one more row of ones (zero-padded).
-MOE_AVXVNNI void signedRows(const uint8_t *a, int64_t lda, int rows,
-                            bool ones, int64_t k0, int64_t k1, int64_t padded,
-                            int8_t *s, int64_t *sums) {
-  int64_t len = k1 - k0;
-  for (int i = 0; i < rows; ++i) {
-    int8_t *si = s + i * padded;
-    const uint8_t *ai = a + i * lda + k0;
-    int32_t sum = 0; // |sum| <= 128 K
-    for (int64_t k = 0; k < len; ++k) {
-      si[k] = static_cast<int8_t>(ai[k] ^ 0x80);
-      sum += si[k];
-    }
-    std::fill(si + len, si + padded, 0);
-    sums[i] = sum;
-  }
-  if (ones) {
-    std::fill(s + rows * padded, s + rows * padded + len, 1);
-    std::fill(s + rows * padded + len, s + (rows + 1) * padded, 0);
-  }
-}
 
 /// One gemv step: `depth` (<= 16) rows of one register of weight bytes
 /// each (at `p`, row stride `ldw`) times R rows of s (quads at `xs`, row

@@ -154,6 +154,14 @@ struct KernelTable {
 /// is invalid.
 const KernelTable &kernels();
 
+/// s = u - 128 of rows [k0, k1) of `rows` rows of u (stride lda), zero-
+/// padded to `padded` bytes per row, and sum_k s per row into `sums`; with
+/// `ones`, one more row of ones (zero-padded). Plain C++ (MatmulPortable.cpp)
+/// shared by the vpdpbusd gemv kernels of both widths.
+void signedRows(const uint8_t *a, int64_t lda, int rows, bool ones,
+                int64_t k0, int64_t k1, int64_t padded, int8_t *s,
+                int64_t *sums);
+
 /// e^x as every variant's SwiGLU computes it (the same range reduction
 /// and polynomial; QuantRows.cpp): relative error within 2.3e-7.
 float expApprox(float x);

@@ -118,5 +118,27 @@ void gemmI8(const int16_t *a, int64_t lda, int64_t m, const WeightView &w,
 }
 
 } // namespace portable
+
+void signedRows(const uint8_t *a, int64_t lda, int rows, bool ones,
+                int64_t k0, int64_t k1, int64_t padded, int8_t *s,
+                int64_t *sums) {
+  int64_t len = k1 - k0;
+  for (int i = 0; i < rows; ++i) {
+    int8_t *si = s + i * padded;
+    const uint8_t *ai = a + i * lda + k0;
+    int32_t sum = 0; // |sum| <= 128 K
+    for (int64_t k = 0; k < len; ++k) {
+      si[k] = static_cast<int8_t>(ai[k] ^ 0x80);
+      sum += si[k];
+    }
+    std::fill(si + len, si + padded, 0);
+    sums[i] = sum;
+  }
+  if (ones) {
+    std::fill(s + rows * padded, s + rows * padded + len, 1);
+    std::fill(s + rows * padded + len, s + (rows + 1) * padded, 0);
+  }
+}
+
 } // namespace detail
 } // namespace moert

@@ -259,29 +259,6 @@ MOE_VNNI void gemvU8Rows(const uint8_t *a, int64_t lda, const WeightView &w,
 /// 8 accumulators per row and step fill the registers at 2 rows + U).
 constexpr int kGemvI4Rows = 2;
 
-/// s = u - 128 of rows [k0, k1) of `rows` rows of u, zero-padded to
-/// whole gemv steps (`padded` bytes per row), and sum_k s per row into
-/// `sums`; with `ones`, one more row of ones (zero-padded).
-MOE_VNNI void signedRows(const uint8_t *a, int64_t lda, int rows, bool ones,
-                         int64_t k0, int64_t k1, int64_t padded, int8_t *s,
-                         int64_t *sums) {
-  int64_t len = k1 - k0;
-  for (int i = 0; i < rows; ++i) {
-    int8_t *si = s + i * padded;
-    const uint8_t *ai = a + i * lda + k0;
-    int32_t sum = 0; // |sum| <= 128 K
-    for (int64_t k = 0; k < len; ++k) {
-      si[k] = static_cast<int8_t>(ai[k] ^ 0x80);
-      sum += si[k];
-    }
-    std::fill(si + len, si + padded, 0);
-    sums[i] = sum;
-  }
-  if (ones) {
-    std::fill(s + rows * padded, s + rows * padded + len, 1);
-    std::fill(s + rows * padded + len, s + (rows + 1) * padded, 0);
-  }
-}
 
 /// One gemvU8I4Rows step: `depth` (<= 16) rows of 128 columns (64 bytes
 /// at `p`, `mask` of them readable unless Full) times R rows of s (quads
@@ -511,31 +488,39 @@ MOE_VNNI void gemmU8(const uint8_t *a, int64_t lda, int64_t m,
   }
 }
 
-/// sum_k x[i, k] over [k0, k1) of `m` rows of signed bytes (vpsadbw of
-/// x + 128 against zero, 8 bytes per 64-bit lane, less 128 per byte).
+namespace {
+/// sum_k (p[k] xor flip) over n unsigned bytes: vpsadbw against zero, 8
+/// bytes per 64-bit lane.
+MOE_VNNI int64_t byteSum(const uint8_t *p, int64_t n, uint8_t flip) {
+  const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
+  __m512i total = _mm512_setzero_si512();
+  for (int64_t k = 0; k < n; k += 64) {
+    __mmask64 mask = n - k >= 64 ? ~__mmask64(0) : (__mmask64(1) << (n - k)) - 1;
+    // Flipped within the range, 0 past it.
+    __m512i u = _mm512_maskz_mov_epi8(
+        mask, _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, p + k), f));
+    total = _mm512_add_epi64(total, _mm512_sad_epu8(u, _mm512_setzero_si512()));
+  }
+  // (Not _mm512_reduce_add_epi64: g++ 12's header warns inside it.)
+  alignas(64) int64_t lanes[8];
+  _mm512_store_si512(lanes, total);
+  int64_t sum = 0;
+  for (int64_t lane : lanes)
+    sum += lane;
+  return sum;
+}
+
+/// sum_k x[i, k] over [k0, k1) of `m` rows of signed bytes: the sum of
+/// x + 128, less 128 per byte.
 MOE_VNNI void signedRowSums(const int8_t *x, int64_t ldx, int64_t m,
                             int64_t k0, int64_t k1, int32_t *sums) {
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t i = 0; i < m; ++i) {
-    __m512i total = _mm512_setzero_si512();
-    for (int64_t k = k0; k < k1; k += 64) {
-      __mmask64 mask = k1 - k >= 64 ? ~__mmask64(0)
-                                    : (__mmask64(1) << (k1 - k)) - 1;
-      // x + 128 within the range, 0 past it (the flip would make it 128).
-      __m512i u = _mm512_maskz_mov_epi8(
-          mask, _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, x + i * ldx + k),
-                                 flip));
-      total = _mm512_add_epi64(total, _mm512_sad_epu8(u, _mm512_setzero_si512()));
-    }
-    // (Not _mm512_reduce_add_epi64: g++ 12's header warns inside it.)
-    alignas(64) int64_t lanes[8];
-    _mm512_store_si512(lanes, total);
-    int64_t sum = 0;
-    for (int64_t lane : lanes)
-      sum += lane;
-    sums[i] = static_cast<int32_t>(sum - 128 * (k1 - k0));
-  }
+  for (int64_t i = 0; i < m; ++i)
+    sums[i] = static_cast<int32_t>(
+        byteSum(reinterpret_cast<const uint8_t *>(x + i * ldx + k0), k1 - k0,
+                0x80) -
+        128 * (k1 - k0));
 }
+} // namespace
 
 MOE_VNNI void gemmU8Packed(const int8_t *x, int64_t ldx, int64_t m,
                            const WeightView &w, int64_t k0, int64_t k1,
@@ -701,26 +686,11 @@ MOE_VNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
       sumBytes + static_cast<size_t>(blocks) * 32 * sizeof(int32_t)));
   auto *sums = reinterpret_cast<int32_t *>(scratch);
   auto *comp = reinterpret_cast<int32_t *>(scratch + sumBytes);
-  // S = sum_k (u - 128) per row and block, by vpsadbw against zero (8
-  // bytes per 64-bit lane).
+  // S = sum_k (u - 128) per row and block.
   for (int64_t i = 0; i < m; ++i)
-    for (int64_t kb = 0; kb < blocks; ++kb) {
-      __m512i total = _mm512_setzero_si512();
-      for (int64_t k = kb * gs; k < (kb + 1) * gs; k += 64) {
-        int64_t left = (kb + 1) * gs - k;
-        __mmask64 mask = left >= 64 ? ~__mmask64(0) : (__mmask64(1) << left) - 1;
-        total = _mm512_add_epi64(
-            total, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(mask, a + i * lda + k),
-                                   _mm512_setzero_si512()));
-      }
-      // (Not _mm512_reduce_add_epi64: g++ 12's header warns inside it.)
-      alignas(64) int64_t lanes[8];
-      _mm512_store_si512(lanes, total);
-      int64_t sum = 0;
-      for (int64_t lane : lanes)
-        sum += lane;
-      sums[i * blocks + kb] = static_cast<int32_t>(sum - 128 * gs);
-    }
+    for (int64_t kb = 0; kb < blocks; ++kb)
+      sums[i * blocks + kb] = static_cast<int32_t>(
+          byteSum(a + i * lda + kb * gs, gs, 0) - 128 * gs);
   const __m512i zc = _mm512_set1_epi32(128 - zero);
   // Strip by strip: the first tile of rows streams it from memory, every
   // K block in order, and sums its columns; the others read it from the
