@@ -394,6 +394,8 @@ TEST(PackedWeights, ShapesAndCpusWithoutTheLayoutStayRowMajor) {
   }
   EXPECT_ERROR(packWeights(Tensor::zeros(DType::F32, {1, 4, 16}), false),
                "npu.pack_weights: weight must be i8 or i4, got f32");
+  EXPECT_ERROR(packWeights(Tensor::zeros(DType::I8, {4, 16}), false),
+               "npu.pack_weights: weight must have rank 3, got tensor<4x16xi8>");
 }
 
 class PackedMatmul : public ::testing::TestWithParam<std::tuple<int, CpuIsa>> {
