@@ -4,6 +4,7 @@
 
 #include "moe/Runtime/Finite.h"
 #include "moe/Runtime/HostThreads.h"
+#include "moe/Runtime/Parallel.h"
 #include "moe/Runtime/Streams.h"
 
 #include <algorithm>
@@ -144,6 +145,9 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
                           ? options.kernelThreads
                           : defaultKernelThreads(local.size());
   setKernelThreads(kernelThreads);
+  // The step's first ops (gate, routing) are serial: the pool's workers
+  // wake meanwhile, ready for its first parallel kernel.
+  wakeKernelThreads();
   std::vector<void *> args, results(numResults, nullptr);
   for (const Tensor &t : inputs)
     args.push_back(Handle::ready(t));

@@ -9,7 +9,9 @@
 // (yielding) for up to kWorkerSpin before it sleeps on a condition
 // variable, so the next op's parallelFor, microseconds later, finds it
 // awake instead of paying a futex wake-up (a step at T = 1 runs tens of
-// them).
+// them). wakeKernelThreads, called when a step begins, gets sleeping
+// workers spinning while the step's first small ops run: a virtual CPU
+// left idle for a while can take hundreds of microseconds to wake.
 //
 //===----------------------------------------------------------------------===//
 
@@ -68,6 +70,16 @@ public:
     return *pool;
   }
 
+  void wake() {
+    if (sleeping.load() == 0)
+      return;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      ++wakeups;
+    }
+    ready.notify_all();
+  }
+
   void submit(const std::shared_ptr<Job> &job, int64_t copies) {
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -94,7 +106,12 @@ private:
       std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lock(mutex);
-        ready.wait(lock, [&] { return !queue.empty(); });
+        uint64_t seen = wakeups;
+        sleeping.fetch_add(1);
+        ready.wait(lock, [&] { return !queue.empty() || wakeups != seen; });
+        sleeping.fetch_sub(1);
+        if (queue.empty())
+          continue; // woken for the next step: spin again
         job = std::move(queue.front());
         queue.pop_front();
         queued.fetch_sub(1);
@@ -102,8 +119,10 @@ private:
       job->drain();
     }
   }
-  static constexpr std::chrono::microseconds kWorkerSpin{100};
+  static constexpr std::chrono::microseconds kWorkerSpin{1000};
   std::atomic<int64_t> queued{0};
+  std::atomic<int> sleeping{0}; // workers waiting on `ready`
+  uint64_t wakeups = 0;         // wake() calls, under `mutex`
 
   std::mutex mutex;
   std::condition_variable ready;
@@ -112,6 +131,8 @@ private:
 };
 
 } // namespace
+
+void wakeKernelThreads() { Pool::get().wake(); }
 
 void parallelFor(int64_t n, int64_t grain,
                  const std::function<void(int64_t begin, int64_t end)> &body) {

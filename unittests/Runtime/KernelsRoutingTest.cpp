@@ -5,6 +5,7 @@
 #include "moe/Runtime/Parallel.h"
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <thread>
 
@@ -422,6 +423,29 @@ TEST(Parallel, CoversRangeAndRethrows) {
   for (auto &t : ranks)
     t.join();
   EXPECT_EQ(total.load(), 4 * 50 * 64);
+  // Wake-ups (a step's start) interleaved with jobs and with sleeping
+  // workers: a woken worker without a job spins again and still takes
+  // the jobs that come later.
+  setKernelThreads(3);
+  std::atomic<bool> stop{false};
+  std::thread waker([&] {
+    while (!stop.load())
+      wakeKernelThreads();
+  });
+  for (int rep = 0; rep < 20; ++rep) {
+    if (rep % 5 == 0) // past the spin: the workers sleep
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    std::atomic<int64_t> covered{0};
+    parallelFor(300, 1, [&](int64_t b, int64_t e) { covered += e - b; });
+    EXPECT_EQ(covered.load(), 300);
+  }
+  stop = true;
+  waker.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  wakeKernelThreads(); // no job follows: the workers go back to sleep
+  std::atomic<int64_t> late{0};
+  parallelFor(300, 1, [&](int64_t b, int64_t e) { late += e - b; });
+  EXPECT_EQ(late.load(), 300);
   setKernelThreads(1);
   std::thread::id caller = std::this_thread::get_id();
   parallelFor(100, 1, [&](int64_t b, int64_t e) {

@@ -15,6 +15,11 @@ namespace moert {
 void parallelFor(int64_t n, int64_t grain,
                  const std::function<void(int64_t begin, int64_t end)> &body);
 
+/// Gets the pool's sleeping workers spinning again (for the spin time a
+/// worker has after a job), so that a parallelFor shortly after finds them
+/// awake. The executor calls it when a step begins.
+void wakeKernelThreads();
+
 } // namespace moert
 
 #endif // MOE_RUNTIME_PARALLEL_H
