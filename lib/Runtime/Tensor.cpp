@@ -2,13 +2,13 @@
 
 #include "moe/Runtime/Tensor.h"
 
+#include "TensorBlocks.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <atomic>
-#include <deque>
 #include <mutex>
 #include <sstream>
-#include <sys/mman.h>
 
 namespace moert {
 
@@ -106,92 +106,22 @@ void countAllocation(size_t bytes) {
   }
 }
 
-/// Tensors of this size and more (expanded rows, matmul results: tens of
-/// MB per layer) come from LargeBlocks.
-constexpr size_t kHuge = size_t(2) << 20;
-constexpr size_t kLargeTensorBytes = 2 * kHuge;
+/// Tensors of this size and more (weights, expanded rows, matmul results)
+/// take blocks of TensorBlocks.cpp, whose freed pages the next step reuses.
+constexpr size_t kLargeTensorBytes = 2 * blocks::kUnit;
 
-/// The storage of large tensors: 2 MB-aligned blocks, whole 2 MB pages, on
-/// transparent huge pages (Debian's default THP mode is madvise, so ask),
-/// kept for reuse when their last tensor goes instead of returned to the
-/// system. A step allocates and frees the same sizes as the step before;
-/// a fresh block costs its page faults and the kernel's zeroing on first
-/// touch (about 10 ms per step of a 1024-token layer), a reused one
-/// nothing. At most kMaxKeptBytes are kept (the least recently freed go
-/// first), so steps of changing sizes do not pile them up.
-class LargeBlocks {
-public:
-  static LargeBlocks &get() {
-    // Never destroyed: tensors may outlive static destruction.
-    static LargeBlocks *blocks = new LargeBlocks();
-    return *blocks;
-  }
-
-  /// A block of at least `bytes` (rounded up to 2 MB), or null.
-  std::shared_ptr<uint8_t> take(size_t bytes) {
-    bytes = (bytes + kHuge - 1) / kHuge * kHuge;
-    void *p = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      for (auto it = kept.rbegin(); it != kept.rend(); ++it)
-        if (it->second == bytes) {
-          p = it->first;
-          keptBytes -= bytes;
-          kept.erase(std::next(it).base());
-          break;
-        }
-    }
-    if (!p) {
-      p = std::aligned_alloc(kHuge, bytes);
-      if (!p)
-        return nullptr;
-      (void)madvise(p, bytes, MADV_HUGEPAGE); // advice only: failure is fine
-    }
-    countAllocation(bytes);
-    return std::shared_ptr<uint8_t>(static_cast<uint8_t *>(p),
-                                    [bytes](uint8_t *q) { get().give(q, bytes); });
-  }
-
-  void releaseAll() {
-    std::deque<std::pair<void *, size_t>> release;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      release.swap(kept);
-      keptBytes = 0;
-    }
-    for (auto &[p, bytes] : release)
-      std::free(p);
-  }
-
-  size_t keptNow() {
-    std::lock_guard<std::mutex> lock(mutex);
-    return keptBytes;
-  }
-
-private:
-  static constexpr size_t kMaxKeptBytes = size_t(1) << 30;
-
-  void give(void *p, size_t bytes) {
-    liveBytes -= bytes;
-    std::vector<void *> release;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      kept.emplace_back(p, bytes);
-      keptBytes += bytes;
-      while (keptBytes > kMaxKeptBytes) {
-        release.push_back(kept.front().first);
-        keptBytes -= kept.front().second;
-        kept.pop_front();
-      }
-    }
-    for (void *q : release)
-      std::free(q);
-  }
-
-  std::mutex mutex;
-  std::deque<std::pair<void *, size_t>> kept; // oldest first
-  size_t keptBytes = 0;
-};
+std::shared_ptr<uint8_t> takeLarge(size_t bytes) {
+  bytes = (bytes + blocks::kUnit - 1) / blocks::kUnit * blocks::kUnit;
+  void *p = blocks::take(bytes);
+  if (!p)
+    return nullptr;
+  countAllocation(bytes);
+  return std::shared_ptr<uint8_t>(static_cast<uint8_t *>(p),
+                                  [bytes](uint8_t *q) {
+                                    liveBytes -= bytes;
+                                    blocks::give(q, bytes);
+                                  });
+}
 } // namespace
 
 Tensor Tensor::empty(DType dtype, std::vector<int64_t> shape) {
@@ -213,7 +143,7 @@ Tensor Tensor::empty(DType dtype, std::vector<int64_t> shape) {
   if (bytes == 0)
     bytes = 64;
   if (bytes >= kLargeTensorBytes) {
-    t.storage = LargeBlocks::get().take(bytes);
+    t.storage = takeLarge(bytes);
     if (!t.storage)
       throw Error("out of memory allocating " + t.str());
     return t;
@@ -231,12 +161,12 @@ Tensor Tensor::empty(DType dtype, std::vector<int64_t> shape) {
 }
 
 TensorMemory tensorMemory() {
-  return {liveBytes.load(), peakLiveBytes.load(), LargeBlocks::get().keptNow()};
+  return {liveBytes.load(), peakLiveBytes.load(), blocks::keptBytes()};
 }
 
 void resetTensorMemoryPeak() { peakLiveBytes = liveBytes.load(); }
 
-void releaseKeptTensorMemory() { LargeBlocks::get().releaseAll(); }
+void releaseKeptTensorMemory() { blocks::releaseKept(); }
 
 Tensor Tensor::zeros(DType dtype, std::vector<int64_t> shape) {
   Tensor t = empty(dtype, std::move(shape));

@@ -101,17 +101,17 @@ struct Tensor {
 
 /// The process's tensor memory (Tensor::empty): bytes of storage owned by
 /// live tensors, their most since the last resetTensorMemoryPeak(), and
-/// the freed large blocks (4 MiB and more) kept for reuse: a step
-/// allocates the sizes of the step before, and a reused block costs no
-/// page faults (at most 1 GiB is kept, the least recently freed released
-/// first). docs/Runtime.md, "Tensor memory".
+/// the bytes of freed large blocks (4 MiB and more) whose pages are kept
+/// for reuse: a step allocates what the step before did, and a reused
+/// range costs no page faults (at most 1 GiB is kept). docs/Runtime.md,
+/// "Tensor memory".
 struct TensorMemory {
   size_t liveBytes = 0, peakLiveBytes = 0, keptBytes = 0;
 };
 TensorMemory tensorMemory();
 void resetTensorMemoryPeak();
-/// Returns the kept large blocks to the system (after work whose sizes
-/// the steps will not repeat, such as the planner's calibration).
+/// Returns the kept pages to the system (after work whose sizes the steps
+/// will not repeat, such as the planner's calibration).
 void releaseKeptTensorMemory();
 
 /// Float conversions of the 16-bit types (round to nearest even).
