@@ -159,8 +159,9 @@ TEST(TensorMemory, AStepReusesThePagesOfTheStepBefore) {
       long reused = ranges.carve(bytes, offset);
       ASSERT_GE(reused, 0);
       touched = std::max(touched, offset + bytes);
-      if (round > 0)
+      if (round > 0) {
         EXPECT_EQ(static_cast<size_t>(reused), bytes) << "round " << round;
+      }
       held[s].push_back(offset);
     }
     EXPECT_EQ(touched, 88 * MiB);
