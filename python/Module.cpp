@@ -14,6 +14,8 @@
 
 #include "mlir/IR/MLIRContext.h"
 
+#include <optional>
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -22,6 +24,10 @@ namespace py = pybind11;
 namespace api = moe::api;
 
 namespace {
+
+/// The name of the capsules that keep the runtime's storage alive under
+/// the arrays handed to Python (runtimeOwned recognizes them).
+constexpr const char *kOwnerCapsule = "moe_mlir.tensor";
 
 py::dict infoDict(const api::TensorInfo &info) {
   py::dict d;
@@ -66,9 +72,28 @@ py::array toArray(const api::Tensor &t) {
     strides[i] = stride;
     stride *= shape[i];
   }
-  auto *owner = new api::Tensor(t);
-  py::capsule keep(owner, [](void *p) { delete static_cast<api::Tensor *>(p); });
+  py::capsule keep(new api::Tensor(t), kOwnerCapsule, [](PyObject *o) {
+    delete static_cast<api::Tensor *>(PyCapsule_GetPointer(o, kOwnerCapsule));
+  });
   return py::array(py::dtype(format), shape, strides, t.bytes(), keep);
+}
+
+/// The runtime tensor whose storage array `a` starts at and covers
+/// `bytes` of (a result, load_weights' or empty()'s array, or a view of
+/// one at its start), or none.
+std::optional<api::Tensor> runtimeOwned(py::handle a, const void *data,
+                                        size_t bytes) {
+  py::object base = py::reinterpret_borrow<py::object>(a);
+  while (py::isinstance<py::array>(base))
+    base = base.attr("base");
+  if (!PyCapsule_CheckExact(base.ptr()) ||
+      !PyCapsule_IsValid(base.ptr(), kOwnerCapsule))
+    return std::nullopt;
+  const auto *owner = static_cast<const api::Tensor *>(
+      PyCapsule_GetPointer(base.ptr(), kOwnerCapsule));
+  if (owner->bytes() != data || bytes > owner->nbytes())
+    return std::nullopt;
+  return *owner;
 }
 
 /// One layer's decisions as a dict (moe_mlir.LayerDecision is built from
@@ -99,7 +124,9 @@ py::dict decisionDict(const api::LayerDecision &d) {
 }
 
 /// Tensors over the buffers of `inputs` ((buffer, dtype code, shape) in
-/// argument order); `keep` holds the buffer views for the run.
+/// argument order): the runtime's own storage for its arrays (which a
+/// donating load may then repack in place), borrowed otherwise; `keep`
+/// holds the buffer views for the run.
 std::vector<api::Tensor> borrowAll(const std::vector<py::tuple> &inputs,
                                    std::vector<py::buffer_info> &keep) {
   std::vector<api::Tensor> tensors;
@@ -109,6 +136,17 @@ std::vector<api::Tensor> borrowAll(const std::vector<py::tuple> &inputs,
     keep.push_back(buffer.request());
     auto dtype = static_cast<api::DType>(t[1].cast<int>());
     auto shape = t[2].cast<std::vector<int64_t>>();
+    size_t bytes = moert::storageBytes(
+        dtype, moert::checkedNumel(shape).value_or(-1));
+    if (std::optional<api::Tensor> owned =
+            runtimeOwned(t[0], keep.back().ptr, bytes)) {
+      api::Tensor tensor;
+      tensor.dtype = dtype;
+      tensor.shape = std::move(shape);
+      tensor.storage = owned->storage;
+      tensors.push_back(std::move(tensor));
+      continue;
+    }
     tensors.push_back(api::borrow(keep.back().ptr, dtype, std::move(shape)));
   }
   return tensors;
@@ -319,6 +357,20 @@ PYBIND11_MODULE(_moe, m) {
       py::arg("config") = "", py::arg("layer") = -1,
       py::arg("phys2log") = std::vector<int64_t>{});
 
+  // Runtime-owned storage for an input (uninitialized), as an array of
+  // the dtype's storage element type.
+  m.def("empty", [](const std::vector<int64_t> &shape, int dtype) {
+    if (dtype < 0 || dtype > static_cast<int>(api::DType::F8E5M2))
+      throw api::Error(api::Error::InvalidArgument,
+                       "invalid dtype code " + std::to_string(dtype));
+    try {
+      return toArray(
+          moert::Tensor::empty(static_cast<api::DType>(dtype), shape));
+    } catch (const moert::Error &e) {
+      throw api::Error(api::Error::InvalidArgument, e.what());
+    }
+  });
+
   py::class_<api::World>(m, "World")
       .def(py::init([](const api::Executable &e, int ranks, double timeout,
                        int kernelThreads, bool checkFinite, bool trace) {
@@ -357,13 +409,13 @@ PYBIND11_MODULE(_moe, m) {
       .def("load_all",
            [](api::World &w, const api::Executable &e,
               const std::vector<std::vector<py::tuple>> &inputs,
-              int64_t maxTokens) {
+              int64_t maxTokens, bool donate) {
              std::vector<std::vector<api::Tensor>> tensors;
              std::vector<py::buffer_info> keep;
              for (const auto &rank : inputs)
                tensors.push_back(borrowAll(rank, keep));
              py::gil_scoped_release release;
-             w.loadAll(e, tensors, maxTokens);
+             w.loadAll(e, tensors, maxTokens, donate);
            })
       // One rank on the calling thread (each rank from its own thread).
       .def("run_rank", [](api::World &w, const api::Executable &e, int rank,

@@ -58,10 +58,13 @@ MOE_CAPI_EXPORTED size_t moeDTypeStorageBytes(MoeDType dtype, int64_t elements);
 /* A dense row-major tensor in memory.
  *
  * Inputs (const MoeBuffer *): `data`, `dtype`, `rank`, `shape` describe the
- * value; `capacity` may be 0 or the bytes available at `data` (checked);
- * `owner` is ignored. The runtime reads inputs in place when `data` is
- * 64-byte aligned (copying otherwise) and never writes them; keep them
- * alive and unchanged until the run returns.
+ * value; `capacity` may be 0 or the bytes available at `data` (checked).
+ * The runtime reads inputs in place when `data` is 64-byte aligned
+ * (copying otherwise) and never writes them (but see
+ * moeExecutableLoadDonating); keep them alive and unchanged until the run
+ * returns. `owner` is ignored unless it is the owner of a live
+ * runtime-owned buffer (moeBufferAllocate, or an output) with `data` its
+ * start: the run then shares that storage (API 2.3).
  *
  * Outputs (MoeBuffer *): on return `dtype`, `rank` and `shape` describe the
  * result. Two ways to receive the data:
@@ -83,9 +86,19 @@ typedef struct MoeBuffer {
   void *owner;
 } MoeBuffer;
 
-/* Frees runtime-owned storage of an output (no-op for caller-owned
- * buffers and for NULL) and resets `data`, `capacity` and `owner`. */
+/* Frees runtime-owned storage (an output's or moeBufferAllocate's; no-op
+ * for caller-owned buffers and for NULL) and resets `data`, `capacity`
+ * and `owner`. */
 MOE_CAPI_EXPORTED void moeBufferRelease(MoeBuffer *buffer);
+
+/* Runtime-owned storage for an input (API 2.3), typically a weight the
+ * caller fills once: set `dtype`, `rank` and `shape`; on success `data`
+ * (64-byte aligned, contents undefined), `capacity` and `owner` are set.
+ * Release it with moeBufferRelease once no run uses it. Such a buffer can
+ * be donated to the load (moeExecutableLoadDonating): the weights are
+ * then held once. An invalid dtype, rank or shape returns
+ * MOE_STATUS_INVALID_ARGUMENT and leaves the buffer unchanged. */
+MOE_CAPI_EXPORTED MoeStatus moeBufferAllocate(MoeBuffer *buffer);
 
 /* Elements of the buffer's shape (1 for rank 0); -1 for NULL, a rank
  * outside [0, MOE_MAX_RANK], a negative dimension or more than 2^63 - 1
@@ -297,6 +310,19 @@ MOE_CAPI_EXPORTED MoeStatus moeExecutableLoad(const MoeExecutable *executable,
                                               MoeWorld *world, int64_t rank,
                                               const MoeBuffer *inputs,
                                               int64_t numInputs);
+
+/* moeExecutableLoad that may rewrite weights in place (API 2.3): every
+ * runtime-owned input (moeBufferAllocate) that the load-time function
+ * repacks (npu.pack_weights: the int8 and int4 expert weights, into the
+ * layout of this CPU's matmul kernel) is repacked in its own storage
+ * instead of into a copy, so the weights are held once. Afterwards its
+ * `data` holds the packed layout, not the caller's values: pass the buffer
+ * unchanged to the runs (of any world) and do not read or write it; an op
+ * that would read it as plain values fails the run instead. Borrowed
+ * (caller-owned) inputs are copied when packed, as by moeExecutableLoad. */
+MOE_CAPI_EXPORTED MoeStatus moeExecutableLoadDonating(
+    const MoeExecutable *executable, MoeWorld *world, int64_t rank,
+    const MoeBuffer *inputs, int64_t numInputs);
 
 /* Load time (API 2.2), once per process: calibrates the expert-matmul
  * planner for the executable's matmuls and steps of up to

@@ -31,7 +31,7 @@ extern "C" {
  *    compatibility only: rebuild C++ embedders against each release.
  * Check at run time with moeIsApiVersionCompatible(MOE_C_API_VERSION). */
 #define MOE_C_API_VERSION_MAJOR 2
-#define MOE_C_API_VERSION_MINOR 2
+#define MOE_C_API_VERSION_MINOR 3
 #define MOE_C_API_VERSION                                                      \
   ((MOE_C_API_VERSION_MAJOR << 16) | MOE_C_API_VERSION_MINOR)
 

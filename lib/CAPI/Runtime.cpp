@@ -18,7 +18,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <optional>
+#include <unordered_set>
 
 using moe::api::Error;
 using moe::api::Tensor;
@@ -90,18 +92,53 @@ int64_t moeBufferNumElements(const MoeBuffer *buffer) {
       .value_or(-1);
 }
 
+/// The owners of the runtime-owned buffers handed out and not released:
+/// an input's `owner` is trusted only when it is one of them (the field was
+/// ignored before API 2.3, so a caller may leave anything in it).
+struct Owners {
+  std::mutex mutex;
+  std::unordered_set<const void *> live;
+
+  static Owners &get() {
+    static Owners *owners = new Owners; // buffers may outlive static dtors
+    return *owners;
+  }
+  void *add(Tensor t) {
+    auto *owner = new Tensor(std::move(t));
+    std::lock_guard<std::mutex> lock(mutex);
+    live.insert(owner);
+    return owner;
+  }
+  /// The tensor `owner` stands for, if it is a live owner.
+  std::optional<Tensor> find(const void *owner) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!live.count(owner))
+      return std::nullopt;
+    return *static_cast<const Tensor *>(owner);
+  }
+  void remove(void *owner) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      live.erase(owner);
+    }
+    delete static_cast<Tensor *>(owner);
+  }
+};
+
 void moeBufferRelease(MoeBuffer *buffer) {
   if (!buffer || !buffer->owner)
     return;
-  delete static_cast<Tensor *>(buffer->owner);
+  Owners::get().remove(buffer->owner);
   buffer->owner = nullptr;
   buffer->data = nullptr;
   buffer->capacity = 0;
 }
 
-/// The tensor an input buffer describes (borrowed when aligned).
-static Tensor toTensor(const MoeBuffer &b, size_t index) {
-  std::string what = "input " + std::to_string(index);
+/// The shape of `b` after checking its dtype, rank and sizes; `bytes`
+/// receives its storage size. `what` names it in the error.
+static std::vector<int64_t> checkedShape(const MoeBuffer &b,
+                                         const std::string &what,
+                                         size_t &bytes) {
   if (!validDType(b.dtype))
     throw Error(Error::InvalidArgument,
                 what + " has invalid dtype " + std::to_string(b.dtype));
@@ -110,12 +147,12 @@ static Tensor toTensor(const MoeBuffer &b, size_t index) {
                 what + " has invalid rank " + std::to_string(b.rank));
   std::vector<int64_t> shape(b.shape, b.shape + b.rank);
   // Checked before borrowing: a wrapped byte count would pass the capacity
-  // check below and let the run read past the buffer.
+  // check and let the run read past the buffer.
   std::optional<int64_t> elements = moert::checkedNumel(shape);
-  std::optional<size_t> bytes =
+  std::optional<size_t> checked =
       elements ? moert::checkedStorageBytes(moert::DType(b.dtype), *elements)
                : std::nullopt;
-  if (!bytes) {
+  if (!checked) {
     std::string dims;
     for (int64_t d : shape)
       dims += (dims.empty() ? "" : "x") + std::to_string(d);
@@ -124,10 +161,44 @@ static Tensor toTensor(const MoeBuffer &b, size_t index) {
                     "]: a negative dimension, or more than 2^63 - 1 " +
                     (elements ? "bytes" : "elements"));
   }
+  bytes = *checked;
+  return shape;
+}
+
+MoeStatus moeBufferAllocate(MoeBuffer *buffer) {
+  return guard([&] {
+    if (!buffer)
+      return invalid("moeBufferAllocate: null buffer");
+    size_t bytes = 0;
+    std::vector<int64_t> shape = checkedShape(*buffer, "the buffer", bytes);
+    Tensor t = moert::Tensor::empty(moert::DType(buffer->dtype), shape);
+    buffer->data = t.bytes();
+    buffer->capacity = bytes;
+    buffer->owner = Owners::get().add(std::move(t));
+    return MOE_STATUS_OK;
+  });
+}
+
+/// The tensor an input buffer describes: the storage of its runtime
+/// owner, or borrowed (when aligned).
+static Tensor toTensor(const MoeBuffer &b, size_t index) {
+  std::string what = "input " + std::to_string(index);
+  size_t bytes = 0;
+  std::vector<int64_t> shape = checkedShape(b, what, bytes);
+  if (b.owner) {
+    std::optional<Tensor> owned = Owners::get().find(b.owner);
+    if (owned && owned->bytes() == b.data && bytes <= owned->nbytes()) {
+      Tensor t;
+      t.dtype = moert::DType(b.dtype);
+      t.shape = std::move(shape);
+      t.storage = owned->storage;
+      return t;
+    }
+  }
   Tensor t = moe::api::borrow(b.data, moert::DType(b.dtype), shape);
-  if (b.capacity && b.capacity < *bytes)
+  if (b.capacity && b.capacity < bytes)
     throw Error(Error::InvalidArgument, what + " (" + t.str() + ") needs " +
-                                            std::to_string(*bytes) +
+                                            std::to_string(bytes) +
                                             " bytes, its buffer holds " +
                                             std::to_string(b.capacity));
   return t;
@@ -159,7 +230,7 @@ static bool toBuffer(const Tensor &result, MoeBuffer &out) {
   std::copy(result.shape.begin(), result.shape.end(), out.shape);
   size_t bytes = result.nbytes();
   if (!out.data) {
-    out.owner = new Tensor(result);
+    out.owner = Owners::get().add(result);
     out.data = result.bytes();
     out.capacity = bytes;
     return true;
@@ -483,12 +554,13 @@ MoeStatus moeExecutableRun(const MoeExecutable *executable, MoeWorld *world,
   });
 }
 
-MoeStatus moeExecutableLoad(const MoeExecutable *executable, MoeWorld *world,
-                            int64_t rank, const MoeBuffer *inputs,
-                            int64_t numInputs) {
+/// moeExecutableLoad and moeExecutableLoadDonating.
+static MoeStatus load(const char *function, const MoeExecutable *executable,
+                      MoeWorld *world, int64_t rank, const MoeBuffer *inputs,
+                      int64_t numInputs, bool donate) {
   return guard([&] {
     if (!executable || !world)
-      return invalid("moeExecutableLoad: null executable or world");
+      return invalid(std::string(function) + ": null executable or world");
     int64_t ranks = world->world.numRanks();
     if (rank < 0 || rank >= ranks)
       return invalid("rank " + std::to_string(rank) +
@@ -502,9 +574,24 @@ MoeStatus moeExecutableLoad(const MoeExecutable *executable, MoeWorld *world,
     std::string why = toTensors(inputs, numInputs, args);
     if (!why.empty())
       return reject(why);
-    executable->exe.load(world->world, int(rank), args);
+    executable->exe.load(world->world, int(rank), args, donate);
     return MOE_STATUS_OK;
   });
+}
+
+MoeStatus moeExecutableLoad(const MoeExecutable *executable, MoeWorld *world,
+                            int64_t rank, const MoeBuffer *inputs,
+                            int64_t numInputs) {
+  return load("moeExecutableLoad", executable, world, rank, inputs, numInputs,
+              /*donate=*/false);
+}
+
+MoeStatus moeExecutableLoadDonating(const MoeExecutable *executable,
+                                    MoeWorld *world, int64_t rank,
+                                    const MoeBuffer *inputs,
+                                    int64_t numInputs) {
+  return load("moeExecutableLoadDonating", executable, world, rank, inputs,
+              numInputs, /*donate=*/true);
 }
 
 MoeStatus moeExecutableCalibrate(const MoeExecutable *executable,

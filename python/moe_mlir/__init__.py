@@ -27,8 +27,8 @@ from ._tensors import (DTypeError, RankFailedError, ShapeError,  # noqa: F401
 from .decisions import (Candidate, LayerDecision, Quantization,  # noqa: F401
                         StreamPlan)
 
-__all__ = ["compile", "import_config", "Executable", "World", "Error",
-           "InvalidArgumentError", "ShapeError", "DTypeError",
+__all__ = ["compile", "empty", "import_config", "Executable", "World",
+           "Error", "InvalidArgumentError", "ShapeError", "DTypeError",
            "CompileError", "ConfigError", "RunError", "RankFailedError",
            "LayerDecision", "Candidate", "Quantization", "StreamPlan",
            "api_version", "compile_options"]
@@ -134,6 +134,19 @@ class Executable:
                 if v is not None}
 
 
+def empty(shape, dtype):
+    """An uninitialized array in the runtime's own storage, for an input of
+    element type `dtype` ("f32", "bf16", "i8", ... as in
+    Executable.arguments): fill it once (the weights), and a donating
+    World.load may repack it in place instead of holding a packed copy.
+    The array's NumPy dtype is the storage's (bf16: uint16 bit patterns;
+    i4: uint8, two values per byte)."""
+    if dtype not in _tensors.CODES:
+        raise InvalidArgumentError(
+            f"unknown dtype {dtype!r}; one of {', '.join(_tensors.CODES)}")
+    return _moe.empty([int(d) for d in shape], _tensors.CODES[dtype])
+
+
 def compile(source, pipeline=None, entry="", **options):
     """Compiles a module (text, or import_config's result) with
     moe-compile; keyword options are moe-compile's (underscores for dashes:
@@ -201,13 +214,21 @@ class World:
         return [_tensors.from_result(t, i, as_torch)
                 for t, i in zip(arrays, self.executable.results)]
 
-    def load(self, inputs, max_tokens=0):
+    def load(self, inputs, max_tokens=0, donate=False):
         """Load time, once after the weights are in `inputs` (as for run;
         any activations will do): with max_tokens > 0, calibrates the
         expert-matmul planner for steps of up to max_tokens tokens per
         rank; then every rank scans its inputs for NaNs, runs the load-time
         function and one warm-up step (results discarded), so the first run
-        costs what a steady one does (docs/Runtime.md, "Load time")."""
+        costs what a steady one does (docs/Runtime.md, "Load time").
+
+        donate=True: the weights the load repacks (the int8 and int4
+        expert weights, npu.pack_weights) are repacked in their own
+        storage instead of a copy when it is the runtime's (arrays from
+        moe_mlir.empty, load_weights or a run): the weights are then held
+        once, and those arrays hold the packed layout afterwards. Pass
+        them unchanged to later runs and do not read them; other arrays
+        are copied when packed."""
         if len(inputs) != self.num_ranks:
             raise InvalidArgumentError(
                 f"{len(inputs)} input sets for {self.num_ranks} ranks")
@@ -217,7 +238,8 @@ class World:
         packed = [self._pack(r, x) for r, x in enumerate(inputs)]
         try:
             self._world.load_all(self.executable._exe,
-                                 [p for p, _ in packed], max_tokens)
+                                 [p for p, _ in packed], max_tokens,
+                                 bool(donate))
         except RunError as e:
             raise _tensors.run_error(e) from None
 

@@ -451,6 +451,51 @@ def test_load_then_run(name):
         world.load(inputs, max_tokens=-1)
 
 
+def test_donating_load_holds_the_weights_once():
+    # The int8 expert weights in the runtime's storage (moe_mlir.empty): a
+    # donating load repacks them in place where the CPU packs, and every
+    # run after it (also on a second world) matches the dense reference.
+    # Plain NumPy weights stay the caller's: never written.
+    case, source, inputs, expected = load("w8a8")
+    exe = moe_mlir.compile(source)
+    weights = [a["name"] for a in exe.arguments if a["dtype"] == "i8"]
+    assert weights, "the w8a8 case has int8 weights"
+    owned = []
+    for rank in inputs:
+        mine = dict(rank)
+        for name in weights:
+            a = moe_mlir.empty(rank[name].shape, "i8")
+            assert a.dtype == np.int8 and a.shape == rank[name].shape
+            a[...] = rank[name]
+            mine[name] = a
+        owned.append(mine)
+    before = {name: owned[0][name].copy() for name in weights}
+    world = moe_mlir.World(exe, ranks=len(inputs))
+    world.load(owned, donate=True)
+    check(case, world.run(owned), expected)
+    check(case, world.run(owned), expected)
+    again = moe_mlir.World(exe, ranks=len(inputs))
+    again.load(owned)  # packed already: not packed twice
+    check(case, again.run(owned), expected)
+    rewritten = [name for name in weights
+                 if not np.array_equal(owned[0][name], before[name])]
+    # The routed experts' stacks packed in place, or (a CPU without the
+    # packed kernel) untouched; the shared expert's (a plain matmul's
+    # weights) never.
+    assert rewritten in ([], ["w13", "w2"])
+
+    plain = [{k: v.copy() for k, v in rank.items()} for rank in inputs]
+    world = moe_mlir.World(exe, ranks=len(inputs))
+    world.load(plain, donate=True)
+    check(case, world.run(plain), expected)
+    for name in weights:
+        assert np.array_equal(plain[0][name], inputs[0][name])
+    with pytest.raises(moe_mlir.InvalidArgumentError, match="unknown dtype"):
+        moe_mlir.empty([4], "q7")
+    with pytest.raises(moe_mlir.InvalidArgumentError, match="negative"):
+        moe_mlir.empty([4, -1], "f32")
+
+
 def test_load_scans_the_inputs():
     world, bad = nan_in_rank0_x()
     with pytest.raises(moe_mlir.RankFailedError,
