@@ -2,7 +2,8 @@
 //
 // The machine figures behind the bounds of bench/run_layer_bench.py
 // (`moe-layer-bench --machine`). Every figure uses all hardware threads and
-// the widest instructions the CPU has, chosen at run time: each variant is
+// the widest instructions the kernels use (the CPU's best, or those of the
+// variant MOE_CPU_ISA forces), chosen at run time: each variant is
 // a function with its own target attribute (as lib/Runtime/Kernels does),
 // never a file compiled with -mavx512f, so the probe runs on any x86-64
 // CPU and, with the portable loops, on other targets.
@@ -200,9 +201,29 @@ float readPortable(const float *p, int64_t n) {
   return s;
 }
 
-/// Whether the CPU has `isa`, as the runtime's kernel tables see it
-/// (CpuIsa.cpp), so the probe measures the instructions the kernels use.
-bool has(moert::CpuIsa isa) { return moert::cpuIsaSupported(isa); }
+/// Whether the kernels may use `isa`: the CPU has it and the variant they
+/// run (moert::cpuIsa(): the best one, or MOE_CPU_ISA's) includes it. The
+/// probe measures the instructions the kernels use, so a run with
+/// MOE_CPU_ISA=avx2 on an AVX-512 machine gets the bounds of an AVX2 CPU.
+bool has(moert::CpuIsa isa) {
+  using moert::CpuIsa;
+  if (!moert::cpuIsaSupported(isa))
+    return false;
+  CpuIsa selected = moert::cpuIsa();
+  switch (isa) {
+  case CpuIsa::Portable:
+    return true;
+  case CpuIsa::Avx2:
+    return selected != CpuIsa::Portable;
+  case CpuIsa::AvxVnni:
+    return selected == CpuIsa::AvxVnni;
+  case CpuIsa::Avx512:
+    return selected == CpuIsa::Avx512 || selected == CpuIsa::Avx512Vnni;
+  case CpuIsa::Avx512Vnni:
+    return selected == CpuIsa::Avx512Vnni;
+  }
+  return false;
+}
 
 /// Operations per loop step of each kernel (all chains, all lanes).
 struct Kernel {

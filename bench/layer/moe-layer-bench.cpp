@@ -177,6 +177,12 @@ static double residentBytes() {
 int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(benchCategory);
   cl::ParseCommandLineOptions(argc, argv, "time an MoE layer forward\n");
+  try {
+    moert::cpuIsa(); // MOE_CPU_ISA, checked once
+  } catch (const moert::Error &e) {
+    llvm::errs() << "moe-layer-bench: " << e.what() << "\n";
+    return 1;
+  }
   if (machine) {
     measureMachine();
     return 0;
