@@ -35,7 +35,7 @@ const KernelTable kAvx2{CpuIsa::Avx2,    avx2::gemmF32, avx2::gemvF32,
 const KernelTable kAvxVnni{CpuIsa::AvxVnni, avx2::gemmF32,   avx2::gemvF32,
                            avx2::gemmI8,     avx2::gemvI8,    avxvnni::gemmU8,
                            avxvnni::gemvU8,  avxvnni::gemmU8Packed,
-                           nullptr,          avx2::swigluRow,
+                           avxvnni::gemmU4Packed, avx2::swigluRow,
                            avx2::quantizeRow};
 const KernelTable kAvx512{CpuIsa::Avx512,  avx512::gemmF32, avx512::gemvF32,
                           avx2::gemmI8,    avx2::gemvI8,    nullptr, nullptr,

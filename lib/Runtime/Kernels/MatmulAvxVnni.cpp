@@ -6,6 +6,10 @@
 // multiply-adds per instruction. The contract is MatmulVnni.cpp's, and
 // so are the results (exact i32 sums).
 //
+// gemmU4Packed reads the packed int4 layout of npu.pack_weights (w4a8),
+// all K blocks and their group scales in the kernel, as MatmulVnni.cpp's
+// does on zmm.
+//
 // gemmU8 packs the weight into the same 16-column strips of k-quads
 // (avx2::packU8Quads, column sums by vpdpbusd with ones for the
 // compensation) and runs a 6x16 micro-kernel (12 accumulators).
@@ -374,29 +378,34 @@ MOE_AVXVNNI void gemmU8(const uint8_t *a, int64_t lda, int64_t m,
 }
 
 namespace {
-/// sum_k x[i, k] over `n` signed bytes of each of `m` rows (vpsadbw of
-/// x + 128 against zero, less 128 per byte).
+/// The sum of `n` bytes p[k] ^ flip, unsigned (vpsadbw against zero).
+MOE_AVXVNNI int64_t byteSum(const uint8_t *p, int64_t n, uint8_t flip) {
+  const __m256i f = _mm256_set1_epi8(static_cast<char>(flip));
+  __m256i total = _mm256_setzero_si256();
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32)
+    total = _mm256_add_epi64(
+        total, _mm256_sad_epu8(
+                   _mm256_xor_si256(_mm256_loadu_si256(
+                                        reinterpret_cast<const __m256i *>(p + k)),
+                                    f),
+                   _mm256_setzero_si256()));
+  alignas(32) int64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), total);
+  int64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  for (; k < n; ++k)
+    sum += p[k] ^ flip;
+  return sum;
+}
+
+/// sum_k x[i, k] over `n` signed bytes of each of `m` rows: the sum of
+/// x + 128 (x ^ 0x80), less 128 per byte.
 MOE_AVXVNNI void signedRowSums(const int8_t *x, int64_t ldx, int64_t m,
                                int64_t n, int32_t *sums) {
-  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-  for (int64_t i = 0; i < m; ++i) {
-    const int8_t *row = x + i * ldx;
-    __m256i total = _mm256_setzero_si256();
-    int64_t k = 0;
-    for (; k + 32 <= n; k += 32)
-      total = _mm256_add_epi64(
-          total,
-          _mm256_sad_epu8(_mm256_xor_si256(_mm256_loadu_si256(
-                                               reinterpret_cast<const __m256i *>(row + k)),
-                                           flip),
-                          _mm256_setzero_si256()));
-    alignas(32) int64_t lanes[4];
-    _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), total);
-    int64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3] - 128 * k;
-    for (; k < n; ++k)
-      sum += row[k];
-    sums[i] = static_cast<int32_t>(sum);
-  }
+  for (int64_t i = 0; i < m; ++i)
+    sums[i] = static_cast<int32_t>(
+        byteSum(reinterpret_cast<const uint8_t *>(x + i * ldx), n, 0x80) -
+        128 * n);
 }
 
 } // namespace
@@ -437,6 +446,126 @@ MOE_AVXVNNI void gemmU8Packed(const int8_t *x, int64_t ldx, int64_t m,
         _mm256_storeu_si256(cr + 1,
                             _mm256_sub_epi32(_mm256_loadu_si256(cr + 1), corr));
       }
+    }
+  }
+}
+
+namespace {
+/// Rows of x per tile of the packed int4 kernel.
+constexpr int kU4Rows = 2;
+
+/// avx512vnni::microU4 (MatmulVnni.cpp) on ymm: the 64 bytes of a quad
+/// row are two registers, and their low and high nibbles four registers
+/// of 8 columns (columns 0-7, 8-15 from the low nibbles, 16-23, 24-31
+/// from the high ones), so a 32-column strip takes four accumulators per
+/// row. Per block: D = sum_k x (w + 8), P = D - 8 S + zc (U - 8 gs), f +=
+/// float(P) * scale; with Comp (the first tile) U is summed on the way and
+/// zc (U - 8 gs) stored in `comp` ([blocks][32]) for the other tiles.
+template <int MR, bool Comp>
+MOE_AVXVNNI void microU4(const uint8_t *a, int64_t lda, const uint8_t *b,
+                         int64_t blocks, int64_t gs, const float *scale,
+                         int64_t ldScale, const int32_t *sums, int32_t *comp,
+                         __m256i zc, float *f, int64_t ldf) {
+  const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi8(1);
+  const __m256i flip = _mm256_set1_epi32(static_cast<int32_t>(0x80808080u));
+  const __m256i eightGs = _mm256_set1_epi32(static_cast<int32_t>(8 * gs));
+  __m256 total[MR][4];
+  for (int i = 0; i < MR; ++i)
+    for (int h = 0; h < 4; ++h)
+      total[i][h] = _mm256_setzero_ps();
+  int64_t quads = gs / 4;
+  for (int64_t kb = 0; kb < blocks; ++kb) {
+    const uint8_t *bk = b + kb * quads * 64;
+    const uint8_t *ak = a + kb * gs;
+    __m256i d[MR][4], uu[4];
+    for (int h = 0; h < 4; ++h) {
+      uu[h] = _mm256_setzero_si256();
+      for (int i = 0; i < MR; ++i)
+        d[i][h] = _mm256_setzero_si256();
+    }
+    for (int64_t q = 0; q < quads; ++q) {
+      if (Comp)
+        _mm_prefetch(reinterpret_cast<const char *>(bk + (q + 32) * 64),
+                     _MM_HINT_T0);
+      const auto *bq = reinterpret_cast<const __m256i *>(bk + q * 64);
+      __m256i v0 = _mm256_load_si256(bq), v1 = _mm256_load_si256(bq + 1);
+      __m256i w[4] = {_mm256_and_si256(v0, low), _mm256_and_si256(v1, low),
+                      _mm256_and_si256(_mm256_srli_epi16(v0, 4), low),
+                      _mm256_and_si256(_mm256_srli_epi16(v1, 4), low)};
+      if (Comp)
+        for (int h = 0; h < 4; ++h)
+          uu[h] = _mm256_dpbusd_avx_epi32(uu[h], w[h], ones);
+      for (int i = 0; i < MR; ++i) {
+        int32_t quad;
+        std::memcpy(&quad, ak + i * lda + 4 * q, 4);
+        __m256i x = _mm256_xor_si256(_mm256_set1_epi32(quad), flip);
+        for (int h = 0; h < 4; ++h)
+          d[i][h] = _mm256_dpbusd_avx_epi32(d[i][h], w[h], x);
+      }
+    }
+    int32_t *ck = comp + kb * 32;
+    if (Comp)
+      for (int h = 0; h < 4; ++h)
+        _mm256_store_si256(
+            reinterpret_cast<__m256i *>(ck + 8 * h),
+            _mm256_mullo_epi32(zc, _mm256_sub_epi32(uu[h], eightGs)));
+    const float *sk = scale + kb * ldScale;
+    for (int h = 0; h < 4; ++h) {
+      __m256i corr =
+          _mm256_load_si256(reinterpret_cast<const __m256i *>(ck + 8 * h));
+      __m256 s = _mm256_loadu_ps(sk + 8 * h);
+      for (int i = 0; i < MR; ++i) {
+        __m256i eightS = _mm256_set1_epi32(8 * sums[i * blocks + kb]);
+        __m256i p =
+            _mm256_add_epi32(_mm256_sub_epi32(d[i][h], eightS), corr);
+        total[i][h] =
+            _mm256_add_ps(total[i][h], _mm256_mul_ps(_mm256_cvtepi32_ps(p), s));
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int h = 0; h < 4; ++h)
+      _mm256_storeu_ps(f + i * ldf + 8 * h, total[i][h]);
+}
+} // namespace
+
+MOE_AVXVNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
+                              const WeightView &w, int64_t blocks, int64_t gs,
+                              const float *scale, int64_t ldScale, int64_t n0,
+                              int64_t n1, int32_t zero, float *f,
+                              int64_t ldf) {
+  int64_t strips = (n1 - n0) / kPackedI4Strip;
+  int64_t stripBytes = w.k / 4 * 64;
+  const uint8_t *base =
+      w.data + w.offset / 2 + n0 / kPackedI4Strip * stripBytes;
+  // Scratch: S per row and block, then zc (U - 8 gs) per block of a strip.
+  size_t sumBytes = static_cast<size_t>(m * blocks) * sizeof(int32_t);
+  sumBytes = (sumBytes + 63) / 64 * 64;
+  auto *scratch = static_cast<uint8_t *>(avx2::packScratch(
+      sumBytes + static_cast<size_t>(blocks) * 32 * sizeof(int32_t)));
+  auto *sums = reinterpret_cast<int32_t *>(scratch);
+  auto *comp = reinterpret_cast<int32_t *>(scratch + sumBytes);
+  // S = sum_k (u - 128) per row and block.
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t kb = 0; kb < blocks; ++kb)
+      sums[i * blocks + kb] = static_cast<int32_t>(
+          byteSum(a + i * lda + kb * gs, gs, 0) - 128 * gs);
+  const __m256i zc = _mm256_set1_epi32(128 - zero);
+  // Strip by strip: the first tile of rows streams it from memory, the
+  // others read it from the cache.
+  for (int64_t s = 0; s < strips; ++s) {
+    const uint8_t *b = base + s * stripBytes;
+    const float *sc = scale + s * kPackedI4Strip;
+    for (int64_t i = 0; i < m; i += kU4Rows) {
+      float *fs = f + i * ldf + s * kPackedI4Strip;
+      const int32_t *si = sums + i * blocks;
+      bool first = i == 0;
+      if (m - i >= 2)
+        (first ? microU4<2, true> : microU4<2, false>)(
+            a + i * lda, lda, b, blocks, gs, sc, ldScale, si, comp, zc, fs, ldf);
+      else
+        (first ? microU4<1, true> : microU4<1, false>)(
+            a + i * lda, lda, b, blocks, gs, sc, ldScale, si, comp, zc, fs, ldf);
     }
   }
 }

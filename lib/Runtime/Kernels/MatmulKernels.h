@@ -234,6 +234,9 @@ void gemvU8(const uint8_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t, int32_t *, int64_t);
 void gemmU8Packed(const int8_t *, int64_t, int64_t, const WeightView &,
                   int64_t, int64_t, int64_t, int64_t, int32_t *, int64_t);
+void gemmU4Packed(const uint8_t *, int64_t, int64_t, const WeightView &,
+                  int64_t, int64_t, const float *, int64_t, int64_t, int64_t,
+                  int32_t, float *, int64_t);
 } // namespace avxvnni
 
 namespace avx512vnni {

@@ -5,7 +5,8 @@
 // whole K, avx2::packU8Quads of each group), so no step packs weight
 // panels again, and of a w4a8 int4 stack into gemmU4Packed's (32-column
 // strips of k-quads of nibbles, the two halves of a strip in the low and
-// high nibbles), which the kernel reads without any shuffle. In place when the driver donated the weight: one group at
+// high nibbles), which the kernel reads without any shuffle (avx512vnni
+// and avxvnni). In place when the driver donated the weight: one group at
 // a time through a scratch copy of that group, so the process never holds
 // two copies of the stack. docs/Runtime.md, "Packed weights".
 //
