@@ -6,13 +6,16 @@
 // with `rows` rows spread over G groups (one row per group up to G = 8,
 // then rows / 8 per group over 8 groups, so the weights touched stay at
 // 8 experts and exceed the caches). Prints GB/s of weight traffic and
-// GFLOP/s (GOP/s for int8), best of 5.
+// GFLOP/s (GOP/s for int8), best of 5. MOE_KERNEL_BENCH_GROUPS=G stacks G
+// groups and moves on to the next 8 every repetition: with G = 128 (the
+// Qwen3 layer's experts) the weights stream from memory.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/Runtime/Kernels.h"
 #include "moe/Runtime/Parallel.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,7 +35,12 @@ int main(int argc, char **argv) {
   if (rowsList.empty())
     rowsList = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
   setKernelThreads(threads);
-  const int64_t k = 2048, n = 1536, groups = 8;
+  const int64_t k = 2048, n = 1536;
+  // MOE_KERNEL_BENCH_GROUPS=G (default 8): a stack of G groups, and each
+  // repetition multiplies the next `used` of them, so with G large enough
+  // the weights come from memory, not from the caches, as in a layer.
+  const char *g = std::getenv("MOE_KERNEL_BENCH_GROUPS");
+  const int64_t groups = g ? std::max<int64_t>(8, std::atoll(g)) : 8;
   bool packed = quant == "w8a8p" || quant == "w4a8p";
   bool q8 = quant == "w8a8" || quant == "w8a8p";
   bool q4 = quant == "w4a8" || quant == "w4a8p";
@@ -86,10 +94,16 @@ int main(int argc, char **argv) {
     Tensor pt = Tensor::empty(DType::F32, {rows});
     for (int64_t i = 0; i < rows; ++i)
       pt.data<float>()[i] = 1.0f;
-    int64_t used = std::min(rows, groups);
-    Tensor gl = Tensor::zeros(DType::I64, {groups});
-    for (int64_t g = 0; g < used; ++g)
-      gl.data<int64_t>()[g] = rows / used + (g < rows % used ? 1 : 0);
+    int64_t used = std::min<int64_t>(rows, 8);
+    // The rows of repetition `rep` go to groups [rep used, rep used + used)
+    // (mod G), in order.
+    auto groupList = [&](int rep) {
+      Tensor gl = Tensor::zeros(DType::I64, {groups});
+      for (int64_t j = 0; j < used; ++j)
+        gl.data<int64_t>()[(rep * used + j) % groups] =
+            rows / used + (j < rows % used ? 1 : 0);
+      return gl;
+    };
     MatmulScales sc;
     if (q8 || q4) {
       sc.scale = &scale;
@@ -101,6 +115,7 @@ int main(int argc, char **argv) {
                                                  : MatmulQuant::None;
     double best = 1e30;
     for (int rep = 0; rep < 6; ++rep) {
+      Tensor gl = groupList(rep);
       auto t0 = std::chrono::steady_clock::now();
       Tensor out = groupedMatmul(x, run, gl, sc, mq, GroupListType::Count,
                                  DType::F32);
