@@ -146,8 +146,10 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
                           : defaultKernelThreads(local.size());
   setKernelThreads(kernelThreads);
   // The step's first ops (gate, routing) are serial: the pool's workers
-  // wake meanwhile, ready for its first parallel kernel.
-  wakeKernelThreads();
+  // wake meanwhile, ready for its first parallel kernel (when the rank
+  // runs its kernels on more than one thread).
+  if (kernelThreads > 1)
+    wakeKernelThreads();
   std::vector<void *> args, results(numResults, nullptr);
   for (const Tensor &t : inputs)
     args.push_back(Handle::ready(t));
