@@ -6,8 +6,9 @@ Runs, one process per line and in order, for f32 / w8a8 / w4a8 at T = 1,
 --machine` and then `moe-layer-bench [--quant Q] --tokens T`; then the
 4-rank shared-expert runs with --overlap. The probe runs right before each
 row because this machine's read bandwidth moves (35-73 GB/s over a day of
-runs on a shared host). Prints a table with each median against its bound
-(the row's probe):
+runs on a shared host). Every row runs three times (probe, then the layer
+in a fresh process) and prints the median of each figure with its range.
+Prints a table with each median against its bound (the run's probe):
 
   read bound    = bytes of the experts a step touches / read bandwidth
                   (E (1 - (1 - K/E)^T) experts expected; 4 bytes per f32
@@ -55,35 +56,56 @@ def main():
             sys.exit("no machine line in:\n" + machine)
         return (float(v) * 1e9 for v in m.groups())
 
-    rows = []
-    print(f"{'config':14} {'median':>10} {'bound':>18} {'of bound':>9} "
-          f"{'first':>6}  {'memory':10} probe: read GB/s, fma, int8")
+    # Each row runs `repeats` times, each run a probe and then the layer in
+    # a fresh process (load, first step, timed steps), and prints the
+    # median of each figure over the runs with their range: one run's
+    # first step is a single sample, and this host's bandwidth can change
+    # between it and the steps after it.
+    repeats = 1 if opts.quick else 3
+    print(f"{'config':14} {'median':>10} {'bound':>18} {'of bound':>16} "
+          f"{'first':>16}  {'memory':>6}  probe: read GB/s, fma, int8")
+
+    def mid(values):
+        return sorted(values)[len(values) // 2]
+
     for quant in ["none", "w8a8", "w4a8"]:
         for tokens in [1, 16, 128, 1024]:
-            read, fma, int8 = probe()
-            iters = 3 if opts.quick else (7 if tokens == 1024 else 30)
-            warm = 1 if opts.quick else (3 if tokens >= 128 else 20)
-            args = ["--tokens", str(tokens), "--iters", str(iters),
-                    "--warmup", str(warm)]
-            if quant != "none":
-                args += ["--quant", quant]
-            out = bench(opts.build, args)
-            med = float(re.search(r"median ([\d.]+) ms", out).group(1)) / 1e3
-            first = re.search(r"\(([\d.]+)x the median\)", out).group(1)
-            mem = re.search(r"\(([\d.]+)x the live tensors\)", out)
-            experts = E * (1 - (1 - K / E) ** tokens)
-            weight_bytes = experts * 3 * H * I * BYTES[quant]
-            ops = 2.0 * tokens * K * 3 * H * I
-            read_bound = weight_bytes / read
-            compute_bound = ops / (fma if quant == "none" else int8)
-            bound = max(read_bound, compute_bound)
-            kind = "read" if read_bound >= compute_bound else (
-                "fma" if quant == "none" else "int8")
-            rows.append((quant, tokens, med))
-            print(f"{quant + ' T=' + str(tokens):14} {med * 1e3:8.3f} ms "
-                  f"{bound * 1e3:9.3f} ms ({kind:4}) {bound / med:9.2f} "
-                  f"{first:>5}x  {mem.group(1) if mem else '?'}x live  "
-                  f"{read / 1e9:.1f}, {fma / 1e9:.0f}, {int8 / 1e9:.0f}")
+            runs = []
+            for _ in range(repeats):
+                read, fma, int8 = probe()
+                iters = 3 if opts.quick else (7 if tokens == 1024 else 30)
+                warm = 1 if opts.quick else (3 if tokens >= 128 else 20)
+                args = ["--tokens", str(tokens), "--iters", str(iters),
+                        "--warmup", str(warm)]
+                if quant != "none":
+                    args += ["--quant", quant]
+                out = bench(opts.build, args)
+                med = float(re.search(r"median ([\d.]+) ms", out).group(1))
+                first = float(re.search(r"\(([\d.]+)x the median\)",
+                                        out).group(1))
+                mem = re.search(r"\(([\d.]+)x the live tensors\)", out)
+                experts = E * (1 - (1 - K / E) ** tokens)
+                weight_bytes = experts * 3 * H * I * BYTES[quant]
+                ops = 2.0 * tokens * K * 3 * H * I
+                read_bound = weight_bytes / read
+                compute_bound = ops / (fma if quant == "none" else int8)
+                bound = max(read_bound, compute_bound)
+                kind = "read" if read_bound >= compute_bound else (
+                    "fma" if quant == "none" else "int8")
+                runs.append({"med": med, "bound": bound * 1e3, "kind": kind,
+                             "of": bound * 1e3 / med, "first": first,
+                             "mem": float(mem.group(1)) if mem else 0.0,
+                             "probe": (read / 1e9, fma / 1e9, int8 / 1e9)})
+            of = sorted(r["of"] for r in runs)
+            firsts = sorted(r["first"] for r in runs)
+            m = sorted(runs, key=lambda r: r["of"])[len(runs) // 2]
+            print(f"{quant + ' T=' + str(tokens):14} {m['med']:8.3f} ms "
+                  f"{m['bound']:9.3f} ms ({m['kind']:4}) "
+                  f"{mid(of):5.2f} ({of[0]:.2f}-{of[-1]:.2f}) "
+                  f"{mid(firsts):5.2f}x ({firsts[0]:.2f}-{firsts[-1]:.2f}) "
+                  f"{mid([r['mem'] for r in runs]):5.2f}x  "
+                  + "; ".join(f"{a:.1f}, {b:.0f}, {c:.0f}"
+                              for a, b, c in (r["probe"] for r in runs)))
     # The ratios the issue asks for, from alternating runs (rows minutes
     # apart may see different bandwidth): each round runs both back to back.
     def median_of(args):
