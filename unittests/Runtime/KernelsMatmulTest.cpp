@@ -482,6 +482,58 @@ TEST(Matmul, EngineNames) {
   EXPECT_STREQ(matmulEngineName(MatmulEngine::Vnni), "vnni");
 }
 
+TEST(Matmul, W4A8GemvExtremesOnEveryVariant) {
+  // The int4 gemv engines at their limits, exactly: x in {-128, 127}
+  // against weights in {-8, 7} (the AVX2 form's s16 accumulators of eight
+  // byte-pair sums reach 30720), K with a tail past the 16-row steps and
+  // an odd pair, N with 32-column steps and a tail, with the bias (x - 8
+  // leaves the bytes: the s16 pair form) and without.
+  MatmulEngine previousEngine = matmulEngine();
+  CpuIsa previousIsa = cpuIsa();
+  std::mt19937 rng(41);
+  std::uniform_int_distribution<int> coin(0, 1);
+  for (CpuIsa isa : supportedCpuIsas()) {
+    setCpuIsa(isa);
+    setMatmulEngine(MatmulEngine::Gemv);
+    for (bool withBias : {false, true}) {
+      const int64_t k = 37, n = 70, m = 3;
+      Tensor x = Tensor::zeros(DType::I8, {m, k});
+      for (int64_t i = 0; i < x.numel(); ++i)
+        x.data<int8_t>()[i] = coin(rng) ? -128 : 127;
+      Tensor w = Tensor::zeros(DType::I4, {1, k, n});
+      for (int64_t i = 0; i < w.numel(); ++i)
+        setI4(w.bytes(), i, coin(rng) ? -8 : 7);
+      // Every x of row 0 -128 against an all -8 column 0: the largest sums.
+      for (int64_t c = 0; c < k; ++c) {
+        x.data<int8_t>()[c] = -128;
+        setI4(w.bytes(), c * n, -8);
+      }
+      Tensor gsc = Tensor::zeros(DType::F32, {1, 1, n});
+      for (int64_t i = 0; i < gsc.numel(); ++i)
+        gsc.data<float>()[i] = 1.0f;
+      Tensor bias = Tensor::zeros(DType::F32, {1, n});
+      MatmulScales sc{nullptr, nullptr, &gsc};
+      if (withBias)
+        sc.bias = &bias;
+      std::vector<float> got = values<float>(
+          groupedMatmul(x, w, i64({1}, {m}), sc, MatmulQuant::W4A8,
+                        GroupListType::Count, DType::F32));
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          int64_t want = 0;
+          for (int64_t c = 0; c < k; ++c)
+            want += (int64_t(x.data<int8_t>()[i * k + c]) - (withBias ? 8 : 0)) *
+                    getI4(w.bytes(), c * n + j);
+          ASSERT_EQ(got[i * n + j], static_cast<float>(want))
+              << cpuIsaName(isa) << " bias " << withBias << " row " << i
+              << " column " << j;
+        }
+    }
+  }
+  setMatmulEngine(previousEngine);
+  setCpuIsa(previousIsa);
+}
+
 TEST(Matmul, W4A8ExplicitLoop) {
   // K = 4 in two blocks of 2, N = 2, one row: written out by hand.
   Tensor x = i8({1, 4}, {1, 2, 3, 4});

@@ -339,8 +339,9 @@ Tensor run(Problem &p) {
                   xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, kb * gs,
                   (kb + 1) * gs, b.n0, b.n1, 128 + offset, part, ldc);
             else
-              kt.gemmI8(x16.data<int16_t>() + b.r0 * lda, lda, rows, w,
-                        kb * gs, (kb + 1) * gs, b.n0, b.n1, part, ldc);
+              (e == MatmulEngine::Gemv ? kt.gemvI8 : kt.gemmI8)(
+                  x16.data<int16_t>() + b.r0 * lda, lda, rows, w, kb * gs,
+                  (kb + 1) * gs, b.n0, b.n1, part, ldc);
             const float *s = p.groupScale + (b.g * p.blocks + kb) * p.n + b.n0;
             for (int64_t i = 0; i < rows; ++i)
               for (int64_t j = 0; j < cols; ++j)

@@ -470,11 +470,214 @@ MOE_AVX2 void gemvI8Rows(const int16_t *a, int64_t lda, const WeightView &w,
         c[i * ldc + n] += a[i * lda + k] * base[k * w.n + n];
 }
 
+/// 32 int4 weights from byte `p` on (two per byte, element 2i in the low
+/// nibble) as two vectors of 16 signed bytes in column order.
+MOE_AVX2 inline void i4Columns(const uint8_t *p, __m128i &c0, __m128i &c1) {
+  const __m128i mask = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+  __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+  // (v ^ 8) - 8 sign-extends a nibble.
+  __m128i lo = _mm_sub_epi8(_mm_xor_si128(_mm_and_si128(b, mask), eight), eight);
+  __m128i hi = _mm_sub_epi8(
+      _mm_xor_si128(_mm_and_si128(_mm_srli_epi16(b, 4), mask), eight), eight);
+  c0 = _mm_unpacklo_epi8(lo, hi); // elements 0..15
+  c1 = _mm_unpackhi_epi8(lo, hi); // elements 16..31
+}
+
+/// gemvI8Quad for an int4 weight and 32 columns: adds x[0..MR) . w[k, k+4)
+/// to `s` (four registers of 8 columns) for the row-major nibbles at `r`
+/// (row k, `ldb` bytes per row).
+template <int MR>
+MOE_AVX2 inline void gemvI4Quad(const uint8_t *r, int64_t ldb,
+                                const int32_t *pairs, int64_t pairStride,
+                                __m256i (&s)[MR][4]) {
+  for (int j = 0; j < 2; ++j) {
+    __m128i a0, a1, b0, b1;
+    i4Columns(r + 2 * j * ldb, a0, a1);
+    i4Columns(r + (2 * j + 1) * ldb, b0, b1);
+    __m256i wp[4] = {_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a0, b0)),
+                     _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a0, b0)),
+                     _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a1, b1)),
+                     _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a1, b1))};
+    for (int i = 0; i < MR; ++i) {
+      __m256i x = _mm256_set1_epi32(pairs[i * pairStride + j]);
+      for (int h = 0; h < 4; ++h)
+        s[i][h] = _mm256_add_epi32(s[i][h], _mm256_madd_epi16(x, wp[h]));
+    }
+  }
+}
+
+/// gemvI4Rows when every x fits a signed byte (the w4a8 form without the
+/// bias): vpmaddubsw multiplies the weight nibbles as unsigned bytes (w +
+/// 8, at most 15) by byte pairs of x, so a pair sum stays within 2 * 15 *
+/// 128 and eight of them fit the s16 accumulators exactly. Rows k and k + 1
+/// are byte-interleaved before the nibbles are split, so the low nibbles
+/// are the even columns' k-pairs and the high ones the odd columns', with
+/// no unpacking per column: sum x w = sum x (w + 8) - 8 sum x.
+template <int MR>
+MOE_AVX2 void gemvI4BytePairs(const int16_t *a, int64_t lda,
+                              const WeightView &w, int64_t k0, int64_t k1,
+                              int64_t n0, int64_t n1, int32_t *c,
+                              int64_t ldc) {
+  const int64_t ldb = w.n / 2;
+  const uint8_t *base = w.data + (w.offset + n0) / 2;
+  int64_t cols = n1 - n0, vec = cols / 32 * 32;
+  const __m256i mask = _mm256_set1_epi8(0x0F), flip = _mm256_set1_epi8(
+                                                   static_cast<char>(0x88));
+  for (int i = 0; i < MR; ++i)
+    std::fill(c + i * ldc, c + i * ldc + cols, 0);
+  int64_t k = k0;
+  for (; k + 2 <= k1;) {
+    int64_t pairs = std::min<int64_t>(kGemvI8Depth, (k1 - k) / 2 * 2) / 2;
+    uint16_t xp[MR][kGemvI8Depth / 2];
+    int32_t sx[MR];
+    for (int i = 0; i < MR; ++i) {
+      sx[i] = 0;
+      for (int64_t p = 0; p < pairs; ++p) {
+        int16_t x0 = a[i * lda + k + 2 * p], x1 = a[i * lda + k + 2 * p + 1];
+        xp[i][p] = static_cast<uint16_t>(static_cast<uint8_t>(x0) |
+                                         (static_cast<uint8_t>(x1) << 8));
+        sx[i] += x0 + x1;
+      }
+    }
+    const uint8_t *r0 = base + k * ldb;
+    const uint8_t *next = r0 + 2 * pairs * ldb;
+    bool prefetch = k + 4 * pairs <= k1;
+    for (int64_t n = 0; n < vec; n += 32) {
+      if (prefetch && n % 128 == 0)
+        for (int64_t j = 0; j < 2 * pairs; ++j)
+          _mm_prefetch(reinterpret_cast<const char *>(next + j * ldb + n / 2),
+                       _MM_HINT_T0);
+      __m256i even[MR], odd[MR];
+      for (int i = 0; i < MR; ++i)
+        even[i] = odd[i] = _mm256_setzero_si256();
+      for (int64_t p = 0; p < pairs; ++p) {
+        const uint8_t *rk = r0 + 2 * p * ldb + n / 2;
+        __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i *>(rk));
+        __m128i hi =
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(rk + ldb));
+        __m256i both = _mm256_xor_si256(
+            _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi)),
+            flip);
+        __m256i we = _mm256_and_si256(both, mask);
+        __m256i wo = _mm256_and_si256(_mm256_srli_epi16(both, 4), mask);
+        for (int i = 0; i < MR; ++i) {
+          __m256i x = _mm256_set1_epi16(static_cast<int16_t>(xp[i][p]));
+          even[i] = _mm256_add_epi16(even[i], _mm256_maddubs_epi16(we, x));
+          odd[i] = _mm256_add_epi16(odd[i], _mm256_maddubs_epi16(wo, x));
+        }
+      }
+      // Element j of `even` is column 2j, of `odd` column 2j + 1.
+      for (int i = 0; i < MR; ++i) {
+        __m256i l = _mm256_unpacklo_epi16(even[i], odd[i]); // 0-7 | 16-23
+        __m256i h = _mm256_unpackhi_epi16(even[i], odd[i]); // 8-15 | 24-31
+        __m128i parts[4] = {_mm256_castsi256_si128(l), _mm256_castsi256_si128(h),
+                            _mm256_extracti128_si256(l, 1),
+                            _mm256_extracti128_si256(h, 1)};
+        __m256i corr = _mm256_set1_epi32(8 * sx[i]);
+        for (int q = 0; q < 4; ++q) {
+          auto *ci = reinterpret_cast<__m256i *>(c + i * ldc + n + 8 * q);
+          __m256i v = _mm256_sub_epi32(_mm256_cvtepi16_epi32(parts[q]), corr);
+          _mm256_storeu_si256(ci, _mm256_add_epi32(_mm256_loadu_si256(ci), v));
+        }
+      }
+    }
+    for (int64_t j = 0; j < 2 * pairs; ++j)
+      for (int64_t n = vec; n < cols; ++n) {
+        int8_t v = getI4(w.data, w.offset + (k + j) * w.n + n0 + n);
+        for (int i = 0; i < MR; ++i)
+          c[i * ldc + n] += a[i * lda + k + j] * v;
+      }
+    k += 2 * pairs;
+  }
+  for (; k < k1; ++k)
+    for (int64_t n = 0; n < cols; ++n) {
+      int8_t v = getI4(w.data, w.offset + k * w.n + n0 + n);
+      for (int i = 0; i < MR; ++i)
+        c[i * ldc + n] += a[i * lda + k] * v;
+    }
+}
+
+/// gemvI8Rows for a row-major int4 weight whose rows start on a byte (even
+/// N and column offset): 32 columns (16 bytes of each row) per step, the
+/// nibbles sign-extended in registers (no int8 copy of the weight).
+template <int MR>
+MOE_AVX2 void gemvI4Rows(const int16_t *a, int64_t lda, const WeightView &w,
+                         int64_t k0, int64_t k1, int64_t n0, int64_t n1,
+                         int32_t *c, int64_t ldc) {
+  constexpr int64_t kPairs = kGemvI8Depth / 2;
+  const int64_t ldb = w.n / 2;
+  const uint8_t *base = w.data + (w.offset + n0) / 2;
+  int64_t cols = n1 - n0, vec = cols / 32 * 32;
+  for (int i = 0; i < MR; ++i)
+    std::fill(c + i * ldc, c + i * ldc + cols, 0);
+  auto scalar = [&](int64_t k, int64_t n) {
+    int8_t v = getI4(w.data, w.offset + k * w.n + n0 + n);
+    for (int i = 0; i < MR; ++i)
+      c[i * ldc + n] += a[i * lda + k] * v;
+  };
+  int64_t k = k0;
+  for (; k + 4 <= k1;) {
+    int64_t depth = k + kGemvI8Depth <= k1 ? kGemvI8Depth : 4;
+    int32_t pairs[MR][kPairs];
+    for (int i = 0; i < MR; ++i)
+      std::memcpy(pairs[i], a + i * lda + k, depth * 2);
+    const uint8_t *r0 = base + k * ldb;
+    const uint8_t *next = r0 + kGemvI8Depth * ldb;
+    bool prefetch = depth == kGemvI8Depth && k + 2 * kGemvI8Depth <= k1;
+    for (int64_t n = 0; n < vec; n += 32) {
+      if (prefetch && n % 128 == 0)
+        for (int64_t j = 0; j < kGemvI8Depth; ++j)
+          _mm_prefetch(reinterpret_cast<const char *>(next + j * ldb + n / 2),
+                       _MM_HINT_T0);
+      __m256i s[MR][4];
+      for (int i = 0; i < MR; ++i)
+        for (int h = 0; h < 4; ++h)
+          s[i][h] = _mm256_setzero_si256();
+      for (int64_t q = 0; q < depth; q += 4)
+        gemvI4Quad<MR>(r0 + q * ldb + n / 2, ldb, &pairs[0][q / 2], kPairs, s);
+      for (int i = 0; i < MR; ++i)
+        for (int h = 0; h < 4; ++h) {
+          auto *ci = reinterpret_cast<__m256i *>(c + i * ldc + n + 8 * h);
+          _mm256_storeu_si256(ci,
+                              _mm256_add_epi32(_mm256_loadu_si256(ci), s[i][h]));
+        }
+    }
+    for (int64_t j = 0; j < depth; ++j)
+      for (int64_t n = vec; n < cols; ++n)
+        scalar(k + j, n);
+    k += depth;
+  }
+  for (; k < k1; ++k)
+    for (int64_t n = 0; n < cols; ++n)
+      scalar(k, n);
+}
+
 } // namespace
 
 MOE_AVX2 void gemvI8(const int16_t *a, int64_t lda, int64_t m,
                      const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
                      int64_t n1, int32_t *c, int64_t ldc) {
+  if (w.dtype == DType::I4) {
+    // Rows that do not start on a byte: the panel kernel unpacks those.
+    if (w.n % 2 != 0 || (w.offset + n0) % 2 != 0)
+      return gemmI8(a, lda, m, w, k0, k1, n0, n1, c, ldc);
+    for (int64_t i = 0; i < m; i += 2) {
+      const int16_t *ai = a + i * lda;
+      int32_t *ci = c + i * ldc;
+      int64_t rows = std::min<int64_t>(2, m - i);
+      bool bytes = true; // every x of these rows a signed byte
+      for (int64_t r = 0; r < rows && bytes; ++r)
+        for (int64_t k = k0; k < k1 && bytes; ++k)
+          bytes = ai[r * lda + k] >= -128 && ai[r * lda + k] <= 127;
+      if (rows == 2)
+        (bytes ? gemvI4BytePairs<2> : gemvI4Rows<2>)(ai, lda, w, k0, k1, n0,
+                                                     n1, ci, ldc);
+      else
+        (bytes ? gemvI4BytePairs<1> : gemvI4Rows<1>)(ai, lda, w, k0, k1, n0,
+                                                     n1, ci, ldc);
+    }
+    return;
+  }
   for (int64_t i = 0; i < m; i += 4) {
     int64_t rows = std::min<int64_t>(4, m - i);
     const int16_t *ai = a + i * lda;

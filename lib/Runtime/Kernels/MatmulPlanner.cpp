@@ -33,9 +33,10 @@ constexpr MatmulEngine kAllEngines[] = {
 constexpr int64_t kDnnlMinRows = 32;
 constexpr int64_t kGemvMaxRows = 8;
 constexpr int64_t kGemvI8MaxRows = 8;
-/// w4a8 streams the int4 weight (vpdpbusd variants only) up to this many
-/// rows: on Zen 5 the 512-bit gemvU8 beat the panels up to 16 rows per
-/// group, the 256-bit one up to 8 (docs/Runtime.md).
+/// w4a8 streams the int4 weight up to this many rows: on Zen 5 the 512-bit
+/// gemvU8 beat the panels up to 16 rows per group, the 256-bit one up to 8
+/// (docs/Runtime.md); without vpdpbusd, gemvI8's int4 form up to
+/// kGemvI8MaxRows.
 constexpr int64_t kGemvI4MaxRows512 = 16;
 constexpr int64_t kGemvI4MaxRows256 = 8;
 /// The planner times the row-streaming kernels only up to this many rows
@@ -106,9 +107,9 @@ Cache &cache() {
 /// Whether `e` can run a block of `kind` with table `kt`.
 bool applicable(const KernelTable &kt, BlockKind kind, MatmulEngine e) {
   switch (e) {
-  case MatmulEngine::Gemv:
+  case MatmulEngine::Gemv: // w4a8: gemvU8 where it exists, else gemvI8
     return kind == BlockKind::F32 || kind == BlockKind::W8A8 ||
-           (kind == BlockKind::W4A8 && kt.gemvU8 != nullptr);
+           kind == BlockKind::W4A8;
   case MatmulEngine::Panel:
     return true;
   case MatmulEngine::Dnnl:
@@ -158,9 +159,9 @@ MatmulEngine fixedEngine(const KernelTable &kt, BlockKind kind,
       return MatmulEngine::Gemv;
     return kt.gemmU8 ? MatmulEngine::Vnni : MatmulEngine::Panel;
   case BlockKind::W4A8:
-    if (kt.gemvU8 && rows <= (kt.isa == CpuIsa::Avx512Vnni
-                                  ? kGemvI4MaxRows512
-                                  : kGemvI4MaxRows256))
+    if (rows <= (!kt.gemvU8                        ? kGemvI8MaxRows
+                 : kt.isa == CpuIsa::Avx512Vnni ? kGemvI4MaxRows512
+                                                 : kGemvI4MaxRows256))
       return MatmulEngine::Gemv;
     return kt.gemmU8 ? MatmulEngine::Vnni : MatmulEngine::Panel;
   }
