@@ -21,6 +21,8 @@
 
 #include "moe-c/Runtime.h"
 
+#include "capi-test-buffers.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,27 +79,14 @@ static void makeData(void) {
     s2[i] = 0.001f + (float)(nextRandom() % 100) * 1e-5f;
 }
 
-static MoeBuffer describe(void *data, int32_t dtype, int32_t rank, int64_t d0,
-                          int64_t d1, int64_t d2) {
-  MoeBuffer b;
-  memset(&b, 0, sizeof(b));
-  b.data = data;
-  b.dtype = dtype;
-  b.rank = rank;
-  b.shape[0] = d0;
-  b.shape[1] = d1;
-  b.shape[2] = d2;
-  return b;
-}
-
 /// The layer's six inputs, with the given weight buffers.
 static void inputs(MoeBuffer in[6], MoeBuffer weight13, MoeBuffer weight2) {
-  in[0] = describe(x, MOE_DTYPE_F32, 2, T, H, 0);
-  in[1] = describe(logits, MOE_DTYPE_F32, 2, T, E, 0);
+  in[0] = describeBuffer(x, MOE_DTYPE_F32, 2, T, H, 0);
+  in[1] = describeBuffer(logits, MOE_DTYPE_F32, 2, T, E, 0);
   in[2] = weight13;
   in[3] = weight2;
-  in[4] = describe(s13, MOE_DTYPE_F32, 2, E, 2 * I, 0);
-  in[5] = describe(s2, MOE_DTYPE_F32, 2, E, H, 0);
+  in[4] = describeBuffer(s13, MOE_DTYPE_F32, 2, E, 2 * I, 0);
+  in[5] = describeBuffer(s2, MOE_DTYPE_F32, 2, E, H, 0);
 }
 
 static MoeExecutable *compile(MoeCompiler *compiler, const char *pack) {
@@ -120,7 +109,7 @@ static MoeStatus loadAndRun(const char *label, const MoeExecutable *exe,
   if (!s)
     s = donate ? moeExecutableLoadDonating(exe, world, 0, in, 6)
                : moeExecutableLoad(exe, world, 0, in, 6);
-  MoeBuffer result = describe(out, 0, 0, 0, 0, 0);
+  MoeBuffer result = describeBuffer(out, 0, 0, 0, 0, 0);
   result.capacity = sizeof(float) * T * H;
   if (!s)
     s = moeExecutableRun(exe, world, 0, in, 6, &result, 1);
@@ -148,14 +137,14 @@ int main(void) {
 
   // The caller's arrays, borrowed: even a donating load packs a copy,
   // never them.
-  inputs(in, describe(w13, MOE_DTYPE_I8, 3, E, H, 2 * I),
-         describe(w2, MOE_DTYPE_I8, 3, E, I, H));
+  inputs(in, describeBuffer(w13, MOE_DTYPE_I8, 3, E, H, 2 * I),
+         describeBuffer(w2, MOE_DTYPE_I8, 3, E, I, H));
   if (loadAndRun("borrowed", packed, in, /*donate=*/1, borrowed))
     return 1;
   int8_t *original13 = malloc(sizeof(w13));
   memcpy(original13, w13, sizeof(w13));
-  MoeBuffer b13 = describe(NULL, MOE_DTYPE_I8, 3, E, H, 2 * I);
-  MoeBuffer b2 = describe(NULL, MOE_DTYPE_I8, 3, E, I, H);
+  MoeBuffer b13 = describeBuffer(NULL, MOE_DTYPE_I8, 3, E, H, 2 * I);
+  MoeBuffer b2 = describeBuffer(NULL, MOE_DTYPE_I8, 3, E, I, H);
   // CHECK: allocate: 0 0, 64-byte aligned 1, capacity 4096 2048
   MoeStatus a13 = moeBufferAllocate(&b13), a2 = moeBufferAllocate(&b2);
   printf("allocate: %d %d, 64-byte aligned %d, capacity %zu %zu\n", a13, a2,
@@ -190,9 +179,9 @@ int main(void) {
   // An owner the runtime did not hand out is ignored (the buffer is
   // borrowed); so is a released one.
   // CHECK: foreign owner: matches the borrowed load
-  MoeBuffer foreign = describe(w13, MOE_DTYPE_I8, 3, E, H, 2 * I);
+  MoeBuffer foreign = describeBuffer(w13, MOE_DTYPE_I8, 3, E, H, 2 * I);
   foreign.owner = (void *)&seed;
-  inputs(in, foreign, describe(w2, MOE_DTYPE_I8, 3, E, I, H));
+  inputs(in, foreign, describeBuffer(w2, MOE_DTYPE_I8, 3, E, I, H));
   if (!loadAndRun("foreign owner", packed, in, 0, again))
     printf("foreign owner: %s the borrowed load\n", same(again, borrowed));
   moeBufferRelease(&b13);
@@ -205,16 +194,16 @@ int main(void) {
   printf("null buffer: status %d: %s\n", moeBufferAllocate(NULL),
          moeGetLastError());
   // CHECK: bad dtype: status 1: the buffer has invalid dtype 42
-  MoeBuffer bad = describe(NULL, 42, 1, 4, 0, 0);
+  MoeBuffer bad = describeBuffer(NULL, 42, 1, 4, 0, 0);
   printf("bad dtype: status %d: %s\n", moeBufferAllocate(&bad),
          moeGetLastError());
   // CHECK: bad rank: status 1: the buffer has invalid rank 9
-  bad = describe(NULL, MOE_DTYPE_F32, 9, 4, 0, 0);
+  bad = describeBuffer(NULL, MOE_DTYPE_F32, 9, 4, 0, 0);
   printf("bad rank: status %d: %s\n", moeBufferAllocate(&bad),
          moeGetLastError());
   // CHECK: negative size: status 1: the buffer has shape [4x-1]: a negative dimension, or more than 2^63 - 1 elements
   // CHECK-NEXT: unchanged: data 0 owner 0
-  bad = describe(NULL, MOE_DTYPE_F32, 2, 4, -1, 0);
+  bad = describeBuffer(NULL, MOE_DTYPE_F32, 2, 4, -1, 0);
   printf("negative size: status %d: %s\n", moeBufferAllocate(&bad),
          moeGetLastError());
   printf("unchanged: data %d owner %d\n", bad.data != NULL, bad.owner != NULL);

@@ -16,6 +16,8 @@
 #include "moe-c/Passes.h"
 #include "moe-c/Runtime.h"
 
+#include "capi-test-buffers.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -107,19 +109,6 @@ static void makeData(void) {
     }
 }
 
-static MoeBuffer buffer(void *data, int32_t dtype, int32_t rank, int64_t d0,
-                        int64_t d1, int64_t d2) {
-  MoeBuffer b;
-  memset(&b, 0, sizeof(b));
-  b.data = data;
-  b.dtype = dtype;
-  b.rank = rank;
-  b.shape[0] = d0;
-  b.shape[1] = d1;
-  b.shape[2] = d2;
-  return b;
-}
-
 typedef struct Job {
   const MoeExecutable *exe;
   MoeWorld *world;
@@ -136,17 +125,17 @@ static void *runRank(void *arg) {
   Job *job = (Job *)arg;
   Rank *k = &ranks[job->rank];
   int64_t t = kTokens[job->rank];
-  MoeBuffer in[4] = {buffer(k->x, MOE_DTYPE_F32, 2, t, job->xCols, 0),
-                     buffer(k->logits, MOE_DTYPE_F32, 2, t, E, 0),
-                     buffer(k->w13, MOE_DTYPE_F32, 3, 1, H, 2 * I),
-                     buffer(k->w2, MOE_DTYPE_F32, 3, 1, I, H)};
+  MoeBuffer in[4] = {describeBuffer(k->x, MOE_DTYPE_F32, 2, t, job->xCols, 0),
+                     describeBuffer(k->logits, MOE_DTYPE_F32, 2, t, E, 0),
+                     describeBuffer(k->w13, MOE_DTYPE_F32, 3, 1, H, 2 * I),
+                     describeBuffer(k->w2, MOE_DTYPE_F32, 3, 1, I, H)};
   if (job->load) {
     job->status = moeExecutableLoad(job->exe, job->world, job->rank, in, 4);
     snprintf(job->error, sizeof(job->error), "%s", moeGetLastError());
     job->ok = job->status == MOE_STATUS_OK;
     return NULL;
   }
-  MoeBuffer out = buffer(job->outCapacity ? k->out : NULL, 0, 0, 0, 0, 0);
+  MoeBuffer out = describeBuffer(job->outCapacity ? k->out : NULL, 0, 0, 0, 0, 0);
   out.capacity = job->outCapacity;
   job->status =
       moeExecutableRun(job->exe, job->world, job->rank, in, 4, &out, 1);
@@ -508,20 +497,20 @@ int main(void) {
              : "wrapped");
   // CHECK: bytes of INT64_MAX f32: SIZE_MAX
   {
-    MoeBuffer wraps = buffer(ranks[0].x, MOE_DTYPE_F32, 2,
+    MoeBuffer wraps = describeBuffer(ranks[0].x, MOE_DTYPE_F32, 2,
                              1152921504606846977LL, H, 0);
     wraps.capacity = sizeof(ranks[0].x);
-    MoeBuffer tooMany = buffer(ranks[0].x, MOE_DTYPE_F32, 2,
+    MoeBuffer tooMany = describeBuffer(ranks[0].x, MOE_DTYPE_F32, 2,
                                4611686018427387906LL, 2, 0);
     printf("elements: %lld and %lld\n",
            (long long)moeBufferNumElements(&wraps),
            (long long)moeBufferNumElements(&tooMany));
     // CHECK: elements: 4611686018427387908 and -1
     MoeBuffer in[4] = {wraps,
-                       buffer(ranks[0].logits, MOE_DTYPE_F32, 2, 1, E, 0),
-                       buffer(ranks[0].w13, MOE_DTYPE_F32, 3, 1, H, 2 * I),
-                       buffer(ranks[0].w2, MOE_DTYPE_F32, 3, 1, I, H)};
-    MoeBuffer out = buffer(NULL, 0, 0, 0, 0, 0);
+                       describeBuffer(ranks[0].logits, MOE_DTYPE_F32, 2, 1, E, 0),
+                       describeBuffer(ranks[0].w13, MOE_DTYPE_F32, 3, 1, H, 2 * I),
+                       describeBuffer(ranks[0].w2, MOE_DTYPE_F32, 3, 1, I, H)};
+    MoeBuffer out = describeBuffer(NULL, 0, 0, 0, 0, 0);
     moeWorldCreate(table, 2, NULL, &world);
     s = moeExecutableRun(table, world, 0, in, 4, &out, 1);
     printf("wrapping input: status %d: %s\n", s, moeGetLastError());

@@ -203,6 +203,34 @@ TEST_P(MatmulThreads, W4A8GroupScales) {
   }
 }
 
+/// One group of int8 rows `x` [m, k] against the int4 weight `w` [1, k, n]
+/// through w4a8 with unit group scales in `blocks` K blocks (and the
+/// kernel form's bias, x - 8, when `withBias`): exactly the integer
+/// products (the sums stay below 2^24).
+void expectExactW4A8(const Tensor &x, const Tensor &w, int64_t blocks,
+                     bool withBias, const std::string &label) {
+  int64_t m = x.dim(0), k = x.dim(1), n = w.dim(2);
+  Tensor gsc = Tensor::zeros(DType::F32, {1, blocks, n});
+  for (int64_t i = 0; i < gsc.numel(); ++i)
+    gsc.data<float>()[i] = 1.0f;
+  Tensor bias = Tensor::zeros(DType::F32, {1, n});
+  MatmulScales sc{nullptr, nullptr, &gsc};
+  if (withBias)
+    sc.bias = &bias;
+  std::vector<float> got =
+      values<float>(groupedMatmul(x, w, i64({1}, {m}), sc, MatmulQuant::W4A8,
+                                  GroupListType::Count, DType::F32));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t want = 0;
+      for (int64_t c = 0; c < k; ++c)
+        want += (int64_t(x.data<int8_t>()[i * k + c]) - (withBias ? 8 : 0)) *
+                getI4(w.bytes(), c * n + j);
+      ASSERT_EQ(got[i * n + j], static_cast<float>(want))
+          << label << " bias " << withBias << " row " << i << " column " << j;
+    }
+}
+
 TEST_P(MatmulThreads, Int8ExtremesAndOddDepths) {
   // The int8 extremes in both operands (x = -128 is 0 for the u8 x s8
   // kernel, whose compensation must then cancel exactly), K not a multiple
@@ -246,24 +274,7 @@ TEST_P(MatmulThreads, Int8ExtremesAndOddDepths) {
     for (int64_t i = 0; i < x.numel(); ++i)
       x.data<int8_t>()[i] = i % 3 == 0 ? -128 : 127;
     Tensor w = randomInt(rng, DType::I4, {1, k, n}, -8, 7);
-    Tensor gsc = Tensor::zeros(DType::F32, {1, 3, n});
-    for (int64_t i = 0; i < gsc.numel(); ++i)
-      gsc.data<float>()[i] = 1.0f;
-    Tensor bias = Tensor::zeros(DType::F32, {1, n});
-    MatmulScales sc{nullptr, nullptr, &gsc};
-    if (withBias)
-      sc.bias = &bias;
-    Tensor out = groupedMatmul(x, w, i64({1}, {m}), sc, MatmulQuant::W4A8,
-                               GroupListType::Count, DType::F32);
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        int64_t want = 0;
-        for (int64_t c = 0; c < k; ++c)
-          want += (int64_t(x.data<int8_t>()[i * k + c]) - (withBias ? 8 : 0)) *
-                  getI4(w.bytes(), c * n + j);
-        ASSERT_EQ(values<float>(out)[i * n + j], static_cast<float>(want))
-            << "bias " << withBias << " row " << i << " column " << j;
-      }
+    expectExactW4A8(x, w, 3, withBias, "");
   }
 }
 
@@ -487,7 +498,7 @@ TEST(Matmul, W4A8GemvExtremesOnEveryVariant) {
   // against weights in {-8, 7} (the AVX2 form's s16 accumulators of eight
   // byte-pair sums reach 30720), K with a tail past the 16-row steps and
   // an odd pair, N with 32-column steps and a tail, with the bias (x - 8
-  // leaves the bytes: the s16 pair form) and without.
+  // leaves the bytes: the panels there) and without.
   MatmulEngine previousEngine = matmulEngine();
   CpuIsa previousIsa = cpuIsa();
   std::mt19937 rng(41);
@@ -508,26 +519,7 @@ TEST(Matmul, W4A8GemvExtremesOnEveryVariant) {
         x.data<int8_t>()[c] = -128;
         setI4(w.bytes(), c * n, -8);
       }
-      Tensor gsc = Tensor::zeros(DType::F32, {1, 1, n});
-      for (int64_t i = 0; i < gsc.numel(); ++i)
-        gsc.data<float>()[i] = 1.0f;
-      Tensor bias = Tensor::zeros(DType::F32, {1, n});
-      MatmulScales sc{nullptr, nullptr, &gsc};
-      if (withBias)
-        sc.bias = &bias;
-      std::vector<float> got = values<float>(
-          groupedMatmul(x, w, i64({1}, {m}), sc, MatmulQuant::W4A8,
-                        GroupListType::Count, DType::F32));
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) {
-          int64_t want = 0;
-          for (int64_t c = 0; c < k; ++c)
-            want += (int64_t(x.data<int8_t>()[i * k + c]) - (withBias ? 8 : 0)) *
-                    getI4(w.bytes(), c * n + j);
-          ASSERT_EQ(got[i * n + j], static_cast<float>(want))
-              << cpuIsaName(isa) << " bias " << withBias << " row " << i
-              << " column " << j;
-        }
+      expectExactW4A8(x, w, 1, withBias, cpuIsaName(isa));
     }
   }
   setMatmulEngine(previousEngine);

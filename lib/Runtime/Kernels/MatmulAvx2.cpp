@@ -131,6 +131,24 @@ void *packScratch(size_t bytes) {
   return reinterpret_cast<void *>((p + 63) & ~uintptr_t(63));
 }
 
+U4Scratch u4Scratch(const uint8_t *u, int64_t ldu, int64_t m, int64_t blocks,
+                    int64_t gs) {
+  size_t sumBytes = static_cast<size_t>(m * blocks) * sizeof(int32_t);
+  sumBytes = (sumBytes + 63) / 64 * 64;
+  auto *scratch = static_cast<uint8_t *>(packScratch(
+      sumBytes + static_cast<size_t>(blocks) * 32 * sizeof(int32_t)));
+  auto *sums = reinterpret_cast<int32_t *>(scratch);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t kb = 0; kb < blocks; ++kb) {
+      const uint8_t *p = u + i * ldu + kb * gs;
+      int32_t sum = 0; // |sum| <= 128 gs
+      for (int64_t k = 0; k < gs; ++k)
+        sum += p[k];
+      sums[i * blocks + kb] = sum - 128 * static_cast<int32_t>(gs);
+    }
+  return {sums, reinterpret_cast<int32_t *>(scratch + sumBytes)};
+}
+
 MOE_AVX2 void packF32(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
                       int64_t n1, float *panel) {
   int64_t kc = k1 - k0, cols = n1 - n0;
@@ -470,44 +488,9 @@ MOE_AVX2 void gemvI8Rows(const int16_t *a, int64_t lda, const WeightView &w,
         c[i * ldc + n] += a[i * lda + k] * base[k * w.n + n];
 }
 
-/// 32 int4 weights from byte `p` on (two per byte, element 2i in the low
-/// nibble) as two vectors of 16 signed bytes in column order.
-MOE_AVX2 inline void i4Columns(const uint8_t *p, __m128i &c0, __m128i &c1) {
-  const __m128i mask = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-  __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
-  // (v ^ 8) - 8 sign-extends a nibble.
-  __m128i lo = _mm_sub_epi8(_mm_xor_si128(_mm_and_si128(b, mask), eight), eight);
-  __m128i hi = _mm_sub_epi8(
-      _mm_xor_si128(_mm_and_si128(_mm_srli_epi16(b, 4), mask), eight), eight);
-  c0 = _mm_unpacklo_epi8(lo, hi); // elements 0..15
-  c1 = _mm_unpackhi_epi8(lo, hi); // elements 16..31
-}
-
-/// gemvI8Quad for an int4 weight and 32 columns: adds x[0..MR) . w[k, k+4)
-/// to `s` (four registers of 8 columns) for the row-major nibbles at `r`
-/// (row k, `ldb` bytes per row).
-template <int MR>
-MOE_AVX2 inline void gemvI4Quad(const uint8_t *r, int64_t ldb,
-                                const int32_t *pairs, int64_t pairStride,
-                                __m256i (&s)[MR][4]) {
-  for (int j = 0; j < 2; ++j) {
-    __m128i a0, a1, b0, b1;
-    i4Columns(r + 2 * j * ldb, a0, a1);
-    i4Columns(r + (2 * j + 1) * ldb, b0, b1);
-    __m256i wp[4] = {_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a0, b0)),
-                     _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a0, b0)),
-                     _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a1, b1)),
-                     _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a1, b1))};
-    for (int i = 0; i < MR; ++i) {
-      __m256i x = _mm256_set1_epi32(pairs[i * pairStride + j]);
-      for (int h = 0; h < 4; ++h)
-        s[i][h] = _mm256_add_epi32(s[i][h], _mm256_madd_epi16(x, wp[h]));
-    }
-  }
-}
-
-/// gemvI4Rows when every x fits a signed byte (the w4a8 form without the
-/// bias): vpmaddubsw multiplies the weight nibbles as unsigned bytes (w +
+/// gemvI8 for a row-major int4 weight whose rows start on a byte (even N
+/// and column offset), when every x fits a signed byte (the w4a8 form
+/// without the bias): vpmaddubsw multiplies the weight nibbles as unsigned bytes (w +
 /// 8, at most 15) by byte pairs of x, so a pair sum stays within 2 * 15 *
 /// 128 and eight of them fit the s16 accumulators exactly. Rows k and k + 1
 /// are byte-interleaved before the nibbles are split, so the low nibbles
@@ -597,61 +580,6 @@ MOE_AVX2 void gemvI4BytePairs(const int16_t *a, int64_t lda,
     }
 }
 
-/// gemvI8Rows for a row-major int4 weight whose rows start on a byte (even
-/// N and column offset): 32 columns (16 bytes of each row) per step, the
-/// nibbles sign-extended in registers (no int8 copy of the weight).
-template <int MR>
-MOE_AVX2 void gemvI4Rows(const int16_t *a, int64_t lda, const WeightView &w,
-                         int64_t k0, int64_t k1, int64_t n0, int64_t n1,
-                         int32_t *c, int64_t ldc) {
-  constexpr int64_t kPairs = kGemvI8Depth / 2;
-  const int64_t ldb = w.n / 2;
-  const uint8_t *base = w.data + (w.offset + n0) / 2;
-  int64_t cols = n1 - n0, vec = cols / 32 * 32;
-  for (int i = 0; i < MR; ++i)
-    std::fill(c + i * ldc, c + i * ldc + cols, 0);
-  auto scalar = [&](int64_t k, int64_t n) {
-    int8_t v = getI4(w.data, w.offset + k * w.n + n0 + n);
-    for (int i = 0; i < MR; ++i)
-      c[i * ldc + n] += a[i * lda + k] * v;
-  };
-  int64_t k = k0;
-  for (; k + 4 <= k1;) {
-    int64_t depth = k + kGemvI8Depth <= k1 ? kGemvI8Depth : 4;
-    int32_t pairs[MR][kPairs];
-    for (int i = 0; i < MR; ++i)
-      std::memcpy(pairs[i], a + i * lda + k, depth * 2);
-    const uint8_t *r0 = base + k * ldb;
-    const uint8_t *next = r0 + kGemvI8Depth * ldb;
-    bool prefetch = depth == kGemvI8Depth && k + 2 * kGemvI8Depth <= k1;
-    for (int64_t n = 0; n < vec; n += 32) {
-      if (prefetch && n % 128 == 0)
-        for (int64_t j = 0; j < kGemvI8Depth; ++j)
-          _mm_prefetch(reinterpret_cast<const char *>(next + j * ldb + n / 2),
-                       _MM_HINT_T0);
-      __m256i s[MR][4];
-      for (int i = 0; i < MR; ++i)
-        for (int h = 0; h < 4; ++h)
-          s[i][h] = _mm256_setzero_si256();
-      for (int64_t q = 0; q < depth; q += 4)
-        gemvI4Quad<MR>(r0 + q * ldb + n / 2, ldb, &pairs[0][q / 2], kPairs, s);
-      for (int i = 0; i < MR; ++i)
-        for (int h = 0; h < 4; ++h) {
-          auto *ci = reinterpret_cast<__m256i *>(c + i * ldc + n + 8 * h);
-          _mm256_storeu_si256(ci,
-                              _mm256_add_epi32(_mm256_loadu_si256(ci), s[i][h]));
-        }
-    }
-    for (int64_t j = 0; j < depth; ++j)
-      for (int64_t n = vec; n < cols; ++n)
-        scalar(k + j, n);
-    k += depth;
-  }
-  for (; k < k1; ++k)
-    for (int64_t n = 0; n < cols; ++n)
-      scalar(k, n);
-}
-
 } // namespace
 
 MOE_AVX2 void gemvI8(const int16_t *a, int64_t lda, int64_t m,
@@ -661,20 +589,18 @@ MOE_AVX2 void gemvI8(const int16_t *a, int64_t lda, int64_t m,
     // Rows that do not start on a byte: the panel kernel unpacks those.
     if (w.n % 2 != 0 || (w.offset + n0) % 2 != 0)
       return gemmI8(a, lda, m, w, k0, k1, n0, n1, c, ldc);
+    // The bias form's x - 8 is no byte: the panel kernel takes those.
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t k = k0; k < k1; ++k)
+        if (a[i * lda + k] < -128 || a[i * lda + k] > 127)
+          return gemmI8(a, lda, m, w, k0, k1, n0, n1, c, ldc);
     for (int64_t i = 0; i < m; i += 2) {
-      const int16_t *ai = a + i * lda;
-      int32_t *ci = c + i * ldc;
-      int64_t rows = std::min<int64_t>(2, m - i);
-      bool bytes = true; // every x of these rows a signed byte
-      for (int64_t r = 0; r < rows && bytes; ++r)
-        for (int64_t k = k0; k < k1 && bytes; ++k)
-          bytes = ai[r * lda + k] >= -128 && ai[r * lda + k] <= 127;
-      if (rows == 2)
-        (bytes ? gemvI4BytePairs<2> : gemvI4Rows<2>)(ai, lda, w, k0, k1, n0,
-                                                     n1, ci, ldc);
+      if (m - i >= 2)
+        gemvI4BytePairs<2>(a + i * lda, lda, w, k0, k1, n0, n1, c + i * ldc,
+                           ldc);
       else
-        (bytes ? gemvI4BytePairs<1> : gemvI4Rows<1>)(ai, lda, w, k0, k1, n0,
-                                                     n1, ci, ldc);
+        gemvI4BytePairs<1>(a + i * lda, lda, w, k0, k1, n0, n1, c + i * ldc,
+                           ldc);
     }
     return;
   }

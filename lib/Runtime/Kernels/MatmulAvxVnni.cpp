@@ -538,18 +538,8 @@ MOE_AVXVNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
   int64_t stripBytes = w.k / 4 * 64;
   const uint8_t *base =
       w.data + w.offset / 2 + n0 / kPackedI4Strip * stripBytes;
-  // Scratch: S per row and block, then zc (U - 8 gs) per block of a strip.
-  size_t sumBytes = static_cast<size_t>(m * blocks) * sizeof(int32_t);
-  sumBytes = (sumBytes + 63) / 64 * 64;
-  auto *scratch = static_cast<uint8_t *>(avx2::packScratch(
-      sumBytes + static_cast<size_t>(blocks) * 32 * sizeof(int32_t)));
-  auto *sums = reinterpret_cast<int32_t *>(scratch);
-  auto *comp = reinterpret_cast<int32_t *>(scratch + sumBytes);
-  // S = sum_k (u - 128) per row and block.
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t kb = 0; kb < blocks; ++kb)
-      sums[i * blocks + kb] = static_cast<int32_t>(
-          byteSum(a + i * lda + kb * gs, gs, 0) - 128 * gs);
+  // S per row and block, and room for zc (U - 8 gs) per block of a strip.
+  auto [sums, comp] = avx2::u4Scratch(a, lda, m, blocks, gs);
   const __m256i zc = _mm256_set1_epi32(128 - zero);
   // Strip by strip: the first tile of rows streams it from memory, the
   // others read it from the cache.

@@ -199,6 +199,16 @@ void packF32(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
 void packI8(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
             int64_t n1, int16_t *panel);
 void *packScratch(size_t bytes);
+/// The scratch of the packed int4 kernels (gemmU4Packed), from
+/// packScratch: S = sum_k (u - 128) of `m` rows of u over each of `blocks`
+/// K blocks of `gs` bytes ([m][blocks]), then room for a strip's
+/// per-block compensation ([blocks][32] i32, 64-byte aligned).
+struct U4Scratch {
+  int32_t *sums;
+  int32_t *comp;
+};
+U4Scratch u4Scratch(const uint8_t *u, int64_t ldu, int64_t m, int64_t blocks,
+                    int64_t gs);
 /// Rows [k0, k1) of columns [n0, n1) of an I8 or I4 weight as int8 k-quads
 /// [strip][q][16][4] (16-column strips, 64 bytes per quad row; rows past
 /// k1 and columns past n1 are zero), for the vpdpbusd kernels. `panel` is
