@@ -27,8 +27,8 @@ namespace moert {
 /// Engines and policies:
 ///  - Auto: the planner (MOE_MATMUL_ENGINE unset or "auto");
 ///  - Fixed: the measured row thresholds of docs/Runtime.md, no timing;
-///  - Gemv: row-streaming kernels (f32 weight, w8a8, and w4a8 on the
-///    variants with vpdpbusd);
+///  - Gemv: row-streaming kernels (f32 weight, w8a8 and w4a8; int4 by
+///    vpdpbusd where the variant has it, else by vpmaddubsw on byte pairs);
 ///  - Panel: packed-panel kernels (f32 FMA, int8/int4 as s16 pairs);
 ///  - Dnnl: oneDNN's f32 matmul (f32 weight);
 ///  - Vnni: the u8 x s8 vpdpbusd kernel (w8a8/w4a8, avxvnni and
