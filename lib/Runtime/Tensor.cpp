@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <atomic>
-#include <mutex>
 #include <sstream>
 
 namespace moert {

@@ -27,7 +27,6 @@
 #include <cstdlib>
 #include <iterator>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <vector>
 #include <sys/mman.h>

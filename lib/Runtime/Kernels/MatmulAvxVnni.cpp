@@ -378,34 +378,29 @@ MOE_AVXVNNI void gemmU8(const uint8_t *a, int64_t lda, int64_t m,
 }
 
 namespace {
-/// The sum of `n` bytes p[k] ^ flip, unsigned (vpsadbw against zero).
-MOE_AVXVNNI int64_t byteSum(const uint8_t *p, int64_t n, uint8_t flip) {
-  const __m256i f = _mm256_set1_epi8(static_cast<char>(flip));
-  __m256i total = _mm256_setzero_si256();
-  int64_t k = 0;
-  for (; k + 32 <= n; k += 32)
-    total = _mm256_add_epi64(
-        total, _mm256_sad_epu8(
-                   _mm256_xor_si256(_mm256_loadu_si256(
-                                        reinterpret_cast<const __m256i *>(p + k)),
-                                    f),
-                   _mm256_setzero_si256()));
-  alignas(32) int64_t lanes[4];
-  _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), total);
-  int64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-  for (; k < n; ++k)
-    sum += p[k] ^ flip;
-  return sum;
-}
-
-/// sum_k x[i, k] over `n` signed bytes of each of `m` rows: the sum of
-/// x + 128 (x ^ 0x80), less 128 per byte.
+/// sum_k x[i, k] over `n` signed bytes of each of `m` rows (vpsadbw of
+/// x + 128 against zero, less 128 per byte).
 MOE_AVXVNNI void signedRowSums(const int8_t *x, int64_t ldx, int64_t m,
                                int64_t n, int32_t *sums) {
-  for (int64_t i = 0; i < m; ++i)
-    sums[i] = static_cast<int32_t>(
-        byteSum(reinterpret_cast<const uint8_t *>(x + i * ldx), n, 0x80) -
-        128 * n);
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int64_t i = 0; i < m; ++i) {
+    const int8_t *row = x + i * ldx;
+    __m256i total = _mm256_setzero_si256();
+    int64_t k = 0;
+    for (; k + 32 <= n; k += 32)
+      total = _mm256_add_epi64(
+          total,
+          _mm256_sad_epu8(_mm256_xor_si256(_mm256_loadu_si256(
+                                               reinterpret_cast<const __m256i *>(row + k)),
+                                           flip),
+                          _mm256_setzero_si256()));
+    alignas(32) int64_t lanes[4];
+    _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), total);
+    int64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3] - 128 * k;
+    for (; k < n; ++k)
+      sum += row[k];
+    sums[i] = static_cast<int32_t>(sum);
+  }
 }
 
 } // namespace
