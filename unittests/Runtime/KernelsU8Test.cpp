@@ -130,6 +130,33 @@ void expectExact(const std::vector<float> &got, const std::vector<double> &want,
         << context << " element " << i;
 }
 
+/// One w4a8 grouped matmul of int4 extremes, `counts` rows per group (and
+/// one row past them), K in `blocks` blocks, N columns, with the kernel
+/// form's bias or not, exactly against the scalar reference; with `pack`
+/// the weight is first packed (npu.pack_weights' layout, which it must
+/// take).
+void expectExactW4A8(std::mt19937 &rng, int64_t k, int64_t blocks, int64_t n,
+                     const std::vector<int64_t> &counts, bool withBias,
+                     bool pack) {
+  int64_t groups = counts.size(), m = 1;
+  for (int64_t c : counts)
+    m += c;
+  Tensor x = extremeInts(rng, DType::I8, {m, k});
+  Tensor w = extremeInts(rng, DType::I4, {groups, k, n});
+  Tensor run = w;
+  if (pack) {
+    run = packWeights(w, /*inPlace=*/false);
+    ASSERT_EQ(run.layout, StorageLayout::PackedU8);
+  }
+  ExactW4A8Scales s(rng, groups, blocks, n);
+  expectExact(values<float>(groupedMatmul(
+                  x, run, i64({groups}, counts), s.scales(withBias),
+                  MatmulQuant::W4A8, GroupListType::Count, DType::F32)),
+              s.want(x, w, counts, withBias),
+              "k " + std::to_string(k) + " n " + std::to_string(n) +
+                  " bias " + std::to_string(withBias));
+}
+
 /// Kernel threads x kernel variant x forced engine.
 class U8Engines : public KernelConfigTest {};
 
@@ -170,22 +197,10 @@ TEST_P(U8Engines, W4A8MatchesScalarReference) {
   // Odd N: the int4 rows of every other k (and group) start mid-byte.
   for (auto [k, blocks] : depths) {
     for (int64_t n : {2, 7, 30, 46, 98, 130, 300, 301}) {
-      for (const std::vector<int64_t> &counts : kCounts) {
-        for (bool withBias : {false, true}) {
-          int64_t groups = counts.size(), m = 1;
-          for (int64_t c : counts)
-            m += c;
-          Tensor x = extremeInts(rng, DType::I8, {m, k});
-          Tensor w = extremeInts(rng, DType::I4, {groups, k, n});
-          ExactW4A8Scales s(rng, groups, blocks, n);
-          expectExact(values<float>(groupedMatmul(
-                          x, w, i64({groups}, counts), s.scales(withBias),
-                          MatmulQuant::W4A8, GroupListType::Count, DType::F32)),
-                      s.want(x, w, counts, withBias),
-                      "k " + std::to_string(k) + " n " + std::to_string(n) +
-                          " bias " + std::to_string(withBias));
-        }
-      }
+      for (const std::vector<int64_t> &counts : kCounts)
+        for (bool withBias : {false, true})
+          expectExactW4A8(rng, k, blocks, n, counts, withBias,
+                          /*pack=*/false);
     }
   }
 }
@@ -462,24 +477,9 @@ TEST_P(PackedMatmul, W4A8MatchesScalarReference) {
                                                 {256, 4}};
   for (auto [k, blocks] : depths) {
     for (int64_t n : {32, 96, 544}) {
-      for (const std::vector<int64_t> &c : counts) {
-        for (bool withBias : {false, true}) {
-          int64_t groups = c.size(), m = 1;
-          for (int64_t v : c)
-            m += v;
-          Tensor x = extremeInts(rng, DType::I8, {m, k});
-          Tensor w = extremeInts(rng, DType::I4, {groups, k, n});
-          Tensor p = packWeights(w, /*inPlace=*/false);
-          ASSERT_EQ(p.layout, StorageLayout::PackedU8);
-          ExactW4A8Scales s(rng, groups, blocks, n);
-          expectExact(values<float>(groupedMatmul(
-                          x, p, i64({groups}, c), s.scales(withBias),
-                          MatmulQuant::W4A8, GroupListType::Count, DType::F32)),
-                      s.want(x, w, c, withBias),
-                      "k " + std::to_string(k) + " n " + std::to_string(n) +
-                          " bias " + std::to_string(withBias));
-        }
-      }
+      for (const std::vector<int64_t> &c : counts)
+        for (bool withBias : {false, true})
+          expectExactW4A8(rng, k, blocks, n, c, withBias, /*pack=*/true);
     }
   }
   // A group size that is not a multiple of 4 cannot be read in quads.
