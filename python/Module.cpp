@@ -78,22 +78,17 @@ py::array toArray(const api::Tensor &t) {
   return py::array(py::dtype(format), shape, strides, t.bytes(), keep);
 }
 
-/// The runtime tensor whose storage array `a` starts at and covers
-/// `bytes` of (a result, load_weights' or empty()'s array, or a view of
-/// one at its start), or none.
-std::optional<api::Tensor> runtimeOwned(py::handle a, const void *data,
-                                        size_t bytes) {
+/// The runtime tensor under array `a` (a result, load_weights' or
+/// empty()'s array, or a view of one), or null.
+const api::Tensor *runtimeOwner(py::handle a) {
   py::object base = py::reinterpret_borrow<py::object>(a);
   while (py::isinstance<py::array>(base))
     base = base.attr("base");
   if (!PyCapsule_CheckExact(base.ptr()) ||
       !PyCapsule_IsValid(base.ptr(), kOwnerCapsule))
-    return std::nullopt;
-  const auto *owner = static_cast<const api::Tensor *>(
+    return nullptr;
+  return static_cast<const api::Tensor *>(
       PyCapsule_GetPointer(base.ptr(), kOwnerCapsule));
-  if (owner->bytes() != data || bytes > owner->nbytes())
-    return std::nullopt;
-  return *owner;
 }
 
 /// One layer's decisions as a dict (moe_mlir.LayerDecision is built from
@@ -136,17 +131,12 @@ std::vector<api::Tensor> borrowAll(const std::vector<py::tuple> &inputs,
     keep.push_back(buffer.request());
     auto dtype = static_cast<api::DType>(t[1].cast<int>());
     auto shape = t[2].cast<std::vector<int64_t>>();
-    size_t bytes = moert::storageBytes(
-        dtype, moert::checkedNumel(shape).value_or(-1));
-    if (std::optional<api::Tensor> owned =
-            runtimeOwned(t[0], keep.back().ptr, bytes)) {
-      api::Tensor tensor;
-      tensor.dtype = dtype;
-      tensor.shape = std::move(shape);
-      tensor.storage = owned->storage;
-      tensors.push_back(std::move(tensor));
-      continue;
-    }
+    if (const api::Tensor *owner = runtimeOwner(t[0]))
+      if (std::optional<api::Tensor> shared =
+              api::shareStorage(*owner, keep.back().ptr, dtype, shape)) {
+        tensors.push_back(std::move(*shared));
+        continue;
+      }
     tensors.push_back(api::borrow(keep.back().ptr, dtype, std::move(shape)));
   }
   return tensors;

@@ -91,6 +91,13 @@ private:
 Tensor borrow(const void *data, DType dtype, std::vector<int64_t> shape);
 /// A tensor with its own storage holding a copy of `data`.
 Tensor copyOf(const void *data, DType dtype, std::vector<int64_t> shape);
+/// A tensor of `dtype` and `shape` sharing `owner`'s storage (the
+/// runtime's, so a donating load may repack it in place), when `data` is
+/// where that storage starts and it holds the shape's bytes; none
+/// otherwise (then borrow). The C API's and Python's inputs that name
+/// runtime storage.
+std::optional<Tensor> shareStorage(const Tensor &owner, const void *data,
+                                   DType dtype, std::vector<int64_t> shape);
 
 /// One argument or result of a compiled entry function.
 struct TensorInfo {

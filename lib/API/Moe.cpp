@@ -80,6 +80,18 @@ Tensor borrow(const void *data, DType dtype, std::vector<int64_t> shape) {
   return t;
 }
 
+std::optional<Tensor> shareStorage(const Tensor &owner, const void *data,
+                                   DType dtype, std::vector<int64_t> shape) {
+  size_t bytes = checkedBytes(dtype, shape);
+  if (!owner.storage || owner.bytes() != data || bytes > owner.nbytes())
+    return std::nullopt;
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.storage = owner.storage;
+  return t;
+}
+
 /// True when `a` and `b` share storage ownership (also through aliasing
 /// shared_ptrs into the same block).
 static bool sameOwner(const Tensor &a, const Tensor &b) {

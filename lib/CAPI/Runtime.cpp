@@ -185,16 +185,11 @@ static Tensor toTensor(const MoeBuffer &b, size_t index) {
   std::string what = "input " + std::to_string(index);
   size_t bytes = 0;
   std::vector<int64_t> shape = checkedShape(b, what, bytes);
-  if (b.owner) {
-    std::optional<Tensor> owned = Owners::get().find(b.owner);
-    if (owned && owned->bytes() == b.data && bytes <= owned->nbytes()) {
-      Tensor t;
-      t.dtype = moert::DType(b.dtype);
-      t.shape = std::move(shape);
-      t.storage = owned->storage;
-      return t;
-    }
-  }
+  if (std::optional<Tensor> owner =
+          b.owner ? Owners::get().find(b.owner) : std::nullopt)
+    if (std::optional<Tensor> shared = moe::api::shareStorage(
+            *owner, b.data, moert::DType(b.dtype), shape))
+      return *shared;
   Tensor t = moe::api::borrow(b.data, moert::DType(b.dtype), shape);
   if (b.capacity && b.capacity < bytes)
     throw Error(Error::InvalidArgument, what + " (" + t.str() + ") needs " +
