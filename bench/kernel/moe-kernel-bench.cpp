@@ -1,8 +1,10 @@
 //===- moe-kernel-bench.cpp - expert matmul throughput --------------------===//
 //
 // moe-kernel-bench [threads] [quant] [rows...]
-// quant: f32, w8a8, w8a8p (the int8 weight packed as npu.pack_weights
-// leaves it), w4a8 or w4a8p (packed likewise). Grouped matmuls of the Qwen3-30B-A3B gate-up projection (K 2048, N 1536)
+// quant: f32, f32p (the f32 weight packed as npu.pack_weights leaves it),
+// w8a8, w8a8p (the int8 weight packed likewise), w4a8 or w4a8p (packed
+// likewise). Grouped matmuls of the Qwen3-30B-A3B gate-up projection (K
+// 2048, N 1536)
 // with `rows` rows spread over G groups (one row per group up to G = 8,
 // then rows / 8 per group over 8 groups, so the weights touched stay at
 // 8 experts and exceed the caches). Prints GB/s of weight traffic and
@@ -41,7 +43,7 @@ int main(int argc, char **argv) {
   // the weights come from memory, not from the caches, as in a layer.
   const char *g = std::getenv("MOE_KERNEL_BENCH_GROUPS");
   const int64_t groups = g ? std::max<int64_t>(8, std::atoll(g)) : 8;
-  bool packed = quant == "w8a8p" || quant == "w4a8p";
+  bool packed = quant == "f32p" || quant == "w8a8p" || quant == "w4a8p";
   bool q8 = quant == "w8a8" || quant == "w8a8p";
   bool q4 = quant == "w4a8" || quant == "w4a8p";
   DType wt = q8 ? DType::I8 : q4 ? DType::I4 : DType::F32;
@@ -59,7 +61,7 @@ int main(int argc, char **argv) {
   for (int64_t i = 0; i < gscale.numel(); ++i)
     gscale.data<float>()[i] = 1.0f;
   Tensor run = packed ? packWeights(w, /*inPlace=*/false) : w;
-  if (packed && run.layout != StorageLayout::PackedU8)
+  if (packed && run.layout != StorageLayout::Packed)
     std::printf("note: these kernels do not pack; %s runs row-major\n",
                 quant.c_str());
   // Baseline: a plain streaming read of the same weights.

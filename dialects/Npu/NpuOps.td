@@ -713,20 +713,22 @@ def Npu_W4A8ProcessWeightsOp : Npu_DeviceOp<"w4a8_process_weights", [Npu_MayFail
 
 def Npu_PackWeightsOp : Npu_DeviceOp<"pack_weights", [Npu_MayFailAtRunTime,
     Npu_RunsAtLoadTime]> {
-  let summary = "load-time repacking of a grouped matmul's int8 or int4 weights";
+  let summary = "load-time repacking of a grouped matmul's f32, int8 or int4 weights";
   let description = [{
     The CPU counterpart of the `npu_format_cast` to a blocked (NZ) layout
     that `process_weights_after_loading` applies to the weights: the same
-    `[G, K, N]` int8 (w8a8) or int4 (w4a8) values, in the layout the
-    runtime's int8 engine reads without repacking them at every step. On a
-    CPU with `vpdpbusd` (AVX-512 VNNI or AVX-VNNI) and `K % 4 == 0`,
-    `N % 16 == 0`, int8 becomes 16-column strips of 4-row quads,
-    `[G][N / 16][K / 4][16][4]` bytes, the same size; int4 (AVX-512 VNNI,
-    `N % 32 == 0`) 32-column strips of quads of nibbles; elsewhere the
+    `[G, K, N]` f32 (unquantized), int8 (w8a8) or int4 (w4a8) values, in
+    the layout the runtime's matmul kernels read without repacking them at
+    every step, the same size. On an x86-64 CPU with AVX2 and
+    `N % 16 == 0`, f32 becomes 16-column strips over the whole K,
+    `[G][N / 16][K][16]`; on a CPU with `vpdpbusd` (AVX-512 VNNI or
+    AVX-VNNI) and `K % 4 == 0`, `N % 16 == 0`, int8 becomes 16-column
+    strips of 4-row quads, `[G][N / 16][K / 4][16][4]` bytes, and int4
+    (`N % 32 == 0`) 32-column strips of quads of nibbles; elsewhere the
     layout stays row-major. The result's encoding `#npu.packed` says only
     that the layout is the runtime's: only `npu.grouped_matmul` takes it,
-    as its weight, `w8a8` for int8 and `w4a8` with groups of a multiple of
-    4 rows for int4.
+    as its weight, `none` for f32, `w8a8` for int8 and `w4a8` with groups
+    of a multiple of 4 rows for int4.
 
     `moe-pack-weights` inserts it and `moe-outline-load-time` moves it into
     the load-time function, so it runs once per rank. A driver that donates
@@ -737,8 +739,8 @@ def Npu_PackWeightsOp : Npu_DeviceOp<"pack_weights", [Npu_MayFailAtRunTime,
     %p = npu.pack_weights %w13 : tensor<32x2048x1536xi8> -> tensor<32x2048x1536xi8, #npu.packed>
     ```
   }];
-  let arguments = (ins TensorRankOf<[I8, Npu_I4], [3]>:$weight, Npu_StreamAttr:$stream);
-  let results = (outs TensorRankOf<[I8, Npu_I4], [3]>:$packed);
+  let arguments = (ins TensorRankOf<[F32, I8, Npu_I4], [3]>:$weight, Npu_StreamAttr:$stream);
+  let results = (outs TensorRankOf<[F32, I8, Npu_I4], [3]>:$packed);
   let assemblyFormat = "$weight (`stream` `(` $stream^ `)`)? attr-dict `:` type($weight) `->` "
       "type($packed)";
   let hasVerifier = 1;

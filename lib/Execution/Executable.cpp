@@ -81,9 +81,19 @@ FailureOr<func::FuncOp> mlir::moe::findEntry(ModuleOp module, StringRef name) {
       return module.emitError() << "no function @" << name << " to run";
     return fn;
   }
+  // A compiled module's load-time functions (npu.load_function of their
+  // step function) run with the step, never alone.
+  llvm::SmallDenseSet<StringAttr> loadFunctions;
+  if (auto *npuDialect =
+          module.getContext()->getLoadedDialect<npu::NpuDialect>())
+    for (auto fn : module.getOps<func::FuncOp>())
+      if (FlatSymbolRefAttr ref =
+              npuDialect->getLoadFunctionAttrHelper().getAttr(fn))
+        loadFunctions.insert(ref.getAttr());
   func::FuncOp found;
   for (auto fn : module.getOps<func::FuncOp>()) {
-    if (!fn.isPublic() || fn.isDeclaration())
+    if (!fn.isPublic() || fn.isDeclaration() ||
+        loadFunctions.contains(fn.getSymNameAttr()))
       continue;
     if (found)
       return module.emitError()
@@ -235,7 +245,19 @@ Executable::compile(ModuleOp module, StringRef pipeline, StringRef entry) {
   if (failed(fn))
     return failure();
   std::string entryName = fn->getSymName().str();
+  // An entry outlined already (level-2 IR from moe-opt) takes its load-time
+  // function's results as trailing arguments, which the driver passes: the
+  // user's arguments are the ones before them.
+  size_t userArgs = fn->getNumArguments();
+  if (auto *npuDialect =
+          module.getContext()->getLoadedDialect<npu::NpuDialect>())
+    if (FlatSymbolRefAttr ref =
+            npuDialect->getLoadFunctionAttrHelper().getAttr(*fn))
+      if (auto loadFn = module.lookupSymbol<func::FuncOp>(ref.getAttr()))
+        userArgs -= std::min<size_t>(userArgs, loadFn.getNumResults());
   for (auto [i, type] : llvm::enumerate(fn->getArgumentTypes())) {
+    if (i >= userArgs)
+      break;
     std::string name = "arg" + std::to_string(i);
     if (auto attr = fn->getArgAttrOfType<StringAttr>(i, MoeDialect::kNameAttrName))
       name = attr.str();

@@ -194,7 +194,7 @@ std::string Tensor::str() const {
   os << "tensor<";
   for (int64_t d : shape)
     os << d << "x";
-  os << dtypeName(dtype) << (layout == StorageLayout::PackedU8 ? ", packed>" : ">");
+  os << dtypeName(dtype) << (layout == StorageLayout::Packed ? ", packed>" : ">");
   return os.str();
 }
 

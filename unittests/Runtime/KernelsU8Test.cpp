@@ -146,7 +146,7 @@ void expectExactW4A8(std::mt19937 &rng, int64_t k, int64_t blocks, int64_t n,
   Tensor run = w;
   if (pack) {
     run = packWeights(w, /*inPlace=*/false);
-    ASSERT_EQ(run.layout, StorageLayout::PackedU8);
+    ASSERT_EQ(run.layout, StorageLayout::Packed);
   }
   ExactW4A8Scales s(rng, groups, blocks, n);
   expectExact(values<float>(groupedMatmul(
@@ -372,7 +372,7 @@ TEST(PackedWeights, LayoutIsStripsOfQuadsOverTheWholeK) {
     Tensor w = extremeInts(rng, DType::I8, {G, K, N});
     std::vector<int8_t> before = values<int8_t>(w);
     Tensor p = packWeights(w, /*inPlace=*/false);
-    ASSERT_EQ(p.layout, StorageLayout::PackedU8) << cpuIsaName(isa);
+    ASSERT_EQ(p.layout, StorageLayout::Packed) << cpuIsaName(isa);
     EXPECT_NE(p.storage, w.storage);
     EXPECT_EQ(p.shape, w.shape);
     EXPECT_EQ(values<int8_t>(w), before);
@@ -400,15 +400,15 @@ TEST(PackedWeights, ShapesAndCpusWithoutTheLayoutStayRowMajor) {
       Tensor w = extremeInts(rng, DType::I8, shape);
       Tensor p = packWeights(w, /*inPlace=*/false);
       bool divisible = shape[0] > 0 && shape[1] % 4 == 0 && shape[2] % 16 == 0;
-      EXPECT_EQ(p.layout == StorageLayout::PackedU8, packs && divisible)
+      EXPECT_EQ(p.layout == StorageLayout::Packed, packs && divisible)
           << cpuIsaName(isa) << " " << w.str();
       if (p.layout == StorageLayout::RowMajor) {
         EXPECT_EQ(p.storage, w.storage);
       }
     }
   }
-  EXPECT_ERROR(packWeights(Tensor::zeros(DType::F32, {1, 4, 16}), false),
-               "npu.pack_weights: weight must be i8 or i4, got f32");
+  EXPECT_ERROR(packWeights(Tensor::zeros(DType::BF16, {1, 4, 16}), false),
+               "npu.pack_weights: weight must be i8, i4 or f32, got bf16");
   EXPECT_ERROR(packWeights(Tensor::zeros(DType::I8, {4, 16}), false),
                "npu.pack_weights: weight must have rank 3, got tensor<4x16xi8>");
 }
@@ -435,7 +435,7 @@ TEST_P(PackedMatmul, W8A8MatchesScalarReference) {
         Tensor x = extremeInts(rng, DType::I8, {m, k});
         Tensor w = extremeInts(rng, DType::I8, {groups, k, n});
         Tensor p = packWeights(w, /*inPlace=*/false);
-        ASSERT_EQ(p.layout, StorageLayout::PackedU8);
+        ASSERT_EQ(p.layout, StorageLayout::Packed);
         std::vector<double> want = reference(x, w, c, nullptr, nullptr);
         std::vector<int32_t> got = values<int32_t>(
             groupedMatmul(x, p, i64({groups}, c), {}, MatmulQuant::W8A8,
@@ -506,7 +506,7 @@ TEST(PackedWeights, Int4LayoutIsNibblePairsOfStripHalves) {
     const int64_t G = 2, K = 8, N = 64;
     Tensor w = extremeInts(rng, DType::I4, {G, K, N});
     Tensor p = packWeights(w, /*inPlace=*/false);
-    ASSERT_EQ(p.layout, StorageLayout::PackedU8) << cpuIsaName(isa);
+    ASSERT_EQ(p.layout, StorageLayout::Packed) << cpuIsaName(isa);
     EXPECT_EQ(p.nbytes(), w.nbytes());
     for (int64_t g = 0; g < G; ++g)
       for (int64_t k = 0; k < K; ++k)
@@ -538,7 +538,7 @@ TEST_F(OnPackingVariant, InPlaceOncePerStorageAndRefusedRowMajor) {
   std::memcpy(original.bytes(), w.bytes(), w.nbytes());
   Tensor packed = packWeights(w, /*inPlace=*/true);
   EXPECT_EQ(packed.storage, w.storage); // no second copy of the weights
-  EXPECT_EQ(packed.layout, StorageLayout::PackedU8);
+  EXPECT_EQ(packed.layout, StorageLayout::Packed);
   EXPECT_EQ(values<int8_t>(packed), values<int8_t>(packWeights(original, false)));
   // A rank sharing the storage packs nothing again, donating or not.
   std::vector<int8_t> bytes = values<int8_t>(w);
@@ -546,7 +546,7 @@ TEST_F(OnPackingVariant, InPlaceOncePerStorageAndRefusedRowMajor) {
   for (bool inPlace : {true, false}) {
     Tensor again = packWeights(sharer, inPlace);
     EXPECT_EQ(again.storage, w.storage);
-    EXPECT_EQ(again.layout, StorageLayout::PackedU8);
+    EXPECT_EQ(again.layout, StorageLayout::Packed);
     EXPECT_EQ(values<int8_t>(w), bytes);
   }
   Tensor x = extremeInts(rng, DType::I8, {5, K});
@@ -582,7 +582,7 @@ TEST_F(OnPackingVariant, BorrowedBuffersAreCopiedEvenWhenDonated) {
   EXPECT_FALSE(borrowed.ownsStorage());
   EXPECT_TRUE(owned.ownsStorage());
   Tensor p = packWeights(borrowed, /*inPlace=*/true);
-  EXPECT_EQ(p.layout, StorageLayout::PackedU8);
+  EXPECT_EQ(p.layout, StorageLayout::Packed);
   EXPECT_NE(p.bytes(), borrowed.bytes());
   EXPECT_EQ(std::memcmp(memory, owned.bytes(), sizeof(memory)), 0);
   EXPECT_EQ(values<int8_t>(p), values<int8_t>(packWeights(owned, false)));
@@ -601,8 +601,8 @@ TEST_F(OnPackingVariant, ErrorsOfAPackedWeight) {
   Tensor xf = Tensor::zeros(DType::F32, {2, 8});
   EXPECT_ERROR(groupedMatmul(xf, p, i64({1}, {2}), {}, MatmulQuant::None,
                              GroupListType::Count, DType::F32),
-               "npu.grouped_matmul: a packed weight tensor<1x8x16xi8, packed> "
-               "needs w8a8 or w4a8, not quant none");
+               "npu.grouped_matmul: a packed i8 weight tensor<1x8x16xi8, "
+               "packed> needs w8a8 or w4a8, not quant none");
   EXPECT_ERROR(packWeights(p, false),
                "npu.pack_weights: the weight tensor<1x8x16xi8, packed> is "
                "packed already");
@@ -610,7 +610,7 @@ TEST_F(OnPackingVariant, ErrorsOfAPackedWeight) {
   setCpuIsa(CpuIsa::Portable);
   EXPECT_ERROR(groupedMatmul(x, p, i64({1}, {2}), {}, MatmulQuant::W8A8,
                              GroupListType::Count, DType::I32),
-               "was packed for vpdpbusd kernels, which this process's kernels "
+               "was packed for kernels which this process's kernels "
                "(portable) lack");
 }
 

@@ -219,11 +219,13 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
                                const Tensor &scaleSecond,
                                const Tensor *scaleBias = nullptr);
 
-/// npu.pack_weights (PackWeights.cpp): the int8 (w8a8) or int4 (w4a8)
-/// weight stack [G, K, N] in the layout the vpdpbusd kernels read
-/// (StorageLayout::PackedU8) when the process's kernels have them and K %
-/// 4 == 0, N % 16 (int8) or 32 (int4) == 0; otherwise `weight` itself,
-/// row-major. `inPlace` (the driver donated its load-time
+/// npu.pack_weights (PackWeights.cpp): the f32, int8 (w8a8) or int4
+/// (w4a8) weight stack [G, K, N] in the layout its packed kernel reads
+/// (StorageLayout::Packed; MatmulKernels.h): f32 as 16-column strips over
+/// the whole K when the process's kernels have gemmF32Packed (x86-64
+/// variants) and N % 16 == 0; int8 and int4 as k-quads when they have the
+/// vpdpbusd kernels and K % 4 == 0, N % 16 (int8) or 32 (int4) == 0.
+/// Otherwise `weight` itself, row-major. `inPlace` (the driver donated its load-time
 /// inputs) repacks the weight's own storage (when the runtime owns it:
 /// never a borrowed buffer, Tensor.h's BorrowedStorage), one group at a
 /// time, instead of a copy: the tensor's storage then holds the packed

@@ -58,10 +58,10 @@ struct BorrowedStorage {
 };
 
 /// How a tensor's elements lie in its storage. Only npu.pack_weights makes
-/// a packed tensor (an int8 weight stack in the layout the vpdpbusd
-/// kernels read; docs/Runtime.md, "Packed weights"), and only
+/// a packed tensor (an f32, int8 or int4 weight stack in the layout its
+/// packed matmul kernel reads; docs/Runtime.md, "Packed weights"), and only
 /// npu.grouped_matmul reads one.
-enum class StorageLayout : uint8_t { RowMajor, PackedU8 };
+enum class StorageLayout : uint8_t { RowMajor, Packed };
 
 struct Tensor {
   DType dtype = DType::F32;

@@ -571,9 +571,12 @@ static LogicalResult verifyMatmul(const MatmulOperands &m) {
   unsigned lead = m.grouped ? 1 : 0;
   const char *shape = m.grouped ? "[G, K, N]" : "[K, N]";
   RankedTensorType w = tensorOf(m.weight);
-  if (isPacked(m.weight) && (!m.grouped || m.quant == MatmulQuant::None))
+  if (isPacked(m.weight) &&
+      (!m.grouped ||
+       (m.quant == MatmulQuant::None && !w.getElementType().isF32())))
     return op->emitOpError() << "a packed weight (#npu.packed) is taken only "
-                                "by npu.grouped_matmul w8a8 or w4a8";
+                                "by npu.grouped_matmul: f32 with quant none, "
+                                "w8a8 or w4a8";
   if (w.getRank() != 2 + lead)
     return op->emitOpError() << "weight must be " << shape << ", got " << w;
   if (failed(expectSameDim(op, "x", m.x, 1, "weight", m.weight, lead)) ||

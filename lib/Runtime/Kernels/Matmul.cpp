@@ -58,8 +58,8 @@ struct Problem {
   /// Block width when positive (calibrateMatmul); else chosen in run().
   int64_t forcedWidth = 0;
   /// The weight is in a packed layout (npu.pack_weights): every block runs
-  /// the one kernel that reads it, gemmU8Packed (int8) or gemmU4Packed
-  /// (int4).
+  /// the one kernel that reads it, gemmF32Packed (f32), gemmU8Packed (int8)
+  /// or gemmU4Packed (int4).
   bool packed = false;
 };
 
@@ -80,9 +80,9 @@ void checkScale(const Tensor *t, std::initializer_list<int64_t> shape,
 void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   const char *op = p.op;
   if (p.quant == MatmulQuant::None) {
-    require(!p.packed, op,
-            "a packed weight " + p.w.str() +
-                " needs w8a8 or w4a8, not quant none");
+    require(!p.packed || p.w.dtype == DType::F32, op,
+            "a packed " + std::string(dtypeName(p.w.dtype)) + " weight " +
+                p.w.str() + " needs w8a8 or w4a8, not quant none");
     requireFloat(p.x, op, "x");
     requireFloat(p.w, op, "weight");
     require(isFloat(p.out), op,
@@ -226,8 +226,8 @@ Tensor run(Problem &p) {
   std::set<PlanKey> planning;
   for (Block &b : blocks) {
     int64_t rows = b.r1 - b.r0;
-    if (p.packed) { // w8a8 reads x itself; w4a8 the u8 form
-      b.engine = MatmulEngine::Vnni;
+    if (p.packed) { // f32 and w8a8 read x itself; w4a8 the u8 form
+      b.engine = isFloatMM ? MatmulEngine::Panel : MatmulEngine::Vnni;
       needU8 |= p.quant == MatmulQuant::W4A8;
       continue;
     }
@@ -308,7 +308,8 @@ Tensor run(Problem &p) {
       // or (w4a8) the group-scaled sum of the K blocks' i32 in f.
       auto compute = [&](MatmulEngine e) {
         if (isFloatMM) {
-          GemmF32Fn fn = e == MatmulEngine::Dnnl   ? dnnlGemmF32
+          GemmF32Fn fn = p.packed                  ? kt.gemmF32Packed
+                         : e == MatmulEngine::Dnnl ? dnnlGemmF32
                          : e == MatmulEngine::Gemv ? kt.gemvF32
                                                    : kt.gemmF32;
           fn(af + b.r0 * lda, lda, rows, w, b.n0, b.n1, f, ldc);
@@ -446,14 +447,13 @@ Tensor groupedMatmul(const Tensor &x, const Tensor &weight,
   require(static_cast<int64_t>(p.ends.size()) == p.groups, kGrouped,
           "group list has " + num(p.ends.size()) + " groups, weight has " +
               num(p.groups));
-  p.packed = weight.layout == StorageLayout::PackedU8;
+  p.packed = weight.layout == StorageLayout::Packed;
   if (p.packed) {
     require(packsWeights(weight.dtype, p.k, p.n), kGrouped,
             "the weight " + weight.str() +
-                " was packed for vpdpbusd kernels, which this process's "
-                "kernels (" +
+                " was packed for kernels which this process's kernels (" +
                 cpuIsaName(kernels().isa) + ") lack for its type and shape");
-  } else if (weight.dtype == DType::I8 || weight.dtype == DType::I4) {
+  } else {
     checkNotPackedInPlace(weight, kGrouped);
   }
   checkOperands(p, scales, true);
@@ -472,8 +472,7 @@ Tensor matmul(const Tensor &x, const Tensor &weight,
   require(weight.layout == StorageLayout::RowMajor, kMatmul,
           "a packed weight " + weight.str() +
               " is read only by npu.grouped_matmul");
-  if (weight.dtype == DType::I8 || weight.dtype == DType::I4)
-    checkNotPackedInPlace(weight, kMatmul);
+  checkNotPackedInPlace(weight, kMatmul);
   checkOperands(p, scales, false);
   return run(p);
 }

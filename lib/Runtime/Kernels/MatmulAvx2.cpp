@@ -657,6 +657,21 @@ MOE_AVX2 void gemmF32(const float *a, int64_t lda, int64_t m,
   }
 }
 
+MOE_AVX2 void gemmF32Packed(const float *a, int64_t lda, int64_t m,
+                            const WeightView &w, int64_t n0, int64_t n1,
+                            float *c, int64_t ldc) {
+  // Strip after strip, every row tile of a strip while it is in L2 (K * 64
+  // bytes): the weight streams from memory once, in address order.
+  const float *base = reinterpret_cast<const float *>(w.data) + w.offset;
+  for (int64_t s = n0 / kStrip; s < n1 / kStrip; ++s) {
+    const float *b = base + s * w.k * kStrip;
+    float *cs = c + (s - n0 / kStrip) * kStrip;
+    for (int64_t i = 0; i < m; i += 6)
+      microF32Rows(std::min<int64_t>(6, m - i), a + i * lda, lda, b, w.k,
+                   cs + i * ldc, ldc, false);
+  }
+}
+
 MOE_AVX2 void gemmI8(const int16_t *a, int64_t lda, int64_t m,
                      const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
                      int64_t n1, int32_t *c, int64_t ldc) {

@@ -170,6 +170,28 @@ MOE_AVX512 void gemmF32(const float *a, int64_t lda, int64_t m,
   }
 }
 
+MOE_AVX512 void gemmF32Packed(const float *a, int64_t lda, int64_t m,
+                              const WeightView &w, int64_t n0, int64_t n1,
+                              float *c, int64_t ldc) {
+  // Two strips at a time, every row tile of them while they are in L2:
+  // the weight streams from memory once, in address order.
+  const float *base = reinterpret_cast<const float *>(w.data) + w.offset;
+  int64_t s0 = n0 / kStrip, s1 = n1 / kStrip, stripElems = w.k * kStrip;
+  for (int64_t s = s0; s < s1; s += 2) {
+    const float *b = base + s * stripElems;
+    float *cs = c + (s - s0) * kStrip;
+    for (int64_t i = 0; i < m; i += kMaxRows) {
+      int64_t rows = std::min<int64_t>(kMaxRows, m - i);
+      if (s + 1 < s1)
+        microF32Rows<2>(rows, a + i * lda, lda, b, stripElems, w.k,
+                        cs + i * ldc, ldc, false);
+      else
+        microF32Rows<1>(rows, a + i * lda, lda, b, stripElems, w.k,
+                        cs + i * ldc, ldc, false);
+    }
+  }
+}
+
 MOE_AVX512 void gemvF32(const float *a, int64_t lda, int64_t m,
                         const WeightView &w, int64_t n0, int64_t n1, float *c,
                         int64_t ldc) {

@@ -53,7 +53,8 @@ struct WeightView {
 /// the whole K. `a` f32 [m, lda]; `c` f32 with row stride ldc >=
 /// round_up(n1 - n0, 16) (columns past n1 - n0 are scratch). gemmF32
 /// takes an F32, BF16 or F16 weight; gemvF32 (few rows, best <= 8) an F32
-/// weight only.
+/// weight only; gemmF32Packed an F32 weight in the packed f32 layout
+/// (kPackedStrip below) for n0, n1 multiples of 16, any rows.
 using GemmF32Fn = void (*)(const float *a, int64_t lda, int64_t m,
                            const WeightView &w, int64_t n0, int64_t n1,
                            float *c, int64_t ldc);
@@ -92,6 +93,10 @@ using GemmU8Fn = void (*)(const uint8_t *a, int64_t lda, int64_t m,
 /// 64-byte aligned.
 constexpr int64_t kPackedStrip = 16;
 constexpr int64_t kPackedQuad = 4;
+/// The packed f32 layout: each group's [K, N] as 16-column strips over the
+/// whole K, [N / 16][K][16] floats (avx2::packF32's panel of all rows), for
+/// N % 16 == 0: a strip is one contiguous run of K * 64 bytes, which the
+/// register-tiled FMA kernels read as it lies, for one row or many.
 /// The packed int4 layout (w4a8): each group's [K, N] as 32-column strips
 /// of k-quads, [N / 32][K / 4][64] bytes (half the int8 layout's bytes):
 /// byte 4c + r of quad row q of strip s holds w[4q + r, 32s + c] + 8 in its
@@ -138,6 +143,7 @@ struct KernelTable {
   CpuIsa isa;
   GemmF32Fn gemmF32;
   GemmF32Fn gemvF32;
+  GemmF32Fn gemmF32Packed; // nullptr where the variant has none
   GemmI8Fn gemmI8;
   GemmI8Fn gemvI8;
   GemmU8Fn gemmU8; // nullptr without vpdpbusd
@@ -182,6 +188,8 @@ void gemmF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
              int64_t, float *, int64_t);
 void gemvF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
              int64_t, float *, int64_t);
+void gemmF32Packed(const float *, int64_t, int64_t, const WeightView &,
+                   int64_t, int64_t, float *, int64_t);
 void gemmI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t *, int64_t);
 void gemvI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
@@ -234,6 +242,8 @@ void gemmF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
              int64_t, float *, int64_t);
 void gemvF32(const float *, int64_t, int64_t, const WeightView &, int64_t,
              int64_t, float *, int64_t);
+void gemmF32Packed(const float *, int64_t, int64_t, const WeightView &,
+                   int64_t, int64_t, float *, int64_t);
 } // namespace avx512
 
 namespace avxvnni {

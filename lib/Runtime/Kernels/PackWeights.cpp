@@ -1,12 +1,13 @@
-//===- PackWeights.cpp - npu.pack_weights: int8 weights packed at load ----===//
+//===- PackWeights.cpp - npu.pack_weights: expert weights packed at load --===//
 //
 // The load-time repacking of an int8 weight stack into the layout of
 // MatmulKernels.h's gemmU8Packed (16-column strips of k-quads over the
 // whole K, avx2::packU8Quads of each group), so no step packs weight
-// panels again, and of a w4a8 int4 stack into gemmU4Packed's (32-column
+// panels again; of a w4a8 int4 stack into gemmU4Packed's (32-column
 // strips of k-quads of nibbles, the two halves of a strip in the low and
 // high nibbles), which the kernel reads without any shuffle (avx512vnni
-// and avxvnni). In place when the driver donated the weight: one group at
+// and avxvnni); and of an f32 stack into gemmF32Packed's (16-column strips
+// over the whole K: the FMA kernels' panel, read in place for any rows). In place when the driver donated the weight: one group at
 // a time through a scratch copy of that group, so the process never holds
 // two copies of the stack. docs/Runtime.md, "Packed weights".
 //
@@ -66,6 +67,14 @@ void packI4Group(const uint8_t *src, int64_t k, int64_t n, uint8_t *dst) {
     }
 }
 
+/// One f32 group [k, n] in the packed f32 layout of MatmulKernels.h.
+void packF32Group(const float *src, int64_t k, int64_t n, float *dst) {
+  for (int64_t s = 0; s < n / kPackedStrip; ++s)
+    for (int64_t r = 0; r < k; ++r)
+      std::memcpy(dst + (s * k + r) * kPackedStrip,
+                  src + r * n + s * kPackedStrip, kPackedStrip * sizeof(float));
+}
+
 /// Packs group after group of `src` into `dst` (the layouts of
 /// MatmulKernels.h); with `src == dst`, each group goes through a scratch
 /// copy first.
@@ -85,6 +94,11 @@ void packGroups(DType dtype, const uint8_t *src, uint8_t *dst, int64_t groups,
         packI4Group(from, k, n, dst + g * perGroup);
         continue;
       }
+      if (dtype == DType::F32) {
+        packF32Group(reinterpret_cast<const float *>(from), k, n,
+                     reinterpret_cast<float *>(dst + g * perGroup));
+        continue;
+      }
       WeightView w{from, DType::I8, 0, k, n};
       uint8_t *to = dst + g * perGroup;
       avx2::packU8Quads(w, 0, k, 0, n, reinterpret_cast<int8_t *>(to));
@@ -97,6 +111,8 @@ void packGroups(DType dtype, const uint8_t *src, uint8_t *dst, int64_t groups,
 } // namespace
 
 bool packsWeights(DType dtype, int64_t k, int64_t n) {
+  if (dtype == DType::F32)
+    return kernels().gemmF32Packed != nullptr && n % kPackedStrip == 0;
   if (dtype == DType::I4)
     return kernels().gemmU4Packed != nullptr && k % kPackedQuad == 0 &&
            n % kPackedI4Strip == 0;
@@ -108,19 +124,24 @@ Tensor packWeights(const Tensor &weight, bool inPlace) {
   require(weight.layout == StorageLayout::RowMajor, kPack,
           "the weight " + weight.str() + " is packed already");
   requireRank(weight, {3}, kPack, "weight");
-  require(weight.dtype == DType::I8 || weight.dtype == DType::I4, kPack,
-          std::string("weight must be i8 or i4, got ") +
+  require(weight.dtype == DType::I8 || weight.dtype == DType::I4 ||
+              weight.dtype == DType::F32,
+          kPack,
+          std::string("weight must be i8, i4 or f32, got ") +
               dtypeName(weight.dtype));
   int64_t groups = weight.dim(0), k = weight.dim(1), n = weight.dim(2);
   Tensor packed = weight;
-  packed.layout = StorageLayout::PackedU8;
+  packed.layout = StorageLayout::Packed;
 #if defined(__x86_64__)
   if (!packsWeights(weight.dtype, k, n) || weight.numel() == 0)
     return weight;
   PackedStorages &registry = packedStorages();
   // Borrowed memory is the caller's: its next borrow is another tensor the
   // runtime could not tell is packed, so it is never packed in place.
-  if (inPlace && weight.ownsStorage()) {
+  // (The kernels' aligned loads need a 64-byte aligned stack, which every
+  // storage the runtime allocates is.)
+  if (inPlace && weight.ownsStorage() &&
+      reinterpret_cast<uintptr_t>(weight.bytes()) % 64 == 0) {
     // Under the lock: ranks sharing the storage pack it once.
     std::lock_guard<std::mutex> lock(registry.mutex);
     if (!registry.contains(weight.storage)) {
@@ -133,7 +154,7 @@ Tensor packWeights(const Tensor &weight, bool inPlace) {
     return packed; // a rank sharing this storage packed it already
   Tensor copy = Tensor::empty(weight.dtype, weight.shape);
   packGroups(weight.dtype, weight.bytes(), copy.bytes(), groups, k, n);
-  copy.layout = StorageLayout::PackedU8;
+  copy.layout = StorageLayout::Packed;
   return copy;
 #else
   (void)inPlace;

@@ -47,10 +47,10 @@ func.func @dynamic_shape(%w: tensor<?x64x32xi8>) {
 
 // -----
 
-// Only int8 and int4 weight stacks are packed, keeping their type.
-func.func @float_weight(%w: tensor<4x64x32xf32>) {
-  // expected-error @+1 {{'npu.pack_weights' op operand #0 must be 3D tensor of 8-bit signless integer or 4-bit signless integer values}}
-  %p = npu.pack_weights %w : tensor<4x64x32xf32> -> tensor<4x64x32xf32, #npu.packed>
+// Only f32, int8 and int4 weight stacks are packed, keeping their type.
+func.func @bf16_weight(%w: tensor<4x64x32xbf16>) {
+  // expected-error @+1 {{'npu.pack_weights' op operand #0 must be 3D tensor of 32-bit float or 8-bit signless integer or 4-bit signless integer values}}
+  %p = npu.pack_weights %w : tensor<4x64x32xbf16> -> tensor<4x64x32xbf16, #npu.packed>
   return
 }
 
@@ -83,11 +83,12 @@ func.func @gather_makes_packed(%w: tensor<2x8x16xi8>) {
 
 // -----
 
-// The packed layouts are the int8 engine's: w8a8 or w4a8, not float.
-func.func @packed_float(%x: tensor<?x64xf32>, %w: tensor<4x64x32xf32, #npu.packed>, %g: tensor<4xi64>) {
-  // expected-error @+1 {{'npu.grouped_matmul' op a packed weight (#npu.packed) is taken only by npu.grouped_matmul w8a8 or w4a8}}
+// A packed weight is f32 read with quant none, or int8 / int4 read by
+// the int8 engine: an int8 weight read as floats is not.
+func.func @packed_int8_none(%x: tensor<?x64xf32>, %w: tensor<4x64x32xi8, #npu.packed>, %g: tensor<4xi64>) {
+  // expected-error @+1 {{'npu.grouped_matmul' op a packed weight (#npu.packed) is taken only by npu.grouped_matmul: f32 with quant none, w8a8 or w4a8}}
   %y = npu.grouped_matmul %x, %w, %g none count
-      : tensor<?x64xf32>, tensor<4x64x32xf32, #npu.packed>, tensor<4xi64> -> tensor<?x32xf32>
+      : tensor<?x64xf32>, tensor<4x64x32xi8, #npu.packed>, tensor<4xi64> -> tensor<?x32xf32>
   return
 }
 

@@ -1,11 +1,11 @@
-//===- PackWeights.cpp - int8 expert weights packed once, at load ---------===//
+//===- PackWeights.cpp - expert weights packed once, at load --------------===//
 //
-// Gives every public function's int8 weight-stack argument that only
-// npu.grouped_matmul w8a8 ops read as their weight (in any region), and
-// every int4 stack (an argument or npu.w4a8_process_weights's result) that
-// only w4a8 ones read, one npu.pack_weights
-// (Passes.td has the contract; docs/Runtime.md, "Packed weights", what the
-// runtime makes of it).
+// Gives every public function's f32 or int8 weight-stack argument that
+// only npu.grouped_matmul ops of quant none (f32) or w8a8 (int8) read as
+// their weight (in any region), and every int4 stack (an argument or
+// npu.w4a8_process_weights's result) that only w4a8 ones read, one
+// npu.pack_weights (Passes.td has the contract; docs/Runtime.md, "Packed
+// weights", what the runtime makes of it).
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,9 +21,11 @@ using namespace mlir::moe;
 
 namespace {
 
-/// Whether a grouped matmul reads a packed form of its weight: w8a8 with
-/// int8, w4a8 with int4 and groups of whole quads of rows.
+/// Whether a grouped matmul reads a packed form of its weight: none with
+/// f32, w8a8 with int8, w4a8 with int4 and groups of whole quads of rows.
 bool readsPacked(npu::GroupedMatmulOp gmm, Type element) {
+  if (gmm.getQuant() == npu::MatmulQuant::None)
+    return element.isF32();
   if (gmm.getQuant() == npu::MatmulQuant::W8A8)
     return element.isSignlessInteger(8);
   if (gmm.getQuant() != npu::MatmulQuant::W4A8 ||
@@ -36,7 +38,7 @@ bool readsPacked(npu::GroupedMatmulOp gmm, Type element) {
          (w.getDimSize(1) / blocks) % 4 == 0;
 }
 
-/// Whether `weight` is a plain i8 or i4 [G, K, N] stack that only
+/// Whether `weight` is a plain f32, i8 or i4 [G, K, N] stack that only
 /// npu.grouped_matmul ops read, as their weight, each in a form it can
 /// read packed (anywhere in the function: a run-time method choice puts
 /// them in the regions of scf.index_switch).

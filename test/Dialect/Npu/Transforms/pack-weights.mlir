@@ -62,6 +62,31 @@ func.func @switch(%c: index, %x: tensor<?x8xi8>, %g: tensor<2xi64>, %w: tensor<2
 
 // -----
 
+// f32 stacks read only by grouped matmuls of quant none are packed too
+// (the FMA kernels' strips); the shared expert's 2-D weight of npu.matmul
+// is not (only npu.grouped_matmul reads a packed weight), and neither is
+// an f32 stack that an f32 matmul also reads.
+// CHECK-LABEL: func.func @f32
+// CHECK-SAME: %[[W:[^:]+]]: tensor<4x64x32xf32>, %[[S:[^:]+]]: tensor<64x32xf32>, %[[O:[^:]+]]: tensor<4x64x32xf32>
+// CHECK-NEXT: %[[P:.+]] = npu.pack_weights %[[W]] : tensor<4x64x32xf32> -> tensor<4x64x32xf32, #npu.packed>
+// CHECK-NOT: npu.pack_weights
+// CHECK: npu.grouped_matmul %{{.+}}, %[[P]], %{{.+}} none count : tensor<?x64xf32>, tensor<4x64x32xf32, #npu.packed>
+// CHECK: npu.matmul %{{.+}}, %[[S]] none
+// CHECK: npu.grouped_matmul %{{.+}}, %[[O]], %{{.+}} none count : tensor<?x64xf32>, tensor<4x64x32xf32>,
+// OUTLINE-LABEL: func.func @f32__load
+// OUTLINE-SAME: (%[[W:[^:]+]]: tensor<4x64x32xf32>) -> tensor<4x64x32xf32, #npu.packed>
+// OUTLINE: npu.pack_weights %[[W]]
+func.func @f32(%x: tensor<?x64xf32>, %g: tensor<4xi64>, %w: tensor<4x64x32xf32>, %s: tensor<64x32xf32>,
+               %o: tensor<4x64x32xf32>) -> (tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<256x32xf32>) {
+  %y = npu.grouped_matmul %x, %w, %g none count : tensor<?x64xf32>, tensor<4x64x32xf32>, tensor<4xi64> -> tensor<?x32xf32>
+  %z = npu.matmul %x, %s none : tensor<?x64xf32>, tensor<64x32xf32> -> tensor<?x32xf32>
+  %v = npu.grouped_matmul %x, %o, %g none count : tensor<?x64xf32>, tensor<4x64x32xf32>, tensor<4xi64> -> tensor<?x32xf32>
+  %flat = tensor.collapse_shape %o [[0, 1], [2]] : tensor<4x64x32xf32> into tensor<256x32xf32>
+  return %y, %z, %v, %flat : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<256x32xf32>
+}
+
+// -----
+
 // w4a8: the int4 stack npu.w4a8_process_weights makes is packed right
 // after it (and both move into the load-time function); a stack read with
 // groups of 6 rows is not (the packed layout is read in quads of rows).
@@ -90,12 +115,12 @@ func.func @w4a8(%q: tensor<?x64xi8>, %s: tensor<?xf32>, %g: tensor<2xi64>, %ckpt
 // -----
 
 // Left alone: a stack some other op also reads (its readers need the
-// row-major layout), float weights, an int8 argument read as the
-// activations, and private functions.
+// row-major layout), bf16 and f16 weights (the f32 layout would double
+// them), and private functions.
 // CHECK-LABEL: func.func @other_reader
 // CHECK-NOT: npu.pack_weights
 // CHECK: npu.grouped_matmul %{{.+}}, %{{.+}}, %{{.+}} w8a8 count : tensor<?x8xi8>, tensor<2x8x16xi8>, tensor<2xi64>
-// CHECK-LABEL: func.func @float_weights
+// CHECK-LABEL: func.func @half_weights
 // CHECK-NOT: npu.pack_weights
 // CHECK-LABEL: func.func private @helper
 // CHECK-NOT: npu.pack_weights
@@ -105,9 +130,11 @@ func.func @other_reader(%x: tensor<?x8xi8>, %g: tensor<2xi64>, %w: tensor<2x8x16
   %all = npu.all_gather %w ep : tensor<2x8x16xi8> -> tensor<4x8x16xi8>
   return %y, %all : tensor<?x16xi32>, tensor<4x8x16xi8>
 }
-func.func @float_weights(%x: tensor<?x8xf32>, %g: tensor<2xi64>, %w: tensor<2x8x16xf32>) -> tensor<?x16xf32> {
-  %y = npu.grouped_matmul %x, %w, %g none count : tensor<?x8xf32>, tensor<2x8x16xf32>, tensor<2xi64> -> tensor<?x16xf32>
-  return %y : tensor<?x16xf32>
+func.func @half_weights(%x: tensor<?x8xbf16>, %g: tensor<2xi64>, %w: tensor<2x8x16xbf16>, %h: tensor<2x8x16xf16>)
+    -> (tensor<?x16xf32>, tensor<?x16xf32>) {
+  %y = npu.grouped_matmul %x, %w, %g none count : tensor<?x8xbf16>, tensor<2x8x16xbf16>, tensor<2xi64> -> tensor<?x16xf32>
+  %z = npu.grouped_matmul %x, %h, %g none count : tensor<?x8xbf16>, tensor<2x8x16xf16>, tensor<2xi64> -> tensor<?x16xf32>
+  return %y, %z : tensor<?x16xf32>, tensor<?x16xf32>
 }
 func.func private @helper(%x: tensor<?x8xi8>, %g: tensor<2xi64>, %w: tensor<2x8x16xi8>) -> tensor<?x16xi32> {
   %y = npu.grouped_matmul %x, %w, %g w8a8 count : tensor<?x8xi8>, tensor<2x8x16xi8>, tensor<2xi64> -> tensor<?x16xi32>

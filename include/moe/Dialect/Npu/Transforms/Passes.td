@@ -139,15 +139,16 @@ def VerifyStreams : Pass<"moe-verify-streams", "::mlir::func::FuncOp"> {
 }
 
 def PackWeights : Pass<"moe-pack-weights", "::mlir::func::FuncOp"> {
-  let summary = "Repack the int8 and int4 expert weights once, at load, for the int8 engine";
+  let summary = "Repack the f32, int8 and int4 expert weights once, at load, for the runtime's matmul kernels";
   let description = [{
     vllm-ascend's `process_weights_after_loading` casts the expert weights
     to the blocked layout the device's matmul reads (`npu_format_cast`), so
     no step repacks them. This pass does the same for the CPU runtime: in a
-    public function, every argument that is an `i8` weight stack `[G, K, N]`
-    read only as the weight of `npu.grouped_matmul ... w8a8` ops (in any
-    region: a run-time method choice puts them in `scf.index_switch`
-    cases) gets one `npu.pack_weights` at the start of the function, and
+    public function, every argument that is an `f32` or `i8` weight stack
+    `[G, K, N]` read only as the weight of `npu.grouped_matmul` ops of
+    `none` (f32) or `w8a8` (i8) quantization (in any region: a run-time
+    method choice puts them in `scf.index_switch` cases) gets one
+    `npu.pack_weights` at the start of the function, and
     those ops read its `#npu.packed` result instead; so does every `i4`
     stack (an argument, or the result of `npu.w4a8_process_weights`, then
     packed right after it) read only by `w4a8` ones whose groups are a
