@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     scale.data<float>()[i] = 1e-3f;
   for (int64_t i = 0; i < gscale.numel(); ++i)
     gscale.data<float>()[i] = 1.0f;
-  Tensor run = packed ? packWeights(w, /*inPlace=*/false) : w;
+  Tensor run = packed ? packWeights(w, /*inPlace=*/true) : w;
   if (packed && run.layout != StorageLayout::Packed)
     std::printf("note: these kernels do not pack; %s runs row-major\n",
                 quant.c_str());

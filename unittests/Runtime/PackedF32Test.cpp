@@ -31,6 +31,14 @@ std::vector<CpuIsa> f32PackingIsas() {
   return isas;
 }
 
+/// `w` packed in place in a copy of its own (f32 is packed only in place).
+Tensor packedCopy(const Tensor &w) {
+  Tensor copy = Tensor::empty(w.dtype, w.shape);
+  if (w.nbytes())
+    std::memcpy(copy.bytes(), w.bytes(), w.nbytes());
+  return packWeights(copy, /*inPlace=*/true);
+}
+
 /// Restores the kernel variant and threads a test changes.
 struct IsaScope {
   CpuIsa previous = cpuIsa();
@@ -71,7 +79,7 @@ void expectProduct(const Tensor &got, const Tensor &x, const Tensor &w,
 
 TEST(PackedF32, LayoutIsStripsOverTheWholeK) {
   // Float (g, n / 16, k, n % 16) of group g's [N/16][K][16] holds w[g, k, n]
-  // (MatmulKernels.h); a copy, the weight unchanged.
+  // (MatmulKernels.h), in the weight's own storage.
   IsaScope scope;
   std::mt19937 rng(41);
   for (CpuIsa isa : f32PackingIsas()) {
@@ -79,11 +87,10 @@ TEST(PackedF32, LayoutIsStripsOverTheWholeK) {
     const int64_t G = 2, K = 7, N = 48;
     Tensor w = randomFloat(rng, DType::F32, {G, K, N});
     std::vector<float> before = values<float>(w);
-    Tensor p = packWeights(w, /*inPlace=*/false);
+    Tensor p = packWeights(w, /*inPlace=*/true);
     ASSERT_EQ(p.layout, StorageLayout::Packed) << cpuIsaName(isa);
-    EXPECT_NE(p.storage, w.storage);
+    EXPECT_EQ(p.storage, w.storage);
     EXPECT_EQ(p.shape, w.shape);
-    EXPECT_EQ(values<float>(w), before);
     for (int64_t g = 0; g < G; ++g)
       for (int64_t k = 0; k < K; ++k)
         for (int64_t n = 0; n < N; ++n)
@@ -95,6 +102,8 @@ TEST(PackedF32, LayoutIsStripsOverTheWholeK) {
 }
 
 TEST(PackedF32, ShapesAndCpusWithoutTheLayoutStayRowMajor) {
+  // And a weight that cannot be packed in place (not donated, or borrowed)
+  // is not copied: a packed copy would hold the weights twice.
   IsaScope scope;
   std::mt19937 rng(42);
   for (CpuIsa isa : supportedCpuIsas()) {
@@ -105,12 +114,24 @@ TEST(PackedF32, ShapesAndCpusWithoutTheLayoutStayRowMajor) {
          {std::vector<int64_t>{2, 5, 32}, std::vector<int64_t>{2, 8, 24},
           std::vector<int64_t>{2, 0, 16}, std::vector<int64_t>{0, 8, 32}}) {
       Tensor w = randomFloat(rng, DType::F32, shape);
-      Tensor p = packWeights(w, /*inPlace=*/false);
+      std::vector<float> before = values<float>(w);
+      Tensor kept = packWeights(w, /*inPlace=*/false);
+      EXPECT_EQ(kept.layout, StorageLayout::RowMajor);
+      EXPECT_EQ(kept.storage, w.storage);
+      Tensor borrowed = w;
+      borrowed.storage =
+          std::shared_ptr<uint8_t>(w.bytes(), BorrowedStorage());
+      Tensor lent = packWeights(borrowed, /*inPlace=*/true);
+      EXPECT_EQ(lent.layout, StorageLayout::RowMajor);
+      EXPECT_EQ(lent.bytes(), w.bytes());
+      EXPECT_EQ(values<float>(w), before);
+      Tensor p = packWeights(w, /*inPlace=*/true);
       bool packable = shape[0] * shape[1] > 0 && shape[2] % 16 == 0;
       EXPECT_EQ(p.layout == StorageLayout::Packed, packs && packable)
           << cpuIsaName(isa) << " " << w.str();
+      EXPECT_EQ(p.storage, w.storage);
       if (p.layout == StorageLayout::RowMajor)
-        EXPECT_EQ(p.storage, w.storage);
+        EXPECT_EQ(values<float>(w), before);
     }
   }
 }
@@ -137,7 +158,7 @@ TEST_P(PackedF32Matmul, MatchesNaive) {
           m += v;
         Tensor x = randomFloat(rng, DType::F32, {m, k});
         Tensor w = randomFloat(rng, DType::F32, {groups, k, n});
-        Tensor p = packWeights(w, /*inPlace=*/false);
+        Tensor p = packedCopy(w);
         ASSERT_EQ(p.layout, StorageLayout::Packed);
         std::string what = "k " + std::to_string(k) + " n " +
                            std::to_string(n) + " groups " +
@@ -175,11 +196,15 @@ TEST(PackedF32, InPlaceOnceAndRefusedRowMajor) {
   Tensor packed = packWeights(w, /*inPlace=*/true);
   EXPECT_EQ(packed.storage, w.storage); // no second copy of the weights
   EXPECT_EQ(packed.layout, StorageLayout::Packed);
-  EXPECT_EQ(values<float>(packed),
-            values<float>(packWeights(original, false)));
-  Tensor again = packWeights(w, /*inPlace=*/true); // a rank sharing it
-  EXPECT_EQ(again.storage, w.storage);
-  EXPECT_EQ(values<float>(again), values<float>(packed));
+  EXPECT_EQ(values<float>(packed), values<float>(packedCopy(original)));
+  // A rank sharing the storage packs nothing again, donating or not.
+  std::vector<float> bytes = values<float>(w);
+  for (bool inPlace : {true, false}) {
+    Tensor again = packWeights(w, inPlace);
+    EXPECT_EQ(again.storage, w.storage);
+    EXPECT_EQ(again.layout, StorageLayout::Packed);
+    EXPECT_EQ(values<float>(w), bytes);
+  }
   Tensor x = randomFloat(rng, DType::F32, {6, K});
   std::vector<int64_t> counts = {2, 0, 3};
   expectProduct(groupedMatmul(x, packed, i64({G}, counts), {},

@@ -225,13 +225,14 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
 /// the whole K when the process's kernels have gemmF32Packed (x86-64
 /// variants) and N % 16 == 0; int8 and int4 as k-quads when they have the
 /// vpdpbusd kernels and K % 4 == 0, N % 16 (int8) or 32 (int4) == 0.
-/// Otherwise `weight` itself, row-major. `inPlace` (the driver donated its load-time
-/// inputs) repacks the weight's own storage (when the runtime owns it:
-/// never a borrowed buffer, Tensor.h's BorrowedStorage), one group at a
-/// time, instead of a copy: the tensor's storage then holds the packed
-/// bytes. A storage
-/// packed in place before is not packed again (ranks may share one
-/// weight); a plain matmul then refuses it (checkNotPackedInPlace).
+/// Otherwise `weight` itself, row-major; an f32 stack also when it
+/// cannot be packed in place (a packed copy would hold it twice).
+/// `inPlace` (the driver donated its load-time inputs) repacks the
+/// weight's own storage (when the runtime owns it: never a borrowed
+/// buffer, Tensor.h's BorrowedStorage), one group at a time, instead of a
+/// copy: the tensor's storage then holds the packed bytes. A storage packed
+/// in place before is not packed again (ranks may share one weight); a
+/// plain matmul then refuses it (checkNotPackedInPlace).
 /// docs/Runtime.md, "Packed weights".
 Tensor packWeights(const Tensor &weight, bool inPlace);
 /// Whether packWeights packs a [G, k, n] stack of `dtype` with this

@@ -152,6 +152,10 @@ Tensor packWeights(const Tensor &weight, bool inPlace) {
   }
   if (packedInPlace(weight))
     return packed; // a rank sharing this storage packed it already
+  // A packed copy of an f32 stack would hold the largest weights twice:
+  // f32 is packed in place or not at all (the row-major engines run).
+  if (weight.dtype == DType::F32)
+    return weight;
   Tensor copy = Tensor::empty(weight.dtype, weight.shape);
   packGroups(weight.dtype, weight.bytes(), copy.bytes(), groups, k, n);
   copy.layout = StorageLayout::Packed;
