@@ -35,15 +35,25 @@ namespace avx512 {
 namespace {
 
 /// c[0..MR) x [NS strips] (+)= a[0..MR) x panel strips starting at b.
+/// `next`, when not null, is NS strips (as far apart) fetched into L2
+/// meanwhile, a line of each per row (the strips the caller reads next
+/// from memory).
 template <int MR, int NS>
 MOE_AVX512 void microF32(const float *a, int64_t lda, const float *b,
                          int64_t stripElems, int64_t kc, float *c,
-                         int64_t ldc, bool accumulate) {
+                         int64_t ldc, bool accumulate,
+                         const float *next = nullptr) {
   __m512 acc[MR][NS];
   for (int i = 0; i < MR; ++i)
     for (int s = 0; s < NS; ++s)
       acc[i][s] = _mm512_setzero_ps();
+  // Without next strips, the prefetches touch these (in L1 already).
+  const float *pf = next ? next : b;
   for (int64_t k = 0; k < kc; ++k) {
+    for (int s = 0; s < NS; ++s)
+      _mm_prefetch(reinterpret_cast<const char *>(pf + s * stripElems +
+                                                  k * kStrip),
+                   _MM_HINT_T1);
     __m512 bv[NS];
     for (int s = 0; s < NS; ++s)
       bv[s] = _mm512_load_ps(b + s * stripElems + k * kStrip);
@@ -65,17 +75,21 @@ MOE_AVX512 void microF32(const float *a, int64_t lda, const float *b,
 template <int NS>
 MOE_AVX512 void microF32Rows(int64_t rows, const float *a, int64_t lda,
                              const float *b, int64_t stripElems, int64_t kc,
-                             float *c, int64_t ldc, bool acc) {
+                             float *c, int64_t ldc, bool acc,
+                             const float *next = nullptr) {
+#define MOE_MICRO_F32(R)                                                       \
+  return microF32<R, NS>(a, lda, b, stripElems, kc, c, ldc, acc, next)
   switch (rows) {
-  case 1: return microF32<1, NS>(a, lda, b, stripElems, kc, c, ldc, acc);
-  case 2: return microF32<2, NS>(a, lda, b, stripElems, kc, c, ldc, acc);
-  case 3: return microF32<3, NS>(a, lda, b, stripElems, kc, c, ldc, acc);
-  case 4: return microF32<4, NS>(a, lda, b, stripElems, kc, c, ldc, acc);
-  case 5: return microF32<5, NS>(a, lda, b, stripElems, kc, c, ldc, acc);
-  case 6: return microF32<6, NS>(a, lda, b, stripElems, kc, c, ldc, acc);
-  case 7: return microF32<7, NS>(a, lda, b, stripElems, kc, c, ldc, acc);
-  default: return microF32<8, NS>(a, lda, b, stripElems, kc, c, ldc, acc);
+  case 1: MOE_MICRO_F32(1);
+  case 2: MOE_MICRO_F32(2);
+  case 3: MOE_MICRO_F32(3);
+  case 4: MOE_MICRO_F32(4);
+  case 5: MOE_MICRO_F32(5);
+  case 6: MOE_MICRO_F32(6);
+  case 7: MOE_MICRO_F32(7);
+  default: MOE_MICRO_F32(8);
   }
+#undef MOE_MICRO_F32
 }
 
 /// One step of gemvRows: rows [k, k + D) of the weight into the MR
@@ -174,20 +188,29 @@ MOE_AVX512 void gemmF32Packed(const float *a, int64_t lda, int64_t m,
                               const WeightView &w, int64_t n0, int64_t n1,
                               float *c, int64_t ldc) {
   // Two strips at a time, every row tile of them while they are in L2:
-  // the weight streams from memory once, in address order.
+  // the weight streams from memory once, in address order. The rows split
+  // evenly over the tiles (9 as 5 + 4, not 8 + 1: a tile of r rows has 2r
+  // independent FMA chains, and fewer than 8 leave the FMA units waiting
+  // on latency). The last tile of a pair fetches the next pair into L2,
+  // so memory streams while the tiles compute.
   const float *base = reinterpret_cast<const float *>(w.data) + w.offset;
   int64_t s0 = n0 / kStrip, s1 = n1 / kStrip, stripElems = w.k * kStrip;
+  int64_t tiles = (m + kMaxRows - 1) / kMaxRows;
   for (int64_t s = s0; s < s1; s += 2) {
     const float *b = base + s * stripElems;
+    // The next pair, when it is a whole one (the odd last strip is not
+    // fetched ahead).
+    const float *next = s + 3 < s1 ? b + 2 * stripElems : nullptr;
     float *cs = c + (s - s0) * kStrip;
-    for (int64_t i = 0; i < m; i += kMaxRows) {
-      int64_t rows = std::min<int64_t>(kMaxRows, m - i);
+    for (int64_t t = 0, i = 0, rows = 0; t < tiles; ++t, i += rows) {
+      rows = (m - i) / (tiles - t);
+      const float *pf = next;
       if (s + 1 < s1)
         microF32Rows<2>(rows, a + i * lda, lda, b, stripElems, w.k,
-                        cs + i * ldc, ldc, false);
+                        cs + i * ldc, ldc, false, pf);
       else
         microF32Rows<1>(rows, a + i * lda, lda, b, stripElems, w.k,
-                        cs + i * ldc, ldc, false);
+                        cs + i * ldc, ldc, false, pf);
     }
   }
 }
