@@ -194,7 +194,10 @@ std::string Tensor::str() const {
   os << "tensor<";
   for (int64_t d : shape)
     os << d << "x";
-  os << dtypeName(dtype) << (layout == StorageLayout::Packed ? ", packed>" : ">");
+  os << dtypeName(dtype)
+     << (layout == StorageLayout::Packed        ? ", packed>"
+         : layout == StorageLayout::PackedPairs ? ", packed pairs>"
+                                                : ">");
   return os.str();
 }
 

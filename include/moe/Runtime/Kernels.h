@@ -221,10 +221,12 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
 
 /// npu.pack_weights (PackWeights.cpp): the f32, int8 (w8a8) or int4
 /// (w4a8) weight stack [G, K, N] in the layout its packed kernel reads
-/// (StorageLayout::Packed; MatmulKernels.h): f32 as 16-column strips over
-/// the whole K when the process's kernels have gemmF32Packed (x86-64
-/// variants) and N % 16 == 0; int8 and int4 as k-quads when they have the
-/// vpdpbusd kernels and K % 4 == 0, N % 16 (int8) or 32 (int4) == 0.
+/// (packedLayout; MatmulKernels.h): f32 as 16-column strips over the whole
+/// K when the process's kernels have gemmF32Packed (x86-64 variants) and
+/// N % 16 == 0; int8 and int4 as k-quads when they have the vpdpbusd
+/// kernels and K % 4 == 0, N % 16 (int8) or 32 (int4) == 0; int8 as
+/// k-pairs (StorageLayout::PackedPairs) when they have gemmI8Packed
+/// instead (AVX2, AVX-512 without VNNI) and K % 2 == 0, N % 16 == 0.
 /// Otherwise `weight` itself, row-major; an f32 stack also when it
 /// cannot be packed in place (a packed copy would hold it twice).
 /// `inPlace` (the driver donated its load-time inputs) repacks the
@@ -239,6 +241,10 @@ Tensor packWeights(const Tensor &weight, bool inPlace);
 /// process's kernels (the rule in one place: the planner's calibration
 /// skips the shapes it packs).
 bool packsWeights(DType dtype, int64_t k, int64_t n);
+/// The layout packWeights gives a [G, k, n] stack of `dtype` with this
+/// process's kernels (RowMajor when it does not pack it); a packed weight
+/// in any other layout is refused by npu.grouped_matmul.
+StorageLayout packedLayout(DType dtype, int64_t k, int64_t n);
 /// Whether `weight`'s storage was packed in place by packWeights.
 bool packedInPlace(const Tensor &weight);
 /// Says that `weight`'s storage holds packed bytes as if packed in place

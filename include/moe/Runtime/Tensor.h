@@ -60,8 +60,10 @@ struct BorrowedStorage {
 /// How a tensor's elements lie in its storage. Only npu.pack_weights makes
 /// a packed tensor (an f32, int8 or int4 weight stack in the layout its
 /// packed matmul kernel reads; docs/Runtime.md, "Packed weights"), and only
-/// npu.grouped_matmul reads one.
-enum class StorageLayout : uint8_t { RowMajor, Packed };
+/// npu.grouped_matmul reads one. Packed is the dtype's layout for the
+/// kernels of CPUs with vpdpbusd (int8, int4) or FMA (f32); PackedPairs the
+/// int8 k-pairs of the kernels of CPUs without vpdpbusd.
+enum class StorageLayout : uint8_t { RowMajor, Packed, PackedPairs };
 
 struct Tensor {
   DType dtype = DType::F32;

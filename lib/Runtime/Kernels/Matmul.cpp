@@ -58,9 +58,11 @@ struct Problem {
   /// Block width when positive (calibrateMatmul); else chosen in run().
   int64_t forcedWidth = 0;
   /// The weight is in a packed layout (npu.pack_weights): every block runs
-  /// the one kernel that reads it, gemmF32Packed (f32), gemmU8Packed (int8)
-  /// or gemmU4Packed (int4).
+  /// the one kernel that reads it, gemmF32Packed (f32), gemmU8Packed (int8
+  /// quads), gemmI8Packed (int8 pairs) or gemmU4Packed (int4).
   bool packed = false;
+  /// The packed int8 k-pair layout (gemmI8Packed, on s16 activations).
+  bool pairs = false;
 };
 
 void checkScale(const Tensor *t, std::initializer_list<int64_t> shape,
@@ -226,9 +228,10 @@ Tensor run(Problem &p) {
   std::set<PlanKey> planning;
   for (Block &b : blocks) {
     int64_t rows = b.r1 - b.r0;
-    if (p.packed) { // f32 and w8a8 read x itself; w4a8 the u8 form
-      b.engine = isFloatMM ? MatmulEngine::Panel : MatmulEngine::Vnni;
+    if (p.packed) { // f32 and w8a8 quads read x itself; w4a8 the u8 form
+      b.engine = isFloatMM || p.pairs ? MatmulEngine::Panel : MatmulEngine::Vnni;
       needU8 |= p.quant == MatmulQuant::W4A8;
+      needS16 |= p.pairs;
       continue;
     }
     PlanKey key = planKey(kind, p.k, b.n1 - b.n0, p.n, rows, kt.isa);
@@ -313,6 +316,9 @@ Tensor run(Problem &p) {
                          : e == MatmulEngine::Gemv ? kt.gemvF32
                                                    : kt.gemmF32;
           fn(af + b.r0 * lda, lda, rows, w, b.n0, b.n1, f, ldc);
+        } else if (p.pairs) {
+          kt.gemmI8Packed(x16.data<int16_t>() + b.r0 * lda, lda, rows, w, 0,
+                          p.k, b.n0, b.n1, acc, ldc);
         } else if (p.packed && p.quant == MatmulQuant::W8A8) {
           kt.gemmU8Packed(p.x.data<int8_t>() + b.r0 * p.k, p.k, rows, w, 0,
                           p.k, b.n0, b.n1, acc, ldc);
@@ -447,9 +453,10 @@ Tensor groupedMatmul(const Tensor &x, const Tensor &weight,
   require(static_cast<int64_t>(p.ends.size()) == p.groups, kGrouped,
           "group list has " + num(p.ends.size()) + " groups, weight has " +
               num(p.groups));
-  p.packed = weight.layout == StorageLayout::Packed;
+  p.packed = weight.layout != StorageLayout::RowMajor;
+  p.pairs = weight.layout == StorageLayout::PackedPairs;
   if (p.packed) {
-    require(packsWeights(weight.dtype, p.k, p.n), kGrouped,
+    require(weight.layout == packedLayout(weight.dtype, p.k, p.n), kGrouped,
             "the weight " + weight.str() +
                 " was packed for kernels which this process's kernels (" +
                 cpuIsaName(kernels().isa) + ") lack for its type and shape");

@@ -349,6 +349,52 @@ MOE_AVX2 void microF32Rows(int64_t rows, const float *a, int64_t lda,
   microF32Ahead(rows, a, lda, b, kc, c, ldc, acc, nullptr);
 }
 
+/// c[0..MR) x 16 = a[0..MR) (s16, pairs of k) x the packed k-pair strip at
+/// b (`pairs` rows of 32 bytes), in exact i32; `next` (or null) a strip
+/// fetched into L2 meanwhile, a line per two pairs.
+template <int MR>
+MOE_AVX2 void microI8Pairs(const int16_t *a, int64_t lda, const int8_t *b,
+                           int64_t pairs, int32_t *c, int64_t ldc,
+                           const int8_t *next) {
+  __m256i acc[MR][2];
+  for (int i = 0; i < MR; ++i)
+    acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+  int64_t ahead = next ? next - b : 0;
+  for (int64_t p = 0; p < pairs; ++p, b += 32) {
+    _mm_prefetch(reinterpret_cast<const char *>(b + ahead), _MM_HINT_T1);
+    __m256i b0 = _mm256_cvtepi8_epi16(
+        _mm_load_si128(reinterpret_cast<const __m128i *>(b)));
+    __m256i b1 = _mm256_cvtepi8_epi16(
+        _mm_load_si128(reinterpret_cast<const __m128i *>(b + 16)));
+    for (int i = 0; i < MR; ++i) {
+      int32_t pair;
+      std::memcpy(&pair, a + i * lda + 2 * p, 4);
+      __m256i x = _mm256_set1_epi32(pair);
+      acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(b0, x));
+      acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(b1, x));
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(c + i * ldc), acc[i][0]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(c + i * ldc + 8),
+                        acc[i][1]);
+  }
+}
+
+/// microI8Pairs<rows> for 1 <= rows <= 6.
+MOE_AVX2 void microI8PairsRows(int64_t rows, const int16_t *a, int64_t lda,
+                               const int8_t *b, int64_t pairs, int32_t *c,
+                               int64_t ldc, const int8_t *next) {
+  switch (rows) {
+  case 1: return microI8Pairs<1>(a, lda, b, pairs, c, ldc, next);
+  case 2: return microI8Pairs<2>(a, lda, b, pairs, c, ldc, next);
+  case 3: return microI8Pairs<3>(a, lda, b, pairs, c, ldc, next);
+  case 4: return microI8Pairs<4>(a, lda, b, pairs, c, ldc, next);
+  case 5: return microI8Pairs<5>(a, lda, b, pairs, c, ldc, next);
+  default: return microI8Pairs<6>(a, lda, b, pairs, c, ldc, next);
+  }
+}
+
 /// microI8<rows> for 1 <= rows <= 4.
 MOE_AVX2 void microI8Rows(int64_t rows, const int16_t *a, int64_t lda,
                           const int16_t *b, int64_t pairs, int32_t *c,
@@ -690,6 +736,29 @@ MOE_AVX2 void gemmF32Packed(const float *a, int64_t lda, int64_t m,
       int64_t rows = (m - i) / (tiles - t);
       microF32Ahead(rows, a + i * lda, lda, b, w.k, cs + i * ldc, ldc, false,
                     next);
+      i += rows;
+    }
+  }
+}
+
+MOE_AVX2 void gemmI8Packed(const int16_t *a, int64_t lda, int64_t m,
+                           const WeightView &w, int64_t k0, int64_t k1,
+                           int64_t n0, int64_t n1, int32_t *c, int64_t ldc) {
+  // As gemmF32Packed: strip after strip, every row tile while the strip
+  // is in L2, the rows split evenly over tiles of at most 6, and every
+  // tile fetching the next strip into L2.
+  int64_t stripBytes = w.k * kStrip; // K / 2 pairs of 32 bytes
+  const int8_t *base = reinterpret_cast<const int8_t *>(w.data) + w.offset +
+                       k0 * kStrip;
+  int64_t tiles = (m + 5) / 6, pairs = (k1 - k0) / 2;
+  for (int64_t s = n0 / kStrip; s < n1 / kStrip; ++s) {
+    const int8_t *b = base + s * stripBytes;
+    const int8_t *next = s + 1 < n1 / kStrip ? b + stripBytes : nullptr;
+    int32_t *cs = c + (s - n0 / kStrip) * kStrip;
+    for (int64_t t = 0, i = 0; t < tiles; ++t) {
+      int64_t rows = (m - i) / (tiles - t);
+      microI8PairsRows(rows, a + i * lda, lda, b, pairs, cs + i * ldc, ldc,
+                       next);
       i += rows;
     }
   }

@@ -97,6 +97,12 @@ constexpr int64_t kPackedQuad = 4;
 /// whole K, [N / 16][K][16] floats (avx2::packF32's panel of all rows), for
 /// N % 16 == 0: a strip is one contiguous run of K * 64 bytes, which the
 /// register-tiled FMA kernels read as it lies, for one row or many.
+/// The packed int8 k-pair layout (w8a8 on variants without vpdpbusd): each
+/// group's [K, N] as 16-column strips of k-pairs over the whole K,
+/// [N / 16][K / 2][16][2] bytes: bytes 2c and 2c + 1 of pair row p of a
+/// strip hold w[2p, 16s + c] and w[2p + 1, 16s + c], so one vpmovsxbw gives
+/// the s16 pairs of 8 columns that vpmaddwd multiplies by a pair of x. For
+/// K % 2 == 0 and N % 16 == 0 (StorageLayout::PackedPairs).
 /// The packed int4 layout (w4a8): each group's [K, N] as 32-column strips
 /// of k-quads, [N / 32][K / 4][64] bytes (half the int8 layout's bytes):
 /// byte 4c + r of quad row q of strip s holds w[4q + r, 32s + c] + 8 in its
@@ -146,6 +152,9 @@ struct KernelTable {
   GemmF32Fn gemmF32Packed; // nullptr where the variant has none
   GemmI8Fn gemmI8;
   GemmI8Fn gemvI8;
+  /// gemmI8 of a weight in the packed int8 k-pair layout (any rows; k0, k1
+  /// even; n0, n1 multiples of 16); nullptr where the variant has none.
+  GemmI8Fn gemmI8Packed;
   GemmU8Fn gemmU8; // nullptr without vpdpbusd
   GemmU8Fn gemvU8; // few rows; nullptr without vpdpbusd
   GemmU8PackedFn gemmU8Packed; // packed weights; nullptr without vpdpbusd
@@ -194,6 +203,8 @@ void gemmI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t *, int64_t);
 void gemvI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t *, int64_t);
+void gemmI8Packed(const int16_t *, int64_t, int64_t, const WeightView &,
+                  int64_t, int64_t, int64_t, int64_t, int32_t *, int64_t);
 void swigluRow(const float *, int64_t, float *);
 float quantizeRow(const float *, int64_t, int8_t *);
 

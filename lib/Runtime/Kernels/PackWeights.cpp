@@ -3,7 +3,8 @@
 // The load-time repacking of an int8 weight stack into the layout of
 // MatmulKernels.h's gemmU8Packed (16-column strips of k-quads over the
 // whole K, avx2::packU8Quads of each group), so no step packs weight
-// panels again; of a w4a8 int4 stack into gemmU4Packed's (32-column
+// panels again, or, on CPUs without vpdpbusd, gemmI8Packed's (16-column
+// strips of k-pairs, StorageLayout::PackedPairs); of a w4a8 int4 stack into gemmU4Packed's (32-column
 // strips of k-quads of nibbles, the two halves of a strip in the low and
 // high nibbles), which the kernel reads without any shuffle (avx512vnni
 // and avxvnni); and of an f32 stack into gemmF32Packed's (16-column strips
@@ -67,6 +68,19 @@ void packI4Group(const uint8_t *src, int64_t k, int64_t n, uint8_t *dst) {
     }
 }
 
+/// One int8 group [k, n] in the packed k-pair layout of MatmulKernels.h.
+void packI8PairsGroup(const int8_t *src, int64_t k, int64_t n, int8_t *dst) {
+  for (int64_t s = 0; s < n / kPackedStrip; ++s)
+    for (int64_t p = 0; p < k / 2; ++p) {
+      int8_t *row = dst + (s * (k / 2) + p) * 2 * kPackedStrip;
+      const int8_t *even = src + 2 * p * n + s * kPackedStrip;
+      for (int64_t c = 0; c < kPackedStrip; ++c) {
+        row[2 * c] = even[c];
+        row[2 * c + 1] = even[n + c];
+      }
+    }
+}
+
 /// One f32 group [k, n] in the packed f32 layout of MatmulKernels.h.
 void packF32Group(const float *src, int64_t k, int64_t n, float *dst) {
   for (int64_t s = 0; s < n / kPackedStrip; ++s)
@@ -78,8 +92,8 @@ void packF32Group(const float *src, int64_t k, int64_t n, float *dst) {
 /// Packs group after group of `src` into `dst` (the layouts of
 /// MatmulKernels.h); with `src == dst`, each group goes through a scratch
 /// copy first.
-void packGroups(DType dtype, const uint8_t *src, uint8_t *dst, int64_t groups,
-                int64_t k, int64_t n) {
+void packGroups(DType dtype, StorageLayout layout, const uint8_t *src,
+                uint8_t *dst, int64_t groups, int64_t k, int64_t n) {
   int64_t perGroup = static_cast<int64_t>(storageBytes(dtype, k * n));
   bool inPlace = src == dst;
   parallelFor(groups, 1, [&](int64_t begin, int64_t end) {
@@ -92,6 +106,11 @@ void packGroups(DType dtype, const uint8_t *src, uint8_t *dst, int64_t groups,
       }
       if (dtype == DType::I4) {
         packI4Group(from, k, n, dst + g * perGroup);
+        continue;
+      }
+      if (layout == StorageLayout::PackedPairs) {
+        packI8PairsGroup(reinterpret_cast<const int8_t *>(from), k, n,
+                         reinterpret_cast<int8_t *>(dst + g * perGroup));
         continue;
       }
       if (dtype == DType::F32) {
@@ -110,14 +129,23 @@ void packGroups(DType dtype, const uint8_t *src, uint8_t *dst, int64_t groups,
 #endif
 } // namespace
 
-bool packsWeights(DType dtype, int64_t k, int64_t n) {
+StorageLayout packedLayout(DType dtype, int64_t k, int64_t n) {
+  const KernelTable &kt = kernels();
+  bool packs = false;
   if (dtype == DType::F32)
-    return kernels().gemmF32Packed != nullptr && n % kPackedStrip == 0;
-  if (dtype == DType::I4)
-    return kernels().gemmU4Packed != nullptr && k % kPackedQuad == 0 &&
-           n % kPackedI4Strip == 0;
-  return dtype == DType::I8 && kernels().gemmU8Packed != nullptr &&
-         k % kPackedQuad == 0 && n % kPackedStrip == 0;
+    packs = kt.gemmF32Packed && n % kPackedStrip == 0;
+  else if (dtype == DType::I4)
+    packs = kt.gemmU4Packed && k % kPackedQuad == 0 && n % kPackedI4Strip == 0;
+  else if (dtype == DType::I8 && kt.gemmU8Packed)
+    packs = k % kPackedQuad == 0 && n % kPackedStrip == 0;
+  else if (dtype == DType::I8 && kt.gemmI8Packed)
+    return k % 2 == 0 && n % kPackedStrip == 0 ? StorageLayout::PackedPairs
+                                               : StorageLayout::RowMajor;
+  return packs ? StorageLayout::Packed : StorageLayout::RowMajor;
+}
+
+bool packsWeights(DType dtype, int64_t k, int64_t n) {
+  return packedLayout(dtype, k, n) != StorageLayout::RowMajor;
 }
 
 Tensor packWeights(const Tensor &weight, bool inPlace) {
@@ -131,9 +159,9 @@ Tensor packWeights(const Tensor &weight, bool inPlace) {
               dtypeName(weight.dtype));
   int64_t groups = weight.dim(0), k = weight.dim(1), n = weight.dim(2);
   Tensor packed = weight;
-  packed.layout = StorageLayout::Packed;
+  packed.layout = packedLayout(weight.dtype, k, n);
 #if defined(__x86_64__)
-  if (!packsWeights(weight.dtype, k, n) || weight.numel() == 0)
+  if (packed.layout == StorageLayout::RowMajor || weight.numel() == 0)
     return weight;
   PackedStorages &registry = packedStorages();
   // Borrowed memory is the caller's: its next borrow is another tensor the
@@ -145,7 +173,8 @@ Tensor packWeights(const Tensor &weight, bool inPlace) {
     // Under the lock: ranks sharing the storage pack it once.
     std::lock_guard<std::mutex> lock(registry.mutex);
     if (!registry.contains(weight.storage)) {
-      packGroups(weight.dtype, weight.bytes(), weight.bytes(), groups, k, n);
+      packGroups(weight.dtype, packed.layout, weight.bytes(), weight.bytes(),
+                 groups, k, n);
       registry.storages[weight.bytes()] = weight.storage;
     }
     return packed;
@@ -157,8 +186,9 @@ Tensor packWeights(const Tensor &weight, bool inPlace) {
   if (weight.dtype == DType::F32)
     return weight;
   Tensor copy = Tensor::empty(weight.dtype, weight.shape);
-  packGroups(weight.dtype, weight.bytes(), copy.bytes(), groups, k, n);
-  copy.layout = StorageLayout::Packed;
+  packGroups(weight.dtype, packed.layout, weight.bytes(), copy.bytes(),
+             groups, k, n);
+  copy.layout = packed.layout;
   return copy;
 #else
   (void)inPlace;
