@@ -133,8 +133,8 @@ void expectExact(const std::vector<float> &got, const std::vector<double> &want,
 /// One w4a8 grouped matmul of int4 extremes, `counts` rows per group (and
 /// one row past them), K in `blocks` blocks, N columns, with the kernel
 /// form's bias or not, exactly against the scalar reference; with `pack`
-/// the weight is first packed (npu.pack_weights' layout, which it must
-/// take).
+/// the weight is first packed (npu.pack_weights' layout for this variant,
+/// which it must take).
 void expectExactW4A8(std::mt19937 &rng, int64_t k, int64_t blocks, int64_t n,
                      const std::vector<int64_t> &counts, bool withBias,
                      bool pack) {
@@ -146,7 +146,8 @@ void expectExactW4A8(std::mt19937 &rng, int64_t k, int64_t blocks, int64_t n,
   Tensor run = w;
   if (pack) {
     run = packWeights(w, /*inPlace=*/false);
-    ASSERT_EQ(run.layout, StorageLayout::Packed);
+    ASSERT_NE(run.layout, StorageLayout::RowMajor);
+    ASSERT_EQ(run.layout, packedLayout(DType::I4, k, n));
   }
   ExactW4A8Scales s(rng, groups, blocks, n);
   expectExact(values<float>(groupedMatmul(
@@ -492,6 +493,33 @@ TEST_P(PackedMatmul, W4A8MatchesScalarReference) {
                              DType::F32),
                "a packed weight needs a group size that is a multiple of 4, "
                "got 6");
+}
+
+TEST(PackedWeights, W4A8PairsMatchScalarReference) {
+  // The packed int4 k-pair layout of the variants without vpdpbusd
+  // (gemmU4Pairs): the same cases as W4A8MatchesScalarReference, K blocks
+  // of 8 to 64 rows, on one and two kernel threads.
+  IsaScope scope;
+  std::mt19937 rng(38);
+  const std::vector<std::vector<int64_t>> counts = {
+      {1, 0, 2}, {3, 5, 0, 4}, {8, 9}, {40, 1}, {0, 0}};
+  const std::pair<int64_t, int64_t> depths[] = {{8, 1}, {64, 4}, {132, 3},
+                                                {256, 4}};
+  for (CpuIsa isa : supportedCpuIsas()) {
+    setCpuIsa(isa);
+    if (!detail::kernels().gemmU4Pairs)
+      continue;
+    for (int threads : {1, 2}) {
+      setKernelThreads(threads);
+      SCOPED_TRACE(std::string(cpuIsaName(isa)) + " threads " +
+                   std::to_string(threads));
+      for (auto [k, blocks] : depths)
+        for (int64_t n : {32, 96, 544})
+          for (const std::vector<int64_t> &c : counts)
+            for (bool withBias : {false, true})
+              expectExactW4A8(rng, k, blocks, n, c, withBias, /*pack=*/true);
+    }
+  }
 }
 
 TEST(PackedWeights, Int4LayoutIsNibblePairsOfStripHalves) {

@@ -130,8 +130,9 @@ TEST(PackedF32, ShapesAndCpusWithoutTheLayoutStayRowMajor) {
       EXPECT_EQ(p.layout == StorageLayout::Packed, packs && packable)
           << cpuIsaName(isa) << " " << w.str();
       EXPECT_EQ(p.storage, w.storage);
-      if (p.layout == StorageLayout::RowMajor)
+      if (p.layout == StorageLayout::RowMajor) {
         EXPECT_EQ(values<float>(w), before);
+      }
     }
   }
 }

@@ -26,34 +26,34 @@ constexpr CpuIsa kAllIsas[] = {CpuIsa::Portable, CpuIsa::Avx2, CpuIsa::AvxVnni,
 
 // Entries in KernelTable's order: gemmF32, gemvF32, gemmF32Packed, gemmI8,
 // gemvI8, gemmI8Packed, gemmU8, gemvU8, gemmU8Packed, gemmU4Packed,
-// swigluRow, quantizeRow.
+// gemmU4Pairs, swigluRow, quantizeRow.
 const KernelTable kPortable{
     CpuIsa::Portable, portable::gemmF32, portable::gemmF32, nullptr,
     portable::gemmI8, portable::gemmI8,  nullptr,           nullptr,
-    nullptr,          nullptr,           nullptr,           portable::swigluRow,
-    portable::quantizeRow};
+    nullptr,          nullptr,           nullptr,           nullptr,
+    portable::swigluRow, portable::quantizeRow};
 #if defined(__x86_64__)
 const KernelTable kAvx2{
     CpuIsa::Avx2,       avx2::gemmF32,  avx2::gemvF32,  avx2::gemmF32Packed,
     avx2::gemmI8,       avx2::gemvI8,   avx2::gemmI8Packed, nullptr,
-    nullptr,            nullptr,        nullptr,        avx2::swigluRow,
-    avx2::quantizeRow};
+    nullptr,            nullptr,        nullptr,        avx2::gemmU4Pairs,
+    avx2::swigluRow,    avx2::quantizeRow};
 const KernelTable kAvxVnni{
     CpuIsa::AvxVnni,       avx2::gemmF32,   avx2::gemvF32, avx2::gemmF32Packed,
     avx2::gemmI8,          avx2::gemvI8,    nullptr,       avxvnni::gemmU8,
     avxvnni::gemvU8,       avxvnni::gemmU8Packed, avxvnni::gemmU4Packed,
-    avx2::swigluRow,       avx2::quantizeRow};
+    nullptr,               avx2::swigluRow, avx2::quantizeRow};
 const KernelTable kAvx512{
     CpuIsa::Avx512,     avx512::gemmF32, avx512::gemvF32, avx512::gemmF32Packed,
     avx2::gemmI8,       avx2::gemvI8,    avx2::gemmI8Packed, nullptr,
-    nullptr,            nullptr,         nullptr,         avx2::swigluRow,
-    avx2::quantizeRow};
+    nullptr,            nullptr,         nullptr,         avx2::gemmU4Pairs,
+    avx2::swigluRow,    avx2::quantizeRow};
 const KernelTable kAvx512Vnni{
     CpuIsa::Avx512Vnni,    avx512::gemmF32,    avx512::gemvF32,
     avx512::gemmF32Packed, avx512vnni::gemmI8, avx2::gemvI8,
     nullptr,               avx512vnni::gemmU8, avx512vnni::gemvU8,
-    avx512vnni::gemmU8Packed, avx512vnni::gemmU4Packed, avx2::swigluRow,
-    avx2::quantizeRow};
+    avx512vnni::gemmU8Packed, avx512vnni::gemmU4Packed, nullptr,
+    avx2::swigluRow,       avx2::quantizeRow};
 #endif
 
 const KernelTable &table(CpuIsa isa) {

@@ -61,7 +61,8 @@ struct Problem {
   /// the one kernel that reads it, gemmF32Packed (f32), gemmU8Packed (int8
   /// quads), gemmI8Packed (int8 pairs) or gemmU4Packed (int4).
   bool packed = false;
-  /// The packed int8 k-pair layout (gemmI8Packed, on s16 activations).
+  /// A packed k-pair layout: int8 (gemmI8Packed, on s16 activations) or
+  /// int4 (gemmU4Pairs).
   bool pairs = false;
 };
 
@@ -231,7 +232,7 @@ Tensor run(Problem &p) {
     if (p.packed) { // f32 and w8a8 quads read x itself; w4a8 the u8 form
       b.engine = isFloatMM || p.pairs ? MatmulEngine::Panel : MatmulEngine::Vnni;
       needU8 |= p.quant == MatmulQuant::W4A8;
-      needS16 |= p.pairs;
+      needS16 |= p.pairs && p.quant == MatmulQuant::W8A8;
       continue;
     }
     PlanKey key = planKey(kind, p.k, b.n1 - b.n0, p.n, rows, kt.isa);
@@ -316,7 +317,7 @@ Tensor run(Problem &p) {
                          : e == MatmulEngine::Gemv ? kt.gemvF32
                                                    : kt.gemmF32;
           fn(af + b.r0 * lda, lda, rows, w, b.n0, b.n1, f, ldc);
-        } else if (p.pairs) {
+        } else if (p.pairs && p.quant == MatmulQuant::W8A8) {
           kt.gemmI8Packed(x16.data<int16_t>() + b.r0 * lda, lda, rows, w, 0,
                           p.k, b.n0, b.n1, acc, ldc);
         } else if (p.packed && p.quant == MatmulQuant::W8A8) {
@@ -332,7 +333,7 @@ Tensor run(Problem &p) {
                 x16.data<int16_t>() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0,
                 b.n1, acc, ldc);
         } else if (p.packed) { // w4a8 on a packed int4 weight
-          kt.gemmU4Packed(xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w,
+          (p.pairs ? kt.gemmU4Pairs : kt.gemmU4Packed)(xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w,
                           p.blocks, p.k / p.blocks,
                           p.groupScale + b.g * p.blocks * p.n + b.n0, p.n,
                           b.n0, b.n1, 128 + offset, f, ldc);

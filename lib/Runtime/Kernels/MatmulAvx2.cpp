@@ -395,6 +395,84 @@ MOE_AVX2 void microI8PairsRows(int64_t rows, const int16_t *a, int64_t lda,
   }
 }
 
+/// The w4a8 product of MR rows of x (s8, u - 128) and the packed int4
+/// k-pair strip at b (GemmU4ScaledFn, 32 columns), per K block of gs rows:
+/// D = sum x (w + 8) by vpmaddubsw (nibbles unsigned, x signed; eight pair
+/// sums stay exact in s16, |sum| <= 8 * 2 * 15 * 128), widened to i32
+/// every 8 pairs; with U (zc != 0) also U = sum (w + 8); then P = D - 8 S
+/// + zc (U - 8 gs) exactly and f += float(P) * scale, block after block
+/// (Matmul.cpp's rounding). `next` (or null) is a strip fetched into L2
+/// meanwhile.
+template <int MR, bool U>
+MOE_AVX2 void microU4Pairs(const int8_t *x8, int64_t ldx, const uint8_t *b,
+                           int64_t blocks, int64_t gs, const float *scale,
+                           int64_t ldScale, const int32_t *sums, int32_t zc,
+                           float *f, int64_t ldf, const uint8_t *next) {
+  const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi8(1);
+  int64_t ahead = next ? next - b : 0, pairsPerBlock = gs / 2;
+  for (int i = 0; i < MR; ++i)
+    std::fill(f + i * ldf, f + i * ldf + 32, 0.0f);
+  for (int64_t kb = 0; kb < blocks; ++kb) {
+    constexpr int kRows = MR + (U ? 1 : 0); // row MR: U
+    alignas(32) int32_t d[MR + 1][32] = {};
+    for (int64_t p0 = 0; p0 < pairsPerBlock; p0 += 8) {
+      int64_t p1 = std::min<int64_t>(pairsPerBlock, p0 + 8);
+      __m256i acc[MR + 1][2];
+      for (int i = 0; i < kRows; ++i)
+        acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+      for (int64_t p = kb * pairsPerBlock + p0; p < kb * pairsPerBlock + p1;
+           ++p) {
+        const uint8_t *row = b + p * 32;
+        _mm_prefetch(reinterpret_cast<const char *>(row + ahead), _MM_HINT_T1);
+        __m256i v =
+            _mm256_load_si256(reinterpret_cast<const __m256i *>(row));
+        __m256i lo = _mm256_and_si256(v, low);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+        for (int i = 0; i < MR; ++i) {
+          int16_t pair;
+          std::memcpy(&pair, x8 + i * ldx + 2 * p, 2);
+          __m256i x = _mm256_set1_epi16(pair);
+          acc[i][0] = _mm256_add_epi16(acc[i][0], _mm256_maddubs_epi16(lo, x));
+          acc[i][1] = _mm256_add_epi16(acc[i][1], _mm256_maddubs_epi16(hi, x));
+        }
+        if (U) {
+          acc[MR][0] = _mm256_add_epi16(acc[MR][0], _mm256_maddubs_epi16(lo, ones));
+          acc[MR][1] = _mm256_add_epi16(acc[MR][1], _mm256_maddubs_epi16(hi, ones));
+        }
+      }
+      // Lane c of acc[.][h] is column 16 h + c: widen in order.
+      for (int i = 0; i < kRows; ++i)
+        for (int h = 0; h < 2; ++h)
+          for (int q = 0; q < 2; ++q) {
+            __m128i part = q ? _mm256_extracti128_si256(acc[i][h], 1)
+                             : _mm256_castsi256_si128(acc[i][h]);
+            auto *di = reinterpret_cast<__m256i *>(d[i] + 16 * h + 8 * q);
+            _mm256_store_si256(di, _mm256_add_epi32(_mm256_load_si256(di),
+                                                    _mm256_cvtepi16_epi32(part)));
+          }
+    }
+    const float *sk = scale + kb * ldScale;
+    for (int q = 0; q < 4; ++q) {
+      __m256i corr = _mm256_mullo_epi32(
+          _mm256_set1_epi32(zc),
+          _mm256_sub_epi32(
+              _mm256_load_si256(reinterpret_cast<const __m256i *>(d[MR] + 8 * q)),
+              _mm256_set1_epi32(static_cast<int32_t>(8 * gs))));
+      __m256 s = _mm256_loadu_ps(sk + 8 * q);
+      for (int i = 0; i < MR; ++i) {
+        __m256i pv = _mm256_add_epi32(
+            _mm256_sub_epi32(
+                _mm256_load_si256(reinterpret_cast<const __m256i *>(d[i] + 8 * q)),
+                _mm256_set1_epi32(8 * sums[i * blocks + kb])),
+            corr);
+        float *fi = f + i * ldf + 8 * q;
+        _mm256_storeu_ps(fi, _mm256_add_ps(_mm256_loadu_ps(fi),
+                                           _mm256_mul_ps(_mm256_cvtepi32_ps(pv), s)));
+      }
+    }
+  }
+}
+
 /// microI8<rows> for 1 <= rows <= 4.
 MOE_AVX2 void microI8Rows(int64_t rows, const int16_t *a, int64_t lda,
                           const int16_t *b, int64_t pairs, int32_t *c,
@@ -759,6 +837,51 @@ MOE_AVX2 void gemmI8Packed(const int16_t *a, int64_t lda, int64_t m,
       int64_t rows = (m - i) / (tiles - t);
       microI8PairsRows(rows, a + i * lda, lda, b, pairs, cs + i * ldc, ldc,
                        next);
+      i += rows;
+    }
+  }
+}
+
+MOE_AVX2 void gemmU4Pairs(const uint8_t *a, int64_t lda, int64_t m,
+                          const WeightView &w, int64_t blocks, int64_t gs,
+                          const float *scale, int64_t ldScale, int64_t n0,
+                          int64_t n1, int32_t zero, float *f, int64_t ldf) {
+  // Strip after strip (32 columns), every tile of up to 4 rows (split
+  // evenly) while the strip is in L2, the next strip fetched meanwhile.
+  constexpr int64_t kI4Strip = 32;
+  int64_t stripBytes = w.k * 16; // K / 2 pairs of 32 bytes
+  const uint8_t *base = w.data + w.offset / 2;
+  int32_t *sums = u4Scratch(a, lda, m, blocks, gs).sums;
+  int32_t zc = 128 - zero;
+  // x = u - 128 as bytes, once per call (vpmaddubsw's signed operand).
+  thread_local std::vector<int8_t> signedX;
+  signedX.resize(static_cast<size_t>(m * w.k));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t k = 0; k < w.k; ++k)
+      signedX[i * w.k + k] = static_cast<int8_t>(a[i * lda + k] ^ 0x80);
+  int64_t tiles = (m + 3) / 4;
+  for (int64_t s = n0 / kI4Strip; s < n1 / kI4Strip; ++s) {
+    const uint8_t *b = base + s * stripBytes;
+    const uint8_t *next = s + 1 < n1 / kI4Strip ? b + stripBytes : nullptr;
+    const float *sc = scale + (s - n0 / kI4Strip) * kI4Strip;
+    float *fs = f + (s - n0 / kI4Strip) * kI4Strip;
+    for (int64_t t = 0, i = 0; t < tiles; ++t) {
+      int64_t rows = (m - i) / (tiles - t);
+      const int8_t *xi = signedX.data() + i * w.k;
+      const int32_t *si = sums + i * blocks;
+      float *fi = fs + i * ldf;
+#define MOE_MICRO_U4(R)                                                        \
+  (zc ? microU4Pairs<R, true>(xi, w.k, b, blocks, gs, sc, ldScale, si, zc, fi, \
+                              ldf, next)                                       \
+      : microU4Pairs<R, false>(xi, w.k, b, blocks, gs, sc, ldScale, si, zc,    \
+                               fi, ldf, next))
+      switch (rows) {
+      case 1: MOE_MICRO_U4(1); break;
+      case 2: MOE_MICRO_U4(2); break;
+      case 3: MOE_MICRO_U4(3); break;
+      default: MOE_MICRO_U4(4); break;
+      }
+#undef MOE_MICRO_U4
       i += rows;
     }
   }

@@ -103,6 +103,13 @@ constexpr int64_t kPackedQuad = 4;
 /// strip hold w[2p, 16s + c] and w[2p + 1, 16s + c], so one vpmovsxbw gives
 /// the s16 pairs of 8 columns that vpmaddwd multiplies by a pair of x. For
 /// K % 2 == 0 and N % 16 == 0 (StorageLayout::PackedPairs).
+/// The packed int4 k-pair layout (w4a8 on variants without vpdpbusd):
+/// each group's [K, N] as 32-column strips of k-pairs, [N / 32][K / 2][32]
+/// bytes: byte 2c + r of pair row p of strip s holds w[2p + r, 32s + c] + 8
+/// in its low nibble and w[2p + r, 32s + 16 + c] + 8 in its high one (c <
+/// 16), so one mask and one shift give the unsigned byte pairs vpmaddubsw
+/// multiplies by a pair of x. For K % 2 == 0 and N % 32 == 0
+/// (StorageLayout::PackedPairs).
 /// The packed int4 layout (w4a8): each group's [K, N] as 32-column strips
 /// of k-quads, [N / 32][K / 4][64] bytes (half the int8 layout's bytes):
 /// byte 4c + r of quad row q of strip s holds w[4q + r, 32s + c] + 8 in its
@@ -161,6 +168,9 @@ struct KernelTable {
   /// The w4a8 matmul of a packed int4 weight, GemmU4ScaledFn; nullptr
   /// where the variant has none.
   GemmU4ScaledFn gemmU4Packed;
+  /// The same product of a weight in the packed int4 k-pair layout (gs
+  /// even); nullptr where the variant has none.
+  GemmU4ScaledFn gemmU4Pairs;
   SwigluRowFn swigluRow;
   QuantizeRowFn quantizeRow;
 };
@@ -205,6 +215,9 @@ void gemvI8(const int16_t *, int64_t, int64_t, const WeightView &, int64_t,
             int64_t, int64_t, int64_t, int32_t *, int64_t);
 void gemmI8Packed(const int16_t *, int64_t, int64_t, const WeightView &,
                   int64_t, int64_t, int64_t, int64_t, int32_t *, int64_t);
+void gemmU4Pairs(const uint8_t *, int64_t, int64_t, const WeightView &,
+                 int64_t, int64_t, const float *, int64_t, int64_t, int64_t,
+                 int32_t, float *, int64_t);
 void swigluRow(const float *, int64_t, float *);
 float quantizeRow(const float *, int64_t, int8_t *);
 

@@ -68,6 +68,22 @@ void packI4Group(const uint8_t *src, int64_t k, int64_t n, uint8_t *dst) {
     }
 }
 
+/// One int4 group [k, n] (two per byte, element 2i in the low nibble) in
+/// the packed int4 k-pair layout of MatmulKernels.h.
+void packI4PairsGroup(const uint8_t *src, int64_t k, int64_t n,
+                      uint8_t *dst) {
+  for (int64_t s = 0; s < n / kPackedI4Strip; ++s)
+    for (int64_t p = 0; p < k / 2; ++p) {
+      uint8_t *row = dst + (s * (k / 2) + p) * 32;
+      for (int64_t c = 0; c < 16; ++c)
+        for (int64_t r = 0; r < 2; ++r) {
+          int64_t at = (2 * p + r) * n + kPackedI4Strip * s + c;
+          int lo = getI4(src, at) + 8, hi = getI4(src, at + 16) + 8;
+          row[2 * c + r] = static_cast<uint8_t>(lo | (hi << 4));
+        }
+    }
+}
+
 /// One int8 group [k, n] in the packed k-pair layout of MatmulKernels.h.
 void packI8PairsGroup(const int8_t *src, int64_t k, int64_t n, int8_t *dst) {
   for (int64_t s = 0; s < n / kPackedStrip; ++s)
@@ -105,7 +121,10 @@ void packGroups(DType dtype, StorageLayout layout, const uint8_t *src,
         from = scratch.data();
       }
       if (dtype == DType::I4) {
-        packI4Group(from, k, n, dst + g * perGroup);
+        if (layout == StorageLayout::PackedPairs)
+          packI4PairsGroup(from, k, n, dst + g * perGroup);
+        else
+          packI4Group(from, k, n, dst + g * perGroup);
         continue;
       }
       if (layout == StorageLayout::PackedPairs) {
@@ -134,8 +153,11 @@ StorageLayout packedLayout(DType dtype, int64_t k, int64_t n) {
   bool packs = false;
   if (dtype == DType::F32)
     packs = kt.gemmF32Packed && n % kPackedStrip == 0;
-  else if (dtype == DType::I4)
-    packs = kt.gemmU4Packed && k % kPackedQuad == 0 && n % kPackedI4Strip == 0;
+  else if (dtype == DType::I4 && kt.gemmU4Packed)
+    packs = k % kPackedQuad == 0 && n % kPackedI4Strip == 0;
+  else if (dtype == DType::I4 && kt.gemmU4Pairs)
+    return k % 2 == 0 && n % kPackedI4Strip == 0 ? StorageLayout::PackedPairs
+                                                 : StorageLayout::RowMajor;
   else if (dtype == DType::I8 && kt.gemmU8Packed)
     packs = k % kPackedQuad == 0 && n % kPackedStrip == 0;
   else if (dtype == DType::I8 && kt.gemmI8Packed)

@@ -1,10 +1,11 @@
-//===- PackedI8PairsTest.cpp - int8 weights packed for CPUs without VNNI --===//
+//===- PackedPairsTest.cpp - int weights packed for CPUs without VNNI ----===//
 //
-// npu.pack_weights on an int8 stack where the kernels have no vpdpbusd
-// (avx2, avx512): MatmulKernels.h's packed k-pair layout
-// (StorageLayout::PackedPairs), read by gemmI8Packed, exact against an
-// int64 product of the row-major weight; and a weight packed for one
-// variant refused by another.
+// npu.pack_weights on an int8 or int4 stack where the kernels have no
+// vpdpbusd (avx2, avx512): MatmulKernels.h's packed k-pair layouts
+// (StorageLayout::PackedPairs). gemmI8Packed exact against an int64
+// product of the row-major weight; a weight packed for one variant refused
+// by another. (gemmU4Pairs' results: KernelsU8Test.cpp,
+// W4A8PairsMatchScalarReference.)
 //
 //===----------------------------------------------------------------------===//
 
@@ -100,6 +101,36 @@ TEST(PackedI8Pairs, LayoutIsStripsOfPairsOverTheWholeK) {
                                      (k / 2) * 32 + (n % 16) * 2 + k % 2],
                     before[(g * K + k) * N + n])
               << "g " << g << " k " << k << " n " << n;
+  }
+}
+
+TEST(PackedI4Pairs, LayoutIsNibblesOfStripHalvesInPairs) {
+  // Byte 2c + r of pair row p of strip s: w[2p + r, 32s + c] + 8 low,
+  // w[2p + r, 32s + 16 + c] + 8 high (MatmulKernels.h).
+  IsaScope scope;
+  std::mt19937 rng(55);
+  for (CpuIsa isa : pairIsas()) {
+    setCpuIsa(isa);
+    const int64_t G = 2, K = 6, N = 64;
+    Tensor w = randomInt(rng, DType::I4, {G, K, N}, -8, 7);
+    Tensor p = packWeights(w, /*inPlace=*/false);
+    ASSERT_EQ(p.layout, StorageLayout::PackedPairs) << cpuIsaName(isa);
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t s = 0; s < N / 32; ++s)
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t c = 0; c < 16; ++c) {
+            uint8_t byte = p.bytes()[g * K * N / 2 + s * K * 16 +
+                                     (k / 2) * 32 + 2 * c + k % 2];
+            int64_t at = (g * K + k) * N + 32 * s + c;
+            ASSERT_EQ(byte & 0x0F, getI4(w.bytes(), at) + 8);
+            ASSERT_EQ(byte >> 4, getI4(w.bytes(), at + 16) + 8);
+          }
+    // Odd K, partial strips: row-major.
+    for (std::vector<int64_t> shape :
+         {std::vector<int64_t>{1, 5, 32}, std::vector<int64_t>{1, 4, 48}})
+      EXPECT_EQ(packWeights(randomInt(rng, DType::I4, shape, -8, 7), false)
+                    .layout,
+                StorageLayout::RowMajor);
   }
 }
 
