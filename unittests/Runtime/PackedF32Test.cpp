@@ -208,10 +208,17 @@ TEST(PackedF32, InPlaceOnceAndRefusedRowMajor) {
   }
   Tensor x = randomFloat(rng, DType::F32, {6, K});
   std::vector<int64_t> counts = {2, 0, 3};
+  clearMatmulPlan();
   expectProduct(groupedMatmul(x, packed, i64({G}, counts), {},
                               MatmulQuant::None, GroupListType::Count,
                               DType::F32),
                 x, original, counts, "in place");
+  // The profile's plan names the one engine of the layout, untimed.
+  std::vector<MatmulPlanEntry> plan = matmulPlan();
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan[0].shape,
+            std::string("f32 K 20 N 32 packed ") + cpuIsaName(isas.back()));
+  EXPECT_EQ(plan[0].engine, "panel");
   EXPECT_ERROR(groupedMatmul(x, w, i64({G}, counts), {}, MatmulQuant::None,
                              GroupListType::Count, DType::F32),
                "npu.grouped_matmul: the weight tensor<3x20x32xf32> was packed "

@@ -54,7 +54,9 @@ struct MatmulPlanEntry {
   std::string timings; // every candidate's time, e.g. "gemv 210.5 us, ..."
 };
 
-/// The planner's choices in this process, sorted by shape.
+/// The planner's choices in this process, sorted by shape; then the
+/// grouped matmuls of packed weights (shape "f32 K 2048 N 1536 packed
+/// avx512vnni"), which run the one kernel of their layout, untimed.
 std::vector<MatmulPlanEntry> matmulPlan();
 
 /// Forgets every choice (the next block of each shape is timed again).

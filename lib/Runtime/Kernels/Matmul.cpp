@@ -225,6 +225,10 @@ Tensor run(Problem &p) {
   // times the candidates; the others of that shape in this call take the
   // Fixed rule meanwhile.
   BlockKind kind = blockKind(p.quant, p.w.dtype);
+  if (p.packed)
+    notePackedMatmul(kind, p.k, p.n, kt.isa,
+                     isFloatMM || p.pairs ? MatmulEngine::Panel
+                                          : MatmulEngine::Vnni);
   bool needS16 = false, needU8 = false;
   std::set<PlanKey> planning;
   for (Block &b : blocks) {

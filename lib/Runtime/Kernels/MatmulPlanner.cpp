@@ -73,6 +73,10 @@ struct Plan {
 struct Cache {
   std::mutex mutex;
   std::map<PlanKey, Plan> plans;
+  /// The packed weights' matmuls (kind, K, N, variant): never timed, never
+  /// in the on-disk cache.
+  std::map<std::tuple<BlockKind, int64_t, int64_t, CpuIsa>, MatmulEngine>
+      packed;
   /// The on-disk cache (MatmulPlanCache.cpp): its path ("" for none), this
   /// CPU's model, and the error of reading it (thrown on every use).
   std::string path, cpu, error;
@@ -212,6 +216,13 @@ void recordPlan(const PlanKey &key, MatmulEngine winner,
     appendPlanCache(c.path, c.cpu, key, winner);
 }
 
+void notePackedMatmul(BlockKind kind, int64_t k, int64_t n, CpuIsa isa,
+                      MatmulEngine engine) {
+  Cache &c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.packed.emplace(std::make_tuple(kind, k, n, isa), engine);
+}
+
 size_t planCount() {
   Cache &c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
@@ -272,6 +283,15 @@ std::vector<MatmulPlanEntry> matmulPlan() {
     }
     out.push_back({shape, matmulEngineName(plan.winner), timings});
   }
+  for (const auto &[key, engine] : c.packed) {
+    auto [kind, k, n, isa] = key;
+    char shape[160];
+    std::snprintf(shape, sizeof shape, "%s K %lld N %lld packed %s",
+                  detail::kindName(kind), (long long)k, (long long)n,
+                  cpuIsaName(isa));
+    out.push_back({shape, matmulEngineName(engine),
+                   "weights packed at load: the one kernel of the layout"});
+  }
   return out;
 }
 
@@ -279,6 +299,7 @@ void clearMatmulPlan() {
   detail::Cache &c = detail::cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   c.plans.clear();
+  c.packed.clear();
 }
 
 void setMatmulPlanCache(const std::string &path) {

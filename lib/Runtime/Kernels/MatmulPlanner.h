@@ -68,6 +68,11 @@ void appendPlanCache(const std::string &path, const std::string &cpu,
 /// How many block shapes the planner has chosen an engine for.
 size_t planCount();
 
+/// Says that a grouped matmul of a packed K x N weight ran on `engine`
+/// (the one kernel that reads the layout; not timed), for matmulPlan().
+void notePackedMatmul(BlockKind kind, int64_t k, int64_t n, CpuIsa isa,
+                      MatmulEngine engine);
+
 /// Records the planner's choice for `key` (the first record wins).
 void recordPlan(const PlanKey &key, MatmulEngine winner,
                 const std::vector<std::pair<MatmulEngine, double>> &seconds);
