@@ -22,12 +22,6 @@ using namespace moert::test;
 
 namespace {
 
-/// Restores the process's variant after a test.
-struct IsaScope {
-  CpuIsa saved = cpuIsa();
-  ~IsaScope() { setCpuIsa(saved); }
-};
-
 /// The CPU's feature flags as the kernel reports them (/proc/cpuinfo).
 std::set<std::string> cpuFlags() {
   std::ifstream in("/proc/cpuinfo");

@@ -76,6 +76,39 @@ inline Tensor randomInt(std::mt19937 &rng, DType dtype,
   return t;
 }
 
+/// The supported kernel variants for which `has()` holds while each is the
+/// process's (e.g. `[] { return detail::kernels().gemmF32Packed; }`); the
+/// process's variant is restored.
+template <typename Pred> std::vector<CpuIsa> isasWhere(Pred has) {
+  std::vector<CpuIsa> isas;
+  CpuIsa previous = cpuIsa();
+  for (CpuIsa isa : supportedCpuIsas()) {
+    setCpuIsa(isa);
+    if (has())
+      isas.push_back(isa);
+  }
+  setCpuIsa(previous);
+  return isas;
+}
+
+/// Restores the kernel variant and threads a test changes.
+struct IsaScope {
+  CpuIsa previous = cpuIsa();
+  ~IsaScope() {
+    setCpuIsa(previous);
+    setKernelThreads(1);
+  }
+};
+
+/// `w` packed (npu.pack_weights) in a copy of its own storage, donated:
+/// in place, as a load that donates its weights packs them.
+inline Tensor packedCopy(const Tensor &w) {
+  Tensor copy = Tensor::empty(w.dtype, w.shape);
+  if (w.nbytes())
+    std::memcpy(copy.bytes(), w.bytes(), w.nbytes());
+  return packWeights(copy, /*inPlace=*/true);
+}
+
 /// Parameterized over kernel threads x kernel variant x engine policy (a
 /// forced engine runs every block it can; the others take the fixed
 /// rule); restores the process's settings after each test.

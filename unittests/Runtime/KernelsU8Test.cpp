@@ -330,25 +330,8 @@ TEST(U8Engines, W4A8PlannerTimesGemvAndEveryEngineAgrees) {
 
 /// The variants whose kernels read packed weights (gemmU8Packed).
 std::vector<CpuIsa> packingIsas() {
-  std::vector<CpuIsa> isas;
-  CpuIsa previous = cpuIsa();
-  for (CpuIsa isa : supportedCpuIsas()) {
-    setCpuIsa(isa);
-    if (detail::kernels().gemmU8Packed)
-      isas.push_back(isa);
-  }
-  setCpuIsa(previous);
-  return isas;
+  return isasWhere([] { return detail::kernels().gemmU8Packed != nullptr; });
 }
-
-/// Restores the kernel variant and threads a test changes.
-struct IsaScope {
-  CpuIsa previous = cpuIsa();
-  ~IsaScope() {
-    setCpuIsa(previous);
-    setKernelThreads(1);
-  }
-};
 
 /// The best variant with packed-weight kernels (skipped without one).
 class OnPackingVariant : public ::testing::Test {

@@ -20,33 +20,8 @@ namespace {
 
 /// The variants whose kernels read a packed f32 weight.
 std::vector<CpuIsa> f32PackingIsas() {
-  std::vector<CpuIsa> isas;
-  CpuIsa previous = cpuIsa();
-  for (CpuIsa isa : supportedCpuIsas()) {
-    setCpuIsa(isa);
-    if (detail::kernels().gemmF32Packed)
-      isas.push_back(isa);
-  }
-  setCpuIsa(previous);
-  return isas;
+  return isasWhere([] { return detail::kernels().gemmF32Packed != nullptr; });
 }
-
-/// `w` packed in place in a copy of its own (f32 is packed only in place).
-Tensor packedCopy(const Tensor &w) {
-  Tensor copy = Tensor::empty(w.dtype, w.shape);
-  if (w.nbytes())
-    std::memcpy(copy.bytes(), w.bytes(), w.nbytes());
-  return packWeights(copy, /*inPlace=*/true);
-}
-
-/// Restores the kernel variant and threads a test changes.
-struct IsaScope {
-  CpuIsa previous = cpuIsa();
-  ~IsaScope() {
-    setCpuIsa(previous);
-    setKernelThreads(1);
-  }
-};
 
 /// Expects `got` [m, n] to be the product of x [m, k] and group g's rows of
 /// w [G, k, n] for the rows of each group (counts), zero past them, within

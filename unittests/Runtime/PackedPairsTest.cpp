@@ -20,25 +20,8 @@ namespace {
 
 /// The variants whose kernels pack int8 weights as k-pairs.
 std::vector<CpuIsa> pairIsas() {
-  std::vector<CpuIsa> isas;
-  CpuIsa previous = cpuIsa();
-  for (CpuIsa isa : supportedCpuIsas()) {
-    setCpuIsa(isa);
-    if (detail::kernels().gemmI8Packed)
-      isas.push_back(isa);
-  }
-  setCpuIsa(previous);
-  return isas;
+  return isasWhere([] { return detail::kernels().gemmI8Packed != nullptr; });
 }
-
-/// Restores the kernel variant and threads a test changes.
-struct IsaScope {
-  CpuIsa previous = cpuIsa();
-  ~IsaScope() {
-    setCpuIsa(previous);
-    setKernelThreads(1);
-  }
-};
 
 /// Int8 values with the extremes (-128, 127) drawn often.
 Tensor extremeI8(std::mt19937 &rng, std::vector<int64_t> shape) {
@@ -50,14 +33,6 @@ Tensor extremeI8(std::mt19937 &rng, std::vector<int64_t> shape) {
         static_cast<int8_t>(p == 0 ? -128 : p == 1 ? 127 : v(rng));
   }
   return t;
-}
-
-/// `w` packed in a copy of its own storage (donated).
-Tensor packedCopy(const Tensor &w) {
-  Tensor copy = Tensor::empty(w.dtype, w.shape);
-  if (w.nbytes())
-    std::memcpy(copy.bytes(), w.bytes(), w.nbytes());
-  return packWeights(copy, /*inPlace=*/true);
 }
 
 /// The exact i32 result [m, n] of x [m, k] times group g's rows of w for
