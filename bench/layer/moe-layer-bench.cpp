@@ -76,9 +76,9 @@ static cl::opt<bool> multistream("multistream", cl::cat(benchCategory), cl::init
                                  cl::desc("run moe-schedule-multistream "
                                           "(--multistream=false: one stream)"));
 static cl::opt<bool> packWeights("pack-weights", cl::cat(benchCategory), cl::init(true),
-                                 cl::desc("run moe-pack-weights: int8 weights packed in "
-                                          "place at load (--pack-weights=false: packed "
-                                          "per block at every step)"));
+                                 cl::desc("run moe-pack-weights: expert weights packed "
+                                          "in place at load (--pack-weights=false: "
+                                          "row-major, packed per block at every step)"));
 static cl::opt<bool> checkFinite("check-finite", cl::cat(benchCategory), cl::init(true),
                                  cl::desc("the runtime's NaN/Inf checks "
                                           "(RunOptions::checkFinite)"));

@@ -313,13 +313,15 @@ MOE_CAPI_EXPORTED MoeStatus moeExecutableLoad(const MoeExecutable *executable,
 
 /* moeExecutableLoad that may rewrite weights in place (API 2.3): every
  * runtime-owned input (moeBufferAllocate) that the load-time function
- * repacks (npu.pack_weights: the int8 and int4 expert weights, into the
- * layout of this CPU's matmul kernel) is repacked in its own storage
- * instead of into a copy, so the weights are held once. Afterwards its
+ * repacks (npu.pack_weights: the f32, int8 and int4 expert weights, into
+ * the layout of this CPU's matmul kernel) is repacked in its own storage
+ * instead of into a copy, so the weights are held once (f32 weights are
+ * packed only so; without donation they stay row-major). Afterwards its
  * `data` holds the packed layout, not the caller's values: pass the buffer
  * unchanged to the runs (of any world) and do not read or write it; an op
  * that would read it as plain values fails the run instead. Borrowed
- * (caller-owned) inputs are copied when packed, as by moeExecutableLoad. */
+ * (caller-owned) int8 and int4 inputs are copied when packed, as by
+ * moeExecutableLoad (f32 ones are left row-major). */
 MOE_CAPI_EXPORTED MoeStatus moeExecutableLoadDonating(
     const MoeExecutable *executable, MoeWorld *world, int64_t rank,
     const MoeBuffer *inputs, int64_t numInputs);

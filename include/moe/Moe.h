@@ -225,7 +225,7 @@ public:
   /// and recorded expert load are discarded (so its activation memory is
   /// faulted in). Errors as run's; called like run (a thread per rank).
   /// With `donateWeights`, the weights in `inputs` are given to the
-  /// runtime: the load-time int8/int4 weight packing (moe-pack-weights)
+  /// runtime: the load-time f32/int8/int4 weight packing (moe-pack-weights)
   /// repacks the tensors it owns (copyOf, loadCheckpointWeights) in their
   /// own storage instead of copies, so the process holds the weights once;
   /// those tensors then hold the packed bytes (pass the same tensors to

@@ -222,7 +222,7 @@ class World:
         function and one warm-up step (results discarded), so the first run
         costs what a steady one does (docs/Runtime.md, "Load time").
 
-        donate=True: the weights the load repacks (the int8 and int4
+        donate=True: the weights the load repacks (the f32, int8 and int4
         expert weights, npu.pack_weights) are repacked in their own
         storage instead of a copy when it is the runtime's (arrays from
         moe_mlir.empty, load_weights or a run): the weights are then held

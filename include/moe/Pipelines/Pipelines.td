@@ -41,7 +41,7 @@ def CompilePipeline : PassPipeline<"moe-compile", "CompilePipelineOptions"> {
     Option<"multistream", "multistream", "bool", /*default=*/"true",
            "Run moe-schedule-multistream">,
     Option<"packWeights", "pack-weights", "bool", /*default=*/"true",
-           "Run moe-pack-weights (int8 expert weights repacked at load)">
+           "Run moe-pack-weights (f32, int8 and int4 expert weights repacked at load)">
   ];
 }
 
