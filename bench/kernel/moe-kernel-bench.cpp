@@ -4,7 +4,7 @@
 // quant: f32, f32p (the f32 weight packed as npu.pack_weights leaves it),
 // w8a8, w8a8p (the int8 weight packed likewise), w4a8 or w4a8p (packed
 // likewise). Grouped matmuls of the Qwen3-30B-A3B gate-up projection (K
-// 2048, N 1536)
+// 2048, N 1536; MOE_KERNEL_BENCH_K and _N for another)
 // with `rows` rows spread over G groups (one row per group up to G = 8,
 // then rows / 8 per group over 8 groups, so the weights touched stay at
 // 8 experts and exceed the caches). Prints GB/s of weight traffic and
@@ -37,7 +37,18 @@ int main(int argc, char **argv) {
   if (rowsList.empty())
     rowsList = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
   setKernelThreads(threads);
-  const int64_t k = 2048, n = 1536;
+  // MOE_KERNEL_BENCH_K / _N: another projection (the Qwen3 down
+  // projection is K 768, N 2048).
+  const char *kEnv = std::getenv("MOE_KERNEL_BENCH_K");
+  const char *nEnv = std::getenv("MOE_KERNEL_BENCH_N");
+  const int64_t k = kEnv ? std::atoll(kEnv) : 2048;
+  const int64_t n = nEnv ? std::atoll(nEnv) : 1536;
+  if (k <= 0 || n <= 0 || k % 256 || n % 32) {
+    std::fprintf(stderr, "moe-kernel-bench: K %lld and N %lld must be "
+                         "positive multiples of 256 and 32\n",
+                 (long long)k, (long long)n);
+    return 1;
+  }
   // MOE_KERNEL_BENCH_GROUPS=G (default 8): a stack of G groups, and each
   // repetition multiplies the next `used` of them, so with G large enough
   // the weights come from memory, not from the caches, as in a layer.
