@@ -491,8 +491,12 @@ Tensor matmul(const Tensor &x, const Tensor &weight,
 
 int calibrateMatmul(const MatmulShape &shape, int64_t maxRows) {
   const char *op = "calibrateMatmul";
+  // A packed weight's matmuls have one engine, nothing to plan; but an f32
+  // weight is packed only when the load donates it, which is not known
+  // here: its row-major engines are planned in case it stays row-major.
   if (matmulEngine() != MatmulEngine::Auto || maxRows <= 0 ||
-      (shape.packed && packsWeights(shape.weight, shape.k, shape.n)))
+      (shape.packed && shape.weight != DType::F32 &&
+       packsWeights(shape.weight, shape.k, shape.n)))
     return 0;
   require(shape.k > 0 && shape.n > 0 && shape.kBlocks > 0 &&
               shape.k % shape.kBlocks == 0,
