@@ -337,10 +337,10 @@ Tensor run(Problem &p) {
                 x16.data<int16_t>() + b.r0 * lda, lda, rows, w, 0, p.k, b.n0,
                 b.n1, acc, ldc);
         } else if (p.packed) { // w4a8 on a packed int4 weight
-          (p.pairs ? kt.gemmU4Pairs : kt.gemmU4Packed)(xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w,
-                          p.blocks, p.k / p.blocks,
-                          p.groupScale + b.g * p.blocks * p.n + b.n0, p.n,
-                          b.n0, b.n1, 128 + offset, f, ldc);
+          GemmU4ScaledFn fn = p.pairs ? kt.gemmU4Pairs : kt.gemmU4Packed;
+          fn(xu8.data<uint8_t>() + b.r0 * ldu, ldu, rows, w, p.blocks,
+             p.k / p.blocks, p.groupScale + b.g * p.blocks * p.n + b.n0, p.n,
+             b.n0, b.n1, 128 + offset, f, ldc);
         } else { // w4a8: i32 per block of K, scaled by the group scale
           int32_t *part = threadScratch<int32_t>(rows * ldc);
           std::fill(f, f + rows * ldc, 0.0f);

@@ -424,8 +424,7 @@ MOE_AVX2 void microU4Pairs(const int8_t *x8, int64_t ldx, const uint8_t *b,
            ++p) {
         const uint8_t *row = b + p * 32;
         _mm_prefetch(reinterpret_cast<const char *>(row + ahead), _MM_HINT_T1);
-        __m256i v =
-            _mm256_load_si256(reinterpret_cast<const __m256i *>(row));
+        __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i *>(row));
         __m256i lo = _mm256_and_si256(v, low);
         __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
         for (int i = 0; i < MR; ++i) {
@@ -436,8 +435,10 @@ MOE_AVX2 void microU4Pairs(const int8_t *x8, int64_t ldx, const uint8_t *b,
           acc[i][1] = _mm256_add_epi16(acc[i][1], _mm256_maddubs_epi16(hi, x));
         }
         if (U) {
-          acc[MR][0] = _mm256_add_epi16(acc[MR][0], _mm256_maddubs_epi16(lo, ones));
-          acc[MR][1] = _mm256_add_epi16(acc[MR][1], _mm256_maddubs_epi16(hi, ones));
+          acc[MR][0] =
+              _mm256_add_epi16(acc[MR][0], _mm256_maddubs_epi16(lo, ones));
+          acc[MR][1] =
+              _mm256_add_epi16(acc[MR][1], _mm256_maddubs_epi16(hi, ones));
         }
       }
       // Lane c of acc[.][h] is column 16 h + c: widen in order.
@@ -447,27 +448,30 @@ MOE_AVX2 void microU4Pairs(const int8_t *x8, int64_t ldx, const uint8_t *b,
             __m128i part = q ? _mm256_extracti128_si256(acc[i][h], 1)
                              : _mm256_castsi256_si128(acc[i][h]);
             auto *di = reinterpret_cast<__m256i *>(d[i] + 16 * h + 8 * q);
-            _mm256_store_si256(di, _mm256_add_epi32(_mm256_load_si256(di),
-                                                    _mm256_cvtepi16_epi32(part)));
+            _mm256_store_si256(di,
+                               _mm256_add_epi32(_mm256_load_si256(di),
+                                                _mm256_cvtepi16_epi32(part)));
           }
     }
     const float *sk = scale + kb * ldScale;
     for (int q = 0; q < 4; ++q) {
       __m256i corr = _mm256_mullo_epi32(
           _mm256_set1_epi32(zc),
-          _mm256_sub_epi32(
-              _mm256_load_si256(reinterpret_cast<const __m256i *>(d[MR] + 8 * q)),
-              _mm256_set1_epi32(static_cast<int32_t>(8 * gs))));
+          _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i *>(
+                               d[MR] + 8 * q)),
+                           _mm256_set1_epi32(static_cast<int32_t>(8 * gs))));
       __m256 s = _mm256_loadu_ps(sk + 8 * q);
       for (int i = 0; i < MR; ++i) {
         __m256i pv = _mm256_add_epi32(
             _mm256_sub_epi32(
-                _mm256_load_si256(reinterpret_cast<const __m256i *>(d[i] + 8 * q)),
+                _mm256_load_si256(
+                    reinterpret_cast<const __m256i *>(d[i] + 8 * q)),
                 _mm256_set1_epi32(8 * sums[i * blocks + kb])),
             corr);
         float *fi = f + i * ldf + 8 * q;
-        _mm256_storeu_ps(fi, _mm256_add_ps(_mm256_loadu_ps(fi),
-                                           _mm256_mul_ps(_mm256_cvtepi32_ps(pv), s)));
+        _mm256_storeu_ps(
+            fi, _mm256_add_ps(_mm256_loadu_ps(fi),
+                              _mm256_mul_ps(_mm256_cvtepi32_ps(pv), s)));
       }
     }
   }

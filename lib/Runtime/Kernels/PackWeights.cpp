@@ -1,16 +1,20 @@
 //===- PackWeights.cpp - npu.pack_weights: expert weights packed at load --===//
 //
-// The load-time repacking of an int8 weight stack into the layout of
-// MatmulKernels.h's gemmU8Packed (16-column strips of k-quads over the
-// whole K, avx2::packU8Quads of each group), so no step packs weight
-// panels again, or, on CPUs without vpdpbusd, gemmI8Packed's (16-column
-// strips of k-pairs, StorageLayout::PackedPairs); of a w4a8 int4 stack into gemmU4Packed's (32-column
-// strips of k-quads of nibbles, the two halves of a strip in the low and
-// high nibbles), which the kernel reads without any shuffle (avx512vnni
-// and avxvnni); and of an f32 stack into gemmF32Packed's (16-column strips
-// over the whole K: the FMA kernels' panel, read in place for any rows). In place when the driver donated the weight: one group at
-// a time through a scratch copy of that group, so the process never holds
-// two copies of the stack. docs/Runtime.md, "Packed weights".
+// The load-time repacking of an expert weight stack into the layout its
+// packed kernel of MatmulKernels.h reads, so no step packs weight panels
+// again:
+//  - int8: gemmU8Packed's 16-column strips of k-quads over the whole K
+//    (avx2::packU8Quads of each group, w + 128), or, on CPUs without
+//    vpdpbusd, gemmI8Packed's 16-column strips of k-pairs
+//    (StorageLayout::PackedPairs);
+//  - int4 (w4a8): gemmU4Packed's 32-column strips of k-quads of nibbles
+//    (the two halves of a strip in the low and high nibbles, read without
+//    any shuffle), or gemmU4Pairs' strips of nibble k-pairs;
+//  - f32: gemmF32Packed's 16-column strips over the whole K (the FMA
+//    kernels' panel, read in place for any rows), in place only.
+// In place when the driver donated the weight: one group at a time through
+// a scratch copy of that group, so the process never holds two copies of
+// the stack. docs/Runtime.md, "Packed weights".
 //
 //===----------------------------------------------------------------------===//
 
