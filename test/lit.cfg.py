@@ -44,12 +44,18 @@ config.environment["MOE_MATMUL_ENGINE"] = "fixed"
 # MPI tests (test/MPI) run the ranks as processes under Open MPI's mpirun:
 # as root (CI), on fewer cores than ranks, yielding instead of busy-polling,
 # and without the shared-memory transport's cross-process reads (CMA needs
-# ptrace rights that containers often lack).
+# ptrace rights that containers often lack). Each mpirun gets a session
+# directory of its own (test/MPI/mpirun-own-session.sh): two that start at
+# once otherwise race to create the shared one under /tmp.
 mpirun = shutil.which("mpirun")
 if lit.util.pythonize_bool(getattr(config, "moe_have_mpi", "OFF")) and mpirun:
     config.available_features.add("mpi")
+    sessions = os.path.join(config.moe_obj_root, "test", "MPI", "sessions")
     config.substitutions.append(
-        ("%mpirun", mpirun + " --allow-run-as-root --oversubscribe"
+        ("%mpirun", os.path.join(config.moe_src_root, "test", "MPI",
+                                 "mpirun-own-session.sh")
+         + " " + sessions + " " + mpirun
+         + " --allow-run-as-root --oversubscribe"
          " --bind-to none --mca mpi_yield_when_idle 1"
          " --mca btl_vader_single_copy_mechanism none"))
 
