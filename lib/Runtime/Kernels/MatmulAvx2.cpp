@@ -802,47 +802,39 @@ MOE_AVX2 void gemmF32(const float *a, int64_t lda, int64_t m,
 MOE_AVX2 void gemmF32Packed(const float *a, int64_t lda, int64_t m,
                             const WeightView &w, int64_t n0, int64_t n1,
                             float *c, int64_t ldc) {
-  // Strip after strip, every row tile of a strip while it is in L2 (K * 64
-  // bytes): the weight streams from memory once, in address order. The
-  // rows split evenly over the tiles (8 as 4 + 4, not 6 + 2: a tile of r
-  // rows has 2r independent FMA chains, and fewer than 8 leave the FMA
-  // units waiting on latency). The last tile of a strip fetches the next
-  // strip into L2, so memory streams while the tiles compute.
+  // Strip after strip, every row tile of a strip (evenRowTiles, at most 6
+  // rows) while it is in L2 (K * 64 bytes): the weight streams from memory
+  // once, in address order. Every tile fetches the next strip into L2, so
+  // memory streams while the tiles compute.
   const float *base = reinterpret_cast<const float *>(w.data) + w.offset;
-  int64_t tiles = (m + 5) / 6;
   for (int64_t s = n0 / kStrip; s < n1 / kStrip; ++s) {
     const float *b = base + s * w.k * kStrip;
     const float *next = s + 1 < n1 / kStrip ? b + w.k * kStrip : nullptr;
     float *cs = c + (s - n0 / kStrip) * kStrip;
-    for (int64_t t = 0, i = 0; t < tiles; ++t) {
-      int64_t rows = (m - i) / (tiles - t);
+    evenRowTiles(m, 6, [&](int64_t i, int64_t rows) {
       microF32Ahead(rows, a + i * lda, lda, b, w.k, cs + i * ldc, ldc, false,
                     next);
-      i += rows;
-    }
+    });
   }
 }
 
 MOE_AVX2 void gemmI8Packed(const int16_t *a, int64_t lda, int64_t m,
                            const WeightView &w, int64_t k0, int64_t k1,
                            int64_t n0, int64_t n1, int32_t *c, int64_t ldc) {
-  // As gemmF32Packed: strip after strip, every row tile while the strip
-  // is in L2, the rows split evenly over tiles of at most 6, and every
-  // tile fetching the next strip into L2.
+  // As gemmF32Packed: strip after strip, every row tile (evenRowTiles, at
+  // most 6 rows) while the strip is in L2, each fetching the next strip.
   int64_t stripBytes = w.k * kStrip; // K / 2 pairs of 32 bytes
   const int8_t *base = reinterpret_cast<const int8_t *>(w.data) + w.offset +
                        k0 * kStrip;
-  int64_t tiles = (m + 5) / 6, pairs = (k1 - k0) / 2;
+  int64_t pairs = (k1 - k0) / 2;
   for (int64_t s = n0 / kStrip; s < n1 / kStrip; ++s) {
     const int8_t *b = base + s * stripBytes;
     const int8_t *next = s + 1 < n1 / kStrip ? b + stripBytes : nullptr;
     int32_t *cs = c + (s - n0 / kStrip) * kStrip;
-    for (int64_t t = 0, i = 0; t < tiles; ++t) {
-      int64_t rows = (m - i) / (tiles - t);
+    evenRowTiles(m, 6, [&](int64_t i, int64_t rows) {
       microI8PairsRows(rows, a + i * lda, lda, b, pairs, cs + i * ldc, ldc,
                        next);
-      i += rows;
-    }
+    });
   }
 }
 
@@ -850,8 +842,8 @@ MOE_AVX2 void gemmU4Pairs(const uint8_t *a, int64_t lda, int64_t m,
                           const WeightView &w, int64_t blocks, int64_t gs,
                           const float *scale, int64_t ldScale, int64_t n0,
                           int64_t n1, int32_t zero, float *f, int64_t ldf) {
-  // Strip after strip (32 columns), every tile of up to 4 rows (split
-  // evenly) while the strip is in L2, the next strip fetched meanwhile.
+  // Strip after strip (32 columns), every row tile (evenRowTiles, at most 4
+  // rows) while the strip is in L2, the next strip fetched meanwhile.
   constexpr int64_t kI4Strip = 32;
   int64_t stripBytes = w.k * 16; // K / 2 pairs of 32 bytes
   const uint8_t *base = w.data + w.offset / 2;
@@ -863,14 +855,12 @@ MOE_AVX2 void gemmU4Pairs(const uint8_t *a, int64_t lda, int64_t m,
   for (int64_t i = 0; i < m; ++i)
     for (int64_t k = 0; k < w.k; ++k)
       signedX[i * w.k + k] = static_cast<int8_t>(a[i * lda + k] ^ 0x80);
-  int64_t tiles = (m + 3) / 4;
   for (int64_t s = n0 / kI4Strip; s < n1 / kI4Strip; ++s) {
     const uint8_t *b = base + s * stripBytes;
     const uint8_t *next = s + 1 < n1 / kI4Strip ? b + stripBytes : nullptr;
     const float *sc = scale + (s - n0 / kI4Strip) * kI4Strip;
     float *fs = f + (s - n0 / kI4Strip) * kI4Strip;
-    for (int64_t t = 0, i = 0; t < tiles; ++t) {
-      int64_t rows = (m - i) / (tiles - t);
+    evenRowTiles(m, 4, [&](int64_t i, int64_t rows) {
       const int8_t *xi = signedX.data() + i * w.k;
       const int32_t *si = sums + i * blocks;
       float *fi = fs + i * ldf;
@@ -886,8 +876,7 @@ MOE_AVX2 void gemmU4Pairs(const uint8_t *a, int64_t lda, int64_t m,
       default: MOE_MICRO_U4(4); break;
       }
 #undef MOE_MICRO_U4
-      i += rows;
-    }
+    });
   }
 }
 

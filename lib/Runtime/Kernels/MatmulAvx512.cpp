@@ -187,31 +187,26 @@ MOE_AVX512 void gemmF32(const float *a, int64_t lda, int64_t m,
 MOE_AVX512 void gemmF32Packed(const float *a, int64_t lda, int64_t m,
                               const WeightView &w, int64_t n0, int64_t n1,
                               float *c, int64_t ldc) {
-  // Two strips at a time, every row tile of them while they are in L2:
-  // the weight streams from memory once, in address order. The rows split
-  // evenly over the tiles (9 as 5 + 4, not 8 + 1: a tile of r rows has 2r
-  // independent FMA chains, and fewer than 8 leave the FMA units waiting
-  // on latency). The last tile of a pair fetches the next pair into L2,
-  // so memory streams while the tiles compute.
+  // Two strips at a time, every row tile of them (evenRowTiles, at most 8
+  // rows) while they are in L2: the weight streams from memory once, in
+  // address order. Every tile fetches the next pair into L2, so memory
+  // streams while the tiles compute.
   const float *base = reinterpret_cast<const float *>(w.data) + w.offset;
   int64_t s0 = n0 / kStrip, s1 = n1 / kStrip, stripElems = w.k * kStrip;
-  int64_t tiles = (m + kMaxRows - 1) / kMaxRows;
   for (int64_t s = s0; s < s1; s += 2) {
     const float *b = base + s * stripElems;
     // The next pair, when it is a whole one (the odd last strip is not
     // fetched ahead).
     const float *next = s + 3 < s1 ? b + 2 * stripElems : nullptr;
     float *cs = c + (s - s0) * kStrip;
-    for (int64_t t = 0, i = 0, rows = 0; t < tiles; ++t, i += rows) {
-      rows = (m - i) / (tiles - t);
-      const float *pf = next;
+    evenRowTiles(m, kMaxRows, [&](int64_t i, int64_t rows) {
       if (s + 1 < s1)
         microF32Rows<2>(rows, a + i * lda, lda, b, stripElems, w.k,
-                        cs + i * ldc, ldc, false, pf);
+                        cs + i * ldc, ldc, false, next);
       else
         microF32Rows<1>(rows, a + i * lda, lda, b, stripElems, w.k,
-                        cs + i * ldc, ldc, false, pf);
-    }
+                        cs + i * ldc, ldc, false, next);
+    });
   }
 }
 

@@ -118,6 +118,21 @@ constexpr int64_t kPackedQuad = 4;
 /// K % 4 == 0 and N % 32 == 0.
 constexpr int64_t kPackedI4Strip = 32;
 
+/// Calls tile(i, rows) for the row tiles of the packed-weight kernels over
+/// m rows: ceil(m / maxRows) tiles in order, their sizes split evenly (9
+/// rows in tiles of at most 8 as 4 + 5, not 8 + 1: a tile of r rows has
+/// 2r independent accumulator chains, and fewer than 8 leave the FMA units
+/// waiting on latency). Plain C++: `tile` calls the variant's kernels.
+template <typename Tile>
+inline void evenRowTiles(int64_t m, int64_t maxRows, Tile &&tile) {
+  int64_t tiles = (m + maxRows - 1) / maxRows;
+  for (int64_t t = 0, i = 0; t < tiles; ++t) {
+    int64_t rows = (m - i) / (tiles - t);
+    tile(i, rows);
+    i += rows;
+  }
+}
+
 /// c[i, j] = sum_{k in [k0, k1)} x[i, k] * w[k, n0 + j] in exact i32 for
 /// the signed int8 activations `x` [m, ldx] and a weight in the packed
 /// int8 layout (`w` describes the plain [K, N] matrix whose packed form
