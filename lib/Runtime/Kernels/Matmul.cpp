@@ -225,16 +225,17 @@ Tensor run(Problem &p) {
   // times the candidates; the others of that shape in this call take the
   // Fixed rule meanwhile.
   BlockKind kind = blockKind(p.quant, p.w.dtype);
+  // A packed weight's one engine: the FMA or s16 panel kernels, or vpdpbusd.
+  MatmulEngine packedEngine =
+      isFloatMM || p.pairs ? MatmulEngine::Panel : MatmulEngine::Vnni;
   if (p.packed)
-    notePackedMatmul(kind, p.k, p.n, kt.isa,
-                     isFloatMM || p.pairs ? MatmulEngine::Panel
-                                          : MatmulEngine::Vnni);
+    notePackedMatmul(kind, p.k, p.n, kt.isa, packedEngine);
   bool needS16 = false, needU8 = false;
   std::set<PlanKey> planning;
   for (Block &b : blocks) {
     int64_t rows = b.r1 - b.r0;
     if (p.packed) { // f32 and w8a8 quads read x itself; w4a8 the u8 form
-      b.engine = isFloatMM || p.pairs ? MatmulEngine::Panel : MatmulEngine::Vnni;
+      b.engine = packedEngine;
       needU8 |= p.quant == MatmulQuant::W4A8;
       needS16 |= p.pairs && p.quant == MatmulQuant::W8A8;
       continue;

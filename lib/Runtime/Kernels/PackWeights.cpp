@@ -154,20 +154,27 @@ void packGroups(DType dtype, StorageLayout layout, const uint8_t *src,
 
 StorageLayout packedLayout(DType dtype, int64_t k, int64_t n) {
   const KernelTable &kt = kernels();
-  bool packs = false;
-  if (dtype == DType::F32)
-    packs = kt.gemmF32Packed && n % kPackedStrip == 0;
-  else if (dtype == DType::I4 && kt.gemmU4Packed)
-    packs = k % kPackedQuad == 0 && n % kPackedI4Strip == 0;
-  else if (dtype == DType::I4 && kt.gemmU4Pairs)
-    return k % 2 == 0 && n % kPackedI4Strip == 0 ? StorageLayout::PackedPairs
-                                                 : StorageLayout::RowMajor;
-  else if (dtype == DType::I8 && kt.gemmU8Packed)
-    packs = k % kPackedQuad == 0 && n % kPackedStrip == 0;
-  else if (dtype == DType::I8 && kt.gemmI8Packed)
-    return k % 2 == 0 && n % kPackedStrip == 0 ? StorageLayout::PackedPairs
-                                               : StorageLayout::RowMajor;
-  return packs ? StorageLayout::Packed : StorageLayout::RowMajor;
+  // `layout` when the kernel that reads it exists and the shape fits it.
+  auto when = [](bool fits, StorageLayout layout) {
+    return fits ? layout : StorageLayout::RowMajor;
+  };
+  using L = StorageLayout;
+  switch (dtype) {
+  case DType::F32:
+    return when(kt.gemmF32Packed && n % kPackedStrip == 0, L::Packed);
+  case DType::I8:
+    if (kt.gemmU8Packed) // vpdpbusd: k-quads
+      return when(k % kPackedQuad == 0 && n % kPackedStrip == 0, L::Packed);
+    return when(kt.gemmI8Packed && k % 2 == 0 && n % kPackedStrip == 0,
+                L::PackedPairs);
+  case DType::I4:
+    if (kt.gemmU4Packed) // vpdpbusd: k-quads of nibbles
+      return when(k % kPackedQuad == 0 && n % kPackedI4Strip == 0, L::Packed);
+    return when(kt.gemmU4Pairs && k % 2 == 0 && n % kPackedI4Strip == 0,
+                L::PackedPairs);
+  default:
+    return L::RowMajor;
+  }
 }
 
 bool packsWeights(DType dtype, int64_t k, int64_t n) {
