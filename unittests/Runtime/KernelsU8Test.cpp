@@ -158,6 +158,22 @@ void expectExactW4A8(std::mt19937 &rng, int64_t k, int64_t blocks, int64_t n,
                   " bias " + std::to_string(withBias));
 }
 
+/// expectExactW4A8 with a packed weight over the cases of the packed int4
+/// kernels: K blocks of 4 to 64 rows (and one block of 8), 1 to 4 row tiles
+/// and their remainders, a group of 40 rows, groups of none, column blocks
+/// of whole 32-column strips, the kernel form's bias (zero 136) and not.
+void expectExactPackedW4A8Cases(std::mt19937 &rng) {
+  const std::vector<std::vector<int64_t>> counts = {
+      {1, 0, 2}, {3, 5, 0, 4}, {8, 9}, {40, 1}, {0, 0}};
+  const std::pair<int64_t, int64_t> depths[] = {
+      {8, 1}, {8, 2}, {64, 4}, {132, 3}, {256, 4}};
+  for (auto [k, blocks] : depths)
+    for (int64_t n : {32, 96, 544})
+      for (const std::vector<int64_t> &c : counts)
+        for (bool withBias : {false, true})
+          expectExactW4A8(rng, k, blocks, n, c, withBias, /*pack=*/true);
+}
+
 /// Kernel threads x kernel variant x forced engine.
 class U8Engines : public KernelConfigTest {};
 
@@ -455,17 +471,7 @@ TEST_P(PackedMatmul, W4A8MatchesScalarReference) {
   if (!detail::kernels().gemmU4Packed)
     GTEST_SKIP() << "no packed int4 kernel in this variant";
   std::mt19937 rng(37);
-  const std::vector<std::vector<int64_t>> counts = {
-      {1, 0, 2}, {8, 9}, {40, 1}, {0, 0}};
-  const std::pair<int64_t, int64_t> depths[] = {{8, 2}, {64, 4}, {132, 3},
-                                                {256, 4}};
-  for (auto [k, blocks] : depths) {
-    for (int64_t n : {32, 96, 544}) {
-      for (const std::vector<int64_t> &c : counts)
-        for (bool withBias : {false, true})
-          expectExactW4A8(rng, k, blocks, n, c, withBias, /*pack=*/true);
-    }
-  }
+  expectExactPackedW4A8Cases(rng);
   // A group size that is not a multiple of 4 cannot be read in quads.
   Tensor w = extremeInts(rng, DType::I4, {1, 12, 32});
   Tensor gs = Tensor::zeros(DType::F32, {1, 2, 32});
@@ -480,14 +486,10 @@ TEST_P(PackedMatmul, W4A8MatchesScalarReference) {
 
 TEST(PackedWeights, W4A8PairsMatchScalarReference) {
   // The packed int4 k-pair layout of the variants without vpdpbusd
-  // (gemmU4Pairs): the same cases as W4A8MatchesScalarReference, K blocks
-  // of 8 to 64 rows, on one and two kernel threads.
+  // (gemmU4Pairs): the same cases as W4A8MatchesScalarReference, on one and
+  // two kernel threads.
   IsaScope scope;
   std::mt19937 rng(38);
-  const std::vector<std::vector<int64_t>> counts = {
-      {1, 0, 2}, {3, 5, 0, 4}, {8, 9}, {40, 1}, {0, 0}};
-  const std::pair<int64_t, int64_t> depths[] = {{8, 1}, {64, 4}, {132, 3},
-                                                {256, 4}};
   for (CpuIsa isa : supportedCpuIsas()) {
     setCpuIsa(isa);
     if (!detail::kernels().gemmU4Pairs)
@@ -496,11 +498,7 @@ TEST(PackedWeights, W4A8PairsMatchScalarReference) {
       setKernelThreads(threads);
       SCOPED_TRACE(std::string(cpuIsaName(isa)) + " threads " +
                    std::to_string(threads));
-      for (auto [k, blocks] : depths)
-        for (int64_t n : {32, 96, 544})
-          for (const std::vector<int64_t> &c : counts)
-            for (bool withBias : {false, true})
-              expectExactW4A8(rng, k, blocks, n, c, withBias, /*pack=*/true);
+      expectExactPackedW4A8Cases(rng);
     }
   }
 }
