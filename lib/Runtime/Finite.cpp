@@ -8,22 +8,62 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 namespace moert {
 
 namespace {
-/// Exponent bits of the 16-bit floats: all ones is an infinity or a NaN.
-constexpr uint16_t kBf16Exponent = 0x7F80;
-constexpr uint16_t kF16Exponent = 0x7C00;
+/// The float formats' bits, sign cleared: an infinity is exactly the
+/// all-ones exponent with a zero mantissa, a NaN anything above it.
+template <typename Bits> struct Special {
+  Bits magnitude; // the mask clearing the sign bit
+  Bits infinity;  // the infinity's magnitude
+};
+constexpr Special<uint32_t> kF32{0x7FFFFFFFu, 0x7F800000u};
+constexpr Special<uint16_t> kBf16{0x7FFF, 0x7F80};
+constexpr Special<uint16_t> kF16{0x7FFF, 0x7C00};
 
-/// Exponent all ones and, for NaN only, a non-zero mantissa.
-int64_t firstWithExponent(const uint16_t *v, int64_t n, uint16_t exponent,
-                          bool infinities) {
-  uint16_t mantissa = static_cast<uint16_t>(~exponent & 0x7FFF);
-  for (int64_t i = 0; i < n; ++i)
-    if ((v[i] & exponent) == exponent && (infinities || (v[i] & mantissa)))
+/// Flat index of the first element whose magnitude bits exceed `limit`
+/// (the infinity's minus one: NaN or infinity; the infinity's: NaN only),
+/// or -1. Chunks in parallel, each a branch-free scan (one AND, compare and
+/// OR per element, vectorized with the sign-cleared bits compared as
+/// signed integers, which SSE2 has; a short-circuit or an early exit per
+/// element kept the loop scalar, at 0.5 ns an element), then the first bad
+/// element of the first bad chunk, exactly.
+template <typename Bits>
+int64_t firstAbove(const Bits *bits, int64_t n, Special<Bits> f, Bits limit) {
+  using Signed = std::make_signed_t<Bits>;
+  const Signed lim = static_cast<Signed>(limit);
+  const Bits mask = f.magnitude;
+  auto above = [&](int64_t i) {
+    return static_cast<Signed>(bits[i] & mask) > lim;
+  };
+  constexpr int64_t kChunk = 1 << 14;
+  int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::atomic<int64_t> firstBad{chunks};
+  parallelFor(chunks, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end && c < firstBad.load(); ++c) {
+      int bad = 0;
+      for (int64_t i = c * kChunk, e = std::min(n, i + kChunk); i < e; ++i)
+        bad |= above(i);
+      if (bad) {
+        int64_t seen = firstBad.load();
+        while (c < seen && !firstBad.compare_exchange_weak(seen, c)) {
+        }
+        return;
+      }
+    }
+  });
+  for (int64_t i = firstBad.load() * kChunk; i < n; ++i)
+    if (above(i))
       return i;
   return -1;
+}
+
+template <typename Bits>
+int64_t firstSpecial(const Tensor &t, Special<Bits> f, bool infinities) {
+  return firstAbove(t.data<Bits>(), t.numel(), f,
+                    static_cast<Bits>(infinities ? f.infinity - 1 : f.infinity));
 }
 
 float valueAt(const Tensor &t, int64_t index) {
@@ -36,42 +76,13 @@ float valueAt(const Tensor &t, int64_t index) {
 int64_t firstNonFinite(const Tensor &t, bool infinities) {
   if (!t.storage)
     return -1;
-  int64_t n = t.numel();
   switch (t.dtype) {
-  case DType::F32: {
-    // Chunks in parallel, each a branch-free scan of the exponent bits
-    // (vectorized; an early exit per element kept the loop scalar), then
-    // the first bad element of the first bad chunk, exactly.
-    const uint32_t *bits = t.data<uint32_t>();
-    const float *v = t.data<float>();
-    constexpr int64_t kChunk = 1 << 14;
-    int64_t chunks = (n + kChunk - 1) / kChunk;
-    std::atomic<int64_t> firstBad{chunks};
-    parallelFor(chunks, 16, [&](int64_t begin, int64_t end) {
-      for (int64_t c = begin; c < end && c < firstBad.load(); ++c) {
-        uint32_t bad = 0;
-        for (int64_t i = c * kChunk, e = std::min(n, i + kChunk); i < e; ++i) {
-          uint32_t b = bits[i];
-          bool special = (b & 0x7F800000u) == 0x7F800000u;
-          bad |= special && (infinities || (b & 0x007FFFFFu));
-        }
-        if (bad) {
-          int64_t seen = firstBad.load();
-          while (c < seen && !firstBad.compare_exchange_weak(seen, c)) {
-          }
-          return;
-        }
-      }
-    });
-    for (int64_t i = firstBad.load() * kChunk; i < n; ++i)
-      if (infinities ? !std::isfinite(v[i]) : std::isnan(v[i]))
-        return i;
-    return -1;
-  }
+  case DType::F32:
+    return firstSpecial(t, kF32, infinities);
   case DType::BF16:
-    return firstWithExponent(t.data<uint16_t>(), n, kBf16Exponent, infinities);
+    return firstSpecial(t, kBf16, infinities);
   case DType::F16:
-    return firstWithExponent(t.data<uint16_t>(), n, kF16Exponent, infinities);
+    return firstSpecial(t, kF16, infinities);
   default:
     return -1;
   }

@@ -138,4 +138,43 @@ TEST(NonFiniteCheck, SixteenBitFloats) {
   EXPECT_EQ(firstNonFinite(convertFloat(f32({1}, {65504}), DType::F16)), -1);
 }
 
+// Tensors of many scan chunks (16 Ki elements each, scanned in parallel):
+// the first bad element is found exactly wherever it lies, past bad
+// elements of later chunks, and the values at the edge of finite (the
+// largest, the smallest subnormal, -0, both signs) are never reported.
+TEST(NonFiniteCheck, FirstOfManyChunksAndTheFiniteEdges) {
+  const int64_t n = 5 * (1 << 14) + 123;
+  const float edges[] = {std::numeric_limits<float>::max(),
+                         -std::numeric_limits<float>::max(),
+                         std::numeric_limits<float>::denorm_min(), -0.0f,
+                         -1.5f, 65504.0f};
+  for (DType d : {DType::F32, DType::BF16, DType::F16}) {
+    std::vector<float> v(n);
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = edges[i % 6];
+    // The largest finite value of the format (f32's rounds to bf16's inf).
+    float most = d == DType::F16    ? 65504.0f
+                 : d == DType::BF16 ? 3.3895314e38f // 0x7F7F
+                                    : std::numeric_limits<float>::max();
+    for (float &x : v)
+      x = std::fabs(x) > most ? std::copysign(most, x) : x;
+    std::vector<int64_t> shape = {n};
+    EXPECT_EQ(firstNonFinite(convertFloat(f32(shape, v), d)), -1)
+        << dtypeName(d);
+    for (int64_t at : {int64_t(0), int64_t(1 << 14) - 1, int64_t(2 << 14) + 7,
+                       n - 1}) {
+      std::vector<float> w = v;
+      w[at] = -kInf;
+      if (at + 1 < n)
+        w[at + 1] = kNan;
+      w[n - 1] = at == n - 1 ? -kInf : kNan; // a later NaN
+      Tensor t = convertFloat(f32(shape, w), d);
+      EXPECT_EQ(firstNonFinite(t), at) << dtypeName(d) << " at " << at;
+      EXPECT_EQ(firstNonFinite(t, /*infinities=*/false),
+                at + 1 < n ? at + 1 : -1)
+          << dtypeName(d) << " at " << at;
+    }
+  }
+}
+
 } // namespace
