@@ -281,6 +281,31 @@ TEST(Routing, InitRoutingQuantAndCarriedScale) {
             (std::vector<float>{0.25f, 0.5f}));
 }
 
+// Quant mode 1 with K = 2: a token's rows are quantized once and copied
+// (Routing.cpp); every row must equal its token's own quantization, in
+// the stable expert order, and a token with no local pair is skipped.
+TEST(Routing, InitRoutingQuantRowsOfEveryPair) {
+  Tensor x = f32({3, 3}, {1.27f, -0.635f, 0.5f, 2.54f, 0.0254f, -1, 0.5f,
+                          0.25f, 0.125f});
+  Tensor ids = i32({3, 2}, {1, 0, 0, 1, 2, 2});
+  InitRoutingResult r =
+      initRouting(x, ids, nullptr, 0, 2, 3, 1, GroupListType::Count);
+  // e0: pairs 1 (token 0), 2 (token 1); e1: pairs 0 (token 0), 3 (token 1).
+  EXPECT_EQ(values<int32_t>(r.expandedRowIdx),
+            (std::vector<int32_t>{1, 2, 0, 3}));
+  auto [q, s] = dynamicQuant(x);
+  std::vector<int8_t> qv = values<int8_t>(q), want;
+  std::vector<float> sv = values<float>(s), wantScale;
+  for (int token : {0, 1, 0, 1}) {
+    want.insert(want.end(), qv.begin() + 3 * token, qv.begin() + 3 * token + 3);
+    wantScale.push_back(sv[token]);
+  }
+  EXPECT_EQ(values<int8_t>(r.expandedX), want);
+  EXPECT_EQ(values<float>(r.expandedScale), wantScale);
+  // Token 0's row by hand: scale 1.27 / 127, 1.27 -> 127.
+  EXPECT_EQ(values<int8_t>(r.expandedX)[0], 127);
+}
+
 TEST(Routing, InitRoutingZeroTokensAndErrors) {
   InitRoutingResult r =
       initRouting(Tensor::empty(DType::F32, {0, 4}),

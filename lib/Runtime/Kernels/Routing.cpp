@@ -161,13 +161,32 @@ InitRoutingResult initRouting(const Tensor &x, const Tensor &ids,
   if (quantMode == 1) {
     r.expandedX = Tensor::empty(DType::I8, {n, h});
     r.expandedScale = Tensor::empty(DType::F32, {n});
+    int8_t *q = r.expandedX.data<int8_t>();
+    float *qs = r.expandedScale.data<float>();
+    // A token's K rows are the same row quantized the same way: each token
+    // is quantized once, into its first row, and copied into the others
+    // (K times less quantization; bit-identical rows).
+    std::vector<int64_t> first(t, -1), quantized;
+    for (int64_t i = 0; i < n; ++i)
+      if (first[rowIdx[i] / k] < 0) {
+        first[rowIdx[i] / k] = i;
+        quantized.push_back(i);
+      }
     QuantizeRowFn quantizeRow = kernels().quantizeRow;
-    parallelFor(n, 16, [&](int64_t begin, int64_t end) {
-      std::vector<float> row(h);
-      for (int64_t i = begin; i < end; ++i) {
-        loadF32(x, (rowIdx[i] / k) * h, h, row.data());
-        r.expandedScale.data<float>()[i] =
-            quantizeRow(row.data(), h, r.expandedX.data<int8_t>() + i * h);
+    parallelFor(static_cast<int64_t>(quantized.size()), 16,
+                [&](int64_t begin, int64_t end) {
+                  std::vector<float> row(h);
+                  for (int64_t j = begin; j < end; ++j) {
+                    int64_t i = quantized[j];
+                    loadF32(x, (rowIdx[i] / k) * h, h, row.data());
+                    qs[i] = quantizeRow(row.data(), h, q + i * h);
+                  }
+                });
+    copyRows(n, static_cast<size_t>(h), [&](int64_t i) {
+      int64_t from = first[rowIdx[i] / k];
+      if (from != i) {
+        std::memcpy(q + i * h, q + from * h, static_cast<size_t>(h));
+        qs[i] = qs[from];
       }
     });
     return r;
