@@ -14,7 +14,10 @@
 //    (AVX-512 VNNI) or ymm (AVX-VNNI), else vpmaddwd + vpaddd (AVX2): the
 //    instruction the int8 matmul kernels use on that CPU.
 //  - Read bandwidth: 1 GiB (pre-faulted) read once per repetition by all
-//    threads, each a contiguous slice, with 4 independent accumulators.
+//    threads, each a contiguous slice, with 4 independent accumulators of
+//    32-bit integer adds (readBandwidth; moe-layer-bench --bound runs it
+//    over the layer's own weights, whose bytes as floats could be
+//    subnormal, which some CPUs add slowly).
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,7 +43,7 @@ namespace {
 /// One kernel of the probe: `loops` steps, returns a value the caller
 /// keeps (so nothing is optimized away).
 using LoopFn = float (*)(int64_t loops);
-using ReadFn = float (*)(const float *p, int64_t n);
+using ReadFn = uint32_t (*)(const uint32_t *p, int64_t n);
 
 #if defined(__x86_64__)
 constexpr int kZmmChains = 16, kYmmChains = 12;
@@ -124,37 +127,38 @@ float maddAvx2(int64_t loops) {
 }
 
 PROBE_TARGET("avx512f")
-float readAvx512(const float *p, int64_t n) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+uint32_t readAvx512(const uint32_t *p, int64_t n) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {
-    a0 = _mm512_add_ps(a0, _mm512_loadu_ps(p + i));
-    a1 = _mm512_add_ps(a1, _mm512_loadu_ps(p + i + 16));
-    a2 = _mm512_add_ps(a2, _mm512_loadu_ps(p + i + 32));
-    a3 = _mm512_add_ps(a3, _mm512_loadu_ps(p + i + 48));
+    a0 = _mm512_add_epi32(a0, _mm512_loadu_si512(p + i));
+    a1 = _mm512_add_epi32(a1, _mm512_loadu_si512(p + i + 16));
+    a2 = _mm512_add_epi32(a2, _mm512_loadu_si512(p + i + 32));
+    a3 = _mm512_add_epi32(a3, _mm512_loadu_si512(p + i + 48));
   }
-  float tail = 0;
+  uint32_t tail = 0;
   for (; i < n; ++i)
     tail += p[i];
-  return _mm512_reduce_add_ps(
-             _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))) +
+  return static_cast<uint32_t>(_mm512_reduce_add_epi32(_mm512_add_epi32(
+             _mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)))) +
          tail;
 }
 
 PROBE_TARGET("avx2")
-float readAvx2(const float *p, int64_t n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+uint32_t readAvx2(const uint32_t *p, int64_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
-    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
-    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
-    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
+    a0 = _mm256_add_epi32(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + i)));
+    a1 = _mm256_add_epi32(a1, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + i + 8)));
+    a2 = _mm256_add_epi32(a2, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + i + 16)));
+    a3 = _mm256_add_epi32(a3, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + i + 24)));
   }
-  float out[8];
-  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1),
-                                      _mm256_add_ps(a2, a3)));
-  float tail = 0;
+  alignas(32) uint32_t out[8];
+  _mm256_store_si256(reinterpret_cast<__m256i *>(out),
+                     _mm256_add_epi32(_mm256_add_epi32(a0, a1),
+                                      _mm256_add_epi32(a2, a3)));
+  uint32_t tail = 0;
   for (; i < n; ++i)
     tail += p[i];
   return out[0] + out[7] + tail;
@@ -187,14 +191,14 @@ float int8Portable(int64_t loops) {
     s += v;
   return static_cast<float>(s);
 }
-float readPortable(const float *p, int64_t n) {
-  float acc[16] = {};
+uint32_t readPortable(const uint32_t *p, int64_t n) {
+  uint32_t acc[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
     for (int j = 0; j < 16; ++j)
       acc[j] += p[i + j];
-  float s = 0;
-  for (float v : acc)
+  uint32_t s = 0;
+  for (uint32_t v : acc)
     s += v;
   for (; i < n; ++i)
     s += p[i];
@@ -284,34 +288,48 @@ double peak(const Kernel &k, int threads, int64_t loops) {
 }
 } // namespace
 
-MachineFigures probeMachine() {
-  MachineFigures m;
-  m.threads = std::max(1u, std::thread::hardware_concurrency());
-  moert::setKernelThreads(m.threads);
-
-  int64_t n = (1ll << 30) / sizeof(float);
-  std::vector<float> big(n, 1.0f); // written once: every page faulted in
+double readBandwidth(const void *data, size_t bytes, int reps) {
+  int threads = std::max(1u, std::thread::hardware_concurrency());
+  moert::setKernelThreads(threads);
+  const auto *words = static_cast<const uint32_t *>(data);
+  int64_t n = static_cast<int64_t>(bytes / sizeof(uint32_t));
   ReadFn read = readKernel();
-  std::vector<float> sums(m.threads);
+  std::vector<uint32_t> sums(threads);
   double best = 1e30;
-  for (int rep = 0; rep < 5; ++rep) {
+  for (int rep = 0; rep < reps; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
-    moert::parallelFor(m.threads, 1, [&](int64_t b, int64_t e) {
+    moert::parallelFor(threads, 1, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
-        int64_t lo = n * t / m.threads, hi = n * (t + 1) / m.threads;
-        sums[t] = read(big.data() + lo, hi - lo);
+        int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
+        sums[t] = read(words + lo, hi - lo);
       }
     });
     best = std::min(best, std::chrono::duration<double>(
                               std::chrono::steady_clock::now() - t0)
                               .count());
   }
-  m.readGBps = n * 4.0 / best / 1e9;
+  volatile uint32_t keep = sums[0];
+  (void)keep;
+  return static_cast<double>(n) * sizeof(uint32_t) / best;
+}
 
+MachineFigures probePeaks() {
+  MachineFigures m;
+  m.threads = std::max(1u, std::thread::hardware_concurrency());
+  moert::setKernelThreads(m.threads);
   Kernel fma = fmaKernel(), i8 = int8Kernel();
   m.fmaIsa = fma.name;
   m.int8Isa = i8.name;
   m.fmaGflops = peak(fma, m.threads, 20'000'000) / 1e9;
   m.int8Gops = peak(i8, m.threads, 20'000'000) / 1e9;
+  return m;
+}
+
+MachineFigures probeMachine() {
+  std::vector<uint32_t> big((size_t(1) << 30) / sizeof(uint32_t), 1u);
+  // (written once above: every page faulted in)
+  double read = readBandwidth(big.data(), big.size() * sizeof(uint32_t), 5);
+  MachineFigures m = probePeaks();
+  m.readGBps = read / 1e9;
   return m;
 }

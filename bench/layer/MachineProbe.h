@@ -7,6 +7,7 @@
 #ifndef MOE_BENCH_LAYER_MACHINEPROBE_H
 #define MOE_BENCH_LAYER_MACHINEPROBE_H
 
+#include <cstddef>
 #include <string>
 
 struct MachineFigures {
@@ -18,7 +19,13 @@ struct MachineFigures {
 };
 
 /// Measures the figures with all hardware threads (sets the runtime's
-/// kernel thread count to them).
+/// kernel thread count to them); the read bandwidth over a 1 GiB buffer of
+/// its own.
 MachineFigures probeMachine();
+/// The FMA and int8 peaks only (no buffer; readGBps stays 0).
+MachineFigures probePeaks();
+/// Bytes per second reading [data, data + bytes) with all hardware
+/// threads, each a contiguous slice; the best of `reps` passes.
+double readBandwidth(const void *data, size_t bytes, int reps);
 
 #endif // MOE_BENCH_LAYER_MACHINEPROBE_H

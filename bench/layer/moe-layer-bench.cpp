@@ -8,9 +8,13 @@
 // iteration; with --stages, the per-stage time of rank 0; with --overlap,
 // from the runtime's trace, how much each rank's streams overlapped and how
 // long each collective took next to the slowest rank's compute
-// (Overlap.cpp). Also measures the machine's read bandwidth, FMA and int8
-// peaks (--machine, MachineProbe.cpp) for the bounds in
-// bench/run_layer_bench.py.
+// (Overlap.cpp). With --bound, the step against its read or compute bound
+// (Bounds.h), the read bandwidth probed over the layer's own weights around
+// every ~20 ms window of steps; with --versus Q, the same layer with
+// quantization Q built too, the two alternating step by step on the same
+// routing (the per-step ratio is the side-by-side comparison this noisy
+// host allows). Also measures the machine's read bandwidth, FMA and int8
+// peaks (--machine, MachineProbe.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,6 +26,7 @@
 #include "moe/Runtime/Parallel.h"
 
 #include "LayerModule.h"
+#include "Bounds.h"
 #include "MachineProbe.h"
 #include "Overlap.h"
 
@@ -87,6 +92,16 @@ static cl::opt<bool> printLayer("print-layer", cl::cat(benchCategory),
                                          "(level 1) and exit"));
 static cl::opt<bool> machine("machine", cl::cat(benchCategory),
                              cl::desc("measure read bandwidth, FMA and int8 peaks"));
+static cl::opt<std::string> versus(
+    "versus", cl::cat(benchCategory),
+    cl::desc("also build the layer with this --quant and alternate the two "
+             "step by step (same routing): prints its median and the median "
+             "ratio of the pairs"));
+static cl::opt<bool> bound(
+    "bound", cl::cat(benchCategory),
+    cl::desc("one rank, no shared experts: the step's read or compute bound "
+             "(Bounds.h), with a read probe over the layer's weights before "
+             "and after every ~20 ms window of steps"));
 
 /// Read bandwidth, FMA and int8 peaks with all threads (MachineProbe.cpp).
 static void measureMachine() {
@@ -174,6 +189,109 @@ static double residentBytes() {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
 }
 
+/// One layer of the run: compiled, its inputs, its thread world, loaded.
+struct Layer {
+  LayerConfig config;
+  std::unique_ptr<moe::Executable> exe;
+  std::vector<std::vector<moert::Tensor>> inputs;
+  std::unique_ptr<moert::World> threads;
+  moert::RunOptions options;
+};
+
+static bool compileLayer(MLIRContext &context, Layer &layer) {
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
+      layerText(layer.config), &context, "layer.mlir");
+  if (!module)
+    return false;
+  auto exe = moe::Executable::compile(
+      *module,
+      std::string("moe-compile{multistream=") + (multistream ? "true" : "false") +
+          " pack-weights=" + (packWeights ? "true" : "false") + "}",
+      "");
+  if (failed(exe))
+    return false;
+  layer.exe = std::move(*exe);
+  return true;
+}
+
+/// Makes the inputs and the world, then (unless --cold) loads: what a
+/// server does once after loading the weights (the input scan, the
+/// load-time function, the planner's calibration), so that the first step
+/// costs what a steady one does.
+static bool loadLayer(Layer &layer) {
+  const LayerConfig &c = layer.config;
+  for (int r = 0; r < c.world; ++r)
+    layer.inputs.push_back(layerInputs(c, r));
+  layer.threads = moert::createThreadWorld(layer.exe->layout(), 600);
+  layer.options.load = layer.exe->loadStage();
+  layer.options.checkFinite = checkFinite;
+  if (cold)
+    return true;
+  auto t0 = std::chrono::steady_clock::now();
+  int planned = layer.exe->calibrate(c.tokens);
+  auto t1 = std::chrono::steady_clock::now();
+  moert::RunOptions load;
+  load.loadOnly = true;
+  load.warmUp = true;
+  load.load = layer.exe->loadStage();
+  load.checkFinite = checkFinite;
+  // The bench made the weights: npu.pack_weights may repack them in place.
+  load.donateLoadInputs = true;
+  for (const moert::RankOutcome &o : moert::runRanks(
+           *layer.threads, layer.exe->entry(), layer.inputs, 1, load))
+    if (!o.error.empty()) {
+      llvm::errs() << "error: " << o.error << "\n";
+      return false;
+    }
+  auto t2 = std::chrono::steady_clock::now();
+  llvm::outs() << llvm::format(
+      "load%s: planner calibration %.1f ms (%d block shapes), input scan "
+      "and warm-up step %.1f ms\n",
+      c.quant == quant ? "" : (" (" + c.quant + ")").c_str(),
+      std::chrono::duration<double>(t1 - t0).count() * 1e3, planned,
+      std::chrono::duration<double>(t2 - t1).count() * 1e3);
+  return true;
+}
+
+/// Fresh router logits on every rank for iteration `it`.
+static void drawLogits(Layer &layer, int it) {
+  const LayerConfig &c = layer.config;
+  for (int r = 0; r < c.world; ++r) {
+    moert::Tensor logits =
+        moert::Tensor::empty(moert::DType::F32, {c.tokens, c.experts});
+    fillRandom(logits, 4.0f, 1000 + it * c.world + r);
+    layer.inputs[r][kLogitsArg] = logits;
+  }
+}
+
+/// One step of every rank; its wall time in `secs`.
+static bool runStep(Layer &layer, double &secs,
+                    std::vector<moert::RankOutcome> *outcomes = nullptr) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<moert::RankOutcome> out = moert::runRanks(
+      *layer.threads, layer.exe->entry(), layer.inputs, 1, layer.options);
+  secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+             .count();
+  for (const moert::RankOutcome &o : out)
+    if (!o.error.empty()) {
+      llvm::errs() << "error: " << o.error << "\n";
+      return false;
+    }
+  if (outcomes)
+    *outcomes = std::move(out);
+  return true;
+}
+
+/// --bound reads at most this much of the weights per probe: far more than
+/// any cache, a few milliseconds.
+constexpr size_t kProbeBytes = size_t(256) << 20;
+static size_t probeBytes(const std::vector<std::pair<const void *, size_t>> &over) {
+  size_t n = 0;
+  for (const auto &[data, size] : over)
+    n += size;
+  return n;
+}
+
 int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(benchCategory);
   cl::ParseCommandLineOptions(argc, argv, "time an MoE layer forward\n");
@@ -212,85 +330,121 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   moe::registerExecutionDialects(registry);
   MLIRContext context(registry);
-  OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(layerText(config), &context, "layer.mlir");
-  if (!module)
-    return 1;
-  auto exe = moe::Executable::compile(
-      *module,
-      std::string("moe-compile{multistream=") + (multistream ? "true" : "false") +
-          " pack-weights=" + (packWeights ? "true" : "false") + "}",
-      "");
-  if (failed(exe))
-    return 1;
-
   // The process before the layer's tensors exist (code, MLIR, compile).
-  double baselineRss = residentBytes();
-  std::vector<std::vector<moert::Tensor>> inputs(world);
-  for (int r = 0; r < world; ++r)
-    inputs[r] = layerInputs(config, r);
-  std::unique_ptr<moert::World> threads =
-      moert::createThreadWorld((*exe)->layout(), 600);
-  moert::RunOptions options;
-  // Load: what a server does once after loading the weights (the input
-  // scan, the load-time function, the planner's calibration), so that the
-  // first step costs what a steady one does.
-  if (!cold) {
-    auto t0 = std::chrono::steady_clock::now();
-    int planned = (*exe)->calibrate(tokens);
-    auto t1 = std::chrono::steady_clock::now();
-    moert::RunOptions load;
-    load.loadOnly = true;
-    load.warmUp = true;
-    load.load = (*exe)->loadStage();
-    load.checkFinite = checkFinite;
-    // The bench made the weights: npu.pack_weights may repack them in place.
-    load.donateLoadInputs = true;
-    for (const moert::RankOutcome &o :
-         moert::runRanks(*threads, (*exe)->entry(), inputs, 1, load))
-      if (!o.error.empty()) {
-        llvm::errs() << "error: " << o.error << "\n";
-        return 1;
-      }
-    auto t2 = std::chrono::steady_clock::now();
-    llvm::outs() << llvm::format(
-        "load: planner calibration %.1f ms (%d block shapes), input scan "
-        "and warm-up step %.1f ms\n",
-        std::chrono::duration<double>(t1 - t0).count() * 1e3, planned,
-        std::chrono::duration<double>(t2 - t1).count() * 1e3);
+  double baselineRss = 0;
+  Layer layer, other;
+  std::string versusWhy;
+  if (!versus.empty()) {
+    LayerConfig b = config;
+    b.quant = versus;
+    versusWhy = checkLayerConfig(b);
+    if (versusWhy.rfind("--quant", 0) == 0) // the value is --versus's
+      versusWhy = "--versus" + versusWhy.substr(7);
+    if (versusWhy.empty() && b.quant == config.quant)
+      versusWhy = "it is the layer's own --quant (" + versus + ")";
+    if (!versusWhy.empty()) {
+      llvm::errs() << "moe-layer-bench: --versus " << versus << ": "
+                   << versusWhy << "\n";
+      return 1;
+    }
+    other.config = b;
   }
-  options.profile = stages;
-  options.trace = overlap || !tracePath.empty();
-  options.load = (*exe)->loadStage();
-  options.checkFinite = checkFinite;
-  std::vector<double> times;
+  moebench::LayerWork work;
+  std::string noBound;
+  if (bound) {
+    work = moebench::layerWork(config, noBound);
+    if (!noBound.empty()) {
+      llvm::errs() << "moe-layer-bench: --bound: " << noBound << "\n";
+      return 1;
+    }
+  }
+  layer.config = config;
+  if (!compileLayer(context, layer))
+    return 1;
+  if (!versus.empty() && !compileLayer(context, other))
+    return 1;
+  // --bound: the FMA or int8 peak once (it does not move), before the load
+  // so that the first step still comes right after it.
+  double peakOps = 0;
+  if (bound) {
+    MachineFigures m = probePeaks();
+    peakOps = (work.int8 ? m.int8Gops : m.fmaGflops) * 1e9;
+  }
+  baselineRss = residentBytes();
+  if (!loadLayer(layer) || (!versus.empty() && !loadLayer(other)))
+    return 1;
+  layer.options.profile = stages;
+  layer.options.trace = overlap || !tracePath.empty();
+
+  // --bound: a read probe over the layer's own weights around every
+  // window of steps.
+  std::vector<moebench::Window> windows;
+  std::vector<std::pair<const void *, size_t>> probeOver;
+  if (bound) {
+    // The weights and scales (arguments 2 on; the logits are replaced
+    // every step), up to kProbeBytes.
+    size_t left = kProbeBytes;
+    const std::vector<moert::Tensor> &in = layer.inputs[0];
+    for (size_t i = 2; i < in.size() && left > 0; ++i) {
+      size_t take = std::min(left, in[i].nbytes()) / 64 * 64;
+      if (take > 0)
+        probeOver.push_back({in[i].bytes(), take});
+      left -= take;
+    }
+  }
+  auto probeRead = [&] {
+    double bytes = 0, seconds = 0;
+    for (auto [data, size] : probeOver) {
+      double bps = readBandwidth(data, size, 2);
+      bytes += static_cast<double>(size);
+      seconds += static_cast<double>(size) / bps;
+    }
+    return seconds > 0 ? bytes / seconds : 0.0;
+  };
+
+  std::vector<double> times, otherTimes, ratios;
   double first = 0;
   std::map<std::string, double> stageTime;
   std::vector<moebench::StepTimes> steps;
+  int window = 0; // steps per --bound window, from the first timed step
   for (int it = 0; it < warmup + iters; ++it) {
-    // Fresh routing: new logits on every rank.
-    for (int r = 0; r < world; ++r) {
-      moert::Tensor logits =
-          moert::Tensor::empty(moert::DType::F32, {tokens, experts});
-      fillRandom(logits, 4.0f, 1000 + it * world + r);
-      inputs[r][kLogitsArg] = logits;
+    bool timed = it >= warmup;
+    if (bound && timed && (windows.empty() ||
+                           static_cast<int>(windows.back().seconds.size()) ==
+                               window)) {
+      double read = probeRead();
+      if (!windows.empty())
+        windows.back().readAfter = read;
+      windows.push_back({{}, read, 0});
     }
-    auto t0 = std::chrono::steady_clock::now();
-    std::vector<moert::RankOutcome> out =
-        moert::runRanks(*threads, (*exe)->entry(), inputs, 1, options);
-    double secs = std::chrono::duration<double>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
-    for (const moert::RankOutcome &o : out)
-      if (!o.error.empty()) {
-        llvm::errs() << "error: " << o.error << "\n";
-        return 1;
-      }
+    // Fresh routing: new logits on every rank, the same for both layers.
+    drawLogits(layer, it);
+    if (!versus.empty())
+      drawLogits(other, it);
+    // With --versus the two layers alternate which runs first.
+    double otherSecs = 0;
+    if (!versus.empty() && it % 2 == 1 && !runStep(other, otherSecs))
+      return 1;
+    double secs = 0;
+    std::vector<moert::RankOutcome> out;
+    if (!runStep(layer, secs, &out))
+      return 1;
+    if (!versus.empty() && it % 2 == 0 && !runStep(other, otherSecs))
+      return 1;
     if (it == 0)
       first = secs;
-    if (it < warmup)
+    if (!timed)
       continue;
     times.push_back(secs);
+    if (!versus.empty()) {
+      otherTimes.push_back(otherSecs);
+      ratios.push_back(otherSecs / secs);
+    }
+    if (bound) {
+      windows.back().seconds.push_back(secs);
+      if (window == 0) // about 20 ms of steps between probes
+        window = std::clamp(static_cast<int>(0.02 / secs), 1, 50);
+    }
     for (const auto &[op, p] : out.front().profile)
       stageTime[op] += p.seconds;
     if (overlap) {
@@ -306,6 +460,8 @@ int main(int argc, char **argv) {
         return 1;
       }
   }
+  if (bound)
+    windows.back().readAfter = probeRead();
   std::sort(times.begin(), times.end());
   std::string shared =
       sharedInter > 0 ? " shared " + std::to_string(sharedInter) : "";
@@ -316,6 +472,37 @@ int main(int argc, char **argv) {
       (long long)inter, shared.c_str(), (long long)tokens, world.getValue(),
       method.c_str(), multistream ? "" : " one stream",
       times[times.size() / 2] * 1e3, times.front() * 1e3, iters.getValue());
+  if (!versus.empty()) {
+    std::sort(otherTimes.begin(), otherTimes.end());
+    std::sort(ratios.begin(), ratios.end());
+    size_t n = ratios.size();
+    llvm::outs() << llvm::format(
+        "versus %s, alternating step by step: median %.3f ms; per step, "
+        "%s time / %s time: median %.2fx (middle half %.2f-%.2fx, %zu "
+        "pairs)\n",
+        versus.c_str(), otherTimes[n / 2] * 1e3, versus.c_str(),
+        quant.c_str(), ratios[n / 2], ratios[n / 4], ratios[(3 * n) / 4], n);
+  }
+  if (bound) {
+    moebench::BoundSummary b = moebench::summarize(windows, work, peakOps);
+    std::vector<double> reads;
+    for (const moebench::Window &w : windows)
+      reads.push_back(std::max(w.readBefore, w.readAfter) / 1e9);
+    std::sort(reads.begin(), reads.end());
+    llvm::outs() << llvm::format(
+        "bound: %.1f experts, %.1f MB of weights, %.1f GOP a step; read "
+        "probe over %.1f MiB of the weights %.1f GB/s (%.1f-%.1f), %s %.0f "
+        "G/s\n",
+        work.experts, work.weightBytes / 1e6, work.ops / 1e9,
+        static_cast<double>(probeBytes(probeOver)) / (1 << 20),
+        reads[reads.size() / 2], reads.front(), reads.back(),
+        work.int8 ? "int8" : "fma", peakOps / 1e9);
+    llvm::outs() << llvm::format(
+        "of bound: %.2f (%.2f-%.2f over %zu windows of %d steps, each "
+        "against the faster read probe around it); bound %.3f ms (%s)\n",
+        b.median, b.low, b.high, windows.size(), window, b.boundSeconds * 1e3,
+        b.kind.c_str());
+  }
   llvm::outs() << llvm::format("first step after load %.3f ms (%.2fx the "
                                "median)\n",
                                first * 1e3, first / times[times.size() / 2]);
@@ -323,9 +510,10 @@ int main(int argc, char **argv) {
   // live at once (the inputs: weights and activations, plus the step's
   // intermediates): what the layer itself holds.
   double inputBytes = 0;
-  for (const std::vector<moert::Tensor> &rankInputs : inputs)
-    for (const moert::Tensor &t : rankInputs)
-      inputBytes += static_cast<double>(t.nbytes());
+  for (const Layer *l : {&layer, &other})
+    for (const std::vector<moert::Tensor> &rankInputs : l->inputs)
+      for (const moert::Tensor &t : rankInputs)
+        inputBytes += static_cast<double>(t.nbytes());
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   double peak = static_cast<double>(usage.ru_maxrss) * 1024.0;
