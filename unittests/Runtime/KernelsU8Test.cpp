@@ -482,6 +482,17 @@ TEST_P(PackedMatmul, W4A8MatchesScalarReference) {
                              DType::F32),
                "a packed weight needs a group size that is a multiple of 4, "
                "got 6");
+  // The kernel sums 16 (w + 8) x over a group in an i32: a group of more
+  // than 65536 rows is refused, not summed past 2^31.
+  const int64_t big = 65540;
+  Tensor wBig = Tensor::zeros(DType::I4, {1, big, 32});
+  Tensor gsBig = Tensor::zeros(DType::F32, {1, 1, 32});
+  MatmulScales scBig{nullptr, nullptr, &gsBig};
+  EXPECT_ERROR(groupedMatmul(Tensor::zeros(DType::I8, {1, big}),
+                             packWeights(wBig, false), i64({1}, {1}), scBig,
+                             MatmulQuant::W4A8, GroupListType::Count,
+                             DType::F32),
+               "a packed int4 weight's group size is at most 65536, got 65540");
 }
 
 TEST(PackedWeights, W4A8PairsMatchScalarReference) {

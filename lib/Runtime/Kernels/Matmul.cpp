@@ -137,6 +137,9 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   require(!p.packed || (p.k / p.blocks) % kPackedQuad == 0, op,
           "a packed weight needs a group size that is a multiple of 4, got " +
               num(p.k / p.blocks));
+  require(!p.packed || p.k / p.blocks <= kMaxPackedI4Group, op,
+          "a packed int4 weight's group size is at most " +
+              num(kMaxPackedI4Group) + ", got " + num(p.k / p.blocks));
   checkScale(sc.groupScale, {p.groups, p.blocks, p.n}, op, "group scale",
              grouped);
   p.groupScale = sc.groupScale->data<float>();

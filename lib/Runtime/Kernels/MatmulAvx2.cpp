@@ -149,6 +149,17 @@ U4Scratch u4Scratch(const uint8_t *u, int64_t ldu, int64_t m, int64_t blocks,
   return {sums, reinterpret_cast<int32_t *>(scratch + sumBytes)};
 }
 
+const int8_t *signedActivations(const uint8_t *u, int64_t ldu, int64_t m,
+                                int64_t k) {
+  thread_local std::vector<int8_t> signedX;
+  signedX.resize(static_cast<size_t>(m * k));
+  int8_t *x = signedX.data();
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t c = 0; c < k; ++c)
+      x[i * k + c] = static_cast<int8_t>(u[i * ldu + c] ^ 0x80);
+  return x;
+}
+
 MOE_AVX2 void packF32(const WeightView &w, int64_t k0, int64_t k1, int64_t n0,
                       int64_t n1, float *panel) {
   int64_t kc = k1 - k0, cols = n1 - n0;
@@ -850,18 +861,14 @@ MOE_AVX2 void gemmU4Pairs(const uint8_t *a, int64_t lda, int64_t m,
   int32_t *sums = u4Scratch(a, lda, m, blocks, gs).sums;
   int32_t zc = 128 - zero;
   // x = u - 128 as bytes, once per call (vpmaddubsw's signed operand).
-  thread_local std::vector<int8_t> signedX;
-  signedX.resize(static_cast<size_t>(m * w.k));
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t k = 0; k < w.k; ++k)
-      signedX[i * w.k + k] = static_cast<int8_t>(a[i * lda + k] ^ 0x80);
+  const int8_t *signedX = signedActivations(a, lda, m, w.k);
   for (int64_t s = n0 / kI4Strip; s < n1 / kI4Strip; ++s) {
     const uint8_t *b = base + s * stripBytes;
     const uint8_t *next = s + 1 < n1 / kI4Strip ? b + stripBytes : nullptr;
     const float *sc = scale + (s - n0 / kI4Strip) * kI4Strip;
     float *fs = f + (s - n0 / kI4Strip) * kI4Strip;
     evenRowTiles(m, 4, [&](int64_t i, int64_t rows) {
-      const int8_t *xi = signedX.data() + i * w.k;
+      const int8_t *xi = signedX + i * w.k;
       const int32_t *si = sums + i * blocks;
       float *fi = fs + i * ldf;
 #define MOE_MICRO_U4(R)                                                        \

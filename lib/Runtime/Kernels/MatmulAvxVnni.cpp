@@ -455,14 +455,16 @@ constexpr int kU4Rows = 2;
 /// from the high ones), so a 32-column strip takes four accumulators per
 /// row. Per block: D = sum_k x (w + 8), P = D - 8 S + zc (U - 8 gs), f +=
 /// float(P) * scale; with Comp (the first tile) U is summed on the way and
-/// zc (U - 8 gs) stored in `comp` ([blocks][32]) for the other tiles.
+/// zc (U - 8 gs) stored in `comp` ([blocks][32]) for the other tiles. As
+/// there, x arrives as signed bytes and the high nibbles stay in place
+/// (16 (w + 8), their sums shifted back once per block).
 template <int MR, bool Comp>
-MOE_AVXVNNI void microU4(const uint8_t *a, int64_t lda, const uint8_t *b,
+MOE_AVXVNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
                          int64_t blocks, int64_t gs, const float *scale,
                          int64_t ldScale, const int32_t *sums, int32_t *comp,
                          __m256i zc, float *f, int64_t ldf) {
-  const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi8(1);
-  const __m256i flip = _mm256_set1_epi32(static_cast<int32_t>(0x80808080u));
+  const __m256i low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(-16),
+                ones = _mm256_set1_epi8(1);
   const __m256i eightGs = _mm256_set1_epi32(static_cast<int32_t>(8 * gs));
   __m256 total[MR][4];
   for (int i = 0; i < MR; ++i)
@@ -471,7 +473,7 @@ MOE_AVXVNNI void microU4(const uint8_t *a, int64_t lda, const uint8_t *b,
   int64_t quads = gs / 4;
   for (int64_t kb = 0; kb < blocks; ++kb) {
     const uint8_t *bk = b + kb * quads * 64;
-    const uint8_t *ak = a + kb * gs;
+    const int8_t *xk = xs + kb * gs;
     __m256i d[MR][4], uu[4];
     for (int h = 0; h < 4; ++h) {
       uu[h] = _mm256_setzero_si256();
@@ -485,25 +487,29 @@ MOE_AVXVNNI void microU4(const uint8_t *a, int64_t lda, const uint8_t *b,
       const auto *bq = reinterpret_cast<const __m256i *>(bk + q * 64);
       __m256i v0 = _mm256_load_si256(bq), v1 = _mm256_load_si256(bq + 1);
       __m256i w[4] = {_mm256_and_si256(v0, low), _mm256_and_si256(v1, low),
-                      _mm256_and_si256(_mm256_srli_epi16(v0, 4), low),
-                      _mm256_and_si256(_mm256_srli_epi16(v1, 4), low)};
+                      _mm256_and_si256(v0, high), _mm256_and_si256(v1, high)};
       if (Comp)
         for (int h = 0; h < 4; ++h)
           uu[h] = _mm256_dpbusd_avx_epi32(uu[h], w[h], ones);
       for (int i = 0; i < MR; ++i) {
-        int32_t quad;
-        std::memcpy(&quad, ak + i * lda + 4 * q, 4);
-        __m256i x = _mm256_xor_si256(_mm256_set1_epi32(quad), flip);
+        int32_t quad; // a broadcast from memory: a load, no ALU op
+        std::memcpy(&quad, xk + i * ldx + 4 * q, 4);
+        __m256i x = _mm256_set1_epi32(quad);
         for (int h = 0; h < 4; ++h)
           d[i][h] = _mm256_dpbusd_avx_epi32(d[i][h], w[h], x);
       }
     }
+    for (int i = 0; i < MR; ++i) // exact: every term is a multiple of 16
+      for (int h = 2; h < 4; ++h)
+        d[i][h] = _mm256_srai_epi32(d[i][h], 4);
     int32_t *ck = comp + kb * 32;
     if (Comp)
       for (int h = 0; h < 4; ++h)
         _mm256_store_si256(
             reinterpret_cast<__m256i *>(ck + 8 * h),
-            _mm256_mullo_epi32(zc, _mm256_sub_epi32(uu[h], eightGs)));
+            _mm256_mullo_epi32(
+                zc, _mm256_sub_epi32(h < 2 ? uu[h] : _mm256_srli_epi32(uu[h], 4),
+                                     eightGs)));
     const float *sk = scale + kb * ldScale;
     for (int h = 0; h < 4; ++h) {
       __m256i corr =
@@ -536,6 +542,8 @@ MOE_AVXVNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
   // S per row and block, and room for zc (U - 8 gs) per block of a strip.
   auto [sums, comp] = avx2::u4Scratch(a, lda, m, blocks, gs);
   const __m256i zc = _mm256_set1_epi32(128 - zero);
+  int64_t k = blocks * gs;
+  const int8_t *signedX = avx2::signedActivations(a, lda, m, k);
   // Strip by strip: the first tile of rows streams it from memory, the
   // others read it from the cache.
   for (int64_t s = 0; s < strips; ++s) {
@@ -547,10 +555,10 @@ MOE_AVXVNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
       bool first = i == 0;
       if (m - i >= 2)
         (first ? microU4<2, true> : microU4<2, false>)(
-            a + i * lda, lda, b, blocks, gs, sc, ldScale, si, comp, zc, fs, ldf);
+            signedX + i * k, k, b, blocks, gs, sc, ldScale, si, comp, zc, fs, ldf);
       else
         (first ? microU4<1, true> : microU4<1, false>)(
-            a + i * lda, lda, b, blocks, gs, sc, ldScale, si, comp, zc, fs, ldf);
+            signedX + i * k, k, b, blocks, gs, sc, ldScale, si, comp, zc, fs, ldf);
     }
   }
 }

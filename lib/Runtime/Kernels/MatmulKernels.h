@@ -117,6 +117,10 @@ constexpr int64_t kPackedQuad = 4;
 /// one mask and one shift give two registers of unsigned k-quads. For
 /// K % 4 == 0 and N % 32 == 0.
 constexpr int64_t kPackedI4Strip = 32;
+/// The largest group size (K rows per group scale) of a packed int4
+/// weight: the VNNI kernel sums 16 (w + 8) x over a group in an i32, and
+/// |16 (w + 8) x| <= 240 * 128 = 30720 per term (2^31 / 30720 = 69905).
+constexpr int64_t kMaxPackedI4Group = 65536;
 
 /// Calls tile(i, rows) for the row tiles of the packed-weight kernels over
 /// m rows: ceil(m / maxRows) tiles in order, their sizes split evenly (9
@@ -256,6 +260,12 @@ struct U4Scratch {
 };
 U4Scratch u4Scratch(const uint8_t *u, int64_t ldu, int64_t m, int64_t blocks,
                     int64_t gs);
+/// x = u - 128 of `m` rows of u (stride ldu) as signed bytes, [m][k], in a
+/// thread-local buffer valid until the next call on the thread: the packed
+/// int4 kernels' signed operand, made once per call instead of once per
+/// broadcast.
+const int8_t *signedActivations(const uint8_t *u, int64_t ldu, int64_t m,
+                                int64_t k);
 /// Rows [k0, k1) of columns [n0, n1) of an I8 or I4 weight as int8 k-quads
 /// [strip][q][16][4] (16-column strips, 64 bytes per quad row; rows past
 /// k1 and columns past n1 are zero), for the vpdpbusd kernels. `panel` is

@@ -589,19 +589,24 @@ constexpr int kU4Rows = 4;
 /// f[0..MR) x the 32 columns of one packed int4 strip, over all `blocks`
 /// K blocks of `gs` rows (MatmulKernels.h's GemmU4ScaledFn). Per block:
 /// D = sum_k x (w + 8) per column with the weight nibbles as vpdpbusd's
-/// unsigned operand and x = u - 128 as the signed one, then P = D - 8 S +
-/// zc (U - 8 gs) with S = sum_k x (`sums`, [MR][blocks]), U = sum_k (w +
-/// 8) and zc = 128 - zero; f += float(P) * scale. With Comp (the first tile
-/// of rows) U is summed on the way and stored, zc (U - 8 gs) per block, in
-/// `comp` ([blocks][32]); the other tiles read it. The first tile streams
-/// the strip from memory, prefetching 2 KiB ahead.
+/// unsigned operand and x = u - 128 (`xs`, signed bytes made once per
+/// call) as the signed one, then P = D - 8 S + zc (U - 8 gs) with S =
+/// sum_k x (`sums`, [MR][blocks]), U = sum_k (w + 8) and zc = 128 - zero;
+/// f += float(P) * scale. The high nibbles stay in place, 16 (w + 8) (one
+/// AND, no shift per register): their sums are 16 times too large, exactly,
+/// and are shifted back once per block (|16 (w + 8) x| <= 30720, so gs <=
+/// kMaxPackedI4Group keeps them in an i32). The kernel is issue-bound at
+/// one row, where every instruction per 64 bytes counts. With Comp (the
+/// first tile of rows) U is summed on the way and stored, zc (U - 8 gs) per
+/// block, in `comp` ([blocks][32]); the other tiles read it. The first
+/// tile streams the strip from memory, prefetching 2 KiB ahead.
 template <int MR, bool Comp>
-MOE_VNNI void microU4(const uint8_t *a, int64_t lda, const uint8_t *b,
+MOE_VNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
                       int64_t blocks, int64_t gs, const float *scale,
                       int64_t ldScale, const int32_t *sums, int32_t *comp,
                       __m512i zc, float *f, int64_t ldf) {
-  const __m512i low = _mm512_set1_epi8(0x0F), ones = _mm512_set1_epi8(1);
-  const __m512i flip = _mm512_set1_epi32(static_cast<int32_t>(0x80808080u));
+  const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8(-16),
+                ones = _mm512_set1_epi8(1);
   const __m512i eightGs = _mm512_set1_epi32(static_cast<int32_t>(8 * gs));
   __m512 total[MR][2];
   for (int i = 0; i < MR; ++i)
@@ -609,7 +614,7 @@ MOE_VNNI void microU4(const uint8_t *a, int64_t lda, const uint8_t *b,
   int64_t quads = gs / 4;
   for (int64_t kb = 0; kb < blocks; ++kb) {
     const uint8_t *bk = b + kb * quads * 64;
-    const uint8_t *ak = a + kb * gs;
+    const int8_t *xk = xs + kb * gs;
     __m512i d[MR][2], uu[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
     for (int i = 0; i < MR; ++i)
       d[i][0] = d[i][1] = _mm512_setzero_si512();
@@ -619,24 +624,28 @@ MOE_VNNI void microU4(const uint8_t *a, int64_t lda, const uint8_t *b,
                      _MM_HINT_T0);
       __m512i v = _mm512_load_si512(bk + q * 64);
       __m512i lo = _mm512_and_si512(v, low);
-      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      __m512i hi16 = _mm512_and_si512(v, high); // 16 (w + 8)
       if (Comp) {
         uu[0] = _mm512_dpbusd_epi32(uu[0], lo, ones);
-        uu[1] = _mm512_dpbusd_epi32(uu[1], hi, ones);
+        uu[1] = _mm512_dpbusd_epi32(uu[1], hi16, ones);
       }
       for (int i = 0; i < MR; ++i) {
-        int32_t quad;
-        std::memcpy(&quad, ak + i * lda + 4 * q, 4);
-        __m512i x = _mm512_xor_si512(_mm512_set1_epi32(quad), flip);
+        int32_t quad; // a broadcast from memory: a load, no ALU op
+        std::memcpy(&quad, xk + i * ldx + 4 * q, 4);
+        __m512i x = _mm512_set1_epi32(quad);
         d[i][0] = _mm512_dpbusd_epi32(d[i][0], lo, x);
-        d[i][1] = _mm512_dpbusd_epi32(d[i][1], hi, x);
+        d[i][1] = _mm512_dpbusd_epi32(d[i][1], hi16, x);
       }
     }
+    for (int i = 0; i < MR; ++i) // exact: every term is a multiple of 16
+      d[i][1] = _mm512_srai_epi32(d[i][1], 4);
     int32_t *ck = comp + kb * 32;
-    if (Comp)
+    if (Comp) {
+      uu[1] = _mm512_srli_epi32(uu[1], 4);
       for (int h = 0; h < 2; ++h)
         _mm512_store_si512(ck + 16 * h,
                            _mm512_mullo_epi32(zc, _mm512_sub_epi32(uu[h], eightGs)));
+    }
     const float *sk = scale + kb * ldScale;
     for (int h = 0; h < 2; ++h) {
       __m512i corr = _mm512_load_si512(ck + 16 * h);
@@ -657,7 +666,7 @@ MOE_VNNI void microU4(const uint8_t *a, int64_t lda, const uint8_t *b,
 }
 
 template <bool Comp>
-MOE_VNNI void microU4Rows(int64_t rows, const uint8_t *a, int64_t lda,
+MOE_VNNI void microU4Rows(int64_t rows, const int8_t *a, int64_t lda,
                           const uint8_t *b, int64_t blocks, int64_t gs,
                           const float *scale, int64_t ldScale,
                           const int32_t *sums, int32_t *comp, __m512i zc,
@@ -682,6 +691,10 @@ MOE_VNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
   // S per row and block, and room for zc (U - 8 gs) per block of a strip.
   auto [sums, comp] = avx2::u4Scratch(a, lda, m, blocks, gs);
   const __m512i zc = _mm512_set1_epi32(128 - zero);
+  // x = u - 128 as signed bytes, once per call (the micro-kernel's
+  // broadcast operand).
+  int64_t k = blocks * gs;
+  const int8_t *signedX = avx2::signedActivations(a, lda, m, k);
   // Strip by strip: the first tile of rows streams it from memory, every
   // K block in order, and sums its columns; the others read it from the
   // cache.
@@ -691,11 +704,12 @@ MOE_VNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
     for (int64_t i = 0; i < m; i += kU4Rows) {
       int64_t rows = std::min<int64_t>(kU4Rows, m - i);
       float *fs = f + i * ldf + s * kPackedI4Strip;
+      const int8_t *xi = signedX + i * k;
       if (i == 0)
-        microU4Rows<true>(rows, a + i * lda, lda, b, blocks, gs, sc, ldScale,
+        microU4Rows<true>(rows, xi, k, b, blocks, gs, sc, ldScale,
                           sums + i * blocks, comp, zc, fs, ldf);
       else
-        microU4Rows<false>(rows, a + i * lda, lda, b, blocks, gs, sc, ldScale,
+        microU4Rows<false>(rows, xi, k, b, blocks, gs, sc, ldScale,
                            sums + i * blocks, comp, zc, fs, ldf);
     }
   }
