@@ -90,7 +90,7 @@ struct RunOptions {
 /// `options.checkFinite`) fails the world, so its peers'
 /// collectives throw instead of waiting. Drivers that run ranks from
 /// threads of their own (the C and C++ APIs) call this once per rank and
-/// thread.
+/// thread; the calling thread's kernel thread count is restored on return.
 RankOutcome runRank(World &world, int rank, EntryFn entry,
                     const std::vector<Tensor> &inputs, size_t numResults,
                     const RunOptions &options);
@@ -111,8 +111,9 @@ std::string checkWorldThreads(int64_t ranks, int64_t streamsPerRank,
 /// cores / localRanks, at least 1.
 int defaultKernelThreads(size_t localRanks);
 
-/// Runs `entry` once on every rank in `world.localRanks()`; `inputs[i]` are
-/// the arguments of the i-th local rank. Returns one outcome per local rank
+/// Runs `entry` once on every rank in `world.localRanks()`, the last one on
+/// the calling thread and the others on reused host threads; `inputs[i]`
+/// are the arguments of the i-th local rank. Returns one outcome per local rank
 /// (in localRanks() order). When a host thread cannot be started, the
 /// world is aborted (the started ranks fail at their next collective) and
 /// the ranks without a thread get that error.
