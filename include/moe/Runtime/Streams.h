@@ -149,6 +149,9 @@ private:
   std::deque<Task> queue;
   uint64_t issued = 0, done = 0;
   bool stopping = false;
+  /// Tasks in `queue` (plus one when stopping), for the worker's spin.
+  std::atomic<int64_t> queued{0};
+  static constexpr std::chrono::microseconds kTaskSpin{50};
   Clock current;
   std::optional<HostThread> worker; // a reused thread (HostThreads.h)
 };
