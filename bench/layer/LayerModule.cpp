@@ -177,17 +177,21 @@ void fillRandom(Tensor &t, float scale, uint64_t seed) {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
   };
+  // (The counts once: a store through int8_t* may alias the tensor's
+  // shape, so a count in the loop condition was recomputed per element.)
+  const int64_t n = t.numel();
   if (t.dtype == DType::F32) {
     float *p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) // 24 random bits -> [-1, 1)
+    for (int64_t i = 0; i < n; ++i) // 24 random bits -> [-1, 1)
       p[i] = scale * (static_cast<float>(next() >> 40) * 0x1p-23f - 1.0f);
   } else if (t.dtype == DType::I8) {
     int8_t *p = t.data<int8_t>();
-    for (int64_t i = 0; i < t.numel(); ++i)
+    for (int64_t i = 0; i < n; ++i)
       p[i] = static_cast<int8_t>(static_cast<int>(next() % 255) - 127);
   } else { // I4: every nibble of every byte uniform in [-8, 7]
     uint8_t *p = t.bytes();
-    for (size_t i = 0; i < t.nbytes(); ++i)
+    const size_t bytes = t.nbytes();
+    for (size_t i = 0; i < bytes; ++i)
       p[i] = static_cast<uint8_t>(next() >> 56);
   }
 }

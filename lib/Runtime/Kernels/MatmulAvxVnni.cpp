@@ -456,9 +456,10 @@ constexpr int kU4Rows = 2;
 /// row. Per block: D = sum_k x (w + 8), P = D - 8 S + zc (U - 8 gs), f +=
 /// float(P) * scale; with Comp (the first tile) U is summed on the way and
 /// zc (U - 8 gs) stored in `comp` ([blocks][32]) for the other tiles. As
-/// there, x arrives as signed bytes and the high nibbles stay in place
-/// (16 (w + 8), their sums shifted back once per block).
-template <int MR, bool Comp>
+/// there, x arrives as signed bytes, the high nibbles stay in place
+/// (16 (w + 8), their sums shifted back once per block), and U is summed
+/// only when zero != 128 (Comp); First is the tile that streams.
+template <int MR, bool First, bool Comp>
 MOE_AVXVNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
                          int64_t blocks, int64_t gs, const float *scale,
                          int64_t ldScale, const int32_t *sums, int32_t *comp,
@@ -481,14 +482,14 @@ MOE_AVXVNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
         d[i][h] = _mm256_setzero_si256();
     }
     for (int64_t q = 0; q < quads; ++q) {
-      if (Comp)
+      if (First)
         _mm_prefetch(reinterpret_cast<const char *>(bk + (q + 32) * 64),
                      _MM_HINT_T0);
       const auto *bq = reinterpret_cast<const __m256i *>(bk + q * 64);
       __m256i v0 = _mm256_load_si256(bq), v1 = _mm256_load_si256(bq + 1);
       __m256i w[4] = {_mm256_and_si256(v0, low), _mm256_and_si256(v1, low),
                       _mm256_and_si256(v0, high), _mm256_and_si256(v1, high)};
-      if (Comp)
+      if (First && Comp)
         for (int h = 0; h < 4; ++h)
           uu[h] = _mm256_dpbusd_avx_epi32(uu[h], w[h], ones);
       for (int i = 0; i < MR; ++i) {
@@ -503,7 +504,7 @@ MOE_AVXVNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
       for (int h = 2; h < 4; ++h)
         d[i][h] = _mm256_srai_epi32(d[i][h], 4);
     int32_t *ck = comp + kb * 32;
-    if (Comp)
+    if (First && Comp)
       for (int h = 0; h < 4; ++h)
         _mm256_store_si256(
             reinterpret_cast<__m256i *>(ck + 8 * h),
@@ -513,7 +514,8 @@ MOE_AVXVNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
     const float *sk = scale + kb * ldScale;
     for (int h = 0; h < 4; ++h) {
       __m256i corr =
-          _mm256_load_si256(reinterpret_cast<const __m256i *>(ck + 8 * h));
+          Comp ? _mm256_load_si256(reinterpret_cast<const __m256i *>(ck + 8 * h))
+               : _mm256_setzero_si256();
       __m256 s = _mm256_loadu_ps(sk + 8 * h);
       for (int i = 0; i < MR; ++i) {
         __m256i eightS = _mm256_set1_epi32(8 * sums[i * blocks + kb]);
@@ -542,6 +544,7 @@ MOE_AVXVNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
   // S per row and block, and room for zc (U - 8 gs) per block of a strip.
   auto [sums, comp] = avx2::u4Scratch(a, lda, m, blocks, gs);
   const __m256i zc = _mm256_set1_epi32(128 - zero);
+  const bool comped = zero != 128; // zc (U - 8 gs) is 0 otherwise
   int64_t k = blocks * gs;
   const int8_t *signedX = avx2::signedActivations(a, lda, m, k);
   // Strip by strip: the first tile of rows streams it from memory, the
@@ -553,12 +556,17 @@ MOE_AVXVNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
       float *fs = f + i * ldf + s * kPackedI4Strip;
       const int32_t *si = sums + i * blocks;
       bool first = i == 0;
-      if (m - i >= 2)
-        (first ? microU4<2, true> : microU4<2, false>)(
-            signedX + i * k, k, b, blocks, gs, sc, ldScale, si, comp, zc, fs, ldf);
-      else
-        (first ? microU4<1, true> : microU4<1, false>)(
-            signedX + i * k, k, b, blocks, gs, sc, ldScale, si, comp, zc, fs, ldf);
+      auto run = m - i >= 2
+                     ? (first ? (comped ? microU4<2, true, true>
+                                        : microU4<2, true, false>)
+                              : (comped ? microU4<2, false, true>
+                                        : microU4<2, false, false>))
+                     : (first ? (comped ? microU4<1, true, true>
+                                        : microU4<1, true, false>)
+                              : (comped ? microU4<1, false, true>
+                                        : microU4<1, false, false>));
+      run(signedX + i * k, k, b, blocks, gs, sc, ldScale, si, comp, zc, fs,
+          ldf);
     }
   }
 }

@@ -596,11 +596,13 @@ constexpr int kU4Rows = 4;
 /// AND, no shift per register): their sums are 16 times too large, exactly,
 /// and are shifted back once per block (|16 (w + 8) x| <= 30720, so gs <=
 /// kMaxPackedI4Group keeps them in an i32). The kernel is issue-bound at
-/// one row, where every instruction per 64 bytes counts. With Comp (the
-/// first tile of rows) U is summed on the way and stored, zc (U - 8 gs) per
-/// block, in `comp` ([blocks][32]); the other tiles read it. The first
-/// tile streams the strip from memory, prefetching 2 KiB ahead.
-template <int MR, bool Comp>
+/// one row, where every instruction per 64 bytes counts. The compensation
+/// exists only for zero != 128 (Comp: the kernel form's bias; the plain
+/// w4a8 matmul has zc = 0): then the First tile of rows sums U on the way
+/// and stores zc (U - 8 gs) per block in `comp` ([blocks][32]), and the
+/// other tiles read it. The First tile streams the strip from memory,
+/// prefetching 2 KiB ahead.
+template <int MR, bool First, bool Comp>
 MOE_VNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
                       int64_t blocks, int64_t gs, const float *scale,
                       int64_t ldScale, const int32_t *sums, int32_t *comp,
@@ -619,13 +621,13 @@ MOE_VNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
     for (int i = 0; i < MR; ++i)
       d[i][0] = d[i][1] = _mm512_setzero_si512();
     for (int64_t q = 0; q < quads; ++q) {
-      if (Comp)
+      if (First)
         _mm_prefetch(reinterpret_cast<const char *>(bk + (q + 32) * 64),
                      _MM_HINT_T0);
       __m512i v = _mm512_load_si512(bk + q * 64);
       __m512i lo = _mm512_and_si512(v, low);
       __m512i hi16 = _mm512_and_si512(v, high); // 16 (w + 8)
-      if (Comp) {
+      if (First && Comp) {
         uu[0] = _mm512_dpbusd_epi32(uu[0], lo, ones);
         uu[1] = _mm512_dpbusd_epi32(uu[1], hi16, ones);
       }
@@ -640,7 +642,7 @@ MOE_VNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
     for (int i = 0; i < MR; ++i) // exact: every term is a multiple of 16
       d[i][1] = _mm512_srai_epi32(d[i][1], 4);
     int32_t *ck = comp + kb * 32;
-    if (Comp) {
+    if (First && Comp) {
       uu[1] = _mm512_srli_epi32(uu[1], 4);
       for (int h = 0; h < 2; ++h)
         _mm512_store_si512(ck + 16 * h,
@@ -648,7 +650,8 @@ MOE_VNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
     }
     const float *sk = scale + kb * ldScale;
     for (int h = 0; h < 2; ++h) {
-      __m512i corr = _mm512_load_si512(ck + 16 * h);
+      __m512i corr =
+          Comp ? _mm512_load_si512(ck + 16 * h) : _mm512_setzero_si512();
       __m512 s = _mm512_loadu_ps(sk + 16 * h);
       for (int i = 0; i < MR; ++i) {
         __m512i eightS = _mm512_set1_epi32(8 * sums[i * blocks + kb]);
@@ -665,17 +668,17 @@ MOE_VNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
       _mm512_storeu_ps(f + i * ldf + 16 * h, total[i][h]);
 }
 
-template <bool Comp>
+template <bool First, bool Comp>
 MOE_VNNI void microU4Rows(int64_t rows, const int8_t *a, int64_t lda,
                           const uint8_t *b, int64_t blocks, int64_t gs,
                           const float *scale, int64_t ldScale,
                           const int32_t *sums, int32_t *comp, __m512i zc,
                           float *f, int64_t ldf) {
   switch (rows) {
-  case 1: return microU4<1, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
-  case 2: return microU4<2, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
-  case 3: return microU4<3, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
-  default: return microU4<4, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
+  case 1: return microU4<1, First, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
+  case 2: return microU4<2, First, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
+  case 3: return microU4<3, First, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
+  default: return microU4<4, First, Comp>(a, lda, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
   }
 }
 } // namespace
@@ -691,6 +694,7 @@ MOE_VNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
   // S per row and block, and room for zc (U - 8 gs) per block of a strip.
   auto [sums, comp] = avx2::u4Scratch(a, lda, m, blocks, gs);
   const __m512i zc = _mm512_set1_epi32(128 - zero);
+  const bool comped = zero != 128; // zc (U - 8 gs) is 0 otherwise
   // x = u - 128 as signed bytes, once per call (the micro-kernel's
   // broadcast operand).
   int64_t k = blocks * gs;
@@ -705,12 +709,12 @@ MOE_VNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
       int64_t rows = std::min<int64_t>(kU4Rows, m - i);
       float *fs = f + i * ldf + s * kPackedI4Strip;
       const int8_t *xi = signedX + i * k;
-      if (i == 0)
-        microU4Rows<true>(rows, xi, k, b, blocks, gs, sc, ldScale,
-                          sums + i * blocks, comp, zc, fs, ldf);
-      else
-        microU4Rows<false>(rows, xi, k, b, blocks, gs, sc, ldScale,
-                           sums + i * blocks, comp, zc, fs, ldf);
+      auto run = i == 0 ? (comped ? microU4Rows<true, true>
+                                  : microU4Rows<true, false>)
+                        : (comped ? microU4Rows<false, true>
+                                  : microU4Rows<false, false>);
+      run(rows, xi, k, b, blocks, gs, sc, ldScale, sums + i * blocks, comp,
+          zc, fs, ldf);
     }
   }
 }
