@@ -79,8 +79,8 @@ def main():
                     "first": float(need(r"\(([\d.]+)x the median\)",
                                         out).group(1)),
                     "mem": float(mem.group(1)) if mem else 0.0,
-                    "read": need(r"the weights ([\d.]+) GB/s \(([\d.-]+)\)",
-                                 out).group(0).split("weights ")[1]})
+                    "read": need(r"the weights ([\d.]+ GB/s \([\d.-]+\))",
+                                 out).group(1)})
             ofs = sorted(r["of"] for r in runs)
             firsts = sorted(r["first"] for r in runs)
             m = sorted(runs, key=lambda r: r["of"])[len(runs) // 2]

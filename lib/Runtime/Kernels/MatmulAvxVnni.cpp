@@ -530,6 +530,16 @@ MOE_AVXVNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
     for (int h = 0; h < 4; ++h)
       _mm256_storeu_ps(f + i * ldf + 8 * h, total[i][h]);
 }
+/// microU4 for a tile of min(rows, kU4Rows) rows.
+template <bool First, bool Comp>
+MOE_AVXVNNI void microU4Rows(int64_t rows, const int8_t *xs, int64_t ldx,
+                             const uint8_t *b, int64_t blocks, int64_t gs,
+                             const float *scale, int64_t ldScale,
+                             const int32_t *sums, int32_t *comp, __m256i zc,
+                             float *f, int64_t ldf) {
+  (rows >= 2 ? microU4<2, First, Comp> : microU4<1, First, Comp>)(
+      xs, ldx, b, blocks, gs, scale, ldScale, sums, comp, zc, f, ldf);
+}
 } // namespace
 
 MOE_AVXVNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
@@ -555,18 +565,12 @@ MOE_AVXVNNI void gemmU4Packed(const uint8_t *a, int64_t lda, int64_t m,
     for (int64_t i = 0; i < m; i += kU4Rows) {
       float *fs = f + i * ldf + s * kPackedI4Strip;
       const int32_t *si = sums + i * blocks;
-      bool first = i == 0;
-      auto run = m - i >= 2
-                     ? (first ? (comped ? microU4<2, true, true>
-                                        : microU4<2, true, false>)
-                              : (comped ? microU4<2, false, true>
-                                        : microU4<2, false, false>))
-                     : (first ? (comped ? microU4<1, true, true>
-                                        : microU4<1, true, false>)
-                              : (comped ? microU4<1, false, true>
-                                        : microU4<1, false, false>));
-      run(signedX + i * k, k, b, blocks, gs, sc, ldScale, si, comp, zc, fs,
-          ldf);
+      auto run = i == 0 ? (comped ? microU4Rows<true, true>
+                                  : microU4Rows<true, false>)
+                        : (comped ? microU4Rows<false, true>
+                                  : microU4Rows<false, false>);
+      run(m - i, signedX + i * k, k, b, blocks, gs, sc, ldScale, si, comp, zc,
+          fs, ldf);
     }
   }
 }
