@@ -639,11 +639,13 @@ MOE_VNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
         d[i][1] = _mm512_dpbusd_epi32(d[i][1], hi16, x);
       }
     }
-    for (int i = 0; i < MR; ++i) // exact: every term is a multiple of 16
-      d[i][1] = _mm512_srai_epi32(d[i][1], 4);
+    // Exact: every term is a multiple of 16. (maskz: g++ 12's unmasked
+    // shifts warn about their undefined pass-through operand.)
+    for (int i = 0; i < MR; ++i)
+      d[i][1] = _mm512_maskz_srai_epi32(0xFFFF, d[i][1], 4);
     int32_t *ck = comp + kb * 32;
     if (First && Comp) {
-      uu[1] = _mm512_srli_epi32(uu[1], 4);
+      uu[1] = _mm512_maskz_srli_epi32(0xFFFF, uu[1], 4);
       for (int h = 0; h < 2; ++h)
         _mm512_store_si512(ck + 16 * h,
                            _mm512_mullo_epi32(zc, _mm512_sub_epi32(uu[h], eightGs)));
