@@ -405,6 +405,7 @@ int main(int argc, char **argv) {
   std::vector<double> times, otherTimes, ratios;
   double first = 0;
   std::map<std::string, double> stageTime;
+  std::vector<double> outsideOps; // rank 0's step time not inside an op
   std::vector<moebench::StepTimes> steps;
   int window = 0; // steps per --bound window, from the first timed step
   for (int it = 0; it < warmup + iters; ++it) {
@@ -445,8 +446,12 @@ int main(int argc, char **argv) {
       if (window == 0) // about 20 ms of steps between probes
         window = std::clamp(static_cast<int>(0.02 / secs), 1, 50);
     }
-    for (const auto &[op, p] : out.front().profile)
+    double inOps = 0;
+    for (const auto &[op, p] : out.front().profile) {
       stageTime[op] += p.seconds;
+      inOps += p.seconds;
+    }
+    outsideOps.push_back(secs - inOps);
     if (overlap) {
       std::vector<moert::Trace> traces;
       for (const moert::RankOutcome &o : out)
@@ -534,6 +539,13 @@ int main(int argc, char **argv) {
     for (const auto &[op, secs] : stageTime)
       llvm::outs() << llvm::format("  rank 0 %-28s %9.3f ms/iter\n",
                                    op.c_str(), secs / iters * 1e3);
+    // On one stream (one rank without shared experts has nothing to
+    // overlap) the ops run one after another: the rest of the step is the
+    // executor's own work and the hand-offs between threads.
+    if (!multistream || (world == 1 && sharedInter == 0))
+      llvm::outs() << llvm::format("  rank 0 %-28s %9.3f ms (median)\n",
+                                   static_cast<const char *>("step outside its ops"),
+                                   moebench::median(outsideOps) * 1e3);
     // The kernels and each matmul block shape's engine (MatmulEngine.h).
     llvm::outs() << "  kernels " << moert::cpuIsaName(moert::cpuIsa())
                  << ", matmul engines "

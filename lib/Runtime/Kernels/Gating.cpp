@@ -25,52 +25,53 @@ void checkGating(const Tensor &logits, const Tensor *bias,
   requireRank(logits, {2}, kGating, "logits");
   requireFloat(logits, kGating, "logits");
   int64_t e = logits.dim(1);
-  require(e > 0, kGating, "logits need at least one expert, got " +
-                              logits.str());
+  MOE_REQUIRE(e > 0, kGating,
+              "logits need at least one expert, got " + logits.str());
   if (bias) {
     requireRank(*bias, {1}, kGating, "bias");
     requireFloat(*bias, kGating, "bias");
-    require(bias->dim(0) == e, kGating,
-            "bias has " + num(bias->dim(0)) + " entries for " + num(e) +
-                " experts");
+    MOE_REQUIRE(bias->dim(0) == e, kGating,
+                "bias has " + num(bias->dim(0)) + " entries for " + num(e) +
+                    " experts");
     // NaN would make the selection order undefined, an infinity turns the
     // sum of a group's two best into NaN (inf + -inf).
     std::vector<float> b = toF32(*bias);
     for (int64_t i = 0; i < e; ++i)
-      require(std::isfinite(b[i]), kGating,
-              "the correction bias of expert " + num(i) + " is " +
-                  nonFiniteName(b[i]) + "; it must be finite");
+      MOE_REQUIRE(std::isfinite(b[i]), kGating,
+                  "the correction bias of expert " + num(i) + " is " +
+                      nonFiniteName(b[i]) + "; it must be finite");
   }
-  require(p.k >= 1 && p.k <= e, kGating,
-          "k " + num(p.k) + " must be in [1, " + num(e) + "]");
-  require(std::isfinite(p.routedScalingFactor) && p.routedScalingFactor > 0,
-          kGating, "routed scaling factor must be positive");
-  require(p.groupCount >= 0, kGating,
-          "negative group count " + num(p.groupCount));
-  require(!p.balanced || p.groupCount > 0, kGating,
-          "balanced routing needs expert groups");
+  MOE_REQUIRE(p.k >= 1 && p.k <= e, kGating,
+              "k " + num(p.k) + " must be in [1, " + num(e) + "]");
+  MOE_REQUIRE(std::isfinite(p.routedScalingFactor) && p.routedScalingFactor > 0,
+              kGating, "routed scaling factor must be positive");
+  MOE_REQUIRE(p.groupCount >= 0, kGating,
+              "negative group count " + num(p.groupCount));
+  MOE_REQUIRE(!p.balanced || p.groupCount > 0, kGating,
+              "balanced routing needs expert groups");
   if (p.groupCount == 0)
     return;
-  require(e % p.groupCount == 0, kGating,
-          num(p.groupCount) + " expert groups do not divide the " + num(e) +
-              " experts");
-  require(p.kGroup >= 1 && p.kGroup <= p.groupCount, kGating,
-          "k_group " + num(p.kGroup) + " must be in [1, " +
-              num(p.groupCount) + "]");
+  MOE_REQUIRE(e % p.groupCount == 0, kGating,
+              num(p.groupCount) + " expert groups do not divide the " + num(e) +
+                  " experts");
+  MOE_REQUIRE(p.kGroup >= 1 && p.kGroup <= p.groupCount, kGating,
+              "k_group " + num(p.kGroup) + " must be in [1, " +
+                  num(p.groupCount) + "]");
   int64_t perGroup = e / p.groupCount;
   if (p.balanced) {
-    require(p.kGroup == p.groupCount && p.k % p.groupCount == 0, kGating,
-            "balanced routing keeps all " + num(p.groupCount) +
-                " groups and takes k / groups experts from each; got k " +
-                num(p.k) + ", k_group " + num(p.kGroup));
+    MOE_REQUIRE(p.kGroup == p.groupCount && p.k % p.groupCount == 0, kGating,
+                "balanced routing keeps all " + num(p.groupCount) +
+                    " groups and takes k / groups experts from each; got k " +
+                    num(p.k) + ", k_group " + num(p.kGroup));
     return;
   }
-  require(p.k <= p.kGroup * perGroup, kGating,
-          "k " + num(p.k) + " exceeds the " + num(p.kGroup * perGroup) +
-              " experts of the kept groups");
-  require(!bias || perGroup >= 2, kGating,
-          "with a bias groups are scored by their two best experts, so each "
-          "group needs at least 2 experts");
+  MOE_REQUIRE(p.k <= p.kGroup * perGroup, kGating,
+              "k " + num(p.k) + " exceeds the " + num(p.kGroup * perGroup) +
+                  " experts of the kept groups");
+  MOE_REQUIRE(
+      !bias || perGroup >= 2, kGating,
+      "with a bias groups are scored by their two best experts, so each "
+      "group needs at least 2 experts");
 }
 
 /// The NaN/Inf policy of the gate (docs/Reliability.md): a NaN logit is an
@@ -104,12 +105,12 @@ void checkLogitRows(const Tensor &logits, Scoring scoring) {
   std::vector<float> row(e);
   loadF32(logits, i * e, e, row.data());
   for (int64_t j = 0; j < e; ++j)
-    require(!std::isnan(row[j]), kGating,
-            "logits row " + num(i) + " holds nan (expert " + num(j) +
-                "): the experts of that token cannot be ranked");
-  require(false, kGating,
-          "logits row " + num(i) +
-              " is -inf for every expert: its softmax is undefined");
+    MOE_REQUIRE(!std::isnan(row[j]), kGating,
+                "logits row " + num(i) + " holds nan (expert " + num(j) +
+                    "): the experts of that token cannot be ranked");
+  MOE_REQUIRE(false, kGating,
+              "logits row " + num(i) +
+                  " is -inf for every expert: its softmax is undefined");
 }
 
 /// Index order by descending value, ties to the lower index; the first

@@ -24,14 +24,9 @@ inline std::string num(int64_t v) { return std::to_string(v); }
 [[noreturn]] inline void fail(const char *op, const std::string &message) {
   throw Error(std::string(op) + ": " + message);
 }
-inline void require(bool cond, const char *op, const std::string &message) {
-  if (!cond)
-    fail(op, message);
-}
-
-/// require() whose message is built only when `cond` fails: for checks
-/// inside loops over rows or ids (building the string every time costs
-/// more than the kernel).
+/// Throws "<op>: <message>" unless `cond` holds; the message is built only
+/// when it fails (the kernels check their operands on every call, and
+/// building the strings cost more than a decode step's small kernels).
 #define MOE_REQUIRE(cond, op, message)                                        \
   do {                                                                        \
     if (!(cond))                                                              \
@@ -41,7 +36,7 @@ inline void require(bool cond, const char *op, const std::string &message) {
 /// `what` has storage and one of the ranks in `ranks`.
 inline void requireRank(const Tensor &t, std::initializer_list<int64_t> ranks,
                         const char *op, const char *what) {
-  require(t.storage != nullptr, op, std::string(what) + " has no storage");
+  MOE_REQUIRE(t.storage != nullptr, op, std::string(what) + " has no storage");
   for (int64_t r : ranks)
     if (t.rank() == r)
       return;
@@ -53,21 +48,21 @@ inline void requireRank(const Tensor &t, std::initializer_list<int64_t> ranks,
 
 inline void requireType(const Tensor &t, DType dtype, const char *op,
                         const char *what) {
-  require(t.dtype == dtype, op,
-          std::string(what) + " must be " + dtypeName(dtype) + ", got " +
-              t.str());
+  MOE_REQUIRE(t.dtype == dtype, op,
+              std::string(what) + " must be " + dtypeName(dtype) + ", got " +
+                  t.str());
 }
 
 inline void requireFloat(const Tensor &t, const char *op, const char *what) {
-  require(isFloat(t.dtype), op,
-          std::string(what) + " must be f32, bf16 or f16, got " + t.str());
+  MOE_REQUIRE(isFloat(t.dtype), op,
+              std::string(what) + " must be f32, bf16 or f16, got " + t.str());
 }
 
 inline void requireDim(const Tensor &t, int64_t i, int64_t size,
                        const char *op, const char *what) {
-  require(t.dim(i) == size, op,
-          std::string(what) + " dimension " + num(i) + " must be " +
-              num(size) + ", got " + t.str());
+  MOE_REQUIRE(t.dim(i) == size, op,
+              std::string(what) + " dimension " + num(i) + " must be " +
+                  num(size) + ", got " + t.str());
 }
 
 /// The whole float tensor as f32 values.

@@ -72,42 +72,43 @@ void checkScale(const Tensor *t, std::initializer_list<int64_t> shape,
   std::vector<int64_t> want(shape);
   if (!grouped)
     want.erase(want.begin());
+  if (t->shape == want)
+    return;
   std::string s;
   for (int64_t d : want)
     s += (s.empty() ? "" : "x") + num(d);
-  require(t->shape == want, op,
-          std::string(what) + " must be [" + s + "], got " + t->str());
+  fail(op, std::string(what) + " must be [" + s + "], got " + t->str());
 }
 
 /// Checks everything but the group list; fills the scale pointers.
 void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
   const char *op = p.op;
   if (p.quant == MatmulQuant::None) {
-    require(!p.packed || p.w.dtype == DType::F32, op,
-            "a packed " + std::string(dtypeName(p.w.dtype)) + " weight " +
-                p.w.str() + " needs w8a8 or w4a8, not quant none");
+    MOE_REQUIRE(!p.packed || p.w.dtype == DType::F32, op,
+                "a packed " + std::string(dtypeName(p.w.dtype)) + " weight " +
+                    p.w.str() + " needs w8a8 or w4a8, not quant none");
     requireFloat(p.x, op, "x");
     requireFloat(p.w, op, "weight");
-    require(isFloat(p.out), op,
-            std::string("quant none gives a float result, not ") +
-                dtypeName(p.out));
-    require(!sc.scale && !sc.perTokenScale && !sc.groupScale && !sc.bias, op,
-            "quant none takes no scales");
+    MOE_REQUIRE(isFloat(p.out), op,
+                std::string("quant none gives a float result, not ") +
+                    dtypeName(p.out));
+    MOE_REQUIRE(!sc.scale && !sc.perTokenScale && !sc.groupScale && !sc.bias,
+                op, "quant none takes no scales");
     return;
   }
   bool w4 = p.quant == MatmulQuant::W4A8;
-  require(p.quant == MatmulQuant::W8A8 || w4, op,
-          "unknown quant " + num(static_cast<int64_t>(p.quant)));
+  MOE_REQUIRE(p.quant == MatmulQuant::W8A8 || w4, op,
+              "unknown quant " + num(static_cast<int64_t>(p.quant)));
   requireType(p.x, DType::I8, op, "x");
   requireType(p.w, w4 ? DType::I4 : DType::I8, op, "weight");
   if (p.out == DType::I32) {
-    require(!w4, op, "w4a8 gives a float result, not i32");
-    require(!sc.scale && !sc.perTokenScale, op,
-            "an i32 result is the raw accumulator: no scales");
+    MOE_REQUIRE(!w4, op, "w4a8 gives a float result, not i32");
+    MOE_REQUIRE(!sc.scale && !sc.perTokenScale, op,
+                "an i32 result is the raw accumulator: no scales");
   } else {
-    require(isFloat(p.out), op,
-            std::string("result must be i32 or a float type, not ") +
-                dtypeName(p.out));
+    MOE_REQUIRE(isFloat(p.out), op,
+                std::string("result must be i32 or a float type, not ") +
+                    dtypeName(p.out));
   }
   if (sc.scale) {
     checkScale(sc.scale, {p.groups, p.n}, op, "scale", grouped);
@@ -118,28 +119,30 @@ void checkOperands(Problem &p, const MatmulScales &sc, bool grouped) {
     checkScale(sc.perTokenScale, {1, p.m}, op, "per-token scale", false);
     p.perToken = sc.perTokenScale->data<float>();
   }
-  require(w4 || !sc.groupScale, op, "a group scale needs w4a8");
-  require(w4 || !sc.bias, op, "a bias needs w4a8");
+  MOE_REQUIRE(w4 || !sc.groupScale, op, "a group scale needs w4a8");
+  MOE_REQUIRE(w4 || !sc.bias, op, "a bias needs w4a8");
   if (!w4)
     return;
-  require(sc.groupScale != nullptr, op, "w4a8 needs a group scale");
+  MOE_REQUIRE(sc.groupScale != nullptr, op, "w4a8 needs a group scale");
   if (sc.bias) {
-    require(!sc.scale, op,
-            "w4a8 with a bias takes merged group scales, no per-channel scale");
+    MOE_REQUIRE(
+        !sc.scale, op,
+        "w4a8 with a bias takes merged group scales, no per-channel scale");
     checkScale(sc.bias, {p.groups, p.n}, op, "bias", grouped);
     p.bias = sc.bias->data<float>();
   }
   requireRank(*sc.groupScale, {grouped ? 3 : 2}, op, "group scale");
   p.blocks = sc.groupScale->dim(grouped ? 1 : 0);
-  require(p.blocks > 0 && p.k % p.blocks == 0, op,
-          "group scale has " + num(p.blocks) + " blocks, which do not divide K " +
-              num(p.k));
-  require(!p.packed || (p.k / p.blocks) % kPackedQuad == 0, op,
-          "a packed weight needs a group size that is a multiple of 4, got " +
-              num(p.k / p.blocks));
-  require(!p.packed || p.k / p.blocks <= kMaxPackedI4Group, op,
-          "a packed int4 weight's group size is at most " +
-              num(kMaxPackedI4Group) + ", got " + num(p.k / p.blocks));
+  MOE_REQUIRE(p.blocks > 0 && p.k % p.blocks == 0, op,
+              "group scale has " + num(p.blocks) +
+                  " blocks, which do not divide K " + num(p.k));
+  MOE_REQUIRE(
+      !p.packed || (p.k / p.blocks) % kPackedQuad == 0, op,
+      "a packed weight needs a group size that is a multiple of 4, got " +
+          num(p.k / p.blocks));
+  MOE_REQUIRE(!p.packed || p.k / p.blocks <= kMaxPackedI4Group, op,
+              "a packed int4 weight's group size is at most " +
+                  num(kMaxPackedI4Group) + ", got " + num(p.k / p.blocks));
   checkScale(sc.groupScale, {p.groups, p.blocks, p.n}, op, "group scale",
              grouped);
   p.groupScale = sc.groupScale->data<float>();
@@ -432,19 +435,19 @@ std::vector<int64_t> groupEnds(const Tensor &groupList, GroupListType type,
   int64_t prev = 0;
   for (size_t g = 0; g < ends.size(); ++g) {
     if (type == GroupListType::Count) {
-      require(v[g] >= 0, op,
-              "negative count " + num(v[g]) + " in group " + num(g));
+      MOE_REQUIRE(v[g] >= 0, op,
+                  "negative count " + num(v[g]) + " in group " + num(g));
       ends[g] = prev + v[g];
     } else {
-      require(v[g] >= prev, op,
-              "cumulative group list decreases at group " + num(g) + " (" +
-                  num(prev) + " to " + num(v[g]) + ")");
+      MOE_REQUIRE(v[g] >= prev, op,
+                  "cumulative group list decreases at group " + num(g) + " (" +
+                      num(prev) + " to " + num(v[g]) + ")");
       ends[g] = v[g];
     }
     prev = ends[g];
   }
-  require(prev <= rows, op,
-          "group list needs " + num(prev) + " rows, x has " + num(rows));
+  MOE_REQUIRE(prev <= rows, op,
+              "group list needs " + num(prev) + " rows, x has " + num(rows));
   return ends;
 }
 
@@ -455,20 +458,21 @@ Tensor groupedMatmul(const Tensor &x, const Tensor &weight,
   requireRank(weight, {3}, kGrouped, "weight");
   Problem p{kGrouped, x, weight, x.dim(0), x.dim(1), weight.dim(2),
             weight.dim(0), {}, quant, out};
-  require(weight.dim(1) == p.k, kGrouped,
-          "x " + x.str() + " has " + num(p.k) + " columns, weight " +
-              weight.str() + " has " + num(weight.dim(1)) + " rows");
+  MOE_REQUIRE(weight.dim(1) == p.k, kGrouped,
+              "x " + x.str() + " has " + num(p.k) + " columns, weight " +
+                  weight.str() + " has " + num(weight.dim(1)) + " rows");
   p.ends = groupEnds(groupList, type, p.m, kGrouped);
-  require(static_cast<int64_t>(p.ends.size()) == p.groups, kGrouped,
-          "group list has " + num(p.ends.size()) + " groups, weight has " +
-              num(p.groups));
+  MOE_REQUIRE(static_cast<int64_t>(p.ends.size()) == p.groups, kGrouped,
+              "group list has " + num(p.ends.size()) + " groups, weight has " +
+                  num(p.groups));
   p.packed = weight.layout != StorageLayout::RowMajor;
   p.pairs = weight.layout == StorageLayout::PackedPairs;
   if (p.packed) {
-    require(weight.layout == packedLayout(weight.dtype, p.k, p.n), kGrouped,
-            "the weight " + weight.str() +
-                " was packed for kernels which this process's kernels (" +
-                cpuIsaName(kernels().isa) + ") lack for its type and shape");
+    MOE_REQUIRE(weight.layout == packedLayout(weight.dtype, p.k, p.n), kGrouped,
+                "the weight " + weight.str() +
+                    " was packed for kernels which this process's kernels (" +
+                    cpuIsaName(kernels().isa) +
+                    ") lack for its type and shape");
   } else {
     checkNotPackedInPlace(weight, kGrouped);
   }
@@ -482,12 +486,12 @@ Tensor matmul(const Tensor &x, const Tensor &weight,
   requireRank(weight, {2}, kMatmul, "weight");
   Problem p{kMatmul, x, weight, x.dim(0), x.dim(1), weight.dim(1), 1,
             {x.dim(0)}, quant, out};
-  require(weight.dim(0) == p.k, kMatmul,
-          "x " + x.str() + " has " + num(p.k) + " columns, weight " +
-              weight.str() + " has " + num(weight.dim(0)) + " rows");
-  require(weight.layout == StorageLayout::RowMajor, kMatmul,
-          "a packed weight " + weight.str() +
-              " is read only by npu.grouped_matmul");
+  MOE_REQUIRE(weight.dim(0) == p.k, kMatmul,
+              "x " + x.str() + " has " + num(p.k) + " columns, weight " +
+                  weight.str() + " has " + num(weight.dim(0)) + " rows");
+  MOE_REQUIRE(weight.layout == StorageLayout::RowMajor, kMatmul,
+              "a packed weight " + weight.str() +
+                  " is read only by npu.grouped_matmul");
   checkNotPackedInPlace(weight, kMatmul);
   checkOperands(p, scales, false);
   return run(p);
@@ -502,11 +506,11 @@ int calibrateMatmul(const MatmulShape &shape, int64_t maxRows) {
       (shape.packed && shape.weight != DType::F32 &&
        packsWeights(shape.weight, shape.k, shape.n)))
     return 0;
-  require(shape.k > 0 && shape.n > 0 && shape.kBlocks > 0 &&
-              shape.k % shape.kBlocks == 0,
-          op,
-          "bad shape: K " + num(shape.k) + ", N " + num(shape.n) + ", " +
-              num(shape.kBlocks) + " K blocks");
+  MOE_REQUIRE(shape.k > 0 && shape.n > 0 && shape.kBlocks > 0 &&
+                  shape.k % shape.kBlocks == 0,
+              op,
+              "bad shape: K " + num(shape.k) + ", N " + num(shape.n) + ", " +
+                  num(shape.kBlocks) + " K blocks");
   size_t before = planCount();
   int64_t top = std::min(maxRows, kRowChunk);
   bool q = shape.quant != MatmulQuant::None;

@@ -182,14 +182,14 @@ bool packsWeights(DType dtype, int64_t k, int64_t n) {
 }
 
 Tensor packWeights(const Tensor &weight, bool inPlace) {
-  require(weight.layout == StorageLayout::RowMajor, kPack,
-          "the weight " + weight.str() + " is packed already");
+  MOE_REQUIRE(weight.layout == StorageLayout::RowMajor, kPack,
+              "the weight " + weight.str() + " is packed already");
   requireRank(weight, {3}, kPack, "weight");
-  require(weight.dtype == DType::I8 || weight.dtype == DType::I4 ||
-              weight.dtype == DType::F32,
-          kPack,
-          std::string("weight must be i8, i4 or f32, got ") +
-              dtypeName(weight.dtype));
+  MOE_REQUIRE(weight.dtype == DType::I8 || weight.dtype == DType::I4 ||
+                  weight.dtype == DType::F32,
+              kPack,
+              std::string("weight must be i8, i4 or f32, got ") +
+                  dtypeName(weight.dtype));
   int64_t groups = weight.dim(0), k = weight.dim(1), n = weight.dim(2);
   Tensor packed = weight;
   packed.layout = packedLayout(weight.dtype, k, n);
@@ -245,10 +245,11 @@ void markPackedInPlace(const Tensor &weight) {
 }
 
 void checkNotPackedInPlace(const Tensor &weight, const char *op) {
-  require(weight.layout != StorageLayout::RowMajor || !packedInPlace(weight), op,
-          "the weight " + weight.str() +
-              " was packed in place by a donating load (npu.pack_weights): "
-              "its buffer no longer holds the row-major values");
+  MOE_REQUIRE(
+      weight.layout != StorageLayout::RowMajor || !packedInPlace(weight), op,
+      "the weight " + weight.str() +
+          " was packed in place by a donating load (npu.pack_weights): "
+          "its buffer no longer holds the row-major values");
 }
 
 } // namespace moert

@@ -23,9 +23,9 @@ constexpr const char *kDsq = "npu.dequant_swiglu_quant";
 
 void requireGateUp(const Tensor &x, const char *op) {
   requireRank(x, {2}, op, "x");
-  require(x.dim(1) % 2 == 0, op,
-          "x needs an even number of columns (gate and up halves), got " +
-              x.str());
+  MOE_REQUIRE(x.dim(1) % 2 == 0, op,
+              "x needs an even number of columns (gate and up halves), got " +
+                  x.str());
 }
 } // namespace
 
@@ -76,16 +76,16 @@ std::pair<Tensor, Tensor> dequantSwigluQuant(const Tensor &x,
   requireRank(activationScale, {1}, kDsq, "activation scale");
   requireType(activationScale, DType::F32, kDsq, "activation scale");
   int64_t m = x.dim(0), n2 = x.dim(1), n = n2 / 2;
-  require(activationScale.dim(0) == m, kDsq,
-          "activation scale has " + num(activationScale.dim(0)) +
-              " entries for " + num(m) + " rows");
-  require(weightScale.dim(1) == n2, kDsq,
-          "weight scale " + weightScale.str() + " needs " + num(n2) +
-              " columns like x " + x.str());
+  MOE_REQUIRE(activationScale.dim(0) == m, kDsq,
+              "activation scale has " + num(activationScale.dim(0)) +
+                  " entries for " + num(m) + " rows");
+  MOE_REQUIRE(weightScale.dim(1) == n2, kDsq,
+              "weight scale " + weightScale.str() + " needs " + num(n2) +
+                  " columns like x " + x.str());
   std::vector<int64_t> ends = groupEnds(groupList, type, m, kDsq);
-  require(static_cast<int64_t>(ends.size()) == weightScale.dim(0), kDsq,
-          "group list has " + num(ends.size()) + " groups, weight scale " +
-              num(weightScale.dim(0)));
+  MOE_REQUIRE(static_cast<int64_t>(ends.size()) == weightScale.dim(0), kDsq,
+              "group list has " + num(ends.size()) + " groups, weight scale " +
+                  num(weightScale.dim(0)));
   // Group of every row; -1 past the last group.
   std::vector<int32_t> groupOf(m, -1);
   for (size_t g = 0, r = 0; g < ends.size(); ++g)

@@ -128,9 +128,9 @@ Tensor quantDequant(const Tensor &x, QuantFormat format, int64_t groupSize) {
   requireFloat(x, kQuantDequant, "x");
   int64_t m = x.dim(0), k = x.dim(1);
   int64_t group = groupSize == 0 ? k : groupSize;
-  require(group > 0 && (k == 0 || k % group == 0), kQuantDequant,
-          "group size " + num(groupSize) + " must divide the row length " +
-              num(k));
+  MOE_REQUIRE(group > 0 && (k == 0 || k % group == 0), kQuantDequant,
+              "group size " + num(groupSize) + " must divide the row length " +
+                  num(k));
   std::vector<float> xf = toF32(x);
   Tensor out = Tensor::empty(DType::F32, {m, k});
   float *o = out.data<float>();
@@ -162,21 +162,22 @@ Tensor dequantizeWeights(const Tensor &weight, const Tensor &scale,
   requireRank(weight, {3}, kDequantWeights, "weight");
   requireRank(scale, {3}, kDequantWeights, "scale");
   requireType(scale, DType::F32, kDequantWeights, "scale");
-  require(format != QuantFormat::Mxfp4 && format != QuantFormat::Nvfp4,
-          kDequantWeights,
-          "packed fp4 weights are dequantized by npu.dequantize_fp4_weights");
+  MOE_REQUIRE(
+      format != QuantFormat::Mxfp4 && format != QuantFormat::Nvfp4,
+      kDequantWeights,
+      "packed fp4 weights are dequantized by npu.dequantize_fp4_weights");
   DType want = format == QuantFormat::Int8      ? DType::I8
                : format == QuantFormat::Fp8E4M3 ? DType::F8E4M3FN
                                                 : DType::F8E5M2;
   requireType(weight, want, kDequantWeights, "weight");
-  require(isFloat(out), kDequantWeights,
-          std::string("result must be float, got ") + dtypeName(out));
+  MOE_REQUIRE(isFloat(out), kDequantWeights,
+              std::string("result must be float, got ") + dtypeName(out));
   int64_t l = weight.dim(0), k = weight.dim(1), n = weight.dim(2);
-  require(blockK > 0 && blockN > 0 && k % blockK == 0 && n % blockN == 0,
-          kDequantWeights,
-          "blocks [" + num(blockK) + ", " + num(blockN) +
-              "] must tile the weight's [K, N] = [" + num(k) + ", " + num(n) +
-              "]");
+  MOE_REQUIRE(blockK > 0 && blockN > 0 && k % blockK == 0 && n % blockN == 0,
+              kDequantWeights,
+              "blocks [" + num(blockK) + ", " + num(blockN) +
+                  "] must tile the weight's [K, N] = [" + num(k) + ", " +
+                  num(n) + "]");
   requireDim(scale, 0, l, kDequantWeights, "scale");
   requireDim(scale, 1, k / blockK, kDequantWeights, "scale");
   requireDim(scale, 2, n / blockN, kDequantWeights, "scale");

@@ -140,13 +140,14 @@ Tensor quantDequantFp4(const Tensor &x, QuantFormat format,
   requireRank(x, {2}, kQuantDequant, "x");
   requireFloat(x, kQuantDequant, "x");
   int64_t block = fp4BlockSize(format);
-  require(groupSize == block, kQuantDequant,
-          std::string(format == QuantFormat::Mxfp4 ? "mxfp4" : "nvfp4") +
-              " quantizes blocks of " + num(block) + " columns, got group size " +
-              num(groupSize));
+  MOE_REQUIRE(groupSize == block, kQuantDequant,
+              std::string(format == QuantFormat::Mxfp4 ? "mxfp4" : "nvfp4") +
+                  " quantizes blocks of " + num(block) +
+                  " columns, got group size " + num(groupSize));
   int64_t m = x.dim(0), k = x.dim(1);
-  require(k % block == 0, kQuantDequant,
-          "blocks of " + num(block) + " must divide the row length " + num(k));
+  MOE_REQUIRE(k % block == 0, kQuantDequant,
+              "blocks of " + num(block) + " must divide the row length " +
+                  num(k));
   std::vector<float> xf = toF32(x);
   Tensor out = Tensor::empty(DType::F32, {m, k});
   float *o = out.data<float>();
@@ -167,22 +168,23 @@ Tensor dequantizeFp4Weights(const Tensor &weight, const Tensor &scale,
                             const Tensor *globalScale, QuantFormat format,
                             DType out) {
   int64_t block = fp4BlockSize(format);
-  require(block != 0, kDequantFp4, "format must be mxfp4 or nvfp4");
+  MOE_REQUIRE(block != 0, kDequantFp4, "format must be mxfp4 or nvfp4");
   bool nv = format == QuantFormat::Nvfp4;
   requireRank(weight, {3}, kDequantFp4, "weight");
   requireRank(scale, {3}, kDequantFp4, "scale");
   requireType(weight, DType::I8, kDequantFp4, "weight");
   requireType(scale, nv ? DType::F8E4M3FN : DType::I8, kDequantFp4, "scale");
-  require(isFloat(out), kDequantFp4,
-          std::string("result must be float, got ") + dtypeName(out));
+  MOE_REQUIRE(isFloat(out), kDequantFp4,
+              std::string("result must be float, got ") + dtypeName(out));
   int64_t l = weight.dim(0), k = weight.dim(1) * 2, n = weight.dim(2);
-  require(k % block == 0, kDequantFp4,
-          "blocks of " + num(block) + " must divide K = " + num(k));
+  MOE_REQUIRE(k % block == 0, kDequantFp4,
+              "blocks of " + num(block) + " must divide K = " + num(k));
   requireDim(scale, 0, l, kDequantFp4, "scale");
   requireDim(scale, 1, k / block, kDequantFp4, "scale");
   requireDim(scale, 2, n, kDequantFp4, "scale");
-  require(nv == (globalScale != nullptr), kDequantFp4,
-          nv ? "nvfp4 needs a global scale" : "mxfp4 takes no global scale");
+  MOE_REQUIRE(nv == (globalScale != nullptr), kDequantFp4,
+              nv ? "nvfp4 needs a global scale"
+                 : "mxfp4 takes no global scale");
   const float *g = nullptr;
   if (nv) {
     requireRank(*globalScale, {1}, kDequantFp4, "global_scale");

@@ -37,9 +37,9 @@ int64_t checkTopkIds(const Tensor &ids, int64_t tokens, const char *op,
                      const char *what) {
   requireRank(ids, {1, 2}, op, what);
   requireType(ids, DType::I32, op, what);
-  require(ids.dim(0) == tokens, op,
-          std::string(what) + " has " + num(ids.dim(0)) + " rows, x has " +
-              num(tokens) + ": " + ids.str());
+  MOE_REQUIRE(ids.dim(0) == tokens, op,
+              std::string(what) + " has " + num(ids.dim(0)) + " rows, x has " +
+                  num(tokens) + ": " + ids.str());
   return ids.rank() == 2 ? ids.dim(1) : 1;
 }
 
@@ -64,8 +64,8 @@ void copyRows(int64_t n, size_t rowBytes, const Copy &copy) {
 
 /// Row copies are byte copies; i4 rows must be whole bytes.
 size_t wholeRowBytes(const Tensor &t, const char *op) {
-  require(t.dtype != DType::I4 || t.rowElems() % 2 == 0, op,
-          "i4 rows of odd length are not byte-aligned: " + t.str());
+  MOE_REQUIRE(t.dtype != DType::I4 || t.rowElems() % 2 == 0, op,
+              "i4 rows of odd length are not byte-aligned: " + t.str());
   return rowBytes(t);
 }
 } // namespace
@@ -91,9 +91,9 @@ Tensor maskWeights(const Tensor &weights, const Tensor &ids,
   requireType(ids, DType::I32, kMask, "ids");
   requireRank(expertMap, {1}, kMask, "expert map");
   requireType(expertMap, DType::I32, kMask, "expert map");
-  require(ids.shape == weights.shape, kMask,
-          "ids " + ids.str() + " and weights " + weights.str() +
-              " differ in shape");
+  MOE_REQUIRE(ids.shape == weights.shape, kMask,
+              "ids " + ids.str() + " and weights " + weights.str() +
+                  " differ in shape");
   int64_t n = ids.numel();
   checkIds(ids.data<int32_t>(), n, expertMap.dim(0), kMask, "id");
   std::vector<float> w = toF32(weights);
@@ -111,29 +111,29 @@ InitRoutingResult initRouting(const Tensor &x, const Tensor &ids,
                               int64_t quantMode, GroupListType type) {
   requireRank(x, {2}, kInit, "x");
   bool isInt8 = x.dtype == DType::I8;
-  require(isFloat(x.dtype) || isInt8, kInit,
-          "x must be a float type or i8, got " + x.str());
+  MOE_REQUIRE(isFloat(x.dtype) || isInt8, kInit,
+              "x must be a float type or i8, got " + x.str());
   int64_t t = x.dim(0), h = x.dim(1);
   int64_t k = checkTopkIds(ids, t, kInit, "expert ids");
-  require(expertNum > 0 && localExperts > 0, kInit,
-          "expert count " + num(expertNum) + " and local experts " +
-              num(localExperts) + " must be positive");
-  require(start >= 0 && start + localExperts <= expertNum, kInit,
-          "local range [" + num(start) + ", " + num(start + localExperts) +
-              ") outside the " + num(expertNum) + " experts");
-  require(quantMode == -1 || quantMode == 1, kInit,
-          "quant mode must be -1 or 1, got " + num(quantMode));
-  require(!(quantMode == 1 && isInt8), kInit,
-          "quant mode 1 quantizes float rows; x is already " + x.str());
-  require(isInt8 == (scale != nullptr), kInit,
-          isInt8 ? "int8 x needs its per-token scale"
-                 : "a scale is only carried with int8 x");
+  MOE_REQUIRE(expertNum > 0 && localExperts > 0, kInit,
+              "expert count " + num(expertNum) + " and local experts " +
+                  num(localExperts) + " must be positive");
+  MOE_REQUIRE(start >= 0 && start + localExperts <= expertNum, kInit,
+              "local range [" + num(start) + ", " + num(start + localExperts) +
+                  ") outside the " + num(expertNum) + " experts");
+  MOE_REQUIRE(quantMode == -1 || quantMode == 1, kInit,
+              "quant mode must be -1 or 1, got " + num(quantMode));
+  MOE_REQUIRE(!(quantMode == 1 && isInt8), kInit,
+              "quant mode 1 quantizes float rows; x is already " + x.str());
+  MOE_REQUIRE(isInt8 == (scale != nullptr), kInit,
+              isInt8 ? "int8 x needs its per-token scale"
+                     : "a scale is only carried with int8 x");
   if (scale) {
     requireRank(*scale, {1}, kInit, "scale");
     requireType(*scale, DType::F32, kInit, "scale");
-    require(scale->dim(0) == t, kInit,
-            "scale has " + num(scale->dim(0)) + " entries for " + num(t) +
-                " tokens");
+    MOE_REQUIRE(scale->dim(0) == t, kInit,
+                "scale has " + num(scale->dim(0)) + " entries for " + num(t) +
+                    " tokens");
   }
   const int32_t *id = ids.data<int32_t>();
   checkIds(id, t * k, expertNum, kInit, "expert id");
@@ -215,14 +215,15 @@ MogeDispatchResult mogeDispatch(const Tensor &x, const Tensor &ids,
   int64_t k = checkTopkIds(ids, t, kMogeDispatch, "ids");
   requireRank(weights, {2}, kMogeDispatch, "weights");
   requireType(weights, DType::F32, kMogeDispatch, "weights");
-  require(weights.shape == ids.shape, kMogeDispatch,
-          "weights " + weights.str() + " and ids " + ids.str() +
-              " differ in shape");
-  require(localExperts > 0 && start >= 0, kMogeDispatch,
-          "local range [" + num(start) + ", " + num(start + localExperts) +
-              ") is empty or negative");
-  require(kPerRank >= 1 && kPerRank <= k, kMogeDispatch,
-          "k_per_rank " + num(kPerRank) + " must be in [1, " + num(k) + "]");
+  MOE_REQUIRE(weights.shape == ids.shape, kMogeDispatch,
+              "weights " + weights.str() + " and ids " + ids.str() +
+                  " differ in shape");
+  MOE_REQUIRE(localExperts > 0 && start >= 0, kMogeDispatch,
+              "local range [" + num(start) + ", " + num(start + localExperts) +
+                  ") is empty or negative");
+  MOE_REQUIRE(kPerRank >= 1 && kPerRank <= k, kMogeDispatch,
+              "k_per_rank " + num(kPerRank) + " must be in [1, " + num(k) +
+                  "]");
   // Topk ids and weights of this rank's group (Pangu's router slices them;
   // SEMANTICS §5): exactly kPerRank per token, else the routing is not
   // group-balanced and the seed's reshape [T, K / ep, H] would mix tokens.
@@ -243,11 +244,13 @@ MogeDispatchResult mogeDispatch(const Tensor &x, const Tensor &ids,
       }
       ++found;
     }
-    require(found == kPerRank, kMogeDispatch,
-            "token " + num(i) + " routes " + num(found) +
-                " of its experts to this rank's [" + num(start) + ", " +
-                num(start + localExperts) + "); group-balanced routing gives "
-                "every rank exactly " + num(kPerRank));
+    MOE_REQUIRE(found == kPerRank, kMogeDispatch,
+                "token " + num(i) + " routes " + num(found) +
+                    " of its experts to this rank's [" + num(start) + ", " +
+                    num(start + localExperts) +
+                    "); group-balanced routing gives "
+                    "every rank exactly " +
+                    num(kPerRank));
   }
   // torch.argsort(flatten_topk_ids): stable here, so equal ids keep their
   // pair order.
@@ -283,12 +286,13 @@ Tensor mogeCombine(const Tensor &rows, const Tensor &sortedIds,
   requireRank(sortedIds, {1}, kMogeCombine, "sorted ids");
   requireType(sortedIds, DType::I32, kMogeCombine, "sorted ids");
   int64_t n = rows.dim(0), h = rows.dim(1);
-  require(sortedIds.dim(0) == n, kMogeCombine,
-          "sorted ids have " + num(sortedIds.dim(0)) + " entries for " +
-              num(n) + " rows");
-  require(kPerRank >= 1 && n % kPerRank == 0, kMogeCombine,
-          num(n) + " rows are not a whole number of tokens with k_per_rank " +
-              num(kPerRank));
+  MOE_REQUIRE(sortedIds.dim(0) == n, kMogeCombine,
+              "sorted ids have " + num(sortedIds.dim(0)) + " entries for " +
+                  num(n) + " rows");
+  MOE_REQUIRE(kPerRank >= 1 && n % kPerRank == 0, kMogeCombine,
+              num(n) +
+                  " rows are not a whole number of tokens with k_per_rank " +
+                  num(kPerRank));
   // The inverse permutation (torch.argsort(sorted_topk_ids)).
   const int32_t *sorted = sortedIds.data<int32_t>();
   checkIds(sorted, n, n, kMogeCombine, "sorted id");
@@ -345,9 +349,9 @@ Tensor tokenUnpermute(const Tensor &permuted, const Tensor &sortedIndices,
   requireRank(sortedIndices, {1}, kUnpermute, "sorted indices");
   requireType(sortedIndices, DType::I32, kUnpermute, "sorted indices");
   int64_t n = permuted.dim(0), h = permuted.dim(1);
-  require(sortedIndices.dim(0) == n, kUnpermute,
-          "sorted indices have " + num(sortedIndices.dim(0)) +
-              " entries for " + num(n) + " rows");
+  MOE_REQUIRE(sortedIndices.dim(0) == n, kUnpermute,
+              "sorted indices have " + num(sortedIndices.dim(0)) +
+                  " entries for " + num(n) + " rows");
   const int32_t *sorted = sortedIndices.data<int32_t>();
   int64_t pairs = n;
   if (probs) {
@@ -395,9 +399,9 @@ Tensor tokenUnpermute(const Tensor &permuted, const Tensor &sortedIndices,
 }
 
 Tensor histogram(const Tensor &ids, int64_t bins) {
-  require(bins > 0, kHistogram, "bins must be positive, got " + num(bins));
-  require(ids.storage != nullptr && ids.rank() >= 1, kHistogram,
-          "ids must have rank >= 1, got " + ids.str());
+  MOE_REQUIRE(bins > 0, kHistogram, "bins must be positive, got " + num(bins));
+  MOE_REQUIRE(ids.storage != nullptr && ids.rank() >= 1, kHistogram,
+              "ids must have rank >= 1, got " + ids.str());
   std::vector<int64_t> v = toI64(ids, kHistogram, "ids");
   Tensor out = Tensor::zeros(DType::I64, {bins});
   for (size_t i = 0; i < v.size(); ++i) {
@@ -412,32 +416,34 @@ Tensor histogram(const Tensor &ids, int64_t bins) {
 AllToAllSplits alltoallSplits(const Tensor &localCounts,
                               const Tensor &globalCounts, int64_t localExperts,
                               int64_t rank, int64_t ranks) {
-  require(ranks > 0 && localExperts > 0, kSplits,
-          "group size " + num(ranks) + " and local experts " +
-              num(localExperts) + " must be positive");
-  require(rank >= 0 && rank < ranks, kSplits,
-          "rank " + num(rank) + " outside a group of " + num(ranks));
+  MOE_REQUIRE(ranks > 0 && localExperts > 0, kSplits,
+              "group size " + num(ranks) + " and local experts " +
+                  num(localExperts) + " must be positive");
+  MOE_REQUIRE(rank >= 0 && rank < ranks, kSplits,
+              "rank " + num(rank) + " outside a group of " + num(ranks));
   int64_t e = ranks * localExperts, l = localExperts;
   requireRank(localCounts, {1}, kSplits, "local counts");
   requireType(localCounts, DType::I64, kSplits, "local counts");
   requireRank(globalCounts, {1}, kSplits, "global counts");
   requireType(globalCounts, DType::I64, kSplits, "global counts");
-  require(localCounts.dim(0) == e, kSplits,
-          "local counts have " + num(localCounts.dim(0)) + " entries, need " +
-              num(e) + " (" + num(ranks) + " ranks x " + num(l) + ")");
-  require(globalCounts.dim(0) == ranks * e, kSplits,
-          "global counts have " + num(globalCounts.dim(0)) +
-              " entries, need " + num(ranks * e));
+  MOE_REQUIRE(localCounts.dim(0) == e, kSplits,
+              "local counts have " + num(localCounts.dim(0)) +
+                  " entries, need " + num(e) + " (" + num(ranks) + " ranks x " +
+                  num(l) + ")");
+  MOE_REQUIRE(globalCounts.dim(0) == ranks * e, kSplits,
+              "global counts have " + num(globalCounts.dim(0)) +
+                  " entries, need " + num(ranks * e));
   const int64_t *local = localCounts.data<int64_t>();
   const int64_t *global = globalCounts.data<int64_t>();
   for (int64_t i = 0; i < ranks * e; ++i)
-    require(global[i] >= 0, kSplits,
-            "negative count " + num(global[i]) + " at entry " + num(i));
+    MOE_REQUIRE(global[i] >= 0, kSplits,
+                "negative count " + num(global[i]) + " at entry " + num(i));
   for (int64_t i = 0; i < e; ++i)
-    require(local[i] == global[rank * e + i], kSplits,
-            "local count of expert " + num(i) + " (" + num(local[i]) +
-                ") differs from row " + num(rank) + " of the global counts (" +
-                num(global[rank * e + i]) + ")");
+    MOE_REQUIRE(local[i] == global[rank * e + i], kSplits,
+                "local count of expert " + num(i) + " (" + num(local[i]) +
+                    ") differs from row " + num(rank) +
+                    " of the global counts (" + num(global[rank * e + i]) +
+                    ")");
   AllToAllSplits s;
   s.inputSplits = Tensor::zeros(DType::I64, {ranks});
   s.outputSplits = Tensor::zeros(DType::I64, {ranks});

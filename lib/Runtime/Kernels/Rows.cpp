@@ -30,8 +30,9 @@ void requireRows(const Tensor &x, const char *op) {
 /// Byte offset of row `row` of `x`; i4 rows must start on a byte.
 size_t rowOffset(const Tensor &x, int64_t row, const char *op) {
   int64_t elems = row * x.rowElems();
-  require(x.dtype != DType::I4 || elems % 2 == 0, op,
-          "row " + num(row) + " of " + x.str() + " does not start on a byte");
+  MOE_REQUIRE(x.dtype != DType::I4 || elems % 2 == 0, op,
+              "row " + num(row) + " of " + x.str() +
+                  " does not start on a byte");
   return storageBytes(x.dtype, elems);
 }
 
@@ -48,7 +49,7 @@ Tensor copyRows(const Tensor &x, int64_t begin, int64_t end, const char *op) {
 
 Tensor padRows(const Tensor &x, int64_t rows) {
   requireRows(x, kPad);
-  require(rows >= 0, kPad, "negative row count " + num(rows));
+  MOE_REQUIRE(rows >= 0, kPad, "negative row count " + num(rows));
   if (rows <= x.dim(0))
     return x;
   std::vector<int64_t> shape = x.shape;
@@ -60,8 +61,8 @@ Tensor padRows(const Tensor &x, int64_t rows) {
 
 Tensor sliceRows(const Tensor &x, int64_t rows) {
   requireRows(x, kSlice);
-  require(rows >= 0 && rows <= x.dim(0), kSlice,
-          "cannot keep " + num(rows) + " rows of " + x.str());
+  MOE_REQUIRE(rows >= 0 && rows <= x.dim(0), kSlice,
+              "cannot keep " + num(rows) + " rows of " + x.str());
   if (rows == x.dim(0))
     return x;
   return copyRows(x, 0, rows, kSlice);
@@ -69,9 +70,9 @@ Tensor sliceRows(const Tensor &x, int64_t rows) {
 
 Tensor tensorSplit(const Tensor &x, int64_t parts, int64_t index) {
   requireRows(x, kSplit);
-  require(parts > 0, kSplit, "parts must be positive, got " + num(parts));
-  require(index >= 0 && index < parts, kSplit,
-          "index " + num(index) + " outside " + num(parts) + " parts");
+  MOE_REQUIRE(parts > 0, kSplit, "parts must be positive, got " + num(parts));
+  MOE_REQUIRE(index >= 0 && index < parts, kSplit,
+              "index " + num(index) + " outside " + num(parts) + " parts");
   // torch.tensor_split: the first M % parts chunks have one row more.
   int64_t m = x.dim(0), base = m / parts, extra = m % parts;
   int64_t begin = index * base + std::min(index, extra);
@@ -80,8 +81,9 @@ Tensor tensorSplit(const Tensor &x, int64_t parts, int64_t index) {
 }
 
 Tensor mc2Mask(int64_t valid, int64_t rows) {
-  require(rows >= 0 && valid >= 0 && valid <= rows, kMask,
-          "valid " + num(valid) + " must be in [0, rows " + num(rows) + "]");
+  MOE_REQUIRE(rows >= 0 && valid >= 0 && valid <= rows, kMask,
+              "valid " + num(valid) + " must be in [0, rows " + num(rows) +
+                  "]");
   Tensor out = Tensor::zeros(DType::I1, {rows});
   std::memset(out.bytes(), 1, static_cast<size_t>(valid));
   return out;
@@ -92,9 +94,9 @@ Tensor scaleRows(const Tensor &x, const Tensor &weights) {
   requireFloat(x, kScaleRows, "x");
   requireRank(weights, {2}, kScaleRows, "weights");
   requireType(weights, DType::F32, kScaleRows, "weights");
-  require(weights.dim(0) == x.dim(0) && weights.dim(1) == 1, kScaleRows,
-          "weights must be [" + num(x.dim(0)) + ", 1] for x " + x.str() +
-              ", got " + weights.str());
+  MOE_REQUIRE(weights.dim(0) == x.dim(0) && weights.dim(1) == 1, kScaleRows,
+              "weights must be [" + num(x.dim(0)) + ", 1] for x " + x.str() +
+                  ", got " + weights.str());
   int64_t t = x.dim(0), h = x.dim(1);
   Tensor out = Tensor::empty(x.dtype, x.shape);
   const float *w = weights.data<float>();
@@ -116,9 +118,9 @@ Tensor sigmoidGate(const Tensor &x, const Tensor &weight) {
   requireRank(weight, {2}, kSigmoidGate, "weight");
   requireFloat(weight, kSigmoidGate, "weight");
   int64_t t = x.dim(0), h = x.dim(1);
-  require(weight.dim(0) == h && weight.dim(1) == 1, kSigmoidGate,
-          "weight must be [" + num(h) + ", 1] for x " + x.str() + ", got " +
-              weight.str());
+  MOE_REQUIRE(weight.dim(0) == h && weight.dim(1) == 1, kSigmoidGate,
+              "weight must be [" + num(h) + ", 1] for x " + x.str() + ", got " +
+                  weight.str());
   std::vector<float> w(h);
   loadF32(weight, 0, h, w.data());
   Tensor out = Tensor::empty(DType::F32, {t, 1});
@@ -145,9 +147,9 @@ Tensor onesLike(const Tensor &like) {
 }
 
 Tensor add(const Tensor &lhs, const Tensor &rhs) {
-  require(lhs.storage && rhs.storage, kAdd, "operand has no storage");
-  require(lhs.shape == rhs.shape && lhs.dtype == rhs.dtype, kAdd,
-          "operands differ: " + lhs.str() + " and " + rhs.str());
+  MOE_REQUIRE(lhs.storage && rhs.storage, kAdd, "operand has no storage");
+  MOE_REQUIRE(lhs.shape == rhs.shape && lhs.dtype == rhs.dtype, kAdd,
+              "operands differ: " + lhs.str() + " and " + rhs.str());
   Tensor out = Tensor::empty(lhs.dtype, lhs.shape);
   int64_t n = lhs.numel();
   switch (lhs.dtype) {
@@ -185,18 +187,18 @@ Tensor add(const Tensor &lhs, const Tensor &rhs) {
 }
 
 Tensor concatRows(const std::vector<Tensor> &parts) {
-  require(!parts.empty(), kConcat, "needs at least one part");
+  MOE_REQUIRE(!parts.empty(), kConcat, "needs at least one part");
   const Tensor &first = parts[0];
   requireRows(first, kConcat);
   int64_t rows = 0;
   for (const Tensor &p : parts) {
     requireRows(p, kConcat);
-    require(p.dtype == first.dtype && p.rank() == first.rank() &&
-                std::equal(p.shape.begin() + 1, p.shape.end(),
-                           first.shape.begin() + 1),
-            kConcat,
-            "parts differ in type or trailing shape: " + first.str() +
-                " and " + p.str());
+    MOE_REQUIRE(p.dtype == first.dtype && p.rank() == first.rank() &&
+                    std::equal(p.shape.begin() + 1, p.shape.end(),
+                               first.shape.begin() + 1),
+                kConcat,
+                "parts differ in type or trailing shape: " + first.str() +
+                    " and " + p.str());
     rows += p.dim(0);
   }
   std::vector<int64_t> shape = first.shape;

@@ -38,9 +38,9 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
   requireRank(scale, {3}, kProcess, "scale");
   requireFloat(scale, kProcess, "scale");
   requireRank(scaleSecond, {3}, kProcess, "scale_second");
-  require(scaleSecond.dtype == scale.dtype, kProcess,
-          std::string("scale_second must have the scale's dtype ") +
-              dtypeName(scale.dtype) + ", got " + scaleSecond.str());
+  MOE_REQUIRE(scaleSecond.dtype == scale.dtype, kProcess,
+              std::string("scale_second must have the scale's dtype ") +
+                  dtypeName(scale.dtype) + ", got " + scaleSecond.str());
   // Quant version 1.0.0 (with a scale bias) packs two channels per byte.
   bool prepacked = scaleBias != nullptr;
   int64_t l = weight.dim(0), n = weight.dim(1) * (prepacked ? 2 : 1),
@@ -50,30 +50,31 @@ W4A8Weights w4a8ProcessWeights(const Tensor &weight, const Tensor &scale,
     requireRank(*scaleBias, {3}, kProcess, "scale_bias");
     requireType(*scaleBias, DType::F32, kProcess, "scale_bias");
     parts = scaleBias->dim(2);
-    require(scaleBias->dim(0) == l && scaleBias->dim(1) == n && parts > 0,
-            kProcess,
-            "scale_bias must be [" + num(l) + "x" + num(n) + "xP], got " +
-                scaleBias->str());
+    MOE_REQUIRE(scaleBias->dim(0) == l && scaleBias->dim(1) == n && parts > 0,
+                kProcess,
+                "scale_bias must be [" + num(l) + "x" + num(n) + "xP], got " +
+                    scaleBias->str());
   }
-  require(scale.shape == std::vector<int64_t>{l, n, 1}, kProcess,
-          "scale must be [" + num(l) + "x" + num(n) + "x1], got " +
-              scale.str());
+  MOE_REQUIRE((scale.shape == std::vector<int64_t>{l, n, 1}), kProcess,
+              "scale must be [" + num(l) + "x" + num(n) + "x1], got " +
+                  scale.str());
   int64_t blocks = scaleSecond.dim(2);
-  require(scaleSecond.dim(0) == l && scaleSecond.dim(1) == n && blocks > 0 &&
-              k % blocks == 0,
-          kProcess,
-          "scale_second must be [" + num(l) + "x" + num(n) +
-              "xB] with B dividing " + num(k) + ", got " + scaleSecond.str());
-  require(n % 2 == 0, kProcess,
-          "the i4 result packs rows of N = " + num(n) +
-              " output channels two per byte: N must be even");
+  MOE_REQUIRE(scaleSecond.dim(0) == l && scaleSecond.dim(1) == n &&
+                  blocks > 0 && k % blocks == 0,
+              kProcess,
+              "scale_second must be [" + num(l) + "x" + num(n) +
+                  "xB] with B dividing " + num(k) + ", got " +
+                  scaleSecond.str());
+  MOE_REQUIRE(n % 2 == 0, kProcess,
+              "the i4 result packs rows of N = " + num(n) +
+                  " output channels two per byte: N must be even");
   int64_t gs = k / blocks;
   const int8_t *w = weight.data<int8_t>();
   for (int64_t i = 0, e = prepacked ? 0 : l * n * k; i < e; ++i)
     if (w[i] < -8 || w[i] > 7)
-      require(false, kProcess,
-              "weight element " + num(i) + " is " + num(w[i]) +
-                  ", outside int4 [-8, 7]");
+      MOE_REQUIRE(false, kProcess,
+                  "weight element " + num(i) + " is " + num(w[i]) +
+                      ", outside int4 [-8, 7]");
 
   std::vector<float> s(l * n), ss(l * n * blocks);
   loadF32(scale, 0, l * n, s.data());

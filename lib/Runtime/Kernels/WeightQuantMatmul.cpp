@@ -46,8 +46,8 @@ Tensor weightQuantMatmul(const Tensor &x, const Tensor &weight,
   requireType(antiquantScale, DType::F32, kOp, "antiquant scale");
   int64_t m = x.dim(0), k = x.dim(1), n = weight.dim(1);
   requireDim(weight, 0, k, kOp, "weight");
-  require(groupSize > 0 && k % groupSize == 0, kOp,
-          "group size " + num(groupSize) + " must divide K " + num(k));
+  MOE_REQUIRE(groupSize > 0 && k % groupSize == 0, kOp,
+              "group size " + num(groupSize) + " must divide K " + num(k));
   requireDim(antiquantScale, 0, k / groupSize, kOp, "antiquant scale");
   requireDim(antiquantScale, 1, n, kOp, "antiquant scale");
 
