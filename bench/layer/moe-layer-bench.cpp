@@ -543,9 +543,10 @@ int main(int argc, char **argv) {
     // overlap) the ops run one after another: the rest of the step is the
     // executor's own work and the hand-offs between threads.
     if (!multistream || (world == 1 && sharedInter == 0))
-      llvm::outs() << llvm::format("  rank 0 %-28s %9.3f ms (median)\n",
-                                   static_cast<const char *>("step outside its ops"),
-                                   moebench::median(outsideOps) * 1e3);
+      llvm::outs() << llvm::format(
+          "  rank 0 %-28s %9.3f ms (median)\n",
+          static_cast<const char *>("step outside its ops"),
+          moebench::median(outsideOps) * 1e3);
     // The kernels and each matmul block shape's engine (MatmulEngine.h).
     llvm::outs() << "  kernels " << moert::cpuIsaName(moert::cpuIsa())
                  << ", matmul engines "
