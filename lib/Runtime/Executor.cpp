@@ -63,7 +63,8 @@ static std::vector<Tensor> waitForResults(RankRuntime &runtime, int rank,
     return values;
   try {
     for (void *h : results) {
-      check(h != nullptr, std::string("the ") + function + " returned no value");
+      MOE_CHECK(h != nullptr,
+                std::string("the ") + function + " returned no value");
       values.push_back(static_cast<Handle *>(h)->wait());
     }
   } catch (const std::exception &e) {
@@ -263,9 +264,9 @@ runRanks(World &world, EntryFn entry,
          const std::vector<std::vector<Tensor>> &inputs, size_t numResults,
          const RunOptions &options) {
   std::vector<int> ranks = world.localRanks();
-  check(inputs.size() == ranks.size(),
-        "runRanks: " + std::to_string(inputs.size()) + " input sets for " +
-            std::to_string(ranks.size()) + " local ranks");
+  MOE_CHECK(inputs.size() == ranks.size(),
+            "runRanks: " + std::to_string(inputs.size()) + " input sets for " +
+                std::to_string(ranks.size()) + " local ranks");
   RunOptions rankOptions = options;
   rankOptions.kernelThreads = options.kernelThreads > 0
                                   ? options.kernelThreads

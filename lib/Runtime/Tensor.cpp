@@ -326,8 +326,8 @@ void storeF32(const Tensor &dst, int64_t begin, int64_t count,
 }
 
 Tensor convertFloat(const Tensor &src, DType dtype) {
-  check(isFloat(src.dtype) && isFloat(dtype),
-        "convertFloat: needs float types, got " + src.str());
+  MOE_CHECK(isFloat(src.dtype) && isFloat(dtype),
+            "convertFloat: needs float types, got " + src.str());
   if (src.dtype == dtype)
     return src;
   Tensor out = Tensor::empty(dtype, src.shape);

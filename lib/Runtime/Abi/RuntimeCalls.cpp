@@ -83,11 +83,12 @@ void issue(const char *where, int64_t stream,
     for (size_t i = 0; i < wanted.size(); ++i) {
       bool made = i < results.size() && results[i].storage != nullptr;
       if (wanted[i]) {
-        check(made, "the op produced no value for result " + std::to_string(i));
+        MOE_CHECK(made,
+                  "the op produced no value for result " + std::to_string(i));
         outputs[next++]->fulfil(std::move(results[i]));
       } else {
-        check(!made, "the op produced result " + std::to_string(i) +
-                         ", which the compiled code does not expect");
+        MOE_CHECK(!made, "the op produced result " + std::to_string(i) +
+                             ", which the compiled code does not expect");
       }
     }
   };
@@ -121,7 +122,7 @@ template <typename Run> void onHost(const char *where, Run &&run) {
 }
 
 const Tensor &need(const Inputs &in, size_t i) {
-  check(in[i] != nullptr, "a required operand is missing");
+  MOE_CHECK(in[i] != nullptr, "a required operand is missing");
   return *in[i];
 }
 
@@ -200,10 +201,10 @@ extern "C" void moert_npu_record_expert_load(const char *where, int64_t stream,
           int64_t first = 0, count = num_experts;
           if (gathered) {
             Comm &ep = st.comm(Group::EP);
-            check(num_experts % ep.size() == 0,
-                  "npu.record_expert_load: " + std::to_string(ep.size()) +
-                      " EP ranks do not divide " +
-                      std::to_string(num_experts) + " experts");
+            MOE_CHECK(num_experts % ep.size() == 0,
+                      "npu.record_expert_load: " + std::to_string(ep.size()) +
+                          " EP ranks do not divide " +
+                          std::to_string(num_experts) + " experts");
             count = num_experts / ep.size();
             first = ep.rank() * count;
           }
@@ -669,8 +670,9 @@ moert_npu_all_to_all_v(const char *where, int64_t stream, moert_tensor *input,
   issue(where, stream, {input, send_splits, recv_splits}, {result},
         [g](Stream &st, const Inputs &in) {
           auto splits = [](const Tensor &t) {
-            check(t.dtype == DType::I64 && t.rank() == 1,
-                  "npu.all_to_all_v: splits must be 1-D i64, got " + t.str());
+            MOE_CHECK(t.dtype == DType::I64 && t.rank() == 1,
+                      "npu.all_to_all_v: splits must be 1-D i64, got " +
+                          t.str());
             return std::vector<int64_t>(t.data<int64_t>(),
                                         t.data<int64_t>() + t.numel());
           };
@@ -708,11 +710,12 @@ extern "C" void moert_npu_tensor_split(const char *where, int64_t stream,
     int64_t rows = need(in, 0).rows();
     int64_t most = c.allReduceScalar(rows, ReduceKind::Max);
     int64_t least = -c.allReduceScalar(-rows, ReduceKind::Max);
-    check(most == least,
-          "npu.tensor_split: the ranks of the " + std::string(groupName(g)) +
-              " group split different row counts (" + std::to_string(least) +
-              " to " + std::to_string(most) +
-              "); they must hold the same tokens");
+    MOE_CHECK(most == least, "npu.tensor_split: the ranks of the " +
+                                 std::string(groupName(g)) +
+                                 " group split different row counts (" +
+                                 std::to_string(least) + " to " +
+                                 std::to_string(most) +
+                                 "); they must hold the same tokens");
     return std::vector<Tensor>{tensorSplit(need(in, 0), c.size(), c.rank())};
   });
 }
@@ -756,11 +759,11 @@ extern "C" void moert_npu_expect_uniform(const char *where, int64_t value,
     Comm &c = rank.hostComm(g);
     int64_t most = c.allReduceScalar(value, ReduceKind::Max);
     int64_t least = -c.allReduceScalar(-value, ReduceKind::Max);
-    check(most == least, std::string("npu.expect_uniform: ") + what +
-                             ", but the ranks of the " + groupName(g) +
-                             " group hold " + std::to_string(least) + " to " +
-                             std::to_string(most) +
-                             " (this rank: " + std::to_string(value) + ")");
+    MOE_CHECK(most == least, std::string("npu.expect_uniform: ") + what +
+                                 ", but the ranks of the " + groupName(g) +
+                                 " group hold " + std::to_string(least) +
+                                 " to " + std::to_string(most) +
+                                 " (this rank: " + std::to_string(value) + ")");
   });
 }
 
@@ -780,12 +783,12 @@ extern "C" void moert_npu_step_sync(const char *where, int64_t tokens,
     *m = 0;
   *any_prefill = *all_dbo = 0;
   onHost(where, [&](RankRuntime &rank) {
-    check(with_prefill == 0 || with_prefill == 1,
-          "npu.step_sync: with_prefill must be 0 or 1, got " +
-              std::to_string(with_prefill));
-    check(enable_dbo == 0 || enable_dbo == 1,
-          "npu.step_sync: enable_dbo must be 0 or 1, got " +
-              std::to_string(enable_dbo));
+    MOE_CHECK(with_prefill == 0 || with_prefill == 1,
+              "npu.step_sync: with_prefill must be 0 or 1, got " +
+                  std::to_string(with_prefill));
+    MOE_CHECK(enable_dbo == 0 || enable_dbo == 1,
+              "npu.step_sync: enable_dbo must be 0 or 1, got " +
+                  std::to_string(enable_dbo));
     // The one collective: every rank's (tokens, with_prefill, enable_dbo).
     Tensor mine = Tensor::empty(DType::I64, {1, 3});
     mine.data<int64_t>()[0] = tokens;
@@ -809,11 +812,11 @@ extern "C" void moert_npu_step_sync(const char *where, int64_t tokens,
         least = std::min(least, count(member));
         most = std::max(most, count(member));
       }
-      check(least == most, std::string("npu.step_sync: ") + uniform_tp +
-                               ", but the ranks of the tp group hold " +
-                               std::to_string(least) + " to " +
-                               std::to_string(most) + " (this rank: " +
-                               std::to_string(tokens) + ")");
+      MOE_CHECK(least == most,
+                std::string("npu.step_sync: ") + uniform_tp +
+                    ", but the ranks of the tp group hold " +
+                    std::to_string(least) + " to " + std::to_string(most) +
+                    " (this rank: " + std::to_string(tokens) + ")");
     }
   });
 }
@@ -828,8 +831,9 @@ extern "C" int64_t moert_dim(const char *where, void *tensor, int64_t dim) {
     return 0;
   try {
     const Tensor &t = static_cast<Handle *>(tensor)->wait();
-    check(dim >= 0 && dim < t.rank(),
-          "tensor.dim: no dimension " + std::to_string(dim) + " in " + t.str());
+    MOE_CHECK(dim >= 0 && dim < t.rank(), "tensor.dim: no dimension " +
+                                              std::to_string(dim) + " in " +
+                                              t.str());
     return t.dim(dim);
   } catch (const std::exception &e) {
     failCurrent(where, e.what());
@@ -911,9 +915,9 @@ extern "C" void *moert_constant(int64_t dtype, int64_t rank,
   try {
     Tensor t = Tensor::empty(static_cast<DType>(dtype),
                              std::vector<int64_t>(shape, shape + rank));
-    check(static_cast<int64_t>(t.nbytes()) == bytes,
-          "constant " + t.str() + " needs " + std::to_string(t.nbytes()) +
-              " bytes, got " + std::to_string(bytes));
+    MOE_CHECK(static_cast<int64_t>(t.nbytes()) == bytes,
+              "constant " + t.str() + " needs " + std::to_string(t.nbytes()) +
+                  " bytes, got " + std::to_string(bytes));
     std::memcpy(t.bytes(), data, t.nbytes());
     return Handle::ready(std::move(t));
   } catch (const std::exception &e) {

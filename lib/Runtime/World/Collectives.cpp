@@ -62,22 +62,22 @@ void Description::decode(const std::vector<int64_t> &w,
   const std::string bad = "malformed collective description from " + from;
   size_t at = 0;
   auto next = [&]() {
-    check(at < w.size(), bad);
+    MOE_CHECK(at < w.size(), bad);
     return w[at++];
   };
   auto list = [&](int64_t n, std::vector<int64_t> &out) {
-    check(n >= 0 && static_cast<uint64_t>(n) <= w.size() - at, bad);
+    MOE_CHECK(n >= 0 && static_cast<uint64_t>(n) <= w.size() - at, bad);
     out.assign(w.begin() + static_cast<ptrdiff_t>(at),
                w.begin() + static_cast<ptrdiff_t>(at + n));
     at += static_cast<size_t>(n);
   };
   int64_t index = next();
-  check(index >= 0 && index < kNumCollectives, bad);
+  MOE_CHECK(index >= 0 && index < kNumCollectives, bad);
   c.op = static_cast<Collective>(index);
   c.kind = static_cast<ReduceKind>(next());
   c.scalar = next();
   if (int64_t dtype = next(); dtype >= 0) {
-    check(dtype <= static_cast<int64_t>(DType::F8E5M2), bad);
+    MOE_CHECK(dtype <= static_cast<int64_t>(DType::F8E5M2), bad);
     tensor.dtype = static_cast<DType>(dtype);
     list(next(), tensor.shape);
     c.tensor = &tensor;
@@ -131,9 +131,9 @@ template <typename T> T reduceInt(T a, T b, ReduceKind kind) {
 }
 
 void checkKind(ReduceKind kind, const std::string &op) {
-  check(kind == ReduceKind::Sum || kind == ReduceKind::Max,
-        op + ": unknown reduce kind " +
-            std::to_string(static_cast<int32_t>(kind)));
+  MOE_CHECK(kind == ReduceKind::Sum || kind == ReduceKind::Max,
+            op + ": unknown reduce kind " +
+                std::to_string(static_cast<int32_t>(kind)));
 }
 
 /// Every member passes rows of one type and trailing shape.
@@ -141,13 +141,13 @@ void checkRows(const Inputs &in, const GroupView &g, const std::string &op,
                size_t p) {
   const Tensor &first = *in[0]->tensor;
   const Tensor &t = *in[p]->tensor;
-  check(t.rank() >= 1, op + ": " + g.rankOf(p) + " passes " + t.str() +
-                           ", which has no rows (" + g.where() + ")");
-  check(t.dtype == first.dtype && trailing(t) == trailing(first),
-        op + ": " + g.rankOf(0) + " passes " + first.str() + ", " +
-            g.rankOf(p) + " passes " + t.str() +
-            "; the type and all but the first dimension must agree (" +
-            g.where() + ")");
+  MOE_CHECK(t.rank() >= 1, op + ": " + g.rankOf(p) + " passes " + t.str() +
+                               ", which has no rows (" + g.where() + ")");
+  MOE_CHECK(t.dtype == first.dtype && trailing(t) == trailing(first),
+            op + ": " + g.rankOf(0) + " passes " + first.str() + ", " +
+                g.rankOf(p) + " passes " + t.str() +
+                "; the type and all but the first dimension must agree (" +
+                g.where() + ")");
 }
 
 /// The checks shared by reductions: equal shapes and types, a supported
@@ -157,19 +157,20 @@ void checkReduction(const Inputs &in, const std::string &op, const GroupView &g,
   const Tensor &first = *in[0]->tensor;
   for (size_t p = 0; p < in.size(); ++p) {
     const Tensor &t = *in[p]->tensor;
-    check(t.dtype == first.dtype && t.shape == first.shape,
-          op + ": " + g.rankOf(0) + " passes " + first.str() + ", " +
-              g.rankOf(p) + " passes " + t.str() +
-              "; shapes and types must agree (" + g.where() + ")");
-    check(in[p]->kind == in[0]->kind,
-          op + ": " + g.rankOf(0) + " asks for " + kindName(in[0]->kind) +
-              ", " + g.rankOf(p) + " for " + kindName(in[p]->kind) + " (" +
-              g.where() + ")");
+    MOE_CHECK(t.dtype == first.dtype && t.shape == first.shape,
+              op + ": " + g.rankOf(0) + " passes " + first.str() + ", " +
+                  g.rankOf(p) + " passes " + t.str() +
+                  "; shapes and types must agree (" + g.where() + ")");
+    MOE_CHECK(in[p]->kind == in[0]->kind,
+              op + ": " + g.rankOf(0) + " asks for " + kindName(in[0]->kind) +
+                  ", " + g.rankOf(p) + " for " + kindName(in[p]->kind) + " (" +
+                  g.where() + ")");
   }
   bool ok =
       isFloat(first.dtype) ||
       (intsToo && (first.dtype == DType::I32 || first.dtype == DType::I64));
-  check(ok, op + ": cannot reduce " + first.str() + " (" +
+  MOE_CHECK(ok,
+            op + ": cannot reduce " + first.str() + " (" +
                 (intsToo ? "f32, bf16, f16, i32 or i64" : "f32, bf16 or f16") +
                 ")");
 }
@@ -178,8 +179,8 @@ void checkReduction(const Inputs &in, const std::string &op, const GroupView &g,
 
 size_t rowBytes(const Tensor &t, const std::string &op) {
   int64_t elems = t.rowElems();
-  check(t.dtype != DType::I4 || elems % 2 == 0,
-        op + ": rows of " + t.str() + " do not fill whole bytes");
+  MOE_CHECK(t.dtype != DType::I4 || elems % 2 == 0,
+            op + ": rows of " + t.str() + " do not fill whole bytes");
   return storageBytes(t.dtype, elems);
 }
 
@@ -213,9 +214,9 @@ std::vector<int64_t> checkReduceScatter(const Inputs &in, const GroupView &g) {
   checkReduction(in, op, g, /*intsToo=*/false);
   const Tensor &first = *in[0]->tensor;
   const int64_t n = static_cast<int64_t>(in.size());
-  check(first.rank() >= 1 && first.rows() % n == 0,
-        op + ": " + first.str() + " has no rows divisible by the " +
-            std::to_string(n) + " ranks of " + g.where());
+  MOE_CHECK(first.rank() >= 1 && first.rows() % n == 0,
+            op + ": " + first.str() + " has no rows divisible by the " +
+                std::to_string(n) + " ranks of " + g.where());
   std::vector<int64_t> shape = first.shape;
   shape[0] /= n;
   return shape;
@@ -233,30 +234,30 @@ RowPlan checkAllToAllV(const Inputs &in, const GroupView &g) {
   for (size_t p = 0; p < n; ++p) {
     const Contribution &c = *in[p];
     checkRows(in, g, op, p);
-    check(c.send->size() == n && c.recv->size() == n,
-          op + ": " + g.rankOf(p) + " passes " +
-              std::to_string(c.send->size()) + " send and " +
-              std::to_string(c.recv->size()) +
-              " receive splits; the group has " + std::to_string(n) +
-              " ranks (" + g.where() + ")");
+    MOE_CHECK(c.send->size() == n && c.recv->size() == n,
+              op + ": " + g.rankOf(p) + " passes " +
+                  std::to_string(c.send->size()) + " send and " +
+                  std::to_string(c.recv->size()) +
+                  " receive splits; the group has " + std::to_string(n) +
+                  " ranks (" + g.where() + ")");
     int64_t sum = 0;
     for (size_t q = 0; q < n; ++q) {
-      check((*c.send)[q] >= 0 && (*c.recv)[q] >= 0,
-            op + ": " + g.rankOf(p) + " passes a negative split for " +
-                g.rankOf(q) + " (" + g.where() + ")");
+      MOE_CHECK((*c.send)[q] >= 0 && (*c.recv)[q] >= 0,
+                op + ": " + g.rankOf(p) + " passes a negative split for " +
+                    g.rankOf(q) + " (" + g.where() + ")");
       sum += (*c.send)[q];
     }
-    check(sum == c.tensor->rows(),
-          op + ": " + g.rankOf(p) + " sends " + std::to_string(sum) +
-              " rows of " + c.tensor->str() + " (" + g.where() + ")");
+    MOE_CHECK(sum == c.tensor->rows(),
+              op + ": " + g.rankOf(p) + " sends " + std::to_string(sum) +
+                  " rows of " + c.tensor->str() + " (" + g.where() + ")");
   }
   for (size_t p = 0; p < n; ++p)
     for (size_t q = 0; q < n; ++q)
-      check((*in[p]->recv)[q] == (*in[q]->send)[p],
-            op + ": " + g.rankOf(p) + " expects " +
-                std::to_string((*in[p]->recv)[q]) + " rows from " +
-                g.rankOf(q) + ", which sends it " +
-                std::to_string((*in[q]->send)[p]) + " (" + g.where() + ")");
+      MOE_CHECK((*in[p]->recv)[q] == (*in[q]->send)[p],
+                op + ": " + g.rankOf(p) + " expects " +
+                    std::to_string((*in[p]->recv)[q]) + " rows from " +
+                    g.rankOf(q) + ", which sends it " +
+                    std::to_string((*in[q]->send)[p]) + " (" + g.where() + ")");
   const Tensor &first = *in[0]->tensor;
   int64_t rows = 0;
   for (int64_t r : *in[static_cast<size_t>(g.rank)]->recv)
@@ -273,18 +274,19 @@ void checkAllReduceScalar(const Inputs &in, const GroupView &g,
   const std::string op = "npu.all_reduce_scalar";
   checkKind(kind, op);
   for (size_t p = 0; p < in.size(); ++p)
-    check(in[p]->kind == kind, op + ": " + g.rankOf(0) + " asks for " +
-                                   kindName(in[0]->kind) + ", " + g.rankOf(p) +
-                                   " for " + kindName(in[p]->kind) + " (" +
-                                   g.where() + ")");
+    MOE_CHECK(in[p]->kind == kind,
+              op + ": " + g.rankOf(0) + " asks for " + kindName(in[0]->kind) +
+                  ", " + g.rankOf(p) + " for " + kindName(in[p]->kind) + " (" +
+                  g.where() + ")");
 }
 
 void checkExchange(const Inputs &in, const GroupView &g) {
   for (size_t p = 0; p < in.size(); ++p)
-    check(in[p]->blobs->size() == in.size(),
-          "exchange: " + g.rankOf(p) + " passes " +
-              std::to_string(in[p]->blobs->size()) + " blobs; the group has " +
-              std::to_string(in.size()) + " ranks (" + g.where() + ")");
+    MOE_CHECK(in[p]->blobs->size() == in.size(),
+              "exchange: " + g.rankOf(p) + " passes " +
+                  std::to_string(in[p]->blobs->size()) +
+                  " blobs; the group has " + std::to_string(in.size()) +
+                  " ranks (" + g.where() + ")");
 }
 
 void reduceElements(const std::vector<const Tensor *> &in, int64_t begin,

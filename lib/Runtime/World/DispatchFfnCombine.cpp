@@ -18,11 +18,11 @@ Tensor dispatchFfnCombine(Comm &ep, const Tensor &x, const Tensor &expertIds,
                           MatmulQuant quant, int64_t epWorldSize,
                           int64_t moeExpertNum, int64_t capacity) {
   const char *op = "npu.dispatch_ffn_combine";
-  check(quant == MatmulQuant::None || quant == MatmulQuant::W8A8,
-        std::string(op) + ": runs unquantized or w8a8 experts");
+  MOE_CHECK(quant == MatmulQuant::None || quant == MatmulQuant::W8A8,
+            std::string(op) + ": runs unquantized or w8a8 experts");
   bool w8a8 = quant == MatmulQuant::W8A8;
-  check(!w8a8 || (scale1 && scale2),
-        std::string(op) + ": w8a8 experts need both weight scales");
+  MOE_CHECK(!w8a8 || (scale1 && scale2),
+            std::string(op) + ": w8a8 experts need both weight scales");
   // Quantized experts take int8 rows: quantize during the dispatch.
   DistributeDispatchResult d = distributeDispatch(
       ep, x, expertIds, mask, epWorldSize, moeExpertNum, w8a8 ? 2 : 0,

@@ -32,12 +32,12 @@ void World::addExpertLoad(int rank, const std::vector<int64_t> &rows,
   ExpertLoad &load = expertLoads[rank];
   if (load.rows.empty())
     load.rows.assign(rows.size(), 0);
-  check(load.rows.size() == rows.size(),
-        "npu.record_expert_load: " + num(int64_t(rows.size())) +
-            " experts, but this step recorded " +
-            num(int64_t(load.rows.size())) +
-            " already (one placement per world: every recording layer must "
-            "have the same physical experts)");
+  MOE_CHECK(load.rows.size() == rows.size(),
+            "npu.record_expert_load: " + num(int64_t(rows.size())) +
+                " experts, but this step recorded " +
+                num(int64_t(load.rows.size())) +
+                " already (one placement per world: every recording layer must "
+                "have the same physical experts)");
   for (size_t p = 0; p < rows.size(); ++p)
     load.rows[p] += rows[p];
   load.gathered |= gathered;
@@ -54,17 +54,17 @@ std::vector<int64_t> countExpertLoad(const Tensor &ids, const Tensor *valid,
                                      int64_t numExperts, int64_t first,
                                      int64_t count) {
   const std::string op = "npu.record_expert_load: ";
-  check(ids.dtype == DType::I32 && ids.rank() == 2,
-        op + "ids must be i32 [N, K], got " + ids.str());
-  check(numExperts > 0 && first >= 0 && count >= 0 &&
-            first + count <= numExperts,
-        op + "range [" + num(first) + ", " + num(first + count) +
-            ") outside the " + num(numExperts) + " experts");
+  MOE_CHECK(ids.dtype == DType::I32 && ids.rank() == 2,
+            op + "ids must be i32 [N, K], got " + ids.str());
+  MOE_CHECK(numExperts > 0 && first >= 0 && count >= 0 &&
+                first + count <= numExperts,
+            op + "range [" + num(first) + ", " + num(first + count) +
+                ") outside the " + num(numExperts) + " experts");
   int64_t n = ids.dim(0), k = ids.dim(1);
   if (valid)
-    check(valid->dtype == DType::I1 && valid->rank() == 1 &&
-              valid->dim(0) == n,
-          op + "valid must be i1 [" + num(n) + "], got " + valid->str());
+    MOE_CHECK(valid->dtype == DType::I1 && valid->rank() == 1 &&
+                  valid->dim(0) == n,
+              op + "valid must be i1 [" + num(n) + "], got " + valid->str());
   std::vector<int64_t> rows(static_cast<size_t>(numExperts), 0);
   const int32_t *id = ids.data<int32_t>();
   for (int64_t t = 0; t < n; ++t) {
@@ -109,19 +109,19 @@ EplbPlacement planPlacement(const std::vector<std::vector<int64_t>> &sourceLoad,
   std::vector<int64_t> logicalLoad = totalLoad(sourceLoad);
   int64_t experts = static_cast<int64_t>(logicalLoad.size());
   for (const std::vector<int64_t> &row : sourceLoad)
-    check(static_cast<int64_t>(row.size()) == experts,
-          "eplb: every source's load must cover the " + num(experts) +
-              " experts");
-  check(oneTable || static_cast<int64_t>(sourceLoad.size()) == ranks,
-        "eplb: per-rank tables need the load of each of the " + num(ranks) +
-            " ranks' tokens, got " + num(int64_t(sourceLoad.size())));
+    MOE_CHECK(static_cast<int64_t>(row.size()) == experts,
+              "eplb: every source's load must cover the " + num(experts) +
+                  " experts");
+  MOE_CHECK(oneTable || static_cast<int64_t>(sourceLoad.size()) == ranks,
+            "eplb: per-rank tables need the load of each of the " + num(ranks) +
+                " ranks' tokens, got " + num(int64_t(sourceLoad.size())));
   int64_t slots = ranks * perRank;
-  check(ranks > 0 && perRank > 0 && experts > 0 && slots >= experts &&
-            slots <= experts * ranks,
-        "eplb: cannot place " + num(experts) + " experts on " + num(ranks) +
-            " ranks of " + num(perRank) + " slots");
+  MOE_CHECK(ranks > 0 && perRank > 0 && experts > 0 && slots >= experts &&
+                slots <= experts * ranks,
+            "eplb: cannot place " + num(experts) + " experts on " + num(ranks) +
+                " ranks of " + num(perRank) + " slots");
   for (int64_t load : logicalLoad)
-    check(load >= 0, "eplb: negative expert load");
+    MOE_CHECK(load >= 0, "eplb: negative expert load");
 
   // 1. Replica counts: each redundant slot to the hottest expert per replica.
   std::vector<int64_t> replicas(static_cast<size_t>(experts), 1);
@@ -284,9 +284,9 @@ double imbalance(const std::vector<double> &rankLoad) {
 
 std::vector<EplbMove> planMoves(const std::vector<int64_t> &oldPhys2log,
                                 const EplbPlacement &next) {
-  check(static_cast<int64_t>(oldPhys2log.size()) == next.physical(),
-        "eplb: the old placement has " + num(int64_t(oldPhys2log.size())) +
-            " physical experts, the new one " + num(next.physical()));
+  MOE_CHECK(static_cast<int64_t>(oldPhys2log.size()) == next.physical(),
+            "eplb: the old placement has " + num(int64_t(oldPhys2log.size())) +
+                " physical experts, the new one " + num(next.physical()));
   std::vector<EplbMove> moves;
   for (int64_t p = 0; p < next.physical(); ++p) {
     int64_t e = next.phys2log[p];
@@ -299,7 +299,8 @@ std::vector<EplbMove> planMoves(const std::vector<int64_t> &oldPhys2log,
     for (int64_t o = 0; o < next.physical() && source < 0; ++o)
       if (oldPhys2log[o] == e)
         source = o;
-    check(source >= 0, "eplb: no rank holds the weights of expert " + num(e));
+    MOE_CHECK(source >= 0,
+              "eplb: no rank holds the weights of expert " + num(e));
     moves.push_back({rank, p % next.perRank, e, source / next.perRank,
                      source % next.perRank});
   }
@@ -320,13 +321,13 @@ static Tensor vectorI32(const std::vector<int32_t> &v) {
 /// Bytes of one expert's slice of an expert-indexed tensor with `slots`
 /// leading entries.
 static size_t slotBytes(const Tensor &t, int64_t slots, const std::string &what) {
-  check(t.rank() >= 1 && t.dim(0) == slots,
-        "eplb: " + what + " is " + t.str() + ", not indexed by the " +
-            num(slots) + " local experts");
+  MOE_CHECK(t.rank() >= 1 && t.dim(0) == slots,
+            "eplb: " + what + " is " + t.str() + ", not indexed by the " +
+                num(slots) + " local experts");
   size_t bytes = t.nbytes();
-  check(bytes % static_cast<size_t>(slots) == 0,
-        "eplb: " + what + " (" + t.str() +
-            ") does not split into whole bytes per expert");
+  MOE_CHECK(bytes % static_cast<size_t>(slots) == 0,
+            "eplb: " + what + " (" + t.str() +
+                ") does not split into whole bytes per expert");
   return bytes / static_cast<size_t>(slots);
 }
 
@@ -334,31 +335,33 @@ EplbReport eplbCommit(World &world, int rank, std::vector<Tensor> &inputs,
                       const EplbBinding &binding) {
   const Layout &layout = world.layout();
   auto input = [&](int index, const char *what) -> Tensor & {
-    check(index >= 0 && static_cast<size_t>(index) < inputs.size(),
-          std::string("eplb: the entry takes no ") + what + " input");
+    MOE_CHECK(index >= 0 && static_cast<size_t>(index) < inputs.size(),
+              std::string("eplb: the entry takes no ") + what + " input");
     return inputs[static_cast<size_t>(index)];
   };
   Tensor &log2phy = input(binding.log2phy, "log2phy");
   Tensor &expertMap = input(binding.expertMap, "expert_map");
-  check(log2phy.dtype == DType::I32 && log2phy.rank() == 1 &&
-            expertMap.dtype == DType::I32 && expertMap.rank() == 1,
-        "eplb: log2phy and expert_map must be i32 vectors, got " +
-            log2phy.str() + " and " + expertMap.str());
-  check(layout.useEp(),
-        "eplb: dynamic EPLB needs expert parallelism on more than one rank");
+  MOE_CHECK(log2phy.dtype == DType::I32 && log2phy.rank() == 1 &&
+                expertMap.dtype == DType::I32 && expertMap.rank() == 1,
+            "eplb: log2phy and expert_map must be i32 vectors, got " +
+                log2phy.str() + " and " + expertMap.str());
+  MOE_CHECK(
+      layout.useEp(),
+      "eplb: dynamic EPLB needs expert parallelism on more than one rank");
   int64_t experts = log2phy.dim(0), physical = expertMap.dim(0);
   int64_t ranks = layout.epSize();
-  check(physical % ranks == 0 && physical >= experts,
-        "eplb: " + num(physical) + " physical experts on " + num(ranks) +
-            " ranks for " + num(experts) + " logical ones");
+  MOE_CHECK(physical % ranks == 0 && physical >= experts,
+            "eplb: " + num(physical) + " physical experts on " + num(ranks) +
+                " ranks for " + num(experts) + " logical ones");
   int64_t perRank = physical / ranks;
 
   // The rank's load and table, all-gathered over the EP group:
   // [gathered, recorded, rows[physical], log2phy[experts]] per rank.
   World::ExpertLoad mine = world.takeExpertLoad(rank);
-  check(mine.rows.empty() || static_cast<int64_t>(mine.rows.size()) == physical,
-        "eplb: the layer recorded " + num(int64_t(mine.rows.size())) +
-            " experts, expert_map has " + num(physical));
+  MOE_CHECK(mine.rows.empty() ||
+                static_cast<int64_t>(mine.rows.size()) == physical,
+            "eplb: the layer recorded " + num(int64_t(mine.rows.size())) +
+                " experts, expert_map has " + num(physical));
   int64_t width = 2 + physical + experts;
   Tensor row = Tensor::zeros(DType::I64, {1, width});
   int64_t *r = row.data<int64_t>();
@@ -383,24 +386,24 @@ EplbReport eplbCommit(World &world, int rank, std::vector<Tensor> &inputs,
       physLoad[p] += rq[2 + p];
     for (int64_t e = 0; e < experts; ++e) {
       int64_t p = rq[2 + physical + e];
-      check(p >= 0 && p < physical,
-            "eplb: log2phy of rank " + num(q) + " maps expert " + num(e) +
-                " to " + num(p) + ", outside [0, " + num(physical) + ")");
-      check(oldPhys2log[p] < 0 || oldPhys2log[p] == e,
-            "eplb: the log2phy tables map experts " + num(oldPhys2log[p]) +
-                " and " + num(e) + " to one physical expert " + num(p));
+      MOE_CHECK(p >= 0 && p < physical,
+                "eplb: log2phy of rank " + num(q) + " maps expert " + num(e) +
+                    " to " + num(p) + ", outside [0, " + num(physical) + ")");
+      MOE_CHECK(oldPhys2log[p] < 0 || oldPhys2log[p] == e,
+                "eplb: the log2phy tables map experts " + num(oldPhys2log[p]) +
+                    " and " + num(e) + " to one physical expert " + num(p));
       oldPhys2log[p] = e;
     }
   }
-  check(recorded, "eplb: no rank recorded expert load; the layer has no "
-                  "npu.record_expert_load (it needs log2phy and expert "
-                  "parallelism)");
+  MOE_CHECK(recorded, "eplb: no rank recorded expert load; the layer has no "
+                      "npu.record_expert_load (it needs log2phy and expert "
+                      "parallelism)");
   EplbReport report;
   report.rankLoad.assign(static_cast<size_t>(ranks), 0);
   for (int64_t p = 0; p < physical; ++p) {
-    check(physLoad[p] == 0 || oldPhys2log[p] >= 0,
-          "eplb: " + num(physLoad[p]) + " rows went to physical expert " +
-              num(p) + ", which no log2phy names");
+    MOE_CHECK(physLoad[p] == 0 || oldPhys2log[p] >= 0,
+              "eplb: " + num(physLoad[p]) + " rows went to physical expert " +
+                  num(p) + ", which no log2phy names");
     report.rankLoad[p / perRank] += double(physLoad[p]);
   }
   report.imbalance = imbalance(report.rankLoad);
@@ -455,8 +458,9 @@ EplbReport eplbCommit(World &world, int rank, std::vector<Tensor> &inputs,
       continue;
     const std::vector<uint8_t> &blob = received[static_cast<size_t>(m.fromRank)];
     size_t &at = cursor[static_cast<size_t>(m.fromRank)];
-    check(at + perExpert <= blob.size(),
-          "eplb: rank " + num(m.fromRank) + " sent fewer weights than planned");
+    MOE_CHECK(at + perExpert <= blob.size(),
+              "eplb: rank " + num(m.fromRank) +
+                  " sent fewer weights than planned");
     for (size_t w = 0; w < fresh.size(); ++w) {
       std::memcpy(fresh[w].bytes() + static_cast<size_t>(m.toSlot) * bytes[w],
                   blob.data() + at, bytes[w]);
@@ -474,9 +478,9 @@ std::vector<EplbReport> eplbCommitRanks(World &world,
                                         std::vector<std::vector<Tensor>> &inputs,
                                         const EplbBinding &binding) {
   std::vector<int> ranks = world.localRanks();
-  check(inputs.size() == ranks.size(),
-        "eplb: " + num(int64_t(inputs.size())) + " input sets for " +
-            num(int64_t(ranks.size())) + " local ranks");
+  MOE_CHECK(inputs.size() == ranks.size(),
+            "eplb: " + num(int64_t(inputs.size())) + " input sets for " +
+                num(int64_t(ranks.size())) + " local ranks");
   // Each rank commits on its own copy, so a failed commit leaves every
   // rank's inputs as they were.
   std::vector<std::vector<Tensor>> next = inputs;

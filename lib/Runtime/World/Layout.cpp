@@ -42,14 +42,14 @@ const char *groupName(Group group) {
 }
 
 std::vector<int> Layout::members(Group group, int rank) const {
-  check(tp >= 1 && dp >= 1 && pcp >= 1,
-        "layout: tp, dp and pcp must be positive, got tp=" +
-            std::to_string(tp) + " dp=" + std::to_string(dp) +
-            " pcp=" + std::to_string(pcp));
+  MOE_CHECK(
+      tp >= 1 && dp >= 1 && pcp >= 1,
+      "layout: tp, dp and pcp must be positive, got tp=" + std::to_string(tp) +
+          " dp=" + std::to_string(dp) + " pcp=" + std::to_string(pcp));
   const int64_t world = worldSize();
-  check(rank >= 0 && rank < world,
-        "layout: rank " + std::to_string(rank) + " is outside the world of " +
-            std::to_string(world) + " ranks");
+  MOE_CHECK(rank >= 0 && rank < world, "layout: rank " + std::to_string(rank) +
+                                           " is outside the world of " +
+                                           std::to_string(world) + " ranks");
   const int64_t tpRank = rank % tp, pcpRank = (rank / tp) % pcp,
                 dpRank = rank / (tp * pcp);
   auto at = [&](int64_t d, int64_t p, int64_t t) {

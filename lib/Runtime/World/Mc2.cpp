@@ -60,8 +60,8 @@ struct BlobReader {
   const char *op;
   size_t pos = 0;
   void need(size_t n) const {
-    check(pos + n <= bytes.size() && pos + n >= pos,
-          std::string(op) + ": malformed metadata from a peer");
+    MOE_CHECK(pos + n <= bytes.size() && pos + n >= pos,
+              std::string(op) + ": malformed metadata from a peer");
   }
   template <typename T> T get() {
     need(sizeof(T));
@@ -72,7 +72,7 @@ struct BlobReader {
   }
   template <typename T> std::vector<T> getArray() {
     uint64_t n = get<uint64_t>();
-    check(n <= bytes.size(), std::string(op) + ": malformed metadata");
+    MOE_CHECK(n <= bytes.size(), std::string(op) + ": malformed metadata");
     need(sizeof(T) * n);
     std::vector<T> v(n);
     if (n)
@@ -111,39 +111,40 @@ int64_t checkContract(const Comm &ep, const Mc2Contract &c,
                       const std::string &op) {
   const int64_t epWorldSize = c.epWorldSize, moeExpertNum = c.moeExpertNum;
   const int64_t shared = c.sharedExpertRankNum;
-  check(epWorldSize == ep.size(),
-        op + ": ep_world_size is " + std::to_string(epWorldSize) +
-            " but the ep group has " + std::to_string(ep.size()) + " ranks");
-  check(c.expertShardType == 0,
-        op + ": expert_shard_type " + std::to_string(c.expertShardType) +
-            " is not supported (0: shared-expert ranks first)");
-  check(shared >= 0 && shared < epWorldSize &&
-            (shared == 0 || epWorldSize % shared == 0),
-        op + ": shared_expert_rank_num " + std::to_string(shared) +
-            " must be 0 or a divisor of ep_world_size " +
-            std::to_string(epWorldSize) + " below it");
-  check(shared == 0 || c.tpWorldSize > 0,
-        op + ": shared_expert_rank_num " + std::to_string(shared) +
-            " needs the A3 arguments (group_tp): A2's kernel has no "
-            "shared-expert ranks");
+  MOE_CHECK(epWorldSize == ep.size(), op + ": ep_world_size is " +
+                                          std::to_string(epWorldSize) +
+                                          " but the ep group has " +
+                                          std::to_string(ep.size()) + " ranks");
+  MOE_CHECK(c.expertShardType == 0,
+            op + ": expert_shard_type " + std::to_string(c.expertShardType) +
+                " is not supported (0: shared-expert ranks first)");
+  MOE_CHECK(shared >= 0 && shared < epWorldSize &&
+                (shared == 0 || epWorldSize % shared == 0),
+            op + ": shared_expert_rank_num " + std::to_string(shared) +
+                " must be 0 or a divisor of ep_world_size " +
+                std::to_string(epWorldSize) + " below it");
+  MOE_CHECK(shared == 0 || c.tpWorldSize > 0,
+            op + ": shared_expert_rank_num " + std::to_string(shared) +
+                " needs the A3 arguments (group_tp): A2's kernel has no "
+                "shared-expert ranks");
   const int64_t routedRanks = epWorldSize - shared;
-  check(moeExpertNum > 0 && moeExpertNum % routedRanks == 0,
-        op + ": moe_expert_num " + std::to_string(moeExpertNum) +
-            " is not a positive multiple of " +
-            (shared ? "the " + std::to_string(routedRanks) +
-                          " routed-expert ranks (ep_world_size " +
-                          std::to_string(epWorldSize) +
-                          " - shared_expert_rank_num " +
-                          std::to_string(shared) + ")"
-                    : "ep_world_size " + std::to_string(epWorldSize)));
-  check(c.tpWorldSize == 0 || (c.tpWorldSize == 1 && c.tpRankId == 0),
-        op + ": tp_world_size " + std::to_string(c.tpWorldSize) +
-            " / tp_rank_id " + std::to_string(c.tpRankId) +
-            " is not supported (the seed passes 1 / 0)");
-  check(c.globalBs >= 0 && c.globalBs % epWorldSize == 0,
-        op + ": global_bs " + std::to_string(c.globalBs) +
-            " is not 0 or a multiple of ep_world_size " +
-            std::to_string(epWorldSize));
+  MOE_CHECK(moeExpertNum > 0 && moeExpertNum % routedRanks == 0,
+            op + ": moe_expert_num " + std::to_string(moeExpertNum) +
+                " is not a positive multiple of " +
+                (shared ? "the " + std::to_string(routedRanks) +
+                              " routed-expert ranks (ep_world_size " +
+                              std::to_string(epWorldSize) +
+                              " - shared_expert_rank_num " +
+                              std::to_string(shared) + ")"
+                        : "ep_world_size " + std::to_string(epWorldSize)));
+  MOE_CHECK(c.tpWorldSize == 0 || (c.tpWorldSize == 1 && c.tpRankId == 0),
+            op + ": tp_world_size " + std::to_string(c.tpWorldSize) +
+                " / tp_rank_id " + std::to_string(c.tpRankId) +
+                " is not supported (the seed passes 1 / 0)");
+  MOE_CHECK(c.globalBs >= 0 && c.globalBs % epWorldSize == 0,
+            op + ": global_bs " + std::to_string(c.globalBs) +
+                " is not 0 or a multiple of ep_world_size " +
+                std::to_string(epWorldSize));
   return moeExpertNum / routedRanks;
 }
 
@@ -151,24 +152,25 @@ int64_t checkContract(const Comm &ep, const Mc2Contract &c,
 /// token count against global_bs.
 void checkRankArguments(const Comm &ep, const Mc2Contract &c, int64_t tokens,
                         const std::string &op, const std::string &me) {
-  check(c.epRankId == ep.rank(),
-        op + ": " + me + " passes ep_rank_id " + std::to_string(c.epRankId) +
-            ", its index in the ep group is " + std::to_string(ep.rank()));
+  MOE_CHECK(c.epRankId == ep.rank(), op + ": " + me + " passes ep_rank_id " +
+                                         std::to_string(c.epRankId) +
+                                         ", its index in the ep group is " +
+                                         std::to_string(ep.rank()));
   if (c.globalBs > 0)
-    check(tokens * c.epWorldSize <= c.globalBs,
-          op + ": " + me + " passes " + std::to_string(tokens) +
-              " tokens; times ep_world_size " +
-              std::to_string(c.epWorldSize) + " that exceeds global_bs " +
-              std::to_string(c.globalBs) +
-              " (the most tokens of a rank times ep_world_size)");
+    MOE_CHECK(tokens * c.epWorldSize <= c.globalBs,
+              op + ": " + me + " passes " + std::to_string(tokens) +
+                  " tokens; times ep_world_size " +
+                  std::to_string(c.epWorldSize) + " that exceeds global_bs " +
+                  std::to_string(c.globalBs) +
+                  " (the most tokens of a rank times ep_world_size)");
 }
 
 /// An f32 vector of `n` entries, or an error naming `what`.
 void checkF32Vector(const Tensor &t, int64_t n, const std::string &what,
                     const std::string &op, const std::string &me) {
-  check(t.rank() == 1 && t.dim(0) == n && t.dtype == DType::F32,
-        op + ": " + me + " passes " + what + " " + t.str() + ", expected " +
-            std::to_string(n) + "xf32");
+  MOE_CHECK(t.rank() == 1 && t.dim(0) == n && t.dtype == DType::F32,
+            op + ": " + me + " passes " + what + " " + t.str() + ", expected " +
+                std::to_string(n) + "xf32");
 }
 
 /// Routing of this rank's pairs to the slots (rank p, local expert e) at
@@ -197,25 +199,25 @@ Routing route(const Tensor &expertIds, const Tensor *mask, int64_t tokens,
               const std::string &op, const std::string &me) {
   Routing r;
   r.tokens = tokens;
-  check(expertIds.rank() == 2 && expertIds.dim(0) == tokens &&
-            isIndex(expertIds.dtype),
-        op + ": " + me + " passes expert ids " + expertIds.str() +
-            ", expected " + std::to_string(tokens) + "xK i32");
+  MOE_CHECK(expertIds.rank() == 2 && expertIds.dim(0) == tokens &&
+                isIndex(expertIds.dtype),
+            op + ": " + me + " passes expert ids " + expertIds.str() +
+                ", expected " + std::to_string(tokens) + "xK i32");
   r.k = expertIds.dim(1);
   r.active.assign(static_cast<size_t>(tokens), 1);
   if (mask) {
-    check(mask->rank() == 1 && mask->dim(0) == tokens &&
-              (mask->dtype == DType::I1 || mask->dtype == DType::I8),
-          op + ": " + me + " passes the mask " + mask->str() + " for " +
-              std::to_string(tokens) + " tokens, expected " +
-              std::to_string(tokens) + "xi1");
+    MOE_CHECK(mask->rank() == 1 && mask->dim(0) == tokens &&
+                  (mask->dtype == DType::I1 || mask->dtype == DType::I8),
+              op + ": " + me + " passes the mask " + mask->str() + " for " +
+                  std::to_string(tokens) + " tokens, expected " +
+                  std::to_string(tokens) + "xi1");
     for (int64_t t = 0; t < tokens; ++t)
       r.active[static_cast<size_t>(t)] = mask->bytes()[t] != 0;
   }
   const int64_t experts = (ranks - shared) * local;
   std::vector<int64_t> ids = readInts(expertIds);
   r.pairs.assign(static_cast<size_t>(ranks * local), {});
-  check(tokens * (r.k + 1) <= INT32_MAX, op + ": too many pairs");
+  MOE_CHECK(tokens * (r.k + 1) <= INT32_MAX, op + ": too many pairs");
   for (int64_t t = 0; t < tokens; ++t) {
     if (!r.active[static_cast<size_t>(t)])
       continue;
@@ -299,12 +301,12 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
   const int64_t R = contract.epWorldSize;
   const int64_t S = contract.sharedExpertRankNum;
   const Tensor *mask = inputs.mask;
-  check(quantMode == 0 || quantMode == 2,
-        op + ": quant_mode " + std::to_string(quantMode) +
-            " is not supported (0: none, 2: dynamic per-row int8)");
-  check(capacity >= 0, op + ": negative capacity");
-  check(type == GroupListType::Cumsum || type == GroupListType::Count,
-        op + ": unknown expert_token_nums_type");
+  MOE_CHECK(quantMode == 0 || quantMode == 2,
+            op + ": quant_mode " + std::to_string(quantMode) +
+                " is not supported (0: none, 2: dynamic per-row int8)");
+  MOE_CHECK(capacity >= 0, op + ": negative capacity");
+  MOE_CHECK(type == GroupListType::Cumsum || type == GroupListType::Count,
+            op + ": unknown expert_token_nums_type");
   const std::string me = "rank " + std::to_string(ep.rank());
   const bool quant = quantMode == 2;
 
@@ -313,31 +315,32 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
   Routing routing;
   int64_t H = 0;
   try {
-    check(x.rank() == 2, op + ": " + me + " passes x " + x.str() +
-                             ", expected a 2-D tensor");
+    MOE_CHECK(x.rank() == 2, op + ": " + me + " passes x " + x.str() +
+                                 ", expected a 2-D tensor");
     H = x.dim(1);
-    check(capacity == 0 || x.dim(0) <= capacity,
-          op + ": " + me + " passes " + std::to_string(x.dim(0)) +
-              " tokens, more than the MC2 capacity of " +
-              std::to_string(capacity));
-    check(!quant || isFloat(x.dtype),
-          op + ": quant_mode 2 needs float x, " + me + " passes " + x.str());
-    check(x.dtype != DType::I4 || H % 2 == 0,
-          op + ": rows of " + x.str() + " do not fill whole bytes");
+    MOE_CHECK(capacity == 0 || x.dim(0) <= capacity,
+              op + ": " + me + " passes " + std::to_string(x.dim(0)) +
+                  " tokens, more than the MC2 capacity of " +
+                  std::to_string(capacity));
+    MOE_CHECK(!quant || isFloat(x.dtype), op +
+                                              ": quant_mode 2 needs float x, " +
+                                              me + " passes " + x.str());
+    MOE_CHECK(x.dtype != DType::I4 || H % 2 == 0,
+              op + ": rows of " + x.str() + " do not fill whole bytes");
     checkRankArguments(ep, contract, x.dim(0), op, me);
     if (inputs.scales) {
-      check(quant, op + ": scales (smooth quantization) need quant_mode 2");
+      MOE_CHECK(quant, op + ": scales (smooth quantization) need quant_mode 2");
       checkF32Vector(*inputs.scales, H, "scales", op, me);
     }
     routing = route(expertIds, mask, x.dim(0), R, S, L, ep.rank(), op, me);
-    check(!inputs.expertScales || S == 0,
-          op + ": expert_scales (hierarchical communication, A2) and "
-               "shared-expert ranks (A3) do not go together");
+    MOE_CHECK(!inputs.expertScales || S == 0,
+              op + ": expert_scales (hierarchical communication, A2) and "
+                   "shared-expert ranks (A3) do not go together");
     if (const Tensor *w = inputs.expertScales)
-      check(w->rank() == 2 && w->dim(0) == routing.tokens &&
-                w->dim(1) == routing.k && w->dtype == DType::F32,
-            op + ": " + me + " passes expert_scales " + w->str() +
-                " for expert ids " + expertIds.str());
+      MOE_CHECK(w->rank() == 2 && w->dim(0) == routing.tokens &&
+                    w->dim(1) == routing.k && w->dtype == DType::F32,
+                op + ": " + me + " passes expert_scales " + w->str() +
+                    " for expert ids " + expertIds.str());
   } catch (const Error &e) {
     problem = e.what();
   }
@@ -445,16 +448,17 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
   std::vector<int64_t> recvSplits(static_cast<size_t>(R), 0);
   for (int64_t s = 0; s < R; ++s) {
     const auto &c = counts[static_cast<size_t>(s)];
-    check(static_cast<int64_t>(c.size()) == L, op + ": malformed metadata");
+    MOE_CHECK(static_cast<int64_t>(c.size()) == L, op + ": malformed metadata");
     for (int64_t n : c)
       recvSplits[static_cast<size_t>(s)] += n;
-    check(static_cast<int64_t>(idx[static_cast<size_t>(s)].size()) ==
-              recvSplits[static_cast<size_t>(s)],
-          op + ": malformed metadata");
-    check(!inputs.expertScales ||
-              static_cast<int64_t>(weights[static_cast<size_t>(s)].size()) ==
+    MOE_CHECK(static_cast<int64_t>(idx[static_cast<size_t>(s)].size()) ==
                   recvSplits[static_cast<size_t>(s)],
-          op + ": malformed metadata");
+              op + ": malformed metadata");
+    MOE_CHECK(
+        !inputs.expertScales ||
+            static_cast<int64_t>(weights[static_cast<size_t>(s)].size()) ==
+                recvSplits[static_cast<size_t>(s)],
+        op + ": malformed metadata");
   }
   Tensor recv = allToAllVFor(op, ep, send, sendSplits, recvSplits);
 
@@ -469,10 +473,10 @@ distributeDispatch(Comm &ep, const Tensor &x, const Tensor &expertIds,
     const int64_t buffer = ep.rank() < S ? contract.globalBs / S
                                          : contract.globalBs *
                                                std::min(routing.k, L);
-    check(N <= buffer, op + ": rank " + std::to_string(ep.rank()) +
-                           " receives " + std::to_string(N) +
-                           " rows, more than the global_bs buffer of " +
-                           std::to_string(buffer));
+    MOE_CHECK(N <= buffer, op + ": rank " + std::to_string(ep.rank()) +
+                               " receives " + std::to_string(N) +
+                               " rows, more than the global_bs buffer of " +
+                               std::to_string(buffer));
   }
   DistributeDispatchResult res;
   res.expandIdx = Tensor::empty(DType::I32, {N});
@@ -548,68 +552,75 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
   int64_t N = 0, H = 0, T = 0;
   std::vector<int64_t> blockCounts, rowIdx;
   try {
-    check(expandX.rank() == 2 && isFloat(expandX.dtype),
-          op + ": " + me + " passes expand_x " + expandX.str() +
-              ", expected a 2-D float tensor");
+    MOE_CHECK(expandX.rank() == 2 && isFloat(expandX.dtype),
+              op + ": " + me + " passes expand_x " + expandX.str() +
+                  ", expected a 2-D float tensor");
     N = expandX.dim(0);
     H = expandX.dim(1);
-    check(expandIdx.rank() == 1 && expandIdx.dim(0) == N &&
-              isIndex(expandIdx.dtype),
-          op + ": " + me + " passes expand_idx " + expandIdx.str() + " for " +
-              std::to_string(N) + " rows");
-    check(epSendCounts.rank() == 1 && epSendCounts.dim(0) == L * R &&
-              isIndex(epSendCounts.dtype),
-          op + ": " + me + " passes ep_send_counts " + epSendCounts.str() +
-              ", expected " + std::to_string(L * R) + " (local experts x ep) "
-              "counts");
+    MOE_CHECK(expandIdx.rank() == 1 && expandIdx.dim(0) == N &&
+                  isIndex(expandIdx.dtype),
+              op + ": " + me + " passes expand_idx " + expandIdx.str() +
+                  " for " + std::to_string(N) + " rows");
+    MOE_CHECK(epSendCounts.rank() == 1 && epSendCounts.dim(0) == L * R &&
+                  isIndex(epSendCounts.dtype),
+              op + ": " + me + " passes ep_send_counts " + epSendCounts.str() +
+                  ", expected " + std::to_string(L * R) +
+                  " (local experts x ep) "
+                  "counts");
     blockCounts = readInts(epSendCounts);
     int64_t sum = 0;
     for (int64_t c : blockCounts) {
-      check(c >= 0, op + ": " + me + " passes a negative ep_send_count");
+      MOE_CHECK(c >= 0, op + ": " + me + " passes a negative ep_send_count");
       sum += c;
     }
-    check(sum == N, op + ": " + me + "'s ep_send_counts add up to " +
-                        std::to_string(sum) + " rows, expand_x has " +
-                        std::to_string(N));
+    MOE_CHECK(sum == N, op + ": " + me + "'s ep_send_counts add up to " +
+                            std::to_string(sum) + " rows, expand_x has " +
+                            std::to_string(N));
     rowIdx = readInts(expandIdx);
-    check(bool(inputs.tpSendCounts) == (contract.tpWorldSize > 0),
-          op + ": " + me + (inputs.tpSendCounts
-                                ? " passes tp_send_counts without the TP "
-                                  "arguments"
-                                : " passes no tp_send_counts with the TP "
-                                  "arguments"));
+    MOE_CHECK(bool(inputs.tpSendCounts) == (contract.tpWorldSize > 0),
+              op + ": " + me +
+                  (inputs.tpSendCounts
+                       ? " passes tp_send_counts without the TP "
+                         "arguments"
+                       : " passes no tp_send_counts with the TP "
+                         "arguments"));
     if (const Tensor *tp = inputs.tpSendCounts) {
-      check(tp->rank() == 1 && tp->dim(0) == contract.tpWorldSize &&
-                isIndex(tp->dtype),
-            op + ": " + me + " passes tp_send_counts " + tp->str() +
-                ", expected " + std::to_string(contract.tpWorldSize) + "xi32");
-      check(readInts(*tp)[0] == N,
-            op + ": " + me + "'s tp_send_counts say " +
-                std::to_string(readInts(*tp)[0]) + " rows, expand_x has " +
-                std::to_string(N) + " (pass the dispatch's tp_recv_counts)");
+      MOE_CHECK(tp->rank() == 1 && tp->dim(0) == contract.tpWorldSize &&
+                    isIndex(tp->dtype),
+                op + ": " + me + " passes tp_send_counts " + tp->str() +
+                    ", expected " + std::to_string(contract.tpWorldSize) +
+                    "xi32");
+      MOE_CHECK(readInts(*tp)[0] == N,
+                op + ": " + me + "'s tp_send_counts say " +
+                    std::to_string(readInts(*tp)[0]) + " rows, expand_x has " +
+                    std::to_string(N) +
+                    " (pass the dispatch's tp_recv_counts)");
     }
     if (inputs.expandScales)
       checkF32Vector(*inputs.expandScales, N, "expand_scales", op, me);
-    check(expertIds.rank() == 2, op + ": " + me + " passes expert ids " +
-                                     expertIds.str() + ", expected TxK");
+    MOE_CHECK(expertIds.rank() == 2, op + ": " + me + " passes expert ids " +
+                                         expertIds.str() + ", expected TxK");
     T = expertIds.dim(0);
     checkRankArguments(ep, contract, T, op, me);
     routing = route(expertIds, mask, T, R, S, L, ep.rank(), op, me);
-    check(expertScales.rank() == 2 && expertScales.dim(0) == T &&
-              expertScales.dim(1) == routing.k && isFloat(expertScales.dtype),
-          op + ": " + me + " passes expert_scales " + expertScales.str() +
-              " for expert ids " + expertIds.str());
-    check(!(sharedX || inputs.expandScales) || S == 0,
-          op + ": " + me + " passes " +
-              (sharedX ? "shared_expert_x" : "expand_scales") +
-              " with shared-expert ranks (shared_expert_rank_num " +
-              std::to_string(S) + "), which return the shared experts' "
-              "rows themselves");
+    MOE_CHECK(expertScales.rank() == 2 && expertScales.dim(0) == T &&
+                  expertScales.dim(1) == routing.k &&
+                  isFloat(expertScales.dtype),
+              op + ": " + me + " passes expert_scales " + expertScales.str() +
+                  " for expert ids " + expertIds.str());
+    MOE_CHECK(!(sharedX || inputs.expandScales) || S == 0,
+              op + ": " + me + " passes " +
+                  (sharedX ? "shared_expert_x" : "expand_scales") +
+                  " with shared-expert ranks (shared_expert_rank_num " +
+                  std::to_string(S) +
+                  "), which return the shared experts' "
+                  "rows themselves");
     if (sharedX)
-      check(sharedX->rank() == 2 && sharedX->dim(0) == T &&
-                sharedX->dim(1) == H && isFloat(sharedX->dtype),
-            op + ": " + me + " passes shared_expert_x " + sharedX->str() +
-                ", expected " + std::to_string(T) + "x" + std::to_string(H));
+      MOE_CHECK(sharedX->rank() == 2 && sharedX->dim(0) == T &&
+                    sharedX->dim(1) == H && isFloat(sharedX->dtype),
+                op + ": " + me + " passes shared_expert_x " + sharedX->str() +
+                    ", expected " + std::to_string(T) + "x" +
+                    std::to_string(H));
   } catch (const Error &e) {
     problem = e.what();
   }
@@ -691,13 +702,13 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
   std::vector<int64_t> recvSplits(static_cast<size_t>(R), 0);
   for (int64_t p = 0; p < R; ++p) {
     const size_t pi = static_cast<size_t>(p);
-    check(static_cast<int64_t>(counts[pi].size()) == L,
-          op + ": malformed metadata");
+    MOE_CHECK(static_cast<int64_t>(counts[pi].size()) == L,
+              op + ": malformed metadata");
     int64_t rows = 0;
     for (int64_t n : counts[pi])
       rows += n;
-    check(static_cast<int64_t>(idx[pi].size()) == rows,
-          op + ": malformed metadata");
+    MOE_CHECK(static_cast<int64_t>(idx[pi].size()) == rows,
+              op + ": malformed metadata");
     // With expand_scales every peer returns the weights the rows carried
     // (reported after the exchange of rows, like a mismatch).
     if (mismatch.empty() && inputs.expandScales &&
@@ -730,7 +741,7 @@ Tensor distributeCombine(Comm &ep, const Tensor &expandX,
     }
   }
   Tensor recv = allToAllVFor(op, ep, send, sendSplits, recvSplits);
-  check(mismatch.empty(), mismatch);
+  MOE_CHECK(mismatch.empty(), mismatch);
 
   // Row of every dispatched pair, then the weighted sum in k order.
   const int64_t K = routing.k;

@@ -65,7 +65,7 @@ void checkMpi(int rc, const std::string &what) {
 }
 
 Process &Process::get() {
-  check(instance != nullptr, "the MPI world needs mpiInit first");
+  MOE_CHECK(instance != nullptr, "the MPI world needs mpiInit first");
   return *instance;
 }
 
@@ -80,11 +80,11 @@ void Process::init(int *argc, char ***argv) {
   }
   int provided = 0;
   checkMpi(MPI_Query_thread(&provided), "MPI_Query_thread");
-  check(provided >= MPI_THREAD_MULTIPLE,
-        "mpiInit: the MPI library provides thread level " +
-            std::to_string(provided) +
-            ", not MPI_THREAD_MULTIPLE: the MPI world needs it because "
-            "every stream of a rank communicates from its own thread");
+  MOE_CHECK(provided >= MPI_THREAD_MULTIPLE,
+            "mpiInit: the MPI library provides thread level " +
+                std::to_string(provided) +
+                ", not MPI_THREAD_MULTIPLE: the MPI world needs it because "
+                "every stream of a rank communicates from its own thread");
   checkMpi(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
   checkMpi(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
   // Every process is here (start-up), so blocking collectives are safe.
@@ -393,7 +393,7 @@ MpiOutcome Process::finish(bool ok, const std::string &why,
 } // namespace mpi
 
 MpiProcessInfo mpiInit(int *argc, char ***argv) {
-  check(mpi::instance == nullptr, "mpiInit: MPI is already set up");
+  MOE_CHECK(mpi::instance == nullptr, "mpiInit: MPI is already set up");
   auto *p = new mpi::Process();
   p->init(argc, argv);
   mpi::instance = p;

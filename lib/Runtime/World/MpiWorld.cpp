@@ -61,8 +61,8 @@ struct Buffers {
 
 /// An MPI int count, checked.
 int count(int64_t n, const std::string &op, const char *what) {
-  check(n >= 0 && n <= INT_MAX, op + ": " + what + " " + std::to_string(n) +
-                                    " does not fit an MPI count");
+  MOE_CHECK(n >= 0 && n <= INT_MAX, op + ": " + what + " " + std::to_string(n) +
+                                        " does not fit an MPI count");
   return static_cast<int>(n);
 }
 
@@ -158,15 +158,16 @@ std::string describe(const std::vector<int64_t> &l) {
 MpiWorld::MpiWorld(const Layout &layout, double timeoutSeconds)
     : World(layout), proc_(Process::get()), timeout_(timeoutSeconds) {
   const std::string op = "createMpiWorld";
-  check(layout.tp >= 1 && layout.dp >= 1,
-        op + ": tp and dp must be positive, got tp=" +
-            std::to_string(layout.tp) + " dp=" + std::to_string(layout.dp));
-  check(layout.worldSize() == proc_.size(),
-        op + ": the layout needs tp * dp = " +
-            std::to_string(layout.worldSize()) + " ranks (tp " +
-            std::to_string(layout.tp) + ", dp " + std::to_string(layout.dp) +
-            ") but the MPI world has " + std::to_string(proc_.size()) +
-            (proc_.size() == 1 ? " process" : " processes"));
+  MOE_CHECK(layout.tp >= 1 && layout.dp >= 1,
+            op + ": tp and dp must be positive, got tp=" +
+                std::to_string(layout.tp) + " dp=" + std::to_string(layout.dp));
+  MOE_CHECK(layout.worldSize() == proc_.size(),
+            op + ": the layout needs tp * dp = " +
+                std::to_string(layout.worldSize()) + " ranks (tp " +
+                std::to_string(layout.tp) + ", dp " +
+                std::to_string(layout.dp) + ") but the MPI world has " +
+                std::to_string(proc_.size()) +
+                (proc_.size() == 1 ? " process" : " processes"));
   if (proc_.failed())
     throw Error(op + ": " + proc_.failure());
   // Every process must run the same layout: send it to everyone.
@@ -186,19 +187,20 @@ MpiWorld::MpiWorld(const Layout &layout, double timeoutSeconds)
                (missing.size() > 1 ? "s " : " ") + ranks;
       });
   for (size_t p = 0; p < layouts.size(); ++p)
-    check(layouts[p].size() == 5 && layouts[p] == layouts[0],
-          op + ": rank 0 runs the layout " + describe(layouts[0]) + ", rank " +
-              std::to_string(p) + " runs " + describe(layouts[p]));
+    MOE_CHECK(layouts[p].size() == 5 && layouts[p] == layouts[0],
+              op + ": rank 0 runs the layout " + describe(layouts[0]) +
+                  ", rank " + std::to_string(p) + " runs " +
+                  describe(layouts[p]));
 }
 
 Comm &MpiWorld::comm(int rank, Group group, int channel) {
-  check(channel >= 0,
-        "comm: channel " + std::to_string(channel) + " is negative");
+  MOE_CHECK(channel >= 0,
+            "comm: channel " + std::to_string(channel) + " is negative");
   std::vector<int> members = layout_.members(group, rank); // checks rank
-  check(rank == proc_.rank(), "comm: rank " + std::to_string(rank) +
-                                  " is not driven by this process (MPI "
-                                  "rank " +
-                                  std::to_string(proc_.rank()) + ")");
+  MOE_CHECK(rank == proc_.rank(), "comm: rank " + std::to_string(rank) +
+                                      " is not driven by this process (MPI "
+                                      "rank " +
+                                      std::to_string(proc_.rank()) + ")");
   std::lock_guard<std::mutex> lock(mu_);
   std::unique_ptr<MpiComm> &slot = comms_[{static_cast<int>(group), channel}];
   if (!slot) {
@@ -232,10 +234,10 @@ void MpiComm::create(const std::string &op) {
   // A tag unique to (group, channel): reserved tags below 4.
   const int64_t tag = (static_cast<int64_t>(g_.channel) + 1) * 4 +
                       static_cast<int64_t>(g_.group);
-  check(tag <= proc.tagUpperBound(),
-        op + ": channel " + std::to_string(g_.channel) +
-            " is too large for the MPI library's tags (at most " +
-            std::to_string(proc.tagUpperBound() / 4 - 2) + ")");
+  MOE_CHECK(tag <= proc.tagUpperBound(),
+            op + ": channel " + std::to_string(g_.channel) +
+                " is too large for the MPI library's tags (at most " +
+                std::to_string(proc.tagUpperBound() / 4 - 2) + ")");
   // 1. Every member announces itself to every other, polled.
   proc.swap(proc.control(), g_.members, static_cast<size_t>(g_.rank),
             static_cast<int>(tag), {0}, op, timeout(),

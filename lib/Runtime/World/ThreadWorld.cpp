@@ -376,9 +376,9 @@ ThreadComm::exchange(const std::vector<std::vector<uint8_t>> &toEach) {
 
 ThreadWorld::ThreadWorld(const Layout &layout, double timeoutSeconds)
     : World(layout), timeoutSeconds_(timeoutSeconds) {
-  check(layout.tp >= 1 && layout.dp >= 1,
-        "createThreadWorld: tp and dp must be positive, got tp=" +
-            std::to_string(layout.tp) + " dp=" + std::to_string(layout.dp));
+  MOE_CHECK(layout.tp >= 1 && layout.dp >= 1,
+            "createThreadWorld: tp and dp must be positive, got tp=" +
+                std::to_string(layout.tp) + " dp=" + std::to_string(layout.dp));
   if (std::isfinite(timeoutSeconds) && timeoutSeconds > 0)
     timeout_ = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(timeoutSeconds));
@@ -387,8 +387,8 @@ ThreadWorld::ThreadWorld(const Layout &layout, double timeoutSeconds)
 ThreadWorld::~ThreadWorld() = default;
 
 Comm &ThreadWorld::comm(int rank, Group group, int channel) {
-  check(channel >= 0,
-        "comm: channel " + std::to_string(channel) + " is negative");
+  MOE_CHECK(channel >= 0,
+            "comm: channel " + std::to_string(channel) + " is negative");
   std::vector<int> members = layout_.members(group, rank); // checks rank
   std::lock_guard<std::mutex> lock(mu_);
   std::unique_ptr<ThreadComm> &slot =
