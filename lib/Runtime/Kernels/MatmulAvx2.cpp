@@ -424,6 +424,7 @@ MOE_AVX2 void microU4Pairs(const int8_t *x8, int64_t ldx, const uint8_t *b,
   for (int i = 0; i < MR; ++i)
     std::fill(f + i * ldf, f + i * ldf + 32, 0.0f);
   for (int64_t kb = 0; kb < blocks; ++kb) {
+    prefetchGroupScales(scale, kb, blocks, ldScale);
     constexpr int kRows = MR + (U ? 1 : 0); // row MR: U
     alignas(32) int32_t d[MR + 1][32] = {};
     for (int64_t p0 = 0; p0 < pairsPerBlock; p0 += 8) {

@@ -475,6 +475,8 @@ MOE_AVXVNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
   for (int64_t kb = 0; kb < blocks; ++kb) {
     const uint8_t *bk = b + kb * quads * 64;
     const int8_t *xk = xs + kb * gs;
+    if (First)
+      prefetchGroupScales(scale, kb, blocks, ldScale);
     __m256i d[MR][4], uu[4];
     for (int h = 0; h < 4; ++h) {
       uu[h] = _mm256_setzero_si256();

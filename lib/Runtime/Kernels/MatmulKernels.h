@@ -122,6 +122,23 @@ constexpr int64_t kPackedI4Strip = 32;
 /// |16 (w + 8) x| <= 240 * 128 = 30720 per term (2^31 / 30720 = 69905).
 constexpr int64_t kMaxPackedI4Group = 65536;
 
+/// The packed int4 kernels read a strip's 32 group scales of block kb at
+/// scale + kb * ldScale: ldScale (N) floats from the previous block's, on
+/// another page once N >= 1024, which no hardware prefetcher follows. So
+/// the kernels fetch those of block kb + kScaleAhead (wrapping to the next
+/// strip's first blocks) while they multiply block kb: 2-14 % faster at
+/// T = 1 on the Qwen3 shapes, the same from 1 to 8 blocks ahead.
+constexpr int64_t kScaleAhead = 2;
+inline void prefetchGroupScales(const float *scale, int64_t kb, int64_t blocks,
+                                int64_t ldScale) {
+  int64_t ahead = kb + kScaleAhead;
+  const float *s = ahead < blocks
+                       ? scale + ahead * ldScale
+                       : scale + kPackedI4Strip + (ahead - blocks) * ldScale;
+  __builtin_prefetch(s, 0, 3); // the strip's 32 floats: two cache lines
+  __builtin_prefetch(s + 16, 0, 3);
+}
+
 /// Calls tile(i, rows) for the row tiles of the packed-weight kernels over
 /// m rows: ceil(m / maxRows) tiles in order, their sizes split evenly (9
 /// rows in tiles of at most 8 as 4 + 5, not 8 + 1: a tile of r rows has

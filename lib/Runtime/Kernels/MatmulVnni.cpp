@@ -617,6 +617,8 @@ MOE_VNNI void microU4(const int8_t *xs, int64_t ldx, const uint8_t *b,
   for (int64_t kb = 0; kb < blocks; ++kb) {
     const uint8_t *bk = b + kb * quads * 64;
     const int8_t *xk = xs + kb * gs;
+    if (First)
+      prefetchGroupScales(scale, kb, blocks, ldScale);
     __m512i d[MR][2], uu[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
     for (int i = 0; i < MR; ++i)
       d[i][0] = d[i][1] = _mm512_setzero_si512();
