@@ -125,8 +125,15 @@ std::chrono::steady_clock::time_point traceEpoch();
 
 class Stream {
 public:
-  Stream(RankRuntime &rank, int id, int kernelThreads);
+  /// A stream of a World's StreamSet; its worker starts here and is joined
+  /// by the destructor.
+  explicit Stream(int id);
   ~Stream();
+  /// Makes `rank` the RankRuntime whose tasks this stream runs (failure,
+  /// profile, trace, finite checks), on `kernelThreads` kernel threads.
+  /// Only while the stream is drained: at a step's first use of it, and
+  /// with null when the step ends.
+  void bind(RankRuntime *rank, int kernelThreads);
   int id() const { return streamId; }
   /// Position the next issued task will have.
   uint64_t nextSeq() const { return issued + 1; }
@@ -139,10 +146,11 @@ public:
   Comm &comm(Group group);
 
 private:
-  void work(int kernelThreads);
+  void work();
   void execute(Task &task);
 
-  RankRuntime &rank;
+  RankRuntime *rank = nullptr; // under `mutex`, read by the worker per task
+  int kernelThreads = 1;       // likewise
   int streamId;
   std::mutex mutex;
   std::condition_variable changed;
@@ -223,7 +231,8 @@ private:
   int rankId;
   int kernelThreads;
   std::mutex mutex;
-  std::map<int, std::unique_ptr<Stream>> streams;
+  World::StreamSet &streamSet;
+  std::map<int, Stream *> streams; // bound to this runtime (of streamSet)
   std::atomic<bool> hasFailed{false};
   std::string firstError;
   bool profiling = false;
@@ -232,6 +241,13 @@ private:
   bool donating = false;
   Profile timings;
   Trace spans;
+};
+
+/// World::streamSet: a rank's streams by id, bound to one RankRuntime at a
+/// time.
+struct World::StreamSet {
+  std::mutex mutex;
+  std::map<int, std::unique_ptr<Stream>> streams;
 };
 
 /// Channel of host-side collectives (streams use their id).

@@ -110,9 +110,15 @@ void Event::record(Clock at) {
 // Stream
 //===----------------------------------------------------------------------===//
 
-Stream::Stream(RankRuntime &rank, int id, int kernelThreads)
-    : rank(rank), streamId(id) {
-  worker.emplace([this, kernelThreads] { work(kernelThreads); }, id + 1);
+Stream::Stream(int id) : streamId(id) {
+  worker.emplace([this] { work(); }, id + 1);
+}
+
+void Stream::bind(RankRuntime *runtime, int threads) {
+  std::lock_guard<std::mutex> lock(mutex);
+  check(done == issued, "a stream is bound while it still has tasks");
+  rank = runtime;
+  kernelThreads = threads;
 }
 
 Stream::~Stream() {
@@ -146,11 +152,10 @@ void Stream::drain() {
 }
 
 Comm &Stream::comm(Group group) {
-  return rank.world().comm(rank.rank(), group, streamId);
+  return rank->world().comm(rank->rank(), group, streamId);
 }
 
-void Stream::work(int kernelThreads) {
-  setKernelThreads(kernelThreads);
+void Stream::work() {
   while (true) {
     Task task;
     // The host issues a step's ops one after another while the first run:
@@ -169,7 +174,9 @@ void Stream::work(int kernelThreads) {
       task = std::move(queue.front());
       queue.pop_front();
       queued.fetch_sub(1, std::memory_order_relaxed);
+      setKernelThreads(kernelThreads);
     }
+    RankRuntime &rank = *this->rank;
     current[streamId] = done + 1;
     if (rank.failed() && !task.control) {
       for (Handle *h : task.outputs)
@@ -203,6 +210,7 @@ void Stream::work(int kernelThreads) {
 }
 
 void Stream::execute(Task &task) {
+  RankRuntime &rank = *this->rank;
   // The happens-before check of moe-verify-streams, on what actually ran.
   for (Handle *in : task.inputs) {
     if (!in || in->stream() < 0 || in->stream() == streamId)
@@ -256,20 +264,38 @@ namespace {
 thread_local RankRuntime *currentRank = nullptr;
 } // namespace
 
+World::StreamSet &World::streamSet(int rank) {
+  std::lock_guard<std::mutex> lock(streamSetMutex);
+  std::unique_ptr<StreamSet> &set = streamSets[rank];
+  if (!set)
+    set = std::make_unique<StreamSet>();
+  return *set;
+}
+
 RankRuntime::RankRuntime(World &world, int rank, int kernelThreads)
-    : worldRef(world), rankId(rank), kernelThreads(kernelThreads) {}
+    : worldRef(world), rankId(rank), kernelThreads(kernelThreads),
+      streamSet(world.streamSet(rank)) {}
 
 RankRuntime::~RankRuntime() {
   synchronize();
-  streams.clear();
+  // The streams stay with the world for the rank's next run, their workers
+  // spinning a while (Stream::kTaskSpin) and then asleep.
+  for (auto &[id, s] : streams)
+    s->bind(nullptr, 1);
 }
 
 Stream &RankRuntime::stream(int id) {
   std::lock_guard<std::mutex> lock(mutex);
-  std::unique_ptr<Stream> &s = streams[id];
-  if (!s)
-    s = std::make_unique<Stream>(*this, id, kernelThreads);
-  return *s;
+  Stream *&bound = streams[id];
+  if (!bound) {
+    std::lock_guard<std::mutex> setLock(streamSet.mutex);
+    std::unique_ptr<Stream> &s = streamSet.streams[id];
+    if (!s)
+      s = std::make_unique<Stream>(id);
+    s->bind(this, kernelThreads);
+    bound = s.get();
+  }
+  return *bound;
 }
 
 Comm &RankRuntime::hostComm(Group group) {
@@ -297,7 +323,7 @@ void RankRuntime::synchronize() {
   {
     std::lock_guard<std::mutex> lock(mutex);
     for (auto &[id, s] : streams)
-      all.push_back(s.get());
+      all.push_back(s);
   }
   for (Stream *s : all)
     s->drain();
