@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 using namespace moert;
@@ -103,4 +104,46 @@ TEST(Streams, DrainSleepsUntilTheStreamIsDrained) {
   // Once to sleep; a few spurious wake-ups at most.
   EXPECT_LE(blocked, 5) << "drain() blocked " << blocked << " times for "
                         << tasks << " tasks";
+}
+
+// A World keeps a rank's streams from one run to the next (World::streamSet):
+// the next RankRuntime gets the same stream and worker thread, its tasks
+// report to that runtime (a failure of the previous run does not carry
+// over), and they run on that runtime's kernel thread count.
+TEST(Streams, ARanksStreamsOutliveItsRuntime) {
+  auto world = createThreadWorld(Layout{}, 30);
+  std::thread::id firstWorker, secondWorker;
+  Stream *first = nullptr;
+  {
+    RankRuntime rank(*world, 0, 3);
+    Stream &s = rank.stream(1);
+    first = &s;
+    Task t;
+    t.op = "test.task";
+    t.run = [&](Stream &) {
+      firstWorker = std::this_thread::get_id();
+      EXPECT_EQ(kernelThreads(), 3);
+      throw Error("the first run fails");
+    };
+    s.enqueue(std::move(t));
+    rank.synchronize();
+    EXPECT_TRUE(rank.failed());
+  }
+  RankRuntime rank(*world, 0, 2);
+  Stream &s = rank.stream(1);
+  EXPECT_EQ(&s, first);
+  bool ran = false;
+  Task t;
+  t.op = "test.task";
+  t.run = [&](Stream &) {
+    secondWorker = std::this_thread::get_id();
+    EXPECT_EQ(kernelThreads(), 2);
+    ran = true;
+  };
+  s.enqueue(std::move(t));
+  rank.synchronize();
+  EXPECT_TRUE(ran); // not skipped as a task of a failed rank
+  EXPECT_FALSE(rank.failed());
+  EXPECT_EQ(firstWorker, secondWorker);
+  EXPECT_EQ(s.nextSeq(), 3u); // positions go on counting
 }
