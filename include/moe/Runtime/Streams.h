@@ -159,6 +159,8 @@ private:
   bool stopping = false;
   /// Tasks in `queue` (plus one when stopping), for the worker's spin.
   std::atomic<int64_t> queued{0};
+  /// A RankRuntime has the stream (bind): only then does the worker spin.
+  std::atomic<bool> bound{false};
   static constexpr std::chrono::microseconds kTaskSpin{50};
   Clock current;
   std::optional<HostThread> worker; // a reused thread (HostThreads.h)

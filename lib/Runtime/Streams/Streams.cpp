@@ -119,6 +119,7 @@ void Stream::bind(RankRuntime *runtime, int threads) {
   check(done == issued, "a stream is bound while it still has tasks");
   rank = runtime;
   kernelThreads = threads;
+  bound.store(runtime != nullptr, std::memory_order_relaxed);
 }
 
 Stream::~Stream() {
@@ -162,8 +163,12 @@ void Stream::work() {
     // spin a while for the next one (kTaskSpin) before sleeping, or every
     // op the host issues after the stream caught up pays a futex wake-up
     // (5-30 us on a virtual CPU; a decode step's first ops take 2-7 us).
+    // Only while a run has the stream: between runs it sleeps at once, or
+    // it would take CPU time from whatever runs next (another world's
+    // step, the host's work between steps).
     auto until = std::chrono::steady_clock::now() + kTaskSpin;
     while (queued.load(std::memory_order_acquire) == 0 &&
+           bound.load(std::memory_order_relaxed) &&
            std::chrono::steady_clock::now() < until)
       std::this_thread::yield();
     {
