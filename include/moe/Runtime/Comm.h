@@ -92,14 +92,6 @@ public:
   /// Each rank's host thread uses its own entries; creating one locks.
   LoadedValues &loaded(int rank, uint64_t id);
 
-  /// A rank's streams and their worker threads (Streams.h), kept from one
-  /// run to the next: a step binds them to its RankRuntime instead of
-  /// starting a worker per stream and joining it at the end (a thread
-  /// hand-off each way, ~13 us of a 0.5 ms decode step). Destroyed, and
-  /// their workers joined, with the World.
-  struct StreamSet;
-  StreamSet &streamSet(int rank);
-
   /// Dynamic EPLB (docs/Eplb.md): rows per physical expert that `rank`'s
   /// npu.record_expert_load ops counted since its last commit, and whether
   /// one of them counted gathered tokens (every rank maps them alike, so
@@ -115,12 +107,10 @@ public:
   ExpertLoad takeExpertLoad(int rank);
 
 protected:
-  explicit World(Layout layout); // out of line: StreamSet is incomplete here
+  explicit World(Layout layout) : layout_(layout) {}
   Layout layout_;
 
 private:
-  std::mutex streamSetMutex;
-  std::map<int, std::unique_ptr<StreamSet>> streamSets;
   std::mutex loadedMutex;
   std::map<std::pair<int, uint64_t>, LoadedValues> loadedValues;
   std::mutex expertLoadMutex;

@@ -125,8 +125,9 @@ std::chrono::steady_clock::time_point traceEpoch();
 
 class Stream {
 public:
-  /// A stream of a World's StreamSet; its worker starts here and is joined
-  /// by the destructor.
+  /// A stream and its worker thread (started here, joined by the
+  /// destructor). RankRuntime::stream takes one from the process's parked
+  /// streams, or makes one, and parks it again when the run ends.
   explicit Stream(int id);
   ~Stream();
   /// Makes `rank` the RankRuntime whose tasks this stream runs (failure,
@@ -233,8 +234,7 @@ private:
   int rankId;
   int kernelThreads;
   std::mutex mutex;
-  World::StreamSet &streamSet;
-  std::map<int, Stream *> streams; // bound to this runtime (of streamSet)
+  std::map<int, Stream *> streams; // taken from the parked ones, bound
   std::atomic<bool> hasFailed{false};
   std::string firstError;
   bool profiling = false;
@@ -243,13 +243,6 @@ private:
   bool donating = false;
   Profile timings;
   Trace spans;
-};
-
-/// World::streamSet: a rank's streams by id, bound to one RankRuntime at a
-/// time.
-struct World::StreamSet {
-  std::mutex mutex;
-  std::map<int, std::unique_ptr<Stream>> streams;
 };
 
 /// Channel of host-side collectives (streams use their id).

@@ -120,6 +120,13 @@ void Stream::bind(RankRuntime *runtime, int threads) {
   rank = runtime;
   kernelThreads = threads;
   bound.store(runtime != nullptr, std::memory_order_relaxed);
+  // What this stream knew of other streams' positions came from the
+  // previous run, maybe another rank's streams: a run starts knowing
+  // nothing of them (its inputs are ready, not produced on a stream).
+  Clock own;
+  if (current.count(streamId))
+    own[streamId] = current[streamId];
+  current = std::move(own);
 }
 
 Stream::~Stream() {
@@ -269,38 +276,55 @@ namespace {
 thread_local RankRuntime *currentRank = nullptr;
 } // namespace
 
-World::StreamSet &World::streamSet(int rank) {
-  std::lock_guard<std::mutex> lock(streamSetMutex);
-  std::unique_ptr<StreamSet> &set = streamSets[rank];
-  if (!set)
-    set = std::make_unique<StreamSet>();
-  return *set;
+namespace {
+/// Streams between runs, by id: a run takes the last one parked (the one
+/// whose worker ran most recently, as HostThreads.h does with its threads)
+/// and parks it again when it ends. Never destroyed: parked workers sleep
+/// until the process exits.
+struct ParkedStreams {
+  std::mutex mutex;
+  std::map<int, std::vector<std::unique_ptr<Stream>>> byId;
+};
+ParkedStreams &parkedStreams() {
+  static ParkedStreams *parked = new ParkedStreams;
+  return *parked;
 }
+} // namespace
 
 RankRuntime::RankRuntime(World &world, int rank, int kernelThreads)
-    : worldRef(world), rankId(rank), kernelThreads(kernelThreads),
-      streamSet(world.streamSet(rank)) {}
+    : worldRef(world), rankId(rank), kernelThreads(kernelThreads) {}
 
 RankRuntime::~RankRuntime() {
   synchronize();
-  // The streams stay with the world for the rank's next run, their workers
-  // spinning a while (Stream::kTaskSpin) and then asleep.
-  for (auto &[id, s] : streams)
+  // Parked for the next run (of any rank or world), their workers asleep.
+  ParkedStreams &parked = parkedStreams();
+  std::lock_guard<std::mutex> lock(parked.mutex);
+  for (auto &[id, s] : streams) {
     s->bind(nullptr, 1);
+    parked.byId[id].emplace_back(s);
+  }
 }
 
 Stream &RankRuntime::stream(int id) {
   std::lock_guard<std::mutex> lock(mutex);
-  Stream *&bound = streams[id];
-  if (!bound) {
-    std::lock_guard<std::mutex> setLock(streamSet.mutex);
-    std::unique_ptr<Stream> &s = streamSet.streams[id];
+  auto it = streams.find(id);
+  if (it == streams.end()) {
+    std::unique_ptr<Stream> s;
+    {
+      ParkedStreams &parked = parkedStreams();
+      std::lock_guard<std::mutex> parkedLock(parked.mutex);
+      std::vector<std::unique_ptr<Stream>> &free = parked.byId[id];
+      if (!free.empty()) {
+        s = std::move(free.back());
+        free.pop_back();
+      }
+    }
     if (!s)
-      s = std::make_unique<Stream>(id);
+      s = std::make_unique<Stream>(id); // may throw: nothing taken yet
     s->bind(this, kernelThreads);
-    bound = s.get();
+    it = streams.emplace(id, s.release()).first;
   }
-  return *bound;
+  return *it->second;
 }
 
 Comm &RankRuntime::hostComm(Group group) {

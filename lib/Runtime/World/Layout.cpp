@@ -12,14 +12,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Runtime/Comm.h"
-#include "moe/Runtime/Streams.h" // World::StreamSet, destroyed with the world
 
 #include <string>
 
 namespace moert {
 
 Comm::~Comm() = default;
-World::World(Layout layout) : layout_(layout) {}
 World::~World() = default;
 
 World::LoadedValues &World::loaded(int rank, uint64_t id) {
