@@ -13,7 +13,9 @@ window of steps: this host's bandwidth moves by 2x within seconds (35-80
 GB/s), so a probe taken in another process says little about the steps.
 Prints per row the median over the three runs of: the step time, the
 bound, the step against the bound (each run's median over its windows),
-the first step after the load over the median, and the memory line.
+the first step after the load over the median of the run and over the
+median of the 10 steps right after it (the steady state at that moment),
+and the memory line.
 
 The ratios the issue asks for (w4a8 over w8a8 at T = 1, w8a8 over f32 at
 T = 1024) come from `--versus`: both layers in one process, alternating
@@ -58,7 +60,8 @@ def main():
 
     repeats = 1 if opts.quick else 3
     print(f"{'config':14} {'median':>10} {'bound':>17} {'of bound':>17} "
-          f"{'first':>17}  {'memory':>6}  read GB/s per run")
+          f"{'first / median':>17}  {'first / next 10':>17}  {'memory':>6}  "
+          "read GB/s per run")
     for quant in ["none", "w8a8", "w4a8"]:
         for tokens in [1, 16, 128, 1024]:
             runs = []
@@ -76,18 +79,22 @@ def main():
                     "med": float(need(r"median ([\d.]+) ms", out).group(1)),
                     "of": float(of.group(1)), "bound": float(of.group(2)),
                     "kind": of.group(3),
-                    "first": float(need(r"\(([\d.]+)x the median\)",
+                    "first": float(need(r"\(([\d.]+)x the median;",
                                         out).group(1)),
+                    "next": float(need(r"; ([\d.]+)x the median of the \d+ "
+                                       r"steps after it\)", out).group(1)),
                     "mem": float(mem.group(1)) if mem else 0.0,
                     "read": need(r"the weights ([\d.]+ GB/s \([\d.-]+\))",
                                  out).group(1)})
             ofs = sorted(r["of"] for r in runs)
             firsts = sorted(r["first"] for r in runs)
+            nexts = sorted(r["next"] for r in runs)
             m = sorted(runs, key=lambda r: r["of"])[len(runs) // 2]
             print(f"{quant + ' T=' + str(tokens):14} {m['med']:8.3f} ms "
                   f"{m['bound']:8.3f} ms ({m['kind']:4}) "
                   f"{mid(ofs):5.2f} ({ofs[0]:.2f}-{ofs[-1]:.2f}) "
                   f"{mid(firsts):5.2f}x ({firsts[0]:.2f}-{firsts[-1]:.2f}) "
+                  f"{mid(nexts):5.2f}x ({nexts[0]:.2f}-{nexts[-1]:.2f}) "
                   f"{mid([r['mem'] for r in runs]):5.2f}x  "
                   + "; ".join(r["read"] for r in runs))
 

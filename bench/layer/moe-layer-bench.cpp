@@ -404,6 +404,11 @@ int main(int argc, char **argv) {
 
   std::vector<double> times, otherTimes, ratios;
   double first = 0;
+  // The steps right after the first (warm-up or timed): the steady state
+  // at the moment of the first step, on a host whose memory bandwidth
+  // changes by 2x within seconds.
+  constexpr int kFirstNeighbours = 10;
+  std::vector<double> afterFirst;
   std::map<std::string, double> stageTime;
   std::vector<double> outsideOps; // rank 0's step time not inside an op
   std::vector<moebench::StepTimes> steps;
@@ -434,6 +439,8 @@ int main(int argc, char **argv) {
       return 1;
     if (it == 0)
       first = secs;
+    else if (it <= kFirstNeighbours)
+      afterFirst.push_back(secs);
     if (!timed)
       continue;
     times.push_back(secs);
@@ -509,8 +516,13 @@ int main(int argc, char **argv) {
         b.kind.c_str());
   }
   llvm::outs() << llvm::format("first step after load %.3f ms (%.2fx the "
-                               "median)\n",
+                               "median",
                                first * 1e3, first / times[times.size() / 2]);
+  if (!afterFirst.empty())
+    llvm::outs() << llvm::format(
+        "; %.2fx the median of the %zu steps after it",
+        first / moebench::median(afterFirst), afterFirst.size());
+  llvm::outs() << ")\n";
   // Peak RSS above the process's baseline against the most tensor memory
   // live at once (the inputs: weights and activations, plus the step's
   // intermediates): what the layer itself holds.
