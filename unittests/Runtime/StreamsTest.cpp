@@ -152,3 +152,26 @@ TEST(Streams, AStreamOutlivesItsRuntime) {
   EXPECT_EQ(firstWorker, secondWorker);
   EXPECT_EQ(s.nextSeq(), 3u); // positions go on counting
 }
+
+// Stream::bind refuses a stream that still has tasks: they would report to
+// the wrong runtime.
+TEST(Streams, BindRefusesAStreamWithTasks) {
+  auto world = createThreadWorld(Layout{}, 30);
+  RankRuntime rank(*world, 0, 1);
+  Stream &s = rank.stream(2);
+  std::mutex mutex;
+  std::unique_lock<std::mutex> hold(mutex); // the task waits for this
+  Task t;
+  t.op = "test.task";
+  t.run = [&](Stream &) { std::lock_guard<std::mutex> wait(mutex); };
+  s.enqueue(std::move(t));
+  try {
+    s.bind(&rank, 1);
+    ADD_FAILURE() << "bind accepted a stream with a task";
+  } catch (const Error &e) {
+    EXPECT_STREQ(e.what(), "a stream is bound while it still has tasks");
+  }
+  hold.unlock();
+  s.drain();
+  s.bind(&rank, 1); // drained: accepted
+}
