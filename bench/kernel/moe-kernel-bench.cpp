@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
   for (int64_t i = 0; i < gscale.numel(); ++i)
     gscale.data<float>()[i] = 1.0f;
   Tensor run = packed ? packWeights(w, /*inPlace=*/true) : w;
-  if (packed && run.layout != StorageLayout::Packed)
+  if (packed && run.layout == StorageLayout::RowMajor)
     std::printf("note: these kernels do not pack; %s runs row-major\n",
                 quant.c_str());
   // Baseline: a plain streaming read of the same weights.

@@ -12,7 +12,11 @@
 //    ymm (AVX2 + FMA): enough to cover the FMA latency on two pipes.
 //  - int8 peak: vpdpbusd (u8 x s8, 4 products into each i32 lane) on zmm
 //    (AVX-512 VNNI) or ymm (AVX-VNNI), else vpmaddwd + vpaddd (AVX2): the
-//    instruction the int8 matmul kernels use on that CPU.
+//    instruction the int8 matmul kernels use on that CPU. Every chain
+//    multiplies its own accumulator's bytes (or s16 halves), so no compiler
+//    can hoist a multiply out of the loop: with loop-invariant operands
+//    both compilers had computed the vpmaddwd once, and the AVX2 figure
+//    was that of vpaddd alone (MachineProbeTest replays the chains).
 //  - Read bandwidth: 1 GiB (pre-faulted) read once per repetition by all
 //    threads, each a contiguous slice, with 4 independent accumulators of
 //    32-bit integer adds (readBandwidth; moe-layer-bench --bound runs it
@@ -106,14 +110,14 @@ float dpbusdAvx512(int64_t loops) {
   __m512i a[kZmmChains];
   for (int i = 0; i < kZmmChains; ++i)
     a[i] = _mm512_set1_epi32(i);
-  __m512i u = _mm512_set1_epi8(3), s = _mm512_set1_epi8(-5);
+  __m512i s = _mm512_set1_epi8(-5);
   for (int64_t l = 0; l < loops; ++l)
     for (auto &v : a)
-      v = _mm512_dpbusd_epi32(v, u, s);
+      v = _mm512_dpbusd_epi32(v, v, s);
   __m512i t = a[0];
   for (int i = 1; i < kZmmChains; ++i)
     t = _mm512_add_epi32(t, a[i]);
-  return static_cast<float>(sumLanes(t));
+  return static_cast<float>(_mm512_cvtsi512_si32(t));
 }
 
 PROBE_TARGET("avx2,avxvnni")
@@ -121,10 +125,10 @@ float dpbusdAvxVnni(int64_t loops) {
   __m256i a[kYmmChains];
   for (int i = 0; i < kYmmChains; ++i)
     a[i] = _mm256_set1_epi32(i);
-  __m256i u = _mm256_set1_epi8(3), s = _mm256_set1_epi8(-5);
+  __m256i s = _mm256_set1_epi8(-5);
   for (int64_t l = 0; l < loops; ++l)
     for (auto &v : a)
-      v = _mm256_dpbusd_avx_epi32(v, u, s);
+      v = _mm256_dpbusd_avx_epi32(v, v, s);
   __m256i t = a[0];
   for (int i = 1; i < kYmmChains; ++i)
     t = _mm256_add_epi32(t, a[i]);
@@ -137,10 +141,10 @@ float maddAvx2(int64_t loops) {
   __m256i a[kYmmChains];
   for (int i = 0; i < kYmmChains; ++i)
     a[i] = _mm256_set1_epi32(i);
-  __m256i x = _mm256_set1_epi16(3), w = _mm256_set1_epi16(-5);
+  __m256i w = _mm256_set1_epi16(-5);
   for (int64_t l = 0; l < loops; ++l)
     for (auto &v : a)
-      v = _mm256_add_epi32(v, _mm256_madd_epi16(x, w));
+      v = _mm256_add_epi32(v, _mm256_madd_epi16(v, w));
   __m256i t = a[0];
   for (int i = 1; i < kYmmChains; ++i)
     t = _mm256_add_epi32(t, a[i]);
@@ -198,18 +202,22 @@ float fmaPortable(int64_t loops) {
     s += v;
   return s;
 }
+/// vpmaddwd's arithmetic: two s16 multiply-adds per lane and step.
 float int8Portable(int64_t loops) {
   int32_t a[64];
   for (int i = 0; i < 64; ++i)
     a[i] = i;
-  int16_t x = 3, w = -5;
+  const int32_t w = -5;
   for (int64_t l = 0; l < loops; ++l)
-    for (int32_t &v : a)
-      v += int32_t(x) * w;
-  int64_t s = 0;
+    for (int32_t &v : a) {
+      uint32_t u = static_cast<uint32_t>(v);
+      int32_t lo = static_cast<int16_t>(u), hi = static_cast<int16_t>(u >> 16);
+      v = static_cast<int32_t>(u + static_cast<uint32_t>(lo * w + hi * w));
+    }
+  uint32_t s = 0;
   for (int32_t v : a)
-    s += v;
-  return static_cast<float>(s);
+    s += static_cast<uint32_t>(v);
+  return static_cast<float>(static_cast<int32_t>(s));
 }
 uint32_t readPortable(const uint32_t *p, int64_t n) {
   uint32_t acc[16] = {};
@@ -225,15 +233,14 @@ uint32_t readPortable(const uint32_t *p, int64_t n) {
   return s;
 }
 
-/// Whether the kernels may use `isa`: the CPU has it and the variant they
-/// run (moert::cpuIsa(): the best one, or MOE_CPU_ISA's) includes it. The
-/// probe measures the instructions the kernels use, so a run with
-/// MOE_CPU_ISA=avx2 on an AVX-512 machine gets the bounds of an AVX2 CPU.
-bool has(moert::CpuIsa isa) {
+/// Whether the kernels of variant `selected` may use `isa`: the CPU has it
+/// and the variant includes it. The probe measures the instructions the
+/// kernels use, so a run with MOE_CPU_ISA=avx2 on an AVX-512 machine gets
+/// the bounds of an AVX2 CPU.
+bool has(moert::CpuIsa isa, moert::CpuIsa selected) {
   using moert::CpuIsa;
   if (!moert::cpuIsaSupported(isa))
     return false;
-  CpuIsa selected = moert::cpuIsa();
   switch (isa) {
   case CpuIsa::Portable:
     return true;
@@ -249,47 +256,47 @@ bool has(moert::CpuIsa isa) {
   return false;
 }
 
-/// Operations per loop step of each kernel (all chains, all lanes).
-struct Kernel {
-  LoopFn fn;
-  double opsPerLoop;
-  const char *name;
-};
+} // namespace
 
-Kernel fmaKernel() {
+PeakKernel fmaPeakKernel(moert::CpuIsa variant) {
 #if defined(__x86_64__)
-  if (has(moert::CpuIsa::Avx512))
-    return {fmaAvx512, kZmmChains * 16.0 * 2, "avx512 zmm vfmadd231ps"};
-  if (has(moert::CpuIsa::Avx2))
-    return {fmaAvx2, kYmmChains * 8.0 * 2, "avx2 ymm vfmadd231ps"};
+  if (has(moert::CpuIsa::Avx512, variant))
+    return {fmaAvx512, kZmmChains * 16.0 * 2, "avx512 zmm vfmadd231ps",
+            kZmmChains};
+  if (has(moert::CpuIsa::Avx2, variant))
+    return {fmaAvx2, kYmmChains * 8.0 * 2, "avx2 ymm vfmadd231ps", kYmmChains};
 #endif
-  return {fmaPortable, 64.0 * 2, "portable"};
+  return {fmaPortable, 64.0 * 2, "portable", 64};
 }
 
-Kernel int8Kernel() {
+PeakKernel int8PeakKernel(moert::CpuIsa variant) {
 #if defined(__x86_64__)
-  if (has(moert::CpuIsa::Avx512Vnni))
-    return {dpbusdAvx512, kZmmChains * 64.0 * 2, "avx512vnni zmm vpdpbusd"};
-  if (has(moert::CpuIsa::AvxVnni))
-    return {dpbusdAvxVnni, kYmmChains * 32.0 * 2, "avxvnni ymm vpdpbusd"};
-  if (has(moert::CpuIsa::Avx2))
-    return {maddAvx2, kYmmChains * 16.0 * 2, "avx2 ymm vpmaddwd"};
+  if (has(moert::CpuIsa::Avx512Vnni, variant))
+    return {dpbusdAvx512, kZmmChains * 64.0 * 2, "avx512vnni zmm vpdpbusd",
+            kZmmChains};
+  if (has(moert::CpuIsa::AvxVnni, variant))
+    return {dpbusdAvxVnni, kYmmChains * 32.0 * 2, "avxvnni ymm vpdpbusd",
+            kYmmChains};
+  if (has(moert::CpuIsa::Avx2, variant))
+    return {maddAvx2, kYmmChains * 16.0 * 2, "avx2 ymm vpmaddwd", kYmmChains};
 #endif
-  return {int8Portable, 64.0 * 2, "portable"};
+  return {int8Portable, 64.0 * 2 * 2, "portable", 64};
 }
 
-ReadFn readKernel() {
+namespace {
+
+ReadFn readKernel(moert::CpuIsa variant) {
 #if defined(__x86_64__)
-  if (has(moert::CpuIsa::Avx512))
+  if (has(moert::CpuIsa::Avx512, variant))
     return readAvx512;
-  if (has(moert::CpuIsa::Avx2))
+  if (has(moert::CpuIsa::Avx2, variant))
     return readAvx2;
 #endif
   return readPortable;
 }
 
 /// Best of 3 runs of `k` on every thread at once; operations per second.
-double peak(const Kernel &k, int threads, int64_t loops) {
+double peak(const PeakKernel &k, int threads, int64_t loops) {
   double best = 1e30;
   std::vector<float> sink(threads);
   for (int rep = 0; rep < 3; ++rep) {
@@ -313,7 +320,7 @@ double readBandwidth(const void *data, size_t bytes, int reps) {
   moert::setKernelThreads(threads);
   const auto *words = static_cast<const uint32_t *>(data);
   int64_t n = static_cast<int64_t>(bytes / sizeof(uint32_t));
-  ReadFn read = readKernel();
+  ReadFn read = readKernel(moert::cpuIsa());
   std::vector<uint32_t> sums(threads);
   double best = 1e30;
   for (int rep = 0; rep < reps; ++rep) {
@@ -337,7 +344,8 @@ MachineFigures probePeaks() {
   MachineFigures m;
   m.threads = std::max(1u, std::thread::hardware_concurrency());
   moert::setKernelThreads(m.threads);
-  Kernel fma = fmaKernel(), i8 = int8Kernel();
+  PeakKernel fma = fmaPeakKernel(moert::cpuIsa()),
+             i8 = int8PeakKernel(moert::cpuIsa());
   m.fmaIsa = fma.name;
   m.int8Isa = i8.name;
   m.fmaGflops = peak(fma, m.threads, 20'000'000) / 1e9;

@@ -7,6 +7,8 @@
 #ifndef MOE_BENCH_LAYER_MACHINEPROBE_H
 #define MOE_BENCH_LAYER_MACHINEPROBE_H
 
+#include "moe/Runtime/CpuIsa.h"
+
 #include <cstddef>
 #include <string>
 
@@ -17,6 +19,21 @@ struct MachineFigures {
   double int8Gops = 0;  // 2 ops per int8 multiply-add, all threads
   std::string fmaIsa, int8Isa;
 };
+
+/// A kernel the peaks time: `fn(loops)` runs `loops` steps of `chains`
+/// dependent chains (vectors of lanes, or scalars in the portable loops)
+/// and returns a value that depends on all of them.
+struct PeakKernel {
+  float (*fn)(int64_t loops);
+  double opsPerLoop; // all chains and lanes, 2 per multiply-add
+  const char *name;
+  int chains;
+};
+/// The FMA and int8 kernels of a kernel variant this CPU supports (the
+/// widest instructions of `variant` the CPU has); probePeaks times those of
+/// the variant the runtime's kernels run (moert::cpuIsa()).
+PeakKernel fmaPeakKernel(moert::CpuIsa variant);
+PeakKernel int8PeakKernel(moert::CpuIsa variant);
 
 /// Measures the figures with all hardware threads (sets the runtime's
 /// kernel thread count to them); the read bandwidth over a 1 GiB buffer of
