@@ -224,6 +224,7 @@ static bool loadLayer(Layer &layer) {
     layer.inputs.push_back(layerInputs(c, r));
   layer.threads = moert::createThreadWorld(layer.exe->layout(), 600);
   layer.options.load = layer.exe->loadStage();
+  layer.options.streams = layer.exe->streamsPerRank();
   layer.options.checkFinite = checkFinite;
   if (cold)
     return true;
@@ -234,6 +235,7 @@ static bool loadLayer(Layer &layer) {
   load.loadOnly = true;
   load.warmUp = true;
   load.load = layer.exe->loadStage();
+  load.streams = layer.exe->streamsPerRank();
   load.checkFinite = checkFinite;
   // The bench made the weights: npu.pack_weights may repack them in place.
   load.donateLoadInputs = true;

@@ -550,6 +550,7 @@ std::vector<Tensor> Executable::runOrLoad(World &world, int rank,
   for (const TensorInfo &arg : impl->arguments)
     options.inputNames.push_back(arg.name);
   options.load = impl->exe->loadStage();
+  options.streams = impl->exe->streamsPerRank();
   options.loadOnly = loadOnly;
   options.warmUp = loadOnly;
   options.donateLoadInputs = donate;

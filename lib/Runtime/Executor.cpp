@@ -163,6 +163,8 @@ RankOutcome runRank(World &world, int rank, EntryFn entry,
   auto start = std::chrono::steady_clock::now();
   {
     RankRuntime runtime(world, rank, kernelThreads);
+    if (options.streams == 1)
+      runtime.runTasksOnIssuingThread();
     if (options.profile)
       runtime.enableProfiling();
     if (options.trace)

@@ -556,6 +556,7 @@ static int runLayer(const moert::MpiProcessInfo *mpi) {
   for (const moe::TensorSpec &arg : args)
     options.inputNames.push_back(arg.name);
   options.load = (*exe)->loadStage();
+  options.streams = (*exe)->streamsPerRank();
   if (mpi && kernelThreads <= 0) // share the machine's cores
     options.kernelThreads = std::max(
         1, static_cast<int>(std::thread::hardware_concurrency()) /

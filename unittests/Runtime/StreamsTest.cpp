@@ -175,3 +175,57 @@ TEST(Streams, BindRefusesAStreamWithTasks) {
   s.drain();
   s.bind(&rank, 1); // drained: accepted
 }
+
+// RankRuntime::runTasksOnIssuingThread: every task runs on the thread that
+// issues it, before enqueue returns, in issue order, with the stream's
+// clock, kernel threads, failure and profile as on a worker; a stream of
+// the next run without it hands its tasks to the worker again.
+TEST(Streams, TasksOnTheIssuingThread) {
+  auto world = createThreadWorld(Layout{}, 30);
+  std::thread::id here = std::this_thread::get_id();
+  {
+    RankRuntime rank(*world, 0, 3);
+    rank.runTasksOnIssuingThread();
+    rank.enableProfiling();
+    Stream &s = rank.stream(4);
+    uint64_t first = s.nextSeq(); // positions go on across runs
+    std::vector<int> order;
+    for (int i = 0; i < 3; ++i) {
+      Task t;
+      t.op = "test.step";
+      t.run = [&, i](Stream &st) {
+        EXPECT_EQ(std::this_thread::get_id(), here);
+        EXPECT_EQ(kernelThreads(), 3);
+        EXPECT_EQ(st.clock().at(4), first + static_cast<uint64_t>(i));
+        order.push_back(i);
+      };
+      s.enqueue(std::move(t));
+      EXPECT_EQ(order.size(), static_cast<size_t>(i + 1)); // already ran
+    }
+    // A throwing task fails the rank; the next one is skipped.
+    Task bad;
+    bad.op = "test.bad";
+    bad.run = [](Stream &) { throw Error("no such thing"); };
+    s.enqueue(std::move(bad));
+    EXPECT_TRUE(rank.failed());
+    EXPECT_EQ(rank.error(), "rank 0: no such thing (test.bad)");
+    Task skipped;
+    skipped.op = "test.step";
+    skipped.run = [&](Stream &) { order.push_back(99); };
+    s.enqueue(std::move(skipped));
+    rank.synchronize();
+    EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+    EXPECT_EQ(rank.profile()["test.step"].calls, 3);
+    EXPECT_EQ(s.nextSeq(), first + 5);
+  }
+  RankRuntime next(*world, 0, 1);
+  Stream &s = next.stream(4); // the parked stream, bound without the mode
+  std::thread::id ranOn;
+  Task t;
+  t.op = "test.step";
+  t.run = [&](Stream &) { ranOn = std::this_thread::get_id(); };
+  s.enqueue(std::move(t));
+  next.synchronize();
+  EXPECT_NE(ranOn, here);
+  EXPECT_NE(ranOn, std::thread::id());
+}

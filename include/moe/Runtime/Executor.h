@@ -80,6 +80,11 @@ struct RunOptions {
   /// weights"). Only storage the runtime owns is rewritten; a borrowed
   /// buffer (BorrowedStorage) is copied. Off: the packed weight is a copy.
   bool donateLoadInputs = false;
+  /// Distinct streams the entry's device ops use (Executable::
+  /// streamsPerRank; 0: not known). With 1 the rank's host thread runs
+  /// each op as it issues it (RankRuntime::runTasksOnIssuingThread): the
+  /// same results, without a worker's wake-up and hand-off per op.
+  int64_t streams = 0;
 };
 
 /// Runs `entry` once for global rank `rank` of `world` on the calling

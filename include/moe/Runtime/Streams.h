@@ -133,21 +133,25 @@ public:
   /// Makes `rank` the RankRuntime whose tasks this stream runs (failure,
   /// profile, trace, finite checks), on `kernelThreads` kernel threads.
   /// Only while the stream is drained: at a step's first use of it, and
-  /// with null when the step ends.
-  void bind(RankRuntime *rank, int kernelThreads);
+  /// with null when the step ends. With `onIssuingThread`, enqueue runs
+  /// each task itself, on the thread that issues it, before it returns
+  /// (RankRuntime::runTasksOnIssuingThread); the worker stays asleep.
+  void bind(RankRuntime *rank, int kernelThreads, bool onIssuingThread = false);
   int id() const { return streamId; }
   /// Position the next issued task will have.
   uint64_t nextSeq() const { return issued + 1; }
   void enqueue(Task task);
   /// Waits until every issued task has run.
   void drain();
-  /// The clock of the running task (worker thread only).
+  /// The clock of the running task (on the thread that runs it).
   Clock &clock() { return current; }
   /// Communicator of `group` on this stream's channel.
   Comm &comm(Group group);
 
 private:
   void work();
+  /// Runs `task` (retained by enqueue) and releases its handles.
+  void run(Task &task);
   void execute(Task &task);
 
   RankRuntime *rank = nullptr; // under `mutex`, read by the worker per task
@@ -162,6 +166,7 @@ private:
   std::atomic<int64_t> queued{0};
   /// A RankRuntime has the stream (bind): only then does the worker spin.
   std::atomic<bool> bound{false};
+  bool onIssuingThread = false; // set by bind
   static constexpr std::chrono::microseconds kTaskSpin{50};
   Clock current;
   std::optional<HostThread> worker; // a reused thread (HostThreads.h)
@@ -184,6 +189,16 @@ public:
   World &world() { return worldRef; }
   int rank() const { return rankId; }
   Stream &stream(int id);
+  /// For a run whose device ops all use one stream: the thread that issues
+  /// a task (the rank's host thread) runs it at once, in issue order,
+  /// instead of handing it to the stream's worker. One stream runs its
+  /// tasks in issue order either way, so results, failures, profiles and
+  /// traces are the same; the step saves the worker's wake-ups and a
+  /// hand-off per op. With more streams a task would then wait for the
+  /// host to reach it and the streams would no longer overlap: the
+  /// executor sets this only for RunOptions::streams == 1. Call before
+  /// the first stream().
+  void runTasksOnIssuingThread() { tasksOnIssuingThread = true; }
   /// Communicator for host-side collectives.
   Comm &hostComm(Group group);
 
@@ -233,6 +248,7 @@ private:
   World &worldRef;
   int rankId;
   int kernelThreads;
+  bool tasksOnIssuingThread = false;
   std::mutex mutex;
   std::map<int, Stream *> streams; // taken from the parked ones, bound
   std::atomic<bool> hasFailed{false};

@@ -114,11 +114,12 @@ Stream::Stream(int id) : streamId(id) {
   worker.emplace([this] { work(); }, id + 1);
 }
 
-void Stream::bind(RankRuntime *runtime, int threads) {
+void Stream::bind(RankRuntime *runtime, int threads, bool onIssuing) {
   std::lock_guard<std::mutex> lock(mutex);
   check(done == issued, "a stream is bound while it still has tasks");
   rank = runtime;
   kernelThreads = threads;
+  onIssuingThread = onIssuing;
   bound.store(runtime != nullptr, std::memory_order_relaxed);
   // What this stream knew of other streams' positions came from the
   // previous run, maybe another rank's streams: a run starts knowing
@@ -145,6 +146,17 @@ void Stream::enqueue(Task task) {
       h->retain();
   for (Handle *h : task.outputs)
     h->retain();
+  if (onIssuingThread) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      ++issued;
+    }
+    setKernelThreads(kernelThreads);
+    run(task);
+    std::lock_guard<std::mutex> lock(mutex);
+    ++done;
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mutex);
     queue.push_back(std::move(task));
@@ -188,26 +200,7 @@ void Stream::work() {
       queued.fetch_sub(1, std::memory_order_relaxed);
       setKernelThreads(kernelThreads);
     }
-    RankRuntime &rank = *this->rank;
-    current[streamId] = done + 1;
-    if (rank.failed() && !task.control) {
-      for (Handle *h : task.outputs)
-        h->fail();
-    } else {
-      try {
-        execute(task);
-      } catch (const std::exception &e) {
-        rank.fail("rank " + std::to_string(rank.rank()) + ": " + e.what() +
-                  " (" + task.op + ")");
-        for (Handle *h : task.outputs)
-          h->fail();
-      }
-    }
-    for (Handle *h : task.inputs)
-      if (h)
-        h->release();
-    for (Handle *h : task.outputs)
-      h->release();
+    run(task);
     bool drained;
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -219,6 +212,29 @@ void Stream::work() {
     if (drained)
       changed.notify_all();
   }
+}
+
+void Stream::run(Task &task) {
+  RankRuntime &rank = *this->rank;
+  current[streamId] = done + 1;
+  if (rank.failed() && !task.control) {
+    for (Handle *h : task.outputs)
+      h->fail();
+  } else {
+    try {
+      execute(task);
+    } catch (const std::exception &e) {
+      rank.fail("rank " + std::to_string(rank.rank()) + ": " + e.what() + " (" +
+                task.op + ")");
+      for (Handle *h : task.outputs)
+        h->fail();
+    }
+  }
+  for (Handle *h : task.inputs)
+    if (h)
+      h->release();
+  for (Handle *h : task.outputs)
+    h->release();
 }
 
 void Stream::execute(Task &task) {
@@ -321,7 +337,7 @@ Stream &RankRuntime::stream(int id) {
     }
     if (!s)
       s = std::make_unique<Stream>(id); // may throw: nothing taken yet
-    s->bind(this, kernelThreads);
+    s->bind(this, kernelThreads, tasksOnIssuingThread);
     it = streams.emplace(id, s.release()).first;
   }
   return *it->second;
