@@ -178,11 +178,13 @@ TEST(Streams, BindRefusesAStreamWithTasks) {
 
 // RankRuntime::runTasksOnIssuingThread: every task runs on the thread that
 // issues it, before enqueue returns, in issue order, with the stream's
-// clock, kernel threads, failure and profile as on a worker; a stream of
+// clock, kernel threads, failure and profile as on a worker (and the
+// issuing thread's own kernel thread count back afterwards); a stream of
 // the next run without it hands its tasks to the worker again.
 TEST(Streams, TasksOnTheIssuingThread) {
   auto world = createThreadWorld(Layout{}, 30);
   std::thread::id here = std::this_thread::get_id();
+  int own = kernelThreads();
   {
     RankRuntime rank(*world, 0, 3);
     rank.runTasksOnIssuingThread();
@@ -201,6 +203,7 @@ TEST(Streams, TasksOnTheIssuingThread) {
       };
       s.enqueue(std::move(t));
       EXPECT_EQ(order.size(), static_cast<size_t>(i + 1)); // already ran
+      EXPECT_EQ(kernelThreads(), own); // the issuing thread's, restored
     }
     // A throwing task fails the rank; the next one is skipped.
     Task bad;

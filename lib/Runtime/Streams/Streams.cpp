@@ -151,8 +151,12 @@ void Stream::enqueue(Task task) {
       std::lock_guard<std::mutex> lock(mutex);
       ++issued;
     }
+    // The task's kernel threads, as on the worker; the issuing thread's
+    // own count comes back after it (run() catches what the task throws).
+    int own = moert::kernelThreads();
     setKernelThreads(kernelThreads);
     run(task);
+    setKernelThreads(own);
     std::lock_guard<std::mutex> lock(mutex);
     ++done;
     return;
