@@ -36,6 +36,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <thread>
 #include <vector>
 #if defined(__x86_64__)
@@ -53,23 +54,15 @@ using ReadFn = uint32_t (*)(const uint32_t *p, int64_t n);
 #if defined(__x86_64__)
 constexpr int kZmmChains = 16, kYmmChains = 12;
 
-// Lane sums through memory: g++ 12 warns about the undefined pass-through
-// operand of the extracts inside _mm512_reduce_add_ps / _epi32.
-PROBE_TARGET("avx512f")
-float sumLanes(__m512 v) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, v);
-  float sum = 0;
-  for (float x : lanes)
-    sum += x;
-  return sum;
-}
-PROBE_TARGET("avx512f")
-uint32_t sumLanes(__m512i v) {
-  alignas(64) uint32_t lanes[16];
-  _mm512_store_si512(lanes, v);
-  uint32_t sum = 0;
-  for (uint32_t x : lanes)
+// The sum of a zmm's 16 lanes of type T, through memory: g++ 12 warns
+// about the undefined pass-through operand of the extracts inside
+// _mm512_reduce_add_ps / _epi32.
+template <typename T, typename V> PROBE_TARGET("avx512f") T sumLanes(V v) {
+  static_assert(sizeof(V) == 16 * sizeof(T), "16 lanes of T");
+  T lanes[16];
+  std::memcpy(lanes, &v, sizeof(v));
+  T sum = 0;
+  for (T x : lanes)
     sum += x;
   return sum;
 }
@@ -86,7 +79,7 @@ float fmaAvx512(int64_t loops) {
   __m512 s = a[0];
   for (int i = 1; i < kZmmChains; ++i)
     s = _mm512_add_ps(s, a[i]);
-  return sumLanes(s);
+  return sumLanes<float>(s);
 }
 
 PROBE_TARGET("avx2,fma")
@@ -192,7 +185,7 @@ uint32_t readAvx512(const uint32_t *p, int64_t n) {
     a2 = _mm512_add_epi32(a2, _mm512_loadu_si512(p + i + 32));
     a3 = _mm512_add_epi32(a3, _mm512_loadu_si512(p + i + 48));
   }
-  uint32_t sum = sumLanes(
+  uint32_t sum = sumLanes<uint32_t>(
       _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)));
   for (; i < n; ++i)
     sum += p[i];
