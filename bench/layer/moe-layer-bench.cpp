@@ -231,12 +231,9 @@ static bool loadLayer(Layer &layer) {
   auto t0 = std::chrono::steady_clock::now();
   int planned = layer.exe->calibrate(c.tokens);
   auto t1 = std::chrono::steady_clock::now();
-  moert::RunOptions load;
+  moert::RunOptions load = layer.options; // load stage, streams, checks
   load.loadOnly = true;
   load.warmUp = true;
-  load.load = layer.exe->loadStage();
-  load.streams = layer.exe->streamsPerRank();
-  load.checkFinite = checkFinite;
   // The bench made the weights: npu.pack_weights may repack them in place.
   load.donateLoadInputs = true;
   for (const moert::RankOutcome &o : moert::runRanks(
